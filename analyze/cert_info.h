@@ -1,0 +1,45 @@
+#pragma once
+// What provaudit keeps of one X.509 certificate. Filled by x509.cc through
+// OpenSSL accessors (OpenSSL does ASN.1; we never parse DER ourselves).
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace provaudit::analyze {
+
+// One attribute of a distinguished name, in certificate order.
+struct RdnAttr {
+  std::string key;    // OpenSSL short name: "CN","OU","O","L","ST","C","serialNumber","emailAddress", else dotted OID
+  std::string value;  // UTF-8 as decoded by OpenSSL from any ASN.1 string type; invalid bytes kept escaped \xNN
+};
+
+struct CertInfo {
+  std::vector<std::uint8_t> der;           // the exact bytes sent
+  std::string sha256;                      // lowercase hex of SHA-256(der)
+  std::vector<RdnAttr> subject;
+  std::vector<RdnAttr> issuer;
+  std::string subject_text;                // RFC 2253-like one-line form, "CN=..,OU=..,L=..,ST=.."
+  std::string issuer_text;
+  std::string serial_number;               // hex, uppercase, no separators
+  std::int64_t not_before = 0;             // seconds since epoch, UTC
+  std::int64_t not_after = 0;
+  std::string key_type;                    // "RSA","EC","DSA","Ed25519","Ed448", else OpenSSL name
+  int key_bits = 0;
+  std::string signature;                   // OpenSSL long name, e.g. "sha256WithRSAEncryption"
+  std::string signature_digest;            // "md5","sha1","sha256",... or "" when not applicable
+  bool self_signed = false;                // subject == issuer
+  bool is_ca = false;                      // basicConstraints CA:TRUE
+  std::vector<std::string> san_dns;        // subjectAltName DNS names
+  std::vector<std::string> san_other;      // other SAN entries as text ("IP:..","email:..","URI:..")
+
+  // First value of an attribute by short name, or nullopt.
+  [[nodiscard]] std::optional<std::string> subjectGet(const std::string& key) const;
+  [[nodiscard]] std::optional<std::string> issuerGet(const std::string& key) const;
+};
+
+// Parses one DER certificate. Returns nullopt (never throws) when OpenSSL
+// cannot decode it or the encoding does not span exactly `der`.
+std::optional<CertInfo> parseCertificate(const std::uint8_t* der, std::size_t len);
+
+}  // namespace provaudit::analyze

@@ -1,0 +1,83 @@
+#pragma once
+// Follows one TLS connection's handshake from both sides' byte streams and
+// keeps what it saw in a TlsSummary. Streaming: feed() takes whatever bytes
+// arrived (records may span calls, handshake messages may span records, one
+// record may hold several messages) and never throws on packet data.
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "analyze/tls_types.h"
+#include "common/anomaly.h"
+#include "common/net_types.h"
+
+namespace provaudit::analyze {
+
+// Named limits: a handshake message or buffered record larger than these is an
+// anomaly (tls_record_too_large / tls_handshake_too_large) and stops the parse.
+inline constexpr std::size_t TLS_MAX_RECORD = 16384 + 2048;        // RFC 5246 §6.2.3 ciphertext bound
+inline constexpr std::size_t TLS_MAX_HANDSHAKE_MESSAGE = 256 * 1024; // certificate chains of real devices are < 16 KiB
+// After the handshake, keep walking record headers this far to catch a
+// renegotiation (Apache per-directory SSLVerifyClient renegotiates right after
+// the first request), then give up on the flow.
+inline constexpr std::size_t TLS_RENEGOTIATION_WATCH_BYTES = 64 * 1024;
+
+enum class ParseState : std::uint8_t {
+  NeedMore,  // keep feeding
+  Done,      // nothing more to learn from this connection: bypass it
+  Error,     // not TLS after all, or broken beyond recovery (an anomaly was counted)
+};
+
+struct TlsSummary {
+  std::optional<ClientHello> client_hello;
+  std::optional<ServerHello> server_hello;
+  std::optional<CertificateRequest> certificate_request;
+  std::optional<std::vector<Der>> server_certificates;  // set when the server sent Certificate
+  std::optional<std::vector<Der>> client_certificates;  // set when the client sent Certificate; empty vector = empty list
+  bool no_certificate_alert = false;  // SSLv3 no_certificate(41) warning from the client
+  bool client_ccs = false;            // ChangeCipherSpec seen from the client
+  bool server_ccs = false;
+  bool resumed = false;               // abbreviated handshake (echoed session id, or server CCS with no Certificate)
+  bool tls13 = false;                 // ServerHello selected TLS 1.3 (handshake encrypted after it)
+  bool renegotiation = false;         // a handshake record after both sides' ChangeCipherSpec and Finished
+  bool client_gap = false;            // bytes missing from the client's handshake stream
+  bool server_gap = false;
+  bool handshake_complete = false;    // both sides sent ChangeCipherSpec (TLS <= 1.2) or TLS 1.3 was selected
+  std::vector<TlsAlert> alerts;       // alerts in clear (both sides)
+  std::uint64_t client_bytes = 0;     // handshake-phase bytes consumed per side
+  std::uint64_t server_bytes = 0;
+};
+
+// JA3 string and MD5 per the salesforce/ja3 definition, GREASE (RFC 8701) removed.
+std::string ja3String(const ClientHello& ch);
+std::string ja3Hash(const ClientHello& ch);
+// JA4 (TLS client, the BSD-licensed part only), e.g. "t13d1516h2_8daaf6152771_e5627efa2ab1".
+std::string ja4(const ClientHello& ch, bool quic = false);
+
+class TlsConnection {
+ public:
+  explicit TlsConnection(AnomalyCounters& anomalies) : anomalies_(anomalies) {}
+
+  ParseState feed(Side side, std::span<const std::uint8_t> bytes);
+  // `missing` bytes were lost on `side`; the parser resynchronises when it can
+  // (or stops) and marks the summary's gap flag.
+  ParseState gap(Side side, std::uint64_t missing);
+
+  [[nodiscard]] const TlsSummary& summary() const { return summary_; }
+
+  // True when the first bytes of a stream look like a TLS (or SSLv2-compatible)
+  // ClientHello: content detection works on any port.
+  static bool looksLikeClientHello(std::span<const std::uint8_t> first_bytes);
+  // True when they look like a TLS record from a server (handshake/alert/CCS
+  // header with a plausible version), for flows picked up without the SYN.
+  static bool looksLikeServerRecord(std::span<const std::uint8_t> first_bytes);
+
+ private:
+  AnomalyCounters& anomalies_;
+  TlsSummary summary_;
+  // (implementation state: per-side record/handshake buffers and phase)
+};
+
+}  // namespace provaudit::analyze

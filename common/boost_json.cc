@@ -1,0 +1,2 @@
+// Boost.JSON as a header-only library: its implementation is compiled once, here.
+#include <boost/json/src.hpp>

@@ -1,0 +1,57 @@
+#pragma once
+// Every C handle provaudit owns lives in a std::unique_ptr with one of these
+// deleters; no bare *_free / *_close calls elsewhere. The C types are forward
+// declared so that including this header pulls in no library headers: analyze/
+// can use the OpenSSL handles without seeing libpcap, and so on.
+#include <memory>
+
+extern "C" {
+struct x509_st;
+struct x509_store_st;
+struct x509_store_ctx_st;
+struct evp_pkey_st;
+struct bio_st;
+struct stack_st_X509;
+struct evp_md_ctx_st;
+struct evp_cipher_ctx_st;
+struct pcap;
+struct pcap_dumper;
+struct sqlite3;
+struct sqlite3_stmt;
+
+void X509_free(x509_st*);
+void X509_STORE_free(x509_store_st*);
+void X509_STORE_CTX_free(x509_store_ctx_st*);
+void EVP_PKEY_free(evp_pkey_st*);
+int BIO_free(bio_st*);
+void EVP_MD_CTX_free(evp_md_ctx_st*);
+void EVP_CIPHER_CTX_free(evp_cipher_ctx_st*);
+void pcap_close(pcap*);
+void pcap_dump_close(pcap_dumper*);
+int sqlite3_close_v2(sqlite3*);
+int sqlite3_finalize(sqlite3_stmt*);
+}
+
+namespace provaudit {
+
+template <auto FreeFn>
+struct CDeleter {
+  template <typename T>
+  void operator()(T* p) const noexcept {
+    if (p != nullptr) FreeFn(p);
+  }
+};
+
+using X509Ptr = std::unique_ptr<x509_st, CDeleter<&X509_free>>;
+using X509StorePtr = std::unique_ptr<x509_store_st, CDeleter<&X509_STORE_free>>;
+using X509StoreCtxPtr = std::unique_ptr<x509_store_ctx_st, CDeleter<&X509_STORE_CTX_free>>;
+using EvpPkeyPtr = std::unique_ptr<evp_pkey_st, CDeleter<&EVP_PKEY_free>>;
+using BioPtr = std::unique_ptr<bio_st, CDeleter<&BIO_free>>;
+using EvpMdCtxPtr = std::unique_ptr<evp_md_ctx_st, CDeleter<&EVP_MD_CTX_free>>;
+using EvpCipherCtxPtr = std::unique_ptr<evp_cipher_ctx_st, CDeleter<&EVP_CIPHER_CTX_free>>;
+using PcapPtr = std::unique_ptr<pcap, CDeleter<&pcap_close>>;
+using PcapDumperPtr = std::unique_ptr<pcap_dumper, CDeleter<&pcap_dump_close>>;
+using SqlitePtr = std::unique_ptr<sqlite3, CDeleter<&sqlite3_close_v2>>;
+using SqliteStmtPtr = std::unique_ptr<sqlite3_stmt, CDeleter<&sqlite3_finalize>>;
+
+}  // namespace provaudit

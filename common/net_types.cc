@@ -1,0 +1,98 @@
+#include "common/net_types.h"
+
+#include <arpa/inet.h>
+
+#include <cstdio>
+#include <ctime>
+
+namespace provaudit {
+
+std::string MacAddr::str() const {
+  char buf[18];
+  std::snprintf(buf, sizeof buf, "%02x:%02x:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3], b[4], b[5]);
+  return buf;
+}
+
+std::optional<MacAddr> MacAddr::parse(std::string_view text) {
+  MacAddr m;
+  int nibbles = 0;
+  for (char c : text) {
+    int v;
+    if (c >= '0' && c <= '9') v = c - '0';
+    else if (c >= 'a' && c <= 'f') v = c - 'a' + 10;
+    else if (c >= 'A' && c <= 'F') v = c - 'A' + 10;
+    else if (c == ':' || c == '-' || c == '.') continue;
+    else return std::nullopt;
+    if (nibbles >= 12) return std::nullopt;
+    m.b[static_cast<std::size_t>(nibbles / 2)] = static_cast<std::uint8_t>((m.b[static_cast<std::size_t>(nibbles / 2)] << 4) | v);
+    ++nibbles;
+  }
+  if (nibbles != 12) return std::nullopt;
+  return m;
+}
+
+bool MacAddr::isZero() const {
+  for (auto x : b) {
+    if (x != 0) return false;
+  }
+  return true;
+}
+
+IpAddr IpAddr::v4(const std::uint8_t* p) {
+  IpAddr a;
+  a.family = 4;
+  for (int i = 0; i < 4; ++i) a.b[static_cast<std::size_t>(i)] = p[i];
+  return a;
+}
+
+IpAddr IpAddr::v6(const std::uint8_t* p) {
+  IpAddr a;
+  a.family = 6;
+  for (int i = 0; i < 16; ++i) a.b[static_cast<std::size_t>(i)] = p[i];
+  return a;
+}
+
+std::optional<IpAddr> IpAddr::parse(std::string_view text) {
+  std::string s(text);
+  IpAddr a;
+  if (inet_pton(AF_INET, s.c_str(), a.b.data()) == 1) {
+    a.family = 4;
+    return a;
+  }
+  if (inet_pton(AF_INET6, s.c_str(), a.b.data()) == 1) {
+    a.family = 6;
+    return a;
+  }
+  return std::nullopt;
+}
+
+std::string IpAddr::str() const {
+  char buf[INET6_ADDRSTRLEN] = {0};
+  if (family == 4) inet_ntop(AF_INET, b.data(), buf, sizeof buf);
+  else if (family == 6) inet_ntop(AF_INET6, b.data(), buf, sizeof buf);
+  else return "";
+  return buf;
+}
+
+std::string Endpoint::str() const {
+  if (ip.family == 6) return "[" + ip.str() + "]:" + std::to_string(port);
+  return ip.str() + ":" + std::to_string(port);
+}
+
+std::string isoTime(std::int64_t ts_ns) {
+  std::int64_t secs = ts_ns / 1000000000;
+  std::int64_t frac = ts_ns % 1000000000;
+  if (frac < 0) {
+    frac += 1000000000;
+    --secs;
+  }
+  const std::time_t t = static_cast<std::time_t>(secs);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(frac / 1000));
+  return buf;
+}
+
+}  // namespace provaudit

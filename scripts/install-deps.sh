@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what provaudit needs to build, test and run on Debian 12, and nothing
+# that is already there. Safe to run again. Needs root (or sudo).
+set -euo pipefail
+
+BUILD_PKGS=(g++ cmake ninja-build pkg-config libpcap-dev libssl-dev libboost1.81-dev
+            libsqlite3-dev catch2 libcli11-dev libtomlplusplus-dev libre2-dev libfmt-dev)
+TEST_PKGS=(tshark tcpdump tcpreplay openssl curl iproute2 sqlite3 python3)
+
+want=("${BUILD_PKGS[@]}")
+if [[ "${1:-}" == "--test" ]]; then want+=("${TEST_PKGS[@]}"); fi
+
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]} == 0)); then exit 0; fi
+
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+echo "installing: ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+# tshark asks whether non-root users may capture; answer no without a prompt.
+echo "wireshark-common wireshark-common/install-setuid boolean false" | $SUDO debconf-set-selections
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,2 @@
+// placeholder so the stage library is never empty
+namespace provaudit::web {}
