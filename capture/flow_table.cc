@@ -1,0 +1,579 @@
+#include "capture/flow_table.h"
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+
+namespace provaudit::capture {
+namespace {
+
+constexpr std::uint32_t NO_FLOW = std::numeric_limits<std::uint32_t>::max();
+constexpr std::uint32_t EMPTY_SLOT = NO_FLOW;
+constexpr std::size_t MIN_SLOTS = 16;
+
+std::uint64_t loadU64(const std::uint8_t* p) {
+  std::uint64_t v = 0;
+  std::memcpy(&v, p, sizeof v);  // our own key bytes, not packet data
+  return v;
+}
+
+// splitmix64 finaliser: full avalanche, so linear probing on the low bits stays short.
+std::uint64_t mix64(std::uint64_t h) {
+  h ^= h >> 30;
+  h *= 0xbf58476d1ce4e5b9ULL;
+  h ^= h >> 27;
+  h *= 0x94d049bb133111ebULL;
+  h ^= h >> 31;
+  return h;
+}
+
+IpAddr ipFrom(std::uint8_t family, const std::array<std::uint8_t, 16>& b) {
+  IpAddr a;
+  a.family = family;
+  a.b = b;
+  return a;
+}
+
+}  // namespace
+
+FlowTable::FlowTable(StreamHandlerFactory& factory, AnomalyCounters& anomalies, FlowLimits limits)
+    : factory_(factory), anomalies_(anomalies), limits_(limits) {
+  if (limits_.max_flows == 0) limits_.max_flows = 1;
+  std::size_t slots = MIN_SLOTS;
+  while (slots < limits_.max_flows * 2) slots <<= 1;  // load factor <= 1/2
+  slots_.assign(slots, Slot{EMPTY_SLOT, 0});
+  mask_ = slots - 1;
+  // Reserved once (virtual memory; pages are touched as flows arrive) so that
+  // Flow references stay valid while handlers run.
+  flows_.reserve(limits_.max_flows);
+  live_ = {NO_FLOW, NO_FLOW};
+  closed_ = {NO_FLOW, NO_FLOW};
+}
+
+FlowTable::~FlowTable() = default;
+
+// ---- flow table ----------------------------------------------------------
+
+bool FlowTable::makeKey(const DecodedPacket& pkt, FlowKey& key) {
+  const int cmp = std::memcmp(pkt.src.b.data(), pkt.dst.b.data(), pkt.src.b.size());
+  const bool src_is_lo = cmp < 0 || (cmp == 0 && pkt.sport <= pkt.dport);
+  key.family = pkt.src.family;
+  if (src_is_lo) {
+    key.ip_lo = pkt.src.b;
+    key.ip_hi = pkt.dst.b;
+    key.port_lo = pkt.sport;
+    key.port_hi = pkt.dport;
+  } else {
+    key.ip_lo = pkt.dst.b;
+    key.ip_hi = pkt.src.b;
+    key.port_lo = pkt.dport;
+    key.port_hi = pkt.sport;
+  }
+  return src_is_lo;
+}
+
+// The key is canonical (lo endpoint first), so the hash is symmetric: both
+// directions of a connection land in the same bucket.
+std::uint64_t FlowTable::hashKey(const FlowKey& key) {
+  std::uint64_t h = 0x9e3779b97f4a7c15ULL ^ key.family;
+  h = mix64(h ^ loadU64(key.ip_lo.data()));
+  h = mix64(h ^ loadU64(key.ip_lo.data() + 8));
+  h = mix64(h ^ loadU64(key.ip_hi.data()));
+  h = mix64(h ^ loadU64(key.ip_hi.data() + 8));
+  return mix64(h ^ ((std::uint64_t{key.port_lo} << 16) | key.port_hi));
+}
+
+std::uint32_t FlowTable::find(const FlowKey& key, std::uint64_t hash) const {
+  const auto tag = static_cast<std::uint32_t>(hash);
+  for (std::size_t i = tag & mask_;; i = (i + 1) & mask_) {
+    const Slot& s = slots_[i];
+    if (s.flow == EMPTY_SLOT) return NO_FLOW;
+    if (s.tag == tag && flows_[s.flow].key == key) return s.flow;
+  }
+}
+
+std::uint32_t FlowTable::create(const FlowKey& key, std::uint64_t hash, const DecodedPacket& pkt, bool from_lo) {
+  if (flow_count_ >= limits_.max_flows) evictOne(pkt.ref);
+  std::uint32_t idx = 0;
+  if (!free_.empty()) {
+    idx = free_.back();
+    free_.pop_back();
+  } else {
+    idx = static_cast<std::uint32_t>(flows_.size());
+    flows_.emplace_back();  // within the reserved capacity: no reallocation
+  }
+  Flow& f = flows_[idx];
+  f.key = key;
+  f.hash = hash;
+  f.info = FlowInfo{};
+  f.info.first = pkt.ref;
+  f.info.vlan = pkt.vlan;
+  f.swapped = false;
+  f.state = State::Active;
+  f.last = pkt.ref;
+  assignSides(f, pkt, from_lo);
+
+  const auto tag = static_cast<std::uint32_t>(hash);
+  std::size_t i = tag & mask_;
+  while (slots_[i].flow != EMPTY_SLOT) i = (i + 1) & mask_;
+  slots_[i] = Slot{idx, tag};
+  listPushFront(idx, List::Live);
+  ++flow_count_;
+  ++stats_.flows_created;
+  return idx;
+}
+
+// The SYN sender is the client, the SYN+ACK sender the server. Without either,
+// guess the endpoint with the higher (ephemeral) port as the client (ties: the
+// sender of the first packet); the handler may correct it once with SwapSides.
+void FlowTable::assignSides(Flow& f, const DecodedPacket& pkt, bool from_lo) {
+  const bool syn = (pkt.tcp_flags & TCP_SYN) != 0;
+  const bool ack = (pkt.tcp_flags & TCP_ACK) != 0;
+  bool sender_is_client = true;
+  if (syn) {
+    sender_is_client = !ack;
+    f.info.syn_seen = true;
+  } else if (pkt.sport != pkt.dport) {
+    sender_is_client = pkt.sport > pkt.dport;
+  }
+  f.client_is_lo = sender_is_client == from_lo;
+  const Endpoint lo{ipFrom(f.key.family, f.key.ip_lo), f.key.port_lo};
+  const Endpoint hi{ipFrom(f.key.family, f.key.ip_hi), f.key.port_hi};
+  f.info.client = f.client_is_lo ? lo : hi;
+  f.info.server = f.client_is_lo ? hi : lo;
+}
+
+void FlowTable::removeFlow(std::uint32_t idx) {
+  Flow& f = flows_[idx];
+  const auto tag = static_cast<std::uint32_t>(f.hash);
+  std::size_t i = tag & mask_;
+  while (slots_[i].flow != idx) i = (i + 1) & mask_;
+  // Backward-shift deletion: pull later entries of the probe run into the hole
+  // when their home bucket allows it, so that lookups never meet tombstones.
+  for (std::size_t j = (i + 1) & mask_; slots_[j].flow != EMPTY_SLOT; j = (j + 1) & mask_) {
+    const std::size_t home = slots_[j].tag & mask_;
+    if (((j - home) & mask_) >= ((j - i) & mask_)) {
+      slots_[i] = slots_[j];
+      i = j;
+    }
+  }
+  slots_[i] = Slot{EMPTY_SLOT, 0};
+  listUnlink(idx);
+  f.handler.reset();
+  releaseBuffers(f);
+  f.dir = {};
+  f.state = State::Free;
+  free_.push_back(idx);
+  --flow_count_;
+}
+
+void FlowTable::evictOne(const PacketRef& at) {
+  (void)at;
+  if (closed_.tail != NO_FLOW) {  // a lingering closed flow costs nothing to forget
+    removeFlow(closed_.tail);
+    return;
+  }
+  const std::uint32_t idx = live_.tail;
+  Flow& f = flows_[idx];
+  anomalies_.inc(PA_ANOMALY("flow_table_full_evict"));
+  ++stats_.flows_evicted;
+  finish(f, CloseReason::Evicted, f.last);
+  removeFlow(idx);
+}
+
+void FlowTable::listUnlink(std::uint32_t idx) {
+  Flow& f = flows_[idx];
+  if (f.list == List::None) return;
+  LruList& l = lruOf(f.list);
+  if (f.prev != NO_FLOW) flows_[f.prev].next = f.next;
+  else l.head = f.next;
+  if (f.next != NO_FLOW) flows_[f.next].prev = f.prev;
+  else l.tail = f.prev;
+  f.list = List::None;
+}
+
+void FlowTable::listPushFront(std::uint32_t idx, List which) {
+  Flow& f = flows_[idx];
+  LruList& l = lruOf(which);
+  f.prev = NO_FLOW;
+  f.next = l.head;
+  if (l.head != NO_FLOW) flows_[l.head].prev = idx;
+  else l.tail = idx;
+  l.head = idx;
+  f.list = which;
+}
+
+void FlowTable::touch(std::uint32_t idx) {
+  if (live_.head == idx) return;
+  listUnlink(idx);
+  listPushFront(idx, List::Live);
+}
+
+void FlowTable::moveToClosed(std::uint32_t idx) {
+  listUnlink(idx);
+  flows_[idx].state = State::Closed;
+  listPushFront(idx, List::Closed);
+  ++stats_.flows_closed;
+}
+
+void FlowTable::expire(std::int64_t now_ns) {
+  while (live_.tail != NO_FLOW) {
+    const std::uint32_t idx = live_.tail;
+    Flow& f = flows_[idx];
+    if (now_ns - f.last.ts_ns <= limits_.idle_timeout_ns) break;
+    ++stats_.flows_timed_out;
+    finish(f, CloseReason::IdleTimeout, f.last);
+    removeFlow(idx);
+  }
+  while (closed_.tail != NO_FLOW && now_ns - flows_[closed_.tail].last.ts_ns > limits_.closed_linger_ns) {
+    removeFlow(closed_.tail);
+  }
+}
+
+void FlowTable::closeAll(const PacketRef& at) {
+  while (live_.tail != NO_FLOW) {
+    const std::uint32_t idx = live_.tail;
+    finish(flows_[idx], CloseReason::EndOfInput, at);
+    removeFlow(idx);
+  }
+  while (closed_.tail != NO_FLOW) removeFlow(closed_.tail);
+}
+
+// ---- per packet ------------------------------------------------------------
+
+void FlowTable::process(const DecodedPacket& pkt) {
+  ++stats_.tcp_packets;
+  FlowKey key;
+  const bool from_lo = makeKey(pkt, key);
+  const std::uint64_t hash = hashKey(key);
+  const std::size_t d = from_lo ? 0 : 1;
+  std::uint32_t idx = find(key, hash);
+  if (idx != NO_FLOW) {
+    const State state = flows_[idx].state;
+    if (state == State::Bypassed) {
+      handleBypassed(idx, d, pkt);
+      return;
+    }
+    if (state == State::Closed) {
+      const bool new_connection = (pkt.tcp_flags & TCP_SYN) != 0 && (pkt.tcp_flags & TCP_ACK) == 0;
+      if (!new_connection) {
+        if (!pkt.payload.empty()) ++stats_.retransmitted_segments;  // late copy of a closed connection's data
+        return;
+      }
+      removeFlow(idx);  // the 4-tuple is reused by a new connection
+      idx = NO_FLOW;
+    }
+  }
+  if (idx == NO_FLOW) {
+    // A bare RST of a connection we never saw leaves nothing to follow.
+    if ((pkt.tcp_flags & TCP_RST) != 0 && pkt.payload.empty()) return;
+    idx = create(key, hash, pkt, from_lo);
+  } else {
+    touch(idx);
+    flows_[idx].last = pkt.ref;
+  }
+  handleSegment(idx, d, pkt);
+}
+
+void FlowTable::handleBypassed(std::uint32_t idx, std::size_t d, const DecodedPacket& pkt) {
+  Flow& f = flows_[idx];
+  ++stats_.bypassed_packets;
+  f.last = pkt.ref;
+  if ((pkt.tcp_flags & TCP_FIN) != 0) f.dir[d].fin_seen = true;
+  if ((pkt.tcp_flags & TCP_RST) != 0 || (f.dir[0].fin_seen && f.dir[1].fin_seen)) {
+    moveToClosed(idx);
+  } else {
+    touch(idx);
+  }
+}
+
+void FlowTable::handleSegment(std::uint32_t idx, std::size_t d, const DecodedPacket& pkt) {
+  Flow& f = flows_[idx];
+  const bool syn = (pkt.tcp_flags & TCP_SYN) != 0;
+  // A SYN seen after the flow was picked up mid-stream (capture reordering)
+  // still names the sides, as long as nothing was delivered under the guess.
+  if (syn && !f.info.syn_seen && !f.handler) {
+    const bool sender_is_client = (pkt.tcp_flags & TCP_ACK) == 0;
+    if ((sideOf(f, d) == Side::Client) != sender_is_client) swapSides(f);
+    f.info.syn_seen = true;
+  }
+  if (pkt.src_mac) {
+    std::optional<MacAddr>& mac = sideOf(f, d) == Side::Client ? f.info.client_mac : f.info.server_mac;
+    if (!mac) mac = pkt.src_mac;
+  }
+  if ((pkt.tcp_flags & TCP_RST) != 0) {
+    finish(f, CloseReason::Rst, pkt.ref);
+    moveToClosed(idx);
+    return;
+  }
+  Direction& dir = f.dir[d];
+  std::uint32_t seq = pkt.seq;
+  if (syn) {
+    // The SYN sets the sequence base (again, if nothing was delivered yet) and
+    // takes one sequence number (RFC 9293 §3.4); data on a SYN (TFO) follows it.
+    if (!dir.started || (dir.next_off == 0 && dir.ooo.empty())) {
+      dir.started = true;
+      dir.next_seq = seq + 1;
+    }
+    seq += 1;
+  }
+  if (!dir.started) {  // picked up mid-stream: this direction starts here
+    dir.started = true;
+    dir.next_seq = seq;
+  }
+  if (!pkt.payload.empty() || pkt.payload_missing != 0) {
+    if (!deliverSegment(f, d, seq, pkt.payload, pkt.payload_missing, pkt.ref)) {
+      // Bypassed by the handler: the tombstone still follows FIN/RST to close.
+      if (f.state == State::Bypassed && (pkt.tcp_flags & TCP_FIN) != 0) {
+        dir.fin_seen = true;
+        if (f.dir[0].fin_seen && f.dir[1].fin_seen) moveToClosed(idx);
+      }
+      return;
+    }
+  }
+  if ((pkt.tcp_flags & TCP_FIN) != 0 && !dir.fin_seen) {
+    dir.fin_seen = true;
+    const std::uint32_t fin_seq = seq + static_cast<std::uint32_t>(pkt.payload.size()) + pkt.payload_missing;
+    const std::int64_t fin_off = static_cast<std::int64_t>(dir.next_off) + static_cast<std::int32_t>(fin_seq - dir.next_seq);
+    dir.fin_off = fin_off < 0 ? 0 : static_cast<std::uint64_t>(fin_off);
+  }
+  if (f.dir[0].fin_seen && f.dir[1].fin_seen) {
+    finish(f, CloseReason::Fin, pkt.ref);
+    moveToClosed(idx);
+  }
+}
+
+bool FlowTable::deliverSegment(Flow& f, std::size_t d, std::uint32_t seq, Bytes data, std::uint32_t missing,
+                               const PacketRef& ref) {
+  Direction& dir = f.dir[d];
+  // Signed 32-bit distance from the next expected byte: correct across the 2^32 wrap.
+  const std::int64_t next = static_cast<std::int64_t>(dir.next_off);
+  std::int64_t start = next + static_cast<std::int32_t>(seq - dir.next_seq);
+  const std::int64_t end = start + static_cast<std::int64_t>(data.size());
+  if (end + static_cast<std::int64_t>(missing) <= next) {
+    ++stats_.retransmitted_segments;
+    return true;
+  }
+  if (start < next) {
+    ++stats_.overlapping_segments;  // already-delivered bytes cannot be compared: they are gone
+    if (end <= next) {  // only the cut-off tail is new
+      missing -= static_cast<std::uint32_t>(next - end);
+      data = {};
+    } else {
+      data = data.subspan(static_cast<std::size_t>(next - start));
+    }
+    start = next;
+  }
+  if (start == next && dir.ooo.empty()) {
+    // Fast path: in order, nothing buffered; delivered straight from the packet.
+    if (!emitData(f, d, data, ref)) return false;
+    advance(dir, data.size());
+    if (missing != 0) {
+      if (!emitGap(f, d, missing, ref)) return false;
+      advance(dir, missing);
+    }
+    return true;
+  }
+  // Out of order (or filling a hole): the captured bytes are buffered; a
+  // snap-length cut tail becomes a hole like any other lost data.
+  if (!data.empty()) insertOutOfOrder(dir, static_cast<std::uint64_t>(start), data);
+  if (!drain(f, d, ref)) return false;
+  return enforceLimits(f, d, ref);
+}
+
+// First arrival wins: only bytes not yet held are stored; bytes that overlap
+// held ones are compared and a difference is an anomaly (tcp_overlap_conflict),
+// the signature of evasion attempts or of a broken mirror.
+void FlowTable::insertOutOfOrder(Direction& dir, std::uint64_t start, Bytes data) {
+  const std::uint64_t end = start + data.size();
+  auto first = std::partition_point(dir.ooo.begin(), dir.ooo.end(), [&](const Segment& s) { return s.end() <= start; });
+  auto i = static_cast<std::size_t>(first - dir.ooo.begin());
+  std::uint64_t cursor = start;
+  std::size_t added = 0;
+  bool overlapped = false;
+  bool conflict = false;
+  auto addPiece = [&](std::uint64_t from, std::uint64_t to) {
+    Segment piece;
+    piece.offset = from;
+    piece.bytes = takeBuffer();
+    const Bytes src = data.subspan(static_cast<std::size_t>(from - start), static_cast<std::size_t>(to - from));
+    piece.bytes.assign(src.begin(), src.end());
+    dir.ooo.insert(dir.ooo.begin() + static_cast<std::ptrdiff_t>(i), std::move(piece));
+    ++i;
+    added += static_cast<std::size_t>(to - from);
+  };
+  while (cursor < end) {
+    if (i >= dir.ooo.size() || dir.ooo[i].offset >= end) {
+      addPiece(cursor, end);
+      break;
+    }
+    const std::uint64_t held_begin = dir.ooo[i].offset;
+    if (held_begin > cursor) {
+      addPiece(cursor, held_begin);
+      cursor = held_begin;
+      continue;
+    }
+    const Segment& held = dir.ooo[i];
+    const std::uint64_t overlap_end = std::min(end, held.end());
+    overlapped = true;
+    if (std::memcmp(data.data() + (cursor - start), held.bytes.data() + (cursor - held.offset),
+                    static_cast<std::size_t>(overlap_end - cursor)) != 0) {
+      conflict = true;
+    }
+    cursor = overlap_end;
+    ++i;
+  }
+  dir.buffered += added;
+  if (added == 0) {
+    ++stats_.retransmitted_segments;
+  } else if (overlapped) {
+    ++stats_.overlapping_segments;
+  }
+  if (conflict) anomalies_.inc(PA_ANOMALY("tcp_overlap_conflict"));
+}
+
+bool FlowTable::drain(Flow& f, std::size_t d, const PacketRef& ref) {
+  Direction& dir = f.dir[d];
+  while (!dir.ooo.empty() && dir.ooo.front().offset <= dir.next_off) {
+    Segment seg = std::move(dir.ooo.front());
+    dir.ooo.erase(dir.ooo.begin());
+    dir.buffered -= seg.bytes.size();
+    const std::uint64_t skip = dir.next_off - seg.offset;
+    bool alive = true;
+    if (skip < seg.bytes.size()) {
+      const Bytes part = Bytes(seg.bytes).subspan(static_cast<std::size_t>(skip));
+      alive = emitData(f, d, part, ref);
+      advance(dir, part.size());
+    }
+    giveBuffer(std::move(seg.bytes));
+    if (!alive) return false;
+  }
+  return true;
+}
+
+bool FlowTable::enforceLimits(Flow& f, std::size_t d, const PacketRef& ref) {
+  Direction& dir = f.dir[d];
+  for (;;) {
+    const bool over_bytes = dir.buffered > limits_.max_buffered_per_direction;
+    const bool over_segments = dir.ooo.size() > limits_.max_out_of_order_segments;
+    if (dir.ooo.empty() || (!over_bytes && !over_segments)) return true;
+    // Stop waiting for the first hole: report it as a gap and go on after it.
+    if (over_bytes) anomalies_.inc(PA_ANOMALY("tcp_buffer_limit"));
+    else anomalies_.inc(PA_ANOMALY("tcp_out_of_order_limit"));
+    const std::uint64_t missing = dir.ooo.front().offset - dir.next_off;
+    if (!emitGap(f, d, missing, ref)) return false;
+    advance(dir, missing);
+    if (!drain(f, d, ref)) return false;
+  }
+}
+
+bool FlowTable::flushDirection(Flow& f, std::size_t d, const PacketRef& ref) {
+  Direction& dir = f.dir[d];
+  while (!dir.ooo.empty()) {
+    const std::uint64_t missing = dir.ooo.front().offset - dir.next_off;
+    if (!emitGap(f, d, missing, ref)) return false;
+    advance(dir, missing);
+    if (!drain(f, d, ref)) return false;
+  }
+  if (dir.fin_seen && dir.fin_off > dir.next_off) {
+    const std::uint64_t missing = dir.fin_off - dir.next_off;
+    if (!emitGap(f, d, missing, ref)) return false;
+    advance(dir, missing);
+  }
+  return true;
+}
+
+void FlowTable::finish(Flow& f, CloseReason why, const PacketRef& at) {
+  if (f.state == State::Active) {
+    const bool alive = flushDirection(f, dirOf(f, Side::Client), at) && flushDirection(f, dirOf(f, Side::Server), at);
+    if (alive && f.handler) f.handler->onClose(f.info, why, at);
+  }
+  f.handler.reset();
+  releaseBuffers(f);
+}
+
+// ---- handler seam ------------------------------------------------------------
+
+bool FlowTable::emitData(Flow& f, std::size_t d, Bytes data, const PacketRef& ref) {
+  if (data.empty()) return true;
+  if (!ensureHandler(f)) return false;
+  stats_.bytes_delivered += data.size();
+  return applyVerdict(f, f.handler->onData(f.info, sideOf(f, d), data, ref));
+}
+
+bool FlowTable::emitGap(Flow& f, std::size_t d, std::uint64_t missing, const PacketRef& ref) {
+  if (missing == 0) return true;
+  ++stats_.gaps;
+  stats_.gap_bytes += missing;
+  if (!ensureHandler(f)) return false;
+  return applyVerdict(f, f.handler->onGap(f.info, sideOf(f, d), missing, ref));
+}
+
+bool FlowTable::applyVerdict(Flow& f, StreamVerdict v) {
+  switch (v) {
+    case StreamVerdict::Continue:
+      return true;
+    case StreamVerdict::SwapSides:
+      // Only a guess may be corrected, and only once: a SYN is proof.
+      if (!f.info.syn_seen && !f.swapped) {
+        swapSides(f);
+        f.swapped = true;
+      } else {
+        anomalies_.inc(PA_ANOMALY("tcp_swap_sides_ignored"));
+      }
+      return true;
+    case StreamVerdict::Bypass:
+      bypass(f);
+      return false;
+  }
+  return true;
+}
+
+bool FlowTable::ensureHandler(Flow& f) {
+  if (f.handler) return true;
+  if (f.state != State::Active) return false;
+  f.handler = factory_.create(f.info);
+  if (!f.handler) {
+    bypass(f);
+    return false;
+  }
+  return true;
+}
+
+void FlowTable::bypass(Flow& f) {
+  f.handler.reset();
+  releaseBuffers(f);
+  f.state = State::Bypassed;
+  ++stats_.flows_bypassed;
+}
+
+void FlowTable::swapSides(Flow& f) {
+  f.client_is_lo = !f.client_is_lo;
+  std::swap(f.info.client, f.info.server);
+  std::swap(f.info.client_mac, f.info.server_mac);
+}
+
+void FlowTable::releaseBuffers(Flow& f) {
+  for (Direction& dir : f.dir) {
+    for (Segment& s : dir.ooo) giveBuffer(std::move(s.bytes));
+    dir.ooo.clear();
+    dir.buffered = 0;
+  }
+}
+
+std::vector<std::uint8_t> FlowTable::takeBuffer() {
+  if (spare_.empty()) return {};
+  std::vector<std::uint8_t> buf = std::move(spare_.back());
+  spare_.pop_back();
+  return buf;
+}
+
+void FlowTable::giveBuffer(std::vector<std::uint8_t>&& buf) {
+  if (spare_.size() >= MAX_SPARE_SEGMENT_BUFFERS || buf.capacity() == 0 || buf.capacity() > MAX_SPARE_SEGMENT_CAPACITY) {
+    return;  // freed with `buf`
+  }
+  buf.clear();
+  spare_.push_back(std::move(buf));
+}
+
+}  // namespace provaudit::capture

@@ -1,0 +1,73 @@
+#pragma once
+// Bounded IP fragment reassembly shared by IPv4 (RFC 791 §3.2) and IPv6
+// (RFC 8200 §4.5). Overlapping fragments are resolved first-arrival-wins: bytes
+// already held are never overwritten (the policy of most end hosts since the
+// "teardrop" era; RFC 5722 forbids overlaps in IPv6 outright), and counted.
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "common/anomaly.h"
+#include "common/byte_reader.h"
+
+namespace provaudit::capture {
+
+// Concurrent datagrams under reassembly; beyond: the oldest is dropped (ipv4/ipv6_fragment_limit).
+inline constexpr std::size_t MAX_FRAGMENTED_DATAGRAMS = 256;
+// The IPv4 total length field and the IPv6 payload length field are 16 bits (no jumbograms).
+inline constexpr std::size_t MAX_REASSEMBLED_BYTES = 65535;
+// A 64 KiB datagram at the 576-byte minimum IPv4 MTU takes ~120 fragments; more is an attack.
+inline constexpr std::size_t MAX_FRAGMENTS_PER_DATAGRAM = 128;
+// Linux net.ipv4.ipfrag_time defaults to 30 s; packet time, not wall clock.
+inline constexpr std::int64_t FRAGMENT_TIMEOUT_NS = 30'000'000'000;
+
+struct FragmentKey {
+  std::uint8_t family = 0;  // 4 or 6
+  std::uint8_t proto = 0;   // IPv4 protocol / IPv6 next header after the fragment header
+  std::uint32_t id = 0;     // identification (16 bits in IPv4, 32 in IPv6)
+  std::array<std::uint8_t, 16> src{};
+  std::array<std::uint8_t, 16> dst{};
+  bool operator==(const FragmentKey&) const = default;
+};
+
+class FragmentReassembler {
+ public:
+  explicit FragmentReassembler(AnomalyCounters& anomalies);
+
+  // Adds a fragment holding `data` at byte `offset` of the datagram's payload;
+  // `more` is the More Fragments flag. Returns the whole payload once every byte
+  // arrived; the span stays valid until the next add().
+  std::optional<Bytes> add(const FragmentKey& key, std::size_t offset, bool more, Bytes data, std::int64_t ts_ns);
+
+  [[nodiscard]] std::size_t pending() const;
+
+ private:
+  struct Range {
+    std::size_t begin = 0;
+    std::size_t end = 0;
+  };
+  struct Datagram {
+    bool in_use = false;
+    FragmentKey key;
+    std::int64_t first_ts = 0;
+    std::size_t total = 0;  // payload length, known once the last fragment (MF=0) arrived
+    bool total_known = false;
+    std::size_t fragments = 0;
+    std::vector<Range> have;  // sorted, disjoint, merged
+    std::vector<std::uint8_t> bytes;
+  };
+
+  Datagram* find(const FragmentKey& key, std::int64_t ts_ns);
+  Datagram& allocate(const FragmentKey& key, std::int64_t ts_ns);
+  void release(Datagram& d);
+  void count(std::uint8_t family, AnomalyId v4, AnomalyId v6) { anomalies_.inc(family == 4 ? v4 : v6); }
+  // Copies the parts of [offset, offset + data.size()) not held yet; true if any byte was already held.
+  static bool insert(Datagram& d, std::size_t offset, Bytes data);
+
+  AnomalyCounters& anomalies_;
+  std::vector<Datagram> slots_;
+  std::vector<std::uint8_t> completed_;  // the last reassembled payload handed out
+};
+
+}  // namespace provaudit::capture

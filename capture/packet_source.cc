@@ -1,0 +1,140 @@
+#include "capture/packet_source.h"
+
+#include <pcap/pcap.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "common/c_handles.h"
+
+namespace provaudit::capture {
+namespace {
+
+// pcap_next_ex() return codes (pcap(3PCAP)); libpcap names only the negative ones.
+constexpr int PCAP_NEXT_EX_PACKET = 1;
+constexpr int PCAP_NEXT_EX_END_OF_FILE = PCAP_ERROR_BREAK;  // -2: no more packets in a savefile
+constexpr long FTELL_FAILED = -1;
+constexpr int STAT_OK = 0;
+constexpr std::int64_t NS_PER_SECOND = 1'000'000'000;
+// On-disk record header of classic pcap (ts_sec, ts_usec, incl_len, orig_len): used only
+// to estimate the position when ftell() cannot tell (a pipe on stdin).
+constexpr std::uint64_t PCAP_RECORD_HEADER_BYTES = 16;
+
+std::string displayName(const std::string& path) { return path == "-" ? std::string("<stdin>") : path; }
+
+class PcapFileSource final : public PacketSource {
+ public:
+  PcapFileSource(PcapPtr handle, std::string path, std::uint32_t source_id, std::optional<std::uint64_t> size)
+      : pcap_(std::move(handle)), name_(displayName(path)), source_id_(source_id), size_(size) {
+    // Start position: just after the file header (pcap) or the first SHB+IDB (pcapng).
+    updatePosition();
+  }
+
+  ReadStatus next(RawPacket& out) override {
+    if (finished_) return error_.empty() ? ReadStatus::End : ReadStatus::Error;
+    pcap_pkthdr* hdr = nullptr;
+    const std::uint8_t* data = nullptr;
+    const int rc = pcap_next_ex(pcap_.get(), &hdr, &data);
+    if (rc == PCAP_NEXT_EX_PACKET) {
+      ++frame_;
+      // Opened with PCAP_TSTAMP_PRECISION_NANO: tv_usec holds nanoseconds.
+      out.ref.ts_ns = static_cast<std::int64_t>(hdr->ts.tv_sec) * NS_PER_SECOND + static_cast<std::int64_t>(hdr->ts.tv_usec);
+      out.ref.frame = frame_;
+      out.ref.source = source_id_;
+      out.linktype = pcap_datalink(pcap_.get());
+      out.data = std::span<const std::uint8_t>(data, hdr->caplen);
+      out.orig_len = hdr->len;
+      // Where the next record starts. ftell() on a buffered FILE costs no system call;
+      // on a pipe it fails and the classic-pcap record size gives an estimate.
+      pos_ += PCAP_RECORD_HEADER_BYTES + hdr->caplen;
+      updatePosition();
+      return ReadStatus::Packet;
+    }
+    finished_ = true;
+    if (rc == PCAP_NEXT_EX_END_OF_FILE) return ReadStatus::End;
+    // The failing record (or block) starts where the last good one ended.
+    std::string msg = name_ + ": bad record at byte offset " + std::to_string(pos_);
+    if (!pos_exact_) msg += " (estimated)";
+    msg += " after frame " + std::to_string(frame_) + ": " + pcap_geterr(pcap_.get());
+    for (char& c : msg) {
+      if (c == '\n' || c == '\r') c = ' ';
+    }
+    error_ = msg;
+    return ReadStatus::Error;
+  }
+
+  std::string error() const override { return error_; }
+
+  std::uint64_t bytesRead() const override { return pos_; }
+
+  std::optional<std::uint64_t> totalBytes() const override { return size_; }
+  std::string name() const override { return name_; }
+
+ private:
+  std::optional<std::uint64_t> filePosition() const {
+    std::FILE* f = pcap_file(pcap_.get());
+    if (f == nullptr) return std::nullopt;
+    const long pos = std::ftell(f);
+    if (pos == FTELL_FAILED) return std::nullopt;
+    return static_cast<std::uint64_t>(pos);
+  }
+  void updatePosition() {
+    const auto pos = filePosition();
+    pos_exact_ = pos.has_value();
+    if (pos) pos_ = *pos;
+  }
+
+  PcapPtr pcap_;
+  std::string name_;
+  std::uint32_t source_id_;
+  std::optional<std::uint64_t> size_;
+  std::uint64_t frame_ = 0;
+  std::uint64_t pos_ = 0;  // byte offset where the next record starts
+  bool pos_exact_ = false;  // pos_ came from ftell(), not from an estimate
+  bool finished_ = false;
+  std::string error_;
+};
+
+}  // namespace
+
+std::unique_ptr<PacketSource> openCaptureFile(const std::string& path, std::uint32_t source_id, std::string& err) {
+  char errbuf[PCAP_ERRBUF_SIZE] = {};
+  const std::string shown = displayName(path);
+  std::optional<std::uint64_t> size;
+  PcapPtr handle;
+  if (path == "-") {
+    // libpcap takes ownership of stdin and fcloses it in pcap_close().
+    handle.reset(pcap_fopen_offline_with_tstamp_precision(stdin, PCAP_TSTAMP_PRECISION_NANO, errbuf));
+  } else {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != STAT_OK) {
+      err = shown + ": " + std::strerror(errno);
+      return nullptr;
+    }
+    if (S_ISDIR(st.st_mode)) {
+      err = shown + ": is a directory";
+      return nullptr;
+    }
+    if (S_ISREG(st.st_mode)) size = static_cast<std::uint64_t>(st.st_size);
+    if (size && *size == 0) {
+      err = shown + ": empty file, not a capture";
+      return nullptr;
+    }
+    handle.reset(pcap_open_offline_with_tstamp_precision(path.c_str(), PCAP_TSTAMP_PRECISION_NANO, errbuf));
+  }
+  if (!handle) {
+    std::string reason(errbuf);
+    // libpcap sometimes prefixes the path itself ("FILE: truncated pcap file header").
+    if (reason.rfind(path + ": ", 0) == 0) reason.erase(0, path.size() + 2);
+    for (char& c : reason) {
+      if (c == '\n' || c == '\r') c = ' ';
+    }
+    err = shown + ": " + (reason.empty() ? std::string("cannot open capture file") : reason);
+    return nullptr;
+  }
+  return std::make_unique<PcapFileSource>(std::move(handle), path, source_id, size);
+}
+
+}  // namespace provaudit::capture
