@@ -43,3 +43,11 @@ struct CertInfo {
 std::optional<CertInfo> parseCertificate(const std::uint8_t* der, std::size_t len);
 
 }  // namespace provaudit::analyze
+
+namespace provaudit::analyze {
+// A DER DistinguishedName (as in CertificateRequest certificate_authorities)
+// rendered like CertInfo::subject_text; "" when it does not decode.
+std::string distinguishedNameText(const std::uint8_t* der, std::size_t len);
+// Renders parsed attributes as "KEY=value,KEY=value" with RFC 4514 escaping.
+std::string rdnText(const std::vector<RdnAttr>& attrs);
+}  // namespace provaudit::analyze

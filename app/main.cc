@@ -1,1 +1,57 @@
-int main() { return 0; }
+// provaudit: passive audit of VoIP device provisioning (see README.md).
+#include <iostream>
+
+#include "app/commands.h"
+
+namespace provaudit::app {
+
+int g_exit_status = 0;
+
+void printError(const std::string& reason) {
+  std::string line = reason;
+  for (auto& c : line) {
+    if (c == '\n' || c == '\r') c = ' ';  // one line, always
+  }
+  std::cerr << "provaudit: error: " << line << '\n';
+}
+
+void addCommonOptions(CLI::App& cmd, CommonOptions& o) {
+  cmd.add_option("--db", o.db, "SQLite database file")->capture_default_str();
+  cmd.add_option("--rules", o.rules, "rules directory (default: the bundled rules)");
+  cmd.add_option("--ca", o.ca, "trusted device CA bundle (PEM; repeatable)");
+  cmd.add_option("--server-ca", o.server_ca, "trusted provisioning-server CA bundle (PEM; repeatable)");
+  cmd.add_option("--events", o.events, "write one JSON object per observation to FILE (JSON Lines)");
+  cmd.add_flag("-q,--quiet", o.quiet, "no progress and no summary");
+  cmd.add_flag("-v,--verbose", o.verbose, "more detail on stderr (repeatable)");
+}
+
+}  // namespace provaudit::app
+
+int main(int argc, char** argv) {
+  using namespace provaudit::app;
+  CLI::App app{"provaudit: passive audit of VoIP device provisioning (client certificates, User-Agents, findings)"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "provaudit 0.1.0");
+  CommonOptions common;
+  setupReplay(app, common);
+  setupReport(app, common);
+  setupRules(app, common);
+  setupServe(app, common);
+  setupCapture(app, common);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    printError(std::string(e.what()) + " (see --help)");
+    return 1;
+  } catch (const std::exception& e) {
+    printError(e.what());
+    return 1;
+  }
+  return g_exit_status;
+}

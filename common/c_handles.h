@@ -7,6 +7,7 @@
 
 extern "C" {
 struct x509_st;
+struct X509_name_st;
 struct x509_store_st;
 struct x509_store_ctx_st;
 struct evp_pkey_st;
@@ -20,6 +21,7 @@ struct sqlite3;
 struct sqlite3_stmt;
 
 void X509_free(x509_st*);
+void X509_NAME_free(X509_name_st*);
 void X509_STORE_free(x509_store_st*);
 void X509_STORE_CTX_free(x509_store_ctx_st*);
 void EVP_PKEY_free(evp_pkey_st*);
@@ -43,6 +45,7 @@ struct CDeleter {
 };
 
 using X509Ptr = std::unique_ptr<x509_st, CDeleter<&X509_free>>;
+using X509NamePtr = std::unique_ptr<X509_name_st, CDeleter<&X509_NAME_free>>;
 using X509StorePtr = std::unique_ptr<x509_store_st, CDeleter<&X509_STORE_free>>;
 using X509StoreCtxPtr = std::unique_ptr<x509_store_ctx_st, CDeleter<&X509_STORE_CTX_free>>;
 using EvpPkeyPtr = std::unique_ptr<evp_pkey_st, CDeleter<&EVP_PKEY_free>>;
@@ -53,5 +56,37 @@ using PcapPtr = std::unique_ptr<pcap, CDeleter<&pcap_close>>;
 using PcapDumperPtr = std::unique_ptr<pcap_dumper, CDeleter<&pcap_dump_close>>;
 using SqlitePtr = std::unique_ptr<sqlite3, CDeleter<&sqlite3_close_v2>>;
 using SqliteStmtPtr = std::unique_ptr<sqlite3_stmt, CDeleter<&sqlite3_finalize>>;
+
+}  // namespace provaudit
+
+// TLS-side handles (analyze/x509.cc, the in-memory TLS transcripts of the
+// analyze tests): SAN lists, OpenSSL-allocated buffers, SSL objects.
+extern "C" {
+struct stack_st_GENERAL_NAME;
+struct X509_extension_st;
+struct ssl_st;
+struct ssl_ctx_st;
+struct ssl_session_st;
+
+void GENERAL_NAMES_free(stack_st_GENERAL_NAME*);  // frees the stack and every GENERAL_NAME in it
+void X509_EXTENSION_free(X509_extension_st*);
+void SSL_free(ssl_st*);
+void SSL_CTX_free(ssl_ctx_st*);
+void SSL_SESSION_free(ssl_session_st*);
+void CRYPTO_free(void* ptr, const char* file, int line);
+}
+
+namespace provaudit {
+
+// What the OPENSSL_free macro expands to, for buffers OpenSSL allocates for us
+// (ASN1_STRING_to_UTF8, BN_bn2hex, i2d_* with a null output pointer).
+inline void opensslBufferFree(unsigned char* p) { CRYPTO_free(p, __FILE__, __LINE__); }
+
+using GeneralNamesPtr = std::unique_ptr<stack_st_GENERAL_NAME, CDeleter<&GENERAL_NAMES_free>>;
+using X509ExtensionPtr = std::unique_ptr<X509_extension_st, CDeleter<&X509_EXTENSION_free>>;
+using SslPtr = std::unique_ptr<ssl_st, CDeleter<&SSL_free>>;
+using SslCtxPtr = std::unique_ptr<ssl_ctx_st, CDeleter<&SSL_CTX_free>>;
+using SslSessionPtr = std::unique_ptr<ssl_session_st, CDeleter<&SSL_SESSION_free>>;
+using OpensslBufferPtr = std::unique_ptr<unsigned char, CDeleter<&opensslBufferFree>>;
 
 }  // namespace provaudit

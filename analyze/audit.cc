@@ -1,0 +1,558 @@
+#include "analyze/audit.h"
+
+#include <algorithm>
+#include <set>
+#include <unordered_map>
+
+namespace provaudit::analyze {
+namespace {
+
+constexpr const char* CLASS_INDIVIDUALIZED = "individualized";
+constexpr const char* CLASS_GENERIC = "generic";
+constexpr const char* CLASS_NONE = "none";
+constexpr const char* CLASS_UNKNOWN = "unknown";
+
+// One piece of evidence (a TLS handshake or an HTTP request) with what it claims.
+struct Evidence {
+  const TlsObservation* tls = nullptr;
+  const HttpObservation* http = nullptr;
+  std::vector<ClaimRecord> claims;
+  CertClaims cert_claims;  // TLS with a client certificate only
+  std::string device_key;
+
+  [[nodiscard]] const ObservedFlow& flow() const { return tls != nullptr ? tls->flow : http->flow; }
+  [[nodiscard]] std::int64_t ts() const { return tls != nullptr ? tls->first.ts_ns : http->flow.ref.ts_ns; }
+};
+
+void pushUnique(std::vector<std::string>& v, const std::string& s) {
+  if (!s.empty() && std::find(v.begin(), v.end(), s) == v.end()) v.push_back(s);
+}
+
+void addClaims(std::vector<ClaimRecord>& out, const Claims& c, const std::string& origin, const std::string& evidence,
+               const ObservedFlow& flow) {
+  auto add = [&](const char* field, const std::optional<std::string>& v) {
+    if (v && !v->empty()) out.push_back({field, *v, origin, evidence, c.rule, flow.ref, flow.source});
+  };
+  add("vendor", c.vendor);
+  add("model", c.model);
+  add("firmware", c.firmware);
+  add("serial", c.serial);
+  if (c.mac) out.push_back({"mac", c.mac->str(), origin, evidence, c.rule, flow.ref, flow.source});
+  add("ccert", c.ccert);
+}
+
+std::optional<std::string> firstClaim(const std::vector<ClaimRecord>& claims, const std::string& field,
+                                      std::initializer_list<const char*> origins) {
+  for (const char* origin : origins) {
+    for (const auto& c : claims) {
+      if (c.field == field && c.origin == origin) return c.value;
+    }
+  }
+  return std::nullopt;
+}
+
+std::vector<std::string> distinctClaims(const std::vector<ClaimRecord>& claims, const std::string& field,
+                                        const std::string& origin) {
+  std::vector<std::string> out;
+  for (const auto& c : claims) {
+    if (c.field == field && c.origin == origin) pushUnique(out, c.value);
+  }
+  return out;
+}
+
+std::string joined(const std::set<std::string>& items) {
+  std::string out;
+  for (const auto& s : items) out += (out.empty() ? "" : ", ") + s;
+  return out;
+}
+
+std::string lower(std::string s) {
+  for (auto& ch : s) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  return s;
+}
+
+struct Outcome {
+  std::string identity;
+  std::string reason;
+  bool decisive = false;
+};
+
+// Class of one handshake (design.md "Identity class").
+Outcome classify(const Evidence& ev) {
+  const TlsObservation& t = *ev.tls;
+  if (t.client_cert == ClientCertState::Present && !t.client_chain.empty()) {
+    if (ev.cert_claims.generic) return {CLASS_GENERIC, "generic-cert", true};
+    return {CLASS_INDIVIDUALIZED, "client-cert", true};
+  }
+  if (t.client_cert == ClientCertState::Present) {
+    // A certificate was sent but did not decode: something was there, but we cannot say what.
+    return {CLASS_UNKNOWN, "unparseable-cert", false};
+  }
+  if (t.client_cert == ClientCertState::Empty) return {CLASS_NONE, "empty-certificate", true};
+  if (t.no_certificate_alert) return {CLASS_NONE, "no-certificate-alert", true};
+  if (t.tls13) return {CLASS_UNKNOWN, "tls13", false};
+  if (t.resumed) return {CLASS_UNKNOWN, "resumed", false};
+  if (t.renegotiation) return {CLASS_UNKNOWN, "renegotiation", false};
+  if (t.gap) return {CLASS_UNKNOWN, "handshake-gap", false};
+  if (t.server_hello_seen && !t.certificate_requested && t.complete) return {CLASS_UNKNOWN, "not-requested", false};
+  if (t.certificate_requested) return {CLASS_UNKNOWN, "handshake-incomplete", false};
+  if (!t.server_hello_seen) return {CLASS_UNKNOWN, "handshake-incomplete", false};
+  return {CLASS_UNKNOWN, "not-requested", false};
+}
+
+bool isLegacyVersion(std::uint16_t v) { return v != 0 && v < 0x0303; }
+
+CertVerdict verdictFor(const std::vector<CertPtr>& chain, const CertClaims& claims, std::int64_t ts_ns,
+                       const TrustStore* trust) {
+  CertVerdict v;
+  v.cert = chain.front();
+  v.chain_sent = chain;
+  v.product = claims.model;
+  v.serial = claims.serial;
+  v.mac = claims.mac;
+  v.generic = claims.generic;
+  v.checked_at_ns = ts_ns;
+  if (trust != nullptr) {
+    const ChainResult r = trust->verify(chain, ts_ns / 1000000000);
+    v.chain = r.status;
+    v.chain_error = r.error;
+  }
+  return v;
+}
+
+// Validity, strength and trust findings of one certificate, shared by devices and servers.
+void certFindings(const CertVerdict& v, std::int64_t ts_ns, const RuleSet& rules, std::vector<Finding>& out) {
+  const CertInfo& c = *v.cert;
+  const std::int64_t at = ts_ns / 1000000000;
+  if (v.chain == "untrusted") {
+    out.push_back({"cert-untrusted", rules.severity("cert-untrusted"),
+                   "chain of " + c.subject_text + " does not verify against the trusted CA bundle: " + v.chain_error});
+  }
+  if (c.not_after != 0 && at > c.not_after) {
+    out.push_back({"cert-expired", rules.severity("cert-expired"),
+                   "certificate expired " + isoTime(c.not_after * 1000000000) + ", presented " + isoTime(ts_ns)});
+  } else if (c.not_before != 0 && at < c.not_before) {
+    out.push_back({"cert-not-yet-valid", rules.severity("cert-not-yet-valid"),
+                   "certificate valid from " + isoTime(c.not_before * 1000000000) + ", presented " + isoTime(ts_ns)});
+  }
+  const bool rsa_like = c.key_type == "RSA" || c.key_type == "DSA" || c.key_type == "RSA-PSS";
+  if ((rsa_like && c.key_bits > 0 && c.key_bits < 2048) || (c.key_type == "EC" && c.key_bits > 0 && c.key_bits < 224)) {
+    out.push_back({"cert-weak-key", rules.severity("cert-weak-key"),
+                   c.key_type + " " + std::to_string(c.key_bits) + "-bit key"});
+  }
+  const std::string digest = lower(c.signature_digest);
+  if (digest == "md5" || digest == "sha1" || digest == "md2" || digest == "md4") {
+    out.push_back({"cert-weak-signature", rules.severity("cert-weak-signature"), "signed with " + c.signature});
+  }
+}
+
+void sortFindings(std::vector<Finding>& f) {
+  std::sort(f.begin(), f.end(), [](const Finding& a, const Finding& b) {
+    return a.code != b.code ? a.code < b.code : a.detail < b.detail;
+  });
+}
+
+class Auditor {
+ public:
+  Auditor(const RuleSet& rules, const TrustStore* device_ca, const TrustStore* server_ca)
+      : rules_(rules), device_ca_(device_ca), server_ca_(server_ca) {}
+
+  AuditResult run(const AuditInput& in) {
+    collect(in);
+    assignDeviceKeys();
+    AuditResult out;
+    buildDevices(out);
+    crossDeviceFindings(out);
+    buildServers(out);
+    for (auto& d : out.devices) sortFindings(d.findings);
+    for (auto& s : out.servers) sortFindings(s.findings);
+    return out;
+  }
+
+ private:
+  void collect(const AuditInput& in) {
+    if (in.tls != nullptr) {
+      for (const auto& t : *in.tls) {
+        Evidence ev;
+        ev.tls = &t;
+        if (t.client_cert == ClientCertState::Present && !t.client_chain.empty()) {
+          ev.cert_claims = rules_.matchCertificate(*t.client_chain.front());
+          addClaims(ev.claims, ev.cert_claims, "certificate", t.client_chain.front()->subject_text, t.flow);
+        }
+        evidence_.push_back(std::move(ev));
+      }
+    }
+    if (in.http != nullptr) {
+      for (const auto& h : *in.http) {
+        Evidence ev;
+        ev.http = &h;
+        if (!h.user_agent.empty()) addClaims(ev.claims, rules_.matchUserAgent(h.user_agent), "user-agent", h.user_agent, h.flow);
+        if (!h.uri.empty()) addClaims(ev.claims, rules_.matchUrl(h.uri), "url", h.uri, h.flow);
+        if (!h.body.empty()) addClaims(ev.claims, rules_.matchPostBody(h.body), "post-body", h.body, h.flow);
+        evidence_.push_back(std::move(ev));
+      }
+    }
+    std::stable_sort(evidence_.begin(), evidence_.end(), [](const Evidence& a, const Evidence& b) { return a.ts() < b.ts(); });
+  }
+
+  // design.md: a device is its host MAC when that MAC is seen with one IP;
+  // a MAC behind which many IPs (or many claimed devices) appear is a router.
+  void assignDeviceKeys() {
+    struct MacUse {
+      std::set<IpAddr> v4, v6;
+      std::set<std::string> claimed_macs;
+    };
+    std::map<MacAddr, MacUse> macs;
+    for (const auto& ev : evidence_) {
+      const ObservedFlow& f = ev.flow();
+      if (!f.client_mac || f.client_mac->isZero() || f.client_mac->isMulticast()) continue;
+      MacUse& u = macs[*f.client_mac];
+      (f.client.ip.family == 4 ? u.v4 : u.v6).insert(f.client.ip);
+      for (const auto& c : ev.claims) {
+        if (c.field == "mac") u.claimed_macs.insert(c.value);
+      }
+    }
+    for (const auto& [mac, use] : macs) {
+      if (use.v4.size() <= HOST_MAC_MAX_IPV4 && use.v6.size() <= HOST_MAC_MAX_IPV6 && use.claimed_macs.size() <= 1) {
+        host_macs_.insert(mac);
+      }
+    }
+    // Evidence without a host MAC is grouped by client IP; the group is keyed
+    // by the MAC its claims agree on, else the serial, else the IP.
+    std::map<IpAddr, std::vector<Evidence*>> by_ip;
+    for (auto& ev : evidence_) {
+      const ObservedFlow& f = ev.flow();
+      if (f.client_mac && host_macs_.count(*f.client_mac) != 0) {
+        ev.device_key = "mac:" + f.client_mac->str();
+      } else {
+        by_ip[f.client.ip].push_back(&ev);
+      }
+    }
+    for (auto& [ip, group] : by_ip) {
+      std::set<std::string> claimed_macs, serials;
+      for (const Evidence* ev : group) {
+        for (const auto& c : ev->claims) {
+          if (c.field == "mac") claimed_macs.insert(c.value);
+          if (c.field == "serial") serials.insert(c.value);
+        }
+      }
+      std::string key;
+      if (claimed_macs.size() == 1) key = "mac:" + *claimed_macs.begin();
+      else if (claimed_macs.empty() && serials.size() == 1) key = "serial:" + *serials.begin();
+      else key = "ip:" + ip.str();
+      for (Evidence* ev : group) ev->device_key = key;
+    }
+  }
+
+  void buildDevices(AuditResult& out) {
+    std::map<std::string, std::vector<const Evidence*>> groups;
+    for (const auto& ev : evidence_) groups[ev.device_key].push_back(&ev);
+    for (const auto& [key, evs] : groups) {
+      out.devices.push_back(buildDevice(key, evs));
+    }
+  }
+
+  DeviceRecord buildDevice(const std::string& key, const std::vector<const Evidence*>& evs) {
+    DeviceRecord d;
+    d.id = key;
+    d.first_seen = evs.front()->ts();
+    d.last_seen = evs.front()->ts();
+    std::optional<MacAddr> wire_mac;
+    const Evidence* decisive = nullptr;
+    Outcome decisive_outcome;
+    const Evidence* latest_tls = nullptr;
+    Outcome latest_outcome;
+    bool plaintext = false;
+    std::string first_plain_url;
+    for (const Evidence* ev : evs) {
+      const ObservedFlow& f = ev->flow();
+      d.first_seen = std::min(d.first_seen, ev->ts());
+      d.last_seen = std::max(d.last_seen, ev->flow().ref.ts_ns);
+      pushUnique(d.ips, f.client.ip.str());
+      if (f.client_mac && host_macs_.count(*f.client_mac) != 0) wire_mac = f.client_mac;
+      d.claims.insert(d.claims.end(), ev->claims.begin(), ev->claims.end());
+      ++d.sessions;
+      if (ev->http != nullptr) {
+        const HttpObservation& h = *ev->http;
+        ++d.http_requests;
+        pushUnique(d.user_agents, h.user_agent);
+        pushUnique(d.urls, h.uri);
+        if (!h.over_tls) {
+          plaintext = true;
+          if (first_plain_url.empty()) first_plain_url = h.method + " " + h.uri;
+        }
+        if (h.over_tls) d.evidence_decrypted = true;
+        continue;
+      }
+      const TlsObservation& t = *ev->tls;
+      const Outcome o = classify(*ev);
+      HandshakeSummary hs;
+      hs.ts_ns = t.first.ts_ns;
+      hs.source = t.flow.source;
+      hs.frame = t.client_cert_frame != 0 ? t.client_cert_frame : t.first.frame;
+      hs.client = t.flow.client;
+      hs.server = t.flow.server;
+      hs.version = t.version != 0 ? versionName(t.version) : "";
+      hs.cipher = t.version != 0 ? cipherSuiteName(t.cipher_suite) : "";
+      hs.sni = t.sni;
+      hs.outcome = o.identity;
+      hs.reason = o.reason;
+      hs.cert_sha256 = (o.decisive && !t.client_chain.empty()) ? t.client_chain.front()->sha256 : "";
+      hs.ja3 = t.ja3;
+      hs.ja4 = t.ja4;
+      hs.decrypted = t.decrypted;
+      d.handshakes.push_back(hs);
+      if (t.version != 0) pushUnique(d.tls_versions, versionName(t.version));
+      pushUnique(d.ja3, t.ja3);
+      pushUnique(d.ja4, t.ja4);
+      pushUnique(d.sni, t.sni);
+      // Identity class comes from the latest decisive handshake; a resumed or
+      // hidden one never downgrades a device that showed a certificate before.
+      if (o.decisive) {
+        decisive = ev;
+        decisive_outcome = o;
+      }
+      latest_tls = ev;
+      latest_outcome = o;
+      if (isLegacyVersion(t.version)) legacy_[key].insert(versionName(t.version));
+      if (t.version != 0 && isWeakCipher(t.cipher_suite)) weak_[key].insert(cipherSuiteName(t.cipher_suite));
+    }
+
+    if (decisive != nullptr) {
+      d.identity = decisive_outcome.identity;
+      d.identity_reason = decisive_outcome.reason;
+      d.evidence_decrypted = decisive->tls->decrypted;
+    } else if (latest_tls != nullptr) {
+      d.identity = CLASS_UNKNOWN;
+      d.identity_reason = latest_outcome.reason;
+    } else {
+      d.identity = CLASS_UNKNOWN;
+      d.identity_reason = "plaintext-only";
+    }
+
+    // Claims resolve by precedence: the certificate, then the User-Agent, then URL / POST body.
+    d.vendor = firstClaim(d.claims, "vendor", {"certificate", "user-agent", "post-body", "url"});
+    d.model = firstClaim(d.claims, "model", {"certificate", "user-agent", "post-body", "url"});
+    d.firmware = firstClaim(d.claims, "firmware", {"user-agent", "post-body", "url"});
+    d.serial = firstClaim(d.claims, "serial", {"certificate", "user-agent", "post-body", "url"});
+    if (wire_mac) {
+      d.mac = wire_mac;
+      d.mac_from_wire = true;
+    } else {
+      std::set<std::string> macs;
+      for (const auto& c : d.claims) {
+        if (c.field == "mac") macs.insert(c.value);
+      }
+      if (macs.size() == 1) d.mac = MacAddr::parse(*macs.begin());
+    }
+    if (d.mac) {
+      if (auto v = rules_.vendorForMac(*d.mac)) {
+        d.claims.push_back({"vendor", *v, "oui", d.mac->str(), "oui", PacketRef{}, ""});
+        if (!d.vendor) d.vendor = v;
+      }
+    }
+    for (const auto& c : d.claims) {
+      if (c.field == "ccert") pushUnique(d.ccert, c.value);
+    }
+
+    if (decisive != nullptr && decisive->tls->client_cert == ClientCertState::Present) {
+      const TlsObservation& t = *decisive->tls;
+      d.cert = verdictFor(t.client_chain, decisive->cert_claims, t.first.ts_ns, device_ca_);
+      certFindings(*d.cert, t.first.ts_ns, rules_, d.findings);
+      if (!d.cert->generic) cert_users_[d.cert->cert->sha256].insert(d.id);
+    }
+    deviceFindings(d, decisive, latest_outcome, latest_tls != nullptr, plaintext, first_plain_url);
+    return d;
+  }
+
+  void deviceFindings(DeviceRecord& d, const Evidence* decisive, const Outcome& latest, bool had_tls, bool plaintext,
+                      const std::string& first_plain_url) {
+    auto add = [&](const char* code, std::string detail) {
+      d.findings.push_back({code, rules_.severity(code), std::move(detail)});
+    };
+    if (d.identity == CLASS_GENERIC) {
+      std::string detail = "presents the generic certificate " + (d.cert ? d.cert->cert->subject_text : std::string());
+      const auto ua_serials = distinctClaims(d.claims, "serial", "user-agent");
+      if (!ua_serials.empty()) detail += "; serial from User-Agent: " + ua_serials.front();
+      add("generic-cert", detail);
+    }
+    if (d.identity == CLASS_NONE) {
+      add("no-client-cert", decisive != nullptr && decisive->tls->no_certificate_alert
+                                ? "server requested a certificate; the device answered with a no_certificate alert"
+                                : "server requested a certificate; the device sent an empty Certificate message");
+    }
+    if (plaintext) {
+      add("plaintext-provisioning", "profile fetched over plain HTTP (" + first_plain_url + "): User-Agent and profile exposed");
+    }
+    if (decisive == nullptr && had_tls &&
+        (latest.reason == "tls13" || latest.reason == "resumed" || latest.reason == "renegotiation")) {
+      const char* why = latest.reason == "tls13"     ? "TLS 1.3 encrypts the client Certificate"
+                        : latest.reason == "resumed" ? "only resumed sessions were seen; they carry no certificate"
+                                                     : "the certificate was requested in an encrypted renegotiation";
+      add("cert-hidden", latest.reason + ": " + why);
+    }
+    if (auto it = legacy_.find(d.id); it != legacy_.end()) add("legacy-tls", "negotiated " + joined(it->second));
+    if (auto it = weak_.find(d.id); it != weak_.end()) add("weak-cipher", "negotiated " + joined(it->second));
+    // MAC and serial cross-checks (design.md: claims that disagree become findings).
+    if (d.cert && d.cert->mac) {
+      const std::string cert_mac = d.cert->mac->str();
+      if (d.mac_from_wire && d.mac && *d.mac != *d.cert->mac) {
+        add("cert-mac-mismatch", "certificate names MAC " + cert_mac + ", the device's frames come from " + d.mac->str());
+      }
+      for (const char* origin : {"user-agent", "url", "post-body"}) {
+        for (const auto& m : distinctClaims(d.claims, "mac", origin)) {
+          if (m != cert_mac) add("cert-mac-mismatch", "certificate names MAC " + cert_mac + ", the " + origin + " names " + m);
+        }
+      }
+    }
+    if (d.cert && d.cert->serial) {
+      for (const auto& s : distinctClaims(d.claims, "serial", "user-agent")) {
+        if (lower(s) != lower(*d.cert->serial)) {
+          add("serial-mismatch", "certificate names serial " + *d.cert->serial + ", the User-Agent names " + s);
+        }
+      }
+    }
+    // $CCERT says whether the unit holds an individual certificate.
+    for (const auto& v : d.ccert) {
+      const std::string l = lower(v);
+      const bool says_installed = l == "installed";
+      const bool says_not = l == "not installed" || l == "notinstalled" || l == "not+installed";
+      if ((says_installed && (d.identity == CLASS_GENERIC || d.identity == CLASS_NONE)) ||
+          (says_not && d.identity == CLASS_INDIVIDUALIZED)) {
+        add("ccert-mismatch", "$CCERT reports \"" + v + "\" but the wire shows class " + d.identity);
+      }
+    }
+  }
+
+  void crossDeviceFindings(AuditResult& out) {
+    std::map<std::string, DeviceRecord*> by_id;
+    for (auto& d : out.devices) by_id[d.id] = &d;
+    // cert-clone: one non-generic certificate presented by more than one device.
+    for (const auto& [sha, users] : cert_users_) {
+      if (users.size() < 2) continue;
+      for (const auto& id : users) {
+        std::string others;
+        for (const auto& o : users) {
+          if (o != id) others += (others.empty() ? "" : ", ") + o;
+        }
+        DeviceRecord* d = by_id[id];
+        d->findings.push_back({"cert-clone", rules_.severity("cert-clone"),
+                               "certificate " + sha.substr(0, 16) + " also presented by " + others});
+      }
+    }
+    // fingerprint-mismatch: a device whose JA4 differs from what the rules
+    // expect for its product, or from the majority of that product's fleet.
+    std::map<std::string, std::vector<DeviceRecord*>> fleets;
+    for (auto& d : out.devices) {
+      if (d.model && !d.ja4.empty()) fleets[lower(d.vendor.value_or("")) + "|" + lower(*d.model)].push_back(&d);
+    }
+    for (auto& [product, fleet] : fleets) {
+      const auto expected = rules_.expectedFingerprints(fleet.front()->vendor.value_or(""), *fleet.front()->model);
+      std::string majority;
+      if (expected.empty() && fleet.size() >= FINGERPRINT_FLEET_MIN) {
+        std::map<std::string, std::size_t> counts;
+        for (auto* d : fleet) counts[d->ja4.back()]++;
+        for (const auto& [fp, n] : counts) {
+          if (n * 2 > fleet.size()) majority = fp;
+        }
+      }
+      for (auto* d : fleet) {
+        const std::string& fp = d->ja4.back();
+        bool mismatch = false;
+        std::string why;
+        if (!expected.empty()) {
+          mismatch = std::find(expected.begin(), expected.end(), fp) == expected.end() &&
+                     std::find(expected.begin(), expected.end(), d->ja3.back()) == expected.end();
+          why = "the rules' fingerprints for " + *d->model;
+        } else if (!majority.empty() && fp != majority) {
+          mismatch = true;
+          why = "the fleet's majority " + majority;
+        }
+        if (mismatch) {
+          d->findings.push_back({"fingerprint-mismatch", rules_.severity("fingerprint-mismatch"),
+                                 "claims " + *d->model + " but its TLS fingerprint " + fp + " differs from " + why});
+        }
+      }
+    }
+  }
+
+  void buildServers(AuditResult& out) {
+    std::map<Endpoint, ServerRecord> servers;
+    std::map<Endpoint, std::set<std::string>> clients;
+    std::map<Endpoint, const TlsObservation*> latest_cert;
+    std::map<Endpoint, bool> full_handshake;
+    std::map<Endpoint, std::set<std::string>> weak;
+    for (const auto& ev : evidence_) {
+      const ObservedFlow& f = ev.flow();
+      ServerRecord& s = servers[f.server];
+      if (s.id.empty()) {
+        s.endpoint = f.server;
+        s.id = f.server.str();
+        s.first_seen = ev.ts();
+        s.last_seen = ev.ts();
+      }
+      s.first_seen = std::min(s.first_seen, ev.ts());
+      s.last_seen = std::max(s.last_seen, ev.ts());
+      ++s.sessions;
+      clients[f.server].insert(ev.device_key);
+      if (ev.tls == nullptr) continue;
+      const TlsObservation& t = *ev.tls;
+      s.tls = true;
+      pushUnique(s.sni, t.sni);
+      if (t.certificate_requested) s.requests_client_cert = true;
+      for (const auto& n : t.requested_ca_names) pushUnique(s.requested_ca_names, n);
+      if (t.version != 0) pushUnique(s.tls_versions, versionName(t.version));
+      if (t.version != 0) pushUnique(s.cipher_suites, cipherSuiteName(t.cipher_suite));
+      if (t.version != 0 && isWeakCipher(t.cipher_suite)) weak[f.server].insert(cipherSuiteName(t.cipher_suite));
+      if (!t.server_chain.empty()) latest_cert[f.server] = &t;
+      if (t.server_hello_seen && !t.resumed && !t.tls13 && t.complete) full_handshake[f.server] = true;
+    }
+    for (auto& [ep, s] : servers) {
+      s.clients = clients[ep].size();
+      auto add = [&](const char* code, std::string detail) {
+        s.findings.push_back({code, rules_.severity(code), std::move(detail)});
+      };
+      if (auto it = latest_cert.find(ep); it != latest_cert.end()) {
+        const TlsObservation& t = *it->second;
+        s.cert = verdictFor(t.server_chain, CertClaims{}, t.first.ts_ns, server_ca_);
+        certFindings(*s.cert, t.first.ts_ns, rules_, s.findings);
+        // Servers are judged on trust and validity; key size and signature
+        // findings are kept for device certificates, where they are the audit's subject.
+        std::erase_if(s.findings, [](const Finding& f) {
+          return f.code == "cert-weak-key" || f.code == "cert-weak-signature";
+        });
+      }
+      if (s.tls && !s.requests_client_cert && full_handshake[ep]) {
+        add("server-no-cert-request", "never sent CertificateRequest in " + std::to_string(s.sessions) +
+                                          " sessions: its clients' certificates cannot be observed");
+      }
+      std::set<std::string> legacy;
+      for (const auto& v : s.tls_versions) {
+        if (v == "SSL 2.0" || v == "SSL 3.0" || v == "TLS 1.0" || v == "TLS 1.1") legacy.insert(v);
+      }
+      if (!legacy.empty()) add("legacy-tls", "negotiated " + joined(legacy));
+      if (auto it = weak.find(ep); it != weak.end()) add("weak-cipher", "negotiated " + joined(it->second));
+      if (!s.tls) add("plaintext-provisioning", "serves provisioning over plain HTTP");
+      out.servers.push_back(std::move(s));
+    }
+  }
+
+  const RuleSet& rules_;
+  const TrustStore* device_ca_;
+  const TrustStore* server_ca_;
+  std::vector<Evidence> evidence_;
+  std::set<MacAddr> host_macs_;
+  std::map<std::string, std::set<std::string>> cert_users_;
+  std::map<std::string, std::set<std::string>> legacy_;
+  std::map<std::string, std::set<std::string>> weak_;
+};
+
+}  // namespace
+
+AuditResult runAudit(const AuditInput& input, const RuleSet& rules, const TrustStore* device_ca,
+                     const TrustStore* server_ca) {
+  Auditor a(rules, device_ca, server_ca);
+  return a.run(input);
+}
+
+}  // namespace provaudit::analyze

@@ -1,0 +1,129 @@
+#pragma once
+// The audit: a pure function from observations to devices, servers and
+// findings. Devices are derived afresh from all the evidence every time, so
+// the same evidence always gives the same answer (and replaying a file twice
+// changes nothing). Identity rules: ../shared/design.md "Device identity".
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "analyze/observation.h"
+#include "analyze/rules.h"
+#include "analyze/trust.h"
+
+namespace provaudit::analyze {
+
+// A MAC seen with more client addresses than this (per family) is a router's
+// and identifies nothing. One IPv4 plus link-local and global IPv6 is normal
+// for one phone; anything beyond is several hosts behind one MAC.
+inline constexpr std::size_t HOST_MAC_MAX_IPV4 = 1;
+inline constexpr std::size_t HOST_MAC_MAX_IPV6 = 2;
+// A product's fleet must have at least this many devices before a device whose
+// TLS fingerprint differs from the fleet's majority is flagged.
+inline constexpr std::size_t FINGERPRINT_FLEET_MIN = 3;
+
+struct Finding {
+  std::string code;
+  std::string severity;
+  std::string detail;
+};
+
+// One claim about a device and where it came from.
+struct ClaimRecord {
+  std::string field;     // vendor, model, firmware, serial, mac, ccert
+  std::string value;
+  std::string origin;    // certificate, user-agent, url, post-body, wire, oui
+  std::string evidence;  // the text it was read from (subject, UA, URL, ...)
+  std::string rule;      // rule id that extracted it
+  PacketRef ref;
+  std::string source;
+};
+
+struct CertVerdict {
+  CertPtr cert;                    // the leaf
+  std::vector<CertPtr> chain_sent;  // as sent, leaf first
+  std::string chain = "unchecked";  // trusted | untrusted | expired | unchecked
+  std::string chain_error;          // OpenSSL's reason when not trusted
+  std::optional<std::string> product;
+  std::optional<std::string> serial;
+  std::optional<MacAddr> mac;
+  bool generic = false;
+  std::int64_t checked_at_ns = 0;   // packet time the chain was verified at
+};
+
+struct HandshakeSummary {            // one row of a device's TLS history
+  std::int64_t ts_ns = 0;
+  std::string source;
+  std::uint64_t frame = 0;
+  Endpoint client, server;
+  std::string version;
+  std::string cipher;
+  std::string sni;
+  std::string outcome;               // individualized | generic | none | unknown
+  std::string reason;
+  std::string cert_sha256;
+  std::string ja3, ja4;
+  bool decrypted = false;
+};
+
+struct DeviceRecord {
+  std::string id;
+  std::optional<MacAddr> mac;        // host MAC on the wire, else the MAC its claims agree on
+  bool mac_from_wire = false;
+  std::vector<std::string> ips;
+  std::string identity = "unknown";
+  std::string identity_reason;
+  std::optional<std::string> vendor, model, firmware, serial;
+  std::optional<CertVerdict> cert;
+  std::vector<std::string> user_agents;
+  std::vector<std::string> urls;
+  std::vector<std::string> tls_versions;
+  std::vector<std::string> ja3;
+  std::vector<std::string> ja4;
+  std::vector<std::string> sni;
+  std::vector<std::string> ccert;    // $CCERT values claimed
+  std::vector<Finding> findings;
+  std::vector<ClaimRecord> claims;
+  std::vector<HandshakeSummary> handshakes;
+  std::int64_t first_seen = 0, last_seen = 0;
+  std::uint64_t sessions = 0;        // TLS handshakes + HTTP requests
+  std::uint64_t http_requests = 0;
+  bool evidence_decrypted = false;   // the deciding evidence came from decrypted records
+};
+
+struct ServerRecord {
+  std::string id;                    // "ip:port"
+  Endpoint endpoint;
+  std::vector<std::string> sni;
+  bool tls = false;
+  bool requests_client_cert = false;
+  std::vector<std::string> requested_ca_names;
+  std::vector<std::string> tls_versions;
+  std::vector<std::string> cipher_suites;
+  std::optional<CertVerdict> cert;
+  std::vector<Finding> findings;
+  std::int64_t first_seen = 0, last_seen = 0;
+  std::uint64_t sessions = 0;
+  std::uint64_t clients = 0;
+};
+
+struct AuditResult {
+  std::vector<DeviceRecord> devices;   // sorted by id
+  std::vector<ServerRecord> servers;   // sorted by id
+};
+
+struct AuditInput {
+  const std::vector<TlsObservation>* tls = nullptr;
+  const std::vector<HttpObservation>* http = nullptr;
+};
+
+AuditResult runAudit(const AuditInput& input, const RuleSet& rules, const TrustStore* device_ca,
+                     const TrustStore* server_ca);
+
+std::string cipherSuiteName(std::uint16_t id);
+bool isWeakCipher(std::uint16_t id);
+
+}  // namespace provaudit::analyze

@@ -1,0 +1,288 @@
+#include "analyze/flow_analyzer.h"
+
+#include <optional>
+#include <vector>
+
+#include "analyze/http_request.h"
+#include "analyze/tls_connection.h"
+
+namespace provaudit::analyze {
+namespace {
+
+std::string hex(const std::vector<std::uint8_t>& b) {
+  static constexpr char DIGITS[] = "0123456789abcdef";
+  std::string s;
+  s.reserve(b.size() * 2);
+  for (auto x : b) {
+    s.push_back(DIGITS[x >> 4]);
+    s.push_back(DIGITS[x & 0x0f]);
+  }
+  return s;
+}
+
+// RFC 8701: GREASE values are 0x?A?A with both bytes equal.
+bool isGrease(std::uint16_t v) { return (v & 0x0f0f) == 0x0a0a && (v >> 8) == (v & 0xff); }
+
+
+}  // namespace
+
+CertPtr CertCache::get(const std::vector<std::uint8_t>& der, AnomalyCounters& anomalies) {
+  std::lock_guard lock(mu_);
+  auto it = certs_.find(der);
+  if (it != certs_.end()) return it->second;
+  auto parsed = parseCertificate(der.data(), der.size());
+  if (!parsed) {
+    anomalies.inc(PA_ANOMALY("x509_unparseable_certificate"));
+    return nullptr;
+  }
+  auto ptr = std::make_shared<const CertInfo>(std::move(*parsed));
+  certs_.emplace(der, ptr);
+  return ptr;
+}
+
+std::size_t CertCache::size() const {
+  std::lock_guard lock(mu_);
+  return certs_.size();
+}
+
+void FlowAnalyzerFactory::setSourceName(std::uint32_t source, std::string name) {
+  source_names_[source] = std::move(name);
+}
+
+std::string FlowAnalyzerFactory::sourceName(std::uint32_t source) const {
+  auto it = source_names_.find(source);
+  return it == source_names_.end() ? std::string() : it->second;
+}
+
+class FlowAnalyzer : public StreamHandler {
+ public:
+  explicit FlowAnalyzer(FlowAnalyzerFactory& f) : f_(f) {}
+  ~FlowAnalyzer() override = default;
+
+  StreamVerdict onData(const FlowInfo& flow, Side side, std::span<const std::uint8_t> bytes,
+                       const PacketRef& pkt) override {
+    switch (mode_) {
+      case Mode::Detect:
+        return detect(flow, side, bytes, pkt);
+      case Mode::Tls:
+        return feedTls(flow, side, bytes, pkt);
+      case Mode::Http:
+        return feedHttp(flow, side, bytes, pkt);
+      case Mode::Done:
+        return StreamVerdict::Bypass;
+    }
+    return StreamVerdict::Bypass;
+  }
+
+  StreamVerdict onGap(const FlowInfo& flow, Side side, std::uint64_t missing, const PacketRef& pkt) override {
+    switch (mode_) {
+      case Mode::Tls: {
+        const ParseState st = tls_->gap(side, missing);
+        if (st != ParseState::NeedMore) return finishTls(flow, pkt);
+        return StreamVerdict::Continue;
+      }
+      case Mode::Http:
+        if (side == Side::Client) http_->gap(missing);
+        return StreamVerdict::Continue;
+      case Mode::Detect:
+        prefix_[static_cast<int>(side)].clear();
+        return StreamVerdict::Continue;
+      case Mode::Done:
+        return StreamVerdict::Bypass;
+    }
+    return StreamVerdict::Bypass;
+  }
+
+  void onClose(const FlowInfo& flow, CloseReason /*why*/, const PacketRef& pkt) override {
+    if (mode_ == Mode::Tls) finishTls(flow, pkt);
+    mode_ = Mode::Done;
+  }
+
+ private:
+  enum class Mode : std::uint8_t { Detect, Tls, Http, Done };
+
+  StreamVerdict detect(const FlowInfo& flow, Side side, std::span<const std::uint8_t> bytes, const PacketRef& pkt) {
+    auto& prefix = prefix_[static_cast<int>(side)];
+    std::span<const std::uint8_t> probe = bytes;
+    if (!prefix.empty()) {
+      prefix.insert(prefix.end(), bytes.begin(), bytes.end());
+      probe = prefix;
+    }
+    if (probe.size() < 6) {  // too few bytes to tell: keep them and wait
+      if (prefix.empty()) prefix.assign(bytes.begin(), bytes.end());
+      return StreamVerdict::Continue;
+    }
+    const bool client_hello = TlsConnection::looksLikeClientHello(probe);
+    const bool request = !client_hello && HttpRequestParser::looksLikeRequest(probe);
+    if (client_hello || request) {
+      std::vector<std::uint8_t> held(probe.begin(), probe.end());
+      prefix_[0].clear();
+      prefix_[1].clear();
+      StreamVerdict verdict = StreamVerdict::Continue;
+      FlowInfo corrected = flow;
+      if (side == Side::Server) {
+        // Only the client sends a ClientHello or a request line: the sides were
+        // guessed (no SYN seen) and the guess was wrong.
+        if (flow.syn_seen) {
+          f_.anomalies_.inc(PA_ANOMALY("client_hello_from_server_side"));
+          mode_ = Mode::Done;
+          return StreamVerdict::Bypass;
+        }
+        // The flow table swaps on our verdict; until then, use a corrected copy.
+        verdict = StreamVerdict::SwapSides;
+        std::swap(corrected.client, corrected.server);
+        std::swap(corrected.client_mac, corrected.server_mac);
+      }
+      if (client_hello) {
+        mode_ = Mode::Tls;
+        ++f_.tls_flows_;
+        tls_ = std::make_unique<TlsConnection>(f_.anomalies_);
+        first_ = pkt;
+        const StreamVerdict v = feedTls(corrected, Side::Client, held, pkt);
+        return v == StreamVerdict::Continue ? verdict : v;
+      }
+      mode_ = Mode::Http;
+      ++f_.http_flows_;
+      http_ = std::make_unique<HttpRequestParser>(f_.anomalies_);
+      const StreamVerdict v = feedHttp(corrected, Side::Client, held, pkt);
+      return v == StreamVerdict::Continue ? verdict : v;
+    }
+    // Unrecognised: mid-stream data of a flow picked up late, or another protocol.
+    prefix.clear();
+    unknown_bytes_ += bytes.size();
+    if (unknown_bytes_ > MIDSTREAM_WATCH_BYTES) {
+      mode_ = Mode::Done;
+      return StreamVerdict::Bypass;
+    }
+    return StreamVerdict::Continue;
+  }
+
+  // After a SwapSides verdict the flow table relabels sides from the next call
+  // on; the FlowInfo we get is already corrected, so only the detecting call
+  // needs care (handled in detect()).
+  StreamVerdict feedTls(const FlowInfo& flow, Side side, std::span<const std::uint8_t> bytes, const PacketRef& pkt) {
+    const bool had_client_certs = tls_->summary().client_certificates.has_value();
+    const ParseState st = tls_->feed(side, bytes);
+    if (!had_client_certs && tls_->summary().client_certificates.has_value()) cert_pkt_ = pkt;
+    last_ = pkt;
+    if (st == ParseState::NeedMore) return StreamVerdict::Continue;
+    if (st == ParseState::Error && !tls_->summary().client_hello) {
+      mode_ = Mode::Done;
+      return StreamVerdict::Bypass;
+    }
+    return finishTls(flow, pkt);
+  }
+
+  StreamVerdict finishTls(const FlowInfo& flow, const PacketRef& pkt) {
+    if (mode_ != Mode::Tls || emitted_) {
+      mode_ = Mode::Done;
+      return StreamVerdict::Bypass;
+    }
+    emitted_ = true;
+    mode_ = Mode::Done;
+    const TlsSummary& s = tls_->summary();
+    if (!s.client_hello) return StreamVerdict::Bypass;
+    TlsObservation obs;
+    fillFlow(obs.flow, flow, cert_pkt_ ? *cert_pkt_ : (last_ ? *last_ : pkt));
+    obs.first = first_;
+    const ClientHello& ch = *s.client_hello;
+    obs.sni = ch.sni;
+    obs.client_max_version = ch.legacy_version;
+    for (auto v : ch.supported_versions) {
+      if (isGrease(v)) continue;
+      obs.offered_versions.push_back(v);
+      if (v > obs.client_max_version) obs.client_max_version = v;
+    }
+    if (obs.offered_versions.empty()) obs.offered_versions.push_back(ch.legacy_version);
+    obs.session_id = hex(ch.session_id);
+    obs.ticket_offered = !ch.session_ticket.empty() || ch.has_pre_shared_key;
+    obs.ja3 = ja3Hash(ch);
+    obs.ja3_string = ja3String(ch);
+    obs.ja4 = ja4(ch);
+    if (s.server_hello) {
+      obs.server_hello_seen = true;
+      obs.version = s.server_hello->selected_version;
+      obs.cipher_suite = s.server_hello->cipher_suite;
+      obs.server_session_id = hex(s.server_hello->session_id);
+    }
+    if (s.certificate_request) {
+      obs.certificate_requested = true;
+      for (const auto& dn : s.certificate_request->ca_names) obs.requested_ca_names.push_back(distinguishedNameText(dn.data(), dn.size()));
+    }
+    if (s.client_certificates) {
+      if (s.client_certificates->empty()) {
+        obs.client_cert = ClientCertState::Empty;
+      } else {
+        obs.client_cert = ClientCertState::Present;
+        for (const auto& der : *s.client_certificates) {
+          if (auto c = f_.certs_.get(der, f_.anomalies_)) obs.client_chain.push_back(std::move(c));
+        }
+      }
+      if (cert_pkt_) obs.client_cert_frame = cert_pkt_->frame;
+    }
+    if (s.server_certificates) {
+      for (const auto& der : *s.server_certificates) {
+        if (auto c = f_.certs_.get(der, f_.anomalies_)) obs.server_chain.push_back(std::move(c));
+      }
+    }
+    obs.no_certificate_alert = s.no_certificate_alert;
+    obs.resumed = s.resumed;
+    obs.tls13 = s.tls13;
+    obs.renegotiation = s.renegotiation;
+    obs.gap = s.client_gap || s.server_gap;
+    obs.complete = s.handshake_complete;
+    f_.sink_.onTls(std::move(obs));
+    return StreamVerdict::Bypass;
+  }
+
+  StreamVerdict feedHttp(const FlowInfo& flow, Side side, std::span<const std::uint8_t> bytes, const PacketRef& pkt) {
+    if (side != Side::Client) return StreamVerdict::Continue;  // responses carry nothing we audit
+    std::vector<HttpRequest> done;
+    const auto st = http_->feed(bytes, done);
+    for (auto& req : done) {
+      HttpObservation obs;
+      fillFlow(obs.flow, flow, pkt);
+      obs.method = std::move(req.method);
+      obs.uri = std::move(req.uri);
+      obs.host = std::move(req.host);
+      obs.user_agent = std::move(req.user_agent);
+      obs.body = std::move(req.body);
+      obs.stream_offset = req.stream_offset;
+      f_.sink_.onHttp(std::move(obs));
+      ++requests_;
+    }
+    if (st == HttpRequestParser::State::Error || requests_ >= HTTP_MAX_REQUESTS_PER_FLOW) {
+      mode_ = Mode::Done;
+      return StreamVerdict::Bypass;
+    }
+    return StreamVerdict::Continue;
+  }
+
+  void fillFlow(ObservedFlow& out, const FlowInfo& flow, const PacketRef& pkt) const {
+    out.ref = pkt;
+    out.source = f_.sourceName(pkt.source);
+    out.client = flow.client;
+    out.server = flow.server;
+    out.client_mac = flow.client_mac;
+    out.server_mac = flow.server_mac;
+    out.vlan = flow.vlan;
+  }
+
+  FlowAnalyzerFactory& f_;
+  Mode mode_ = Mode::Detect;
+  std::vector<std::uint8_t> prefix_[2];
+  std::uint64_t unknown_bytes_ = 0;
+  std::unique_ptr<TlsConnection> tls_;
+  std::unique_ptr<HttpRequestParser> http_;
+  std::optional<PacketRef> cert_pkt_;
+  std::optional<PacketRef> last_;
+  PacketRef first_;
+  std::size_t requests_ = 0;
+  bool emitted_ = false;
+};
+
+std::unique_ptr<StreamHandler> FlowAnalyzerFactory::create(const FlowInfo& /*flow*/) {
+  return std::make_unique<FlowAnalyzer>(*this);
+}
+
+}  // namespace provaudit::analyze

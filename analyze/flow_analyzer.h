@@ -1,0 +1,60 @@
+#pragma once
+// The analyzer attached to each TCP flow: detects by content whether the flow
+// carries TLS or HTTP (any port), drives the matching parser, and turns what it
+// finds into observations. Implements the reassembly seam of common/stream.h.
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "analyze/observation.h"
+#include "common/anomaly.h"
+#include "common/stream.h"
+
+namespace provaudit::analyze {
+
+// Bytes of unrecognised (mid-stream) data a flow may deliver, per side, while we
+// still look for a request line or ClientHello at a delivery boundary; past it
+// the flow is bypassed.
+inline constexpr std::size_t MIDSTREAM_WATCH_BYTES = 64 * 1024;
+// A plain HTTP flow is followed for this many requests; then it is bypassed.
+inline constexpr std::size_t HTTP_MAX_REQUESTS_PER_FLOW = 256;
+// Bytes kept per side while the first bytes are too few to tell the protocol.
+inline constexpr std::size_t DETECT_PREFIX_BYTES = 16;
+
+// One parsed certificate per distinct DER, shared by every observation that
+// carries it. Thread-safe.
+class CertCache {
+ public:
+  CertPtr get(const std::vector<std::uint8_t>& der, AnomalyCounters& anomalies);
+  [[nodiscard]] std::size_t size() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::vector<std::uint8_t>, CertPtr> certs_;
+};
+
+class FlowAnalyzerFactory : public StreamHandlerFactory {
+ public:
+  FlowAnalyzerFactory(ObservationSink& sink, AnomalyCounters& anomalies, CertCache& certs)
+      : sink_(sink), anomalies_(anomalies), certs_(certs) {}
+  std::unique_ptr<StreamHandler> create(const FlowInfo& flow) override;
+  // Name of the capture source each PacketRef::source index refers to.
+  void setSourceName(std::uint32_t source, std::string name);
+  [[nodiscard]] std::string sourceName(std::uint32_t source) const;
+
+  [[nodiscard]] std::uint64_t tlsFlows() const { return tls_flows_; }
+  [[nodiscard]] std::uint64_t httpFlows() const { return http_flows_; }
+
+ private:
+  friend class FlowAnalyzer;
+  ObservationSink& sink_;
+  AnomalyCounters& anomalies_;
+  CertCache& certs_;
+  std::map<std::uint32_t, std::string> source_names_;
+  std::uint64_t tls_flows_ = 0;
+  std::uint64_t http_flows_ = 0;
+};
+
+}  // namespace provaudit::analyze

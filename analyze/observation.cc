@@ -1,0 +1,73 @@
+#include "analyze/observation.h"
+
+#include <cstdio>
+
+namespace provaudit::analyze {
+namespace {
+
+// FNV-1a, 64 bit: a stable content key, not a security boundary.
+class KeyHasher {
+ public:
+  void add(const void* data, std::size_t n) {
+    const auto* p = static_cast<const std::uint8_t*>(data);
+    for (std::size_t i = 0; i < n; ++i) {
+      h_ ^= p[i];
+      h_ *= 0x100000001b3ULL;
+    }
+  }
+  template <typename T>
+  void addValue(const T& v) {
+    add(&v, sizeof v);
+  }
+  void addEndpoint(const Endpoint& e) {
+    addValue(e.ip.family);
+    add(e.ip.b.data(), e.ip.b.size());
+    addValue(e.port);
+  }
+  [[nodiscard]] std::string hex() const {
+    char buf[17];
+    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h_));
+    return buf;
+  }
+
+ private:
+  std::uint64_t h_ = 0xcbf29ce484222325ULL;
+};
+
+}  // namespace
+
+std::string observationKey(const TlsObservation& obs) {
+  KeyHasher k;
+  k.add("tls", 3);
+  k.addValue(obs.first.ts_ns);
+  k.addEndpoint(obs.flow.client);
+  k.addEndpoint(obs.flow.server);
+  return k.hex();
+}
+
+std::string observationKey(const HttpObservation& obs) {
+  KeyHasher k;
+  k.add("http", 4);
+  k.addValue(obs.flow.ref.ts_ns);
+  k.addValue(obs.stream_offset);
+  k.addEndpoint(obs.flow.client);
+  k.addEndpoint(obs.flow.server);
+  return k.hex();
+}
+
+std::string versionName(std::uint16_t version) {
+  switch (version) {
+    case 0x0002: return "SSL 2.0";
+    case 0x0300: return "SSL 3.0";
+    case 0x0301: return "TLS 1.0";
+    case 0x0302: return "TLS 1.1";
+    case 0x0303: return "TLS 1.2";
+    case 0x0304: return "TLS 1.3";
+    default: break;
+  }
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "0x%04x", version);
+  return buf;
+}
+
+}  // namespace provaudit::analyze

@@ -1,0 +1,91 @@
+#pragma once
+// Observations: what one connection showed, in owning plain structs. They are
+// the evidence the audit derives devices from, and what the store keeps as
+// sightings (every handshake and request, with time, 5-tuple, frame and file).
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "analyze/cert_info.h"
+#include "common/net_types.h"
+
+namespace provaudit::analyze {
+
+using CertPtr = std::shared_ptr<const CertInfo>;
+
+struct ObservedFlow {
+  PacketRef ref;                      // the packet that carried the deciding bytes
+  std::string source;                 // capture file or interface name
+  Endpoint client;
+  Endpoint server;
+  std::optional<MacAddr> client_mac;  // Ethernet source of the client's frames (innermost header)
+  std::optional<MacAddr> server_mac;
+  std::uint16_t vlan = 0;
+};
+
+// How the client answered (or could not be seen answering) a certificate request.
+enum class ClientCertState : std::uint8_t {
+  NotSent,  // no Certificate message from the client (not asked, resumed, hidden, or lost)
+  Empty,    // RFC 5246 §7.4.6: an empty certificate_list means "no certificate"
+  Present,  // a non-empty chain
+};
+
+struct TlsObservation {
+  ObservedFlow flow;
+  std::string sni;
+  std::uint16_t client_max_version = 0;  // highest version the client offered
+  std::uint16_t version = 0;             // negotiated (0 = no ServerHello seen)
+  std::uint16_t cipher_suite = 0;
+  std::vector<std::uint16_t> offered_versions;
+  bool certificate_requested = false;
+  std::vector<std::string> requested_ca_names;  // DistinguishedNames the server advertised, as text
+  ClientCertState client_cert = ClientCertState::NotSent;
+  std::vector<CertPtr> client_chain;     // as sent, leaf first
+  std::vector<CertPtr> server_chain;
+  bool no_certificate_alert = false;     // SSLv3 no_certificate
+  bool resumed = false;
+  bool tls13 = false;
+  bool renegotiation = false;
+  bool gap = false;                      // bytes missing in the handshake
+  bool complete = false;                 // both sides finished the (visible) handshake
+  bool server_hello_seen = false;
+  bool decrypted = false;                // evidence came from decrypted records
+  std::string session_id;                // hex, client's offered id (resumption linking)
+  std::string server_session_id;         // hex, the server's id
+  bool ticket_offered = false;           // client presented a session ticket
+  std::string ja3;                       // JA3 MD5
+  std::string ja3_string;
+  std::string ja4;
+  std::uint64_t client_cert_frame = 0;   // frame of the client Certificate, if any
+  PacketRef first;                       // the ClientHello's packet
+};
+
+struct HttpObservation {
+  ObservedFlow flow;
+  bool over_tls = false;                 // seen inside decrypted TLS
+  std::string method;
+  std::string uri;
+  std::string host;
+  std::string user_agent;
+  std::string body;                      // up to the parser's limit
+  std::uint64_t stream_offset = 0;
+};
+
+class ObservationSink {
+ public:
+  virtual ~ObservationSink() = default;
+  virtual void onTls(TlsObservation&& obs) = 0;
+  virtual void onHttp(HttpObservation&& obs) = 0;
+};
+
+// Stable 64-bit identity of an observation, from what was on the wire (time,
+// endpoints, kind, stream offset), so replaying the same packets twice, from
+// the same file or another, never doubles a sighting.
+std::string observationKey(const TlsObservation& obs);
+std::string observationKey(const HttpObservation& obs);
+
+std::string versionName(std::uint16_t version);  // "TLS 1.2", "SSL 3.0", ...
+
+}  // namespace provaudit::analyze

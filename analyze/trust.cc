@@ -1,0 +1,77 @@
+#include "analyze/trust.h"
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
+
+#include <stdexcept>
+
+namespace provaudit::analyze {
+namespace {
+
+struct X509StackDeleter {
+  void operator()(STACK_OF(X509) * s) const noexcept { sk_X509_pop_free(s, X509_free); }
+};
+using X509StackPtr = std::unique_ptr<STACK_OF(X509), X509StackDeleter>;
+
+X509Ptr decode(const CertInfo& c) {
+  const unsigned char* p = c.der.data();
+  return X509Ptr(d2i_X509(nullptr, &p, static_cast<long>(c.der.size())));
+}
+
+}  // namespace
+
+TrustStore::TrustStore(const std::vector<std::string>& pem_files) : store_(X509_STORE_new()) {
+  if (!store_) throw std::runtime_error("cannot allocate a certificate store");
+  for (const auto& file : pem_files) {
+    BioPtr bio(BIO_new_file(file.c_str(), "r"));
+    if (!bio) throw std::runtime_error(file + ": cannot open CA bundle");
+    std::size_t in_file = 0;
+    for (;;) {
+      X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+      if (!cert) break;
+      if (X509_STORE_add_cert(store_.get(), cert.get()) != 1) {
+        // A duplicate certificate is harmless; anything else is not.
+        const unsigned long err = ERR_peek_last_error();
+        if (ERR_GET_REASON(err) != X509_R_CERT_ALREADY_IN_HASH_TABLE) {
+          throw std::runtime_error(file + ": cannot add certificate to the trust store");
+        }
+      }
+      ++in_file;
+    }
+    ERR_clear_error();  // the loop ends on PEM_R_NO_START_LINE at end of file
+    if (in_file == 0) throw std::runtime_error(file + ": no PEM certificate found");
+    count_ += in_file;
+  }
+}
+
+ChainResult TrustStore::verify(const std::vector<CertPtr>& chain, std::int64_t at_s) const {
+  if (chain.empty() || !chain.front()) return {"untrusted", "no certificate"};
+  X509Ptr leaf = decode(*chain.front());
+  if (!leaf) return {"untrusted", "certificate does not decode"};
+  X509StackPtr untrusted(sk_X509_new_null());
+  for (std::size_t i = 1; i < chain.size(); ++i) {
+    if (!chain[i]) continue;
+    X509Ptr c = decode(*chain[i]);
+    if (c && sk_X509_push(untrusted.get(), c.get()) > 0) c.release();  // the stack owns it now
+  }
+  X509StoreCtxPtr ctx(X509_STORE_CTX_new());
+  if (!ctx || X509_STORE_CTX_init(ctx.get(), store_.get(), leaf.get(), untrusted.get()) != 1) {
+    return {"untrusted", "cannot set up verification"};
+  }
+  // Verify as of the handshake's packet time, not now.
+  X509_STORE_CTX_set_time(ctx.get(), 0, static_cast<time_t>(at_s));
+  const int ok = X509_verify_cert(ctx.get());
+  if (ok == 1) return {"trusted", ""};
+  const int err = X509_STORE_CTX_get_error(ctx.get());
+  std::string text = X509_verify_cert_error_string(err);
+  ERR_clear_error();
+  if (err == X509_V_ERR_CERT_HAS_EXPIRED || err == X509_V_ERR_CERT_NOT_YET_VALID) {
+    // The chain itself is sound; only the validity window fails at that time.
+    return {"expired", text};
+  }
+  return {"untrusted", text};
+}
+
+}  // namespace provaudit::analyze

@@ -1,0 +1,32 @@
+#pragma once
+// Trusted CA bundles (--ca, --server-ca) and chain verification at packet time.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "analyze/observation.h"
+#include "common/c_handles.h"
+
+namespace provaudit::analyze {
+
+struct ChainResult {
+  std::string status;  // trusted | untrusted | expired
+  std::string error;   // OpenSSL's verify error text when not trusted
+};
+
+class TrustStore {
+ public:
+  // Loads PEM bundles (several certificates each). Throws std::runtime_error
+  // with a one-line reason naming the file (a configuration error, not packet data).
+  explicit TrustStore(const std::vector<std::string>& pem_files);
+  [[nodiscard]] std::size_t size() const { return count_; }
+  // Verifies `chain` (leaf first, intermediates as the peer sent them) at the
+  // packet time `at_s` (seconds since epoch), never at wall-clock time.
+  [[nodiscard]] ChainResult verify(const std::vector<CertPtr>& chain, std::int64_t at_s) const;
+
+ private:
+  X509StorePtr store_;
+  std::size_t count_ = 0;
+};
+
+}  // namespace provaudit::analyze

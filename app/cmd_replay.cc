@@ -1,0 +1,178 @@
+// provaudit replay FILE... : read capture files into the audit database.
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <map>
+
+#include "app/commands.h"
+#include "app/pipeline.h"
+#include "capture/capture_engine.h"
+#include "capture/packet_source.h"
+#include "store/sqlite_util.h"
+
+namespace provaudit::app {
+namespace {
+
+struct ReplayOptions {
+  std::vector<std::string> files;
+};
+
+std::string humanBytes(double b) {
+  const char* units[] = {"B", "KB", "MB", "GB", "TB"};
+  int u = 0;
+  while (b >= 1000.0 && u < 4) {
+    b /= 1000.0;
+    ++u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f %s", b, units[u]);
+  return buf;
+}
+
+class Progress {
+ public:
+  explicit Progress(bool enabled) : enabled_(enabled && isatty(STDERR_FILENO) == 1) {}
+  void update(const capture::PacketSource& src, bool force = false) {
+    if (!enabled_) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (!force && now - last_ < std::chrono::milliseconds(250)) return;
+    last_ = now;
+    const double secs = std::chrono::duration<double>(now - start_).count();
+    const double done = static_cast<double>(src.bytesRead());
+    const double rate = secs > 0 ? done / secs : 0;
+    std::string line = "\r" + src.name() + ": " + humanBytes(done);
+    if (auto total = src.totalBytes(); total && *total > 0) {
+      const double pct = 100.0 * done / static_cast<double>(*total);
+      const double eta = rate > 0 ? (static_cast<double>(*total) - done) / rate : 0;
+      char buf[96];
+      std::snprintf(buf, sizeof buf, " / %s (%.0f%%), %s/s, ETA %.0fs", humanBytes(static_cast<double>(*total)).c_str(),
+                    pct, humanBytes(rate).c_str(), eta);
+      line += buf;
+    } else {
+      line += ", " + humanBytes(rate) + "/s";
+    }
+    std::fprintf(stderr, "%s\x1b[K", line.c_str());
+  }
+  void done() {
+    if (enabled_) std::fprintf(stderr, "\r\x1b[K");
+  }
+  void restart() { start_ = std::chrono::steady_clock::now(); }
+
+ private:
+  bool enabled_;
+  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point last_{};
+};
+
+int runReplay(const CommonOptions& common, const ReplayOptions& opts) {
+  store::Database db(common.db, store::Database::Mode::ReadWrite);
+  Pipeline pipe(common, db);
+  capture::CaptureEngine engine(pipe.factory(), pipe.anomalies());
+  Progress progress(!common.quiet);
+  std::uint32_t source_id = 0;
+  for (const auto& path : opts.files) {
+    ++source_id;
+    std::string err;
+    auto src = capture::openCaptureFile(path, source_id, err);
+    if (!src) {
+      printError(err);
+      ++pipe.totals().sources_failed;
+      continue;
+    }
+    pipe.factory().setSourceName(source_id, path == "-" ? std::string("<stdin>") : path);
+    AnomalyCounters before = pipe.anomalies();
+    store::SourceRecord rec;
+    rec.name = path == "-" ? "<stdin>" : path;
+    rec.kind = path == "-" ? "stdin" : "file";
+    progress.restart();
+    capture::RawPacket pkt;
+    PacketRef last{};
+    capture::ReadStatus st;
+    std::uint64_t packets = 0;
+    while ((st = src->next(pkt)) == capture::ReadStatus::Packet) {
+      if (packets == 0) rec.first_ts_ns = pkt.ref.ts_ns;
+      ++packets;
+      rec.bytes += pkt.orig_len;
+      last = pkt.ref;
+      engine.onPacket(pkt);
+      if ((packets & 0x3ff) == 0) progress.update(*src);
+    }
+    progress.update(*src, true);
+    progress.done();
+    rec.packets = packets;
+    rec.last_ts_ns = last.ts_ns;
+    rec.status = "complete";
+    if (st == capture::ReadStatus::Error) {
+      // Everything read before the damage is kept and audited.
+      printError(src->error());
+      rec.status = "error";
+      rec.error = src->error();
+    }
+    if (packets > 0 || st != capture::ReadStatus::Error) ++pipe.totals().sources_ok;
+    else ++pipe.totals().sources_failed;
+    pipe.totals().packets += packets;
+    pipe.totals().bytes += rec.bytes;
+    // Flows end with their file: a file is a complete capture of its own.
+    engine.finish(last);
+    rec.key = rec.name + "@" + std::to_string(rec.first_ts_ns);
+    AnomalyCounters delta;
+    {
+      // This source's own anomalies: the run's counters minus those before it.
+      std::map<std::string, std::uint64_t> prior;
+      before.forEach([&](const std::string& n, std::uint64_t c) { prior[n] = c; });
+      pipe.anomalies().forEach([&](const std::string& n, std::uint64_t c) {
+        if (c > prior[n]) delta.inc(registerAnomaly(n), c - prior[n]);
+      });
+    }
+    pipe.flush();
+    db.begin();
+    db.saveSource(rec, delta);
+    db.commit();
+  }
+  const auto result = pipe.audit();
+  const auto& t = pipe.totals();
+  if (!common.quiet) {
+    std::map<std::string, int> classes;
+    for (const auto& d : result.devices) classes[d.identity]++;
+    std::uint64_t findings = 0;
+    for (const auto& d : result.devices) findings += d.findings.size();
+    const auto& fs = engine.stats();
+    std::fprintf(stderr,
+                 "provaudit: %llu packets, %llu flows, %llu TLS handshakes (%llu client certificates), %llu HTTP "
+                 "requests; %zu devices (individualized %d, generic %d, none %d, unknown %d), %llu findings, %llu "
+                 "anomalies\n",
+                 static_cast<unsigned long long>(t.packets), static_cast<unsigned long long>(fs.flows_created),
+                 static_cast<unsigned long long>(t.tls_handshakes), static_cast<unsigned long long>(t.client_certs),
+                 static_cast<unsigned long long>(t.http_requests), result.devices.size(), classes["individualized"],
+                 classes["generic"], classes["none"], classes["unknown"], static_cast<unsigned long long>(findings),
+                 static_cast<unsigned long long>(pipe.anomalies().total()));
+    if (common.verbose > 0) {
+      pipe.anomalies().forEach([](const std::string& n, std::uint64_t c) {
+        std::fprintf(stderr, "  anomaly %s: %llu\n", n.c_str(), static_cast<unsigned long long>(c));
+      });
+    }
+  }
+  // Exit status 1 only when nothing at all could be read.
+  return t.sources_ok == 0 ? 1 : 0;
+}
+
+}  // namespace
+
+void setupReplay(CLI::App& app, CommonOptions& common) {
+  auto opts = std::make_shared<ReplayOptions>();
+  CLI::App* cmd = app.add_subcommand("replay", "read pcap/pcapng files ('-' for stdin) into the audit database");
+  addCommonOptions(*cmd, common);
+  cmd->add_option("files", opts->files, "capture files (pcap or pcapng); '-' reads standard input")->required();
+  cmd->callback([&common, opts]() {
+    try {
+      g_exit_status = runReplay(common, *opts);
+    } catch (const std::exception& e) {
+      printError(e.what());
+      g_exit_status = 1;
+    }
+  });
+}
+
+}  // namespace provaudit::app

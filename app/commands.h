@@ -1,0 +1,35 @@
+#pragma once
+// One file per subcommand; main.cc only builds the CLI and dispatches.
+#include <CLI/CLI.hpp>
+#include <string>
+#include <vector>
+
+namespace provaudit::app {
+
+struct CommonOptions {
+  std::string db = "provaudit.db";
+  std::string rules;                  // empty: the bundled rules
+  std::vector<std::string> ca;        // trusted device CA bundles
+  std::vector<std::string> server_ca; // trusted server CA bundles
+  std::string serve;                  // ADDR:PORT
+  std::string events;                 // JSON Lines output
+  bool quiet = false;
+  int verbose = 0;
+};
+
+void addCommonOptions(CLI::App& cmd, CommonOptions& o);
+
+// Each returns the process exit status.
+void setupReplay(CLI::App& app, CommonOptions& common);
+void setupReport(CLI::App& app, CommonOptions& common);
+void setupRules(CLI::App& app, CommonOptions& common);
+void setupServe(CLI::App& app, CommonOptions& common);
+void setupCapture(CLI::App& app, CommonOptions& common);
+
+// Set by the subcommand callbacks.
+extern int g_exit_status;
+
+// "provaudit: error: <reason>" on stderr, one line.
+void printError(const std::string& reason);
+
+}  // namespace provaudit::app

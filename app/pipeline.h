@@ -1,0 +1,73 @@
+#pragma once
+// Wires the stages for one run: packet sources -> capture engine -> flow
+// analyzers -> observations -> store (batched) -> audit -> derived tables.
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "analyze/audit.h"
+#include "analyze/flow_analyzer.h"
+#include "analyze/rules.h"
+#include "analyze/trust.h"
+#include "app/commands.h"
+#include "common/anomaly.h"
+#include "store/database.h"
+
+namespace provaudit::app {
+
+// Observations are written in transactions of this many, or at least every
+// FLUSH_INTERVAL of wall time, whichever comes first.
+inline constexpr std::size_t STORE_BATCH = 512;
+inline constexpr std::chrono::milliseconds FLUSH_INTERVAL{1000};
+
+struct RunTotals {
+  std::uint64_t packets = 0, bytes = 0, tcp_flows = 0, tls_handshakes = 0, http_requests = 0;
+  std::uint64_t new_sightings = 0, client_certs = 0;
+  std::uint64_t sources_ok = 0, sources_failed = 0;
+};
+
+class Pipeline : public analyze::ObservationSink {
+ public:
+  Pipeline(const CommonOptions& opts, store::Database& db);
+  ~Pipeline() override;
+
+  void onTls(analyze::TlsObservation&& obs) override;
+  void onHttp(analyze::HttpObservation&& obs) override;
+
+  // Writes pending observations (one transaction).
+  void flush();
+  // Runs the audit over everything stored and rewrites the derived tables.
+  analyze::AuditResult audit();
+
+  analyze::FlowAnalyzerFactory& factory() { return factory_; }
+  AnomalyCounters& anomalies() { return anomalies_; }
+  RunTotals& totals() { return totals_; }
+  const analyze::RuleSet& rules() const { return *rules_; }
+
+ private:
+  void writeEvent(const std::string& line);
+  const CommonOptions& opts_;
+  store::Database& db_;
+  std::shared_ptr<const analyze::RuleSet> rules_;
+  std::unique_ptr<analyze::TrustStore> device_ca_;
+  std::unique_ptr<analyze::TrustStore> server_ca_;
+  AnomalyCounters anomalies_;
+  analyze::CertCache certs_;
+  analyze::FlowAnalyzerFactory factory_;
+  std::vector<analyze::TlsObservation> pending_tls_;
+  std::vector<analyze::HttpObservation> pending_http_;
+  std::chrono::steady_clock::time_point last_flush_;
+  std::ofstream events_;
+  RunTotals totals_;
+};
+
+// Loads the rule set named by the options (or the bundled one); throws
+// std::runtime_error with every error, one per line, when it does not load.
+std::shared_ptr<const analyze::RuleSet> loadRules(const std::string& dir);
+
+std::string nowIso();
+
+}  // namespace provaudit::app

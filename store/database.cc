@@ -1,0 +1,347 @@
+#include "store/database.h"
+
+#include <sqlite3.h>
+
+#include <boost/json.hpp>
+#include <optional>
+
+#include "store/json_codec.h"
+#include "store/sqlite_util.h"
+
+namespace provaudit::store {
+namespace json = boost::json;
+using namespace provaudit::analyze;
+
+namespace {
+
+// Each entry moves the schema from version i to i+1. Never edit a released
+// entry; append a new one.
+const char* const MIGRATIONS[] = {
+    R"sql(
+CREATE TABLE schema_version(version INTEGER NOT NULL);
+INSERT INTO schema_version VALUES (0);
+CREATE TABLE certificates(
+  sha256 TEXT PRIMARY KEY,
+  der BLOB NOT NULL,
+  subject TEXT NOT NULL,
+  issuer TEXT NOT NULL,
+  not_before INTEGER,
+  not_after INTEGER
+);
+CREATE TABLE sightings(
+  key TEXT PRIMARY KEY,
+  kind TEXT NOT NULL CHECK (kind IN ('tls','http')),
+  ts_ns INTEGER NOT NULL,
+  source TEXT NOT NULL,
+  frame INTEGER NOT NULL,
+  client_ip TEXT NOT NULL, client_port INTEGER NOT NULL,
+  server_ip TEXT NOT NULL, server_port INTEGER NOT NULL,
+  client_mac TEXT,
+  data TEXT NOT NULL
+);
+CREATE INDEX sightings_client ON sightings(client_ip);
+CREATE INDEX sightings_ts ON sightings(ts_ns);
+CREATE TABLE sources(
+  key TEXT PRIMARY KEY,
+  name TEXT NOT NULL, kind TEXT NOT NULL,
+  first_ts_ns INTEGER, last_ts_ns INTEGER,
+  packets INTEGER NOT NULL, bytes INTEGER NOT NULL,
+  status TEXT NOT NULL, error TEXT NOT NULL,
+  updated_ns INTEGER NOT NULL
+);
+CREATE TABLE source_anomalies(
+  source_key TEXT NOT NULL, name TEXT NOT NULL, count INTEGER NOT NULL,
+  PRIMARY KEY (source_key, name)
+);
+CREATE TABLE stats(name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE devices(
+  id TEXT PRIMARY KEY,
+  mac TEXT, identity TEXT NOT NULL, identity_reason TEXT NOT NULL,
+  vendor TEXT, model TEXT, firmware TEXT, serial TEXT,
+  cert_sha256 TEXT, cert_subject TEXT, cert_chain TEXT,
+  ips TEXT NOT NULL, user_agents TEXT NOT NULL,
+  findings TEXT NOT NULL, worst_severity INTEGER NOT NULL,
+  first_seen_ns INTEGER NOT NULL, last_seen_ns INTEGER NOT NULL, sessions INTEGER NOT NULL,
+  report TEXT NOT NULL, detail TEXT NOT NULL
+);
+CREATE INDEX devices_identity ON devices(identity, id);
+CREATE INDEX devices_vendor ON devices(vendor, id);
+CREATE INDEX devices_last_seen ON devices(last_seen_ns, id);
+CREATE TABLE servers(
+  id TEXT PRIMARY KEY, ip TEXT NOT NULL, port INTEGER NOT NULL,
+  requests_client_cert INTEGER NOT NULL, report TEXT NOT NULL
+);
+CREATE TABLE findings(
+  id INTEGER PRIMARY KEY,
+  subject_kind TEXT NOT NULL CHECK (subject_kind IN ('device','server')),
+  subject_id TEXT NOT NULL, code TEXT NOT NULL, severity TEXT NOT NULL, detail TEXT NOT NULL
+);
+CREATE INDEX findings_code ON findings(code, subject_id);
+CREATE INDEX findings_subject ON findings(subject_kind, subject_id);
+)sql",
+};
+
+int severityRank(const std::string& s) {
+  if (s == "critical") return 4;
+  if (s == "high") return 3;
+  if (s == "medium") return 2;
+  if (s == "low") return 1;
+  return 0;
+}
+
+std::string joinList(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& s : v) out += (out.empty() ? "" : ";") + s;
+  return out;
+}
+
+}  // namespace
+
+struct Database::Statements {
+  explicit Statements(sqlite3* db)
+      : insert_cert(db, "INSERT OR IGNORE INTO certificates(sha256,der,subject,issuer,not_before,not_after) "
+                        "VALUES(?,?,?,?,?,?)"),
+        insert_sighting(db, "INSERT OR IGNORE INTO sightings(key,kind,ts_ns,source,frame,client_ip,client_port,"
+                            "server_ip,server_port,client_mac,data) VALUES(?,?,?,?,?,?,?,?,?,?,?)") {}
+  Stmt insert_cert;
+  Stmt insert_sighting;
+};
+
+Database::Database(const std::string& path, Mode mode) {
+  sqlite3* raw = nullptr;
+  const int flags = mode == Mode::ReadOnly ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+  const int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
+  db_.reset(raw);  // owned even when open failed: sqlite3_close_v2 frees the half-open handle
+  if (rc != SQLITE_OK) {
+    throw DbError(path + ": cannot open database: " + (raw != nullptr ? sqlite3_errmsg(raw) : "out of memory"));
+  }
+  sqlite3_busy_timeout(db_.get(), BUSY_TIMEOUT_MS);
+  try {
+    if (mode == Mode::ReadWrite) {
+      execSql(db_.get(), "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;");
+      migrate();
+      st_ = std::make_unique<Statements>(db_.get());
+    } else {
+      Stmt v(db_.get(), "SELECT version FROM schema_version");
+      if (!v.step() || v.int64(0) > SCHEMA_VERSION) throw DbError("unsupported schema version");
+    }
+  } catch (const DbError& e) {
+    throw DbError(path + ": " + e.what());
+  }
+}
+
+Database::~Database() = default;
+
+void Database::migrate() {
+  int version = 0;
+  {
+    Stmt exists(db_.get(), "SELECT count(*) FROM sqlite_master WHERE type='table' AND name='schema_version'");
+    if (exists.step() && exists.int64(0) == 1) {
+      Stmt v(db_.get(), "SELECT version FROM schema_version");
+      if (v.step()) version = static_cast<int>(v.int64(0));
+    }
+  }
+  if (version > SCHEMA_VERSION) {
+    throw DbError("database schema version " + std::to_string(version) + " is newer than this provaudit (" +
+                  std::to_string(SCHEMA_VERSION) + ")");
+  }
+  for (int v = version; v < SCHEMA_VERSION; ++v) {
+    execSql(db_.get(), "BEGIN IMMEDIATE");
+    try {
+      execSql(db_.get(), MIGRATIONS[v]);
+      Stmt set(db_.get(), "UPDATE schema_version SET version=?");
+      set.bind(1, static_cast<std::int64_t>(v + 1)).exec();
+      execSql(db_.get(), "COMMIT");
+    } catch (...) {
+      execSql(db_.get(), "ROLLBACK");
+      throw;
+    }
+  }
+}
+
+void Database::begin() { execSql(db_.get(), "BEGIN IMMEDIATE"); }
+void Database::commit() { execSql(db_.get(), "COMMIT"); }
+void Database::rollback() { execSql(db_.get(), "ROLLBACK"); }
+
+namespace {
+
+void bindFlow(Stmt& s, const std::string& key, const char* kind, const ObservedFlow& f, const std::string& data) {
+  s.bind(1, key)
+      .bind(2, std::string_view(kind))
+      .bind(3, f.ref.ts_ns)
+      .bind(4, f.source)
+      .bind(5, static_cast<std::int64_t>(f.ref.frame))
+      .bind(6, f.client.ip.str())
+      .bind(7, static_cast<std::int64_t>(f.client.port))
+      .bind(8, f.server.ip.str())
+      .bind(9, static_cast<std::int64_t>(f.server.port));
+  if (f.client_mac) s.bind(10, f.client_mac->str());
+  else s.bindNull(10);
+  s.bind(11, data);
+}
+
+}  // namespace
+
+bool Database::addTls(const TlsObservation& t) {
+  for (const auto* chain : {&t.client_chain, &t.server_chain}) {
+    for (const auto& c : *chain) {
+      st_->insert_cert.bind(1, c->sha256)
+          .bindBlob(2, c->der.data(), c->der.size())
+          .bind(3, c->subject_text)
+          .bind(4, c->issuer_text)
+          .bind(5, c->not_before)
+          .bind(6, c->not_after)
+          .exec();
+    }
+  }
+  bindFlow(st_->insert_sighting, observationKey(t), "tls", t.flow, json::serialize(tlsToJson(t)));
+  st_->insert_sighting.exec();
+  return sqlite3_changes(db_.get()) > 0;
+}
+
+bool Database::addHttp(const HttpObservation& h) {
+  bindFlow(st_->insert_sighting, observationKey(h), "http", h.flow, json::serialize(httpToJson(h)));
+  st_->insert_sighting.exec();
+  return sqlite3_changes(db_.get()) > 0;
+}
+
+void Database::loadObservations(std::vector<TlsObservation>& tls, std::vector<HttpObservation>& http,
+                                CertCache& certs, AnomalyCounters& anomalies) {
+  std::map<std::string, CertPtr> by_sha;
+  {
+    Stmt s(db_.get(), "SELECT sha256, der FROM certificates");
+    while (s.step()) {
+      const std::string der = s.blob(1);
+      std::vector<std::uint8_t> bytes(der.begin(), der.end());
+      if (auto c = certs.get(bytes, anomalies)) by_sha[s.text(0)] = c;
+    }
+  }
+  const CertLookup lookup = [&](const std::string& sha) -> CertPtr {
+    auto it = by_sha.find(sha);
+    return it == by_sha.end() ? nullptr : it->second;
+  };
+  Stmt s(db_.get(), "SELECT kind, data FROM sightings ORDER BY ts_ns, key");
+  while (s.step()) {
+    boost::system::error_code ec;
+    const json::value v = json::parse(s.text(1), ec);
+    if (ec) {
+      anomalies.inc(PA_ANOMALY("store_sighting_undecodable"));
+      continue;
+    }
+    if (s.text(0) == "tls") {
+      TlsObservation t;
+      if (tlsFromJson(v, lookup, t)) tls.push_back(std::move(t));
+      else anomalies.inc(PA_ANOMALY("store_sighting_undecodable"));
+    } else {
+      HttpObservation h;
+      if (httpFromJson(v, h)) http.push_back(std::move(h));
+      else anomalies.inc(PA_ANOMALY("store_sighting_undecodable"));
+    }
+  }
+}
+
+void Database::saveSource(const SourceRecord& src, const AnomalyCounters& anomalies) {
+  Stmt s(db_.get(),
+         "INSERT INTO sources(key,name,kind,first_ts_ns,last_ts_ns,packets,bytes,status,error,updated_ns) "
+         "VALUES(?,?,?,?,?,?,?,?,?,?) ON CONFLICT(key) DO UPDATE SET name=excluded.name, kind=excluded.kind, "
+         "first_ts_ns=excluded.first_ts_ns, last_ts_ns=excluded.last_ts_ns, packets=excluded.packets, "
+         "bytes=excluded.bytes, status=excluded.status, error=excluded.error, updated_ns=excluded.updated_ns");
+  s.bind(1, src.key)
+      .bind(2, src.name)
+      .bind(3, src.kind)
+      .bind(4, src.first_ts_ns)
+      .bind(5, src.last_ts_ns)
+      .bind(6, static_cast<std::int64_t>(src.packets))
+      .bind(7, static_cast<std::int64_t>(src.bytes))
+      .bind(8, src.status)
+      .bind(9, src.error)
+      .bind(10, src.last_ts_ns)
+      .exec();
+  Stmt del(db_.get(), "DELETE FROM source_anomalies WHERE source_key=?");
+  del.bind(1, src.key).exec();
+  Stmt ins(db_.get(), "INSERT INTO source_anomalies(source_key,name,count) VALUES(?,?,?)");
+  anomalies.forEach([&](const std::string& name, std::uint64_t n) {
+    ins.bind(1, src.key).bind(2, name).bind(3, static_cast<std::int64_t>(n)).exec();
+  });
+}
+
+void Database::saveStat(const std::string& name, std::int64_t value) {
+  Stmt s(db_.get(), "INSERT INTO stats(name,value) VALUES(?,?) ON CONFLICT(name) DO UPDATE SET value=excluded.value");
+  s.bind(1, name).bind(2, value).exec();
+}
+
+void Database::replaceAudit(const AuditResult& result) {
+  execSql(db_.get(), "DELETE FROM devices; DELETE FROM servers; DELETE FROM findings;");
+  Stmt dev(db_.get(),
+           "INSERT INTO devices(id,mac,identity,identity_reason,vendor,model,firmware,serial,cert_sha256,cert_subject,"
+           "cert_chain,ips,user_agents,findings,worst_severity,first_seen_ns,last_seen_ns,sessions,report,detail) "
+           "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+  Stmt fnd(db_.get(), "INSERT INTO findings(subject_kind,subject_id,code,severity,detail) VALUES(?,?,?,?,?)");
+  for (const auto& d : result.devices) {
+    std::vector<std::string> codes;
+    int worst = -1;
+    for (const auto& f : d.findings) {
+      if (std::find(codes.begin(), codes.end(), f.code) == codes.end()) codes.push_back(f.code);
+      worst = std::max(worst, severityRank(f.severity));
+      fnd.bind(1, std::string_view("device")).bind(2, d.id).bind(3, f.code).bind(4, f.severity).bind(5, f.detail).exec();
+    }
+    dev.bind(1, d.id);
+    if (d.mac) dev.bind(2, d.mac->str());
+    else dev.bindNull(2);
+    dev.bind(3, d.identity).bind(4, d.identity_reason).bindOpt(5, d.vendor).bindOpt(6, d.model).bindOpt(7, d.firmware);
+    dev.bindOpt(8, d.serial);
+    if (d.cert) dev.bind(9, d.cert->cert->sha256).bind(10, d.cert->cert->subject_text).bind(11, d.cert->chain);
+    else dev.bindNull(9).bindNull(10).bindNull(11);
+    dev.bind(12, joinList(d.ips))
+        .bind(13, joinList(d.user_agents))
+        .bind(14, joinList(codes))
+        .bind(15, static_cast<std::int64_t>(worst))
+        .bind(16, d.first_seen)
+        .bind(17, d.last_seen)
+        .bind(18, static_cast<std::int64_t>(d.sessions))
+        .bind(19, json::serialize(deviceToJson(d)))
+        .bind(20, json::serialize(deviceDetailJson(d)))
+        .exec();
+  }
+  Stmt srv(db_.get(), "INSERT INTO servers(id,ip,port,requests_client_cert,report) VALUES(?,?,?,?,?)");
+  for (const auto& s : result.servers) {
+    for (const auto& f : s.findings) {
+      fnd.bind(1, std::string_view("server")).bind(2, s.id).bind(3, f.code).bind(4, f.severity).bind(5, f.detail).exec();
+    }
+    srv.bind(1, s.id)
+        .bind(2, s.endpoint.ip.str())
+        .bind(3, static_cast<std::int64_t>(s.endpoint.port))
+        .bind(4, static_cast<std::int64_t>(s.requests_client_cert ? 1 : 0))
+        .bind(5, json::serialize(serverToJson(s)))
+        .exec();
+  }
+}
+
+void Database::forEachDeviceJson(const std::function<void(const std::string&)>& fn) {
+  Stmt s(db_.get(), "SELECT report FROM devices ORDER BY id");
+  while (s.step()) fn(s.text(0));
+}
+
+void Database::forEachServerJson(const std::function<void(const std::string&)>& fn) {
+  Stmt s(db_.get(), "SELECT report FROM servers ORDER BY id");
+  while (s.step()) fn(s.text(0));
+}
+
+std::uint64_t Database::count(const char* table) {
+  const std::string t(table);
+  // Table names cannot be bound; only our own constant names are accepted here.
+  if (t != "devices" && t != "servers" && t != "sightings" && t != "findings" && t != "certificates" && t != "sources") {
+    return 0;
+  }
+  Stmt s(db_.get(), "SELECT count(*) FROM " + t);
+  return s.step() ? static_cast<std::uint64_t>(s.int64(0)) : 0;
+}
+
+std::vector<std::pair<std::string, std::int64_t>> Database::anomalyTotals() {
+  std::vector<std::pair<std::string, std::int64_t>> out;
+  Stmt s(db_.get(), "SELECT name, sum(count) FROM source_anomalies GROUP BY name ORDER BY name");
+  while (s.step()) out.emplace_back(s.text(0), s.int64(1));
+  return out;
+}
+
+}  // namespace provaudit::store

@@ -1,0 +1,75 @@
+#pragma once
+// The evidence store: SQLite with a versioned schema and migrations, WAL,
+// batched transactions. Sightings (every handshake and request) are the source
+// of truth, keyed by content so a replayed file never doubles anything; the
+// device, server and finding tables are derived from them by the audit and
+// rewritten as a whole after each run.
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "analyze/audit.h"
+#include "analyze/flow_analyzer.h"
+#include "analyze/observation.h"
+#include "common/anomaly.h"
+#include "common/c_handles.h"
+
+namespace provaudit::store {
+
+inline constexpr int SCHEMA_VERSION = 1;
+inline constexpr int BUSY_TIMEOUT_MS = 10000;  // a replay and a serve share one file
+
+struct SourceRecord {
+  std::string key;        // name + first packet time: the same capture gives the same key
+  std::string name;
+  std::string kind;       // file | interface | stdin
+  std::int64_t first_ts_ns = 0, last_ts_ns = 0;
+  std::uint64_t packets = 0, bytes = 0;
+  std::string status;     // complete | error
+  std::string error;      // the one-line reason reading stopped
+};
+
+class Database {
+ public:
+  enum class Mode { ReadWrite, ReadOnly };
+  // Throws DbError with a one-line reason (naming the file) when it cannot be opened.
+  Database(const std::string& path, Mode mode);
+  ~Database();
+  Database(const Database&) = delete;
+  Database& operator=(const Database&) = delete;
+
+  void begin();
+  void commit();
+  void rollback();
+
+  // Sightings: INSERT OR IGNORE by content key. Returns true when new.
+  bool addTls(const analyze::TlsObservation& t);
+  bool addHttp(const analyze::HttpObservation& h);
+
+  // Everything stored, for the audit. Rows that do not decode are skipped and counted.
+  void loadObservations(std::vector<analyze::TlsObservation>& tls, std::vector<analyze::HttpObservation>& http,
+                        analyze::CertCache& certs, AnomalyCounters& anomalies);
+
+  void saveSource(const SourceRecord& s, const AnomalyCounters& anomalies);
+  void saveStat(const std::string& name, std::int64_t value);
+  // Rewrites devices, servers and findings from an audit result (one transaction).
+  void replaceAudit(const analyze::AuditResult& result);
+
+  // Report queries (streaming: rows are handed out one at a time).
+  void forEachDeviceJson(const std::function<void(const std::string& json)>& fn);
+  void forEachServerJson(const std::function<void(const std::string& json)>& fn);
+  std::uint64_t count(const char* table);
+  std::vector<std::pair<std::string, std::int64_t>> anomalyTotals();
+
+  [[nodiscard]] sqlite3* handle() const { return db_.get(); }
+
+ private:
+  void migrate();
+  SqlitePtr db_;
+  struct Statements;
+  std::unique_ptr<Statements> st_;
+};
+
+}  // namespace provaudit::store

@@ -1,0 +1,339 @@
+#include "store/json_codec.h"
+
+namespace provaudit::store {
+namespace json = boost::json;
+using namespace provaudit::analyze;
+
+namespace {
+
+json::value optStr(const std::optional<std::string>& s) { return s ? json::value(*s) : json::value(nullptr); }
+
+json::array strArray(const std::vector<std::string>& v) {
+  json::array a;
+  for (const auto& s : v) a.emplace_back(s);
+  return a;
+}
+
+json::object endpointJson(const Endpoint& e) { return {{"ip", e.ip.str()}, {"port", e.port}}; }
+
+bool endpointFrom(const json::value& v, Endpoint& e) {
+  const auto* o = v.if_object();
+  if (o == nullptr) return false;
+  const auto* ip = o->if_contains("ip");
+  const auto* port = o->if_contains("port");
+  if (ip == nullptr || !ip->is_string() || port == nullptr || !port->is_int64()) return false;
+  auto parsed = IpAddr::parse(std::string(ip->as_string()));
+  if (!parsed) return false;
+  e.ip = *parsed;
+  e.port = static_cast<std::uint16_t>(port->as_int64());
+  return true;
+}
+
+json::object flowJson(const ObservedFlow& f) {
+  json::object o;
+  o["ts_ns"] = f.ref.ts_ns;
+  o["frame"] = f.ref.frame;
+  o["source"] = f.source;
+  o["client"] = endpointJson(f.client);
+  o["server"] = endpointJson(f.server);
+  o["client_mac"] = f.client_mac ? json::value(f.client_mac->str()) : json::value(nullptr);
+  o["server_mac"] = f.server_mac ? json::value(f.server_mac->str()) : json::value(nullptr);
+  o["vlan"] = f.vlan;
+  return o;
+}
+
+std::string getStr(const json::object& o, const char* k) {
+  const auto* v = o.if_contains(k);
+  return v != nullptr && v->is_string() ? std::string(v->as_string()) : std::string();
+}
+std::int64_t getInt(const json::object& o, const char* k) {
+  const auto* v = o.if_contains(k);
+  if (v == nullptr) return 0;
+  if (v->is_int64()) return v->as_int64();
+  if (v->is_uint64()) return static_cast<std::int64_t>(v->as_uint64());
+  return 0;
+}
+bool getBool(const json::object& o, const char* k) {
+  const auto* v = o.if_contains(k);
+  return v != nullptr && v->is_bool() && v->as_bool();
+}
+std::optional<MacAddr> getMac(const json::object& o, const char* k) {
+  const auto* v = o.if_contains(k);
+  if (v == nullptr || !v->is_string()) return std::nullopt;
+  return MacAddr::parse(std::string(v->as_string()));
+}
+
+bool flowFrom(const json::value& v, ObservedFlow& f) {
+  const auto* o = v.if_object();
+  if (o == nullptr) return false;
+  f.ref.ts_ns = getInt(*o, "ts_ns");
+  f.ref.frame = static_cast<std::uint64_t>(getInt(*o, "frame"));
+  f.source = getStr(*o, "source");
+  const auto* c = o->if_contains("client");
+  const auto* s = o->if_contains("server");
+  if (c == nullptr || s == nullptr || !endpointFrom(*c, f.client) || !endpointFrom(*s, f.server)) return false;
+  f.client_mac = getMac(*o, "client_mac");
+  f.server_mac = getMac(*o, "server_mac");
+  f.vlan = static_cast<std::uint16_t>(getInt(*o, "vlan"));
+  return true;
+}
+
+json::array chainShas(const std::vector<CertPtr>& chain) {
+  json::array a;
+  for (const auto& c : chain) a.emplace_back(c->sha256);
+  return a;
+}
+
+void chainFrom(const json::object& o, const char* k, const CertLookup& certs, std::vector<CertPtr>& out) {
+  const auto* v = o.if_contains(k);
+  if (v == nullptr || !v->is_array()) return;
+  for (const auto& e : v->as_array()) {
+    if (!e.is_string()) continue;
+    if (auto c = certs(std::string(e.as_string()))) out.push_back(std::move(c));
+  }
+}
+
+const char* certStateName(ClientCertState s) {
+  switch (s) {
+    case ClientCertState::Empty: return "empty";
+    case ClientCertState::Present: return "present";
+    case ClientCertState::NotSent: break;
+  }
+  return "not-sent";
+}
+
+std::string keyText(const CertInfo& c) {
+  return c.key_bits > 0 ? c.key_type + " " + std::to_string(c.key_bits) : c.key_type;
+}
+
+json::array findingsJson(const std::vector<Finding>& f) {
+  json::array a;
+  for (const auto& x : f) a.push_back(json::object{{"code", x.code}, {"severity", x.severity}, {"detail", x.detail}});
+  return a;
+}
+
+}  // namespace
+
+json::object tlsToJson(const TlsObservation& t) {
+  json::object o;
+  o["flow"] = flowJson(t.flow);
+  o["first_ts_ns"] = t.first.ts_ns;
+  o["first_frame"] = t.first.frame;
+  o["sni"] = t.sni;
+  o["client_max_version"] = t.client_max_version;
+  o["version"] = t.version;
+  o["cipher_suite"] = t.cipher_suite;
+  json::array ov;
+  for (auto v : t.offered_versions) ov.emplace_back(v);
+  o["offered_versions"] = std::move(ov);
+  o["certificate_requested"] = t.certificate_requested;
+  o["requested_ca_names"] = strArray(t.requested_ca_names);
+  o["client_cert"] = certStateName(t.client_cert);
+  o["client_chain"] = chainShas(t.client_chain);
+  o["server_chain"] = chainShas(t.server_chain);
+  o["no_certificate_alert"] = t.no_certificate_alert;
+  o["resumed"] = t.resumed;
+  o["tls13"] = t.tls13;
+  o["renegotiation"] = t.renegotiation;
+  o["gap"] = t.gap;
+  o["complete"] = t.complete;
+  o["server_hello_seen"] = t.server_hello_seen;
+  o["decrypted"] = t.decrypted;
+  o["session_id"] = t.session_id;
+  o["server_session_id"] = t.server_session_id;
+  o["ticket_offered"] = t.ticket_offered;
+  o["ja3"] = t.ja3;
+  o["ja3_string"] = t.ja3_string;
+  o["ja4"] = t.ja4;
+  o["client_cert_frame"] = t.client_cert_frame;
+  return o;
+}
+
+bool tlsFromJson(const json::value& v, const CertLookup& certs, TlsObservation& t) {
+  const auto* o = v.if_object();
+  if (o == nullptr) return false;
+  const auto* flow = o->if_contains("flow");
+  if (flow == nullptr || !flowFrom(*flow, t.flow)) return false;
+  t.first.ts_ns = getInt(*o, "first_ts_ns");
+  t.first.frame = static_cast<std::uint64_t>(getInt(*o, "first_frame"));
+  t.sni = getStr(*o, "sni");
+  t.client_max_version = static_cast<std::uint16_t>(getInt(*o, "client_max_version"));
+  t.version = static_cast<std::uint16_t>(getInt(*o, "version"));
+  t.cipher_suite = static_cast<std::uint16_t>(getInt(*o, "cipher_suite"));
+  if (const auto* ov = o->if_contains("offered_versions"); ov != nullptr && ov->is_array()) {
+    for (const auto& e : ov->as_array()) {
+      if (e.is_int64()) t.offered_versions.push_back(static_cast<std::uint16_t>(e.as_int64()));
+    }
+  }
+  t.certificate_requested = getBool(*o, "certificate_requested");
+  if (const auto* ca = o->if_contains("requested_ca_names"); ca != nullptr && ca->is_array()) {
+    for (const auto& e : ca->as_array()) {
+      if (e.is_string()) t.requested_ca_names.emplace_back(e.as_string());
+    }
+  }
+  const std::string state = getStr(*o, "client_cert");
+  t.client_cert = state == "present" ? ClientCertState::Present
+                  : state == "empty" ? ClientCertState::Empty
+                                     : ClientCertState::NotSent;
+  chainFrom(*o, "client_chain", certs, t.client_chain);
+  chainFrom(*o, "server_chain", certs, t.server_chain);
+  t.no_certificate_alert = getBool(*o, "no_certificate_alert");
+  t.resumed = getBool(*o, "resumed");
+  t.tls13 = getBool(*o, "tls13");
+  t.renegotiation = getBool(*o, "renegotiation");
+  t.gap = getBool(*o, "gap");
+  t.complete = getBool(*o, "complete");
+  t.server_hello_seen = getBool(*o, "server_hello_seen");
+  t.decrypted = getBool(*o, "decrypted");
+  t.session_id = getStr(*o, "session_id");
+  t.server_session_id = getStr(*o, "server_session_id");
+  t.ticket_offered = getBool(*o, "ticket_offered");
+  t.ja3 = getStr(*o, "ja3");
+  t.ja3_string = getStr(*o, "ja3_string");
+  t.ja4 = getStr(*o, "ja4");
+  t.client_cert_frame = static_cast<std::uint64_t>(getInt(*o, "client_cert_frame"));
+  return true;
+}
+
+json::object httpToJson(const HttpObservation& h) {
+  json::object o;
+  o["flow"] = flowJson(h.flow);
+  o["over_tls"] = h.over_tls;
+  o["method"] = h.method;
+  o["uri"] = h.uri;
+  o["host"] = h.host;
+  o["user_agent"] = h.user_agent;
+  o["body"] = h.body;
+  o["stream_offset"] = h.stream_offset;
+  return o;
+}
+
+bool httpFromJson(const json::value& v, HttpObservation& h) {
+  const auto* o = v.if_object();
+  if (o == nullptr) return false;
+  const auto* flow = o->if_contains("flow");
+  if (flow == nullptr || !flowFrom(*flow, h.flow)) return false;
+  h.over_tls = getBool(*o, "over_tls");
+  h.method = getStr(*o, "method");
+  h.uri = getStr(*o, "uri");
+  h.host = getStr(*o, "host");
+  h.user_agent = getStr(*o, "user_agent");
+  h.body = getStr(*o, "body");
+  h.stream_offset = static_cast<std::uint64_t>(getInt(*o, "stream_offset"));
+  return true;
+}
+
+json::object certToJson(const CertVerdict& v) {
+  const CertInfo& c = *v.cert;
+  json::object o;
+  o["sha256"] = c.sha256;
+  o["subject"] = c.subject_text;
+  o["issuer"] = c.issuer_text;
+  o["serial_number"] = c.serial_number;
+  o["not_before"] = isoTime(c.not_before * 1000000000);
+  o["not_after"] = isoTime(c.not_after * 1000000000);
+  o["key"] = keyText(c);
+  o["signature"] = c.signature;
+  o["chain"] = v.chain;
+  o["product"] = optStr(v.product);
+  o["serial"] = optStr(v.serial);
+  o["mac"] = v.mac ? json::value(v.mac->str()) : json::value(nullptr);
+  return o;
+}
+
+json::object deviceToJson(const DeviceRecord& d) {
+  json::object o;
+  o["id"] = d.id;
+  o["mac"] = d.mac ? json::value(d.mac->str()) : json::value(nullptr);
+  o["ips"] = strArray(d.ips);
+  o["identity"] = d.identity;
+  o["identity_reason"] = d.identity_reason;
+  o["vendor"] = optStr(d.vendor);
+  o["model"] = optStr(d.model);
+  o["firmware"] = optStr(d.firmware);
+  o["serial"] = optStr(d.serial);
+  o["cert"] = d.cert ? json::value(certToJson(*d.cert)) : json::value(nullptr);
+  o["user_agents"] = strArray(d.user_agents);
+  o["urls"] = strArray(d.urls);
+  o["tls"] = json::object{{"versions", strArray(d.tls_versions)}, {"ja4", strArray(d.ja4)}};
+  o["findings"] = findingsJson(d.findings);
+  o["first_seen"] = isoTime(d.first_seen);
+  o["last_seen"] = isoTime(d.last_seen);
+  o["sessions"] = d.sessions;
+  return o;
+}
+
+json::object serverToJson(const ServerRecord& s) {
+  json::object o;
+  o["ip"] = s.endpoint.ip.str();
+  o["port"] = s.endpoint.port;
+  o["requests_client_cert"] = s.requests_client_cert;
+  o["tls_versions"] = strArray(s.tls_versions);
+  o["cert"] = s.cert ? json::value(certToJson(*s.cert)) : json::value(nullptr);
+  o["findings"] = findingsJson(s.findings);
+  o["sni"] = strArray(s.sni);
+  o["requested_ca_names"] = strArray(s.requested_ca_names);
+  o["cipher_suites"] = strArray(s.cipher_suites);
+  o["first_seen"] = isoTime(s.first_seen);
+  o["last_seen"] = isoTime(s.last_seen);
+  o["sessions"] = s.sessions;
+  o["clients"] = s.clients;
+  return o;
+}
+
+json::object deviceDetailJson(const DeviceRecord& d) {
+  json::object o;
+  json::array claims;
+  for (const auto& c : d.claims) {
+    claims.push_back(json::object{{"field", c.field},
+                                  {"value", c.value},
+                                  {"origin", c.origin},
+                                  {"evidence", c.evidence},
+                                  {"rule", c.rule},
+                                  {"time", c.ref.ts_ns != 0 ? json::value(isoTime(c.ref.ts_ns)) : json::value(nullptr)},
+                                  {"frame", c.ref.frame},
+                                  {"source", c.source}});
+  }
+  o["claims"] = std::move(claims);
+  json::array hs;
+  for (const auto& h : d.handshakes) {
+    hs.push_back(json::object{{"time", isoTime(h.ts_ns)},
+                              {"source", h.source},
+                              {"frame", h.frame},
+                              {"client", h.client.str()},
+                              {"server", h.server.str()},
+                              {"version", h.version},
+                              {"cipher", h.cipher},
+                              {"sni", h.sni},
+                              {"outcome", h.outcome},
+                              {"reason", h.reason},
+                              {"cert_sha256", h.cert_sha256},
+                              {"ja3", h.ja3},
+                              {"ja4", h.ja4},
+                              {"decrypted", h.decrypted}});
+  }
+  o["handshakes"] = std::move(hs);
+  json::array chain;
+  if (d.cert) {
+    for (const auto& c : d.cert->chain_sent) {
+      chain.push_back(json::object{{"sha256", c->sha256},
+                                   {"subject", c->subject_text},
+                                   {"issuer", c->issuer_text},
+                                   {"not_before", isoTime(c->not_before * 1000000000)},
+                                   {"not_after", isoTime(c->not_after * 1000000000)},
+                                   {"key", keyText(*c)},
+                                   {"signature", c->signature}});
+    }
+    o["chain_error"] = d.cert->chain_error;
+  }
+  o["chain_sent"] = std::move(chain);
+  o["ja3"] = strArray(d.ja3);
+  o["sni"] = strArray(d.sni);
+  o["ccert"] = strArray(d.ccert);
+  o["mac_from_wire"] = d.mac_from_wire;
+  o["http_requests"] = d.http_requests;
+  o["evidence_decrypted"] = d.evidence_decrypted;
+  return o;
+}
+
+}  // namespace provaudit::store

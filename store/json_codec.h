@@ -1,0 +1,29 @@
+#pragma once
+// JSON forms: observations as stored in sightings (round-trip), and devices /
+// servers exactly as the report contract in design.md names them.
+#include <boost/json.hpp>
+#include <functional>
+#include <string>
+
+#include "analyze/audit.h"
+#include "analyze/observation.h"
+
+namespace provaudit::store {
+
+using CertLookup = std::function<analyze::CertPtr(const std::string& sha256)>;
+
+boost::json::object tlsToJson(const analyze::TlsObservation& t);
+boost::json::object httpToJson(const analyze::HttpObservation& h);
+// Never throw on a malformed stored row: return false (the caller counts it).
+bool tlsFromJson(const boost::json::value& v, const CertLookup& certs, analyze::TlsObservation& out);
+bool httpFromJson(const boost::json::value& v, analyze::HttpObservation& out);
+
+// Report contract objects (design.md "Report JSON").
+boost::json::object certToJson(const analyze::CertVerdict& v);
+boost::json::object deviceToJson(const analyze::DeviceRecord& d);
+boost::json::object serverToJson(const analyze::ServerRecord& s);
+// What the dashboard shows beyond the contract: claims with their origin, the
+// handshake history, the chain as sent, explanations.
+boost::json::object deviceDetailJson(const analyze::DeviceRecord& d);
+
+}  // namespace provaudit::store

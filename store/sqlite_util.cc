@@ -1,0 +1,82 @@
+#include "store/sqlite_util.h"
+
+namespace provaudit::store {
+
+Stmt::Stmt(sqlite3* db, std::string_view sql) : db_(db) {
+  sqlite3_stmt* raw = nullptr;
+  if (sqlite3_prepare_v2(db, sql.data(), static_cast<int>(sql.size()), &raw, nullptr) != SQLITE_OK) {
+    throw DbError(std::string("cannot prepare statement: ") + sqlite3_errmsg(db));
+  }
+  stmt_.reset(raw);  // the Stmt owns it from here
+}
+
+Stmt& Stmt::bind(int idx, std::string_view v) {
+  if (sqlite3_bind_text(stmt_.get(), idx, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT) != SQLITE_OK) {
+    throw DbError(std::string("bind failed: ") + sqlite3_errmsg(db_));
+  }
+  return *this;
+}
+
+Stmt& Stmt::bind(int idx, std::int64_t v) {
+  if (sqlite3_bind_int64(stmt_.get(), idx, v) != SQLITE_OK) throw DbError(std::string("bind failed: ") + sqlite3_errmsg(db_));
+  return *this;
+}
+
+Stmt& Stmt::bindBlob(int idx, const void* data, std::size_t n) {
+  if (sqlite3_bind_blob(stmt_.get(), idx, data, static_cast<int>(n), SQLITE_TRANSIENT) != SQLITE_OK) {
+    throw DbError(std::string("bind failed: ") + sqlite3_errmsg(db_));
+  }
+  return *this;
+}
+
+Stmt& Stmt::bindNull(int idx) {
+  if (sqlite3_bind_null(stmt_.get(), idx) != SQLITE_OK) throw DbError(std::string("bind failed: ") + sqlite3_errmsg(db_));
+  return *this;
+}
+
+Stmt& Stmt::bindOpt(int idx, const std::optional<std::string>& v) { return v ? bind(idx, *v) : bindNull(idx); }
+
+bool Stmt::step() {
+  const int rc = sqlite3_step(stmt_.get());
+  if (rc == SQLITE_ROW) return true;
+  if (rc == SQLITE_DONE) return false;
+  throw DbError(std::string("statement failed: ") + sqlite3_errmsg(db_));
+}
+
+void Stmt::exec() {
+  while (step()) {
+  }
+  reset();
+}
+
+void Stmt::reset() {
+  sqlite3_reset(stmt_.get());
+  sqlite3_clear_bindings(stmt_.get());
+}
+
+std::int64_t Stmt::int64(int col) const { return sqlite3_column_int64(stmt_.get(), col); }
+
+std::string Stmt::text(int col) const {
+  const unsigned char* p = sqlite3_column_text(stmt_.get(), col);
+  const int n = sqlite3_column_bytes(stmt_.get(), col);
+  return p == nullptr ? std::string() : std::string(reinterpret_cast<const char*>(p), static_cast<std::size_t>(n));
+}
+
+bool Stmt::isNull(int col) const { return sqlite3_column_type(stmt_.get(), col) == SQLITE_NULL; }
+
+std::string Stmt::blob(int col) const {
+  const void* p = sqlite3_column_blob(stmt_.get(), col);
+  const int n = sqlite3_column_bytes(stmt_.get(), col);
+  return p == nullptr ? std::string() : std::string(static_cast<const char*>(p), static_cast<std::size_t>(n));
+}
+
+void execSql(sqlite3* db, const char* sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string msg = err != nullptr ? err : "unknown error";
+    sqlite3_free(err);
+    throw DbError(msg);
+  }
+}
+
+}  // namespace provaudit::store

@@ -1,0 +1,47 @@
+#pragma once
+// Thin RAII helpers over SQLite: prepared statements with bound parameters
+// only (never string-built SQL with data in it), return codes compared with
+// their named constants.
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+#include "common/c_handles.h"
+
+namespace provaudit::store {
+
+class DbError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+class Stmt {
+ public:
+  Stmt(sqlite3* db, std::string_view sql);
+  Stmt& bind(int idx, std::string_view v);
+  Stmt& bind(int idx, std::int64_t v);
+  Stmt& bindBlob(int idx, const void* data, std::size_t n);
+  Stmt& bindNull(int idx);
+  Stmt& bindOpt(int idx, const std::optional<std::string>& v);
+  // Steps once: true while a row is available, false when done. Throws DbError on failure.
+  bool step();
+  void exec();  // steps to completion, then resets
+  void reset();
+  [[nodiscard]] std::int64_t int64(int col) const;
+  [[nodiscard]] std::string text(int col) const;
+  [[nodiscard]] bool isNull(int col) const;
+  [[nodiscard]] std::string blob(int col) const;
+  [[nodiscard]] sqlite3_stmt* get() const { return stmt_.get(); }
+
+ private:
+  sqlite3* db_;
+  SqliteStmtPtr stmt_;
+};
+
+void execSql(sqlite3* db, const char* sql);
+
+}  // namespace provaudit::store

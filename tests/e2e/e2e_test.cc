@@ -1,0 +1,365 @@
+// End-to-end tier (house-style §12c): the real binary replays real captures
+// from samples/ and its report is compared with hand-written expected tables.
+#include <catch2/catch.hpp>
+#include <pcap/pcap.h>
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <random>
+#include <set>
+#include <sstream>
+
+#include "e2e_util.h"
+
+namespace json = boost::json;
+
+namespace {
+
+std::string str(const json::value& v) { return v.is_string() ? std::string(v.as_string()) : std::string(); }
+
+std::string field(const json::object& o, const char* k) {
+  const auto* v = o.if_contains(k);
+  return v == nullptr ? std::string() : str(*v);
+}
+
+std::set<std::string> strSet(const json::value* v, const char* member = nullptr) {
+  std::set<std::string> out;
+  if (v == nullptr || !v->is_array()) return out;
+  for (const auto& e : v->as_array()) {
+    if (member != nullptr && e.is_object()) out.insert(field(e.as_object(), member));
+    else out.insert(str(e));
+  }
+  return out;
+}
+
+std::string show(const std::set<std::string>& s) {
+  std::string out = "[";
+  for (const auto& x : s) out += (out.size() > 1 ? ", " : "") + x;
+  return out + "]";
+}
+
+// Finds the report's device for an expected one: by MAC, else by its first IP.
+const json::object* findDevice(const json::array& devices, const json::object& want) {
+  const std::string mac = field(want, "mac");
+  for (const auto& d : devices) {
+    const auto& o = d.as_object();
+    if (!mac.empty()) {
+      if (field(o, "mac") == mac) return &o;
+      continue;
+    }
+    const auto want_ips = strSet(want.if_contains("ips"));
+    const auto ips = strSet(o.if_contains("ips"));
+    if (!want_ips.empty() && ips.count(*want_ips.begin()) != 0) return &o;
+  }
+  return nullptr;
+}
+
+void compareDevice(const json::object& want, const json::object& got, const char* findings_key) {
+  const std::string who = field(want, "mac").empty() ? show(strSet(want.if_contains("ips"))) : field(want, "mac");
+  INFO("device " << who << ": " << json::serialize(got));
+  for (const char* k : {"identity", "identity_reason", "vendor", "model", "serial", "firmware"}) {
+    if (const auto* w = want.if_contains(k)) {
+      INFO("field " << k);
+      if (w->is_null()) CHECK(got.at(k).is_null());
+      else CHECK(field(got, k) == str(*w));
+    }
+  }
+  if (const auto* w = want.if_contains("ips")) CHECK(show(strSet(w)) == show(strSet(got.if_contains("ips"))));
+  if (const auto* w = want.if_contains("user_agents")) {
+    CHECK(show(strSet(w)) == show(strSet(got.if_contains("user_agents"))));
+  }
+  if (const auto* w = want.if_contains(findings_key)) {
+    CHECK(show(strSet(w)) == show(strSet(got.if_contains("findings"), "code")));
+  }
+  if (const auto* w = want.if_contains("cert")) {
+    const json::value& c = got.at("cert");
+    if (w->is_null()) {
+      CHECK(c.is_null());
+    } else {
+      REQUIRE(c.is_object());
+      const auto& wc = w->as_object();
+      const auto& gc = c.as_object();
+      if (const auto* s = wc.if_contains("subject_contains")) {
+        CHECK(field(gc, "subject").find(str(*s)) != std::string::npos);
+      }
+      for (const char* k : {"mac", "serial", "product", "chain"}) {
+        if (const auto* v = wc.if_contains(k)) {
+          INFO("cert field " << k);
+          CHECK(field(gc, k) == str(*v));
+        }
+      }
+    }
+  }
+}
+
+void compareReport(const json::object& expected, const json::value& report, const char* findings_key) {
+  const auto& devices = report.at("devices").as_array();
+  const auto& want_devices = expected.at("devices").as_array();
+  {
+    INFO("report devices: " << json::serialize(devices));
+    CHECK(devices.size() == want_devices.size());
+  }
+  for (const auto& w : want_devices) {
+    const auto& want = w.as_object();
+    const json::object* got = findDevice(devices, want);
+    INFO("expected device " << json::serialize(want));
+    REQUIRE(got != nullptr);
+    compareDevice(want, *got, want.if_contains(findings_key) != nullptr ? findings_key : "findings");
+  }
+  if (const auto* ws = expected.if_contains("servers")) {
+    const auto& servers = report.at("servers").as_array();
+    for (const auto& w : ws->as_array()) {
+      const auto& want = w.as_object();
+      bool found = false;
+      for (const auto& s : servers) {
+        const auto& o = s.as_object();
+        if (field(o, "ip") == field(want, "ip") && o.at("port") == want.at("port")) {
+          found = true;
+          INFO("server " << json::serialize(o));
+          if (const auto* r = want.if_contains("requests_client_cert")) CHECK(o.at("requests_client_cert") == *r);
+          if (const auto* f = want.if_contains("findings")) {
+            CHECK(show(strSet(f)) == show(strSet(o.if_contains("findings"), "code")));
+          }
+        }
+      }
+      INFO("expected server " << json::serialize(want));
+      CHECK(found);
+    }
+  }
+}
+
+std::string captureOf(const json::object& expected) { return field(expected, "capture"); }
+
+}  // namespace
+
+TEST_CASE("every sample's report matches its expected device table") {
+  const auto files = e2e::expectedFiles();
+  REQUIRE(!files.empty());
+  for (const auto& path : files) {
+    const json::value exp = e2e::readJson(path);
+    const auto& expected = exp.as_object();
+    DYNAMIC_SECTION(captureOf(expected)) {
+      const json::value report = e2e::replayReport({e2e::samplePath(captureOf(expected))}, {}, "expect.db");
+      compareReport(expected, report, "findings");
+    }
+  }
+}
+
+TEST_CASE("with the device CA bundle, chain verdicts and trust findings match") {
+  for (const auto& path : e2e::expectedFiles()) {
+    const json::value exp = e2e::readJson(path);
+    const auto& expected = exp.as_object();
+    const std::string ca = field(expected, "ca");
+    if (ca.empty()) continue;
+    DYNAMIC_SECTION(captureOf(expected) << " with --ca " << ca) {
+      const json::value report =
+          e2e::replayReport({e2e::samplePath(captureOf(expected))}, {"--ca", e2e::samplePath(ca)}, "expect-ca.db");
+      compareReport(expected, report, "findings_with_ca");
+    }
+  }
+}
+
+TEST_CASE("replaying the same file twice doubles nothing") {
+  const std::string db = e2e::tmpPath("twice.db");
+  const std::string sample = e2e::samplePath("spa_mixed_tls12.pcap");
+  for (int i = 0; i < 2; ++i) {
+    REQUIRE(e2e::run({PROVAUDIT_BIN, "replay", "-q", "--db", db, sample}).status == 0);
+  }
+  const auto twice = e2e::run({PROVAUDIT_BIN, "report", "--db", db, "--format", "json"});
+  const json::value once = e2e::replayReport({sample}, {}, "once.db");
+  json::value t = e2e::parseJson(twice.out);
+  CHECK(json::serialize(t.at("devices")) == json::serialize(once.at("devices")));
+  CHECK(json::serialize(t.at("servers")) == json::serialize(once.at("servers")));
+}
+
+namespace {
+
+struct Packet {
+  pcap_pkthdr hdr;
+  std::vector<unsigned char> data;
+};
+
+std::vector<Packet> readAll(const std::string& path, int& linktype) {
+  char err[PCAP_ERRBUF_SIZE];
+  pcap_t* p = pcap_open_offline(path.c_str(), err);
+  REQUIRE(p != nullptr);
+  linktype = pcap_datalink(p);
+  std::vector<Packet> out;
+  pcap_pkthdr* h = nullptr;
+  const u_char* d = nullptr;
+  while (pcap_next_ex(p, &h, &d) == 1) out.push_back({*h, std::vector<unsigned char>(d, d + h->caplen)});
+  pcap_close(p);
+  return out;
+}
+
+void writeAll(const std::string& path, int linktype, const std::vector<Packet>& pkts) {
+  pcap_t* dead = pcap_open_dead(linktype, 262144);
+  pcap_dumper_t* dump = pcap_dump_open(dead, path.c_str());
+  REQUIRE(dump != nullptr);
+  for (const auto& p : pkts) pcap_dump(reinterpret_cast<u_char*>(dump), &p.hdr, p.data.data());
+  pcap_dump_close(dump);
+  pcap_close(dead);
+}
+
+}  // namespace
+
+TEST_CASE("reordered and duplicated segments give the same devices") {
+  const std::string sample = e2e::samplePath("spa_mixed_tls12.pcap");
+  int linktype = 0;
+  auto pkts = readAll(sample, linktype);
+  REQUIRE(pkts.size() > 20);
+  // Swap neighbours in windows of 3 and send every 5th packet twice: out-of-order
+  // segments, retransmissions and duplicates, with timestamps left as captured.
+  std::mt19937 rng(7);
+  std::vector<Packet> mangled;
+  for (std::size_t i = 0; i < pkts.size(); i += 3) {
+    std::vector<Packet> window(pkts.begin() + static_cast<long>(i),
+                               pkts.begin() + static_cast<long>(std::min(i + 3, pkts.size())));
+    std::shuffle(window.begin(), window.end(), rng);
+    for (auto& p : window) {
+      mangled.push_back(p);
+      if (rng() % 5 == 0) mangled.push_back(p);
+    }
+  }
+  const std::string out = e2e::tmpPath("mangled.pcap");
+  writeAll(out, linktype, mangled);
+  const json::value a = e2e::replayReport({sample}, {}, "orig.db");
+  const json::value b = e2e::replayReport({out}, {}, "mangled.db");
+  const auto& da = a.at("devices").as_array();
+  const auto& db = b.at("devices").as_array();
+  REQUIRE(da.size() == db.size());
+  for (std::size_t i = 0; i < da.size(); ++i) {
+    const auto& x = da[i].as_object();
+    const auto& y = db[i].as_object();
+    CHECK(field(x, "id") == field(y, "id"));
+    CHECK(field(x, "identity") == field(y, "identity"));
+    CHECK(json::serialize(x.at("cert")) == json::serialize(y.at("cert")));
+    CHECK(show(strSet(x.if_contains("findings"), "code")) == show(strSet(y.if_contains("findings"), "code")));
+  }
+}
+
+TEST_CASE("tshark finds no client certificate that provaudit missed") {
+  if (!e2e::haveTool("tshark")) FAIL("tshark is required for this test (scripts/install-deps.sh --test installs it)");
+  for (const auto& path : e2e::expectedFiles()) {
+    const json::value exp = e2e::readJson(path);
+    const std::string capture = captureOf(exp.as_object());
+    DYNAMIC_SECTION(capture) {
+      const std::string file = e2e::samplePath(capture);
+      // Client endpoints: who sent a ClientHello.
+      const auto hellos = e2e::run({"tshark", "-r", file, "-Y", "tls.handshake.type==1", "-T", "fields", "-E",
+                                    "separator=|", "-e", "ip.src", "-e", "ipv6.src", "-e", "tcp.srcport"});
+      REQUIRE(hellos.status == 0);
+      std::set<std::string> clients;
+      std::istringstream hs(hellos.out);
+      for (std::string line; std::getline(hs, line);) {
+        std::istringstream ls(line);
+        std::string v4, v6, port;
+        std::getline(ls, v4, '|');
+        std::getline(ls, v6, '|');
+        std::getline(ls, port, '|');
+        clients.insert((v4.empty() ? v6 : v4) + "|" + port);
+      }
+      // Certificates those clients sent.
+      const auto certs = e2e::run({"tshark", "-r", file, "-Y", "tls.handshake.type==11", "-T", "fields", "-E",
+                                   "separator=|", "-E", "aggregator=/", "-e", "ip.src", "-e", "ipv6.src", "-e",
+                                   "tcp.srcport", "-e", "tls.handshake.certificate"});
+      REQUIRE(certs.status == 0);
+      std::multiset<std::string> tshark_client_leafs;
+      std::istringstream cs(certs.out);
+      for (std::string line; std::getline(cs, line);) {
+        std::istringstream ls(line);
+        std::string v4, v6, port, ders;
+        std::getline(ls, v4, '|');
+        std::getline(ls, v6, '|');
+        std::getline(ls, port, '|');
+        std::getline(ls, ders, '|');
+        if (clients.count((v4.empty() ? v6 : v4) + "|" + port) == 0 || ders.empty()) continue;
+        const std::string leaf = ders.substr(0, ders.find('/'));
+        tshark_client_leafs.insert(e2e::sha256Hex(e2e::fromHex(leaf)));
+      }
+      // What provaudit stored: every TLS sighting's client chain.
+      const std::string db = e2e::tmpPath("tshark.db");
+      REQUIRE(e2e::run({PROVAUDIT_BIN, "replay", "-q", "--db", db, file}).status == 0);
+      sqlite3* h = nullptr;
+      REQUIRE(sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+      sqlite3_stmt* st = nullptr;
+      REQUIRE(sqlite3_prepare_v2(h, "SELECT data FROM sightings WHERE kind='tls'", -1, &st, nullptr) == SQLITE_OK);
+      std::multiset<std::string> ours;
+      while (sqlite3_step(st) == SQLITE_ROW) {
+        const json::value v = e2e::parseJson(reinterpret_cast<const char*>(sqlite3_column_text(st, 0)));
+        const auto& chain = v.at("client_chain").as_array();
+        if (!chain.empty()) ours.insert(str(chain.front()));
+      }
+      sqlite3_finalize(st);
+      sqlite3_close_v2(h);
+      for (const auto& sha : tshark_client_leafs) {
+        INFO("client certificate " << sha << " seen by tshark");
+        CHECK(ours.count(sha) >= tshark_client_leafs.count(sha));
+      }
+      if (const auto* n = exp.as_object().if_contains("client_certificates_in_clear")) {
+        CHECK(static_cast<std::int64_t>(tshark_client_leafs.size()) == n->as_int64());
+        CHECK(static_cast<std::int64_t>(ours.size()) == n->as_int64());
+      }
+    }
+  }
+}
+
+TEST_CASE("CSV report: contract header, RFC 4180 quoting, no formula injection") {
+  const std::string db = e2e::tmpPath("csv.db");
+  REQUIRE(e2e::run({PROVAUDIT_BIN, "replay", "-q", "--db", db, e2e::samplePath("spa_mixed_tls12.pcap")}).status == 0);
+  const auto r = e2e::run({PROVAUDIT_BIN, "report", "--db", db, "--format", "csv"});
+  REQUIRE(r.status == 0);
+  std::istringstream in(r.out);
+  std::string header;
+  std::getline(in, header);
+  CHECK(header ==
+        "mac,ips,identity,vendor,model,firmware,serial,cert_mac,cert_sha256,cert_chain,findings,first_seen,last_seen\r");
+  int rows = 0;
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty()) ++rows;
+  }
+  const json::value rep = e2e::replayReport({e2e::samplePath("spa_mixed_tls12.pcap")}, {}, "csv2.db");
+  CHECK(rows == static_cast<int>(rep.at("devices").as_array().size()));
+}
+
+TEST_CASE("bad input files get a one-line error and exit status 1") {
+  const std::string db = e2e::tmpPath("bad.db");
+  SECTION("missing file") {
+    const auto r = e2e::run({PROVAUDIT_BIN, "replay", "-q", "--db", db, "/nonexistent/x.pcap"});
+    CHECK(r.status == 1);
+    CHECK(r.err.find("/nonexistent/x.pcap") != std::string::npos);
+    CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+  }
+  SECTION("not a capture") {
+    const std::string txt = e2e::tmpPath("not-a-capture.pcap");
+    std::ofstream(txt) << "this is not a capture file\n";
+    const auto r = e2e::run({PROVAUDIT_BIN, "replay", "-q", "--db", db, txt});
+    CHECK(r.status == 1);
+    CHECK(r.err.find("not-a-capture.pcap") != std::string::npos);
+    CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+  }
+  SECTION("one good and one bad file: the good one is audited, exit 0") {
+    const auto r = e2e::run({PROVAUDIT_BIN, "replay", "-q", "--db", db, "/nonexistent/y.pcap",
+                             e2e::samplePath("spa_mixed_tls12.pcap")});
+    CHECK(r.status == 0);
+    const auto rep = e2e::run({PROVAUDIT_BIN, "report", "--db", db});
+    CHECK(!e2e::parseJson(rep.out).at("devices").as_array().empty());
+  }
+  SECTION("unknown option") {
+    const auto r = e2e::run({PROVAUDIT_BIN, "replay", "--no-such-option", "x.pcap"});
+    CHECK(r.status == 1);
+    CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+  }
+}
+
+TEST_CASE("stdin replay gives the same report as the file") {
+  const std::string sample = e2e::samplePath("spa_mixed_tls12.pcap");
+  const std::string db = e2e::tmpPath("stdin.db");
+  REQUIRE(e2e::run({PROVAUDIT_BIN, "replay", "-q", "--db", db, "-"}, sample).status == 0);
+  const auto viaStdin = e2e::parseJson(e2e::run({PROVAUDIT_BIN, "report", "--db", db}).out);
+  const auto viaFile = e2e::replayReport({sample}, {}, "stdin-file.db");
+  CHECK(json::serialize(viaStdin.at("devices")) == json::serialize(viaFile.at("devices")));
+}
