@@ -1,0 +1,344 @@
+// X.509 certificates through OpenSSL accessors only: OpenSSL does ASN.1, we
+// copy out plain fields. Every string a certificate carries is untrusted: it is
+// decoded to UTF-8 by OpenSSL and anything that still is not valid UTF-8 is
+// kept visible as \xNN escapes, never dropped and never passed on raw.
+#include <openssl/asn1.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/objects.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include <algorithm>
+#include <array>
+#include <climits>
+#include <ctime>
+#include <string>
+#include <string_view>
+
+#include "analyze/cert_info.h"
+#include "common/c_handles.h"
+#include "common/net_types.h"
+
+namespace provaudit::analyze {
+namespace {
+
+constexpr std::size_t IPV4_ADDRESS_BYTES = 4;
+constexpr std::size_t IPV6_ADDRESS_BYTES = 16;
+
+void appendHexByte(std::string& out, unsigned char c, const char* digits) {
+  out.push_back(digits[c >> 4]);
+  out.push_back(digits[c & 0x0f]);
+}
+
+void appendEscapedByte(std::string& out, unsigned char c) {
+  out += "\\x";
+  appendHexByte(out, c, "0123456789abcdef");
+}
+
+// Length of the well-formed UTF-8 sequence starting at s[i] (RFC 3629 §4:
+// no overlong forms, no surrogates, nothing above U+10FFFF), or 0.
+std::size_t utf8SequenceLength(std::string_view s, std::size_t i) {
+  const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
+  const unsigned char c = byte(i);
+  if (c < 0x80) return 1;
+  std::size_t n = 0;
+  unsigned char lo = 0x80;
+  unsigned char hi = 0xbf;
+  if (c >= 0xc2 && c <= 0xdf) {
+    n = 2;
+  } else if (c >= 0xe0 && c <= 0xef) {
+    n = 3;
+    if (c == 0xe0) lo = 0xa0;  // overlong
+    if (c == 0xed) hi = 0x9f;  // surrogates
+  } else if (c >= 0xf0 && c <= 0xf4) {
+    n = 4;
+    if (c == 0xf0) lo = 0x90;  // overlong
+    if (c == 0xf4) hi = 0x8f;  // above U+10FFFF
+  } else {
+    return 0;
+  }
+  if (i + n > s.size()) return 0;
+  if (byte(i + 1) < lo || byte(i + 1) > hi) return 0;
+  for (std::size_t k = 2; k < n; ++k) {
+    if (byte(i + k) < 0x80 || byte(i + k) > 0xbf) return 0;
+  }
+  return n;
+}
+
+// Valid UTF-8 is kept as is; every byte that does not start a valid
+// sequence becomes \xNN.
+std::string visibleUtf8(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size();) {
+    const std::size_t n = utf8SequenceLength(s, i);
+    if (n == 0) {
+      appendEscapedByte(out, static_cast<unsigned char>(s[i]));
+      ++i;
+    } else {
+      out.append(s.substr(i, n));
+      i += n;
+    }
+  }
+  return out;
+}
+
+std::string_view asView(const unsigned char* data, int len) {
+  if (data == nullptr || len <= 0) return {};
+  return {reinterpret_cast<const char*>(data), static_cast<std::size_t>(len)};  // bytes -> chars
+}
+
+// Any ASN.1 string type (PrintableString, UTF8String, BMPString, T61String,
+// IA5String, UniversalString...) as UTF-8. When OpenSSL cannot convert it
+// (an invalid UTF8String, an odd-length BMPString), the raw bytes are kept with
+// everything but printable ASCII hex-escaped.
+std::string asn1StringText(const ASN1_STRING* value) {
+  if (value == nullptr) return {};
+  unsigned char* utf8 = nullptr;
+  const int len = ASN1_STRING_to_UTF8(&utf8, value);
+  const OpensslBufferPtr owned(utf8);  // OpenSSL allocated it for us
+  if (len >= 0) return visibleUtf8(asView(utf8, len));
+  ERR_clear_error();
+  std::string out;
+  for (const char ch : asView(ASN1_STRING_get0_data(value), ASN1_STRING_length(value))) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c >= 0x20 && c < 0x7f) {
+      out.push_back(ch);
+    } else {
+      appendEscapedByte(out, c);
+    }
+  }
+  return out;
+}
+
+// Dotted OID text, e.g. "1.3.6.1.4.1.311.60.2.1.3".
+std::string oidText(const ASN1_OBJECT* obj) {
+  const int need = OBJ_obj2txt(nullptr, 0, obj, 1);
+  if (need <= 0) return "?";
+  std::string text(static_cast<std::size_t>(need) + 1, '\0');
+  OBJ_obj2txt(text.data(), need + 1, obj, 1);
+  text.resize(static_cast<std::size_t>(need));
+  return text;
+}
+
+// OpenSSL short name ("CN", "ST", "serialNumber", "emailAddress"), else dotted OID.
+std::string objectShortName(const ASN1_OBJECT* obj) {
+  const int nid = OBJ_obj2nid(obj);
+  if (nid != NID_undef) {
+    if (const char* sn = OBJ_nid2sn(nid); sn != nullptr) return sn;
+  }
+  return oidText(obj);
+}
+
+std::vector<RdnAttr> nameAttributes(const X509_NAME* name) {
+  std::vector<RdnAttr> attrs;
+  if (name == nullptr) return attrs;
+  const int count = X509_NAME_entry_count(name);
+  for (int i = 0; i < count; ++i) {
+    const X509_NAME_ENTRY* entry = X509_NAME_get_entry(name, i);
+    if (entry == nullptr) continue;
+    attrs.push_back(RdnAttr{objectShortName(X509_NAME_ENTRY_get_object(entry)),
+                            asn1StringText(X509_NAME_ENTRY_get_data(entry))});
+  }
+  return attrs;
+}
+
+// RFC 4514 §2.4 escaping of one attribute value: the specials get a backslash,
+// control characters become a backslash and two hex digits.
+void appendRfc4514Value(std::string& out, std::string_view value) {
+  for (std::size_t i = 0; i < value.size(); ++i) {
+    const char c = value[i];
+    const auto u = static_cast<unsigned char>(c);
+    const bool special = c == ',' || c == '+' || c == '"' || c == '\\' || c == '<' || c == '>' || c == ';' ||
+                         (i == 0 && (c == '#' || c == ' ')) || (i + 1 == value.size() && c == ' ');
+    if (u < 0x20 || u == 0x7f) {
+      out.push_back('\\');
+      appendHexByte(out, u, "0123456789ABCDEF");
+    } else {
+      if (special) out.push_back('\\');
+      out.push_back(c);
+    }
+  }
+}
+
+// "KEY=value,KEY=value" in certificate order.
+std::string nameText(const std::vector<RdnAttr>& attrs) {
+  std::string out;
+  for (const RdnAttr& a : attrs) {
+    if (!out.empty()) out.push_back(',');
+    out += a.key;
+    out.push_back('=');
+    appendRfc4514Value(out, a.value);
+  }
+  return out;
+}
+
+std::optional<std::string> firstValue(const std::vector<RdnAttr>& attrs, const std::string& key) {
+  for (const RdnAttr& a : attrs) {
+    if (a.key == key) return a.value;
+  }
+  return std::nullopt;
+}
+
+// Serial number as uppercase hex of the integer's magnitude, "-" when negative.
+std::string serialHex(const ASN1_INTEGER* serial) {
+  if (serial == nullptr) return {};
+  std::string out = ASN1_STRING_type(serial) == V_ASN1_NEG_INTEGER ? "-" : "";
+  for (const char ch : asView(ASN1_STRING_get0_data(serial), ASN1_STRING_length(serial))) {
+    appendHexByte(out, static_cast<unsigned char>(ch), "0123456789ABCDEF");
+  }
+  if (out.empty() || out == "-") out += "00";
+  return out;
+}
+
+std::int64_t epochSeconds(const ASN1_TIME* t) {
+  std::tm tm{};
+  if (t == nullptr || ASN1_TIME_to_tm(t, &tm) != 1) return 0;
+  return static_cast<std::int64_t>(timegm(&tm));
+}
+
+void readPublicKey(const X509* x, CertInfo& info) {
+  EVP_PKEY* key = X509_get0_pubkey(x);  // owned by the certificate
+  if (key == nullptr) {
+    // OpenSSL cannot decode this key type: name its algorithm at least.
+    ERR_clear_error();
+    ASN1_OBJECT* algorithm = nullptr;  // owned by the certificate
+    if (X509_PUBKEY_get0_param(&algorithm, nullptr, nullptr, nullptr, X509_get_X509_PUBKEY(x)) == 1 &&
+        algorithm != nullptr) {
+      info.key_type = objectShortName(algorithm);
+    }
+    return;
+  }
+  switch (EVP_PKEY_get_base_id(key)) {
+    case EVP_PKEY_RSA: info.key_type = "RSA"; break;
+    case EVP_PKEY_EC: info.key_type = "EC"; break;
+    case EVP_PKEY_DSA: info.key_type = "DSA"; break;
+    case EVP_PKEY_ED25519: info.key_type = "Ed25519"; break;
+    case EVP_PKEY_ED448: info.key_type = "Ed448"; break;
+    default: {
+      const char* name = EVP_PKEY_get0_type_name(key);
+      info.key_type = name != nullptr ? name : "unknown";
+      break;
+    }
+  }
+  info.key_bits = EVP_PKEY_get_bits(key);
+}
+
+void readSignature(const X509* x, CertInfo& info) {
+  const int sig_nid = X509_get_signature_nid(x);
+  if (const char* ln = OBJ_nid2ln(sig_nid); sig_nid != NID_undef && ln != nullptr) {
+    info.signature = ln;
+  } else {
+    const X509_ALGOR* algorithm = nullptr;
+    X509_get0_signature(nullptr, &algorithm, x);
+    const ASN1_OBJECT* obj = nullptr;
+    if (algorithm != nullptr) X509_ALGOR_get0(&obj, nullptr, nullptr, algorithm);
+    if (obj != nullptr) info.signature = oidText(obj);
+  }
+  int md_nid = NID_undef;
+  int pkey_nid = NID_undef;
+  if (OBJ_find_sigid_algs(sig_nid, &md_nid, &pkey_nid) == 1 && md_nid != NID_undef) {
+    if (const char* md = OBJ_nid2ln(md_nid); md != nullptr) info.signature_digest = md;
+  }
+}
+
+std::string ipText(const ASN1_OCTET_STRING* ip) {
+  const unsigned char* data = ASN1_STRING_get0_data(ip);
+  const auto len = static_cast<std::size_t>(std::max(ASN1_STRING_length(ip), 0));
+  if (len == IPV4_ADDRESS_BYTES) return IpAddr::v4(data).str();
+  if (len == IPV6_ADDRESS_BYTES) return IpAddr::v6(data).str();
+  std::string out;
+  for (std::size_t i = 0; i < len; ++i) appendEscapedByte(out, data[i]);
+  return out;
+}
+
+void readSubjectAltNames(const X509* x, CertInfo& info) {
+  const GeneralNamesPtr names(
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(x, NID_subject_alt_name, nullptr, nullptr)));
+  if (!names) {
+    ERR_clear_error();
+    return;
+  }
+  const int count = sk_GENERAL_NAME_num(names.get());
+  for (int i = 0; i < count; ++i) {
+    const GENERAL_NAME* name = sk_GENERAL_NAME_value(names.get(), i);
+    int type = 0;
+    void* value = GENERAL_NAME_get0_value(name, &type);  // owned by `names`
+    if (value == nullptr) continue;
+    switch (type) {
+      case GEN_DNS:
+        info.san_dns.push_back(asn1StringText(static_cast<const ASN1_STRING*>(value)));
+        break;
+      case GEN_EMAIL:
+        info.san_other.push_back("email:" + asn1StringText(static_cast<const ASN1_STRING*>(value)));
+        break;
+      case GEN_URI:
+        info.san_other.push_back("URI:" + asn1StringText(static_cast<const ASN1_STRING*>(value)));
+        break;
+      case GEN_IPADD:
+        info.san_other.push_back("IP:" + ipText(static_cast<const ASN1_OCTET_STRING*>(value)));
+        break;
+      case GEN_DIRNAME:
+        info.san_other.push_back("DirName:" + nameText(nameAttributes(static_cast<const X509_NAME*>(value))));
+        break;
+      case GEN_RID:
+        info.san_other.push_back("RID:" + oidText(static_cast<const ASN1_OBJECT*>(value)));
+        break;
+      case GEN_OTHERNAME:
+        info.san_other.push_back("othername:" + oidText(static_cast<const OTHERNAME*>(value)->type_id));
+        break;
+      default:
+        info.san_other.emplace_back("other");
+        break;
+    }
+  }
+}
+
+std::string sha256Hex(const std::uint8_t* der, std::size_t len) {
+  std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
+  unsigned int md_len = 0;
+  if (EVP_Digest(der, len, md.data(), &md_len, EVP_sha256(), nullptr) != 1) return {};
+  std::string out;
+  for (unsigned int i = 0; i < md_len; ++i) appendHexByte(out, md[i], "0123456789abcdef");
+  return out;
+}
+
+}  // namespace
+
+std::optional<std::string> CertInfo::subjectGet(const std::string& key) const { return firstValue(subject, key); }
+
+std::optional<std::string> CertInfo::issuerGet(const std::string& key) const { return firstValue(issuer, key); }
+
+std::optional<CertInfo> parseCertificate(const std::uint8_t* der, std::size_t len) {
+  if (der == nullptr || len == 0 || len > static_cast<std::size_t>(LONG_MAX)) return std::nullopt;
+  const unsigned char* end = der;
+  X509Ptr x(d2i_X509(nullptr, &end, static_cast<long>(len)));
+  // The encoding must span exactly `len` bytes: a truncated certificate fails
+  // to decode, one followed by trailing bytes stops short of the end.
+  if (!x || end != der + len) {
+    ERR_clear_error();
+    return std::nullopt;
+  }
+  CertInfo info;
+  info.der.assign(der, der + len);
+  info.sha256 = sha256Hex(der, len);
+  const X509_NAME* subject = X509_get_subject_name(x.get());
+  const X509_NAME* issuer = X509_get_issuer_name(x.get());
+  info.subject = nameAttributes(subject);
+  info.issuer = nameAttributes(issuer);
+  info.subject_text = nameText(info.subject);
+  info.issuer_text = nameText(info.issuer);
+  info.serial_number = serialHex(X509_get0_serialNumber(x.get()));
+  info.not_before = epochSeconds(X509_get0_notBefore(x.get()));
+  info.not_after = epochSeconds(X509_get0_notAfter(x.get()));
+  readPublicKey(x.get(), info);
+  readSignature(x.get(), info);
+  info.self_signed = subject != nullptr && issuer != nullptr && X509_NAME_cmp(subject, issuer) == 0;
+  info.is_ca = (X509_get_extension_flags(x.get()) & EXFLAG_CA) != 0;
+  readSubjectAltNames(x.get(), info);
+  ERR_clear_error();
+  return info;
+}
+
+}  // namespace provaudit::analyze

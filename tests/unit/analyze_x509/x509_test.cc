@@ -1,0 +1,175 @@
+#include <catch2/catch.hpp>
+
+#include <string>
+#include <vector>
+
+#include "analyze/cert_info.h"
+#include "test_certs.h"
+
+using provaudit::analyze::CertInfo;
+using provaudit::analyze::parseCertificate;
+namespace tc = provaudit::testcerts;
+
+namespace {
+
+CertInfo parse(const std::vector<std::uint8_t>& der) {
+  auto info = parseCertificate(der.data(), der.size());
+  REQUIRE(info.has_value());
+  return *info;
+}
+
+// A Sipura/Linksys-style device certificate (SPA-ATA-PG: OU product, L serial,
+// S = stateOrProvinceName MAC) under a small CA.
+struct DeviceChain {
+  provaudit::EvpPkeyPtr ca_key = tc::ecKey();
+  provaudit::X509Ptr ca = tc::makeCert({.subject = {{"O", "Sipura Technology Inc"}, {"CN", "Sipura CA Client Root"}},
+                                        .serial = 7,
+                                        .ca = true},
+                                       ca_key.get());
+  provaudit::EvpPkeyPtr key = tc::ecKey();
+  provaudit::X509Ptr device =
+      tc::makeCert({.subject = {{"OU", "SPA-962"}, {"L", "88012BA01234"}, {"ST", "000e08abcdef"}},
+                    .serial = 0x00A1B2C3D4E5F6ULL,
+                    .not_before = 1136073600,  // 2006-01-01T00:00:00Z
+                    .not_after = 2082758400,   // 2036-01-01T00:00:00Z
+                    .san = "DNS:spa962.example,IP:192.0.2.7,email:ops@example.com,URI:https://prov.example/x"},
+                   key.get(), ca.get(), ca_key.get());
+};
+
+}  // namespace
+
+TEST_CASE("x509: device certificate subject, issuer and validity") {
+  DeviceChain chain;
+  const std::vector<std::uint8_t> der = tc::der(chain.device.get());
+  const CertInfo info = parse(der);
+  CHECK(info.der == der);
+  REQUIRE(info.subject.size() == 3);
+  CHECK(info.subject[0].key == "OU");
+  CHECK(info.subject[1].key == "L");
+  CHECK(info.subject[2].key == "ST");  // the design's "S" is OpenSSL's short name ST
+  CHECK(info.subjectGet("OU") == "SPA-962");
+  CHECK(info.subjectGet("L") == "88012BA01234");
+  CHECK(info.subjectGet("ST") == "000e08abcdef");
+  CHECK_FALSE(info.subjectGet("CN").has_value());
+  CHECK(info.subject_text == "OU=SPA-962,L=88012BA01234,ST=000e08abcdef");
+  CHECK(info.issuer_text == "O=Sipura Technology Inc,CN=Sipura CA Client Root");
+  CHECK(info.issuerGet("CN") == "Sipura CA Client Root");
+  CHECK(info.serial_number == "A1B2C3D4E5F6");
+  CHECK(info.not_before == 1136073600);
+  CHECK(info.not_after == 2082758400);
+  CHECK(info.key_type == "EC");
+  CHECK(info.key_bits == 256);
+  CHECK(info.signature == "ecdsa-with-SHA256");
+  CHECK(info.signature_digest == "sha256");
+  CHECK_FALSE(info.self_signed);
+  CHECK_FALSE(info.is_ca);
+  CHECK(info.san_dns == std::vector<std::string>{"spa962.example"});
+  CHECK(info.san_other ==
+        std::vector<std::string>{"IP:192.0.2.7", "email:ops@example.com", "URI:https://prov.example/x"});
+  CHECK(info.sha256.size() == 64);
+  CHECK(info.sha256.find_first_not_of("0123456789abcdef") == std::string::npos);
+}
+
+TEST_CASE("x509: self-signed CA certificate") {
+  DeviceChain chain;
+  const CertInfo info = parse(tc::der(chain.ca.get()));
+  CHECK(info.self_signed);
+  CHECK(info.is_ca);
+  CHECK(info.serial_number == "07");
+  CHECK(info.subject_text == info.issuer_text);
+}
+
+TEST_CASE("x509: the same DER always has the same SHA-256") {
+  DeviceChain chain;
+  const std::vector<std::uint8_t> der = tc::der(chain.device.get());
+  CHECK(parse(der).sha256 == parse(der).sha256);
+  CHECK(parse(der).sha256 != parse(tc::der(chain.ca.get())).sha256);
+}
+
+TEST_CASE("x509: generic Cisco certificate with RSA-1024 and SHA-1") {
+  const provaudit::EvpPkeyPtr key = tc::rsaKey(1024);
+  const provaudit::X509Ptr cert = tc::makeCert(
+      {.subject = {{"OU", "cisco.com"}, {"L", "ciscogeneric"}, {"ST", "ciscogeneric"}}, .digest = EVP_sha1()},
+      key.get());
+  const CertInfo info = parse(tc::der(cert.get()));
+  CHECK(info.subject_text == "OU=cisco.com,L=ciscogeneric,ST=ciscogeneric");
+  CHECK(info.key_type == "RSA");
+  CHECK(info.key_bits == 1024);
+  CHECK(info.signature == "sha1WithRSAEncryption");
+  CHECK(info.signature_digest == "sha1");
+  CHECK(info.self_signed);
+  CHECK_FALSE(info.is_ca);
+  CHECK(info.san_dns.empty());
+  CHECK(info.san_other.empty());
+}
+
+TEST_CASE("x509: serialNumber, emailAddress and unknown OIDs keep their names") {
+  const provaudit::EvpPkeyPtr key = tc::ecKey();
+  const provaudit::X509Ptr cert = tc::makeCert({.subject = {{"CN", "SEP001122334455"},
+                                                            {"serialNumber", "FCH1234ABCD"},
+                                                            {"emailAddress", "phone@example.com"},
+                                                            {"1.3.6.1.4.1.99999.1", "custom"}}},
+                                               key.get());
+  const CertInfo info = parse(tc::der(cert.get()));
+  REQUIRE(info.subject.size() == 4);
+  CHECK(info.subject[1].key == "serialNumber");
+  CHECK(info.subjectGet("serialNumber") == "FCH1234ABCD");
+  CHECK(info.subject[2].key == "emailAddress");
+  CHECK(info.subject[3].key == "1.3.6.1.4.1.99999.1");
+  CHECK(info.subject[3].value == "custom");
+}
+
+TEST_CASE("x509: BMPString and T61String values come out as UTF-8") {
+  const provaudit::EvpPkeyPtr key = tc::ecKey();
+  // BMPString is UCS-2 big-endian: "Gr\u00fc\u00df" (Grüß).
+  const std::string bmp{'\0', 'G', '\0', 'r', '\0', '\xfc', '\0', '\xdf'};
+  // T61String is read as Latin-1 by OpenSSL: "M\xfcller" (Müller).
+  const std::string t61{"M\xfcller"};
+  const provaudit::X509Ptr cert = tc::makeCert(
+      {.subject = {{"CN", bmp, V_ASN1_BMPSTRING}, {"O", t61, V_ASN1_T61STRING}, {"OU", "ia5", V_ASN1_IA5STRING}}},
+      key.get());
+  const CertInfo info = parse(tc::der(cert.get()));
+  CHECK(info.subjectGet("CN") == "Gr\xc3\xbc\xc3\x9f");
+  CHECK(info.subjectGet("O") == "M\xc3\xbcller");
+  CHECK(info.subjectGet("OU") == "ia5");
+}
+
+// OpenSSL refuses to decode a name holding an invalid UTF8String (d2i
+// canonicalises names), so undecodable bytes reach us only in string types
+// ASN1_STRING_to_UTF8 cannot convert (a BIT STRING is allowed in a name).
+TEST_CASE("x509: unconvertible bytes are kept as \\xNN, control characters stay visible in the text form") {
+  const provaudit::EvpPkeyPtr key = tc::ecKey();
+  const provaudit::X509Ptr cert = tc::makeCert({.subject = {{"CN", "bad\xff\xfe", V_ASN1_BIT_STRING},
+                                                            {"OU", std::string("a\x01" "b\nc", 5), V_ASN1_UTF8STRING},
+                                                            {"O", "Acme, Inc. \\ <x>", V_ASN1_UTF8STRING}}},
+                                               key.get());
+  const CertInfo info = parse(tc::der(cert.get()));
+  CHECK(info.subjectGet("CN") == "bad\\xff\\xfe");
+  CHECK(info.subjectGet("OU") == std::string("a\x01" "b\nc", 5));  // valid UTF-8: stored as is
+  CHECK(info.subjectGet("O") == "Acme, Inc. \\ <x>");
+  // RFC 4514 §2.4: specials escaped with '\', control characters as \XX.
+  CHECK(info.subject_text == "CN=bad\\\\xff\\\\xfe,OU=a\\01b\\0Ac,O=Acme\\, Inc. \\\\ \\<x\\>");
+}
+
+TEST_CASE("x509: truncated DER is refused") {
+  DeviceChain chain;
+  std::vector<std::uint8_t> der = tc::der(chain.device.get());
+  der.resize(der.size() - 1);
+  CHECK_FALSE(parseCertificate(der.data(), der.size()).has_value());
+  der.resize(10);
+  CHECK_FALSE(parseCertificate(der.data(), der.size()).has_value());
+}
+
+TEST_CASE("x509: DER followed by trailing bytes is refused") {
+  DeviceChain chain;
+  std::vector<std::uint8_t> der = tc::der(chain.device.get());
+  der.push_back(0x00);
+  CHECK_FALSE(parseCertificate(der.data(), der.size()).has_value());
+}
+
+TEST_CASE("x509: empty, null and garbage input is refused") {
+  const std::vector<std::uint8_t> garbage{0x30, 0x82, 0xff, 0xff, 0x01, 0x02};
+  CHECK_FALSE(parseCertificate(garbage.data(), garbage.size()).has_value());
+  CHECK_FALSE(parseCertificate(nullptr, 0).has_value());
+  CHECK_FALSE(parseCertificate(garbage.data(), 0).has_value());
+}
