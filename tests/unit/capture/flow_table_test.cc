@@ -1,0 +1,457 @@
+#include <catch2/catch.hpp>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "capture/flow_table.h"
+
+using namespace provaudit;
+using namespace provaudit::capture;
+
+namespace {
+
+// What the recording handler saw, in order.
+struct Event {
+  enum Kind { Data, Gap, Close } kind = Data;
+  Side side = Side::Client;
+  std::string bytes;
+  std::uint64_t missing = 0;
+  CloseReason why = CloseReason::Fin;
+  FlowInfo info;
+};
+
+// A factory whose handlers append to one shared event list; `verdict` decides
+// the answer to each data/gap event (Continue by default).
+struct Recorder : StreamHandlerFactory {
+  std::vector<Event> events;
+  int created = 0;
+  bool refuse = false;
+  std::function<StreamVerdict(const Event&)> verdict;
+
+  struct Handler : StreamHandler {
+    Recorder& r;
+    explicit Handler(Recorder& rec) : r(rec) {}
+    StreamVerdict record(Event e) {
+      r.events.push_back(e);
+      return r.verdict ? r.verdict(r.events.back()) : StreamVerdict::Continue;
+    }
+    StreamVerdict onData(const FlowInfo& flow, Side side, std::span<const std::uint8_t> bytes,
+                         const PacketRef&) override {
+      return record(Event{Event::Data, side, std::string(asText(bytes)), 0, CloseReason::Fin, flow});
+    }
+    StreamVerdict onGap(const FlowInfo& flow, Side side, std::uint64_t missing, const PacketRef&) override {
+      return record(Event{Event::Gap, side, "", missing, CloseReason::Fin, flow});
+    }
+    void onClose(const FlowInfo& flow, CloseReason why, const PacketRef&) override {
+      r.events.push_back(Event{Event::Close, Side::Client, "", 0, why, flow});
+    }
+  };
+  std::unique_ptr<StreamHandler> create(const FlowInfo&) override {
+    ++created;
+    if (refuse) return nullptr;
+    return std::make_unique<Handler>(*this);
+  }
+
+  // Everything delivered for `side`, gaps shown as "[gap N]".
+  std::string stream(Side side) const {
+    std::string s;
+    for (const Event& e : events) {
+      if (e.kind == Event::Data && e.side == side) s += e.bytes;
+      if (e.kind == Event::Gap && e.side == side) s += "[gap " + std::to_string(e.missing) + "]";
+    }
+    return s;
+  }
+  int closes(CloseReason why) const {
+    int n = 0;
+    for (const Event& e : events) n += e.kind == Event::Close && e.why == why ? 1 : 0;
+    return n;
+  }
+};
+
+constexpr std::uint16_t CLIENT_PORT = 40000;
+constexpr std::uint16_t SERVER_PORT = 443;
+
+// Holds the payload bytes so that the DecodedPacket's span stays valid.
+struct Segment {
+  std::string payload;
+  DecodedPacket pkt;
+};
+
+// One segment between 10.0.0.1:client_port and 10.0.0.2:server_port.
+Segment seg(bool from_client, std::uint32_t seq, std::uint8_t flags, std::string payload = "",
+            std::int64_t ts_ns = 1'000'000'000, std::uint16_t client_port = CLIENT_PORT,
+            std::uint16_t server_port = SERVER_PORT) {
+  Segment s;
+  s.payload = std::move(payload);
+  const std::uint8_t a[4] = {10, 0, 0, 1};
+  const std::uint8_t b[4] = {10, 0, 0, 2};
+  DecodedPacket& p = s.pkt;
+  p.src = IpAddr::v4(from_client ? a : b);
+  p.dst = IpAddr::v4(from_client ? b : a);
+  p.sport = from_client ? client_port : server_port;
+  p.dport = from_client ? server_port : client_port;
+  p.ip_proto = 6;
+  p.tcp_flags = flags;
+  p.seq = seq;
+  p.ref.ts_ns = ts_ns;
+  p.src_mac = MacAddr{{0, 0x0e, 0x08, 0, 0, static_cast<std::uint8_t>(from_client ? 1 : 2)}};
+  return s;
+}
+
+void feed(FlowTable& t, const Segment& s) {
+  DecodedPacket p = s.pkt;
+  p.payload = std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(s.payload.data()), s.payload.size());
+  t.process(p);
+}
+
+constexpr std::uint32_t CISN = 1000;  // client initial sequence number
+constexpr std::uint32_t SISN = 5000;  // server initial sequence number
+
+void handshake(FlowTable& t, std::uint32_t cisn = CISN, std::uint32_t sisn = SISN) {
+  feed(t, seg(true, cisn, TCP_SYN));
+  feed(t, seg(false, sisn, TCP_SYN | TCP_ACK));
+  feed(t, seg(true, cisn + 1, TCP_ACK));
+}
+
+}  // namespace
+
+TEST_CASE("In-order streams with SYN: sides, MACs, FIN close") {
+  Recorder r;
+  AnomalyCounters a;
+  FlowTable t(r, a);
+  handshake(t);
+  CHECK(r.created == 0);  // no payload yet, no handler
+  feed(t, seg(true, CISN + 1, TCP_ACK | TCP_PSH, "GET / HTTP/1.1\r\n"));
+  feed(t, seg(false, SISN + 1, TCP_ACK | TCP_PSH, "HTTP/1.1 200 OK\r\n"));
+  feed(t, seg(true, CISN + 17, TCP_ACK | TCP_FIN));
+  feed(t, seg(false, SISN + 18, TCP_ACK | TCP_FIN));
+  CHECK(r.created == 1);
+  CHECK(r.stream(Side::Client) == "GET / HTTP/1.1\r\n");
+  CHECK(r.stream(Side::Server) == "HTTP/1.1 200 OK\r\n");
+  REQUIRE(r.closes(CloseReason::Fin) == 1);
+  const FlowInfo& info = r.events.back().info;
+  CHECK(info.syn_seen);
+  CHECK(info.client.str() == "10.0.0.1:40000");
+  CHECK(info.server.str() == "10.0.0.2:443");
+  CHECK(info.client_mac->str() == "00:0e:08:00:00:01");
+  CHECK(info.server_mac->str() == "00:0e:08:00:00:02");
+  CHECK(t.stats().flows_closed == 1);
+  CHECK(t.stats().bytes_delivered == 33);
+  CHECK(t.stats().gaps == 0);
+}
+
+TEST_CASE("A flow without payload never creates a handler") {
+  Recorder r;
+  AnomalyCounters a;
+  FlowTable t(r, a);
+  handshake(t);
+  feed(t, seg(true, CISN + 1, TCP_ACK | TCP_FIN));
+  feed(t, seg(false, SISN + 1, TCP_ACK | TCP_FIN));
+  CHECK(r.created == 0);
+  CHECK(r.events.empty());
+  CHECK(t.stats().flows_created == 1);
+}
+
+TEST_CASE("Out-of-order segments are buffered and delivered in order") {
+  Recorder r;
+  AnomalyCounters a;
+  FlowTable t(r, a);
+  handshake(t);
+  feed(t, seg(true, CISN + 1 + 6, TCP_ACK, "world"));
+  feed(t, seg(true, CISN + 1 + 11, TCP_ACK, "!"));
+  CHECK(r.events.empty());
+  feed(t, seg(true, CISN + 1, TCP_ACK, "hello "));
+  CHECK(r.stream(Side::Client) == "hello world!");
+}
+
+TEST_CASE("Retransmission of delivered data is dropped and counted") {
+  Recorder r;
+  AnomalyCounters a;
+  FlowTable t(r, a);
+  handshake(t);
+  feed(t, seg(true, CISN + 1, TCP_ACK, "abc"));
+  feed(t, seg(true, CISN + 1, TCP_ACK, "abc"));
+  feed(t, seg(true, CISN + 4, TCP_ACK, "def"));
+  CHECK(r.stream(Side::Client) == "abcdef");
+  CHECK(t.stats().retransmitted_segments == 1);
+}
+
+TEST_CASE("Exact duplicate of a buffered out-of-order segment is dropped and counted") {
+  Recorder r;
+  AnomalyCounters a;
+  FlowTable t(r, a);
+  handshake(t);
+  feed(t, seg(true, CISN + 4, TCP_ACK, "def"));
+  feed(t, seg(true, CISN + 4, TCP_ACK, "def"));
+  feed(t, seg(true, CISN + 1, TCP_ACK, "abc"));
+  CHECK(r.stream(Side::Client) == "abcdef");
+  CHECK(t.stats().retransmitted_segments == 1);
+  CHECK(a.get("tcp_overlap_conflict") == 0);
+}
+
+TEST_CASE("Overlapping segments: the first arrival wins, conflicting bytes are an anomaly") {
+  Recorder r;
+  AnomalyCounters a;
+  FlowTable t(r, a);
+  handshake(t);
+  feed(t, seg(true, CISN + 5, TCP_ACK, "EFGH"));    // offsets 4..8, held out of order
+  feed(t, seg(true, CISN + 3, TCP_ACK, "CDxxGHIJ"));  // offsets 2..10: "xx" conflicts with "EF"
+  feed(t, seg(true, CISN + 1, TCP_ACK, "AB"));
+  CHECK(r.stream(Side::Client) == "ABCDEFGHIJ");
+  CHECK(t.stats().overlapping_segments == 1);
+  CHECK(a.get("tcp_overlap_conflict") == 1);
+}
+
+TEST_CASE("Overlap with already delivered bytes: only the new tail is delivered") {
+  Recorder r;
+  AnomalyCounters a;
+  FlowTable t(r, a);
+  handshake(t);
+  feed(t, seg(true, CISN + 1, TCP_ACK, "abcd"));
+  feed(t, seg(true, CISN + 3, TCP_ACK, "cdef"));
+  CHECK(r.stream(Side::Client) == "abcdef");
+  CHECK(t.stats().overlapping_segments == 1);
+}
+
+TEST_CASE("Sequence numbers wrap around 2^32") {
+  Recorder r;
+  AnomalyCounters a;
+  FlowTable t(r, a);
+  const std::uint32_t isn = 0xfffffffa;  // data starts at 0xfffffffb and crosses zero
+  handshake(t, isn);
+  feed(t, seg(true, 0x00000001, TCP_ACK, "6789"));  // after the wrap, out of order
+  feed(t, seg(true, 0xfffffffb, TCP_ACK, "012345"));  // 0xfffffffb .. 0x00000000
+  feed(t, seg(true, 0xfffffffb, TCP_ACK, "01"));      // retransmission across the wrap
+  CHECK(r.stream(Side::Client) == "0123456789");
+  CHECK(t.stats().retransmitted_segments == 1);
+}
+
+TEST_CASE("SYN-less pickup: the higher port is guessed as the client") {
+  Recorder r;
+  AnomalyCounters a;
+  FlowTable t(r, a);
+  feed(t, seg(false, 777, TCP_ACK, "response"));  // first seen: server -> client
+  feed(t, seg(true, 333, TCP_ACK, "request"));
+  REQUIRE(r.events.size() == 2);
+  CHECK_FALSE(r.events[0].info.syn_seen);
+  CHECK(r.events[0].info.client.port == CLIENT_PORT);
+  CHECK(r.stream(Side::Server) == "response");
+  CHECK(r.stream(Side::Client) == "request");
+}
+
+TEST_CASE("SwapSides corrects a wrong guess; later data uses the corrected sides") {
+  Recorder r;
+  AnomalyCounters a;
+  FlowTable t(r, a);
+  // The real client uses port 5000, the server 6000: the higher-port guess is wrong.
+  r.verdict = [](const Event& e) {
+    return e.bytes.rfind("\x16\x03", 0) == 0 ? StreamVerdict::SwapSides : StreamVerdict::Continue;
+  };
+  feed(t, seg(true, 100, TCP_ACK, "\x16\x03hello", 1, 5000, 6000));  // ClientHello-like, from port 5000
+  REQUIRE(r.events.size() == 1);
+  CHECK(r.events[0].side == Side::Server);  // delivered under the guess
+  feed(t, seg(false, 900, TCP_ACK, "reply", 1, 5000, 6000));
+  feed(t, seg(true, 107, TCP_ACK, "more", 1, 5000, 6000));
+  REQUIRE(r.events.size() == 3);
+  CHECK(r.events[1].side == Side::Server);
+  CHECK(r.events[1].bytes == "reply");
+  CHECK(r.events[2].side == Side::Client);
+  CHECK(r.events[2].info.client.port == 5000);
+  CHECK(r.events[2].info.client_mac->str() == "00:0e:08:00:00:01");
+}
+
+TEST_CASE("SwapSides is ignored when the SYN named the sides") {
+  Recorder r;
+  AnomalyCounters a;
+  FlowTable t(r, a);
+  r.verdict = [](const Event&) { return StreamVerdict::SwapSides; };
+  handshake(t);
+  feed(t, seg(true, CISN + 1, TCP_ACK, "x"));
+  feed(t, seg(true, CISN + 2, TCP_ACK, "y"));
+  CHECK(r.events[1].side == Side::Client);
+  CHECK(a.get("tcp_swap_sides_ignored") == 2);
+}
+
+TEST_CASE("Buffer limit: a gap is declared and delivery goes on after the hole") {
+  Recorder r;
+  AnomalyCounters a;
+  FlowLimits limits;
+  limits.max_buffered_per_direction = 8;
+  FlowTable t(r, a, limits);
+  handshake(t);
+  feed(t, seg(true, CISN + 1, TCP_ACK, "ab"));
+  feed(t, seg(true, CISN + 1 + 5, TCP_ACK, "fghij"));  // "cde" lost; 5 bytes held
+  CHECK(r.stream(Side::Client) == "ab");
+  feed(t, seg(true, CISN + 1 + 10, TCP_ACK, "klmn"));  // 9 bytes held > 8: give up on the hole
+  CHECK(r.stream(Side::Client) == "ab[gap 3]fghijklmn");
+  CHECK(a.get("tcp_buffer_limit") == 1);
+  CHECK(t.stats().gaps == 1);
+  CHECK(t.stats().gap_bytes == 3);
+  feed(t, seg(true, CISN + 1 + 2, TCP_ACK, "cde"));  // the late retransmission is old news
+  CHECK(r.stream(Side::Client) == "ab[gap 3]fghijklmn");
+}
+
+TEST_CASE("Out-of-order segment limit declares a gap") {
+  Recorder r;
+  AnomalyCounters a;
+  FlowLimits limits;
+  limits.max_out_of_order_segments = 2;
+  FlowTable t(r, a, limits);
+  handshake(t);
+  feed(t, seg(true, CISN + 2, TCP_ACK, "b"));
+  feed(t, seg(true, CISN + 4, TCP_ACK, "d"));
+  feed(t, seg(true, CISN + 6, TCP_ACK, "f"));  // a third held segment: give up on the first hole
+  CHECK(r.stream(Side::Client) == "[gap 1]b");
+  CHECK(a.get("tcp_out_of_order_limit") == 1);
+  t.closeAll(PacketRef{});
+  CHECK(r.stream(Side::Client) == "[gap 1]b[gap 1]d[gap 1]f");
+}
+
+TEST_CASE("FIN with data missing: the hole becomes a gap before the close") {
+  Recorder r;
+  AnomalyCounters a;
+  FlowTable t(r, a);
+  handshake(t);
+  feed(t, seg(true, CISN + 1, TCP_ACK, "abc"));
+  feed(t, seg(true, CISN + 7, TCP_ACK, "ghi"));                 // "def" lost
+  feed(t, seg(true, CISN + 10, TCP_ACK | TCP_FIN));
+  feed(t, seg(false, SISN + 1, TCP_ACK, "ok"));
+  feed(t, seg(false, SISN + 3 + 4, TCP_ACK | TCP_FIN));         // server's last 4 bytes lost
+  CHECK(r.stream(Side::Client) == "abc[gap 3]ghi");
+  CHECK(r.stream(Side::Server) == "ok[gap 4]");
+  CHECK(r.closes(CloseReason::Fin) == 1);
+}
+
+TEST_CASE("RST closes at once, flushing what is held") {
+  Recorder r;
+  AnomalyCounters a;
+  FlowTable t(r, a);
+  handshake(t);
+  feed(t, seg(true, CISN + 1, TCP_ACK, "a"));
+  feed(t, seg(true, CISN + 3, TCP_ACK, "c"));
+  feed(t, seg(false, SISN + 1, TCP_RST));
+  CHECK(r.stream(Side::Client) == "a[gap 1]c");
+  CHECK(r.closes(CloseReason::Rst) == 1);
+  CHECK(t.stats().flows_closed == 1);
+  feed(t, seg(true, CISN + 4, TCP_ACK, "late"));  // after the close: dropped
+  CHECK(r.stream(Side::Client) == "a[gap 1]c");
+}
+
+TEST_CASE("Idle flows close by packet time") {
+  Recorder r;
+  AnomalyCounters a;
+  FlowLimits limits;
+  limits.idle_timeout_ns = 10'000'000'000;
+  FlowTable t(r, a, limits);
+  feed(t, seg(true, 1, TCP_ACK, "x", 1'000'000'000));
+  t.expire(5'000'000'000);
+  CHECK(r.closes(CloseReason::IdleTimeout) == 0);
+  t.expire(12'000'000'000);
+  CHECK(r.closes(CloseReason::IdleTimeout) == 1);
+  CHECK(t.stats().flows_timed_out == 1);
+  CHECK(t.activeFlows() == 0);
+}
+
+TEST_CASE("Closed flows linger, then are forgotten; a new SYN reuses the 4-tuple") {
+  Recorder r;
+  AnomalyCounters a;
+  FlowTable t(r, a);
+  handshake(t);
+  feed(t, seg(true, CISN + 1, TCP_RST));
+  CHECK(t.activeFlows() == 1);  // lingering
+  handshake(t, 9000, 9500);     // same ports, new connection
+  feed(t, seg(true, 9001, TCP_ACK, "new"));
+  CHECK(t.stats().flows_created == 2);
+  CHECK(r.stream(Side::Client) == "new");
+  feed(t, seg(true, 9004, TCP_RST, "", 2'000'000'000));
+  t.expire(2'000'000'000 + FlowLimits{}.closed_linger_ns + 1);
+  CHECK(t.activeFlows() == 0);
+}
+
+TEST_CASE("End of input flushes held data as gaps and closes with EndOfInput") {
+  Recorder r;
+  AnomalyCounters a;
+  FlowTable t(r, a);
+  handshake(t);
+  feed(t, seg(true, CISN + 3, TCP_ACK, "cd"));
+  t.closeAll(PacketRef{});
+  CHECK(r.stream(Side::Client) == "[gap 2]cd");
+  CHECK(r.closes(CloseReason::EndOfInput) == 1);
+  CHECK(t.activeFlows() == 0);
+}
+
+TEST_CASE("Bypass frees the flow; later packets cost one lookup and are counted") {
+  Recorder r;
+  AnomalyCounters a;
+  FlowTable t(r, a);
+  r.verdict = [](const Event&) { return StreamVerdict::Bypass; };
+  handshake(t);
+  feed(t, seg(true, CISN + 1, TCP_ACK, "binary"));
+  feed(t, seg(true, CISN + 7, TCP_ACK, "more"));
+  feed(t, seg(false, SISN + 1, TCP_ACK, "reply"));
+  REQUIRE(r.events.size() == 1);  // nothing after the Bypass, not even onClose
+  CHECK(t.stats().flows_bypassed == 1);
+  CHECK(t.stats().bypassed_packets == 2);
+  CHECK(t.activeFlows() == 1);  // the tombstone
+}
+
+TEST_CASE("A factory returning nullptr bypasses the flow from the start") {
+  Recorder r;
+  AnomalyCounters a;
+  FlowTable t(r, a);
+  r.refuse = true;
+  feed(t, seg(true, 1, TCP_ACK, "x"));
+  feed(t, seg(true, 2, TCP_ACK, "y"));
+  CHECK(r.created == 1);
+  CHECK(t.stats().flows_bypassed == 1);
+  CHECK(t.stats().bypassed_packets == 1);
+}
+
+TEST_CASE("A full table evicts the least recently used flow, counted") {
+  Recorder r;
+  AnomalyCounters a;
+  FlowLimits limits;
+  limits.max_flows = 2;
+  FlowTable t(r, a, limits);
+  feed(t, seg(true, 1, TCP_ACK, "one", 1, 40001));
+  feed(t, seg(true, 1, TCP_ACK, "two", 2, 40002));
+  feed(t, seg(true, 4, TCP_ACK, "ONE", 3, 40001));  // flow 1 is now the most recent
+  feed(t, seg(true, 1, TCP_ACK, "three", 4, 40003));
+  CHECK(t.stats().flows_evicted == 1);
+  CHECK(a.get("flow_table_full_evict") == 1);
+  REQUIRE(r.closes(CloseReason::Evicted) == 1);
+  for (const Event& e : r.events) {
+    if (e.kind == Event::Close) CHECK(e.info.client.port == 40002);
+  }
+  CHECK(t.activeFlows() == 2);
+}
+
+TEST_CASE("Many flows through a small table: lookups stay correct after evictions") {
+  Recorder r;
+  AnomalyCounters a;
+  FlowLimits limits;
+  limits.max_flows = 64;
+  FlowTable t(r, a, limits);
+  for (std::uint16_t p = 1000; p < 3000; ++p) {
+    feed(t, seg(true, 1, TCP_ACK, "a", p, p));
+    feed(t, seg(true, 2, TCP_ACK, "b", p, p));
+  }
+  CHECK(t.activeFlows() == 64);
+  CHECK(t.stats().flows_created == 2000);
+  CHECK(t.stats().flows_evicted == 2000 - 64);
+  CHECK(t.stats().retransmitted_segments == 0);
+  CHECK(t.stats().bytes_delivered == 4000);
+}
+
+TEST_CASE("Snap-length cut segments deliver what was captured and a gap for the rest") {
+  Recorder r;
+  AnomalyCounters a;
+  FlowTable t(r, a);
+  handshake(t);
+  Segment s = seg(true, CISN + 1, TCP_ACK, "abcd");
+  s.pkt.payload_missing = 6;
+  feed(t, s);
+  feed(t, seg(true, CISN + 11, TCP_ACK, "k"));
+  CHECK(r.stream(Side::Client) == "abcd[gap 6]k");
+}
