@@ -90,35 +90,3 @@ using SslSessionPtr = std::unique_ptr<ssl_session_st, CDeleter<&SSL_SESSION_free
 using OpensslBufferPtr = std::unique_ptr<unsigned char, CDeleter<&opensslBufferFree>>;
 
 }  // namespace provaudit
-
-// TLS-side handles (analyze/x509.cc, the in-memory TLS transcripts of the
-// analyze tests): SAN lists, OpenSSL-allocated buffers, SSL objects.
-extern "C" {
-struct stack_st_GENERAL_NAME;
-struct X509_extension_st;
-struct ssl_st;
-struct ssl_ctx_st;
-struct ssl_session_st;
-
-void GENERAL_NAMES_free(stack_st_GENERAL_NAME*);  // frees the stack and every GENERAL_NAME in it
-void X509_EXTENSION_free(X509_extension_st*);
-void SSL_free(ssl_st*);
-void SSL_CTX_free(ssl_ctx_st*);
-void SSL_SESSION_free(ssl_session_st*);
-void CRYPTO_free(void* ptr, const char* file, int line);
-}
-
-namespace provaudit {
-
-// What the OPENSSL_free macro expands to, for buffers OpenSSL allocates for us
-// (ASN1_STRING_to_UTF8, BN_bn2hex, i2d_* with a null output pointer).
-inline void opensslBufferFree(unsigned char* p) { CRYPTO_free(p, __FILE__, __LINE__); }
-
-using GeneralNamesPtr = std::unique_ptr<stack_st_GENERAL_NAME, CDeleter<&GENERAL_NAMES_free>>;
-using X509ExtensionPtr = std::unique_ptr<X509_extension_st, CDeleter<&X509_EXTENSION_free>>;
-using SslPtr = std::unique_ptr<ssl_st, CDeleter<&SSL_free>>;
-using SslCtxPtr = std::unique_ptr<ssl_ctx_st, CDeleter<&SSL_CTX_free>>;
-using SslSessionPtr = std::unique_ptr<ssl_session_st, CDeleter<&SSL_SESSION_free>>;
-using OpensslBufferPtr = std::unique_ptr<unsigned char, CDeleter<&opensslBufferFree>>;
-
-}  // namespace provaudit
