@@ -1,0 +1,561 @@
+#!/usr/bin/env bash
+# make_samples.sh -- regenerate provaudit's test fixture captures from real traffic.
+#
+# Real TLS/HTTP stacks only (openssl s_server/s_client, curl, python3 http.server),
+# recorded with tcpdump between Linux network namespaces.  Everything (PKI
+# included) is regenerated from scratch.  Needs root, iproute2, openssl (3.0),
+# curl, tcpdump, python3.  Traffic never leaves the private namespaces created
+# here (10.77.0.0/24, fd77::/64).  Run:  sudo samples/make_samples.sh
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+OUT=$HERE
+PKI=$HERE/pki
+WORK=$(mktemp -d /tmp/provaudit-samples.XXXXXX)
+PFX="pa$$-"                       # namespace prefix (unique per run)
+SW=${PFX}sw                       # the "switch": one bridge, one port per node
+SRV=${PFX}srv                     # provisioning server node
+SRV4=10.77.0.2
+SRV6=fd77::2
+SNI=prov.example.test
+export OPENSSL_CONF=$WORK/empty.cnf   # ignore the host's openssl.cnf (seclevel etc.)
+: > "$OPENSSL_CONF"
+
+BGPIDS=()
+log() { printf '[make_samples] %s\n' "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+cleanup() {
+    set +e
+    for p in "${BGPIDS[@]}"; do kill "$p" 2>/dev/null; done
+    for p in "${BGPIDS[@]}"; do wait "$p" 2>/dev/null; done
+    for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep "^${PFX}"); do
+        ip netns del "$ns"
+    done
+    [ -n "${KEEP:-}" ] && log "work dir kept: $WORK" || rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+[ "$(id -u)" = 0 ] || die "must run as root (network namespaces, tcpdump)"
+for t in ip openssl curl tcpdump python3 timeout; do
+    command -v "$t" >/dev/null || die "missing tool: $t"
+done
+
+# ---------------------------------------------------------------------------
+# PKI (test material only; regenerated on every run)
+# ---------------------------------------------------------------------------
+rm -rf "$PKI"
+mkdir -p "$PKI/devices" "$WORK/ca/new"
+touch "$WORK/ca/index.txt"; echo 1000 > "$WORK/ca/serial"
+cat > "$WORK/openssl.cnf" <<EOF
+[ca]
+default_ca = ca_any
+[ca_any]
+dir = $WORK/ca
+database = \$dir/index.txt
+new_certs_dir = \$dir/new
+serial = \$dir/serial
+default_md = sha256
+policy = pol_any
+unique_subject = no
+copy_extensions = none
+string_mask = nombstr
+[pol_any]
+countryName = optional
+organizationName = optional
+organizationalUnitName = optional
+localityName = optional
+stateOrProvinceName = optional
+commonName = optional
+[req]
+distinguished_name = dn
+string_mask = nombstr
+[req_utf8]
+distinguished_name = dn
+string_mask = utf8only
+[dn]
+[v3_ca]
+basicConstraints = critical,CA:TRUE
+keyUsage = critical,keyCertSign,cRLSign
+subjectKeyIdentifier = hash
+[v3_int]
+basicConstraints = critical,CA:TRUE,pathlen:0
+keyUsage = critical,keyCertSign,cRLSign
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+[v3_dev]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature,keyEncipherment
+extendedKeyUsage = clientAuth
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+[v3_srv]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature,keyEncipherment
+extendedKeyUsage = serverAuth
+subjectAltName = DNS:prov.example.test
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+EOF
+CNF=$WORK/openssl.cnf
+
+# csr NAME SUBJECT [KEYSPEC] [REQSECTION]  -> $WORK/NAME.key, $WORK/NAME.csr
+csr() {
+    openssl req -new -utf8 -newkey "${3:-rsa:2048}" -nodes -keyout "$WORK/$1.key" \
+        -subj "$2" -config "$CNF" -section "${4:-req}" -out "$WORK/$1.csr" 2>/dev/null
+}
+# selfsigned NAME SUBJECT : a root CA valid 2019..2049
+selfsigned() {
+    csr "$1" "$2"
+    openssl ca -batch -config "$CNF" -selfsign -keyfile "$WORK/$1.key" -in "$WORK/$1.csr" \
+        -startdate 20190101000000Z -enddate 20490101000000Z -extfile "$CNF" -extensions v3_ca \
+        -preserveDN -notext -out "$WORK/$1.pem" 2>/dev/null
+}
+# sign NAME ISSUER EXT [MD] [STARTDATE ENDDATE]  (openssl ca, subject kept as requested)
+sign() {
+    local name=$1 issuer=$2 ext=$3 md=${4:-sha256} sd=${5:-20240101000000Z} ed=${6:-20440101000000Z}
+    openssl ca -batch -config "$CNF" -cert "$WORK/$issuer.pem" -keyfile "$WORK/$issuer.key" \
+        -in "$WORK/$name.csr" -md "$md" -startdate "$sd" -enddate "$ed" \
+        -extfile "$CNF" -extensions "$ext" -preserveDN -notext -out "$WORK/$name.pem" 2>/dev/null
+}
+
+log "PKI: CAs"
+selfsigned devroot   '/C=US/O=Sipura Technology, Inc./CN=Sipura CA Client Root'
+# look-alike: same subject name as the real device root, different key
+selfsigned forgedroot '/C=US/O=Sipura Technology, Inc./CN=Sipura CA Client Root'
+csr devint '/C=US/O=Sipura Technology, Inc./CN=Device Issuing CA'
+sign devint devroot v3_int
+selfsigned srvca '/C=US/O=Example Telco Test/CN=Provisioning Server CA'
+csr server "/O=Example Telco Test/CN=$SNI"
+sign server srvca v3_srv
+
+log "PKI: device certificates"
+# name -> subject; all issued by the device root unless noted
+csr spa962   '/OU=SPA-962/L=88012BA01234/ST=000e08abcdef';              sign spa962 devroot v3_dev
+csr generic  '/OU=cisco.com/L=ciscogeneric/ST=ciscogeneric';            sign generic devroot v3_dev
+csr mpp8841  '/OU=CP-8841-3PCC/L=FCH1234ABCD/ST=00562b043615';          sign mpp8841 devroot v3_dev
+csr mpp8851  '/OU=CP-8851-3PCC/L=FCH2222ABCD/ST=00562b088501';          sign mpp8851 devroot v3_dev
+csr spa3102  '/OU=SPA-3102/L=88012BA03102/ST=000e08310201';             sign spa3102 devroot v3_dev
+csr spa112v6 '/OU=SPA112/L=CCQ16230V6A/ST=000e08660006';                sign spa112v6 devroot v3_dev
+csr spa2102l '/OU=SPA-2102/L=88012BA01010/ST=000e08101010';             sign spa2102l devroot v3_dev
+csr spa504g  '/OU=SPA504G/L=CCQ162306EA/ST=8843e1050405';               sign spa504g devroot v3_dev
+csr spa525g  '/OU=SPA525G/L=CBT141900G7/ST=8843e1525001';               sign spa525g devroot v3_dev
+csr spa2102s '/OU=SPA-2102/L=88012BA05555/ST=000e08555555';             sign spa2102s devroot v3_dev
+# chain: leaf issued by the intermediate, device sends leaf + intermediate
+csr spa122c  '/OU=SPA122/L=CCQ162300AB/ST=887556000122';                sign spa122c devint v3_dev
+# forged: issuer *name* identical to the real root, signed by the look-alike key
+csr forged   '/OU=SPA-2102/L=88012BF00D01/ST=000e08f00d01';             sign forged forgedroot v3_dev
+# validity in the past / in the future
+csr expired  '/OU=SPA-2102/L=88012BE00001/ST=000e08e00001';             sign expired devroot v3_dev sha256 20200101000000Z 20210101000000Z
+csr future   '/OU=SPA-2102/L=88012BFE0001/ST=000e08fe0001';             sign future devroot v3_dev sha256 20350101000000Z 20450101000000Z
+# weak: RSA-1024 key, SHA-1 signature
+csr weak     '/OU=SPA-942/L=88019FA42805/ST=000e08a42805' rsa:1024;     sign weak devroot v3_dev sha1
+# hostile subject strings (UTF8String), for escaping tests
+csr hostile  '/CN="><img src=x onerror=alert(1)> '$'\xe2\x98\x8e''/OU=<script>alert(1)<\/script>/L==HYPERLINK("https:\/\/evil.test","click")/ST='"'"'; DROP TABLE devices;--' rsa:2048 req_utf8
+sign hostile devroot v3_dev
+
+cat "$WORK/spa122c.pem" "$WORK/devint.pem" > "$WORK/spa122c-chain.pem"
+cp "$WORK/devroot.pem"    "$PKI/device-root.pem"
+cp "$WORK/devint.pem"     "$PKI/device-issuing-ca.pem"
+cp "$WORK/forgedroot.pem" "$PKI/forged-device-root.pem"
+cp "$WORK/srvca.pem"      "$PKI/server-ca.pem"
+cp "$WORK/server.pem"     "$PKI/server.pem"
+cp "$WORK/server.key"     "$PKI/server.key"
+for c in spa962 generic mpp8841 mpp8851 spa3102 spa112v6 spa2102l spa504g spa525g spa2102s \
+         spa122c forged expired future weak hostile; do
+    cp "$WORK/$c.pem" "$PKI/devices/$c.pem"
+done
+cat > "$PKI/README.md" <<'EOF'
+# TEST-ONLY PKI -- not secret, never use outside provaudit's tests
+
+Regenerated (new keys) by `../make_samples.sh` on every run; the captures in
+`..` were recorded with exactly these certificates.
+
+| file | what |
+|---|---|
+| device-root.pem | "Sipura CA Client Root" (self-signed); trust anchor for `--ca` |
+| device-issuing-ca.pem | intermediate "Device Issuing CA" (signed by device-root) |
+| forged-device-root.pem | look-alike root: same subject name as device-root, different key |
+| server-ca.pem | "Provisioning Server CA" |
+| server.pem / server.key | provisioning server cert (CN=prov.example.test) and its RSA key (for RSA-kx decryption of tls10_rsa / tls12_rsa) |
+| devices/*.pem | the device (client) certificates used in the captures |
+EOF
+
+# ---------------------------------------------------------------------------
+# Topology: switch ns with bridge br0; one ns per node, veth eth0 <-> port
+# ---------------------------------------------------------------------------
+# Device registry: fixed MAC/IP per device across all captures.
+declare -A MAC IP4 IP6 CERT CHAIN
+dev() { MAC[$1]=$2; IP4[$1]=$3; IP6[$1]=$4; CERT[$1]=$5; }
+#    name      MAC                IPv4          IPv6       cert
+dev spa962    00:0e:08:ab:cd:ef  10.77.0.11    ""         spa962
+dev gen1      00:0e:08:12:34:56  10.77.0.12    ""         generic
+dev gen2      00:0e:08:65:43:21  10.77.0.13    ""         generic
+dev nocert    88:43:e1:00:00:01  10.77.0.14    ""         ""
+dev mpp8841   00:56:2b:04:36:15  10.77.0.15    ""         mpp8841
+dev mpp8851   00:56:2b:08:85:01  10.77.0.16    ""         mpp8851
+dev spa3102   00:0e:08:31:02:01  10.77.0.17    ""         spa3102
+dev spa2102l  00:0e:08:10:10:10  10.77.0.18    ""         spa2102l
+dev spa504g   88:43:e1:05:04:05  10.77.0.19    ""         spa504g
+dev spa525g   88:43:e1:52:50:01  10.77.0.20    ""         spa525g
+dev spa112v6  00:0e:08:66:00:06  ""            fd77::21   spa112v6
+# plain HTTP devices
+dev h2102     00:0e:08:aa:bb:cc  10.77.0.31    ""         ""
+dev h501g     88:43:e1:57:dd:cc  10.77.0.32    ""         ""
+dev ht46g     00:15:65:4a:a9:37  10.77.0.33    ""         ""
+dev hw52p     00:15:65:11:22:33  10.77.0.34    ""         ""
+dev hgxp      c0:74:ad:2b:d8:59  10.77.0.35    ""         ""
+dev hsnom     00:04:13:92:2d:24  10.77.0.36    ""         ""
+dev hpoly     00:04:f2:a1:b2:c3  10.77.0.37    ""         ""
+# audit cases
+dev clone     00:0e:08:99:99:01  10.77.0.41    ""         spa962
+dev chain     88:75:56:00:01:22  10.77.0.42    ""         spa122c
+dev forged    00:0e:08:f0:0d:01  10.77.0.43    ""         forged
+dev expired   00:0e:08:e0:00:01  10.77.0.44    ""         expired
+dev weak      00:0e:08:a4:28:05  10.77.0.45    ""         weak
+dev hostile   00:0e:08:66:60:66  10.77.0.46    ""         hostile
+dev sermm     00:0e:08:55:55:55  10.77.0.47    ""         spa2102s
+dev future    00:0e:08:fe:00:01  10.77.0.48    ""         future
+CHAIN[chain]=$WORK/spa122c-chain.pem
+
+# Turn off checksum/segmentation offloads so the capture shows real wire frames
+# (no ethtool needed: legacy SIOCETHTOOL set commands).
+cat > "$WORK/nooffload.py" <<'EOF'
+import ctypes, fcntl, socket, struct, sys
+SIOCETHTOOL = 0x8946
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for ifname in sys.argv[1:]:
+    # ETHTOOL_STXCSUM, _SSG, _STSO, _SGSO, _SGRO
+    for cmd in (0x17, 0x19, 0x1f, 0x24, 0x2c):
+        buf = ctypes.create_string_buffer(struct.pack("II", cmd, 0))
+        ifr = struct.pack("16sP", ifname.encode(), ctypes.addressof(buf))
+        try:
+            fcntl.ioctl(s, SIOCETHTOOL, ifr)
+        except OSError as e:
+            sys.stderr.write("offload %s cmd %#x: %s\n" % (ifname, cmd, e))
+EOF
+
+# node NAME MAC [IPv4] [IPv6]  (veth pair ${PFX}aN/${PFX}bN must exist, see below)
+NODE_N=0
+node() {
+    local name=$1 mac=$2 ip4=${3:-} ip6=${4:-} ns=$PFX$1 port
+    NODE_N=$((NODE_N + 1)); port=p$NODE_N
+    ip netns add "$ns"
+    ip netns exec "$ns" sysctl -qw net.ipv6.conf.default.accept_dad=0 net.ipv6.conf.all.accept_dad=0 \
+        net.ipv6.conf.default.router_solicitations=0 net.ipv6.conf.all.router_solicitations=0
+    if [ -z "$ip6" ]; then
+        ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+    fi
+    ip link set "${PFX}a$NODE_N" netns "$ns"
+    ip link set "${PFX}b$NODE_N" netns "$SW"
+    ip -n "$ns" link set "${PFX}a$NODE_N" name eth0
+    ip -n "$SW" link set "${PFX}b$NODE_N" name "$port"
+    ip -n "$ns" link set eth0 address "$mac"
+    ip -n "$SW" link set "$port" address "02:77:ff:00:00:$(printf %02x $NODE_N)"
+    ip -n "$SW" link set "$port" master br0 up
+    ip -n "$ns" link set lo up
+    ip -n "$ns" link set eth0 up
+    [ -n "$ip4" ] && ip -n "$ns" addr add "$ip4/24" dev eth0
+    [ -n "$ip6" ] && ip -n "$ns" addr add "$ip6/64" dev eth0 nodad
+    PORT[$name]=$port
+}
+declare -A PORT
+
+log "topology"
+ip netns add "$SW"
+ip netns exec "$SW" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+ip -n "$SW" link add br0 type bridge stp_state 0 forward_delay 0 mcast_snooping 0
+ip -n "$SW" link set br0 up
+# create all veth pairs in the root ns first, switch their offloads off in one go
+# (the features stay set when the ends move into the namespaces)
+NPAIRS=$(( ${#MAC[@]} + 1 )); IFS_ALL=()
+for i in $(seq "$NPAIRS"); do
+    ip link add "${PFX}a$i" type veth peer name "${PFX}b$i"
+    IFS_ALL+=("${PFX}a$i" "${PFX}b$i")
+done
+python3 "$WORK/nooffload.py" "${IFS_ALL[@]}"
+node srv 02:77:00:00:00:02 "$SRV4" "$SRV6"
+for d in "${!MAC[@]}"; do
+    node "$d" "${MAC[$d]}" "${IP4[$d]}" "${IP6[$d]}"
+done
+SRVPORT=${PORT[srv]}
+
+mtu() {  # mtu BYTES node...
+    local m=$1; shift
+    for n in "$@"; do ip -n "$PFX$n" link set eth0 mtu "$m"; done
+}
+flush_neigh() {
+    for ns in $(ip netns list | awk '{print $1}' | grep "^${PFX}"); do
+        ip -n "$ns" neigh flush all 2>/dev/null || true
+    done
+}
+
+# ---------------------------------------------------------------------------
+# capture / server helpers
+# ---------------------------------------------------------------------------
+CAP_PID=""
+cap_start() {  # cap_start NAME [BPF]
+    local f=$OUT/$1.pcap filter=${2:-"tcp or arp"}
+    flush_neigh
+    rm -f "$f"
+    ip netns exec "$SW" tcpdump -Z root -i "$SRVPORT" -s 0 -U -n -w "$f" "$filter" 2>"$WORK/tcpdump.log" &
+    CAP_PID=$!; BGPIDS+=("$CAP_PID")
+    for _ in $(seq 50); do grep -q listening "$WORK/tcpdump.log" && break; sleep 0.1; done
+    grep -q listening "$WORK/tcpdump.log" || die "tcpdump did not start"
+    sleep 0.3
+    log "capture $1"
+}
+cap_stop() {
+    sleep 0.5
+    kill -INT "$CAP_PID"; wait "$CAP_PID" 2>/dev/null || true
+    CAP_PID=""
+}
+
+DOC=$WORK/docroot; mkdir -p "$DOC"
+profile() {  # profile PATH... : create small profile files in the docroot
+    for p in "$@"; do
+        printf '<flat-profile>\n  <!-- test profile %s -->\n  <Profile_Rule>https://prov.example.test/spa$MA.cfg</Profile_Rule>\n</flat-profile>\n' \
+            "$p" > "$DOC/${p#/}"
+    done
+}
+
+SRV_PID=""
+srv_start() {  # srv_start PORT cmd... (runs in the server ns, cwd = docroot)
+    local port=$1; shift
+    (cd "$DOC" && exec ip netns exec "$SRV" "$@") >"$WORK/server.log" 2>&1 < /dev/null &
+    SRV_PID=$!; BGPIDS+=("$SRV_PID")
+    for _ in $(seq 100); do
+        ip netns exec "$SRV" ss -Hltn "sport = :$port" | grep -q . && return 0
+        sleep 0.05
+    done
+    cat "$WORK/server.log" >&2; die "server on port $port did not start"
+}
+srv_stop() {
+    [ -n "$SRV_PID" ] || return 0
+    kill "$SRV_PID" 2>/dev/null || true; wait "$SRV_PID" 2>/dev/null || true
+    SRV_PID=""
+}
+# s_server requesting (but not requiring) a client certificate, serving $DOC
+s_server_req() {  # extra args...
+    srv_start 443 openssl s_server -accept 443 -cert "$WORK/server.pem" -key "$WORK/server.key" \
+        -cert_chain "$WORK/srvca.pem" -CAfile "$WORK/devroot.pem" -verify 1 -WWW "$@"
+}
+
+# tls_get DEVICE PATH UA [s_client args...] : one HTTPS GET through openssl s_client
+tls_get() {
+    local d=$1 path=$2 ua=$3; shift 3
+    local target="$SRV4:443" certargs=()
+    [ -z "${IP4[$d]}" ] && target="[$SRV6]:443"
+    if [ -n "${CERT[$d]}" ]; then
+        certargs=(-cert "$WORK/${CERT[$d]}.pem" -key "$WORK/${CERT[$d]}.key")
+        [ -n "${CHAIN[$d]:-}" ] && certargs+=(-cert_chain "${CHAIN[$d]}")
+    fi
+    profile "$path"
+    printf 'GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: %s\r\nAccept: */*\r\nConnection: close\r\n\r\n' \
+        "$path" "$SNI" "$ua" > "$WORK/req.txt"
+    if ! ip netns exec "$PFX$d" timeout 20 openssl s_client -connect "$target" -servername "$SNI" \
+            -CAfile "$WORK/srvca.pem" "${certargs[@]}" -ign_eof "$@" \
+            < "$WORK/req.txt" > "$WORK/client-$d.log" 2>&1; then
+        cat "$WORK/client-$d.log" >&2; die "s_client from $d failed"
+    fi
+    grep -q 'HTTP/1.0 200' "$WORK/client-$d.log" || { cat "$WORK/client-$d.log" >&2; die "no HTTP 200 for $d"; }
+    sleep 0.2
+}
+
+# ---------------------------------------------------------------------------
+# 1. spa_mixed_tls12: individualized, generic x2, none, MPP; TLS 1.2, MTU 576
+# ---------------------------------------------------------------------------
+mtu 576 srv spa962 gen1 gen2 nocert mpp8841
+s_server_req -tls1_2
+cap_start spa_mixed_tls12
+tls_get spa962  /spa000e08abcdef.cfg 'Linksys/SPA-962-5.1.5 (88012BA01234)'
+tls_get gen1    /spa000e08123456.cfg 'Linksys/SPA-2102-2.0.5 (88012BA02102)'
+tls_get gen2    /spa000e08654321.cfg 'Linksys/SPA-2102-2.0.5 (88012BA02103)'
+tls_get nocert  /spa8843e1000001.cfg 'Cisco/SPA112-1.4.1(SR5) (CCQ00000001)'
+tls_get mpp8841 /CP-8841-3PCC.xml    'Cisco-CP-8841-3PCC/11.0 (00562b043615)'
+cap_stop; srv_stop
+mtu 1500 srv spa962 gen1 gen2 nocert mpp8841
+
+# ---------------------------------------------------------------------------
+# 2. tls13: client certificate over TLS 1.3 (+ keylog)
+# ---------------------------------------------------------------------------
+s_server_req
+cap_start tls13
+tls_get mpp8851 /CP-8851-3PCC.xml 'Cisco-CP-8851-3PCC/12.0.1 (00562b088501)' \
+    -tls1_3 -keylogfile "$WORK/tls13.keylog"
+cap_stop; srv_stop
+cp "$WORK/tls13.keylog" "$OUT/tls13.keylog"
+
+# ---------------------------------------------------------------------------
+# 3. resumption: session-ID and ticket resumption after full handshakes; one
+#    device whose full handshake happened before the capture started.
+# ---------------------------------------------------------------------------
+s_server_req -tls1_2
+tls_get spa3102 /spa000e08310201.cfg 'Linksys/SPA-3102-5.1.10(GW) (88012BA03102)' \
+    -no_ticket -sess_out "$WORK/spa3102.sess"          # before the capture
+cap_start resumption
+tls_get spa962  /spa000e08abcdef.cfg 'Linksys/SPA-962-5.1.5 (88012BA01234)' \
+    -no_ticket -sess_out "$WORK/spa962.sess"
+tls_get mpp8841 /CP-8841-3PCC.xml 'Cisco-CP-8841-3PCC/11.0 (00562b043615)' \
+    -sess_out "$WORK/mpp8841.sess"
+tls_get spa3102 /spa000e08310201.cfg 'Linksys/SPA-3102-5.1.10(GW) (88012BA03102)' \
+    -no_ticket -sess_in "$WORK/spa3102.sess"
+grep -q '^Reused' "$WORK/client-spa3102.log" || die "spa3102 not resumed"
+tls_get spa962  /spa000e08abcdef.cfg 'Linksys/SPA-962-5.1.5 (88012BA01234)' \
+    -no_ticket -sess_in "$WORK/spa962.sess"
+grep -q '^Reused' "$WORK/client-spa962.log" || die "spa962 not resumed"
+tls_get mpp8841 /CP-8841-3PCC.xml 'Cisco-CP-8841-3PCC/11.0 (00562b043615)' \
+    -sess_in "$WORK/mpp8841.sess"
+grep -q '^Reused' "$WORK/client-mpp8841.log" || die "mpp8841 not resumed"
+cap_stop; srv_stop
+
+# ---------------------------------------------------------------------------
+# 4. no_cert_request: server never sends CertificateRequest
+# ---------------------------------------------------------------------------
+srv_start 443 openssl s_server -accept 443 -cert "$WORK/server.pem" -key "$WORK/server.key" \
+    -cert_chain "$WORK/srvca.pem" -WWW -tls1_2
+cap_start no_cert_request
+tls_get spa962 /spa000e08abcdef.cfg 'Linksys/SPA-962-5.1.5 (88012BA01234)'
+tls_get nocert /spa8843e1000001.cfg 'Cisco/SPA112-1.4.1(SR5) (CCQ00000001)'
+cap_stop; srv_stop
+
+# ---------------------------------------------------------------------------
+# 5. plain_http: python3 http.server, curl with vendor User-Agents
+# ---------------------------------------------------------------------------
+cat > "$WORK/httpd.py" <<'EOF'
+import http.server, sys
+class H(http.server.SimpleHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"          # keep-alive
+    server_version = "prov-httpd/1.0"
+    sys_version = ""
+    def do_POST(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        self.rfile.read(n)
+        body = b"<flat-profile><!-- POST profile --></flat-profile>\n"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+http.server.ThreadingHTTPServer(("0.0.0.0", int(sys.argv[1])), H).serve_forever()
+EOF
+http_get() {  # http_get DEVICE UA URLPATH... (all URLs on one keep-alive connection)
+    local d=$1 ua=$2; shift 2
+    local urls=()
+    for p in "$@"; do urls+=("http://$SRV4${p}"); done
+    ip netns exec "$PFX$d" timeout 20 curl -sS --fail -o /dev/null -o /dev/null -o /dev/null \
+        -A "$ua" "${urls[@]}" || die "curl from $d failed"
+    sleep 0.2
+}
+profile /spa000e08aabbcc.cfg /spa2102.cfg /spa8843e157ddcc.cfg /y000000000028.cfg /0015654aa937.cfg \
+        /y000000000025.cfg /001565112233.cfg /cfgc074ad2bd859.xml /snomD785-000413922D24.htm \
+        /000000000000.cfg /0004f2a1b2c3.cfg /spa000e08555555.cfg
+srv_start 80 python3 "$WORK/httpd.py" 80
+cap_start plain_http
+http_get h2102 'Linksys/SPA-2102-2.0.5 (88012BA01234)' /spa000e08aabbcc.cfg /spa2102.cfg
+ip netns exec "${PFX}h2102" timeout 20 curl -sS --fail -o /dev/null -A 'Linksys/SPA-2102-2.0.5 (88012BA01234)' \
+    -H 'Content-Type: text/plain' \
+    --data-binary 'Product = "SPA-2102"; MAC_Addr = "000e08aabbcc"; Ser_Num = "88012BA01234"; SW_Ver = "2.0.5";' \
+    "http://$SRV4/profile?mac=000e08aabbcc" || die "curl POST failed"
+http_get h501g 'Cisco/SPA501G-7.4.4 (8843E157DDCC)(CBT141100HR)' '/spa8843e157ddcc.cfg?ccert=Not%20Installed'
+http_get ht46g 'Yealink SIP-T46G 28.72.0.1 00:15:65:4a:a9:37' /y000000000028.cfg /0015654aa937.cfg
+http_get hw52p 'W52P 25.30.0.2 00:15:65:11:22:33' /y000000000025.cfg /001565112233.cfg
+http_get hgxp  'Grandstream Model HW GXP1628 SW 1.0.4.138 DevId c074ad2bd859' /cfgc074ad2bd859.xml
+http_get hsnom 'Mozilla/4.0 (compatible; snomD785-SIP 10.1.33.33 2010.12-00004-g9ba52f5 000413922D24 SXM:0 UXM:0)' \
+    /snomD785-000413922D24.htm
+http_get hpoly 'FileTransport PolycomVVX-VVX_400-UA/4.1.4.7430 Type/Application' /000000000000.cfg /0004f2a1b2c3.cfg
+cap_stop; srv_stop
+
+# ---------------------------------------------------------------------------
+# 6. ipv6: individualized device over IPv6 only, MTU 1280
+# ---------------------------------------------------------------------------
+mtu 1280 srv spa112v6
+# an MTU below 1280 (earlier captures) removed the server's IPv6 addresses: restore
+ip -n "$SRV" addr replace "$SRV6/64" dev eth0 nodad
+s_server_req -tls1_2 -6
+cap_start ipv6 'tcp or (icmp6 and (ip6[40] == 135 or ip6[40] == 136))'
+tls_get spa112v6 /spa000e08660006.cfg 'Cisco/SPA112-1.4.1(SR5) (CCQ16230V6A)'
+cap_stop; srv_stop
+mtu 1500 srv spa112v6
+
+# ---------------------------------------------------------------------------
+# 7. audit_cases: clone, chain, forged, expired, not-yet-valid, weak, hostile,
+#    serial mismatch (cert vs plain-HTTP User-Agent).  SECLEVEL=0 for RSA-1024.
+# ---------------------------------------------------------------------------
+AUD=(spa962 clone chain forged expired future weak hostile sermm)
+mtu 576 srv "${AUD[@]}"
+s_server_req -tls1_2 -cipher 'DEFAULT:@SECLEVEL=0'
+SRV_TLS_PID=$SRV_PID; SRV_PID=""
+srv_start 80 python3 "$WORK/httpd.py" 80
+SRV_HTTP_PID=$SRV_PID; SRV_PID=""
+cap_start audit_cases
+tls_get spa962  /spa000e08abcdef.cfg 'Linksys/SPA-962-5.1.5 (88012BA01234)'
+tls_get clone   /spa000e08abcdef.cfg 'Linksys/SPA-962-5.1.5 (88012BA01234)'
+tls_get chain   /spa887556000122.cfg 'Cisco/SPA122-1.4.1(SR5) (CCQ162300AB)'
+tls_get forged  /spa000e08f00d01.cfg 'Linksys/SPA-2102-5.2.10 (88012BF00D01)'
+tls_get expired /spa000e08e00001.cfg 'Linksys/SPA-2102-5.2.10 (88012BE00001)'
+tls_get future  /spa000e08fe0001.cfg 'Linksys/SPA-2102-5.2.10 (88012BFE0001)'
+tls_get weak    /spa000e08a42805.cfg 'Linksys/SPA-942-6.1.5(a) (88019FA42805)' -cipher 'DEFAULT:@SECLEVEL=0'
+tls_get hostile /spa000e08666066.cfg '<script>alert(2)</script>'
+tls_get sermm   /spa000e08555555.cfg 'Linksys/SPA-2102-5.2.10 (88012BA05556)'
+http_get sermm 'Linksys/SPA-2102-5.2.10 (88012BA05556)' /spa000e08555555.cfg
+cap_stop
+SRV_PID=$SRV_TLS_PID; srv_stop; SRV_PID=$SRV_HTTP_PID; srv_stop
+mtu 1500 srv "${AUD[@]}"
+
+# ---------------------------------------------------------------------------
+# 8. decryption fixtures: TLS 1.0 RSA-kx, TLS 1.2 RSA-kx (server key in pki/),
+#    TLS 1.2 ECDHE + keylog.  User-Agent only inside TLS.
+# ---------------------------------------------------------------------------
+s_server_req -tls1 -cipher 'AES128-SHA:@SECLEVEL=0'
+cap_start tls10_rsa
+tls_get spa2102l /spa000e08101010.cfg 'Linksys/SPA-2102-5.2.10 (88012BA01010)' \
+    -tls1 -cipher 'AES128-SHA:@SECLEVEL=0' -keylogfile "$WORK/tls10_rsa.keylog"
+cap_stop; srv_stop
+s_server_req -tls1_2 -cipher 'AES256-SHA256'
+cap_start tls12_rsa
+tls_get spa504g /spa8843e1050405.cfg 'Cisco/SPA504G-7.6.2c (8843E1050405)(CCQ162306EA)' \
+    -tls1_2 -cipher 'AES256-SHA256' -keylogfile "$WORK/tls12_rsa.keylog"
+cap_stop; srv_stop
+s_server_req -tls1_2 -cipher 'ECDHE-RSA-AES128-GCM-SHA256'
+cap_start tls12_keylog
+tls_get mpp8841 /CP-8841-3PCC.xml 'Cisco-CP-8841-3PCC/11.0 (00562b043615)' \
+    -tls1_2 -keylogfile "$WORK/tls12_keylog.keylog"
+cap_stop; srv_stop
+cp "$WORK/tls12_keylog.keylog" "$OUT/tls12_keylog.keylog"
+
+# ---------------------------------------------------------------------------
+# 9. renegotiation: server does not ask in the initial handshake; after the
+#    request it renegotiates (s_server interactive 'R' = request cert + reneg).
+# ---------------------------------------------------------------------------
+mkfifo "$WORK/srv.in"
+(cd "$DOC" && exec ip netns exec "$SRV" openssl s_server -accept 443 -cert "$WORK/server.pem" \
+    -key "$WORK/server.key" -cert_chain "$WORK/srvca.pem" -CAfile "$WORK/devroot.pem" \
+    -tls1_2 -naccept 1 -crlf -no_resumption_on_reneg) < "$WORK/srv.in" > "$WORK/server.log" 2>&1 &
+SRV_PID=$!; BGPIDS+=("$SRV_PID")
+exec 7>"$WORK/srv.in"
+for _ in $(seq 100); do ip netns exec "$SRV" ss -Hltn 'sport = :443' | grep -q . && break; sleep 0.05; done
+cap_start renegotiation
+printf 'GET /spa8843e1525001.cfg HTTP/1.1\r\nHost: %s\r\nUser-Agent: Cisco/SPA525G-7.4.7 (CBT141900G7)\r\n\r\n' "$SNI" > "$WORK/req.txt"
+{ cat "$WORK/req.txt"; sleep 6; } | ip netns exec "${PFX}spa525g" timeout 20 openssl s_client \
+    -connect "$SRV4:443" -servername "$SNI" -CAfile "$WORK/srvca.pem" \
+    -cert "$WORK/spa525g.pem" -key "$WORK/spa525g.key" -tls1_2 -ign_eof \
+    -keylogfile "$WORK/renegotiation.keylog" > "$WORK/client-reneg.log" 2>&1 &
+CLI_PID=$!; BGPIDS+=("$CLI_PID")
+sleep 1.5
+echo R >&7                                   # request client cert + renegotiate
+sleep 1.5
+printf 'HTTP/1.1 200 OK\nContent-Type: text/plain\nContent-Length: 44\nConnection: close\n\n<flat-profile><!-- reneg --></flat-profile>\n' >&7
+sleep 0.5
+echo q >&7                                   # close this connection
+exec 7>&-
+wait "$CLI_PID" || true
+wait "$SRV_PID" || true; SRV_PID=""
+cap_stop
+grep -q 'SPA525G' "$WORK/server.log" || { cat "$WORK/server.log" >&2; die "renegotiation: request not seen"; }
+grep -q 'depth=0 OU = SPA525G' "$WORK/server.log" || die "renegotiation: no client certificate in the renegotiated handshake"
+cp "$WORK/renegotiation.keylog" "$OUT/renegotiation.keylog"
+
+log "done:"
+ls -l "$OUT"/*.pcap >&2
