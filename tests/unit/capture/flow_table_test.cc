@@ -5,69 +5,14 @@
 #include <vector>
 
 #include "capture/flow_table.h"
+#include "recording_handler.h"
 
 using namespace provaudit;
 using namespace provaudit::capture;
+using provaudit::capture::test::Event;
+using provaudit::capture::test::Recorder;
 
 namespace {
-
-// What the recording handler saw, in order.
-struct Event {
-  enum Kind { Data, Gap, Close } kind = Data;
-  Side side = Side::Client;
-  std::string bytes;
-  std::uint64_t missing = 0;
-  CloseReason why = CloseReason::Fin;
-  FlowInfo info;
-};
-
-// A factory whose handlers append to one shared event list; `verdict` decides
-// the answer to each data/gap event (Continue by default).
-struct Recorder : StreamHandlerFactory {
-  std::vector<Event> events;
-  int created = 0;
-  bool refuse = false;
-  std::function<StreamVerdict(const Event&)> verdict;
-
-  struct Handler : StreamHandler {
-    Recorder& r;
-    explicit Handler(Recorder& rec) : r(rec) {}
-    StreamVerdict record(Event e) {
-      r.events.push_back(e);
-      return r.verdict ? r.verdict(r.events.back()) : StreamVerdict::Continue;
-    }
-    StreamVerdict onData(const FlowInfo& flow, Side side, std::span<const std::uint8_t> bytes,
-                         const PacketRef&) override {
-      return record(Event{Event::Data, side, std::string(asText(bytes)), 0, CloseReason::Fin, flow});
-    }
-    StreamVerdict onGap(const FlowInfo& flow, Side side, std::uint64_t missing, const PacketRef&) override {
-      return record(Event{Event::Gap, side, "", missing, CloseReason::Fin, flow});
-    }
-    void onClose(const FlowInfo& flow, CloseReason why, const PacketRef&) override {
-      r.events.push_back(Event{Event::Close, Side::Client, "", 0, why, flow});
-    }
-  };
-  std::unique_ptr<StreamHandler> create(const FlowInfo&) override {
-    ++created;
-    if (refuse) return nullptr;
-    return std::make_unique<Handler>(*this);
-  }
-
-  // Everything delivered for `side`, gaps shown as "[gap N]".
-  std::string stream(Side side) const {
-    std::string s;
-    for (const Event& e : events) {
-      if (e.kind == Event::Data && e.side == side) s += e.bytes;
-      if (e.kind == Event::Gap && e.side == side) s += "[gap " + std::to_string(e.missing) + "]";
-    }
-    return s;
-  }
-  int closes(CloseReason why) const {
-    int n = 0;
-    for (const Event& e : events) n += e.kind == Event::Close && e.why == why ? 1 : 0;
-    return n;
-  }
-};
 
 constexpr std::uint16_t CLIENT_PORT = 40000;
 constexpr std::uint16_t SERVER_PORT = 443;
@@ -114,12 +59,16 @@ void handshake(FlowTable& t, std::uint32_t cisn = CISN, std::uint32_t sisn = SIS
   feed(t, seg(true, cisn + 1, TCP_ACK));
 }
 
-}  // namespace
-
-TEST_CASE("In-order streams with SYN: sides, MACs, FIN close") {
+// The usual setup: a recorder, its anomaly counters and a table with default limits.
+struct DefaultTable {
   Recorder r;
   AnomalyCounters a;
-  FlowTable t(r, a);
+  FlowTable t{r, a};
+};
+
+}  // namespace
+
+TEST_CASE_METHOD(DefaultTable, "In-order streams with SYN: sides, MACs, FIN close") {
   handshake(t);
   CHECK(r.created == 0);  // no payload yet, no handler
   feed(t, seg(true, CISN + 1, TCP_ACK | TCP_PSH, "GET / HTTP/1.1\r\n"));
@@ -141,10 +90,7 @@ TEST_CASE("In-order streams with SYN: sides, MACs, FIN close") {
   CHECK(t.stats().gaps == 0);
 }
 
-TEST_CASE("A flow without payload never creates a handler") {
-  Recorder r;
-  AnomalyCounters a;
-  FlowTable t(r, a);
+TEST_CASE_METHOD(DefaultTable, "A flow without payload never creates a handler") {
   handshake(t);
   feed(t, seg(true, CISN + 1, TCP_ACK | TCP_FIN));
   feed(t, seg(false, SISN + 1, TCP_ACK | TCP_FIN));
@@ -153,10 +99,7 @@ TEST_CASE("A flow without payload never creates a handler") {
   CHECK(t.stats().flows_created == 1);
 }
 
-TEST_CASE("Out-of-order segments are buffered and delivered in order") {
-  Recorder r;
-  AnomalyCounters a;
-  FlowTable t(r, a);
+TEST_CASE_METHOD(DefaultTable, "Out-of-order segments are buffered and delivered in order") {
   handshake(t);
   feed(t, seg(true, CISN + 1 + 6, TCP_ACK, "world"));
   feed(t, seg(true, CISN + 1 + 11, TCP_ACK, "!"));
@@ -165,10 +108,7 @@ TEST_CASE("Out-of-order segments are buffered and delivered in order") {
   CHECK(r.stream(Side::Client) == "hello world!");
 }
 
-TEST_CASE("Retransmission of delivered data is dropped and counted") {
-  Recorder r;
-  AnomalyCounters a;
-  FlowTable t(r, a);
+TEST_CASE_METHOD(DefaultTable, "Retransmission of delivered data is dropped and counted") {
   handshake(t);
   feed(t, seg(true, CISN + 1, TCP_ACK, "abc"));
   feed(t, seg(true, CISN + 1, TCP_ACK, "abc"));
@@ -177,10 +117,7 @@ TEST_CASE("Retransmission of delivered data is dropped and counted") {
   CHECK(t.stats().retransmitted_segments == 1);
 }
 
-TEST_CASE("Exact duplicate of a buffered out-of-order segment is dropped and counted") {
-  Recorder r;
-  AnomalyCounters a;
-  FlowTable t(r, a);
+TEST_CASE_METHOD(DefaultTable, "Exact duplicate of a buffered out-of-order segment is dropped and counted") {
   handshake(t);
   feed(t, seg(true, CISN + 4, TCP_ACK, "def"));
   feed(t, seg(true, CISN + 4, TCP_ACK, "def"));
@@ -190,10 +127,7 @@ TEST_CASE("Exact duplicate of a buffered out-of-order segment is dropped and cou
   CHECK(a.get("tcp_overlap_conflict") == 0);
 }
 
-TEST_CASE("Overlapping segments: the first arrival wins, conflicting bytes are an anomaly") {
-  Recorder r;
-  AnomalyCounters a;
-  FlowTable t(r, a);
+TEST_CASE_METHOD(DefaultTable, "Overlapping segments: the first arrival wins, conflicting bytes are an anomaly") {
   handshake(t);
   feed(t, seg(true, CISN + 5, TCP_ACK, "EFGH"));    // offsets 4..8, held out of order
   feed(t, seg(true, CISN + 3, TCP_ACK, "CDxxGHIJ"));  // offsets 2..10: "xx" conflicts with "EF"
@@ -203,10 +137,7 @@ TEST_CASE("Overlapping segments: the first arrival wins, conflicting bytes are a
   CHECK(a.get("tcp_overlap_conflict") == 1);
 }
 
-TEST_CASE("Overlap with already delivered bytes: only the new tail is delivered") {
-  Recorder r;
-  AnomalyCounters a;
-  FlowTable t(r, a);
+TEST_CASE_METHOD(DefaultTable, "Overlap with already delivered bytes: only the new tail is delivered") {
   handshake(t);
   feed(t, seg(true, CISN + 1, TCP_ACK, "abcd"));
   feed(t, seg(true, CISN + 3, TCP_ACK, "cdef"));
@@ -214,10 +145,7 @@ TEST_CASE("Overlap with already delivered bytes: only the new tail is delivered"
   CHECK(t.stats().overlapping_segments == 1);
 }
 
-TEST_CASE("Sequence numbers wrap around 2^32") {
-  Recorder r;
-  AnomalyCounters a;
-  FlowTable t(r, a);
+TEST_CASE_METHOD(DefaultTable, "Sequence numbers wrap around 2^32") {
   const std::uint32_t isn = 0xfffffffa;  // data starts at 0xfffffffb and crosses zero
   handshake(t, isn);
   feed(t, seg(true, 0x00000001, TCP_ACK, "6789"));  // after the wrap, out of order
@@ -227,10 +155,7 @@ TEST_CASE("Sequence numbers wrap around 2^32") {
   CHECK(t.stats().retransmitted_segments == 1);
 }
 
-TEST_CASE("SYN-less pickup: the higher port is guessed as the client") {
-  Recorder r;
-  AnomalyCounters a;
-  FlowTable t(r, a);
+TEST_CASE_METHOD(DefaultTable, "SYN-less pickup: the higher port is guessed as the client") {
   feed(t, seg(false, 777, TCP_ACK, "response"));  // first seen: server -> client
   feed(t, seg(true, 333, TCP_ACK, "request"));
   REQUIRE(r.events.size() == 2);
@@ -240,10 +165,7 @@ TEST_CASE("SYN-less pickup: the higher port is guessed as the client") {
   CHECK(r.stream(Side::Client) == "request");
 }
 
-TEST_CASE("SwapSides corrects a wrong guess; later data uses the corrected sides") {
-  Recorder r;
-  AnomalyCounters a;
-  FlowTable t(r, a);
+TEST_CASE_METHOD(DefaultTable, "SwapSides corrects a wrong guess; later data uses the corrected sides") {
   // The real client uses port 5000, the server 6000: the higher-port guess is wrong.
   r.verdict = [](const Event& e) {
     return e.bytes.rfind("\x16\x03", 0) == 0 ? StreamVerdict::SwapSides : StreamVerdict::Continue;
@@ -261,10 +183,7 @@ TEST_CASE("SwapSides corrects a wrong guess; later data uses the corrected sides
   CHECK(r.events[2].info.client_mac->str() == "00:0e:08:00:00:01");
 }
 
-TEST_CASE("SwapSides is ignored when the SYN named the sides") {
-  Recorder r;
-  AnomalyCounters a;
-  FlowTable t(r, a);
+TEST_CASE_METHOD(DefaultTable, "SwapSides is ignored when the SYN named the sides") {
   r.verdict = [](const Event&) { return StreamVerdict::SwapSides; };
   handshake(t);
   feed(t, seg(true, CISN + 1, TCP_ACK, "x"));
@@ -308,10 +227,7 @@ TEST_CASE("Out-of-order segment limit declares a gap") {
   CHECK(r.stream(Side::Client) == "[gap 1]b[gap 1]d[gap 1]f");
 }
 
-TEST_CASE("FIN with data missing: the hole becomes a gap before the close") {
-  Recorder r;
-  AnomalyCounters a;
-  FlowTable t(r, a);
+TEST_CASE_METHOD(DefaultTable, "FIN with data missing: the hole becomes a gap before the close") {
   handshake(t);
   feed(t, seg(true, CISN + 1, TCP_ACK, "abc"));
   feed(t, seg(true, CISN + 7, TCP_ACK, "ghi"));                 // "def" lost
@@ -323,10 +239,7 @@ TEST_CASE("FIN with data missing: the hole becomes a gap before the close") {
   CHECK(r.closes(CloseReason::Fin) == 1);
 }
 
-TEST_CASE("RST closes at once, flushing what is held") {
-  Recorder r;
-  AnomalyCounters a;
-  FlowTable t(r, a);
+TEST_CASE_METHOD(DefaultTable, "RST closes at once, flushing what is held") {
   handshake(t);
   feed(t, seg(true, CISN + 1, TCP_ACK, "a"));
   feed(t, seg(true, CISN + 3, TCP_ACK, "c"));
@@ -353,10 +266,7 @@ TEST_CASE("Idle flows close by packet time") {
   CHECK(t.activeFlows() == 0);
 }
 
-TEST_CASE("Closed flows linger, then are forgotten; a new SYN reuses the 4-tuple") {
-  Recorder r;
-  AnomalyCounters a;
-  FlowTable t(r, a);
+TEST_CASE_METHOD(DefaultTable, "Closed flows linger, then are forgotten; a new SYN reuses the 4-tuple") {
   handshake(t);
   feed(t, seg(true, CISN + 1, TCP_RST));
   CHECK(t.activeFlows() == 1);  // lingering
@@ -369,10 +279,7 @@ TEST_CASE("Closed flows linger, then are forgotten; a new SYN reuses the 4-tuple
   CHECK(t.activeFlows() == 0);
 }
 
-TEST_CASE("End of input flushes held data as gaps and closes with EndOfInput") {
-  Recorder r;
-  AnomalyCounters a;
-  FlowTable t(r, a);
+TEST_CASE_METHOD(DefaultTable, "End of input flushes held data as gaps and closes with EndOfInput") {
   handshake(t);
   feed(t, seg(true, CISN + 3, TCP_ACK, "cd"));
   t.closeAll(PacketRef{});
@@ -381,10 +288,7 @@ TEST_CASE("End of input flushes held data as gaps and closes with EndOfInput") {
   CHECK(t.activeFlows() == 0);
 }
 
-TEST_CASE("Bypass frees the flow; later packets cost one lookup and are counted") {
-  Recorder r;
-  AnomalyCounters a;
-  FlowTable t(r, a);
+TEST_CASE_METHOD(DefaultTable, "Bypass frees the flow; later packets cost one lookup and are counted") {
   r.verdict = [](const Event&) { return StreamVerdict::Bypass; };
   handshake(t);
   feed(t, seg(true, CISN + 1, TCP_ACK, "binary"));
@@ -396,10 +300,7 @@ TEST_CASE("Bypass frees the flow; later packets cost one lookup and are counted"
   CHECK(t.activeFlows() == 1);  // the tombstone
 }
 
-TEST_CASE("A factory returning nullptr bypasses the flow from the start") {
-  Recorder r;
-  AnomalyCounters a;
-  FlowTable t(r, a);
+TEST_CASE_METHOD(DefaultTable, "A factory returning nullptr bypasses the flow from the start") {
   r.refuse = true;
   feed(t, seg(true, 1, TCP_ACK, "x"));
   feed(t, seg(true, 2, TCP_ACK, "y"));
@@ -444,10 +345,7 @@ TEST_CASE("Many flows through a small table: lookups stay correct after eviction
   CHECK(t.stats().bytes_delivered == 4000);
 }
 
-TEST_CASE("Snap-length cut segments deliver what was captured and a gap for the rest") {
-  Recorder r;
-  AnomalyCounters a;
-  FlowTable t(r, a);
+TEST_CASE_METHOD(DefaultTable, "Snap-length cut segments deliver what was captured and a gap for the rest") {
   handshake(t);
   Segment s = seg(true, CISN + 1, TCP_ACK, "abcd");
   s.pkt.payload_missing = 6;

@@ -1,0 +1,277 @@
+#include <catch2/catch.hpp>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "capture/packet_source.h"
+#include "common/byte_reader.h"
+#include "packet_builder.h"
+
+using namespace provaudit;
+using namespace provaudit::capture;
+using provaudit::capture::test::Frame;
+
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr std::uint32_t PCAP_MAGIC_MICRO = 0xa1b2c3d4;
+constexpr std::uint32_t PCAP_MAGIC_NANO = 0xa1b23c4d;
+constexpr std::uint32_t LINKTYPE_ETHERNET_FILE = 1;
+constexpr std::uint32_t LINKTYPE_RAW_FILE = 101;
+
+// A scratch file that disappears with the test.
+struct TempFile {
+  fs::path path;
+  explicit TempFile(const std::string& name)
+      : path(fs::temp_directory_path() / ("pa_capture_" + std::to_string(::getpid()) + "_" + name)) {}
+  ~TempFile() {
+    std::error_code ec;
+    fs::remove(path, ec);
+  }
+  void write(const std::vector<std::uint8_t>& bytes) const {
+    std::FILE* f = std::fopen(path.c_str(), "wb");
+    REQUIRE(f != nullptr);
+    REQUIRE(std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size());
+    REQUIRE(std::fclose(f) == 0);
+  }
+  [[nodiscard]] std::string str() const { return path.string(); }
+};
+
+// Classic pcap writer in either byte order.
+struct PcapWriter {
+  bool big_endian;
+  Frame out;
+  PcapWriter& u16(std::uint16_t v) {
+    big_endian ? out.u16(v) : out.u16le(v);
+    return *this;
+  }
+  PcapWriter& u32(std::uint32_t v) {
+    big_endian ? out.u32(v) : out.u32le(v);
+    return *this;
+  }
+  PcapWriter(bool be, std::uint32_t magic, std::uint32_t linktype) : big_endian(be) {
+    u32(magic)       // magic: byte order and timestamp resolution
+        .u16(2)      // version major
+        .u16(4)      // version minor
+        .u32(0)      // thiszone
+        .u32(0)      // sigfigs
+        .u32(65535)  // snaplen
+        .u32(linktype);
+  }
+  PcapWriter& record(std::uint32_t sec, std::uint32_t frac, const std::string& data, std::uint32_t incl_len = 0) {
+    const auto len = static_cast<std::uint32_t>(data.size());
+    u32(sec)                               // ts_sec
+        .u32(frac)                         // ts_usec or ts_nsec
+        .u32(incl_len != 0 ? incl_len : len)  // captured length
+        .u32(incl_len != 0 ? incl_len : len);  // original length
+    out.text(data);
+    return *this;
+  }
+};
+
+// pcapng blocks (little-endian section).
+Frame block(std::uint32_t type, const Frame& body) {
+  const auto total = static_cast<std::uint32_t>(12 + body.size());
+  Frame f;
+  f.u32le(type).u32le(total).frame(body).u32le(total);  // type | total length | body | total length
+  return f;
+}
+Frame shb() {
+  Frame body;
+  body.u32le(0x1a2b3c4d)  // byte-order magic
+      .u16le(1)           // major version
+      .u16le(0)           // minor version
+      .u32le(0xffffffff).u32le(0xffffffff);  // section length: unknown (-1)
+  return block(0x0a0d0d0a, body);
+}
+Frame idb(std::uint16_t linktype, bool nanoseconds) {
+  Frame body;
+  body.u16le(linktype)  // link type
+      .u16le(0)         // reserved
+      .u32le(65535);    // snap length
+  if (nanoseconds) {
+    body.u16le(9).u16le(1).u8(9).zeros(3);  // if_tsresol = 10^-9, padded to 4
+    body.u16le(0).u16le(0);                 // opt_endofopt
+  }
+  return block(1, body);
+}
+Frame epb(std::uint32_t interface_id, std::uint64_t ts_units, const std::string& data) {
+  Frame body;
+  body.u32le(interface_id)                                  // interface id
+      .u32le(static_cast<std::uint32_t>(ts_units >> 32))    // timestamp (high)
+      .u32le(static_cast<std::uint32_t>(ts_units))          // timestamp (low)
+      .u32le(static_cast<std::uint32_t>(data.size()))       // captured length
+      .u32le(static_cast<std::uint32_t>(data.size()))       // original length
+      .text(data)
+      .zeros((4 - data.size() % 4) % 4);                    // padding to 32 bits
+  return block(6, body);
+}
+
+struct Read {
+  std::vector<RawPacket> packets;
+  std::vector<std::string> data;
+  ReadStatus last = ReadStatus::End;
+};
+Read readAll(PacketSource& src) {
+  Read r;
+  RawPacket p;
+  while ((r.last = src.next(p)) == ReadStatus::Packet) {
+    r.packets.push_back(p);
+    r.data.emplace_back(asText(p.data));
+  }
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("pcap files in both byte orders with micro- and nanosecond timestamps") {
+  struct Variant {
+    bool big_endian;
+    std::uint32_t magic;
+    std::uint32_t frac;
+    std::int64_t expect_ns;
+  };
+  const Variant variants[] = {
+      {false, PCAP_MAGIC_MICRO, 250000, 1'700'000'000'250'000'000},
+      {true, PCAP_MAGIC_MICRO, 250000, 1'700'000'000'250'000'000},
+      {false, PCAP_MAGIC_NANO, 123456789, 1'700'000'000'123'456'789},
+      {true, PCAP_MAGIC_NANO, 123456789, 1'700'000'000'123'456'789},
+  };
+  for (const Variant& v : variants) {
+    TempFile file("order.pcap");
+    PcapWriter w(v.big_endian, v.magic, LINKTYPE_ETHERNET_FILE);
+    w.record(1'700'000'000, v.frac, "first packet").record(1'700'000'001, 0, "second");
+    file.write(w.out.data());
+    std::string err;
+    auto src = openCaptureFile(file.str(), 7, err);
+    REQUIRE(src);
+    CHECK(err.empty());
+    const Read r = readAll(*src);
+    CHECK(r.last == ReadStatus::End);
+    REQUIRE(r.packets.size() == 2);
+    CHECK(r.data[0] == "first packet");
+    CHECK(r.data[1] == "second");
+    CHECK(r.packets[0].ref.ts_ns == v.expect_ns);
+    CHECK(r.packets[1].ref.ts_ns == 1'700'000'001'000'000'000);
+    CHECK(r.packets[0].ref.frame == 1);
+    CHECK(r.packets[1].ref.frame == 2);
+    CHECK(r.packets[1].ref.source == 7);
+    CHECK(r.packets[0].linktype == 1);
+    CHECK(r.packets[0].orig_len == 12);
+    CHECK(src->totalBytes() == w.out.size());
+    CHECK(src->bytesRead() == w.out.size());
+    CHECK(src->name() == file.str());
+  }
+}
+
+TEST_CASE("Raw IP pcap reports libpcap's DLT_RAW") {
+  TempFile file("raw.pcap");
+  PcapWriter w(false, PCAP_MAGIC_MICRO, LINKTYPE_RAW_FILE);
+  w.record(1, 0, "x");
+  file.write(w.out.data());
+  std::string err;
+  auto src = openCaptureFile(file.str(), 0, err);
+  REQUIRE(src);
+  RawPacket p;
+  REQUIRE(src->next(p) == ReadStatus::Packet);
+  CHECK((p.linktype == 12 || p.linktype == 14));  // LINKTYPE_RAW maps to the platform's DLT_RAW
+}
+
+TEST_CASE("Truncated last record: the good packets first, then an error naming the file and offset") {
+  TempFile file("trunc.pcap");
+  PcapWriter w(false, PCAP_MAGIC_MICRO, LINKTYPE_ETHERNET_FILE);
+  w.record(1, 0, "aaaa").record(2, 0, "bbbb");
+  const std::size_t good_end = w.out.size();  // 24 + 2 * (16 + 4) = 64
+  w.record(3, 0, "only ten b", 100);          // header claims 100 captured bytes, 10 follow
+  file.write(w.out.data());
+  std::string err;
+  auto src = openCaptureFile(file.str(), 0, err);
+  REQUIRE(src);
+  const Read r = readAll(*src);
+  CHECK(r.packets.size() == 2);
+  CHECK(r.last == ReadStatus::Error);
+  const std::string msg = src->error();
+  INFO(msg);
+  CHECK(msg.find(file.str()) == 0);
+  CHECK(msg.find("offset " + std::to_string(good_end)) != std::string::npos);
+  CHECK(msg.find('\n') == std::string::npos);
+  RawPacket p;
+  CHECK(src->next(p) == ReadStatus::Error);  // stays failed
+}
+
+TEST_CASE("Files that are not captures fail to open with a one-line reason") {
+  std::string err;
+  SECTION("empty file") {
+    TempFile file("empty.pcap");
+    file.write({});
+    CHECK_FALSE(openCaptureFile(file.str(), 0, err));
+    CHECK(err.find(file.str() + ": ") == 0);
+  }
+  SECTION("text file") {
+    TempFile file("notes.txt");
+    Frame text;
+    text.text("this is not a capture file\nsecond line\n");
+    file.write(text.data());
+    CHECK_FALSE(openCaptureFile(file.str(), 0, err));
+    CHECK(err.find(file.str() + ": ") == 0);
+  }
+  SECTION("truncated header") {
+    TempFile file("short.pcap");
+    file.write(Frame().u32le(PCAP_MAGIC_MICRO).u16le(2).data());  // 6 of 24 header bytes
+    CHECK_FALSE(openCaptureFile(file.str(), 0, err));
+    CHECK(err.find(file.str() + ": ") == 0);
+  }
+  SECTION("missing file") {
+    CHECK_FALSE(openCaptureFile("/nonexistent/dir/x.pcap", 0, err));
+    CHECK(err.find("/nonexistent/dir/x.pcap: ") == 0);
+  }
+  INFO(err);
+  CHECK_FALSE(err.empty());
+  CHECK(err.find('\n') == std::string::npos);
+}
+
+TEST_CASE("pcapng with two interfaces of the same link type and different timestamp resolutions") {
+  TempFile file("two.pcapng");
+  Frame f;
+  f.frame(shb())
+      .frame(idb(1, false))                             // interface 0: Ethernet, microseconds
+      .frame(idb(1, true))                              // interface 1: Ethernet, nanoseconds
+      .frame(epb(0, 1'700'000'000'000'001ULL, "on eth0"))
+      .frame(epb(1, 1'700'000'000'000'000'002ULL, "on eth1"));
+  file.write(f.data());
+  std::string err;
+  auto src = openCaptureFile(file.str(), 0, err);
+  REQUIRE(src);
+  const Read r = readAll(*src);
+  CHECK(r.last == ReadStatus::End);
+  REQUIRE(r.packets.size() == 2);
+  CHECK(r.data[0] == "on eth0");
+  CHECK(r.data[1] == "on eth1");
+  CHECK(r.packets[0].ref.ts_ns == 1'700'000'000'000'001'000);
+  CHECK(r.packets[1].ref.ts_ns == 1'700'000'000'000'000'002);
+  CHECK(r.packets[1].ref.frame == 2);
+}
+
+TEST_CASE("pcapng with interfaces of different link types: libpcap refuses, reported after the good packets") {
+  TempFile file("mixed.pcapng");
+  Frame f;
+  f.frame(shb())
+      .frame(idb(1, false))                        // interface 0: Ethernet
+      .frame(epb(0, 1'000'000, "ethernet frame"))
+      .frame(idb(113, false))                      // interface 1: Linux SLL
+      .frame(epb(1, 2'000'000, "cooked frame"));
+  file.write(f.data());
+  std::string err;
+  auto src = openCaptureFile(file.str(), 0, err);
+  REQUIRE(src);
+  const Read r = readAll(*src);
+  CHECK(r.packets.size() == 1);
+  CHECK(r.last == ReadStatus::Error);
+  INFO(src->error());
+  CHECK(src->error().find(file.str()) == 0);
+  CHECK(src->error().find("different from the type of the first interface") != std::string::npos);
+}
