@@ -272,6 +272,8 @@ class Auditor {
       if (f.client_mac && host_macs_.count(*f.client_mac) != 0) wire_mac = f.client_mac;
       d.claims.insert(d.claims.end(), ev->claims.begin(), ev->claims.end());
       ++d.sessions;
+      d.sightings.push_back(ev->tls != nullptr ? observationKey(*ev->tls) : observationKey(*ev->http));
+      pushUnique(d.servers, f.server.str());
       if (ev->http != nullptr) {
         const HttpObservation& h = *ev->http;
         ++d.http_requests;

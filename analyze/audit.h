@@ -92,6 +92,8 @@ struct DeviceRecord {
   std::uint64_t sessions = 0;        // TLS handshakes + HTTP requests
   std::uint64_t http_requests = 0;
   bool evidence_decrypted = false;   // the deciding evidence came from decrypted records
+  std::vector<std::string> sightings;  // observation keys (store: sightings.key)
+  std::vector<std::string> servers;    // ServerRecord ids this device talked to
 };
 
 struct ServerRecord {

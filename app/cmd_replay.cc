@@ -133,6 +133,18 @@ int runReplay(const CommonOptions& common, const ReplayOptions& opts) {
   }
   const auto result = pipe.audit();
   const auto& t = pipe.totals();
+  {
+    const auto& fs = engine.stats();
+    db.begin();
+    const std::pair<const char*, std::uint64_t> stats[] = {
+        {"packets", t.packets},          {"bytes", t.bytes},
+        {"flows", fs.flows_created},     {"flows_bypassed", fs.flows_bypassed},
+        {"flows_evicted", fs.flows_evicted}, {"tls_handshakes", t.tls_handshakes},
+        {"http_requests", t.http_requests},  {"client_certificates", t.client_certs},
+        {"sources_read", t.sources_ok},  {"sources_failed", t.sources_failed}};
+    for (const auto& [name, value] : stats) db.addStat(name, static_cast<std::int64_t>(value));
+    db.commit();
+  }
   if (!common.quiet) {
     std::map<std::string, int> classes;
     for (const auto& d : result.devices) classes[d.identity]++;

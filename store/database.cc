@@ -67,6 +67,13 @@ CREATE TABLE devices(
 CREATE INDEX devices_identity ON devices(identity, id);
 CREATE INDEX devices_vendor ON devices(vendor, id);
 CREATE INDEX devices_last_seen ON devices(last_seen_ns, id);
+CREATE TABLE device_sightings(
+  device_id TEXT NOT NULL, sighting_key TEXT NOT NULL, PRIMARY KEY (device_id, sighting_key)
+) WITHOUT ROWID;
+CREATE TABLE device_servers(
+  device_id TEXT NOT NULL, server_id TEXT NOT NULL, PRIMARY KEY (device_id, server_id)
+) WITHOUT ROWID;
+CREATE INDEX device_servers_server ON device_servers(server_id, device_id);
 CREATE TABLE servers(
   id TEXT PRIMARY KEY, ip TEXT NOT NULL, port INTEGER NOT NULL,
   requests_client_cert INTEGER NOT NULL, report TEXT NOT NULL
@@ -265,19 +272,25 @@ void Database::saveSource(const SourceRecord& src, const AnomalyCounters& anomal
   });
 }
 
-void Database::saveStat(const std::string& name, std::int64_t value) {
-  Stmt s(db_.get(), "INSERT INTO stats(name,value) VALUES(?,?) ON CONFLICT(name) DO UPDATE SET value=excluded.value");
-  s.bind(1, name).bind(2, value).exec();
+void Database::addStat(const std::string& name, std::int64_t delta) {
+  Stmt s(db_.get(), "INSERT INTO stats(name,value) VALUES(?,?) ON CONFLICT(name) DO UPDATE SET value=value+excluded.value");
+  s.bind(1, name).bind(2, delta).exec();
 }
 
 void Database::replaceAudit(const AuditResult& result) {
-  execSql(db_.get(), "DELETE FROM devices; DELETE FROM servers; DELETE FROM findings;");
+  execSql(db_.get(),
+          "DELETE FROM devices; DELETE FROM servers; DELETE FROM findings; DELETE FROM device_sightings; "
+          "DELETE FROM device_servers;");
+  Stmt dsig(db_.get(), "INSERT OR IGNORE INTO device_sightings(device_id,sighting_key) VALUES(?,?)");
+  Stmt dsrv(db_.get(), "INSERT OR IGNORE INTO device_servers(device_id,server_id) VALUES(?,?)");
   Stmt dev(db_.get(),
            "INSERT INTO devices(id,mac,identity,identity_reason,vendor,model,firmware,serial,cert_sha256,cert_subject,"
            "cert_chain,ips,user_agents,findings,worst_severity,first_seen_ns,last_seen_ns,sessions,report,detail) "
            "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
   Stmt fnd(db_.get(), "INSERT INTO findings(subject_kind,subject_id,code,severity,detail) VALUES(?,?,?,?,?)");
   for (const auto& d : result.devices) {
+    for (const auto& k : d.sightings) dsig.bind(1, d.id).bind(2, k).exec();
+    for (const auto& srv : d.servers) dsrv.bind(1, d.id).bind(2, srv).exec();
     std::vector<std::string> codes;
     int worst = -1;
     for (const auto& f : d.findings) {

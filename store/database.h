@@ -53,7 +53,8 @@ class Database {
                         analyze::CertCache& certs, AnomalyCounters& anomalies);
 
   void saveSource(const SourceRecord& s, const AnomalyCounters& anomalies);
-  void saveStat(const std::string& name, std::int64_t value);
+  // Cumulative work counters (packets, flows, ...): each run adds its own.
+  void addStat(const std::string& name, std::int64_t delta);
   // Rewrites devices, servers and findings from an audit result (one transaction).
   void replaceAudit(const analyze::AuditResult& result);
 
