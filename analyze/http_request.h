@@ -15,6 +15,10 @@ namespace provaudit::analyze {
 inline constexpr std::size_t HTTP_MAX_HEADER_BYTES = 16 * 1024;  // request line + headers
 inline constexpr std::size_t HTTP_MAX_BODY_KEPT = 8 * 1024;       // POST bodies kept for $MA/$SN-style claims
 inline constexpr std::size_t HTTP_MAX_HEADERS = 100;
+// A chunk-size line (hex size plus chunk extensions, RFC 9112 §7.1.1) longer than this is http_bad_chunk_size.
+inline constexpr std::size_t HTTP_MAX_CHUNK_LINE = 1024;
+// Bytes skipped while looking for the next request line before the stream is given up (http_resync_failed).
+inline constexpr std::size_t HTTP_MAX_RESYNC_BYTES = 64 * 1024;
 
 struct HttpRequest {
   std::string method;
@@ -37,7 +41,12 @@ class HttpRequestParser {
   // Appends bytes; every request completed by them is appended to `out`.
   State feed(std::span<const std::uint8_t> bytes, std::vector<HttpRequest>& out);
   // Bytes lost: drop the partial request and resynchronise on the next request line.
+  // A gap inside a body whose length is known only punches a hole in the body:
+  // the request is kept (body_truncated) and handed out by the next feed()/finish().
   void gap(std::uint64_t missing);
+  // The stream ended: hands out a request whose headers were complete but whose
+  // body was cut short (body_truncated); a request still in its headers is dropped.
+  void finish(std::vector<HttpRequest>& out);
 
   // True when the first bytes look like an HTTP/1.x request line ("GET / HTTP/1.1").
   static bool looksLikeRequest(std::span<const std::uint8_t> first_bytes);
@@ -45,8 +54,42 @@ class HttpRequestParser {
   static bool looksLikeResponse(std::span<const std::uint8_t> first_bytes);
 
  private:
+  // Where the parser is in the stream. Line-based phases assemble one line in line_.
+  enum class Phase : std::uint8_t {
+    LineStart,     // between requests: empty lines are skipped (RFC 9112 §2.2)
+    RequestLine,   // assembling the request line
+    Headers,       // assembling header lines until the empty line
+    Body,          // Content-Length body, body_remaining_ bytes to go
+    ChunkSize,     // chunk-size [; ext] line
+    ChunkData,     // body_remaining_ bytes of chunk data
+    ChunkDataEnd,  // the CRLF after chunk data
+    Trailers,      // trailer section after the last chunk
+    Resync,        // at a line start, looking for "METHOD " of a known method
+    SkipLine,      // discarding up to the next LF, then Resync
+    Failed,        // gave up on this stream (http_resync_failed)
+  };
+  enum class LineResult : std::uint8_t { Partial, Complete, TooLong };
+
+  LineResult takeLine(const std::uint8_t*& p, const std::uint8_t* end, std::size_t max_len);
+  bool parseRequestLine();
+  bool addHeaderLine();
+  void onHeadersComplete(std::vector<HttpRequest>& out);
+  bool onChunkSizeLine();
+  void appendBody(const std::uint8_t* p, std::size_t n);
+  void emit(std::vector<HttpRequest>& out);
+  void dropAndResync(bool mid_line);
+  void skipped(std::size_t n);
+
   AnomalyCounters& anomalies_;
-  // (implementation state)
+  Phase phase_ = Phase::LineStart;
+  std::string line_;                   // line being assembled, without its LF
+  std::size_t head_bytes_ = 0;         // request line + header (or trailer) bytes so far
+  HttpRequest req_;                    // request being assembled
+  std::uint64_t body_remaining_ = 0;   // of the Content-Length body or of the current chunk
+  bool body_hole_ = false;             // a gap hit the body: keep no more body bytes
+  std::uint64_t offset_ = 0;           // stream offset of the next byte (gaps included)
+  std::uint64_t resync_skipped_ = 0;   // bytes discarded since the last request line was found
+  std::vector<HttpRequest> pending_;   // completed by gap(), handed out by the next feed()/finish()
 };
 
 }  // namespace provaudit::analyze

@@ -1,0 +1,503 @@
+// Byte-level tests of the streaming HTTP/1.x request parser (analyze/http_request.h).
+// Each request is spelled out part by part; each malformed length or limit has its own test.
+#include <catch2/catch.hpp>
+
+#include <string>
+#include <vector>
+
+#include "analyze/http_request.h"
+#include "common/anomaly.h"
+
+using provaudit::AnomalyCounters;
+using provaudit::analyze::HTTP_MAX_BODY_KEPT;
+using provaudit::analyze::HTTP_MAX_HEADER_BYTES;
+using provaudit::analyze::HTTP_MAX_HEADERS;
+using provaudit::analyze::HTTP_MAX_RESYNC_BYTES;
+using provaudit::analyze::HttpRequest;
+using provaudit::analyze::HttpRequestParser;
+
+namespace {
+
+std::span<const std::uint8_t> bytesOf(const std::string& s) {
+  return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
+}
+
+// Feeds `wire` in one call and returns what came out.
+std::vector<HttpRequest> parseAll(const std::string& wire, AnomalyCounters& anomalies) {
+  HttpRequestParser parser(anomalies);
+  std::vector<HttpRequest> out;
+  parser.feed(bytesOf(wire), out);
+  return out;
+}
+
+void requireSame(const HttpRequest& a, const HttpRequest& b) {
+  CHECK(a.method == b.method);
+  CHECK(a.uri == b.uri);
+  CHECK(a.version == b.version);
+  CHECK(a.headers == b.headers);
+  CHECK(a.host == b.host);
+  CHECK(a.user_agent == b.user_agent);
+  CHECK(a.body == b.body);
+  CHECK(a.body_length == b.body_length);
+  CHECK(a.body_truncated == b.body_truncated);
+  CHECK(a.stream_offset == b.stream_offset);
+}
+
+// A SPA resync, as in LSYS-PG: GET of /spa<mac>.cfg with the User-Agent carrying the serial.
+const std::string SPA_GET =
+    "GET /spa000e08aabbcc.cfg HTTP/1.1\r\n"                        // request line
+    "Host: prov.example.net\r\n"                                   // Host
+    "User-Agent: Linksys/SPA-2102-2.0.5 (88012BA01234)\r\n"       // UA with serial
+    "\r\n";                                                        // end of headers, no body
+
+}  // namespace
+
+TEST_CASE("http: one GET request, every part") {
+  AnomalyCounters anomalies;
+  const auto out = parseAll(SPA_GET, anomalies);
+  REQUIRE(out.size() == 1);
+  const HttpRequest& r = out[0];
+  CHECK(r.method == "GET");
+  CHECK(r.uri == "/spa000e08aabbcc.cfg");
+  CHECK(r.version == "HTTP/1.1");
+  REQUIRE(r.headers.size() == 2);
+  CHECK(r.headers[0] == std::pair<std::string, std::string>{"Host", "prov.example.net"});
+  CHECK(r.host == "prov.example.net");
+  CHECK(r.user_agent == "Linksys/SPA-2102-2.0.5 (88012BA01234)");
+  CHECK(r.body.empty());
+  CHECK(r.body_length == 0);
+  CHECK_FALSE(r.body_truncated);
+  CHECK(r.stream_offset == 0);
+  CHECK(anomalies.total() == 0);
+}
+
+TEST_CASE("http: bare LF line ends are tolerated") {
+  AnomalyCounters anomalies;
+  const auto out = parseAll("GET /a.cfg HTTP/1.0\n"  // request line ended by LF only
+                            "Host: h\n"               // header, LF only
+                            "\n",                     // end of headers
+                            anomalies);
+  REQUIRE(out.size() == 1);
+  CHECK(out[0].version == "HTTP/1.0");
+  CHECK(out[0].host == "h");
+  CHECK(anomalies.total() == 0);
+}
+
+TEST_CASE("http: header names are case-insensitive, values trimmed, obs-fold joined") {
+  AnomalyCounters anomalies;
+  const auto out = parseAll(
+      "GET / HTTP/1.1\r\n"
+      "hOsT: \t prov.example.net \t\r\n"  // odd case, OWS around the value
+      "user-AGENT: Yealink SIP-T46G\r\n"  // value starts here...
+      "  28.72.0.1 00:15:65:4a:a9:37\r\n"   // ...and continues on an obs-fold line (RFC 9112 §5.2)
+      "\r\n",
+      anomalies);
+  REQUIRE(out.size() == 1);
+  CHECK(out[0].host == "prov.example.net");
+  CHECK(out[0].user_agent == "Yealink SIP-T46G 28.72.0.1 00:15:65:4a:a9:37");
+  CHECK(out[0].headers[0].first == "hOsT");  // names kept as sent
+  CHECK(anomalies.total() == 0);
+}
+
+TEST_CASE("http: a header line without a colon is skipped and counted") {
+  AnomalyCounters anomalies;
+  const auto out = parseAll("GET / HTTP/1.1\r\nnot a header\r\nHost: h\r\n\r\n", anomalies);
+  REQUIRE(out.size() == 1);
+  CHECK(out[0].host == "h");
+  CHECK(anomalies.get("http_header_malformed") == 1);
+}
+
+TEST_CASE("http: User-Agent control bytes and invalid UTF-8 are kept byte for byte") {
+  AnomalyCounters anomalies;
+  const std::string ua = std::string("AVAYA/SIP12x0\x17/04.00.04.00 \xff\xfe\xc3", 30);  // 0x17, then invalid UTF-8
+  const auto out = parseAll("GET /SIP0004F2000001.cfg HTTP/1.1\r\nUser-Agent: " + ua + "\r\n\r\n", anomalies);
+  REQUIRE(out.size() == 1);
+  CHECK(out[0].user_agent == ua);
+  CHECK(out[0].user_agent.size() == 30);
+  CHECK(out[0].user_agent[13] == '\x17');
+}
+
+TEST_CASE("http: pipelined requests on one connection, with offsets") {
+  AnomalyCounters anomalies;
+  const std::string second = "GET /spa000e08aabbcc.xml HTTP/1.1\r\nHost: h\r\n\r\n";
+  const auto out = parseAll(SPA_GET + second, anomalies);
+  REQUIRE(out.size() == 2);
+  CHECK(out[0].uri == "/spa000e08aabbcc.cfg");
+  CHECK(out[1].uri == "/spa000e08aabbcc.xml");
+  CHECK(out[1].stream_offset == SPA_GET.size());
+}
+
+TEST_CASE("http: empty lines between requests are ignored (RFC 9112 §2.2)") {
+  AnomalyCounters anomalies;
+  const auto out = parseAll(SPA_GET + "\r\n\r\n" + SPA_GET, anomalies);
+  REQUIRE(out.size() == 2);
+  CHECK(out[1].stream_offset == SPA_GET.size() + 4);
+  CHECK(anomalies.total() == 0);
+}
+
+TEST_CASE("http: a 2-request stream split at every byte boundary parses the same") {
+  const std::string wire =
+      "POST /prov HTTP/1.1\r\n"                 // request 1: POST with a Content-Length body
+      "Host: h\r\n"
+      "Content-Length: 11\r\n"
+      "\r\n"
+      "Product=SPA"                             // 11 body bytes
+      "GET /a.cfg?mac=000e08aabbcc HTTP/1.1\r\n"  // request 2: chunked body
+      "Transfer-Encoding: chunked\r\n"
+      "User-Agent: x\r\n"
+      "\r\n"
+      "3;ext=1\r\nabc\r\n"                      // chunk of 3 with an extension
+      "0\r\n"                                   // last chunk
+      "X-Trailer: t\r\n"                        // a trailer field
+      "\r\n";
+  AnomalyCounters ref_anomalies;
+  const auto expected = parseAll(wire, ref_anomalies);
+  REQUIRE(expected.size() == 2);
+  CHECK(expected[0].body == "Product=SPA");
+  CHECK(expected[1].body == "abc");
+  CHECK(expected[1].body_length == 3);
+  CHECK(ref_anomalies.total() == 0);
+
+  for (std::size_t cut = 0; cut <= wire.size(); ++cut) {
+    CAPTURE(cut);
+    AnomalyCounters anomalies;
+    HttpRequestParser parser(anomalies);
+    std::vector<HttpRequest> out;
+    parser.feed(bytesOf(wire.substr(0, cut)), out);
+    parser.feed(bytesOf(wire.substr(cut)), out);
+    REQUIRE(out.size() == 2);
+    requireSame(out[0], expected[0]);
+    requireSame(out[1], expected[1]);
+    CHECK(anomalies.total() == 0);
+  }
+  // And one byte at a time.
+  AnomalyCounters anomalies;
+  HttpRequestParser parser(anomalies);
+  std::vector<HttpRequest> out;
+  for (char c : wire) parser.feed(bytesOf(std::string(1, c)), out);
+  REQUIRE(out.size() == 2);
+  requireSame(out[0], expected[0]);
+  requireSame(out[1], expected[1]);
+}
+
+TEST_CASE("http: POST body is kept whole when small") {
+  AnomalyCounters anomalies;
+  const std::string body = R"x(Product = "SPA2102"; MAC_Addr = "000e08aabbcc"; Ser_Num = "88012BA01234"; SW_Ver = "2.0.6(b)";)x";
+  const auto out = parseAll("POST /prov HTTP/1.1\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body,
+                            anomalies);
+  REQUIRE(out.size() == 1);
+  CHECK(out[0].method == "POST");
+  CHECK(out[0].body == body);
+  CHECK(out[0].body_length == body.size());
+  CHECK_FALSE(out[0].body_truncated);
+}
+
+TEST_CASE("http: POST body beyond HTTP_MAX_BODY_KEPT is counted, not kept") {
+  AnomalyCounters anomalies;
+  const std::string body(HTTP_MAX_BODY_KEPT + 100, 'b');
+  const auto out = parseAll("POST /up HTTP/1.1\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body +
+                                SPA_GET,  // the next request still parses
+                            anomalies);
+  REQUIRE(out.size() == 2);
+  CHECK(out[0].body.size() == HTTP_MAX_BODY_KEPT);
+  CHECK(out[0].body_length == body.size());
+  CHECK(out[0].body_truncated);
+  CHECK(out[1].uri == "/spa000e08aabbcc.cfg");
+}
+
+TEST_CASE("http: chunked body beyond HTTP_MAX_BODY_KEPT is counted, not kept") {
+  AnomalyCounters anomalies;
+  const std::string chunk(HTTP_MAX_BODY_KEPT, 'c');
+  char size_line[32];
+  std::snprintf(size_line, sizeof size_line, "%zx\r\n", chunk.size());
+  const auto out = parseAll("POST /up HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n" + std::string(size_line) +
+                                chunk + "\r\n" + "5\r\nextra\r\n0\r\n\r\n" + SPA_GET,
+                            anomalies);
+  REQUIRE(out.size() == 2);
+  CHECK(out[0].body.size() == HTTP_MAX_BODY_KEPT);
+  CHECK(out[0].body_length == HTTP_MAX_BODY_KEPT + 5);
+  CHECK(out[0].body_truncated);
+  CHECK(out[1].uri == "/spa000e08aabbcc.cfg");
+}
+
+TEST_CASE("http: Expect: 100-continue changes nothing for a passive parser") {
+  AnomalyCounters anomalies;
+  const auto out = parseAll("PUT /log HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nok", anomalies);
+  REQUIRE(out.size() == 1);
+  CHECK(out[0].body == "ok");
+}
+
+// --- limits --------------------------------------------------------------------------------
+
+TEST_CASE("http: header section larger than HTTP_MAX_HEADER_BYTES is dropped, next request parsed") {
+  AnomalyCounters anomalies;
+  const std::string big = "GET /big HTTP/1.1\r\nX-Pad: " + std::string(HTTP_MAX_HEADER_BYTES, 'p') + "\r\n\r\n";
+  const auto out = parseAll(big + SPA_GET, anomalies);
+  REQUIRE(out.size() == 1);
+  CHECK(out[0].uri == "/spa000e08aabbcc.cfg");
+  CHECK(out[0].stream_offset == big.size());
+  CHECK(anomalies.get("http_header_too_large") == 1);
+}
+
+TEST_CASE("http: a request line longer than HTTP_MAX_HEADER_BYTES is dropped") {
+  AnomalyCounters anomalies;
+  const std::string line = "GET /" + std::string(HTTP_MAX_HEADER_BYTES + 10, 'a') + " HTTP/1.1\r\n\r\n";
+  const auto out = parseAll(line + SPA_GET, anomalies);
+  REQUIRE(out.size() == 1);
+  CHECK(anomalies.get("http_header_too_large") == 1);
+}
+
+TEST_CASE("http: more than HTTP_MAX_HEADERS header lines is http_too_many_headers") {
+  AnomalyCounters anomalies;
+  std::string many = "GET /many HTTP/1.1\r\n";
+  for (std::size_t i = 0; i <= HTTP_MAX_HEADERS; ++i) many += "X-" + std::to_string(i) + ": v\r\n";
+  many += "\r\n";
+  const auto out = parseAll(many + SPA_GET, anomalies);
+  REQUIRE(out.size() == 1);
+  CHECK(out[0].uri == "/spa000e08aabbcc.cfg");
+  CHECK(anomalies.get("http_too_many_headers") == 1);
+}
+
+TEST_CASE("http: exactly HTTP_MAX_HEADERS header lines is accepted") {
+  AnomalyCounters anomalies;
+  std::string many = "GET /many HTTP/1.1\r\n";
+  for (std::size_t i = 0; i < HTTP_MAX_HEADERS; ++i) many += "X-" + std::to_string(i) + ": v\r\n";
+  const auto out = parseAll(many + "\r\n", anomalies);
+  REQUIRE(out.size() == 1);
+  CHECK(out[0].headers.size() == HTTP_MAX_HEADERS);
+  CHECK(anomalies.total() == 0);
+}
+
+// --- malformed lengths ---------------------------------------------------------------------
+
+TEST_CASE("http: Content-Length that is not a number keeps the headers and resyncs") {
+  AnomalyCounters anomalies;
+  const auto out = parseAll("POST /p HTTP/1.1\r\nUser-Agent: ua\r\nContent-Length: twelve\r\n\r\nbody bytes\r\n" + SPA_GET,
+                            anomalies);
+  REQUIRE(out.size() == 2);
+  CHECK(out[0].user_agent == "ua");  // the headers are still evidence
+  CHECK(out[0].body_length == 0);
+  CHECK(out[1].uri == "/spa000e08aabbcc.cfg");  // "body bytes" line skipped by resync
+  CHECK(anomalies.get("http_bad_content_length") == 1);
+}
+
+TEST_CASE("http: negative Content-Length is http_bad_content_length") {
+  AnomalyCounters anomalies;
+  const auto out = parseAll("POST /p HTTP/1.1\r\nContent-Length: -5\r\n\r\n" + SPA_GET, anomalies);
+  REQUIRE(out.size() == 2);
+  CHECK(anomalies.get("http_bad_content_length") == 1);
+}
+
+TEST_CASE("http: Content-Length beyond 64 bits is http_bad_content_length") {
+  AnomalyCounters anomalies;
+  const auto out = parseAll("POST /p HTTP/1.1\r\nContent-Length: 18446744073709551616\r\n\r\n" + SPA_GET, anomalies);
+  REQUIRE(out.size() == 2);
+  CHECK(anomalies.get("http_bad_content_length") == 1);
+}
+
+TEST_CASE("http: two different Content-Length values are http_bad_content_length") {
+  AnomalyCounters anomalies;
+  const auto out = parseAll("POST /p HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabc\r\n" + SPA_GET,
+                            anomalies);
+  CHECK(anomalies.get("http_bad_content_length") == 1);
+  REQUIRE(out.size() == 2);
+  CHECK(out[1].uri == "/spa000e08aabbcc.cfg");
+}
+
+TEST_CASE("http: a huge but valid Content-Length is counted as the body arrives") {
+  AnomalyCounters anomalies;
+  HttpRequestParser parser(anomalies);
+  std::vector<HttpRequest> out;
+  parser.feed(bytesOf("PUT /fw HTTP/1.1\r\nContent-Length: 10000000000\r\n\r\nabc"), out);
+  CHECK(out.empty());  // 10 GB to go
+  parser.finish(out);  // connection closed early
+  REQUIRE(out.size() == 1);
+  CHECK(out[0].body == "abc");
+  CHECK(out[0].body_length == 10000000000ULL);
+  CHECK(out[0].body_truncated);
+  CHECK(anomalies.get("http_body_incomplete") == 1);
+}
+
+TEST_CASE("http: a chunk size that is not hex is http_bad_chunk_size") {
+  AnomalyCounters anomalies;
+  const auto out = parseAll(
+      "POST /p HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "2\r\nab\r\n"       // a good chunk
+      "zz\r\n"            // not hex
+      "junk\r\n" + SPA_GET,
+      anomalies);
+  REQUIRE(out.size() == 2);
+  CHECK(out[0].body == "ab");
+  CHECK(out[0].body_truncated);
+  CHECK(out[1].uri == "/spa000e08aabbcc.cfg");
+  CHECK(anomalies.get("http_bad_chunk_size") == 1);
+}
+
+TEST_CASE("http: a chunk size beyond 64 bits is http_bad_chunk_size") {
+  AnomalyCounters anomalies;
+  const auto out = parseAll("POST /p HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n10000000000000000\r\n" + SPA_GET,
+                            anomalies);
+  REQUIRE(out.size() == 2);
+  CHECK(anomalies.get("http_bad_chunk_size") == 1);
+}
+
+TEST_CASE("http: chunk data not followed by CRLF is http_chunk_malformed") {
+  AnomalyCounters anomalies;
+  const auto out = parseAll("POST /p HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabcd\r\n0\r\n\r\n" + SPA_GET,
+                            anomalies);
+  REQUIRE(out.size() == 2);
+  CHECK(out[0].body == "ab");
+  CHECK(anomalies.get("http_chunk_malformed") == 1);
+}
+
+TEST_CASE("http: truncated chunked body is handed out on finish() as truncated") {
+  AnomalyCounters anomalies;
+  HttpRequestParser parser(anomalies);
+  std::vector<HttpRequest> out;
+  parser.feed(bytesOf("POST /p HTTP/1.1\r\nUser-Agent: ua\r\nTransfer-Encoding: chunked\r\n\r\n"
+                      "20\r\n0123456789"),  // 0x20 = 32 bytes announced, 10 sent
+              out);
+  CHECK(out.empty());
+  parser.finish(out);
+  REQUIRE(out.size() == 1);
+  CHECK(out[0].user_agent == "ua");
+  CHECK(out[0].body == "0123456789");
+  CHECK(out[0].body_length == 10);
+  CHECK(out[0].body_truncated);
+  CHECK(anomalies.get("http_body_incomplete") == 1);
+}
+
+TEST_CASE("http: a request cut in its headers is dropped on finish()") {
+  AnomalyCounters anomalies;
+  HttpRequestParser parser(anomalies);
+  std::vector<HttpRequest> out;
+  parser.feed(bytesOf("GET /a HTTP/1.1\r\nHost: h"), out);
+  parser.finish(out);
+  CHECK(out.empty());
+  CHECK(anomalies.get("http_request_incomplete") == 1);
+}
+
+TEST_CASE("http: Transfer-Encoding whose last coding is not chunked cannot be framed") {
+  AnomalyCounters anomalies;
+  const auto out = parseAll("POST /p HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\nxx\r\n" + SPA_GET, anomalies);
+  REQUIRE(out.size() == 2);
+  CHECK(anomalies.get("http_bad_transfer_encoding") == 1);
+}
+
+TEST_CASE("http: Transfer-Encoding with Content-Length: chunked wins and it is counted") {
+  AnomalyCounters anomalies;
+  const auto out = parseAll(
+      "POST /p HTTP/1.1\r\nContent-Length: 100\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nz\r\n0\r\n\r\n" + SPA_GET,
+      anomalies);
+  REQUIRE(out.size() == 2);
+  CHECK(out[0].body == "z");
+  CHECK(anomalies.get("http_te_and_content_length") == 1);
+}
+
+// --- malformed request lines and resync ------------------------------------------------------
+
+TEST_CASE("http: request line without version is malformed; resync to the next request line") {
+  AnomalyCounters anomalies;
+  const auto out = parseAll("GET /spa$MA.cfg\r\n"   // HTTP/0.9-style: no version
+                            "Host: h\r\n"            // skipped: not a request line
+                            "\r\n" + SPA_GET,
+                            anomalies);
+  REQUIRE(out.size() == 1);
+  CHECK(out[0].uri == "/spa000e08aabbcc.cfg");
+  CHECK(anomalies.get("http_request_malformed") == 1);
+}
+
+TEST_CASE("http: request line with a bad version or a control byte in the target is malformed") {
+  AnomalyCounters anomalies;
+  const auto out = parseAll("GET / HTTP/2.0\r\n\r\nGET /a\x01 HTTP/1.1\r\n\r\n" + SPA_GET, anomalies);
+  REQUIRE(out.size() == 1);
+  CHECK(anomalies.get("http_request_malformed") == 2);
+}
+
+TEST_CASE("http: resync finds a request line after binary garbage") {
+  AnomalyCounters anomalies;
+  const std::string garbage("\x16\x03\x01\x00\x05GETX\nPOS\nGET", 17);  // TLS-ish bytes, near-miss methods
+  const auto out = parseAll("garbage line\r\n" + garbage + "\n" + SPA_GET, anomalies);
+  REQUIRE(out.size() == 1);
+  CHECK(out[0].uri == "/spa000e08aabbcc.cfg");
+  CHECK(anomalies.get("http_request_malformed") == 1);
+}
+
+TEST_CASE("http: resync gives up after HTTP_MAX_RESYNC_BYTES and reports Error") {
+  AnomalyCounters anomalies;
+  HttpRequestParser parser(anomalies);
+  std::vector<HttpRequest> out;
+  std::string junk = "junk\r\n";
+  while (junk.size() <= HTTP_MAX_RESYNC_BYTES + 16) junk += "more junk that is no request\n";
+  CHECK(parser.feed(bytesOf(junk), out) == HttpRequestParser::State::Error);
+  CHECK(parser.feed(bytesOf(SPA_GET), out) == HttpRequestParser::State::Error);  // sticky
+  CHECK(out.empty());
+  CHECK(anomalies.get("http_resync_failed") == 1);
+}
+
+TEST_CASE("http: gap in the headers drops the request and resyncs on the next one") {
+  AnomalyCounters anomalies;
+  HttpRequestParser parser(anomalies);
+  std::vector<HttpRequest> out;
+  parser.feed(bytesOf("GET /lost HTTP/1.1\r\nHost: h"), out);
+  parser.gap(40);                                          // the rest of request 1 and part of a body
+  parser.feed(bytesOf("tail of something\r\n" + SPA_GET), out);  // resync skips the tail line
+  REQUIRE(out.size() == 1);
+  CHECK(out[0].uri == "/spa000e08aabbcc.cfg");
+  CHECK(out[0].stream_offset == 27 + 40 + 19);  // fed bytes + gap + skipped line
+  CHECK(anomalies.get("http_gap_in_request") == 1);
+}
+
+TEST_CASE("http: gap inside a Content-Length body keeps the request with a truncated body") {
+  AnomalyCounters anomalies;
+  HttpRequestParser parser(anomalies);
+  std::vector<HttpRequest> out;
+  parser.feed(bytesOf("POST /p HTTP/1.1\r\nUser-Agent: ua\r\nContent-Length: 10\r\n\r\nabc"), out);
+  parser.gap(4);                      // 4 of the 7 missing body bytes lost
+  parser.feed(bytesOf("xyz" + SPA_GET), out);  // the last 3 body bytes, then the next request
+  REQUIRE(out.size() == 2);
+  CHECK(out[0].user_agent == "ua");
+  CHECK(out[0].body == "abc");        // nothing kept after the hole
+  CHECK(out[0].body_length == 10);
+  CHECK(out[0].body_truncated);
+  CHECK(out[1].uri == "/spa000e08aabbcc.cfg");
+  CHECK(anomalies.get("http_gap_in_body") == 1);
+}
+
+TEST_CASE("http: gap running past the end of a body hands the request out on the next feed") {
+  AnomalyCounters anomalies;
+  HttpRequestParser parser(anomalies);
+  std::vector<HttpRequest> out;
+  parser.feed(bytesOf("POST /p HTTP/1.1\r\nContent-Length: 5\r\n\r\nab"), out);
+  parser.gap(100);                    // body end and whatever followed
+  CHECK(out.empty());
+  parser.feed(bytesOf("ers\r\n" + SPA_GET), out);
+  REQUIRE(out.size() == 2);
+  CHECK(out[0].uri == "/p");
+  CHECK(out[0].body_truncated);
+  CHECK(out[1].uri == "/spa000e08aabbcc.cfg");
+}
+
+TEST_CASE("http: looksLikeRequest and looksLikeResponse on first bytes") {
+  CHECK(HttpRequestParser::looksLikeRequest(bytesOf("GET / HTTP/1.1\r\n")));
+  CHECK(HttpRequestParser::looksLikeRequest(bytesOf("OPTIONS * HTTP/1.1")));
+  CHECK(HttpRequestParser::looksLikeRequest(bytesOf("PATCH ")));
+  CHECK_FALSE(HttpRequestParser::looksLikeRequest(bytesOf("GET")));      // method without SP: cannot tell yet
+  CHECK_FALSE(HttpRequestParser::looksLikeRequest(bytesOf("get / HTTP/1.1")));  // methods are case-sensitive
+  CHECK_FALSE(HttpRequestParser::looksLikeRequest(bytesOf("\x16\x03\x01\x02\x00")));  // TLS ClientHello record
+  CHECK_FALSE(HttpRequestParser::looksLikeRequest(bytesOf("")));
+  CHECK(HttpRequestParser::looksLikeResponse(bytesOf("HTTP/1.1 200 OK\r\n")));
+  CHECK_FALSE(HttpRequestParser::looksLikeResponse(bytesOf("HTTP/2 200")));
+  CHECK_FALSE(HttpRequestParser::looksLikeResponse(bytesOf("GET / HTTP/1.1")));
+}
+
+TEST_CASE("http: a 64 KiB stream of control bytes and parentheses never crashes") {
+  AnomalyCounters anomalies;
+  HttpRequestParser parser(anomalies);
+  std::vector<HttpRequest> out;
+  std::string hostile;
+  for (std::size_t i = 0; i < 64 * 1024; ++i) hostile.push_back(static_cast<char>(i % 7 == 0 ? '(' : i % 32));
+  parser.feed(bytesOf("GET / HTTP/1.1\r\nUser-Agent: " + hostile.substr(0, 1000) + "\r\n\r\n"), out);
+  parser.feed(bytesOf(hostile), out);
+  SUCCEED();
+}
