@@ -1,0 +1,275 @@
+// Request URLs (domain.md §3.3), POST bodies (§2.2), certificate subjects (§1.1,
+// §3.1), OUIs (§4) and severities against the bundled rules.
+#include <catch2/catch.hpp>
+
+#include <string>
+#include <vector>
+
+#include "analyze/cert_info.h"
+#include "analyze/rules.h"
+#include "bundled_rules.h"
+
+using provaudit::MacAddr;
+using provaudit::analyze::CertClaims;
+using provaudit::analyze::CertInfo;
+using provaudit::analyze::Claims;
+using provaudit::analyze::RdnAttr;
+using provaudit::analyze::test::bundledRules;
+using provaudit::analyze::test::macText;
+using provaudit::analyze::test::orNone;
+using provaudit::analyze::test::text;
+
+namespace {
+
+struct UrlCase {
+  std::string uri;
+  const char* vendor;
+  const char* model;
+  const char* mac;
+  const char* serial;
+  const char* ccert;
+};
+
+}  // namespace
+
+TEST_CASE("rules: request URLs of domain.md §3.3") {
+  const auto& rules = bundledRules();
+  const std::vector<UrlCase> cases{
+      // Cisco SPA / MPP
+      {"/spa000e08aabbcc.cfg", "Cisco", nullptr, "00:0e:08:aa:bb:cc", nullptr, nullptr},
+      {"/spa000E08AABBCC.xml", "Cisco", nullptr, "00:0e:08:aa:bb:cc", nullptr, nullptr},
+      {"/linksys/spa000e08aabbcc.cfg", "Cisco", nullptr, "00:0e:08:aa:bb:cc", nullptr, nullptr},
+      {"/cpe/Linksys000e08aabbcc.cfg", "Cisco", nullptr, "00:0e:08:aa:bb:cc", nullptr, nullptr},
+      {"/cfg/init_000e08aabbcc.xml", "Cisco", nullptr, "00:0e:08:aa:bb:cc", nullptr, nullptr},
+      {"/000e08aabbcc.cfg", nullptr, nullptr, "00:0e:08:aa:bb:cc", nullptr, nullptr},  // shared by vendors
+      {"/SEP00562B043615.cnf.xml", "Cisco", nullptr, "00:56:2b:04:36:15", nullptr, nullptr},
+      {"/CTLSEP00562B043615.tlv", "Cisco", nullptr, "00:56:2b:04:36:15", nullptr, nullptr},
+      {"/ATA00562B043615.cnf.xml", "Cisco", nullptr, "00:56:2b:04:36:15", nullptr, nullptr},
+      {"/CP-8841-3PCC.xml", "Cisco", "CP-8841-3PCC", nullptr, nullptr, nullptr},
+      {"/spa2102.cfg", nullptr, nullptr, nullptr, nullptr, nullptr},  // $PSN, not a MAC
+      // query parameters, URL-decoded
+      {"/prov?mac=000e08aabbcc", nullptr, nullptr, "00:0e:08:aa:bb:cc", nullptr, nullptr},
+      {"/prov?MAC=00%3A0E%3A08%3AAA%3ABB%3ACC&x=1", nullptr, nullptr, "00:0e:08:aa:bb:cc", nullptr, nullptr},
+      {"/prov?sn=88012BA01234", nullptr, nullptr, nullptr, "88012BA01234", nullptr},
+      {"/prov?serial=CBT141100HR;ccert=Installed", nullptr, nullptr, nullptr, "CBT141100HR", "Installed"},
+      {"/p?ccert=Installed", nullptr, nullptr, nullptr, nullptr, "Installed"},
+      {"/p?ccert=Not%20Installed", nullptr, nullptr, nullptr, nullptr, "Not Installed"},
+      {"/p?ccert=Not+Installed", nullptr, nullptr, nullptr, nullptr, "Not Installed"},
+      {"/p?cc=Installed", nullptr, nullptr, nullptr, nullptr, "Installed"},
+      {"/spa%30%30%30e08aabbcc.cfg", "Cisco", nullptr, "00:0e:08:aa:bb:cc", nullptr, nullptr},  // decoded first
+      {"http://prov.example.net:8080/spa000e08aabbcc.cfg?ccert=Installed#frag", "Cisco", nullptr,
+       "00:0e:08:aa:bb:cc", nullptr, "Installed"},  // absolute-form
+      // other vendors
+      {"/cfgc074ad2bd859.xml", nullptr, nullptr, "c0:74:ad:2b:d8:59", nullptr, nullptr},  // Grandstream / Htek
+      {"/cfgc074ad2bd859", nullptr, nullptr, "c0:74:ad:2b:d8:59", nullptr, nullptr},
+      {"/snom320-000413123456.htm", "Snom", "320", "00:04:13:12:34:56", nullptr, nullptr},
+      {"/000413123456.xml", nullptr, nullptr, "00:04:13:12:34:56", nullptr, nullptr},
+      {"/SIP00040D123456.cfg", "Avaya", nullptr, "00:04:0d:12:34:56", nullptr, nullptr},
+      {"/Digium/000fd3123456.cfg", "Digium", nullptr, "00:0f:d3:12:34:56", nullptr, nullptr},
+      {"/polycom/0004f2aabbcc-phone.cfg", "Polycom", nullptr, "00:04:f2:aa:bb:cc", nullptr, nullptr},
+      {"/0004f2aabbcc-boot.log", "Polycom", nullptr, "00:04:f2:aa:bb:cc", nullptr, nullptr},
+      {"/00085D237429.cfg", nullptr, nullptr, "00:08:5d:23:74:29", nullptr, nullptr},  // Aastra, uppercase
+      {"/M800B00908f5b1035.ini", "AudioCodes", "M800B", "00:90:8f:5b:10:35", nullptr, nullptr},
+      // exclusions: all-zero master file, Yealink model-common file, unexpanded macros
+      {"/000000000000.cfg", nullptr, nullptr, nullptr, nullptr, nullptr},
+      {"/y000000000025.cfg", "Yealink", nullptr, nullptr, nullptr, nullptr},
+      {"/y000000000044.cfg", "Yealink", nullptr, nullptr, nullptr, nullptr},
+      {"/spa$MA.cfg", nullptr, nullptr, nullptr, nullptr, nullptr},
+      {"/spa%24MA.cfg", nullptr, nullptr, nullptr, nullptr, nullptr},
+      {"/prov?mac=$MA&sn=$SN&ccert=$CCERT", nullptr, nullptr, nullptr, nullptr, nullptr},
+      {"/prov?mac=%24MA", nullptr, nullptr, nullptr, nullptr, nullptr},
+  };
+  for (const UrlCase& c : cases) {
+    CAPTURE(c.uri);
+    const Claims got = rules.matchUrl(c.uri);
+    CAPTURE(got.rule);
+    CHECK(text(got.vendor) == orNone(c.vendor));
+    CHECK(text(got.model) == orNone(c.model));
+    CHECK(macText(got) == (c.mac ? std::string(c.mac) : std::string()));
+    CHECK(text(got.serial) == orNone(c.serial));
+    CHECK(text(got.ccert) == orNone(c.ccert));
+  }
+}
+
+TEST_CASE("rules: URL claims name every rule that contributed") {
+  const Claims c = bundledRules().matchUrl("/spa000e08aabbcc.cfg?ccert=Installed");
+  CHECK(c.rule == "cisco-spa-mac-file,ccert-param");
+}
+
+TEST_CASE("rules: SPA --post body with expanded macros") {
+  const auto& rules = bundledRules();
+  const Claims c = rules.matchPostBody(
+      R"x(Product = "SPA2102"; MAC_Addr = "000e08aabbcc"; Ser_Num = "88012BA01234"; SW_Ver = "2.0.6(b)"; CCERT = "Installed";)x");
+  CHECK(text(c.vendor) == "Cisco");
+  CHECK(text(c.model) == "SPA2102");
+  CHECK(macText(c) == "00:0e:08:aa:bb:cc");
+  CHECK(text(c.serial) == "88012BA01234");
+  CHECK(text(c.firmware) == "2.0.6(b)");
+  CHECK(text(c.ccert) == "Installed");
+  CHECK(c.rule == "spa-post-gpp,post-ccert");
+}
+
+TEST_CASE("rules: SPA --post body with unexpanded macros claims nothing from them") {
+  const Claims c = bundledRules().matchPostBody(R"x(Product = "$PN"; MAC_Addr = "$MA"; Ser_Num = "$SN"; SW_Ver = "$SWVER";)x");
+  CHECK(c.empty());
+}
+
+TEST_CASE("rules: CCERT = \"Not Installed\" in a body") {
+  const Claims c = bundledRules().matchPostBody(R"x(MAC_Addr = "000e08aabbcc"; CCERT = "Not Installed";)x");
+  CHECK(text(c.ccert) == "Not Installed");
+  CHECK(macText(c) == "00:0e:08:aa:bb:cc");
+}
+
+TEST_CASE("rules: form-encoded POST body is read like a query") {
+  const Claims c = bundledRules().matchPostBody("mac=000e08aabbcc&sn=88012BA01234&ccert=Not+Installed");
+  CHECK(macText(c) == "00:0e:08:aa:bb:cc");
+  CHECK(text(c.serial) == "88012BA01234");
+  CHECK(text(c.ccert) == "Not Installed");
+}
+
+// --- certificates ----------------------------------------------------------------------------
+
+namespace {
+
+CertInfo certWith(std::vector<RdnAttr> subject, std::vector<RdnAttr> issuer = {}) {
+  CertInfo c;
+  c.subject = std::move(subject);
+  c.issuer = std::move(issuer);
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("rules: individualized SPA certificate (SPA-ATA-PG example)") {
+  const CertClaims c = bundledRules().matchCertificate(
+      certWith({{"OU", "SPA-962"}, {"L", "88012BA01234"}, {"ST", "000e08abcdef"}}, {{"CN", "Sipura CA Client Root"}}));
+  CHECK_FALSE(c.generic);
+  CHECK(c.rule == "cisco-spa-individual");
+  CHECK(text(c.vendor) == "Cisco");
+  CHECK(text(c.model) == "SPA-962");
+  CHECK(text(c.serial) == "88012BA01234");
+  CHECK(macText(c) == "00:0e:08:ab:cd:ef");
+}
+
+TEST_CASE("rules: generic Cisco certificate by literal, any case") {
+  for (const char* l : {"ciscogeneric", "CiscoGeneric"}) {
+    const CertClaims c = bundledRules().matchCertificate(certWith({{"OU", "cisco.com"}, {"L", l}, {"ST", l}}));
+    CHECK(c.generic);
+    CHECK(c.generic_marker == "cisco-generic");
+    CHECK(text(c.vendor) == "Cisco");
+    CHECK_FALSE(c.serial);  // a shared certificate names no unit
+    CHECK_FALSE(c.mac);
+  }
+}
+
+TEST_CASE("rules: generic certificate by pattern (L == ST, non-hex words, OU a domain)") {
+  const CertClaims c = bundledRules().matchCertificate(certWith(
+      {{"OU", "linksys.com"}, {"L", "linksysgeneric"}, {"ST", "linksysgeneric"}}, {{"CN", "Linksys CA Client Root"}}));
+  CHECK(c.generic);
+  CHECK(c.generic_marker == "generic-domain-ou-same-word");
+  CHECK(text(c.vendor) == "Cisco");  // from the issuer hint
+  // L != ST: not generic.
+  const CertClaims d =
+      bundledRules().matchCertificate(certWith({{"OU", "linksys.com"}, {"L", "linksysgeneric"}, {"ST", "other"}}));
+  CHECK_FALSE(d.generic);
+  // L == ST but hex (could be a serial/MAC): not generic.
+  const CertClaims e =
+      bundledRules().matchCertificate(certWith({{"OU", "x.com"}, {"L", "000e08abcdef"}, {"ST", "000e08abcdef"}}));
+  CHECK_FALSE(e.generic);
+}
+
+TEST_CASE("rules: Cisco MPP certificate (MPP-AG layout)") {
+  const CertClaims c = bundledRules().matchCertificate(
+      certWith({{"OU", "CP-8841-3PCC"}, {"L", "88012BA01234"}, {"ST", "000e08abcdef"}}));
+  CHECK(c.rule == "cisco-mpp-individual");
+  CHECK(text(c.model) == "CP-8841-3PCC");
+  CHECK(text(c.serial) == "88012BA01234");
+  CHECK(macText(c) == "00:0e:08:ab:cd:ef");
+}
+
+TEST_CASE("rules: Yealink and Polycom device certificates [U]") {
+  const CertClaims y = bundledRules().matchCertificate(
+      certWith({{"CN", "001565aabbcc"}}, {{"O", "Yealink"}, {"CN", "Yealink Equipment Issuing CA"}}));
+  CHECK(text(y.vendor) == "Yealink");
+  CHECK(macText(y) == "00:15:65:aa:bb:cc");
+  const CertClaims p = bundledRules().matchCertificate(
+      certWith({{"CN", "00:04:f2:aa:bb:cc"}}, {{"CN", "Polycom Equipment Policy CA"}}));
+  CHECK(text(p.vendor) == "Polycom");
+  CHECK(macText(p) == "00:04:f2:aa:bb:cc");
+}
+
+TEST_CASE("rules: issuer-only hint gives the vendor; unknown certificates give nothing") {
+  const CertClaims h =
+      bundledRules().matchCertificate(certWith({{"CN", "odd-subject"}}, {{"CN", "Sipura CA Client Root"}}));
+  CHECK(text(h.vendor) == "Cisco");
+  CHECK(h.rule == "cisco-issuer-hint");
+  CHECK_FALSE(h.mac);
+  const CertClaims n =
+      bundledRules().matchCertificate(certWith({{"CN", "device.example.com"}}, {{"CN", "Example Issuing CA"}}));
+  CHECK(n.empty());
+  CHECK_FALSE(n.generic);
+  CHECK(n.rule.empty());
+}
+
+TEST_CASE("rules: a certificate with an all-zero MAC keeps model and serial, drops the MAC") {
+  const CertClaims c =
+      bundledRules().matchCertificate(certWith({{"OU", "SPA-962"}, {"L", "88012BA01234"}, {"ST", "000000000000"}}));
+  CHECK(text(c.model) == "SPA-962");
+  CHECK_FALSE(c.mac);
+}
+
+TEST_CASE("rules: hostile certificate attribute values return") {
+  const std::string hostile(64 * 1024, '(');
+  const CertClaims c = bundledRules().matchCertificate(certWith({{"OU", hostile}, {"L", hostile}, {"ST", hostile}}));
+  CHECK_FALSE(c.generic);
+}
+
+// --- OUIs, severities, fingerprints ------------------------------------------------------------
+
+TEST_CASE("rules: vendorForMac from the OUI table (domain.md §4)") {
+  const auto& rules = bundledRules();
+  const auto vendor = [&](const char* mac) { return text(rules.vendorForMac(*MacAddr::parse(mac))); };
+  CHECK(vendor("00:0e:08:aa:bb:cc") == "Cisco");  // Cisco-Linksys
+  CHECK(vendor("00:56:2b:04:36:15") == "Cisco");
+  CHECK(vendor("00:15:65:4a:a9:37") == "Yealink");
+  CHECK(vendor("00:04:f2:00:00:01") == "Polycom");
+  CHECK(vendor("48:25:67:00:00:01") == "Polycom");  // Poly
+  CHECK(vendor("c0:74:ad:2b:d8:59") == "Grandstream");
+  CHECK(vendor("00:04:13:74:17:67") == "Snom");
+  CHECK(vendor("0c:38:3e:07:e1:6c") == "Fanvil");
+  CHECK(vendor("00:10:bc:00:00:01") == "Mitel");  // Aastra
+  CHECK(vendor("c8:1f:ea:83:e8:5a") == "Avaya");
+  CHECK(vendor("7c:2f:80:4d:f9:a9") == "Gigaset");
+  CHECK(vendor("00:1f:c1:1c:22:a9") == "Htek");
+  CHECK(vendor("00:80:f0:c8:c3:81") == "Panasonic");
+  CHECK(vendor("00:90:8f:1d:d0:d3") == "AudioCodes");
+  CHECK(vendor("00:a0:ba:08:93:3c") == "Patton");
+  CHECK(vendor("9c:ad:ef:00:00:01") == "Obihai");
+  CHECK(vendor("12:34:56:78:9a:bc") == "<none>");
+  CHECK(vendor("00:08:7b:00:00:01") == "<none>");  // RTX Telecom, deliberately not Snom
+}
+
+TEST_CASE("rules: finding severities") {
+  const auto& rules = bundledRules();
+  const std::vector<std::pair<const char*, const char*>> expected{
+      {"generic-cert", "high"},           {"no-client-cert", "high"},       {"cert-untrusted", "critical"},
+      {"cert-expired", "medium"},         {"cert-not-yet-valid", "medium"}, {"cert-weak-key", "medium"},
+      {"cert-weak-signature", "medium"},  {"cert-clone", "critical"},       {"cert-mac-mismatch", "high"},
+      {"serial-mismatch", "high"},        {"plaintext-provisioning", "high"}, {"legacy-tls", "medium"},
+      {"weak-cipher", "high"},            {"cert-hidden", "info"},          {"server-no-cert-request", "high"},
+      {"fingerprint-mismatch", "low"},    {"ccert-mismatch", "low"},
+  };
+  for (const auto& [code, level] : expected) {
+    CAPTURE(code);
+    CHECK(rules.severity(code) == level);
+  }
+  CHECK(rules.severity("not-a-code") == "medium");
+}
+
+TEST_CASE("rules: the bundled fingerprint table is empty") {
+  CHECK(bundledRules().expectedFingerprints("Cisco", "SPA-2102").empty());
+}
+
+TEST_CASE("rules: the bundled rules load with no error and hold every kind of rule") {
+  CHECK(bundledRules().ruleCount() >= 40);
+}
