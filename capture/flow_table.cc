@@ -10,6 +10,7 @@ namespace {
 constexpr std::uint32_t NO_FLOW = std::numeric_limits<std::uint32_t>::max();
 constexpr std::uint32_t EMPTY_SLOT = NO_FLOW;
 constexpr std::size_t MIN_SLOTS = 16;
+constexpr std::size_t INITIAL_SLOTS = 4096;
 
 std::uint64_t loadU64(const std::uint8_t* p) {
   std::uint64_t v = 0;
@@ -39,10 +40,13 @@ IpAddr ipFrom(std::uint8_t family, const std::array<std::uint8_t, 16>& b) {
 FlowTable::FlowTable(StreamHandlerFactory& factory, AnomalyCounters& anomalies, FlowLimits limits)
     : factory_(factory), anomalies_(anomalies), limits_(limits) {
   if (limits_.max_flows == 0) limits_.max_flows = 1;
+  // The index starts small and doubles with the flow count (load factor <= 1/2,
+  // up to max_flows): a few thousand flows then probe a cache-sized array.
   std::size_t slots = MIN_SLOTS;
-  while (slots < limits_.max_flows * 2) slots <<= 1;  // load factor <= 1/2
-  slots_.assign(slots, Slot{EMPTY_SLOT, 0});
-  mask_ = slots - 1;
+  while (slots < limits_.max_flows * 2) slots <<= 1;
+  max_slots_ = slots;
+  slots_.assign(std::min(slots, INITIAL_SLOTS), Slot{EMPTY_SLOT, 0});
+  mask_ = slots_.size() - 1;
   // Reserved once (virtual memory; pages are touched as flows arrive) so that
   // Flow references stay valid while handlers run.
   flows_.reserve(limits_.max_flows);
@@ -92,8 +96,21 @@ std::uint32_t FlowTable::find(const FlowKey& key, std::uint64_t hash) const {
   }
 }
 
+void FlowTable::growIndex() {
+  std::vector<Slot> old(slots_.size() * 2, Slot{EMPTY_SLOT, 0});
+  old.swap(slots_);
+  mask_ = slots_.size() - 1;
+  for (const Slot& s : old) {
+    if (s.flow == EMPTY_SLOT) continue;
+    std::size_t i = s.tag & mask_;
+    while (slots_[i].flow != EMPTY_SLOT) i = (i + 1) & mask_;
+    slots_[i] = s;
+  }
+}
+
 std::uint32_t FlowTable::create(const FlowKey& key, std::uint64_t hash, const DecodedPacket& pkt, bool from_lo) {
-  if (flow_count_ >= limits_.max_flows) evictOne(pkt.ref);
+  if (flow_count_ >= limits_.max_flows) evictOne();
+  if ((flow_count_ + 1) * 2 > slots_.size() && slots_.size() < max_slots_) growIndex();
   std::uint32_t idx = 0;
   if (!free_.empty()) {
     idx = free_.back();
@@ -167,8 +184,7 @@ void FlowTable::removeFlow(std::uint32_t idx) {
   --flow_count_;
 }
 
-void FlowTable::evictOne(const PacketRef& at) {
-  (void)at;
+void FlowTable::evictOne() {
   if (closed_.tail != NO_FLOW) {  // a lingering closed flow costs nothing to forget
     removeFlow(closed_.tail);
     return;

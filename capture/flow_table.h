@@ -127,7 +127,8 @@ class FlowTable {
   std::uint32_t create(const FlowKey& key, std::uint64_t hash, const DecodedPacket& pkt, bool from_lo);
   void assignSides(Flow& f, const DecodedPacket& pkt, bool from_lo);
   void removeFlow(std::uint32_t idx);
-  void evictOne(const PacketRef& at);
+  void growIndex();
+  void evictOne();
 
   void listUnlink(std::uint32_t idx);
   void listPushFront(std::uint32_t idx, List which);
@@ -171,6 +172,7 @@ class FlowTable {
   std::vector<std::uint32_t> free_;    // indices of Free entries in flows_
   std::vector<Slot> slots_;            // open addressing, linear probing, backward-shift deletion
   std::size_t mask_ = 0;
+  std::size_t max_slots_ = 0;          // the index never grows beyond this
   std::size_t flow_count_ = 0;
   LruList live_;                       // Active and Bypassed flows, most recent first
   LruList closed_;                     // flows closed by FIN/RST, lingering

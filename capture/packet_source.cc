@@ -18,9 +18,10 @@ constexpr int PCAP_NEXT_EX_END_OF_FILE = PCAP_ERROR_BREAK;  // -2: no more packe
 constexpr long FTELL_FAILED = -1;
 constexpr int STAT_OK = 0;
 constexpr std::int64_t NS_PER_SECOND = 1'000'000'000;
-// On-disk record header of classic pcap (ts_sec, ts_usec, incl_len, orig_len): used only
-// to estimate the position when ftell() cannot tell (a pipe on stdin).
+// Classic pcap layout: a 24-byte file header, then records of a 16-byte header
+// (ts_sec, ts_frac, incl_len, orig_len) and incl_len bytes.
 constexpr std::uint64_t PCAP_RECORD_HEADER_BYTES = 16;
+constexpr std::uint64_t PCAP_FILE_HEADER_BYTES = 24;
 
 std::string displayName(const std::string& path) { return path == "-" ? std::string("<stdin>") : path; }
 
@@ -28,8 +29,13 @@ class PcapFileSource final : public PacketSource {
  public:
   PcapFileSource(PcapPtr handle, std::string path, std::uint32_t source_id, std::optional<std::uint64_t> size)
       : pcap_(std::move(handle)), name_(displayName(path)), source_id_(source_id), size_(size) {
-    // Start position: just after the file header (pcap) or the first SHB+IDB (pcapng).
-    updatePosition();
+    // After opening, libpcap has read the 24-byte file header of a classic pcap
+    // file, or a pcapng Section Header Block and the first Interface Description
+    // Block (at least 28 + 20 bytes). Classic records are 16 + caplen bytes each,
+    // so their offsets follow by arithmetic; pcapng blocks do not.
+    const auto start = filePosition();
+    pos_ = start.value_or(PCAP_FILE_HEADER_BYTES);
+    pos_exact_ = start == PCAP_FILE_HEADER_BYTES;
   }
 
   ReadStatus next(RawPacket& out) override {
@@ -46,17 +52,22 @@ class PcapFileSource final : public PacketSource {
       out.linktype = pcap_datalink(pcap_.get());
       out.data = std::span<const std::uint8_t>(data, hdr->caplen);
       out.orig_len = hdr->len;
-      // Where the next record starts. ftell() on a buffered FILE costs no system call;
-      // on a pipe it fails and the classic-pcap record size gives an estimate.
+      // Where the next record starts. Not ftell(): glibc answers it with an
+      // lseek() system call, which would double the cost of reading a packet.
       pos_ += PCAP_RECORD_HEADER_BYTES + hdr->caplen;
-      updatePosition();
       return ReadStatus::Packet;
     }
     finished_ = true;
     if (rc == PCAP_NEXT_EX_END_OF_FILE) return ReadStatus::End;
-    // The failing record (or block) starts where the last good one ended.
-    std::string msg = name_ + ": bad record at byte offset " + std::to_string(pos_);
-    if (!pos_exact_) msg += " (estimated)";
+    std::string msg = name_ + ": ";
+    if (pos_exact_) {
+      // Classic pcap: the failing record starts where the last good one ended.
+      msg += "bad record at byte offset " + std::to_string(pos_);
+    } else if (const auto stopped = filePosition()) {
+      msg += "reading stopped at byte offset " + std::to_string(*stopped);  // pcapng: the block is not tracked
+    } else {
+      msg += "reading stopped near byte offset " + std::to_string(pos_);  // a pipe: estimated
+    }
     msg += " after frame " + std::to_string(frame_) + ": " + pcap_geterr(pcap_.get());
     for (char& c : msg) {
       if (c == '\n' || c == '\r') c = ' ';
@@ -67,7 +78,10 @@ class PcapFileSource final : public PacketSource {
 
   std::string error() const override { return error_; }
 
-  std::uint64_t bytesRead() const override { return pos_; }
+  std::uint64_t bytesRead() const override {
+    if (pos_exact_) return pos_;
+    return filePosition().value_or(pos_);  // one lseek per progress report, not per packet
+  }
 
   std::optional<std::uint64_t> totalBytes() const override { return size_; }
   std::string name() const override { return name_; }
@@ -80,19 +94,14 @@ class PcapFileSource final : public PacketSource {
     if (pos == FTELL_FAILED) return std::nullopt;
     return static_cast<std::uint64_t>(pos);
   }
-  void updatePosition() {
-    const auto pos = filePosition();
-    pos_exact_ = pos.has_value();
-    if (pos) pos_ = *pos;
-  }
 
   PcapPtr pcap_;
   std::string name_;
   std::uint32_t source_id_;
   std::optional<std::uint64_t> size_;
   std::uint64_t frame_ = 0;
-  std::uint64_t pos_ = 0;  // byte offset where the next record starts
-  bool pos_exact_ = false;  // pos_ came from ftell(), not from an estimate
+  std::uint64_t pos_ = 0;   // byte offset where the next record starts (exact for classic pcap)
+  bool pos_exact_ = false;  // classic pcap from a seekable file: pos_ is exact
   bool finished_ = false;
   std::string error_;
 };
