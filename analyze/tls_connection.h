@@ -3,6 +3,8 @@
 // keeps what it saw in a TlsSummary. Streaming: feed() takes whatever bytes
 // arrived (records may span calls, handshake messages may span records, one
 // record may hold several messages) and never throws on packet data.
+#include <array>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -75,9 +77,54 @@ class TlsConnection {
   static bool looksLikeServerRecord(std::span<const std::uint8_t> first_bytes);
 
  private:
+  // Where one direction's byte stream stands: record framing, the clear-text
+  // bytes of the current record and of the handshake message being assembled.
+  struct Direction {
+    std::array<std::uint8_t, 5> header{};  // record header being assembled
+    std::size_t header_len = 0;
+    std::size_t header_need = 5;           // 2 for an SSLv2-compatible first record
+    bool sslv2_record = false;
+    bool in_payload = false;
+    std::uint8_t content_type = 0;
+    std::uint16_t record_version = 0;
+    std::size_t payload_left = 0;
+    bool keep_payload = false;             // payload parsed (clear text) rather than skipped
+    bool record_damaged = false;           // a gap fell inside the kept payload
+    std::vector<std::uint8_t> record;      // <= TLS_MAX_RECORD
+    std::vector<std::uint8_t> handshake;   // partial handshake message(s), <= 4 + TLS_MAX_HANDSHAKE_MESSAGE + a record
+    std::uint16_t first_record_version = 0;
+    bool first_byte_seen = false;
+    bool encrypted = false;                // this side sent ChangeCipherSpec: its records are opaque
+    bool finished_seen = false;            // first encrypted handshake record (Finished) went by
+    bool handshake_lost = false;           // a gap cut a handshake message: walk records only
+    bool stopped = false;                  // nothing more will be read from this side
+    std::uint64_t watched = 0;             // bytes walked after the handshake completed
+  };
+
+  Direction& direction(Side side) { return side == Side::Client ? client_ : server_; }
+  std::size_t consume(Side side, Direction& d, std::span<const std::uint8_t> bytes);
+  void startRecord(Side side, Direction& d);
+  void finishRecord(Side side, Direction& d);
+  void advancePayload(Side side, Direction& d, std::size_t n);
+  void onHandshakeBytes(Side side, Direction& d, std::span<const std::uint8_t> bytes);
+  void onHandshakeMessage(Side side, std::uint8_t type, std::span<const std::uint8_t> body);
+  void onAlert(Side side, std::span<const std::uint8_t> payload);
+  void onChangeCipherSpec(Side side, Direction& d);
+  [[nodiscard]] bool isCompatibilityCcs() const;
+  void onOpaqueRecord(Direction& d);
+  void addAlert(const TlsAlert& alert);
+  void account(Side side, Direction& d, std::size_t n, bool during_handshake);
+  void fail(AnomalyId anomaly);
+  [[nodiscard]] ParseState state() const;
+
   AnomalyCounters& anomalies_;
   TlsSummary summary_;
-  // (implementation state: per-side record/handshake buffers and phase)
+  Direction client_;
+  Direction server_;
+  bool server_full_handshake_ = false;   // Certificate/ServerKeyExchange/CertificateRequest/ServerHelloDone seen
+  bool application_data_seen_ = false;   // either side, after or during the handshake
+  bool done_ = false;                    // nothing more to learn (TLS 1.3, renegotiation, watch over)
+  bool error_ = false;
 };
 
 }  // namespace provaudit::analyze

@@ -1,0 +1,164 @@
+// JA3 (salesforce/ja3 README) and JA4 (FoxIO-LLC/ja4 technical_details/JA4.md,
+// the BSD-3-licensed TLS client part only) fingerprints of a ClientHello.
+// GREASE values (RFC 8701) are left out everywhere, as both definitions ask.
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdio>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include "analyze/tls_connection.h"
+#include "analyze/tls_handshake.h"
+
+namespace provaudit::analyze {
+namespace {
+
+constexpr std::size_t JA4_HASH_CHARS = 12;
+constexpr std::size_t JA4_MAX_COUNT = 99;
+constexpr const char* JA4_EMPTY_HASH = "000000000000";
+
+std::string hexLower(const unsigned char* data, std::size_t len) {
+  static constexpr char DIGITS[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(len * 2);
+  for (std::size_t i = 0; i < len; ++i) {
+    out.push_back(DIGITS[data[i] >> 4]);
+    out.push_back(DIGITS[data[i] & 0x0f]);
+  }
+  return out;
+}
+
+// Lowercase hex digest of `text`; "" if OpenSSL refuses (it does not for MD5/SHA-256).
+std::string digestHex(const std::string& text, const EVP_MD* md) {
+  std::array<unsigned char, EVP_MAX_MD_SIZE> out{};
+  unsigned int out_len = 0;
+  if (EVP_Digest(text.data(), text.size(), out.data(), &out_len, md, nullptr) != 1) return {};
+  return hexLower(out.data(), out_len);
+}
+
+template <typename T>
+std::vector<T> withoutGrease(const std::vector<T>& values) {
+  std::vector<T> out;
+  out.reserve(values.size());
+  std::copy_if(values.begin(), values.end(), std::back_inserter(out), [](T v) { return !isGrease(v); });
+  return out;
+}
+
+// JA3 field: decimal values joined by '-'.
+template <typename T>
+std::string decimalList(const std::vector<T>& values) {
+  std::string out;
+  for (const T v : values) {
+    if (!out.empty()) out.push_back('-');
+    out += std::to_string(v);
+  }
+  return out;
+}
+
+std::string hex4(std::uint16_t v) {
+  std::array<char, 5> buf{};
+  std::snprintf(buf.data(), buf.size(), "%04x", static_cast<unsigned>(v));
+  return buf.data();
+}
+
+// JA4 list: 4-digit lowercase hex joined by ','.
+std::string hexList(const std::vector<std::uint16_t>& values) {
+  std::string out;
+  for (const std::uint16_t v : values) {
+    if (!out.empty()) out.push_back(',');
+    out += hex4(v);
+  }
+  return out;
+}
+
+std::string ja4Hash(const std::string& text) { return digestHex(text, EVP_sha256()).substr(0, JA4_HASH_CHARS); }
+
+std::string ja4Count(std::size_t n) {
+  const std::size_t capped = std::min(n, JA4_MAX_COUNT);
+  return std::string(1, static_cast<char>('0' + capped / 10)) + static_cast<char>('0' + capped % 10);
+}
+
+std::string ja4Version(const ClientHello& ch) {
+  // The highest non-GREASE supported_versions entry, else the legacy version;
+  // the record-layer version is ignored.
+  std::uint16_t version = ch.legacy_version;
+  const std::vector<std::uint16_t> offered = withoutGrease(ch.supported_versions);
+  if (!offered.empty()) version = *std::max_element(offered.begin(), offered.end());
+  switch (version) {
+    case 0x0304: return "13";
+    case 0x0303: return "12";
+    case 0x0302: return "11";
+    case 0x0301: return "10";
+    case 0x0300: return "s3";
+    case 0x0002: return "s2";
+    case 0xfeff: return "d1";
+    case 0xfefd: return "d2";
+    case 0xfefc: return "d3";
+    default: return "00";
+  }
+}
+
+bool isAlnum(unsigned char c) { return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'); }
+
+// First and last character of the first ALPN value; "00" when there is none.
+// A non-alphanumeric first or last byte switches to the first and last hex
+// digit of the whole value (JA4.md "ALPN Extension Value").
+std::string ja4Alpn(const ClientHello& ch) {
+  if (ch.alpn.empty() || ch.alpn.front().empty()) return "00";
+  const std::string& first = ch.alpn.front();
+  const auto head = static_cast<unsigned char>(first.front());
+  const auto tail = static_cast<unsigned char>(first.back());
+  if (isAlnum(head) && isAlnum(tail)) return std::string{static_cast<char>(head), static_cast<char>(tail)};
+  const std::string hex = hexLower(reinterpret_cast<const unsigned char*>(first.data()), first.size());  // chars -> bytes
+  return std::string{hex.front(), hex.back()};
+}
+
+}  // namespace
+
+std::string ja3String(const ClientHello& ch) {
+  return std::to_string(ch.legacy_version) + ',' + decimalList(withoutGrease(ch.cipher_suites)) + ',' +
+         decimalList(withoutGrease(ch.extensions)) + ',' + decimalList(withoutGrease(ch.supported_groups)) + ',' +
+         decimalList(ch.ec_point_formats);
+}
+
+std::string ja3Hash(const ClientHello& ch) { return digestHex(ja3String(ch), EVP_md5()); }
+
+std::string ja4(const ClientHello& ch, bool quic) {
+  std::vector<std::uint16_t> ciphers = withoutGrease(ch.cipher_suites);
+  const std::vector<std::uint16_t> extensions = withoutGrease(ch.extensions);
+  const bool has_sni = std::find(extensions.begin(), extensions.end(), TLS_EXT_SERVER_NAME) != extensions.end();
+
+  std::string out = quic ? "q" : "t";
+  out += ja4Version(ch);
+  out += has_sni ? 'd' : 'i';
+  out += ja4Count(ciphers.size());
+  out += ja4Count(extensions.size());
+  out += ja4Alpn(ch);
+
+  // JA4_b: sorted cipher list.
+  std::sort(ciphers.begin(), ciphers.end());
+  out += '_';
+  out += ciphers.empty() ? JA4_EMPTY_HASH : ja4Hash(hexList(ciphers));
+
+  // JA4_c: sorted extensions without SNI and ALPN, then '_' and the signature
+  // algorithms in wire order (no '_' when there are none).
+  std::vector<std::uint16_t> sorted_extensions;
+  std::copy_if(extensions.begin(), extensions.end(), std::back_inserter(sorted_extensions),
+               [](std::uint16_t e) { return e != TLS_EXT_SERVER_NAME && e != TLS_EXT_ALPN; });
+  std::sort(sorted_extensions.begin(), sorted_extensions.end());
+  out += '_';
+  if (sorted_extensions.empty()) {
+    out += JA4_EMPTY_HASH;
+  } else {
+    std::string text = hexList(sorted_extensions);
+    const std::vector<std::uint16_t> algorithms = withoutGrease(ch.signature_algorithms);
+    if (!algorithms.empty()) text += '_' + hexList(algorithms);
+    out += ja4Hash(text);
+  }
+  return out;
+}
+
+}  // namespace provaudit::analyze

@@ -1,0 +1,436 @@
+// TLS record layer (RFC 5246 §6.2, RFC 8446 §5.1) for both directions of one
+// connection. Records are walked header by header; payloads are kept only while
+// they are clear text we parse (handshake, alert, ChangeCipherSpec before the
+// side's ChangeCipherSpec), everything else is skipped without buffering.
+// Handshake messages are reassembled across records (RFC 5246 §6.2.1) and
+// handed to the body parsers of tls_handshake.cc.
+#include "analyze/tls_connection.h"
+
+#include <algorithm>
+
+#include "analyze/tls_handshake.h"
+#include "common/byte_reader.h"
+
+namespace provaudit::analyze {
+namespace {
+
+// RFC 5246 §6.2.1 ContentType, RFC 6520 §2 heartbeat.
+enum class ContentType : std::uint8_t {
+  ChangeCipherSpec = 20,
+  Alert = 21,
+  Handshake = 22,
+  ApplicationData = 23,
+  Heartbeat = 24,
+};
+
+constexpr std::size_t TLS_RECORD_HEADER = 5;   // type(1) version(2) length(2)
+constexpr std::size_t SSLV2_RECORD_HEADER = 2;  // RFC 5246 Appendix E.2: 2-byte length, high bit set
+constexpr std::size_t TLS_HANDSHAKE_HEADER = 4; // msg_type(1) length(3)
+constexpr std::size_t SSLV2_MIN_CLIENT_HELLO = 9;  // msg_type + version + three 2-byte lengths
+// Alerts kept per connection; more (a peer spraying alerts) are counted, not stored.
+constexpr std::size_t TLS_MAX_ALERTS = 64;
+constexpr std::uint8_t ALERT_LEVEL_WARNING = 1;
+constexpr std::uint8_t ALERT_NO_CERTIFICATE = 41;  // SSL 3.0 (RFC 6101 §5.4.2)
+constexpr std::uint8_t CHANGE_CIPHER_SPEC_VALUE = 1;
+constexpr std::uint8_t TLS_MAJOR_VERSION = 3;
+constexpr std::uint8_t TLS_MAX_MINOR_VERSION = 4;
+
+bool isContentType(std::uint8_t type) {
+  return type >= static_cast<std::uint8_t>(ContentType::ChangeCipherSpec) &&
+         type <= static_cast<std::uint8_t>(ContentType::Heartbeat);
+}
+
+// SSL 3.0 (3,0) to TLS 1.3's legacy record version (3,3); (3,4) tolerated.
+bool isRecordVersion(std::uint8_t major, std::uint8_t minor) {
+  return major == TLS_MAJOR_VERSION && minor <= TLS_MAX_MINOR_VERSION;
+}
+
+std::size_t u16At(std::span<const std::uint8_t> b, std::size_t at) {
+  return (static_cast<std::size_t>(b[at]) << 8) | b[at + 1];
+}
+
+}  // namespace
+
+ParseState TlsConnection::feed(Side side, std::span<const std::uint8_t> bytes) {
+  Direction& d = direction(side);
+  while (!bytes.empty() && !d.stopped && state() == ParseState::NeedMore) {
+    bytes = bytes.subspan(consume(side, d, bytes));
+  }
+  return state();
+}
+
+// One step: completes (part of) a record header or takes (part of) a payload.
+// Always consumes at least one byte.
+std::size_t TlsConnection::consume(Side side, Direction& d, std::span<const std::uint8_t> bytes) {
+  if (d.in_payload) {
+    const std::size_t n = std::min(d.payload_left, bytes.size());
+    if (d.keep_payload) d.record.insert(d.record.end(), bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(n));
+    advancePayload(side, d, n);
+    return n;
+  }
+  if (!d.first_byte_seen) {
+    d.first_byte_seen = true;
+    // RFC 5246 Appendix E.2: a client may open with an SSLv2-compatible
+    // CLIENT-HELLO, whose 2-byte record header has the high bit set (a TLS
+    // content type never does).
+    if (side == Side::Client && (bytes[0] & 0x80) != 0) {
+      d.sslv2_record = true;
+      d.header_need = SSLV2_RECORD_HEADER;
+    }
+  }
+  const bool during_handshake = !summary_.handshake_complete;
+  const std::size_t n = std::min(d.header_need - d.header_len, bytes.size());
+  std::copy_n(bytes.begin(), n, d.header.begin() + static_cast<std::ptrdiff_t>(d.header_len));
+  d.header_len += n;
+  if (d.header_len == d.header_need) startRecord(side, d);
+  account(side, d, n, during_handshake);
+  return n;
+}
+
+void TlsConnection::startRecord(Side side, Direction& d) {
+  const std::span<const std::uint8_t> h(d.header.data(), d.header_len);
+  d.header_len = 0;
+  std::size_t length = 0;
+  if (d.sslv2_record) {
+    length = u16At(h, 0) & 0x7fff;
+    d.content_type = static_cast<std::uint8_t>(ContentType::Handshake);
+    d.record_version = 0;  // the SSLv2 header carries no version
+  } else {
+    d.content_type = h[0];
+    d.record_version = static_cast<std::uint16_t>(u16At(h, 1));
+    length = u16At(h, 3);
+    // The caller only builds a connection on something that looked like TLS;
+    // an impossible header later means the stream is not (or no longer) TLS.
+    if (!isContentType(h[0]) || !isRecordVersion(h[1], h[2])) {
+      fail(PA_ANOMALY("tls_record_malformed"));
+      return;
+    }
+  }
+  // RFC 5246 §6.2.3: no record (even ciphertext) exceeds 2^14 + 2048 bytes.
+  if (length > TLS_MAX_RECORD) {
+    fail(PA_ANOMALY("tls_record_too_large"));
+    return;
+  }
+  if (d.first_record_version == 0) d.first_record_version = d.record_version;
+  d.in_payload = true;
+  d.payload_left = length;
+  d.record.clear();
+  d.record_damaged = false;
+  const auto type = static_cast<ContentType>(d.content_type);
+  d.keep_payload = !d.encrypted && (type == ContentType::Handshake || type == ContentType::Alert ||
+                                    type == ContentType::ChangeCipherSpec);
+  if (!d.keep_payload) onOpaqueRecord(d);
+  if (d.payload_left == 0) finishRecord(side, d);
+}
+
+void TlsConnection::advancePayload(Side side, Direction& d, std::size_t n) {
+  const bool during_handshake =
+      !summary_.handshake_complete && d.content_type != static_cast<std::uint8_t>(ContentType::ApplicationData);
+  d.payload_left -= n;
+  if (d.payload_left == 0) finishRecord(side, d);
+  account(side, d, n, during_handshake);
+}
+
+void TlsConnection::finishRecord(Side side, Direction& d) {
+  d.in_payload = false;
+  const bool sslv2 = d.sslv2_record;
+  d.sslv2_record = false;
+  d.header_need = TLS_RECORD_HEADER;
+  if (!d.keep_payload) return;
+  const std::span<const std::uint8_t> payload(d.record);
+  if (sslv2) {
+    if (d.record_damaged) {
+      d.handshake_lost = true;
+    } else if (!summary_.client_hello) {
+      summary_.client_hello = parseSslv2ClientHello(payload, anomalies_);
+    }
+  } else {
+    switch (static_cast<ContentType>(d.content_type)) {
+      case ContentType::Handshake:
+        if (d.record_damaged) {
+          // A gap cut this record: message boundaries are lost on this side.
+          d.handshake_lost = true;
+          d.handshake.clear();
+        } else {
+          onHandshakeBytes(side, d, payload);
+        }
+        break;
+      case ContentType::Alert:
+        if (!d.record_damaged) onAlert(side, payload);
+        break;
+      case ContentType::ChangeCipherSpec:
+        if (!d.record_damaged && (payload.size() != 1 || payload[0] != CHANGE_CIPHER_SPEC_VALUE)) {
+          anomalies_.inc(PA_ANOMALY("tls_change_cipher_spec_malformed"));
+        }
+        onChangeCipherSpec(side, d);  // the header alone says what it is
+        break;
+      default:
+        break;
+    }
+  }
+  d.record.clear();
+}
+
+// Records whose payload is not read: application data, heartbeats, and every
+// record of a side after its ChangeCipherSpec. The header alone tells enough.
+void TlsConnection::onOpaqueRecord(Direction& d) {
+  switch (static_cast<ContentType>(d.content_type)) {
+    case ContentType::ApplicationData:
+      application_data_seen_ = true;
+      break;
+    case ContentType::Alert:
+      addAlert(TlsAlert{0, 0, true});
+      break;
+    case ContentType::Handshake:
+      // The first encrypted handshake record of a side is its Finished. A later
+      // one, once the handshake is over and data has flowed, is a HelloRequest
+      // or a new ClientHello: a renegotiation, whose certificates travel
+      // encrypted (Apache per-directory SSLVerifyClient does this).
+      if (!d.finished_seen) {
+        d.finished_seen = true;
+      } else if (summary_.handshake_complete && application_data_seen_) {
+        summary_.renegotiation = true;
+        done_ = true;
+      }
+      break;
+    default:
+      break;
+  }
+}
+
+void TlsConnection::onHandshakeBytes(Side side, Direction& d, std::span<const std::uint8_t> bytes) {
+  if (d.handshake_lost) return;
+  d.handshake.insert(d.handshake.end(), bytes.begin(), bytes.end());
+  ByteReader pending(d.handshake);
+  while (!error_ && !done_) {
+    ByteReader message(pending.rest());
+    std::uint8_t type = 0;
+    std::uint32_t length = 0;
+    if (!message.readU8(type) || !message.readU24(length)) break;
+    if (length > TLS_MAX_HANDSHAKE_MESSAGE) {
+      fail(PA_ANOMALY("tls_handshake_too_large"));
+      return;
+    }
+    Bytes body;
+    if (!message.readBytes(length, body)) break;  // the rest comes in a later record
+    onHandshakeMessage(side, type, body);
+    pending.skip(TLS_HANDSHAKE_HEADER + length);
+  }
+  if (error_) return;
+  d.handshake.erase(d.handshake.begin(), d.handshake.begin() + static_cast<std::ptrdiff_t>(pending.offset()));
+}
+
+void TlsConnection::onHandshakeMessage(Side side, std::uint8_t type, std::span<const std::uint8_t> body) {
+  const auto expect = [&](Side from) {
+    if (side == from) return true;
+    anomalies_.inc(PA_ANOMALY("tls_handshake_wrong_direction"));
+    return false;
+  };
+  switch (static_cast<HandshakeType>(type)) {
+    case HandshakeType::ClientHello:
+      // A second ClientHello (after a HelloRetryRequest) is ignored: the
+      // fingerprints describe the client's opening offer.
+      if (expect(Side::Client) && !summary_.client_hello) {
+        summary_.client_hello = parseClientHello(body, anomalies_);
+        summary_.client_hello->record_version = client_.first_record_version;
+      }
+      break;
+    case HandshakeType::ServerHello: {
+      if (!expect(Side::Server)) break;
+      summary_.server_hello = parseServerHello(body, anomalies_);
+      const ServerHello& sh = *summary_.server_hello;
+      if (isTls13(sh.selected_version)) {
+        summary_.tls13 = true;
+        // RFC 8446 §4.1.4: after a HelloRetryRequest the client sends a new
+        // ClientHello in clear; keep reading.
+        if (sh.hello_retry_request) break;
+        // RFC 8446 §2.2: the server accepted a PSK offered by the client.
+        const bool psk_selected = std::find(sh.extensions.begin(), sh.extensions.end(), TLS_EXT_PRE_SHARED_KEY) !=
+                                  sh.extensions.end();
+        if (psk_selected && summary_.client_hello && summary_.client_hello->has_pre_shared_key) {
+          summary_.resumed = true;
+        }
+        // Everything after the ServerHello is encrypted (RFC 8446 §2).
+        summary_.handshake_complete = true;
+        done_ = true;
+      } else if (!sh.session_id.empty() && summary_.client_hello && sh.session_id == summary_.client_hello->session_id) {
+        // RFC 5246 §7.4.1.3: echoing the client's session id resumes that session.
+        // (In TLS 1.3 the echo is middlebox compatibility only, hence the else.)
+        summary_.resumed = true;
+      }
+      break;
+    }
+    case HandshakeType::Certificate: {
+      if (side == Side::Server) server_full_handshake_ = true;
+      std::optional<std::vector<Der>>& target =
+          side == Side::Client ? summary_.client_certificates : summary_.server_certificates;
+      if (target) break;  // one Certificate per side in a clear handshake
+      target = parseCertificateList(body, anomalies_);
+      break;
+    }
+    case HandshakeType::CertificateRequest:
+      server_full_handshake_ = true;
+      if (expect(Side::Server) && !summary_.certificate_request) {
+        std::optional<std::uint16_t> version;
+        if (summary_.server_hello) version = summary_.server_hello->selected_version;
+        summary_.certificate_request = parseCertificateRequest(body, version, anomalies_);
+      }
+      break;
+    case HandshakeType::ServerHelloDone:
+    case HandshakeType::ServerKeyExchange:
+      server_full_handshake_ = true;
+      expect(Side::Server);
+      break;
+    case HandshakeType::NewSessionTicket:
+    case HandshakeType::HelloRequest:
+      expect(Side::Server);
+      break;
+    case HandshakeType::ClientKeyExchange:
+    case HandshakeType::CertificateVerify:
+      expect(Side::Client);
+      break;
+    default:
+      break;
+  }
+}
+
+void TlsConnection::onAlert(Side side, std::span<const std::uint8_t> payload) {
+  ByteReader r(payload);
+  TlsAlert alert;
+  while (r.remaining() >= 2 && r.readU8(alert.level) && r.readU8(alert.description)) {
+    // SSL 3.0 (RFC 6101 §5.4.2): a client without a certificate answers a
+    // CertificateRequest with a no_certificate warning instead of a message.
+    if (side == Side::Client && alert.level == ALERT_LEVEL_WARNING && alert.description == ALERT_NO_CERTIFICATE) {
+      summary_.no_certificate_alert = true;
+    }
+    addAlert(alert);
+  }
+  if (!r.empty()) anomalies_.inc(PA_ANOMALY("tls_alert_malformed"));
+}
+
+void TlsConnection::addAlert(const TlsAlert& alert) {
+  if (summary_.alerts.size() < TLS_MAX_ALERTS) {
+    summary_.alerts.push_back(alert);
+  } else {
+    anomalies_.inc(PA_ANOMALY("tls_too_many_alerts"));
+  }
+}
+
+// RFC 8446 §5 and Appendix D.4: a TLS 1.3 peer may send a ChangeCipherSpec
+// for middlebox compatibility before the ServerHello that ends the clear part
+// (a client's early one, or around a HelloRetryRequest). It switches nothing.
+bool TlsConnection::isCompatibilityCcs() const {
+  const auto& ch = summary_.client_hello;
+  const bool offers_tls13 = ch && std::any_of(ch->supported_versions.begin(), ch->supported_versions.end(), isTls13);
+  const auto& sh = summary_.server_hello;
+  return offers_tls13 && (!sh || sh->hello_retry_request);
+}
+
+void TlsConnection::onChangeCipherSpec(Side side, Direction& d) {
+  if (isCompatibilityCcs()) return;
+  d.encrypted = true;
+  if (!d.handshake.empty()) {
+    anomalies_.inc(PA_ANOMALY("tls_handshake_truncated"));  // a message never completed
+    d.handshake.clear();
+  }
+  if (side == Side::Client) {
+    summary_.client_ccs = true;
+  } else {
+    summary_.server_ccs = true;
+    // RFC 5246 §7.3: in an abbreviated handshake the server goes straight from
+    // ServerHello to ChangeCipherSpec, without a Certificate.
+    if (summary_.server_hello && !server_full_handshake_ && !d.handshake_lost) summary_.resumed = true;
+  }
+  if (summary_.client_ccs && summary_.server_ccs) summary_.handshake_complete = true;
+}
+
+void TlsConnection::account(Side side, Direction& d, std::size_t n, bool during_handshake) {
+  if (during_handshake) {
+    (side == Side::Client ? summary_.client_bytes : summary_.server_bytes) += n;
+    return;
+  }
+  d.watched += n;
+  if (d.watched < TLS_RENEGOTIATION_WATCH_BYTES) return;
+  d.stopped = true;
+  // A renegotiating server sends its HelloRequest right after the first
+  // request; once it has sent this much without one, nothing more will come.
+  if (side == Side::Server) done_ = true;
+}
+
+void TlsConnection::fail(AnomalyId anomaly) {
+  anomalies_.inc(anomaly);
+  error_ = true;
+}
+
+ParseState TlsConnection::state() const {
+  if (error_) return ParseState::Error;
+  if (done_ || (client_.stopped && server_.stopped)) return ParseState::Done;
+  return ParseState::NeedMore;
+}
+
+ParseState TlsConnection::gap(Side side, std::uint64_t missing) {
+  Direction& d = direction(side);
+  if (missing == 0 || d.stopped || state() != ParseState::NeedMore) return state();
+  const bool during_handshake = !summary_.handshake_complete;
+  if (during_handshake) {
+    (side == Side::Client ? summary_.client_gap : summary_.server_gap) = true;
+    anomalies_.inc(PA_ANOMALY("tcp_gap_in_handshake"));
+  }
+  // A gap inside the current record's payload keeps the record framing: skip
+  // the missing bytes and drop what the record held.
+  if (d.in_payload && missing <= d.payload_left) {
+    if (d.keep_payload) d.record_damaged = true;
+    advancePayload(side, d, static_cast<std::size_t>(missing));
+    return state();
+  }
+  // Otherwise the next record header is somewhere unknown: nothing more can be
+  // read on this side.
+  d.stopped = true;
+  return state();
+}
+
+bool TlsConnection::looksLikeClientHello(std::span<const std::uint8_t> b) {
+  if (b.size() < 3) return false;
+  if (b[0] == static_cast<std::uint8_t>(ContentType::Handshake)) {
+    if (!isRecordVersion(b[1], b[2])) return false;
+    if (b.size() >= TLS_RECORD_HEADER) {
+      const std::size_t length = u16At(b, 3);
+      if (length == 0 || length > TLS_MAX_RECORD) return false;
+    }
+    return b.size() <= TLS_RECORD_HEADER || b[5] == static_cast<std::uint8_t>(HandshakeType::ClientHello);
+  }
+  // RFC 5246 Appendix E.2: length with the high bit, msg_type 1, version 3.x.
+  if ((b[0] & 0x80) == 0 || b.size() < 4) return false;
+  const std::size_t length = u16At(b, 0) & 0x7fff;
+  return length >= SSLV2_MIN_CLIENT_HELLO && length <= TLS_MAX_RECORD &&
+         b[2] == static_cast<std::uint8_t>(HandshakeType::ClientHello) && b[3] == TLS_MAJOR_VERSION;
+}
+
+bool TlsConnection::looksLikeServerRecord(std::span<const std::uint8_t> b) {
+  if (b.size() < 3) return false;
+  const std::uint8_t type = b[0];
+  if (type != static_cast<std::uint8_t>(ContentType::Handshake) && type != static_cast<std::uint8_t>(ContentType::Alert) &&
+      type != static_cast<std::uint8_t>(ContentType::ChangeCipherSpec)) {
+    return false;
+  }
+  if (!isRecordVersion(b[1], b[2])) return false;
+  if (b.size() >= TLS_RECORD_HEADER) {
+    const std::size_t length = u16At(b, 3);
+    if (length == 0 || length > TLS_MAX_RECORD) return false;
+  }
+  if (type != static_cast<std::uint8_t>(ContentType::Handshake) || b.size() <= TLS_RECORD_HEADER) return true;
+  switch (static_cast<HandshakeType>(b[5])) {
+    case HandshakeType::HelloRequest:
+    case HandshakeType::ServerHello:
+    case HandshakeType::NewSessionTicket:
+    case HandshakeType::Certificate:
+    case HandshakeType::ServerKeyExchange:
+    case HandshakeType::CertificateRequest:
+    case HandshakeType::ServerHelloDone:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace provaudit::analyze

@@ -1,0 +1,395 @@
+// The parser against a real TLS stack: OpenSSL client and server talk through
+// memory BIOs inside the test, every byte that crosses is recorded in order,
+// and the transcript is fed to TlsConnection. Hermetic: certificates are made
+// in the test (test_certs.h), nothing touches the network or the disk.
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include <array>
+#include <catch2/catch.hpp>
+#include <string>
+#include <vector>
+
+#include "../analyze_x509/test_certs.h"
+#include "analyze/cert_info.h"
+#include "analyze/tls_connection.h"
+
+using provaudit::Side;
+using provaudit::analyze::ParseState;
+using provaudit::analyze::TlsConnection;
+using provaudit::analyze::TlsSummary;
+namespace tc = provaudit::testcerts;
+
+namespace {
+
+using Buf = std::vector<std::uint8_t>;
+
+struct Chunk {
+  Side side;
+  Buf bytes;
+};
+
+// Client certificates are accepted whatever their chain: the test looks at
+// the wire, not at trust.
+int acceptAnyCertificate(int /*preverify_ok*/, X509_STORE_CTX* /*ctx*/) { return 1; }
+
+// A CA, a server certificate and a device certificate, made once.
+struct Pki {
+  provaudit::EvpPkeyPtr ca_key = tc::ecKey();
+  provaudit::X509Ptr ca = tc::makeCert({.subject = {{"CN", "Sipura CA Client Root"}}, .ca = true}, ca_key.get());
+  provaudit::EvpPkeyPtr server_key = tc::ecKey();
+  provaudit::X509Ptr server = tc::makeCert({.subject = {{"CN", "prov.example"}}, .serial = 2, .san = "DNS:prov.example"},
+                                           server_key.get(), ca.get(), ca_key.get());
+  provaudit::EvpPkeyPtr device_key = tc::ecKey();
+  provaudit::X509Ptr device =
+      tc::makeCert({.subject = {{"OU", "SPA-962"}, {"L", "88012BA01234"}, {"ST", "000e08abcdef"}}, .serial = 3},
+                   device_key.get(), ca.get(), ca_key.get());
+};
+
+const Pki& pki() {
+  static const Pki instance;
+  return instance;
+}
+
+struct ServerOptions {
+  bool request_cert = true;
+  int max_version = 0;  // 0 = the library's highest
+  bool tickets = true;
+};
+
+provaudit::SslCtxPtr serverContext(const ServerOptions& opt) {
+  provaudit::SslCtxPtr ctx(SSL_CTX_new(TLS_server_method()));
+  tc::require(ctx != nullptr, "SSL_CTX_new");
+  tc::require(SSL_CTX_use_certificate(ctx.get(), pki().server.get()) == 1, "use_certificate");
+  tc::require(SSL_CTX_use_PrivateKey(ctx.get(), pki().server_key.get()) == 1, "use_PrivateKey");
+  if (opt.request_cert) {
+    SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, acceptAnyCertificate);
+    tc::require(SSL_CTX_add_client_CA(ctx.get(), pki().ca.get()) == 1, "add_client_CA");  // copies the name
+  }
+  if (opt.max_version != 0) tc::require(SSL_CTX_set_max_proto_version(ctx.get(), opt.max_version) == 1, "max");
+  if (!opt.tickets) SSL_CTX_set_options(ctx.get(), SSL_OP_NO_TICKET);
+  static constexpr unsigned char SESSION_CONTEXT[] = "provaudit-test";
+  tc::require(SSL_CTX_set_session_id_context(ctx.get(), SESSION_CONTEXT, sizeof SESSION_CONTEXT - 1) == 1, "sid ctx");
+  return ctx;
+}
+
+provaudit::SslCtxPtr clientContext(bool with_cert) {
+  provaudit::SslCtxPtr ctx(SSL_CTX_new(TLS_client_method()));
+  tc::require(ctx != nullptr, "SSL_CTX_new");
+  SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_NONE, nullptr);
+  if (with_cert) {
+    tc::require(SSL_CTX_use_certificate(ctx.get(), pki().device.get()) == 1, "use_certificate");
+    tc::require(SSL_CTX_use_PrivateKey(ctx.get(), pki().device_key.get()) == 1, "use_PrivateKey");
+  }
+  return ctx;
+}
+
+// One client and one server SSL joined by memory BIOs; every byte moved from
+// one to the other is appended to `transcript`.
+class MemoryPair {
+ public:
+  MemoryPair(SSL_CTX* client_ctx, SSL_CTX* server_ctx, SSL_SESSION* resume = nullptr)
+      : client_(SSL_new(client_ctx)), server_(SSL_new(server_ctx)) {
+    tc::require(client_ && server_, "SSL_new");
+    client_out_ = attach(client_.get());
+    server_out_ = attach(server_.get());
+    client_in_ = SSL_get_rbio(client_.get());
+    server_in_ = SSL_get_rbio(server_.get());
+    SSL_set_connect_state(client_.get());
+    SSL_set_accept_state(server_.get());
+    tc::require(SSL_set_tlsext_host_name(client_.get(), "prov.example") == 1, "SNI");
+    if (resume != nullptr) tc::require(SSL_set_session(client_.get(), resume) == 1, "SSL_set_session");
+  }
+
+  void handshake() {
+    for (int round = 0; round < 20; ++round) {
+      // SSL_get_error reads the BIO retry flags: ask before pump() moves bytes.
+      const int c = SSL_do_handshake(client_.get());
+      tc::require(c == 1 || retryable(client_.get(), c), "client handshake");
+      pump();
+      const int s = SSL_do_handshake(server_.get());
+      tc::require(s == 1 || retryable(server_.get(), s), "server handshake");
+      pump();
+      if (c == 1 && s == 1) return;
+    }
+    tc::require(false, "handshake did not finish");
+  }
+
+  // One request and one response of application data.
+  void exchange() {
+    write(client_.get(), "GET /spa000e08abcdef.cfg HTTP/1.1\r\n\r\n");
+    read(server_.get());
+    write(server_.get(), "HTTP/1.1 200 OK\r\n\r\n<flat-profile/>");
+    read(client_.get());  // also takes in TLS 1.3 NewSessionTickets
+  }
+
+  // RFC 5746 secure renegotiation started by the server after the request.
+  void renegotiate() {
+    write(client_.get(), "GET /protected/profile.cfg HTTP/1.1\r\n\r\n");
+    read(server_.get());
+    tc::require(SSL_renegotiate(server_.get()) == 1, "SSL_renegotiate");
+    for (int round = 0; round < 20 && SSL_renegotiate_pending(server_.get()) == 1; ++round) {
+      SSL_do_handshake(server_.get());
+      pump();
+      read(client_.get());
+      read(server_.get());
+    }
+    tc::require(SSL_renegotiate_pending(server_.get()) == 0, "renegotiation did not finish");
+  }
+
+  provaudit::SslSessionPtr clientSession() const { return provaudit::SslSessionPtr(SSL_get1_session(client_.get())); }
+  bool clientResumed() const { return SSL_session_reused(client_.get()) == 1; }
+  const std::vector<Chunk>& transcript() const { return transcript_; }
+
+ private:
+  // Gives `ssl` a fresh pair of memory BIOs; returns its write BIO.
+  static BIO* attach(SSL* ssl) {
+    provaudit::BioPtr in(BIO_new(BIO_s_mem()));
+    provaudit::BioPtr out(BIO_new(BIO_s_mem()));
+    tc::require(in && out, "BIO_new");
+    BIO_set_mem_eof_return(in.get(), -1);  // empty means "retry later", not EOF
+    BIO* out_raw = out.get();
+    SSL_set_bio(ssl, in.release(), out.release());  // ownership passes to the SSL
+    return out_raw;
+  }
+  static bool retryable(SSL* ssl, int ret) {
+    const int err = SSL_get_error(ssl, ret);
+    if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) return true;
+    UNSCOPED_INFO("SSL_get_error " << err << ": " << ERR_error_string(ERR_peek_error(), nullptr));
+    return false;
+  }
+  void move(BIO* from, BIO* to, Side side) {
+    std::array<std::uint8_t, 4096> buf{};
+    int n = 0;
+    while ((n = BIO_read(from, buf.data(), static_cast<int>(buf.size()))) > 0) {
+      transcript_.push_back({side, Buf(buf.begin(), buf.begin() + n)});
+      tc::require(BIO_write(to, buf.data(), n) == n, "BIO_write");
+    }
+  }
+  void pump() {
+    move(client_out_, server_in_, Side::Client);
+    move(server_out_, client_in_, Side::Server);
+  }
+  void write(SSL* ssl, const std::string& data) {
+    tc::require(SSL_write(ssl, data.data(), static_cast<int>(data.size())) == static_cast<int>(data.size()), "write");
+    pump();
+  }
+  void read(SSL* ssl) {
+    std::array<char, 4096> buf{};
+    while (SSL_read(ssl, buf.data(), static_cast<int>(buf.size())) > 0) {
+    }
+    ERR_clear_error();
+    pump();
+  }
+
+  provaudit::SslPtr client_;
+  provaudit::SslPtr server_;
+  BIO* client_out_ = nullptr;  // owned by client_
+  BIO* server_out_ = nullptr;  // owned by server_
+  BIO* client_in_ = nullptr;   // owned by client_
+  BIO* server_in_ = nullptr;   // owned by server_
+  std::vector<Chunk> transcript_;
+};
+
+struct Replay {
+  provaudit::AnomalyCounters anomalies;
+  TlsConnection tls{anomalies};
+  ParseState state = ParseState::NeedMore;
+  // Where in the transcript the parser first stopped needing bytes.
+  std::size_t stopped_at = 0;
+
+  Replay(const std::vector<Chunk>& transcript, bool bytewise = false) {
+    for (std::size_t i = 0; i < transcript.size(); ++i) {
+      const Chunk& c = transcript[i];
+      if (bytewise) {
+        for (const std::uint8_t b : c.bytes) state = tls.feed(c.side, Buf{b});
+      } else {
+        state = tls.feed(c.side, c.bytes);
+      }
+      if (state != ParseState::NeedMore && stopped_at == 0) stopped_at = i + 1;
+    }
+  }
+  const TlsSummary& summary() const { return tls.summary(); }
+};
+
+// A full handshake, then a second connection offering the first one's
+// session (by id or ticket, as the server allows); both transcripts.
+struct Resumption {
+  std::vector<Chunk> first;
+  std::vector<Chunk> second;
+
+  explicit Resumption(const ServerOptions& opt) {
+    const auto server_ctx = serverContext(opt);
+    const auto client_ctx = clientContext(true);
+    MemoryPair full(client_ctx.get(), server_ctx.get());
+    full.handshake();
+    full.exchange();
+    const auto session = full.clientSession();
+    tc::require(session != nullptr, "SSL_get1_session");
+    MemoryPair resumed(client_ctx.get(), server_ctx.get(), session.get());
+    resumed.handshake();
+    resumed.exchange();
+    tc::require(resumed.clientResumed(), "OpenSSL did not resume");
+    first = full.transcript();
+    second = resumed.transcript();
+  }
+};
+
+}  // namespace
+
+TEST_CASE("openssl: TLS 1.2 with a client certificate") {
+  const auto server_ctx = serverContext({.max_version = TLS1_2_VERSION});
+  const auto client_ctx = clientContext(true);
+  MemoryPair pair(client_ctx.get(), server_ctx.get());
+  pair.handshake();
+  pair.exchange();
+
+  for (const bool bytewise : {false, true}) {
+    INFO("bytewise " << bytewise);
+    const Replay replay(pair.transcript(), bytewise);
+    const TlsSummary& s = replay.summary();
+    CHECK(replay.anomalies.total() == 0);
+    CHECK(replay.state == ParseState::NeedMore);  // still watching for a renegotiation
+    REQUIRE(s.client_hello);
+    CHECK(s.client_hello->sni == "prov.example");
+    CHECK(s.client_hello->legacy_version == 0x0303);
+    REQUIRE(s.server_hello);
+    CHECK(s.server_hello->selected_version == 0x0303);
+    CHECK_FALSE(s.tls13);
+    REQUIRE(s.server_certificates);
+    CHECK(s.server_certificates->at(0) == tc::der(pki().server.get()));
+    REQUIRE(s.certificate_request);
+    REQUIRE(s.certificate_request->ca_names.size() == 1);
+    CHECK(s.certificate_request->ca_names[0] == tc::subjectDer(pki().ca.get()));
+    CHECK_FALSE(s.certificate_request->signature_algorithms.empty());
+    REQUIRE(s.client_certificates);
+    REQUIRE(s.client_certificates->size() == 1);
+    CHECK(s.client_certificates->at(0) == tc::der(pki().device.get()));
+    CHECK(s.client_ccs);
+    CHECK(s.server_ccs);
+    CHECK(s.handshake_complete);
+    CHECK_FALSE(s.resumed);
+    CHECK_FALSE(s.renegotiation);
+    CHECK_FALSE(s.no_certificate_alert);
+    CHECK(s.alerts.empty());
+
+    const Buf& der = s.client_certificates->at(0);
+    const auto cert = provaudit::analyze::parseCertificate(der.data(), der.size());
+    REQUIRE(cert);
+    CHECK(cert->subject_text == "OU=SPA-962,L=88012BA01234,ST=000e08abcdef");
+  }
+}
+
+TEST_CASE("openssl: TLS 1.2, server asks, client has no certificate") {
+  const auto server_ctx = serverContext({.max_version = TLS1_2_VERSION});
+  const auto client_ctx = clientContext(false);
+  MemoryPair pair(client_ctx.get(), server_ctx.get());
+  pair.handshake();
+  pair.exchange();
+  const Replay replay(pair.transcript());
+  CHECK(replay.anomalies.total() == 0);
+  CHECK(replay.summary().certificate_request);
+  REQUIRE(replay.summary().client_certificates);
+  CHECK(replay.summary().client_certificates->empty());
+  CHECK(replay.summary().handshake_complete);
+}
+
+TEST_CASE("openssl: TLS 1.2, server does not ask") {
+  const auto server_ctx = serverContext({.request_cert = false, .max_version = TLS1_2_VERSION});
+  const auto client_ctx = clientContext(true);
+  MemoryPair pair(client_ctx.get(), server_ctx.get());
+  pair.handshake();
+  pair.exchange();
+  const Replay replay(pair.transcript());
+  CHECK_FALSE(replay.summary().certificate_request);
+  CHECK_FALSE(replay.summary().client_certificates);
+  CHECK(replay.summary().handshake_complete);
+}
+
+TEST_CASE("openssl: TLS 1.3 hides the client certificate and ends the parse") {
+  const auto server_ctx = serverContext({});
+  const auto client_ctx = clientContext(true);
+  MemoryPair pair(client_ctx.get(), server_ctx.get());
+  pair.handshake();
+  pair.exchange();
+  const Replay replay(pair.transcript());
+  const TlsSummary& s = replay.summary();
+  CHECK(replay.anomalies.total() == 0);
+  CHECK(replay.state == ParseState::Done);
+  CHECK(replay.stopped_at == 2);  // ClientHello, then the server's first flight
+  CHECK(s.tls13);
+  CHECK(s.handshake_complete);
+  CHECK(s.server_hello->selected_version == 0x0304);
+  CHECK(s.client_hello->has_pre_shared_key == false);
+  CHECK_FALSE(s.client_certificates);
+  CHECK_FALSE(s.certificate_request);
+  CHECK_FALSE(s.resumed);
+  CHECK(provaudit::analyze::ja4(*s.client_hello).substr(0, 4) == "t13d");
+}
+
+TEST_CASE("openssl: TLS 1.2 resumption by session id") {
+  const Resumption r({.max_version = TLS1_2_VERSION, .tickets = false});
+  const Replay replay(r.second);
+  const TlsSummary& s = replay.summary();
+  CHECK(replay.anomalies.total() == 0);
+  CHECK(s.resumed);
+  CHECK_FALSE(s.client_hello->session_id.empty());
+  CHECK(s.server_hello->session_id == s.client_hello->session_id);
+  CHECK_FALSE(s.server_certificates);
+  CHECK_FALSE(s.client_certificates);
+  CHECK(s.handshake_complete);
+  CHECK_FALSE(Replay(r.first).summary().resumed);
+}
+
+TEST_CASE("openssl: TLS 1.2 resumption by session ticket") {
+  const Replay replay(Resumption({.max_version = TLS1_2_VERSION}).second);
+  CHECK(replay.anomalies.total() == 0);
+  CHECK(replay.summary().client_hello->has_session_ticket_ext);
+  CHECK_FALSE(replay.summary().client_hello->session_ticket.empty());
+  CHECK(replay.summary().resumed);
+}
+
+TEST_CASE("openssl: TLS 1.3 PSK resumption") {
+  const Replay replay(Resumption({}).second);
+  CHECK(replay.anomalies.total() == 0);
+  CHECK(replay.summary().client_hello->has_pre_shared_key);
+  CHECK(replay.summary().tls13);
+  CHECK(replay.summary().resumed);
+}
+
+TEST_CASE("openssl: TLS 1.2 renegotiation after the first request") {
+  const auto server_ctx = serverContext({.request_cert = false, .max_version = TLS1_2_VERSION});
+  const auto client_ctx = clientContext(true);
+  MemoryPair pair(client_ctx.get(), server_ctx.get());
+  pair.handshake();
+  pair.renegotiate();
+  const Replay replay(pair.transcript());
+  CHECK(replay.anomalies.total() == 0);
+  CHECK(replay.summary().renegotiation);
+  CHECK(replay.state == ParseState::Done);
+  CHECK_FALSE(replay.summary().client_certificates);  // the renegotiated handshake is encrypted
+  CHECK(replay.summary().handshake_complete);
+}
+
+TEST_CASE("openssl: a gap in the client's handshake bytes") {
+  const auto server_ctx = serverContext({.max_version = TLS1_2_VERSION});
+  const auto client_ctx = clientContext(true);
+  MemoryPair pair(client_ctx.get(), server_ctx.get());
+  pair.handshake();
+  // Drop the client's second flight (Certificate ... Finished) entirely.
+  provaudit::AnomalyCounters anomalies;
+  TlsConnection tls(anomalies);
+  int client_chunks = 0;
+  for (const Chunk& c : pair.transcript()) {
+    if (c.side == Side::Client && ++client_chunks == 2) {
+      tls.gap(Side::Client, c.bytes.size());
+      continue;
+    }
+    tls.feed(c.side, c.bytes);
+  }
+  CHECK(tls.summary().client_gap);
+  CHECK_FALSE(tls.summary().client_certificates);
+  CHECK(anomalies.get("tcp_gap_in_handshake") == 1);
+  CHECK(tls.summary().server_certificates);
+}

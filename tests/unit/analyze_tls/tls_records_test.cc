@@ -1,0 +1,397 @@
+// Byte-level tests of the record layer and the handshake message parsers.
+#include <catch2/catch.hpp>
+
+#include "analyze/tls_connection.h"
+#include "tls_builders.h"
+
+using namespace provaudit::tlstest;
+using provaudit::analyze::ParseState;
+
+namespace {
+
+// The server's first flight of a full TLS 1.2 handshake asking for a client
+// certificate: ServerHello, Certificate, CertificateRequest, ServerHelloDone.
+Buf serverFlight(const Buf& certificate_request_body) {
+  return cat({ServerHelloParts{}.message(), handshake(11, certificateBody({fakeDer(0x51), fakeDer(0x52)})),
+              handshake(13, certificate_request_body), handshake(14, {})});
+}
+
+const Buf CA_NAME = {0x30, 0x0b, 0x31, 0x09, 0x30, 0x07, 0x06, 0x03, 0x55, 0x04, 0x03, 0x0c, 0x00};
+
+}  // namespace
+
+TEST_CASE("tls: ClientHello fields and extensions") {
+  Feeder f;
+  CHECK(f.client(ClientHelloParts{}.record()) == ParseState::NeedMore);
+  REQUIRE(f.summary().client_hello);
+  const auto& ch = *f.summary().client_hello;
+  CHECK(ch.record_version == 0x0301);
+  CHECK(ch.legacy_version == 0x0303);
+  CHECK(ch.random[0] == 0x11);
+  CHECK(ch.session_id == Buf(32, 0xaa));
+  CHECK(ch.cipher_suites == std::vector<std::uint16_t>{0x0a0a, 0xc02f, 0x002f, 0x00ff});
+  CHECK(ch.compression_methods == Buf{0x00});
+  CHECK(ch.extensions == std::vector<std::uint16_t>{0x0000, 0x000a, 0x000b, 0x000d, 0x0010, 0x0023, 0x002b});
+  CHECK(ch.sni == "prov.example");
+  CHECK(ch.supported_groups == std::vector<std::uint16_t>{0x001d, 0x0017});
+  CHECK(ch.ec_point_formats == Buf{0x00});
+  CHECK(ch.signature_algorithms == std::vector<std::uint16_t>{0x0403, 0x0804});
+  CHECK(ch.alpn == std::vector<std::string>{"http/1.1"});
+  CHECK(ch.has_session_ticket_ext);
+  CHECK(ch.session_ticket.empty());
+  CHECK(ch.supported_versions == std::vector<std::uint16_t>{0x0303, 0x0302});
+  CHECK(ch.has_renegotiation_info);  // from the SCSV 0x00ff
+  CHECK_FALSE(ch.has_pre_shared_key);
+  CHECK_FALSE(ch.sslv2_compat);
+  CHECK(f.anomalies.total() == 0);
+  CHECK(f.summary().client_bytes == ClientHelloParts{}.record().size());
+}
+
+TEST_CASE("tls: ClientHello without extensions (SSLv3 style)") {
+  ClientHelloParts p;
+  p.extensions_override = Buf{};
+  Feeder f;
+  f.client(p.record());
+  REQUIRE(f.summary().client_hello);
+  CHECK(f.summary().client_hello->extensions.empty());
+  CHECK(f.anomalies.total() == 0);
+}
+
+TEST_CASE("tls: full TLS 1.2 handshake with a client certificate") {
+  Feeder f;
+  f.client(ClientHelloParts{}.record());
+  // Four server messages in one record.
+  CHECK(f.server(handshakeRecord(serverFlight(certificateRequestBody12(CA_NAME)))) == ParseState::NeedMore);
+  // Client flight: Certificate, ClientKeyExchange, CertificateVerify in one record, then CCS.
+  f.client(handshakeRecord(cat({handshake(11, certificateBody({fakeDer(0xc1)})), handshake(16, vec16(Buf(64, 1))),
+                                handshake(15, Buf(8, 2))})));
+  f.client(CCS);
+  f.client(handshakeRecord(Buf(40, 0xee)));  // encrypted Finished
+  CHECK_FALSE(f.summary().handshake_complete);
+  f.server(CCS);
+  CHECK(f.server(handshakeRecord(Buf(40, 0xef))) == ParseState::NeedMore);
+  const auto& s = f.summary();
+  CHECK(s.handshake_complete);
+  CHECK(s.client_ccs);
+  CHECK(s.server_ccs);
+  CHECK_FALSE(s.resumed);
+  CHECK_FALSE(s.tls13);
+  REQUIRE(s.server_hello);
+  CHECK(s.server_hello->selected_version == 0x0303);
+  CHECK(s.server_hello->cipher_suite == 0xc02f);
+  CHECK(s.server_hello->extensions == std::vector<std::uint16_t>{0xff01});
+  REQUIRE(s.server_certificates);
+  CHECK(*s.server_certificates == std::vector<provaudit::analyze::Der>{fakeDer(0x51), fakeDer(0x52)});
+  REQUIRE(s.client_certificates);
+  CHECK(*s.client_certificates == std::vector<provaudit::analyze::Der>{fakeDer(0xc1)});
+  REQUIRE(s.certificate_request);
+  CHECK(s.certificate_request->certificate_types == Buf{0x01, 0x40});
+  CHECK(s.certificate_request->signature_algorithms == std::vector<std::uint16_t>{0x0403, 0x0401});
+  REQUIRE(s.certificate_request->ca_names.size() == 1);
+  CHECK(s.certificate_request->ca_names[0] == CA_NAME);
+  CHECK(f.anomalies.total() == 0);
+}
+
+TEST_CASE("tls: a handshake message split across three records") {
+  const Buf message = ClientHelloParts{}.message();
+  Feeder f;
+  f.client(handshakeRecord(Buf(message.begin(), message.begin() + 3), 0x0301));    // not even the 4-byte header
+  f.client(handshakeRecord(Buf(message.begin() + 3, message.begin() + 50), 0x0301));
+  CHECK_FALSE(f.summary().client_hello);
+  f.client(handshakeRecord(Buf(message.begin() + 50, message.end()), 0x0301));
+  REQUIRE(f.summary().client_hello);
+  CHECK(f.summary().client_hello->sni == "prov.example");
+  CHECK(f.anomalies.total() == 0);
+}
+
+TEST_CASE("tls: one byte at a time gives the same summary") {
+  const Buf client1 = ClientHelloParts{}.record();
+  const Buf server1 = handshakeRecord(serverFlight(certificateRequestBody12(CA_NAME)));
+  const Buf client2 = cat({handshakeRecord(handshake(11, certificateBody({}))), CCS, handshakeRecord(Buf(40, 0xee))});
+  const Buf server2 = cat({CCS, handshakeRecord(Buf(40, 0xef))});
+  Feeder whole;
+  whole.client(client1);
+  whole.server(server1);
+  whole.client(client2);
+  whole.server(server2);
+  Feeder bytewise;
+  for (const auto& [side, bytes] : std::vector<std::pair<provaudit::Side, Buf>>{
+           {provaudit::Side::Client, client1},
+           {provaudit::Side::Server, server1},
+           {provaudit::Side::Client, client2},
+           {provaudit::Side::Server, server2}}) {
+    for (const std::uint8_t b : bytes) bytewise.tls.feed(side, Buf{b});
+  }
+  const auto& a = whole.summary();
+  const auto& b = bytewise.summary();
+  REQUIRE(b.client_hello);
+  CHECK(b.client_hello->sni == a.client_hello->sni);
+  CHECK(b.client_hello->cipher_suites == a.client_hello->cipher_suites);
+  CHECK(b.server_certificates == a.server_certificates);
+  CHECK(b.client_certificates == a.client_certificates);
+  CHECK(b.certificate_request->ca_names == a.certificate_request->ca_names);
+  CHECK(b.handshake_complete);
+  CHECK(b.client_bytes == a.client_bytes);
+  CHECK(b.server_bytes == a.server_bytes);
+  CHECK(bytewise.anomalies.total() == 0);
+}
+
+TEST_CASE("tls: empty client Certificate means no certificate (RFC 5246 7.4.6)") {
+  Feeder f;
+  f.client(ClientHelloParts{}.record());
+  f.server(handshakeRecord(serverFlight(certificateRequestBody12(CA_NAME))));
+  f.client(handshakeRecord(handshake(11, certificateBody({}))));  // certificate_list length 0
+  REQUIRE(f.summary().client_certificates);
+  CHECK(f.summary().client_certificates->empty());
+  CHECK(f.anomalies.total() == 0);
+}
+
+TEST_CASE("tls: SSLv3 no_certificate warning from the client") {
+  Feeder f;
+  f.client(ClientHelloParts{}.record());
+  f.server(handshakeRecord(serverFlight(certificateRequestBody12(CA_NAME))));
+  f.client(record(21, {0x01, 0x29}, 0x0300));  // alert: level warning(1), no_certificate(41)
+  CHECK(f.summary().no_certificate_alert);
+  REQUIRE(f.summary().alerts.size() == 1);
+  CHECK(f.summary().alerts[0].level == 1);
+  CHECK(f.summary().alerts[0].description == 41);
+  CHECK_FALSE(f.summary().alerts[0].encrypted);
+  CHECK_FALSE(f.summary().client_certificates);
+}
+
+TEST_CASE("tls: a no_certificate alert from the server does not count") {
+  Feeder f;
+  f.server(record(21, {0x01, 0x29}));
+  CHECK_FALSE(f.summary().no_certificate_alert);
+  CHECK(f.summary().alerts.size() == 1);
+}
+
+TEST_CASE("tls: alerts after ChangeCipherSpec are kept as encrypted") {
+  Feeder f;
+  f.client(ClientHelloParts{}.record());
+  f.client(CCS);
+  f.client(record(21, Buf(26, 0x77)));  // encrypted alert: contents unreadable
+  REQUIRE(f.summary().alerts.size() == 1);
+  CHECK(f.summary().alerts[0].encrypted);
+}
+
+TEST_CASE("tls: CertificateRequest in the TLS 1.0 form (no signature algorithms)") {
+  ServerHelloParts sh;
+  sh.version = {0x03, 0x01};
+  const Buf request = cat({vec8({0x01}), vec16(vec16(CA_NAME))});  // certificate_types, certificate_authorities
+  Feeder f;
+  f.client(ClientHelloParts{}.record());
+  f.server(handshakeRecord(cat({sh.message(), handshake(13, request)})));
+  REQUIRE(f.summary().certificate_request);
+  CHECK(f.summary().certificate_request->certificate_types == Buf{0x01});
+  CHECK(f.summary().certificate_request->signature_algorithms.empty());
+  CHECK(f.summary().certificate_request->ca_names.size() == 1);
+  CHECK(f.anomalies.total() == 0);
+}
+
+TEST_CASE("tls: CertificateRequest without a ServerHello tries both forms") {
+  Feeder f;
+  f.server(handshakeRecord(handshake(13, cat({vec8({0x01}), vec16({})}))));  // TLS 1.0 form, no CAs
+  REQUIRE(f.summary().certificate_request);
+  CHECK(f.summary().certificate_request->certificate_types == Buf{0x01});
+  CHECK(f.anomalies.total() == 0);
+}
+
+TEST_CASE("tls: SSLv2-compatible ClientHello (RFC 5246 Appendix E.2)") {
+  const Buf challenge(16, 0x5c);
+  const Buf body = cat({{0x01},                     // msg_type: CLIENT-HELLO
+                        {0x03, 0x01},               // version: TLS 1.0
+                        u16(9),                     // cipher_spec_length: three specs
+                        u16(0),                     // session_id_length
+                        u16(challenge.size()),      // challenge_length
+                        {0x00, 0x00, 0x2f},         // TLS_RSA_WITH_AES_128_CBC_SHA
+                        {0x01, 0x00, 0x80},         // SSL2_RC4_128_WITH_MD5: not a TLS suite
+                        {0x00, 0x00, 0xff},         // TLS_EMPTY_RENEGOTIATION_INFO_SCSV
+                        challenge});
+  const Buf v2 = cat({u16(0x8000 | body.size()), body});  // 2-byte header, high bit set
+  CHECK(provaudit::analyze::TlsConnection::looksLikeClientHello(v2));
+  Feeder f;
+  f.client(v2);
+  REQUIRE(f.summary().client_hello);
+  const auto& ch = *f.summary().client_hello;
+  CHECK(ch.sslv2_compat);
+  CHECK(ch.legacy_version == 0x0301);
+  CHECK(ch.cipher_suites == std::vector<std::uint16_t>{0x002f, 0x00ff});
+  CHECK(ch.has_renegotiation_info);
+  CHECK(ch.random[15] == 0x00);  // challenge right-aligned, zero-padded
+  CHECK(ch.random[16] == 0x5c);
+  CHECK(ch.random[31] == 0x5c);
+  CHECK(f.anomalies.total() == 0);
+  // The rest of the client's stream is ordinary TLS records.
+  f.server(handshakeRecord(ServerHelloParts{}.message()));
+  CHECK(f.client(handshakeRecord(handshake(16, vec16(Buf(8, 1))))) == ParseState::NeedMore);
+  CHECK(f.anomalies.total() == 0);
+}
+
+TEST_CASE("tls: TLS 1.3 ServerHello with supported_versions ends the parse") {
+  ClientHelloParts ch;
+  ch.extensions.push_back(extension(0x002b, vec8(u16s({0x0304, 0x0303}))));
+  ServerHelloParts sh;
+  sh.session_id = vec8(Buf(32, 0xaa));  // echo of the client's legacy_session_id: middlebox compatibility only
+  sh.cipher_suite = u16(0x1301);
+  sh.extensions = vec16(cat({extension(0x002b, u16(0x0304)), extension(0x0033, Buf(36, 0x01))}));
+  Feeder f;
+  f.client(ch.record());
+  CHECK(f.server(handshakeRecord(sh.message())) == ParseState::Done);
+  const auto& s = f.summary();
+  CHECK(s.tls13);
+  CHECK(s.handshake_complete);
+  CHECK_FALSE(s.resumed);
+  CHECK(s.server_hello->legacy_version == 0x0303);
+  CHECK(s.server_hello->selected_version == 0x0304);
+  CHECK_FALSE(s.server_hello->hello_retry_request);
+}
+
+TEST_CASE("tls: TLS 1.3 HelloRetryRequest keeps parsing until the real ServerHello") {
+  const Buf hrr_random{0xcf, 0x21, 0xad, 0x74, 0xe5, 0x9a, 0x61, 0x11, 0xbe, 0x1d, 0x8c, 0x02, 0x1e, 0x65, 0xb8, 0x91,
+                       0xc2, 0xa2, 0x11, 0x16, 0x7a, 0xbb, 0x8c, 0x5e, 0x07, 0x9e, 0x09, 0xe2, 0xc8, 0xa8, 0x33, 0x9c};
+  ServerHelloParts hrr;
+  hrr.random = hrr_random;
+  hrr.extensions = vec16(extension(0x002b, u16(0x0304)));
+  ServerHelloParts sh;
+  sh.extensions = vec16(extension(0x002b, u16(0x0304)));
+  ClientHelloParts ch;
+  ch.extensions[6] = extension(0x002b, vec8(u16s({0x0304, 0x0303})));  // supported_versions offers TLS 1.3
+  Feeder f;
+  f.client(ch.record());
+  CHECK(f.server(handshakeRecord(hrr.message())) == ParseState::NeedMore);
+  CHECK(f.summary().server_hello->hello_retry_request);
+  CHECK_FALSE(f.summary().handshake_complete);
+  f.server(CCS);  // RFC 8446 Appendix D.4 compatibility CCS: switches nothing
+  f.client(cat({CCS, ch.record()}));
+  CHECK_FALSE(f.summary().server_ccs);
+  CHECK_FALSE(f.summary().client_ccs);
+  CHECK(f.server(handshakeRecord(sh.message())) == ParseState::Done);
+  CHECK_FALSE(f.summary().server_hello->hello_retry_request);
+  CHECK(f.summary().handshake_complete);
+}
+
+TEST_CASE("tls: TLS 1.3 PSK resumption") {
+  ClientHelloParts ch;
+  ch.extensions.push_back(extension(0x002b, vec8(u16s({0x0304}))));
+  ch.extensions.push_back(extension(0x0029, Buf(20, 0x01)));  // pre_shared_key, last (RFC 8446 §4.2.11)
+  ServerHelloParts sh;
+  sh.extensions = vec16(cat({extension(0x002b, u16(0x0304)), extension(0x0029, u16(0))}));  // selected_identity 0
+  Feeder f;
+  f.client(ch.record());
+  f.server(handshakeRecord(sh.message()));
+  CHECK(f.summary().client_hello->has_pre_shared_key);
+  CHECK(f.summary().tls13);
+  CHECK(f.summary().resumed);
+}
+
+TEST_CASE("tls: resumption by session id") {
+  ServerHelloParts sh;
+  sh.session_id = vec8(Buf(32, 0xaa));  // the client's session id echoed
+  Feeder f;
+  f.client(ClientHelloParts{}.record());
+  f.server(cat({handshakeRecord(sh.message()), CCS, handshakeRecord(Buf(40, 0xef))}));
+  CHECK(f.summary().resumed);
+  f.client(cat({CCS, handshakeRecord(Buf(40, 0xee))}));
+  CHECK(f.summary().handshake_complete);
+  CHECK_FALSE(f.summary().server_certificates);
+}
+
+TEST_CASE("tls: resumption by ticket: server CCS without a Certificate") {
+  ServerHelloParts sh;
+  sh.session_id = vec8({});  // RFC 5077 §3.4: the server may send an empty session id
+  Feeder f;
+  f.client(ClientHelloParts{}.record());
+  f.server(handshakeRecord(sh.message()));
+  CHECK_FALSE(f.summary().resumed);
+  f.server(cat({handshakeRecord(handshake(4, Buf(10, 3))), CCS}));  // NewSessionTicket, CCS
+  CHECK(f.summary().resumed);
+}
+
+TEST_CASE("tls: renegotiation after application data") {
+  Feeder f;
+  f.client(ClientHelloParts{}.record());
+  f.server(handshakeRecord(serverFlight(certificateRequestBody12(CA_NAME))));
+  f.client(cat({handshakeRecord(handshake(11, certificateBody({}))), CCS, handshakeRecord(Buf(40, 0xee))}));
+  f.server(cat({CCS, handshakeRecord(Buf(40, 0xef))}));
+  REQUIRE(f.summary().handshake_complete);
+  CHECK(f.client(record(23, Buf(100, 0x42))) == ParseState::NeedMore);  // GET /profile.cfg
+  CHECK_FALSE(f.summary().renegotiation);
+  // Encrypted HelloRequest from the server (Apache per-directory SSLVerifyClient).
+  CHECK(f.server(handshakeRecord(Buf(40, 0x99))) == ParseState::Done);
+  CHECK(f.summary().renegotiation);
+  CHECK(f.anomalies.total() == 0);
+}
+
+TEST_CASE("tls: a Finished after False Start data is not a renegotiation") {
+  Feeder f;
+  f.client(ClientHelloParts{}.record());
+  f.server(handshakeRecord(serverFlight(certificateRequestBody12(CA_NAME))));
+  f.client(cat({CCS, handshakeRecord(Buf(40, 0xee)), record(23, Buf(100, 0x42))}));  // Finished, then data at once
+  f.server(cat({CCS, handshakeRecord(Buf(40, 0xef)), record(23, Buf(100, 0x43))}));
+  CHECK(f.summary().handshake_complete);
+  CHECK_FALSE(f.summary().renegotiation);
+  CHECK(f.last == ParseState::NeedMore);
+}
+
+TEST_CASE("tls: the renegotiation watch ends after TLS_RENEGOTIATION_WATCH_BYTES") {
+  Feeder f;
+  f.client(ClientHelloParts{}.record());
+  f.server(handshakeRecord(serverFlight(certificateRequestBody12(CA_NAME))));
+  f.client(cat({CCS, handshakeRecord(Buf(40, 0xee))}));
+  f.server(cat({CCS, handshakeRecord(Buf(40, 0xef))}));
+  const Buf data = record(23, Buf(16000, 0x43));
+  ParseState state = ParseState::NeedMore;
+  std::size_t sent = 0;
+  while (state == ParseState::NeedMore && sent < 4 * provaudit::analyze::TLS_RENEGOTIATION_WATCH_BYTES) {
+    state = f.server(data);
+    sent += data.size();
+  }
+  CHECK(state == ParseState::Done);
+  CHECK(sent >= provaudit::analyze::TLS_RENEGOTIATION_WATCH_BYTES);
+  CHECK(sent < provaudit::analyze::TLS_RENEGOTIATION_WATCH_BYTES + data.size());
+  CHECK_FALSE(f.summary().renegotiation);
+}
+
+TEST_CASE("tls: gap inside a handshake record keeps the record framing") {
+  const Buf client_cert_record = handshakeRecord(handshake(11, certificateBody({fakeDer(0xc1)})));
+  Feeder f;
+  f.client(ClientHelloParts{}.record());
+  f.server(handshakeRecord(serverFlight(certificateRequestBody12(CA_NAME))));
+  f.client(Buf(client_cert_record.begin(), client_cert_record.begin() + 12));
+  CHECK(f.tls.gap(provaudit::Side::Client, 20) == ParseState::NeedMore);
+  f.client(Buf(client_cert_record.begin() + 32, client_cert_record.end()));
+  CHECK(f.summary().client_gap);
+  CHECK_FALSE(f.summary().server_gap);
+  CHECK(f.anomalies.get("tcp_gap_in_handshake") == 1);
+  CHECK_FALSE(f.summary().client_certificates);  // lost, never "empty"
+  f.client(CCS);  // the next record is still found
+  CHECK(f.summary().client_ccs);
+}
+
+TEST_CASE("tls: gap across a record header stops that side") {
+  Feeder f;
+  f.client(ClientHelloParts{}.record());
+  CHECK(f.tls.gap(provaudit::Side::Server, 100) == ParseState::NeedMore);
+  CHECK(f.summary().server_gap);
+  f.server(Buf{0x01, 0x02, 0x03});  // whatever comes next is not parsed
+  CHECK(f.anomalies.get("tls_record_malformed") == 0);
+  CHECK(f.tls.gap(provaudit::Side::Client, 5) == ParseState::Done);  // both sides stopped
+  CHECK(f.anomalies.get("tcp_gap_in_handshake") == 2);
+}
+
+TEST_CASE("tls: content detection") {
+  using provaudit::analyze::TlsConnection;
+  const Buf hello = ClientHelloParts{}.record();
+  CHECK(TlsConnection::looksLikeClientHello(hello));
+  CHECK(TlsConnection::looksLikeClientHello(Buf(hello.begin(), hello.begin() + 3)));
+  CHECK_FALSE(TlsConnection::looksLikeClientHello(text("GET / HTTP/1.1\r\n")));
+  CHECK_FALSE(TlsConnection::looksLikeClientHello(handshakeRecord(ServerHelloParts{}.message())));
+  CHECK_FALSE(TlsConnection::looksLikeClientHello(Buf{0x16, 0x03}));
+  CHECK(TlsConnection::looksLikeServerRecord(handshakeRecord(ServerHelloParts{}.message())));
+  CHECK(TlsConnection::looksLikeServerRecord(record(21, {0x02, 0x28})));
+  CHECK(TlsConnection::looksLikeServerRecord(CCS));
+  CHECK_FALSE(TlsConnection::looksLikeServerRecord(hello));
+  CHECK_FALSE(TlsConnection::looksLikeServerRecord(record(23, Buf(10, 0))));
+  CHECK_FALSE(TlsConnection::looksLikeServerRecord(text("HTTP/1.1 200 OK\r\n")));
+}
