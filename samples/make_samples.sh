@@ -22,7 +22,7 @@ export OPENSSL_CONF=$WORK/empty.cnf   # ignore the host's openssl.cnf (seclevel 
 : > "$OPENSSL_CONF"
 
 BGPIDS=()
-log() { printf '[make_samples] %s\n' "$*" >&2; }
+log() { printf '[make_samples %s] %s\n' "$SECONDS" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
 cleanup() {
@@ -299,7 +299,7 @@ cap_start() {  # cap_start NAME [BPF]
     local f=$OUT/$1.pcap filter=${2:-"tcp or arp"}
     flush_neigh
     rm -f "$f"
-    ip netns exec "$SW" tcpdump -Z root -i "$SRVPORT" -s 0 -U -n -w "$f" "$filter" 2>"$WORK/tcpdump.log" &
+    ip netns exec "$SW" tcpdump -Z root -i "$SRVPORT" -s 0 -U --immediate-mode -n -w "$f" "$filter" 2>"$WORK/tcpdump.log" &
     CAP_PID=$!; BGPIDS+=("$CAP_PID")
     for _ in $(seq 50); do grep -q listening "$WORK/tcpdump.log" && break; sleep 0.1; done
     grep -q listening "$WORK/tcpdump.log" || die "tcpdump did not start"
@@ -307,7 +307,7 @@ cap_start() {  # cap_start NAME [BPF]
     log "capture $1"
 }
 cap_stop() {
-    sleep 0.5
+    sleep 1
     kill -INT "$CAP_PID"; wait "$CAP_PID" 2>/dev/null || true
     CAP_PID=""
 }
@@ -559,3 +559,4 @@ cp "$WORK/renegotiation.keylog" "$OUT/renegotiation.keylog"
 
 log "done:"
 ls -l "$OUT"/*.pcap >&2
+log "now cross-check the expected files with tshark: samples/check_samples.py"
