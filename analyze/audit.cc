@@ -502,6 +502,8 @@ class Auditor {
       s.tls = true;
       pushUnique(s.sni, t.sni);
       if (t.certificate_requested) s.requests_client_cert = true;
+      if (t.server_hello_seen && !t.tls13) s.cert_request_visible = true;
+      if (t.renegotiation) s.renegotiation_seen = true;
       for (const auto& n : t.requested_ca_names) pushUnique(s.requested_ca_names, n);
       if (t.version != 0) pushUnique(s.tls_versions, versionName(t.version));
       if (t.version != 0) pushUnique(s.cipher_suites, cipherSuiteName(t.cipher_suite));
@@ -524,7 +526,7 @@ class Auditor {
           return f.code == "cert-weak-key" || f.code == "cert-weak-signature";
         });
       }
-      if (s.tls && !s.requests_client_cert && full_handshake[ep]) {
+      if (s.tls && !s.requests_client_cert && !s.renegotiation_seen && full_handshake[ep]) {
         add("server-no-cert-request", "never sent CertificateRequest in " + std::to_string(s.sessions) +
                                           " sessions: its clients' certificates cannot be observed");
       }

@@ -102,6 +102,10 @@ struct ServerRecord {
   std::vector<std::string> sni;
   bool tls = false;
   bool requests_client_cert = false;
+  // False when every handshake seen hid the answer (TLS 1.3 encrypts
+  // CertificateRequest): then the report says null, not false.
+  bool cert_request_visible = false;
+  bool renegotiation_seen = false;   // a request may hide in an encrypted renegotiation
   std::vector<std::string> requested_ca_names;
   std::vector<std::string> tls_versions;
   std::vector<std::string> cipher_suites;

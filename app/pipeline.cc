@@ -24,8 +24,9 @@ std::string nowIso() {
   return isoTime(ns.count());
 }
 
-Pipeline::Pipeline(const CommonOptions& opts, store::Database& db)
+Pipeline::Pipeline(const CommonOptions& opts, store::Database& db, bool auto_flush)
     : opts_(opts),
+      auto_flush_(auto_flush),
       db_(db),
       rules_(loadRules(opts.rules)),
       factory_(*this, anomalies_, certs_),
@@ -36,27 +37,45 @@ Pipeline::Pipeline(const CommonOptions& opts, store::Database& db)
     events_.open(opts.events, std::ios::app);
     if (!events_) throw std::runtime_error(opts.events + ": cannot open events file for writing");
   }
+  // Evidence from earlier runs: the audit always sees everything.
+  db_.loadObservations(evidence_tls_, evidence_http_, certs_, anomalies_);
 }
 
 Pipeline::~Pipeline() = default;
 
 void Pipeline::onTls(analyze::TlsObservation&& obs) {
-  ++totals_.tls_handshakes;
-  if (obs.client_cert == analyze::ClientCertState::Present) ++totals_.client_certs;
-  pending_tls_.push_back(std::move(obs));
-  if (pending_tls_.size() + pending_http_.size() >= STORE_BATCH ||
-      std::chrono::steady_clock::now() - last_flush_ >= FLUSH_INTERVAL) {
-    flush();
+  {
+    std::lock_guard lock(mu_);
+    ++totals_.tls_handshakes;
+    if (obs.client_cert == analyze::ClientCertState::Present) ++totals_.client_certs;
+    pending_tls_.push_back(std::move(obs));
   }
+  maybeFlush();
 }
 
 void Pipeline::onHttp(analyze::HttpObservation&& obs) {
-  ++totals_.http_requests;
-  pending_http_.push_back(std::move(obs));
-  if (pending_tls_.size() + pending_http_.size() >= STORE_BATCH ||
-      std::chrono::steady_clock::now() - last_flush_ >= FLUSH_INTERVAL) {
-    flush();
+  {
+    std::lock_guard lock(mu_);
+    ++totals_.http_requests;
+    pending_http_.push_back(std::move(obs));
   }
+  maybeFlush();
+}
+
+void Pipeline::maybeFlush() {
+  if (!auto_flush_) return;
+  bool due = false;
+  {
+    std::lock_guard lock(mu_);
+    due = pending_tls_.size() + pending_http_.size() >= STORE_BATCH ||
+          std::chrono::steady_clock::now() - last_flush_ >= FLUSH_INTERVAL;
+  }
+  if (due) flush();
+}
+
+bool Pipeline::dirty() const {
+  std::lock_guard lock(mu_);
+  return dirty_ || !pending_tls_.empty() || !pending_http_.empty();
 }
 
 void Pipeline::writeEvent(const std::string& line) {
@@ -64,30 +83,40 @@ void Pipeline::writeEvent(const std::string& line) {
 }
 
 void Pipeline::flush() {
-  last_flush_ = std::chrono::steady_clock::now();
-  if (pending_tls_.empty() && pending_http_.empty()) return;
+  std::vector<analyze::TlsObservation> tls;
+  std::vector<analyze::HttpObservation> http;
+  {
+    std::lock_guard lock(mu_);
+    last_flush_ = std::chrono::steady_clock::now();
+    tls.swap(pending_tls_);
+    http.swap(pending_http_);
+  }
+  if (tls.empty() && http.empty()) return;
+  std::uint64_t added = 0;
   db_.begin();
   try {
-    for (const auto& t : pending_tls_) {
+    for (auto& t : tls) {
       if (db_.addTls(t)) {
-        ++totals_.new_sightings;
+        ++added;
         if (events_.is_open()) {
           json::object e = store::tlsToJson(t);
           e["event"] = "tls_handshake";
           e["time"] = isoTime(t.first.ts_ns);
           writeEvent(json::serialize(e));
         }
+        evidence_tls_.push_back(std::move(t));
       }
     }
-    for (const auto& h : pending_http_) {
+    for (auto& h : http) {
       if (db_.addHttp(h)) {
-        ++totals_.new_sightings;
+        ++added;
         if (events_.is_open()) {
           json::object e = store::httpToJson(h);
           e["event"] = "http_request";
           e["time"] = isoTime(h.flow.ref.ts_ns);
           writeEvent(json::serialize(e));
         }
+        evidence_http_.push_back(std::move(h));
       }
     }
     db_.commit();
@@ -96,16 +125,19 @@ void Pipeline::flush() {
     throw;
   }
   if (events_.is_open()) events_.flush();
-  pending_tls_.clear();
-  pending_http_.clear();
+  std::lock_guard lock(mu_);
+  totals_.new_sightings += added;
+  if (added > 0) dirty_ = true;
 }
 
 analyze::AuditResult Pipeline::audit() {
   flush();
-  std::vector<analyze::TlsObservation> tls;
-  std::vector<analyze::HttpObservation> http;
-  db_.loadObservations(tls, http, certs_, anomalies_);
-  analyze::AuditResult result = analyze::runAudit({&tls, &http}, *rules_, device_ca_.get(), server_ca_.get());
+  {
+    std::lock_guard lock(mu_);
+    dirty_ = false;
+  }
+  analyze::AuditResult result =
+      analyze::runAudit({&evidence_tls_, &evidence_http_}, *rules_, device_ca_.get(), server_ca_.get());
   db_.begin();
   try {
     db_.replaceAudit(result);

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <fstream>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -29,27 +30,41 @@ struct RunTotals {
   std::uint64_t sources_ok = 0, sources_failed = 0;
 };
 
+// Thread model: onTls/onHttp may be called from any number of analysis
+// threads (they only queue, under a mutex). flush() and audit() belong to one
+// thread, the writer: in replay that is the reading thread itself (auto_flush),
+// in live capture a timer thread.
 class Pipeline : public analyze::ObservationSink {
  public:
-  Pipeline(const CommonOptions& opts, store::Database& db);
+  Pipeline(const CommonOptions& opts, store::Database& db, bool auto_flush = true);
   ~Pipeline() override;
 
   void onTls(analyze::TlsObservation&& obs) override;
   void onHttp(analyze::HttpObservation&& obs) override;
 
-  // Writes pending observations (one transaction).
+  // Writes queued observations (one transaction); new ones join the evidence.
   void flush();
-  // Runs the audit over everything stored and rewrites the derived tables.
+  // True when evidence arrived since the last audit().
+  bool dirty() const;
+  // Runs the audit over all evidence (stored before this run and new) and
+  // rewrites the derived tables.
   analyze::AuditResult audit();
 
-  analyze::FlowAnalyzerFactory& factory() { return factory_; }
+  analyze::FlowAnalyzerFactory& factory() { return factory_; }  // the replay thread's
+  analyze::CertCache& certs() { return certs_; }                 // thread-safe, for more analyzers
   AnomalyCounters& anomalies() { return anomalies_; }
   RunTotals& totals() { return totals_; }
   const analyze::RuleSet& rules() const { return *rules_; }
 
  private:
   void writeEvent(const std::string& line);
+  void maybeFlush();
   const CommonOptions& opts_;
+  const bool auto_flush_;
+  mutable std::mutex mu_;        // guards pending_*, totals_ and dirty_
+  bool dirty_ = false;
+  std::vector<analyze::TlsObservation> evidence_tls_;   // writer thread only
+  std::vector<analyze::HttpObservation> evidence_http_;
   store::Database& db_;
   std::shared_ptr<const analyze::RuleSet> rules_;
   std::unique_ptr<analyze::TrustStore> device_ca_;

@@ -267,7 +267,8 @@ json::object serverToJson(const ServerRecord& s) {
   json::object o;
   o["ip"] = s.endpoint.ip.str();
   o["port"] = s.endpoint.port;
-  o["requests_client_cert"] = s.requests_client_cert;
+  o["requests_client_cert"] =
+      s.requests_client_cert || s.cert_request_visible || !s.tls ? json::value(s.requests_client_cert) : json::value(nullptr);
   o["tls_versions"] = strArray(s.tls_versions);
   o["cert"] = s.cert ? json::value(certToJson(*s.cert)) : json::value(nullptr);
   o["findings"] = findingsJson(s.findings);
