@@ -130,6 +130,18 @@ void Pipeline::flush() {
   if (added > 0) dirty_ = true;
 }
 
+bool Pipeline::reloadRules(std::string& err) {
+  try {
+    rules_ = loadRules(opts_.rules);
+  } catch (const std::exception& e) {
+    err = e.what();
+    return false;
+  }
+  std::lock_guard lock(mu_);
+  dirty_ = true;
+  return true;
+}
+
 analyze::AuditResult Pipeline::audit() {
   flush();
   {

@@ -49,6 +49,9 @@ class Pipeline : public analyze::ObservationSink {
   // Runs the audit over all evidence (stored before this run and new) and
   // rewrites the derived tables.
   analyze::AuditResult audit();
+  // Loads the rules again (SIGHUP). On error the old rules stay and `err` says
+  // why, one line. Writer thread only; the next audit() uses the new rules.
+  bool reloadRules(std::string& err);
 
   analyze::FlowAnalyzerFactory& factory() { return factory_; }  // the replay thread's
   analyze::CertCache& certs() { return certs_; }                 // thread-safe, for more analyzers
