@@ -95,6 +95,12 @@ class FlowAnalyzer : public StreamHandler {
 
   void onClose(const FlowInfo& flow, CloseReason /*why*/, const PacketRef& pkt) override {
     if (mode_ == Mode::Tls) finishTls(flow, pkt);
+    if (mode_ == Mode::Http) {
+      // A request whose headers arrived but whose body was cut short still counts.
+      std::vector<HttpRequest> done;
+      http_->finish(done);
+      emitHttp(flow, done, pkt);
+    }
     mode_ = Mode::Done;
   }
 
@@ -239,6 +245,15 @@ class FlowAnalyzer : public StreamHandler {
     if (side != Side::Client) return StreamVerdict::Continue;  // responses carry nothing we audit
     std::vector<HttpRequest> done;
     const auto st = http_->feed(bytes, done);
+    emitHttp(flow, done, pkt);
+    if (st == HttpRequestParser::State::Error || requests_ >= HTTP_MAX_REQUESTS_PER_FLOW) {
+      mode_ = Mode::Done;
+      return StreamVerdict::Bypass;
+    }
+    return StreamVerdict::Continue;
+  }
+
+  void emitHttp(const FlowInfo& flow, std::vector<HttpRequest>& done, const PacketRef& pkt) {
     for (auto& req : done) {
       HttpObservation obs;
       fillFlow(obs.flow, flow, pkt);
@@ -251,11 +266,6 @@ class FlowAnalyzer : public StreamHandler {
       f_.sink_.onHttp(std::move(obs));
       ++requests_;
     }
-    if (st == HttpRequestParser::State::Error || requests_ >= HTTP_MAX_REQUESTS_PER_FLOW) {
-      mode_ = Mode::Done;
-      return StreamVerdict::Bypass;
-    }
-    return StreamVerdict::Continue;
   }
 
   void fillFlow(ObservedFlow& out, const FlowInfo& flow, const PacketRef& pkt) const {
