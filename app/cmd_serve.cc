@@ -1,15 +1,52 @@
-// provaudit serve: the audit dashboard (issue 4; not built yet).
+// provaudit serve [--db FILE] [--listen ADDR:PORT] [--token TOKEN]: the audit
+// dashboard over an existing database, read-only (a replay or capture may be
+// writing it at the same time).
+#include <iostream>
+
 #include "app/commands.h"
+#include "web/server.h"
 
 namespace provaudit::app {
+namespace {
+
+struct ServeOptions {
+  std::string listen = "127.0.0.1:8080";
+  std::string token;
+};
+
+int runServe(const CommonOptions& common, const ServeOptions& opts) {
+  web::ServerOptions so = web::parseListen(opts.listen);
+  so.token = opts.token;
+  so.db_path = common.db;
+  web::DashboardServer server(so);
+  server.start();
+  if (!common.quiet) {
+    const bool v6 = so.address.find(':') != std::string::npos;
+    std::cerr << "provaudit: dashboard on http://" << (v6 ? "[" : "") << so.address << (v6 ? "]" : "") << ':'
+              << server.port() << "/ (database " << common.db << ", read-only" << (so.token.empty() ? "" : ", token required")
+              << "); Ctrl-C stops" << std::endl;
+  }
+  server.wait();
+  return 0;
+}
+
+}  // namespace
 
 void setupServe(CLI::App& app, CommonOptions& common) {
-  CLI::App* cmd = app.add_subcommand("serve", "serve the audit dashboard (not available in this build)");
+  auto opts = std::make_shared<ServeOptions>();
+  CLI::App* cmd = app.add_subcommand("serve", "serve the audit dashboard (read-only) over the database");
   cmd->add_option("--db", common.db, "SQLite database file")->capture_default_str();
-  cmd->add_option("--listen", common.serve, "ADDR:PORT (default 127.0.0.1:8080)");
-  cmd->callback([]() {
-    printError("serve: the dashboard is not part of this build yet; use 'provaudit report'");
-    g_exit_status = 1;
+  cmd->add_option("--listen", opts->listen, "ADDR:PORT, [v6]:PORT or :PORT (loopback)")->capture_default_str();
+  cmd->add_option("--token", opts->token,
+                  "require this bearer token (or a login with it); mandatory for a non-loopback address");
+  cmd->add_flag("-q,--quiet", common.quiet, "no startup line");
+  cmd->callback([&common, opts]() {
+    try {
+      g_exit_status = runServe(common, *opts);
+    } catch (const std::exception& e) {
+      printError(e.what());
+      g_exit_status = 1;
+    }
   });
 }
 

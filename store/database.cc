@@ -86,6 +86,43 @@ CREATE TABLE findings(
 CREATE INDEX findings_code ON findings(code, subject_id);
 CREATE INDEX findings_subject ON findings(subject_kind, subject_id);
 )sql",
+    // 2: dashboard. Keyset-pagination indexes, one per sortable device column
+    // (NULLs folded to '' so row-value comparisons work), and a trigram
+    // full-text index over the searchable text, kept by triggers so that
+    // Database::replaceAudit needs no change.
+    R"sql(
+CREATE INDEX devices_sort_mac ON devices(coalesce(mac,''), id);
+CREATE INDEX devices_sort_ips ON devices(ips, id);
+CREATE INDEX devices_sort_vendor ON devices(coalesce(vendor,''), id);
+CREATE INDEX devices_sort_model ON devices(coalesce(model,''), id);
+CREATE INDEX devices_sort_firmware ON devices(coalesce(firmware,''), id);
+CREATE INDEX devices_sort_serial ON devices(coalesce(serial,''), id);
+CREATE INDEX devices_sort_chain ON devices(coalesce(cert_chain,''), id);
+CREATE INDEX devices_sort_findings ON devices(findings, id);
+CREATE INDEX devices_sort_severity ON devices(worst_severity, id);
+CREATE INDEX devices_sort_first_seen ON devices(first_seen_ns, id);
+CREATE INDEX devices_sort_sessions ON devices(sessions, id);
+CREATE INDEX findings_severity ON findings(severity, code);
+CREATE INDEX device_sightings_key ON device_sightings(sighting_key);
+CREATE VIRTUAL TABLE devices_search USING fts5(body, tokenize='trigram');
+CREATE VIEW devices_search_source(rid, body) AS
+  SELECT rowid, id || ' ' || coalesce(mac,'') || ' ' || replace(coalesce(mac,''),':','') || ' ' || ips || ' ' ||
+    coalesce(vendor,'') || ' ' || coalesce(model,'') || ' ' || coalesce(firmware,'') || ' ' ||
+    coalesce(serial,'') || ' ' || coalesce(cert_subject,'') || ' ' || coalesce(cert_sha256,'') || ' ' || user_agents
+  FROM devices;
+CREATE TRIGGER devices_search_insert AFTER INSERT ON devices BEGIN
+  DELETE FROM devices_search WHERE rowid = new.rowid;
+  INSERT INTO devices_search(rowid, body) SELECT rid, body FROM devices_search_source WHERE rid = new.rowid;
+END;
+CREATE TRIGGER devices_search_delete AFTER DELETE ON devices BEGIN
+  DELETE FROM devices_search WHERE rowid = old.rowid;
+END;
+CREATE TRIGGER devices_search_update AFTER UPDATE ON devices BEGIN
+  DELETE FROM devices_search WHERE rowid = old.rowid;
+  INSERT INTO devices_search(rowid, body) SELECT rid, body FROM devices_search_source WHERE rid = new.rowid;
+END;
+INSERT INTO devices_search(rowid, body) SELECT rid, body FROM devices_search_source;
+)sql",
 };
 
 int severityRank(const std::string& s) {

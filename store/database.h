@@ -18,7 +18,7 @@
 
 namespace provaudit::store {
 
-inline constexpr int SCHEMA_VERSION = 1;
+inline constexpr int SCHEMA_VERSION = 2;
 inline constexpr int BUSY_TIMEOUT_MS = 10000;  // a replay and a serve share one file
 
 struct SourceRecord {

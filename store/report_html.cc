@@ -1,0 +1,246 @@
+#include "store/report_html.h"
+
+#include <array>
+#include <span>
+
+#include "store/web_queries.h"
+
+namespace provaudit::store {
+namespace json = boost::json;
+
+void appendHtmlEscaped(std::string& out, std::string_view text) {
+  for (char c : text) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&#39;"; break;
+      default:
+        // Control bytes other than tab/newline would only confuse a reader; show them as U+FFFD.
+        if (static_cast<unsigned char>(c) < 0x20 && c != '\t' && c != '\n') out += "\xEF\xBF\xBD";
+        else out.push_back(c);
+    }
+  }
+}
+
+std::string htmlEscape(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  appendHtmlEscaped(out, text);
+  return out;
+}
+
+namespace {
+
+// The report's only styling; the document carries its own CSP so that even a
+// mis-escaped string could not run script when the file is opened.
+constexpr std::string_view STYLE = R"css(
+:root{--fg:#1d2430;--muted:#5b6472;--line:#d9dde3;--ind:#1a7f4b;--gen:#b7791f;--none:#c0392b;--unk:#6b7280}
+*{box-sizing:border-box}
+body{font:13px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--fg);margin:24px}
+h1{font-size:20px;margin:0 0 4px}h2{font-size:15px;margin:24px 0 8px;border-bottom:1px solid var(--line);padding-bottom:4px}
+.meta{color:var(--muted);margin-bottom:16px}
+.cards{display:flex;gap:12px;flex-wrap:wrap}.card{border:1px solid var(--line);border-radius:6px;padding:8px 12px;min-width:120px}
+.card b{display:block;font-size:20px}
+table{border-collapse:collapse;width:100%}th,td{border-bottom:1px solid var(--line);padding:4px 6px;text-align:left;vertical-align:top}
+th{font-size:11px;text-transform:uppercase;letter-spacing:.04em;color:var(--muted)}
+td.mono,.mono{font-family:ui-monospace,"SFMono-Regular",Menlo,Consolas,monospace;font-size:12px;word-break:break-all}
+.cls{font-weight:600}.cls-individualized{color:var(--ind)}.cls-generic{color:var(--gen)}.cls-none{color:var(--none)}.cls-unknown{color:var(--unk)}
+.sev{display:inline-block;border-radius:3px;padding:0 4px;font-size:11px;border:1px solid var(--line);margin:1px 2px 1px 0}
+.sev-critical{background:#7f1d1d;color:#fff}.sev-high{background:#c0392b;color:#fff}.sev-medium{background:#f2c94c}
+.sev-low{background:#dbeafe}.sev-info{background:#eef0f3}
+dl{display:grid;grid-template-columns:max-content 1fr;gap:2px 12px}dt{font-weight:600}dd{margin:0}
+@media print{body{margin:0;font-size:10px}h2{break-after:avoid}tr{break-inside:avoid}}
+)css";
+
+std::string str(const json::object& o, const char* key) {
+  const auto* v = o.if_contains(key);
+  if (v == nullptr) return {};
+  if (v->is_string()) return std::string(v->as_string());
+  if (v->is_int64()) return std::to_string(v->as_int64());
+  if (v->is_uint64()) return std::to_string(v->as_uint64());
+  if (v->is_bool()) return v->as_bool() ? "yes" : "no";
+  return {};
+}
+
+std::string list(const json::object& o, const char* key) {
+  std::string out;
+  const auto* v = o.if_contains(key);
+  if (v == nullptr || !v->is_array()) return out;
+  for (const auto& e : v->as_array()) {
+    if (!e.is_string()) continue;
+    if (!out.empty()) out += ", ";
+    out += std::string(e.as_string());
+  }
+  return out;
+}
+
+void cell(std::string& out, std::string_view text, std::string_view cls = {}) {
+  out += cls.empty() ? "<td>" : "<td class=\"" + std::string(cls) + "\">";
+  appendHtmlEscaped(out, text);
+  out += "</td>";
+}
+
+// A class name built from a value only when the value is one we know; never from wire text.
+std::string_view knownClass(std::string_view value, std::span<const std::string_view> known) {
+  for (auto k : known) {
+    if (k == value) return k;
+  }
+  return "unknown";
+}
+
+constexpr std::array<std::string_view, 4> CLASSES = {"individualized", "generic", "none", "unknown"};
+constexpr std::array<std::string_view, 5> SEVERITIES = {"critical", "high", "medium", "low", "info"};
+
+}  // namespace
+
+HtmlReportWriter::HtmlReportWriter(std::string generated_iso, std::string filter_text)
+    : generated_(std::move(generated_iso)), filter_(std::move(filter_text)) {}
+
+void HtmlReportWriter::begin(std::string& out, const json::object& summary) {
+  out += "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+         "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">"
+         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+         "<title>provaudit device report</title><style>";
+  out += STYLE;
+  out += "</style></head><body>\n<h1>provaudit device report</h1><div class=\"meta\">Generated ";
+  appendHtmlEscaped(out, generated_);
+  out += " &middot; selection: ";
+  appendHtmlEscaped(out, filter_);
+  out += " &middot; times are packet timestamps (UTC)</div>\n<div class=\"cards\">";
+  out += "<div class=\"card\">Devices<b>" + std::to_string(summary.contains("devices") && summary.at("devices").is_int64()
+                                                              ? summary.at("devices").as_int64()
+                                                              : 0) +
+         "</b></div>";
+  const auto* by_class = summary.if_contains("identity");
+  for (auto c : CLASSES) {
+    std::int64_t n = 0;
+    if (by_class != nullptr && by_class->is_object()) {
+      if (const auto* v = by_class->as_object().if_contains(c); v != nullptr && v->is_int64()) n = v->as_int64();
+    }
+    out += "<div class=\"card cls-" + std::string(c) + "\">" + std::string(c) + "<b>" + std::to_string(n) + "</b></div>";
+  }
+  out += "</div>\n<h2>Devices</h2><table><thead><tr><th>MAC / id</th><th>IPs</th><th>Identity</th><th>Vendor / model</th>"
+         "<th>Firmware</th><th>Serial</th><th>Certificate</th><th>Findings</th><th>First seen</th><th>Last seen</th>"
+         "</tr></thead><tbody>\n";
+}
+
+void HtmlReportWriter::device(std::string& out, const json::object& d) {
+  ++devices_;
+  const std::string identity = str(d, "identity");
+  const std::string mac = str(d, "mac");
+  out += "<tr>";
+  cell(out, mac.empty() ? str(d, "id") : mac, "mono");
+  cell(out, list(d, "ips"), "mono");
+  out += "<td><span class=\"cls cls-" + std::string(knownClass(identity, CLASSES)) + "\">";
+  appendHtmlEscaped(out, identity);
+  out += "</span><br>";
+  appendHtmlEscaped(out, str(d, "identity_reason"));
+  out += "</td>";
+  cell(out, str(d, "vendor") + (d.contains("model") && d.at("model").is_string() ? " " + str(d, "model") : ""));
+  cell(out, str(d, "firmware"));
+  cell(out, str(d, "serial"), "mono");
+  out += "<td class=\"mono\">";
+  if (const auto* c = d.if_contains("cert"); c != nullptr && c->is_object()) {
+    const auto& cert = c->as_object();
+    appendHtmlEscaped(out, str(cert, "subject"));
+    out += "<br>chain: ";
+    appendHtmlEscaped(out, str(cert, "chain"));
+    out += "<br>sha256: ";
+    appendHtmlEscaped(out, str(cert, "sha256").substr(0, 16));
+    out += "&hellip;";
+  } else {
+    out += "&mdash;";
+  }
+  out += "</td><td>";
+  if (const auto* f = d.if_contains("findings"); f != nullptr && f->is_array()) {
+    for (const auto& e : f->as_array()) {
+      if (!e.is_object()) continue;
+      const auto& fo = e.as_object();
+      const std::string code = str(fo, "code");
+      codes_.insert(code);
+      out += "<div><span class=\"sev sev-" + std::string(knownClass(str(fo, "severity"), SEVERITIES)) + "\">";
+      appendHtmlEscaped(out, str(fo, "severity"));
+      out += "</span><b>";
+      appendHtmlEscaped(out, code);
+      out += "</b>: ";
+      appendHtmlEscaped(out, str(fo, "detail"));
+      out += "</div>";
+    }
+  }
+  out += "</td>";
+  cell(out, str(d, "first_seen"), "mono");
+  cell(out, str(d, "last_seen"), "mono");
+  out += "</tr>\n";
+}
+
+void HtmlReportWriter::beginServers(std::string& out) {
+  if (devices_ == 0) out += "<tr><td colspan=\"10\">No devices match.</td></tr>";
+  out += "</tbody></table>\n<h2>Provisioning servers</h2><table><thead><tr><th>Server</th><th>Requests client cert</th>"
+         "<th>TLS versions</th><th>Certificate</th><th>Findings</th><th>Sessions</th><th>Clients</th></tr></thead><tbody>\n";
+}
+
+void HtmlReportWriter::server(std::string& out, const json::object& s) {
+  ++servers_;
+  out += "<tr>";
+  cell(out, str(s, "ip") + " port " + str(s, "port"), "mono");
+  cell(out, str(s, "requests_client_cert"));
+  cell(out, list(s, "tls_versions"));
+  std::string subject;
+  if (const auto* c = s.if_contains("cert"); c != nullptr && c->is_object()) subject = str(c->as_object(), "subject");
+  cell(out, subject, "mono");
+  out += "<td>";
+  if (const auto* f = s.if_contains("findings"); f != nullptr && f->is_array()) {
+    for (const auto& e : f->as_array()) {
+      if (!e.is_object()) continue;
+      const std::string code = str(e.as_object(), "code");
+      codes_.insert(code);
+      out += "<div><b>";
+      appendHtmlEscaped(out, code);
+      out += "</b>: ";
+      appendHtmlEscaped(out, str(e.as_object(), "detail"));
+      out += "</div>";
+    }
+  }
+  out += "</td>";
+  cell(out, str(s, "sessions"));
+  cell(out, str(s, "clients"));
+  out += "</tr>\n";
+}
+
+void HtmlReportWriter::end(std::string& out) {
+  if (servers_ == 0) out += "<tr><td colspan=\"7\">No servers.</td></tr>";
+  out += "</tbody></table>\n";
+  if (!codes_.empty()) {
+    out += "<h2>What the findings mean</h2><dl>";
+    for (const auto& code : codes_) {
+      out += "<dt>";
+      appendHtmlEscaped(out, code);
+      out += "</dt><dd>";
+      if (const FindingInfo* info = findingInfo(code)) {
+        appendHtmlEscaped(out, info->meaning);
+        out += " <i>What to do:</i> ";
+        appendHtmlEscaped(out, info->action);
+      } else {
+        out += "No explanation recorded for this code.";
+      }
+      out += "</dd>";
+    }
+    out += "</dl>\n";
+  }
+  out += "</body></html>\n";
+}
+
+void writeHtmlReport(Database& db, std::ostream& out, const std::string& generated_iso) {
+  auto stream = openReportStream(db.handle(), ReportFormat::Html, DeviceFilter{}, generated_iso);
+  std::string chunk;
+  bool more = true;
+  while (more) {
+    chunk.clear();
+    more = stream->fill(chunk, 64 * 1024);
+    out << chunk;
+  }
+}
+
+}  // namespace provaudit::store

@@ -1,0 +1,42 @@
+#pragma once
+// The self-contained, printable HTML device report (`report --format html` and
+// the dashboard's HTML export). No scripts, no external resources; every
+// string from the wire goes through htmlEscape.
+#include <boost/json.hpp>
+#include <ostream>
+#include <set>
+#include <string>
+#include <string_view>
+
+#include "store/database.h"
+
+namespace provaudit::store {
+
+// Escapes & < > " ' so text is safe both in element content and in quoted attributes.
+std::string htmlEscape(std::string_view text);
+void appendHtmlEscaped(std::string& out, std::string_view text);
+
+// Writes the report in pieces, so that it can be streamed row by row.
+class HtmlReportWriter {
+ public:
+  HtmlReportWriter(std::string generated_iso, std::string filter_text);
+  // summary: {"devices":N,"identity":{class:n},"severity":{sev:n}} for the selected devices.
+  void begin(std::string& out, const boost::json::object& summary);
+  void device(std::string& out, const boost::json::object& report);
+  void beginServers(std::string& out);
+  void server(std::string& out, const boost::json::object& report);
+  // The explanation of every finding code that appeared, then the closing tags.
+  void end(std::string& out);
+
+ private:
+  std::string generated_;
+  std::string filter_;
+  std::set<std::string> codes_;
+  std::size_t devices_ = 0;
+  std::size_t servers_ = 0;
+};
+
+// The whole store as one HTML document (CLI).
+void writeHtmlReport(Database& db, std::ostream& out, const std::string& generated_iso);
+
+}  // namespace provaudit::store

@@ -1,0 +1,561 @@
+// provaudit dashboard: one page, vanilla JS, no build step.
+// Every string that came off the wire is put into the page as a text node
+// (el() children, textContent) or a setAttribute value we built; never as HTML.
+'use strict';
+
+(() => {
+  const SVG_NS = 'http://www.w3.org/2000/svg';
+  const CLASSES = ['individualized', 'generic', 'none', 'unknown'];
+  const SEVERITIES = ['critical', 'high', 'medium', 'low', 'info'];
+  const POLL_MS = 3000;
+  const view = document.getElementById('view');
+  const live = document.getElementById('live');
+  const liveText = document.getElementById('live-text');
+  let lastChange = null;
+  let catalogue = null; // finding code -> {title, meaning, action}
+  let renderSeq = 0;
+
+  // ---- DOM helpers --------------------------------------------------------
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    setAttrs(node, attrs);
+    append(node, children);
+    return node;
+  }
+  function svg(tag, attrs, ...children) {
+    const node = document.createElementNS(SVG_NS, tag);
+    setAttrs(node, attrs);
+    append(node, children);
+    return node;
+  }
+  function setAttrs(node, attrs) {
+    if (!attrs) return;
+    for (const [k, v] of Object.entries(attrs)) {
+      if (v === null || v === undefined || v === false) continue;
+      if (k.startsWith('on') && typeof v === 'function') node.addEventListener(k.slice(2), v);
+      else node.setAttribute(k, v === true ? '' : String(v));
+    }
+  }
+  function append(node, children) {
+    for (const c of children.flat(Infinity)) {
+      if (c === null || c === undefined || c === false) continue;
+      node.appendChild(c instanceof Node ? c : document.createTextNode(String(c)));
+    }
+  }
+  const fmt = new Intl.NumberFormat();
+  const num = (n) => fmt.format(Number(n || 0));
+  function bytes(n) {
+    n = Number(n || 0);
+    const u = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+    let i = 0;
+    while (n >= 1024 && i < u.length - 1) { n /= 1024; i++; }
+    return (i ? n.toFixed(1) : String(n)) + ' ' + u[i];
+  }
+  function when(iso) {
+    if (!iso) return '';
+    return String(iso).replace('T', ' ').replace(/\.\d+Z$/, 'Z');
+  }
+  function duration(sec) {
+    sec = Number(sec || 0);
+    if (sec < 60) return sec.toFixed(1) + ' s';
+    if (sec < 3600) return (sec / 60).toFixed(1) + ' min';
+    if (sec < 86400) return (sec / 3600).toFixed(1) + ' h';
+    return (sec / 86400).toFixed(1) + ' days';
+  }
+  const clsBadge = (c) => el('span', { class: 'badge cls-' + (CLASSES.includes(c) ? c : 'unknown') }, c || 'unknown');
+  const sevBadge = (s) => el('span', { class: 'sev sev-' + (SEVERITIES.includes(s) ? s : 'info') }, s || '');
+  const codeChip = (code) => el('a', { class: 'code-chip', href: link('findings', { code }), title: codeTitle(code) }, code);
+  const codeTitle = (code) => (catalogue && catalogue[code] ? catalogue[code].title : '');
+
+  // ---- Routing: all state in the hash (#/devices?class=generic&sort=mac) --
+  function link(page, params) {
+    const q = new URLSearchParams();
+    for (const [k, v] of Object.entries(params || {})) if (v !== '' && v !== null && v !== undefined) q.set(k, v);
+    const s = q.toString();
+    return '#/' + page + (s ? '?' + s : '');
+  }
+  const deviceLink = (id) => '#/device/' + encodeURIComponent(id);
+  function parseHash() {
+    const h = location.hash.replace(/^#\/?/, '');
+    const qi = h.indexOf('?');
+    const path = qi < 0 ? h : h.slice(0, qi);
+    const params = Object.fromEntries(new URLSearchParams(qi < 0 ? '' : h.slice(qi + 1)));
+    const parts = path.split('/');
+    return { page: parts[0] || 'overview', arg: parts.length > 1 ? decodeURIComponent(parts.slice(1).join('/')) : '', params };
+  }
+  function go(page, params) { location.hash = link(page, params); }
+
+  // ---- API ----------------------------------------------------------------
+  async function api(path, params) {
+    const q = new URLSearchParams();
+    for (const [k, v] of Object.entries(params || {})) if (v !== '' && v !== null && v !== undefined) q.set(k, v);
+    const res = await fetch('/api/' + path + (q.toString() ? '?' + q : ''), { headers: { Accept: 'application/json' }, credentials: 'same-origin' });
+    if (res.status === 401) { location.href = '/login'; throw new Error('sign-in required'); }
+    const body = await res.json().catch(() => ({}));
+    if (!res.ok) throw new Error(body.error || res.statusText);
+    return body;
+  }
+  async function ensureCatalogue() {
+    if (catalogue) return;
+    const s = await api('findings/summary');
+    catalogue = {};
+    for (const c of s.catalogue) catalogue[c.code] = c;
+    catalogue.__summary = s.items;
+  }
+
+  // ---- Shared building blocks --------------------------------------------
+  function pageHead(title, sub, ...right) {
+    return el('div', { class: 'page-head' }, el('div', null, el('h1', null, title), sub ? el('div', { class: 'sub' }, sub) : null), el('div', { class: 'toolbar' }, right));
+  }
+  function select(name, value, options, label) {
+    const s = el('select', { name, 'aria-label': label, 'data-filter': name });
+    for (const [v, text] of options) {
+      const o = el('option', { value: v }, text);
+      if (String(v) === String(value || '')) o.selected = true;
+      s.appendChild(o);
+    }
+    return s;
+  }
+  // A sortable table: columns [{key, label, sort?, num?, render(row)}].
+  function table(columns, rows, state, onSort, rowHref) {
+    const thead = el('thead', null, el('tr', null, columns.map((c) => {
+      const active = c.sort && state.sort === c.sort;
+      const th = el('th', { class: c.num ? 'num' : (c.narrow ? 'hide-narrow' : null), scope: 'col', 'aria-sort': active ? (state.desc ? 'descending' : 'ascending') : null });
+      if (!c.sort) { th.textContent = c.label; return th; }
+      th.appendChild(el('button', { class: 'sort', type: 'button', onclick: () => onSort(c.sort) }, c.label, el('span', { class: 'arrow', 'aria-hidden': 'true' }, active ? (state.desc ? '▼' : '▲') : '↕')));
+      return th;
+    })));
+    const tbody = el('tbody');
+    for (const r of rows) {
+      const tr = el('tr', rowHref ? { class: 'clickable', 'data-href': rowHref(r), tabindex: '-1' } : null,
+        columns.map((c) => {
+          const td = el('td', { class: [c.num ? 'num' : '', c.mono ? 'mono' : '', c.clip ? 'clip' : '', c.narrow ? 'hide-narrow' : ''].join(' ').trim() || null });
+          append(td, [c.render(r)]);
+          return td;
+        }));
+      if (rowHref) tr.addEventListener('click', (e) => { if (!e.target.closest('a')) location.hash = rowHref(r); });
+      tbody.appendChild(tr);
+    }
+    if (!rows.length) tbody.appendChild(el('tr', null, el('td', { colspan: columns.length, class: 'empty' }, 'Nothing matches these filters.')));
+    return el('div', { class: 'table-wrap' }, el('table', null, thead, tbody));
+  }
+  function toggleSort(params, key, page, defaultDesc) {
+    const p = { ...params };
+    if (p.sort === key) p.dir = p.dir === 'desc' ? 'asc' : 'desc';
+    else { p.sort = key; p.dir = defaultDesc ? 'desc' : 'asc'; }
+    delete p.after; delete p.before; delete p.offset;
+    go(page, p);
+  }
+  function searchBox(value, placeholder, onChange) {
+    const input = el('input', { type: 'search', name: 'q', value: value || '', placeholder, 'aria-label': placeholder, autocomplete: 'off', spellcheck: 'false', 'data-search': '1' });
+    let t = null;
+    input.addEventListener('input', () => { clearTimeout(t); t = setTimeout(() => onChange(input.value.trim()), 250); });
+    input.addEventListener('keydown', (e) => { if (e.key === 'Enter') { clearTimeout(t); onChange(input.value.trim()); } });
+    return input;
+  }
+  function offsetPager(params, page, total, limit) {
+    const offset = Number(params.offset || 0);
+    const first = total ? offset + 1 : 0;
+    const last = Math.min(offset + limit, total);
+    return el('div', { class: 'pager' },
+      el('span', null, `${num(first)}–${num(last)} of ${num(total)}`),
+      el('button', { type: 'button', 'data-page': 'prev', disabled: offset <= 0, onclick: () => go(page, { ...params, offset: Math.max(0, offset - limit) || '' }) }, '‹ Prev'),
+      el('button', { type: 'button', 'data-page': 'next', disabled: last >= total, onclick: () => go(page, { ...params, offset: offset + limit }) }, 'Next ›'));
+  }
+
+  // ---- Charts (inline SVG) -----------------------------------------------
+  function donut(counts, total) {
+    const size = 180, r = 70, w = 26, c = size / 2;
+    const root = svg('svg', { viewBox: `0 0 ${size} ${size}`, class: 'chart', role: 'img', 'aria-label': 'Devices by identity class' });
+    let angle = -Math.PI / 2;
+    if (!total) root.appendChild(svg('circle', { cx: c, cy: c, r, fill: 'none', stroke: 'currentColor', 'stroke-opacity': '0.15', 'stroke-width': w }));
+    for (const cls of CLASSES) {
+      const n = counts[cls] || 0;
+      if (!n) continue;
+      const frac = n / total;
+      const a2 = angle + frac * Math.PI * 2 - (frac === 1 ? 0.0001 : 0);
+      const large = frac > 0.5 ? 1 : 0;
+      const p = (a, rad) => `${c + rad * Math.cos(a)} ${c + rad * Math.sin(a)}`;
+      const d = `M ${p(angle, r + w / 2)} A ${r + w / 2} ${r + w / 2} 0 ${large} 1 ${p(a2, r + w / 2)} L ${p(a2, r - w / 2)} A ${r - w / 2} ${r - w / 2} 0 ${large} 0 ${p(angle, r - w / 2)} Z`;
+      const a = svg('a', { href: link('devices', { class: cls }), 'aria-label': `${cls}: ${n}` }, svg('path', { d, class: 'fill-' + cls }, svg('title', null, `${cls}: ${n}`)));
+      root.appendChild(a);
+      angle = a2;
+    }
+    root.appendChild(svg('text', { x: c, y: c + 2, 'text-anchor': 'middle', class: 'donut-center' }, num(total)));
+    root.appendChild(svg('text', { x: c, y: c + 20, 'text-anchor': 'middle' }, 'devices'));
+    return root;
+  }
+  // Horizontal bars: items [{label, value, cls, href}]
+  function hbars(items, label) {
+    const rowH = 26, labelW = 150, width = 520, max = Math.max(1, ...items.map((i) => i.value));
+    const root = svg('svg', { viewBox: `0 0 ${width} ${items.length * rowH + 4}`, class: 'chart', role: 'img', 'aria-label': label });
+    items.forEach((it, i) => {
+      const y = i * rowH + 4;
+      const bw = Math.max(it.value ? 2 : 0, (width - labelW - 60) * it.value / max);
+      const g = svg('a', { href: it.href, 'aria-label': `${it.label}: ${it.value}` },
+        svg('text', { x: 0, y: y + 14 }, it.label),
+        svg('rect', { x: labelW, y: y + 2, width: bw, height: rowH - 10, rx: 2, class: 'fill-' + it.cls }, svg('title', null, `${it.label}: ${it.value}`)),
+        svg('text', { x: labelW + bw + 6, y: y + 14 }, num(it.value)));
+      root.appendChild(g);
+    });
+    return root;
+  }
+  function timelineChart(data) {
+    const buckets = data.buckets || [];
+    const width = 900, height = 180, padL = 40, padB = 34, padT = 8;
+    const root = svg('svg', { viewBox: `0 0 ${width} ${height}`, class: 'chart', role: 'img', 'aria-label': 'Sightings over time' });
+    if (!buckets.length) { root.appendChild(svg('text', { x: width / 2, y: height / 2, 'text-anchor': 'middle' }, 'No sightings yet')); return root; }
+    const max = Math.max(1, ...buckets.map((b) => b.count));
+    const plotW = width - padL - 8, plotH = height - padB - padT;
+    const bw = Math.max(1, plotW / buckets.length - 2);
+    for (let i = 0; i <= 4; i++) {
+      const y = padT + plotH - (plotH * i) / 4;
+      root.appendChild(svg('line', { x1: padL, x2: width - 8, y1: y, y2: y, class: 'grid-line' }));
+      root.appendChild(svg('text', { x: padL - 6, y: y + 4, 'text-anchor': 'end' }, num(Math.round((max * i) / 4))));
+    }
+    buckets.forEach((b, i) => {
+      const x = padL + (plotW * i) / buckets.length + 1;
+      const hTls = (plotH * b.tls) / max, hHttp = (plotH * b.http) / max;
+      const title = `${when(b.start)}: ${b.count} sightings (${b.tls} TLS, ${b.http} HTTP)`;
+      root.appendChild(svg('rect', { x, y: padT + plotH - hTls, width: bw, height: hTls, class: 'fill-tls' }, svg('title', null, title)));
+      root.appendChild(svg('rect', { x, y: padT + plotH - hTls - hHttp, width: bw, height: hHttp, class: 'fill-http' }, svg('title', null, title)));
+    });
+    const step = Math.max(1, Math.ceil(buckets.length / 6));
+    for (let i = 0; i < buckets.length; i += step) {
+      const x = padL + (plotW * i) / buckets.length;
+      root.appendChild(svg('text', { x, y: height - 16 }, when(buckets[i].start).slice(0, 19)));
+    }
+    root.appendChild(svg('line', { x1: padL, x2: width - 8, y1: padT + plotH, y2: padT + plotH, class: 'axis' }));
+    return root;
+  }
+
+  // ---- Overview -----------------------------------------------------------
+  async function renderOverview() {
+    const [s, t] = await Promise.all([api('stats'), api('timeline', { bucket: 'auto' }), ensureCatalogue()]);
+    const d = s.devices, byc = d.by_identity, f = s.findings, cov = s.coverage;
+    const pct = (n) => (d.total ? Math.round((100 * n) / d.total) + '%' : '–');
+    const kpi = (label, value, note, cls, href) => el(href ? 'a' : 'div', { class: 'kpi' + (cls ? ' c-' + cls : ''), href, 'data-kpi': label.toLowerCase() }, el('div', { class: 'label' }, label), el('div', { class: 'value' }, value), note ? el('div', { class: 'note' }, note) : null);
+    const kpis = el('div', { class: 'kpis' },
+      kpi('Devices', num(d.total), `${num(s.servers ? s.servers.total : 0)} servers`, null, '#/devices'),
+      CLASSES.map((c) => kpi(c[0].toUpperCase() + c.slice(1), num(byc[c]), pct(byc[c]) + ' of devices', c, link('devices', { class: c }))),
+      kpi('Findings', num(f.total), `${num(f.by_severity.critical)} critical · ${num(f.by_severity.high)} high`, null, '#/findings'),
+      kpi('Packets', num(cov.packets), bytes(cov.bytes), null, null));
+
+    const classPanel = el('section', { class: 'panel' }, el('h2', null, 'Devices by identity class'),
+      el('div', { class: 'donut-wrap' }, donut(byc, d.total),
+        el('div', { class: 'legend', style: null }, CLASSES.map((c) => el('a', { href: link('devices', { class: c }) }, el('span', { class: 'swatch ' + c }), `${c} `, el('b', null, num(byc[c])))))));
+    const sevPanel = el('section', { class: 'panel' }, el('h2', null, 'Findings by severity'),
+      hbars(SEVERITIES.map((sv) => ({ label: sv, value: f.by_severity[sv] || 0, cls: sv, href: link('findings', { severity: sv }) })), 'Findings by severity'),
+      el('h3', null, 'Most frequent'),
+      topCodes());
+    function topCodes() {
+      const rows = (catalogue.__summary || []).slice().sort((a, b) => b.count - a.count).slice(0, 6);
+      if (!rows.length) return el('p', { class: 'muted' }, 'No findings.');
+      return el('div', null, rows.map((r) => el('div', null, sevBadge(r.severity), ' ', codeChip(r.code), ' ', el('span', { class: 'muted' }, `${num(r.count)} on ${num(r.subjects)} ${r.kind}${r.subjects === 1 ? '' : 's'}`))));
+    }
+    const srv = s.servers || { total: 0, requesting_client_cert: 0, not_requesting: 0 };
+    const serverPanel = el('section', { class: 'panel' }, el('h2', null, 'Provisioning servers'),
+      el('dl', { class: 'kv' },
+        el('dt', null, 'Servers'), el('dd', null, el('a', { href: '#/servers' }, num(srv.total))),
+        el('dt', null, 'Request client certificates'), el('dd', null, el('a', { href: link('servers', { cert_request: 'yes' }) }, num(srv.requesting_client_cert))),
+        el('dt', null, 'Never request one'), el('dd', null, el('a', { href: link('servers', { cert_request: 'no' }) }, num(srv.not_requesting)))));
+    const counters = s.counters || {};
+    const covPanel = el('section', { class: 'panel' }, el('h2', null, 'Capture coverage'),
+      el('dl', { class: 'kv' },
+        el('dt', null, 'Sources'), el('dd', null, `${num(cov.files)} files, ${num(cov.interfaces)} interfaces`, cov.errors ? el('span', { class: 'no' }, ` · ${num(cov.errors)} with errors`) : null),
+        el('dt', null, 'Time span'), el('dd', null, cov.first ? `${when(cov.first)} → ${when(cov.last)} (${duration(cov.span_seconds)})` : '–'),
+        el('dt', null, 'Packets'), el('dd', null, `${num(cov.packets)} (${bytes(cov.bytes)})`),
+        el('dt', null, 'Flows'), el('dd', null, `${num(counters.flows)} (${num(counters.flows_bypassed)} bypassed, ${num(counters.flows_evicted)} evicted)`),
+        el('dt', null, 'Handshakes / requests'), el('dd', null, `${num(counters.tls_handshakes)} TLS (${num(counters.client_certificates)} client certs) · ${num(counters.http_requests)} HTTP`),
+        el('dt', null, 'Drops'), el('dd', { 'data-drops': '1' }, num(s.drops)),
+        el('dt', null, 'Anomalies'), el('dd', null, num(s.anomalies.total))),
+      s.anomalies.list.length ? el('div', null, el('h3', null, 'Anomalies'), el('div', null, s.anomalies.list.map((a) => el('div', { class: 'mono' }, `${a.name}: ${num(a.count)}`)))) : null);
+    const timeline = el('section', { class: 'panel' }, el('h2', null, `Sightings over time`, el('span', { class: 'muted' }, ` · per ${duration(t.bucket_seconds)}`)),
+      timelineChart(t), el('div', { class: 'legend' }, el('span', null, el('span', { class: 'swatch tls' }), 'TLS handshakes'), el('span', null, el('span', { class: 'swatch http' }), 'HTTP requests')));
+    const sources = el('section', { class: 'panel flush' }, el('h2', null, 'Capture sources'),
+      table([
+        { label: 'Source', render: (r) => el('span', { class: 'mono wrap' }, r.name) },
+        { label: 'Kind', render: (r) => r.kind },
+        { label: 'First packet', mono: true, narrow: true, render: (r) => when(r.first) },
+        { label: 'Last packet', mono: true, narrow: true, render: (r) => when(r.last) },
+        { label: 'Packets', num: true, render: (r) => num(r.packets) },
+        { label: 'Bytes', num: true, render: (r) => bytes(r.bytes) },
+        { label: 'Status', render: (r) => r.status === 'error' ? el('span', { class: 'no', title: r.error }, 'error: ', r.error) : el('span', { class: 'yes' }, r.status) },
+      ], cov.list, {}, null, null));
+    return [pageHead('Overview', `Audit of ${num(d.total)} devices from ${num(cov.sources)} capture sources`), kpis,
+      el('div', { class: 'grid cols-3' }, classPanel, sevPanel, serverPanel), el('div', { style: null, class: 'grid' }, el('div'), timeline),
+      el('div', { class: 'grid cols-2' }, covPanel, sources)];
+  }
+
+  // ---- Devices ------------------------------------------------------------
+  const DEVICE_FILTERS = ['q', 'class', 'vendor', 'finding', 'severity', 'server'];
+  async function renderDevices(params) {
+    const [s, list] = await Promise.all([api('stats'), api('devices', { ...params, limit: 50 }), ensureCatalogue()]);
+    const state = { sort: params.sort || 'id', desc: params.dir === 'desc' };
+    const setFilter = (k, v) => { const p = { ...params, [k]: v }; delete p.after; delete p.before; delete p.pos; go('devices', p); };
+    const codes = Object.keys(catalogue).filter((k) => k !== '__summary').sort();
+    const filters = {};
+    for (const k of DEVICE_FILTERS) if (params[k]) filters[k] = params[k];
+    const exportLink = (format) => '/api/export?' + new URLSearchParams({ format, ...filters, ...(params.sort ? { sort: params.sort, dir: params.dir || 'asc' } : {}) });
+    const toolbar = el('div', { class: 'toolbar' },
+      searchBox(params.q, 'Search MAC, IP, serial, model, subject…', (v) => setFilter('q', v)),
+      select('class', params.class, [['', 'All classes'], ...CLASSES.map((c) => [c, c])], 'Identity class'),
+      select('vendor', params.vendor, [['', 'All vendors'], ...(s.vendors || []).map((v) => [v.vendor === null ? '-' : v.vendor, `${v.vendor === null ? '(none)' : v.vendor} (${v.devices})`])], 'Vendor'),
+      select('finding', params.finding, [['', 'Any finding'], ...codes.map((c) => [c, c])], 'Finding code'),
+      select('severity', params.severity, [['', 'Any severity'], ...SEVERITIES.map((c) => [c, 'worst: ' + c])], 'Worst severity'),
+      params.server ? el('span', { class: 'code-chip' }, 'server ' + params.server, ' ', el('a', { href: link('devices', { ...params, server: '' }), 'aria-label': 'clear server filter' }, '×')) : null,
+      Object.keys(filters).length ? el('a', { class: 'btn', href: '#/devices' }, 'Clear') : null,
+      el('span', { class: 'spacer' }),
+      el('span', { class: 'btn-label' }, 'Export'),
+      el('span', { class: 'btn-group' }, ['csv', 'json', 'html'].map((f) => el('a', { class: 'btn', href: exportLink(f), 'data-export': f, download: '' }, f.toUpperCase()))));
+    toolbar.querySelectorAll('select').forEach((sel) => sel.addEventListener('change', () => setFilter(sel.name, sel.value)));
+    const columns = [
+      { label: 'Device', sort: 'mac', render: (r) => el('div', null, el('a', { href: deviceLink(r.id), class: 'mono' }, r.mac || r.id), r.mac ? null : el('div', { class: 'sub' }, 'no host MAC')) },
+      { label: 'IPs', sort: 'ips', mono: true, render: (r) => r.ips.join(', ') },
+      { label: 'Identity', sort: 'identity', render: (r) => el('div', null, clsBadge(r.identity), el('div', { class: 'sub' }, r.identity_reason)) },
+      { label: 'Vendor', sort: 'vendor', render: (r) => r.vendor || '' },
+      { label: 'Model', sort: 'model', render: (r) => r.model || '' },
+      { label: 'Firmware', sort: 'firmware', narrow: true, render: (r) => r.firmware || '' },
+      { label: 'Serial', sort: 'serial', mono: true, render: (r) => r.serial || '' },
+      { label: 'Certificate subject', clip: true, narrow: true, render: (r) => r.cert_subject ? el('div', null, el('span', { class: 'mono' }, r.cert_subject), r.cert_chain ? el('div', { class: 'sub' }, 'chain ' + r.cert_chain) : null) : el('span', { class: 'muted' }, '—') },
+      { label: 'Findings', sort: 'severity', render: (r) => el('div', null, r.severity ? sevBadge(r.severity) : null, ' ', r.findings.map(codeChip)) },
+      { label: 'Last seen', sort: 'last_seen', mono: true, narrow: true, render: (r) => when(r.last_seen) },
+      { label: 'Sessions', sort: 'sessions', num: true, render: (r) => num(r.sessions) },
+    ];
+    const pos = Number(params.pos || 0);
+    const first = list.total ? pos + 1 : 0;
+    const last = Math.min(pos + list.items.length, list.total);
+    const pager = el('div', { class: 'pager' },
+      el('span', { 'data-range': '1' }, `${num(first)}–${num(last)} of ${num(list.total)}`),
+      el('button', { type: 'button', 'data-page': 'prev', disabled: !list.prev, onclick: () => { const p = { ...params, before: list.prev, pos: Math.max(0, pos - 50) }; delete p.after; go('devices', p); } }, '‹ Prev'),
+      el('button', { type: 'button', 'data-page': 'next', disabled: !list.next, onclick: () => { const p = { ...params, after: list.next, pos: pos + list.items.length }; delete p.before; go('devices', p); } }, 'Next ›'));
+    return [pageHead('Devices', `${num(list.total)} devices match`), toolbar,
+      table(columns, list.items, state, (k) => toggleSort(params, k, 'devices', k === 'last_seen' || k === 'severity' || k === 'sessions'), (r) => deviceLink(r.id)), pager];
+  }
+
+  // ---- Device page --------------------------------------------------------
+  async function renderDevice(id) {
+    const [data] = await Promise.all([api('devices/' + encodeURIComponent(id)), ensureCatalogue()]);
+    const d = data.device || {}, det = data.detail || {};
+    const kv = (pairs) => el('dl', { class: 'kv' }, pairs.filter((p) => p[1] !== undefined).map(([k, v]) => [el('dt', null, k), el('dd', null, v === null || v === '' ? el('span', { class: 'muted' }, '—') : v)]));
+    const identity = el('section', { class: 'panel' }, el('h2', null, 'Identity'),
+      kv([['Class', el('span', null, clsBadge(d.identity), el('span', { class: 'reason' }, d.identity_reason))],
+        ['MAC', d.mac ? el('span', { class: 'mono' }, d.mac) : null], ['Device id', el('span', { class: 'mono' }, d.id)],
+        ['IPs', el('span', { class: 'mono' }, (d.ips || []).join(', '))], ['Vendor', d.vendor], ['Model', d.model], ['Firmware', d.firmware],
+        ['Serial', d.serial ? el('span', { class: 'mono' }, d.serial) : null], ['First seen', when(d.first_seen)], ['Last seen', when(d.last_seen)],
+        ['Sessions', num(d.sessions)], ['MAC from wire', det.mac_from_wire === undefined ? undefined : (det.mac_from_wire ? 'yes' : 'no')],
+        ['$CCERT in URLs', (det.ccert || []).length ? det.ccert.join(', ') : undefined],
+        ['Servers', (data.servers || []).length ? el('span', null, data.servers.map((sv, i) => [i ? ', ' : '', el('a', { href: link('devices', { server: sv.id }), class: 'mono' }, sv.id)])) : null]]));
+    const findings = el('section', { class: 'panel' }, el('h2', null, `Findings (${(d.findings || []).length})`),
+      (d.findings || []).length ? d.findings.map((f) => {
+        const info = catalogue[f.code];
+        return el('div', { class: 'finding sev-l-' + (SEVERITIES.includes(f.severity) ? f.severity : 'info') },
+          el('div', { class: 'head' }, sevBadge(f.severity), codeChip(f.code), info ? el('span', null, info.title) : null),
+          el('p', { class: 'wrap' }, f.detail),
+          info ? el('p', { class: 'what' }, info.meaning) : null,
+          info ? el('p', null, el('b', null, 'What to do: '), info.action) : null);
+      }) : el('p', { class: 'muted' }, 'No findings for this device.'));
+    const claims = el('section', { class: 'panel flush' }, el('h2', null, 'Claims and where they came from'),
+      table([
+        { label: 'Field', render: (c) => el('b', null, c.field) },
+        { label: 'Value', mono: true, clip: true, render: (c) => c.value },
+        { label: 'Origin', render: (c) => el('span', { class: 'origin' }, c.origin) },
+        { label: 'Evidence', mono: true, clip: true, render: (c) => c.evidence },
+        { label: 'Rule', narrow: true, render: (c) => c.rule },
+        { label: 'Time', mono: true, narrow: true, render: (c) => when(c.time) },
+        { label: 'Frame', num: true, render: (c) => c.frame ? num(c.frame) : '' },
+        { label: 'Capture file', clip: true, render: (c) => el('span', { class: 'mono' }, c.source) },
+      ], det.claims || [], {}, null, null));
+    const cert = d.cert;
+    const certPanel = el('section', { class: 'panel' }, el('h2', null, 'Client certificate'),
+      cert ? [kv([['Subject', el('span', { class: 'mono wrap', 'data-field': 'cert-subject' }, cert.subject)], ['Issuer', el('span', { class: 'mono wrap' }, cert.issuer)],
+        ['Serial number', el('span', { class: 'mono' }, cert.serial_number)], ['Valid', `${when(cert.not_before)} → ${when(cert.not_after)}`],
+        ['Key', cert.key], ['Signature', cert.signature], ['Chain', el('span', null, cert.chain, det.chain_error ? el('span', { class: 'muted' }, ' · ' + det.chain_error) : null)],
+        ['SHA-256', el('span', { class: 'mono wrap' }, cert.sha256)], ['Decoded product', cert.product], ['Decoded serial', cert.serial], ['Decoded MAC', cert.mac]]),
+      el('h3', null, 'Chain as sent'),
+      (det.chain_sent || []).length ? el('ol', { class: 'chain' }, det.chain_sent.map((c) => el('li', null, el('div', { class: 'mono wrap' }, c.subject), el('div', { class: 'sub muted mono wrap' }, 'issued by ', c.issuer), el('div', { class: 'muted' }, `${c.key} · ${c.signature} · ${when(c.not_before)} → ${when(c.not_after)}`)))) : el('p', { class: 'muted' }, 'Not recorded.')]
+        : el('p', { class: 'muted' }, 'No client certificate seen. ', d.identity_reason ? `Reason: ${d.identity_reason}.` : ''));
+    const tls = d.tls || {};
+    const tlsPanel = el('section', { class: 'panel' }, el('h2', null, 'TLS'),
+      kv([['Versions', (tls.versions || []).join(', ') || null], ['JA4', (tls.ja4 || []).length ? el('div', null, tls.ja4.map((j) => el('div', { class: 'mono' }, j))) : null],
+        ['JA3', (det.ja3 || []).length ? el('div', null, det.ja3.map((j) => el('div', { class: 'mono' }, j))) : null], ['SNI', (det.sni || []).join(', ') || null],
+        ['User-Agents', (d.user_agents || []).length ? el('div', null, d.user_agents.map((u) => el('div', { class: 'mono wrap', 'data-field': 'user-agent' }, u))) : null],
+        ['URLs', (d.urls || []).length ? el('div', null, d.urls.map((u) => el('div', { class: 'mono wrap' }, u))) : null]]));
+    const handshakes = el('section', { class: 'panel flush' }, el('h2', null, 'Handshake history'),
+      table([
+        { label: 'Time', mono: true, render: (h) => when(h.time) },
+        { label: 'Client → server', mono: true, render: (h) => `${h.client} → ${h.server}` },
+        { label: 'Version', render: (h) => h.version },
+        { label: 'Cipher', narrow: true, clip: true, render: (h) => h.cipher },
+        { label: 'Outcome', render: (h) => el('div', null, h.outcome, h.reason ? el('div', { class: 'sub' }, h.reason) : null) },
+        { label: 'JA4', mono: true, narrow: true, render: (h) => h.ja4 },
+        { label: 'Frame', num: true, render: (h) => num(h.frame) },
+        { label: 'Capture file', clip: true, render: (h) => el('span', { class: 'mono' }, h.source) },
+      ], det.handshakes || [], {}, null, null));
+    const sightings = el('section', { class: 'panel flush' }, el('h2', null, `Sightings (${num(data.sightings_total)}${data.sightings_total > data.sightings.length ? `, first ${data.sightings.length} shown` : ''})`),
+      table([
+        { label: 'Time', mono: true, render: (x) => when(x.time) },
+        { label: 'Kind', render: (x) => x.kind.toUpperCase() },
+        { label: 'Flow', mono: true, render: (x) => `${x.client} → ${x.server}` },
+        { label: 'What', clip: true, render: (x) => x.kind === 'http' ? el('span', { class: 'mono' }, `${x.method || ''} ${x.uri || ''}`) : el('span', null, [x.sni ? 'SNI ' + x.sni : '', x.client_cert ? ' · cert ' + x.client_cert : '', x.resumed ? ' · resumed' : ''].join('')) },
+        { label: 'Frame', num: true, render: (x) => num(x.frame) },
+        { label: 'Capture file', clip: true, render: (x) => el('span', { class: 'mono' }, x.source) },
+      ], data.sightings || [], {}, null, null));
+    return [el('div', { class: 'crumbs' }, el('a', { href: '#/devices' }, 'Devices'), ' / ', d.mac || d.id),
+      pageHead(el('span', { class: 'mono' }, d.mac || d.id), el('span', null, clsBadge(d.identity), ' ', [d.vendor, d.model].filter(Boolean).join(' ') || 'unidentified model', d.serial ? ` · serial ${d.serial}` : '')),
+      el('div', { class: 'grid cols-2' }, identity, findings), el('div', { class: 'grid' }, claims), el('div', { class: 'grid cols-2' }, certPanel, tlsPanel),
+      el('div', { class: 'grid' }, handshakes, sightings)];
+  }
+
+  // ---- Servers ------------------------------------------------------------
+  async function renderServers(params) {
+    const limit = 50;
+    const [list] = await Promise.all([api('servers', { ...params, limit }), ensureCatalogue()]);
+    const state = { sort: params.sort || 'id', desc: params.dir === 'desc' };
+    const setFilter = (k, v) => { const p = { ...params, [k]: v }; delete p.offset; go('servers', p); };
+    const codes = Object.keys(catalogue).filter((k) => k !== '__summary').sort();
+    const toolbar = el('div', { class: 'toolbar' },
+      searchBox(params.q, 'Search address or certificate…', (v) => setFilter('q', v)),
+      select('cert_request', params.cert_request, [['', 'Client certificates: any'], ['yes', 'Requests client certs'], ['no', 'Never requests']], 'Client certificate requests'),
+      select('finding', params.finding, [['', 'Any finding'], ...codes.map((c) => [c, c])], 'Finding code'));
+    toolbar.querySelectorAll('select').forEach((sel) => sel.addEventListener('change', () => setFilter(sel.name, sel.value)));
+    const columns = [
+      { label: 'Server', sort: 'ip', mono: true, render: (r) => r.id },
+      { label: 'Port', sort: 'port', num: true, render: (r) => r.port },
+      { label: 'Client certs', sort: 'cert_request', render: (r) => r.requests_client_cert ? el('span', { class: 'yes' }, 'requested') : el('span', { class: 'no' }, 'never') },
+      { label: 'TLS', render: (r) => (r.tls_versions || []).join(', ') || el('span', { class: 'muted' }, 'plain HTTP') },
+      { label: 'Certificate', clip: true, narrow: true, render: (r) => r.cert ? el('span', { class: 'mono' }, r.cert.subject) : el('span', { class: 'muted' }, '—') },
+      { label: 'SNI', narrow: true, render: (r) => (r.sni || []).join(', ') },
+      { label: 'Findings', render: (r) => (r.findings || []).map((f) => el('span', null, sevBadge(f.severity), ' ', codeChip(f.code), ' ')) },
+      { label: 'Sessions', sort: 'sessions', num: true, render: (r) => num(r.sessions) },
+      { label: 'Devices', sort: 'devices', num: true, render: (r) => el('a', { href: link('devices', { server: r.id }) }, num(r.devices)) },
+    ];
+    return [pageHead('Provisioning servers', `${num(list.total)} servers`), toolbar,
+      table(columns, list.items, state, (k) => toggleSort(params, k, 'servers', k === 'devices' || k === 'sessions'), (r) => link('devices', { server: r.id })),
+      offsetPager(params, 'servers', list.total, limit)];
+  }
+
+  // ---- Findings -----------------------------------------------------------
+  async function renderFindings(params) {
+    const limit = 50;
+    const [list] = await Promise.all([api('findings', { ...params, limit }), ensureCatalogue()]);
+    const state = { sort: params.sort || 'severity', desc: params.sort ? params.dir === 'desc' : true };
+    const setFilter = (k, v) => { const p = { ...params, [k]: v }; delete p.offset; go('findings', p); };
+    const summary = catalogue.__summary || [];
+    const chips = el('div', { class: 'tabs-inline' }, summary.map((r) => el('a', { class: 'code-chip', href: link('findings', { ...params, code: params.code === r.code ? '' : r.code, offset: '' }), 'aria-current': params.code === r.code ? 'true' : null }, `${r.code} · ${num(r.count)}`)));
+    const codes = Object.keys(catalogue).filter((k) => k !== '__summary').sort();
+    const toolbar = el('div', { class: 'toolbar' },
+      searchBox(params.q, 'Search subject or detail…', (v) => setFilter('q', v)),
+      select('code', params.code, [['', 'All codes'], ...codes.map((c) => [c, c])], 'Finding code'),
+      select('severity', params.severity, [['', 'All severities'], ...SEVERITIES.map((c) => [c, c])], 'Severity'),
+      select('kind', params.kind, [['', 'Devices and servers'], ['device', 'Devices'], ['server', 'Servers']], 'Subject kind'),
+      params.code || params.severity || params.kind || params.q ? el('a', { class: 'btn', href: '#/findings' }, 'Clear') : null,
+      el('span', { class: 'spacer' }),
+      params.code ? el('span', { class: 'btn-label' }, 'Export devices with this finding') : null,
+      params.code ? el('span', { class: 'btn-group' }, ['csv', 'json', 'html'].map((f) => el('a', { class: 'btn', download: '', href: '/api/export?' + new URLSearchParams({ format: f, finding: params.code }) }, f.toUpperCase()))) : null);
+    toolbar.querySelectorAll('select').forEach((sel) => sel.addEventListener('change', () => setFilter(sel.name, sel.value)));
+    const info = params.code && catalogue[params.code];
+    const explain = info ? el('div', { class: 'finding' }, el('div', { class: 'head' }, codeChip(params.code), info.title), el('p', { class: 'what' }, info.meaning), el('p', null, el('b', null, 'What to do: '), info.action)) : null;
+    const columns = [
+      { label: 'Severity', sort: 'severity', render: (r) => sevBadge(r.severity) },
+      { label: 'Code', sort: 'code', render: (r) => el('div', null, codeChip(r.code), el('div', { class: 'sub' }, codeTitle(r.code))) },
+      { label: 'Subject', sort: 'subject', render: (r) => r.kind === 'device' ? el('a', { class: 'mono', href: deviceLink(r.subject) }, r.subject) : el('a', { class: 'mono', href: link('servers', { q: r.subject }) }, r.subject) },
+      { label: 'Device', narrow: true, render: (r) => r.kind === 'device' ? el('div', null, r.identity ? clsBadge(r.identity) : null, ' ', r.model || '', el('div', { class: 'sub mono' }, (r.ips || []).join(', '))) : el('span', { class: 'muted' }, 'server') },
+      { label: 'Detail', sort: 'detail', clip: true, render: (r) => r.detail },
+    ];
+    return [pageHead('Findings', `${num(list.total)} findings`), chips, toolbar, explain,
+      table(columns, list.items, state, (k) => toggleSort(params, k, 'findings', k === 'severity'), (r) => (r.kind === 'device' ? deviceLink(r.subject) : link('servers', { q: r.subject }))),
+      offsetPager(params, 'findings', list.total, limit)];
+  }
+
+  // ---- Render loop --------------------------------------------------------
+  async function render(quiet) {
+    const seq = ++renderSeq;
+    const { page, arg, params } = parseHash();
+    document.querySelectorAll('[data-nav]').forEach((a) => a.classList.toggle('active', a.dataset.nav === (page === 'device' ? 'devices' : page)));
+    if (!quiet) view.replaceChildren(el('div', { class: 'skeleton' }, 'Loading…'));
+    let content;
+    try {
+      if (page === 'devices') content = await renderDevices(params);
+      else if (page === 'device') content = await renderDevice(arg);
+      else if (page === 'servers') content = await renderServers(params);
+      else if (page === 'findings') content = await renderFindings(params);
+      else content = await renderOverview();
+    } catch (e) {
+      content = [el('div', { class: 'banner error', role: 'alert' }, 'Could not load this view: ', e.message)];
+    }
+    if (seq !== renderSeq) return; // a newer navigation won
+    const focused = document.activeElement && document.activeElement.dataset && document.activeElement.dataset.search ? document.activeElement : null;
+    const caret = focused ? focused.selectionStart : null;
+    view.replaceChildren(...[content].flat());
+    const titles = { devices: 'Devices', device: 'Device', servers: 'Servers', findings: 'Findings' };
+    document.title = (titles[page] || 'Overview') + ' · provaudit';
+    if (focused) {
+      const again = view.querySelector('[data-search]');
+      if (again) { again.focus(); if (caret !== null) again.setSelectionRange(caret, caret); }
+    }
+    selected = -1;
+  }
+
+  // ---- Keyboard -----------------------------------------------------------
+  let selected = -1;
+  let pendingG = false;
+  function rows() { return Array.from(view.querySelectorAll('tbody tr.clickable')); }
+  function select_(i) {
+    const r = rows();
+    if (!r.length) return;
+    selected = Math.max(0, Math.min(r.length - 1, i));
+    r.forEach((tr, j) => tr.classList.toggle('selected', j === selected));
+    r[selected].scrollIntoView({ block: 'nearest' });
+  }
+  document.addEventListener('keydown', (e) => {
+    const typing = e.target.closest && e.target.closest('input, select, textarea');
+    if (e.key === 'Escape') {
+      if (typing) { e.target.blur(); return; }
+      const { page } = parseHash();
+      if (page === 'device') history.back();
+      return;
+    }
+    if (typing || e.metaKey || e.ctrlKey || e.altKey) return;
+    if (pendingG) {
+      pendingG = false;
+      const dest = { o: '#/', d: '#/devices', s: '#/servers', f: '#/findings' }[e.key];
+      if (dest) { location.hash = dest; e.preventDefault(); }
+      return;
+    }
+    if (e.key === 'g') { pendingG = true; setTimeout(() => { pendingG = false; }, 1200); return; }
+    if (e.key === '/') { const s = view.querySelector('[data-search]'); if (s) { e.preventDefault(); s.focus(); s.select(); } return; }
+    if (e.key === 'j') { select_(selected + 1); e.preventDefault(); }
+    else if (e.key === 'k') { select_(selected - 1); e.preventDefault(); }
+    else if (e.key === 'Enter' && selected >= 0) { const r = rows()[selected]; if (r) location.hash = r.dataset.href; }
+    else if (e.key === 'ArrowRight' || e.key === 'ArrowLeft') {
+      const b = view.querySelector(`[data-page=${e.key === 'ArrowRight' ? 'next' : 'prev'}]`);
+      if (b && !b.disabled) b.click();
+    }
+  });
+
+  // ---- Live updates: poll a cheap change counter, re-render on change -----
+  async function poll() {
+    try {
+      const r = await fetch('/api/change', { credentials: 'same-origin' });
+      if (r.status === 401) { location.href = '/login'; return; }
+      const { change } = await r.json();
+      live.className = 'live ok';
+      liveText.textContent = 'live · ' + new Date().toLocaleTimeString();
+      if (lastChange !== null && change !== lastChange) {
+        catalogue = null;
+        live.classList.add('pulse');
+        await render(true);
+      }
+      lastChange = change;
+    } catch (e) {
+      live.className = 'live err';
+      liveText.textContent = 'offline';
+    }
+    setTimeout(poll, POLL_MS);
+  }
+
+  window.addEventListener('hashchange', () => { render(false); view.focus({ preventScroll: true }); });
+  render(false);
+  poll();
+})();

@@ -1,0 +1,87 @@
+#include "web/db_pool.h"
+
+#include <sqlite3.h>
+
+#include <stdexcept>
+
+#include "store/sqlite_util.h"
+
+namespace provaudit::web {
+
+DbLease& DbLease::operator=(DbLease&& other) noexcept {
+  if (this != &other) {
+    release();
+    pool_ = other.pool_;
+    conn_ = std::move(other.conn_);
+  }
+  return *this;
+}
+
+DbLease::~DbLease() { release(); }
+
+void DbLease::release() {
+  if (pool_ != nullptr && conn_) pool_->giveBack(std::move(conn_));
+  conn_.reset();
+}
+
+DbPool::DbPool(std::string path) : path_(std::move(path)) {
+  std::string error;
+  SqlitePtr first = open(error);
+  if (!first) throw std::runtime_error(error);
+  sqlite3_stmt* raw = nullptr;
+  const char* sql = "SELECT version FROM schema_version";
+  const int rc = sqlite3_prepare_v2(first.get(), sql, -1, &raw, nullptr);
+  SqliteStmtPtr check(raw);  // owns the statement from here, even when prepare failed
+  if (rc != SQLITE_OK || sqlite3_step(check.get()) != SQLITE_ROW) {
+    throw std::runtime_error(path_ + ": not a provaudit database (run 'provaudit replay' or 'capture' first)");
+  }
+  check.reset();
+  giveBack(std::move(first));
+  watch_ = open(error);
+  if (!watch_) throw std::runtime_error(error);
+}
+
+SqlitePtr DbPool::open(std::string& error) const {
+  sqlite3* raw = nullptr;
+  const int rc = sqlite3_open_v2(path_.c_str(), &raw, SQLITE_OPEN_READONLY, nullptr);
+  SqlitePtr conn(raw);  // owned even when open failed: sqlite3_close_v2 frees the half-open handle
+  if (rc != SQLITE_OK) {
+    error = path_ + ": cannot open database read-only: " + (raw != nullptr ? sqlite3_errmsg(raw) : "out of memory");
+    return nullptr;
+  }
+  sqlite3_busy_timeout(conn.get(), READ_BUSY_TIMEOUT_MS);
+  if (sqlite3_exec(conn.get(), "PRAGMA query_only=1", nullptr, nullptr, nullptr) != SQLITE_OK) {
+    error = path_ + ": cannot set query_only";
+    return nullptr;
+  }
+  return conn;
+}
+
+DbLease DbPool::acquire(std::string& error) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!idle_.empty()) {
+      SqlitePtr c = std::move(idle_.back());
+      idle_.pop_back();
+      return DbLease(this, std::move(c));
+    }
+  }
+  SqlitePtr c = open(error);
+  if (!c) return {};
+  return DbLease(this, std::move(c));
+}
+
+void DbPool::giveBack(SqlitePtr conn) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (idle_.size() < MAX_IDLE_CONNECTIONS) idle_.push_back(std::move(conn));
+}
+
+std::int64_t DbPool::changeCounter() {
+  std::lock_guard<std::mutex> lock(watch_mutex_);
+  sqlite3_stmt* raw = nullptr;
+  if (sqlite3_prepare_v2(watch_.get(), "PRAGMA data_version", -1, &raw, nullptr) != SQLITE_OK) return -1;
+  SqliteStmtPtr s(raw);
+  return sqlite3_step(s.get()) == SQLITE_ROW ? sqlite3_column_int64(s.get(), 0) : -1;
+}
+
+}  // namespace provaudit::web

@@ -1,0 +1,61 @@
+#pragma once
+// Read-only SQLite connections for the dashboard. The server never writes:
+// every connection is opened SQLITE_OPEN_READONLY with query_only on, so a
+// replay or capture can write the same file at the same time (WAL).
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "common/c_handles.h"
+
+namespace provaudit::web {
+
+// How long a dashboard query waits for a writer's lock before answering 503.
+inline constexpr int READ_BUSY_TIMEOUT_MS = 2000;
+// Idle connections kept for reuse; more are opened on demand and closed after use.
+inline constexpr std::size_t MAX_IDLE_CONNECTIONS = 8;
+
+class DbPool;
+
+// A borrowed connection; goes back to the pool when destroyed.
+class DbLease {
+ public:
+  DbLease() = default;
+  DbLease(DbPool* pool, SqlitePtr conn) : pool_(pool), conn_(std::move(conn)) {}
+  DbLease(DbLease&& other) noexcept = default;
+  DbLease& operator=(DbLease&& other) noexcept;
+  ~DbLease();
+  DbLease(const DbLease&) = delete;
+  DbLease& operator=(const DbLease&) = delete;
+  [[nodiscard]] sqlite3* get() const { return conn_.get(); }
+  explicit operator bool() const { return conn_ != nullptr; }
+
+ private:
+  void release();
+  DbPool* pool_ = nullptr;
+  SqlitePtr conn_;
+};
+
+class DbPool {
+ public:
+  // Throws std::runtime_error (one line) when the file is not a provaudit database.
+  explicit DbPool(std::string path);
+  // An empty lease (and the reason in `error`) when no connection can be opened.
+  DbLease acquire(std::string& error);
+  // PRAGMA data_version on a dedicated connection: changes when a writer commits.
+  std::int64_t changeCounter();
+  [[nodiscard]] const std::string& path() const { return path_; }
+
+ private:
+  friend class DbLease;
+  SqlitePtr open(std::string& error) const;
+  void giveBack(SqlitePtr conn);
+  std::string path_;
+  std::mutex mutex_;
+  std::vector<SqlitePtr> idle_;
+  std::mutex watch_mutex_;
+  SqlitePtr watch_;
+};
+
+}  // namespace provaudit::web

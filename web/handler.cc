@@ -1,0 +1,426 @@
+#include "web/handler.h"
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <boost/json.hpp>
+#include <chrono>
+
+#include "common/net_types.h"
+#include "store/sqlite_util.h"
+#include "web/assets.h"
+
+namespace provaudit::web {
+namespace json = boost::json;
+using Query = std::vector<std::pair<std::string, std::string>>;
+
+namespace {
+
+constexpr std::string_view CSP =
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+// The HTML export styles itself inline and runs nothing.
+constexpr std::string_view EXPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'";
+constexpr std::string_view SESSION_COOKIE = "provaudit_session";
+
+void secure(Response& res, std::string_view csp = CSP) {
+  res.set(http::field::server, "provaudit");
+  res.set("Content-Security-Policy", csp);
+  res.set("X-Content-Type-Options", "nosniff");
+  res.set("Referrer-Policy", "no-referrer");
+  res.set(http::field::x_frame_options, "DENY");
+  res.set("Cross-Origin-Resource-Policy", "same-origin");
+  res.set("Cross-Origin-Opener-Policy", "same-origin");
+  if (res.find(http::field::cache_control) == res.end()) res.set(http::field::cache_control, "no-store");
+}
+
+Response make(http::status status, unsigned version, std::string_view type, std::string body) {
+  Response res{status, version};
+  res.set(http::field::content_type, type);
+  res.body() = std::move(body);
+  res.prepare_payload();
+  secure(res);
+  return res;
+}
+
+Reply reply(Response res) { return Reply{std::move(res), nullptr, {}}; }
+
+Reply jsonReply(const Request& req, const json::value& v, http::status status = http::status::ok) {
+  return reply(make(status, req.version(), "application/json; charset=utf-8", json::serialize(v) + "\n"));
+}
+
+Reply jsonError(const Request& req, http::status status, std::string_view message) {
+  return jsonReply(req, json::object{{"error", message}}, status);
+}
+
+Reply redirect(const Request& req, std::string_view location) {
+  Response res = make(http::status::see_other, req.version(), "text/plain; charset=utf-8", "");
+  res.set(http::field::location, location);
+  return reply(std::move(res));
+}
+
+int hexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// "a=1&b=2" -> pairs; false on a malformed escape or too many parameters.
+bool parseQuery(std::string_view q, Query& out) {
+  while (!q.empty()) {
+    const std::size_t amp = q.find('&');
+    const std::string_view part = q.substr(0, amp);
+    q = amp == std::string_view::npos ? std::string_view{} : q.substr(amp + 1);
+    if (part.empty()) continue;
+    if (out.size() == MAX_QUERY_PARAMS) return false;
+    const std::size_t eq = part.find('=');
+    std::string key, value;
+    if (!percentDecode(part.substr(0, eq), key, true)) return false;
+    if (eq != std::string_view::npos && !percentDecode(part.substr(eq + 1), value, true)) return false;
+    out.emplace_back(std::move(key), std::move(value));
+  }
+  return true;
+}
+
+std::string param(const Query& q, std::string_view key) {
+  for (auto it = q.rbegin(); it != q.rend(); ++it) {
+    if (it->first == key) return it->second;
+  }
+  return {};
+}
+
+std::size_t sizeParam(const Query& q, std::string_view key, std::size_t fallback) {
+  const std::string v = param(q, key);
+  if (v.empty() || v.size() > 9 || !std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return fallback;
+  }
+  return static_cast<std::size_t>(std::stoul(v));
+}
+
+// Validated device filter from the query; `error` names the bad parameter.
+bool deviceFilter(const Query& q, store::DeviceFilter& f, std::string& error) {
+  f.q = param(q, "q");
+  f.identity = param(q, "class");
+  f.vendor = param(q, "vendor");
+  f.finding = param(q, "finding");
+  f.severity = param(q, "severity");
+  f.server = param(q, "server");
+  const std::string sort = param(q, "sort");
+  f.sort = sort.empty() ? "id" : sort;
+  f.desc = param(q, "dir") == "desc";
+  if (!f.identity.empty() && !store::isIdentityClass(f.identity)) error = "class: expected individualized, generic, none or unknown";
+  else if (!f.severity.empty() && !store::isSeverity(f.severity)) error = "severity: expected info, low, medium, high or critical";
+  else if (!store::isDeviceSort(f.sort)) error = "sort: unknown column";
+  return error.empty();
+}
+
+std::string nowIso() {
+  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch());
+  return isoTime(ns.count());
+}
+
+std::string_view header(const Request& req, http::field f) {
+  const auto it = req.find(f);
+  return it == req.end() ? std::string_view{} : std::string_view(it->value().data(), it->value().size());
+}
+
+}  // namespace
+
+bool percentDecode(std::string_view in, std::string& out, bool plus_is_space) {
+  out.clear();
+  out.reserve(in.size());
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    const char c = in[i];
+    if (c == '%') {
+      if (i + 2 >= in.size()) return false;
+      const int hi = hexValue(in[i + 1]);
+      const int lo = hexValue(in[i + 2]);
+      if (hi < 0 || lo < 0) return false;
+      out.push_back(static_cast<char>(hi * 16 + lo));
+      i += 2;
+    } else if (c == '+' && plus_is_space) {
+      out.push_back(' ');
+    } else {
+      out.push_back(c);
+    }
+  }
+  return true;
+}
+
+// ---------------------------------------------------------------------------
+
+bool Auth::tokenMatches(std::string_view candidate) const {
+  // Constant time in the content; only the length (public: the user chose it) can show.
+  if (candidate.size() != token_.size()) return false;
+  return CRYPTO_memcmp(candidate.data(), token_.data(), token_.size()) == 0;
+}
+
+std::string Auth::newSession() {
+  unsigned char raw[32];
+  std::string id;
+  if (RAND_bytes(raw, sizeof raw) != 1) return id;
+  static constexpr char HEX[] = "0123456789abcdef";
+  for (unsigned char b : raw) {
+    id.push_back(HEX[b >> 4]);
+    id.push_back(HEX[b & 15]);
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (sessions_.size() == MAX_LOGIN_SESSIONS) sessions_.erase(sessions_.begin());
+  sessions_.push_back(id);
+  return id;
+}
+
+bool Auth::allows(const Request& req) {
+  if (!enabled()) return true;
+  const std::string_view authz = header(req, http::field::authorization);
+  if (authz.size() > 7 && (authz.substr(0, 7) == "Bearer " || authz.substr(0, 7) == "bearer ")) {
+    if (tokenMatches(authz.substr(7))) return true;
+  }
+  std::string_view cookies = header(req, http::field::cookie);
+  while (!cookies.empty()) {
+    const std::size_t semi = cookies.find(';');
+    std::string_view c = cookies.substr(0, semi);
+    cookies = semi == std::string_view::npos ? std::string_view{} : cookies.substr(semi + 1);
+    while (!c.empty() && c.front() == ' ') c.remove_prefix(1);
+    if (c.size() <= SESSION_COOKIE.size() + 1 || c.substr(0, SESSION_COOKIE.size()) != SESSION_COOKIE ||
+        c[SESSION_COOKIE.size()] != '=') {
+      continue;
+    }
+    const std::string_view value = c.substr(SESSION_COOKIE.size() + 1);
+    std::lock_guard<std::mutex> lock(mutex_);
+    bool match = false;
+    for (const auto& s : sessions_) {
+      if (s.size() == value.size() && CRYPTO_memcmp(s.data(), value.data(), s.size()) == 0) match = true;
+    }
+    if (match) return true;
+  }
+  return false;
+}
+
+// ---------------------------------------------------------------------------
+
+const Asset* findAsset(std::string_view name) {
+  for (const auto& a : embeddedAssets()) {
+    if (a.name == name) return &a;
+  }
+  return nullptr;
+}
+
+Handler::Handler(const ServerOptions& opts, DbPool& pool) : opts_(opts), pool_(pool), auth_(opts.token) {}
+
+Response Handler::errorResponse(http::status status, unsigned version, std::string_view message) {
+  Response res = make(status, version, "text/plain; charset=utf-8", std::string(message) + "\n");
+  res.keep_alive(false);
+  return res;
+}
+
+bool Handler::hostAllowed(const Request& req) const {
+  // Without a token the loopback bind is the only protection; refusing foreign
+  // Host names stops a web page from reaching it through DNS rebinding.
+  if (auth_.enabled()) return true;
+  const std::string_view host = header(req, http::field::host);
+  if (host.empty()) return req.version() < 11;
+  std::string_view name = host;
+  if (!name.empty() && name.front() == '[') {
+    const std::size_t close = name.find(']');
+    if (close == std::string_view::npos) return false;
+    name = name.substr(0, close + 1);
+  } else if (const std::size_t colon = name.rfind(':'); colon != std::string_view::npos) {
+    name = name.substr(0, colon);
+  }
+  return name == "localhost" || name == "127.0.0.1" || name == "[::1]" || name == opts_.address ||
+         (name.size() > 2 && name.substr(1, name.size() - 2) == opts_.address) ||
+         (name.size() > 4 && name.substr(0, 4) == "127.");
+}
+
+Reply Handler::handle(const Request& req) noexcept {
+  try {
+    if (!hostAllowed(req)) return jsonError(req, http::status::misdirected_request, "Host not allowed without --token");
+    const std::string_view target(req.target().data(), req.target().size());
+    if (target.empty() || target.front() != '/') return jsonError(req, http::status::bad_request, "origin-form target expected");
+    const std::size_t qmark = target.find('?');
+    std::string path;
+    Query query;
+    if (!percentDecode(target.substr(0, qmark), path, false) ||
+        (qmark != std::string_view::npos && !parseQuery(target.substr(qmark + 1), query))) {
+      return jsonError(req, http::status::bad_request, "malformed URL");
+    }
+    if (path.find('\0') != std::string::npos) return jsonError(req, http::status::bad_request, "malformed URL");
+    const bool is_login = path == "/login";
+    if (req.method() == http::verb::post) {
+      if (!is_login) return jsonError(req, http::status::method_not_allowed, "only GET and HEAD");
+      return login(req);
+    }
+    if (req.method() != http::verb::get && req.method() != http::verb::head) {
+      Reply r = jsonError(req, http::status::method_not_allowed, "only GET and HEAD (POST /login)");
+      r.response.set(http::field::allow, is_login ? "GET, HEAD, POST" : "GET, HEAD");
+      return r;
+    }
+    if (!req.body().empty()) return jsonError(req, http::status::payload_too_large, "no request body expected");
+    Reply r = route(req, path, query);
+    if (req.method() == http::verb::head) {
+      if (r.stream) {
+        r.stream.reset();  // HEAD of an export: the header only, no query run
+        r.lease = DbLease();
+      } else {
+        const auto n = r.response.body().size();
+        r.response.body().clear();
+        r.response.content_length(n);
+      }
+    }
+    return r;
+  } catch (const store::DbError& e) {
+    return jsonError(req, http::status::service_unavailable, std::string("database: ") + e.what());
+  } catch (const std::exception& e) {
+    return jsonError(req, http::status::internal_server_error, e.what());
+  }
+}
+
+Reply Handler::route(const Request& req, std::string_view path, const Query& query) {
+  // Public: the login form and what it needs.
+  if (path == "/login") {
+    const Asset* a = findAsset("/login.html");
+    return reply(make(http::status::ok, req.version(), a->content_type, std::string(a->data)));
+  }
+  if (path == "/app.css" || path == "/favicon.svg") {
+    const Asset* a = findAsset(path);
+    Response res = make(http::status::ok, req.version(), a->content_type, std::string(a->data));
+    res.set(http::field::cache_control, "no-cache");
+    return reply(std::move(res));
+  }
+  const bool machine = path.substr(0, 5) == "/api/" || path == "/metrics";
+  if (!auth_.allows(req)) {
+    if (machine) {
+      Reply r = jsonError(req, http::status::unauthorized, "token required");
+      r.response.set(http::field::www_authenticate, "Bearer realm=\"provaudit\"");
+      return r;
+    }
+    return redirect(req, "/login");
+  }
+  if (path == "/logout") {
+    Reply r = redirect(req, "/login");
+    r.response.set(http::field::set_cookie,
+                   std::string(SESSION_COOKIE) + "=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict");
+    return r;
+  }
+  if (machine) return api(req, path, query);
+  const Asset* a = findAsset(path == "/" ? "/index.html" : path);
+  if (a == nullptr || path == "/login.html") return jsonError(req, http::status::not_found, "not found");
+  Response res = make(http::status::ok, req.version(), a->content_type, std::string(a->data));
+  res.set(http::field::cache_control, "no-cache");
+  return reply(std::move(res));
+}
+
+Reply Handler::api(const Request& req, std::string_view path, const Query& query) {
+  if (path == "/api/change") return jsonReply(req, json::object{{"change", pool_.changeCounter()}});
+  std::string error;
+  DbLease lease = pool_.acquire(error);
+  if (!lease) return jsonError(req, http::status::service_unavailable, error);
+  store::WebQueries db(lease.get());
+
+  if (path == "/metrics") {
+    Response res = make(http::status::ok, req.version(), "text/plain; version=0.0.4; charset=utf-8", db.metrics());
+    return reply(std::move(res));
+  }
+  if (path == "/api/stats") {
+    json::object o = db.stats();
+    o["change"] = pool_.changeCounter();
+    o["vendors"] = db.vendors();
+    return jsonReply(req, o);
+  }
+  if (path == "/api/timeline") {
+    const std::string bucket = param(query, "bucket");
+    if (!bucket.empty() && bucket != "auto" && bucket != "hour" && bucket != "day") {
+      return jsonError(req, http::status::bad_request, "bucket: expected auto, hour or day");
+    }
+    return jsonReply(req, db.timeline(bucket.empty() ? "auto" : bucket));
+  }
+  if (path == "/api/devices") {
+    store::DeviceFilter f;
+    if (!deviceFilter(query, f, error)) return jsonError(req, http::status::bad_request, error);
+    store::PageRequest page;
+    page.limit = sizeParam(query, "limit", store::DEFAULT_PAGE);
+    page.after = param(query, "after");
+    page.before = param(query, "before");
+    auto result = db.devices(f, page);
+    if (!result) return jsonError(req, http::status::bad_request, "after/before: malformed cursor");
+    return jsonReply(req, *result);
+  }
+  if (path.substr(0, 13) == "/api/devices/") {
+    const std::string id(path.substr(13));
+    auto result = db.device(id);
+    if (!result) return jsonError(req, http::status::not_found, "no such device");
+    return jsonReply(req, *result);
+  }
+  if (path == "/api/servers") {
+    store::ServerFilter f;
+    f.q = param(query, "q");
+    f.cert_request = param(query, "cert_request");
+    f.finding = param(query, "finding");
+    f.sort = param(query, "sort").empty() ? "id" : param(query, "sort");
+    f.desc = param(query, "dir") == "desc";
+    if (!store::isServerSort(f.sort)) return jsonError(req, http::status::bad_request, "sort: unknown column");
+    store::PageRequest page;
+    page.limit = sizeParam(query, "limit", store::DEFAULT_PAGE);
+    page.offset = sizeParam(query, "offset", 0);
+    return jsonReply(req, db.servers(f, page));
+  }
+  if (path == "/api/findings/summary") return jsonReply(req, db.findingSummary());
+  if (path == "/api/findings") {
+    store::FindingFilter f;
+    f.q = param(query, "q");
+    f.code = param(query, "code");
+    f.severity = param(query, "severity");
+    f.kind = param(query, "kind");
+    const std::string sort = param(query, "sort");
+    f.sort = sort.empty() ? "severity" : sort;
+    f.desc = sort.empty() ? true : param(query, "dir") == "desc";
+    if (!store::isFindingSort(f.sort)) return jsonError(req, http::status::bad_request, "sort: unknown column");
+    if (!f.severity.empty() && !store::isSeverity(f.severity)) return jsonError(req, http::status::bad_request, "severity: unknown");
+    store::PageRequest page;
+    page.limit = sizeParam(query, "limit", store::DEFAULT_PAGE);
+    page.offset = sizeParam(query, "offset", 0);
+    return jsonReply(req, db.findings(f, page));
+  }
+  if (path == "/api/export") {
+    const auto format = store::parseReportFormat(param(query, "format"));
+    if (!format) return jsonError(req, http::status::bad_request, "format: expected csv, json or html");
+    store::DeviceFilter f;
+    if (!deviceFilter(query, f, error)) return jsonError(req, http::status::bad_request, error);
+    const std::string generated = nowIso();
+    Reply r;
+    r.stream = store::openReportStream(lease.get(), *format, f, generated);
+    r.lease = std::move(lease);
+    r.response = Response{http::status::ok, req.version()};
+    r.response.set(http::field::content_type, store::reportContentType(*format));
+    r.response.set(http::field::content_disposition, "attachment; filename=\"provaudit-report-" +
+                                                         generated.substr(0, 10) + "." +
+                                                         std::string(store::reportExtension(*format)) + "\"");
+    secure(r.response, *format == store::ReportFormat::Html ? EXPORT_CSP : CSP);
+    return r;
+  }
+  return jsonError(req, http::status::not_found, "no such endpoint");
+}
+
+Reply Handler::login(const Request& req) {
+  // A cross-site form cannot log a browser in: the Origin, when sent, must be ours.
+  const std::string_view origin = header(req, http::field::origin);
+  const std::string_view host = header(req, http::field::host);
+  if (!origin.empty() && origin != "http://" + std::string(host)) {
+    return jsonError(req, http::status::forbidden, "cross-origin login refused");
+  }
+  if (!auth_.enabled()) return redirect(req, "/");
+  Query form;
+  if (!parseQuery(req.body(), form)) return jsonError(req, http::status::bad_request, "malformed form");
+  if (!auth_.tokenMatches(param(form, "token"))) return redirect(req, "/login#failed");
+  const std::string session = auth_.newSession();
+  if (session.empty()) return jsonError(req, http::status::internal_server_error, "no randomness for a session");
+  Reply r = redirect(req, "/");
+  r.response.set(http::field::set_cookie,
+                 std::string(SESSION_COOKIE) + "=" + session + "; Path=/; HttpOnly; SameSite=Strict");
+  return r;
+}
+
+}  // namespace provaudit::web

@@ -1,2 +1,0 @@
-// placeholder so the stage library is never empty
-namespace provaudit::web {}
