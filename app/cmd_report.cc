@@ -1,10 +1,11 @@
-// provaudit report --format json|csv [-o FILE]
+// provaudit report --format json|csv|html [-o FILE]
 #include <fstream>
 #include <iostream>
 
 #include "app/commands.h"
 #include "app/pipeline.h"
 #include "store/report.h"
+#include "store/report_html.h"
 
 namespace provaudit::app {
 namespace {
@@ -24,6 +25,7 @@ int runReport(const CommonOptions& common, const ReportOptions& opts) {
     out = &file;
   }
   if (opts.format == "json") writeJsonReport(db, *out, nowIso());
+  else if (opts.format == "html") writeHtmlReport(db, *out, nowIso());
   else writeCsvReport(db, *out);
   out->flush();
   if (!*out) throw std::runtime_error((opts.output.empty() ? std::string("stdout") : opts.output) + ": write failed");
@@ -36,7 +38,7 @@ void setupReport(CLI::App& app, CommonOptions& common) {
   auto opts = std::make_shared<ReportOptions>();
   CLI::App* cmd = app.add_subcommand("report", "export the device report");
   cmd->add_option("--db", common.db, "SQLite database file")->capture_default_str();
-  cmd->add_option("--format", opts->format, "json or csv")->check(CLI::IsMember({"json", "csv"}))->capture_default_str();
+  cmd->add_option("--format", opts->format, "json, csv or html")->check(CLI::IsMember({"json", "csv", "html"}))->capture_default_str();
   cmd->add_option("-o,--output", opts->output, "output file (default: standard output)");
   cmd->callback([&common, opts]() {
     try {
