@@ -108,6 +108,17 @@ class FlowAnalyzer : public StreamHandler {
   enum class Mode : std::uint8_t { Detect, Tls, Http, Done };
 
   StreamVerdict detect(const FlowInfo& flow, Side side, std::span<const std::uint8_t> bytes, const PacketRef& pkt) {
+    if (side == Side::Server && flow.syn_seen) {
+      // The sides are known and the server spoke first in capture order (a SPAN
+      // port merges both directions, so its reply can overtake the ClientHello):
+      // hold its bytes until the client shows what the flow is.
+      if (server_held_.size() + bytes.size() > MIDSTREAM_WATCH_BYTES) {
+        mode_ = Mode::Done;
+        return StreamVerdict::Bypass;
+      }
+      server_held_.insert(server_held_.end(), bytes.begin(), bytes.end());
+      return StreamVerdict::Continue;
+    }
     auto& prefix = prefix_[static_cast<int>(side)];
     std::span<const std::uint8_t> probe = bytes;
     if (!prefix.empty()) {
@@ -144,9 +155,15 @@ class FlowAnalyzer : public StreamHandler {
         ++f_.tls_flows_;
         tls_ = std::make_unique<TlsConnection>(f_.anomalies_);
         first_ = pkt;
-        const StreamVerdict v = feedTls(corrected, Side::Client, held, pkt);
+        StreamVerdict v = feedTls(corrected, Side::Client, held, pkt);
+        if (v == StreamVerdict::Continue && !server_held_.empty()) {
+          const std::vector<std::uint8_t> early = std::move(server_held_);
+          server_held_.clear();
+          v = feedTls(corrected, Side::Server, early, pkt);
+        }
         return v == StreamVerdict::Continue ? verdict : v;
       }
+      server_held_.clear();
       mode_ = Mode::Http;
       ++f_.http_flows_;
       http_ = std::make_unique<HttpRequestParser>(f_.anomalies_);
@@ -281,6 +298,7 @@ class FlowAnalyzer : public StreamHandler {
   FlowAnalyzerFactory& f_;
   Mode mode_ = Mode::Detect;
   std::vector<std::uint8_t> prefix_[2];
+  std::vector<std::uint8_t> server_held_;  // server bytes that overtook the client's first bytes
   std::uint64_t unknown_bytes_ = 0;
   std::unique_ptr<TlsConnection> tls_;
   std::unique_ptr<HttpRequestParser> http_;

@@ -262,23 +262,27 @@ TEST_CASE("tshark finds no client certificate that provaudit missed") {
         std::getline(ls, port, '|');
         clients.insert((v4.empty() ? v6 : v4) + "|" + port);
       }
-      // Certificates those clients sent.
+      // Certificates those clients sent. tshark prints the certificates of one
+      // message as one hex blob; their lengths come separately, in order.
       const auto certs = e2e::run({"tshark", "-r", file, "-Y", "tls.handshake.type==11", "-T", "fields", "-E",
-                                   "separator=|", "-E", "aggregator=/", "-e", "ip.src", "-e", "ipv6.src", "-e",
-                                   "tcp.srcport", "-e", "tls.handshake.certificate"});
+                                   "separator=|", "-e", "ip.src", "-e", "ipv6.src", "-e", "tcp.srcport", "-e",
+                                   "tls.handshake.certificate_length", "-e", "tls.handshake.certificate"});
       REQUIRE(certs.status == 0);
       std::multiset<std::string> tshark_client_leafs;
       std::istringstream cs(certs.out);
       for (std::string line; std::getline(cs, line);) {
         std::istringstream ls(line);
-        std::string v4, v6, port, ders;
+        std::string v4, v6, port, lengths, ders;
         std::getline(ls, v4, '|');
         std::getline(ls, v6, '|');
         std::getline(ls, port, '|');
+        std::getline(ls, lengths, '|');
         std::getline(ls, ders, '|');
-        if (clients.count((v4.empty() ? v6 : v4) + "|" + port) == 0 || ders.empty()) continue;
-        const std::string leaf = ders.substr(0, ders.find('/'));
-        tshark_client_leafs.insert(e2e::sha256Hex(e2e::fromHex(leaf)));
+        if (clients.count((v4.empty() ? v6 : v4) + "|" + port) == 0 || lengths.empty()) continue;
+        const std::size_t leaf_len = std::stoul(lengths.substr(0, lengths.find(',')));
+        const auto blob = e2e::fromHex(ders);
+        REQUIRE(blob.size() >= leaf_len);
+        tshark_client_leafs.insert(e2e::sha256Hex(std::vector<unsigned char>(blob.begin(), blob.begin() + static_cast<long>(leaf_len))));
       }
       // What provaudit stored: every TLS sighting's client chain.
       const std::string db = e2e::tmpPath("tshark.db");
