@@ -1,0 +1,196 @@
+#include "app/live_sensor.h"
+
+#include <algorithm>
+#include <cstdio>
+
+namespace provaudit::app {
+namespace {
+
+constexpr const char* DROP_COUNTERS[] = {"drops_kernel", "drops_interface", "drops_queue"};
+
+unsigned long long ull(std::uint64_t v) { return static_cast<unsigned long long>(v); }
+
+}  // namespace
+
+void CountingSink::onTls(analyze::TlsObservation&& obs) {
+  tls_.fetch_add(1, std::memory_order_relaxed);
+  if (obs.client_cert == analyze::ClientCertState::Present) certs_.fetch_add(1, std::memory_order_relaxed);
+  next_.onTls(std::move(obs));
+}
+
+void CountingSink::onHttp(analyze::HttpObservation&& obs) {
+  http_.fetch_add(1, std::memory_order_relaxed);
+  next_.onHttp(std::move(obs));
+}
+
+LiveSensor::LiveSensor(store::Database& db, Pipeline& pipe, capture::WorkerPool& pool,
+                       std::vector<capture::InterfaceReader*> readers, const CountingSink& sink,
+                       capture::PcapngWriter* evidence, bool quiet, int verbose)
+    : db_(db),
+      pipe_(pipe),
+      pool_(pool),
+      readers_(std::move(readers)),
+      sink_(sink),
+      evidence_(evidence),
+      quiet_(quiet),
+      verbose_(verbose),
+      started_ns_(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                      std::chrono::system_clock::now().time_since_epoch())
+                      .count()),
+      last_status_(std::chrono::steady_clock::now()) {}
+
+std::map<std::string, std::uint64_t> LiveSensor::totals() const {
+  std::map<std::string, std::uint64_t> t;
+  for (const auto* r : readers_) {
+    const auto c = r->snapshot();
+    t["packets"] += c.packets;
+    t["bytes"] += c.bytes;
+    t["drops_kernel"] += c.drops_kernel;
+    t["drops_interface"] += c.drops_interface;
+    t["drops_queue"] += c.drops_queue;
+  }
+  for (std::size_t i = 0; i < pool_.workers(); ++i) {
+    const auto s = pool_.snapshot(i);
+    t["flows"] += s.flows.flows_created;
+    t["flows_bypassed"] += s.flows.flows_bypassed;
+    t["flows_evicted"] += s.flows.flows_evicted;
+    t["flows_timed_out"] += s.flows.flows_timed_out;
+    t["evidence_packets"] += s.evidence_packets;
+  }
+  t["tls_handshakes"] = sink_.tls();
+  t["http_requests"] = sink_.http();
+  t["client_certificates"] = sink_.clientCerts();
+  return t;
+}
+
+void LiveSensor::tick(bool final) {
+  pipe_.flush();
+  if (final || pipe_.dirty()) last_audit_ = pipe_.audit();
+  if (evidence_ != nullptr && !evidence_->flush() && !evidence_error_reported_) {
+    evidence_error_reported_ = true;
+    std::fprintf(stderr, "provaudit: warning: %s; no more evidence is written\n", evidence_->error().c_str());
+  }
+  db_.begin();
+  try {
+    saveSources(final);
+    saveStats();
+    db_.commit();
+  } catch (...) {
+    db_.rollback();
+    throw;
+  }
+  warnDrops(final);
+  if (verbose_ > 0 && !final) verboseStatus();
+}
+
+void LiveSensor::saveSources(bool final) {
+  // Flow-stage and analyzer anomalies are not per interface (the workers'
+  // flow tables are shared by all interfaces): they go with the first one.
+  AnomalyCounters workers;
+  for (std::size_t i = 0; i < pool_.workers(); ++i) workers.merge(pool_.snapshot(i).anomalies);
+  for (std::size_t i = 0; i < readers_.size(); ++i) {
+    const auto c = readers_[i]->snapshot();
+    store::SourceRecord rec;
+    rec.name = readers_[i]->name();
+    rec.kind = "interface";
+    rec.key = rec.name + "@" + std::to_string(started_ns_);
+    rec.first_ts_ns = c.first_ts_ns;
+    rec.last_ts_ns = c.last_ts_ns;
+    rec.packets = c.packets;
+    rec.bytes = c.bytes;
+    rec.error = c.error;
+    rec.status = !c.error.empty() ? "error" : (final ? "complete" : "running");
+    AnomalyCounters anomalies = c.anomalies;
+    if (i == 0) anomalies.merge(workers);
+    db_.saveSource(rec, anomalies);
+  }
+}
+
+void LiveSensor::saveStats() {
+  // The stats table is cumulative over runs: add only what grew since the last save.
+  for (const auto& [name, value] : totals()) {
+    const std::uint64_t before = saved_[name];
+    if (value > before) db_.addStat(name, static_cast<std::int64_t>(value - before));
+    saved_[name] = std::max(value, before);
+  }
+}
+
+void LiveSensor::warnDrops(bool final) {
+  const auto now = std::chrono::steady_clock::now();
+  if (!final && last_warning_ && now - *last_warning_ < DROP_WARNING_INTERVAL) return;
+  const auto t = totals();
+  bool grew = false;
+  for (const char* name : DROP_COUNTERS) grew = grew || t.at(name) > warned_[name];
+  if (!grew) return;
+  std::string parts;
+  for (const char* name : DROP_COUNTERS) {
+    const std::uint64_t delta = t.at(name) - warned_[name];
+    parts += (parts.empty() ? "" : ", ") + std::string(name + 6) + " +" + std::to_string(delta) + " (total " +
+             std::to_string(t.at(name)) + ")";
+    warned_[name] = t.at(name);
+  }
+  // Never silent, even with -q: dropped packets may hide a handshake.
+  std::fprintf(stderr, "provaudit: warning: packets dropped: %s\n", parts.c_str());
+  last_warning_ = now;
+}
+
+void LiveSensor::verboseStatus() {
+  const auto now = std::chrono::steady_clock::now();
+  if (now - last_status_ < VERBOSE_STATUS_INTERVAL) return;
+  last_status_ = now;
+  const auto t = totals();
+  std::size_t active = 0;
+  for (std::size_t i = 0; i < pool_.workers(); ++i) active += pool_.snapshot(i).active_flows;
+  std::fprintf(stderr,
+               "provaudit: %llu packets, %llu flows (%zu in tables), %llu TLS handshakes, %llu HTTP requests, drops "
+               "kernel %llu interface %llu queue %llu\n",
+               ull(t.at("packets")), ull(t.at("flows")), active, ull(t.at("tls_handshakes")),
+               ull(t.at("http_requests")), ull(t.at("drops_kernel")), ull(t.at("drops_interface")),
+               ull(t.at("drops_queue")));
+}
+
+void LiveSensor::summary() const {
+  const auto t = totals();
+  const std::uint64_t drops = t.at("drops_kernel") + t.at("drops_interface") + t.at("drops_queue");
+  if (quiet_ && drops == 0) return;
+  if (!quiet_) {
+    std::size_t devices = 0;
+    std::uint64_t findings = 0;
+    std::map<std::string, int> classes;
+    if (last_audit_) {
+      devices = last_audit_->devices.size();
+      for (const auto& d : last_audit_->devices) {
+        classes[d.identity]++;
+        findings += d.findings.size();
+      }
+    }
+    std::fprintf(stderr,
+                 "provaudit: %llu packets (%llu bytes), %llu flows, %llu TLS handshakes (%llu client certificates), "
+                 "%llu HTTP requests; %zu devices (individualized %d, generic %d, none %d, unknown %d), %llu "
+                 "findings\n",
+                 ull(t.at("packets")), ull(t.at("bytes")), ull(t.at("flows")), ull(t.at("tls_handshakes")),
+                 ull(t.at("client_certificates")), ull(t.at("http_requests")), devices, classes["individualized"],
+                 classes["generic"], classes["none"], classes["unknown"], ull(findings));
+    for (const auto* r : readers_) {
+      const auto c = r->snapshot();
+      std::fprintf(stderr, "provaudit:   %s: %llu packets, %llu TCP segments%s%s\n", r->name().c_str(),
+                   ull(c.packets), ull(c.tcp_segments), c.error.empty() ? "" : "; stopped: ", c.error.c_str());
+    }
+    if (evidence_ != nullptr) {
+      std::fprintf(stderr, "provaudit:   evidence: %llu packets written to %s\n", ull(evidence_->packetsWritten()),
+                   evidence_->path().c_str());
+    }
+    if (verbose_ > 0) {
+      AnomalyCounters all;
+      for (const auto* r : readers_) all.merge(r->snapshot().anomalies);
+      for (std::size_t i = 0; i < pool_.workers(); ++i) all.merge(pool_.snapshot(i).anomalies);
+      all.forEach([](const std::string& n, std::uint64_t c) {
+        std::fprintf(stderr, "  anomaly %s: %llu\n", n.c_str(), ull(c));
+      });
+    }
+  }
+  std::fprintf(stderr, "provaudit: drops: kernel %llu, interface %llu, queue %llu\n", ull(t.at("drops_kernel")),
+               ull(t.at("drops_interface")), ull(t.at("drops_queue")));
+}
+
+}  // namespace provaudit::app
