@@ -367,3 +367,15 @@ TEST_CASE("stdin replay gives the same report as the file") {
   const auto viaFile = e2e::replayReport({sample}, {}, "stdin-file.db");
   CHECK(json::serialize(viaStdin.at("devices")) == json::serialize(viaFile.at("devices")));
 }
+
+TEST_CASE("rules check: bundled rules pass, a broken file gives FILE:LINE errors and exit 1") {
+  const auto ok = e2e::run({PROVAUDIT_BIN, "rules", "check"});
+  CHECK(ok.status == 0);
+  CHECK(ok.out.find("rules OK") != std::string::npos);
+  const std::string dir = e2e::tmpPath("badrules");
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir + "/broken.toml") << "# comment\n[[user_agent]]\nid = \"x\"\npattern = '(unclosed'\n";
+  const auto bad = e2e::run({PROVAUDIT_BIN, "rules", "check", dir});
+  CHECK(bad.status == 1);
+  CHECK(bad.err.find("broken.toml:4:") != std::string::npos);
+}

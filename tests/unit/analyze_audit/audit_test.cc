@@ -1,0 +1,360 @@
+// The audit's identity rules (design.md "Device identity") and findings, on
+// synthetic observations: each test names the rule it pins down.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <set>
+
+#include "analyze/audit.h"
+#include "analyze/rules.h"
+
+using namespace provaudit;
+using namespace provaudit::analyze;
+
+namespace {
+
+const RuleSet& rules() {
+  static auto loaded = RuleSet::load(PROVAUDIT_RULES_DIR);
+  REQUIRE(loaded.second.empty());
+  return *loaded.first;
+}
+
+constexpr std::int64_t T0 = 1'750'000'000'000'000'000;  // 2025-06-15, packet time
+constexpr std::int64_t SEC = 1'000'000'000;
+
+CertPtr cert(const std::string& sha, std::vector<RdnAttr> subject, std::int64_t not_after_s = 2'000'000'000,
+             int bits = 2048, const std::string& digest = "sha256") {
+  auto c = std::make_shared<CertInfo>();
+  c->sha256 = sha;
+  c->der = {0x30, 0x00};
+  c->subject = std::move(subject);
+  for (const auto& a : c->subject) c->subject_text += (c->subject_text.empty() ? "" : ",") + a.key + "=" + a.value;
+  c->issuer = {{"CN", "Sipura CA Client Root"}};
+  c->issuer_text = "CN=Sipura CA Client Root";
+  c->not_before = 1'600'000'000;
+  c->not_after = not_after_s;
+  c->key_type = "RSA";
+  c->key_bits = bits;
+  c->signature_digest = digest;
+  c->signature = digest + "WithRSAEncryption";
+  return c;
+}
+
+CertPtr spa962() { return cert("aa01", {{"OU", "SPA-962"}, {"L", "88012BA01234"}, {"ST", "000e08abcdef"}}); }
+CertPtr genericCisco() { return cert("bb02", {{"OU", "cisco.com"}, {"L", "ciscogeneric"}, {"ST", "ciscogeneric"}}); }
+
+ObservedFlow flow(const char* mac, const char* ip, std::uint16_t port, std::int64_t ts) {
+  ObservedFlow f;
+  f.ref.ts_ns = ts;
+  f.ref.frame = 1;
+  f.source = "synthetic";
+  if (mac != nullptr) f.client_mac = MacAddr::parse(mac);
+  f.client = {*IpAddr::parse(ip), port};
+  f.server = {*IpAddr::parse("192.0.2.1"), 443};
+  return f;
+}
+
+TlsObservation handshake(const char* mac, const char* ip, std::int64_t ts) {
+  TlsObservation t;
+  t.flow = flow(mac, ip, static_cast<std::uint16_t>(40000 + ts / SEC % 1000), ts);
+  t.first = t.flow.ref;
+  t.version = 0x0303;
+  t.cipher_suite = 0xc02f;
+  t.server_hello_seen = true;
+  t.complete = true;
+  t.certificate_requested = true;
+  t.ja4 = "t12d_common";
+  t.ja3 = "ja3common";
+  return t;
+}
+
+TlsObservation withCert(TlsObservation t, CertPtr c) {
+  t.client_cert = ClientCertState::Present;
+  t.client_chain = {std::move(c)};
+  return t;
+}
+
+HttpObservation request(const char* mac, const char* ip, std::int64_t ts, std::string ua, std::string uri = "/x.cfg") {
+  HttpObservation h;
+  h.flow = flow(mac, ip, 50000, ts);
+  h.flow.server.port = 80;
+  h.method = "GET";
+  h.uri = std::move(uri);
+  h.user_agent = std::move(ua);
+  return h;
+}
+
+struct Run {
+  std::vector<TlsObservation> tls;
+  std::vector<HttpObservation> http;
+  AuditResult audit() const { return runAudit({&tls, &http}, rules(), nullptr, nullptr); }
+};
+
+const DeviceRecord& device(const AuditResult& r, const std::string& id) {
+  for (const auto& d : r.devices) {
+    if (d.id == id) return d;
+  }
+  FAIL("no device " << id);
+  throw std::logic_error("unreachable");
+}
+
+std::set<std::string> codes(const std::vector<Finding>& f) {
+  std::set<std::string> out;
+  for (const auto& x : f) out.insert(x.code);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("individualized certificate: class, claims and no findings") {
+  Run r;
+  r.tls.push_back(withCert(handshake("00:0e:08:ab:cd:ef", "10.0.0.11", T0), spa962()));
+  const auto res = r.audit();
+  REQUIRE(res.devices.size() == 1);
+  const auto& d = res.devices[0];
+  CHECK(d.id == "mac:00:0e:08:ab:cd:ef");
+  CHECK(d.identity == "individualized");
+  CHECK(d.identity_reason == "client-cert");
+  CHECK(d.model == "SPA-962");
+  CHECK(d.serial == "88012BA01234");
+  CHECK(d.vendor == "Cisco");
+  CHECK(codes(d.findings).empty());
+}
+
+TEST_CASE("generic certificate marker makes the class generic, the serial comes from the User-Agent") {
+  Run r;
+  r.tls.push_back(withCert(handshake("00:0e:08:12:34:56", "10.0.0.12", T0), genericCisco()));
+  r.http.push_back(request("00:0e:08:12:34:56", "10.0.0.12", T0 + SEC, "Linksys/SPA-2102-2.0.5 (88012BA01234)"));
+  const auto res = r.audit();
+  REQUIRE(res.devices.size() == 1);
+  const auto& d = res.devices[0];
+  CHECK(d.identity == "generic");
+  CHECK(d.identity_reason == "generic-cert");
+  CHECK(d.serial == "88012BA01234");
+  CHECK(d.model == "SPA-2102");
+  CHECK(codes(d.findings) == std::set<std::string>{"generic-cert", "plaintext-provisioning"});
+}
+
+TEST_CASE("a generic certificate shared by many devices is generic-cert, not a clone") {
+  Run r;
+  r.tls.push_back(withCert(handshake("00:0e:08:00:00:01", "10.0.0.1", T0), genericCisco()));
+  r.tls.push_back(withCert(handshake("00:0e:08:00:00:02", "10.0.0.2", T0 + SEC), genericCisco()));
+  for (const auto& d : r.audit().devices) CHECK(codes(d.findings) == std::set<std::string>{"generic-cert"});
+}
+
+TEST_CASE("an individual certificate on two devices is a clone, each naming the other") {
+  Run r;
+  r.tls.push_back(withCert(handshake("00:0e:08:ab:cd:ef", "10.0.0.11", T0), spa962()));
+  r.tls.push_back(withCert(handshake("00:0e:08:99:99:01", "10.0.0.41", T0 + SEC), spa962()));
+  const auto res = r.audit();
+  const auto& a = device(res, "mac:00:0e:08:ab:cd:ef");
+  const auto& b = device(res, "mac:00:0e:08:99:99:01");
+  CHECK(codes(a.findings) == std::set<std::string>{"cert-clone"});
+  CHECK(codes(b.findings) == std::set<std::string>{"cert-clone", "cert-mac-mismatch"});
+  CHECK(a.findings[0].detail.find("mac:00:0e:08:99:99:01") != std::string::npos);
+}
+
+TEST_CASE("empty Certificate after a request is class none") {
+  Run r;
+  auto t = handshake("88:43:e1:00:00:01", "10.0.0.14", T0);
+  t.client_cert = ClientCertState::Empty;
+  r.tls.push_back(t);
+  const auto res = r.audit();
+  const auto& d = res.devices.at(0);
+  CHECK(d.identity == "none");
+  CHECK(d.identity_reason == "empty-certificate");
+  CHECK(codes(d.findings) == std::set<std::string>{"no-client-cert"});
+}
+
+TEST_CASE("unknown reasons: not requested, TLS 1.3, resumed, renegotiation, gap") {
+  auto one = [](auto mutate) {
+    Run r;
+    auto t = handshake("00:0e:08:00:00:09", "10.0.0.9", T0);
+    mutate(t);
+    r.tls.push_back(t);
+    return r.audit().devices.at(0);
+  };
+  auto d = one([](TlsObservation& t) { t.certificate_requested = false; });
+  CHECK(d.identity == "unknown");
+  CHECK(d.identity_reason == "not-requested");
+  CHECK(codes(d.findings).empty());
+  d = one([](TlsObservation& t) {
+    t.tls13 = true;
+    t.version = 0x0304;
+  });
+  CHECK(d.identity_reason == "tls13");
+  CHECK(codes(d.findings) == std::set<std::string>{"cert-hidden"});
+  d = one([](TlsObservation& t) { t.resumed = true; });
+  CHECK(d.identity_reason == "resumed");
+  CHECK(codes(d.findings) == std::set<std::string>{"cert-hidden"});
+  d = one([](TlsObservation& t) {
+    t.certificate_requested = false;
+    t.renegotiation = true;
+  });
+  CHECK(d.identity_reason == "renegotiation");
+  CHECK(codes(d.findings) == std::set<std::string>{"cert-hidden"});
+  d = one([](TlsObservation& t) {
+    t.gap = true;
+    t.certificate_requested = false;
+  });
+  CHECK(d.identity_reason == "handshake-gap");
+}
+
+TEST_CASE("a resumed session never downgrades a device that showed a certificate") {
+  Run r;
+  r.tls.push_back(withCert(handshake("00:0e:08:ab:cd:ef", "10.0.0.11", T0), spa962()));
+  auto resumed = handshake("00:0e:08:ab:cd:ef", "10.0.0.11", T0 + 60 * SEC);
+  resumed.resumed = true;
+  r.tls.push_back(resumed);
+  const auto res = r.audit();
+  const auto& d = res.devices.at(0);
+  CHECK(d.identity == "individualized");
+  CHECK(codes(d.findings).empty());
+  CHECK(d.handshakes.size() == 2);
+}
+
+TEST_CASE("the latest decisive handshake sets the class (history kept)") {
+  Run r;
+  r.tls.push_back(withCert(handshake("00:0e:08:ab:cd:ef", "10.0.0.11", T0), spa962()));
+  auto later = handshake("00:0e:08:ab:cd:ef", "10.0.0.11", T0 + 3600 * SEC);
+  later.client_cert = ClientCertState::Empty;
+  r.tls.push_back(later);
+  const auto res = r.audit();
+  const auto& d = res.devices.at(0);
+  CHECK(d.identity == "none");
+  CHECK(d.handshakes.size() == 2);
+  CHECK(d.handshakes[0].outcome == "individualized");
+}
+
+TEST_CASE("a MAC behind which several hosts claim other MACs is a router: devices key on their claims") {
+  Run r;
+  // A router (one MAC) forwards two phones whose User-Agents name their own MACs.
+  r.http.push_back(request("00:00:5e:00:53:01", "10.1.0.5", T0, "Yealink SIP-T46G 28.72.0.1 00:15:65:4a:a9:37"));
+  r.http.push_back(request("00:00:5e:00:53:01", "10.1.0.6", T0 + SEC, "Yealink SIP-T46G 28.72.0.1 00:15:65:4a:a9:38"));
+  const auto res = r.audit();
+  REQUIRE(res.devices.size() == 2);
+  const auto& a = device(res, "mac:00:15:65:4a:a9:37");
+  CHECK(a.mac->str() == "00:15:65:4a:a9:37");
+  CHECK_FALSE(a.mac_from_wire);
+  CHECK(a.ips == std::vector<std::string>{"10.1.0.5"});
+}
+
+TEST_CASE("a host MAC keeps one device across its TLS and HTTP evidence") {
+  Run r;
+  r.tls.push_back(withCert(handshake("00:0e:08:ab:cd:ef", "10.0.0.11", T0), spa962()));
+  r.http.push_back(request("00:0e:08:ab:cd:ef", "10.0.0.11", T0 + SEC, "Linksys/SPA-962-5.1.5 (88012BA01234)",
+                           "/spa000e08abcdef.cfg"));
+  const auto res = r.audit();
+  REQUIRE(res.devices.size() == 1);
+  CHECK(res.devices[0].firmware == "5.1.5");
+  CHECK(res.devices[0].sessions == 2);
+}
+
+TEST_CASE("certificate MAC differing from the User-Agent or URL MAC is cert-mac-mismatch") {
+  Run r;
+  r.tls.push_back(withCert(handshake("00:0e:08:ab:cd:ef", "10.0.0.11", T0), spa962()));
+  r.http.push_back(request("00:0e:08:ab:cd:ef", "10.0.0.11", T0 + SEC, "curl/8", "/spa000e08000001.cfg"));
+  const auto res = r.audit();
+  const auto& d = res.devices.at(0);
+  CHECK(codes(d.findings).count("cert-mac-mismatch") == 1);
+}
+
+TEST_CASE("certificate serial differing from the User-Agent serial is serial-mismatch, equal is not") {
+  Run r;
+  r.tls.push_back(withCert(handshake("00:0e:08:ab:cd:ef", "10.0.0.11", T0), spa962()));
+  r.http.push_back(request("00:0e:08:ab:cd:ef", "10.0.0.11", T0 + SEC, "Linksys/SPA-962-5.1.5 (88012BA09999)"));
+  CHECK(codes(r.audit().devices.at(0).findings).count("serial-mismatch") == 1);
+  r.http.back().user_agent = "Linksys/SPA-962-5.1.5 (88012BA01234)";
+  CHECK(codes(r.audit().devices.at(0).findings).count("serial-mismatch") == 0);
+}
+
+TEST_CASE("validity is judged at packet time, not wall-clock time") {
+  Run r;
+  // Expired in 2020, presented in 2025: expired. The same certificate presented
+  // in 2019 (packet time) is fine, whatever today's date.
+  r.tls.push_back(withCert(handshake("00:0e:08:e0:00:01", "10.0.0.44", T0),
+                           cert("ee01", {{"OU", "SPA-2102"}, {"L", "88012BE00001"}, {"ST", "000e08e00001"}}, 1'590'000'000)));
+  CHECK(codes(r.audit().devices.at(0).findings) == std::set<std::string>{"cert-expired"});
+  r.tls.back().first.ts_ns = 1'560'000'000LL * SEC;
+  r.tls.back().flow.ref.ts_ns = r.tls.back().first.ts_ns;
+  const auto fs = codes(r.audit().devices.at(0).findings);
+  CHECK(fs.count("cert-expired") == 0);
+  CHECK(fs.count("cert-not-yet-valid") == 1);  // valid only from 2020-09
+}
+
+TEST_CASE("RSA-1024 and SHA-1 are weak key and weak signature; RSA-2048/SHA-256 is not") {
+  Run r;
+  r.tls.push_back(withCert(handshake("00:0e:08:a4:28:05", "10.0.0.45", T0),
+                           cert("ww01", {{"OU", "SPA-942"}, {"L", "88019FA42805"}, {"ST", "000e08a42805"}}, 2'000'000'000,
+                                1024, "sha1")));
+  CHECK(codes(r.audit().devices.at(0).findings) == std::set<std::string>{"cert-weak-key", "cert-weak-signature"});
+}
+
+TEST_CASE("$CCERT that contradicts the wire is ccert-mismatch; agreeing is not") {
+  Run r;
+  r.tls.push_back(withCert(handshake("00:0e:08:ab:cd:ef", "10.0.0.11", T0), spa962()));
+  r.http.push_back(request("00:0e:08:ab:cd:ef", "10.0.0.11", T0 + SEC, "x", "/p.cfg?ccert=Not%20Installed"));
+  CHECK(codes(r.audit().devices.at(0).findings).count("ccert-mismatch") == 1);
+  r.http.back().uri = "/p.cfg?ccert=Installed";
+  CHECK(codes(r.audit().devices.at(0).findings).count("ccert-mismatch") == 0);
+}
+
+TEST_CASE("legacy TLS and weak ciphers are flagged on the device and the server") {
+  Run r;
+  auto t = withCert(handshake("00:0e:08:10:10:10", "10.0.0.18", T0),
+                    cert("tt01", {{"OU", "SPA-2102"}, {"L", "88012BA01010"}, {"ST", "000e08101010"}}));
+  t.version = 0x0301;
+  t.cipher_suite = 0x0005;  // TLS_RSA_WITH_RC4_128_SHA
+  r.tls.push_back(t);
+  const auto res = r.audit();
+  CHECK(codes(res.devices.at(0).findings) == std::set<std::string>{"legacy-tls", "weak-cipher"});
+  CHECK(codes(res.servers.at(0).findings) == std::set<std::string>{"legacy-tls", "weak-cipher"});
+}
+
+TEST_CASE("a server that never requests a certificate gets server-no-cert-request, unless a renegotiation hid it") {
+  Run r;
+  auto t = handshake("00:0e:08:ab:cd:ef", "10.0.0.11", T0);
+  t.certificate_requested = false;
+  r.tls.push_back(t);
+  CHECK(codes(r.audit().servers.at(0).findings) == std::set<std::string>{"server-no-cert-request"});
+  r.tls.back().renegotiation = true;
+  CHECK(codes(r.audit().servers.at(0).findings).empty());
+  r.tls.back().renegotiation = false;
+  r.tls.back().certificate_requested = true;
+  CHECK(r.audit().servers.at(0).requests_client_cert);
+  CHECK(codes(r.audit().servers.at(0).findings).empty());
+}
+
+TEST_CASE("a device whose fingerprint differs from its product fleet's majority is fingerprint-mismatch") {
+  Run r;
+  const char* macs[] = {"00:0e:08:00:00:01", "00:0e:08:00:00:02", "00:0e:08:00:00:03", "00:0e:08:00:00:04"};
+  for (int i = 0; i < 4; ++i) {
+    const std::string ip = "10.0.0." + std::to_string(20 + i);
+    const std::string m(macs[i]);
+    std::string hexmac;
+    for (char c : m) {
+      if (c != ':') hexmac.push_back(c);
+    }
+    auto t = withCert(handshake(macs[i], ip.c_str(), T0 + i * SEC),
+                      cert("c" + std::to_string(i), {{"OU", "SPA-962"}, {"L", "88012BA0000" + std::to_string(i)}, {"ST", hexmac}}));
+    if (i == 3) t.ja4 = "t13d_laptop";
+    r.tls.push_back(t);
+  }
+  const auto res = r.audit();
+  for (int i = 0; i < 4; ++i) {
+    const auto& d = device(res, std::string("mac:") + macs[i]);
+    INFO(macs[i]);
+    CHECK(codes(d.findings).count("fingerprint-mismatch") == (i == 3 ? 1U : 0U));
+  }
+}
+
+TEST_CASE("plain HTTP evidence only: unknown, plaintext-only, plaintext-provisioning") {
+  Run r;
+  r.http.push_back(request("00:15:65:4a:a9:37", "10.0.0.33", T0, "Yealink SIP-T46G 28.72.0.1 00:15:65:4a:a9:37"));
+  const auto res = r.audit();
+  const auto& d = res.devices.at(0);
+  CHECK(d.identity == "unknown");
+  CHECK(d.identity_reason == "plaintext-only");
+  CHECK(d.vendor == "Yealink");
+  CHECK(codes(d.findings) == std::set<std::string>{"plaintext-provisioning"});
+}
