@@ -14,6 +14,7 @@
   let lastChange = null;
   let catalogue = null; // finding code -> {title, meaning, action}
   let renderSeq = 0;
+  let lastPage = null;
 
   // ---- DOM helpers --------------------------------------------------------
   function el(tag, attrs, ...children) {
@@ -187,7 +188,7 @@
   }
   // Horizontal bars: items [{label, value, cls, href}]
   function hbars(items, label) {
-    const rowH = 26, labelW = 150, width = 520, max = Math.max(1, ...items.map((i) => i.value));
+    const rowH = 24, labelW = 70, width = 360, max = Math.max(1, ...items.map((i) => i.value));
     const root = svg('svg', { viewBox: `0 0 ${width} ${items.length * rowH + 4}`, class: 'chart', role: 'img', 'aria-label': label });
     items.forEach((it, i) => {
       const y = i * rowH + 4;
@@ -205,7 +206,7 @@
     const width = 900, height = 180, padL = 40, padB = 34, padT = 8;
     const root = svg('svg', { viewBox: `0 0 ${width} ${height}`, class: 'chart', role: 'img', 'aria-label': 'Sightings over time' });
     if (!buckets.length) { root.appendChild(svg('text', { x: width / 2, y: height / 2, 'text-anchor': 'middle' }, 'No sightings yet')); return root; }
-    const max = Math.max(1, ...buckets.map((b) => b.count));
+    const max = Math.ceil(Math.max(1, ...buckets.map((b) => b.count)) / 4) * 4; // integer grid labels
     const plotW = width - padL - 8, plotH = height - padB - padT;
     const bw = Math.max(1, plotW / buckets.length - 2);
     for (let i = 0; i <= 4; i++) {
@@ -223,7 +224,8 @@
     const step = Math.max(1, Math.ceil(buckets.length / 6));
     for (let i = 0; i < buckets.length; i += step) {
       const x = padL + (plotW * i) / buckets.length;
-      root.appendChild(svg('text', { x, y: height - 16 }, when(buckets[i].start).slice(0, 19)));
+      const label = data.bucket_seconds >= 86400 ? when(buckets[i].start).slice(0, 10) : when(buckets[i].start).slice(i === 0 ? 0 : 11, 19);
+      root.appendChild(svg('text', { x, y: height - 16 }, label));
     }
     root.appendChild(svg('line', { x1: padL, x2: width - 8, y1: padT + plotH, y2: padT + plotH, class: 'axis' }));
     return root;
@@ -231,7 +233,7 @@
 
   // ---- Overview -----------------------------------------------------------
   async function renderOverview() {
-    const [s, t] = await Promise.all([api('stats'), api('timeline', { bucket: 'auto' }), ensureCatalogue()]);
+    const [s, t, top] = await Promise.all([api('stats'), api('timeline', { bucket: 'auto' }), api('servers', { sort: 'devices', dir: 'desc', limit: 6 }), ensureCatalogue()]);
     const d = s.devices, byc = d.by_identity, f = s.findings, cov = s.coverage;
     const pct = (n) => (d.total ? Math.round((100 * n) / d.total) + '%' : '–');
     const kpi = (label, value, note, cls, href) => el(href ? 'a' : 'div', { class: 'kpi' + (cls ? ' c-' + cls : ''), href, 'data-kpi': label.toLowerCase() }, el('div', { class: 'label' }, label), el('div', { class: 'value' }, value), note ? el('div', { class: 'note' }, note) : null);
@@ -258,7 +260,11 @@
       el('dl', { class: 'kv' },
         el('dt', null, 'Servers'), el('dd', null, el('a', { href: '#/servers' }, num(srv.total))),
         el('dt', null, 'Request client certificates'), el('dd', null, el('a', { href: link('servers', { cert_request: 'yes' }) }, num(srv.requesting_client_cert))),
-        el('dt', null, 'Never request one'), el('dd', null, el('a', { href: link('servers', { cert_request: 'no' }) }, num(srv.not_requesting)))));
+        el('dt', null, 'Never request one'), el('dd', null, el('a', { href: link('servers', { cert_request: 'no' }) }, num(srv.not_requesting)))),
+      el('h3', null, 'Busiest'),
+      top.items.map((r) => el('div', null, el('a', { class: 'mono', href: link('devices', { server: r.id }) }, r.id), ' ',
+        r.requests_client_cert ? el('span', { class: 'yes' }, 'mTLS') : el('span', { class: 'no' }, (r.tls_versions || []).length ? 'no client certs' : 'plain HTTP'),
+        el('span', { class: 'muted' }, ` · ${num(r.devices)} devices`))));
     const counters = s.counters || {};
     const covPanel = el('section', { class: 'panel' }, el('h2', null, 'Capture coverage'),
       el('dl', { class: 'kv' },
@@ -274,17 +280,17 @@
       timelineChart(t), el('div', { class: 'legend' }, el('span', null, el('span', { class: 'swatch tls' }), 'TLS handshakes'), el('span', null, el('span', { class: 'swatch http' }), 'HTTP requests')));
     const sources = el('section', { class: 'panel flush' }, el('h2', null, 'Capture sources'),
       table([
-        { label: 'Source', render: (r) => el('span', { class: 'mono wrap' }, r.name) },
+        { label: 'Source', render: (r) => el('span', { class: 'mono', title: r.name }, r.name.split('/').pop()) },
         { label: 'Kind', render: (r) => r.kind },
-        { label: 'First packet', mono: true, narrow: true, render: (r) => when(r.first) },
-        { label: 'Last packet', mono: true, narrow: true, render: (r) => when(r.last) },
+        { label: 'Packets from', mono: true, narrow: true, render: (r) => when(r.first) },
+        { label: 'to', mono: true, narrow: true, render: (r) => when(r.last).slice(11) },
         { label: 'Packets', num: true, render: (r) => num(r.packets) },
         { label: 'Bytes', num: true, render: (r) => bytes(r.bytes) },
         { label: 'Status', render: (r) => r.status === 'error' ? el('span', { class: 'no', title: r.error }, 'error: ', r.error) : el('span', { class: 'yes' }, r.status) },
       ], cov.list, {}, null, null));
     return [pageHead('Overview', `Audit of ${num(d.total)} devices from ${num(cov.sources)} capture sources`), kpis,
-      el('div', { class: 'grid cols-3' }, classPanel, sevPanel, serverPanel), el('div', { style: null, class: 'grid' }, el('div'), timeline),
-      el('div', { class: 'grid cols-2' }, covPanel, sources)];
+      el('div', { class: 'grid cols-3' }, classPanel, sevPanel, serverPanel), el('div', { class: 'grid' }, timeline),
+      el('div', { class: 'grid cols-1-2' }, covPanel, sources)];
   }
 
   // ---- Devices ------------------------------------------------------------
@@ -473,7 +479,10 @@
     const seq = ++renderSeq;
     const { page, arg, params } = parseHash();
     document.querySelectorAll('[data-nav]').forEach((a) => a.classList.toggle('active', a.dataset.nav === (page === 'device' ? 'devices' : page)));
-    if (!quiet) view.replaceChildren(el('div', { class: 'skeleton' }, 'Loading…'));
+    // Within one page (filters, sorting, paging) the old view stays until the new one is ready,
+    // so the search box keeps its focus while the user types.
+    if (!quiet && page !== lastPage) view.replaceChildren(el('div', { class: 'skeleton' }, 'Loading…'));
+    lastPage = page;
     let content;
     try {
       if (page === 'devices') content = await renderDevices(params);
@@ -555,7 +564,11 @@
     setTimeout(poll, POLL_MS);
   }
 
-  window.addEventListener('hashchange', () => { render(false); view.focus({ preventScroll: true }); });
+  window.addEventListener('hashchange', () => {
+    const typing = document.activeElement && document.activeElement.closest && document.activeElement.closest('.toolbar');
+    render(false);
+    if (!typing) view.focus({ preventScroll: true });
+  });
   render(false);
   poll();
 })();

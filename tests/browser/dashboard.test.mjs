@@ -1,0 +1,252 @@
+// Browser tests of the provaudit dashboard in real headless Chromium.
+// Run by CTest (tests/browser/CMakeLists.txt) as:
+//   node --test tests/browser/dashboard.test.mjs
+// with PROVAUDIT_BIN (the binary), PROVAUDIT_SOURCE_DIR (repo root) and
+// PROVAUDIT_TEST_OUT (where screenshots and downloads go). A missing Chromium
+// or missing node modules FAIL the run: tests/browser/install.sh provides both.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const SOURCE = process.env.PROVAUDIT_SOURCE_DIR || path.resolve(here, '../..');
+const BIN = process.env.PROVAUDIT_BIN || path.join(SOURCE, 'build/app/provaudit');
+const OUT = process.env.PROVAUDIT_TEST_OUT || path.join(SOURCE, 'test-output/browser');
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'provaudit-browser-'));
+const servers = [];
+let context; // persistent Chromium context (fresh --user-data-dir)
+let all; // { url, report } over every sample
+let mixed; // { url, report } over samples/spa_mixed_tls12.pcap
+const dialogs = [];
+const pageErrors = [];
+
+function replay(name, pcaps) {
+  const db = path.join(tmp, name + '.db');
+  execFileSync(BIN, ['replay', '-q', '--db', db, ...pcaps], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const report = JSON.parse(execFileSync(BIN, ['report', '--db', db, '--format', 'json'], { maxBuffer: 64 << 20 }).toString());
+  return { db, report };
+}
+
+function serve(db) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(BIN, ['serve', '--db', db, '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    servers.push(child);
+    let err = '';
+    const timer = setTimeout(() => reject(new Error('serve did not start: ' + err)), 10000);
+    child.stderr.on('data', (chunk) => {
+      err += chunk;
+      const m = /http:\/\/127\.0\.0\.1:(\d+)\//.exec(err);
+      if (m) { clearTimeout(timer); resolve(`http://127.0.0.1:${m[1]}/`); }
+    });
+    child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`serve exited ${code}: ${err}`)); });
+  });
+}
+
+async function newPage() {
+  const page = await context.newPage();
+  page.on('dialog', async (d) => { dialogs.push(d.message()); await d.dismiss(); });
+  page.on('pageerror', (e) => pageErrors.push(String(e)));
+  page.on('console', (m) => { if (m.type() === 'error') pageErrors.push(m.text()); });
+  return page;
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: path.join(OUT, name + '.png'), fullPage: true });
+}
+
+const byClass = (report, cls) => report.devices.filter((d) => d.identity === cls).length;
+
+before(async () => {
+  fs.mkdirSync(OUT, { recursive: true });
+  assert.ok(fs.existsSync(BIN), `provaudit binary not found at ${BIN}`);
+  assert.ok(fs.existsSync(CHROMIUM), `Chromium not found at ${CHROMIUM}: run tests/browser/install.sh`);
+  let playwright;
+  try {
+    playwright = await import('playwright-core');
+  } catch (e) {
+    assert.fail('playwright-core is not installed in tests/browser/node_modules: run tests/browser/install.sh');
+  }
+  const samples = fs.readdirSync(path.join(SOURCE, 'samples')).filter((f) => f.endsWith('.pcap')).sort().map((f) => path.join(SOURCE, 'samples', f));
+  const a = replay('all', samples);
+  const m = replay('mixed', [path.join(SOURCE, 'samples/spa_mixed_tls12.pcap')]);
+  all = { ...a, url: await serve(a.db) };
+  mixed = { ...m, url: await serve(m.db) };
+  context = await playwright.chromium.launchPersistentContext(path.join(tmp, 'profile'), {
+    executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, acceptDownloads: true,
+    viewport: { width: 1440, height: 900 },
+  });
+});
+
+after(async () => {
+  if (context) await context.close();
+  for (const s of servers) s.kill('SIGTERM');
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+test('overview shows the device classes, findings and coverage of the database', async () => {
+  const page = await newPage();
+  const res = await page.goto(all.url);
+  assert.match(res.headers()['content-security-policy'], /default-src 'none'/);
+  assert.equal(res.headers()['x-content-type-options'], 'nosniff');
+  await page.waitForSelector('[data-kpi=devices]');
+  const kpi = async (name) => (await page.textContent(`[data-kpi=${name}] .value`)).replace(/[^0-9]/g, '');
+  assert.equal(await kpi('devices'), String(all.report.devices.length));
+  for (const cls of ['individualized', 'generic', 'none', 'unknown']) assert.equal(await kpi(cls), String(byClass(all.report, cls)), cls);
+  const findings = all.report.devices.reduce((n, d) => n + d.findings.length, 0) + all.report.servers.reduce((n, s) => n + s.findings.length, 0);
+  assert.equal(await kpi('findings'), String(findings));
+  assert.ok(await page.locator('svg[aria-label="Devices by identity class"] path').count() >= 3, 'class chart drawn');
+  assert.ok(await page.locator('svg[aria-label="Sightings over time"] rect').count() > 0, 'timeline drawn');
+  assert.match(await page.textContent('main'), /spa_mixed_tls12\.pcap/);
+  await shot(page, 'overview');
+  await page.close();
+});
+
+test('spa_mixed: 5 devices, filter class=generic gives 2 rows and a deep link', async () => {
+  const page = await newPage();
+  await page.goto(mixed.url + '#/devices');
+  await page.waitForSelector('tbody tr.clickable');
+  assert.equal(await page.locator('tbody tr.clickable').count(), 5);
+  await page.selectOption('select[name=class]', 'generic');
+  await page.waitForFunction(() => location.hash.includes('class=generic') && document.querySelectorAll('tbody tr.clickable').length === 2);
+  const rows = await page.locator('tbody tr.clickable').allTextContents();
+  assert.ok(rows.every((r) => r.includes('generic')));
+  await shot(page, 'devices-generic');
+  // The URL alone restores the view.
+  const deep = await newPage();
+  await deep.goto(mixed.url + '#/devices?class=individualized&sort=mac&dir=desc');
+  await deep.waitForSelector('tbody tr.clickable');
+  assert.equal(await deep.locator('tbody tr.clickable').count(), 2);
+  assert.equal(await deep.getAttribute('th[aria-sort]', 'aria-sort'), 'descending');
+  await deep.goto(mixed.url + '#/devices?class=none');
+  await deep.waitForFunction(() => document.querySelectorAll('tbody tr.clickable').length === 1);
+  await deep.close();
+  await page.close();
+});
+
+test('search finds a device by serial text and sorting reorders', async () => {
+  const page = await newPage();
+  const dev = all.report.devices.find((d) => d.serial);
+  await page.goto(all.url + '#/devices');
+  await page.waitForSelector('tbody tr.clickable');
+  await page.fill('input[data-search]', dev.serial);
+  await page.press('input[data-search]', 'Enter');
+  await page.waitForFunction((s) => location.hash.includes('q=' + encodeURIComponent(s)) && (document.querySelector('tbody') || { textContent: '' }).textContent.includes(s), dev.serial);
+  await page.goto(all.url + '#/devices?sort=sessions&dir=desc');
+  await page.waitForSelector('th[aria-sort=descending]'); // the same page re-renders in place: wait for the new view
+  const top = Math.max(...all.report.devices.map((d) => d.sessions));
+  const first = await page.locator('tbody tr.clickable').first().locator('td').last().textContent();
+  assert.equal(first.trim(), String(top));
+  await page.close();
+});
+
+test('device page shows identity, claims with origins, certificate, findings explained, sightings', async () => {
+  const page = await newPage();
+  await page.goto(mixed.url + '#/devices?class=individualized');
+  await page.waitForSelector('tbody tr.clickable');
+  await page.locator('tbody tr.clickable a').first().click();
+  await page.waitForSelector('text=Claims and where they came from');
+  const text = await page.textContent('main');
+  assert.match(text, /Identity/);
+  assert.match(text, /certificate/); // a claim origin
+  assert.match(text, /Chain as sent/);
+  assert.match(text, /Sightings \(/);
+  assert.match(text, /spa_mixed_tls12\.pcap/);
+  await shot(page, 'device');
+  // A device with findings shows what they mean and what to do.
+  const withFinding = all.report.devices.find((d) => d.findings.length);
+  await page.goto(all.url + '#/device/' + encodeURIComponent(withFinding.id));
+  await page.waitForSelector('.finding');
+  assert.match(await page.textContent('.finding'), /What to do/);
+  await page.close();
+});
+
+test('CSV export honours the filter', async () => {
+  const page = await newPage();
+  await page.goto(mixed.url + '#/devices?class=generic');
+  await page.waitForSelector('[data-export=csv]');
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('[data-export=csv]')]);
+  const file = path.join(OUT, 'export-generic.csv');
+  await download.saveAs(file);
+  const lines = fs.readFileSync(file, 'utf8').trim().split(/\r\n/);
+  assert.equal(lines[0], 'mac,ips,identity,vendor,model,firmware,serial,cert_mac,cert_sha256,cert_chain,findings,first_seen,last_seen');
+  assert.equal(lines.length, 3);
+  assert.ok(lines.slice(1).every((l) => l.split(',')[2] === 'generic'));
+  const [html] = await Promise.all([page.waitForEvent('download'), page.click('[data-export=html]')]);
+  const hfile = path.join(OUT, 'export-generic.html');
+  await html.saveAs(hfile);
+  assert.match(fs.readFileSync(hfile, 'utf8'), /provaudit device report/);
+  await page.close();
+});
+
+test('hostile certificate and User-Agent strings render as text and run nothing', async () => {
+  const hostile = all.report.devices.filter((d) => /<script|onerror/i.test(JSON.stringify([d.cert && d.cert.subject, d.user_agents])));
+  assert.ok(hostile.length > 0, 'samples/audit_cases.pcap should hold a hostile device');
+  const page = await newPage();
+  await page.goto(all.url + '#/devices?q=alert');
+  await page.waitForSelector('tbody tr.clickable');
+  const listText = await page.textContent('tbody');
+  assert.ok(listText.includes('<script>alert(1)</script>') || listText.includes('onerror'), 'payload shown as text in the list');
+  await shot(page, 'hostile-list');
+  for (const d of hostile) {
+    await page.goto(all.url + '#/device/' + encodeURIComponent(d.id));
+    await page.waitForSelector('text=Claims and where they came from');
+    const body = await page.evaluate(() => document.body.textContent);
+    if (d.cert) assert.ok(body.includes(d.cert.subject.replace(/\\/g, '')) || body.includes(d.cert.subject), 'subject present as text');
+    for (const ua of d.user_agents) assert.ok(body.includes(ua), 'User-Agent present as text');
+    // Nothing was injected: the only script is app.js, no <img> at all, no inline handlers.
+    assert.equal(await page.locator('script').count(), 1);
+    assert.equal(await page.locator('main img').count(), 0);
+    assert.equal(await page.evaluate(() => document.querySelectorAll('[onerror], [onload], [onclick]').length), 0);
+  }
+  await shot(page, 'hostile-device');
+  await page.waitForTimeout(300);
+  assert.deepEqual(dialogs, [], 'no dialog may open');
+  await page.close();
+});
+
+test('servers and findings pages filter and sort', async () => {
+  const page = await newPage();
+  await page.goto(all.url + '#/servers');
+  await page.waitForSelector('tbody tr.clickable');
+  assert.equal(await page.locator('tbody tr.clickable').count(), all.report.servers.length);
+  await page.selectOption('select[name=cert_request]', 'no');
+  const noCert = all.report.servers.filter((s) => !s.requests_client_cert).length;
+  await page.waitForFunction((n) => location.hash.includes('cert_request=no') && document.querySelectorAll('tbody tr.clickable').length === n, noCert);
+  await page.goto(all.url + '#/servers');
+  await page.waitForSelector('tbody tr.clickable');
+  await shot(page, 'servers');
+  await page.goto(mixed.url + '#/findings?code=generic-cert');
+  await page.waitForSelector('tbody tr.clickable');
+  assert.equal(await page.locator('tbody tr.clickable').count(), 2);
+  assert.match(await page.textContent('main'), /What to do/);
+  await page.goto(all.url + '#/findings');
+  await page.waitForSelector('tbody tr.clickable');
+  await shot(page, 'findings');
+  await page.close();
+});
+
+test('keyboard: / focuses search, j and Enter open a device', async () => {
+  const page = await newPage();
+  await page.goto(mixed.url + '#/devices');
+  await page.waitForSelector('tbody tr.clickable');
+  await page.keyboard.press('/');
+  assert.equal(await page.evaluate(() => document.activeElement.name), 'q');
+  await page.keyboard.press('Escape');
+  await page.keyboard.press('j');
+  await page.keyboard.press('Enter');
+  await page.waitForFunction(() => location.hash.startsWith('#/device/'));
+  await page.close();
+});
+
+test('no script errors or CSP violations on any page', () => {
+  assert.deepEqual(pageErrors, []);
+  assert.deepEqual(dialogs, []);
+});

@@ -1,0 +1,400 @@
+// API tests of the dashboard: a DashboardServer on 127.0.0.1 (port 0) over
+// databases that the real provaudit binary replays from samples/, spoken to
+// with a small synchronous Beast client.
+#include <sys/wait.h>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/json.hpp>
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <map>
+#include <regex>
+#include <set>
+#include <string>
+
+#include "web/server.h"
+
+namespace {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace net = boost::asio;
+namespace json = boost::json;
+namespace fs = std::filesystem;
+using tcp = net::ip::tcp;
+using Response = http::response<http::string_body>;
+
+// Replays the named samples into a fresh database (once per name) and returns its path.
+std::string database(const std::string& name, const std::vector<std::string>& samples) {
+  static std::map<std::string, std::string> made;
+  if (auto it = made.find(name); it != made.end()) return it->second;
+  fs::create_directories(PROVAUDIT_TEST_TMP);
+  const std::string db = std::string(PROVAUDIT_TEST_TMP) + "/" + name + ".db";
+  for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(db + suffix);
+  std::string cmd = std::string("'") + PROVAUDIT_BIN + "' replay -q --db '" + db + "'";
+  for (const auto& s : samples) cmd += " '" + std::string(PROVAUDIT_SOURCE_DIR) + "/samples/" + s + "'";
+  REQUIRE(std::system(cmd.c_str()) == 0);
+  made[name] = db;
+  return db;
+}
+
+std::string mixedDb() { return database("mixed", {"spa_mixed_tls12.pcap"}); }
+
+struct Server {
+  explicit Server(const std::string& db, const std::string& token = "") : server(options(db, token)) { server.start(); }
+  static provaudit::web::ServerOptions options(const std::string& db, const std::string& token) {
+    provaudit::web::ServerOptions o;
+    o.port = 0;
+    o.db_path = db;
+    o.token = token;
+    return o;
+  }
+  provaudit::web::DashboardServer server;
+};
+
+Response request(std::uint16_t port, http::request<http::string_body> req) {
+  net::io_context ioc;
+  beast::tcp_stream stream(ioc);
+  stream.expires_after(std::chrono::seconds(20));
+  stream.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port));
+  if (req.find(http::field::host) == req.end()) req.set(http::field::host, "127.0.0.1:" + std::to_string(port));
+  req.prepare_payload();
+  http::write(stream, req);
+  beast::flat_buffer buffer;
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(64 * 1024 * 1024);
+  parser.skip(req.method() == http::verb::head);  // a HEAD answer announces a length but has no body
+  http::read(stream, buffer, parser);
+  Response res = parser.release();
+  beast::error_code ec;
+  stream.socket().shutdown(tcp::socket::shutdown_both, ec);
+  return res;
+}
+
+Response get(std::uint16_t port, const std::string& target, const std::map<std::string, std::string>& headers = {}) {
+  http::request<http::string_body> req{http::verb::get, target, 11};
+  for (const auto& [k, v] : headers) req.set(k, v);
+  return request(port, std::move(req));
+}
+
+json::object getJson(std::uint16_t port, const std::string& target) {
+  const Response res = get(port, target);
+  INFO(target << " -> " << res.result_int() << " " << res.body());
+  REQUIRE(res.result() == http::status::ok);
+  REQUIRE(res[http::field::content_type].starts_with("application/json"));
+  return json::parse(res.body()).as_object();
+}
+
+std::string urlEncode(const std::string& s) {
+  std::string out;
+  static constexpr char HEX[] = "0123456789ABCDEF";
+  for (unsigned char c : s) {
+    if (std::isalnum(c) != 0 || c == '-' || c == '_' || c == '.' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out += '%';
+      out += HEX[c >> 4];
+      out += HEX[c & 15];
+    }
+  }
+  return out;
+}
+
+std::vector<std::string> ids(const json::object& page) {
+  std::vector<std::string> out;
+  for (const auto& d : page.at("items").as_array()) out.emplace_back(d.at("id").as_string());
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("device list: spa_mixed has 2 individualized, 2 generic, 1 none") {
+  Server s(mixedDb());
+  const auto port = s.server.port();
+  REQUIRE(getJson(port, "/api/devices").at("total").as_int64() == 5);
+  CHECK(getJson(port, "/api/devices?class=individualized").at("total").as_int64() == 2);
+  CHECK(getJson(port, "/api/devices?class=generic").at("total").as_int64() == 2);
+  CHECK(getJson(port, "/api/devices?class=none").at("total").as_int64() == 1);
+  CHECK(getJson(port, "/api/devices?class=unknown").at("total").as_int64() == 0);
+  const auto generic = getJson(port, "/api/devices?class=generic");
+  for (const auto& d : generic.at("items").as_array()) {
+    CHECK(d.at("identity").as_string() == "generic");
+    CHECK(d.at("findings").as_array().size() >= 1);
+  }
+  CHECK(getJson(port, "/api/devices?finding=generic-cert").at("total").as_int64() == 2);
+  CHECK(getJson(port, "/api/devices?finding=no-client-cert").at("total").as_int64() == 1);
+  CHECK(getJson(port, "/api/devices?vendor=Cisco").at("total").as_int64() >= 1);
+}
+
+TEST_CASE("device list: sort by any column, both directions") {
+  Server s(mixedDb());
+  const auto port = s.server.port();
+  const auto asc = ids(getJson(port, "/api/devices?sort=mac"));
+  auto desc = ids(getJson(port, "/api/devices?sort=mac&dir=desc"));
+  std::reverse(desc.begin(), desc.end());
+  CHECK(asc == desc);
+  for (const char* col : {"id", "mac", "ips", "identity", "vendor", "model", "firmware", "serial", "chain", "findings",
+                          "severity", "first_seen", "last_seen", "sessions"}) {
+    INFO(col);
+    CHECK(getJson(port, std::string("/api/devices?sort=") + col).at("items").as_array().size() == 5);
+  }
+  CHECK(get(port, "/api/devices?sort=password").result() == http::status::bad_request);
+  CHECK(get(port, "/api/devices?class=bogus").result() == http::status::bad_request);
+}
+
+TEST_CASE("device list: keyset paging walks every device once, forwards and back") {
+  Server s(mixedDb());
+  const auto port = s.server.port();
+  for (const char* sort : {"id", "identity", "last_seen&dir=desc"}) {
+    INFO(sort);
+    const std::string base = std::string("/api/devices?limit=2&sort=") + sort;
+    std::vector<std::string> seen;
+    std::vector<json::object> pages;
+    std::string target = base;
+    for (int guard = 0; guard < 10; ++guard) {
+      const auto page = getJson(port, target);
+      pages.push_back(page);
+      for (const auto& id : ids(page)) seen.push_back(id);
+      if (page.at("next").is_null()) break;
+      target = base + "&after=" + urlEncode(std::string(page.at("next").as_string()));
+    }
+    CHECK(pages.size() == 3);
+    CHECK(seen.size() == 5);
+    CHECK(std::set<std::string>(seen.begin(), seen.end()).size() == 5);
+    CHECK(seen == ids(getJson(port, std::string("/api/devices?limit=10&sort=") + sort)));
+    // Back from the last page gives the middle page again.
+    const auto back = getJson(port, base + "&before=" + urlEncode(std::string(pages[2].at("prev").as_string())));
+    CHECK(ids(back) == ids(pages[1]));
+  }
+  CHECK(get(port, "/api/devices?after=notjson").result() == http::status::bad_request);
+}
+
+TEST_CASE("device search and detail, 404 for unknown ids") {
+  Server s(mixedDb());
+  const auto port = s.server.port();
+  const auto all = getJson(port, "/api/devices");
+  const auto& first = all.at("items").as_array()[0].as_object();
+  const std::string id(first.at("id").as_string());
+  // Search by a piece of the MAC without colons (as it appears in certificate subjects).
+  const std::string mac(first.at("mac").as_string());
+  std::string bare;
+  for (char c : mac) {
+    if (c != ':') bare.push_back(c);
+  }
+  const auto found = getJson(port, "/api/devices?q=" + bare.substr(4));
+  CHECK(found.at("total").as_int64() >= 1);
+  CHECK(getJson(port, "/api/devices?q=ciscogeneric").at("total").as_int64() == 2);
+  CHECK(getJson(port, "/api/devices?q=no-such-device-anywhere").at("total").as_int64() == 0);
+
+  const auto detail = getJson(port, "/api/devices/" + urlEncode(id));
+  CHECK(detail.at("device").at("id").as_string() == id);
+  CHECK(detail.at("detail").as_object().contains("claims"));
+  const auto& sightings = detail.at("sightings").as_array();
+  REQUIRE(!sightings.empty());
+  CHECK(sightings[0].at("frame").as_int64() > 0);
+  CHECK(std::string(sightings[0].at("source").as_string()).find("spa_mixed_tls12.pcap") != std::string::npos);
+  CHECK(get(port, "/api/devices/mac%3Aff%3Aff%3Aff%3Aff%3Aff%3Aff").result() == http::status::not_found);
+  CHECK(get(port, "/api/nothing-here").result() == http::status::not_found);
+}
+
+TEST_CASE("servers, findings, stats, timeline") {
+  Server s(mixedDb());
+  const auto port = s.server.port();
+  const auto servers = getJson(port, "/api/servers");
+  CHECK(servers.at("total").as_int64() >= 1);
+  CHECK(servers.at("items").as_array()[0].as_object().contains("devices"));
+  const auto findings = getJson(port, "/api/findings?code=generic-cert");
+  CHECK(findings.at("total").as_int64() == 2);
+  const auto summary = getJson(port, "/api/findings/summary");
+  std::set<std::string> codes;
+  for (const auto& c : summary.at("catalogue").as_array()) codes.emplace(c.at("code").as_string());
+  for (const char* code : {"generic-cert", "no-client-cert", "cert-untrusted", "cert-expired", "cert-not-yet-valid",
+                           "cert-weak-key", "cert-weak-signature", "cert-clone", "cert-mac-mismatch", "serial-mismatch",
+                           "plaintext-provisioning", "legacy-tls", "weak-cipher", "cert-hidden",
+                           "server-no-cert-request", "fingerprint-mismatch", "ccert-mismatch"}) {
+    INFO(code);
+    CHECK(codes.count(code) == 1);
+  }
+  const auto stats = getJson(port, "/api/stats");
+  CHECK(stats.at("devices").at("total").as_int64() == 5);
+  CHECK(stats.at("devices").at("by_identity").at("generic").as_int64() == 2);
+  CHECK(stats.at("coverage").at("packets").as_int64() > 0);
+  CHECK(stats.at("coverage").at("files").as_int64() == 1);
+  const auto timeline = getJson(port, "/api/timeline");
+  CHECK(!timeline.at("buckets").as_array().empty());
+  CHECK(getJson(port, "/api/timeline?bucket=hour").at("bucket_seconds").as_int64() == 3600);
+}
+
+TEST_CASE("export streams the report formats and honours the filter") {
+  Server s(mixedDb());
+  const auto port = s.server.port();
+  const Response csv = get(port, "/api/export?format=csv&class=generic");
+  REQUIRE(csv.result() == http::status::ok);
+  CHECK(csv[http::field::content_disposition].find("attachment") != std::string::npos);
+  CHECK(csv.body().rfind("mac,ips,identity,", 0) == 0);
+  CHECK(std::count(csv.body().begin(), csv.body().end(), '\n') == 3);
+  const Response js = get(port, "/api/export?format=json&class=none");
+  REQUIRE(js.result() == http::status::ok);
+  const auto report = json::parse(js.body()).as_object();
+  CHECK(report.at("schema").as_string() == "provaudit.report/1");
+  CHECK(report.at("devices").as_array().size() == 1);
+  CHECK(!report.at("servers").as_array().empty());
+  const Response html = get(port, "/api/export?format=html");
+  REQUIRE(html.result() == http::status::ok);
+  CHECK(html.body().find("</html>") != std::string::npos);
+  CHECK(get(port, "/api/export?format=pdf").result() == http::status::bad_request);
+}
+
+TEST_CASE("hostile certificate strings come back as JSON text, escaped in the HTML export") {
+  Server s(database("audit", {"audit_cases.pcap"}));
+  const auto port = s.server.port();
+  const auto list = getJson(port, "/api/devices?q=alert");
+  REQUIRE(list.at("total").as_int64() >= 1);
+  const std::string subject(list.at("items").as_array()[0].at("cert_subject").as_string());
+  CHECK(subject.find("<script") != std::string::npos);
+  CHECK(subject.find("<img src=x onerror") != std::string::npos);
+  const Response html = get(port, "/api/export?format=html&q=alert");
+  CHECK(html.body().find("<script") == std::string::npos);
+  CHECK(html.body().find("<img") == std::string::npos);
+  CHECK(html.body().find("&lt;script") != std::string::npos);
+  CHECK(html[http::field::content_type].starts_with("text/html"));
+  CHECK(std::string(html["Content-Security-Policy"]).find("default-src 'none'") != std::string::npos);
+}
+
+TEST_CASE("no traversal: only embedded assets by exact name") {
+  Server s(mixedDb());
+  const auto port = s.server.port();
+  CHECK(get(port, "/").result() == http::status::ok);
+  CHECK(get(port, "/app.js").result() == http::status::ok);
+  for (const char* t : {"/../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd", "/..%2f..%2fetc%2fpasswd", "/app.js/../index.html",
+                        "/.%2e/app.js", "/index.html%00", "//etc/passwd", "/web/assets/app.js", "/login.html"}) {
+    INFO(t);
+    const auto status = get(port, t).result();
+    CHECK((status == http::status::not_found || status == http::status::bad_request));
+  }
+}
+
+TEST_CASE("security headers, methods, Host and size limits") {
+  Server s(mixedDb());
+  const auto port = s.server.port();
+  for (const char* t : {"/", "/api/stats", "/metrics", "/nope"}) {
+    const Response r = get(port, t);
+    INFO(t);
+    CHECK(std::string(r["Content-Security-Policy"]).find("default-src 'none'; script-src 'self'") != std::string::npos);
+    CHECK(std::string(r["Content-Security-Policy"]).find("frame-ancestors 'none'") != std::string::npos);
+    CHECK(r["X-Content-Type-Options"] == "nosniff");
+    CHECK(r["Referrer-Policy"] == "no-referrer");
+  }
+  {
+    http::request<http::string_body> req{http::verb::post, "/api/stats", 11};
+    CHECK(request(port, req).result() == http::status::method_not_allowed);
+    http::request<http::string_body> del{http::verb::delete_, "/api/devices", 11};
+    CHECK(request(port, del).result() == http::status::method_not_allowed);
+  }
+  {
+    http::request<http::string_body> head{http::verb::head, "/api/stats", 11};
+    const Response r = request(port, head);
+    CHECK(r.result() == http::status::ok);
+    CHECK(r.body().empty());
+  }
+  CHECK(get(port, "/api/stats", {{"Host", "attacker.example:80"}}).result() == http::status::misdirected_request);
+  CHECK(get(port, "/api/stats", {{"X-Padding", std::string(9000, 'a')}}).result() ==
+        http::status::request_header_fields_too_large);
+  {
+    http::request<http::string_body> big{http::verb::get, "/api/stats", 11};
+    big.body() = std::string(4096, 'x');
+    const auto status = request(port, big).result();
+    CHECK((status == http::status::payload_too_large || status == http::status::bad_request));
+  }
+}
+
+TEST_CASE("/metrics is Prometheus text") {
+  Server s(mixedDb());
+  const Response r = get(s.server.port(), "/metrics");
+  REQUIRE(r.result() == http::status::ok);
+  CHECK(r[http::field::content_type].starts_with("text/plain; version=0.0.4"));
+  const std::regex sample(R"(^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\]|\\.)*",?)*\})? -?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$)");
+  std::set<std::string> names;
+  std::istringstream in(r.body());
+  std::string line;
+  int samples = 0;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    if (line[0] == '#') {
+      CHECK((line.rfind("# HELP ", 0) == 0 || line.rfind("# TYPE ", 0) == 0));
+      continue;
+    }
+    INFO(line);
+    CHECK(std::regex_match(line, sample));
+    names.insert(line.substr(0, line.find_first_of("{ ")));
+    ++samples;
+  }
+  CHECK(samples > 10);
+  for (const char* n : {"provaudit_packets_total", "provaudit_bytes_total", "provaudit_drops_total", "provaudit_flows_total",
+                        "provaudit_devices", "provaudit_findings"}) {
+    INFO(n);
+    CHECK(names.count(n) == 1);
+  }
+  CHECK(r.body().find("provaudit_devices{identity=\"generic\"} 2") != std::string::npos);
+}
+
+TEST_CASE("a non-loopback bind needs a token; with one, requests need it") {
+  provaudit::web::ServerOptions open;
+  open.address = "0.0.0.0";
+  open.port = 0;
+  open.db_path = mixedDb();
+  CHECK_THROWS_WITH(provaudit::web::DashboardServer(open), Catch::Contains("--token"));
+  open.address = "::";
+  CHECK_THROWS_AS(provaudit::web::DashboardServer(open), std::runtime_error);
+
+  Server s(mixedDb(), "s3cret-token");
+  const auto port = s.server.port();
+  CHECK(get(port, "/api/stats").result() == http::status::unauthorized);
+  CHECK(get(port, "/metrics").result() == http::status::unauthorized);
+  CHECK(get(port, "/api/stats", {{"Authorization", "Bearer wrong-token!"}}).result() == http::status::unauthorized);
+  CHECK(get(port, "/api/stats", {{"Authorization", "Bearer s3cret-token"}}).result() == http::status::ok);
+  CHECK(get(port, "/").result() == http::status::see_other);  // to the login form
+  CHECK(get(port, "/login").result() == http::status::ok);
+
+  http::request<http::string_body> login{http::verb::post, "/login", 11};
+  login.set(http::field::content_type, "application/x-www-form-urlencoded");
+  login.body() = "token=wrong";
+  CHECK(request(port, login)[http::field::location] == "/login#failed");
+  login.body() = "token=s3cret-token";
+  const Response ok = request(port, login);
+  CHECK(ok.result() == http::status::see_other);
+  const std::string cookie(ok[http::field::set_cookie]);
+  CHECK(cookie.find("HttpOnly") != std::string::npos);
+  CHECK(cookie.find("SameSite=Strict") != std::string::npos);
+  CHECK(get(port, "/api/stats", {{"Cookie", cookie.substr(0, cookie.find(';'))}}).result() == http::status::ok);
+  CHECK(get(port, "/api/stats", {{"Cookie", "provaudit_session=0000"}}).result() == http::status::unauthorized);
+}
+
+TEST_CASE("parseListen") {
+  using provaudit::web::parseListen;
+  CHECK(parseListen("127.0.0.1:8080").port == 8080);
+  CHECK(parseListen(":9000").address == "127.0.0.1");
+  CHECK(parseListen(":9000").port == 9000);
+  CHECK(parseListen("[::1]:8443").address == "::1");
+  CHECK(parseListen("0.0.0.0:0").port == 0);
+  for (const char* bad : {"", "8080", "host:80", "1.2.3.4:", "1.2.3.4:65536", "::1:80", "[::1]80", "1.2.3.4:-1", ":http"}) {
+    INFO(bad);
+    CHECK_THROWS_AS(parseListen(bad), std::invalid_argument);
+  }
+}
+
+TEST_CASE("the server sees a replay that writes while it runs") {
+  const std::string db = database("live", {"spa_mixed_tls12.pcap"});
+  Server s(db);
+  const auto port = s.server.port();
+  const auto change = getJson(port, "/api/change").at("change").as_int64();
+  CHECK(getJson(port, "/api/stats").at("devices").at("total").as_int64() == 5);
+  const std::string cmd = std::string("'") + PROVAUDIT_BIN + "' replay -q --db '" + db + "' '" + PROVAUDIT_SOURCE_DIR +
+                          "/samples/tls13.pcap'";
+  REQUIRE(std::system(cmd.c_str()) == 0);
+  CHECK(getJson(port, "/api/change").at("change").as_int64() != change);
+  CHECK(getJson(port, "/api/stats").at("devices").at("total").as_int64() > 5);
+}
