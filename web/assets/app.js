@@ -447,7 +447,9 @@
     const [list] = await Promise.all([api('findings', { ...params, limit }), ensureCatalogue()]);
     const state = { sort: params.sort || 'severity', desc: params.sort ? params.dir === 'desc' : true };
     const setFilter = (k, v) => { const p = { ...params, [k]: v }; delete p.offset; go('findings', p); };
-    const summary = catalogue.__summary || [];
+    const byCode = new Map(); // one chip per code, whatever its severities and subject kinds
+    for (const r of catalogue.__summary || []) byCode.set(r.code, (byCode.get(r.code) || 0) + r.count);
+    const summary = Array.from(byCode, ([code, count]) => ({ code, count }));
     const chips = el('div', { class: 'tabs-inline' }, summary.map((r) => el('a', { class: 'code-chip', href: link('findings', { ...params, code: params.code === r.code ? '' : r.code, offset: '' }), 'aria-current': params.code === r.code ? 'true' : null }, `${r.code} · ${num(r.count)}`)));
     const codes = Object.keys(catalogue).filter((k) => k !== '__summary').sort();
     const toolbar = el('div', { class: 'toolbar' },
@@ -496,7 +498,7 @@
     if (seq !== renderSeq) return; // a newer navigation won
     const focused = document.activeElement && document.activeElement.dataset && document.activeElement.dataset.search ? document.activeElement : null;
     const caret = focused ? focused.selectionStart : null;
-    view.replaceChildren(...[content].flat());
+    view.replaceChildren(...[content].flat().filter((n) => n !== null && n !== undefined));
     const titles = { devices: 'Devices', device: 'Device', servers: 'Servers', findings: 'Findings' };
     document.title = (titles[page] || 'Overview') + ' · provaudit';
     if (focused) {
