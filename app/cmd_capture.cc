@@ -73,9 +73,6 @@ int runCapture(const CommonOptions& common, const CaptureOptions& opts) {
   sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  store::Database db(common.db, store::Database::Mode::ReadWrite);
-  Pipeline pipe(common, db, /*auto_flush=*/false);  // loads the rules, opens --events
-
   std::vector<std::unique_ptr<capture::LivePacketSource>> sources;
   for (std::size_t i = 0; i < opts.interfaces.size(); ++i) {
     capture::LiveOptions lo;
@@ -94,6 +91,10 @@ int runCapture(const CommonOptions& common, const CaptureOptions& opts) {
     }
     sources.push_back(std::move(src));
   }
+
+  // After the interfaces: a typo in -i or -f leaves no database behind.
+  store::Database db(common.db, store::Database::Mode::ReadWrite);
+  Pipeline pipe(common, db, /*auto_flush=*/false);  // loads the rules, opens --events
 
   std::unique_ptr<capture::PcapngWriter> evidence;
   if (!opts.evidence.empty()) {

@@ -76,7 +76,7 @@ std::unique_ptr<LivePacketSource> LivePacketSource::open(const LiveOptions& opts
     // PCAP_ERROR_PERM_DENIED, PCAP_ERROR_NO_SUCH_DEVICE, PCAP_ERROR_IFACE_NOT_UP, ...
     std::string detail = oneLine(pcap_geterr(p));
     err = dev + ": " + pcap_statustostr(rc);
-    if (!detail.empty()) err += " (" + detail + ")";
+    if (!detail.empty() && detail != pcap_statustostr(rc)) err += " (" + detail + ")";
     if (rc == PCAP_ERROR_PERM_DENIED) err += "; needs root or CAP_NET_RAW and CAP_NET_ADMIN";
     return nullptr;
   }
