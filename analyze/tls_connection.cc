@@ -123,12 +123,13 @@ void TlsConnection::startRecord(Side side, Direction& d) {
   if (d.payload_left == 0) finishRecord(side, d);
 }
 
-void TlsConnection::advancePayload(Side side, Direction& d, std::size_t n) {
+void TlsConnection::advancePayload(Side side, Direction& d, std::size_t n, bool missing) {
   const bool during_handshake =
       !summary_.handshake_complete && d.content_type != static_cast<std::uint8_t>(ContentType::ApplicationData);
   d.payload_left -= n;
   if (d.payload_left == 0) finishRecord(side, d);
-  account(side, d, n, during_handshake);
+  // Bytes lost in a gap were never consumed, but they did go by on the wire.
+  if (!(missing && during_handshake)) account(side, d, n, during_handshake);
 }
 
 void TlsConnection::finishRecord(Side side, Direction& d) {
@@ -380,7 +381,7 @@ ParseState TlsConnection::gap(Side side, std::uint64_t missing) {
   // the missing bytes and drop what the record held.
   if (d.in_payload && missing <= d.payload_left) {
     if (d.keep_payload) d.record_damaged = true;
-    advancePayload(side, d, static_cast<std::size_t>(missing));
+    advancePayload(side, d, static_cast<std::size_t>(missing), true);
     return state();
   }
   // Otherwise the next record header is somewhere unknown: nothing more can be

@@ -105,7 +105,7 @@ class TlsConnection {
   std::size_t consume(Side side, Direction& d, std::span<const std::uint8_t> bytes);
   void startRecord(Side side, Direction& d);
   void finishRecord(Side side, Direction& d);
-  void advancePayload(Side side, Direction& d, std::size_t n);
+  void advancePayload(Side side, Direction& d, std::size_t n, bool missing = false);
   void onHandshakeBytes(Side side, Direction& d, std::span<const std::uint8_t> bytes);
   void onHandshakeMessage(Side side, std::uint8_t type, std::span<const std::uint8_t> body);
   void onAlert(Side side, std::span<const std::uint8_t> payload);
