@@ -65,7 +65,12 @@ std::map<std::string, std::uint64_t> LiveSensor::totals() const {
 
 void LiveSensor::tick(bool final) {
   pipe_.flush();
-  if (final || pipe_.dirty()) last_audit_ = pipe_.audit();
+  const auto now = std::chrono::steady_clock::now();
+  if (final || (pipe_.dirty() && now >= next_audit_)) {
+    last_audit_ = pipe_.audit();
+    const auto done = std::chrono::steady_clock::now();
+    next_audit_ = done + (done - now) * AUDIT_IDLE_FACTOR;
+  }
   if (evidence_ != nullptr && !evidence_->flush() && !evidence_error_reported_) {
     evidence_error_reported_ = true;
     std::fprintf(stderr, "provaudit: warning: %s; no more evidence is written\n", evidence_->error().c_str());

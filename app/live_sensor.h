@@ -24,6 +24,11 @@ namespace provaudit::app {
 
 inline constexpr std::chrono::seconds DROP_WARNING_INTERVAL{10};
 inline constexpr std::chrono::seconds VERBOSE_STATUS_INTERVAL{10};
+// The audit re-derives every device from all evidence, so its cost grows with
+// the database. After an audit that took T, the next waits at least
+// AUDIT_IDLE_FACTOR x T: the writer spends at most 1 / (1 + factor) of a core
+// auditing, and small sites still see findings within about a second.
+inline constexpr int AUDIT_IDLE_FACTOR = 3;
 
 // Counts what the analyzers report, race-free, then hands it to the Pipeline.
 class CountingSink final : public analyze::ObservationSink {
@@ -74,6 +79,7 @@ class LiveSensor {
   std::optional<std::chrono::steady_clock::time_point> last_warning_;
   std::chrono::steady_clock::time_point last_status_;
   std::optional<analyze::AuditResult> last_audit_;
+  std::chrono::steady_clock::time_point next_audit_{};  // not before (AUDIT_IDLE_FACTOR)
   bool evidence_error_reported_ = false;
 };
 
