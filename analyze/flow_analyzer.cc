@@ -5,6 +5,7 @@
 
 #include "analyze/http_request.h"
 #include "analyze/tls_connection.h"
+#include "analyze/tls_handshake.h"
 
 namespace provaudit::analyze {
 namespace {
@@ -20,8 +21,6 @@ std::string hex(const std::vector<std::uint8_t>& b) {
   return s;
 }
 
-// RFC 8701: GREASE values are 0x?A?A with both bytes equal.
-bool isGrease(std::uint16_t v) { return (v & 0x0f0f) == 0x0a0a && (v >> 8) == (v & 0xff); }
 
 
 }  // namespace

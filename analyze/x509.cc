@@ -341,4 +341,13 @@ std::optional<CertInfo> parseCertificate(const std::uint8_t* der, std::size_t le
   return info;
 }
 
+std::string rdnText(const std::vector<RdnAttr>& attrs) { return nameText(attrs); }
+
+std::string distinguishedNameText(const std::uint8_t* der, std::size_t len) {
+  const unsigned char* p = der;
+  X509NamePtr name(d2i_X509_NAME(nullptr, &p, static_cast<long>(len)));
+  if (!name || p != der + len) return {};  // not exactly one DistinguishedName
+  return nameText(nameAttributes(name.get()));
+}
+
 }  // namespace provaudit::analyze

@@ -39,6 +39,7 @@ Pipeline::Pipeline(const CommonOptions& opts, store::Database& db, bool auto_flu
   }
   // Evidence from earlier runs: the audit always sees everything.
   db_.loadObservations(evidence_tls_, evidence_http_, certs_, anomalies_);
+  for (auto& k : db_.findingKeys()) reported_findings_.insert(std::move(k));
 }
 
 Pipeline::~Pipeline() = default;
@@ -159,10 +160,20 @@ analyze::AuditResult Pipeline::audit() {
     throw;
   }
   if (events_.is_open()) {
+    // A finding is an event once, when it first appears (audits run every second live).
     for (const auto& d : result.devices) {
       for (const auto& f : d.findings) {
+        if (!reported_findings_.insert(d.id + "|" + f.code).second) continue;
         json::object e{{"event", "finding"}, {"device", d.id}, {"code", f.code}, {"severity", f.severity},
                        {"detail", f.detail}, {"time", isoTime(d.last_seen)}};
+        writeEvent(json::serialize(e));
+      }
+    }
+    for (const auto& s : result.servers) {
+      for (const auto& f : s.findings) {
+        if (!reported_findings_.insert(s.id + "|" + f.code).second) continue;
+        json::object e{{"event", "finding"}, {"server", s.id}, {"code", f.code}, {"severity", f.severity},
+                       {"detail", f.detail}, {"time", isoTime(s.last_seen)}};
         writeEvent(json::serialize(e));
       }
     }

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -79,6 +80,7 @@ class Pipeline : public analyze::ObservationSink {
   std::vector<analyze::HttpObservation> pending_http_;
   std::chrono::steady_clock::time_point last_flush_;
   std::ofstream events_;
+  std::set<std::string> reported_findings_;  // "device|code" already written as events
   RunTotals totals_;
 };
 

@@ -387,6 +387,13 @@ std::uint64_t Database::count(const char* table) {
   return s.step() ? static_cast<std::uint64_t>(s.int64(0)) : 0;
 }
 
+std::vector<std::string> Database::findingKeys() {
+  std::vector<std::string> out;
+  Stmt s(db_.get(), "SELECT subject_id || '|' || code FROM findings");
+  while (s.step()) out.push_back(s.text(0));
+  return out;
+}
+
 std::vector<std::pair<std::string, std::int64_t>> Database::anomalyTotals() {
   std::vector<std::pair<std::string, std::int64_t>> out;
   Stmt s(db_.get(), "SELECT name, sum(count) FROM source_anomalies GROUP BY name ORDER BY name");

@@ -62,6 +62,8 @@ class Database {
   void forEachDeviceJson(const std::function<void(const std::string& json)>& fn);
   void forEachServerJson(const std::function<void(const std::string& json)>& fn);
   std::uint64_t count(const char* table);
+  // "subject_id|code" of every stored finding (to report only new ones).
+  std::vector<std::string> findingKeys();
   std::vector<std::pair<std::string, std::int64_t>> anomalyTotals();
 
   [[nodiscard]] sqlite3* handle() const { return db_.get(); }

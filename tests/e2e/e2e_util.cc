@@ -51,8 +51,10 @@ RunResult run(const std::vector<std::string>& argv, const std::string& stdin_fil
 }
 
 std::string tmpPath(const std::string& name) {
-  fs::create_directories(PROVAUDIT_TEST_TMP);
-  const std::string p = std::string(PROVAUDIT_TEST_TMP) + "/" + name;
+  // One folder per process: CTest runs test cases in parallel processes.
+  const std::string dir = std::string(PROVAUDIT_TEST_TMP) + "/" + std::to_string(getpid());
+  fs::create_directories(dir);
+  const std::string p = dir + "/" + name;
   std::error_code ec;
   fs::remove(p, ec);
   fs::remove(p + "-wal", ec);
