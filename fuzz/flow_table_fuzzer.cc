@@ -13,7 +13,8 @@
 //   u8  payload length
 //   u8  time step (ms)
 // Payload bytes are not taken from the input: the byte at sequence number s is
-// (s & 0xff). The handler checks that every byte it is given sits at the stream
+// (s & 0xff). A SYN occupies its own sequence number, so its data starts at seq + 1
+// (RFC 9293 §3.4). The handler checks that every byte it is given sits at the stream
 // offset it claims (byte - offset is constant per sender, gaps included), that
 // nothing arrives after onClose, and that FlowStats::bytes_delivered matches.
 #include <array>
@@ -115,8 +116,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const auto client_port = static_cast<std::uint16_t>(CLIENT_PORT_BASE + (b0 & 0x03));
     const std::uint32_t seq = isn + seq_off;
     const bool cut = (b0 & 0x08) != 0;
+    const std::uint8_t tcp_flags = (b0 & 0x80) != 0 ? TCP_RST : static_cast<std::uint8_t>(flags & 0x1f);
+    const std::uint32_t first_data_seq = seq + ((tcp_flags & TCP_SYN) != 0 ? 1U : 0U);
     std::vector<std::uint8_t> payload(len);
-    for (std::size_t i = 0; i < payload.size(); ++i) payload[i] = static_cast<std::uint8_t>(seq + i);
+    for (std::size_t i = 0; i < payload.size(); ++i) payload[i] = static_cast<std::uint8_t>(first_data_seq + i);
     const std::size_t captured = cut ? payload.size() / 2 : payload.size();
     const fuzz::HeapChunk chunk({payload.data(), captured});
 
@@ -127,7 +130,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     pkt.ip_proto = 6;
     pkt.sport = to_client ? SERVER_PORT : client_port;
     pkt.dport = to_client ? client_port : SERVER_PORT;
-    pkt.tcp_flags = (b0 & 0x80) != 0 ? TCP_RST : static_cast<std::uint8_t>(flags & 0x1f);
+    pkt.tcp_flags = tcp_flags;
     pkt.seq = seq;
     pkt.payload = chunk.span();
     pkt.payload_missing = static_cast<std::uint32_t>(payload.size() - captured);
