@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 scripts/install-deps.sh --test
+tests/browser/install.sh
 BUILD=${PROVAUDIT_BUILD_DIR:-build}
 cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPROVAUDIT_WERROR=ON >/dev/null
 cmake --build "$BUILD" -j2

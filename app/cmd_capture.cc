@@ -17,6 +17,7 @@
 
 #include "analyze/flow_analyzer.h"
 #include "app/commands.h"
+#include "web/server.h"
 #include "app/live_privileges.h"
 #include "app/live_sensor.h"
 #include "app/pipeline.h"
@@ -110,6 +111,11 @@ int runCapture(const CommonOptions& common, const CaptureOptions& opts) {
     }
   }
 
+  // The dashboard binds before privileges are dropped (a low port needs root);
+  // it reads the database the writer thread fills, and stops when we return.
+  std::unique_ptr<web::DashboardServer> dashboard;
+  if (!common.serve.empty()) dashboard = startDashboard(common.serve, common.token, common.db, common.quiet);
+
   if (!opts.user.empty()) {
     std::vector<std::string> owned = {common.db, common.db + "-wal", common.db + "-shm"};
     if (!common.events.empty()) owned.push_back(common.events);
@@ -121,11 +127,6 @@ int runCapture(const CommonOptions& common, const CaptureOptions& opts) {
     }
   }
 
-  if (!common.serve.empty()) {
-    // web::DashboardServer is not part of this build yet.
-    std::fprintf(stderr, "provaudit: warning: --serve %s: dashboard not available in this build\n",
-                 common.serve.c_str());
-  }
 
   CountingSink sink(pipe);
   std::vector<std::unique_ptr<WorkerState>> states;
@@ -234,6 +235,7 @@ void setupCapture(CLI::App& app, CommonOptions& common) {
   cmd->add_option("-f,--filter", opts->filter, "BPF filter (default 'tcp': TLS and HTTP are found on any port)")
       ->capture_default_str();
   cmd->add_option("--serve", common.serve, "serve the dashboard on ADDR:PORT while capturing");
+  cmd->add_option("--token", common.token, "dashboard bearer token (required for a non-loopback --serve)");
   cmd->add_option("-s,--snaplen", opts->snaplen, "bytes captured per packet")
       ->capture_default_str()
       ->check(CLI::Range(MIN_SNAPLEN, MAX_SNAPLEN));

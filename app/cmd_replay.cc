@@ -11,6 +11,7 @@
 #include "capture/capture_engine.h"
 #include "capture/packet_source.h"
 #include "store/sqlite_util.h"
+#include "web/server.h"
 
 namespace provaudit::app {
 namespace {
@@ -69,6 +70,9 @@ class Progress {
 int runReplay(const CommonOptions& common, const ReplayOptions& opts) {
   store::Database db(common.db, store::Database::Mode::ReadWrite);
   Pipeline pipe(common, db);
+  // --serve: the dashboard reads the same database while the replay writes it.
+  std::unique_ptr<web::DashboardServer> dashboard;
+  if (!common.serve.empty()) dashboard = startDashboard(common.serve, common.token, common.db, common.quiet);
   capture::CaptureEngine engine(pipe.factory(), pipe.anomalies());
   Progress progress(!common.quiet);
   std::uint32_t source_id = 0;
@@ -166,6 +170,7 @@ int runReplay(const CommonOptions& common, const ReplayOptions& opts) {
       });
     }
   }
+  if (dashboard) dashboard->wait();  // keep serving the result until Ctrl-C
   // Exit status 1 only when nothing at all could be read.
   return t.sources_ok == 0 ? 1 : 0;
 }
@@ -176,6 +181,8 @@ void setupReplay(CLI::App& app, CommonOptions& common) {
   auto opts = std::make_shared<ReplayOptions>();
   CLI::App* cmd = app.add_subcommand("replay", "read pcap/pcapng files ('-' for stdin) into the audit database");
   addCommonOptions(*cmd, common);
+  cmd->add_option("--serve", common.serve, "also serve the dashboard on ADDR:PORT (updates live; keeps serving after)");
+  cmd->add_option("--token", common.token, "dashboard bearer token (required for a non-loopback --serve)");
   cmd->add_option("files", opts->files, "capture files (pcap or pcapng); '-' reads standard input")->required();
   cmd->callback([&common, opts]() {
     try {

@@ -15,22 +15,28 @@ struct ServeOptions {
 };
 
 int runServe(const CommonOptions& common, const ServeOptions& opts) {
-  web::ServerOptions so = web::parseListen(opts.listen);
-  so.token = opts.token;
-  so.db_path = common.db;
-  web::DashboardServer server(so);
-  server.start();
-  if (!common.quiet) {
-    const bool v6 = so.address.find(':') != std::string::npos;
-    std::cerr << "provaudit: dashboard on http://" << (v6 ? "[" : "") << so.address << (v6 ? "]" : "") << ':'
-              << server.port() << "/ (database " << common.db << ", read-only" << (so.token.empty() ? "" : ", token required")
-              << "); Ctrl-C stops" << std::endl;
-  }
-  server.wait();
+  auto server = startDashboard(opts.listen, opts.token, common.db, common.quiet);
+  server->wait();
   return 0;
 }
 
 }  // namespace
+
+std::unique_ptr<web::DashboardServer> startDashboard(const std::string& listen, const std::string& token,
+                                                     const std::string& db, bool quiet) {
+  web::ServerOptions so = web::parseListen(listen);
+  so.token = token;
+  so.db_path = db;
+  auto server = std::make_unique<web::DashboardServer>(so);
+  server->start();
+  if (!quiet) {
+    const bool v6 = so.address.find(':') != std::string::npos;
+    std::cerr << "provaudit: dashboard on http://" << (v6 ? "[" : "") << so.address << (v6 ? "]" : "") << ':'
+              << server->port() << "/ (database " << db << ", read-only" << (so.token.empty() ? "" : ", token required")
+              << "); Ctrl-C stops" << std::endl;
+  }
+  return server;
+}
 
 void setupServe(CLI::App& app, CommonOptions& common) {
   auto opts = std::make_shared<ServeOptions>();

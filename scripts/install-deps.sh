@@ -8,7 +8,11 @@ BUILD_PKGS=(g++ cmake ninja-build pkg-config libpcap-dev libssl-dev libboost1.81
 TEST_PKGS=(tshark tcpdump tcpreplay openssl curl iproute2 sqlite3 python3)
 
 want=("${BUILD_PKGS[@]}")
-if [[ "${1:-}" == "--test" ]]; then want+=("${TEST_PKGS[@]}"); fi
+if [[ "${1:-}" == "--test" ]]; then
+  want+=("${TEST_PKGS[@]}")
+  # The browser tests run under Node.js; the machine image may bring its own.
+  command -v node >/dev/null 2>&1 || want+=(nodejs npm)
+fi
 
 missing=()
 for p in "${want[@]}"; do
