@@ -430,16 +430,25 @@ class Auditor {
     std::map<std::string, DeviceRecord*> by_id;
     for (auto& d : out.devices) by_id[d.id] = &d;
     // cert-clone: one non-generic certificate presented by more than one device.
+    // Each holder names the others, up to CLONE_DETAIL_MAX_NAMES of them: a
+    // certificate cloned onto thousands of units must not make the findings
+    // grow with the square of the fleet.
     for (const auto& [sha, users] : cert_users_) {
       if (users.size() < 2) continue;
-      for (const auto& id : users) {
+      const std::vector<std::string> holders(users.begin(), users.end());
+      for (const auto& id : holders) {
         std::string others;
-        for (const auto& o : users) {
-          if (o != id) others += (others.empty() ? "" : ", ") + o;
+        std::size_t named = 0;
+        for (const auto& o : holders) {
+          if (o == id) continue;
+          if (named == CLONE_DETAIL_MAX_NAMES) break;
+          others += (others.empty() ? "" : ", ") + o;
+          ++named;
         }
-        DeviceRecord* d = by_id[id];
-        d->findings.push_back({"cert-clone", rules_.severity("cert-clone"),
-                               "certificate " + sha.substr(0, 16) + " also presented by " + others});
+        const std::size_t rest = holders.size() - 1 - named;
+        if (rest > 0) others += " and " + std::to_string(rest) + " more";
+        by_id[id]->findings.push_back({"cert-clone", rules_.severity("cert-clone"),
+                                       "certificate " + sha.substr(0, 16) + " also presented by " + others});
       }
     }
     // fingerprint-mismatch: a device whose JA4 differs from what the rules

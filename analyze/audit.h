@@ -24,6 +24,8 @@ inline constexpr std::size_t HOST_MAC_MAX_IPV6 = 2;
 // A product's fleet must have at least this many devices before a device whose
 // TLS fingerprint differs from the fleet's majority is flagged.
 inline constexpr std::size_t FINGERPRINT_FLEET_MIN = 3;
+// A cert-clone finding names at most this many other holders ("and N more").
+inline constexpr std::size_t CLONE_DETAIL_MAX_NAMES = 10;
 
 struct Finding {
   std::string code;
