@@ -19,6 +19,7 @@ struct Evidence {
   std::vector<ClaimRecord> claims;
   CertClaims cert_claims;  // TLS with a client certificate only
   std::string device_key;
+  const Evidence* resumes = nullptr;  // the full handshake a resumed one continues
 
   [[nodiscard]] const ObservedFlow& flow() const { return tls != nullptr ? tls->flow : http->flow; }
   [[nodiscard]] std::int64_t ts() const { return tls != nullptr ? tls->first.ts_ns : http->flow.ref.ts_ns; }
@@ -193,6 +194,23 @@ class Auditor {
       }
     }
     std::stable_sort(evidence_.begin(), evidence_.end(), [](const Evidence& a, const Evidence& b) { return a.ts() < b.ts(); });
+    linkResumptions();
+  }
+
+  // RFC 5246 §7.4.1.2: a client resumes by offering the session id the server
+  // gave in an earlier full handshake; the server echoes it. Link the two, so a
+  // device seen only resumed (say, after its address changed) keeps its class.
+  void linkResumptions() {
+    std::map<std::pair<Endpoint, std::string>, const Evidence*> full;
+    for (auto& ev : evidence_) {
+      if (ev.tls == nullptr) continue;
+      const TlsObservation& t = *ev.tls;
+      if (t.resumed && !t.session_id.empty()) {
+        if (auto it = full.find({t.flow.server, t.session_id}); it != full.end()) ev.resumes = it->second;
+      } else if (!t.resumed && !t.tls13 && !t.server_session_id.empty()) {
+        full[{t.flow.server, t.server_session_id}] = &ev;
+      }
+    }
   }
 
   // design.md: a device is its host MAC when that MAC is seen with one IP;
@@ -261,6 +279,7 @@ class Auditor {
     const Evidence* decisive = nullptr;
     Outcome decisive_outcome;
     const Evidence* latest_tls = nullptr;
+    const Evidence* linked = nullptr;  // decisive full handshake that a resumed one of ours continues
     Outcome latest_outcome;
     bool plaintext = false;
     std::string first_plain_url;
@@ -303,6 +322,12 @@ class Auditor {
       hs.ja3 = t.ja3;
       hs.ja4 = t.ja4;
       hs.decrypted = t.decrypted;
+      if (ev->resumes != nullptr) {
+        hs.resumes_ts_ns = ev->resumes->ts();
+        hs.resumes_frame = ev->resumes->tls->first.frame;
+        hs.resumes_source = ev->resumes->tls->flow.source;
+        if (decisive == nullptr && classify(*ev->resumes).decisive) linked = ev->resumes;
+      }
       d.handshakes.push_back(hs);
       if (t.version != 0) pushUnique(d.tls_versions, versionName(t.version));
       pushUnique(d.ja3, t.ja3);
@@ -320,6 +345,12 @@ class Auditor {
       if (t.version != 0 && isWeakCipher(t.cipher_suite)) weak_[key].insert(cipherSuiteName(t.cipher_suite));
     }
 
+    if (decisive == nullptr && linked != nullptr) {
+      // Only resumed sessions of our own, but they continue a full handshake
+      // (of this or another address) that showed the certificate.
+      decisive = linked;
+      decisive_outcome = classify(*linked);
+    }
     if (decisive != nullptr) {
       d.identity = decisive_outcome.identity;
       d.identity_reason = decisive_outcome.reason;

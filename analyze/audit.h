@@ -69,6 +69,10 @@ struct HandshakeSummary {            // one row of a device's TLS history
   std::string cert_sha256;
   std::string ja3, ja4;
   bool decrypted = false;
+  // A resumed handshake linked by session id to the full handshake it resumes.
+  std::int64_t resumes_ts_ns = 0;
+  std::uint64_t resumes_frame = 0;
+  std::string resumes_source;
 };
 
 struct DeviceRecord {

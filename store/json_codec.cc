@@ -311,7 +311,12 @@ json::object deviceDetailJson(const DeviceRecord& d) {
                               {"cert_sha256", h.cert_sha256},
                               {"ja3", h.ja3},
                               {"ja4", h.ja4},
-                              {"decrypted", h.decrypted}});
+                              {"decrypted", h.decrypted},
+                              {"resumes", h.resumes_ts_ns != 0
+                                              ? json::value(json::object{{"time", isoTime(h.resumes_ts_ns)},
+                                                                         {"frame", h.resumes_frame},
+                                                                         {"source", h.resumes_source}})
+                                              : json::value(nullptr)}});
   }
   o["handshakes"] = std::move(hs);
   json::array chain;

@@ -358,3 +358,28 @@ TEST_CASE("plain HTTP evidence only: unknown, plaintext-only, plaintext-provisio
   CHECK(d.vendor == "Yealink");
   CHECK(codes(d.findings) == std::set<std::string>{"plaintext-provisioning"});
 }
+
+TEST_CASE("a resumed session linked by session id to a full handshake keeps that handshake's class") {
+  Run r;
+  // Behind a router (no host MAC): the phone's address changes between the
+  // full handshake and the resumption; the session id links them.
+  auto full = withCert(handshake(nullptr, "10.2.0.5", T0), genericCisco());
+  full.server_session_id = "5e55";
+  r.tls.push_back(full);
+  auto resumed = handshake(nullptr, "10.2.0.9", T0 + 600 * SEC);
+  resumed.resumed = true;
+  resumed.session_id = "5e55";
+  r.tls.push_back(resumed);
+  // A resumption of an unknown session stays unknown.
+  auto orphan = handshake(nullptr, "10.2.0.7", T0 + 700 * SEC);
+  orphan.resumed = true;
+  orphan.session_id = "0bad";
+  r.tls.push_back(orphan);
+  const auto res = r.audit();
+  const auto& moved = device(res, "ip:10.2.0.9");
+  CHECK(moved.identity == "generic");
+  CHECK(moved.handshakes.at(0).resumes_ts_ns == T0);
+  const auto& lone = device(res, "ip:10.2.0.7");
+  CHECK(lone.identity == "unknown");
+  CHECK(lone.identity_reason == "resumed");
+}
