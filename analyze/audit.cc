@@ -551,7 +551,10 @@ class Auditor {
       if (!t.server_chain.empty()) latest_cert[f.server] = &t;
       if (t.server_hello_seen && !t.resumed && !t.tls13 && t.complete) full_handshake[f.server] = true;
     }
-    for (auto& [ep, s] : servers) {
+    for (auto& entry : servers) {
+      // (no structured binding: a lambda below captures the record, which clang 14 refuses)
+      const Endpoint& ep = entry.first;
+      ServerRecord& s = entry.second;
       s.clients = clients[ep].size();
       auto add = [&](const char* code, std::string detail) {
         s.findings.push_back({code, rules_.severity(code), std::move(detail)});

@@ -6,6 +6,7 @@
 #include "analyze/http_request.h"
 #include "analyze/tls_connection.h"
 #include "analyze/tls_handshake.h"
+#include "common/text.h"
 
 namespace provaudit::analyze {
 namespace {
@@ -208,7 +209,7 @@ class FlowAnalyzer : public StreamHandler {
     fillFlow(obs.flow, flow, cert_pkt_ ? *cert_pkt_ : (last_ ? *last_ : pkt));
     obs.first = first_;
     const ClientHello& ch = *s.client_hello;
-    obs.sni = ch.sni;
+    obs.sni = visibleUtf8(ch.sni);
     obs.client_max_version = ch.legacy_version;
     for (auto v : ch.supported_versions) {
       if (isGrease(v)) continue;
@@ -273,11 +274,12 @@ class FlowAnalyzer : public StreamHandler {
     for (auto& req : done) {
       HttpObservation obs;
       fillFlow(obs.flow, flow, pkt);
-      obs.method = std::move(req.method);
-      obs.uri = std::move(req.uri);
-      obs.host = std::move(req.host);
-      obs.user_agent = std::move(req.user_agent);
-      obs.body = std::move(req.body);
+      // Hostile bytes: keep valid UTF-8 as sent, make the rest visible as \xNN.
+      obs.method = visibleUtf8(req.method);
+      obs.uri = visibleUtf8(req.uri);
+      obs.host = visibleUtf8(req.host);
+      obs.user_agent = visibleUtf8(req.user_agent);
+      obs.body = visibleUtf8(req.body);
       obs.stream_offset = req.stream_offset;
       f_.sink_.onHttp(std::move(obs));
       ++requests_;

@@ -19,6 +19,7 @@
 #include "analyze/cert_info.h"
 #include "common/c_handles.h"
 #include "common/net_types.h"
+#include "common/text.h"
 
 namespace provaudit::analyze {
 namespace {
@@ -34,54 +35,6 @@ void appendHexByte(std::string& out, unsigned char c, const char* digits) {
 void appendEscapedByte(std::string& out, unsigned char c) {
   out += "\\x";
   appendHexByte(out, c, "0123456789abcdef");
-}
-
-// Length of the well-formed UTF-8 sequence starting at s[i] (RFC 3629 §4:
-// no overlong forms, no surrogates, nothing above U+10FFFF), or 0.
-std::size_t utf8SequenceLength(std::string_view s, std::size_t i) {
-  const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
-  const unsigned char c = byte(i);
-  if (c < 0x80) return 1;
-  std::size_t n = 0;
-  unsigned char lo = 0x80;
-  unsigned char hi = 0xbf;
-  if (c >= 0xc2 && c <= 0xdf) {
-    n = 2;
-  } else if (c >= 0xe0 && c <= 0xef) {
-    n = 3;
-    if (c == 0xe0) lo = 0xa0;  // overlong
-    if (c == 0xed) hi = 0x9f;  // surrogates
-  } else if (c >= 0xf0 && c <= 0xf4) {
-    n = 4;
-    if (c == 0xf0) lo = 0x90;  // overlong
-    if (c == 0xf4) hi = 0x8f;  // above U+10FFFF
-  } else {
-    return 0;
-  }
-  if (i + n > s.size()) return 0;
-  if (byte(i + 1) < lo || byte(i + 1) > hi) return 0;
-  for (std::size_t k = 2; k < n; ++k) {
-    if (byte(i + k) < 0x80 || byte(i + k) > 0xbf) return 0;
-  }
-  return n;
-}
-
-// Valid UTF-8 is kept as is; every byte that does not start a valid
-// sequence becomes \xNN.
-std::string visibleUtf8(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (std::size_t i = 0; i < s.size();) {
-    const std::size_t n = utf8SequenceLength(s, i);
-    if (n == 0) {
-      appendEscapedByte(out, static_cast<unsigned char>(s[i]));
-      ++i;
-    } else {
-      out.append(s.substr(i, n));
-      i += n;
-    }
-  }
-  return out;
 }
 
 std::string_view asView(const unsigned char* data, int len) {

@@ -75,6 +75,7 @@ int runReplay(const CommonOptions& common, const ReplayOptions& opts) {
   if (!common.serve.empty()) dashboard = startDashboard(common.serve, common.token, common.db, common.quiet);
   capture::CaptureEngine engine(pipe.factory(), pipe.anomalies());
   Progress progress(!common.quiet);
+  const auto run_start = std::chrono::steady_clock::now();
   std::uint32_t source_id = 0;
   for (const auto& path : opts.files) {
     ++source_id;
@@ -135,8 +136,15 @@ int runReplay(const CommonOptions& common, const ReplayOptions& opts) {
     db.saveSource(rec, delta);
     db.commit();
   }
+  const auto read_done = std::chrono::steady_clock::now();
   const auto result = pipe.audit();
+  const auto audit_done = std::chrono::steady_clock::now();
   const auto& t = pipe.totals();
+  if (common.verbose > 0) {
+    std::fprintf(stderr, "provaudit: reading %.2f s, audit and store %.2f s\n",
+                 std::chrono::duration<double>(read_done - run_start).count(),
+                 std::chrono::duration<double>(audit_done - read_done).count());
+  }
   {
     const auto& fs = engine.stats();
     db.begin();

@@ -37,8 +37,7 @@ Pipeline::Pipeline(const CommonOptions& opts, store::Database& db, bool auto_flu
     events_.open(opts.events, std::ios::app);
     if (!events_) throw std::runtime_error(opts.events + ": cannot open events file for writing");
   }
-  // Evidence from earlier runs: the audit always sees everything.
-  db_.loadObservations(evidence_tls_, evidence_http_, certs_, anomalies_);
+  // Evidence from earlier runs is read at the first audit (from rowid 0).
   for (auto& k : db_.findingKeys()) reported_findings_.insert(std::move(k));
 }
 
@@ -71,7 +70,13 @@ void Pipeline::maybeFlush() {
     due = pending_tls_.size() + pending_http_.size() >= STORE_BATCH ||
           std::chrono::steady_clock::now() - last_flush_ >= FLUSH_INTERVAL;
   }
-  if (due) flush();
+  if (!due) return;
+  flush();
+  const auto now = std::chrono::steady_clock::now();
+  if (now - last_audit_ >= std::max<std::chrono::steady_clock::duration>(FLUSH_INTERVAL,
+                                                                          AUDIT_COST_FACTOR * last_audit_cost_)) {
+    audit();
+  }
 }
 
 bool Pipeline::dirty() const {
@@ -105,7 +110,6 @@ void Pipeline::flush() {
           e["time"] = isoTime(t.first.ts_ns);
           writeEvent(json::serialize(e));
         }
-        evidence_tls_.push_back(std::move(t));
       }
     }
     for (auto& h : http) {
@@ -117,7 +121,6 @@ void Pipeline::flush() {
           e["time"] = isoTime(h.flow.ref.ts_ns);
           writeEvent(json::serialize(e));
         }
-        evidence_http_.push_back(std::move(h));
       }
     }
     db_.commit();
@@ -145,20 +148,28 @@ bool Pipeline::reloadRules(std::string& err) {
 
 analyze::AuditResult Pipeline::audit() {
   flush();
+  const auto started = std::chrono::steady_clock::now();
   {
     std::lock_guard lock(mu_);
     dirty_ = false;
   }
-  analyze::AuditResult result =
-      analyze::runAudit({&evidence_tls_, &evidence_http_}, *rules_, device_ca_.get(), server_ca_.get());
+  analyze::AuditResult result;
+  // One write transaction from reading the new sightings to rewriting the
+  // derived tables: another process writing the same database (a second
+  // replay, a sensor) either lands before and is audited, or waits.
   db_.begin();
   try {
+    evidence_rowid_ = db_.loadObservationsSince(evidence_rowid_, evidence_tls_, evidence_http_, certs_,
+                                                certs_by_sha_, anomalies_);
+    result = analyze::runAudit({&evidence_tls_, &evidence_http_}, *rules_, device_ca_.get(), server_ca_.get());
     db_.replaceAudit(result);
     db_.commit();
   } catch (...) {
     db_.rollback();
     throw;
   }
+  last_audit_ = std::chrono::steady_clock::now();
+  last_audit_cost_ = last_audit_ - started;
   if (events_.is_open()) {
     // A finding is an event once, when it first appears (audits run every second live).
     for (const auto& d : result.devices) {

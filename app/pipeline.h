@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -24,6 +25,10 @@ namespace provaudit::app {
 // FLUSH_INTERVAL of wall time, whichever comes first.
 inline constexpr std::size_t STORE_BATCH = 512;
 inline constexpr std::chrono::milliseconds FLUSH_INTERVAL{1000};
+// During a replay the derived tables are refreshed about once a second (so a
+// killed run and a --serve dashboard see recent results), but never more often
+// than AUDIT_COST_FACTOR times the audit's own cost: reading stays the main work.
+inline constexpr int AUDIT_COST_FACTOR = 3;
 
 struct RunTotals {
   std::uint64_t packets = 0, bytes = 0, tcp_flows = 0, tls_handshakes = 0, http_requests = 0;
@@ -67,8 +72,14 @@ class Pipeline : public analyze::ObservationSink {
   const bool auto_flush_;
   mutable std::mutex mu_;        // guards pending_*, totals_ and dirty_
   bool dirty_ = false;
-  std::vector<analyze::TlsObservation> evidence_tls_;   // writer thread only
+  // The evidence: every sighting in the database (this run's and any other
+  // process's), read incrementally by rowid. Writer thread only.
+  std::vector<analyze::TlsObservation> evidence_tls_;
   std::vector<analyze::HttpObservation> evidence_http_;
+  std::int64_t evidence_rowid_ = 0;
+  std::map<std::string, analyze::CertPtr> certs_by_sha_;
+  std::chrono::steady_clock::time_point last_audit_{};
+  std::chrono::steady_clock::duration last_audit_cost_{};
   store::Database& db_;
   std::shared_ptr<const analyze::RuleSet> rules_;
   std::unique_ptr<analyze::TrustStore> device_ca_;

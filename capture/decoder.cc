@@ -62,7 +62,6 @@ constexpr std::uint16_t ARPHRD_ETHER = 1;  // Linux <net/if_arp.h>
 constexpr std::size_t MAC_BYTES = 6;
 constexpr std::size_t SLL_ADDRESS_BYTES = 8;
 constexpr std::size_t IPV4_MIN_HEADER = 20;
-constexpr std::size_t IPV6_HEADER = 40;
 constexpr std::size_t TCP_MIN_HEADER = 20;
 constexpr std::size_t UDP_HEADER = 8;
 constexpr std::uint16_t IPV4_FLAG_MF = 0x2000;

@@ -249,30 +249,34 @@ bool Database::addHttp(const HttpObservation& h) {
   return sqlite3_changes(db_.get()) > 0;
 }
 
-void Database::loadObservations(std::vector<TlsObservation>& tls, std::vector<HttpObservation>& http,
-                                CertCache& certs, AnomalyCounters& anomalies) {
-  std::map<std::string, CertPtr> by_sha;
-  {
-    Stmt s(db_.get(), "SELECT sha256, der FROM certificates");
-    while (s.step()) {
-      const std::string der = s.blob(1);
-      std::vector<std::uint8_t> bytes(der.begin(), der.end());
-      if (auto c = certs.get(bytes, anomalies)) by_sha[s.text(0)] = c;
-    }
-  }
+std::int64_t Database::loadObservationsSince(std::int64_t after_rowid, std::vector<TlsObservation>& tls,
+                                             std::vector<HttpObservation>& http, CertCache& certs,
+                                             std::map<std::string, CertPtr>& by_sha, AnomalyCounters& anomalies) {
+  Stmt cert(db_.get(), "SELECT der FROM certificates WHERE sha256=?");
   const CertLookup lookup = [&](const std::string& sha) -> CertPtr {
-    auto it = by_sha.find(sha);
-    return it == by_sha.end() ? nullptr : it->second;
+    if (auto it = by_sha.find(sha); it != by_sha.end()) return it->second;
+    cert.bind(1, sha);
+    CertPtr c;
+    if (cert.step()) {
+      const std::string der = cert.blob(0);
+      c = certs.get(std::vector<std::uint8_t>(der.begin(), der.end()), anomalies);
+    }
+    cert.reset();
+    by_sha[sha] = c;
+    return c;
   };
-  Stmt s(db_.get(), "SELECT kind, data FROM sightings ORDER BY ts_ns, key");
+  std::int64_t max_rowid = after_rowid;
+  Stmt s(db_.get(), "SELECT rowid, kind, data FROM sightings WHERE rowid > ? ORDER BY rowid");
+  s.bind(1, after_rowid);
   while (s.step()) {
+    max_rowid = s.int64(0);
     boost::system::error_code ec;
-    const json::value v = json::parse(s.text(1), ec);
+    const json::value v = json::parse(s.text(2), ec);
     if (ec) {
       anomalies.inc(PA_ANOMALY("store_sighting_undecodable"));
       continue;
     }
-    if (s.text(0) == "tls") {
+    if (s.text(1) == "tls") {
       TlsObservation t;
       if (tlsFromJson(v, lookup, t)) tls.push_back(std::move(t));
       else anomalies.inc(PA_ANOMALY("store_sighting_undecodable"));
@@ -282,6 +286,7 @@ void Database::loadObservations(std::vector<TlsObservation>& tls, std::vector<Ht
       else anomalies.inc(PA_ANOMALY("store_sighting_undecodable"));
     }
   }
+  return max_rowid;
 }
 
 void Database::saveSource(const SourceRecord& src, const AnomalyCounters& anomalies) {

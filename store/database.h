@@ -6,6 +6,7 @@
 // rewritten as a whole after each run.
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -48,9 +49,12 @@ class Database {
   bool addTls(const analyze::TlsObservation& t);
   bool addHttp(const analyze::HttpObservation& h);
 
-  // Everything stored, for the audit. Rows that do not decode are skipped and counted.
-  void loadObservations(std::vector<analyze::TlsObservation>& tls, std::vector<analyze::HttpObservation>& http,
-                        analyze::CertCache& certs, AnomalyCounters& anomalies);
+  // Sightings stored after `after_rowid` (by this process or any other), for
+  // the audit; returns the highest rowid read. Certificates are looked up once
+  // each and kept in `by_sha`. Rows that do not decode are skipped and counted.
+  std::int64_t loadObservationsSince(std::int64_t after_rowid, std::vector<analyze::TlsObservation>& tls,
+                                     std::vector<analyze::HttpObservation>& http, analyze::CertCache& certs,
+                                     std::map<std::string, analyze::CertPtr>& by_sha, AnomalyCounters& anomalies);
 
   void saveSource(const SourceRecord& s, const AnomalyCounters& anomalies);
   // Cumulative work counters (packets, flows, ...): each run adds its own.
