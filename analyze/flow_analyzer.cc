@@ -1,10 +1,14 @@
 #include "analyze/flow_analyzer.h"
 
+#include <openssl/evp.h>
+
+#include <array>
 #include <optional>
 #include <vector>
 
 #include "analyze/http_request.h"
 #include "analyze/tls_connection.h"
+#include "analyze/tls_decrypt.h"
 #include "analyze/tls_handshake.h"
 #include "common/text.h"
 
@@ -22,7 +26,15 @@ std::string hex(const std::vector<std::uint8_t>& b) {
   return s;
 }
 
-
+// Tickets are opaque and up to 64 KiB: observations keep their SHA-256, enough
+// to match the ticket a server issued with the one a client offers later.
+std::string ticketSha256(const std::vector<std::uint8_t>& ticket) {
+  if (ticket.empty()) return {};
+  std::array<std::uint8_t, EVP_MAX_MD_SIZE> md{};
+  unsigned int md_len = 0;
+  if (EVP_Digest(ticket.data(), ticket.size(), md.data(), &md_len, EVP_sha256(), nullptr) != 1) return {};
+  return hex(std::vector<std::uint8_t>(md.begin(), md.begin() + md_len));
+}
 
 }  // namespace
 
@@ -77,9 +89,9 @@ class FlowAnalyzer : public StreamHandler {
   StreamVerdict onGap(const FlowInfo& flow, Side side, std::uint64_t missing, const PacketRef& pkt) override {
     switch (mode_) {
       case Mode::Tls: {
-        const ParseState st = tls_->gap(side, missing);
-        if (st != ParseState::NeedMore) return finishTls(flow, pkt);
-        return StreamVerdict::Continue;
+        if (!tls_done_ && tls_->gap(side, missing) != ParseState::NeedMore) tls_done_ = true;
+        if (dec_) dec_->gap(side, missing);
+        return afterTls(flow, pkt);
       }
       case Mode::Http:
         if (side == Side::Client) http_->gap(missing);
@@ -99,7 +111,7 @@ class FlowAnalyzer : public StreamHandler {
       // A request whose headers arrived but whose body was cut short still counts.
       std::vector<HttpRequest> done;
       http_->finish(done);
-      emitHttp(flow, done, pkt);
+      emitHttp(flow, done, pkt, false);
     }
     mode_ = Mode::Done;
   }
@@ -154,6 +166,7 @@ class FlowAnalyzer : public StreamHandler {
         mode_ = Mode::Tls;
         ++f_.tls_flows_;
         tls_ = std::make_unique<TlsConnection>(f_.anomalies_);
+        if (f_.decryption_) dec_ = std::make_unique<TlsDecryptSession>(f_.decryption_, f_.anomalies_, corrected.server);
         first_ = pkt;
         StreamVerdict v = feedTls(corrected, Side::Client, held, pkt);
         if (v == StreamVerdict::Continue && !server_held_.empty()) {
@@ -184,27 +197,80 @@ class FlowAnalyzer : public StreamHandler {
   // on; the FlowInfo we get is already corrected, so only the detecting call
   // needs care (handled in detect()).
   StreamVerdict feedTls(const FlowInfo& flow, Side side, std::span<const std::uint8_t> bytes, const PacketRef& pkt) {
-    const bool had_client_certs = tls_->summary().client_certificates.has_value();
-    const ParseState st = tls_->feed(side, bytes);
-    if (!had_client_certs && tls_->summary().client_certificates.has_value()) cert_pkt_ = pkt;
     last_ = pkt;
-    if (st == ParseState::NeedMore) return StreamVerdict::Continue;
-    if (st == ParseState::Error && !tls_->summary().client_hello) {
-      mode_ = Mode::Done;
-      return StreamVerdict::Bypass;
+    if (!tls_done_) {
+      const bool had_client_certs = tls_->summary().client_certificates.has_value();
+      const ParseState st = tls_->feed(side, bytes);
+      if (!had_client_certs && tls_->summary().client_certificates.has_value()) cert_pkt_ = pkt;
+      if (st == ParseState::Error && !tls_->summary().client_hello) {
+        mode_ = Mode::Done;
+        return StreamVerdict::Bypass;
+      }
+      if (st != ParseState::NeedMore) tls_done_ = true;
     }
-    return finishTls(flow, pkt);
+    // The decryptor reads the same bytes with its own record framing, past
+    // where the handshake parser stops.
+    if (dec_ && dec_->state() != TlsDecryptSession::State::Off) {
+      std::vector<std::uint8_t> client_data;
+      const bool had_client_certs = dec_->revealed().client_certificates.has_value();
+      dec_->feed(side, bytes, client_data);
+      if (!had_client_certs && dec_->revealed().client_certificates.has_value()) cert_pkt_ = pkt;
+      if (!client_data.empty()) feedDecryptedHttp(flow, client_data, pkt);
+    }
+    return afterTls(flow, pkt);
+  }
+
+  // While the handshake parser reads, keep going. Once it is done, a flow that
+  // decrypts is followed on (HTTP inside TLS); its handshake observation waits
+  // for what an encrypted handshake (TLS 1.3, a renegotiation) reveals.
+  StreamVerdict afterTls(const FlowInfo& flow, const PacketRef& pkt) {
+    if (!tls_done_) return StreamVerdict::Continue;
+    if (!dec_ || dec_->state() != TlsDecryptSession::State::Decrypting) return finishTls(flow, pkt);
+    const TlsSummary& s = tls_->summary();
+    const bool encrypted_handshake_pending = (s.tls13 || s.renegotiation) && !dec_->revealed().handshake_complete;
+    if (!emitted_ && !encrypted_handshake_pending) emitTls(flow, pkt);
+    return StreamVerdict::Continue;
+  }
+
+  void feedDecryptedHttp(const FlowInfo& flow, std::span<const std::uint8_t> bytes, const PacketRef& pkt) {
+    if (tls_http_done_) return;
+    if (!tls_http_) tls_http_ = std::make_unique<HttpRequestParser>(f_.anomalies_);
+    std::vector<HttpRequest> done;
+    const auto st = tls_http_->feed(bytes, done);
+    emitHttp(flow, done, pkt, true);
+    if (st == HttpRequestParser::State::Error || requests_ >= HTTP_MAX_REQUESTS_PER_FLOW) tls_http_done_ = true;
   }
 
   StreamVerdict finishTls(const FlowInfo& flow, const PacketRef& pkt) {
-    if (mode_ != Mode::Tls || emitted_) {
-      mode_ = Mode::Done;
-      return StreamVerdict::Bypass;
+    if (mode_ == Mode::Tls && tls_http_ && !tls_http_done_) {
+      // A decrypted request whose headers arrived but whose body was cut short still counts.
+      std::vector<HttpRequest> done;
+      tls_http_->finish(done);
+      emitHttp(flow, done, pkt, true);
+      tls_http_done_ = true;
     }
-    emitted_ = true;
+    if (mode_ == Mode::Tls && !emitted_) emitTls(flow, pkt);
     mode_ = Mode::Done;
+    return StreamVerdict::Bypass;
+  }
+
+  // RFC 5246 §7.4.6: an empty certificate_list means no certificate.
+  void fillClientCert(TlsObservation& obs, const std::vector<Der>& certs) {
+    obs.client_chain.clear();
+    if (certs.empty()) {
+      obs.client_cert = ClientCertState::Empty;
+      return;
+    }
+    obs.client_cert = ClientCertState::Present;
+    for (const auto& der : certs) {
+      if (auto c = f_.certs_.get(der, f_.anomalies_)) obs.client_chain.push_back(std::move(c));
+    }
+  }
+
+  void emitTls(const FlowInfo& flow, const PacketRef& pkt) {
+    emitted_ = true;
     const TlsSummary& s = tls_->summary();
-    if (!s.client_hello) return StreamVerdict::Bypass;
+    if (!s.client_hello) return;
     TlsObservation obs;
     fillFlow(obs.flow, flow, cert_pkt_ ? *cert_pkt_ : (last_ ? *last_ : pkt));
     obs.first = first_;
@@ -219,6 +285,8 @@ class FlowAnalyzer : public StreamHandler {
     if (obs.offered_versions.empty()) obs.offered_versions.push_back(ch.legacy_version);
     obs.session_id = hex(ch.session_id);
     obs.ticket_offered = !ch.session_ticket.empty() || ch.has_pre_shared_key;
+    obs.ticket_sha256 = ticketSha256(ch.session_ticket);
+    obs.issued_ticket_sha256 = ticketSha256(s.new_session_ticket);
     obs.ja3 = ja3Hash(ch);
     obs.ja3_string = ja3String(ch);
     obs.ja4 = ja4(ch);
@@ -233,14 +301,7 @@ class FlowAnalyzer : public StreamHandler {
       for (const auto& dn : s.certificate_request->ca_names) obs.requested_ca_names.push_back(distinguishedNameText(dn.data(), dn.size()));
     }
     if (s.client_certificates) {
-      if (s.client_certificates->empty()) {
-        obs.client_cert = ClientCertState::Empty;
-      } else {
-        obs.client_cert = ClientCertState::Present;
-        for (const auto& der : *s.client_certificates) {
-          if (auto c = f_.certs_.get(der, f_.anomalies_)) obs.client_chain.push_back(std::move(c));
-        }
-      }
+      fillClientCert(obs, *s.client_certificates);
       if (cert_pkt_) obs.client_cert_frame = cert_pkt_->frame;
     }
     if (s.server_certificates) {
@@ -254,15 +315,36 @@ class FlowAnalyzer : public StreamHandler {
     obs.renegotiation = s.renegotiation;
     obs.gap = s.client_gap || s.server_gap;
     obs.complete = s.handshake_complete;
+    if (dec_) addDecrypted(obs, dec_->revealed());
     f_.sink_.onTls(std::move(obs));
-    return StreamVerdict::Bypass;
+  }
+
+  // What decrypted handshake records showed: a TLS 1.3 handshake's, or a
+  // renegotiation's (which then stands for the connection's client certificate).
+  void addDecrypted(TlsObservation& obs, const DecryptedHandshake& r) {
+    if (r.certificate_requested) {
+      obs.decrypted = true;
+      obs.certificate_requested = true;
+      for (const auto& dn : r.requested_ca_names) obs.requested_ca_names.push_back(distinguishedNameText(dn.data(), dn.size()));
+    }
+    if (r.client_certificates) {
+      obs.decrypted = true;
+      fillClientCert(obs, *r.client_certificates);
+      if (cert_pkt_) obs.client_cert_frame = cert_pkt_->frame;
+    }
+    if (r.server_certificates && obs.server_chain.empty()) {
+      for (const auto& der : *r.server_certificates) {
+        if (auto c = f_.certs_.get(der, f_.anomalies_)) obs.server_chain.push_back(std::move(c));
+      }
+    }
+    if (obs.decrypted && r.handshake_complete) obs.complete = true;
   }
 
   StreamVerdict feedHttp(const FlowInfo& flow, Side side, std::span<const std::uint8_t> bytes, const PacketRef& pkt) {
     if (side != Side::Client) return StreamVerdict::Continue;  // responses carry nothing we audit
     std::vector<HttpRequest> done;
     const auto st = http_->feed(bytes, done);
-    emitHttp(flow, done, pkt);
+    emitHttp(flow, done, pkt, false);
     if (st == HttpRequestParser::State::Error || requests_ >= HTTP_MAX_REQUESTS_PER_FLOW) {
       mode_ = Mode::Done;
       return StreamVerdict::Bypass;
@@ -270,10 +352,11 @@ class FlowAnalyzer : public StreamHandler {
     return StreamVerdict::Continue;
   }
 
-  void emitHttp(const FlowInfo& flow, std::vector<HttpRequest>& done, const PacketRef& pkt) {
+  void emitHttp(const FlowInfo& flow, std::vector<HttpRequest>& done, const PacketRef& pkt, bool over_tls) {
     for (auto& req : done) {
       HttpObservation obs;
       fillFlow(obs.flow, flow, pkt);
+      obs.over_tls = over_tls;
       // Hostile bytes: keep valid UTF-8 as sent, make the rest visible as \xNN.
       obs.method = visibleUtf8(req.method);
       obs.uri = visibleUtf8(req.uri);
@@ -303,6 +386,10 @@ class FlowAnalyzer : public StreamHandler {
   std::uint64_t unknown_bytes_ = 0;
   std::unique_ptr<TlsConnection> tls_;
   std::unique_ptr<HttpRequestParser> http_;
+  std::unique_ptr<TlsDecryptSession> dec_;        // set when the run has keys
+  std::unique_ptr<HttpRequestParser> tls_http_;   // requests inside decrypted TLS
+  bool tls_http_done_ = false;
+  bool tls_done_ = false;                         // the handshake parser has nothing more to learn
   std::optional<PacketRef> cert_pkt_;
   std::optional<PacketRef> last_;
   PacketRef first_;

@@ -14,6 +14,8 @@
 
 namespace provaudit::analyze {
 
+class DecryptionKeys;
+
 // Bytes of unrecognised (mid-stream) data a flow may deliver, per side, while we
 // still look for a request line or ClientHello at a delivery boundary; past it
 // the flow is bypassed.
@@ -43,6 +45,9 @@ class FlowAnalyzerFactory : public StreamHandlerFactory {
   // Name of the capture source each PacketRef::source index refers to.
   void setSourceName(std::uint32_t source, std::string name);
   [[nodiscard]] std::string sourceName(std::uint32_t source) const;
+  // Keys for decrypting TLS (--keylog, --rsa-key), shared by every factory of
+  // a run; null (the default) keeps TLS flows to their clear handshake.
+  void setDecryption(std::shared_ptr<DecryptionKeys> keys) { decryption_ = std::move(keys); }
 
   [[nodiscard]] std::uint64_t tlsFlows() const { return tls_flows_; }
   [[nodiscard]] std::uint64_t httpFlows() const { return http_flows_; }
@@ -53,6 +58,7 @@ class FlowAnalyzerFactory : public StreamHandlerFactory {
   AnomalyCounters& anomalies_;
   CertCache& certs_;
   std::map<std::uint32_t, std::string> source_names_;
+  std::shared_ptr<DecryptionKeys> decryption_;
   std::uint64_t tls_flows_ = 0;
   std::uint64_t http_flows_ = 0;
 };

@@ -135,6 +135,7 @@ int runCapture(const CommonOptions& common, const CaptureOptions& opts) {
     auto st = std::make_unique<WorkerState>();
     // Each worker's analyzers share the sink (a thread-safe queue) and the certificate cache.
     st->factory = std::make_unique<analyze::FlowAnalyzerFactory>(sink, st->anomalies, pipe.certs());
+    st->factory->setDecryption(pipe.decryption());
     for (std::size_t s = 0; s < sources.size(); ++s) {
       st->factory->setSourceName(static_cast<std::uint32_t>(s + 1), sources[s]->name());
     }

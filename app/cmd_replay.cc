@@ -73,6 +73,7 @@ int runReplay(const CommonOptions& common, const ReplayOptions& opts) {
   // --serve: the dashboard reads the same database while the replay writes it.
   std::unique_ptr<web::DashboardServer> dashboard;
   if (!common.serve.empty()) dashboard = startDashboard(common.serve, common.token, common.db, common.quiet);
+  pipe.factory().setDecryption(pipe.decryption());
   capture::CaptureEngine engine(pipe.factory(), pipe.anomalies());
   Progress progress(!common.quiet);
   const auto run_start = std::chrono::steady_clock::now();

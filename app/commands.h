@@ -15,6 +15,8 @@ struct CommonOptions {
   std::string serve;                  // ADDR:PORT
   std::string token;                  // dashboard bearer token (--serve)
   std::string events;                 // JSON Lines output
+  std::vector<std::string> keylog;    // NSS key log files (TLS decryption)
+  std::vector<std::string> rsa_key;   // [IP:PORT=]FILE server RSA keys (TLS_RSA_* decryption)
   bool quiet = false;
   int verbose = 0;
 };

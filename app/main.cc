@@ -20,6 +20,10 @@ void addCommonOptions(CLI::App& cmd, CommonOptions& o) {
   cmd.add_option("--rules", o.rules, "rules directory (default: the bundled rules)");
   cmd.add_option("--ca", o.ca, "trusted device CA bundle (PEM; repeatable)");
   cmd.add_option("--server-ca", o.server_ca, "trusted provisioning-server CA bundle (PEM; repeatable)");
+  cmd.add_option("--keylog", o.keylog,
+                 "NSS key log (SSLKEYLOGFILE) to decrypt TLS with; re-read as it grows (repeatable)");
+  cmd.add_option("--rsa-key", o.rsa_key,
+                 "[IP:PORT=]FILE: provisioning server's PEM RSA key, decrypts TLS_RSA_* sessions (repeatable)");
   cmd.add_option("--events", o.events, "write one JSON object per observation to FILE (JSON Lines)");
   cmd.add_flag("-q,--quiet", o.quiet, "no progress and no summary");
   cmd.add_flag("-v,--verbose", o.verbose, "more detail on stderr (repeatable)");

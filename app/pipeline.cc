@@ -33,6 +33,11 @@ Pipeline::Pipeline(const CommonOptions& opts, store::Database& db, bool auto_flu
       last_flush_(std::chrono::steady_clock::now()) {
   if (!opts.ca.empty()) device_ca_ = std::make_unique<analyze::TrustStore>(opts.ca);
   if (!opts.server_ca.empty()) server_ca_ = std::make_unique<analyze::TrustStore>(opts.server_ca);
+  if (!opts.keylog.empty() || !opts.rsa_key.empty()) {
+    decryption_ = std::make_shared<analyze::DecryptionKeys>();
+    for (const auto& f : opts.keylog) decryption_->addKeyLogFile(f);
+    for (const auto& spec : opts.rsa_key) decryption_->addRsaKeySpec(spec);
+  }
   if (!opts.events.empty()) {
     events_.open(opts.events, std::ios::app);
     if (!events_) throw std::runtime_error(opts.events + ": cannot open events file for writing");

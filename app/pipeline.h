@@ -14,6 +14,7 @@
 #include "analyze/audit.h"
 #include "analyze/flow_analyzer.h"
 #include "analyze/rules.h"
+#include "analyze/tls_decrypt.h"
 #include "analyze/trust.h"
 #include "app/commands.h"
 #include "common/anomaly.h"
@@ -61,6 +62,8 @@ class Pipeline : public analyze::ObservationSink {
 
   analyze::FlowAnalyzerFactory& factory() { return factory_; }  // the replay thread's
   analyze::CertCache& certs() { return certs_; }                 // thread-safe, for more analyzers
+  // The --keylog / --rsa-key keys, loaded once; null when none was given.
+  std::shared_ptr<analyze::DecryptionKeys> decryption() { return decryption_; }
   AnomalyCounters& anomalies() { return anomalies_; }
   RunTotals& totals() { return totals_; }
   const analyze::RuleSet& rules() const { return *rules_; }
@@ -86,6 +89,7 @@ class Pipeline : public analyze::ObservationSink {
   std::unique_ptr<analyze::TrustStore> server_ca_;
   AnomalyCounters anomalies_;
   analyze::CertCache certs_;
+  std::shared_ptr<analyze::DecryptionKeys> decryption_;
   analyze::FlowAnalyzerFactory factory_;
   std::vector<analyze::TlsObservation> pending_tls_;
   std::vector<analyze::HttpObservation> pending_http_;

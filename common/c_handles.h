@@ -76,6 +76,19 @@ void SSL_SESSION_free(ssl_session_st*);
 void CRYPTO_free(void* ptr, const char* file, int line);
 }
 
+// Decryption (analyze/tls_decrypt.cc, analyze/tls_prf.cc): fetched algorithms and their contexts.
+extern "C" {
+struct evp_kdf_st;
+struct evp_kdf_ctx_st;
+struct evp_pkey_ctx_st;
+struct evp_cipher_st;
+
+void EVP_KDF_free(evp_kdf_st*);
+void EVP_KDF_CTX_free(evp_kdf_ctx_st*);
+void EVP_PKEY_CTX_free(evp_pkey_ctx_st*);
+void EVP_CIPHER_free(evp_cipher_st*);
+}
+
 namespace provaudit {
 
 // What the OPENSSL_free macro expands to, for buffers OpenSSL allocates for us
@@ -88,5 +101,9 @@ using SslPtr = std::unique_ptr<ssl_st, CDeleter<&SSL_free>>;
 using SslCtxPtr = std::unique_ptr<ssl_ctx_st, CDeleter<&SSL_CTX_free>>;
 using SslSessionPtr = std::unique_ptr<ssl_session_st, CDeleter<&SSL_SESSION_free>>;
 using OpensslBufferPtr = std::unique_ptr<unsigned char, CDeleter<&opensslBufferFree>>;
+using EvpKdfPtr = std::unique_ptr<evp_kdf_st, CDeleter<&EVP_KDF_free>>;
+using EvpKdfCtxPtr = std::unique_ptr<evp_kdf_ctx_st, CDeleter<&EVP_KDF_CTX_free>>;
+using EvpPkeyCtxPtr = std::unique_ptr<evp_pkey_ctx_st, CDeleter<&EVP_PKEY_CTX_free>>;
+using EvpCipherPtr = std::unique_ptr<evp_cipher_st, CDeleter<&EVP_CIPHER_free>>;
 
 }  // namespace provaudit

@@ -1,0 +1,915 @@
+// TLS record decryption (RFC 2246 §6.2.3, RFC 4346 §6.2.3.2, RFC 5246 §6.2.3,
+// RFC 8446 §5.2-5.3) and the key schedules that feed it (RFC 5246 §6.3 and §8.1,
+// RFC 7627 §4, RFC 8446 §7.3). Ciphers, MACs, KDFs and RSA are OpenSSL EVP;
+// this file builds nonces, additional data and labels, and walks the records.
+#include "analyze/tls_decrypt.h"
+
+#include <openssl/bio.h>
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/provider.h>
+#include <openssl/rsa.h>
+#include <openssl/x509.h>
+
+#include <algorithm>
+#include <array>
+#include <stdexcept>
+
+#include "analyze/tls_connection.h"
+#include "analyze/tls_handshake.h"
+#include "analyze/tls_prf.h"
+
+namespace provaudit::analyze {
+namespace {
+
+// RFC 5246 §6.2.1 ContentType.
+constexpr std::uint8_t CT_CHANGE_CIPHER_SPEC = 20;
+constexpr std::uint8_t CT_ALERT = 21;
+constexpr std::uint8_t CT_HANDSHAKE = 22;
+constexpr std::uint8_t CT_APPLICATION_DATA = 23;
+constexpr std::uint8_t CT_HEARTBEAT = 24;
+
+constexpr std::uint8_t HS_KEY_UPDATE = 24;       // RFC 8446 §4.6.3
+constexpr std::uint16_t EXT_ENCRYPT_THEN_MAC = 22;        // RFC 7366 §2
+constexpr std::uint16_t EXT_EXTENDED_MASTER_SECRET = 23;  // RFC 7627 §5.1
+constexpr std::uint16_t EXT_CERTIFICATE_AUTHORITIES = 47;  // RFC 8446 §4.2.4
+constexpr std::uint16_t TLS_VERSION_1_0 = 0x0301;
+constexpr std::uint16_t TLS_VERSION_1_1 = 0x0302;
+
+constexpr std::size_t RECORD_HEADER = 5;
+constexpr std::size_t HANDSHAKE_HEADER = 4;
+constexpr std::size_t MASTER_SECRET = 48;     // RFC 5246 §8.1
+constexpr std::size_t PREMASTER_SECRET = 48;  // RFC 5246 §7.4.7.1
+constexpr std::size_t AEAD_TAG = 16;          // AES-GCM (RFC 5288 §3), ChaCha20-Poly1305 (RFC 7905 §2)
+constexpr std::size_t AEAD_NONCE = 12;
+constexpr std::size_t GCM_EXPLICIT_NONCE = 8;  // RFC 5288 §3
+constexpr std::size_t MAX_MAC = 64;
+
+enum class CipherKind : std::uint8_t { Cbc, Gcm, ChaCha, Stream };
+enum class KeyExchange : std::uint8_t { Rsa, Ephemeral, Tls13 };
+
+struct SuiteInfo {
+  std::uint16_t id;
+  KeyExchange kx;
+  const char* cipher;  // OpenSSL cipher name
+  CipherKind kind;
+  std::uint8_t key_len;
+  std::uint8_t iv_len;  // CBC: block size; AEAD: fixed IV (salt) length; stream: 0
+  const char* mac;      // HMAC digest, nullptr for AEAD
+  std::uint8_t mac_len;
+  const char* prf;      // TLS 1.2 PRF / TLS 1.3 HKDF digest
+  bool legacy;          // needs OpenSSL's legacy provider
+};
+
+// IANA TLS Cipher Suites registry; the suites provisioning stacks use.
+constexpr SuiteInfo SUITES[] = {
+    {0x0004, KeyExchange::Rsa, "RC4", CipherKind::Stream, 16, 0, "MD5", 16, "SHA256", true},
+    {0x0005, KeyExchange::Rsa, "RC4", CipherKind::Stream, 16, 0, "SHA1", 20, "SHA256", true},
+    {0x000A, KeyExchange::Rsa, "DES-EDE3-CBC", CipherKind::Cbc, 24, 8, "SHA1", 20, "SHA256", false},
+    {0x0016, KeyExchange::Ephemeral, "DES-EDE3-CBC", CipherKind::Cbc, 24, 8, "SHA1", 20, "SHA256", false},
+    {0x002F, KeyExchange::Rsa, "AES-128-CBC", CipherKind::Cbc, 16, 16, "SHA1", 20, "SHA256", false},
+    {0x0033, KeyExchange::Ephemeral, "AES-128-CBC", CipherKind::Cbc, 16, 16, "SHA1", 20, "SHA256", false},
+    {0x0035, KeyExchange::Rsa, "AES-256-CBC", CipherKind::Cbc, 32, 16, "SHA1", 20, "SHA256", false},
+    {0x0039, KeyExchange::Ephemeral, "AES-256-CBC", CipherKind::Cbc, 32, 16, "SHA1", 20, "SHA256", false},
+    {0x003C, KeyExchange::Rsa, "AES-128-CBC", CipherKind::Cbc, 16, 16, "SHA256", 32, "SHA256", false},
+    {0x003D, KeyExchange::Rsa, "AES-256-CBC", CipherKind::Cbc, 32, 16, "SHA256", 32, "SHA256", false},
+    {0x0067, KeyExchange::Ephemeral, "AES-128-CBC", CipherKind::Cbc, 16, 16, "SHA256", 32, "SHA256", false},
+    {0x006B, KeyExchange::Ephemeral, "AES-256-CBC", CipherKind::Cbc, 32, 16, "SHA256", 32, "SHA256", false},
+    {0x009C, KeyExchange::Rsa, "AES-128-GCM", CipherKind::Gcm, 16, 4, nullptr, 0, "SHA256", false},
+    {0x009D, KeyExchange::Rsa, "AES-256-GCM", CipherKind::Gcm, 32, 4, nullptr, 0, "SHA384", false},
+    {0x009E, KeyExchange::Ephemeral, "AES-128-GCM", CipherKind::Gcm, 16, 4, nullptr, 0, "SHA256", false},
+    {0x009F, KeyExchange::Ephemeral, "AES-256-GCM", CipherKind::Gcm, 32, 4, nullptr, 0, "SHA384", false},
+    {0x1301, KeyExchange::Tls13, "AES-128-GCM", CipherKind::Gcm, 16, 12, nullptr, 0, "SHA256", false},
+    {0x1302, KeyExchange::Tls13, "AES-256-GCM", CipherKind::Gcm, 32, 12, nullptr, 0, "SHA384", false},
+    {0x1303, KeyExchange::Tls13, "ChaCha20-Poly1305", CipherKind::ChaCha, 32, 12, nullptr, 0, "SHA256", false},
+    {0xC007, KeyExchange::Ephemeral, "RC4", CipherKind::Stream, 16, 0, "SHA1", 20, "SHA256", true},
+    {0xC008, KeyExchange::Ephemeral, "DES-EDE3-CBC", CipherKind::Cbc, 24, 8, "SHA1", 20, "SHA256", false},
+    {0xC009, KeyExchange::Ephemeral, "AES-128-CBC", CipherKind::Cbc, 16, 16, "SHA1", 20, "SHA256", false},
+    {0xC00A, KeyExchange::Ephemeral, "AES-256-CBC", CipherKind::Cbc, 32, 16, "SHA1", 20, "SHA256", false},
+    {0xC011, KeyExchange::Ephemeral, "RC4", CipherKind::Stream, 16, 0, "SHA1", 20, "SHA256", true},
+    {0xC012, KeyExchange::Ephemeral, "DES-EDE3-CBC", CipherKind::Cbc, 24, 8, "SHA1", 20, "SHA256", false},
+    {0xC013, KeyExchange::Ephemeral, "AES-128-CBC", CipherKind::Cbc, 16, 16, "SHA1", 20, "SHA256", false},
+    {0xC014, KeyExchange::Ephemeral, "AES-256-CBC", CipherKind::Cbc, 32, 16, "SHA1", 20, "SHA256", false},
+    {0xC023, KeyExchange::Ephemeral, "AES-128-CBC", CipherKind::Cbc, 16, 16, "SHA256", 32, "SHA256", false},
+    {0xC024, KeyExchange::Ephemeral, "AES-256-CBC", CipherKind::Cbc, 32, 16, "SHA384", 48, "SHA384", false},
+    {0xC027, KeyExchange::Ephemeral, "AES-128-CBC", CipherKind::Cbc, 16, 16, "SHA256", 32, "SHA256", false},
+    {0xC028, KeyExchange::Ephemeral, "AES-256-CBC", CipherKind::Cbc, 32, 16, "SHA384", 48, "SHA384", false},
+    {0xC02B, KeyExchange::Ephemeral, "AES-128-GCM", CipherKind::Gcm, 16, 4, nullptr, 0, "SHA256", false},
+    {0xC02C, KeyExchange::Ephemeral, "AES-256-GCM", CipherKind::Gcm, 32, 4, nullptr, 0, "SHA384", false},
+    {0xC02F, KeyExchange::Ephemeral, "AES-128-GCM", CipherKind::Gcm, 16, 4, nullptr, 0, "SHA256", false},
+    {0xC030, KeyExchange::Ephemeral, "AES-256-GCM", CipherKind::Gcm, 32, 4, nullptr, 0, "SHA384", false},
+    {0xCCA8, KeyExchange::Ephemeral, "ChaCha20-Poly1305", CipherKind::ChaCha, 32, 12, nullptr, 0, "SHA256", false},
+    {0xCCA9, KeyExchange::Ephemeral, "ChaCha20-Poly1305", CipherKind::ChaCha, 32, 12, nullptr, 0, "SHA256", false},
+    {0xCCAA, KeyExchange::Ephemeral, "ChaCha20-Poly1305", CipherKind::ChaCha, 32, 12, nullptr, 0, "SHA256", false},
+};
+
+const SuiteInfo* findSuite(std::uint16_t id) {
+  for (const auto& s : SUITES) {
+    if (s.id == id) return &s;
+  }
+  return nullptr;
+}
+
+void putU64(std::vector<std::uint8_t>& out, std::uint64_t v) {
+  for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<std::uint8_t>(v >> shift));
+}
+
+// RFC 5246 §6.2.3.1 / §6.2.3.3 additional data: seq_num + type + version + length.
+std::vector<std::uint8_t> macHeader(std::uint64_t seq, std::uint8_t type, Bytes header, std::size_t length) {
+  std::vector<std::uint8_t> out;
+  putU64(out, seq);
+  out.push_back(type);
+  out.push_back(header[1]);
+  out.push_back(header[2]);
+  out.push_back(static_cast<std::uint8_t>(length >> 8));
+  out.push_back(static_cast<std::uint8_t>(length & 0xff));
+  return out;
+}
+
+// One direction's record protection: cipher context, keys and sequence number.
+class RecordCipher {
+ public:
+  RecordCipher(const SuiteInfo& suite, std::uint16_t version, bool tls13, bool encrypt_then_mac = false)
+      : suite_(suite), version_(version), tls13_(tls13), encrypt_then_mac_(encrypt_then_mac) {}
+
+  bool init(Bytes key, Bytes iv, Bytes mac_key) {
+    cipher_.reset(EVP_CIPHER_fetch(nullptr, suite_.cipher, nullptr));
+    ctx_.reset(EVP_CIPHER_CTX_new());
+    if (!cipher_ || !ctx_) return false;
+    if (static_cast<std::size_t>(EVP_CIPHER_get_key_length(cipher_.get())) != key.size()) return false;
+    iv_.assign(iv.begin(), iv.end());
+    mac_key_.assign(mac_key.begin(), mac_key.end());
+    if (EVP_DecryptInit_ex2(ctx_.get(), cipher_.get(), key.data(), nullptr, nullptr) != 1) return false;
+    if (suite_.kind == CipherKind::Cbc && EVP_CIPHER_CTX_set_padding(ctx_.get(), 0) != 1) return false;
+    return true;
+  }
+
+  // Decrypts and authenticates one record's payload; false on a bad MAC/tag or
+  // a length that cannot be this cipher's.
+  bool open(std::uint8_t type, Bytes header, Bytes payload, std::vector<std::uint8_t>& out) {
+    bool ok = false;
+    switch (suite_.kind) {
+      case CipherKind::Cbc:
+        ok = openCbc(type, header, payload, out);
+        break;
+      case CipherKind::Stream:
+        ok = openStream(type, header, payload, out);
+        break;
+      case CipherKind::Gcm:
+      case CipherKind::ChaCha:
+        ok = openAead(type, header, payload, out);
+        break;
+    }
+    if (ok) ++seq_;
+    return ok;
+  }
+
+ private:
+  // MAC-then-encrypt: the MAC trails the decrypted content. With RFC 7366
+  // encrypt-then-MAC it trails the ciphertext (IV included) instead.
+  bool checkMac(std::uint8_t type, Bytes header, std::vector<std::uint8_t>& plain) {
+    if (!macMatches(type, header, plain)) return false;
+    plain.resize(plain.size() - suite_.mac_len);
+    return true;
+  }
+
+  bool macMatches(std::uint8_t type, Bytes header, Bytes data) {
+    if (data.size() < suite_.mac_len) return false;
+    const std::size_t content = data.size() - suite_.mac_len;
+    std::vector<std::uint8_t> input = macHeader(seq_, type, header, content);
+    input.insert(input.end(), data.begin(), data.begin() + static_cast<std::ptrdiff_t>(content));
+    std::array<std::uint8_t, MAX_MAC> mac{};
+    std::size_t mac_len = 0;
+    if (EVP_Q_mac(nullptr, "HMAC", nullptr, suite_.mac, nullptr, mac_key_.data(), mac_key_.size(), input.data(),
+                  input.size(), mac.data(), mac.size(), &mac_len) == nullptr ||
+        mac_len != suite_.mac_len) {
+      return false;
+    }
+    return CRYPTO_memcmp(mac.data(), data.data() + content, mac_len) == 0;
+  }
+
+  // RFC 2246 §6.2.3.2 (TLS 1.0: the IV of a record is the last ciphertext block
+  // of the previous one) and RFC 4346 §6.2.3.2 / RFC 5246 §6.2.3.2 (explicit IV).
+  bool openCbc(std::uint8_t type, Bytes header, Bytes payload, std::vector<std::uint8_t>& out) {
+    const std::size_t block = suite_.iv_len;
+    if (encrypt_then_mac_) {
+      if (!macMatches(type, header, payload)) return false;
+      payload = payload.first(payload.size() - suite_.mac_len);
+    }
+    Bytes iv(iv_);
+    Bytes ct = payload;
+    if (version_ >= TLS_VERSION_1_1) {
+      if (payload.size() < block) return false;
+      iv = payload.first(block);
+      ct = payload.subspan(block);
+    }
+    if (ct.empty() || ct.size() % block != 0 || iv.size() != block) return false;
+    // Padding is TLS's own (checked below), not PKCS#7: set again after every re-init.
+    if (EVP_DecryptInit_ex2(ctx_.get(), nullptr, nullptr, iv.data(), nullptr) != 1 ||
+        EVP_CIPHER_CTX_set_padding(ctx_.get(), 0) != 1) {
+      return false;
+    }
+    out.resize(ct.size());
+    int len = 0;
+    if (EVP_DecryptUpdate(ctx_.get(), out.data(), &len, ct.data(), static_cast<int>(ct.size())) != 1 ||
+        static_cast<std::size_t>(len) != ct.size()) {
+      return false;
+    }
+    if (version_ < TLS_VERSION_1_1) iv_.assign(ct.end() - static_cast<std::ptrdiff_t>(block), ct.end());
+    // padding_length bytes, each equal to padding_length, then that byte itself.
+    const std::size_t pad = out.back();
+    const std::size_t trailing_mac = encrypt_then_mac_ ? 0 : suite_.mac_len;
+    if (pad + 1 + trailing_mac > out.size()) return false;
+    for (std::size_t i = out.size() - pad - 1; i < out.size(); ++i) {
+      if (out[i] != pad) return false;
+    }
+    out.resize(out.size() - pad - 1);
+    return encrypt_then_mac_ || checkMac(type, header, out);
+  }
+
+  bool openStream(std::uint8_t type, Bytes header, Bytes payload, std::vector<std::uint8_t>& out) {
+    out.resize(payload.size());
+    int len = 0;
+    if (!payload.empty() &&
+        EVP_DecryptUpdate(ctx_.get(), out.data(), &len, payload.data(), static_cast<int>(payload.size())) != 1) {
+      return false;
+    }
+    return checkMac(type, header, out);
+  }
+
+  // RFC 5288 §3 (TLS 1.2 GCM: 4-byte salt + 8-byte explicit nonce), RFC 7905 §2
+  // (TLS 1.2 ChaCha20-Poly1305) and RFC 8446 §5.3 (TLS 1.3: iv XOR seq; the
+  // additional data is the record header).
+  bool openAead(std::uint8_t type, Bytes header, Bytes payload, std::vector<std::uint8_t>& out) {
+    std::array<std::uint8_t, AEAD_NONCE> nonce{};
+    Bytes ct = payload;
+    if (!tls13_ && suite_.kind == CipherKind::Gcm) {
+      if (payload.size() < GCM_EXPLICIT_NONCE || iv_.size() != AEAD_NONCE - GCM_EXPLICIT_NONCE) return false;
+      std::copy(iv_.begin(), iv_.end(), nonce.begin());
+      std::copy_n(payload.begin(), GCM_EXPLICIT_NONCE, nonce.begin() + static_cast<std::ptrdiff_t>(iv_.size()));
+      ct = payload.subspan(GCM_EXPLICIT_NONCE);
+    } else {
+      if (iv_.size() != AEAD_NONCE) return false;
+      std::copy(iv_.begin(), iv_.end(), nonce.begin());
+      for (std::size_t i = 0; i < 8; ++i) {
+        nonce[AEAD_NONCE - 1 - i] ^= static_cast<std::uint8_t>(seq_ >> (8 * i));
+      }
+    }
+    if (ct.size() < AEAD_TAG) return false;
+    const std::size_t plain_len = ct.size() - AEAD_TAG;
+    std::array<std::uint8_t, AEAD_TAG> tag{};
+    std::copy(ct.end() - static_cast<std::ptrdiff_t>(AEAD_TAG), ct.end(), tag.begin());
+    const std::vector<std::uint8_t> aad =
+        tls13_ ? std::vector<std::uint8_t>(header.begin(), header.end()) : macHeader(seq_, type, header, plain_len);
+    int len = 0;
+    if (EVP_DecryptInit_ex2(ctx_.get(), nullptr, nullptr, nonce.data(), nullptr) != 1) return false;
+    if (EVP_DecryptUpdate(ctx_.get(), nullptr, &len, aad.data(), static_cast<int>(aad.size())) != 1) return false;
+    out.resize(plain_len);
+    if (plain_len > 0 &&
+        EVP_DecryptUpdate(ctx_.get(), out.data(), &len, ct.data(), static_cast<int>(plain_len)) != 1) {
+      return false;
+    }
+    if (EVP_CIPHER_CTX_ctrl(ctx_.get(), EVP_CTRL_AEAD_SET_TAG, static_cast<int>(tag.size()), tag.data()) != 1) {
+      return false;
+    }
+    std::array<std::uint8_t, AEAD_TAG> final_block{};
+    return EVP_DecryptFinal_ex(ctx_.get(), final_block.data(), &len) == 1;
+  }
+
+  const SuiteInfo& suite_;
+  std::uint16_t version_;
+  bool tls13_;
+  bool encrypt_then_mac_;  // RFC 7366, CBC suites only
+  EvpCipherPtr cipher_;
+  EvpCipherCtxPtr ctx_;
+  std::vector<std::uint8_t> iv_;  // CBC: TLS 1.0's running IV; AEAD: fixed IV / salt
+  std::vector<std::uint8_t> mac_key_;
+  std::uint64_t seq_ = 0;          // RFC 5246 §6.1: per direction, reset at ChangeCipherSpec
+};
+
+std::unique_ptr<RecordCipher> tls13Cipher(const SuiteInfo& suite, Bytes secret) {
+  std::vector<std::uint8_t> key(suite.key_len);
+  std::array<std::uint8_t, AEAD_NONCE> iv{};
+  // RFC 8446 §7.3: [sender]_write_key / _iv from the traffic secret.
+  if (!hkdfExpandLabel(suite.prf, secret, "key", {}, key) || !hkdfExpandLabel(suite.prf, secret, "iv", {}, iv)) {
+    return nullptr;
+  }
+  auto cipher = std::make_unique<RecordCipher>(suite, TLS_VERSION_1_3, true);
+  if (!cipher->init(key, iv, {})) return nullptr;
+  return cipher;
+}
+
+bool hasExtension(const std::vector<std::uint16_t>& exts, std::uint16_t type) {
+  return std::find(exts.begin(), exts.end(), type) != exts.end();
+}
+
+}  // namespace
+
+bool loadLegacyProvider() {
+  // Process-lifetime providers: loading "legacy" explicitly turns off the
+  // implicit "default", so both are loaded. They stay loaded until
+  // OPENSSL_cleanup at exit, hence no owning handle.
+  static const bool loaded = [] {
+    OSSL_PROVIDER* legacy = OSSL_PROVIDER_load(nullptr, "legacy");
+    OSSL_PROVIDER* deflt = OSSL_PROVIDER_load(nullptr, "default");
+    return legacy != nullptr && deflt != nullptr;
+  }();
+  return loaded;
+}
+
+void DecryptionKeys::addRsaKeySpec(const std::string& spec) {
+  std::optional<Endpoint> server;
+  std::string file = spec;
+  const std::size_t eq = spec.find('=');
+  if (eq != std::string::npos) {
+    const std::string addr = spec.substr(0, eq);
+    const std::size_t colon = addr.rfind(':');
+    std::string host = colon == std::string::npos ? std::string() : addr.substr(0, colon);
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+    const auto ip = IpAddr::parse(host);
+    const std::string port = colon == std::string::npos ? std::string() : addr.substr(colon + 1);
+    const bool port_ok = !port.empty() && port.size() <= 5 && std::all_of(port.begin(), port.end(), ::isdigit) &&
+                         std::stoul(port) <= 0xffff;
+    if (!ip || !port_ok) throw std::runtime_error("--rsa-key " + spec + ": expected [IP:PORT=]FILE");
+    server = Endpoint{*ip, static_cast<std::uint16_t>(std::stoul(port))};
+    file = spec.substr(eq + 1);
+  }
+  BioPtr bio(BIO_new_file(file.c_str(), "r"));
+  if (!bio) throw std::runtime_error(file + ": cannot open RSA key file");
+  EvpPkeyPtr key(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
+  if (!key) throw std::runtime_error(file + ": not a PEM private key (or it is encrypted)");
+  if (EVP_PKEY_is_a(key.get(), "RSA") != 1) throw std::runtime_error(file + ": not an RSA key");
+  addRsaKey(std::move(key), server, file);
+}
+
+void DecryptionKeys::addRsaKey(EvpPkeyPtr key, std::optional<Endpoint> server, std::string file) {
+  rsa_keys_.push_back(RsaServerKey{server, std::move(key), std::move(file)});
+}
+
+std::optional<std::vector<Der>> parseTls13CertificateList(Bytes body, AnomalyCounters& anomalies) {
+  ByteReader r(body);
+  ByteReader context;
+  ByteReader list;
+  if (!r.readPrefixed8(context) || !r.readPrefixed24(list)) {
+    anomalies.inc(PA_ANOMALY("tls13_certificate_malformed"));
+    return std::nullopt;
+  }
+  std::vector<Der> certs;
+  while (!list.empty()) {
+    ByteReader cert;
+    ByteReader extensions;
+    if (!list.readPrefixed24(cert) || cert.empty() || !list.readPrefixed16(extensions)) {
+      anomalies.inc(PA_ANOMALY("tls13_certificate_malformed"));
+      if (certs.empty()) return std::nullopt;  // broken must never look like "no certificate"
+      break;
+    }
+    const Bytes der = cert.rest();
+    certs.emplace_back(der.begin(), der.end());
+  }
+  return certs;
+}
+
+std::vector<Der> parseTls13CertificateRequestCas(Bytes body, AnomalyCounters& anomalies) {
+  std::vector<Der> names;
+  ByteReader r(body);
+  ByteReader context;
+  ByteReader extensions;
+  if (!r.readPrefixed8(context) || !r.readPrefixed16(extensions)) {
+    anomalies.inc(PA_ANOMALY("tls13_certificate_request_malformed"));
+    return names;
+  }
+  while (!extensions.empty()) {
+    std::uint16_t type = 0;
+    ByteReader data;
+    if (!extensions.readU16(type) || !extensions.readPrefixed16(data)) {
+      anomalies.inc(PA_ANOMALY("tls13_certificate_request_malformed"));
+      break;
+    }
+    if (type != EXT_CERTIFICATE_AUTHORITIES) continue;
+    ByteReader list;
+    if (!data.readPrefixed16(list)) continue;
+    while (!list.empty()) {
+      ByteReader dn;
+      if (!list.readPrefixed16(dn)) {
+        anomalies.inc(PA_ANOMALY("tls13_certificate_request_malformed"));
+        break;
+      }
+      const Bytes b = dn.rest();
+      names.emplace_back(b.begin(), b.end());
+    }
+  }
+  return names;
+}
+
+// ---------------------------------------------------------------------------
+
+struct TlsDecryptSession::Impl {
+  // One (re)negotiation: what its messages said, in clear or decrypted.
+  struct Handshake {
+    bool have_client_hello = false;
+    bool have_server_hello = false;
+    bool hello_retry = false;
+    bool encrypted = false;  // its messages travel encrypted (a renegotiation)
+    ClientRandom client_random{};
+    std::array<std::uint8_t, 32> server_random{};
+    std::uint16_t version = 0;
+    std::uint16_t suite = 0;
+    bool ems_offered = false;
+    bool ems = false;  // RFC 7627 extended master secret negotiated
+    bool etm_offered = false;
+    bool etm = false;  // RFC 7366 encrypt-then-MAC negotiated
+    bool cke_seen = false;
+    bool transcript_overflow = false;
+    std::vector<std::uint8_t> transcript;  // RFC 7627 §3 session_hash input: ClientHello .. ClientKeyExchange
+    std::vector<std::uint8_t> server_part;  // server messages, appended to transcript at ClientKeyExchange
+    std::vector<std::uint8_t> client_key_exchange;
+    std::optional<Der> server_leaf;
+    bool keys_derived = false;
+    std::unique_ptr<RecordCipher> pending[2];
+  };
+  struct Direction {
+    std::array<std::uint8_t, RECORD_HEADER> header{};
+    std::size_t header_len = 0;
+    bool in_payload = false;
+    std::size_t payload_left = 0;
+    std::vector<std::uint8_t> record;
+    std::vector<std::uint8_t> handshake;  // partial handshake message (plaintext)
+    std::unique_ptr<RecordCipher> cipher;
+    std::vector<std::uint8_t> tls13_secret;  // current traffic secret (KeyUpdate)
+    bool first_byte_seen = false;
+  };
+
+  Impl(TlsDecryptSession& s, std::shared_ptr<DecryptionKeys> k, AnomalyCounters& a, const Endpoint& srv)
+      : session(s), keys(std::move(k)), anomalies(a), server(srv) {}
+
+  TlsDecryptSession& session;
+  std::shared_ptr<DecryptionKeys> keys;
+  AnomalyCounters& anomalies;
+  AnomalyCounters scratch;  // clear handshake messages: TlsConnection already counts their anomalies
+  Endpoint server;
+  Handshake hs;
+  Direction dirs[2];
+  bool tls13 = false;
+  const SuiteInfo* tls13_suite = nullptr;
+  std::vector<std::uint8_t>* client_out = nullptr;
+
+  Direction& dir(Side side) { return dirs[static_cast<int>(side)]; }
+
+  void off(AnomalyId why) {
+    if (session.state_ == State::Off) return;
+    anomalies.inc(why);
+    session.state_ = State::Off;
+  }
+  bool isOff() const { return session.state_ == State::Off; }
+
+  void feed(Side side, Bytes bytes) {
+    Direction& d = dir(side);
+    while (!bytes.empty() && !isOff()) {
+      if (!d.first_byte_seen) {
+        d.first_byte_seen = true;
+        // RFC 5246 Appendix E.2 SSLv2-compatible hello: no transcript we can rebuild.
+        if (side == Side::Client && (bytes[0] & 0x80) != 0) {
+          off(PA_ANOMALY("decrypt_missing_handshake"));
+          return;
+        }
+      }
+      if (!d.in_payload) {
+        const std::size_t n = std::min(RECORD_HEADER - d.header_len, bytes.size());
+        std::copy_n(bytes.begin(), n, d.header.begin() + static_cast<std::ptrdiff_t>(d.header_len));
+        d.header_len += n;
+        bytes = bytes.subspan(n);
+        if (d.header_len < RECORD_HEADER) return;
+        d.header_len = 0;
+        const std::uint8_t type = d.header[0];
+        const std::size_t length = (static_cast<std::size_t>(d.header[3]) << 8) | d.header[4];
+        if (type < CT_CHANGE_CIPHER_SPEC || type > CT_HEARTBEAT || d.header[1] != 3 || length > TLS_MAX_RECORD) {
+          off(PA_ANOMALY("tls_decrypt_record_malformed"));
+          return;
+        }
+        d.in_payload = true;
+        d.payload_left = length;
+        d.record.clear();
+      } else {
+        const std::size_t n = std::min(d.payload_left, bytes.size());
+        d.record.insert(d.record.end(), bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(n));
+        d.payload_left -= n;
+        bytes = bytes.subspan(n);
+      }
+      if (d.in_payload && d.payload_left == 0) {
+        d.in_payload = false;
+        onRecord(side, d);
+      }
+    }
+  }
+
+  void onRecord(Side side, Direction& d) {
+    std::uint8_t type = d.header[0];
+    const Bytes header(d.header);
+    // RFC 8446 §5: a TLS 1.3 ChangeCipherSpec is never protected and changes nothing.
+    if (tls13 && type == CT_CHANGE_CIPHER_SPEC) return;
+    if (!d.cipher) {
+      switch (type) {
+        case CT_CHANGE_CIPHER_SPEC:
+          if (!tls13) onChangeCipherSpec(side);  // TLS 1.3's are middlebox compatibility only
+          return;
+        case CT_HANDSHAKE:
+          onHandshakeBytes(side, d.record, false);
+          return;
+        case CT_APPLICATION_DATA:
+          // Protected data without the handshake that keyed it.
+          if (session.state_ == State::Waiting) off(PA_ANOMALY("decrypt_missing_handshake"));
+          return;
+        default:
+          return;
+      }
+    }
+    std::vector<std::uint8_t> plain;
+    if (!d.cipher->open(type, header, d.record, plain)) {
+      off(PA_ANOMALY("tls_decrypt_bad_record_mac"));
+      return;
+    }
+    if (tls13) {
+      // RFC 8446 §5.2 TLSInnerPlaintext: content, real type, zero padding.
+      while (!plain.empty() && plain.back() == 0) plain.pop_back();
+      if (plain.empty()) {
+        off(PA_ANOMALY("tls_decrypt_record_malformed"));
+        return;
+      }
+      type = plain.back();
+      plain.pop_back();
+    }
+    session.plaintext_bytes_ += plain.size();
+    if (session.plaintext_bytes_ > DECRYPT_MAX_BYTES_PER_FLOW) {
+      off(PA_ANOMALY("tls_decrypt_flow_limit"));
+      return;
+    }
+    switch (type) {
+      case CT_HANDSHAKE:
+        onHandshakeBytes(side, plain, true);
+        break;
+      case CT_APPLICATION_DATA:
+        if (side == Side::Client && client_out != nullptr) client_out->insert(client_out->end(), plain.begin(), plain.end());
+        break;
+      case CT_CHANGE_CIPHER_SPEC:
+        if (!tls13) onChangeCipherSpec(side);  // a renegotiation's, under the old keys
+        break;
+      case CT_ALERT:
+      default:
+        break;
+    }
+  }
+
+  void onHandshakeBytes(Side side, Bytes bytes, bool decrypted) {
+    Direction& d = dir(side);
+    d.handshake.insert(d.handshake.end(), bytes.begin(), bytes.end());
+    std::size_t used = 0;
+    while (!isOff()) {
+      ByteReader r(Bytes(d.handshake).subspan(used));
+      std::uint8_t type = 0;
+      std::uint32_t length = 0;
+      if (!r.readU8(type) || !r.readU24(length)) break;
+      if (length > TLS_MAX_HANDSHAKE_MESSAGE) {
+        off(PA_ANOMALY("decrypt_missing_handshake"));
+        return;
+      }
+      Bytes body;
+      if (!r.readBytes(length, body)) break;
+      const Bytes message = Bytes(d.handshake).subspan(used, HANDSHAKE_HEADER + length);
+      onHandshakeMessage(side, type, message, body, decrypted);
+      used += HANDSHAKE_HEADER + length;
+    }
+    if (isOff()) return;
+    d.handshake.erase(d.handshake.begin(), d.handshake.begin() + static_cast<std::ptrdiff_t>(used));
+  }
+
+  void appendTranscript(std::vector<std::uint8_t>& part, Bytes message) {
+    if (hs.transcript.size() + hs.server_part.size() + message.size() > DECRYPT_MAX_TRANSCRIPT) {
+      hs.transcript_overflow = true;
+      return;
+    }
+    part.insert(part.end(), message.begin(), message.end());
+  }
+
+  void onHandshakeMessage(Side side, std::uint8_t type, Bytes message, Bytes body, bool decrypted) {
+    AnomalyCounters& counters = decrypted ? anomalies : scratch;
+    switch (static_cast<HandshakeType>(type)) {
+      case HandshakeType::HelloRequest:
+        return;  // RFC 5246 §7.4.1.1: not part of the handshake hashes
+      case HandshakeType::ClientHello: {
+        if (side != Side::Client) return;
+        if (hs.have_client_hello && !hs.hello_retry) {
+          // A new handshake on an established connection (RFC 5246 §7.4.1.2).
+          hs = Handshake{};
+          hs.encrypted = decrypted;
+          if (decrypted) session.revealed_.renegotiated = true;
+        }
+        const ClientHello ch = parseClientHello(body, counters);
+        if (!hs.have_client_hello) {
+          hs.client_random = ch.random;
+          hs.ems_offered = hasExtension(ch.extensions, EXT_EXTENDED_MASTER_SECRET);
+          hs.etm_offered = hasExtension(ch.extensions, EXT_ENCRYPT_THEN_MAC);
+          appendTranscript(hs.transcript, message);
+        }
+        hs.have_client_hello = true;
+        return;
+      }
+      case HandshakeType::ServerHello: {
+        if (side != Side::Server) return;
+        const ServerHello sh = parseServerHello(body, counters);
+        if (sh.hello_retry_request) {
+          hs.hello_retry = true;
+          return;
+        }
+        hs.have_server_hello = true;
+        hs.server_random = sh.random;
+        hs.version = sh.selected_version;
+        hs.suite = sh.cipher_suite;
+        hs.ems = hs.ems_offered && hasExtension(sh.extensions, EXT_EXTENDED_MASTER_SECRET);
+        hs.etm = hs.etm_offered && hasExtension(sh.extensions, EXT_ENCRYPT_THEN_MAC);
+        appendTranscript(hs.server_part, message);
+        if (isTls13(sh.selected_version)) startTls13();
+        return;
+      }
+      case HandshakeType::Certificate: {
+        auto certs = tls13 ? parseTls13CertificateList(body, counters) : parseCertificateList(body, counters);
+        if (!hs.cke_seen) appendTranscript(side == Side::Server ? hs.server_part : hs.transcript, message);
+        if (side == Side::Server) {
+          if (certs && !certs->empty()) hs.server_leaf = certs->front();
+          if (decrypted && certs) session.revealed_.server_certificates = std::move(certs);
+        } else if (decrypted && certs) {
+          session.revealed_.client_certificates = std::move(certs);
+        }
+        return;
+      }
+      case HandshakeType::CertificateRequest:
+        if (!hs.cke_seen) appendTranscript(hs.server_part, message);
+        if (decrypted && side == Side::Server) {
+          session.revealed_.certificate_requested = true;
+          session.revealed_.requested_ca_names =
+              tls13 ? parseTls13CertificateRequestCas(body, counters)
+                    : parseCertificateRequest(body, hs.version, counters).ca_names;
+        }
+        return;
+      case HandshakeType::ClientKeyExchange:
+        if (side != Side::Client || hs.cke_seen) return;
+        appendTranscript(hs.transcript, message);
+        hs.client_key_exchange.assign(body.begin(), body.end());
+        hs.cke_seen = true;
+        // RFC 7627 §3: the hash covers ClientHello up to and including ClientKeyExchange.
+        {
+          std::vector<std::uint8_t> full(hs.transcript.begin(), hs.transcript.begin() + static_cast<std::ptrdiff_t>(
+                                                                                           messageLength(hs.transcript)));
+          full.insert(full.end(), hs.server_part.begin(), hs.server_part.end());
+          full.insert(full.end(), hs.transcript.begin() + static_cast<std::ptrdiff_t>(messageLength(hs.transcript)),
+                      hs.transcript.end());
+          hs.transcript = std::move(full);
+          hs.server_part.clear();
+        }
+        return;
+      case HandshakeType::Finished:
+        if (tls13 && decrypted) {
+          switchToApplicationKeys(side);
+          if (side == Side::Client) session.revealed_.handshake_complete = true;
+        } else if (decrypted && side == Side::Client && hs.encrypted) {
+          session.revealed_.handshake_complete = true;
+        }
+        return;
+      default:
+        if (type == HS_KEY_UPDATE && tls13 && decrypted) keyUpdate(side);
+        if (!hs.cke_seen && !tls13) appendTranscript(side == Side::Server ? hs.server_part : hs.transcript, message);
+        return;
+    }
+  }
+
+  // Length of the first handshake message in `t` (the ClientHello).
+  static std::size_t messageLength(const std::vector<std::uint8_t>& t) {
+    if (t.size() < HANDSHAKE_HEADER) return t.size();
+    const std::size_t n = HANDSHAKE_HEADER + ((static_cast<std::size_t>(t[1]) << 16) | (static_cast<std::size_t>(t[2]) << 8) | t[3]);
+    return std::min(n, t.size());
+  }
+
+  // ---- TLS 1.3 (RFC 8446 §7.1: secrets from the key log) ----
+  void startTls13() {
+    tls13 = true;
+    tls13_suite = findSuite(hs.suite);
+    if (tls13_suite == nullptr || tls13_suite->kx != KeyExchange::Tls13) {
+      off(PA_ANOMALY("decrypt_unsupported_suite"));
+      return;
+    }
+    auto chts = keys->keylog().find(KeyLogLabel::ClientHandshakeTrafficSecret, hs.client_random);
+    auto shts = keys->keylog().find(KeyLogLabel::ServerHandshakeTrafficSecret, hs.client_random);
+    if (!chts || !shts) {
+      off(keys->rsaKeys().empty() ? PA_ANOMALY("decrypt_no_key") : PA_ANOMALY("decrypt_dhe_with_rsa_key_only"));
+      return;
+    }
+    if (!install13(Side::Client, *chts) || !install13(Side::Server, *shts)) return;
+    session.state_ = State::Decrypting;
+  }
+
+  bool install13(Side side, const std::vector<std::uint8_t>& secret) {
+    Direction& d = dir(side);
+    d.cipher = tls13Cipher(*tls13_suite, secret);
+    d.tls13_secret = secret;
+    if (!d.cipher) {
+      off(PA_ANOMALY("decrypt_unsupported_suite"));
+      return false;
+    }
+    return true;
+  }
+
+  void switchToApplicationKeys(Side side) {
+    const auto label = side == Side::Client ? KeyLogLabel::ClientTrafficSecret0 : KeyLogLabel::ServerTrafficSecret0;
+    auto secret = keys->keylog().find(label, hs.client_random);
+    if (!secret) {
+      off(PA_ANOMALY("decrypt_no_key"));
+      return;
+    }
+    install13(side, *secret);
+  }
+
+  void keyUpdate(Side side) {
+    Direction& d = dir(side);
+    // RFC 8446 §7.2: application_traffic_secret_N+1 = HKDF-Expand-Label(secret_N, "traffic upd", "", Hash.length).
+    std::vector<std::uint8_t> next(d.tls13_secret.size());
+    if (!hkdfExpandLabel(tls13_suite->prf, d.tls13_secret, "traffic upd", {}, next)) {
+      off(PA_ANOMALY("decrypt_unsupported_suite"));
+      return;
+    }
+    install13(side, next);
+  }
+
+  // ---- TLS 1.0-1.2 ----
+  void onChangeCipherSpec(Side side) {
+    if (!hs.keys_derived && !deriveKeys()) return;
+    Direction& d = dir(side);
+    d.cipher = std::move(hs.pending[static_cast<int>(side)]);
+    if (!d.cipher) {
+      off(PA_ANOMALY("decrypt_missing_handshake"));
+      return;
+    }
+    session.state_ = State::Decrypting;
+  }
+
+  std::optional<std::vector<std::uint8_t>> rsaPremaster(const SuiteInfo& suite) {
+    ByteReader r(hs.client_key_exchange);
+    // RFC 5246 §7.4.7.1: TLS (not SSL 3.0) prefixes the EncryptedPreMasterSecret with its length.
+    ByteReader encrypted;
+    if (hs.version < TLS_VERSION_1_0 || !r.readPrefixed16(encrypted)) return std::nullopt;
+    (void)suite;
+    const Bytes ct = encrypted.rest();
+    std::vector<const RsaServerKey*> candidates;
+    for (const auto& k : keys->rsaKeys()) {
+      if (k.server && *k.server == server) candidates.push_back(&k);
+    }
+    for (const auto& k : keys->rsaKeys()) {
+      if (k.server) continue;
+      bool matches = !hs.server_leaf;  // no certificate seen: try every unbound key
+      if (hs.server_leaf) {
+        const unsigned char* p = hs.server_leaf->data();
+        X509Ptr cert(d2i_X509(nullptr, &p, static_cast<long>(hs.server_leaf->size())));
+        EVP_PKEY* pub = cert ? X509_get0_pubkey(cert.get()) : nullptr;  // owned by cert
+        matches = pub != nullptr && EVP_PKEY_eq(k.key.get(), pub) == 1;
+      }
+      if (matches) candidates.push_back(&k);
+    }
+    for (const RsaServerKey* k : candidates) {
+      EvpPkeyCtxPtr ctx(EVP_PKEY_CTX_new(k->key.get(), nullptr));
+      if (!ctx || EVP_PKEY_decrypt_init(ctx.get()) != 1 ||
+          EVP_PKEY_CTX_set_rsa_padding(ctx.get(), RSA_PKCS1_PADDING) != 1) {
+        continue;
+      }
+      std::size_t len = 0;
+      if (EVP_PKEY_decrypt(ctx.get(), nullptr, &len, ct.data(), ct.size()) != 1) continue;
+      std::vector<std::uint8_t> premaster(len);
+      if (EVP_PKEY_decrypt(ctx.get(), premaster.data(), &len, ct.data(), ct.size()) != 1) continue;
+      premaster.resize(len);
+      if (premaster.size() == PREMASTER_SECRET) return premaster;
+    }
+    return std::nullopt;
+  }
+
+  bool deriveKeys() {
+    hs.keys_derived = true;  // one attempt per handshake
+    if (!hs.have_client_hello || !hs.have_server_hello) {
+      off(PA_ANOMALY("decrypt_missing_handshake"));
+      return false;
+    }
+    const SuiteInfo* suite = findSuite(hs.suite);
+    if (suite == nullptr || suite->kx == KeyExchange::Tls13 || hs.version < TLS_VERSION_1_0 ||
+        (suite->legacy && !loadLegacyProvider())) {
+      off(PA_ANOMALY("decrypt_unsupported_suite"));
+      return false;
+    }
+    const bool tls12 = hs.version >= TLS_VERSION_1_2;
+    const char* prf = tls12 ? suite->prf : PRF_TLS10;
+    std::vector<std::uint8_t> master;
+    if (auto logged = keys->keylog().find(KeyLogLabel::ClientRandom, hs.client_random)) {
+      master = std::move(*logged);
+    } else if (suite->kx == KeyExchange::Rsa && !keys->rsaKeys().empty()) {
+      if (!hs.cke_seen || (hs.ems && hs.transcript_overflow)) {
+        off(PA_ANOMALY("decrypt_missing_handshake"));
+        return false;
+      }
+      const auto premaster = rsaPremaster(*suite);
+      if (!premaster) {
+        off(PA_ANOMALY("decrypt_no_key"));
+        return false;
+      }
+      master.resize(MASTER_SECRET);
+      bool ok = false;
+      if (hs.ems) {
+        // RFC 7627 §4: master_secret = PRF(pre_master_secret, "extended master secret", session_hash).
+        std::vector<std::uint8_t> session_hash(EVP_MAX_MD_SIZE * 2);
+        std::size_t n = 0;
+        if (tls12) {
+          ok = EVP_Q_digest(nullptr, prf, nullptr, hs.transcript.data(), hs.transcript.size(), session_hash.data(),
+                            &n) == 1;
+        } else {
+          // TLS 1.0/1.1: MD5(handshake_messages) + SHA1(handshake_messages).
+          std::size_t m = 0;
+          ok = EVP_Q_digest(nullptr, "MD5", nullptr, hs.transcript.data(), hs.transcript.size(), session_hash.data(),
+                            &n) == 1 &&
+               EVP_Q_digest(nullptr, "SHA1", nullptr, hs.transcript.data(), hs.transcript.size(),
+                            session_hash.data() + n, &m) == 1;
+          n += m;
+        }
+        session_hash.resize(n);
+        ok = ok && tlsPrf(prf, *premaster, "extended master secret", session_hash, master);
+      } else {
+        // RFC 5246 §8.1: PRF(pre_master_secret, "master secret", ClientHello.random + ServerHello.random).
+        std::vector<std::uint8_t> seed(hs.client_random.begin(), hs.client_random.end());
+        seed.insert(seed.end(), hs.server_random.begin(), hs.server_random.end());
+        ok = tlsPrf(prf, *premaster, "master secret", seed, master);
+      }
+      if (!ok) {
+        off(PA_ANOMALY("decrypt_unsupported_suite"));
+        return false;
+      }
+    } else {
+      off(suite->kx != KeyExchange::Rsa && !keys->rsaKeys().empty() ? PA_ANOMALY("decrypt_dhe_with_rsa_key_only")
+                                                                     : PA_ANOMALY("decrypt_no_key"));
+      return false;
+    }
+    // RFC 5246 §6.3: key_block = PRF(master, "key expansion", server_random + client_random):
+    // client MAC key, server MAC key, client key, server key, client IV, server IV.
+    const std::size_t iv_len = suite->kind == CipherKind::Cbc ? (hs.version < TLS_VERSION_1_1 ? suite->iv_len : 0)
+                                                              : suite->iv_len;
+    const std::size_t total = 2 * (suite->mac_len + suite->key_len + iv_len);
+    std::vector<std::uint8_t> block(total);
+    std::vector<std::uint8_t> seed(hs.server_random.begin(), hs.server_random.end());
+    seed.insert(seed.end(), hs.client_random.begin(), hs.client_random.end());
+    if (!tlsPrf(prf, master, "key expansion", seed, block)) {
+      off(PA_ANOMALY("decrypt_unsupported_suite"));
+      return false;
+    }
+    const Bytes kb(block);
+    std::size_t at = 0;
+    const auto take = [&](std::size_t n) {
+      const Bytes b = kb.subspan(at, n);
+      at += n;
+      return b;
+    };
+    const Bytes client_mac = take(suite->mac_len);
+    const Bytes server_mac = take(suite->mac_len);
+    const Bytes client_key = take(suite->key_len);
+    const Bytes server_key = take(suite->key_len);
+    const Bytes client_iv = take(iv_len);
+    const Bytes server_iv = take(iv_len);
+    // RFC 7366 §3: encrypt-then-MAC applies to block ciphers only.
+    const bool etm = hs.etm && suite->kind == CipherKind::Cbc;
+    auto client = std::make_unique<RecordCipher>(*suite, hs.version, false, etm);
+    auto srv = std::make_unique<RecordCipher>(*suite, hs.version, false, etm);
+    if (!client->init(client_key, client_iv, client_mac) || !srv->init(server_key, server_iv, server_mac)) {
+      off(PA_ANOMALY("decrypt_unsupported_suite"));
+      return false;
+    }
+    hs.pending[static_cast<int>(Side::Client)] = std::move(client);
+    hs.pending[static_cast<int>(Side::Server)] = std::move(srv);
+    return true;
+  }
+};
+
+TlsDecryptSession::TlsDecryptSession(std::shared_ptr<DecryptionKeys> keys, AnomalyCounters& anomalies,
+                                     const Endpoint& server)
+    : impl_(std::make_unique<Impl>(*this, std::move(keys), anomalies, server)) {}
+
+TlsDecryptSession::~TlsDecryptSession() = default;
+
+TlsDecryptSession::State TlsDecryptSession::feed(Side side, Bytes bytes, std::vector<std::uint8_t>& client_data) {
+  if (state_ == State::Off) return state_;
+  impl_->client_out = &client_data;
+  impl_->feed(side, bytes);
+  impl_->client_out = nullptr;
+  return state_;
+}
+
+TlsDecryptSession::State TlsDecryptSession::gap(Side /*side*/, std::uint64_t missing) {
+  if (missing == 0 || state_ == State::Off) return state_;
+  // Record boundaries, sequence numbers and CBC/RC4 state are lost with the bytes.
+  impl_->off(state_ == State::Waiting ? PA_ANOMALY("decrypt_missing_handshake") : PA_ANOMALY("tls_decrypt_gap"));
+  return state_;
+}
+
+}  // namespace provaudit::analyze

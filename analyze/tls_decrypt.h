@@ -1,0 +1,111 @@
+#pragma once
+// Decrypts TLS records when the operator holds the keys: an NSS key log
+// (TLS 1.0-1.3) or the provisioning server's RSA private key (TLS_RSA_* key
+// exchange). A TlsDecryptSession follows both byte streams of one connection
+// with its own record framing (it keeps going where TlsConnection stops:
+// after TLS 1.3's ServerHello, after the handshake), derives the record keys,
+// and hands out what decryption reveals: the client's application data and the
+// handshake messages that travelled encrypted (TLS 1.3 certificates, a TLS 1.2
+// renegotiation). All crypto is OpenSSL EVP; we only do the TLS framing.
+// Never throws on packet data; every reason it gives up is a counted anomaly.
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "analyze/keylog.h"
+#include "analyze/tls_types.h"
+#include "common/anomaly.h"
+#include "common/byte_reader.h"
+#include "common/c_handles.h"
+#include "common/net_types.h"
+
+namespace provaudit::analyze {
+
+// Plaintext a flow may yield (both sides, handshake and data); past it the
+// session stops (tls_decrypt_flow_limit) and the flow is bypassed.
+inline constexpr std::size_t DECRYPT_MAX_BYTES_PER_FLOW = 256 * 1024;
+// Clear handshake bytes kept per side for the RFC 7627 session hash.
+inline constexpr std::size_t DECRYPT_MAX_TRANSCRIPT = 512 * 1024;
+
+// Loads OpenSSL's legacy provider (RC4, and keeps "default") once; false when
+// it is not installed: RC4 suites are then decrypt_unsupported_suite.
+bool loadLegacyProvider();
+
+// An RSA private key of a provisioning server, optionally bound to its address.
+struct RsaServerKey {
+  std::optional<Endpoint> server;  // nullopt: matched by the server certificate's public key
+  EvpPkeyPtr key;
+  std::string file;
+};
+
+// The keys the operator gave us; shared (read-only apart from the key log's
+// own refresh) by every flow analyzer of a run.
+class DecryptionKeys {
+ public:
+  KeyLog& keylog() { return keylog_; }
+  // "--keylog FILE"; throws std::runtime_error when it cannot be read.
+  void addKeyLogFile(const std::string& path) { keylog_.addFile(path); }
+  // "--rsa-key [IP:PORT=]FILE" (PEM); throws std::runtime_error on a bad spec,
+  // an unreadable file or a key that is not RSA.
+  void addRsaKeySpec(const std::string& spec);
+  void addRsaKey(EvpPkeyPtr key, std::optional<Endpoint> server, std::string file = {});
+  [[nodiscard]] const std::vector<RsaServerKey>& rsaKeys() const { return rsa_keys_; }
+
+ private:
+  KeyLog keylog_;
+  std::vector<RsaServerKey> rsa_keys_;
+};
+
+// What the decrypted handshake messages showed.
+struct DecryptedHandshake {
+  bool certificate_requested = false;                   // a decrypted CertificateRequest
+  std::vector<Der> requested_ca_names;
+  std::optional<std::vector<Der>> client_certificates;  // a decrypted client Certificate (empty = empty list)
+  std::optional<std::vector<Der>> server_certificates;
+  bool renegotiated = false;       // they belong to a renegotiation (RFC 5246 §7.4.1.1)
+  bool handshake_complete = false; // the client's Finished of an encrypted handshake was decrypted
+};
+
+class TlsDecryptSession {
+ public:
+  enum class State : std::uint8_t {
+    Waiting,     // handshake in clear, no keys needed yet
+    Decrypting,  // records of at least one side are being decrypted
+    Off,         // cannot (or no longer) decrypt: the reason was counted
+  };
+
+  TlsDecryptSession(std::shared_ptr<DecryptionKeys> keys, AnomalyCounters& anomalies, const Endpoint& server);
+  ~TlsDecryptSession();
+  TlsDecryptSession(const TlsDecryptSession&) = delete;
+  TlsDecryptSession& operator=(const TlsDecryptSession&) = delete;
+
+  // The next in-order bytes of `side`. Decrypted client application data is
+  // appended to `client_data`.
+  State feed(Side side, Bytes bytes, std::vector<std::uint8_t>& client_data);
+  // Bytes lost on `side`: record framing and cipher state are gone, stop.
+  State gap(Side side, std::uint64_t missing);
+
+  [[nodiscard]] State state() const { return state_; }
+  [[nodiscard]] const DecryptedHandshake& revealed() const { return revealed_; }
+  [[nodiscard]] std::uint64_t plaintextBytes() const { return plaintext_bytes_; }
+  [[nodiscard]] bool decryptedAnything() const { return plaintext_bytes_ > 0; }
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  State state_ = State::Waiting;
+  DecryptedHandshake revealed_;
+  std::uint64_t plaintext_bytes_ = 0;
+  friend struct Impl;
+};
+
+// TLS 1.3 Certificate body (RFC 8446 §4.4.2): context, then entries of
+// cert_data + extensions. Same contract as parseCertificateList.
+std::optional<std::vector<Der>> parseTls13CertificateList(Bytes body, AnomalyCounters& anomalies);
+// TLS 1.3 CertificateRequest body (RFC 8446 §4.3.2): the DistinguishedNames
+// of its certificate_authorities extension (RFC 8446 §4.2.4), if any.
+std::vector<Der> parseTls13CertificateRequestCas(Bytes body, AnomalyCounters& anomalies);
+
+}  // namespace provaudit::analyze

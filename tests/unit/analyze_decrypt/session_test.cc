@@ -1,0 +1,358 @@
+// The decryptor against a real TLS stack: OpenSSL client and server talk
+// through memory BIOs inside the test, the client's key log lines are captured
+// with SSL_CTX_set_keylog_callback, every byte that crosses is recorded, and
+// the transcript is fed to TlsDecryptSession, which must recover the request.
+// One case per cipher family and key exchange; hermetic (keys made here).
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include <array>
+#include <catch2/catch.hpp>
+#include <string>
+#include <vector>
+
+#include "../analyze_x509/test_certs.h"
+#include "analyze/tls_decrypt.h"
+
+using provaudit::Side;
+using provaudit::analyze::DecryptionKeys;
+using provaudit::analyze::TlsDecryptSession;
+namespace tc = provaudit::testcerts;
+
+namespace {
+
+using Buf = std::vector<std::uint8_t>;
+struct Chunk {
+  Side side;
+  Buf bytes;
+};
+
+const std::string REQUEST = "GET /spa000e08abcdef.cfg HTTP/1.1\r\nUser-Agent: Linksys/SPA-962-6.1.5(a) (88012BA01234)\r\n\r\n";
+
+int acceptAnyCertificate(int /*preverify_ok*/, X509_STORE_CTX* /*ctx*/) { return 1; }
+
+struct Pki {
+  provaudit::EvpPkeyPtr server_key = tc::rsaKey(2048);
+  provaudit::X509Ptr server = tc::makeCert({.subject = {{"CN", "prov.example"}}, .serial = 2}, server_key.get());
+  provaudit::EvpPkeyPtr device_key = tc::ecKey();
+  provaudit::X509Ptr device =
+      tc::makeCert({.subject = {{"OU", "SPA-962"}, {"L", "88012BA01234"}, {"ST", "000e08abcdef"}}, .serial = 3},
+                   device_key.get());
+};
+const Pki& pki() {
+  static const Pki instance;
+  return instance;
+}
+
+// SSL_CTX_set_keylog_callback has no user pointer: the lines go here.
+std::string& keylogLines() {
+  static std::string lines;
+  return lines;
+}
+void onKeylogLine(const SSL* /*ssl*/, const char* line) { keylogLines() += std::string(line) + "\n"; }
+
+struct Case {
+  const char* name;
+  int version;                  // TLS1_VERSION ... TLS1_3_VERSION
+  const char* ciphers;          // cipher list (<= 1.2) or ciphersuites (1.3)
+  bool use_rsa_key = false;     // decrypt with the server key instead of the key log
+  std::uint64_t options = 0;    // e.g. SSL_OP_NO_ENCRYPT_THEN_MAC
+  bool request_cert = false;
+};
+
+class MemoryPair {
+ public:
+  explicit MemoryPair(const Case& c) {
+    server_ctx_.reset(SSL_CTX_new(TLS_server_method()));
+    client_ctx_.reset(SSL_CTX_new(TLS_client_method()));
+    tc::require(server_ctx_ && client_ctx_, "SSL_CTX_new");
+    for (SSL_CTX* ctx : {server_ctx_.get(), client_ctx_.get()}) {
+      SSL_CTX_set_security_level(ctx, 0);  // TLS 1.0 and 3DES are what old firmware does
+      tc::require(SSL_CTX_set_min_proto_version(ctx, c.version) == 1, "min");
+      tc::require(SSL_CTX_set_max_proto_version(ctx, c.version) == 1, "max");
+      if (c.version == TLS1_3_VERSION) {
+        tc::require(SSL_CTX_set_ciphersuites(ctx, c.ciphers) == 1, "ciphersuites");
+      } else {
+        tc::require(SSL_CTX_set_cipher_list(ctx, c.ciphers) == 1, "cipher_list");
+      }
+      SSL_CTX_set_options(ctx, c.options | SSL_OP_NO_TICKET);
+    }
+    tc::require(SSL_CTX_use_certificate(server_ctx_.get(), pki().server.get()) == 1, "server cert");
+    tc::require(SSL_CTX_use_PrivateKey(server_ctx_.get(), pki().server_key.get()) == 1, "server key");
+    tc::require(SSL_CTX_use_certificate(client_ctx_.get(), pki().device.get()) == 1, "device cert");
+    tc::require(SSL_CTX_use_PrivateKey(client_ctx_.get(), pki().device_key.get()) == 1, "device key");
+    if (c.request_cert) SSL_CTX_set_verify(server_ctx_.get(), SSL_VERIFY_PEER, acceptAnyCertificate);
+    // Verifying peers needs a session id context (else the handshake fails).
+    static constexpr unsigned char SESSION_CONTEXT[] = "provaudit-decrypt-test";
+    tc::require(SSL_CTX_set_session_id_context(server_ctx_.get(), SESSION_CONTEXT, sizeof SESSION_CONTEXT - 1) == 1,
+                "sid ctx");
+    SSL_CTX_set_keylog_callback(client_ctx_.get(), onKeylogLine);
+    client_.reset(SSL_new(client_ctx_.get()));
+    server_.reset(SSL_new(server_ctx_.get()));
+    tc::require(client_ && server_, "SSL_new");
+    client_out_ = attach(client_.get());
+    server_out_ = attach(server_.get());
+    client_in_ = SSL_get_rbio(client_.get());
+    server_in_ = SSL_get_rbio(server_.get());
+    SSL_set_connect_state(client_.get());
+    SSL_set_accept_state(server_.get());
+  }
+
+  void handshake() {
+    for (int round = 0; round < 20; ++round) {
+      const int c = SSL_do_handshake(client_.get());
+      pump();
+      const int s = SSL_do_handshake(server_.get());
+      pump();
+      if (c == 1 && s == 1) return;
+    }
+    tc::require(false, "handshake did not finish");
+  }
+
+  void request(const std::string& data) {
+    tc::require(SSL_write(client_.get(), data.data(), static_cast<int>(data.size())) == static_cast<int>(data.size()),
+                "write");
+    pump();
+    read(server_.get());
+    const std::string response = "HTTP/1.1 200 OK\r\nContent-Length: 15\r\n\r\n<flat-profile/>";
+    tc::require(SSL_write(server_.get(), response.data(), static_cast<int>(response.size())) > 0, "write");
+    pump();
+    read(client_.get());
+  }
+
+  // RFC 5746 renegotiation started by the server, which asks for the client
+  // certificate only now (Apache per-directory SSLVerifyClient).
+  void renegotiateWithCertificateRequest() {
+    SSL_set_verify(server_.get(), SSL_VERIFY_PEER, acceptAnyCertificate);
+    tc::require(SSL_renegotiate(server_.get()) == 1, "SSL_renegotiate");
+    for (int round = 0; round < 20 && SSL_renegotiate_pending(server_.get()) == 1; ++round) {
+      SSL_do_handshake(server_.get());
+      pump();
+      read(client_.get());
+      read(server_.get());
+    }
+    tc::require(SSL_renegotiate_pending(server_.get()) == 0, "renegotiation did not finish");
+  }
+
+  std::vector<Chunk>& transcript() { return transcript_; }
+
+ private:
+  static BIO* attach(SSL* ssl) {
+    provaudit::BioPtr in(BIO_new(BIO_s_mem()));
+    provaudit::BioPtr out(BIO_new(BIO_s_mem()));
+    tc::require(in && out, "BIO_new");
+    BIO_set_mem_eof_return(in.get(), -1);
+    BIO* out_raw = out.get();
+    SSL_set_bio(ssl, in.release(), out.release());  // ownership passes to the SSL
+    return out_raw;
+  }
+  void move(BIO* from, BIO* to, Side side) {
+    std::array<std::uint8_t, 4096> buf{};
+    int n = 0;
+    while ((n = BIO_read(from, buf.data(), static_cast<int>(buf.size()))) > 0) {
+      transcript_.push_back({side, Buf(buf.begin(), buf.begin() + n)});
+      tc::require(BIO_write(to, buf.data(), n) == n, "BIO_write");
+    }
+  }
+  void pump() {
+    move(client_out_, server_in_, Side::Client);
+    move(server_out_, client_in_, Side::Server);
+  }
+  void read(SSL* ssl) {
+    std::array<char, 4096> buf{};
+    while (SSL_read(ssl, buf.data(), static_cast<int>(buf.size())) > 0) {
+    }
+    ERR_clear_error();
+    pump();
+  }
+
+  provaudit::SslCtxPtr server_ctx_;
+  provaudit::SslCtxPtr client_ctx_;
+  provaudit::SslPtr client_;
+  provaudit::SslPtr server_;
+  BIO* client_out_ = nullptr;  // owned by client_
+  BIO* server_out_ = nullptr;  // owned by server_
+  BIO* client_in_ = nullptr;   // owned by client_
+  BIO* server_in_ = nullptr;   // owned by server_
+  std::vector<Chunk> transcript_;
+};
+
+struct Result {
+  provaudit::AnomalyCounters anomalies;
+  std::string client_data;
+  TlsDecryptSession::State state = TlsDecryptSession::State::Waiting;
+  provaudit::analyze::DecryptedHandshake revealed;
+};
+
+std::shared_ptr<DecryptionKeys> keysFor(bool keylog, bool rsa) {
+  auto keys = std::make_shared<DecryptionKeys>();
+  if (keylog) keys->keylog().addText(keylogLines());
+  if (rsa) keys->addRsaKey(provaudit::EvpPkeyPtr(EVP_PKEY_dup(pki().server_key.get())), std::nullopt);
+  return keys;
+}
+
+Result decrypt(const std::vector<Chunk>& transcript, std::shared_ptr<DecryptionKeys> keys) {
+  Result r;
+  const provaudit::Endpoint server{*provaudit::IpAddr::parse("10.77.0.2"), 443};
+  TlsDecryptSession session(std::move(keys), r.anomalies, server);
+  Buf data;
+  for (const auto& c : transcript) r.state = session.feed(c.side, c.bytes, data);
+  r.client_data.assign(data.begin(), data.end());
+  r.revealed = session.revealed();
+  return r;
+}
+
+Result roundTrip(const Case& c) {
+  keylogLines().clear();
+  MemoryPair pair(c);
+  pair.handshake();
+  pair.request(REQUEST);
+  return decrypt(pair.transcript(), keysFor(!c.use_rsa_key, c.use_rsa_key));
+}
+
+std::string anomalyList(const provaudit::AnomalyCounters& a) {
+  std::string s;
+  a.forEach([&](const std::string& name, std::uint64_t n) { s += name + "=" + std::to_string(n) + " "; });
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("decrypt: every cipher family and key exchange recovers the request", "[decrypt]") {
+  const Case cases[] = {
+      {"TLS 1.3 AES-128-GCM", TLS1_3_VERSION, "TLS_AES_128_GCM_SHA256"},
+      {"TLS 1.3 AES-256-GCM", TLS1_3_VERSION, "TLS_AES_256_GCM_SHA384"},
+      {"TLS 1.3 ChaCha20-Poly1305", TLS1_3_VERSION, "TLS_CHACHA20_POLY1305_SHA256"},
+      {"TLS 1.2 ECDHE AES-128-GCM", TLS1_2_VERSION, "ECDHE-RSA-AES128-GCM-SHA256"},
+      {"TLS 1.2 ECDHE AES-256-GCM (SHA-384 PRF)", TLS1_2_VERSION, "ECDHE-RSA-AES256-GCM-SHA384"},
+      {"TLS 1.2 ECDHE ChaCha20-Poly1305", TLS1_2_VERSION, "ECDHE-RSA-CHACHA20-POLY1305"},
+      {"TLS 1.2 ECDHE AES-256-CBC HMAC-SHA384", TLS1_2_VERSION, "ECDHE-RSA-AES256-SHA384"},
+      {"TLS 1.2 ECDHE AES-128-CBC HMAC-SHA1, MAC-then-encrypt", TLS1_2_VERSION, "ECDHE-RSA-AES128-SHA", false,
+       SSL_OP_NO_ENCRYPT_THEN_MAC},
+      {"TLS 1.2 RSA AES-256-CBC HMAC-SHA256 (server key)", TLS1_2_VERSION, "AES256-SHA256", true},
+      {"TLS 1.2 RSA AES-128-GCM (server key)", TLS1_2_VERSION, "AES128-GCM-SHA256", true},
+      {"TLS 1.2 RSA without extended master secret (server key)", TLS1_2_VERSION, "AES128-SHA", true,
+       SSL_OP_NO_EXTENDED_MASTER_SECRET | SSL_OP_NO_ENCRYPT_THEN_MAC},
+      {"TLS 1.1 RSA AES-128-CBC (explicit IV, server key)", TLS1_1_VERSION, "AES128-SHA:@SECLEVEL=0", true},
+      {"TLS 1.0 RSA AES-128-CBC (implicit IV, server key)", TLS1_VERSION, "AES128-SHA:@SECLEVEL=0", true,
+       SSL_OP_NO_ENCRYPT_THEN_MAC},
+      {"TLS 1.0 ECDHE AES-256-CBC (implicit IV, key log)", TLS1_VERSION, "ECDHE-RSA-AES256-SHA:@SECLEVEL=0"},
+      {"TLS 1.2 RSA 3DES-EDE-CBC (server key)", TLS1_2_VERSION, "DES-CBC3-SHA:@SECLEVEL=0", true},
+  };
+  for (const Case& c : cases) {
+    SECTION(c.name) {
+      Result r;
+      try {
+        r = roundTrip(c);
+      } catch (const std::exception& e) {
+        // 3DES may be compiled out of the system OpenSSL; everything else must run.
+        if (std::string(c.ciphers).rfind("DES-CBC3", 0) == 0) {
+          WARN("skipped, OpenSSL refuses the suite: " << e.what());
+          return;
+        }
+        throw;
+      }
+      INFO(anomalyList(r.anomalies));
+      CHECK(r.state == TlsDecryptSession::State::Decrypting);
+      CHECK(r.client_data == REQUEST);
+      CHECK(r.anomalies.total() == 0);
+    }
+  }
+}
+
+TEST_CASE("decrypt: RC4-128 through the legacy provider, when installed", "[decrypt]") {
+  if (!provaudit::analyze::loadLegacyProvider()) {
+    WARN("OpenSSL legacy provider not available: RC4 not tested");
+    return;
+  }
+  Result r;
+  try {
+    r = roundTrip({"TLS 1.2 RSA RC4-128-SHA", TLS1_2_VERSION, "RC4-SHA:@SECLEVEL=0", true});
+  } catch (const std::exception& e) {
+    WARN("libssl refuses RC4 here: " << e.what());
+    return;
+  }
+  INFO(anomalyList(r.anomalies));
+  CHECK(r.client_data == REQUEST);
+}
+
+TEST_CASE("decrypt: TLS 1.3 client certificate comes out of the encrypted handshake", "[decrypt]") {
+  const Result r = roundTrip({"TLS 1.3 with CertificateRequest", TLS1_3_VERSION, "TLS_AES_128_GCM_SHA256", false, 0, true});
+  INFO(anomalyList(r.anomalies));
+  CHECK(r.client_data == REQUEST);
+  CHECK(r.revealed.certificate_requested);
+  CHECK(r.revealed.handshake_complete);
+  REQUIRE(r.revealed.client_certificates);
+  REQUIRE(r.revealed.client_certificates->size() == 1);
+  CHECK(r.revealed.client_certificates->front() == tc::der(pki().device.get()));
+  REQUIRE(r.revealed.server_certificates);
+  CHECK(r.revealed.server_certificates->front() == tc::der(pki().server.get()));
+}
+
+TEST_CASE("decrypt: a TLS 1.2 renegotiation's certificate request and client certificate", "[decrypt]") {
+  keylogLines().clear();
+  // A full renegotiation, not a resumption of the first session (s_server -no_resumption_on_reneg).
+  MemoryPair pair({"TLS 1.2 renegotiation", TLS1_2_VERSION, "ECDHE-RSA-AES128-GCM-SHA256", false,
+                   SSL_OP_NO_SESSION_RESUMPTION_ON_RENEGOTIATION});
+  pair.handshake();
+  pair.request(REQUEST);
+  pair.renegotiateWithCertificateRequest();
+  pair.request(REQUEST);
+  const Result r = decrypt(pair.transcript(), keysFor(true, false));
+  INFO(anomalyList(r.anomalies));
+  CHECK(r.state == TlsDecryptSession::State::Decrypting);
+  CHECK(r.client_data == REQUEST + REQUEST);  // the second request under the renegotiated keys
+  CHECK(r.revealed.renegotiated);
+  CHECK(r.revealed.certificate_requested);
+  CHECK(r.revealed.handshake_complete);
+  REQUIRE(r.revealed.client_certificates);
+  CHECK(r.revealed.client_certificates->front() == tc::der(pki().device.get()));
+}
+
+TEST_CASE("decrypt: why a session cannot be decrypted is counted", "[decrypt]") {
+  keylogLines().clear();
+  MemoryPair ecdhe({"ECDHE", TLS1_2_VERSION, "ECDHE-RSA-AES128-GCM-SHA256"});
+  ecdhe.handshake();
+  ecdhe.request(REQUEST);
+
+  SECTION("no key at all") {
+    const Result r = decrypt(ecdhe.transcript(), std::make_shared<DecryptionKeys>());
+    CHECK(r.state == TlsDecryptSession::State::Off);
+    CHECK(r.anomalies.get("decrypt_no_key") == 1);
+    CHECK(r.client_data.empty());
+  }
+  SECTION("ECDHE with only the server's RSA key") {
+    const Result r = decrypt(ecdhe.transcript(), keysFor(false, true));
+    CHECK(r.anomalies.get("decrypt_dhe_with_rsa_key_only") == 1);
+  }
+  SECTION("a tampered record stops decryption") {
+    auto transcript = ecdhe.transcript();
+    // The client's last chunk is its request's application data record.
+    for (auto it = transcript.rbegin(); it != transcript.rend(); ++it) {
+      if (it->side == Side::Client) {
+        it->bytes.back() ^= 0x01;
+        break;
+      }
+    }
+    const Result r = decrypt(transcript, keysFor(true, false));
+    CHECK(r.anomalies.get("tls_decrypt_bad_record_mac") == 1);
+    CHECK(r.state == TlsDecryptSession::State::Off);
+    CHECK(r.client_data.empty());
+  }
+  SECTION("the handshake start is missing") {
+    auto transcript = ecdhe.transcript();
+    transcript.erase(transcript.begin());  // no ClientHello
+    const Result r = decrypt(transcript, keysFor(true, false));
+    CHECK(r.state == TlsDecryptSession::State::Off);
+    CHECK(r.anomalies.get("decrypt_missing_handshake") + r.anomalies.get("tls_decrypt_record_malformed") >= 1);
+  }
+  SECTION("an unsupported suite") {
+    keylogLines().clear();
+    MemoryPair ccm({"CCM", TLS1_3_VERSION, "TLS_AES_128_CCM_SHA256"});
+    ccm.handshake();
+    ccm.request(REQUEST);
+    const Result r = decrypt(ccm.transcript(), keysFor(true, false));
+    CHECK(r.anomalies.get("decrypt_unsupported_suite") == 1);
+  }
+}
