@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what is missing (Debian 12, as root), builds
-# with warnings as errors, and runs every test through CTest.
+# with warnings as errors and runs every test through CTest; then the suite
+# again in an ASan+UBSan build, and each fuzz target for a short fixed run.
 set -euo pipefail
 cd "$(dirname "$0")"
 scripts/install-deps.sh --test
@@ -9,3 +10,7 @@ BUILD=${PROVAUDIT_BUILD_DIR:-build}
 cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPROVAUDIT_WERROR=ON >/dev/null
 cmake --build "$BUILD" -j2
 ctest --test-dir "$BUILD" --output-on-failure -j2
+echo "== the suite again under AddressSanitizer + UndefinedBehaviorSanitizer"
+tests/robust/asan.sh
+echo "== each fuzz target (libFuzzer, clang-14): at most 2000 runs or 20 s"
+FUZZ_ARGS="-runs=2000" fuzz/run 20

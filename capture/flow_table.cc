@@ -1,5 +1,7 @@
 #include "capture/flow_table.h"
 
+#include "capture/flow_hash.h"
+
 #include <algorithm>
 #include <cstring>
 #include <limits>
@@ -11,22 +13,6 @@ constexpr std::uint32_t NO_FLOW = std::numeric_limits<std::uint32_t>::max();
 constexpr std::uint32_t EMPTY_SLOT = NO_FLOW;
 constexpr std::size_t MIN_SLOTS = 16;
 constexpr std::size_t INITIAL_SLOTS = 4096;
-
-std::uint64_t loadU64(const std::uint8_t* p) {
-  std::uint64_t v = 0;
-  std::memcpy(&v, p, sizeof v);  // our own key bytes, not packet data
-  return v;
-}
-
-// splitmix64 finaliser: full avalanche, so linear probing on the low bits stays short.
-std::uint64_t mix64(std::uint64_t h) {
-  h ^= h >> 30;
-  h *= 0xbf58476d1ce4e5b9ULL;
-  h ^= h >> 27;
-  h *= 0x94d049bb133111ebULL;
-  h ^= h >> 31;
-  return h;
-}
 
 IpAddr ipFrom(std::uint8_t family, const std::array<std::uint8_t, 16>& b) {
   IpAddr a;
@@ -79,12 +65,16 @@ bool FlowTable::makeKey(const DecodedPacket& pkt, FlowKey& key) {
 // The key is canonical (lo endpoint first), so the hash is symmetric: both
 // directions of a connection land in the same bucket.
 std::uint64_t FlowTable::hashKey(const FlowKey& key) {
+  // The same splitmix64 mixing as the worker hash (flow_hash.h): full
+  // avalanche, so linear probing on the low bits stays short.
+  using detail::load64;
+  using detail::mixFlowBits;
   std::uint64_t h = 0x9e3779b97f4a7c15ULL ^ key.family;
-  h = mix64(h ^ loadU64(key.ip_lo.data()));
-  h = mix64(h ^ loadU64(key.ip_lo.data() + 8));
-  h = mix64(h ^ loadU64(key.ip_hi.data()));
-  h = mix64(h ^ loadU64(key.ip_hi.data() + 8));
-  return mix64(h ^ ((std::uint64_t{key.port_lo} << 16) | key.port_hi));
+  h = mixFlowBits(h ^ load64(key.ip_lo.data()));
+  h = mixFlowBits(h ^ load64(key.ip_lo.data() + 8));
+  h = mixFlowBits(h ^ load64(key.ip_hi.data()));
+  h = mixFlowBits(h ^ load64(key.ip_hi.data() + 8));
+  return mixFlowBits(h ^ ((std::uint64_t{key.port_lo} << 16) | key.port_hi));
 }
 
 std::uint32_t FlowTable::find(const FlowKey& key, std::uint64_t hash) const {
