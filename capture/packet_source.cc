@@ -3,10 +3,12 @@
 #include <pcap/pcap.h>
 #include <sys/stat.h>
 
+#include <array>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 
+#include "capture/pcapng_reader.h"
 #include "common/c_handles.h"
 
 namespace provaudit::capture {
@@ -24,6 +26,51 @@ constexpr std::uint64_t PCAP_RECORD_HEADER_BYTES = 16;
 constexpr std::uint64_t PCAP_FILE_HEADER_BYTES = 24;
 
 std::string displayName(const std::string& path) { return path == "-" ? std::string("<stdin>") : path; }
+
+// The format is told by the first four bytes: a pcapng Section Header Block
+// type (its bytes read the same in either byte order), else classic pcap.
+constexpr std::size_t FORMAT_MAGIC_BYTES = 4;
+constexpr std::array<std::uint8_t, FORMAT_MAGIC_BYTES> PCAPNG_MAGIC{0x0A, 0x0D, 0x0D, 0x0A};
+constexpr int FSEEK_OK = 0;
+constexpr ssize_t COOKIE_READ_ERROR = -1;
+constexpr int COOKIE_CLOSE_OK = 0;
+
+// A stream that replays the bytes read to detect the format, then the rest of
+// the stream under it: libpcap must read a classic pcap file from its first
+// byte, and a pipe cannot seek back.
+struct ReplayedPrefix {
+  FilePtr inner;
+  std::array<std::uint8_t, FORMAT_MAGIC_BYTES> prefix{};
+  std::size_t prefix_len = 0;
+  std::size_t prefix_pos = 0;
+};
+
+ssize_t replayedPrefixRead(void* cookie, char* buf, std::size_t n) {
+  auto* s = static_cast<ReplayedPrefix*>(cookie);
+  std::size_t done = 0;
+  for (; done < n && s->prefix_pos < s->prefix_len; ++done) buf[done] = static_cast<char>(s->prefix[s->prefix_pos++]);
+  if (done > 0) return static_cast<ssize_t>(done);  // a short read; stdio asks again
+  const std::size_t got = std::fread(buf, 1, n, s->inner.get());
+  if (got == 0 && std::ferror(s->inner.get()) != 0) return COOKIE_READ_ERROR;
+  return static_cast<ssize_t>(got);
+}
+
+int replayedPrefixClose(void* cookie) {
+  // fclose() of the outer stream ends here: the state, and with it the inner stream, goes.
+  std::unique_ptr<ReplayedPrefix> owned(static_cast<ReplayedPrefix*>(cookie));
+  return COOKIE_CLOSE_OK;
+}
+
+FilePtr replayPrefix(FilePtr inner, const std::array<std::uint8_t, FORMAT_MAGIC_BYTES>& prefix, std::size_t len) {
+  auto state = std::make_unique<ReplayedPrefix>();
+  state->inner = std::move(inner);
+  state->prefix = prefix;
+  state->prefix_len = len;
+  const cookie_io_functions_t io{replayedPrefixRead, nullptr, nullptr, replayedPrefixClose};
+  FilePtr outer(fopencookie(state.get(), "rb", io));
+  if (outer) state.release();  // the outer stream owns the state now; replayedPrefixClose frees it
+  return outer;
+}
 
 class PcapFileSource final : public PacketSource {
  public:
@@ -112,10 +159,9 @@ std::unique_ptr<PacketSource> openCaptureFile(const std::string& path, std::uint
   char errbuf[PCAP_ERRBUF_SIZE] = {};
   const std::string shown = displayName(path);
   std::optional<std::uint64_t> size;
-  PcapPtr handle;
+  FilePtr file;
   if (path == "-") {
-    // libpcap takes ownership of stdin and fcloses it in pcap_close().
-    handle.reset(pcap_fopen_offline_with_tstamp_precision(stdin, PCAP_TSTAMP_PRECISION_NANO, errbuf));
+    file.reset(stdin);  // closed with the source, as libpcap does with a stdin it reads
   } else {
     struct stat st {};
     if (::stat(path.c_str(), &st) != STAT_OK) {
@@ -131,8 +177,30 @@ std::unique_ptr<PacketSource> openCaptureFile(const std::string& path, std::uint
       err = shown + ": empty file, not a capture";
       return nullptr;
     }
-    handle.reset(pcap_open_offline_with_tstamp_precision(path.c_str(), PCAP_TSTAMP_PRECISION_NANO, errbuf));
+    file.reset(std::fopen(path.c_str(), "rb"));
+    if (!file) {
+      err = shown + ": " + std::strerror(errno);
+      return nullptr;
+    }
   }
+
+  // Detect the format without seeking, so that pipes work.
+  std::array<std::uint8_t, FORMAT_MAGIC_BYTES> magic{};
+  const std::size_t magic_len = std::fread(magic.data(), 1, magic.size(), file.get());
+  if (magic_len == magic.size() && magic == PCAPNG_MAGIC) {
+    // libpcap 1.10 refuses interfaces of different link types; our reader does not.
+    return PcapngFileSource::open(std::move(file), shown, source_id, size, err);
+  }
+
+  // Classic pcap (or not a capture at all): libpcap reads it from its first byte.
+  if (path == "-" || std::fseek(file.get(), 0, SEEK_SET) != FSEEK_OK) {
+    file = replayPrefix(std::move(file), magic, magic_len);
+    if (!file) {
+      err = shown + ": " + std::strerror(errno);
+      return nullptr;
+    }
+  }
+  PcapPtr handle(pcap_fopen_offline_with_tstamp_precision(file.get(), PCAP_TSTAMP_PRECISION_NANO, errbuf));
   if (!handle) {
     std::string reason(errbuf);
     // libpcap sometimes prefixes the path itself ("FILE: truncated pcap file header").
@@ -141,8 +209,9 @@ std::unique_ptr<PacketSource> openCaptureFile(const std::string& path, std::uint
       if (c == '\n' || c == '\r') c = ' ';
     }
     err = shown + ": " + (reason.empty() ? std::string("cannot open capture file") : reason);
-    return nullptr;
+    return nullptr;  // `file` is still ours and closes here
   }
+  (void)file.release();  // libpcap owns the stream now and fcloses it in pcap_close()
   return std::make_unique<PcapFileSource>(std::move(handle), path, source_id, size);
 }
 

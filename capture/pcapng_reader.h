@@ -1,0 +1,113 @@
+#pragma once
+// Our own pcapng reader (draft-ietf-opsawg-pcapng §3-4). libpcap 1.10 refuses a
+// pcapng file whose interfaces differ in link type or snap length; this reader
+// gives every packet the link type of its own interface, so one file may mix
+// Ethernet, Linux SLL and raw IP. Blocks are read one at a time through a
+// buffered FILE* (stdin works: nothing seeks) into one reused buffer, and every
+// field is read through ByteReader.
+//
+// Hostile-safe: a block's total length must be at least 12, a multiple of 4,
+// equal to its trailing copy and at most PCAPNG_MAX_BLOCK; a packet's captured
+// length must fit in its block and its interface must exist. The first bad block
+// ends reading: next() returns every good packet before it, then
+// ReadStatus::Error with "FILE: pcapng block at byte offset N: reason".
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "capture/packet_source.h"
+#include "common/byte_reader.h"
+#include "common/c_handles.h"
+
+namespace provaudit::capture {
+
+// A stdio stream we own. Belongs with the other handles in common/c_handles.h;
+// declared here until that header gains it.
+using FilePtr = std::unique_ptr<std::FILE, CDeleter<&std::fclose>>;
+
+// Block type of the Section Header Block. Its bytes read the same in either
+// byte order, so it both opens a file and announces each new section.
+inline constexpr std::uint32_t PCAPNG_SHB_TYPE = 0x0A0D0D0A;
+// The largest block accepted. Packets are at most 256 KiB (libpcap's
+// MAXIMUM_SNAPLEN), so 16 MiB leaves room for large name-resolution or custom
+// blocks and bounds the one buffer a hostile length can make us allocate.
+inline constexpr std::uint32_t PCAPNG_MAX_BLOCK = 16U << 20;
+// Interfaces declared in one section. Real captures have a handful; the limit
+// bounds the table a file made of nothing but IDBs could grow.
+inline constexpr std::size_t PCAPNG_MAX_INTERFACES = 1U << 16;
+// Block type | total length | ... | total length: the smallest possible block.
+inline constexpr std::uint32_t PCAPNG_MIN_BLOCK = 12;
+
+class PcapngFileSource final : public PacketSource {
+ public:
+  // Reads the first Section Header Block from `file`, whose first four bytes
+  // (`magic`, already consumed to detect the format) were the SHB block type.
+  // Takes ownership of `file`. nullptr and `err` = "NAME: pcapng block at byte
+  // offset 0: reason" when that block is bad.
+  static std::unique_ptr<PcapngFileSource> open(FilePtr file, std::string name, std::uint32_t source_id,
+                                                std::optional<std::uint64_t> size, std::string& err);
+
+  ReadStatus next(RawPacket& out) override;
+  std::string error() const override { return error_; }
+  std::uint64_t bytesRead() const override { return pos_; }
+  std::optional<std::uint64_t> totalBytes() const override { return size_; }
+  std::string name() const override { return name_; }
+
+  // Blocks read and ignored (name resolution, statistics, secrets, custom, unknown).
+  [[nodiscard]] std::uint64_t skippedBlocks() const { return skipped_blocks_; }
+  [[nodiscard]] std::uint64_t sections() const { return sections_; }
+
+ private:
+  struct Interface {
+    int linktype = 0;
+    std::uint32_t snaplen = 0;                   // 0 = no limit
+    std::uint64_t units_per_second = 1'000'000;  // if_tsresol; default 10^-6
+    std::int64_t offset_seconds = 0;             // if_tsoffset
+  };
+  enum class BlockResult { Packet, Skipped, EndOfFile, Failed };
+
+  PcapngFileSource(FilePtr file, std::string name, std::uint32_t source_id, std::optional<std::uint64_t> size)
+      : file_(std::move(file)), name_(std::move(name)), source_id_(source_id), size_(size) {}
+
+  // Reads the block at pos_; `type_known` when its 4-byte type was already consumed.
+  BlockResult readBlock(RawPacket& out, bool type_known);
+  BlockResult onSectionHeader(ByteReader body);
+  BlockResult onInterfaceDescription(ByteReader body);
+  BlockResult onEnhancedPacket(ByteReader body, RawPacket& out);
+  BlockResult onObsoletePacket(ByteReader body, RawPacket& out);
+  BlockResult onSimplePacket(ByteReader body, RawPacket& out);
+  // ts_units nullopt: no timestamp (Simple Packet Block), the previous packet's is used.
+  BlockResult emitPacket(std::uint32_t interface_id, std::optional<std::uint64_t> ts_units, std::uint32_t captured,
+                         std::uint32_t original, ByteReader& body, RawPacket& out);
+  BlockResult fail(const std::string& reason);
+  BlockResult truncated(std::size_t have, std::size_t want);
+
+  // Fields in the section's byte order.
+  bool readU16(ByteReader& r, std::uint16_t& out) const { return big_endian_ ? r.readU16(out) : r.readU16Le(out); }
+  bool readU32(ByteReader& r, std::uint32_t& out) const { return big_endian_ ? r.readU32(out) : r.readU32Le(out); }
+  bool readU64(ByteReader& r, std::uint64_t& out) const;
+  // Reads up to `n` bytes into block_ at `at`; fewer only at end of file or on a read error.
+  std::size_t readFile(std::size_t at, std::size_t n);
+
+  FilePtr file_;
+  std::string name_;
+  std::uint32_t source_id_;
+  std::optional<std::uint64_t> size_;
+  std::vector<std::uint8_t> block_;    // the current block; RawPacket::data points into it
+  std::vector<Interface> interfaces_;  // of the current section
+  bool big_endian_ = false;            // byte order of the current section
+  std::uint64_t pos_ = 0;              // bytes consumed from the file
+  std::uint64_t block_start_ = 0;      // offset of the block being read
+  std::uint64_t frame_ = 0;
+  std::int64_t last_ts_ns_ = 0;  // a Simple Packet Block has no timestamp: it takes the previous one
+  std::uint64_t skipped_blocks_ = 0;
+  std::uint64_t sections_ = 0;
+  bool finished_ = false;
+  std::string error_;
+};
+
+}  // namespace provaudit::capture
