@@ -1,5 +1,6 @@
 #pragma once
-// Packet sources: capture files (pcap and pcapng) read through libpcap. A source
+// Packet sources: capture files (classic pcap through libpcap, pcapng through
+// our own reader, capture/pcapng_reader.h) and live interfaces. A source
 // hands out one raw frame at a time with its link type and a PacketRef; it knows
 // nothing of the protocols inside.
 #include <cstdint>
@@ -34,18 +35,14 @@ class PacketSource {
   virtual std::string name() const = 0;
 };
 
-// Opens a pcap or pcapng file (either byte order; micro- or nanosecond pcap;
-// pcapng with several interfaces) through libpcap with nanosecond timestamps.
+// Opens a capture file, telling the format by its first four bytes: classic
+// pcap (either byte order, micro- or nanosecond) goes through libpcap; pcapng
+// goes through PcapngFileSource, which libpcap 1.10 cannot replace: it refuses
+// interfaces with different link types or snap lengths, and ours gives each
+// packet its own interface's link type and timestamp resolution.
 // "-" reads standard input. Returns nullptr and sets `err` to one line
 // "FILE: reason" when the file cannot be opened (missing, empty, not a capture,
 // truncated header).
-//
-// What libpcap (1.10) does with pcapng: every Interface Description Block must
-// have the link type and snap length of the first one; an IDB that differs makes
-// pcap_next_ex() fail ("an interface has a type N different from the type of the
-// first interface"). next() then returns ReadStatus::Error with that message,
-// after every packet before the offending block was returned. Per-interface
-// timestamp resolutions (if_tsresol) are honoured by libpcap.
 std::unique_ptr<PacketSource> openCaptureFile(const std::string& path, std::uint32_t source_id, std::string& err);
 
 }  // namespace provaudit::capture

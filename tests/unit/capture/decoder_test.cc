@@ -19,12 +19,15 @@ constexpr std::uint8_t PROTO_GRE = 47;
 std::string payloadText(const DecodedPacket& p) { return std::string(asText(p.payload)); }
 
 // Decodes `f` as `linktype` and returns whether it produced a TCP segment.
+// The frame is kept: out.payload points into it.
 struct Harness {
   AnomalyCounters anomalies;
   Decoder decoder{anomalies};
   DecodedPacket out;
-  bool run(int linktype, const Frame& f, std::uint32_t orig_len = 0) {
-    return decoder.decode(rawPacket(linktype, f, 1'000'000'000, orig_len), out);
+  Frame frame;
+  bool run(int linktype, Frame f, std::uint32_t orig_len = 0) {
+    frame = std::move(f);
+    return decoder.decode(rawPacket(linktype, frame, 1'000'000'000, orig_len), out);
   }
 };
 
