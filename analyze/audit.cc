@@ -198,17 +198,34 @@ class Auditor {
   }
 
   // RFC 5246 §7.4.1.2: a client resumes by offering the session id the server
-  // gave in an earlier full handshake; the server echoes it. Link the two, so a
-  // device seen only resumed (say, after its address changed) keeps its class.
+  // gave in an earlier full handshake; the server echoes it. RFC 5077 §3.1: or
+  // by offering, in its session_ticket extension, the ticket the server issued
+  // in that handshake's NewSessionTicket (its session id is then random, §3.4).
+  // Link the two, so a device seen only resumed (say, after its address
+  // changed) keeps its class.
   void linkResumptions() {
-    std::map<std::pair<Endpoint, std::string>, const Evidence*> full;
+    using Index = std::map<std::pair<Endpoint, std::string>, const Evidence*>;
+    Index by_session_id;
+    Index by_ticket;
+    const auto find = [](const Index& index, const Endpoint& server, const std::string& key) -> const Evidence* {
+      if (key.empty()) return nullptr;
+      auto it = index.find({server, key});
+      return it == index.end() ? nullptr : it->second;
+    };
     for (auto& ev : evidence_) {
       if (ev.tls == nullptr) continue;
       const TlsObservation& t = *ev.tls;
-      if (t.resumed && !t.session_id.empty()) {
-        if (auto it = full.find({t.flow.server, t.session_id}); it != full.end()) ev.resumes = it->second;
-      } else if (!t.resumed && !t.tls13 && !t.server_session_id.empty()) {
-        full[{t.flow.server, t.server_session_id}] = &ev;
+      if (t.resumed) {
+        ev.resumes = find(by_session_id, t.flow.server, t.session_id);
+        if (ev.resumes == nullptr) ev.resumes = find(by_ticket, t.flow.server, t.ticket_sha256);
+        // RFC 5077 §3.3: a resumed session may get a fresh ticket for the same
+        // session state; resuming with that one continues the same full handshake.
+        if (ev.resumes != nullptr && !t.issued_ticket_sha256.empty()) {
+          by_ticket[{t.flow.server, t.issued_ticket_sha256}] = ev.resumes;
+        }
+      } else if (!t.tls13) {
+        if (!t.server_session_id.empty()) by_session_id[{t.flow.server, t.server_session_id}] = &ev;
+        if (!t.issued_ticket_sha256.empty()) by_ticket[{t.flow.server, t.issued_ticket_sha256}] = &ev;
       }
     }
   }

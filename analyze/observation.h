@@ -55,6 +55,8 @@ struct TlsObservation {
   std::string session_id;                // hex, client's offered id (resumption linking)
   std::string server_session_id;         // hex, the server's id
   bool ticket_offered = false;           // client presented a session ticket
+  std::string ticket_sha256;             // hex SHA-256 of the ticket the ClientHello offered, "" if none
+  std::string issued_ticket_sha256;      // hex SHA-256 of the server's clear NewSessionTicket, "" if none
   std::string ja3;                       // JA3 MD5
   std::string ja3_string;
   std::string ja4;

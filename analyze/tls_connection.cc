@@ -283,6 +283,9 @@ void TlsConnection::onHandshakeMessage(Side side, std::uint8_t type, std::span<c
       expect(Side::Server);
       break;
     case HandshakeType::NewSessionTicket:
+      // RFC 5077 §3.3: the ticket a later ClientHello offers to resume this session.
+      if (expect(Side::Server)) summary_.new_session_ticket = parseNewSessionTicket(body, anomalies_).ticket;
+      break;
     case HandshakeType::HelloRequest:
       expect(Side::Server);
       break;

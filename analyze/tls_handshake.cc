@@ -263,6 +263,16 @@ std::optional<std::vector<Der>> parseCertificateList(Bytes body, AnomalyCounters
   return certificates;
 }
 
+NewSessionTicket parseNewSessionTicket(Bytes body, AnomalyCounters& anomalies) {
+  NewSessionTicket nst;
+  ByteReader r(body);
+  ByteReader ticket;
+  const bool framed = r.readU32(nst.lifetime_hint) && r.readPrefixed16(ticket);
+  if (framed) copyBytes(ticket.rest(), nst.ticket);
+  if (!framed || !r.empty()) anomalies.inc(PA_ANOMALY("tls_new_session_ticket_malformed"));
+  return nst;
+}
+
 CertificateRequest parseCertificateRequest(Bytes body, std::optional<std::uint16_t> negotiated_version,
                                            AnomalyCounters& anomalies) {
   CertificateRequest request;

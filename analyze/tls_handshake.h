@@ -71,6 +71,18 @@ ServerHello parseServerHello(Bytes body, AnomalyCounters& anomalies);
 // read: a broken message must never look like "no certificate".
 std::optional<std::vector<Der>> parseCertificateList(Bytes body, AnomalyCounters& anomalies);
 
+// NewSessionTicket body in the TLS <= 1.2 form (RFC 5077 §3.3), sent in clear
+// right before the server's ChangeCipherSpec.
+struct NewSessionTicket {
+  std::uint32_t lifetime_hint = 0;    // seconds; 0 = not specified
+  std::vector<std::uint8_t> ticket;   // opaque to everyone but the server; empty = no ticket after all
+};
+
+// uint32 ticket_lifetime_hint; opaque ticket<0..2^16-1>. A length that does
+// not fill the body exactly counts tls_new_session_ticket_malformed; a ticket
+// whose length runs past the body is not kept.
+NewSessionTicket parseNewSessionTicket(Bytes body, AnomalyCounters& anomalies);
+
 // CertificateRequest body (RFC 5246 §7.4.4; TLS 1.0/1.1 in RFC 4346 §7.4.4
 // has no supported_signature_algorithms). `negotiated_version` is the
 // ServerHello's selected version, or nullopt when the ServerHello was not seen:

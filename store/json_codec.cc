@@ -142,6 +142,8 @@ json::object tlsToJson(const TlsObservation& t) {
   o["session_id"] = t.session_id;
   o["server_session_id"] = t.server_session_id;
   o["ticket_offered"] = t.ticket_offered;
+  o["ticket_sha256"] = t.ticket_sha256;
+  o["issued_ticket_sha256"] = t.issued_ticket_sha256;
   o["ja3"] = t.ja3;
   o["ja3_string"] = t.ja3_string;
   o["ja4"] = t.ja4;
@@ -188,6 +190,8 @@ bool tlsFromJson(const json::value& v, const CertLookup& certs, TlsObservation& 
   t.session_id = getStr(*o, "session_id");
   t.server_session_id = getStr(*o, "server_session_id");
   t.ticket_offered = getBool(*o, "ticket_offered");
+  t.ticket_sha256 = getStr(*o, "ticket_sha256");
+  t.issued_ticket_sha256 = getStr(*o, "issued_ticket_sha256");
   t.ja3 = getStr(*o, "ja3");
   t.ja3_string = getStr(*o, "ja3_string");
   t.ja4 = getStr(*o, "ja4");

@@ -383,3 +383,42 @@ TEST_CASE("a resumed session linked by session id to a full handshake keeps that
   CHECK(lone.identity == "unknown");
   CHECK(lone.identity_reason == "resumed");
 }
+
+TEST_CASE("a resumed session linked by ticket to a full handshake keeps that handshake's class") {
+  Run r;
+  // RFC 5077: the full handshake issues a ticket (and no session id); the
+  // resuming client offers the ticket with a session id of its own choosing.
+  auto full = withCert(handshake(nullptr, "10.2.0.5", T0), genericCisco());
+  full.issued_ticket_sha256 = "71c4";
+  r.tls.push_back(full);
+  auto resumed = handshake(nullptr, "10.2.0.9", T0 + 600 * SEC);
+  resumed.resumed = true;
+  resumed.session_id = "c11e";  // random: no full handshake has it
+  resumed.ticket_offered = true;
+  resumed.ticket_sha256 = "71c4";
+  resumed.issued_ticket_sha256 = "71c5";  // renewed ticket for the same session
+  r.tls.push_back(resumed);
+  // Resuming with the renewed ticket still continues the first full handshake.
+  auto again = handshake(nullptr, "10.2.0.11", T0 + 1200 * SEC);
+  again.resumed = true;
+  again.ticket_offered = true;
+  again.ticket_sha256 = "71c5";
+  r.tls.push_back(again);
+  // The same ticket offered to another server links nothing.
+  auto elsewhere = handshake(nullptr, "10.2.0.7", T0 + 700 * SEC);
+  elsewhere.flow.server.port = 8443;
+  elsewhere.resumed = true;
+  elsewhere.ticket_offered = true;
+  elsewhere.ticket_sha256 = "71c4";
+  r.tls.push_back(elsewhere);
+  const auto res = r.audit();
+  const auto& moved = device(res, "ip:10.2.0.9");
+  CHECK(moved.identity == "generic");
+  CHECK(moved.handshakes.at(0).resumes_ts_ns == T0);
+  const auto& renewed = device(res, "ip:10.2.0.11");
+  CHECK(renewed.identity == "generic");
+  CHECK(renewed.handshakes.at(0).resumes_ts_ns == T0);
+  const auto& lone = device(res, "ip:10.2.0.7");
+  CHECK(lone.identity == "unknown");
+  CHECK(lone.identity_reason == "resumed");
+}

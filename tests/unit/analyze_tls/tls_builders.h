@@ -24,6 +24,7 @@ inline Buf u16(std::size_t v) { return {static_cast<std::uint8_t>(v >> 8), stati
 inline Buf u24(std::size_t v) {
   return {static_cast<std::uint8_t>(v >> 16), static_cast<std::uint8_t>(v >> 8), static_cast<std::uint8_t>(v)};
 }
+inline Buf u32(std::size_t v) { return cat({u16(v >> 16), u16(v & 0xffff)}); }
 inline Buf text(const std::string& s) { return Buf(s.begin(), s.end()); }
 // Vectors with an 8/16/24-bit length prefix.
 inline Buf vec8(const Buf& body) { return cat({{static_cast<std::uint8_t>(body.size())}, body}); }

@@ -341,6 +341,46 @@ TEST_CASE("malformed: zero-length certificate in the list") {
   CHECK(f.anomalies.get("tls_certificate_malformed") == 1);
 }
 
+// --- NewSessionTicket (RFC 5077 §3.3) -------------------------------------------
+
+namespace {
+
+// A TLS 1.2 ServerHello, then a NewSessionTicket with `body`.
+Buf newSessionTicket(const Buf& body) {
+  return cat({handshakeRecord(ServerHelloParts{}.message()), handshakeRecord(handshake(4, body))});
+}
+
+}  // namespace
+
+TEST_CASE("malformed: NewSessionTicket shorter than its lifetime hint") {
+  Feeder f;
+  f.server(newSessionTicket({0x00, 0x00, 0x01}));  // 3 of the 4 ticket_lifetime_hint bytes
+  CHECK(f.anomalies.get("tls_new_session_ticket_malformed") == 1);
+  CHECK(f.summary().new_session_ticket.empty());
+  CHECK(f.summary().server_hello);  // the ServerHello before it is kept
+}
+
+TEST_CASE("malformed: NewSessionTicket without a ticket length") {
+  Feeder f;
+  f.server(newSessionTicket(cat({u32(300), {0x00}})));  // lifetime, then 1 of the 2 length bytes
+  CHECK(f.anomalies.get("tls_new_session_ticket_malformed") == 1);
+  CHECK(f.summary().new_session_ticket.empty());
+}
+
+TEST_CASE("malformed: NewSessionTicket ticket length beyond the message") {
+  Feeder f;
+  f.server(newSessionTicket(cat({u32(300), u16(0x0400), Buf(16, 0x7a)})));  // claims 1024, has 16
+  CHECK(f.anomalies.get("tls_new_session_ticket_malformed") == 1);
+  CHECK(f.summary().new_session_ticket.empty());  // a cut ticket never matches an offered one
+}
+
+TEST_CASE("malformed: NewSessionTicket trailing bytes after the ticket") {
+  Feeder f;
+  f.server(newSessionTicket(cat({u32(300), vec16(Buf(16, 0x7a)), {0x00, 0x00}})));
+  CHECK(f.anomalies.get("tls_new_session_ticket_malformed") == 1);
+  CHECK(f.summary().new_session_ticket == Buf(16, 0x7a));  // the framed ticket is kept
+}
+
 // --- CertificateRequest -------------------------------------------------------
 
 TEST_CASE("malformed: CertificateRequest certificate_types length") {

@@ -304,8 +304,43 @@ TEST_CASE("tls: resumption by ticket: server CCS without a Certificate") {
   f.client(ClientHelloParts{}.record());
   f.server(handshakeRecord(sh.message()));
   CHECK_FALSE(f.summary().resumed);
-  f.server(cat({handshakeRecord(handshake(4, Buf(10, 3))), CCS}));  // NewSessionTicket, CCS
+  f.server(cat({handshakeRecord(handshake(4, cat({u32(7200), vec16(Buf(10, 3))}))), CCS}));  // NewSessionTicket, CCS
   CHECK(f.summary().resumed);
+  CHECK(f.anomalies.total() == 0);
+}
+
+TEST_CASE("tls: NewSessionTicket of a full handshake keeps the ticket (RFC 5077 3.3)") {
+  Feeder f;
+  f.client(ClientHelloParts{}.record());
+  f.server(handshakeRecord(serverFlight(certificateRequestBody12(CA_NAME))));
+  f.client(cat({handshakeRecord(handshake(16, vec16(Buf(64, 1)))), CCS, handshakeRecord(Buf(40, 0xee))}));
+  const Buf ticket = cat({Buf(16, 0x7a), Buf(150, 0x7b)});  // key_name(16), then state the client cannot read
+  const Buf nst = cat({u32(300),        // ticket_lifetime_hint: 300 s
+                       vec16(ticket)});  // ticket<0..2^16-1>
+  // NewSessionTicket and ChangeCipherSpec in one segment, as OpenSSL sends them.
+  f.server(cat({handshakeRecord(handshake(4, nst)), CCS, handshakeRecord(Buf(40, 0xef))}));
+  const auto& s = f.summary();
+  CHECK(s.new_session_ticket == ticket);
+  CHECK(s.handshake_complete);
+  CHECK_FALSE(s.resumed);
+  CHECK(f.anomalies.total() == 0);
+}
+
+TEST_CASE("tls: NewSessionTicket with an empty ticket is no ticket") {
+  Feeder f;
+  f.client(ClientHelloParts{}.record());
+  // RFC 5077 §3.3: a server that changed its mind sends a zero-length ticket.
+  f.server(cat({handshakeRecord(ServerHelloParts{}.message()), handshakeRecord(handshake(4, cat({u32(0), vec16({})})))}));
+  CHECK(f.summary().new_session_ticket.empty());
+  CHECK(f.anomalies.total() == 0);
+}
+
+TEST_CASE("tls: a NewSessionTicket from the client is not a ticket") {
+  Feeder f;
+  f.client(ClientHelloParts{}.record());
+  f.client(handshakeRecord(handshake(4, cat({u32(300), vec16(Buf(8, 0x7a))}))));
+  CHECK(f.summary().new_session_ticket.empty());
+  CHECK(f.anomalies.get("tls_handshake_wrong_direction") == 1);
 }
 
 TEST_CASE("tls: renegotiation after application data") {
