@@ -167,7 +167,7 @@ analyze::AuditResult Pipeline::audit() {
     evidence_rowid_ = db_.loadObservationsSince(evidence_rowid_, evidence_tls_, evidence_http_, certs_,
                                                 certs_by_sha_, anomalies_);
     result = analyze::runAudit({&evidence_tls_, &evidence_http_}, *rules_, device_ca_.get(), server_ca_.get());
-    db_.replaceAudit(result);
+    db_.replaceAudit(result, written_devices_, audit_generation_);
     db_.commit();
   } catch (...) {
     db_.rollback();

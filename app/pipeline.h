@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <unordered_map>
 #include <set>
 #include <string>
 #include <vector>
@@ -81,6 +82,8 @@ class Pipeline : public analyze::ObservationSink {
   std::vector<analyze::HttpObservation> evidence_http_;
   std::int64_t evidence_rowid_ = 0;
   std::map<std::string, analyze::CertPtr> certs_by_sha_;
+  std::unordered_map<std::string, std::uint64_t> written_devices_;  // what our last audit wrote
+  std::int64_t audit_generation_ = -1;
   std::chrono::steady_clock::time_point last_audit_{};
   std::chrono::steady_clock::duration last_audit_cost_{};
   store::Database& db_;

@@ -319,10 +319,22 @@ void Database::addStat(const std::string& name, std::int64_t delta) {
   s.bind(1, name).bind(2, delta).exec();
 }
 
-void Database::replaceAudit(const AuditResult& result) {
-  execSql(db_.get(),
-          "DELETE FROM devices; DELETE FROM servers; DELETE FROM findings; DELETE FROM device_sightings; "
-          "DELETE FROM device_servers;");
+void Database::replaceAudit(const AuditResult& result, std::unordered_map<std::string, std::uint64_t>& written,
+                            std::int64_t& generation) {
+  std::int64_t current = 0;
+  {
+    Stmt g(db_.get(), "SELECT value FROM stats WHERE name='audit_generation'");
+    if (g.step()) current = g.int64(0);
+  }
+  if (current != generation) written.clear();  // someone else audited since: our memory is stale
+  const bool full = written.empty();
+  if (full) {
+    execSql(db_.get(),
+            "DELETE FROM devices; DELETE FROM servers; DELETE FROM findings; DELETE FROM device_sightings; "
+            "DELETE FROM device_servers;");
+  } else {
+    execSql(db_.get(), "DELETE FROM servers; DELETE FROM findings WHERE subject_kind='server';");
+  }
   Stmt dsig(db_.get(), "INSERT OR IGNORE INTO device_sightings(device_id,sighting_key) VALUES(?,?)");
   Stmt dsrv(db_.get(), "INSERT OR IGNORE INTO device_servers(device_id,server_id) VALUES(?,?)");
   Stmt dev(db_.get(),
@@ -330,7 +342,26 @@ void Database::replaceAudit(const AuditResult& result) {
            "cert_chain,ips,user_agents,findings,worst_severity,first_seen_ns,last_seen_ns,sessions,report,detail) "
            "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
   Stmt fnd(db_.get(), "INSERT INTO findings(subject_kind,subject_id,code,severity,detail) VALUES(?,?,?,?,?)");
+  Stmt del_dev(db_.get(), "DELETE FROM devices WHERE id=?");
+  Stmt del_fnd(db_.get(), "DELETE FROM findings WHERE subject_kind='device' AND subject_id=?");
+  Stmt del_sig(db_.get(), "DELETE FROM device_sightings WHERE device_id=?");
+  Stmt del_srv(db_.get(), "DELETE FROM device_servers WHERE device_id=?");
+  auto removeDevice = [&](const std::string& id) {
+    for (Stmt* st : {&del_dev, &del_fnd, &del_sig, &del_srv}) st->bind(1, id).exec();
+  };
+  std::unordered_map<std::string, std::uint64_t> now;
+  now.reserve(result.devices.size());
   for (const auto& d : result.devices) {
+    const std::string report = json::serialize(deviceToJson(d));
+    const std::string detail = json::serialize(deviceDetailJson(d));
+    const std::uint64_t h = std::hash<std::string>{}(report) ^ (std::hash<std::string>{}(detail) * 31) ^
+                            (d.sightings.size() * 0x9e3779b97f4a7c15ULL);
+    now[d.id] = h;
+    if (!full) {
+      auto it = written.find(d.id);
+      if (it != written.end() && it->second == h) continue;  // unchanged since we wrote it
+      if (it != written.end()) removeDevice(d.id);
+    }
     for (const auto& k : d.sightings) dsig.bind(1, d.id).bind(2, k).exec();
     for (const auto& srv : d.servers) dsrv.bind(1, d.id).bind(2, srv).exec();
     std::vector<std::string> codes;
@@ -354,10 +385,16 @@ void Database::replaceAudit(const AuditResult& result) {
         .bind(16, d.first_seen)
         .bind(17, d.last_seen)
         .bind(18, static_cast<std::int64_t>(d.sessions))
-        .bind(19, json::serialize(deviceToJson(d)))
-        .bind(20, json::serialize(deviceDetailJson(d)))
+        .bind(19, report)
+        .bind(20, detail)
         .exec();
   }
+  if (!full) {
+    for (const auto& [id, h] : written) {
+      if (now.count(id) == 0) removeDevice(id);  // merged into another device, or gone
+    }
+  }
+  written = std::move(now);
   Stmt srv(db_.get(), "INSERT INTO servers(id,ip,port,requests_client_cert,report) VALUES(?,?,?,?,?)");
   for (const auto& s : result.servers) {
     for (const auto& f : s.findings) {
@@ -370,6 +407,8 @@ void Database::replaceAudit(const AuditResult& result) {
         .bind(5, json::serialize(serverToJson(s)))
         .exec();
   }
+  addStat("audit_generation", 1);
+  generation = current + 1;
 }
 
 void Database::forEachDeviceJson(const std::function<void(const std::string&)>& fn) {

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <unordered_map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -59,8 +60,14 @@ class Database {
   void saveSource(const SourceRecord& s, const AnomalyCounters& anomalies);
   // Cumulative work counters (packets, flows, ...): each run adds its own.
   void addStat(const std::string& name, std::int64_t delta);
-  // Rewrites devices, servers and findings from an audit result (one transaction).
-  void replaceAudit(const analyze::AuditResult& result);
+  // Brings devices, servers and findings in line with an audit result (inside
+  // the caller's transaction). `written` remembers, per device id, a hash of the
+  // rows this process last wrote: unchanged devices are left alone, so a
+  // periodic audit of a large fleet writes only what moved. When another
+  // process audited the same database since (its generation counter moved),
+  // or `written` is empty, everything is rewritten.
+  void replaceAudit(const analyze::AuditResult& result, std::unordered_map<std::string, std::uint64_t>& written,
+                    std::int64_t& generation);
 
   // Report queries (streaming: rows are handed out one at a time).
   void forEachDeviceJson(const std::function<void(const std::string& json)>& fn);
