@@ -4,6 +4,7 @@
 // of unknown with decrypted evidence, and the same User-Agent set as tshark.
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
+#include <unistd.h>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -25,9 +26,16 @@ std::string readFile(const std::string& path) {
   return ss.str();
 }
 
+// CTest runs test cases in parallel processes: each gets its own folder.
+std::string tmpDir() {
+  const std::string dir = std::string(PROVAUDIT_TEST_TMP) + "/" + std::to_string(getpid());
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
 // Runs a shell command, returns its stdout (the command's exit status must be 0).
 std::string run(const std::string& cmd) {
-  const std::string out = std::string(PROVAUDIT_TEST_TMP) + "/out.txt";
+  const std::string out = tmpDir() + "/out.txt";
   const int rc = std::system((cmd + " > " + out).c_str());
   REQUIRE(rc == 0);
   return readFile(out);
@@ -61,9 +69,8 @@ struct Replayed {
 };
 
 Replayed replay(const Keyed& k) {
-  std::filesystem::create_directories(PROVAUDIT_TEST_TMP);
-  const std::string db = std::string(PROVAUDIT_TEST_TMP) + "/" + k.name + ".db";
-  std::filesystem::remove(db);
+  const std::string db = tmpDir() + "/" + k.name + ".db";
+  for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(db + suffix);
   run(std::string(PROVAUDIT_BIN) + " replay -q --db " + db + " " + k.key_args + " " + SAMPLES + k.name + ".pcap");
   Replayed r;
   r.report = json::parse(run(std::string(PROVAUDIT_BIN) + " report --db " + db + " --format json")).as_object();

@@ -2,6 +2,7 @@
 // malformed lines counted, and a file that grows while we read it.
 #include <catch2/catch.hpp>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <string>
 
@@ -73,7 +74,7 @@ TEST_CASE("keylog: malformed lines are counted, never fatal", "[keylog]") {
 }
 
 TEST_CASE("keylog: a growing file is re-read on a miss; a half-written line waits", "[keylog]") {
-  const std::string path = std::string(PROVAUDIT_SOURCE_DIR) + "/build-keylog-test-" + std::to_string(::getpid()) + ".log";
+  const std::string path = (std::filesystem::temp_directory_path() / ("provaudit-keylog-test-" + std::to_string(::getpid()) + ".log")).string();
   {
     std::ofstream out(path);
     out << "CLIENT_RANDOM " << hexOf(0x01, 32) << " " << hexOf(0xa1, 48) << "\n";
