@@ -309,14 +309,11 @@ bool hasExtension(const std::vector<std::uint16_t>& exts, std::uint16_t type) {
 
 bool loadLegacyProvider() {
   // Process-lifetime providers: loading "legacy" explicitly turns off the
-  // implicit "default", so both are loaded. They stay loaded until
-  // OPENSSL_cleanup at exit, hence no owning handle.
-  static const bool loaded = [] {
-    OSSL_PROVIDER* legacy = OSSL_PROVIDER_load(nullptr, "legacy");
-    OSSL_PROVIDER* deflt = OSSL_PROVIDER_load(nullptr, "default");
-    return legacy != nullptr && deflt != nullptr;
-  }();
-  return loaded;
+  // implicit "default", so both are loaded; they are unloaded by the static
+  // handles' destructors at exit (before LeakSanitizer looks).
+  static const OsslProviderPtr legacy(OSSL_PROVIDER_load(nullptr, "legacy"));
+  static const OsslProviderPtr deflt(OSSL_PROVIDER_load(nullptr, "default"));
+  return legacy != nullptr && deflt != nullptr;
 }
 
 void DecryptionKeys::addRsaKeySpec(const std::string& spec) {

@@ -7,6 +7,7 @@
 
 extern "C" {
 struct x509_st;
+struct ossl_provider_st;
 struct X509_name_st;
 struct x509_store_st;
 struct x509_store_ctx_st;
@@ -21,6 +22,7 @@ struct sqlite3;
 struct sqlite3_stmt;
 
 void X509_free(x509_st*);
+int OSSL_PROVIDER_unload(ossl_provider_st*);
 void X509_NAME_free(X509_name_st*);
 void X509_STORE_free(x509_store_st*);
 void X509_STORE_CTX_free(x509_store_ctx_st*);
@@ -46,6 +48,7 @@ struct CDeleter {
 
 using X509Ptr = std::unique_ptr<x509_st, CDeleter<&X509_free>>;
 using X509NamePtr = std::unique_ptr<X509_name_st, CDeleter<&X509_NAME_free>>;
+using OsslProviderPtr = std::unique_ptr<ossl_provider_st, CDeleter<&OSSL_PROVIDER_unload>>;
 using X509StorePtr = std::unique_ptr<x509_store_st, CDeleter<&X509_STORE_free>>;
 using X509StoreCtxPtr = std::unique_ptr<x509_store_ctx_st, CDeleter<&X509_STORE_CTX_free>>;
 using EvpPkeyPtr = std::unique_ptr<evp_pkey_st, CDeleter<&EVP_PKEY_free>>;

@@ -27,7 +27,8 @@ struct TempFile {
   void write(const std::vector<std::uint8_t>& bytes) const {
     std::FILE* f = std::fopen(path.c_str(), "wb");
     REQUIRE(f != nullptr);
-    REQUIRE(std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size());
+    // fwrite's buffer must not be null, even for zero bytes (an empty vector's data() may be).
+    if (!bytes.empty()) REQUIRE(std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size());
     REQUIRE(std::fclose(f) == 0);
   }
   [[nodiscard]] std::string str() const { return path.string(); }
