@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what is missing (Debian 12, as root), builds
-# with warnings as errors and runs every test through CTest; then the suite
-# again in an ASan+UBSan build, and each fuzz target for a short fixed run.
+# with warnings as errors and runs every test through CTest (fuzz corpora
+# included); then the suite again in an ASan+UBSan build. Longer fuzzing with
+# libFuzzer (clang-14) is fuzz/run's job.
 set -euo pipefail
 cd "$(dirname "$0")"
 scripts/install-deps.sh --test
@@ -12,5 +13,3 @@ cmake --build "$BUILD" -j2
 ctest --test-dir "$BUILD" --output-on-failure -j2
 echo "== the suite again under AddressSanitizer + UndefinedBehaviorSanitizer"
 tests/robust/asan.sh
-echo "== each fuzz target (libFuzzer, clang-14): at most 2000 runs or 20 s"
-FUZZ_ARGS="-runs=2000" fuzz/run 20
