@@ -17,10 +17,10 @@
 #include "analyze/observation.h"
 #include "common/anomaly.h"
 #include "common/c_handles.h"
+#include "store/schema.h"
 
 namespace provaudit::store {
 
-inline constexpr int SCHEMA_VERSION = 2;
 inline constexpr int BUSY_TIMEOUT_MS = 10000;  // a replay and a serve share one file
 
 struct SourceRecord {

@@ -1,0 +1,124 @@
+#include "store/schema.h"
+
+namespace provaudit::store {
+
+// Each entry moves the schema from version i to i+1. Never edit a released
+// entry; append a new one.
+const char* const MIGRATIONS[SCHEMA_VERSION] = {
+    R"sql(
+CREATE TABLE schema_version(version INTEGER NOT NULL);
+INSERT INTO schema_version VALUES (0);
+CREATE TABLE certificates(
+  sha256 TEXT PRIMARY KEY,
+  der BLOB NOT NULL,
+  subject TEXT NOT NULL,
+  issuer TEXT NOT NULL,
+  not_before INTEGER,
+  not_after INTEGER
+);
+CREATE TABLE sightings(
+  key TEXT PRIMARY KEY,
+  kind TEXT NOT NULL CHECK (kind IN ('tls','http')),
+  ts_ns INTEGER NOT NULL,
+  source TEXT NOT NULL,
+  frame INTEGER NOT NULL,
+  client_ip TEXT NOT NULL, client_port INTEGER NOT NULL,
+  server_ip TEXT NOT NULL, server_port INTEGER NOT NULL,
+  client_mac TEXT,
+  data TEXT NOT NULL
+);
+CREATE INDEX sightings_client ON sightings(client_ip);
+CREATE INDEX sightings_ts ON sightings(ts_ns);
+CREATE TABLE sources(
+  key TEXT PRIMARY KEY,
+  name TEXT NOT NULL, kind TEXT NOT NULL,
+  first_ts_ns INTEGER, last_ts_ns INTEGER,
+  packets INTEGER NOT NULL, bytes INTEGER NOT NULL,
+  status TEXT NOT NULL, error TEXT NOT NULL,
+  updated_ns INTEGER NOT NULL
+);
+CREATE TABLE source_anomalies(
+  source_key TEXT NOT NULL, name TEXT NOT NULL, count INTEGER NOT NULL,
+  PRIMARY KEY (source_key, name)
+);
+CREATE TABLE stats(name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE devices(
+  id TEXT PRIMARY KEY,
+  mac TEXT, identity TEXT NOT NULL, identity_reason TEXT NOT NULL,
+  vendor TEXT, model TEXT, firmware TEXT, serial TEXT,
+  cert_sha256 TEXT, cert_subject TEXT, cert_chain TEXT,
+  ips TEXT NOT NULL, user_agents TEXT NOT NULL,
+  findings TEXT NOT NULL, worst_severity INTEGER NOT NULL,
+  first_seen_ns INTEGER NOT NULL, last_seen_ns INTEGER NOT NULL, sessions INTEGER NOT NULL,
+  report TEXT NOT NULL, detail TEXT NOT NULL
+);
+CREATE INDEX devices_identity ON devices(identity, id);
+CREATE INDEX devices_vendor ON devices(vendor, id);
+CREATE INDEX devices_last_seen ON devices(last_seen_ns, id);
+CREATE TABLE device_sightings(
+  device_id TEXT NOT NULL, sighting_key TEXT NOT NULL, PRIMARY KEY (device_id, sighting_key)
+) WITHOUT ROWID;
+CREATE TABLE device_servers(
+  device_id TEXT NOT NULL, server_id TEXT NOT NULL, PRIMARY KEY (device_id, server_id)
+) WITHOUT ROWID;
+CREATE INDEX device_servers_server ON device_servers(server_id, device_id);
+CREATE TABLE servers(
+  id TEXT PRIMARY KEY, ip TEXT NOT NULL, port INTEGER NOT NULL,
+  requests_client_cert INTEGER NOT NULL, report TEXT NOT NULL
+);
+CREATE TABLE findings(
+  id INTEGER PRIMARY KEY,
+  subject_kind TEXT NOT NULL CHECK (subject_kind IN ('device','server')),
+  subject_id TEXT NOT NULL, code TEXT NOT NULL, severity TEXT NOT NULL, detail TEXT NOT NULL
+);
+CREATE INDEX findings_code ON findings(code, subject_id);
+CREATE INDEX findings_subject ON findings(subject_kind, subject_id);
+)sql",
+    // 2: dashboard. Keyset-pagination indexes, one per sortable device column
+    // (NULLs folded to '' so row-value comparisons work), and a trigram
+    // full-text index over the searchable text, kept by triggers so that
+    // Database::replaceAudit needs no change.
+    R"sql(
+CREATE INDEX devices_sort_mac ON devices(coalesce(mac,''), id);
+CREATE INDEX devices_sort_ips ON devices(ips, id);
+CREATE INDEX devices_sort_vendor ON devices(coalesce(vendor,''), id);
+CREATE INDEX devices_sort_model ON devices(coalesce(model,''), id);
+CREATE INDEX devices_sort_firmware ON devices(coalesce(firmware,''), id);
+CREATE INDEX devices_sort_serial ON devices(coalesce(serial,''), id);
+CREATE INDEX devices_sort_chain ON devices(coalesce(cert_chain,''), id);
+CREATE INDEX devices_sort_findings ON devices(findings, id);
+CREATE INDEX devices_sort_severity ON devices(worst_severity, id);
+CREATE INDEX devices_sort_first_seen ON devices(first_seen_ns, id);
+CREATE INDEX devices_sort_sessions ON devices(sessions, id);
+CREATE INDEX findings_severity ON findings(severity, code);
+CREATE INDEX device_sightings_key ON device_sightings(sighting_key);
+CREATE VIRTUAL TABLE devices_search USING fts5(body, tokenize='trigram');
+CREATE VIEW devices_search_source(rid, body) AS
+  SELECT rowid, id || ' ' || coalesce(mac,'') || ' ' || replace(coalesce(mac,''),':','') || ' ' || ips || ' ' ||
+    coalesce(vendor,'') || ' ' || coalesce(model,'') || ' ' || coalesce(firmware,'') || ' ' ||
+    coalesce(serial,'') || ' ' || coalesce(cert_subject,'') || ' ' || coalesce(cert_sha256,'') || ' ' || user_agents
+  FROM devices;
+CREATE TRIGGER devices_search_insert AFTER INSERT ON devices BEGIN
+  DELETE FROM devices_search WHERE rowid = new.rowid;
+  INSERT INTO devices_search(rowid, body) SELECT rid, body FROM devices_search_source WHERE rid = new.rowid;
+END;
+CREATE TRIGGER devices_search_delete AFTER DELETE ON devices BEGIN
+  DELETE FROM devices_search WHERE rowid = old.rowid;
+END;
+CREATE TRIGGER devices_search_update AFTER UPDATE ON devices BEGIN
+  DELETE FROM devices_search WHERE rowid = old.rowid;
+  INSERT INTO devices_search(rowid, body) SELECT rid, body FROM devices_search_source WHERE rid = new.rowid;
+END;
+INSERT INTO devices_search(rowid, body) SELECT rid, body FROM devices_search_source;
+)sql",
+    // 3: the search index is kept by Database::replaceAudit in bulk. Row
+    // triggers made FTS5 flush a new segment for every device written (each
+    // trigger runs under a statement savepoint), most of an audit's cost.
+    R"sql(
+DROP TRIGGER devices_search_insert;
+DROP TRIGGER devices_search_delete;
+DROP TRIGGER devices_search_update;
+)sql",
+};
+
+}  // namespace provaudit::store
