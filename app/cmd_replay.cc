@@ -145,6 +145,12 @@ int runReplay(const CommonOptions& common, const ReplayOptions& opts) {
     std::fprintf(stderr, "provaudit: reading %.2f s, audit and store %.2f s\n",
                  std::chrono::duration<double>(read_done - run_start).count(),
                  std::chrono::duration<double>(audit_done - read_done).count());
+    const auto& at = pipe.auditTimes();
+    std::fprintf(stderr,
+                 "provaudit: %d audits: load sightings %.2f s, derive %.2f s, write %.2f s (%llu device rows), "
+                 "commit %.2f s\n",
+                 at.audits, at.load_s, at.derive_s, at.store_s, static_cast<unsigned long long>(at.rows_written),
+                 at.commit_s);
   }
   {
     const auto& fs = engine.stats();

@@ -162,13 +162,25 @@ analyze::AuditResult Pipeline::audit() {
   // One write transaction from reading the new sightings to rewriting the
   // derived tables: another process writing the same database (a second
   // replay, a sensor) either lands before and is audited, or waits.
+  using Clock = std::chrono::steady_clock;
+  const auto seconds = [](Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); };
   db_.begin();
   try {
+    const auto t0 = Clock::now();
     evidence_rowid_ = db_.loadObservationsSince(evidence_rowid_, evidence_tls_, evidence_http_, certs_,
                                                 certs_by_sha_, anomalies_);
+    const auto t1 = Clock::now();
     result = analyze::runAudit({&evidence_tls_, &evidence_http_}, *rules_, device_ca_.get(), server_ca_.get());
-    db_.replaceAudit(result, written_devices_, audit_generation_);
+    const auto t2 = Clock::now();
+    audit_times_.rows_written += db_.replaceAudit(result, written_devices_, audit_generation_);
+    const auto t3 = Clock::now();
     db_.commit();
+    const auto t4 = Clock::now();
+    ++audit_times_.audits;
+    audit_times_.load_s += seconds(t0, t1);
+    audit_times_.derive_s += seconds(t1, t2);
+    audit_times_.store_s += seconds(t2, t3);
+    audit_times_.commit_s += seconds(t3, t4);
   } catch (...) {
     db_.rollback();
     throw;

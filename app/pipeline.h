@@ -32,6 +32,13 @@ inline constexpr std::chrono::milliseconds FLUSH_INTERVAL{1000};
 // than AUDIT_COST_FACTOR times the audit's own cost: reading stays the main work.
 inline constexpr int AUDIT_COST_FACTOR = 3;
 
+// Where the audits' time went (all audits of the run), for -v.
+struct AuditTimes {
+  int audits = 0;
+  double load_s = 0, derive_s = 0, store_s = 0, commit_s = 0;
+  std::uint64_t rows_written = 0;
+};
+
 struct RunTotals {
   std::uint64_t packets = 0, bytes = 0, tcp_flows = 0, tls_handshakes = 0, http_requests = 0;
   std::uint64_t new_sightings = 0, client_certs = 0;
@@ -67,6 +74,7 @@ class Pipeline : public analyze::ObservationSink {
   std::shared_ptr<analyze::DecryptionKeys> decryption() { return decryption_; }
   AnomalyCounters& anomalies() { return anomalies_; }
   RunTotals& totals() { return totals_; }
+  const AuditTimes& auditTimes() const { return audit_times_; }
   const analyze::RuleSet& rules() const { return *rules_; }
 
  private:
@@ -100,6 +108,7 @@ class Pipeline : public analyze::ObservationSink {
   std::ofstream events_;
   std::set<std::string> reported_findings_;  // "device|code" already written as events
   RunTotals totals_;
+  AuditTimes audit_times_;
 };
 
 // Loads the rule set named by the options (or the bundled one); throws

@@ -209,7 +209,7 @@ void Database::addStat(const std::string& name, std::int64_t delta) {
   s.bind(1, name).bind(2, delta).exec();
 }
 
-void Database::replaceAudit(const AuditResult& result, std::unordered_map<std::string, std::uint64_t>& written,
+std::size_t Database::replaceAudit(const AuditResult& result, std::unordered_map<std::string, std::uint64_t>& written,
                             std::int64_t& generation) {
   std::int64_t current = 0;
   {
@@ -253,6 +253,7 @@ void Database::replaceAudit(const AuditResult& result, std::unordered_map<std::s
   };
   std::unordered_map<std::string, std::uint64_t> now;
   now.reserve(result.devices.size());
+  std::size_t rows = 0;
   for (const auto& d : result.devices) {
     const std::string report = json::serialize(deviceToJson(d));
     const std::string detail = json::serialize(deviceDetailJson(d));
@@ -264,6 +265,7 @@ void Database::replaceAudit(const AuditResult& result, std::unordered_map<std::s
       if (it != written.end() && it->second == h) continue;  // unchanged since we wrote it
       if (it != written.end()) removeDevice(d.id);
     }
+    ++rows;
     for (const auto& k : d.sightings) dsig.bind(1, d.id).bind(2, k).exec();
     for (const auto& srv : d.servers) dsrv.bind(1, d.id).bind(2, srv).exec();
     std::vector<std::string> codes;
@@ -322,6 +324,7 @@ void Database::replaceAudit(const AuditResult& result, std::unordered_map<std::s
                         "WHERE rid IN (SELECT value FROM json_each(?))");
     add.bind(1, index + "]").exec();
   }
+  return rows;
 }
 
 void Database::forEachDeviceJson(const std::function<void(const std::string&)>& fn) {

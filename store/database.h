@@ -65,8 +65,9 @@ class Database {
   // rows this process last wrote: unchanged devices are left alone, so a
   // periodic audit of a large fleet writes only what moved. When another
   // process audited the same database since (its generation counter moved),
-  // or `written` is empty, everything is rewritten.
-  void replaceAudit(const analyze::AuditResult& result, std::unordered_map<std::string, std::uint64_t>& written,
+  // or `written` is empty, everything is rewritten. Returns the number of
+  // device rows written.
+  std::size_t replaceAudit(const analyze::AuditResult& result, std::unordered_map<std::string, std::uint64_t>& written,
                     std::int64_t& generation);
 
   // Report queries (streaming: rows are handed out one at a time).
