@@ -430,6 +430,8 @@ void FlowTable::insertOutOfOrder(Direction& dir, std::uint64_t start, Bytes data
     ++i;
   }
   dir.buffered += added;
+  stats_.buffered_bytes += added;
+  stats_.buffered_bytes_peak = std::max(stats_.buffered_bytes_peak, stats_.buffered_bytes);
   if (added == 0) {
     ++stats_.retransmitted_segments;
   } else if (overlapped) {
@@ -444,6 +446,7 @@ bool FlowTable::drain(Flow& f, std::size_t d, const PacketRef& ref) {
     Segment seg = std::move(dir.ooo.front());
     dir.ooo.erase(dir.ooo.begin());
     dir.buffered -= seg.bytes.size();
+    stats_.buffered_bytes -= seg.bytes.size();
     const std::uint64_t skip = dir.next_off - seg.offset;
     bool alive = true;
     if (skip < seg.bytes.size()) {
@@ -462,10 +465,14 @@ bool FlowTable::enforceLimits(Flow& f, std::size_t d, const PacketRef& ref) {
   for (;;) {
     const bool over_bytes = dir.buffered > limits_.max_buffered_per_direction;
     const bool over_segments = dir.ooo.size() > limits_.max_out_of_order_segments;
-    if (dir.ooo.empty() || (!over_bytes && !over_segments)) return true;
+    // All flows together: the direction that just added bytes gives up its
+    // holes, so the total stays within the cap plus one direction's share.
+    const bool over_total = stats_.buffered_bytes > limits_.max_buffered_total;
+    if (dir.ooo.empty() || (!over_bytes && !over_segments && !over_total)) return true;
     // Stop waiting for the first hole: report it as a gap and go on after it.
     if (over_bytes) anomalies_.inc(PA_ANOMALY("tcp_buffer_limit"));
-    else anomalies_.inc(PA_ANOMALY("tcp_out_of_order_limit"));
+    else if (over_segments) anomalies_.inc(PA_ANOMALY("tcp_out_of_order_limit"));
+    else anomalies_.inc(PA_ANOMALY("tcp_buffer_total_limit"));
     const std::uint64_t missing = dir.ooo.front().offset - dir.next_off;
     if (!emitGap(f, d, missing, ref)) return false;
     advance(dir, missing);
@@ -563,6 +570,7 @@ void FlowTable::releaseBuffers(Flow& f) {
   for (Direction& dir : f.dir) {
     for (Segment& s : dir.ooo) giveBuffer(std::move(s.bytes));
     dir.ooo.clear();
+    stats_.buffered_bytes -= dir.buffered;
     dir.buffered = 0;
   }
 }

@@ -6,7 +6,9 @@
 // Bounded everywhere: the table holds at most max_flows entries (least recently
 // used evicted, counted), each direction holds at most max_buffered_per_direction
 // out-of-order bytes in at most max_out_of_order_segments segments (beyond: a gap
-// is declared, counted), and idle flows are closed by packet time.
+// is declared, counted), all flows together hold at most max_buffered_total
+// out-of-order bytes (beyond: the flow that adds gives up its holes, counted),
+// and idle flows are closed by packet time.
 #include <array>
 #include <cstdint>
 #include <memory>
@@ -22,6 +24,7 @@ struct FlowLimits {
   std::size_t max_flows = 1 << 18;                      // beyond: evict the least recently used flow (counted)
   std::size_t max_buffered_per_direction = 256 * 1024;  // out-of-order bytes held per direction; beyond: a gap (counted)
   std::size_t max_out_of_order_segments = 256;          // out-of-order segments held per direction; beyond: a gap
+  std::size_t max_buffered_total = 64 * 1024 * 1024;    // out-of-order bytes held by all flows; beyond: a gap (counted)
   std::int64_t idle_timeout_ns = 300'000'000'000;       // flows idle this long (packet time) close with IdleTimeout
   std::int64_t closed_linger_ns = 5'000'000'000;        // closed flows stay this long to absorb late packets
 };
@@ -41,6 +44,8 @@ struct FlowStats {
   std::uint64_t retransmitted_segments = 0;  // nothing new: every byte already delivered or buffered
   std::uint64_t overlapping_segments = 0;    // partly new, partly already delivered or buffered
   std::uint64_t bypassed_packets = 0;        // segments of bypassed flows (one hash lookup each)
+  std::uint64_t buffered_bytes = 0;          // out-of-order bytes held now, all flows
+  std::uint64_t buffered_bytes_peak = 0;     // the most ever held at once
 };
 
 // Buffers kept for reuse by out-of-order segments, so that steady-state

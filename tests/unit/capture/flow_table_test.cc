@@ -227,6 +227,31 @@ TEST_CASE("Out-of-order segment limit declares a gap") {
   CHECK(r.stream(Side::Client) == "[gap 1]b[gap 1]d[gap 1]f");
 }
 
+TEST_CASE("Buffered bytes of all flows together stay under the total cap; the flow that adds gives up its hole") {
+  Recorder r;
+  AnomalyCounters a;
+  FlowLimits limits;
+  limits.max_buffered_total = 20;  // per direction stays at the default 256 KiB
+  FlowTable t(r, a, limits);
+  // Four flows, each with its first byte lost and 8 bytes held after the hole.
+  for (std::uint16_t i = 0; i < 4; ++i) {
+    const std::uint16_t port = static_cast<std::uint16_t>(CLIENT_PORT + i);
+    feed(t, seg(true, CISN, TCP_SYN, "", 1'000'000'000, port));
+    feed(t, seg(true, CISN + 2, TCP_ACK, "abcdefgh", 1'000'000'000, port));
+    CHECK(t.stats().buffered_bytes <= limits.max_buffered_total);
+  }
+  // 16 bytes fit; the third flow's 8 more went over 20: it declared its hole
+  // and delivered, and so did the fourth. Nothing was lost, only the lost byte.
+  CHECK(a.get("tcp_buffer_total_limit") == 2);
+  CHECK(t.stats().buffered_bytes == 16);
+  CHECK(t.stats().buffered_bytes_peak == 24);
+  CHECK(t.stats().gaps == 2);
+  t.closeAll(PacketRef{});
+  CHECK(t.stats().buffered_bytes == 0);
+  CHECK(t.stats().gaps == 4);
+  CHECK(t.stats().bytes_delivered == 4 * 8);
+}
+
 TEST_CASE_METHOD(DefaultTable, "FIN with data missing: the hole becomes a gap before the close") {
   handshake(t);
   feed(t, seg(true, CISN + 1, TCP_ACK, "abc"));
