@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <set>
+#include <tuple>
 #include <unordered_map>
 
 namespace provaudit::analyze {
@@ -24,6 +25,16 @@ struct Evidence {
   [[nodiscard]] const ObservedFlow& flow() const { return tls != nullptr ? tls->flow : http->flow; }
   [[nodiscard]] std::int64_t ts() const { return tls != nullptr ? tls->first.ts_ns : http->flow.ref.ts_ns; }
 };
+
+// " and 7 more" below ten; above, only the order of magnitude (" and 1000+
+// more"), so the text changes rarely as a group of clones grows.
+std::string moreClause(std::size_t rest) {
+  if (rest == 0) return {};
+  if (rest < 10) return " and " + std::to_string(rest) + " more";
+  std::size_t magnitude = 10;
+  while (rest / magnitude >= 10) magnitude *= 10;
+  return " and " + std::to_string(magnitude) + "+ more";
+}
 
 void pushUnique(std::vector<std::string>& v, const std::string& s) {
   if (!s.empty() && std::find(v.begin(), v.end(), s) == v.end()) v.push_back(s);
@@ -478,25 +489,30 @@ class Auditor {
     std::map<std::string, DeviceRecord*> by_id;
     for (auto& d : out.devices) by_id[d.id] = &d;
     // cert-clone: one non-generic certificate presented by more than one device.
-    // Each holder names the others, up to CLONE_DETAIL_MAX_NAMES of them: a
-    // certificate cloned onto thousands of units must not make the findings
-    // grow with the square of the fleet.
+    // Each holder names the others, up to CLONE_DETAIL_MAX_NAMES of them, the
+    // first seen first, and says how many more to an order of magnitude: a
+    // certificate cloned onto thousands of units must neither make the findings
+    // grow with the square of the fleet nor change every holder's finding (and
+    // so rewrite every holder) each time one more clone shows up.
     for (const auto& [sha, users] : cert_users_) {
       if (users.size() < 2) continue;
-      const std::vector<std::string> holders(users.begin(), users.end());
-      for (const auto& id : holders) {
+      std::vector<const DeviceRecord*> holders;
+      for (const auto& id : users) holders.push_back(by_id[id]);
+      std::sort(holders.begin(), holders.end(), [](const DeviceRecord* a, const DeviceRecord* b) {
+        return std::tie(a->first_seen, a->id) < std::tie(b->first_seen, b->id);
+      });
+      for (const auto* holder : holders) {
         std::string others;
         std::size_t named = 0;
-        for (const auto& o : holders) {
-          if (o == id) continue;
+        for (const auto* o : holders) {
+          if (o == holder) continue;
           if (named == CLONE_DETAIL_MAX_NAMES) break;
-          others += (others.empty() ? "" : ", ") + o;
+          others += (others.empty() ? "" : ", ") + o->id;
           ++named;
         }
-        const std::size_t rest = holders.size() - 1 - named;
-        if (rest > 0) others += " and " + std::to_string(rest) + " more";
-        by_id[id]->findings.push_back({"cert-clone", rules_.severity("cert-clone"),
-                                       "certificate " + sha.substr(0, 16) + " also presented by " + others});
+        others += moreClause(holders.size() - 1 - named);
+        by_id[holder->id]->findings.push_back({"cert-clone", rules_.severity("cert-clone"),
+                                               "certificate " + sha.substr(0, 16) + " also presented by " + others});
       }
     }
     // fingerprint-mismatch: a device whose JA4 differs from what the rules

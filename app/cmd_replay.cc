@@ -1,4 +1,5 @@
 // provaudit replay FILE... : read capture files into the audit database.
+#include <malloc.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -68,6 +69,10 @@ class Progress {
 };
 
 int runReplay(const CommonOptions& common, const ReplayOptions& opts) {
+  // Two threads (reader and writer) and one malloc arena: with an arena each,
+  // both keep their own high-water mark and peak RSS (a target) grows by the
+  // audit's working set.
+  ::mallopt(M_ARENA_MAX, 1);
   store::Database db(common.db, store::Database::Mode::ReadWrite);
   Pipeline pipe(common, db);
   // --serve: the dashboard reads the same database while the replay writes it.
@@ -77,6 +82,9 @@ int runReplay(const CommonOptions& common, const ReplayOptions& opts) {
   capture::CaptureEngine engine(pipe.factory(), pipe.anomalies());
   Progress progress(!common.quiet);
   const auto run_start = std::chrono::steady_clock::now();
+  // Reading and storing overlap: this thread reads and analyses, the
+  // pipeline's writer stores the observations and audits as it goes.
+  pipe.startWriter();
   std::uint32_t source_id = 0;
   for (const auto& path : opts.files) {
     ++source_id;
@@ -132,13 +140,21 @@ int runReplay(const CommonOptions& common, const ReplayOptions& opts) {
         if (c > prior[n]) delta.inc(registerAnomaly(n), c - prior[n]);
       });
     }
-    pipe.flush();
-    db.begin();
-    db.saveSource(rec, delta);
-    db.commit();
+    pipe.withDatabase([&](store::Database& d) {
+      d.begin();
+      try {
+        d.saveSource(rec, delta);
+        d.commit();
+      } catch (...) {
+        d.rollback();
+        throw;
+      }
+    });
   }
+  pipe.stopWriter();
   const auto read_done = std::chrono::steady_clock::now();
   const auto result = pipe.audit();
+  pipe.anomalies().merge(pipe.auditAnomalies());
   const auto audit_done = std::chrono::steady_clock::now();
   const auto& t = pipe.totals();
   if (common.verbose > 0) {

@@ -2,6 +2,7 @@
 
 #include <boost/json.hpp>
 #include <stdexcept>
+#include <utility>
 
 #include "store/json_codec.h"
 
@@ -46,11 +47,21 @@ Pipeline::Pipeline(const CommonOptions& opts, store::Database& db, bool auto_flu
   for (auto& k : db_.findingKeys()) reported_findings_.insert(std::move(k));
 }
 
-Pipeline::~Pipeline() = default;
+Pipeline::~Pipeline() {
+  if (writer_.joinable()) {
+    {
+      std::lock_guard lock(mu_);
+      writer_stop_ = true;
+    }
+    wake_writer_.notify_all();
+    writer_.join();
+  }
+}
 
 void Pipeline::onTls(analyze::TlsObservation&& obs) {
   {
-    std::lock_guard lock(mu_);
+    std::unique_lock lock(mu_);
+    space_.wait(lock, [&] { return !writer_running_ || pending_tls_.size() + pending_http_.size() < MAX_PENDING; });
     ++totals_.tls_handshakes;
     if (obs.client_cert == analyze::ClientCertState::Present) ++totals_.client_certs;
     pending_tls_.push_back(std::move(obs));
@@ -60,28 +71,95 @@ void Pipeline::onTls(analyze::TlsObservation&& obs) {
 
 void Pipeline::onHttp(analyze::HttpObservation&& obs) {
   {
-    std::lock_guard lock(mu_);
+    std::unique_lock lock(mu_);
+    space_.wait(lock, [&] { return !writer_running_ || pending_tls_.size() + pending_http_.size() < MAX_PENDING; });
     ++totals_.http_requests;
     pending_http_.push_back(std::move(obs));
   }
   maybeFlush();
 }
 
+bool Pipeline::auditDue(int cost_factor) const {
+  return std::chrono::steady_clock::now() - last_audit_ >=
+         std::max<std::chrono::steady_clock::duration>(FLUSH_INTERVAL, cost_factor * last_audit_cost_);
+}
+
 void Pipeline::maybeFlush() {
-  if (!auto_flush_) return;
   bool due = false;
   {
     std::lock_guard lock(mu_);
     due = pending_tls_.size() + pending_http_.size() >= STORE_BATCH ||
           std::chrono::steady_clock::now() - last_flush_ >= FLUSH_INTERVAL;
+    if (writer_running_) {
+      if (due) wake_writer_.notify_one();
+      return;
+    }
   }
-  if (!due) return;
+  if (!auto_flush_ || !due) return;
   flush();
-  const auto now = std::chrono::steady_clock::now();
-  if (now - last_audit_ >= std::max<std::chrono::steady_clock::duration>(FLUSH_INTERVAL,
-                                                                          AUDIT_COST_FACTOR * last_audit_cost_)) {
-    audit();
+  if (auditDue(AUDIT_COST_FACTOR)) audit();
+}
+
+void Pipeline::startWriter() {
+  {
+    std::lock_guard lock(mu_);
+    if (writer_running_) return;
+    writer_running_ = true;
+    writer_stop_ = false;
   }
+  writer_ = std::thread([this] { writerLoop(); });
+}
+
+void Pipeline::writerLoop() {
+  const int factor = std::thread::hardware_concurrency() > 1 ? AUDIT_COST_FACTOR_BACKGROUND : AUDIT_COST_FACTOR;
+  for (;;) {
+    bool stop = false;
+    {
+      std::unique_lock lock(mu_);
+      wake_writer_.wait_for(lock, FLUSH_INTERVAL, [&] {
+        return writer_stop_ || pending_tls_.size() + pending_http_.size() >= STORE_BATCH;
+      });
+      stop = writer_stop_;
+    }
+    try {
+      flush();
+      if (stop) break;
+      if (dirty() && auditDue(factor)) audit();
+    } catch (...) {
+      // The reading goes on unhindered (producers no longer wait); the error
+      // reaches the caller from stopWriter().
+      std::lock_guard lock(mu_);
+      writer_error_ = std::current_exception();
+      writer_running_ = false;
+      pending_tls_.clear();
+      pending_http_.clear();
+      space_.notify_all();
+      return;
+    }
+  }
+}
+
+void Pipeline::stopWriter() {
+  if (!writer_.joinable()) return;
+  {
+    std::lock_guard lock(mu_);
+    writer_stop_ = true;
+  }
+  wake_writer_.notify_all();
+  writer_.join();
+  std::exception_ptr error;
+  {
+    std::lock_guard lock(mu_);
+    writer_running_ = false;
+    error = std::exchange(writer_error_, nullptr);
+  }
+  space_.notify_all();
+  if (error) std::rethrow_exception(error);
+}
+
+void Pipeline::withDatabase(const std::function<void(store::Database&)>& fn) {
+  std::lock_guard lock(db_mu_);
+  fn(db_);
 }
 
 bool Pipeline::dirty() const {
@@ -94,6 +172,11 @@ void Pipeline::writeEvent(const std::string& line) {
 }
 
 void Pipeline::flush() {
+  std::lock_guard db_lock(db_mu_);
+  flushLocked();
+}
+
+void Pipeline::flushLocked() {
   std::vector<analyze::TlsObservation> tls;
   std::vector<analyze::HttpObservation> http;
   {
@@ -102,6 +185,7 @@ void Pipeline::flush() {
     tls.swap(pending_tls_);
     http.swap(pending_http_);
   }
+  space_.notify_all();
   if (tls.empty() && http.empty()) return;
   std::uint64_t added = 0;
   db_.begin();
@@ -152,7 +236,12 @@ bool Pipeline::reloadRules(std::string& err) {
 }
 
 analyze::AuditResult Pipeline::audit() {
-  flush();
+  std::lock_guard db_lock(db_mu_);
+  return auditLocked();
+}
+
+analyze::AuditResult Pipeline::auditLocked() {
+  flushLocked();
   const auto started = std::chrono::steady_clock::now();
   {
     std::lock_guard lock(mu_);
@@ -168,7 +257,7 @@ analyze::AuditResult Pipeline::audit() {
   try {
     const auto t0 = Clock::now();
     evidence_rowid_ = db_.loadObservationsSince(evidence_rowid_, evidence_tls_, evidence_http_, certs_,
-                                                certs_by_sha_, anomalies_);
+                                                certs_by_sha_, audit_anomalies_);
     const auto t1 = Clock::now();
     result = analyze::runAudit({&evidence_tls_, &evidence_http_}, *rules_, device_ca_.get(), server_ca_.get());
     const auto t2 = Clock::now();

@@ -2,14 +2,18 @@
 // Wires the stages for one run: packet sources -> capture engine -> flow
 // analyzers -> observations -> store (batched) -> audit -> derived tables.
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
+#include <exception>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <unordered_map>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "analyze/audit.h"
@@ -31,6 +35,11 @@ inline constexpr std::chrono::milliseconds FLUSH_INTERVAL{1000};
 // killed run and a --serve dashboard see recent results), but never more often
 // than AUDIT_COST_FACTOR times the audit's own cost: reading stays the main work.
 inline constexpr int AUDIT_COST_FACTOR = 3;
+// With a background writer on a core of its own, audits may follow each other
+// closely: the less is left for the final audit, the sooner a replay ends.
+inline constexpr int AUDIT_COST_FACTOR_BACKGROUND = 1;
+// Observations queued for a background writer before the producers wait.
+inline constexpr std::size_t MAX_PENDING = 16 * STORE_BATCH;
 
 // Where the audits' time went (all audits of the run), for -v.
 struct AuditTimes {
@@ -47,8 +56,10 @@ struct RunTotals {
 
 // Thread model: onTls/onHttp may be called from any number of analysis
 // threads (they only queue, under a mutex). flush() and audit() belong to one
-// thread, the writer: in replay that is the reading thread itself (auto_flush),
-// in live capture a timer thread.
+// thread, the writer: in replay the background writer (startWriter) or, with
+// auto_flush, the reading thread itself; in live capture a timer thread.
+// Other database work while a background writer runs goes through
+// withDatabase().
 class Pipeline : public analyze::ObservationSink {
  public:
   Pipeline(const CommonOptions& opts, store::Database& db, bool auto_flush = true);
@@ -56,6 +67,17 @@ class Pipeline : public analyze::ObservationSink {
 
   void onTls(analyze::TlsObservation&& obs) override;
   void onHttp(analyze::HttpObservation&& obs) override;
+
+  // Moves flushing and periodic audits to a thread of its own, so that reading
+  // and storing overlap. Producers wait when MAX_PENDING observations are
+  // queued. stopWriter() flushes what is queued, joins, and rethrows what
+  // the writer failed with (the database error, one line).
+  void startWriter();
+  void stopWriter();
+  // Runs `fn` with the database while no flush or audit is running.
+  void withDatabase(const std::function<void(store::Database&)>& fn);
+  // Anomalies met while reading the evidence back (audit); the writer's own.
+  const AnomalyCounters& auditAnomalies() const { return audit_anomalies_; }
 
   // Writes queued observations (one transaction); new ones join the evidence.
   void flush();
@@ -80,9 +102,20 @@ class Pipeline : public analyze::ObservationSink {
  private:
   void writeEvent(const std::string& line);
   void maybeFlush();
+  void flushLocked();
+  analyze::AuditResult auditLocked();
+  void writerLoop();
+  bool auditDue(int cost_factor) const;
   const CommonOptions& opts_;
   const bool auto_flush_;
-  mutable std::mutex mu_;        // guards pending_*, totals_ and dirty_
+  mutable std::mutex mu_;        // guards pending_*, totals_, dirty_ and the writer flags
+  std::mutex db_mu_;             // one flush, audit or withDatabase at a time
+  std::condition_variable wake_writer_;   // a batch is ready, or stop
+  std::condition_variable space_;         // the writer took the queue
+  std::thread writer_;
+  bool writer_running_ = false, writer_stop_ = false;
+  std::exception_ptr writer_error_;
+  AnomalyCounters audit_anomalies_;
   bool dirty_ = false;
   // The evidence: every sighting in the database (this run's and any other
   // process's), read incrementally by rowid. Writer thread only.

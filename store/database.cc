@@ -52,7 +52,7 @@ Database::Database(const std::string& path, Mode mode) {
   sqlite3_busy_timeout(db_.get(), BUSY_TIMEOUT_MS);
   try {
     if (mode == Mode::ReadWrite) {
-      execSql(db_.get(), "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;");
+      execSql(db_.get(), "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-16384;");
       migrate();
       st_ = std::make_unique<Statements>(db_.get());
     } else {

@@ -154,6 +154,35 @@ TEST_CASE("an individual certificate on two devices is a clone, each naming the 
   CHECK(a.findings[0].detail.find("mac:00:0e:08:99:99:01") != std::string::npos);
 }
 
+TEST_CASE("a certificate cloned onto many devices: the first seen are named, the rest counted to an order of magnitude") {
+  // The finding text of the early holders must not change as more clones show
+  // up (each change rewrites every holder), and must not grow with the fleet.
+  auto holderDetail = [](int clones) {
+    Run r;
+    for (int i = 0; i < clones; ++i) {
+      char mac[18];
+      std::snprintf(mac, sizeof mac, "00:0e:08:00:%02x:%02x", i / 256, i % 256);
+      const std::string ip = "10.0.1." + std::to_string(i % 250);
+      r.tls.push_back(withCert(handshake(mac, ip.c_str(), T0 + i * SEC), spa962()));
+    }
+    const auto res = r.audit();
+    return device(res, "mac:00:0e:08:00:00:00").findings;
+  };
+  const auto detail = [](const std::vector<Finding>& fs) {
+    for (const auto& f : fs) {
+      if (f.code == "cert-clone") return f.detail;
+    }
+    return std::string();
+  };
+  const std::string at_120 = detail(holderDetail(120));
+  CHECK(at_120.find("mac:00:0e:08:00:00:01, ") != std::string::npos);   // seen second, named
+  CHECK(at_120.find("mac:00:0e:08:00:00:0a") != std::string::npos);     // the tenth other
+  CHECK(at_120.find("mac:00:0e:08:00:00:0b") == std::string::npos);     // the eleventh is counted
+  CHECK(at_120.find(" and 100+ more") != std::string::npos);           // 109 more
+  CHECK(detail(holderDetail(150)) == at_120);                          // 139 more: same text
+  CHECK(detail(holderDetail(15)).find(" and 4 more") != std::string::npos);
+}
+
 TEST_CASE("empty Certificate after a request is class none") {
   Run r;
   auto t = handshake("88:43:e1:00:00:01", "10.0.0.14", T0);
