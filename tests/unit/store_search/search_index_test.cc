@@ -1,0 +1,116 @@
+// The devices' full-text search index (FTS5, devices_search) follows the
+// devices table through full and incremental audits: Database::replaceAudit
+// maintains it in bulk, without triggers.
+#include <catch2/catch.hpp>
+
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <set>
+#include <string>
+
+#include "store/database.h"
+
+using namespace provaudit;
+using namespace provaudit::store;
+
+namespace {
+
+struct TempDb {
+  std::filesystem::path dir = std::filesystem::temp_directory_path() /
+                              ("provaudit-search-" + std::to_string(::getpid()) + "-" +
+                               std::to_string(reinterpret_cast<std::uintptr_t>(this)));
+  TempDb() { std::filesystem::create_directories(dir); }
+  ~TempDb() { std::filesystem::remove_all(dir); }
+  [[nodiscard]] std::string path() const { return (dir / "search.db").string(); }
+};
+
+analyze::DeviceRecord device(const std::string& serial, const std::string& model) {
+  analyze::DeviceRecord d;
+  d.id = "serial:" + serial;
+  d.identity = "unknown";
+  d.identity_reason = "plaintext-only";
+  d.serial = serial;
+  d.model = model;
+  d.ips = {"10.9.0.1"};
+  d.first_seen = d.last_seen = 1'700'000'000'000'000'000;
+  d.sessions = 1;
+  return d;
+}
+
+// Device ids whose search text contains `term` (the trigram index), and a
+// check that the index holds exactly one entry per device row.
+std::set<std::string> search(const std::string& path, const std::string& term) {
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+  std::set<std::string> ids;
+  sqlite3_stmt* st = nullptr;
+  REQUIRE(sqlite3_prepare_v2(db,
+                             "SELECT d.id FROM devices_search s JOIN devices d ON d.rowid = s.rowid "
+                             "WHERE devices_search MATCH ?",
+                             -1, &st, nullptr) == SQLITE_OK);
+  const std::string phrase = "\"" + term + "\"";
+  sqlite3_bind_text(st, 1, phrase.c_str(), -1, SQLITE_TRANSIENT);
+  while (sqlite3_step(st) == SQLITE_ROW) ids.insert(reinterpret_cast<const char*>(sqlite3_column_text(st, 0)));
+  sqlite3_finalize(st);
+  REQUIRE(sqlite3_prepare_v2(db,
+                             "SELECT (SELECT count(*) FROM devices_search), (SELECT count(*) FROM devices), "
+                             "(SELECT count(*) FROM devices_search WHERE rowid NOT IN (SELECT rowid FROM devices))",
+                             -1, &st, nullptr) == SQLITE_OK);
+  REQUIRE(sqlite3_step(st) == SQLITE_ROW);
+  CHECK(sqlite3_column_int64(st, 0) == sqlite3_column_int64(st, 1));
+  CHECK(sqlite3_column_int64(st, 2) == 0);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return ids;
+}
+
+void audit(Database& db, const analyze::AuditResult& r, std::unordered_map<std::string, std::uint64_t>& written,
+           std::int64_t& generation) {
+  db.begin();
+  db.replaceAudit(r, written, generation);
+  db.commit();
+}
+
+}  // namespace
+
+TEST_CASE("the search index follows full and incremental audits: changed, new and removed devices") {
+  TempDb tmp;
+  Database db(tmp.path(), Database::Mode::ReadWrite);
+  std::unordered_map<std::string, std::uint64_t> written;
+  std::int64_t generation = -1;
+
+  analyze::AuditResult first;
+  first.devices = {device("CBT11111AAA", "SPA962"), device("CBT22222BBB", "SPA504G")};
+  audit(db, first, written, generation);  // full rewrite
+  CHECK(search(tmp.path(), "SPA962") == std::set<std::string>{"serial:CBT11111AAA"});
+  CHECK(search(tmp.path(), "22222") == std::set<std::string>{"serial:CBT22222BBB"});
+
+  // Incremental: the first device's model changes, the second stays, a third appears.
+  analyze::AuditResult second;
+  second.devices = {device("CBT11111AAA", "SPA122"), device("CBT22222BBB", "SPA504G"),
+                    device("CBT33333CCC", "SPA112")};
+  audit(db, second, written, generation);
+  CHECK(search(tmp.path(), "SPA962").empty());  // the old text is gone
+  CHECK(search(tmp.path(), "SPA122") == std::set<std::string>{"serial:CBT11111AAA"});
+  CHECK(search(tmp.path(), "SPA504G") == std::set<std::string>{"serial:CBT22222BBB"});
+  CHECK(search(tmp.path(), "33333") == std::set<std::string>{"serial:CBT33333CCC"});
+  CHECK(search(tmp.path(), "CBT") ==
+        std::set<std::string>{"serial:CBT11111AAA", "serial:CBT22222BBB", "serial:CBT33333CCC"});
+
+  // Incremental: the first device is gone (merged into another, say).
+  analyze::AuditResult third;
+  third.devices = {device("CBT22222BBB", "SPA504G"), device("CBT33333CCC", "SPA112")};
+  audit(db, third, written, generation);
+  CHECK(search(tmp.path(), "11111").empty());
+  CHECK(search(tmp.path(), "CBT") == std::set<std::string>{"serial:CBT22222BBB", "serial:CBT33333CCC"});
+
+  // Another writer's audit (the generation moved): the next one rewrites everything.
+  std::unordered_map<std::string, std::uint64_t> other_written;
+  std::int64_t other_generation = -1;
+  audit(db, first, other_written, other_generation);
+  audit(db, third, written, generation);
+  CHECK(search(tmp.path(), "SPA962").empty());
+  CHECK(search(tmp.path(), "CBT") == std::set<std::string>{"serial:CBT22222BBB", "serial:CBT33333CCC"});
+}
