@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <algorithm>
 #include <chrono>
 #include <string>
 #include <thread>
@@ -188,4 +189,35 @@ TEST_CASE("two replays into one database at once both complete") {
   CHECK(devices.count("00:0e:08:66:60:66") == 1);  // from audit_cases (replay a)
   CHECK(devices.count("00:0e:08:12:34:56") == 1);  // from spa_mixed_tls12 (replay b)
   if (haveSqlite3()) CHECK(sql(db, "PRAGMA integrity_check;") == "ok\n");
+}
+
+TEST_CASE("a database that fails under a running replay: one-line error, exit 1, no hang") {
+  // The writer thread meets the error; the reading thread must neither wait
+  // for it forever nor lose the reason.
+  if (!haveSqlite3()) {
+    WARN("sqlite3 shell not installed: skipped");
+    return;
+  }
+  const LongCapture cap("audit_cases.pcap");
+  const std::string db = robust::tmpPath("failing.db");
+  robust::Child replay = robust::spawn({bin(), "replay", "-q", "--db", db, "-"}, true);
+  ::signal(SIGPIPE, SIG_IGN);
+  REQUIRE(writeAll(replay.stdin_fd, cap.header()));
+  std::uint32_t copies = 0;
+  auto feed = [&](std::chrono::milliseconds how_long) {
+    const auto start = Clock::now();
+    while (Clock::now() - start < how_long) {
+      if (!writeAll(replay.stdin_fd, cap.copy(copies++))) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  };
+  feed(std::chrono::milliseconds(1500));
+  // Every later write of a sighting fails: the table is gone.
+  CHECK(sql(db, "DROP TABLE sightings;").empty());
+  feed(std::chrono::milliseconds(2000));
+  const auto done = robust::wait(replay);  // closes stdin: end of input
+  INFO("fed " << copies << " copies; stderr: " << done.err);
+  CHECK(done.status == 1);
+  CHECK(done.err.find("sightings") != std::string::npos);
+  CHECK(std::count(done.err.begin(), done.err.end(), '\n') == 1);
 }
