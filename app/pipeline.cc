@@ -261,7 +261,8 @@ analyze::AuditResult Pipeline::auditLocked() {
     const auto t1 = Clock::now();
     result = analyze::runAudit({&evidence_tls_, &evidence_http_}, *rules_, device_ca_.get(), server_ca_.get());
     const auto t2 = Clock::now();
-    audit_times_.rows_written += db_.replaceAudit(result, written_devices_, audit_generation_);
+    const std::size_t rows = db_.replaceAudit(result, written_devices_, audit_generation_);
+    audit_times_.rows_written += rows;
     const auto t3 = Clock::now();
     db_.commit();
     const auto t4 = Clock::now();
@@ -270,6 +271,11 @@ analyze::AuditResult Pipeline::auditLocked() {
     audit_times_.derive_s += seconds(t1, t2);
     audit_times_.store_s += seconds(t2, t3);
     audit_times_.commit_s += seconds(t3, t4);
+    if (opts_.verbose > 1) {
+      std::fprintf(stderr, "provaudit: audit %d: %zu devices (%zu rows written), load %.2f s, derive %.2f s, write %.2f s, commit %.2f s\n",
+                   audit_times_.audits, result.devices.size(), rows, seconds(t0, t1), seconds(t1, t2), seconds(t2, t3),
+                   seconds(t3, t4));
+    }
   } catch (...) {
     db_.rollback();
     throw;
