@@ -14,15 +14,6 @@
 namespace provaudit::analyze {
 namespace {
 
-// RFC 5246 §6.2.1 ContentType, RFC 6520 §2 heartbeat.
-enum class ContentType : std::uint8_t {
-  ChangeCipherSpec = 20,
-  Alert = 21,
-  Handshake = 22,
-  ApplicationData = 23,
-  Heartbeat = 24,
-};
-
 constexpr std::size_t TLS_RECORD_HEADER = 5;   // type(1) version(2) length(2)
 constexpr std::size_t SSLV2_RECORD_HEADER = 2;  // RFC 5246 Appendix E.2: 2-byte length, high bit set
 constexpr std::size_t TLS_HANDSHAKE_HEADER = 4; // msg_type(1) length(3)
@@ -34,11 +25,6 @@ constexpr std::uint8_t ALERT_NO_CERTIFICATE = 41;  // SSL 3.0 (RFC 6101 §5.4.2)
 constexpr std::uint8_t CHANGE_CIPHER_SPEC_VALUE = 1;
 constexpr std::uint8_t TLS_MAJOR_VERSION = 3;
 constexpr std::uint8_t TLS_MAX_MINOR_VERSION = 4;
-
-bool isContentType(std::uint8_t type) {
-  return type >= static_cast<std::uint8_t>(ContentType::ChangeCipherSpec) &&
-         type <= static_cast<std::uint8_t>(ContentType::Heartbeat);
-}
 
 // SSL 3.0 (3,0) to TLS 1.3's legacy record version (3,3); (3,4) tolerated.
 bool isRecordVersion(std::uint8_t major, std::uint8_t minor) {

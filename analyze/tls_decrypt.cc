@@ -24,13 +24,6 @@
 namespace provaudit::analyze {
 namespace {
 
-// RFC 5246 §6.2.1 ContentType.
-constexpr std::uint8_t CT_CHANGE_CIPHER_SPEC = 20;
-constexpr std::uint8_t CT_ALERT = 21;
-constexpr std::uint8_t CT_HANDSHAKE = 22;
-constexpr std::uint8_t CT_APPLICATION_DATA = 23;
-constexpr std::uint8_t CT_HEARTBEAT = 24;
-
 constexpr std::uint8_t HS_KEY_UPDATE = 24;       // RFC 8446 §4.6.3
 constexpr std::uint16_t EXT_ENCRYPT_THEN_MAC = 22;        // RFC 7366 §2
 constexpr std::uint16_t EXT_EXTENDED_MASTER_SECRET = 23;  // RFC 7627 §5.1
@@ -481,7 +474,7 @@ struct TlsDecryptSession::Impl {
         d.header_len = 0;
         const std::uint8_t type = d.header[0];
         const std::size_t length = (static_cast<std::size_t>(d.header[3]) << 8) | d.header[4];
-        if (type < CT_CHANGE_CIPHER_SPEC || type > CT_HEARTBEAT || d.header[1] != 3 || length > TLS_MAX_RECORD) {
+        if (!isContentType(type) || d.header[1] != 3 || length > TLS_MAX_RECORD) {
           off(PA_ANOMALY("tls_decrypt_record_malformed"));
           return;
         }
@@ -505,16 +498,16 @@ struct TlsDecryptSession::Impl {
     std::uint8_t type = d.header[0];
     const Bytes header(d.header);
     // RFC 8446 §5: a TLS 1.3 ChangeCipherSpec is never protected and changes nothing.
-    if (tls13 && type == CT_CHANGE_CIPHER_SPEC) return;
+    if (tls13 && static_cast<ContentType>(type) == ContentType::ChangeCipherSpec) return;
     if (!d.cipher) {
-      switch (type) {
-        case CT_CHANGE_CIPHER_SPEC:
+      switch (static_cast<ContentType>(type)) {
+        case ContentType::ChangeCipherSpec:
           if (!tls13) onChangeCipherSpec(side);  // TLS 1.3's are middlebox compatibility only
           return;
-        case CT_HANDSHAKE:
+        case ContentType::Handshake:
           onHandshakeBytes(side, d.record, false);
           return;
-        case CT_APPLICATION_DATA:
+        case ContentType::ApplicationData:
           // Protected data without the handshake that keyed it.
           if (session.state_ == State::Waiting) off(PA_ANOMALY("decrypt_missing_handshake"));
           return;
@@ -542,17 +535,17 @@ struct TlsDecryptSession::Impl {
       off(PA_ANOMALY("tls_decrypt_flow_limit"));
       return;
     }
-    switch (type) {
-      case CT_HANDSHAKE:
+    switch (static_cast<ContentType>(type)) {
+      case ContentType::Handshake:
         onHandshakeBytes(side, plain, true);
         break;
-      case CT_APPLICATION_DATA:
+      case ContentType::ApplicationData:
         if (side == Side::Client && client_out != nullptr) client_out->insert(client_out->end(), plain.begin(), plain.end());
         break;
-      case CT_CHANGE_CIPHER_SPEC:
+      case ContentType::ChangeCipherSpec:
         if (!tls13) onChangeCipherSpec(side);  // a renegotiation's, under the old keys
         break;
-      case CT_ALERT:
+      case ContentType::Alert:
       default:
         break;
     }

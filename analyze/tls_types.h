@@ -11,6 +11,20 @@ namespace provaudit::analyze {
 
 using Der = std::vector<std::uint8_t>;
 
+// RFC 5246 §6.2.1 ContentType, RFC 6520 §2 heartbeat.
+enum class ContentType : std::uint8_t {
+  ChangeCipherSpec = 20,
+  Alert = 21,
+  Handshake = 22,
+  ApplicationData = 23,
+  Heartbeat = 24,
+};
+
+constexpr bool isContentType(std::uint8_t type) {
+  return type >= static_cast<std::uint8_t>(ContentType::ChangeCipherSpec) &&
+         type <= static_cast<std::uint8_t>(ContentType::Heartbeat);
+}
+
 struct ClientHello {
   std::uint16_t record_version = 0;              // version in the record header
   std::uint16_t legacy_version = 0;              // client_version field

@@ -15,7 +15,7 @@ namespace provaudit::capture {
 
 struct RawPacket {
   PacketRef ref;
-  int linktype = 0;                     // libpcap DLT_* value (pcap_datalink) of the frame
+  int linktype = 0;                     // DLT_* (pcap files, live: pcap_datalink) or pcapng LINKTYPE_*; the decoder takes both
   std::span<const std::uint8_t> data;   // captured bytes; valid until the next next()
   std::uint32_t orig_len = 0;           // length on the wire (> data.size() when cut by the snap length)
 };
