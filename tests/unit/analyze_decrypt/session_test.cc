@@ -3,15 +3,13 @@
 // with SSL_CTX_set_keylog_callback, every byte that crosses is recorded, and
 // the transcript is fed to TlsDecryptSession, which must recover the request.
 // One case per cipher family and key exchange; hermetic (keys made here).
-#include <openssl/bio.h>
-#include <openssl/err.h>
 #include <openssl/ssl.h>
 
-#include <array>
 #include <catch2/catch.hpp>
 #include <string>
 #include <vector>
 
+#include "../../support/memory_tls.h"
 #include "../analyze_x509/test_certs.h"
 #include "analyze/tls_decrypt.h"
 
@@ -23,14 +21,10 @@ namespace tc = provaudit::testcerts;
 namespace {
 
 using Buf = std::vector<std::uint8_t>;
-struct Chunk {
-  Side side;
-  Buf bytes;
-};
+using provaudit::testtls::acceptAnyCertificate;
+using provaudit::testtls::Chunk;
 
 const std::string REQUEST = "GET /spa000e08abcdef.cfg HTTP/1.1\r\nUser-Agent: Linksys/SPA-962-6.1.5(a) (88012BA01234)\r\n\r\n";
-
-int acceptAnyCertificate(int /*preverify_ok*/, X509_STORE_CTX* /*ctx*/) { return 1; }
 
 struct Pki {
   provaudit::EvpPkeyPtr server_key = tc::rsaKey(2048);
@@ -61,13 +55,15 @@ struct Case {
   bool request_cert = false;
 };
 
-class MemoryPair {
+// The contexts one Case asks for (version, ciphers, options, both
+// certificates, the client's key log) around the shared conversation.
+class Contexts {
  public:
-  explicit MemoryPair(const Case& c) {
-    server_ctx_.reset(SSL_CTX_new(TLS_server_method()));
-    client_ctx_.reset(SSL_CTX_new(TLS_client_method()));
-    tc::require(server_ctx_ && client_ctx_, "SSL_CTX_new");
-    for (SSL_CTX* ctx : {server_ctx_.get(), client_ctx_.get()}) {
+  explicit Contexts(const Case& c) {
+    server_ctx.reset(SSL_CTX_new(TLS_server_method()));
+    client_ctx.reset(SSL_CTX_new(TLS_client_method()));
+    tc::require(server_ctx && client_ctx, "SSL_CTX_new");
+    for (SSL_CTX* ctx : {server_ctx.get(), client_ctx.get()}) {
       SSL_CTX_set_security_level(ctx, 0);  // TLS 1.0 and 3DES are what old firmware does
       tc::require(SSL_CTX_set_min_proto_version(ctx, c.version) == 1, "min");
       tc::require(SSL_CTX_set_max_proto_version(ctx, c.version) == 1, "max");
@@ -78,104 +74,38 @@ class MemoryPair {
       }
       SSL_CTX_set_options(ctx, c.options | SSL_OP_NO_TICKET);
     }
-    tc::require(SSL_CTX_use_certificate(server_ctx_.get(), pki().server.get()) == 1, "server cert");
-    tc::require(SSL_CTX_use_PrivateKey(server_ctx_.get(), pki().server_key.get()) == 1, "server key");
-    tc::require(SSL_CTX_use_certificate(client_ctx_.get(), pki().device.get()) == 1, "device cert");
-    tc::require(SSL_CTX_use_PrivateKey(client_ctx_.get(), pki().device_key.get()) == 1, "device key");
-    if (c.request_cert) SSL_CTX_set_verify(server_ctx_.get(), SSL_VERIFY_PEER, acceptAnyCertificate);
+    tc::require(SSL_CTX_use_certificate(server_ctx.get(), pki().server.get()) == 1, "server cert");
+    tc::require(SSL_CTX_use_PrivateKey(server_ctx.get(), pki().server_key.get()) == 1, "server key");
+    tc::require(SSL_CTX_use_certificate(client_ctx.get(), pki().device.get()) == 1, "device cert");
+    tc::require(SSL_CTX_use_PrivateKey(client_ctx.get(), pki().device_key.get()) == 1, "device key");
+    if (c.request_cert) SSL_CTX_set_verify(server_ctx.get(), SSL_VERIFY_PEER, acceptAnyCertificate);
     // Verifying peers needs a session id context (else the handshake fails).
     static constexpr unsigned char SESSION_CONTEXT[] = "provaudit-decrypt-test";
-    tc::require(SSL_CTX_set_session_id_context(server_ctx_.get(), SESSION_CONTEXT, sizeof SESSION_CONTEXT - 1) == 1,
+    tc::require(SSL_CTX_set_session_id_context(server_ctx.get(), SESSION_CONTEXT, sizeof SESSION_CONTEXT - 1) == 1,
                 "sid ctx");
-    SSL_CTX_set_keylog_callback(client_ctx_.get(), onKeylogLine);
-    client_.reset(SSL_new(client_ctx_.get()));
-    server_.reset(SSL_new(server_ctx_.get()));
-    tc::require(client_ && server_, "SSL_new");
-    client_out_ = attach(client_.get());
-    server_out_ = attach(server_.get());
-    client_in_ = SSL_get_rbio(client_.get());
-    server_in_ = SSL_get_rbio(server_.get());
-    SSL_set_connect_state(client_.get());
-    SSL_set_accept_state(server_.get());
+    SSL_CTX_set_keylog_callback(client_ctx.get(), onKeylogLine);
   }
+  provaudit::SslCtxPtr server_ctx;  // read by MemoryPair, built here
+  provaudit::SslCtxPtr client_ctx;
+};
 
-  void handshake() {
-    for (int round = 0; round < 20; ++round) {
-      const int c = SSL_do_handshake(client_.get());
-      pump();
-      const int s = SSL_do_handshake(server_.get());
-      pump();
-      if (c == 1 && s == 1) return;
-    }
-    tc::require(false, "handshake did not finish");
-  }
+class MemoryPair : private Contexts, public provaudit::testtls::MemoryTls {
+ public:
+  explicit MemoryPair(const Case& c) : Contexts(c), MemoryTls(client_ctx.get(), server_ctx.get()) {}
 
   void request(const std::string& data) {
-    tc::require(SSL_write(client_.get(), data.data(), static_cast<int>(data.size())) == static_cast<int>(data.size()),
-                "write");
-    pump();
-    read(server_.get());
-    const std::string response = "HTTP/1.1 200 OK\r\nContent-Length: 15\r\n\r\n<flat-profile/>";
-    tc::require(SSL_write(server_.get(), response.data(), static_cast<int>(response.size())) > 0, "write");
-    pump();
-    read(client_.get());
+    write(client(), data);
+    read(server());
+    write(server(), "HTTP/1.1 200 OK\r\nContent-Length: 15\r\n\r\n<flat-profile/>");
+    read(client());
   }
 
   // RFC 5746 renegotiation started by the server, which asks for the client
   // certificate only now (Apache per-directory SSLVerifyClient).
   void renegotiateWithCertificateRequest() {
-    SSL_set_verify(server_.get(), SSL_VERIFY_PEER, acceptAnyCertificate);
-    tc::require(SSL_renegotiate(server_.get()) == 1, "SSL_renegotiate");
-    for (int round = 0; round < 20 && SSL_renegotiate_pending(server_.get()) == 1; ++round) {
-      SSL_do_handshake(server_.get());
-      pump();
-      read(client_.get());
-      read(server_.get());
-    }
-    tc::require(SSL_renegotiate_pending(server_.get()) == 0, "renegotiation did not finish");
+    SSL_set_verify(server(), SSL_VERIFY_PEER, acceptAnyCertificate);
+    renegotiate();
   }
-
-  std::vector<Chunk>& transcript() { return transcript_; }
-
- private:
-  static BIO* attach(SSL* ssl) {
-    provaudit::BioPtr in(BIO_new(BIO_s_mem()));
-    provaudit::BioPtr out(BIO_new(BIO_s_mem()));
-    tc::require(in && out, "BIO_new");
-    BIO_set_mem_eof_return(in.get(), -1);
-    BIO* out_raw = out.get();
-    SSL_set_bio(ssl, in.release(), out.release());  // ownership passes to the SSL
-    return out_raw;
-  }
-  void move(BIO* from, BIO* to, Side side) {
-    std::array<std::uint8_t, 4096> buf{};
-    int n = 0;
-    while ((n = BIO_read(from, buf.data(), static_cast<int>(buf.size()))) > 0) {
-      transcript_.push_back({side, Buf(buf.begin(), buf.begin() + n)});
-      tc::require(BIO_write(to, buf.data(), n) == n, "BIO_write");
-    }
-  }
-  void pump() {
-    move(client_out_, server_in_, Side::Client);
-    move(server_out_, client_in_, Side::Server);
-  }
-  void read(SSL* ssl) {
-    std::array<char, 4096> buf{};
-    while (SSL_read(ssl, buf.data(), static_cast<int>(buf.size())) > 0) {
-    }
-    ERR_clear_error();
-    pump();
-  }
-
-  provaudit::SslCtxPtr server_ctx_;
-  provaudit::SslCtxPtr client_ctx_;
-  provaudit::SslPtr client_;
-  provaudit::SslPtr server_;
-  BIO* client_out_ = nullptr;  // owned by client_
-  BIO* server_out_ = nullptr;  // owned by server_
-  BIO* client_in_ = nullptr;   // owned by client_
-  BIO* server_in_ = nullptr;   // owned by server_
-  std::vector<Chunk> transcript_;
 };
 
 struct Result {

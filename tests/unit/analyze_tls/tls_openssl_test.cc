@@ -2,17 +2,15 @@
 // memory BIOs inside the test, every byte that crosses is recorded in order,
 // and the transcript is fed to TlsConnection. Hermetic: certificates are made
 // in the test (test_certs.h), nothing touches the network or the disk.
-#include <openssl/bio.h>
-#include <openssl/err.h>
 #include <openssl/ssl.h>
 
 #include <algorithm>
-#include <array>
 #include <catch2/catch.hpp>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "../../support/memory_tls.h"
 #include "../analyze_x509/test_certs.h"
 #include "analyze/cert_info.h"
 #include "analyze/tls_connection.h"
@@ -26,15 +24,8 @@ namespace tc = provaudit::testcerts;
 namespace {
 
 using Buf = std::vector<std::uint8_t>;
-
-struct Chunk {
-  Side side;
-  Buf bytes;
-};
-
-// Client certificates are accepted whatever their chain: the test looks at
-// the wire, not at trust.
-int acceptAnyCertificate(int /*preverify_ok*/, X509_STORE_CTX* /*ctx*/) { return 1; }
+using provaudit::testtls::acceptAnyCertificate;
+using provaudit::testtls::Chunk;
 
 // A CA, a server certificate and a device certificate, made once.
 struct Pki {
@@ -87,111 +78,32 @@ provaudit::SslCtxPtr clientContext(bool with_cert) {
   return ctx;
 }
 
-// One client and one server SSL joined by memory BIOs; every byte moved from
-// one to the other is appended to `transcript`.
-class MemoryPair {
+// The shared conversation (tests/support/memory_tls.h) plus what these tests
+// do with it: SNI, resumption, one request and response.
+class MemoryPair : public provaudit::testtls::MemoryTls {
  public:
   MemoryPair(SSL_CTX* client_ctx, SSL_CTX* server_ctx, SSL_SESSION* resume = nullptr)
-      : client_(SSL_new(client_ctx)), server_(SSL_new(server_ctx)) {
-    tc::require(client_ && server_, "SSL_new");
-    client_out_ = attach(client_.get());
-    server_out_ = attach(server_.get());
-    client_in_ = SSL_get_rbio(client_.get());
-    server_in_ = SSL_get_rbio(server_.get());
-    SSL_set_connect_state(client_.get());
-    SSL_set_accept_state(server_.get());
-    tc::require(SSL_set_tlsext_host_name(client_.get(), "prov.example") == 1, "SNI");
-    if (resume != nullptr) tc::require(SSL_set_session(client_.get(), resume) == 1, "SSL_set_session");
+      : MemoryTls(client_ctx, server_ctx) {
+    tc::require(SSL_set_tlsext_host_name(client(), "prov.example") == 1, "SNI");
+    if (resume != nullptr) tc::require(SSL_set_session(client(), resume) == 1, "SSL_set_session");
   }
 
-  void handshake() {
-    for (int round = 0; round < 20; ++round) {
-      // SSL_get_error reads the BIO retry flags: ask before pump() moves bytes.
-      const int c = SSL_do_handshake(client_.get());
-      tc::require(c == 1 || retryable(client_.get(), c), "client handshake");
-      pump();
-      const int s = SSL_do_handshake(server_.get());
-      tc::require(s == 1 || retryable(server_.get(), s), "server handshake");
-      pump();
-      if (c == 1 && s == 1) return;
-    }
-    tc::require(false, "handshake did not finish");
-  }
-
-  // One request and one response of application data.
   void exchange() {
-    write(client_.get(), "GET /spa000e08abcdef.cfg HTTP/1.1\r\n\r\n");
-    read(server_.get());
-    write(server_.get(), "HTTP/1.1 200 OK\r\n\r\n<flat-profile/>");
-    read(client_.get());  // also takes in TLS 1.3 NewSessionTickets
+    write(client(), "GET /spa000e08abcdef.cfg HTTP/1.1\r\n\r\n");
+    read(server());
+    write(server(), "HTTP/1.1 200 OK\r\n\r\n<flat-profile/>");
+    read(client());  // also takes in TLS 1.3 NewSessionTickets
   }
 
-  // RFC 5746 secure renegotiation started by the server after the request.
-  void renegotiate() {
-    write(client_.get(), "GET /protected/profile.cfg HTTP/1.1\r\n\r\n");
-    read(server_.get());
-    tc::require(SSL_renegotiate(server_.get()) == 1, "SSL_renegotiate");
-    for (int round = 0; round < 20 && SSL_renegotiate_pending(server_.get()) == 1; ++round) {
-      SSL_do_handshake(server_.get());
-      pump();
-      read(client_.get());
-      read(server_.get());
-    }
-    tc::require(SSL_renegotiate_pending(server_.get()) == 0, "renegotiation did not finish");
+  // A request, then a secure renegotiation started by the server.
+  void requestThenRenegotiate() {
+    write(client(), "GET /protected/profile.cfg HTTP/1.1\r\n\r\n");
+    read(server());
+    renegotiate();
   }
 
-  provaudit::SslSessionPtr clientSession() const { return provaudit::SslSessionPtr(SSL_get1_session(client_.get())); }
-  bool clientResumed() const { return SSL_session_reused(client_.get()) == 1; }
-  const std::vector<Chunk>& transcript() const { return transcript_; }
-
- private:
-  // Gives `ssl` a fresh pair of memory BIOs; returns its write BIO.
-  static BIO* attach(SSL* ssl) {
-    provaudit::BioPtr in(BIO_new(BIO_s_mem()));
-    provaudit::BioPtr out(BIO_new(BIO_s_mem()));
-    tc::require(in && out, "BIO_new");
-    BIO_set_mem_eof_return(in.get(), -1);  // empty means "retry later", not EOF
-    BIO* out_raw = out.get();
-    SSL_set_bio(ssl, in.release(), out.release());  // ownership passes to the SSL
-    return out_raw;
-  }
-  static bool retryable(SSL* ssl, int ret) {
-    const int err = SSL_get_error(ssl, ret);
-    if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) return true;
-    UNSCOPED_INFO("SSL_get_error " << err << ": " << ERR_error_string(ERR_peek_error(), nullptr));
-    return false;
-  }
-  void move(BIO* from, BIO* to, Side side) {
-    std::array<std::uint8_t, 4096> buf{};
-    int n = 0;
-    while ((n = BIO_read(from, buf.data(), static_cast<int>(buf.size()))) > 0) {
-      transcript_.push_back({side, Buf(buf.begin(), buf.begin() + n)});
-      tc::require(BIO_write(to, buf.data(), n) == n, "BIO_write");
-    }
-  }
-  void pump() {
-    move(client_out_, server_in_, Side::Client);
-    move(server_out_, client_in_, Side::Server);
-  }
-  void write(SSL* ssl, const std::string& data) {
-    tc::require(SSL_write(ssl, data.data(), static_cast<int>(data.size())) == static_cast<int>(data.size()), "write");
-    pump();
-  }
-  void read(SSL* ssl) {
-    std::array<char, 4096> buf{};
-    while (SSL_read(ssl, buf.data(), static_cast<int>(buf.size())) > 0) {
-    }
-    ERR_clear_error();
-    pump();
-  }
-
-  provaudit::SslPtr client_;
-  provaudit::SslPtr server_;
-  BIO* client_out_ = nullptr;  // owned by client_
-  BIO* server_out_ = nullptr;  // owned by server_
-  BIO* client_in_ = nullptr;   // owned by client_
-  BIO* server_in_ = nullptr;   // owned by server_
-  std::vector<Chunk> transcript_;
+  provaudit::SslSessionPtr clientSession() const { return provaudit::SslSessionPtr(SSL_get1_session(client())); }
+  bool clientResumed() const { return SSL_session_reused(client()) == 1; }
 };
 
 struct Replay {
@@ -365,7 +277,7 @@ TEST_CASE("openssl: TLS 1.2 renegotiation after the first request") {
   const auto client_ctx = clientContext(true);
   MemoryPair pair(client_ctx.get(), server_ctx.get());
   pair.handshake();
-  pair.renegotiate();
+  pair.requestThenRenegotiate();
   const Replay replay(pair.transcript());
   CHECK(replay.anomalies.total() == 0);
   CHECK(replay.summary().renegotiation);
