@@ -187,6 +187,7 @@ void Pipeline::flushLocked() {
   }
   space_.notify_all();
   if (tls.empty() && http.empty()) return;
+  const auto started = std::chrono::steady_clock::now();
   std::uint64_t added = 0;
   db_.begin();
   try {
@@ -218,6 +219,7 @@ void Pipeline::flushLocked() {
     throw;
   }
   if (events_.is_open()) events_.flush();
+  audit_times_.sightings_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   std::lock_guard lock(mu_);
   totals_.new_sightings += added;
   if (added > 0) dirty_ = true;

@@ -45,6 +45,7 @@ inline constexpr std::size_t MAX_PENDING = 16 * STORE_BATCH;
 struct AuditTimes {
   int audits = 0;
   double load_s = 0, derive_s = 0, store_s = 0, commit_s = 0;
+  double sightings_s = 0;  // flushes: observations written as sightings
   std::uint64_t rows_written = 0;
 };
 
