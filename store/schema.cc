@@ -119,6 +119,53 @@ DROP TRIGGER devices_search_insert;
 DROP TRIGGER devices_search_delete;
 DROP TRIGGER devices_search_update;
 )sql",
+    // 4: the dashboard at 1 M devices (issue 4). Each device sort index also
+    // carries the columns the list filters test (identity, vendor,
+    // worst_severity, findings), so that walking an index in sort order checks
+    // a filter on the index entry without reading the wide device row (which
+    // holds the report and detail JSON). They replace the device indexes of
+    // migrations 1 and 2, one for one. Findings get one index per sort of the
+    // findings page and one the summary counts read in order; the timeline
+    // counts sightings per time bucket from an index.
+    R"sql(
+DROP INDEX IF EXISTS devices_identity;
+DROP INDEX IF EXISTS devices_vendor;
+DROP INDEX IF EXISTS devices_last_seen;
+DROP INDEX IF EXISTS devices_sort_mac;
+DROP INDEX IF EXISTS devices_sort_ips;
+DROP INDEX IF EXISTS devices_sort_vendor;
+DROP INDEX IF EXISTS devices_sort_model;
+DROP INDEX IF EXISTS devices_sort_firmware;
+DROP INDEX IF EXISTS devices_sort_serial;
+DROP INDEX IF EXISTS devices_sort_chain;
+DROP INDEX IF EXISTS devices_sort_findings;
+DROP INDEX IF EXISTS devices_sort_severity;
+DROP INDEX IF EXISTS devices_sort_first_seen;
+DROP INDEX IF EXISTS devices_sort_sessions;
+CREATE INDEX IF NOT EXISTS devices_by_id ON devices(id, identity, vendor, worst_severity, findings);
+CREATE INDEX IF NOT EXISTS devices_by_mac ON devices(coalesce(mac,''), id, identity, vendor, worst_severity, findings);
+CREATE INDEX IF NOT EXISTS devices_by_ips ON devices(ips, id, identity, vendor, worst_severity, findings);
+CREATE INDEX IF NOT EXISTS devices_by_identity ON devices(identity, id, vendor, worst_severity, findings);
+CREATE INDEX IF NOT EXISTS devices_by_vendor ON devices(coalesce(vendor,''), id, identity, vendor, worst_severity, findings);
+CREATE INDEX IF NOT EXISTS devices_by_model ON devices(coalesce(model,''), id, identity, vendor, worst_severity, findings);
+CREATE INDEX IF NOT EXISTS devices_by_firmware ON devices(coalesce(firmware,''), id, identity, vendor, worst_severity, findings);
+CREATE INDEX IF NOT EXISTS devices_by_serial ON devices(coalesce(serial,''), id, identity, vendor, worst_severity, findings);
+CREATE INDEX IF NOT EXISTS devices_by_chain ON devices(coalesce(cert_chain,''), id, identity, vendor, worst_severity, findings);
+CREATE INDEX IF NOT EXISTS devices_by_findings ON devices(findings, id, identity, vendor, worst_severity);
+CREATE INDEX IF NOT EXISTS devices_by_severity ON devices(worst_severity, id, identity, vendor, findings);
+CREATE INDEX IF NOT EXISTS devices_by_first_seen ON devices(first_seen_ns, id, identity, vendor, worst_severity, findings);
+CREATE INDEX IF NOT EXISTS devices_by_last_seen ON devices(last_seen_ns, id, identity, vendor, worst_severity, findings);
+CREATE INDEX IF NOT EXISTS devices_by_sessions ON devices(sessions, id, identity, vendor, worst_severity, findings);
+DROP INDEX IF EXISTS findings_severity;
+DROP INDEX IF EXISTS findings_subject;
+CREATE INDEX IF NOT EXISTS findings_by_subject ON findings(subject_id, subject_kind);
+CREATE INDEX IF NOT EXISTS findings_summary ON findings(subject_kind, code, severity, subject_id);
+CREATE INDEX IF NOT EXISTS findings_by_rank ON findings(
+  CASE severity WHEN 'critical' THEN 4 WHEN 'high' THEN 3 WHEN 'medium' THEN 2 WHEN 'low' THEN 1 ELSE 0 END);
+CREATE INDEX IF NOT EXISTS findings_by_detail ON findings(detail);
+DROP INDEX IF EXISTS sightings_ts;
+CREATE INDEX IF NOT EXISTS sightings_by_time ON sightings(ts_ns, kind);
+)sql",
 };
 
 }  // namespace provaudit::store

@@ -2,7 +2,12 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
+#include <cstring>
+#include <limits>
 #include <map>
+#include <tuple>
+#include <unordered_map>
 #include <variant>
 
 #include "common/net_types.h"
@@ -100,32 +105,34 @@ const FindingInfo* findingInfo(std::string_view code) {
 namespace {
 
 // ---------------------------------------------------------------------------
-// Fixed vocabularies. A sort name maps to an SQL expression that has an index
-// (migration 2), so that keyset paging walks the index.
+// Fixed vocabularies. A sort name maps to an SQL expression and the index that
+// holds it (migration 4), so that keyset paging walks the index.
 
 struct SortColumn {
   std::string_view name;
   std::string_view expr;
   bool integer;
+  std::string_view index;
 };
 
 constexpr std::array<SortColumn, 14> DEVICE_SORTS = {{
-    {"id", "id", false},
-    {"mac", "coalesce(mac,'')", false},
-    {"ips", "ips", false},
-    {"identity", "identity", false},
-    {"vendor", "coalesce(vendor,'')", false},
-    {"model", "coalesce(model,'')", false},
-    {"firmware", "coalesce(firmware,'')", false},
-    {"serial", "coalesce(serial,'')", false},
-    {"chain", "coalesce(cert_chain,'')", false},
-    {"findings", "findings", false},
-    {"severity", "worst_severity", true},
-    {"first_seen", "first_seen_ns", true},
-    {"last_seen", "last_seen_ns", true},
-    {"sessions", "sessions", true},
+    {"id", "id", false, "devices_by_id"},
+    {"mac", "coalesce(mac,'')", false, "devices_by_mac"},
+    {"ips", "ips", false, "devices_by_ips"},
+    {"identity", "identity", false, "devices_by_identity"},
+    {"vendor", "coalesce(vendor,'')", false, "devices_by_vendor"},
+    {"model", "coalesce(model,'')", false, "devices_by_model"},
+    {"firmware", "coalesce(firmware,'')", false, "devices_by_firmware"},
+    {"serial", "coalesce(serial,'')", false, "devices_by_serial"},
+    {"chain", "coalesce(cert_chain,'')", false, "devices_by_chain"},
+    {"findings", "findings", false, "devices_by_findings"},
+    {"severity", "worst_severity", true, "devices_by_severity"},
+    {"first_seen", "first_seen_ns", true, "devices_by_first_seen"},
+    {"last_seen", "last_seen_ns", true, "devices_by_last_seen"},
+    {"sessions", "sessions", true, "devices_by_sessions"},
 }};
 
+// The same expression as the findings_by_rank index (migration 4).
 constexpr std::string_view SEVERITY_RANK_SQL =
     "CASE severity WHEN 'critical' THEN 4 WHEN 'high' THEN 3 WHEN 'medium' THEN 2 WHEN 'low' THEN 1 ELSE 0 END";
 
@@ -136,14 +143,6 @@ constexpr std::array<std::pair<std::string_view, std::string_view>, 6> SERVER_SO
     {"cert_request", "s.requests_client_cert"},
     {"devices", "devices"},
     {"sessions", "json_extract(s.report,'$.sessions')"},
-}};
-
-constexpr std::array<std::pair<std::string_view, std::string_view>, 5> FINDING_SORTS = {{
-    {"severity", "rank"},
-    {"code", "f.code"},
-    {"subject", "f.subject_id"},
-    {"kind", "f.subject_kind"},
-    {"detail", "f.detail"},
 }};
 
 constexpr std::array<std::string_view, 4> IDENTITY_CLASSES = {"individualized", "generic", "none", "unknown"};
@@ -189,6 +188,13 @@ struct Where {
     add(clause);
     params.push_back(std::move(p));
   }
+  void add(const Where& other) {
+    if (other.sql.empty()) return;
+    add(std::string_view(other.sql).substr(7));  // without its " WHERE "
+    params.insert(params.end(), other.params.begin(), other.params.end());
+  }
+  // " AND ..." to append to a clause that has its own WHERE.
+  [[nodiscard]] std::string andSql() const { return sql.empty() ? "" : " AND " + sql.substr(7); }
 };
 
 int bindAll(Stmt& s, const std::vector<Param>& params, int first = 1) {
@@ -226,34 +232,105 @@ constexpr std::string_view PLAIN_SEARCH_SQL =
     "instr(lower(id||' '||coalesce(mac,'')||' '||replace(coalesce(mac,''),':','')||' '||ips||' '||"
     "coalesce(vendor,'')||' '||coalesce(model,'')||' '||coalesce(serial,'')||' '||coalesce(cert_subject,'')||' '||"
     "user_agents), ?) > 0";
+// The text the search index holds for a device: the body of the
+// devices_search_source view (migration 2), computed from the row itself
+// (the export, which reads every row anyway). Substring search in it, after
+// ASCII case folding, finds what the trigram index finds for an ASCII word
+// (FTS5 folds case the same way there).
+constexpr std::string_view ROW_SEARCH_SQL =
+    "instr(lower(id || ' ' || coalesce(mac,'') || ' ' || replace(coalesce(mac,''),':','') || ' ' || ips || ' ' || "
+    "coalesce(vendor,'') || ' ' || coalesce(model,'') || ' ' || coalesce(firmware,'') || ' ' || "
+    "coalesce(serial,'') || ' ' || coalesce(cert_subject,'') || ' ' || coalesce(cert_sha256,'') || ' ' || "
+    "user_agents), ?) > 0";
 
-Where deviceWhere(const DeviceFilter& f, bool has_search_index) {
+// The class, vendor, severity and finding filters, over columns that every
+// devices_by_* index carries: tested on an index entry, they never read the
+// device row. Column names are unqualified, so the clause fits any query
+// whose only table with these names is devices.
+Where facetWhere(const DeviceFilter& f) {
   Where w;
-  if (!f.identity.empty()) w.add("identity = ?", f.identity);
+  // Unary + keeps these tests out of SQLite's constant propagation, which
+  // would otherwise rewrite coalesce(vendor,'') in a range over
+  // devices_by_vendor into a constant and lose the index.
+  if (!f.identity.empty()) w.add("+identity = ?", f.identity);
   if (f.vendor == "-") w.add("vendor IS NULL");
-  else if (!f.vendor.empty()) w.add("vendor = ?", f.vendor);
+  else if (!f.vendor.empty()) w.add("+vendor = ?", f.vendor);
+  if (!f.severity.empty()) w.add("+worst_severity = ?", severityRank(f.severity));
   if (!f.finding.empty()) {
-    w.add("id IN (SELECT subject_id FROM findings WHERE code = ? AND subject_kind = 'device')", f.finding);
+    // devices.findings is the device's distinct codes joined with ';' (as the
+    // findings rows hold them): a cheap substring test, then the exact one.
+    w.add("instr(findings, ?) > 0", f.finding);
+    w.add("instr(';' || findings || ';', ?) > 0", ";" + f.finding + ";");
   }
-  if (!f.severity.empty()) w.add("worst_severity = ?", severityRank(f.severity));
-  if (!f.server.empty()) w.add("id IN (SELECT device_id FROM device_servers WHERE server_id = ?)", f.server);
-  std::string phrases;  // FTS5 trigram: each quoted phrase matches as a substring; phrases AND together
-  for (const auto& term : words(f.q)) {
-    if (!has_search_index) {
-      w.add(PLAIN_SEARCH_SQL, lower(term));
-    } else if (term.size() >= 3) {
-      std::string quoted = "\"";
-      for (char c : term) {
-        if (c == '"') quoted += "\"\"";
-        else quoted.push_back(c);
-      }
-      phrases += (phrases.empty() ? "" : " ") + quoted + "\"";
-    } else {
-      // Trigrams need three characters; shorter words scan the search text.
-      w.add("rowid IN (SELECT rowid FROM devices_search WHERE instr(lower(body), ?) > 0)", lower(term));
+  return w;
+}
+
+bool hasFacets(const DeviceFilter& f) {
+  return !f.identity.empty() || !f.vendor.empty() || !f.severity.empty() || !f.finding.empty();
+}
+
+constexpr std::string_view SERVER_FILTER_SQL =
+    "EXISTS (SELECT 1 FROM device_servers WHERE device_servers.device_id = id AND device_servers.server_id = ?)";
+
+// The search words, split by what can answer them: FTS5 trigram phrases need
+// three characters; shorter words are tested on the row text.
+struct Search {
+  std::string match;                     // FTS5 query: quoted phrases, ANDed ("" = none)
+  std::vector<std::string> phrases;      // the words behind `match`
+  std::vector<std::string> short_words;  // lowercased
+  bool ascii = true;                     // every phrase is ASCII: the row text test finds what the index finds
+  [[nodiscard]] bool empty() const { return match.empty() && short_words.empty(); }
+};
+
+// An FTS5 phrase matching `word` as a substring (trigram tokenizer).
+std::string ftsPhrase(std::string_view word) {
+  std::string quoted = "\"";
+  for (char c : word) {
+    if (c == '"') quoted += "\"\"";
+    else quoted.push_back(c);
+  }
+  return quoted + "\"";
+}
+
+Search parseSearch(const std::string& q, bool has_search_index) {
+  Search s;
+  for (const auto& term : words(q)) {
+    if (!has_search_index || term.size() < 3) {
+      s.short_words.push_back(lower(term));
+      continue;
+    }
+    s.match += (s.match.empty() ? "" : " ") + ftsPhrase(term);
+    s.phrases.push_back(term);
+    if (!std::all_of(term.begin(), term.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; })) {
+      s.ascii = false;
     }
   }
-  if (!phrases.empty()) w.add("rowid IN (SELECT rowid FROM devices_search WHERE devices_search MATCH ?)", phrases);
+  return s;
+}
+
+// A word in a device's search text, read from the search index's own copy of
+// it (the FTS5 content table, keyed by the device's rowid: a narrow row, not
+// the wide device row). For a query over the devices table only.
+constexpr std::string_view TEXT_SEARCH_SQL =
+    "EXISTS (SELECT 1 FROM devices_search_content WHERE devices_search_content.id = devices.rowid "
+    "AND instr(lower(devices_search_content.c0), ?) > 0)";
+
+void addShortWords(Where& w, const Search& s, bool has_search_index) {
+  for (const auto& word : s.short_words) w.add(has_search_index ? TEXT_SEARCH_SQL : PLAIN_SEARCH_SQL, word);
+}
+
+// The phrases as text tests (for ASCII words, the same answer as the index).
+void addPhraseTests(Where& w, const Search& s) {
+  for (const auto& word : s.phrases) w.add(TEXT_SEARCH_SQL, lower(word));
+}
+
+// The whole filter as one WHERE over the devices table (the export).
+Where deviceWhere(const DeviceFilter& f, bool has_search_index) {
+  Where w = facetWhere(f);
+  if (!f.server.empty()) w.add(SERVER_FILTER_SQL, f.server);
+  const Search s = parseSearch(f.q, has_search_index);
+  for (const auto& word : s.short_words) w.add(has_search_index ? ROW_SEARCH_SQL : PLAIN_SEARCH_SQL, word);
+  if (!s.match.empty()) w.add("rowid IN (SELECT rowid FROM devices_search WHERE devices_search MATCH ?)", s.match);
   return w;
 }
 
@@ -266,6 +343,14 @@ json::array splitList(const std::string& s) {
     if (end > start) out.emplace_back(s.substr(start, end - start));
     start = end + 1;
   }
+  return out;
+}
+
+std::vector<std::string> splitCodes(const std::string& s) {
+  std::vector<std::string> out;
+  for (const auto& v : splitList(s)) out.emplace_back(v.as_string());
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
   return out;
 }
 
@@ -322,24 +407,153 @@ std::optional<Cursor> parseCursor(const std::string& text, bool integer) {
   return c;
 }
 
-json::value makeCursor(const Stmt& s, int col, bool integer, const std::string& id) {
-  json::array a;
-  if (integer) a.emplace_back(s.int64(col));
-  else a.emplace_back(s.text(col));
-  a.emplace_back(id);
-  return json::value(json::serialize(a));
+std::size_t clampLimit(std::size_t n) { return n == 0 ? DEFAULT_PAGE : std::min(n, MAX_PAGE); }
+
+// A read transaction around one answer, so that its counts and rows come from
+// one snapshot of a database that a replay may be writing.
+class ReadTransaction {
+ public:
+  explicit ReadTransaction(sqlite3* db) : db_(db) {
+    // Inside a caller's transaction already (autocommit off): nothing to do.
+    if (sqlite3_get_autocommit(db) != 0) {
+      execSql(db, "BEGIN");
+      open_ = true;
+    }
+  }
+  ~ReadTransaction() {
+    // A read transaction has nothing to lose: COMMIT only ends it (never throws here).
+    if (open_) sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr);
+  }
+  ReadTransaction(const ReadTransaction&) = delete;
+  ReadTransaction& operator=(const ReadTransaction&) = delete;
+
+ private:
+  sqlite3* db_;
+  bool open_ = false;
+};
+
+// ---------------------------------------------------------------------------
+// Dense searches: the rowids the FTS index matched, as a bitmap that the SQL
+// function provaudit_search_hit(rowid) tests while an index is walked (an
+// `IN (subquery)` would first copy every match into a temporary b-tree).
+
+constexpr const char* SEARCH_HIT_FUNCTION = "provaudit_search_hit";
+
+struct RowidSet {
+  std::vector<std::uint64_t> bits;
+  std::int64_t size = 0;
+  void insert(std::int64_t rowid) {
+    if (rowid < 0) return;
+    const auto i = static_cast<std::size_t>(rowid);
+    if (i / 64 >= bits.size()) bits.resize(i / 64 + 1, 0);
+    const std::uint64_t bit = std::uint64_t{1} << (i % 64);
+    if ((bits[i / 64] & bit) == 0) ++size;
+    bits[i / 64] |= bit;
+  }
+  [[nodiscard]] bool contains(std::int64_t rowid) const {
+    if (rowid < 0) return false;
+    const auto i = static_cast<std::size_t>(rowid);
+    return i / 64 < bits.size() && (bits[i / 64] & (std::uint64_t{1} << (i % 64))) != 0;
+  }
+};
+
+void searchHit(sqlite3_context* ctx, int argc, sqlite3_value** argv) {
+  const auto* set = static_cast<const RowidSet*>(sqlite3_user_data(ctx));
+  sqlite3_result_int(ctx, argc == 1 && set->contains(sqlite3_value_int64(argv[0])) ? 1 : 0);
 }
 
-std::size_t clampLimit(std::size_t n) { return n == 0 ? DEFAULT_PAGE : std::min(n, MAX_PAGE); }
+// Registers provaudit_search_hit() on the connection for the life of this
+// object; the set must outlive it (the connection keeps only a pointer).
+class SearchHitFunction {
+ public:
+  SearchHitFunction(sqlite3* db, const RowidSet& set) : db_(db) {
+    if (sqlite3_create_function_v2(db, SEARCH_HIT_FUNCTION, 1, SQLITE_UTF8, const_cast<RowidSet*>(&set), &searchHit,
+                                   nullptr, nullptr, nullptr) != SQLITE_OK) {
+      throw DbError(std::string("cannot register search function: ") + sqlite3_errmsg(db));
+    }
+  }
+  ~SearchHitFunction() {
+    // Unregister, so that no later statement on this pooled connection can reach the freed set.
+    sqlite3_create_function_v2(db_, SEARCH_HIT_FUNCTION, 1, SQLITE_UTF8, nullptr, nullptr, nullptr, nullptr, nullptr);
+  }
+  SearchHitFunction(const SearchHitFunction&) = delete;
+  SearchHitFunction& operator=(const SearchHitFunction&) = delete;
+
+ private:
+  sqlite3* db_;
+};
+
+// ---------------------------------------------------------------------------
+// Device list plans. A page is read one of two ways:
+//  - pick: the devices matching the most selective filter come from its index
+//    (one class, vendor or severity: a devices_by_* range; a finding code or a
+//    server: their tables, then devices_by_id; a search: the FTS index), the
+//    other filters are tested, and the few that remain are sorted;
+//  - walk: the sort index is walked in order and each entry tested, until the
+//    page is full.
+// Picking costs about the size of that filter's match set; walking about
+// page size × devices / matches index entries. Both are estimated in
+// microseconds from the counts (exact for class, vendor, severity, finding
+// and server) and the cheaper plan is taken. Walking an index whose order is
+// correlated with the filter (vendor=Yealink sorted by MAC) costs more than
+// the estimate, so walking must win by a margin, and a walk that overruns its
+// budget (sqlite3_progress_handler) gives way to a pick.
+
+constexpr double COST_INDEX_ENTRY_US = 0.2;  // one index entry read and tested
+constexpr double COST_PROBE_US = 1.5;        // one b-tree lookup (device_servers, devices_by_id)
+constexpr double COST_ROW_US = 3.0;          // one device row read (they are wide) and sorted
+constexpr double COST_TEXT_US = 2.0;         // one search text tested (its row in the FTS content table)
+constexpr double WALK_MARGIN = 2.0;
+constexpr double COUNT_BUDGET_US = 15000;    // a count stops here (its total is then a lower bound)
+
+// Where a pick takes its candidate rowids from.
+struct Source {
+  enum class Kind { Identity, Vendor, Severity, Finding, Server, Search, All } kind;
+  std::int64_t size;     // entries it yields (before the other filters)
+  double entry_cost_us;  // to read one and test the index-level filters on it
+};
+
+std::string indexedBy(bool has_indexes, std::string_view index) {
+  return has_indexes ? " INDEXED BY " + std::string(index) : std::string();
+}
+
+// Candidate rowids from `src`, tested against the index-level filters `inner`.
+std::string sourceSql(const Source& src, const DeviceFilter& f, const std::string& search_match, const Where& inner,
+                      bool has_indexes, std::vector<Param>& params) {
+  // One range of a devices_by_* index.
+  const auto range = [&](std::string_view index, std::string_view cond, std::optional<Param> value) {
+    if (value) params.push_back(std::move(*value));
+    params.insert(params.end(), inner.params.begin(), inner.params.end());
+    return "SELECT rowid FROM devices" + indexedBy(has_indexes, index) + " WHERE " + std::string(cond) + inner.andSql();
+  };
+  // Device ids from another table, looked up in devices_by_id.
+  const auto byId = [&](std::string_view ids_sql, Param value) {
+    params.push_back(std::move(value));
+    params.insert(params.end(), inner.params.begin(), inner.params.end());
+    return "SELECT rowid FROM devices" + indexedBy(has_indexes, "devices_by_id") + " WHERE id IN (" +
+           std::string(ids_sql) + ")" + inner.andSql();
+  };
+  switch (src.kind) {
+    case Source::Kind::Identity: return range("devices_by_identity", "identity = ?", f.identity);
+    case Source::Kind::Vendor:
+      return range("devices_by_vendor", "coalesce(vendor,'') = ?", f.vendor == "-" ? std::string() : f.vendor);
+    case Source::Kind::Severity: return range("devices_by_severity", "worst_severity = ?", severityRank(f.severity));
+    case Source::Kind::Finding:
+      return byId("SELECT subject_id FROM findings WHERE subject_kind = 'device' AND code = ?", f.finding);
+    case Source::Kind::Server: return byId("SELECT device_id FROM device_servers WHERE server_id = ?", f.server);
+    case Source::Kind::Search:
+      params.emplace_back(search_match);  // the other filters are tested on the rows (no index has them by rowid)
+      return "SELECT rowid FROM devices_search WHERE devices_search MATCH ?";
+    case Source::Kind::All: return range("devices_by_id", "1", std::nullopt);
+  }
+  return {};
+}
 
 }  // namespace
 
 bool isDeviceSort(std::string_view name) { return deviceSort(name) != nullptr; }
 bool isServerSort(std::string_view name) {
   return std::any_of(SERVER_SORTS.begin(), SERVER_SORTS.end(), [&](const auto& s) { return s.first == name; });
-}
-bool isFindingSort(std::string_view name) {
-  return std::any_of(FINDING_SORTS.begin(), FINDING_SORTS.end(), [&](const auto& s) { return s.first == name; });
 }
 bool isIdentityClass(std::string_view name) {
   return std::find(IDENTITY_CLASSES.begin(), IDENTITY_CLASSES.end(), name) != IDENTITY_CLASSES.end();
@@ -351,8 +565,180 @@ std::vector<std::string> deviceSortNames() {
   return out;
 }
 
-WebQueries::WebQueries(sqlite3* db) : db_(db) {
-  Stmt s(db_, "SELECT count(*) FROM sqlite_master WHERE name = 'devices_search'");
+// ---------------------------------------------------------------------------
+// Counts kept per audit generation.
+
+std::int64_t FleetCounts::matching(const DeviceFilter& f) const {
+  if (!hasFacets(f)) return devices;
+  const std::int64_t severity = severityRank(f.severity);
+  std::int64_t n = 0;
+  for (const auto& x : facets) {
+    if (!f.identity.empty() && x.identity != f.identity) continue;
+    if (f.vendor == "-" ? x.vendor.has_value() : (!f.vendor.empty() && x.vendor != f.vendor)) continue;
+    if (!f.severity.empty() && x.severity != severity) continue;
+    if (!f.finding.empty() && !std::binary_search(x.codes.begin(), x.codes.end(), f.finding)) continue;
+    n += x.devices;
+  }
+  return n;
+}
+
+namespace {
+
+template <typename T, typename Compute>
+std::shared_ptr<const T> cached(std::mutex& mutex, std::int64_t& generation, std::shared_ptr<const T>& value,
+                                std::int64_t now, Compute&& compute) {
+  std::lock_guard<std::mutex> lock(mutex);
+  if (!value || generation != now) {
+    value = std::make_shared<const T>(compute());
+    generation = now;
+  }
+  return value;
+}
+
+}  // namespace
+
+namespace {
+
+std::string_view columnText(const Stmt& s, int col) {
+  const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s.get(), col));
+  return p == nullptr ? std::string_view() : std::string_view(p, static_cast<std::size_t>(sqlite3_column_bytes(s.get(), col)));
+}
+
+}  // namespace
+
+std::shared_ptr<const FleetCounts> SummaryCache::fleet(sqlite3* db, std::int64_t generation) {
+  return cached(fleet_.mutex, fleet_.generation, fleet_.value, generation, [&]() {
+    // One pass over a covering index, grouped here: SQLite's GROUP BY would
+    // sort a million entries first (a second at 1 M devices, this a third of it).
+    // The key: identity NUL vendor ("\1" when absent) NUL severity (8 bytes) findings.
+    std::unordered_map<std::string, std::int64_t> groups;
+    std::string key;
+    Stmt s(db, "SELECT identity, vendor, worst_severity, findings FROM devices");
+    while (s.step()) {
+      key.assign(columnText(s, 0));
+      key.push_back('\0');
+      if (s.isNull(1)) key.push_back('\1');
+      else key.append(columnText(s, 1));
+      key.push_back('\0');
+      const std::int64_t severity = s.int64(2);
+      key.append(reinterpret_cast<const char*>(&severity), sizeof severity);  // fixed width: no separator needed
+      key.append(columnText(s, 3));
+      ++groups[key];
+    }
+    FleetCounts c;
+    for (const auto& [k, n] : groups) {
+      const std::size_t identity_end = k.find('\0');
+      const std::size_t vendor_end = k.find('\0', identity_end + 1);
+      DeviceFacets x;
+      x.identity = k.substr(0, identity_end);
+      const std::string vendor = k.substr(identity_end + 1, vendor_end - identity_end - 1);
+      if (vendor != "\1") x.vendor = vendor;
+      std::memcpy(&x.severity, k.data() + vendor_end + 1, sizeof x.severity);
+      x.codes = splitCodes(k.substr(vendor_end + 1 + sizeof x.severity));
+      x.devices = n;
+      c.devices += n;
+      c.facets.push_back(std::move(x));
+    }
+    return c;
+  });
+}
+
+std::shared_ptr<const std::map<std::string, std::int64_t>> SummaryCache::serverDevices(sqlite3* db,
+                                                                                      std::int64_t generation) {
+  return cached(servers_.mutex, servers_.generation, servers_.value, generation, [&]() {
+    std::map<std::string, std::int64_t> m;
+    Stmt s(db, "SELECT server_id, count(*) FROM device_servers GROUP BY server_id");
+    while (s.step()) m[s.text(0)] = s.int64(1);
+    return m;
+  });
+}
+
+std::shared_ptr<const std::vector<FindingCount>> SummaryCache::findings(sqlite3* db, std::int64_t generation) {
+  return cached(findings_.mutex, findings_.generation, findings_.value, generation, [&]() {
+    std::vector<FindingCount> v;
+    // In findings_summary order (migration 4): distinct subjects are counted
+    // as they change, without a temporary table per group (nor a copy per row).
+    Stmt s(db, "SELECT subject_kind, code, severity, subject_id FROM findings ORDER BY subject_kind, code, severity, subject_id");
+    std::string last_subject;
+    while (s.step()) {
+      const std::string_view kind = columnText(s, 0), code = columnText(s, 1), severity = columnText(s, 2);
+      const std::string_view subject = columnText(s, 3);
+      if (v.empty() || v.back().kind != kind || v.back().code != code || v.back().severity != severity) {
+        v.push_back(FindingCount{std::string(code), std::string(severity), std::string(kind), 0, 0});
+        last_subject.clear();
+      }
+      if (v.back().count++ == 0 || subject != last_subject) {
+        ++v.back().subjects;
+        last_subject.assign(subject);
+      }
+    }
+    std::sort(v.begin(), v.end(), [](const FindingCount& a, const FindingCount& b) {
+      return std::tie(a.code, a.severity, a.kind) < std::tie(b.code, b.severity, b.kind);
+    });
+    return v;
+  });
+}
+
+std::shared_ptr<const FindingTexts> SummaryCache::findingTexts(sqlite3* db, std::int64_t generation) {
+  texts_used_ = true;
+  return cached(texts_.mutex, texts_.generation, texts_.value, generation, [&]() {
+    FindingTexts t;
+    Stmt s(db, "SELECT id, subject_id, detail FROM findings ORDER BY id");
+    while (s.step()) {
+      t.offsets.push_back(t.text.size());
+      t.ids.push_back(s.int64(0));
+      // ASCII case folding, as SQLite's lower(): the same answer as instr(lower(...)).
+      const auto append = [&](std::string_view part) {
+        for (const char c : part) t.text.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+      };
+      append(columnText(s, 1));
+      t.text.push_back('\t');
+      append(columnText(s, 2));
+      t.text.push_back('\n');
+    }
+    return t;
+  });
+}
+
+TimelineCounts SummaryCache::timeline(sqlite3* db, std::int64_t width) {
+  std::lock_guard<std::mutex> lock(timeline_mutex_);
+  TimelineCounts& t = timelines_[width];
+  Stmt m(db, "SELECT max(rowid) FROM sightings");
+  const std::int64_t max_rowid = m.step() && !m.isNull(0) ? m.int64(0) : 0;
+  if (max_rowid < t.last_rowid) t = TimelineCounts{};  // not the rows we counted (a new database file): start over
+  if (max_rowid > t.last_rowid) {
+    // The first count reads the (ts_ns, kind) index in time order; later ones
+    // only the rows added since (sightings are inserted, never changed).
+    Stmt s(db, t.last_rowid == 0 ? "SELECT ts_ns, kind FROM sightings WHERE rowid <= ?2 ORDER BY ts_ns"
+                                 : "SELECT ts_ns, kind FROM sightings WHERE rowid > ?1 AND rowid <= ?2");
+    s.bind(1, t.last_rowid).bind(2, max_rowid);
+    std::int64_t bucket = 0;
+    std::array<std::int64_t, 3>* counts = nullptr;
+    while (s.step()) {
+      // Integer division floors toward zero; capture times are after 1970, so that is the bucket start.
+      const std::int64_t b = s.int64(0) / width;
+      if (counts == nullptr || b != bucket) {
+        bucket = b;
+        counts = &t.buckets[b];
+      }
+      ++(*counts)[0];
+      const unsigned char* kind = sqlite3_column_text(s.get(), 1);
+      if (kind != nullptr && kind[0] == 't') ++(*counts)[1];
+      else ++(*counts)[2];
+    }
+    t.last_rowid = max_rowid;
+  }
+  return t;
+}
+
+WebQueries::WebQueries(sqlite3* db, SummaryCache* cache) : db_(db), cache_(cache) {
+  if (cache_ == nullptr) {
+    own_cache_ = std::make_unique<SummaryCache>();
+    cache_ = own_cache_.get();
+  }
+  Stmt s(db_, "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'devices_by_id' UNION ALL "
+              "SELECT count(*) FROM sqlite_master WHERE name = 'devices_search'");
+  has_facet_indexes_ = s.step() && s.int64(0) == 1;
   has_search_index_ = s.step() && s.int64(0) == 1;
 }
 
@@ -361,12 +747,148 @@ std::int64_t WebQueries::changeCounter() {
   return s.step() ? s.int64(0) : 0;
 }
 
-std::optional<json::object> WebQueries::devices(const DeviceFilter& f, const PageRequest& page) {
+void WebQueries::refreshCounts() {
+  ReadTransaction txn(db_);
+  const std::int64_t gen = generation();
+  cache_->fleet(db_, gen);
+  cache_->serverDevices(db_, gen);
+  cache_->findings(db_, gen);
+  if (cache_->findingTextsUsed()) cache_->findingTexts(db_, gen);
+}
+
+std::int64_t WebQueries::generation() {
+  Stmt s(db_, "SELECT value FROM stats WHERE name = 'audit_generation'");
+  return s.step() ? s.int64(0) : 0;
+}
+
+namespace {
+
+// How a search is answered (planSearch):
+//  - Candidates: at most pick_max rowids from an FTS query: the search itself
+//    (exact), or the last six characters of its longest word, which a few
+//    devices share while the whole word's trigrams may be in every MAC or IP
+//    (then `verify`: the row text is tested too);
+//  - Bitmap: every match, in the bitmap that provaudit_search_hit() tests;
+//  - RowText: so many matches (over bitmap_max) that testing the row text of
+//    the devices walked past is cheaper than listing them all.
+struct SearchPlan {
+  enum class Mode { None, Candidates, Bitmap, RowText } mode = Mode::None;
+  std::string candidates;  // FTS query of the Candidates
+  bool verify = false;
+  std::int64_t size = 0;   // Candidates and Bitmap: how many; RowText: at least
+  double estimate = 0;     // matches expected (RowText: from how far into the rowids the first ones reached)
+  double us_per_match = 0; // what listing them cost so far (long phrases of common trigrams cost more)
+  RowidSet hits;
+};
+
+constexpr std::size_t PROBE_MIN_WORD = 7;  // a shorter word is its own probe
+constexpr std::size_t PROBE_CHARS = 6;
+
+// Reads up to `limit` rowids (0: all) matching an FTS query, in rowid order;
+// returns how many it read (and the last rowid in `last`).
+std::int64_t ftsRowids(sqlite3* db, const std::string& match, std::int64_t limit, RowidSet* into,
+                       std::int64_t* last = nullptr) {
+  Stmt s(db, "SELECT rowid FROM devices_search WHERE devices_search MATCH ?");
+  s.bind(1, match);
+  std::int64_t n = 0;
+  while ((limit == 0 || n < limit) && s.step()) {
+    ++n;
+    if (into != nullptr) into->insert(s.int64(0));
+    if (last != nullptr) *last = s.int64(0);
+  }
+  return n;
+}
+
+SearchPlan planSearch(sqlite3* db, const Search& search, const DeviceListLimits& limits) {
+  SearchPlan plan;
+  if (search.match.empty()) return plan;
+  if (search.ascii) {
+    for (const auto& word : search.phrases) {
+      if (word.size() < PROBE_MIN_WORD) continue;
+      const std::string probe = ftsPhrase(std::string_view(word).substr(word.size() - PROBE_CHARS));
+      const std::int64_t n = ftsRowids(db, probe, limits.pick_max + 1, nullptr);
+      if (n <= limits.pick_max && (plan.mode == SearchPlan::Mode::None || n < plan.size)) {
+        plan.mode = SearchPlan::Mode::Candidates;
+        plan.candidates = probe;
+        plan.verify = true;
+        plan.size = n;
+      }
+    }
+    if (plan.mode != SearchPlan::Mode::None) return plan;
+  }
+  std::int64_t last = 0;
+  const auto started = std::chrono::steady_clock::now();
+  const std::int64_t n = ftsRowids(db, search.match, limits.bitmap_max + 1, &plan.hits, &last);
+  plan.us_per_match = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - started).count() /
+                      static_cast<double>(std::max<std::int64_t>(n, 1));
+  plan.estimate = static_cast<double>(n);
+  if (n <= limits.pick_max) {
+    plan.mode = SearchPlan::Mode::Candidates;
+    plan.candidates = search.match;
+    plan.size = n;
+  } else if (n <= limits.bitmap_max) {
+    plan.mode = SearchPlan::Mode::Bitmap;
+    plan.size = n;
+  } else if (search.ascii) {
+    plan.mode = SearchPlan::Mode::RowText;
+    plan.size = n;
+    Stmt top(db, "SELECT max(rowid) FROM devices");
+    const double rows = top.step() ? static_cast<double>(top.int64(0)) : 0.0;
+    plan.estimate = std::max(static_cast<double>(n), static_cast<double>(n) * rows / static_cast<double>(std::max<std::int64_t>(last, 1)));
+  } else {
+    plan.mode = SearchPlan::Mode::Bitmap;
+    plan.size = ftsRowids(db, search.match, 0, &plan.hits);
+    plan.estimate = static_cast<double>(plan.size);
+  }
+  return plan;
+}
+
+// Interrupts the connection's statements (SQLITE_INTERRUPT) once `budget_us`
+// has passed, so that a walk whose index order turns out to be correlated
+// with its filters can give way to another plan.
+class WorkBudget {
+ public:
+  WorkBudget(sqlite3* db, double budget_us)
+      : db_(db), deadline_(std::chrono::steady_clock::now() + std::chrono::microseconds(static_cast<std::int64_t>(budget_us))) {
+    sqlite3_progress_handler(db_, PROGRESS_STEPS, &WorkBudget::check, this);
+  }
+  ~WorkBudget() { sqlite3_progress_handler(db_, 0, nullptr, nullptr); }
+  WorkBudget(const WorkBudget&) = delete;
+  WorkBudget& operator=(const WorkBudget&) = delete;
+  [[nodiscard]] bool exceeded() const { return exceeded_; }
+
+ private:
+  static constexpr int PROGRESS_STEPS = 2000;  // virtual machine instructions between clock reads
+  static int check(void* self) {
+    auto* b = static_cast<WorkBudget*>(self);
+    if (std::chrono::steady_clock::now() > b->deadline_) b->exceeded_ = true;
+    return b->exceeded_ ? 1 : 0;
+  }
+  sqlite3* db_;
+  std::chrono::steady_clock::time_point deadline_;
+  bool exceeded_ = false;
+};
+
+// Steps `count` (one row per match, at most TOTAL_CAP + 1) within
+// COUNT_BUDGET_US: how many rows it gave, and whether it finished.
+std::pair<std::int64_t, bool> countRows(sqlite3* db, Stmt& count) {
+  std::int64_t n = 0;
+  WorkBudget budget(db, COUNT_BUDGET_US);
+  try {
+    while (count.step()) ++n;
+  } catch (const DbError&) {
+    if (!budget.exceeded()) throw;
+    return {n, false};
+  }
+  return {n, true};
+}
+
+}  // namespace
+
+std::optional<json::object> WebQueries::devices(const DeviceFilter& f, const PageRequest& page, DevicePlan forced) {
   const SortColumn* sort = deviceSort(f.sort);
   if (sort == nullptr) sort = &DEVICE_SORTS[0];
   const std::size_t limit = clampLimit(page.limit);
-  const Where where = deviceWhere(f, has_search_index_);
-
   std::optional<Cursor> cursor;
   const bool backwards = !page.before.empty();
   if (!page.after.empty() || backwards) {
@@ -376,50 +898,274 @@ std::optional<json::object> WebQueries::devices(const DeviceFilter& f, const Pag
   // Walking backwards from `before` reverses the order, then the page is flipped back.
   const bool descending = f.desc != backwards;
   const std::string expr(sort->expr);
-  std::string sql = "SELECT " + std::string(DEVICE_COLUMNS) + ", " + expr + " FROM devices" + where.sql;
-  if (cursor) {
-    sql += std::string(where.sql.empty() ? " WHERE " : " AND ") + "(" + expr + ", id) " + (descending ? "<" : ">") +
-           " (?, ?)";
-  }
   const char* dir = descending ? " DESC" : " ASC";
-  sql += " ORDER BY " + expr + dir + ", id" + dir + " LIMIT ?";
-  Stmt s(db_, sql);
-  int next = bindAll(s, where.params);
-  if (cursor) {
-    next = bindAll(s, {cursor->value}, next);
-    s.bind(next++, cursor->id);
-  }
-  s.bind(next, static_cast<std::int64_t>(limit + 1));
 
-  json::array items;
-  std::vector<json::value> cursors;
-  bool more = false;
-  while (s.step()) {
-    if (items.size() == limit) {
-      more = true;
-      break;
-    }
-    json::object row = deviceRow(s);
-    cursors.push_back(makeCursor(s, 16, sort->integer, s.text(0)));
-    items.push_back(std::move(row));
-  }
-  if (backwards) {
-    std::reverse(items.begin(), items.end());
-    std::reverse(cursors.begin(), cursors.end());
-  }
+  ReadTransaction txn(db_);
+  const std::int64_t gen = generation();
+  const auto fleet = cache_->fleet(db_, gen);
+  const auto all = static_cast<double>(std::max<std::int64_t>(fleet->devices, 1));
+  const Search search = parseSearch(f.q, has_search_index_);
+
   json::object out;
-  const bool has_next = backwards ? true : more;
-  const bool has_prev = backwards ? more : cursor.has_value();
-  out["next"] = has_next && !cursors.empty() ? cursors.back() : json::value(nullptr);
-  out["prev"] = has_prev && !cursors.empty() ? cursors.front() : json::value(nullptr);
-  out["items"] = std::move(items);
-  Stmt count(db_, "SELECT count(*) FROM devices" + where.sql);
-  bindAll(count, where.params);
-  out["total"] = count.step() ? count.int64(0) : 0;
   out["sort"] = sort->name;
   out["desc"] = f.desc;
   out["limit"] = limit;
-  return out;
+  json::array items;
+  std::vector<json::value> cursors;
+  bool more = false;
+  const auto finish = [&](std::int64_t total, bool exact) {
+    if (backwards) {
+      std::reverse(items.begin(), items.end());
+      std::reverse(cursors.begin(), cursors.end());
+    }
+    const bool has_next = backwards ? true : more;
+    const bool has_prev = backwards ? more : cursor.has_value();
+    out["next"] = has_next && !cursors.empty() ? cursors.back() : json::value(nullptr);
+    out["prev"] = has_prev && !cursors.empty() ? cursors.front() : json::value(nullptr);
+    // A lower bound is at least what this page shows (and one more when there is a next page).
+    if (!exact) total = std::max(total, static_cast<std::int64_t>(items.size()) + (more ? 1 : 0));
+    out["items"] = std::move(items);
+    out["total"] = total;
+    out["total_exact"] = exact;
+    return std::optional<json::object>(std::move(out));
+  };
+
+  // How many devices each filter matches on its own: exact from the counts.
+  std::vector<Source> sources;
+  if (hasFacets(f)) {
+    const auto single = [&](Source::Kind kind, const auto& set) {
+      DeviceFilter one;
+      set(one);
+      sources.push_back({kind, fleet->matching(one), kind == Source::Kind::Finding ? COST_PROBE_US : COST_INDEX_ENTRY_US});
+    };
+    if (!f.identity.empty()) single(Source::Kind::Identity, [&](DeviceFilter& o) { o.identity = f.identity; });
+    if (!f.vendor.empty()) single(Source::Kind::Vendor, [&](DeviceFilter& o) { o.vendor = f.vendor; });
+    if (!f.severity.empty()) single(Source::Kind::Severity, [&](DeviceFilter& o) { o.severity = f.severity; });
+    if (!f.finding.empty()) single(Source::Kind::Finding, [&](DeviceFilter& o) { o.finding = f.finding; });
+  }
+  const std::int64_t facet_matches = fleet->matching(f);
+  std::int64_t server_matches = -1;
+  if (!f.server.empty()) {
+    const auto servers = cache_->serverDevices(db_, gen);
+    const auto it = servers->find(f.server);
+    server_matches = it == servers->end() ? 0 : it->second;
+    sources.push_back({Source::Kind::Server, server_matches, COST_PROBE_US});
+  }
+  SearchPlan sp = planSearch(db_, search, limits_);
+  using Mode = SearchPlan::Mode;
+  if (sp.mode == Mode::Candidates) sources.push_back({Source::Kind::Search, sp.size, COST_ROW_US});
+  if (facet_matches == 0 || server_matches == 0 || (sp.mode != Mode::None && sp.size == 0)) return finish(0, true);
+
+  // Filters a source entry is tested against, by where they can be tested:
+  // `inner` on index entries (rowid, id and the facet columns), `outer` on rows.
+  std::optional<SearchHitFunction> hit_function;
+  const auto innerFor = [&](Source::Kind src) {
+    Where w;
+    if (src == Source::Kind::Search) return w;  // the search index yields rowids only
+    w.add(facetWhere(f));
+    if (!f.server.empty() && src != Source::Kind::Server) w.add(SERVER_FILTER_SQL, f.server);
+    if (sp.mode == Mode::Bitmap) w.add(std::string(SEARCH_HIT_FUNCTION) + "(rowid)");
+    if (sp.mode == Mode::Candidates) {
+      w.add("rowid IN (SELECT rowid FROM devices_search WHERE devices_search MATCH ?)", sp.candidates);
+    }
+    return w;
+  };
+  const auto outerFor = [&](Source::Kind src) {
+    Where w;
+    if (src == Source::Kind::Search) {
+      w.add(facetWhere(f));
+      if (!f.server.empty()) w.add(SERVER_FILTER_SQL, f.server);
+    }
+    if (sp.mode == Mode::RowText || (sp.mode == Mode::Candidates && sp.verify)) addPhraseTests(w, search);
+    addShortWords(w, search, has_search_index_);
+    return w;
+  };
+
+  // Estimated cost of each plan, taking the filters as independent. A search
+  // with very many matches is either tested on the row text, or first listed
+  // whole into the bitmap (then it is tested on index entries): both are costed.
+  const double server_share = server_matches >= 0 ? static_cast<double>(server_matches) / all : 1.0;
+  const double search_share = sp.mode == Mode::None ? 1.0 : std::min(1.0, std::max(sp.estimate, 1.0) / all);
+  const double short_share = search.short_words.empty() ? 1.0 : 0.1;
+  const double expected = std::max(1.0, static_cast<double>(facet_matches) * server_share * search_share * short_share);
+  const double page_rows = static_cast<double>(limit + 1);
+  struct Choice {
+    const Source* source = nullptr;  // nullptr: walk
+    double cost = 0;
+  };
+  const auto choose = [&](bool search_on_rows) {
+    const bool row_tests = search_on_rows || !search.short_words.empty();
+    Choice c;
+    c.cost = WALK_MARGIN * (std::min(all, page_rows * all / expected) *
+                                (COST_INDEX_ENTRY_US + (f.server.empty() ? 0.0 : COST_PROBE_US) +
+                                 (row_tests ? COST_TEXT_US : 0.0)) +
+                            page_rows * COST_ROW_US);
+    // Rows a pick reads: the source entries that pass the index-level tests.
+    const double passing = std::max(1.0, static_cast<double>(facet_matches) * server_share * (search_on_rows ? 1.0 : search_share));
+    for (const auto& src : sources) {
+      const double cost = static_cast<double>(src.size) * src.entry_cost_us +
+                          (src.kind == Source::Kind::Search ? 0.0
+                                                            : std::min(static_cast<double>(src.size), passing * 2.0) * COST_ROW_US);
+      if (cost < c.cost) c = {&src, cost};
+    }
+    return c;
+  };
+  Choice choice = choose(sp.mode == Mode::RowText);
+  if (sp.mode == Mode::RowText) {
+    Choice listed = choose(false);
+    listed.cost += std::max(0.0, sp.estimate - static_cast<double>(sp.size)) * sp.us_per_match;
+    if (listed.cost < choice.cost) {
+      ftsRowids(db_, search.match, 0, &sp.hits);
+      sp.size = sp.hits.size;
+      sp.mode = Mode::Bitmap;
+      choice = listed;
+    }
+  }
+  const Source* best = choice.source;
+  bool pick = best != nullptr;
+  if (forced == DevicePlan::Walk) pick = false;
+  if (forced == DevicePlan::Pick) {
+    if (best == nullptr && !sources.empty()) best = &sources.front();
+    if (best == nullptr) {
+      sources.push_back({Source::Kind::All, fleet->devices, COST_INDEX_ENTRY_US});
+      best = &sources.back();
+    }
+    pick = true;
+  }
+
+  // A sort column that a filter fixes (class sorted by class): the page is
+  // that group in id order, read from the sort index by equality.
+  std::optional<Param> fixed;
+  if (sort->name == "identity" && !f.identity.empty()) fixed = f.identity;
+  else if (sort->name == "severity" && !f.severity.empty()) fixed = severityRank(f.severity);
+  else if (sort->name == "vendor" && !f.vendor.empty()) fixed = f.vendor == "-" ? std::string() : f.vendor;
+
+  // The page as (rowid, sort value, id) in page order: `limit + 1` rows show whether there is more.
+  const auto readPage = [&](bool by_pick) {
+    if (sp.mode == Mode::Bitmap && !hit_function) hit_function.emplace(db_, sp.hits);
+    std::string head;
+    Where w;
+    if (by_pick) {
+      std::vector<Param> source_params;
+      const std::string source =
+          sourceSql(*best, f, sp.candidates, innerFor(best->kind), has_facet_indexes_, source_params);
+      head = "SELECT rowid, " + expr + ", id FROM devices NOT INDEXED";
+      w.add("rowid IN (" + source + ")");
+      w.params = std::move(source_params);
+      w.add(outerFor(best->kind));
+    } else {
+      head = "SELECT rowid, " + expr + ", id FROM devices" + indexedBy(has_facet_indexes_, sort->index);
+      if (fixed) w.add(expr + " = ?", *fixed);
+      w.add(innerFor(Source::Kind::All));
+      w.add(outerFor(Source::Kind::All));
+    }
+    if (cursor) {
+      // Keyset: after (value, id) in the page's direction. Written as a range
+      // on the sort expression plus a tie test (SQLite seeks an index on an
+      // expression for `expr >= ?`, not for a row value).
+      const char* cmp = descending ? "<" : ">";
+      if (fixed && !by_pick) {
+        const bool before_group = descending ? cursor->value > *fixed : cursor->value < *fixed;
+        const bool after_group = descending ? cursor->value < *fixed : cursor->value > *fixed;
+        if (after_group) w.add("0");
+        else if (!before_group) w.add(std::string("id ") + cmp + " ?", cursor->id);
+      } else {
+        w.add(expr + (descending ? " <= ?" : " >= ?"), cursor->value);
+        w.add("(" + expr + " " + cmp + " ? OR id " + cmp + " ?)", cursor->value);
+        w.params.emplace_back(cursor->id);
+      }
+    }
+    w.params.emplace_back(static_cast<std::int64_t>(limit + 1));
+    Stmt keys(db_, head + w.sql + " ORDER BY " + expr + dir + ", id" + dir + " LIMIT ?");
+    bindAll(keys, w.params);
+    std::vector<std::pair<std::int64_t, json::value>> rows;  // rowid, cursor
+    while (keys.step()) {
+      json::array c;
+      if (sort->integer) c.emplace_back(keys.int64(1));
+      else c.emplace_back(keys.text(1));
+      c.emplace_back(keys.text(2));
+      rows.emplace_back(keys.int64(0), json::value(json::serialize(c)));
+    }
+    return rows;
+  };
+
+  std::vector<std::pair<std::int64_t, json::value>> rows;
+  if (pick || forced == DevicePlan::Walk) {
+    rows = readPage(pick);
+  } else {
+    // A walk runs within a budget: past it, its order must be working against
+    // its filters, and the other plan (a bounded one) takes over.
+    bool gave_way = false;
+    {
+      std::optional<WorkBudget> budget;
+      if (sp.mode == Mode::RowText || !sources.empty()) budget.emplace(db_, limits_.walk_budget_us);
+      try {
+        rows = readPage(false);
+      } catch (const DbError&) {
+        if (!budget || !budget->exceeded()) throw;
+        gave_way = true;
+      }
+    }
+    if (gave_way && sp.mode == Mode::RowText) {
+      // List every match after all, and walk testing the bitmap instead of the rows.
+      ftsRowids(db_, search.match, 0, &sp.hits);
+      sp.size = sp.hits.size;
+      sp.mode = Mode::Bitmap;
+      rows = readPage(false);
+    } else if (gave_way) {
+      // The smallest source bounds the pick.
+      best = &*std::min_element(sources.begin(), sources.end(), [](const Source& a, const Source& b) { return a.size < b.size; });
+      rows = readPage(true);
+    }
+  }
+  {
+    Stmt row(db_, "SELECT " + std::string(DEVICE_COLUMNS) + " FROM devices WHERE rowid = ?");
+    for (auto& [rowid, c] : rows) {
+      if (items.size() == limit) {
+        more = true;
+        break;
+      }
+      row.bind(1, rowid);
+      if (!row.step()) continue;  // cannot happen inside one read transaction
+      items.push_back(deviceRow(row));
+      row.reset();
+      cursors.push_back(std::move(c));
+    }
+  }
+
+  // The total: exact from the counts where the filters allow, else counted
+  // from the cheapest source within a budget.
+  if (server_matches < 0 && search.empty()) return finish(facet_matches, true);
+  if (!hasFacets(f) && search.empty()) return finish(server_matches, true);
+  if (!hasFacets(f) && server_matches < 0 && search.short_words.empty()) {
+    if (sp.mode == Mode::Bitmap || (sp.mode == Mode::Candidates && !sp.verify)) return finish(sp.size, true);
+    if (sp.mode == Mode::RowText && sp.size > TOTAL_CAP) return finish(TOTAL_CAP, false);
+  }
+  // The cheapest source to count from; its entries are tested as in a pick.
+  // Counting stops at TOTAL_CAP + 1 matches or when COUNT_BUDGET_US is spent
+  // (then what was counted is a lower bound).
+  if (sp.mode == Mode::Bitmap && !hit_function) hit_function.emplace(db_, sp.hits);
+  sources.push_back({Source::Kind::All, fleet->devices, COST_INDEX_ENTRY_US});
+  const auto entryCost = [&](const Source& s) {
+    return s.entry_cost_us + (!f.server.empty() && s.kind != Source::Kind::Server ? COST_PROBE_US : 0.0) +
+           (s.kind != Source::Kind::Search && !outerFor(s.kind).sql.empty() ? COST_ROW_US + COST_TEXT_US : 0.0);
+  };
+  const Source& counted = *std::min_element(sources.begin(), sources.end(), [&](const Source& a, const Source& b) {
+    return static_cast<double>(a.size) * entryCost(a) < static_cast<double>(b.size) * entryCost(b);
+  });
+  const Where outer = outerFor(counted.kind);
+  std::vector<Param> params;
+  const std::string source = sourceSql(counted, f, sp.candidates, innerFor(counted.kind), has_facet_indexes_, params);
+  const std::string cap = " LIMIT " + std::to_string(TOTAL_CAP + 1);
+  // Without row tests the source's rowids are counted as they are (each comes once).
+  Stmt count(db_, outer.sql.empty() ? "SELECT 1 FROM (" + source + ")" + cap
+                                    : "SELECT 1 FROM devices NOT INDEXED WHERE rowid IN (" + source + ")" +
+                                          outer.andSql() + cap);
+  params.insert(params.end(), outer.params.begin(), outer.params.end());
+  bindAll(count, params);
+  auto [n, complete] = countRows(db_, count);
+  if (n > TOTAL_CAP) return finish(TOTAL_CAP, false);
+  return finish(n, complete);
 }
 
 std::optional<json::object> WebQueries::device(const std::string& id) {
@@ -479,6 +1225,7 @@ std::optional<json::object> WebQueries::device(const std::string& id) {
 }
 
 json::object WebQueries::servers(const ServerFilter& f, const PageRequest& page) {
+  ReadTransaction txn(db_);
   Where w;
   if (!f.q.empty()) {
     w.add("(instr(lower(s.id), ?) > 0 OR instr(lower(coalesce(json_extract(s.report,'$.cert.subject'),'')), ?) > 0)",
@@ -490,77 +1237,214 @@ json::object WebQueries::servers(const ServerFilter& f, const PageRequest& page)
   if (!f.finding.empty()) {
     w.add("s.id IN (SELECT subject_id FROM findings WHERE code = ? AND subject_kind = 'server')", f.finding);
   }
+  // Servers are few (one per provisioning endpoint): every match is keyed and
+  // sorted here, with its device count from the per-generation counts, and
+  // only the page's reports are read.
+  const auto devices = cache_->serverDevices(db_, generation());
+  const std::string_view sort = isServerSort(f.sort) ? f.sort : "id";
+  const bool by_devices = sort == "devices";
+  struct Key {
+    Param value;
+    std::string id;
+    std::int64_t devices;
+  };
+  std::vector<Key> keys;
+  {
+    Stmt s(db_, "SELECT s.id, " + std::string(by_devices ? "0" : lookupSort(SERVER_SORTS, sort)) + " FROM servers s" + w.sql);
+    bindAll(s, w.params);
+    while (s.step()) {
+      const auto it = devices->find(s.text(0));
+      const std::int64_t n = it == devices->end() ? 0 : it->second;
+      const int type = sqlite3_column_type(s.get(), 1);
+      Param v = by_devices               ? Param(n)
+                : type == SQLITE_NULL    ? Param(std::numeric_limits<std::int64_t>::min())  // NULL sorts first
+                : type == SQLITE_INTEGER ? Param(s.int64(1))
+                                         : Param(s.text(1));
+      keys.push_back({std::move(v), s.text(0), n});
+    }
+  }
+  // Within one sort every key has one type (an integer column or a text one), as in SQLite's order.
+  std::sort(keys.begin(), keys.end(), [&](const Key& a, const Key& b) {
+    return f.desc ? std::tie(b.value, b.id) < std::tie(a.value, a.id) : std::tie(a.value, a.id) < std::tie(b.value, b.id);
+  });
   const std::size_t limit = clampLimit(page.limit);
-  const char* dir = f.desc ? " DESC" : " ASC";
-  Stmt s(db_, "SELECT s.id, s.report, (SELECT count(*) FROM device_servers d WHERE d.server_id = s.id) AS devices "
-              "FROM servers s" + w.sql + " ORDER BY " + std::string(lookupSort(SERVER_SORTS, f.sort)) + dir + ", s.id" +
-              dir + " LIMIT ? OFFSET ?");
-  const int next = bindAll(s, w.params);
-  s.bind(next, static_cast<std::int64_t>(limit)).bind(next + 1, static_cast<std::int64_t>(page.offset));
   json::array items;
-  while (s.step()) {
-    json::value report = parseOrNull(s.text(1));
-    json::object o = report.is_object() ? report.as_object() : json::object{};
-    o["id"] = s.text(0);
-    o["devices"] = s.int64(2);
+  Stmt report(db_, "SELECT report FROM servers WHERE id = ?");
+  for (std::size_t i = page.offset; i < keys.size() && items.size() < limit; ++i) {
+    report.bind(1, keys[i].id);
+    json::object o;
+    if (report.step()) {
+      json::value v = parseOrNull(report.text(0));
+      if (v.is_object()) o = std::move(v.as_object());
+    }
+    report.reset();
+    o["id"] = keys[i].id;
+    o["devices"] = keys[i].devices;
     items.push_back(std::move(o));
   }
-  Stmt count(db_, "SELECT count(*) FROM servers s" + w.sql);
-  bindAll(count, w.params);
   return json::object{{"items", std::move(items)},
-                      {"total", count.step() ? count.int64(0) : 0},
+                      {"total", static_cast<std::int64_t>(keys.size())},
                       {"offset", page.offset},
                       {"limit", limit}};
+}
+
+namespace {
+
+// Finding sorts: the ORDER BY terms (all in the requested direction, so that
+// one index serves both) and the index that delivers them (migration 4).
+struct FindingSort {
+  std::string_view name;
+  std::vector<std::string_view> terms;
+  std::string_view index;
+};
+
+const std::vector<FindingSort>& findingSorts() {
+  static const std::vector<FindingSort> sorts = {
+      {"severity", {SEVERITY_RANK_SQL, "id"}, "findings_by_rank"},
+      {"code", {"code", "subject_id", "id"}, "findings_code"},
+      {"subject", {"subject_id", "subject_kind", "id"}, "findings_by_subject"},
+      {"kind", {"subject_kind", "code", "severity", "subject_id", "id"}, "findings_summary"},
+      {"detail", {"detail", "id"}, "findings_by_detail"},
+  };
+  return sorts;
+}
+
+}  // namespace
+
+bool isFindingSort(std::string_view name) {
+  const auto& sorts = findingSorts();
+  return std::any_of(sorts.begin(), sorts.end(), [&](const auto& s) { return s.name == name; });
 }
 
 json::object WebQueries::findings(const FindingFilter& f, const PageRequest& page) {
-  Where w;
-  if (!f.code.empty()) w.add("f.code = ?", f.code);
-  if (!f.severity.empty()) w.add("f.severity = ?", f.severity);
-  if (f.kind == "device" || f.kind == "server") w.add("f.subject_kind = ?", f.kind);
-  if (!f.q.empty()) {
-    w.add("(instr(lower(f.subject_id), ?) > 0 OR instr(lower(f.detail), ?) > 0)", lower(f.q));
-    w.params.emplace_back(lower(f.q));
+  ReadTransaction txn(db_);
+  const auto counts = cache_->findings(db_, generation());
+  const bool by_kind = f.kind == "device" || f.kind == "server";
+  std::int64_t matches = 0;  // of the code, severity and kind filters: exact
+  for (const auto& c : *counts) {
+    if ((f.code.empty() || c.code == f.code) && (f.severity.empty() || c.severity == f.severity) &&
+        (!by_kind || c.kind == f.kind)) {
+      matches += c.count;
+    }
   }
+  const FindingSort* sort = &findingSorts()[0];
+  for (const auto& s : findingSorts()) {
+    if (s.name == f.sort) sort = &s;
+  }
+  // Few matches: read them from the filter's index and sort them; many: walk
+  // the sort index and test each (finding rows are narrow, both are cheap).
+  std::string_view index = sort->index;
+  Where w;
+  if (!f.code.empty()) w.add("code = ?", f.code);
+  if (!f.severity.empty()) {
+    // The rank range of findings_by_rank, then the exact name (the rank folds unknown names into info).
+    w.add(std::string(SEVERITY_RANK_SQL) + " = ?", std::max<std::int64_t>(severityRank(f.severity), 0));
+    w.add("+severity = ?", f.severity);  // unary +: no constant propagation into the rank expression
+  }
+  if (by_kind) w.add("subject_kind = ?", f.kind);
+  if (matches <= PICK_MAX * 4) {
+    if (!f.code.empty()) index = "findings_code";
+    else if (!f.severity.empty()) index = "findings_by_rank";
+    else if (by_kind) index = "findings_summary";
+  }
+  Where text;
+  std::optional<std::int64_t> text_matches;  // exact, when the search ran in memory
+  const std::string needle = lower(f.q);
+  if (!f.q.empty() && needle.find_first_of("\t\n") == std::string::npos) {
+    // The text search runs over the per-generation copy of every subject and
+    // detail; the findings it hits are then read by id (few) or, when they are
+    // many, found again by walking the sort index (a dense search stops early).
+    const auto texts = cache_->findingTexts(db_, generation());
+    std::string ids = "[";
+    std::int64_t hits = 0;
+    const char* const begin = texts->text.data();
+    const char* const end = begin + texts->text.size();
+    // glibc's memmem scans gigabytes a second; std::string::find stops at every first character.
+    for (const void* at = memmem(begin, texts->text.size(), needle.data(), needle.size()); at != nullptr;) {
+      const auto pos = static_cast<std::size_t>(static_cast<const char*>(at) - begin);
+      const auto entry = static_cast<std::size_t>(
+          std::upper_bound(texts->offsets.begin(), texts->offsets.end(), pos) - texts->offsets.begin() - 1);
+      ids += (hits++ == 0 ? "" : ",") + std::to_string(texts->ids[entry]);
+      const char* next = entry + 1 < texts->offsets.size() ? begin + texts->offsets[entry + 1] : end;
+      at = memmem(next, static_cast<std::size_t>(end - next), needle.data(), needle.size());
+    }
+    ids += "]";
+    if (hits <= PICK_MAX * 4) {
+      text.add("id IN (SELECT value FROM json_each(?))", ids);
+      index = "";  // no index: the few ids are looked up by rowid, then sorted
+      Stmt n(db_, "SELECT count(*) FROM findings WHERE id IN (SELECT value FROM json_each(?))" + w.andSql());
+      n.bind(1, ids);
+      bindAll(n, w.params, 2);
+      text_matches = n.step() ? n.int64(0) : 0;
+    } else if (w.sql.empty()) {
+      text_matches = hits;
+    }
+  }
+  if (!f.q.empty() && text.sql.empty()) {
+    text.add("(instr(lower(subject_id), ?) > 0 OR instr(lower(detail), ?) > 0)", needle);
+    text.params.emplace_back(needle);
+  }
+  const std::string from = index.empty() ? std::string("FROM findings NOT INDEXED")
+                                          : "FROM findings" + indexedBy(has_facet_indexes_, index);
+  Where all = w;
+  all.add(text);
   const std::size_t limit = clampLimit(page.limit);
   const char* dir = f.desc ? " DESC" : " ASC";
-  Stmt s(db_, "SELECT f.id, f.subject_kind, f.subject_id, f.code, f.severity, f.detail, " + std::string(SEVERITY_RANK_SQL) +
-                  " AS rank, d.identity, d.model, d.ips FROM findings f "
-                  "LEFT JOIN devices d ON f.subject_kind = 'device' AND d.id = f.subject_id" +
-                  w.sql + " ORDER BY " + std::string(lookupSort(FINDING_SORTS, f.sort)) + dir + ", f.id ASC LIMIT ? OFFSET ?");
-  const int next = bindAll(s, w.params);
+  std::string order;
+  for (const auto& t : sort->terms) order += (order.empty() ? " ORDER BY " : ", ") + std::string(t) + dir;
+  Stmt s(db_, "SELECT id, subject_kind, subject_id, code, severity, detail " + from + all.sql + order + " LIMIT ? OFFSET ?");
+  const int next = bindAll(s, all.params);
   s.bind(next, static_cast<std::int64_t>(limit)).bind(next + 1, static_cast<std::int64_t>(page.offset));
+  Stmt device(db_, "SELECT identity, model, ips FROM devices WHERE id = ?");
   json::array items;
   while (s.step()) {
-    items.push_back(json::object{{"id", s.int64(0)},
-                                 {"kind", s.text(1)},
-                                 {"subject", s.text(2)},
-                                 {"code", s.text(3)},
-                                 {"severity", s.text(4)},
-                                 {"detail", s.text(5)},
-                                 {"identity", textOrNull(s, 7)},
-                                 {"model", textOrNull(s, 8)},
-                                 {"ips", s.isNull(9) ? json::array{} : splitList(s.text(9))}});
+    json::object o{{"id", s.int64(0)},
+                   {"kind", s.text(1)},
+                   {"subject", s.text(2)},
+                   {"code", s.text(3)},
+                   {"severity", s.text(4)},
+                   {"detail", s.text(5)},
+                   {"identity", nullptr},
+                   {"model", nullptr},
+                   {"ips", json::array{}}};
+    if (s.text(1) == "device") {
+      device.bind(1, s.text(2));
+      if (device.step()) {
+        o["identity"] = textOrNull(device, 0);
+        o["model"] = textOrNull(device, 1);
+        o["ips"] = device.isNull(2) ? json::array{} : splitList(device.text(2));
+      }
+      device.reset();
+    }
+    items.push_back(std::move(o));
   }
-  Stmt count(db_, "SELECT count(*) FROM findings f" + w.sql);
-  bindAll(count, w.params);
-  return json::object{{"items", std::move(items)},
-                      {"total", count.step() ? count.int64(0) : 0},
-                      {"offset", page.offset},
-                      {"limit", limit}};
+  json::object out{{"items", std::move(items)}, {"offset", page.offset}, {"limit", limit}};
+  if (f.q.empty() || text_matches) {
+    out["total"] = text_matches.value_or(matches);
+    out["total_exact"] = true;
+    return out;
+  }
+  // A text search the in-memory copy could not answer (or very many matches
+  // with other filters): counted within the time budget (a lower bound beyond).
+  Stmt count(db_, "SELECT 1 " + from + all.sql + " LIMIT " + std::to_string(TOTAL_CAP + 1));
+  bindAll(count, all.params);
+  auto [n, complete] = countRows(db_, count);
+  if (!complete) {  // at least what this page shows, and one more when it is full
+    const auto shown = static_cast<std::int64_t>(page.offset + out["items"].as_array().size());
+    n = std::max(n, shown + (out["items"].as_array().size() == limit ? 1 : 0));
+  }
+  out["total"] = std::min(n, TOTAL_CAP);
+  out["total_exact"] = complete && n <= TOTAL_CAP;
+  return out;
 }
 
 json::object WebQueries::findingSummary() {
-  Stmt s(db_, "SELECT code, severity, subject_kind, count(*), count(DISTINCT subject_id) FROM findings "
-              "GROUP BY code, severity, subject_kind ORDER BY code");
+  ReadTransaction txn(db_);
+  const auto counts = cache_->findings(db_, generation());
   json::array rows;
-  while (s.step()) {
-    json::object r{{"code", s.text(0)},
-                   {"severity", s.text(1)},
-                   {"kind", s.text(2)},
-                   {"count", s.int64(3)},
-                   {"subjects", s.int64(4)}};
-    if (const auto* info = findingInfo(s.text(0))) r["title"] = info->title;
+  for (const auto& c : *counts) {
+    json::object r{{"code", c.code}, {"severity", c.severity}, {"kind", c.kind}, {"count", c.count}, {"subjects", c.subjects}};
+    if (const auto* info = findingInfo(c.code)) r["title"] = info->title;
     rows.push_back(std::move(r));
   }
   json::array codes;
@@ -572,42 +1456,44 @@ json::object WebQueries::findingSummary() {
 }
 
 json::array WebQueries::vendors() {
-  Stmt s(db_, "SELECT vendor, count(*) FROM devices GROUP BY vendor ORDER BY count(*) DESC, vendor");
+  ReadTransaction txn(db_);
+  const auto fleet = cache_->fleet(db_, generation());
+  std::map<std::optional<std::string>, std::int64_t> by;  // nullopt (no vendor) first, as NULL sorts in SQL
+  for (const auto& x : fleet->facets) by[x.vendor] += x.devices;
+  std::vector<std::pair<std::optional<std::string>, std::int64_t>> v(by.begin(), by.end());
+  std::stable_sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
   json::array out;
-  while (s.step()) out.push_back(json::object{{"vendor", textOrNull(s, 0)}, {"devices", s.int64(1)}});
+  for (const auto& [vendor, n] : v) {
+    out.push_back(json::object{{"vendor", vendor ? json::value(*vendor) : json::value(nullptr)}, {"devices", n}});
+  }
   return out;
 }
 
-namespace {
-
-// "SELECT key, count" rows as an object with every expected key present (0 when absent), and their sum.
-template <std::size_t N>
-std::pair<json::object, std::int64_t> countBy(sqlite3* db, std::string_view sql,
-                                              const std::array<std::string_view, N>& keys) {
-  json::object by;
-  for (auto k : keys) by[k] = 0;
-  std::int64_t total = 0;
-  Stmt s(db, sql);
-  while (s.step()) {
-    by[s.text(0)] = s.int64(1);
-    total += s.int64(1);
-  }
-  return {std::move(by), total};
-}
-
-}  // namespace
-
 json::object WebQueries::stats() {
+  ReadTransaction txn(db_);
+  const std::int64_t gen = generation();
   json::object out;
+  const auto fleet = cache_->fleet(db_, gen);
   {
-    auto [by_class, total] = countBy(db_, "SELECT identity, count(*) FROM devices GROUP BY identity", IDENTITY_CLASSES);
-    out["devices"] = json::object{{"total", total}, {"by_identity", std::move(by_class)}};
+    json::object by_class;
+    for (auto c : IDENTITY_CLASSES) by_class[c] = 0;
+    for (const auto& x : fleet->facets) by_class[x.identity] = by_class[x.identity].to_number<std::int64_t>() + x.devices;
+    out["devices"] = json::object{{"total", fleet->devices}, {"by_identity", std::move(by_class)}};
   }
   {
-    auto [by_sev, total] = countBy(db_, "SELECT severity, count(*) FROM findings GROUP BY severity", SEVERITIES);
-    json::object by_worst;  // devices by the worst severity among their findings
-    Stmt w(db_, "SELECT worst_severity, count(*) FROM devices WHERE worst_severity >= 0 GROUP BY worst_severity");
-    while (w.step()) by_worst[severityName(w.int64(0))] = w.int64(1);
+    json::object by_sev;
+    for (auto s : SEVERITIES) by_sev[s] = 0;
+    std::int64_t total = 0;
+    for (const auto& c : *cache_->findings(db_, gen)) {
+      by_sev[c.severity] = by_sev[c.severity].to_number<std::int64_t>() + c.count;
+      total += c.count;
+    }
+    std::map<std::int64_t, std::int64_t> worst;  // devices by the worst severity among their findings
+    for (const auto& x : fleet->facets) {
+      if (x.severity >= 0) worst[x.severity] += x.devices;
+    }
+    json::object by_worst;
+    for (const auto& [rank, n] : worst) by_worst[severityName(rank)] = n;
     out["findings"] =
         json::object{{"total", total}, {"by_severity", std::move(by_sev)}, {"devices_by_worst", std::move(by_worst)}};
   }
@@ -679,12 +1565,15 @@ json::object WebQueries::stats() {
 
 json::object WebQueries::timeline(const std::string& bucket) {
   constexpr std::int64_t SEC = 1000000000;
+  ReadTransaction txn(db_);
   std::int64_t width = 0;
   if (bucket == "hour") width = 3600 * SEC;
   else if (bucket == "day") width = 86400 * SEC;
   else {
-    Stmt span(db_, "SELECT min(ts_ns), max(ts_ns) FROM sightings");
-    const std::int64_t range = span.step() && !span.isNull(0) ? span.int64(1) - span.int64(0) : 0;
+    // Two statements: SQLite reads min() or max() from the index end only when it is alone.
+    Stmt first(db_, "SELECT min(ts_ns) FROM sightings");
+    Stmt last(db_, "SELECT max(ts_ns) FROM sightings");
+    const std::int64_t range = first.step() && last.step() && !first.isNull(0) ? last.int64(0) - first.int64(0) : 0;
     constexpr std::array<std::int64_t, 10> NICE = {SEC,         10 * SEC,   60 * SEC,    300 * SEC,    900 * SEC,
                                                    3600 * SEC, 6 * 3600 * SEC, 86400 * SEC, 7 * 86400 * SEC, 30 * 86400 * SEC};
     width = NICE.back();
@@ -695,15 +1584,10 @@ json::object WebQueries::timeline(const std::string& bucket) {
       }
     }
   }
-  // Integer division floors toward zero; capture times are after 1970, so that is the bucket start.
-  Stmt s(db_, "SELECT ts_ns / ?1 AS b, count(*), sum(kind = 'tls'), sum(kind = 'http') FROM sightings GROUP BY b ORDER BY b");
-  s.bind(1, width);
+  const TimelineCounts counts = cache_->timeline(db_, width);
   json::array buckets;
-  while (s.step()) {
-    buckets.push_back(json::object{{"start", isoTime(s.int64(0) * width)},
-                                   {"count", s.int64(1)},
-                                   {"tls", s.int64(2)},
-                                   {"http", s.int64(3)}});
+  for (const auto& [b, n] : counts.buckets) {
+    buckets.push_back(json::object{{"start", isoTime(b * width)}, {"count", n[0]}, {"tls", n[1]}, {"http", n[2]}});
   }
   return json::object{{"bucket_seconds", width / SEC}, {"buckets", std::move(buckets)}};
 }
@@ -749,6 +1633,8 @@ void promSample(std::string& out, std::string_view name, std::string_view labels
 }  // namespace
 
 std::string WebQueries::metrics() {
+  ReadTransaction txn(db_);
+  const std::int64_t gen = generation();
   std::string out;
   std::map<std::string, std::int64_t> counters;
   {
@@ -784,19 +1670,16 @@ std::string WebQueries::metrics() {
   {
     std::map<std::string, std::int64_t> by_class;
     for (auto c : IDENTITY_CLASSES) by_class[std::string(c)] = 0;
-    Stmt s(db_, "SELECT identity, count(*) FROM devices GROUP BY identity");
-    while (s.step()) by_class[s.text(0)] = s.int64(1);
+    for (const auto& x : cache_->fleet(db_, gen)->facets) by_class[x.identity] += x.devices;
     for (const auto& [c, n] : by_class) promSample(out, "provaudit_devices", "identity=\"" + promLabel(c) + "\"", n);
   }
   promHeader(out, "provaudit_findings", "gauge", "Findings by code, severity and subject kind.");
   {
-    Stmt s(db_, "SELECT code, severity, subject_kind, count(*) FROM findings GROUP BY code, severity, subject_kind "
-                "ORDER BY code");
-    while (s.step()) {
+    for (const auto& c : *cache_->findings(db_, gen)) {
       promSample(out, "provaudit_findings",
-                 "code=\"" + promLabel(s.text(0)) + "\",severity=\"" + promLabel(s.text(1)) + "\",kind=\"" +
-                     promLabel(s.text(2)) + "\"",
-                 s.int64(3));
+                 "code=\"" + promLabel(c.code) + "\",severity=\"" + promLabel(c.severity) + "\",kind=\"" +
+                     promLabel(c.kind) + "\"",
+                 c.count);
     }
   }
   promHeader(out, "provaudit_servers", "gauge", "Provisioning servers, by whether they request client certificates.");
@@ -917,7 +1800,14 @@ class FilteredReport final : public ReportStream {
     const char* dir = filter.desc ? " DESC" : " ASC";
     devices_ = std::make_unique<Stmt>(db, "SELECT report FROM devices" + where.sql + " ORDER BY " + expr + dir + ", id" + dir);
     bindAll(*devices_, where.params);
-    servers_ = std::make_unique<Stmt>(db, "SELECT report FROM servers ORDER BY id");
+    if (filter.empty()) {
+      servers_ = std::make_unique<Stmt>(db, "SELECT report FROM servers ORDER BY id");
+    } else {
+      // Only the servers the selected devices talked to.
+      servers_ = std::make_unique<Stmt>(db, "SELECT report FROM servers WHERE id IN (SELECT server_id FROM device_servers "
+                                            "WHERE device_id IN (SELECT id FROM devices" + where.sql + ")) ORDER BY id");
+      bindAll(*servers_, where.params);
+    }
     if (format_ == ReportFormat::Html) {
       Stmt c(db, "SELECT identity, count(*) FROM devices" + where.sql + " GROUP BY identity");
       bindAll(c, where.params);

@@ -6,9 +6,13 @@
 // one 503 answer at a single place.
 #include <sqlite3.h>
 
+#include <array>
+#include <atomic>
 #include <boost/json.hpp>
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -21,6 +25,16 @@ inline constexpr std::size_t DEFAULT_PAGE = 50;
 inline constexpr std::size_t MAX_PAGE = 500;
 // Sightings listed on a device page (the total is always given).
 inline constexpr std::size_t MAX_DEVICE_SIGHTINGS = 1000;
+// A device or finding list counts its matches exactly while that is cheap
+// (always for the class, vendor, severity and finding filters alone or
+// combined, for one server alone, for a search alone up to TOTAL_CAP
+// matches). Otherwise counting stops at TOTAL_CAP matches or when its time
+// budget is spent, and the answer says "total_exact": false: `total` is then
+// a lower bound ("10,000+").
+inline constexpr std::int64_t TOTAL_CAP = 10000;
+// A filter matching at most this many devices is answered by reading those
+// devices and sorting them; a larger one by walking the sort index.
+inline constexpr std::int64_t PICK_MAX = 5000;
 
 struct DeviceFilter {
   std::string q;         // words, each must occur in MAC/IP/serial/model/vendor/subject/User-Agent/id
@@ -78,13 +92,97 @@ bool isIdentityClass(std::string_view name);
 bool isSeverity(std::string_view name);
 std::vector<std::string> deviceSortNames();
 
+// Counts behind the overview, the filters and the servers and findings
+// pages. They change only when an audit rewrites the devices, findings and
+// device_servers tables, and each audit bumps stats.audit_generation in the
+// same transaction (Database::replaceAudit), so each is computed once per
+// generation and shared by every request.
+struct DeviceFacets {  // how many devices have one combination of filterable values
+  std::string identity;
+  std::optional<std::string> vendor;
+  std::int64_t severity = -1;       // worst severity rank, -1 = no finding
+  std::vector<std::string> codes;   // distinct finding codes, sorted
+  std::int64_t devices = 0;
+};
+
+struct FleetCounts {
+  std::int64_t devices = 0;
+  std::vector<DeviceFacets> facets;
+  // Devices matching the class, vendor, severity and finding filters of `f` (the others are ignored).
+  [[nodiscard]] std::int64_t matching(const DeviceFilter& f) const;
+};
+
+struct FindingCount {
+  std::string code, severity, kind;
+  std::int64_t count = 0;     // finding rows
+  std::int64_t subjects = 0;  // distinct devices or servers
+};
+
+// Every finding's subject and detail, lowercased, for the findings page's
+// text search (no index can answer a substring of a detail): one buffer of
+// "subject\tdetail\n" entries, scanned in memory. About 100 bytes a finding.
+struct FindingTexts {
+  std::string text;
+  std::vector<std::size_t> offsets;  // where each entry starts in `text`
+  std::vector<std::int64_t> ids;     // findings.id of each entry
+};
+
+struct TimelineCounts {
+  std::int64_t last_rowid = 0;  // sightings are only ever inserted: later rows are added on
+  std::map<std::int64_t, std::array<std::int64_t, 3>> buckets;  // bucket -> {all, tls, http}
+};
+
+class SummaryCache {
+ public:
+  std::shared_ptr<const FleetCounts> fleet(sqlite3* db, std::int64_t generation);
+  std::shared_ptr<const std::map<std::string, std::int64_t>> serverDevices(sqlite3* db, std::int64_t generation);
+  std::shared_ptr<const std::vector<FindingCount>> findings(sqlite3* db, std::int64_t generation);
+  std::shared_ptr<const FindingTexts> findingTexts(sqlite3* db, std::int64_t generation);
+  [[nodiscard]] bool findingTextsUsed() const { return texts_used_.load(); }
+  // Sightings per bucket of `width` ns, brought up to date with the sightings added since.
+  TimelineCounts timeline(sqlite3* db, std::int64_t width);
+
+ private:
+  template <typename T>
+  struct Slot {
+    std::mutex mutex;  // held while computing: concurrent requests wait for one computation
+    std::int64_t generation = -1;
+    std::shared_ptr<const T> value;
+  };
+  Slot<FleetCounts> fleet_;
+  Slot<std::map<std::string, std::int64_t>> servers_;
+  Slot<std::vector<FindingCount>> findings_;
+  Slot<FindingTexts> texts_;
+  std::atomic<bool> texts_used_{false};
+  std::mutex timeline_mutex_;
+  std::map<std::int64_t, TimelineCounts> timelines_;  // by bucket width
+};
+
+// Thresholds of the device list plans (see WebQueries::devices); tests shrink
+// them to reach every plan with a small fleet.
+struct DeviceListLimits {
+  std::int64_t pick_max = PICK_MAX;  // a search with at most this many matches is a candidate list
+  std::int64_t bitmap_max = 10000;   // beyond, a search is tested on the row text of the devices walked
+  double walk_budget_us = 20000;     // a walk running longer gives way to the other plan
+};
+
+// Which way a device list is read (WebQueries::devices chooses; tests force each).
+enum class DevicePlan {
+  Auto,
+  Pick,  // gather the matching devices from the smallest filter's index, sort them
+  Walk,  // walk the sort index, testing each entry against the filters
+};
+
 class WebQueries {
  public:
-  // `db` is a read-only connection owned by the caller.
-  explicit WebQueries(sqlite3* db);
+  // `db` is a read-only connection owned by the caller; `cache` may be shared
+  // between connections to the same database (nullptr: counts last as long as this object).
+  explicit WebQueries(sqlite3* db, SummaryCache* cache = nullptr);
 
-  // {"items":[…],"total":N,"next":cursor|null,"prev":cursor|null}. nullopt: malformed cursor.
-  std::optional<boost::json::object> devices(const DeviceFilter& f, const PageRequest& page);
+  // {"items":[…],"total":N,"total_exact":bool,"next":cursor|null,"prev":cursor|null}. nullopt: malformed cursor.
+  std::optional<boost::json::object> devices(const DeviceFilter& f, const PageRequest& page,
+                                             DevicePlan plan = DevicePlan::Auto);
+  void setLimits(const DeviceListLimits& limits) { limits_ = limits; }
   // {"device": report, "detail": …, "sightings": […], "sightings_total", "servers": […]}; nullopt: no such device.
   std::optional<boost::json::object> device(const std::string& id);
   boost::json::object servers(const ServerFilter& f, const PageRequest& page);
@@ -97,10 +195,18 @@ class WebQueries {
   std::string metrics();
   // Changes whenever another connection commits (PRAGMA data_version).
   std::int64_t changeCounter();
+  // Brings the cache's counts up to the latest audit (the finding texts only
+  // once a text search has asked for them).
+  void refreshCounts();
 
  private:
+  std::int64_t generation();
   sqlite3* db_;
+  std::unique_ptr<SummaryCache> own_cache_;
+  SummaryCache* cache_;
+  DeviceListLimits limits_;
   bool has_search_index_ = false;
+  bool has_facet_indexes_ = false;  // schema 4: the devices_by_* indexes
 };
 
 // Pull-style report writer for streaming HTTP bodies: each fill() appends
@@ -116,7 +222,8 @@ std::optional<ReportFormat> parseReportFormat(std::string_view name);
 std::string_view reportContentType(ReportFormat f);
 std::string_view reportExtension(ReportFormat f);
 
-// Devices matching the filter (in its sort order); all servers.
+// Devices matching the filter (in its sort order); the servers they talked
+// to (all servers when the filter is empty).
 std::unique_ptr<ReportStream> openReportStream(sqlite3* db, ReportFormat format, const DeviceFilter& filter,
                                                const std::string& generated_iso);
 
