@@ -54,6 +54,11 @@ SqlitePtr DbPool::open(std::string& error) const {
     error = path_ + ": cannot set query_only";
     return nullptr;
   }
+  // Reads through a memory map (shared by all connections, no read() per
+  // page) and a larger page cache: the queries jump between index b-trees of
+  // a database that is gigabytes at a million devices. Best effort: SQLite
+  // caps the map at its compile-time limit and falls back to read() past it.
+  sqlite3_exec(conn.get(), READ_PRAGMAS, nullptr, nullptr, nullptr);
   return conn;
 }
 

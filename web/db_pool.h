@@ -15,6 +15,8 @@ namespace provaudit::web {
 inline constexpr int READ_BUSY_TIMEOUT_MS = 2000;
 // Idle connections kept for reuse; more are opened on demand and closed after use.
 inline constexpr std::size_t MAX_IDLE_CONNECTIONS = 8;
+// Per read connection: a memory map of up to 2 GiB and a 32 MiB page cache.
+inline constexpr const char* READ_PRAGMAS = "PRAGMA mmap_size=2147418112; PRAGMA cache_size=-32768";
 
 class DbPool;
 

@@ -172,12 +172,11 @@ std::string Auth::newSession() {
   return id;
 }
 
-bool Auth::allows(const Request& req) {
-  if (!enabled()) return true;
-  const std::string_view authz = header(req, http::field::authorization);
-  if (authz.size() > 7 && (authz.substr(0, 7) == "Bearer " || authz.substr(0, 7) == "bearer ")) {
-    if (tokenMatches(authz.substr(7))) return true;
-  }
+namespace {
+
+// The values of every session cookie the request carries.
+std::vector<std::string_view> sessionCookies(const Request& req) {
+  std::vector<std::string_view> out;
   std::string_view cookies = header(req, http::field::cookie);
   while (!cookies.empty()) {
     const std::size_t semi = cookies.find(';');
@@ -188,15 +187,40 @@ bool Auth::allows(const Request& req) {
         c[SESSION_COOKIE.size()] != '=') {
       continue;
     }
-    const std::string_view value = c.substr(SESSION_COOKIE.size() + 1);
+    out.push_back(c.substr(SESSION_COOKIE.size() + 1));
+  }
+  return out;
+}
+
+bool sameSecret(const std::string& s, std::string_view value) {
+  return s.size() == value.size() && CRYPTO_memcmp(s.data(), value.data(), s.size()) == 0;
+}
+
+}  // namespace
+
+bool Auth::allows(const Request& req) {
+  if (!enabled()) return true;
+  const std::string_view authz = header(req, http::field::authorization);
+  if (authz.size() > 7 && (authz.substr(0, 7) == "Bearer " || authz.substr(0, 7) == "bearer ")) {
+    if (tokenMatches(authz.substr(7))) return true;
+  }
+  for (const auto value : sessionCookies(req)) {
     std::lock_guard<std::mutex> lock(mutex_);
     bool match = false;
     for (const auto& s : sessions_) {
-      if (s.size() == value.size() && CRYPTO_memcmp(s.data(), value.data(), s.size()) == 0) match = true;
+      if (sameSecret(s, value)) match = true;  // no early exit: constant time over the list
     }
     if (match) return true;
   }
   return false;
+}
+
+void Auth::endSession(const Request& req) {
+  for (const auto value : sessionCookies(req)) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    sessions_.erase(std::remove_if(sessions_.begin(), sessions_.end(), [&](const std::string& s) { return sameSecret(s, value); }),
+                    sessions_.end());
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -236,6 +260,7 @@ bool Handler::hostAllowed(const Request& req) const {
 }
 
 Reply Handler::handle(const Request& req) noexcept {
+  last_request_ = std::chrono::steady_clock::now();
   try {
     if (!hostAllowed(req)) return jsonError(req, http::status::misdirected_request, "Host not allowed without --token");
     const std::string_view target(req.target().data(), req.target().size());
@@ -249,13 +274,17 @@ Reply Handler::handle(const Request& req) noexcept {
     }
     if (path.find('\0') != std::string::npos) return jsonError(req, http::status::bad_request, "malformed URL");
     const bool is_login = path == "/login";
+    const bool is_logout = path == "/logout";
     if (req.method() == http::verb::post) {
-      if (!is_login) return jsonError(req, http::status::method_not_allowed, "only GET and HEAD");
-      return login(req);
+      if (is_login) return login(req);
+      if (is_logout) return logout(req);
+      return jsonError(req, http::status::method_not_allowed, "only GET and HEAD");
     }
-    if (req.method() != http::verb::get && req.method() != http::verb::head) {
-      Reply r = jsonError(req, http::status::method_not_allowed, "only GET and HEAD (POST /login)");
-      r.response.set(http::field::allow, is_login ? "GET, HEAD, POST" : "GET, HEAD");
+    // Signing out changes state: a link, a prefetch or an <img src=/logout> must not do it.
+    if ((req.method() != http::verb::get && req.method() != http::verb::head) || is_logout) {
+      Reply r = jsonError(req, http::status::method_not_allowed,
+                          is_logout ? "sign out with POST /logout" : "only GET and HEAD (POST /login, POST /logout)");
+      r.response.set(http::field::allow, is_login ? "GET, HEAD, POST" : is_logout ? "POST" : "GET, HEAD");
       return r;
     }
     if (!req.body().empty()) return jsonError(req, http::status::payload_too_large, "no request body expected");
@@ -299,12 +328,6 @@ Reply Handler::route(const Request& req, std::string_view path, const Query& que
     }
     return redirect(req, "/login");
   }
-  if (path == "/logout") {
-    Reply r = redirect(req, "/login");
-    r.response.set(http::field::set_cookie,
-                   std::string(SESSION_COOKIE) + "=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict");
-    return r;
-  }
   if (machine) return api(req, path, query);
   const Asset* a = findAsset(path == "/" ? "/index.html" : path);
   if (a == nullptr || path == "/login.html") return jsonError(req, http::status::not_found, "not found");
@@ -314,11 +337,14 @@ Reply Handler::route(const Request& req, std::string_view path, const Query& que
 }
 
 Reply Handler::api(const Request& req, std::string_view path, const Query& query) {
-  if (path == "/api/change") return jsonReply(req, json::object{{"change", pool_.changeCounter()}});
+  if (path == "/api/change") {
+    // `auth`: the page shows its sign-out button only when there is something to sign out of.
+    return jsonReply(req, json::object{{"change", pool_.changeCounter()}, {"auth", auth_.enabled()}});
+  }
   std::string error;
   DbLease lease = pool_.acquire(error);
   if (!lease) return jsonError(req, http::status::service_unavailable, error);
-  store::WebQueries db(lease.get());
+  store::WebQueries db(lease.get(), &counts_);
 
   if (path == "/metrics") {
     Response res = make(http::status::ok, req.version(), "text/plain; version=0.0.4; charset=utf-8", db.metrics());
@@ -404,13 +430,29 @@ Reply Handler::api(const Request& req, std::string_view path, const Query& query
   return jsonError(req, http::status::not_found, "no such endpoint");
 }
 
-Reply Handler::login(const Request& req) {
-  // A cross-site form cannot log a browser in: the Origin, when sent, must be ours.
+bool Handler::sameOrigin(const Request& req) const {
+  // A cross-site form cannot sign a browser in or out. Browsers say where a
+  // request comes from in Sec-Fetch-Site; without it, the Origin, when sent,
+  // must be ours. (Our pages set Referrer-Policy: no-referrer, under which a
+  // browser sends our own form posts with "Origin: null": not proof either way.)
+  const auto fetch_site = req.find("Sec-Fetch-Site");
+  if (fetch_site != req.end()) return fetch_site->value() == "same-origin";
   const std::string_view origin = header(req, http::field::origin);
   const std::string_view host = header(req, http::field::host);
-  if (!origin.empty() && origin != "http://" + std::string(host)) {
-    return jsonError(req, http::status::forbidden, "cross-origin login refused");
-  }
+  return origin.empty() || origin == "http://" + std::string(host);
+}
+
+Reply Handler::logout(const Request& req) {
+  if (!sameOrigin(req)) return jsonError(req, http::status::forbidden, "cross-origin sign-out refused");
+  if (!auth_.enabled()) return redirect(req, "/");
+  auth_.endSession(req);
+  Reply r = redirect(req, "/login");
+  r.response.set(http::field::set_cookie, std::string(SESSION_COOKIE) + "=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict");
+  return r;
+}
+
+Reply Handler::login(const Request& req) {
+  if (!sameOrigin(req)) return jsonError(req, http::status::forbidden, "cross-origin login refused");
   if (!auth_.enabled()) return redirect(req, "/");
   Query form;
   if (!parseQuery(req.body(), form)) return jsonError(req, http::status::bad_request, "malformed form");

@@ -2,7 +2,9 @@
 // Request routing for the dashboard: the embedded assets, the JSON API, the
 // export, /metrics and the login form. Turns every request into a Reply;
 // never throws (a database failure becomes one 503 answer here).
+#include <atomic>
 #include <boost/beast/http.hpp>
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -42,6 +44,8 @@ class Auth {
   [[nodiscard]] bool allows(const Request& req);
   [[nodiscard]] bool tokenMatches(std::string_view candidate) const;
   std::string newSession();  // the cookie value
+  // Forgets the session the request's cookie names (sign-out): the cookie stops working everywhere.
+  void endSession(const Request& req);
 
  private:
   std::string token_;
@@ -53,6 +57,10 @@ class Handler {
  public:
   Handler(const ServerOptions& opts, DbPool& pool);
   Reply handle(const Request& req) noexcept;
+  // The per-audit counts every request shares (web/server.cc refreshes them after each audit).
+  store::SummaryCache& counts() { return counts_; }
+  // When the last request came (steady clock), to refresh counts only while someone looks.
+  [[nodiscard]] std::chrono::steady_clock::time_point lastRequest() const { return last_request_.load(); }
   // An answer for a request that could not be read whole (431, 413, 400, 503).
   static Response errorResponse(http::status status, unsigned version, std::string_view message);
 
@@ -60,11 +68,15 @@ class Handler {
   Reply route(const Request& req, std::string_view path, const std::vector<std::pair<std::string, std::string>>& query);
   Reply api(const Request& req, std::string_view path, const std::vector<std::pair<std::string, std::string>>& query);
   Reply login(const Request& req);
+  Reply logout(const Request& req);
+  [[nodiscard]] bool sameOrigin(const Request& req) const;
   [[nodiscard]] bool hostAllowed(const Request& req) const;
 
   ServerOptions opts_;
   DbPool& pool_;
   Auth auth_;
+  store::SummaryCache counts_;  // per audit generation, shared by all connections
+  std::atomic<std::chrono::steady_clock::time_point> last_request_{};
 };
 
 // Percent-decoding of a URL path or query component ('+' as space only in queries).

@@ -33,6 +33,11 @@ inline constexpr std::chrono::seconds READ_TIMEOUT{20};   // a whole request, he
 inline constexpr std::chrono::seconds WRITE_TIMEOUT{60};  // each response or export chunk
 inline constexpr std::size_t MAX_SESSIONS = 64;           // beyond this a connection gets 503 and is closed
 inline constexpr int IO_THREADS = 2;
+// The counts behind the overview and the filters change only with an audit;
+// they are recomputed this soon after one (at a million devices that takes
+// about a second), while the dashboard has had a request in the last IDLE_AFTER.
+inline constexpr std::chrono::seconds COUNTS_CHECK_EVERY{1};
+inline constexpr std::chrono::minutes COUNTS_IDLE_AFTER{10};
 
 namespace {
 
@@ -233,6 +238,11 @@ class Listener : public std::enable_shared_from_this<Listener> {
     if (ec) {
       fail(ec, "accept");
     } else {
+      // An answer goes out as header and body writes: without TCP_NODELAY the
+      // body waits for the client's delayed ACK (40 ms on Linux) on every
+      // keep-alive request.
+      beast::error_code nodelay_ec;
+      socket.set_option(tcp::no_delay(true), nodelay_ec);  // best effort: only latency is at stake
       const bool overloaded = shared_->sessions.load() >= MAX_SESSIONS;
       std::make_shared<Session>(std::move(socket), shared_, overloaded)->run();
     }
@@ -244,6 +254,51 @@ class Listener : public std::enable_shared_from_this<Listener> {
   std::shared_ptr<Shared> shared_;
 };
 
+// Recomputes the per-audit counts on a thread of its own when an audit
+// lands, so that the first page view after it does not wait for them.
+class CountsRefresher {
+ public:
+  CountsRefresher(DbPool& pool, Handler& handler) : pool_(pool), handler_(handler), thread_([this] { run(); }) {}
+  ~CountsRefresher() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+  CountsRefresher(const CountsRefresher&) = delete;
+  CountsRefresher& operator=(const CountsRefresher&) = delete;
+
+ private:
+  void run() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    while (!cv_.wait_for(lock, COUNTS_CHECK_EVERY, [this] { return stop_; })) {
+      lock.unlock();
+      refresh();
+      lock.lock();
+    }
+  }
+  void refresh() noexcept {
+    if (std::chrono::steady_clock::now() - handler_.lastRequest() > COUNTS_IDLE_AFTER) return;
+    try {
+      std::string error;
+      DbLease lease = pool_.acquire(error);
+      if (!lease) return;  // the next request computes them itself
+      store::WebQueries(lease.get(), &handler_.counts()).refreshCounts();
+    } catch (const std::exception&) {
+      // A busy or changing database: the next check (or request) tries again.
+    }
+  }
+
+  DbPool& pool_;
+  Handler& handler_;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::thread thread_;  // last: starts once the members above exist
+};
+
 }  // namespace
 
 struct DashboardServer::Impl {
@@ -253,6 +308,7 @@ struct DashboardServer::Impl {
   std::shared_ptr<Shared> shared;
   net::io_context ioc{IO_THREADS};  // destroyed before the pool: pending sessions give their leases back
   std::shared_ptr<Listener> listener;
+  std::unique_ptr<CountsRefresher> refresher;  // stopped before the pool and the handler go
   std::vector<std::thread> threads;
   std::mutex mutex;
   std::condition_variable cv;
@@ -281,6 +337,7 @@ void DashboardServer::start() {
   if (!impl_->threads.empty() || impl_->stopping) return;
   impl_->listener->run();  // already listening since the constructor: connections queue until now
   for (int i = 0; i < IO_THREADS; ++i) impl_->threads.emplace_back([this]() { impl_->ioc.run(); });
+  impl_->refresher = std::make_unique<CountsRefresher>(*impl_->pool, impl_->shared->handler);
 }
 
 void DashboardServer::stop() {
@@ -289,6 +346,7 @@ void DashboardServer::stop() {
     if (impl_->stopping) return;
     impl_->stopping = true;
   }
+  impl_->refresher.reset();
   impl_->listener->close();
   impl_->ioc.stop();
   for (auto& t : impl_->threads) {

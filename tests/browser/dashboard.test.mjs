@@ -35,9 +35,9 @@ function replay(name, pcaps) {
   return { db, report };
 }
 
-function serve(db) {
+function serve(db, token) {
   return new Promise((resolve, reject) => {
-    const child = spawn(BIN, ['serve', '--db', db, '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(BIN, ['serve', '--db', db, '--listen', '127.0.0.1:0', ...(token ? ['--token', token] : [])], { stdio: ['ignore', 'ignore', 'pipe'] });
     servers.push(child);
     let err = '';
     const timer = setTimeout(() => reject(new Error('serve did not start: ' + err)), 10000);
@@ -243,6 +243,33 @@ test('keyboard: / focuses search, j and Enter open a device', async () => {
   await page.keyboard.press('j');
   await page.keyboard.press('Enter');
   await page.waitForFunction(() => location.hash.startsWith('#/device/'));
+  await page.close();
+});
+
+test('with a token: sign in, the Sign out button (a POST) ends the session', async () => {
+  const url = await serve(mixed.db, 'browser-test-token');
+  const page = await newPage();
+  await page.goto(url);
+  await page.waitForURL(/\/login$/);
+  await page.fill('input[name=token]', 'browser-test-token');
+  await Promise.all([page.waitForURL(url), page.click('button[type=submit]')]);
+  await page.waitForSelector('[data-kpi=devices]');
+  await page.waitForSelector('#signout:not([hidden])');
+  // A GET of /logout (a link, a prefetch) does not sign out.
+  const res = await page.request.get(url + 'logout');
+  assert.equal(res.status(), 405);
+  assert.equal((await page.request.get(url + 'api/stats')).status(), 200);
+  await Promise.all([page.waitForURL(/\/login$/), page.click('#signout button')]);
+  assert.equal((await page.request.get(url + 'api/stats')).status(), 401);
+  await page.close();
+});
+
+test('without a token there is no Sign out button', async () => {
+  const page = await newPage();
+  await page.goto(mixed.url);
+  await page.waitForSelector('[data-kpi=devices]');
+  await page.waitForFunction(() => document.querySelector('#live').classList.contains('ok'));
+  assert.equal(await page.isHidden('#signout'), true);
   await page.close();
 });
 

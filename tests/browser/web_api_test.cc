@@ -2,6 +2,7 @@
 // databases that the real provaudit binary replays from samples/, spoken to
 // with a small synchronous Beast client.
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -27,12 +28,26 @@ namespace fs = std::filesystem;
 using tcp = net::ip::tcp;
 using Response = http::response<http::string_body>;
 
+// A folder of this test process's own (CTest runs test cases as parallel
+// processes), removed when the process ends.
+const std::string& tempDir() {
+  struct Dir {
+    std::string path = std::string(PROVAUDIT_TEST_TMP) + "/" + std::to_string(::getpid());
+    Dir() { fs::create_directories(path); }
+    ~Dir() {
+      std::error_code ec;
+      fs::remove_all(path, ec);
+    }
+  };
+  static const Dir dir;
+  return dir.path;
+}
+
 // Replays the named samples into a fresh database (once per name) and returns its path.
 std::string database(const std::string& name, const std::vector<std::string>& samples) {
   static std::map<std::string, std::string> made;
   if (auto it = made.find(name); it != made.end()) return it->second;
-  fs::create_directories(PROVAUDIT_TEST_TMP);
-  const std::string db = std::string(PROVAUDIT_TEST_TMP) + "/" + name + ".db";
+  const std::string db = tempDir() + "/" + name + ".db";
   for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(db + suffix);
   std::string cmd = std::string("'") + PROVAUDIT_BIN + "' replay -q --db '" + db + "'";
   for (const auto& s : samples) cmd += " '" + std::string(PROVAUDIT_SOURCE_DIR) + "/samples/" + s + "'";
@@ -248,6 +263,62 @@ TEST_CASE("export streams the report formats and honours the filter") {
   CHECK(get(port, "/api/export?format=pdf").result() == http::status::bad_request);
 }
 
+TEST_CASE("a filtered export lists only the servers its devices talked to") {
+  // audit_cases: HTTP and HTTPS servers; the cloned-certificate devices only used HTTPS.
+  Server s(database("audit", {"audit_cases.pcap"}));
+  const auto port = s.server.port();
+  const auto serversOf = [](const json::array& servers) {
+    std::set<std::string> out;
+    for (const auto& v : servers) out.insert(std::string(v.at("ip").as_string()) + " " + std::to_string(v.at("port").as_int64()));
+    return out;
+  };
+  const auto clones = getJson(port, "/api/devices?finding=cert-clone");
+  REQUIRE(!clones.at("items").as_array().empty());
+  std::set<std::string> talked;
+  for (const auto& d : clones.at("items").as_array()) {
+    const auto detail = getJson(port, "/api/devices/" + urlEncode(std::string(d.at("id").as_string())));
+    const auto mine = serversOf(detail.at("servers").as_array());
+    talked.insert(mine.begin(), mine.end());
+  }
+  REQUIRE(!talked.empty());
+  REQUIRE(static_cast<std::int64_t>(talked.size()) < getJson(port, "/api/servers").at("total").as_int64());
+  for (const char* format : {"json", "html"}) {
+    INFO(format);
+    const Response res = get(port, std::string("/api/export?format=") + format + "&finding=cert-clone");
+    REQUIRE(res.result() == http::status::ok);
+    if (std::string(format) == "json") {
+      const auto report = json::parse(res.body()).as_object();
+      CHECK(serversOf(report.at("servers").as_array()) == talked);
+    } else {
+      // One row per server in the servers table, its first cell "IP port PORT".
+      const auto all = getJson(port, "/api/servers?limit=500");
+      for (const auto& srv : all.at("items").as_array()) {
+        const std::string ip(srv.at("ip").as_string());
+        const std::string port_text = std::to_string(srv.at("port").as_int64());
+        INFO(ip << " " << port_text);
+        const bool listed = res.body().find("<td class=\"mono\">" + ip + " port " + port_text + "</td>") != std::string::npos;
+        CHECK(listed == (talked.count(ip + " " + port_text) == 1));
+      }
+    }
+  }
+  // Without a filter: every server, as the CLI report.
+  const auto everything = json::parse(get(port, "/api/export?format=json").body()).as_object();
+  CHECK(static_cast<std::int64_t>(everything.at("servers").as_array().size()) ==
+        getJson(port, "/api/servers").at("total").as_int64());
+}
+
+TEST_CASE("device list totals say whether they are exact") {
+  Server s(mixedDb());
+  const auto port = s.server.port();
+  for (const char* target : {"/api/devices", "/api/devices?class=generic", "/api/devices?q=cisco", "/api/findings",
+                             "/api/findings?q=generic"}) {
+    INFO(target);
+    const auto page = getJson(port, target);
+    CHECK(page.at("total_exact").as_bool());
+    CHECK(page.at("total").as_int64() >= static_cast<std::int64_t>(page.at("items").as_array().size()));
+  }
+}
+
 TEST_CASE("hostile certificate strings come back as JSON text, escaped in the HTML export") {
   Server s(database("audit", {"audit_cases.pcap"}));
   const auto port = s.server.port();
@@ -371,6 +442,51 @@ TEST_CASE("a non-loopback bind needs a token; with one, requests need it") {
   CHECK(cookie.find("SameSite=Strict") != std::string::npos);
   CHECK(get(port, "/api/stats", {{"Cookie", cookie.substr(0, cookie.find(';'))}}).result() == http::status::ok);
   CHECK(get(port, "/api/stats", {{"Cookie", "provaudit_session=0000"}}).result() == http::status::unauthorized);
+}
+
+TEST_CASE("signing out is a POST: GET /logout signs nobody out") {
+  Server s(mixedDb(), "s3cret-token");
+  const auto port = s.server.port();
+  http::request<http::string_body> login{http::verb::post, "/login", 11};
+  login.set(http::field::content_type, "application/x-www-form-urlencoded");
+  login.body() = "token=s3cret-token";
+  const std::string set_cookie(request(port, login)[http::field::set_cookie]);
+  const std::string cookie = set_cookie.substr(0, set_cookie.find(';'));
+  REQUIRE(get(port, "/api/stats", {{"Cookie", cookie}}).result() == http::status::ok);
+
+  // A link, an <img src=/logout> or a prefetch is a GET: refused, the session lives on.
+  const Response get_logout = get(port, "/logout", {{"Cookie", cookie}});
+  CHECK(get_logout.result() == http::status::method_not_allowed);
+  CHECK(get_logout[http::field::allow] == "POST");
+  CHECK(get_logout[http::field::set_cookie].empty());
+  http::request<http::string_body> head{http::verb::head, "/logout", 11};
+  head.set(http::field::cookie, cookie);
+  CHECK(request(port, head).result() == http::status::method_not_allowed);
+  CHECK(get(port, "/api/stats", {{"Cookie", cookie}}).result() == http::status::ok);
+
+  // Another site's form cannot sign the browser out either.
+  http::request<http::string_body> foreign{http::verb::post, "/logout", 11};
+  foreign.set(http::field::cookie, cookie);
+  foreign.set(http::field::origin, "http://attacker.example");
+  CHECK(request(port, foreign).result() == http::status::forbidden);
+  foreign.set(http::field::origin, "null");
+  foreign.set("Sec-Fetch-Site", "cross-site");
+  CHECK(request(port, foreign).result() == http::status::forbidden);
+  CHECK(get(port, "/api/stats", {{"Cookie", cookie}}).result() == http::status::ok);
+
+  // The page's button: POST /logout ends the session on the server, not only in the browser.
+  // (A browser sends it as "Origin: null", the page's referrer policy being no-referrer.)
+  http::request<http::string_body> logout{http::verb::post, "/logout", 11};
+  logout.set(http::field::cookie, cookie);
+  logout.set(http::field::origin, "null");
+  logout.set("Sec-Fetch-Site", "same-origin");
+  const Response out = request(port, logout);
+  CHECK(out.result() == http::status::see_other);
+  CHECK(out[http::field::location] == "/login");
+  CHECK(std::string(out[http::field::set_cookie]).find("Max-Age=0") != std::string::npos);
+  CHECK(get(port, "/api/stats", {{"Cookie", cookie}}).result() == http::status::unauthorized);
+  // The page learns whether to offer the button.
+  CHECK(get(port, "/api/change", {{"Authorization", "Bearer s3cret-token"}}).body().find("\"auth\":true") != std::string::npos);
 }
 
 TEST_CASE("parseListen") {

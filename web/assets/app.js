@@ -154,14 +154,19 @@
     input.addEventListener('keydown', (e) => { if (e.key === 'Enter') { clearTimeout(t); onChange(input.value.trim()); } });
     return input;
   }
-  function offsetPager(params, page, total, limit) {
+  // A list's total; the server stops counting where an exact count would be
+  // slow ("total_exact": false): then it is a lower bound, shown as "10,000+".
+  const totalText = (list) => num(list.total) + (list.total_exact === false ? '+' : '');
+  function offsetPager(params, page, list, limit) {
     const offset = Number(params.offset || 0);
-    const first = total ? offset + 1 : 0;
-    const last = Math.min(offset + limit, total);
+    const total = list.total;
+    const first = list.items.length ? offset + 1 : 0;
+    const last = offset + list.items.length;
+    const more = list.total_exact === false ? list.items.length >= limit : last < total;
     return el('div', { class: 'pager' },
-      el('span', null, `${num(first)}–${num(last)} of ${num(total)}`),
+      el('span', null, `${num(first)}–${num(last)} of ${totalText(list)}`),
       el('button', { type: 'button', 'data-page': 'prev', disabled: offset <= 0, onclick: () => go(page, { ...params, offset: Math.max(0, offset - limit) || '' }) }, '‹ Prev'),
-      el('button', { type: 'button', 'data-page': 'next', disabled: last >= total, onclick: () => go(page, { ...params, offset: offset + limit }) }, 'Next ›'));
+      el('button', { type: 'button', 'data-page': 'next', disabled: !more, onclick: () => go(page, { ...params, offset: offset + limit }) }, 'Next ›'));
   }
 
   // ---- Charts (inline SVG) -----------------------------------------------
@@ -329,13 +334,13 @@
       { label: 'Sessions', sort: 'sessions', num: true, render: (r) => num(r.sessions) },
     ];
     const pos = Number(params.pos || 0);
-    const first = list.total ? pos + 1 : 0;
-    const last = Math.min(pos + list.items.length, list.total);
+    const first = list.items.length ? pos + 1 : 0;
+    const last = pos + list.items.length;
     const pager = el('div', { class: 'pager' },
-      el('span', { 'data-range': '1' }, `${num(first)}–${num(last)} of ${num(list.total)}`),
+      el('span', { 'data-range': '1' }, `${num(first)}–${num(last)} of ${totalText(list)}`),
       el('button', { type: 'button', 'data-page': 'prev', disabled: !list.prev, onclick: () => { const p = { ...params, before: list.prev, pos: Math.max(0, pos - 50) }; delete p.after; go('devices', p); } }, '‹ Prev'),
       el('button', { type: 'button', 'data-page': 'next', disabled: !list.next, onclick: () => { const p = { ...params, after: list.next, pos: pos + list.items.length }; delete p.before; go('devices', p); } }, 'Next ›'));
-    return [pageHead('Devices', `${num(list.total)} devices match`), toolbar,
+    return [pageHead('Devices', `${totalText(list)} devices match`), toolbar,
       table(columns, list.items, state, (k) => toggleSort(params, k, 'devices', k === 'last_seen' || k === 'severity' || k === 'sessions'), (r) => deviceLink(r.id)), pager];
   }
 
@@ -438,7 +443,7 @@
     ];
     return [pageHead('Provisioning servers', `${num(list.total)} servers`), toolbar,
       table(columns, list.items, state, (k) => toggleSort(params, k, 'servers', k === 'devices' || k === 'sessions'), (r) => link('devices', { server: r.id })),
-      offsetPager(params, 'servers', list.total, limit)];
+      offsetPager(params, 'servers', list, limit)];
   }
 
   // ---- Findings -----------------------------------------------------------
@@ -471,9 +476,9 @@
       { label: 'Device', narrow: true, render: (r) => r.kind === 'device' ? el('div', null, r.identity ? clsBadge(r.identity) : null, ' ', r.model || '', el('div', { class: 'sub mono' }, (r.ips || []).join(', '))) : el('span', { class: 'muted' }, 'server') },
       { label: 'Detail', sort: 'detail', clip: true, render: (r) => r.detail },
     ];
-    return [pageHead('Findings', `${num(list.total)} findings`), chips, toolbar, explain,
+    return [pageHead('Findings', `${totalText(list)} findings`), chips, toolbar, explain,
       table(columns, list.items, state, (k) => toggleSort(params, k, 'findings', k === 'severity'), (r) => (r.kind === 'device' ? deviceLink(r.subject) : link('servers', { q: r.subject }))),
-      offsetPager(params, 'findings', list.total, limit)];
+      offsetPager(params, 'findings', list, limit)];
   }
 
   // ---- Render loop --------------------------------------------------------
@@ -550,7 +555,8 @@
     try {
       const r = await fetch('/api/change', { credentials: 'same-origin' });
       if (r.status === 401) { location.href = '/login'; return; }
-      const { change } = await r.json();
+      const { change, auth } = await r.json();
+      document.getElementById('signout').hidden = !auth; // signing out means something only with --token
       live.className = 'live ok';
       liveText.textContent = 'live · ' + new Date().toLocaleTimeString();
       if (lastChange !== null && change !== lastChange) {
