@@ -66,25 +66,32 @@ Database::Database(const std::string& path, Mode mode) {
 
 Database::~Database() = default;
 
+// One migration per write transaction, and the version is read inside it:
+// two processes opening a database that needs migrating at the same moment
+// take turns, and the second finds the work done.
 void Database::migrate() {
-  int version = 0;
-  {
-    Stmt exists(db_.get(), "SELECT count(*) FROM sqlite_master WHERE type='table' AND name='schema_version'");
-    if (exists.step() && exists.int64(0) == 1) {
-      Stmt v(db_.get(), "SELECT version FROM schema_version");
-      if (v.step()) version = static_cast<int>(v.int64(0));
-    }
-  }
-  if (version > SCHEMA_VERSION) {
-    throw DbError("database schema version " + std::to_string(version) + " is newer than this provaudit (" +
-                  std::to_string(SCHEMA_VERSION) + ")");
-  }
-  for (int v = version; v < SCHEMA_VERSION; ++v) {
+  for (;;) {
     execSql(db_.get(), "BEGIN IMMEDIATE");
     try {
-      execSql(db_.get(), MIGRATIONS[v]);
+      int version = 0;
+      {
+        Stmt exists(db_.get(), "SELECT count(*) FROM sqlite_master WHERE type='table' AND name='schema_version'");
+        if (exists.step() && exists.int64(0) == 1) {
+          Stmt v(db_.get(), "SELECT version FROM schema_version");
+          if (v.step()) version = static_cast<int>(v.int64(0));
+        }
+      }
+      if (version > SCHEMA_VERSION) {
+        throw DbError("database schema version " + std::to_string(version) + " is newer than this provaudit (" +
+                      std::to_string(SCHEMA_VERSION) + ")");
+      }
+      if (version == SCHEMA_VERSION) {
+        execSql(db_.get(), "COMMIT");
+        return;
+      }
+      execSql(db_.get(), MIGRATIONS[version]);
       Stmt set(db_.get(), "UPDATE schema_version SET version=?");
-      set.bind(1, static_cast<std::int64_t>(v + 1)).exec();
+      set.bind(1, static_cast<std::int64_t>(version + 1)).exec();
       execSql(db_.get(), "COMMIT");
     } catch (...) {
       execSql(db_.get(), "ROLLBACK");
