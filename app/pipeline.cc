@@ -94,6 +94,12 @@ void Pipeline::maybeFlush() {
       if (due) wake_writer_.notify_one();
       return;
     }
+    if (writer_error_) {
+      // The writer failed: nothing more can be stored; stopWriter() reports why.
+      pending_tls_.clear();
+      pending_http_.clear();
+      return;
+    }
   }
   if (!auto_flush_ || !due) return;
   flush();
@@ -128,8 +134,16 @@ void Pipeline::writerLoop() {
     } catch (...) {
       // The reading goes on unhindered (producers no longer wait); the error
       // reaches the caller from stopWriter().
+      std::exception_ptr error = std::current_exception();
+      try {
+        throw;
+      } catch (const std::exception& e) {
+        // Name the database: SQLite's messages do not.
+        error = std::make_exception_ptr(std::runtime_error(opts_.db + ": " + e.what()));
+      } catch (...) {
+      }
       std::lock_guard lock(mu_);
-      writer_error_ = std::current_exception();
+      writer_error_ = error;
       writer_running_ = false;
       pending_tls_.clear();
       pending_http_.clear();

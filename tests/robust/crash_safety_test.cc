@@ -219,5 +219,6 @@ TEST_CASE("a database that fails under a running replay: one-line error, exit 1,
   INFO("fed " << copies << " copies; stderr: " << done.err);
   CHECK(done.status == 1);
   CHECK(done.err.find("sightings") != std::string::npos);
+  CHECK(done.err.find(db) != std::string::npos);  // names the database
   CHECK(std::count(done.err.begin(), done.err.end(), '\n') == 1);
 }
