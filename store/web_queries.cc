@@ -1241,7 +1241,8 @@ json::object WebQueries::servers(const ServerFilter& f, const PageRequest& page)
   // sorted here, with its device count from the per-generation counts, and
   // only the page's reports are read.
   const auto devices = cache_->serverDevices(db_, generation());
-  const std::string_view sort = isServerSort(f.sort) ? f.sort : "id";
+  // Both branches string_view: with "?:" over a std::string, the result is a temporary.
+  const std::string_view sort = isServerSort(f.sort) ? std::string_view(f.sort) : std::string_view("id");
   const bool by_devices = sort == "devices";
   struct Key {
     Param value;
