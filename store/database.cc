@@ -223,8 +223,16 @@ std::size_t Database::replaceAudit(const AuditResult& result, std::unordered_map
     Stmt g(db_.get(), "SELECT value FROM stats WHERE name='audit_generation'");
     if (g.step()) current = g.int64(0);
   }
-  if (current != generation) written.clear();  // someone else audited since: our memory is stale
-  const bool full = written.empty();
+  if (current != generation || written.empty()) {
+    // First audit of this process, or someone else audited since: compare
+    // with the stored rows (their hashes) rather than with our memory.
+    written.clear();
+    Stmt stored(db_.get(), "SELECT id, row_hash FROM devices");
+    while (stored.step()) {
+      written[stored.text(0)] = stored.isNull(1) ? 0 : static_cast<std::uint64_t>(stored.int64(1));
+    }
+  }
+  const bool full = written.empty();  // nothing stored: write in bulk
   if (full) {
     execSql(db_.get(),
             "DELETE FROM devices; DELETE FROM servers; DELETE FROM findings; DELETE FROM device_sightings; "
@@ -236,8 +244,8 @@ std::size_t Database::replaceAudit(const AuditResult& result, std::unordered_map
   Stmt dsrv(db_.get(), "INSERT OR IGNORE INTO device_servers(device_id,server_id) VALUES(?,?)");
   Stmt dev(db_.get(),
            "INSERT INTO devices(id,mac,identity,identity_reason,vendor,model,firmware,serial,cert_sha256,cert_subject,"
-           "cert_chain,ips,user_agents,findings,worst_severity,first_seen_ns,last_seen_ns,sessions,report,detail) "
-           "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+           "cert_chain,ips,user_agents,findings,worst_severity,first_seen_ns,last_seen_ns,sessions,report,detail,row_hash) "
+           "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
   Stmt fnd(db_.get(), "INSERT INTO findings(subject_kind,subject_id,code,severity,detail) VALUES(?,?,?,?,?)");
   Stmt del_dev(db_.get(), "DELETE FROM devices WHERE id=?");
   Stmt del_fnd(db_.get(), "DELETE FROM findings WHERE subject_kind='device' AND subject_id=?");
@@ -264,8 +272,13 @@ std::size_t Database::replaceAudit(const AuditResult& result, std::unordered_map
   for (const auto& d : result.devices) {
     const std::string report = json::serialize(deviceToJson(d));
     const std::string detail = json::serialize(deviceDetailJson(d));
-    const std::uint64_t h = std::hash<std::string>{}(report) ^ (std::hash<std::string>{}(detail) * 31) ^
-                            (d.sightings.size() * 0x9e3779b97f4a7c15ULL);
+    // Everything the rows below hold: the two JSON forms, the sighting keys
+    // and the servers (a stored hash is compared by the next process too).
+    std::uint64_t h = std::hash<std::string>{}(report) ^ (std::hash<std::string>{}(detail) * 31);
+    for (const auto* list : {&d.sightings, &d.servers}) {
+      for (const auto& k : *list) h = (h ^ std::hash<std::string>{}(k)) * 0x100000001b3ULL;
+      h = (h ^ list->size()) * 0x9e3779b97f4a7c15ULL;
+    }
     now[d.id] = h;
     if (!full) {
       auto it = written.find(d.id);
@@ -298,6 +311,7 @@ std::size_t Database::replaceAudit(const AuditResult& result, std::unordered_map
         .bind(18, static_cast<std::int64_t>(d.sessions))
         .bind(19, report)
         .bind(20, detail)
+        .bind(21, static_cast<std::int64_t>(h))
         .exec();
     if (!full) addRowid(index, sqlite3_last_insert_rowid(db_.get()));
   }

@@ -2,8 +2,8 @@
 // The evidence store: SQLite with a versioned schema and migrations, WAL,
 // batched transactions. Sightings (every handshake and request) are the source
 // of truth, keyed by content so a replayed file never doubles anything; the
-// device, server and finding tables are derived from them by the audit and
-// rewritten as a whole after each run.
+// device, server and finding tables are derived from them by the audit, which
+// rewrites the rows whose content changed.
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -65,8 +65,9 @@ class Database {
   // rows this process last wrote: unchanged devices are left alone, so a
   // periodic audit of a large fleet writes only what moved. When another
   // process audited the same database since (its generation counter moved),
-  // or `written` is empty, everything is rewritten. Returns the number of
-  // device rows written.
+  // or `written` is empty, the hashes stored with the rows (devices.row_hash)
+  // stand in for it: a new run over a large database writes only what its
+  // evidence changed. Returns the number of device rows written.
   std::size_t replaceAudit(const analyze::AuditResult& result, std::unordered_map<std::string, std::uint64_t>& written,
                     std::int64_t& generation);
 

@@ -166,6 +166,12 @@ CREATE INDEX IF NOT EXISTS findings_by_detail ON findings(detail);
 DROP INDEX IF EXISTS sightings_ts;
 CREATE INDEX IF NOT EXISTS sightings_by_time ON sightings(ts_ns, kind);
 )sql",
+    // 5: each device row keeps the hash of what was written, so that a new
+    // process (or one that finds another's audit) compares with the stored
+    // rows and writes only what changed, instead of rewriting every device.
+    R"sql(
+ALTER TABLE devices ADD COLUMN row_hash INTEGER;
+)sql",
 };
 
 }  // namespace provaudit::store

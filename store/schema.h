@@ -4,7 +4,7 @@
 
 namespace provaudit::store {
 
-inline constexpr int SCHEMA_VERSION = 4;
+inline constexpr int SCHEMA_VERSION = 5;
 extern const char* const MIGRATIONS[SCHEMA_VERSION];
 
 }  // namespace provaudit::store
