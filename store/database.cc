@@ -3,7 +3,9 @@
 #include <sqlite3.h>
 
 #include <boost/json.hpp>
+#include <chrono>
 #include <optional>
+#include <thread>
 
 #include "store/json_codec.h"
 #include "store/schema.h"
@@ -52,7 +54,20 @@ Database::Database(const std::string& path, Mode mode) {
   sqlite3_busy_timeout(db_.get(), BUSY_TIMEOUT_MS);
   try {
     if (mode == Mode::ReadWrite) {
-      execSql(db_.get(), "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-16384;");
+      // Switching a new file to WAL takes an exclusive lock without waiting in
+      // the busy handler: when several processes open one new database at
+      // once, the losers retry for up to the busy timeout.
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(BUSY_TIMEOUT_MS);
+      for (;;) {
+        try {
+          execSql(db_.get(), "PRAGMA journal_mode=WAL;");
+          break;
+        } catch (const DbError&) {
+          if ((sqlite3_errcode(db_.get()) & 0xff) != SQLITE_BUSY || std::chrono::steady_clock::now() > deadline) throw;
+          std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
+      }
+      execSql(db_.get(), "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-16384;");
       migrate();
       st_ = std::make_unique<Statements>(db_.get());
     } else {
