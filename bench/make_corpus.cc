@@ -42,6 +42,8 @@
 #include <unordered_set>
 #include <vector>
 
+#include "rng.h"
+
 namespace fs = std::filesystem;
 
 namespace {
@@ -52,34 +54,7 @@ namespace {
 }
 
 // ---------------------------------------------------------------- random
-struct Rng {  // xoshiro256**
-  std::uint64_t s[4];
-  explicit Rng(std::uint64_t seed) {
-    for (auto& x : s) {  // splitmix64
-      seed += 0x9e3779b97f4a7c15ULL;
-      std::uint64_t z = seed;
-      z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-      z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-      x = z ^ (z >> 31);
-    }
-  }
-  static std::uint64_t rotl(std::uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-  std::uint64_t next() {
-    const std::uint64_t r = rotl(s[1] * 5, 7) * 9;
-    const std::uint64_t t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return r;
-  }
-  std::uint64_t below(std::uint64_t n) { return n == 0 ? 0 : next() % n; }
-  std::uint64_t range(std::uint64_t lo, std::uint64_t hi) { return lo + below(hi - lo + 1); }  // inclusive
-  double uniform() { return static_cast<double>(next() >> 11) * (1.0 / 9007199254740992.0); }
-  bool chance(double p) { return uniform() < p; }
-};
+using provaudit::bench::Rng;
 
 // ---------------------------------------------------------------- bytes
 inline void put16(std::uint8_t* p, std::uint16_t v) {
@@ -1222,7 +1197,7 @@ struct BulkGen : Gen {
     srv.ip_id = static_cast<std::uint16_t>(c.rng.next());
     upload = c.rng.chance(0.15);
     xfer.left = bytes;
-    const double r = c.rng.uniform();
+    const double r = c.rng.unit();
     xfer.mss = r < 0.6 ? 1448 : r < 0.8 ? 8948 : static_cast<std::size_t>(c.rng.range(16384, 64000));
     if (v6) xfer.mss = std::min<std::size_t>(xfer.mss, 64000);
     const std::uint64_t segs = std::max<std::uint64_t>(1, bytes / xfer.mss);
@@ -1367,7 +1342,7 @@ struct NoiseGen : Gen {
     std::uint8_t* d = c.w.reserve();
     std::size_t len = 0;
     Endpoint h = hosts4[c.rng.below(hosts4.size())];
-    const double r = c.rng.uniform();
+    const double r = c.rng.unit();
     if (r < 0.30) {  // DNS query + answer
       Endpoint dns = router4;
       dns.port = 53;
@@ -1469,7 +1444,7 @@ struct NoiseGen : Gen {
     c.w.commit(ts, len, len);
     *bytes_kind += 16 + len;
     // Exponential gaps around the mean.
-    const double u = std::max(1e-12, c.rng.uniform());
+    const double u = std::max(1e-12, c.rng.unit());
     ts += std::max<std::int64_t>(1, static_cast<std::int64_t>(-std::log(u) * static_cast<double>(mean_gap_us)));
     return ts < end;
   }
@@ -1727,12 +1702,12 @@ int mixed(const Options& o) {
     const double hi_b = std::max(lo_b * 2, std::min(32.0 * 1024 * 1024, static_cast<double>(bulk_budget) / 10));
     while (acc < bulk_budget) {
       Plan p;
-      p.bytes = static_cast<std::uint64_t>(std::exp(std::log(lo_b) + rng.uniform() * (std::log(hi_b) - std::log(lo_b))));
+      p.bytes = static_cast<std::uint64_t>(std::exp(std::log(lo_b) + rng.unit() * (std::log(hi_b) - std::log(lo_b))));
       p.bytes = std::min<std::uint64_t>(p.bytes, bulk_budget - acc + 1448);
-      p.duration = static_cast<std::int64_t>((0.2 + 0.7 * rng.uniform()) * static_cast<double>(T));
+      p.duration = static_cast<std::int64_t>((0.2 + 0.7 * rng.unit()) * static_cast<double>(T));
       p.start = static_cast<std::int64_t>(rng.below(static_cast<std::uint64_t>(std::max<std::int64_t>(1, T - p.duration))));
       p.v6 = rng.chance(0.15);
-      const double r = rng.uniform();
+      const double r = rng.unit();
       if (r < 0.20 && !tls_bulk_devs.empty()) {
         const auto [si, d] = tls_bulk_devs[rng.below(tls_bulk_devs.size())];
         p.kind = Plan::CloneBulk;

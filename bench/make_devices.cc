@@ -49,6 +49,8 @@
 #include "store/database.h"
 #include "store/sqlite_util.h"
 
+#include "rng.h"
+
 namespace fs = std::filesystem;
 using namespace provaudit;
 using analyze::CertInfo;
@@ -63,35 +65,7 @@ namespace {
   std::exit(1);
 }
 
-// xoshiro256** seeded by splitmix64, as bench/make_corpus.cc (a standalone
-// program, so not shared): the fleet of a seed is the same on every platform.
-struct Rng {
-  std::uint64_t s[4];
-  explicit Rng(std::uint64_t seed) {
-    for (auto& x : s) {
-      seed += 0x9e3779b97f4a7c15ULL;
-      std::uint64_t z = seed;
-      z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-      z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-      x = z ^ (z >> 31);
-    }
-  }
-  static std::uint64_t rotl(std::uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-  std::uint64_t next() {
-    const std::uint64_t r = rotl(s[1] * 5, 7) * 9;
-    const std::uint64_t t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return r;
-  }
-  double unit() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
-  std::uint64_t below(std::uint64_t n) { return n == 0 ? 0 : next() % n; }
-  bool chance(double p) { return unit() < p; }
-};
+using provaudit::bench::Rng;
 
 std::string hex(std::uint64_t v, int digits, bool upper = false) {
   static constexpr char LO[] = "0123456789abcdef";
