@@ -140,16 +140,7 @@ int runReplay(const CommonOptions& common, const ReplayOptions& opts) {
         if (c > prior[n]) delta.inc(registerAnomaly(n), c - prior[n]);
       });
     }
-    pipe.withDatabase([&](store::Database& d) {
-      d.begin();
-      try {
-        d.saveSource(rec, delta);
-        d.commit();
-      } catch (...) {
-        d.rollback();
-        throw;
-      }
-    });
+    pipe.withDatabase([&](store::Database& d) { d.transaction([&] { d.saveSource(rec, delta); }); });
   }
   pipe.stopWriter();
   const auto read_done = std::chrono::steady_clock::now();
@@ -170,15 +161,15 @@ int runReplay(const CommonOptions& common, const ReplayOptions& opts) {
   }
   {
     const auto& fs = engine.stats();
-    db.begin();
     const std::pair<const char*, std::uint64_t> stats[] = {
         {"packets", t.packets},          {"bytes", t.bytes},
         {"flows", fs.flows_created},     {"flows_bypassed", fs.flows_bypassed},
         {"flows_evicted", fs.flows_evicted}, {"tls_handshakes", t.tls_handshakes},
         {"http_requests", t.http_requests},  {"client_certificates", t.client_certs},
         {"sources_read", t.sources_ok},  {"sources_failed", t.sources_failed}};
-    for (const auto& [name, value] : stats) db.addStat(name, static_cast<std::int64_t>(value));
-    db.commit();
+    db.transaction([&] {
+      for (const auto& [name, value] : stats) db.addStat(name, static_cast<std::int64_t>(value));
+    });
   }
   if (!common.quiet) {
     std::map<std::string, int> classes;

@@ -75,15 +75,10 @@ void LiveSensor::tick(bool final) {
     evidence_error_reported_ = true;
     std::fprintf(stderr, "provaudit: warning: %s; no more evidence is written\n", evidence_->error().c_str());
   }
-  db_.begin();
-  try {
+  db_.transaction([&] {
     saveSources(final);
     saveStats();
-    db_.commit();
-  } catch (...) {
-    db_.rollback();
-    throw;
-  }
+  });
   warnDrops(final);
   if (verbose_ > 0 && !final) verboseStatus();
 }

@@ -61,7 +61,7 @@ Pipeline::~Pipeline() {
 void Pipeline::onTls(analyze::TlsObservation&& obs) {
   {
     std::unique_lock lock(mu_);
-    space_.wait(lock, [&] { return !writer_running_ || pending_tls_.size() + pending_http_.size() < MAX_PENDING; });
+    waitForRoom(lock);
     ++totals_.tls_handshakes;
     if (obs.client_cert == analyze::ClientCertState::Present) ++totals_.client_certs;
     pending_tls_.push_back(std::move(obs));
@@ -72,11 +72,15 @@ void Pipeline::onTls(analyze::TlsObservation&& obs) {
 void Pipeline::onHttp(analyze::HttpObservation&& obs) {
   {
     std::unique_lock lock(mu_);
-    space_.wait(lock, [&] { return !writer_running_ || pending_tls_.size() + pending_http_.size() < MAX_PENDING; });
+    waitForRoom(lock);
     ++totals_.http_requests;
     pending_http_.push_back(std::move(obs));
   }
   maybeFlush();
+}
+
+void Pipeline::waitForRoom(std::unique_lock<std::mutex>& lock) {
+  space_.wait(lock, [&] { return !writer_running_ || pending_tls_.size() + pending_http_.size() < MAX_PENDING; });
 }
 
 bool Pipeline::auditDue(int cost_factor) const {
@@ -203,8 +207,7 @@ void Pipeline::flushLocked() {
   if (tls.empty() && http.empty()) return;
   const auto started = std::chrono::steady_clock::now();
   std::uint64_t added = 0;
-  db_.begin();
-  try {
+  db_.transaction([&] {
     for (auto& t : tls) {
       if (db_.addTls(t)) {
         ++added;
@@ -227,11 +230,7 @@ void Pipeline::flushLocked() {
         }
       }
     }
-    db_.commit();
-  } catch (...) {
-    db_.rollback();
-    throw;
-  }
+  });
   if (events_.is_open()) events_.flush();
   audit_times_.sightings_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   std::lock_guard lock(mu_);
@@ -269,32 +268,29 @@ analyze::AuditResult Pipeline::auditLocked() {
   // replay, a sensor) either lands before and is audited, or waits.
   using Clock = std::chrono::steady_clock;
   const auto seconds = [](Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); };
-  db_.begin();
-  try {
-    const auto t0 = Clock::now();
+  Clock::time_point t0, t1, t2, t3;
+  std::size_t rows = 0;
+  db_.transaction([&] {
+    t0 = Clock::now();
     evidence_rowid_ = db_.loadObservationsSince(evidence_rowid_, evidence_tls_, evidence_http_, certs_,
                                                 certs_by_sha_, audit_anomalies_);
-    const auto t1 = Clock::now();
+    t1 = Clock::now();
     result = analyze::runAudit({&evidence_tls_, &evidence_http_}, *rules_, device_ca_.get(), server_ca_.get());
-    const auto t2 = Clock::now();
-    const std::size_t rows = db_.replaceAudit(result, written_devices_, audit_generation_);
-    audit_times_.rows_written += rows;
-    const auto t3 = Clock::now();
-    db_.commit();
-    const auto t4 = Clock::now();
-    ++audit_times_.audits;
-    audit_times_.load_s += seconds(t0, t1);
-    audit_times_.derive_s += seconds(t1, t2);
-    audit_times_.store_s += seconds(t2, t3);
-    audit_times_.commit_s += seconds(t3, t4);
-    if (opts_.verbose > 1) {
-      std::fprintf(stderr, "provaudit: audit %d: %zu devices (%zu rows written), load %.2f s, derive %.2f s, write %.2f s, commit %.2f s\n",
-                   audit_times_.audits, result.devices.size(), rows, seconds(t0, t1), seconds(t1, t2), seconds(t2, t3),
-                   seconds(t3, t4));
-    }
-  } catch (...) {
-    db_.rollback();
-    throw;
+    t2 = Clock::now();
+    rows = db_.replaceAudit(result, written_devices_, audit_generation_);
+    t3 = Clock::now();
+  });
+  const auto t4 = Clock::now();  // t3 to t4: the commit
+  audit_times_.rows_written += rows;
+  ++audit_times_.audits;
+  audit_times_.load_s += seconds(t0, t1);
+  audit_times_.derive_s += seconds(t1, t2);
+  audit_times_.store_s += seconds(t2, t3);
+  audit_times_.commit_s += seconds(t3, t4);
+  if (opts_.verbose > 1) {
+    std::fprintf(stderr, "provaudit: audit %d: %zu devices (%zu rows written), load %.2f s, derive %.2f s, write %.2f s, commit %.2f s\n",
+                 audit_times_.audits, result.devices.size(), rows, seconds(t0, t1), seconds(t1, t2), seconds(t2, t3),
+                 seconds(t3, t4));
   }
   last_audit_ = std::chrono::steady_clock::now();
   last_audit_cost_ = last_audit_ - started;

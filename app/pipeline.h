@@ -107,6 +107,8 @@ class Pipeline : public analyze::ObservationSink {
   analyze::AuditResult auditLocked();
   void writerLoop();
   bool auditDue(int cost_factor) const;
+  // Producers wait here while a background writer has MAX_PENDING queued (mu_ held).
+  void waitForRoom(std::unique_lock<std::mutex>& lock);
   const CommonOptions& opts_;
   const bool auto_flush_;
   mutable std::mutex mu_;        // guards pending_*, totals_, dirty_ and the writer flags

@@ -119,6 +119,17 @@ void Database::begin() { execSql(db_.get(), "BEGIN IMMEDIATE"); }
 void Database::commit() { execSql(db_.get(), "COMMIT"); }
 void Database::rollback() { execSql(db_.get(), "ROLLBACK"); }
 
+void Database::transaction(const std::function<void()>& fn) {
+  begin();
+  try {
+    fn();
+    commit();
+  } catch (...) {
+    rollback();
+    throw;
+  }
+}
+
 namespace {
 
 void bindFlow(Stmt& s, const std::string& key, const char* kind, const ObservedFlow& f, const std::string& data) {

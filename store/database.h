@@ -42,6 +42,9 @@ class Database {
   Database(const Database&) = delete;
   Database& operator=(const Database&) = delete;
 
+  // Runs `fn` in one write transaction (BEGIN IMMEDIATE): committed when it
+  // returns, rolled back when it throws (the exception goes on).
+  void transaction(const std::function<void()>& fn);
   void begin();
   void commit();
   void rollback();

@@ -68,9 +68,7 @@ std::set<std::string> search(const std::string& path, const std::string& term) {
 
 void audit(Database& db, const analyze::AuditResult& r, std::unordered_map<std::string, std::uint64_t>& written,
            std::int64_t& generation) {
-  db.begin();
-  db.replaceAudit(r, written, generation);
-  db.commit();
+  db.transaction([&] { db.replaceAudit(r, written, generation); });
 }
 
 }  // namespace
