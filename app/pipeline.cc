@@ -267,7 +267,9 @@ analyze::AuditResult Pipeline::auditLocked() {
   // derived tables: another process writing the same database (a second
   // replay, a sensor) either lands before and is audited, or waits.
   using Clock = std::chrono::steady_clock;
-  const auto seconds = [](Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); };
+  const auto seconds = [](Clock::time_point a, Clock::time_point b) {
+    return std::chrono::duration<double>(b - a).count();
+  };
   Clock::time_point t0, t1, t2, t3;
   std::size_t rows = 0;
   db_.transaction([&] {
@@ -288,7 +290,9 @@ analyze::AuditResult Pipeline::auditLocked() {
   audit_times_.store_s += seconds(t2, t3);
   audit_times_.commit_s += seconds(t3, t4);
   if (opts_.verbose > 1) {
-    std::fprintf(stderr, "provaudit: audit %d: %zu devices (%zu rows written), load %.2f s, derive %.2f s, write %.2f s, commit %.2f s\n",
+    std::fprintf(stderr,
+                 "provaudit: audit %d: %zu devices (%zu rows written), load %.2f s, derive %.2f s, write %.2f s, "
+                 "commit %.2f s\n",
                  audit_times_.audits, result.devices.size(), rows, seconds(t0, t1), seconds(t1, t2), seconds(t2, t3),
                  seconds(t3, t4));
   }

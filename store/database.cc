@@ -270,7 +270,8 @@ std::size_t Database::replaceAudit(const AuditResult& result, std::unordered_map
   Stmt dsrv(db_.get(), "INSERT OR IGNORE INTO device_servers(device_id,server_id) VALUES(?,?)");
   Stmt dev(db_.get(),
            "INSERT INTO devices(id,mac,identity,identity_reason,vendor,model,firmware,serial,cert_sha256,cert_subject,"
-           "cert_chain,ips,user_agents,findings,worst_severity,first_seen_ns,last_seen_ns,sessions,report,detail,row_hash) "
+           "cert_chain,ips,user_agents,findings,worst_severity,first_seen_ns,last_seen_ns,sessions,report,detail,"
+           "row_hash) "
            "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
   Stmt fnd(db_.get(), "INSERT INTO findings(subject_kind,subject_id,code,severity,detail) VALUES(?,?,?,?,?)");
   Stmt del_dev(db_.get(), "DELETE FROM devices WHERE id=?");
