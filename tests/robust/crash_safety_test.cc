@@ -91,7 +91,8 @@ bool writeAll(int fd, const std::vector<std::uint8_t>& bytes) {
 }
 
 std::string sql(const std::string& db, const std::string& query) {
-  const auto r = robust::run({"sqlite3", db, query});
+  // Waits for a running writer's lock like provaudit does (the shell's default is not to wait).
+  const auto r = robust::run({"sqlite3", "-cmd", ".timeout 10000", db, query});
   return r.status == 0 ? r.out : "sqlite3 failed: " + r.err;
 }
 
