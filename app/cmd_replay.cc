@@ -69,10 +69,11 @@ class Progress {
 };
 
 int runReplay(const CommonOptions& common, const ReplayOptions& opts) {
-  // Two threads (reader and writer) and one malloc arena: with an arena each,
-  // both keep their own high-water mark and peak RSS (a target) grows by the
-  // audit's working set.
-  ::mallopt(M_ARENA_MAX, 1);
+  // Two threads (reader and writer), a malloc arena each: with one shared
+  // arena, the reader spent its time waiting for the arena's lock while the
+  // writer audited (1 GB corpus: reading 3.1 s with one arena, 1.7 s with two;
+  // bench/RESULTS.md, session 3). No more than two: dashboard threads share.
+  ::mallopt(M_ARENA_MAX, 2);
   store::Database db(common.db, store::Database::Mode::ReadWrite);
   Pipeline pipe(common, db);
   // --serve: the dashboard reads the same database while the replay writes it.
@@ -84,7 +85,7 @@ int runReplay(const CommonOptions& common, const ReplayOptions& opts) {
   const auto run_start = std::chrono::steady_clock::now();
   // Reading and storing overlap: this thread reads and analyses, the
   // pipeline's writer stores the observations and audits as it goes.
-  pipe.startWriter();
+  pipe.startWriter(dashboard != nullptr);
   std::uint32_t source_id = 0;
   for (const auto& path : opts.files) {
     ++source_id;

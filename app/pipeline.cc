@@ -83,9 +83,8 @@ void Pipeline::waitForRoom(std::unique_lock<std::mutex>& lock) {
   space_.wait(lock, [&] { return !writer_running_ || pending_tls_.size() + pending_http_.size() < MAX_PENDING; });
 }
 
-bool Pipeline::auditDue(int cost_factor) const {
-  return std::chrono::steady_clock::now() - last_audit_ >=
-         std::max<std::chrono::steady_clock::duration>(FLUSH_INTERVAL, cost_factor * last_audit_cost_);
+bool Pipeline::auditDue(int cost_factor, std::chrono::steady_clock::duration min_interval) const {
+  return std::chrono::steady_clock::now() - last_audit_ >= std::max(min_interval, cost_factor * last_audit_cost_);
 }
 
 void Pipeline::maybeFlush() {
@@ -110,18 +109,23 @@ void Pipeline::maybeFlush() {
   if (auditDue(AUDIT_COST_FACTOR)) audit();
 }
 
-void Pipeline::startWriter() {
+void Pipeline::startWriter(bool watched) {
   {
     std::lock_guard lock(mu_);
     if (writer_running_) return;
     writer_running_ = true;
     writer_stop_ = false;
   }
-  writer_ = std::thread([this] { writerLoop(); });
+  std::chrono::steady_clock::duration interval = FLUSH_INTERVAL;
+  int factor = std::thread::hardware_concurrency() > 1 ? AUDIT_COST_FACTOR_BACKGROUND : AUDIT_COST_FACTOR;
+  if (!watched) {
+    interval = UNWATCHED_AUDIT_INTERVAL;
+    factor = AUDIT_COST_FACTOR;
+  }
+  writer_ = std::thread([this, interval, factor] { writerLoop(interval, factor); });
 }
 
-void Pipeline::writerLoop() {
-  const int factor = std::thread::hardware_concurrency() > 1 ? AUDIT_COST_FACTOR_BACKGROUND : AUDIT_COST_FACTOR;
+void Pipeline::writerLoop(std::chrono::steady_clock::duration min_interval, int factor) {
   for (;;) {
     bool stop = false;
     {
@@ -134,7 +138,8 @@ void Pipeline::writerLoop() {
     try {
       flush();
       if (stop) break;
-      if (dirty() && auditDue(factor)) audit();
+      // The first audit comes early and is small (a killed run has devices).
+      if (dirty() && auditDue(factor, audit_times_.audits == 0 ? FLUSH_INTERVAL : min_interval)) audit();
     } catch (...) {
       // The reading goes on unhindered (producers no longer wait); the error
       // reaches the caller from stopWriter().

@@ -35,9 +35,15 @@ inline constexpr std::chrono::milliseconds FLUSH_INTERVAL{1000};
 // killed run and a --serve dashboard see recent results), but never more often
 // than AUDIT_COST_FACTOR times the audit's own cost: reading stays the main work.
 inline constexpr int AUDIT_COST_FACTOR = 3;
-// With a background writer on a core of its own, audits may follow each other
-// closely: the less is left for the final audit, the sooner a replay ends.
+// With a background writer on a core of its own and a dashboard watching
+// (replay --serve), audits may follow each other closely.
 inline constexpr int AUDIT_COST_FACTOR_BACKGROUND = 1;
+// A replay nobody watches audits once early (about a second in: a killed run
+// has devices), then this rarely (a dashboard in another process still sees
+// recent results), and at the end. An audit
+// holds the writer, the queue fills and reading waits: frequent audits
+// doubled the 1 GB corpus's replay time (bench/RESULTS.md, session 3).
+inline constexpr std::chrono::seconds UNWATCHED_AUDIT_INTERVAL{30};
 // Observations queued for a background writer before the producers wait.
 inline constexpr std::size_t MAX_PENDING = 16 * STORE_BATCH;
 
@@ -72,8 +78,12 @@ class Pipeline : public analyze::ObservationSink {
   // Moves flushing and periodic audits to a thread of its own, so that reading
   // and storing overlap. Producers wait when MAX_PENDING observations are
   // queued. stopWriter() flushes what is queued, joins, and rethrows what
-  // the writer failed with (the database error, one line).
-  void startWriter();
+  // the writer failed with (the database error, one line). `watched`: a
+  // dashboard serves this run (audit about every second, else after a second
+  // and then every UNWATCHED_AUDIT_INTERVAL; in both cases never more often than
+  // AUDIT_COST_FACTOR times the audit's own cost, 1 when watched and a core is
+  // free).
+  void startWriter(bool watched = true);
   void stopWriter();
   // Runs `fn` with the database while no flush or audit is running.
   void withDatabase(const std::function<void(store::Database&)>& fn);
@@ -105,8 +115,8 @@ class Pipeline : public analyze::ObservationSink {
   void maybeFlush();
   void flushLocked();
   analyze::AuditResult auditLocked();
-  void writerLoop();
-  bool auditDue(int cost_factor) const;
+  void writerLoop(std::chrono::steady_clock::duration min_interval, int cost_factor);
+  bool auditDue(int cost_factor, std::chrono::steady_clock::duration min_interval = FLUSH_INTERVAL) const;
   // Producers wait here while a background writer has MAX_PENDING queued (mu_ held).
   void waitForRoom(std::unique_lock<std::mutex>& lock);
   const CommonOptions& opts_;

@@ -60,7 +60,11 @@ Database::Database(const std::string& path, Mode mode) {
       const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(BUSY_TIMEOUT_MS);
       for (;;) {
         try {
-          execSql(db_.get(), "PRAGMA journal_mode=WAL;");
+          // 16 KiB pages for a new database (an existing one keeps its own):
+          // a quarter of the WAL frames, write calls and B-tree levels of 4 KiB
+          // pages for the same rows (1 GB corpus: replay 6.6 -> 5.7 s;
+          // bench/RESULTS.md, session 3). Ignored once the file has tables.
+          execSql(db_.get(), "PRAGMA page_size=16384; PRAGMA journal_mode=WAL;");
           break;
         } catch (const DbError&) {
           if ((sqlite3_errcode(db_.get()) & 0xff) != SQLITE_BUSY || std::chrono::steady_clock::now() > deadline) throw;
@@ -258,11 +262,29 @@ std::size_t Database::replaceAudit(const AuditResult& result, std::unordered_map
       written[stored.text(0)] = stored.isNull(1) ? 0 : static_cast<std::uint64_t>(stored.int64(1));
     }
   }
-  const bool full = written.empty();  // nothing stored: write in bulk
+  // Nothing stored, or little next to what is to be stored (a replay's
+  // final audit after its first small one): delete and write all in bulk.
+  const bool full = written.empty() || (result.devices.size() >= BULK_INDEX_MIN_DEVICES &&
+                                        written.size() * BULK_REWRITE_RATIO <= result.devices.size());
+  // A bulk write builds the tables' indexes afterwards: one sort per index
+  // instead of a B-tree insert per row into each of twenty (1 GB corpus,
+  // 24k devices: see bench/RESULTS.md, session 3). The definitions are
+  // read back from the schema, so every index comes back as it was.
+  std::vector<std::string> rebuild;
   if (full) {
     execSql(db_.get(),
-            "DELETE FROM devices; DELETE FROM servers; DELETE FROM findings; DELETE FROM device_sightings; "
-            "DELETE FROM device_servers;");
+            "DELETE FROM devices; DELETE FROM device_docs; DELETE FROM servers; DELETE FROM findings; "
+            "DELETE FROM device_sightings; DELETE FROM device_servers;");
+    if (result.devices.size() >= BULK_INDEX_MIN_DEVICES) {
+      std::vector<std::string> names;
+      Stmt idx(db_.get(), "SELECT name, sql FROM sqlite_master WHERE type='index' AND sql IS NOT NULL AND "
+                          "tbl_name IN ('devices','findings','device_sightings','device_servers')");
+      while (idx.step()) {
+        names.push_back(idx.text(0));
+        rebuild.push_back(idx.text(1));
+      }
+      for (const auto& n : names) execSql(db_.get(), ("DROP INDEX \"" + n + "\"").c_str());
+    }
   } else {
     execSql(db_.get(), "DELETE FROM servers; DELETE FROM findings WHERE subject_kind='server';");
   }
@@ -270,14 +292,15 @@ std::size_t Database::replaceAudit(const AuditResult& result, std::unordered_map
   Stmt dsrv(db_.get(), "INSERT OR IGNORE INTO device_servers(device_id,server_id) VALUES(?,?)");
   Stmt dev(db_.get(),
            "INSERT INTO devices(id,mac,identity,identity_reason,vendor,model,firmware,serial,cert_sha256,cert_subject,"
-           "cert_chain,ips,user_agents,findings,worst_severity,first_seen_ns,last_seen_ns,sessions,report,detail,"
-           "row_hash) "
-           "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+           "cert_chain,ips,user_agents,findings,worst_severity,first_seen_ns,last_seen_ns,sessions,row_hash) "
+           "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+  Stmt doc(db_.get(), "INSERT INTO device_docs(id,report,detail) VALUES(?,?,?)");
   Stmt fnd(db_.get(), "INSERT INTO findings(subject_kind,subject_id,code,severity,detail) VALUES(?,?,?,?,?)");
   Stmt del_dev(db_.get(), "DELETE FROM devices WHERE id=?");
   Stmt del_fnd(db_.get(), "DELETE FROM findings WHERE subject_kind='device' AND subject_id=?");
   Stmt del_sig(db_.get(), "DELETE FROM device_sightings WHERE device_id=?");
   Stmt del_srv(db_.get(), "DELETE FROM device_servers WHERE device_id=?");
+  Stmt del_doc(db_.get(), "DELETE FROM device_docs WHERE id=?");
   // The search index (FTS5) follows the devices table and is written last:
   // once an FTS5 table is part of a transaction, every later statement that
   // uses a statement journal makes it flush its pending terms into a new
@@ -291,7 +314,7 @@ std::size_t Database::replaceAudit(const AuditResult& result, std::unordered_map
   auto removeDevice = [&](const std::string& id) {
     if (rowid_of.bind(1, id).step()) addRowid(unindex, rowid_of.int64(0));
     rowid_of.reset();
-    for (Stmt* st : {&del_dev, &del_fnd, &del_sig, &del_srv}) st->bind(1, id).exec();
+    for (Stmt* st : {&del_dev, &del_doc, &del_fnd, &del_sig, &del_srv}) st->bind(1, id).exec();
   };
   std::unordered_map<std::string, std::uint64_t> now;
   now.reserve(result.devices.size());
@@ -336,10 +359,9 @@ std::size_t Database::replaceAudit(const AuditResult& result, std::unordered_map
         .bind(16, d.first_seen)
         .bind(17, d.last_seen)
         .bind(18, static_cast<std::int64_t>(d.sessions))
-        .bind(19, report)
-        .bind(20, detail)
-        .bind(21, static_cast<std::int64_t>(h))
+        .bind(19, static_cast<std::int64_t>(h))
         .exec();
+    doc.bind(1, d.id).bind(2, report).bind(3, detail).exec();
     if (!full) addRowid(index, sqlite3_last_insert_rowid(db_.get()));
   }
   if (!full) {
@@ -360,6 +382,7 @@ std::size_t Database::replaceAudit(const AuditResult& result, std::unordered_map
         .bind(5, json::serialize(serverToJson(s)))
         .exec();
   }
+  for (const auto& sql : rebuild) execSql(db_.get(), sql.c_str());
   addStat("audit_generation", 1);
   generation = current + 1;
   if (full) {
@@ -376,7 +399,7 @@ std::size_t Database::replaceAudit(const AuditResult& result, std::unordered_map
 }
 
 void Database::forEachDeviceJson(const std::function<void(const std::string&)>& fn) {
-  Stmt s(db_.get(), "SELECT report FROM devices ORDER BY id");
+  Stmt s(db_.get(), "SELECT report FROM device_docs ORDER BY id");
   while (s.step()) fn(s.text(0));
 }
 

@@ -21,6 +21,13 @@
 
 namespace provaudit::store {
 
+// Below this many devices, a bulk write keeps the indexes (rebuilding them
+// costs a schema change for the dashboard's connections, for little gain).
+inline constexpr std::size_t BULK_INDEX_MIN_DEVICES = 1000;
+// An audit of at least BULK_INDEX_MIN_DEVICES devices, when at most one in
+// this many is stored already, rewrites everything in bulk.
+inline constexpr std::size_t BULK_REWRITE_RATIO = 4;
+
 inline constexpr int BUSY_TIMEOUT_MS = 10000;  // a replay and a serve share one file
 
 struct SourceRecord {
@@ -70,7 +77,10 @@ class Database {
   // process audited the same database since (its generation counter moved),
   // or `written` is empty, the hashes stored with the rows (devices.row_hash)
   // stand in for it: a new run over a large database writes only what its
-  // evidence changed. Returns the number of device rows written.
+  // evidence changed. Returns the number of device rows written. A bulk
+  // write (nothing or little stored, see BULK_REWRITE_RATIO) of at least
+  // BULK_INDEX_MIN_DEVICES devices drops the indexes of the tables it fills
+  // and builds them again at the end.
   std::size_t replaceAudit(const analyze::AuditResult& result, std::unordered_map<std::string, std::uint64_t>& written,
                     std::int64_t& generation);
 

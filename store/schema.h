@@ -4,7 +4,7 @@
 
 namespace provaudit::store {
 
-inline constexpr int SCHEMA_VERSION = 5;
+inline constexpr int SCHEMA_VERSION = 6;
 extern const char* const MIGRATIONS[SCHEMA_VERSION];
 
 }  // namespace provaudit::store

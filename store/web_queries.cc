@@ -1171,7 +1171,7 @@ std::optional<json::object> WebQueries::devices(const DeviceFilter& f, const Pag
 std::optional<json::object> WebQueries::device(const std::string& id) {
   json::object out;
   {
-    Stmt s(db_, "SELECT report, detail FROM devices WHERE id = ?");
+    Stmt s(db_, "SELECT report, detail FROM device_docs WHERE id = ?");
     s.bind(1, id);
     if (!s.step()) return std::nullopt;
     out["device"] = parseOrNull(s.text(0));
@@ -1799,7 +1799,8 @@ class FilteredReport final : public ReportStream {
     const SortColumn* sort = deviceSort(filter.sort);
     const std::string expr(sort != nullptr ? sort->expr : DEVICE_SORTS[0].expr);
     const char* dir = filter.desc ? " DESC" : " ASC";
-    devices_ = std::make_unique<Stmt>(db, "SELECT report FROM devices" + where.sql + " ORDER BY " + expr + dir + ", id" + dir);
+    devices_ = std::make_unique<Stmt>(db, "SELECT (SELECT report FROM device_docs o WHERE o.id = devices.id) FROM devices" +
+                                              where.sql + " ORDER BY " + expr + dir + ", id" + dir);
     bindAll(*devices_, where.params);
     if (filter.empty()) {
       servers_ = std::make_unique<Stmt>(db, "SELECT report FROM servers ORDER BY id");

@@ -65,7 +65,7 @@ Keyed keyedSample(const std::string& name) {
 
 struct Replayed {
   json::object report;
-  std::string devices_table;  // the devices rows as sqlite3 prints them
+  std::string devices_table;  // the device rows (with their report and detail JSON) as sqlite3 prints them
 };
 
 Replayed replay(const Keyed& k) {
@@ -74,7 +74,7 @@ Replayed replay(const Keyed& k) {
   run(std::string(PROVAUDIT_BIN) + " replay -q --db " + db + " " + k.key_args + " " + SAMPLES + k.name + ".pcap");
   Replayed r;
   r.report = json::parse(run(std::string(PROVAUDIT_BIN) + " report --db " + db + " --format json")).as_object();
-  r.devices_table = run("sqlite3 " + db + " 'select * from devices'");
+  r.devices_table = run("sqlite3 " + db + " 'select * from devices join device_docs using (id)'");
   return r;
 }
 
