@@ -1,7 +1,10 @@
 #include "analyze/audit.h"
 
 #include <algorithm>
+#include <exception>
+#include <iterator>
 #include <set>
+#include <thread>
 #include <tuple>
 #include <unordered_map>
 
@@ -290,11 +293,46 @@ class Auditor {
     }
   }
 
+  // Devices are independent of each other until crossDeviceFindings: a large
+  // audit builds the second half of them on another thread.
   void buildDevices(AuditResult& out) {
     std::map<std::string, std::vector<const Evidence*>> groups;
     for (const auto& ev : evidence_) groups[ev.device_key].push_back(&ev);
-    for (const auto& [key, evs] : groups) {
-      out.devices.push_back(buildDevice(key, evs));
+    using Group = std::pair<const std::string, std::vector<const Evidence*>>;
+    std::vector<const Group*> order;
+    order.reserve(groups.size());
+    for (const auto& g : groups) order.push_back(&g);
+    const auto build = [&](std::size_t from, std::size_t to, std::vector<DeviceRecord>& into) {
+      into.reserve(into.size() + (to - from));
+      for (std::size_t i = from; i < to; ++i) into.push_back(buildDevice(order[i]->first, order[i]->second));
+    };
+    const std::size_t mid = order.size() >= PARALLEL_BUILD_MIN_DEVICES && std::thread::hardware_concurrency() > 1
+                                ? order.size() / 2
+                                : order.size();
+    std::vector<DeviceRecord> tail;
+    std::exception_ptr tail_error;
+    std::thread helper;
+    if (mid < order.size()) {
+      helper = std::thread([&] {
+        try {
+          build(mid, order.size(), tail);
+        } catch (...) {
+          tail_error = std::current_exception();
+        }
+      });
+    }
+    try {
+      build(0, mid, out.devices);
+    } catch (...) {
+      if (helper.joinable()) helper.join();
+      throw;
+    }
+    if (helper.joinable()) helper.join();
+    if (tail_error) std::rethrow_exception(tail_error);
+    out.devices.reserve(order.size());
+    std::move(tail.begin(), tail.end(), std::back_inserter(out.devices));
+    for (const auto& d : out.devices) {
+      if (d.cert && !d.cert->generic) cert_users_[d.cert->cert->sha256].insert(d.id);
     }
   }
 
@@ -309,6 +347,7 @@ class Auditor {
     const Evidence* latest_tls = nullptr;
     const Evidence* linked = nullptr;  // decisive full handshake that a resumed one of ours continues
     Outcome latest_outcome;
+    std::set<std::string> legacy, weak;  // versions and cipher suites
     bool plaintext = false;
     std::string first_plain_url;
     for (const Evidence* ev : evs) {
@@ -369,8 +408,8 @@ class Auditor {
       }
       latest_tls = ev;
       latest_outcome = o;
-      if (isLegacyVersion(t.version)) legacy_[key].insert(versionName(t.version));
-      if (t.version != 0 && isWeakCipher(t.cipher_suite)) weak_[key].insert(cipherSuiteName(t.cipher_suite));
+      if (isLegacyVersion(t.version)) legacy.insert(versionName(t.version));
+      if (t.version != 0 && isWeakCipher(t.cipher_suite)) weak.insert(cipherSuiteName(t.cipher_suite));
     }
 
     if (decisive == nullptr && linked != nullptr) {
@@ -420,9 +459,10 @@ class Auditor {
       const TlsObservation& t = *decisive->tls;
       d.cert = verdictFor(t.client_chain, decisive->cert_claims, t.first.ts_ns, device_ca_);
       certFindings(*d.cert, t.first.ts_ns, rules_, d.findings);
-      if (!d.cert->generic) cert_users_[d.cert->cert->sha256].insert(d.id);
     }
     deviceFindings(d, decisive, latest_outcome, latest_tls != nullptr, plaintext, first_plain_url);
+    if (!legacy.empty()) d.findings.push_back({"legacy-tls", rules_.severity("legacy-tls"), "negotiated " + joined(legacy)});
+    if (!weak.empty()) d.findings.push_back({"weak-cipher", rules_.severity("weak-cipher"), "negotiated " + joined(weak)});
     return d;
   }
 
@@ -452,8 +492,6 @@ class Auditor {
                                                      : "the certificate was requested in an encrypted renegotiation";
       add("cert-hidden", latest.reason + ": " + why);
     }
-    if (auto it = legacy_.find(d.id); it != legacy_.end()) add("legacy-tls", "negotiated " + joined(it->second));
-    if (auto it = weak_.find(d.id); it != weak_.end()) add("weak-cipher", "negotiated " + joined(it->second));
     // MAC and serial cross-checks (design.md: claims that disagree become findings).
     if (d.cert && d.cert->mac) {
       const std::string cert_mac = d.cert->mac->str();
@@ -622,9 +660,7 @@ class Auditor {
   const TrustStore* server_ca_;
   std::vector<Evidence> evidence_;
   std::set<MacAddr> host_macs_;
-  std::map<std::string, std::set<std::string>> cert_users_;
-  std::map<std::string, std::set<std::string>> legacy_;
-  std::map<std::string, std::set<std::string>> weak_;
+  std::map<std::string, std::set<std::string>> cert_users_;  // non-generic certificate -> its holders
 };
 
 }  // namespace

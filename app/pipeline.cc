@@ -140,6 +140,7 @@ void Pipeline::writerLoop(std::chrono::steady_clock::duration min_interval, int 
       if (stop) break;
       // The first audit comes early and is small (a killed run has devices).
       if (dirty() && auditDue(factor, audit_times_.audits == 0 ? FLUSH_INTERVAL : min_interval)) audit();
+      else preload();
     } catch (...) {
       // The reading goes on unhindered (producers no longer wait); the error
       // reaches the caller from stopWriter().
@@ -253,6 +254,14 @@ bool Pipeline::reloadRules(std::string& err) {
   std::lock_guard lock(mu_);
   dirty_ = true;
   return true;
+}
+
+void Pipeline::preload() {
+  std::lock_guard db_lock(db_mu_);
+  const auto started = std::chrono::steady_clock::now();
+  evidence_rowid_ = db_.loadObservationsSince(evidence_rowid_, evidence_tls_, evidence_http_, certs_, certs_by_sha_,
+                                              audit_anomalies_);
+  audit_times_.load_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
 }
 
 analyze::AuditResult Pipeline::audit() {

@@ -50,7 +50,8 @@ inline constexpr std::size_t MAX_PENDING = 16 * STORE_BATCH;
 // Where the audits' time went (all audits of the run), for -v.
 struct AuditTimes {
   int audits = 0;
-  double load_s = 0, derive_s = 0, store_s = 0, commit_s = 0;
+  double load_s = 0;  // sightings read back as evidence (in audits, and between them)
+  double derive_s = 0, store_s = 0, commit_s = 0;
   double sightings_s = 0;  // flushes: observations written as sightings
   std::uint64_t rows_written = 0;
 };
@@ -115,6 +116,9 @@ class Pipeline : public analyze::ObservationSink {
   void maybeFlush();
   void flushLocked();
   analyze::AuditResult auditLocked();
+  // Reads the evidence stored since the last load (background writer, between
+  // audits): the next audit loads only what came after.
+  void preload();
   void writerLoop(std::chrono::steady_clock::duration min_interval, int cost_factor);
   bool auditDue(int cost_factor, std::chrono::steady_clock::duration min_interval = FLUSH_INTERVAL) const;
   // Producers wait here while a background writer has MAX_PENDING queued (mu_ held).

@@ -10,9 +10,10 @@
 // Database::replaceAudit and a synthetic analyze::AuditResult. The fleet is
 // written in batches (one transaction each) to keep memory flat: the first
 // batch is a full audit; each later one is an incremental audit whose
-// `written` memory names only a device of that batch, so replaceAudit adds the
-// batch and keeps the devices already stored (the servers, being few, are in
-// every batch).
+// `written` memory names the devices of that batch only (with stale hashes),
+// so replaceAudit adds the batch and keeps the devices already stored (the
+// servers, being few, are in every batch). Naming all of them keeps the write
+// incremental: a `written` much smaller than the audit means a bulk rewrite.
 //
 // The fleet: ~20 vendor/model families (Cisco SPA and MPP, Yealink, Poly,
 // Grandstream, Snom, Fanvil, Avaya, Mitel, AudioCodes, Gigaset, Obihai, Htek,
@@ -638,8 +639,11 @@ int main(int argc, char** argv) {
     }
     std::sort(result.servers.begin(), result.servers.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
     // First batch: a full audit. Later ones: an incremental audit that knows
-    // one device of this batch (with a stale hash), so nothing stored is removed.
-    if (done > 0) written = {{result.devices.front().id, 0}};
+    // this batch's devices (with stale hashes), so nothing stored is removed.
+    if (done > 0) {
+      written.clear();
+      for (const auto& d : result.devices) written.emplace(d.id, 0);
+    }
     db.replaceAudit(result, written, generation);
     db.commit();
     done += n;

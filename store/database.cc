@@ -4,6 +4,10 @@
 
 #include <boost/json.hpp>
 #include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <exception>
+#include <mutex>
 #include <optional>
 #include <thread>
 
@@ -246,6 +250,94 @@ void Database::addStat(const std::string& name, std::int64_t delta) {
   s.bind(1, name).bind(2, delta).exec();
 }
 
+namespace {
+
+// Below this many devices an audit's JSON is encoded inline.
+constexpr std::size_t ENCODE_THREAD_MIN_DEVICES = 256;
+// How far the encoding thread may run ahead of the writer (bounds its memory).
+constexpr std::size_t ENCODE_AHEAD = 256;
+
+struct EncodedDevice {
+  std::string report, detail;
+  std::uint64_t hash = 0;
+};
+
+EncodedDevice encodeDevice(const analyze::DeviceRecord& d) {
+  EncodedDevice e{json::serialize(deviceToJson(d)), json::serialize(deviceDetailJson(d)), 0};
+  // Everything the rows hold: the two JSON forms, the sighting keys and the
+  // servers (a stored hash is compared by the next process too).
+  std::uint64_t h = std::hash<std::string>{}(e.report) ^ (std::hash<std::string>{}(e.detail) * 31);
+  for (const auto* list : {&d.sightings, &d.servers}) {
+    for (const auto& k : *list) h = (h ^ std::hash<std::string>{}(k)) * 0x100000001b3ULL;
+    h = (h ^ list->size()) * 0x9e3779b97f4a7c15ULL;
+  }
+  e.hash = h;
+  return e;
+}
+
+// Encodes an audit's devices, in order, on a thread of its own while the
+// caller writes them: in a large audit the JSON costs about as much as the
+// SQL (1 GB corpus: 0.6 s each for 24k devices).
+class DeviceEncoder {
+ public:
+  DeviceEncoder(const std::vector<analyze::DeviceRecord>& devices, bool threaded) : devices_(devices) {
+    if (threaded) thread_ = std::thread([this] { run(); });
+  }
+  ~DeviceEncoder() {
+    if (!thread_.joinable()) return;
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+  DeviceEncoder(const DeviceEncoder&) = delete;
+  DeviceEncoder& operator=(const DeviceEncoder&) = delete;
+
+  // The next device's encoding; rethrows what the encoding thread failed with.
+  EncodedDevice next() {
+    if (!thread_.joinable()) return encodeDevice(devices_[taken_++]);
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return !ready_.empty() || error_; });
+    if (ready_.empty()) std::rethrow_exception(error_);
+    EncodedDevice e = std::move(ready_.front());
+    ready_.pop_front();
+    ++taken_;
+    cv_.notify_all();
+    return e;
+  }
+
+ private:
+  void run() {
+    try {
+      for (const auto& d : devices_) {
+        EncodedDevice e = encodeDevice(d);
+        std::unique_lock lock(mu_);
+        cv_.wait(lock, [&] { return stop_ || ready_.size() < ENCODE_AHEAD; });
+        if (stop_) return;
+        ready_.push_back(std::move(e));
+        cv_.notify_all();
+      }
+    } catch (...) {
+      std::lock_guard lock(mu_);
+      error_ = std::current_exception();
+      cv_.notify_all();
+    }
+  }
+
+  const std::vector<analyze::DeviceRecord>& devices_;
+  std::size_t taken_ = 0;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<EncodedDevice> ready_;
+  bool stop_ = false;
+  std::exception_ptr error_;
+  std::thread thread_;
+};
+
+}  // namespace
+
 std::size_t Database::replaceAudit(const AuditResult& result, std::unordered_map<std::string, std::uint64_t>& written,
                             std::int64_t& generation) {
   std::int64_t current = 0;
@@ -319,16 +411,9 @@ std::size_t Database::replaceAudit(const AuditResult& result, std::unordered_map
   std::unordered_map<std::string, std::uint64_t> now;
   now.reserve(result.devices.size());
   std::size_t rows = 0;
+  DeviceEncoder encoder(result.devices, result.devices.size() >= ENCODE_THREAD_MIN_DEVICES);
   for (const auto& d : result.devices) {
-    const std::string report = json::serialize(deviceToJson(d));
-    const std::string detail = json::serialize(deviceDetailJson(d));
-    // Everything the rows below hold: the two JSON forms, the sighting keys
-    // and the servers (a stored hash is compared by the next process too).
-    std::uint64_t h = std::hash<std::string>{}(report) ^ (std::hash<std::string>{}(detail) * 31);
-    for (const auto* list : {&d.sightings, &d.servers}) {
-      for (const auto& k : *list) h = (h ^ std::hash<std::string>{}(k)) * 0x100000001b3ULL;
-      h = (h ^ list->size()) * 0x9e3779b97f4a7c15ULL;
-    }
+    const auto [report, detail, h] = encoder.next();
     now[d.id] = h;
     if (!full) {
       auto it = written.find(d.id);

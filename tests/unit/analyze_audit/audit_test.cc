@@ -451,3 +451,54 @@ TEST_CASE("a resumed session linked by ticket to a full handshake keeps that han
   CHECK(lone.identity == "unknown");
   CHECK(lone.identity_reason == "resumed");
 }
+
+TEST_CASE("a fleet large enough to be built on two threads: every device once, in order, with its own findings") {
+  // PARALLEL_BUILD_MIN_DEVICES and more: the second half of the devices is
+  // built on another thread and joined. Every device must keep its own
+  // per-device findings (legacy TLS on every third), and the clones of one
+  // certificate, spread over both halves, must all name each other.
+  const int n = static_cast<int>(PARALLEL_BUILD_MIN_DEVICES) + 1000;
+  Run r;
+  std::set<std::string> legacy, clones;
+  for (int i = 0; i < n; ++i) {
+    char mac[18];
+    std::snprintf(mac, sizeof mac, "00:0e:08:%02x:%02x:%02x", (i >> 16) & 0xff, (i >> 8) & 0xff, i & 0xff);
+    const std::string ip = "10." + std::to_string(1 + i / 62500) + "." + std::to_string(i / 250 % 250) + "." +
+                           std::to_string(i % 250 + 1);
+    char serial[16];
+    std::snprintf(serial, sizeof serial, "CBT%08d", i);
+    char subject_mac[13];
+    std::snprintf(subject_mac, sizeof subject_mac, "000e08%06x", i);
+    // Every 500th device holds the same certificate; the others their own.
+    auto t = withCert(handshake(mac, ip.c_str(), T0 + i * 1000),
+                      i % 500 == 0 ? spa962() : cert("c" + std::to_string(i), {{"OU", "SPA-962"}, {"L", serial},
+                                                                               {"ST", subject_mac}}));
+    if (i % 3 == 0) t.version = 0x0301;
+    if (i % 3 == 0) legacy.insert(std::string("mac:") + mac);
+    if (i % 500 == 0) clones.insert(std::string("mac:") + mac);
+    r.tls.push_back(t);
+  }
+  const auto res = r.audit();
+  REQUIRE(res.devices.size() == static_cast<std::size_t>(n));
+  for (std::size_t i = 1; i < res.devices.size(); ++i) REQUIRE(res.devices[i - 1].id < res.devices[i].id);
+  std::size_t legacy_seen = 0, clones_seen = 0;
+  for (const auto& d : res.devices) {
+    INFO(d.id);
+    REQUIRE(d.identity == "individualized");
+    const auto c = codes(d.findings);
+    CHECK(c.count("legacy-tls") == legacy.count(d.id));
+    legacy_seen += c.count("legacy-tls");
+    CHECK(c.count("cert-clone") == clones.count(d.id));
+    if (c.count("cert-clone") != 0) {
+      ++clones_seen;
+      for (const auto& f : d.findings) {
+        if (f.code != "cert-clone") continue;
+        for (const auto& other : clones) {  // seven holders: each names the six others
+          CHECK((f.detail.find(other) != std::string::npos) == (other != d.id));
+        }
+      }
+    }
+  }
+  CHECK(legacy_seen == legacy.size());
+  CHECK(clones_seen == clones.size());
+}
