@@ -1,6 +1,7 @@
 #include "analyze/audit.h"
 
 #include <algorithm>
+#include <deque>
 #include <exception>
 #include <iterator>
 #include <set>
@@ -20,8 +21,7 @@ constexpr const char* CLASS_UNKNOWN = "unknown";
 struct Evidence {
   const TlsObservation* tls = nullptr;
   const HttpObservation* http = nullptr;
-  std::vector<ClaimRecord> claims;
-  CertClaims cert_claims;  // TLS with a client certificate only
+  const ObservationClaims* read = nullptr;  // what the rules read from it
   std::string device_key;
   const Evidence* resumes = nullptr;  // the full handshake a resumed one continues
 
@@ -96,7 +96,7 @@ struct Outcome {
 Outcome classify(const Evidence& ev) {
   const TlsObservation& t = *ev.tls;
   if (t.client_cert == ClientCertState::Present && !t.client_chain.empty()) {
-    if (ev.cert_claims.generic) return {CLASS_GENERIC, "generic-cert", true};
+    if (ev.read->cert.generic) return {CLASS_GENERIC, "generic-cert", true};
     return {CLASS_INDIVIDUALIZED, "client-cert", true};
   }
   if (t.client_cert == ClientCertState::Present) {
@@ -185,25 +185,29 @@ class Auditor {
   }
 
  private:
+  // The claims of observation i: the caller's, or read here (own_claims_
+  // keeps their addresses stable while evidence_ is sorted).
+  template <typename Observation>
+  const ObservationClaims* readClaims(const Observation& o, std::size_t i,
+                                      const std::vector<ObservationClaims>* given) {
+    if (given != nullptr && i < given->size()) return &(*given)[i];
+    return &own_claims_.emplace_back(claimsOf(o, rules_));
+  }
+
   void collect(const AuditInput& in) {
     if (in.tls != nullptr) {
-      for (const auto& t : *in.tls) {
+      for (std::size_t i = 0; i < in.tls->size(); ++i) {
         Evidence ev;
-        ev.tls = &t;
-        if (t.client_cert == ClientCertState::Present && !t.client_chain.empty()) {
-          ev.cert_claims = rules_.matchCertificate(*t.client_chain.front());
-          addClaims(ev.claims, ev.cert_claims, "certificate", t.client_chain.front()->subject_text, t.flow);
-        }
+        ev.tls = &(*in.tls)[i];
+        ev.read = readClaims(*ev.tls, i, in.tls_claims);
         evidence_.push_back(std::move(ev));
       }
     }
     if (in.http != nullptr) {
-      for (const auto& h : *in.http) {
+      for (std::size_t i = 0; i < in.http->size(); ++i) {
         Evidence ev;
-        ev.http = &h;
-        if (!h.user_agent.empty()) addClaims(ev.claims, rules_.matchUserAgent(h.user_agent), "user-agent", h.user_agent, h.flow);
-        if (!h.uri.empty()) addClaims(ev.claims, rules_.matchUrl(h.uri), "url", h.uri, h.flow);
-        if (!h.body.empty()) addClaims(ev.claims, rules_.matchPostBody(h.body), "post-body", h.body, h.flow);
+        ev.http = &(*in.http)[i];
+        ev.read = readClaims(*ev.http, i, in.http_claims);
         evidence_.push_back(std::move(ev));
       }
     }
@@ -257,7 +261,7 @@ class Auditor {
       if (!f.client_mac || f.client_mac->isZero() || f.client_mac->isMulticast()) continue;
       MacUse& u = macs[*f.client_mac];
       (f.client.ip.family == 4 ? u.v4 : u.v6).insert(f.client.ip);
-      for (const auto& c : ev.claims) {
+      for (const auto& c : ev.read->claims) {
         if (c.field == "mac") u.claimed_macs.insert(c.value);
       }
     }
@@ -280,7 +284,7 @@ class Auditor {
     for (auto& [ip, group] : by_ip) {
       std::set<std::string> claimed_macs, serials;
       for (const Evidence* ev : group) {
-        for (const auto& c : ev->claims) {
+        for (const auto& c : ev->read->claims) {
           if (c.field == "mac") claimed_macs.insert(c.value);
           if (c.field == "serial") serials.insert(c.value);
         }
@@ -356,7 +360,7 @@ class Auditor {
       d.last_seen = std::max(d.last_seen, ev->flow().ref.ts_ns);
       pushUnique(d.ips, f.client.ip.str());
       if (f.client_mac && host_macs_.count(*f.client_mac) != 0) wire_mac = f.client_mac;
-      d.claims.insert(d.claims.end(), ev->claims.begin(), ev->claims.end());
+      d.claims.insert(d.claims.end(), ev->read->claims.begin(), ev->read->claims.end());
       ++d.sessions;
       d.sightings.push_back(ev->tls != nullptr ? observationKey(*ev->tls) : observationKey(*ev->http));
       pushUnique(d.servers, f.server.str());
@@ -457,7 +461,7 @@ class Auditor {
 
     if (decisive != nullptr && decisive->tls->client_cert == ClientCertState::Present) {
       const TlsObservation& t = *decisive->tls;
-      d.cert = verdictFor(t.client_chain, decisive->cert_claims, t.first.ts_ns, device_ca_);
+      d.cert = verdictFor(t.client_chain, decisive->read->cert, t.first.ts_ns, device_ca_);
       certFindings(*d.cert, t.first.ts_ns, rules_, d.findings);
     }
     deviceFindings(d, decisive, latest_outcome, latest_tls != nullptr, plaintext, first_plain_url);
@@ -659,11 +663,29 @@ class Auditor {
   const TrustStore* device_ca_;
   const TrustStore* server_ca_;
   std::vector<Evidence> evidence_;
+  std::deque<ObservationClaims> own_claims_;
   std::set<MacAddr> host_macs_;
   std::map<std::string, std::set<std::string>> cert_users_;  // non-generic certificate -> its holders
 };
 
 }  // namespace
+
+ObservationClaims claimsOf(const TlsObservation& t, const RuleSet& rules) {
+  ObservationClaims out;
+  if (t.client_cert == ClientCertState::Present && !t.client_chain.empty()) {
+    out.cert = rules.matchCertificate(*t.client_chain.front());
+    addClaims(out.claims, out.cert, "certificate", t.client_chain.front()->subject_text, t.flow);
+  }
+  return out;
+}
+
+ObservationClaims claimsOf(const HttpObservation& h, const RuleSet& rules) {
+  ObservationClaims out;
+  if (!h.user_agent.empty()) addClaims(out.claims, rules.matchUserAgent(h.user_agent), "user-agent", h.user_agent, h.flow);
+  if (!h.uri.empty()) addClaims(out.claims, rules.matchUrl(h.uri), "url", h.uri, h.flow);
+  if (!h.body.empty()) addClaims(out.claims, rules.matchPostBody(h.body), "post-body", h.body, h.flow);
+  return out;
+}
 
 AuditResult runAudit(const AuditInput& input, const RuleSet& rules, const TrustStore* device_ca,
                      const TrustStore* server_ca) {

@@ -129,9 +129,23 @@ struct AuditResult {
   std::vector<ServerRecord> servers;   // sorted by id
 };
 
+// What the rules read from one observation. It depends on the observation and
+// the rule set only, so a caller that audits the same evidence again and again
+// may compute it once per observation (claimsOf) and pass it in AuditInput.
+struct ObservationClaims {
+  std::vector<ClaimRecord> claims;
+  CertClaims cert;  // TLS with a client certificate only
+};
+ObservationClaims claimsOf(const TlsObservation& t, const RuleSet& rules);
+ObservationClaims claimsOf(const HttpObservation& h, const RuleSet& rules);
+
 struct AuditInput {
   const std::vector<TlsObservation>* tls = nullptr;
   const std::vector<HttpObservation>* http = nullptr;
+  // Optional: claimsOf each observation under the audit's rule set, in the same
+  // order (at least as many as there are observations); computed when null.
+  const std::vector<ObservationClaims>* tls_claims = nullptr;
+  const std::vector<ObservationClaims>* http_claims = nullptr;
 };
 
 AuditResult runAudit(const AuditInput& input, const RuleSet& rules, const TrustStore* device_ca,

@@ -261,7 +261,22 @@ void Pipeline::preload() {
   const auto started = std::chrono::steady_clock::now();
   evidence_rowid_ = db_.loadObservationsSince(evidence_rowid_, evidence_tls_, evidence_http_, certs_, certs_by_sha_,
                                               audit_anomalies_);
+  readClaims();
   audit_times_.load_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+}
+
+void Pipeline::readClaims() {
+  if (claims_rules_ != rules_.get()) {
+    claims_tls_.clear();
+    claims_http_.clear();
+    claims_rules_ = rules_.get();
+  }
+  for (std::size_t i = claims_tls_.size(); i < evidence_tls_.size(); ++i) {
+    claims_tls_.push_back(analyze::claimsOf(evidence_tls_[i], *rules_));
+  }
+  for (std::size_t i = claims_http_.size(); i < evidence_http_.size(); ++i) {
+    claims_http_.push_back(analyze::claimsOf(evidence_http_[i], *rules_));
+  }
 }
 
 analyze::AuditResult Pipeline::audit() {
@@ -291,7 +306,9 @@ analyze::AuditResult Pipeline::auditLocked() {
     evidence_rowid_ = db_.loadObservationsSince(evidence_rowid_, evidence_tls_, evidence_http_, certs_,
                                                 certs_by_sha_, audit_anomalies_);
     t1 = Clock::now();
-    result = analyze::runAudit({&evidence_tls_, &evidence_http_}, *rules_, device_ca_.get(), server_ca_.get());
+    readClaims();
+    result = analyze::runAudit({&evidence_tls_, &evidence_http_, &claims_tls_, &claims_http_}, *rules_,
+                               device_ca_.get(), server_ca_.get());
     t2 = Clock::now();
     rows = db_.replaceAudit(result, written_devices_, audit_generation_);
     t3 = Clock::now();

@@ -119,6 +119,8 @@ class Pipeline : public analyze::ObservationSink {
   // Reads the evidence stored since the last load (background writer, between
   // audits): the next audit loads only what came after.
   void preload();
+  // Brings claims_tls_ / claims_http_ up to the evidence under the current rules.
+  void readClaims();
   void writerLoop(std::chrono::steady_clock::duration min_interval, int cost_factor);
   bool auditDue(int cost_factor, std::chrono::steady_clock::duration min_interval = FLUSH_INTERVAL) const;
   // Producers wait here while a background writer has MAX_PENDING queued (mu_ held).
@@ -139,6 +141,10 @@ class Pipeline : public analyze::ObservationSink {
   std::vector<analyze::TlsObservation> evidence_tls_;
   std::vector<analyze::HttpObservation> evidence_http_;
   std::int64_t evidence_rowid_ = 0;
+  // What the rules read from each piece of evidence (same order), kept from
+  // audit to audit and computed again when the rules change (SIGHUP).
+  std::vector<analyze::ObservationClaims> claims_tls_, claims_http_;
+  const analyze::RuleSet* claims_rules_ = nullptr;
   std::map<std::string, analyze::CertPtr> certs_by_sha_;
   std::unordered_map<std::string, std::uint64_t> written_devices_;  // what our last audit wrote
   std::int64_t audit_generation_ = -1;
