@@ -1,5 +1,7 @@
 #include "store/report.h"
 
+#include <iterator>
+
 #include <boost/json.hpp>
 
 namespace provaudit::store {
@@ -60,35 +62,35 @@ std::string joinStrings(const json::value* v, const char* field = nullptr) {
 
 }  // namespace
 
+const char* const CSV_HEADER =
+    "mac,ips,identity,vendor,model,firmware,serial,cert_mac,cert_sha256,cert_chain,findings,first_seen,last_seen\r\n";
+
+std::string csvDeviceRow(const json::object& d) {
+  const json::value* cert_v = d.if_contains("cert");
+  const json::object none;
+  const json::object& cert = cert_v != nullptr && cert_v->is_object() ? cert_v->as_object() : none;
+  const std::string cells[] = {str(d, "mac"),       joinStrings(d.if_contains("ips")),
+                               str(d, "identity"),  str(d, "vendor"),
+                               str(d, "model"),     str(d, "firmware"),
+                               str(d, "serial"),    str(cert, "mac"),
+                               str(cert, "sha256"), str(cert, "chain"),
+                               joinStrings(d.if_contains("findings"), "code"),
+                               str(d, "first_seen"), str(d, "last_seen")};
+  std::string row;
+  for (std::size_t i = 0; i < std::size(cells); ++i) {
+    if (i > 0) row += ',';
+    row += csvField(cells[i]);
+  }
+  return row + "\r\n";
+}
+
 void writeCsvReport(Database& db, std::ostream& out) {
-  out << "mac,ips,identity,vendor,model,firmware,serial,cert_mac,cert_sha256,cert_chain,findings,first_seen,last_seen\r\n";
+  out << CSV_HEADER;
   db.forEachDeviceJson([&](const std::string& row) {
     boost::system::error_code ec;
     const json::value v = json::parse(row, ec);
     if (ec || !v.is_object()) return;
-    const json::object& d = v.as_object();
-    json::object cert;
-    if (const auto* c = d.if_contains("cert"); c != nullptr && c->is_object()) cert = c->as_object();
-    const std::string cells[] = {str(d, "mac"),
-                                 joinStrings(d.if_contains("ips")),
-                                 str(d, "identity"),
-                                 str(d, "vendor"),
-                                 str(d, "model"),
-                                 str(d, "firmware"),
-                                 str(d, "serial"),
-                                 str(cert, "mac"),
-                                 str(cert, "sha256"),
-                                 cert.empty() ? std::string() : str(cert, "chain"),
-                                 joinStrings(d.if_contains("findings"), "code"),
-                                 str(d, "first_seen"),
-                                 str(d, "last_seen")};
-    bool first = true;
-    for (const auto& c : cells) {
-      if (!first) out << ',';
-      out << csvField(c);
-      first = false;
-    }
-    out << "\r\n";
+    out << csvDeviceRow(v.as_object());
   });
 }
 

@@ -1749,43 +1749,6 @@ std::string describeFilter(const DeviceFilter& f) {
 
 namespace {
 
-std::string jsonStr(const json::object& o, const char* key) {
-  const auto* v = o.if_contains(key);
-  return v != nullptr && v->is_string() ? std::string(v->as_string()) : std::string();
-}
-
-std::string joinArray(const json::object& o, const char* key, const char* field = nullptr) {
-  std::string out;
-  const auto* v = o.if_contains(key);
-  if (v == nullptr || !v->is_array()) return out;
-  for (const auto& e : v->as_array()) {
-    const std::string s = field != nullptr ? (e.is_object() ? jsonStr(e.as_object(), field) : std::string())
-                                           : (e.is_string() ? std::string(e.as_string()) : std::string());
-    if (!s.empty()) out += (out.empty() ? "" : ";") + s;
-  }
-  return out;
-}
-
-// One CSV row from a device's report object: the columns of design.md "Report CSV".
-std::string csvRow(const json::object& d) {
-  const json::value* cert_v = d.if_contains("cert");
-  const json::object empty;
-  const json::object& cert = cert_v != nullptr && cert_v->is_object() ? cert_v->as_object() : empty;
-  const std::string cells[] = {jsonStr(d, "mac"),        joinArray(d, "ips"),        jsonStr(d, "identity"),
-                               jsonStr(d, "vendor"),     jsonStr(d, "model"),        jsonStr(d, "firmware"),
-                               jsonStr(d, "serial"),     jsonStr(cert, "mac"),       jsonStr(cert, "sha256"),
-                               jsonStr(cert, "chain"),   joinArray(d, "findings", "code"), jsonStr(d, "first_seen"),
-                               jsonStr(d, "last_seen")};
-  std::string row;
-  bool first = true;
-  for (const auto& c : cells) {
-    if (!first) row += ',';
-    row += csvField(c);
-    first = false;
-  }
-  return row + "\r\n";
-}
-
 class FilteredReport final : public ReportStream {
  public:
   FilteredReport(sqlite3* db, ReportFormat format, const DeviceFilter& filter, const std::string& generated)
@@ -1858,7 +1821,7 @@ class FilteredReport final : public ReportStream {
                ",\"devices\":[";
         break;
       case ReportFormat::Csv:
-        out += "mac,ips,identity,vendor,model,firmware,serial,cert_mac,cert_sha256,cert_chain,findings,first_seen,last_seen\r\n";
+        out += CSV_HEADER;
         break;
       case ReportFormat::Html: html_.begin(out, summary_); break;
     }
@@ -1874,7 +1837,7 @@ class FilteredReport final : public ReportStream {
     const json::value v = parseOrNull(text);
     if (!v.is_object()) return;
     if (server) html_.server(out, v.as_object());
-    else if (format_ == ReportFormat::Csv) out += csvRow(v.as_object());
+    else if (format_ == ReportFormat::Csv) out += csvDeviceRow(v.as_object());
     else html_.device(out, v.as_object());
   }
   void betweenSections(std::string& out) {

@@ -251,6 +251,20 @@ TEST_CASE("export streams the report formats and honours the filter") {
   CHECK(csv[http::field::content_disposition].find("attachment") != std::string::npos);
   CHECK(csv.body().rfind("mac,ips,identity,", 0) == 0);
   CHECK(std::count(csv.body().begin(), csv.body().end(), '\n') == 3);
+  // Unfiltered, the export is the report command's CSV, byte for byte.
+  const Response all = get(port, "/api/export?format=csv");
+  REQUIRE(all.result() == http::status::ok);
+  std::string reported;
+  {
+    const std::string cmd = std::string("'") + PROVAUDIT_BIN + "' report --db '" + mixedDb() + "' --format csv";
+    FILE* p = ::popen(cmd.c_str(), "r");
+    REQUIRE(p != nullptr);
+    char buf[4096];
+    for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) reported.append(buf, n);
+    CHECK(::pclose(p) == 0);
+  }
+  CHECK(std::count(reported.begin(), reported.end(), '\n') == 6);  // header and five devices
+  CHECK(all.body() == reported);
   const Response js = get(port, "/api/export?format=json&class=none");
   REQUIRE(js.result() == http::status::ok);
   const auto report = json::parse(js.body()).as_object();
