@@ -90,6 +90,17 @@ bool writeAll(int fd, const std::vector<std::uint8_t>& bytes) {
   return true;
 }
 
+// Writes copies of the capture into a replay's stdin for `how_long`, 5 ms
+// apart, counting them in `copies`. False once a write fails (the replay died).
+bool feedFor(int fd, const LongCapture& cap, std::chrono::milliseconds how_long, std::uint32_t& copies) {
+  const auto start = Clock::now();
+  while (Clock::now() - start < how_long) {
+    if (!writeAll(fd, cap.copy(copies++))) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return true;
+}
+
 std::string sql(const std::string& db, const std::string& query) {
   // Waits for a running writer's lock like provaudit does (the shell's default is not to wait).
   const auto r = robust::run({"sqlite3", "-cmd", ".timeout 10000", db, query});
@@ -110,12 +121,8 @@ TEST_CASE("kill -9 during a long replay leaves a sound database, and the next ru
   ::signal(SIGPIPE, SIG_IGN);  // the child dies while we write
   REQUIRE(writeAll(replay.stdin_fd, cap.header()));
   // Feed copies for three seconds: the first second's findings must be flushed by then.
-  const auto start = Clock::now();
   std::uint32_t copies = 0;
-  while (Clock::now() - start < std::chrono::seconds(3)) {
-    REQUIRE(writeAll(replay.stdin_fd, cap.copy(copies++)));
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
+  REQUIRE(feedFor(replay.stdin_fd, cap, std::chrono::seconds(3), copies));
   ::kill(replay.pid, SIGKILL);
   const auto killed = robust::wait(replay);
   INFO("fed " << copies << " copies (" << copies * cap.packetsPerCopy() << " packets); stderr: " << killed.err);
@@ -140,11 +147,8 @@ TEST_CASE("report readers during a replay never see 'database is locked'") {
   REQUIRE(writeAll(replay.stdin_fd, cap.header()));
   // Writer: copies for four seconds on a thread; readers: report in a loop meanwhile.
   std::thread writer([&] {
-    const auto start = Clock::now();
-    for (std::uint32_t k = 0; Clock::now() - start < std::chrono::seconds(4); ++k) {
-      if (!writeAll(replay.stdin_fd, cap.copy(k))) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
+    std::uint32_t copies = 0;
+    feedFor(replay.stdin_fd, cap, std::chrono::seconds(4), copies);
   });
   int reports = 0, ok = 0;
   std::string failures;
@@ -205,17 +209,10 @@ TEST_CASE("a database that fails under a running replay: one-line error, exit 1,
   ::signal(SIGPIPE, SIG_IGN);
   REQUIRE(writeAll(replay.stdin_fd, cap.header()));
   std::uint32_t copies = 0;
-  auto feed = [&](std::chrono::milliseconds how_long) {
-    const auto start = Clock::now();
-    while (Clock::now() - start < how_long) {
-      if (!writeAll(replay.stdin_fd, cap.copy(copies++))) return;
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-  };
-  feed(std::chrono::milliseconds(1500));
+  feedFor(replay.stdin_fd, cap, std::chrono::milliseconds(1500), copies);
   // Every later write of a sighting fails: the table is gone.
   CHECK(sql(db, "DROP TABLE sightings;").empty());
-  feed(std::chrono::milliseconds(2000));
+  feedFor(replay.stdin_fd, cap, std::chrono::milliseconds(2000), copies);
   const auto done = robust::wait(replay);  // closes stdin: end of input
   INFO("fed " << copies << " copies; stderr: " << done.err);
   CHECK(done.status == 1);

@@ -11,16 +11,16 @@
 #include <thread>
 #include <vector>
 
+#include "../../support/temp_dir.h"
 #include "store/database.h"
 
 using provaudit::store::Database;
 
 TEST_CASE("eight openers of one new database at the same moment all succeed and the schema is current") {
-  const auto dir = std::filesystem::temp_directory_path() / ("provaudit-migrate-" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
+  const provaudit::testing::TempDir tmp("provaudit-migrate");
   std::string path;
   for (int round = 0; round < 5; ++round) {
-    path = (dir / ("race-" + std::to_string(round) + ".db")).string();  // a new file each round
+    path = tmp.path("race-" + std::to_string(round) + ".db");  // a new file each round
     std::atomic<int> ready{0};
     std::atomic<int> failures{0};
     std::vector<std::string> errors(8);
@@ -45,5 +45,4 @@ TEST_CASE("eight openers of one new database at the same moment all succeed and 
   }
   Database db(path, Database::Mode::ReadOnly);  // refuses a schema it does not know
   CHECK(db.count("devices") == 0);
-  std::filesystem::remove_all(dir);
 }

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "../../support/temp_dir.h"
 #include "store/database.h"
 #include "store/schema.h"
 #include "store/web_queries.h"
@@ -43,9 +44,8 @@ std::vector<std::string> columns(const std::string& path, const char* table) {
 }  // namespace
 
 TEST_CASE("a schema 5 database migrates to the current schema and keeps its devices' report and detail") {
-  const auto dir = std::filesystem::temp_directory_path() / ("provaudit-upgrade-" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
-  const std::string path = (dir / "v5.db").string();
+  const provaudit::testing::TempDir tmp("provaudit-upgrade");
+  const std::string path = tmp.path("v5.db");
   {
     // What provaudit wrote before schema 6: migrations 1 to 5, one device.
     sqlite3* db = nullptr;
@@ -79,5 +79,4 @@ TEST_CASE("a schema 5 database migrates to the current schema and keeps its devi
     CHECK(dev->at("device").at("model").as_string() == "SPA962");
     CHECK(dev->at("detail").as_object().contains("handshakes"));
   }
-  std::filesystem::remove_all(dir);
 }

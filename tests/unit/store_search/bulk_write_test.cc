@@ -11,20 +11,13 @@
 #include <string>
 #include <vector>
 
+#include "../../support/temp_dir.h"
 #include "store/database.h"
 
 using namespace provaudit;
 using namespace provaudit::store;
 
 namespace {
-
-std::string tempPath(const std::string& name) {
-  const auto dir = std::filesystem::temp_directory_path() / ("provaudit-bulk-" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
-  const auto p = dir / name;
-  for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(p.string() + suffix);
-  return p.string();
-}
 
 analyze::DeviceRecord device(int i, const std::string& model) {
   analyze::DeviceRecord d;
@@ -89,7 +82,8 @@ TEST_CASE("a bulk write after a small audit gives the same tables and indexes as
   const analyze::AuditResult small = fleet(40, 40);  // the first audit of a replay: 40 devices, model SPA504G
   const analyze::AuditResult large = fleet(n, 10);   // the final one: 10 of those unchanged, 30 now SPA962
   // Bulk: 40 stored, 1500 to write (40 * BULK_REWRITE_RATIO <= 1500).
-  const std::string bulk_path = tempPath("bulk.db");
+  const testing::TempDir tmp("provaudit-bulk");
+  const std::string bulk_path = tmp.path("bulk.db");
   std::size_t bulk_rows = 0;
   {
     Database db(bulk_path, Database::Mode::ReadWrite);
@@ -99,7 +93,7 @@ TEST_CASE("a bulk write after a small audit gives the same tables and indexes as
     bulk_rows = write(db, large, written, generation);
   }
   // Row by row: enough stored that the same audit is written incrementally.
-  const std::string rows_path = tempPath("rows.db");
+  const std::string rows_path = tmp.path("rows.db");
   std::size_t incremental_rows = 0;
   {
     Database db(rows_path, Database::Mode::ReadWrite);

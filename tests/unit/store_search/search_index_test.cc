@@ -10,21 +10,13 @@
 #include <set>
 #include <string>
 
+#include "../../support/temp_dir.h"
 #include "store/database.h"
 
 using namespace provaudit;
 using namespace provaudit::store;
 
 namespace {
-
-struct TempDb {
-  std::filesystem::path dir = std::filesystem::temp_directory_path() /
-                              ("provaudit-search-" + std::to_string(::getpid()) + "-" +
-                               std::to_string(reinterpret_cast<std::uintptr_t>(this)));
-  TempDb() { std::filesystem::create_directories(dir); }
-  ~TempDb() { std::filesystem::remove_all(dir); }
-  [[nodiscard]] std::string path() const { return (dir / "search.db").string(); }
-};
 
 analyze::DeviceRecord device(const std::string& serial, const std::string& model) {
   analyze::DeviceRecord d;
@@ -74,41 +66,42 @@ void audit(Database& db, const analyze::AuditResult& r, std::unordered_map<std::
 }  // namespace
 
 TEST_CASE("the search index follows full and incremental audits: changed, new and removed devices") {
-  TempDb tmp;
-  Database db(tmp.path(), Database::Mode::ReadWrite);
+  const testing::TempDir tmp("provaudit-search");
+  const std::string path = tmp.path("search.db");
+  Database db(path, Database::Mode::ReadWrite);
   std::unordered_map<std::string, std::uint64_t> written;
   std::int64_t generation = -1;
 
   analyze::AuditResult first;
   first.devices = {device("CBT11111AAA", "SPA962"), device("CBT22222BBB", "SPA504G")};
   audit(db, first, written, generation);  // full rewrite
-  CHECK(search(tmp.path(), "SPA962") == std::set<std::string>{"serial:CBT11111AAA"});
-  CHECK(search(tmp.path(), "22222") == std::set<std::string>{"serial:CBT22222BBB"});
+  CHECK(search(path, "SPA962") == std::set<std::string>{"serial:CBT11111AAA"});
+  CHECK(search(path, "22222") == std::set<std::string>{"serial:CBT22222BBB"});
 
   // Incremental: the first device's model changes, the second stays, a third appears.
   analyze::AuditResult second;
   second.devices = {device("CBT11111AAA", "SPA122"), device("CBT22222BBB", "SPA504G"),
                     device("CBT33333CCC", "SPA112")};
   audit(db, second, written, generation);
-  CHECK(search(tmp.path(), "SPA962").empty());  // the old text is gone
-  CHECK(search(tmp.path(), "SPA122") == std::set<std::string>{"serial:CBT11111AAA"});
-  CHECK(search(tmp.path(), "SPA504G") == std::set<std::string>{"serial:CBT22222BBB"});
-  CHECK(search(tmp.path(), "33333") == std::set<std::string>{"serial:CBT33333CCC"});
-  CHECK(search(tmp.path(), "CBT") ==
+  CHECK(search(path, "SPA962").empty());  // the old text is gone
+  CHECK(search(path, "SPA122") == std::set<std::string>{"serial:CBT11111AAA"});
+  CHECK(search(path, "SPA504G") == std::set<std::string>{"serial:CBT22222BBB"});
+  CHECK(search(path, "33333") == std::set<std::string>{"serial:CBT33333CCC"});
+  CHECK(search(path, "CBT") ==
         std::set<std::string>{"serial:CBT11111AAA", "serial:CBT22222BBB", "serial:CBT33333CCC"});
 
   // Incremental: the first device is gone (merged into another, say).
   analyze::AuditResult third;
   third.devices = {device("CBT22222BBB", "SPA504G"), device("CBT33333CCC", "SPA112")};
   audit(db, third, written, generation);
-  CHECK(search(tmp.path(), "11111").empty());
-  CHECK(search(tmp.path(), "CBT") == std::set<std::string>{"serial:CBT22222BBB", "serial:CBT33333CCC"});
+  CHECK(search(path, "11111").empty());
+  CHECK(search(path, "CBT") == std::set<std::string>{"serial:CBT22222BBB", "serial:CBT33333CCC"});
 
   // Another writer's audit (the generation moved): the next one rewrites everything.
   std::unordered_map<std::string, std::uint64_t> other_written;
   std::int64_t other_generation = -1;
   audit(db, first, other_written, other_generation);
   audit(db, third, written, generation);
-  CHECK(search(tmp.path(), "SPA962").empty());
-  CHECK(search(tmp.path(), "CBT") == std::set<std::string>{"serial:CBT22222BBB", "serial:CBT33333CCC"});
+  CHECK(search(path, "SPA962").empty());
+  CHECK(search(path, "CBT") == std::set<std::string>{"serial:CBT22222BBB", "serial:CBT33333CCC"});
 }

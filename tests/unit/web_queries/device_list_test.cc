@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "../../support/temp_dir.h"
 #include "store/database.h"
 #include "store/sqlite_util.h"
 #include "store/web_queries.h"
@@ -26,15 +27,6 @@ using namespace provaudit::store;
 namespace json = boost::json;
 
 namespace {
-
-struct TempDb {
-  std::filesystem::path dir = std::filesystem::temp_directory_path() /
-                              ("provaudit-webq-" + std::to_string(::getpid()) + "-" +
-                               std::to_string(reinterpret_cast<std::uintptr_t>(this)));
-  TempDb() { std::filesystem::create_directories(dir); }
-  ~TempDb() { std::filesystem::remove_all(dir); }
-  [[nodiscard]] std::string path() const { return (dir / "fleet.db").string(); }
-};
 
 constexpr std::int64_t T0 = 1'790'000'000'000'000'000;
 const std::vector<std::string> CLASSES = {"individualized", "generic", "none", "unknown"};
@@ -114,8 +106,8 @@ analyze::AuditResult fleet(std::uint32_t n, std::uint32_t seed) {
 
 // A database in a folder of its own, and one writer process's audit memory.
 struct Store {
-  TempDb tmp;
-  Database db{tmp.path(), Database::Mode::ReadWrite};
+  const testing::TempDir tmp{"provaudit-webq"};
+  Database db{tmp.path("fleet.db"), Database::Mode::ReadWrite};
   std::unordered_map<std::string, std::uint64_t> written;
   std::int64_t generation = 0;
   void audit(const analyze::AuditResult& r) {
