@@ -34,6 +34,11 @@ constexpr std::array<std::uint8_t, FORMAT_MAGIC_BYTES> PCAPNG_MAGIC{0x0A, 0x0D, 
 constexpr int FSEEK_OK = 0;
 constexpr ssize_t COOKIE_READ_ERROR = -1;
 constexpr int COOKIE_CLOSE_OK = 0;
+// stdio's buffer for a capture file. glibc's default is the file system's
+// block size (4 KiB): libpcap's two freads per record then cost a read()
+// system call every few packets, a quarter of the packet path on the 1 GB
+// corpus (bench/RESULTS.md, session 4). One MiB makes them rare.
+constexpr std::size_t FILE_BUFFER_BYTES = 1 << 20;
 
 // A stream that replays the bytes read to detect the format, then the rest of
 // the stream under it: libpcap must read a classic pcap file from its first
@@ -183,6 +188,8 @@ std::unique_ptr<PacketSource> openCaptureFile(const std::string& path, std::uint
       return nullptr;
     }
   }
+  // Before the first read (setvbuf's rule); a failure only keeps the default.
+  (void)std::setvbuf(file.get(), nullptr, _IOFBF, FILE_BUFFER_BYTES);
 
   // Detect the format without seeking, so that pipes work.
   std::array<std::uint8_t, FORMAT_MAGIC_BYTES> magic{};
