@@ -213,30 +213,59 @@ void Pipeline::flushLocked() {
   if (tls.empty() && http.empty()) return;
   const auto started = std::chrono::steady_clock::now();
   std::uint64_t added = 0;
+  // Our new rows join the evidence as they are, without the round trip
+  // through the database (JSON and certificate lookups, a third of the
+  // writer's time on the 1 GB corpus), as long as their rowids follow on from
+  // the evidence read so far: once another process's rows come between, the
+  // rest is read back in rowid order by the next load, as before.
+  std::int64_t next_rowid = evidence_rowid_ + 1;
+  std::size_t kept_tls = 0, kept_http = 0;
+  const auto follows = [&](std::int64_t rowid, std::size_t& kept, std::size_t index) {
+    if (rowid != next_rowid || kept != index) return;
+    ++next_rowid;
+    ++kept;
+  };
   db_.transaction([&] {
-    for (auto& t : tls) {
-      if (db_.addTls(t)) {
+    for (std::size_t i = 0; i < tls.size(); ++i) {
+      const auto& t = tls[i];
+      if (const std::int64_t rowid = db_.addTls(t)) {
         ++added;
+        follows(rowid, kept_tls, i);
         if (events_.is_open()) {
           json::object e = store::tlsToJson(t);
           e["event"] = "tls_handshake";
           e["time"] = isoTime(t.first.ts_ns);
           writeEvent(json::serialize(e));
         }
+      } else if (kept_tls == i) {
+        next_rowid = -1;  // a sighting already stored: not evidence again, and the prefix ends here
       }
     }
-    for (auto& h : http) {
-      if (db_.addHttp(h)) {
+    for (std::size_t i = 0; i < http.size(); ++i) {
+      const auto& h = http[i];
+      if (const std::int64_t rowid = db_.addHttp(h)) {
         ++added;
+        if (kept_tls == tls.size()) follows(rowid, kept_http, i);
         if (events_.is_open()) {
           json::object e = store::httpToJson(h);
           e["event"] = "http_request";
           e["time"] = isoTime(h.flow.ref.ts_ns);
           writeEvent(json::serialize(e));
         }
+      } else if (kept_http == i) {
+        next_rowid = -1;
       }
     }
   });
+  // Committed: what followed on is evidence now, in rowid order.
+  for (std::size_t i = 0; i < kept_tls; ++i) {
+    for (const auto* chain : {&tls[i].client_chain, &tls[i].server_chain}) {
+      for (const auto& c : *chain) certs_by_sha_.emplace(c->sha256, c);
+    }
+    evidence_tls_.push_back(std::move(tls[i]));
+  }
+  for (std::size_t i = 0; i < kept_http; ++i) evidence_http_.push_back(std::move(http[i]));
+  evidence_rowid_ += static_cast<std::int64_t>(kept_tls + kept_http);
   if (events_.is_open()) events_.flush();
   audit_times_.sightings_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   std::lock_guard lock(mu_);

@@ -157,7 +157,7 @@ void bindFlow(Stmt& s, const std::string& key, const char* kind, const ObservedF
 
 }  // namespace
 
-bool Database::addTls(const TlsObservation& t) {
+std::int64_t Database::addTls(const TlsObservation& t) {
   for (const auto* chain : {&t.client_chain, &t.server_chain}) {
     for (const auto& c : *chain) {
       st_->insert_cert.bind(1, c->sha256)
@@ -171,13 +171,13 @@ bool Database::addTls(const TlsObservation& t) {
   }
   bindFlow(st_->insert_sighting, observationKey(t), "tls", t.flow, json::serialize(tlsToJson(t)));
   st_->insert_sighting.exec();
-  return sqlite3_changes(db_.get()) > 0;
+  return sqlite3_changes(db_.get()) > 0 ? sqlite3_last_insert_rowid(db_.get()) : 0;
 }
 
-bool Database::addHttp(const HttpObservation& h) {
+std::int64_t Database::addHttp(const HttpObservation& h) {
   bindFlow(st_->insert_sighting, observationKey(h), "http", h.flow, json::serialize(httpToJson(h)));
   st_->insert_sighting.exec();
-  return sqlite3_changes(db_.get()) > 0;
+  return sqlite3_changes(db_.get()) > 0 ? sqlite3_last_insert_rowid(db_.get()) : 0;
 }
 
 std::int64_t Database::loadObservationsSince(std::int64_t after_rowid, std::vector<TlsObservation>& tls,

@@ -56,9 +56,10 @@ class Database {
   void commit();
   void rollback();
 
-  // Sightings: INSERT OR IGNORE by content key. Returns true when new.
-  bool addTls(const analyze::TlsObservation& t);
-  bool addHttp(const analyze::HttpObservation& h);
+  // Sightings: INSERT OR IGNORE by content key. Returns the new row's rowid,
+  // 0 when the sighting was already stored.
+  std::int64_t addTls(const analyze::TlsObservation& t);
+  std::int64_t addHttp(const analyze::HttpObservation& h);
 
   // Sightings stored after `after_rowid` (by this process or any other), for
   // the audit; returns the highest rowid read. Certificates are looked up once
