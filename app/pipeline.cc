@@ -217,7 +217,9 @@ void Pipeline::flushLocked() {
   // through the database (JSON and certificate lookups, a third of the
   // writer's time on the 1 GB corpus), as long as their rowids follow on from
   // the evidence read so far: once another process's rows come between, the
-  // rest is read back in rowid order by the next load, as before.
+  // rest is read back in rowid order by the next load, as before. Only an
+  // unbroken prefix of the batch is kept: a sighting already stored (no new
+  // row) ends it too.
   std::int64_t next_rowid = evidence_rowid_ + 1;
   std::size_t kept_tls = 0, kept_http = 0;
   const auto follows = [&](std::int64_t rowid, std::size_t& kept, std::size_t index) {
@@ -237,8 +239,6 @@ void Pipeline::flushLocked() {
           e["time"] = isoTime(t.first.ts_ns);
           writeEvent(json::serialize(e));
         }
-      } else if (kept_tls == i) {
-        next_rowid = -1;  // a sighting already stored: not evidence again, and the prefix ends here
       }
     }
     for (std::size_t i = 0; i < http.size(); ++i) {
@@ -252,8 +252,6 @@ void Pipeline::flushLocked() {
           e["time"] = isoTime(h.flow.ref.ts_ns);
           writeEvent(json::serialize(e));
         }
-      } else if (kept_http == i) {
-        next_rowid = -1;
       }
     }
   });
