@@ -174,9 +174,10 @@ int runReplay(const CommonOptions& common, const ReplayOptions& opts) {
     const auto& at = pipe.auditTimes();
     std::fprintf(stderr,
                  "provaudit: sightings written in %.2f s; %d audits: load sightings %.2f s, derive %.2f s, "
-                 "write %.2f s (%llu device rows), commit %.2f s\n",
+                 "write %.2f s (%llu device rows), commit %.2f s; WAL writeback started %llu times\n",
                  at.sightings_s, at.audits, at.load_s, at.derive_s, at.store_s,
-                 static_cast<unsigned long long>(at.rows_written), at.commit_s);
+                 static_cast<unsigned long long>(at.rows_written), at.commit_s,
+                 static_cast<unsigned long long>(db.walWritebacks()));
   }
   {
     const auto& fs = engine.stats();

@@ -4,6 +4,7 @@
 // declared so that including this header pulls in no library headers: analyze/
 // can use the OpenSSL handles without seeing libpcap, and so on.
 #include <memory>
+#include <utility>
 
 extern "C" {
 struct x509_st;
@@ -108,5 +109,38 @@ using EvpKdfPtr = std::unique_ptr<evp_kdf_st, CDeleter<&EVP_KDF_free>>;
 using EvpKdfCtxPtr = std::unique_ptr<evp_kdf_ctx_st, CDeleter<&EVP_KDF_CTX_free>>;
 using EvpPkeyCtxPtr = std::unique_ptr<evp_pkey_ctx_st, CDeleter<&EVP_PKEY_CTX_free>>;
 using EvpCipherPtr = std::unique_ptr<evp_cipher_st, CDeleter<&EVP_CIPHER_free>>;
+
+}  // namespace provaudit
+
+// POSIX file descriptors (store/wal_writeback.cc). Declared as in <unistd.h>.
+extern "C" int close(int fd);
+
+namespace provaudit {
+
+// Owns one file descriptor (-1: none) and closes it once.
+class UniqueFd {
+ public:
+  UniqueFd() = default;
+  explicit UniqueFd(int fd) : fd_(fd) {}
+  ~UniqueFd() { reset(); }
+  UniqueFd(UniqueFd&& o) noexcept : fd_(o.release()) {}
+  UniqueFd& operator=(UniqueFd&& o) noexcept {
+    if (this != &o) reset(o.release());
+    return *this;
+  }
+  UniqueFd(const UniqueFd&) = delete;
+  UniqueFd& operator=(const UniqueFd&) = delete;
+
+  [[nodiscard]] int get() const { return fd_; }
+  explicit operator bool() const { return fd_ >= 0; }
+  int release() { return std::exchange(fd_, -1); }
+  void reset(int fd = -1) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = fd;
+  }
+
+ private:
+  int fd_ = -1;
+};
 
 }  // namespace provaudit

@@ -78,6 +78,9 @@ Database::Database(const std::string& path, Mode mode) {
       execSql(db_.get(), "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-16384;");
       migrate();
       st_ = std::make_unique<Statements>(db_.get());
+      if (const char* file = sqlite3_db_filename(db_.get(), "main"); file != nullptr && *file != '\0') {
+        wal_writeback_ = std::make_unique<WalWriteback>(std::string(file) + "-wal");
+      }
     } else {
       Stmt v(db_.get(), "SELECT version FROM schema_version");
       if (!v.step() || v.int64(0) > SCHEMA_VERSION) throw DbError("unsupported schema version");

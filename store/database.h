@@ -18,6 +18,7 @@
 #include "common/anomaly.h"
 #include "common/c_handles.h"
 #include "store/schema.h"
+#include "store/wal_writeback.h"
 
 namespace provaudit::store {
 
@@ -94,12 +95,16 @@ class Database {
   std::vector<std::pair<std::string, std::int64_t>> anomalyTotals();
 
   [[nodiscard]] sqlite3* handle() const { return db_.get(); }
+  // Writebacks of the WAL started in the background (see WalWriteback); 0 read-only.
+  [[nodiscard]] std::uint64_t walWritebacks() const { return wal_writeback_ ? wal_writeback_->nudges() : 0; }
 
  private:
   void migrate();
   SqlitePtr db_;
   struct Statements;
   std::unique_ptr<Statements> st_;
+  // A writer's only; stopped (and its descriptor closed) before db_ closes.
+  std::unique_ptr<WalWriteback> wal_writeback_;
 };
 
 }  // namespace provaudit::store
