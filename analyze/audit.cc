@@ -1,10 +1,12 @@
 #include "analyze/audit.h"
 
 #include <algorithm>
+#include <atomic>
 #include <deque>
 #include <exception>
 #include <iterator>
 #include <set>
+#include <string_view>
 #include <thread>
 #include <tuple>
 #include <unordered_map>
@@ -306,35 +308,41 @@ class Auditor {
     std::vector<const Group*> order;
     order.reserve(groups.size());
     for (const auto& g : groups) order.push_back(&g);
-    const auto build = [&](std::size_t from, std::size_t to, std::vector<DeviceRecord>& into) {
-      into.reserve(into.size() + (to - from));
-      for (std::size_t i = from; i < to; ++i) into.push_back(buildDevice(order[i]->first, order[i]->second));
+    // Devices are built in chunks, taken in turn by this thread and (in a
+    // large audit) a helper until none is left: neither waits for the other
+    // with work undone (the helper, allocating from a fresh malloc arena that
+    // grows a page at a time, was the slower half of an even split).
+    out.devices.resize(order.size());
+    std::atomic<std::size_t> next{0};
+    const auto build = [&] {
+      for (;;) {
+        const std::size_t from = next.fetch_add(BUILD_CHUNK_DEVICES);
+        if (from >= order.size()) return;
+        const std::size_t to = std::min(order.size(), from + BUILD_CHUNK_DEVICES);
+        for (std::size_t i = from; i < to; ++i) out.devices[i] = buildDevice(order[i]->first, order[i]->second);
+      }
     };
-    const std::size_t mid = order.size() >= PARALLEL_BUILD_MIN_DEVICES && std::thread::hardware_concurrency() > 1
-                                ? order.size() / 2
-                                : order.size();
-    std::vector<DeviceRecord> tail;
-    std::exception_ptr tail_error;
+    std::exception_ptr helper_error;
     std::thread helper;
-    if (mid < order.size()) {
+    if (order.size() >= PARALLEL_BUILD_MIN_DEVICES && std::thread::hardware_concurrency() > 1) {
       helper = std::thread([&] {
         try {
-          build(mid, order.size(), tail);
+          build();
         } catch (...) {
-          tail_error = std::current_exception();
+          helper_error = std::current_exception();
+          next = order.size();  // the other thread stops after its chunk
         }
       });
     }
     try {
-      build(0, mid, out.devices);
+      build();
     } catch (...) {
+      next = order.size();
       if (helper.joinable()) helper.join();
       throw;
     }
     if (helper.joinable()) helper.join();
-    if (tail_error) std::rethrow_exception(tail_error);
-    out.devices.reserve(order.size());
-    std::move(tail.begin(), tail.end(), std::back_inserter(out.devices));
+    if (helper_error) std::rethrow_exception(helper_error);
     for (const auto& d : out.devices) {
       if (d.cert && !d.cert->generic) cert_users_[d.cert->cert->sha256].insert(d.id);
     }
@@ -528,8 +536,9 @@ class Auditor {
   }
 
   void crossDeviceFindings(AuditResult& out) {
-    std::map<std::string, DeviceRecord*> by_id;
-    for (auto& d : out.devices) by_id[d.id] = &d;
+    std::unordered_map<std::string_view, DeviceRecord*> by_id;
+    by_id.reserve(out.devices.size());
+    for (auto& d : out.devices) by_id.emplace(d.id, &d);
     // cert-clone: one non-generic certificate presented by more than one device.
     // Each holder names the others, up to CLONE_DETAIL_MAX_NAMES of them, the
     // first seen first, and says how many more to an order of magnitude: a
@@ -538,12 +547,12 @@ class Auditor {
     // so rewrite every holder) each time one more clone shows up.
     for (const auto& [sha, users] : cert_users_) {
       if (users.size() < 2) continue;
-      std::vector<const DeviceRecord*> holders;
-      for (const auto& id : users) holders.push_back(by_id[id]);
+      std::vector<DeviceRecord*> holders;
+      for (const auto& id : users) holders.push_back(by_id.at(id));
       std::sort(holders.begin(), holders.end(), [](const DeviceRecord* a, const DeviceRecord* b) {
         return std::tie(a->first_seen, a->id) < std::tie(b->first_seen, b->id);
       });
-      for (const auto* holder : holders) {
+      for (auto* holder : holders) {
         std::string others;
         std::size_t named = 0;
         for (const auto* o : holders) {
@@ -553,8 +562,8 @@ class Auditor {
           ++named;
         }
         others += moreClause(holders.size() - 1 - named);
-        by_id[holder->id]->findings.push_back({"cert-clone", rules_.severity("cert-clone"),
-                                               "certificate " + sha.substr(0, 16) + " also presented by " + others});
+        holder->findings.push_back({"cert-clone", rules_.severity("cert-clone"),
+                                    "certificate " + sha.substr(0, 16) + " also presented by " + others});
       }
     }
     // fingerprint-mismatch: a device whose JA4 differs from what the rules

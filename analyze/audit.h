@@ -26,8 +26,10 @@ inline constexpr std::size_t HOST_MAC_MAX_IPV6 = 2;
 inline constexpr std::size_t FINGERPRINT_FLEET_MIN = 3;
 // A cert-clone finding names at most this many other holders ("and N more").
 inline constexpr std::size_t CLONE_DETAIL_MAX_NAMES = 10;
-// From this many devices on, an audit builds them on two threads.
+// From this many devices on, an audit builds them on two threads, each
+// taking BUILD_CHUNK_DEVICES at a time.
 inline constexpr std::size_t PARALLEL_BUILD_MIN_DEVICES = 2048;
+inline constexpr std::size_t BUILD_CHUNK_DEVICES = 128;
 
 struct Finding {
   std::string code;

@@ -453,10 +453,11 @@ TEST_CASE("a resumed session linked by ticket to a full handshake keeps that han
 }
 
 TEST_CASE("a fleet large enough to be built on two threads: every device once, in order, with its own findings") {
-  // PARALLEL_BUILD_MIN_DEVICES and more: the second half of the devices is
-  // built on another thread and joined. Every device must keep its own
-  // per-device findings (legacy TLS on every third), and the clones of one
-  // certificate, spread over both halves, must all name each other.
+  // PARALLEL_BUILD_MIN_DEVICES and more: the devices are built in chunks of
+  // BUILD_CHUNK_DEVICES, taken in turn by two threads. Every device must keep
+  // its own per-device findings (legacy TLS on every third), in its place, and
+  // the clones of one certificate, spread over many chunks, must all name
+  // each other.
   const int n = static_cast<int>(PARALLEL_BUILD_MIN_DEVICES) + 1000;
   Run r;
   std::set<std::string> legacy, clones;
