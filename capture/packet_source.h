@@ -1,8 +1,8 @@
 #pragma once
-// Packet sources: capture files (classic pcap through libpcap, pcapng through
-// our own reader, capture/pcapng_reader.h) and live interfaces. A source
-// hands out one raw frame at a time with its link type and a PacketRef; it knows
-// nothing of the protocols inside.
+// Packet sources: capture files (classic pcap and pcapng, each through a
+// reader of our own: capture/pcap_reader.h, capture/pcapng_reader.h) and live
+// interfaces (libpcap). A source hands out one raw frame at a time with its
+// link type and a PacketRef; it knows nothing of the protocols inside.
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -15,7 +15,7 @@ namespace provaudit::capture {
 
 struct RawPacket {
   PacketRef ref;
-  int linktype = 0;                     // DLT_* (pcap files, live: pcap_datalink) or pcapng LINKTYPE_*; the decoder takes both
+  int linktype = 0;                     // LINKTYPE_* (files) or DLT_* (live: pcap_datalink); the decoder takes both
   std::span<const std::uint8_t> data;   // captured bytes; valid until the next next()
   std::uint32_t orig_len = 0;           // length on the wire (> data.size() when cut by the snap length)
 };
@@ -36,10 +36,12 @@ class PacketSource {
 };
 
 // Opens a capture file, telling the format by its first four bytes: classic
-// pcap (either byte order, micro- or nanosecond) goes through libpcap; pcapng
-// goes through PcapngFileSource, which libpcap 1.10 cannot replace: it refuses
-// interfaces with different link types or snap lengths, and ours gives each
-// packet its own interface's link type and timestamp resolution.
+// pcap (either byte order, micro- or nanosecond) goes through PcapFileSource
+// (capture/pcap_reader.h: read in large chunks, packets handed out in place,
+// twice libpcap's speed); pcapng goes through PcapngFileSource, which libpcap
+// 1.10 cannot replace: it refuses interfaces with different link types or snap
+// lengths, and ours gives each packet its own interface's link type and
+// timestamp resolution.
 // "-" reads standard input. Returns nullptr and sets `err` to one line
 // "FILE: reason" when the file cannot be opened (missing, empty, not a capture,
 // truncated header).

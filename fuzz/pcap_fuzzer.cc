@@ -1,6 +1,6 @@
-// Fuzz target: pcap/pcapng reading through libpcap (capture::openCaptureFile),
-// then every frame through the Decoder. The input is written to a scratch file
-// because libpcap reads files, not buffers.
+// Fuzz target: pcap/pcapng reading (capture::openCaptureFile: our classic
+// pcap and pcapng readers), then every frame through the Decoder. The input is
+// written to a scratch file because the readers read files, not buffers.
 #include <cstdint>
 
 #include "capture/decoder.h"
@@ -33,7 +33,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       break;
     }
     if (raw.data.size() > size) __builtin_trap();  // a frame cannot be larger than the file
-    // libpcap's buffer is larger than the frame: decode a copy of exactly its size.
+    // The reader's buffer is larger than the frame: decode a copy of exactly its size.
     const fuzz::HeapChunk frame(raw.data);
     raw.data = frame.span();
     capture::DecodedPacket out;

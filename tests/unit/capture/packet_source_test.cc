@@ -7,52 +7,12 @@
 #include "capture/packet_source.h"
 #include "capture_files.h"
 #include "packet_builder.h"
+#include "pcap_builder.h"
 #include "pcapng_builder.h"
 
 using namespace provaudit;
 using namespace provaudit::capture;
 using namespace provaudit::capture::test;
-
-namespace {
-
-constexpr std::uint32_t PCAP_MAGIC_MICRO = 0xa1b2c3d4;
-constexpr std::uint32_t PCAP_MAGIC_NANO = 0xa1b23c4d;
-constexpr std::uint32_t LINKTYPE_ETHERNET_FILE = 1;
-constexpr std::uint32_t LINKTYPE_RAW_FILE = 101;
-
-// Classic pcap writer in either byte order.
-struct PcapWriter {
-  bool big_endian;
-  Frame out;
-  PcapWriter& u16(std::uint16_t v) {
-    big_endian ? out.u16(v) : out.u16le(v);
-    return *this;
-  }
-  PcapWriter& u32(std::uint32_t v) {
-    big_endian ? out.u32(v) : out.u32le(v);
-    return *this;
-  }
-  PcapWriter(bool be, std::uint32_t magic, std::uint32_t linktype) : big_endian(be) {
-    u32(magic)       // magic: byte order and timestamp resolution
-        .u16(2)      // version major
-        .u16(4)      // version minor
-        .u32(0)      // thiszone
-        .u32(0)      // sigfigs
-        .u32(65535)  // snaplen
-        .u32(linktype);
-  }
-  PcapWriter& record(std::uint32_t sec, std::uint32_t frac, const std::string& data, std::uint32_t incl_len = 0) {
-    const auto len = static_cast<std::uint32_t>(data.size());
-    u32(sec)                               // ts_sec
-        .u32(frac)                         // ts_usec or ts_nsec
-        .u32(incl_len != 0 ? incl_len : len)  // captured length
-        .u32(incl_len != 0 ? incl_len : len);  // original length
-    out.text(data);
-    return *this;
-  }
-};
-
-}  // namespace
 
 TEST_CASE("pcap files in both byte orders with micro- and nanosecond timestamps") {
   struct Variant {
@@ -94,17 +54,26 @@ TEST_CASE("pcap files in both byte orders with micro- and nanosecond timestamps"
   }
 }
 
-TEST_CASE("Raw IP pcap reports libpcap's DLT_RAW") {
+TEST_CASE("Raw IP pcap gives its link type as stored (LINKTYPE_RAW), and the decoder reads IP from it") {
   TempFile file("raw.pcap");
   PcapWriter w(false, PCAP_MAGIC_MICRO, LINKTYPE_RAW_FILE);
-  w.record(1, 0, "x");
+  const Frame packet = ipv4(6, tcp(40000, 443, 1, TCP_SYN), 7, 9);
+  w.record(1, 0, std::string(packet.data().begin(), packet.data().end()));
   file.write(w.out.data());
   std::string err;
   auto src = openCaptureFile(file.str(), 0, err);
   REQUIRE(src);
   RawPacket p;
   REQUIRE(src->next(p) == ReadStatus::Packet);
-  CHECK((p.linktype == 12 || p.linktype == 14));  // LINKTYPE_RAW maps to the platform's DLT_RAW
+  CHECK(p.linktype == LINKTYPE_RAW);
+  AnomalyCounters anomalies;
+  Decoder decoder(anomalies);
+  DecodedPacket d;
+  REQUIRE(decoder.decode(p, d));
+  CHECK(d.src.str() == "10.0.0.7");
+  CHECK(d.dst.str() == "10.0.0.9");
+  CHECK(d.dport == 443);
+  CHECK(d.tcp_flags == TCP_SYN);
 }
 
 TEST_CASE("Truncated last record: the good packets first, then an error naming the file and offset") {

@@ -1,0 +1,181 @@
+#include "capture/pcap_reader.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+namespace provaudit::capture {
+namespace {
+
+// draft-ietf-opsawg-pcap §4: the magic number, as the writer stored it; read
+// in the other byte order it is the byte swap. libpcap also knows Alexey
+// Kuznetzov's patched format (its records carry 8 more header bytes).
+constexpr std::uint32_t MAGIC_MICROSECONDS = 0xA1B2C3D4;
+constexpr std::uint32_t MAGIC_NANOSECONDS = 0xA1B23C4D;
+constexpr std::uint32_t MAGIC_KUZNETZOV = 0xA1B2CD34;
+
+// File header: magic(4) version major(2) minor(2) reserved(8) snaplen(4) link type(4).
+constexpr std::size_t FILE_HEADER_BYTES = 24;
+constexpr std::size_t RESERVED_HEADER_BYTES = 8;
+// Record header: seconds(4) fraction(4) captured length(4) original length(4),
+// then in Kuznetzov's format interface index(4) protocol(2) packet type(1) pad(1).
+constexpr std::size_t RECORD_HEADER_BYTES = 16;
+constexpr std::size_t KUZNETZOV_RECORD_HEADER_BYTES = 24;
+
+// Versions libpcap reads: 2.0-2.4, and 543.0 (DG/UX tcpdump). Before 2.3 the
+// captured and original lengths were written swapped; 2.3 files from some
+// writers have them either way round.
+constexpr std::uint16_t VERSION_MAJOR = 2;
+constexpr std::uint16_t VERSION_MINOR_MAX = 4;
+constexpr std::uint16_t VERSION_MINOR_LENGTHS_IN_ORDER = 3;
+constexpr std::uint16_t DGUX_VERSION_MAJOR = 543;
+
+// §4: the link type's low 26 bits; the rest are FCS and reserved flags.
+constexpr std::uint32_t LINKTYPE_MASK = 0x03FFFFFF;
+
+constexpr std::int64_t NS_PER_SECOND = 1'000'000'000;
+constexpr std::int64_t NS_PER_MICROSECOND = 1'000;
+constexpr ssize_t READ_FAILED = -1;
+
+std::string hex32(std::uint32_t v) {
+  constexpr char DIGITS[] = "0123456789abcdef";
+  std::string s = "0x";
+  for (int shift = 28; shift >= 0; shift -= 4) s += DIGITS[(v >> shift) & 0xF];
+  return s;
+}
+
+bool knownMagic(std::uint32_t m) { return m == MAGIC_MICROSECONDS || m == MAGIC_NANOSECONDS || m == MAGIC_KUZNETZOV; }
+
+}  // namespace
+
+PcapFileSource::PcapFileSource(UniqueFd fd, std::string name, std::uint32_t source_id,
+                               std::optional<std::uint64_t> size)
+    : fd_(std::move(fd)), name_(std::move(name)), source_id_(source_id), size_(size), buf_(PCAP_READ_CHUNK) {}
+
+std::unique_ptr<PcapFileSource> PcapFileSource::open(UniqueFd fd, std::string name, std::uint32_t source_id,
+                                                     std::optional<std::uint64_t> size,
+                                                     std::span<const std::uint8_t> consumed, std::string& err) {
+  std::unique_ptr<PcapFileSource> src(new PcapFileSource(std::move(fd), std::move(name), source_id, size));
+  const std::size_t seeded = std::min(consumed.size(), FILE_HEADER_BYTES);
+  std::copy_n(consumed.begin(), seeded, src->buf_.begin());
+  src->end_ = seeded;
+  if (!src->fill(FILE_HEADER_BYTES)) {
+    err = src->name_ + ": " + src->shortRead("pcap file header", src->available(), FILE_HEADER_BYTES);
+    return nullptr;
+  }
+  ByteReader r(std::span<const std::uint8_t>(src->buf_.data(), FILE_HEADER_BYTES));
+  std::uint32_t as_read = 0;  // little-endian
+  (void)r.readU32Le(as_read);
+  std::uint32_t magic = as_read;
+  if (!knownMagic(magic)) {
+    magic = __builtin_bswap32(as_read);
+    if (!knownMagic(magic)) {
+      err = src->name_ + ": not a pcap or pcapng capture file (its first four bytes, " + hex32(as_read) +
+            " little-endian, are no pcap magic number)";
+      return nullptr;
+    }
+    src->big_endian_ = true;
+  }
+  src->nanoseconds_ = magic == MAGIC_NANOSECONDS;
+  src->record_header_ = magic == MAGIC_KUZNETZOV ? KUZNETZOV_RECORD_HEADER_BYTES : RECORD_HEADER_BYTES;
+  std::uint16_t major = 0, minor = 0;
+  std::uint32_t snaplen = 0, linktype = 0;
+  // 24 bytes are there: these reads cannot fall short.
+  (void)(src->readU16(r, major) && src->readU16(r, minor) && r.skip(RESERVED_HEADER_BYTES) &&
+         src->readU32(r, snaplen) && src->readU32(r, linktype));
+  const std::string version = std::to_string(major) + "." + std::to_string(minor);
+  if (major < VERSION_MAJOR) {
+    err = src->name_ + ": archaic pcap file format (version " + version + ")";
+    return nullptr;
+  }
+  if (!((major == VERSION_MAJOR && minor <= VERSION_MINOR_MAX) || (major == DGUX_VERSION_MAJOR && minor == 0))) {
+    err = src->name_ + ": unsupported pcap file version " + version;
+    return nullptr;
+  }
+  if (major == VERSION_MAJOR && minor < VERSION_MINOR_LENGTHS_IN_ORDER) src->lengths_ = Lengths::Swapped;
+  if (major == VERSION_MAJOR && minor == VERSION_MINOR_LENGTHS_IN_ORDER) src->lengths_ = Lengths::MaybeSwapped;
+  // As libpcap (pcap_adjust_snapshot): a snap length of 0 or beyond the
+  // largest record means "no limit".
+  src->snaplen_ = snaplen == 0 || snaplen > PCAP_MAX_RECORD ? PCAP_MAX_RECORD : snaplen;
+  src->linktype_ = static_cast<int>(linktype & LINKTYPE_MASK);
+  src->begin_ = FILE_HEADER_BYTES;
+  src->offset_ = FILE_HEADER_BYTES;
+  return src;
+}
+
+bool PcapFileSource::fill(std::size_t n) {
+  if (available() >= n) return true;
+  // Short of a record: move what is left to the front (at most one record,
+  // once per chunk) and read on behind it.
+  std::memmove(buf_.data(), buf_.data() + begin_, available());
+  end_ -= begin_;
+  begin_ = 0;
+  while (available() < n && !eof_) {
+    const ssize_t got = ::read(fd_.get(), buf_.data() + end_, buf_.size() - end_);
+    if (got > 0) {
+      end_ += static_cast<std::size_t>(got);
+    } else if (got == READ_FAILED && errno == EINTR) {
+      continue;
+    } else {
+      if (got == READ_FAILED) read_errno_ = errno;
+      eof_ = true;
+    }
+  }
+  return available() >= n;
+}
+
+std::string PcapFileSource::shortRead(const char* what, std::size_t have, std::size_t want) const {
+  if (read_errno_ != 0) return std::string("read error: ") + std::strerror(read_errno_);
+  return std::string("truncated ") + what + ": the file ends after " + std::to_string(have) + " of " +
+         std::to_string(want) + " bytes";
+}
+
+ReadStatus PcapFileSource::fail(const std::string& reason) {
+  error_ = name_ + ": bad record at byte offset " + std::to_string(offset_) + " after frame " +
+           std::to_string(frame_) + ": " + reason;
+  finished_ = true;
+  return ReadStatus::Error;
+}
+
+ReadStatus PcapFileSource::next(RawPacket& out) {
+  if (finished_) return error_.empty() ? ReadStatus::End : ReadStatus::Error;
+  if (!fill(record_header_)) {
+    if (available() == 0 && read_errno_ == 0) {
+      finished_ = true;
+      return ReadStatus::End;
+    }
+    return fail(shortRead("record header", available(), record_header_));
+  }
+  ByteReader r(std::span<const std::uint8_t>(buf_.data() + begin_, record_header_));
+  std::uint32_t seconds = 0, fraction = 0, captured = 0, original = 0;
+  // record_header_ bytes are there: these reads cannot fall short.
+  (void)(readU32(r, seconds) && readU32(r, fraction) && readU32(r, captured) && readU32(r, original));
+  if (lengths_ == Lengths::Swapped || (lengths_ == Lengths::MaybeSwapped && captured > original)) {
+    std::swap(captured, original);
+  }
+  if (captured > PCAP_MAX_RECORD) {
+    return fail("captured length " + std::to_string(captured) + " is more than the largest record accepted (" +
+                std::to_string(PCAP_MAX_RECORD) + " bytes)");
+  }
+  const std::size_t total = record_header_ + captured;
+  if (!fill(total)) return fail(shortRead("record", available() - record_header_, captured));
+  ++frame_;
+  // §5: seconds are unsigned; the fraction is micro- or nanoseconds by the magic number.
+  out.ref.ts_ns = static_cast<std::int64_t>(seconds) * NS_PER_SECOND +
+                  static_cast<std::int64_t>(fraction) * (nanoseconds_ ? 1 : NS_PER_MICROSECOND);
+  out.ref.frame = frame_;
+  out.ref.source = source_id_;
+  out.linktype = linktype_;
+  // Longer than the file's snap length (a writer's bug, or a fuzzed file):
+  // cut to it, as libpcap does; the next record still follows the whole one.
+  out.data = std::span<const std::uint8_t>(buf_.data() + begin_ + record_header_, std::min(captured, snaplen_));
+  out.orig_len = original;
+  begin_ += total;
+  offset_ += total;
+  return ReadStatus::Packet;
+}
+
+}  // namespace provaudit::capture
