@@ -1,11 +1,10 @@
 #include "analyze/flow_analyzer.h"
 
-#include <openssl/evp.h>
-
 #include <array>
 #include <optional>
 #include <vector>
 
+#include "analyze/digest.h"
 #include "analyze/http_request.h"
 #include "analyze/tls_connection.h"
 #include "analyze/tls_decrypt.h"
@@ -15,25 +14,11 @@
 namespace provaudit::analyze {
 namespace {
 
-std::string hex(const std::vector<std::uint8_t>& b) {
-  static constexpr char DIGITS[] = "0123456789abcdef";
-  std::string s;
-  s.reserve(b.size() * 2);
-  for (auto x : b) {
-    s.push_back(DIGITS[x >> 4]);
-    s.push_back(DIGITS[x & 0x0f]);
-  }
-  return s;
-}
-
 // Tickets are opaque and up to 64 KiB: observations keep their SHA-256, enough
 // to match the ticket a server issued with the one a client offers later.
 std::string ticketSha256(const std::vector<std::uint8_t>& ticket) {
   if (ticket.empty()) return {};
-  std::array<std::uint8_t, EVP_MAX_MD_SIZE> md{};
-  unsigned int md_len = 0;
-  if (EVP_Digest(ticket.data(), ticket.size(), md.data(), &md_len, EVP_sha256(), nullptr) != 1) return {};
-  return hex(std::vector<std::uint8_t>(md.begin(), md.begin() + md_len));
+  return digestHex(DigestAlgorithm::Sha256, ticket);
 }
 
 }  // namespace
@@ -283,7 +268,7 @@ class FlowAnalyzer : public StreamHandler {
       if (v > obs.client_max_version) obs.client_max_version = v;
     }
     if (obs.offered_versions.empty()) obs.offered_versions.push_back(ch.legacy_version);
-    obs.session_id = hex(ch.session_id);
+    obs.session_id = hexLower(ch.session_id);
     obs.ticket_offered = !ch.session_ticket.empty() || ch.has_pre_shared_key;
     obs.ticket_sha256 = ticketSha256(ch.session_ticket);
     obs.issued_ticket_sha256 = ticketSha256(s.new_session_ticket);
@@ -294,7 +279,7 @@ class FlowAnalyzer : public StreamHandler {
       obs.server_hello_seen = true;
       obs.version = s.server_hello->selected_version;
       obs.cipher_suite = s.server_hello->cipher_suite;
-      obs.server_session_id = hex(s.server_hello->session_id);
+      obs.server_session_id = hexLower(s.server_hello->session_id);
     }
     if (s.certificate_request) {
       obs.certificate_requested = true;

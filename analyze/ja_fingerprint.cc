@@ -1,17 +1,16 @@
 // JA3 (salesforce/ja3 README) and JA4 (FoxIO-LLC/ja4 technical_details/JA4.md,
 // the BSD-3-licensed TLS client part only) fingerprints of a ClientHello.
 // GREASE values (RFC 8701) are left out everywhere, as both definitions ask.
-#include <openssl/evp.h>
-
 #include <algorithm>
-#include <array>
-#include <cstdio>
 #include <iterator>
+#include <span>
 #include <string>
 #include <vector>
 
+#include "analyze/digest.h"
 #include "analyze/tls_connection.h"
 #include "analyze/tls_handshake.h"
+#include "common/text.h"
 
 namespace provaudit::analyze {
 namespace {
@@ -19,25 +18,6 @@ namespace {
 constexpr std::size_t JA4_HASH_CHARS = 12;
 constexpr std::size_t JA4_MAX_COUNT = 99;
 constexpr const char* JA4_EMPTY_HASH = "000000000000";
-
-std::string hexLower(const unsigned char* data, std::size_t len) {
-  static constexpr char DIGITS[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(len * 2);
-  for (std::size_t i = 0; i < len; ++i) {
-    out.push_back(DIGITS[data[i] >> 4]);
-    out.push_back(DIGITS[data[i] & 0x0f]);
-  }
-  return out;
-}
-
-// Lowercase hex digest of `text`; "" if OpenSSL refuses (it does not for MD5/SHA-256).
-std::string digestHex(const std::string& text, const EVP_MD* md) {
-  std::array<unsigned char, EVP_MAX_MD_SIZE> out{};
-  unsigned int out_len = 0;
-  if (EVP_Digest(text.data(), text.size(), out.data(), &out_len, md, nullptr) != 1) return {};
-  return hexLower(out.data(), out_len);
-}
 
 template <typename T>
 std::vector<T> withoutGrease(const std::vector<T>& values) {
@@ -58,23 +38,17 @@ std::string decimalList(const std::vector<T>& values) {
   return out;
 }
 
-std::string hex4(std::uint16_t v) {
-  std::array<char, 5> buf{};
-  std::snprintf(buf.data(), buf.size(), "%04x", static_cast<unsigned>(v));
-  return buf.data();
-}
-
 // JA4 list: 4-digit lowercase hex joined by ','.
 std::string hexList(const std::vector<std::uint16_t>& values) {
   std::string out;
   for (const std::uint16_t v : values) {
     if (!out.empty()) out.push_back(',');
-    out += hex4(v);
+    appendHexLower(out, v, 4);
   }
   return out;
 }
 
-std::string ja4Hash(const std::string& text) { return digestHex(text, EVP_sha256()).substr(0, JA4_HASH_CHARS); }
+std::string ja4Hash(const std::string& text) { return digestHex(DigestAlgorithm::Sha256, text).substr(0, JA4_HASH_CHARS); }
 
 std::string ja4Count(std::size_t n) {
   const std::size_t capped = std::min(n, JA4_MAX_COUNT);
@@ -112,7 +86,7 @@ std::string ja4Alpn(const ClientHello& ch) {
   const auto head = static_cast<unsigned char>(first.front());
   const auto tail = static_cast<unsigned char>(first.back());
   if (isAlnum(head) && isAlnum(tail)) return std::string{static_cast<char>(head), static_cast<char>(tail)};
-  const std::string hex = hexLower(reinterpret_cast<const unsigned char*>(first.data()), first.size());  // chars -> bytes
+  const std::string hex = hexLower(std::span(reinterpret_cast<const std::uint8_t*>(first.data()), first.size()));  // chars -> bytes
   return std::string{hex.front(), hex.back()};
 }
 
@@ -124,7 +98,7 @@ std::string ja3String(const ClientHello& ch) {
          decimalList(ch.ec_point_formats);
 }
 
-std::string ja3Hash(const ClientHello& ch) { return digestHex(ja3String(ch), EVP_md5()); }
+std::string ja3Hash(const ClientHello& ch) { return digestHex(DigestAlgorithm::Md5, ja3String(ch)); }
 
 std::string ja4(const ClientHello& ch, bool quic) {
   std::vector<std::uint16_t> ciphers = withoutGrease(ch.cipher_suites);

@@ -2,6 +2,8 @@
 
 #include <cstdio>
 
+#include "common/text.h"
+
 namespace provaudit::analyze {
 namespace {
 
@@ -25,9 +27,9 @@ class KeyHasher {
     addValue(e.port);
   }
   [[nodiscard]] std::string hex() const {
-    char buf[17];
-    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h_));
-    return buf;
+    std::string out;
+    appendHexLower(out, h_, 16);
+    return out;
   }
 
  private:

@@ -13,10 +13,12 @@
 #include <array>
 #include <climits>
 #include <ctime>
+#include <span>
 #include <string>
 #include <string_view>
 
 #include "analyze/cert_info.h"
+#include "analyze/digest.h"
 #include "common/c_handles.h"
 #include "common/net_types.h"
 #include "common/text.h"
@@ -248,14 +250,6 @@ void readSubjectAltNames(const X509* x, CertInfo& info) {
   }
 }
 
-std::string sha256Hex(const std::uint8_t* der, std::size_t len) {
-  std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
-  unsigned int md_len = 0;
-  if (EVP_Digest(der, len, md.data(), &md_len, EVP_sha256(), nullptr) != 1) return {};
-  std::string out;
-  for (unsigned int i = 0; i < md_len; ++i) appendHexByte(out, md[i], "0123456789abcdef");
-  return out;
-}
 
 }  // namespace
 
@@ -275,7 +269,7 @@ std::optional<CertInfo> parseCertificate(const std::uint8_t* der, std::size_t le
   }
   CertInfo info;
   info.der.assign(der, der + len);
-  info.sha256 = sha256Hex(der, len);
+  info.sha256 = digestHex(DigestAlgorithm::Sha256, std::span(der, len));
   const X509_NAME* subject = X509_get_subject_name(x.get());
   const X509_NAME* issuer = X509_get_issuer_name(x.get());
   info.subject = nameAttributes(subject);

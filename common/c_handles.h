@@ -16,6 +16,7 @@ struct evp_pkey_st;
 struct bio_st;
 struct stack_st_X509;
 struct evp_md_ctx_st;
+struct evp_md_st;
 struct evp_cipher_ctx_st;
 struct pcap;
 struct pcap_dumper;
@@ -30,6 +31,7 @@ void X509_STORE_CTX_free(x509_store_ctx_st*);
 void EVP_PKEY_free(evp_pkey_st*);
 int BIO_free(bio_st*);
 void EVP_MD_CTX_free(evp_md_ctx_st*);
+void EVP_MD_free(evp_md_st*);
 void EVP_CIPHER_CTX_free(evp_cipher_ctx_st*);
 void pcap_close(pcap*);
 void pcap_dump_close(pcap_dumper*);
@@ -55,6 +57,7 @@ using X509StoreCtxPtr = std::unique_ptr<x509_store_ctx_st, CDeleter<&X509_STORE_
 using EvpPkeyPtr = std::unique_ptr<evp_pkey_st, CDeleter<&EVP_PKEY_free>>;
 using BioPtr = std::unique_ptr<bio_st, CDeleter<&BIO_free>>;
 using EvpMdCtxPtr = std::unique_ptr<evp_md_ctx_st, CDeleter<&EVP_MD_CTX_free>>;
+using EvpMdPtr = std::unique_ptr<evp_md_st, CDeleter<&EVP_MD_free>>;  // a fetched algorithm
 using EvpCipherCtxPtr = std::unique_ptr<evp_cipher_ctx_st, CDeleter<&EVP_CIPHER_CTX_free>>;
 using PcapPtr = std::unique_ptr<pcap, CDeleter<&pcap_close>>;
 using PcapDumperPtr = std::unique_ptr<pcap_dumper, CDeleter<&pcap_dump_close>>;

@@ -4,13 +4,20 @@
 
 #include <cstdio>
 #include <ctime>
+#include <span>
+
+#include "common/text.h"
 
 namespace provaudit {
 
 std::string MacAddr::str() const {
-  char buf[18];
-  std::snprintf(buf, sizeof buf, "%02x:%02x:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3], b[4], b[5]);
-  return buf;
+  std::string out;
+  out.reserve(3 * b.size());
+  for (std::size_t i = 0; i < b.size(); ++i) {
+    if (i != 0) out.push_back(':');
+    appendHexLower(out, std::span(&b[i], 1));
+  }
+  return out;
 }
 
 std::optional<MacAddr> MacAddr::parse(std::string_view text) {

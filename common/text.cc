@@ -60,4 +60,28 @@ std::string visibleUtf8(std::string_view s) {
   return out;
 }
 
+namespace {
+constexpr char HEX_DIGITS[] = "0123456789abcdef";
+constexpr unsigned NIBBLE_BITS = 4;
+constexpr unsigned NIBBLE_MASK = 0xF;
+}  // namespace
+
+void appendHexLower(std::string& out, std::span<const std::uint8_t> bytes) {
+  for (const std::uint8_t b : bytes) {
+    out.push_back(HEX_DIGITS[b >> NIBBLE_BITS]);
+    out.push_back(HEX_DIGITS[b & NIBBLE_MASK]);
+  }
+}
+
+std::string hexLower(std::span<const std::uint8_t> bytes) {
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  appendHexLower(out, bytes);
+  return out;
+}
+
+void appendHexLower(std::string& out, std::uint64_t v, int digits) {
+  for (int i = digits - 1; i >= 0; --i) out.push_back(HEX_DIGITS[(v >> (NIBBLE_BITS * static_cast<unsigned>(i))) & NIBBLE_MASK]);
+}
+
 }  // namespace provaudit

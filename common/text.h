@@ -2,6 +2,8 @@
 // Text that came off the wire is kept byte for byte where it is valid UTF-8;
 // every byte that does not start a well-formed sequence becomes "\xNN", so
 // everything downstream (JSON, SQLite TEXT, HTML) holds valid UTF-8.
+#include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -10,5 +12,12 @@ namespace provaudit {
 // Length of the well-formed UTF-8 sequence starting at s[i] (RFC 3629 §4), or 0.
 std::size_t utf8SequenceLength(std::string_view s, std::size_t i);
 std::string visibleUtf8(std::string_view s);
+
+// Lowercase hex, two digits per byte, appended to `out` (no printf: these run
+// per packet, for fingerprints, keys and MAC addresses).
+void appendHexLower(std::string& out, std::span<const std::uint8_t> bytes);
+std::string hexLower(std::span<const std::uint8_t> bytes);
+// The lowest `digits` nibbles of `v`, most significant first.
+void appendHexLower(std::string& out, std::uint64_t v, int digits);
 
 }  // namespace provaudit
