@@ -53,7 +53,13 @@ bool knownMagic(std::uint32_t m) { return m == MAGIC_MICROSECONDS || m == MAGIC_
 
 PcapFileSource::PcapFileSource(UniqueFd fd, std::string name, std::uint32_t source_id,
                                std::optional<std::uint64_t> size)
-    : fd_(std::move(fd)), name_(std::move(name)), source_id_(source_id), size_(size), buf_(PCAP_READ_CHUNK) {}
+    : fd_(std::move(fd)),
+      name_(std::move(name)),
+      source_id_(source_id),
+      size_(size),
+      // A small file needs no more than itself (fill() grows the buffer for
+      // a record that claims more, up to PCAP_MAX_RECORD).
+      buf_(std::clamp<std::uint64_t>(size.value_or(PCAP_READ_CHUNK), FILE_HEADER_BYTES, PCAP_READ_CHUNK)) {}
 
 std::unique_ptr<PcapFileSource> PcapFileSource::open(UniqueFd fd, std::string name, std::uint32_t source_id,
                                                      std::optional<std::uint64_t> size,
@@ -113,6 +119,8 @@ bool PcapFileSource::fill(std::size_t n) {
   std::memmove(buf_.data(), buf_.data() + begin_, available());
   end_ -= begin_;
   begin_ = 0;
+  // n is at most a record header and PCAP_MAX_RECORD bytes.
+  if (buf_.size() < n) buf_.resize(n);
   while (available() < n && !eof_) {
     const ssize_t got = ::read(fd_.get(), buf_.data() + end_, buf_.size() - end_);
     if (got > 0) {

@@ -36,8 +36,11 @@
 
 namespace provaudit::capture {
 
-// Bytes asked of read() at a time (and the buffer's size).
-inline constexpr std::size_t PCAP_READ_CHUNK = 4U << 20;
+// Bytes asked of read() at a time (and the buffer's size; a smaller file gets
+// a buffer of its own size). Chunks of 256 KiB to 4 MiB read the 1 GB corpus
+// alike (0.20-0.23 s); 1 MiB keeps the records parsed just after the copy in
+// the CPU's cache, and the buffer's first touch at 256 page faults.
+inline constexpr std::size_t PCAP_READ_CHUNK = 1U << 20;
 // The largest captured length accepted: libpcap's MAXIMUM_SNAPLEN, the most
 // any link type we decode allows (libpcap allows more only for D-Bus, USBPcap
 // and EBHSCR). Also the snap length a file declaring 0 or more is given.
