@@ -46,6 +46,14 @@ void FlowAnalyzerFactory::setSourceName(std::uint32_t source, std::string name) 
   source_names_[source] = std::move(name);
 }
 
+std::string FlowAnalyzerFactory::nameText(const std::vector<std::uint8_t>& der) {
+  const std::string_view key(reinterpret_cast<const char*>(der.data()), der.size());
+  if (auto it = name_texts_.find(key); it != name_texts_.end()) return it->second;
+  std::string text = distinguishedNameText(der.data(), der.size());
+  if (name_texts_.size() < NAME_TEXT_CACHE_MAX) name_texts_.emplace(key, text);
+  return text;
+}
+
 std::string FlowAnalyzerFactory::sourceName(std::uint32_t source) const {
   auto it = source_names_.find(source);
   return it == source_names_.end() ? std::string() : it->second;
@@ -283,7 +291,7 @@ class FlowAnalyzer : public StreamHandler {
     }
     if (s.certificate_request) {
       obs.certificate_requested = true;
-      for (const auto& dn : s.certificate_request->ca_names) obs.requested_ca_names.push_back(distinguishedNameText(dn.data(), dn.size()));
+      for (const auto& dn : s.certificate_request->ca_names) obs.requested_ca_names.push_back(f_.nameText(dn));
     }
     if (s.client_certificates) {
       fillClientCert(obs, *s.client_certificates);
@@ -310,7 +318,7 @@ class FlowAnalyzer : public StreamHandler {
     if (r.certificate_requested) {
       obs.decrypted = true;
       obs.certificate_requested = true;
-      for (const auto& dn : r.requested_ca_names) obs.requested_ca_names.push_back(distinguishedNameText(dn.data(), dn.size()));
+      for (const auto& dn : r.requested_ca_names) obs.requested_ca_names.push_back(f_.nameText(dn));
     }
     if (r.client_certificates) {
       obs.decrypted = true;
