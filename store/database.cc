@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 #include <chrono>
 #include <condition_variable>
+#include <cstring>
 #include <exception>
 #include <mutex>
 #include <optional>
@@ -125,9 +126,42 @@ void Database::migrate() {
   }
 }
 
-void Database::begin() { execSql(db_.get(), "BEGIN IMMEDIATE"); }
-void Database::commit() { execSql(db_.get(), "COMMIT"); }
-void Database::rollback() { execSql(db_.get(), "ROLLBACK"); }
+void Database::begin() {
+  certs_pending_.clear();
+  execSql(db_.get(), "BEGIN IMMEDIATE");
+}
+void Database::commit() {
+  execSql(db_.get(), "COMMIT");
+  certs_committed_.merge(certs_pending_);
+  certs_pending_.clear();
+}
+void Database::rollback() {
+  certs_pending_.clear();
+  execSql(db_.get(), "ROLLBACK");
+}
+
+std::size_t Database::CertKeyHash::operator()(const CertKey& k) const {
+  std::uint64_t h = 0;
+  std::memcpy(&h, k.data(), sizeof h);  // already uniformly distributed: a SHA-256
+  return static_cast<std::size_t>(h);
+}
+
+std::optional<Database::CertKey> Database::certKey(const std::string& sha256_hex) {
+  constexpr std::size_t HEX_DIGITS_PER_BYTE = 2;
+  CertKey key{};
+  if (sha256_hex.size() < key.size() * HEX_DIGITS_PER_BYTE) return std::nullopt;
+  const auto nibble = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+  };
+  for (std::size_t i = 0; i < key.size(); ++i) {
+    const int hi = nibble(sha256_hex[HEX_DIGITS_PER_BYTE * i]), lo = nibble(sha256_hex[HEX_DIGITS_PER_BYTE * i + 1]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    key[i] = static_cast<std::uint8_t>(hi << 4 | lo);
+  }
+  return key;
+}
 
 void Database::transaction(const std::function<void()>& fn) {
   begin();
@@ -162,6 +196,9 @@ void bindFlow(Stmt& s, const std::string& key, const char* kind, const ObservedF
 std::int64_t Database::addTls(const TlsObservation& t) {
   for (const auto* chain : {&t.client_chain, &t.server_chain}) {
     for (const auto& c : *chain) {
+      const std::optional<CertKey> key = certKey(c->sha256);
+      if (key && (certs_committed_.count(*key) != 0 || certs_pending_.count(*key) != 0)) continue;
+      if (key) certs_pending_.insert(*key);
       st_->insert_cert.bind(1, c->sha256)
           .bindBlob(2, c->der.data(), c->der.size())
           .bind(3, c->subject_text)

@@ -4,12 +4,15 @@
 // of truth, keyed by content so a replayed file never doubles anything; the
 // device, server and finding tables are derived from them by the audit, which
 // rewrites the rows whose content changed.
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <map>
-#include <unordered_map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "analyze/audit.h"
@@ -58,7 +61,9 @@ class Database {
   void rollback();
 
   // Sightings: INSERT OR IGNORE by content key. Returns the new row's rowid,
-  // 0 when the sighting was already stored.
+  // 0 when the sighting was already stored. A TLS sighting's certificates are
+  // stored with it, each once: a certificate this connection stored in a
+  // committed transaction is not written again.
   std::int64_t addTls(const analyze::TlsObservation& t);
   std::int64_t addHttp(const analyze::HttpObservation& h);
 
@@ -105,6 +110,18 @@ class Database {
   std::unique_ptr<Statements> st_;
   // A writer's only; stopped (and its descriptor closed) before db_ closes.
   std::unique_ptr<WalWriteback> wal_writeback_;
+  // Certificates known to be stored, by the first 16 bytes of their SHA-256
+  // (collision-resistant, unlike a hash of the text): those of committed
+  // transactions, and those of the open one (forgotten if it rolls back).
+  // Nothing ever deletes a certificate row. Every server chain repeats in
+  // every handshake: on the 1 GB corpus most certificate writes were repeats.
+  using CertKey = std::array<std::uint8_t, 16>;
+  struct CertKeyHash {
+    std::size_t operator()(const CertKey& k) const;
+  };
+  // nullopt when the text is not the lowercase hex CertInfo gives (never skipped then).
+  static std::optional<CertKey> certKey(const std::string& sha256_hex);
+  std::unordered_set<CertKey, CertKeyHash> certs_committed_, certs_pending_;
 };
 
 }  // namespace provaudit::store
