@@ -24,16 +24,18 @@ std::string ticketSha256(const std::vector<std::uint8_t>& ticket) {
 }  // namespace
 
 CertPtr CertCache::get(const std::vector<std::uint8_t>& der, AnomalyCounters& anomalies) {
+  const std::string_view bytes(reinterpret_cast<const char*>(der.data()), der.size());
   std::lock_guard lock(mu_);
-  auto it = certs_.find(der);
-  if (it != certs_.end()) return it->second;
+  if (auto it = certs_.find(bytes); it != certs_.end()) return it->second;
   auto parsed = parseCertificate(der.data(), der.size());
   if (!parsed) {
     anomalies.inc(PA_ANOMALY("x509_unparseable_certificate"));
     return nullptr;
   }
   auto ptr = std::make_shared<const CertInfo>(std::move(*parsed));
-  certs_.emplace(der, ptr);
+  // The key views the entry's own copy of the DER: it lives as long as the entry.
+  const std::string_view key(reinterpret_cast<const char*>(ptr->der.data()), ptr->der.size());
+  certs_.emplace(key, ptr);
   return ptr;
 }
 
