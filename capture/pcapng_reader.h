@@ -25,10 +25,6 @@
 
 namespace provaudit::capture {
 
-// A stdio stream we own. Belongs with the other handles in common/c_handles.h;
-// declared here until that header gains it.
-using FilePtr = std::unique_ptr<std::FILE, CDeleter<&std::fclose>>;
-
 // Block type of the Section Header Block. Its bytes read the same in either
 // byte order, so it both opens a file and announces each new section.
 inline constexpr std::uint32_t PCAPNG_SHB_TYPE = 0x0A0D0D0A;

@@ -3,6 +3,7 @@
 // deleters; no bare *_free / *_close calls elsewhere. The C types are forward
 // declared so that including this header pulls in no library headers: analyze/
 // can use the OpenSSL handles without seeing libpcap, and so on.
+#include <cstdio>
 #include <memory>
 #include <utility>
 
@@ -115,10 +116,14 @@ using EvpCipherPtr = std::unique_ptr<evp_cipher_st, CDeleter<&EVP_CIPHER_free>>;
 
 }  // namespace provaudit
 
-// POSIX file descriptors (store/wal_writeback.cc). Declared as in <unistd.h>.
+// POSIX file descriptors (capture/pcap_reader.cc, store/wal_writeback.cc).
+// Declared as in <unistd.h>.
 extern "C" int close(int fd);
 
 namespace provaudit {
+
+// A stdio stream we own (capture/pcapng_reader.cc).
+using FilePtr = std::unique_ptr<std::FILE, CDeleter<&std::fclose>>;
 
 // Owns one file descriptor (-1: none) and closes it once.
 class UniqueFd {
