@@ -174,10 +174,11 @@ int runReplay(const CommonOptions& common, const ReplayOptions& opts) {
     const auto& at = pipe.auditTimes();
     std::fprintf(stderr,
                  "provaudit: sightings written in %.2f s; %d audits: load sightings %.2f s, derive %.2f s, "
-                 "write %.2f s (%llu device rows), commit %.2f s; WAL writeback started %llu times\n",
+                 "write %.2f s (%llu device rows; rows %.2f, indexes %.2f, search index %.2f), commit %.2f s; "
+                 "WAL writeback started %llu times\n",
                  at.sightings_s, at.audits, at.load_s, at.derive_s, at.store_s,
-                 static_cast<unsigned long long>(at.rows_written), at.commit_s,
-                 static_cast<unsigned long long>(db.walWritebacks()));
+                 static_cast<unsigned long long>(at.rows_written), at.store_parts.rows_s, at.store_parts.indexes_s,
+                 at.store_parts.search_s, at.commit_s, static_cast<unsigned long long>(db.walWritebacks()));
   }
   {
     const auto& fs = engine.stats();

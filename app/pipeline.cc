@@ -328,6 +328,7 @@ analyze::AuditResult Pipeline::auditLocked() {
   };
   Clock::time_point t0, t1, t2, t3;
   std::size_t rows = 0;
+  store::AuditWriteTimes parts;
   db_.transaction([&] {
     t0 = Clock::now();
     evidence_rowid_ = db_.loadObservationsSince(evidence_rowid_, evidence_tls_, evidence_http_, certs_,
@@ -337,7 +338,7 @@ analyze::AuditResult Pipeline::auditLocked() {
     result = analyze::runAudit({&evidence_tls_, &evidence_http_, &claims_tls_, &claims_http_}, *rules_,
                                device_ca_.get(), server_ca_.get());
     t2 = Clock::now();
-    rows = db_.replaceAudit(result, written_devices_, audit_generation_);
+    rows = db_.replaceAudit(result, written_devices_, audit_generation_, &parts);
     t3 = Clock::now();
   });
   const auto t4 = Clock::now();  // t3 to t4: the commit
@@ -347,12 +348,15 @@ analyze::AuditResult Pipeline::auditLocked() {
   audit_times_.derive_s += seconds(t1, t2);
   audit_times_.store_s += seconds(t2, t3);
   audit_times_.commit_s += seconds(t3, t4);
+  audit_times_.store_parts.rows_s += parts.rows_s;
+  audit_times_.store_parts.indexes_s += parts.indexes_s;
+  audit_times_.store_parts.search_s += parts.search_s;
   if (opts_.verbose > 1) {
     std::fprintf(stderr,
-                 "provaudit: audit %d: %zu devices (%zu rows written), load %.2f s, derive %.2f s, write %.2f s, "
-                 "commit %.2f s\n",
+                 "provaudit: audit %d: %zu devices (%zu rows written), load %.2f s, derive %.2f s, write %.2f s "
+                 "(rows %.2f, indexes %.2f, search index %.2f), commit %.2f s\n",
                  audit_times_.audits, result.devices.size(), rows, seconds(t0, t1), seconds(t1, t2), seconds(t2, t3),
-                 seconds(t3, t4));
+                 parts.rows_s, parts.indexes_s, parts.search_s, seconds(t3, t4));
   }
   last_audit_ = std::chrono::steady_clock::now();
   last_audit_cost_ = last_audit_ - started;

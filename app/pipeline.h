@@ -52,6 +52,7 @@ struct AuditTimes {
   int audits = 0;
   double load_s = 0;  // sightings read back as evidence (in audits, and between them)
   double derive_s = 0, store_s = 0, commit_s = 0;
+  store::AuditWriteTimes store_parts;  // store_s, split
   double sightings_s = 0;  // flushes: observations written as sightings
   std::uint64_t rows_written = 0;
 };

@@ -404,7 +404,9 @@ class DeviceEncoder {
 }  // namespace
 
 std::size_t Database::replaceAudit(const AuditResult& result, std::unordered_map<std::string, std::uint64_t>& written,
-                            std::int64_t& generation) {
+                                   std::int64_t& generation, AuditWriteTimes* times) {
+  using Clock = std::chrono::steady_clock;
+  const auto started = Clock::now();
   std::int64_t current = 0;
   {
     Stmt g(db_.get(), "SELECT value FROM stats WHERE name='audit_generation'");
@@ -532,7 +534,9 @@ std::size_t Database::replaceAudit(const AuditResult& result, std::unordered_map
         .bind(5, json::serialize(serverToJson(s)))
         .exec();
   }
+  const auto rows_done = Clock::now();
   for (const auto& sql : rebuild) execSql(db_.get(), sql.c_str());
+  const auto indexes_done = Clock::now();
   addStat("audit_generation", 1);
   generation = current + 1;
   if (full) {
@@ -544,6 +548,12 @@ std::size_t Database::replaceAudit(const AuditResult& result, std::unordered_map
     Stmt add(db_.get(), "INSERT INTO devices_search(rowid, body) SELECT rid, body FROM devices_search_source "
                         "WHERE rid IN (SELECT value FROM json_each(?))");
     add.bind(1, index + "]").exec();
+  }
+  if (times != nullptr) {
+    const auto seconds = [](Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); };
+    times->rows_s += seconds(started, rows_done);
+    times->indexes_s += seconds(rows_done, indexes_done);
+    times->search_s += seconds(indexes_done, Clock::now());
   }
   return rows;
 }

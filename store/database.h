@@ -44,6 +44,13 @@ struct SourceRecord {
   std::string error;      // the one-line reason reading stopped
 };
 
+// Where a Database::replaceAudit spent its time (replay -vv).
+struct AuditWriteTimes {
+  double rows_s = 0;     // device, server, finding and document rows (and their encoding)
+  double indexes_s = 0;  // the indexes a bulk write dropped, built again
+  double search_s = 0;   // the trigram search index
+};
+
 class Database {
  public:
   enum class Mode { ReadWrite, ReadOnly };
@@ -87,9 +94,10 @@ class Database {
   // evidence changed. Returns the number of device rows written. A bulk
   // write (nothing or little stored, see BULK_REWRITE_RATIO) of at least
   // BULK_INDEX_MIN_DEVICES devices drops the indexes of the tables it fills
-  // and builds them again at the end.
+  // and builds them again at the end. `times`, when given, gets where the
+  // time went.
   std::size_t replaceAudit(const analyze::AuditResult& result, std::unordered_map<std::string, std::uint64_t>& written,
-                    std::int64_t& generation);
+                           std::int64_t& generation, AuditWriteTimes* times = nullptr);
 
   // Report queries (streaming: rows are handed out one at a time).
   void forEachDeviceJson(const std::function<void(const std::string& json)>& fn);
