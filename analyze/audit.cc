@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <deque>
 #include <exception>
 #include <iterator>
@@ -10,6 +11,7 @@
 #include <thread>
 #include <tuple>
 #include <unordered_map>
+#include <unordered_set>
 
 namespace provaudit::analyze {
 namespace {
@@ -163,6 +165,29 @@ void certFindings(const CertVerdict& v, std::int64_t ts_ns, const RuleSet& rules
   }
 }
 
+// Hashes of wire addresses, for lookups whose order does not matter.
+struct MacHash {
+  std::size_t operator()(const MacAddr& m) const noexcept {
+    std::uint64_t v = 0;
+    std::memcpy(&v, m.b.data(), m.b.size());
+    return std::hash<std::uint64_t>{}(v);
+  }
+};
+struct IpHash {
+  std::size_t operator()(const IpAddr& a) const noexcept {
+    const std::string_view bytes(reinterpret_cast<const char*>(a.b.data()), a.b.size());
+    return std::hash<std::string_view>{}(bytes) ^ a.family;
+  }
+};
+
+// Adds `v` to `list` unless it is there, keeping at most `limit` + 1 entries:
+// enough to tell "at most limit distinct values" from "more".
+template <typename T>
+void addDistinctUpTo(std::vector<T>& list, const T& v, std::size_t limit) {
+  if (list.size() > limit || std::find(list.begin(), list.end(), v) != list.end()) return;
+  list.push_back(v);
+}
+
 void sortFindings(std::vector<Finding>& f) {
   std::sort(f.begin(), f.end(), [](const Finding& a, const Finding& b) {
     return a.code != b.code ? a.code < b.code : a.detail < b.detail;
@@ -253,18 +278,22 @@ class Auditor {
   // design.md: a device is its host MAC when that MAC is seen with one IP;
   // a MAC behind which many IPs (or many claimed devices) appear is a router.
   void assignDeviceKeys() {
+    // Only whether a MAC (or an IP's group) has more than a limit of distinct
+    // addresses or claims matters: each list stops one past its limit, so a
+    // router's MAC with thousands of clients costs no more than a phone's.
     struct MacUse {
-      std::set<IpAddr> v4, v6;
-      std::set<std::string> claimed_macs;
+      std::vector<IpAddr> v4, v6;
+      std::vector<std::string> claimed_macs;
     };
-    std::map<MacAddr, MacUse> macs;
+    std::unordered_map<MacAddr, MacUse, MacHash> macs;
     for (const auto& ev : evidence_) {
       const ObservedFlow& f = ev.flow();
       if (!f.client_mac || f.client_mac->isZero() || f.client_mac->isMulticast()) continue;
       MacUse& u = macs[*f.client_mac];
-      (f.client.ip.family == 4 ? u.v4 : u.v6).insert(f.client.ip);
+      if (f.client.ip.family == 4) addDistinctUpTo(u.v4, f.client.ip, HOST_MAC_MAX_IPV4);
+      else addDistinctUpTo(u.v6, f.client.ip, HOST_MAC_MAX_IPV6);
       for (const auto& c : ev.read->claims) {
-        if (c.field == "mac") u.claimed_macs.insert(c.value);
+        if (c.field == "mac") addDistinctUpTo(u.claimed_macs, c.value, 1);
       }
     }
     for (const auto& [mac, use] : macs) {
@@ -273,8 +302,9 @@ class Auditor {
       }
     }
     // Evidence without a host MAC is grouped by client IP; the group is keyed
-    // by the MAC its claims agree on, else the serial, else the IP.
-    std::map<IpAddr, std::vector<Evidence*>> by_ip;
+    // by the MAC its claims agree on, else the serial, else the IP. (Groups
+    // are independent: their order does not matter.)
+    std::unordered_map<IpAddr, std::vector<Evidence*>, IpHash> by_ip;
     for (auto& ev : evidence_) {
       const ObservedFlow& f = ev.flow();
       if (f.client_mac && host_macs_.count(*f.client_mac) != 0) {
@@ -284,16 +314,16 @@ class Auditor {
       }
     }
     for (auto& [ip, group] : by_ip) {
-      std::set<std::string> claimed_macs, serials;
+      std::vector<std::string> claimed_macs, serials;
       for (const Evidence* ev : group) {
         for (const auto& c : ev->read->claims) {
-          if (c.field == "mac") claimed_macs.insert(c.value);
-          if (c.field == "serial") serials.insert(c.value);
+          if (c.field == "mac") addDistinctUpTo(claimed_macs, c.value, 1);
+          if (c.field == "serial") addDistinctUpTo(serials, c.value, 1);
         }
       }
       std::string key;
-      if (claimed_macs.size() == 1) key = "mac:" + *claimed_macs.begin();
-      else if (claimed_macs.empty() && serials.size() == 1) key = "serial:" + *serials.begin();
+      if (claimed_macs.size() == 1) key = "mac:" + claimed_macs.front();
+      else if (claimed_macs.empty() && serials.size() == 1) key = "serial:" + serials.front();
       else key = "ip:" + ip.str();
       for (Evidence* ev : group) ev->device_key = key;
     }
@@ -673,7 +703,7 @@ class Auditor {
   const TrustStore* server_ca_;
   std::vector<Evidence> evidence_;
   std::deque<ObservationClaims> own_claims_;
-  std::set<MacAddr> host_macs_;
+  std::unordered_set<MacAddr, MacHash> host_macs_;
   std::map<std::string, std::set<std::string>> cert_users_;  // non-generic certificate -> its holders
 };
 
