@@ -7,6 +7,8 @@
 #include <cstring>
 #include <utility>
 
+#include "common/text.h"
+
 namespace provaudit::capture {
 namespace {
 
@@ -40,10 +42,11 @@ constexpr std::int64_t NS_PER_SECOND = 1'000'000'000;
 constexpr std::int64_t NS_PER_MICROSECOND = 1'000;
 constexpr ssize_t READ_FAILED = -1;
 
+constexpr int HEX_DIGITS_32 = 8;
+
 std::string hex32(std::uint32_t v) {
-  constexpr char DIGITS[] = "0123456789abcdef";
   std::string s = "0x";
-  for (int shift = 28; shift >= 0; shift -= 4) s += DIGITS[(v >> shift) & 0xF];
+  appendHexLower(s, v, HEX_DIGITS_32);
   return s;
 }
 
