@@ -7,15 +7,8 @@
 
 #include <cstdint>
 #include <cstdio>
-#include <ctime>
 
-namespace {
-double nowSeconds() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-}
-}  // namespace
+#include "floor_loop.h"
 
 int main(int argc, char** argv) {
   if (argc != 2) {
@@ -23,7 +16,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   char errbuf[PCAP_ERRBUF_SIZE];
-  const double t0 = nowSeconds();
+  const double t0 = bench::nowSeconds();
   pcap_t* p = pcap_open_offline(argv[1], errbuf);
   if (p == nullptr) {
     std::fprintf(stderr, "bare_read: %s\n", errbuf);
@@ -38,14 +31,13 @@ int main(int argc, char** argv) {
     bytes += hdr->caplen;
     wire += hdr->len;
   }
-  const double secs = nowSeconds() - t0;
+  const double secs = bench::nowSeconds() - t0;
   int status = 0;
   if (rc == PCAP_ERROR) {
     std::fprintf(stderr, "bare_read: %s\n", pcap_geterr(p));
     status = 1;
   }
   pcap_close(p);
-  std::printf("packets %llu bytes %llu wire_bytes %llu seconds %.6f\n", static_cast<unsigned long long>(packets),
-              static_cast<unsigned long long>(bytes), static_cast<unsigned long long>(wire), secs);
+  bench::printFloorLine(packets, bytes, wire, secs);
   return status;
 }

@@ -7,18 +7,10 @@
 // Exit status 1 if the file cannot be opened or is damaged.
 #include <cstdint>
 #include <cstdio>
-#include <ctime>
 #include <string>
 
 #include "capture/packet_source.h"
-
-namespace {
-double nowSeconds() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-}
-}  // namespace
+#include "floor_loop.h"
 
 int main(int argc, char** argv) {
   using namespace provaudit::capture;
@@ -26,7 +18,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: read_floor FILE\n");
     return 1;
   }
-  const double t0 = nowSeconds();
+  const double t0 = bench::nowSeconds();
   std::string err;
   auto src = openCaptureFile(argv[1], 0, err);
   if (!src) {
@@ -41,9 +33,8 @@ int main(int argc, char** argv) {
     bytes += p.data.size();
     wire += p.orig_len;
   }
-  const double secs = nowSeconds() - t0;
+  const double secs = bench::nowSeconds() - t0;
   if (st == ReadStatus::Error) std::fprintf(stderr, "read_floor: %s\n", src->error().c_str());
-  std::printf("packets %llu bytes %llu wire_bytes %llu seconds %.6f\n", static_cast<unsigned long long>(packets),
-              static_cast<unsigned long long>(bytes), static_cast<unsigned long long>(wire), secs);
+  bench::printFloorLine(packets, bytes, wire, secs);
   return st == ReadStatus::Error ? 1 : 0;
 }

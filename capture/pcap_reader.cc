@@ -42,14 +42,6 @@ constexpr std::int64_t NS_PER_SECOND = 1'000'000'000;
 constexpr std::int64_t NS_PER_MICROSECOND = 1'000;
 constexpr ssize_t READ_FAILED = -1;
 
-constexpr int HEX_DIGITS_32 = 8;
-
-std::string hex32(std::uint32_t v) {
-  std::string s = "0x";
-  appendHexLower(s, v, HEX_DIGITS_32);
-  return s;
-}
-
 bool knownMagic(std::uint32_t m) { return m == MAGIC_MICROSECONDS || m == MAGIC_NANOSECONDS || m == MAGIC_KUZNETZOV; }
 
 }  // namespace

@@ -4,6 +4,8 @@
 #include <cstring>
 #include <limits>
 
+#include "common/text.h"
+
 namespace provaudit::capture {
 namespace {
 
@@ -44,13 +46,6 @@ constexpr std::int64_t NS_PER_SECOND = 1'000'000'000;
 
 // Wide enough for units * 10^9 and seconds * 10^9 without overflow.
 __extension__ using WideInt = __int128;
-
-std::string hex32(std::uint32_t v) {
-  constexpr char DIGITS[] = "0123456789abcdef";
-  std::string s = "0x";
-  for (int shift = 28; shift >= 0; shift -= 4) s += DIGITS[(v >> shift) & 0xF];
-  return s;
-}
 
 std::size_t paddingFor(std::size_t n) { return (BLOCK_ALIGNMENT - n % BLOCK_ALIGNMENT) % BLOCK_ALIGNMENT; }
 

@@ -84,4 +84,11 @@ void appendHexLower(std::string& out, std::uint64_t v, int digits) {
   for (int i = digits - 1; i >= 0; --i) out.push_back(HEX_DIGITS[(v >> (NIBBLE_BITS * static_cast<unsigned>(i))) & NIBBLE_MASK]);
 }
 
+std::string hex32(std::uint32_t v) {
+  constexpr int DIGITS_32 = 8;
+  std::string s = "0x";
+  appendHexLower(s, v, DIGITS_32);
+  return s;
+}
+
 }  // namespace provaudit

@@ -19,5 +19,7 @@ void appendHexLower(std::string& out, std::span<const std::uint8_t> bytes);
 std::string hexLower(std::span<const std::uint8_t> bytes);
 // The lowest `digits` nibbles of `v`, most significant first.
 void appendHexLower(std::string& out, std::uint64_t v, int digits);
+// "0x" and eight lowercase digits: a 32-bit field as error messages show it.
+std::string hex32(std::uint32_t v);
 
 }  // namespace provaudit
