@@ -513,8 +513,8 @@ std::size_t Database::replaceAudit(const AuditResult& result, std::unordered_map
         .bind(18, static_cast<std::int64_t>(d.sessions))
         .bind(19, static_cast<std::int64_t>(h))
         .exec();
+    if (!full) addRowid(index, sqlite3_last_insert_rowid(db_.get()));  // the device row's (before the document's)
     doc.bind(1, d.id).bind(2, report).bind(3, detail).exec();
-    if (!full) addRowid(index, sqlite3_last_insert_rowid(db_.get()));
   }
   if (!full) {
     for (const auto& [id, h] : written) {

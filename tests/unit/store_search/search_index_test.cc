@@ -12,6 +12,7 @@
 
 #include "../../support/temp_dir.h"
 #include "store/database.h"
+#include "store/sqlite_util.h"
 
 using namespace provaudit;
 using namespace provaudit::store;
@@ -104,4 +105,26 @@ TEST_CASE("the search index follows full and incremental audits: changed, new an
   audit(db, third, written, generation);
   CHECK(search(path, "SPA962").empty());
   CHECK(search(path, "CBT") == std::set<std::string>{"serial:CBT22222BBB", "serial:CBT33333CCC"});
+}
+
+TEST_CASE("the search index takes the device row's rowid, however the document rows are numbered") {
+  // Migration 5 numbered the documents in id order, apart from the device
+  // rows' own numbering: an upgraded database has the two differ.
+  const testing::TempDir tmp("provaudit-search");
+  const std::string path = tmp.path("search.db");
+  Database db(path, Database::Mode::ReadWrite);
+  std::unordered_map<std::string, std::uint64_t> written;
+  std::int64_t generation = -1;
+  analyze::AuditResult first;
+  first.devices = {device("CBT11111AAA", "SPA962"), device("CBT22222BBB", "SPA504G")};
+  audit(db, first, written, generation);
+  execSql(db.handle(), "UPDATE device_docs SET rowid = rowid + 1000");
+
+  analyze::AuditResult second;
+  second.devices = {device("CBT11111AAA", "SPA122"), device("CBT22222BBB", "SPA504G"),
+                    device("CBT33333CCC", "SPA112")};
+  audit(db, second, written, generation);
+  CHECK(search(path, "SPA962").empty());
+  CHECK(search(path, "SPA122") == std::set<std::string>{"serial:CBT11111AAA"});
+  CHECK(search(path, "SPA112") == std::set<std::string>{"serial:CBT33333CCC"});
 }
