@@ -49,22 +49,25 @@ void pushUnique(std::vector<std::string>& v, const std::string& s) {
 
 void addClaims(std::vector<ClaimRecord>& out, const Claims& c, const std::string& origin, const std::string& evidence,
                const ObservedFlow& flow) {
-  auto add = [&](const char* field, const std::optional<std::string>& v) {
-    if (v && !v->empty()) out.push_back({field, *v, origin, evidence, c.rule, flow.ref, flow.source});
+  std::shared_ptr<const ClaimSource> from;  // made for the first claim, shared by the others
+  auto add = [&](const char* field, std::string value) {
+    if (value.empty()) return;
+    if (!from) from = std::make_shared<const ClaimSource>(ClaimSource{origin, evidence, c.rule, flow.ref, flow.source});
+    out.push_back({field, std::move(value), from});
   };
-  add("vendor", c.vendor);
-  add("model", c.model);
-  add("firmware", c.firmware);
-  add("serial", c.serial);
-  if (c.mac) out.push_back({"mac", c.mac->str(), origin, evidence, c.rule, flow.ref, flow.source});
-  add("ccert", c.ccert);
+  add("vendor", c.vendor.value_or(""));
+  add("model", c.model.value_or(""));
+  add("firmware", c.firmware.value_or(""));
+  add("serial", c.serial.value_or(""));
+  if (c.mac) add("mac", c.mac->str());
+  add("ccert", c.ccert.value_or(""));
 }
 
 std::optional<std::string> firstClaim(const std::vector<ClaimRecord>& claims, const std::string& field,
                                       std::initializer_list<const char*> origins) {
   for (const char* origin : origins) {
     for (const auto& c : claims) {
-      if (c.field == field && c.origin == origin) return c.value;
+      if (c.field == field && c.origin() == origin) return c.value;
     }
   }
   return std::nullopt;
@@ -74,7 +77,7 @@ std::vector<std::string> distinctClaims(const std::vector<ClaimRecord>& claims, 
                                         const std::string& origin) {
   std::vector<std::string> out;
   for (const auto& c : claims) {
-    if (c.field == field && c.origin == origin) pushUnique(out, c.value);
+    if (c.field == field && c.origin() == origin) pushUnique(out, c.value);
   }
   return out;
 }
@@ -489,7 +492,7 @@ class Auditor {
     }
     if (d.mac) {
       if (auto v = rules_.vendorForMac(*d.mac)) {
-        d.claims.push_back({"vendor", *v, "oui", d.mac->str(), "oui", PacketRef{}, ""});
+        d.claims.push_back({"vendor", *v, std::make_shared<const ClaimSource>(ClaimSource{"oui", d.mac->str(), "oui", {}, ""})});
         if (!d.vendor) d.vendor = v;
       }
     }

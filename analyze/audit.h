@@ -37,15 +37,30 @@ struct Finding {
   std::string detail;
 };
 
-// One claim about a device and where it came from.
-struct ClaimRecord {
-  std::string field;     // vendor, model, firmware, serial, mac, ccert
-  std::string value;
+// Where claims were read: one text of one observation (a certificate subject,
+// a User-Agent, a URL, a POST body) and the rules that read it.
+struct ClaimSource {
   std::string origin;    // certificate, user-agent, url, post-body, wire, oui
   std::string evidence;  // the text it was read from (subject, UA, URL, ...)
   std::string rule;      // rule id that extracted it
   PacketRef ref;
-  std::string source;
+  std::string source;    // the capture's name
+};
+
+// One claim about a device and where it came from. The claims one text gave
+// (a User-Agent's vendor, model, firmware and serial) share their ClaimSource:
+// each device's audit copies its evidence's claims, and a copy then costs the
+// value, not the User-Agent or POST body four times over.
+struct ClaimRecord {
+  std::string field;     // vendor, model, firmware, serial, mac, ccert
+  std::string value;
+  std::shared_ptr<const ClaimSource> from;  // never null
+
+  [[nodiscard]] const std::string& origin() const { return from->origin; }
+  [[nodiscard]] const std::string& evidence() const { return from->evidence; }
+  [[nodiscard]] const std::string& rule() const { return from->rule; }
+  [[nodiscard]] const PacketRef& ref() const { return from->ref; }
+  [[nodiscard]] const std::string& source() const { return from->source; }
 };
 
 struct CertVerdict {

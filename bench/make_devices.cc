@@ -326,7 +326,8 @@ struct Generator {
   void claim(DeviceRecord& d, const char* field, const std::string& value, const char* origin, const std::string& evidence,
              const char* rule, std::int64_t ts) {
     if (value.empty()) return;
-    d.claims.push_back({field, value, origin, evidence, rule, {ts, frame, 0}, "site.pcapng"});
+    d.claims.push_back(
+        {field, value, std::make_shared<const analyze::ClaimSource>(analyze::ClaimSource{origin, evidence, rule, {ts, frame, 0}, "site.pcapng"})});
   }
 
   // One device with its sightings (stored now, through Database::addTls/addHttp).
@@ -556,7 +557,9 @@ struct Generator {
       if (d.firmware) claim(d, "firmware", *d.firmware, "user-agent", ua, "ua-rule", t0);
     }
     if (!d.urls.empty()) claim(d, "mac", mac.str(), "url", url, "url-rule", t0);
-    if (m.vendor != nullptr) d.claims.push_back({"vendor", m.vendor, "oui", mac.str(), "oui", {}, ""});
+    if (m.vendor != nullptr) {
+      d.claims.push_back({"vendor", m.vendor, std::make_shared<const analyze::ClaimSource>(analyze::ClaimSource{"oui", mac.str(), "oui", {}, ""})});
+    }
     return d;
   }
 };

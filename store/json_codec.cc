@@ -292,12 +292,12 @@ json::object deviceDetailJson(const DeviceRecord& d) {
   for (const auto& c : d.claims) {
     claims.push_back(json::object{{"field", c.field},
                                   {"value", c.value},
-                                  {"origin", c.origin},
-                                  {"evidence", c.evidence},
-                                  {"rule", c.rule},
-                                  {"time", c.ref.ts_ns != 0 ? json::value(isoTime(c.ref.ts_ns)) : json::value(nullptr)},
-                                  {"frame", c.ref.frame},
-                                  {"source", c.source}});
+                                  {"origin", c.origin()},
+                                  {"evidence", c.evidence()},
+                                  {"rule", c.rule()},
+                                  {"time", c.ref().ts_ns != 0 ? json::value(isoTime(c.ref().ts_ns)) : json::value(nullptr)},
+                                  {"frame", c.ref().frame},
+                                  {"source", c.source()}});
   }
   o["claims"] = std::move(claims);
   json::array hs;

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <map>
 #include <set>
 
 #include "analyze/audit.h"
@@ -502,4 +503,45 @@ TEST_CASE("a fleet large enough to be built on two threads: every device once, i
   }
   CHECK(legacy_seen == legacy.size());
   CHECK(clones_seen == clones.size());
+}
+
+TEST_CASE("each claim names the text, rule, packet and capture it was read from; one text's claims share them") {
+  Run r;
+  auto h = request("00:15:65:4a:a9:37", "10.0.0.33", T0 + 5 * SEC, "Yealink SIP-T46G 28.72.0.1 00:15:65:4a:a9:37",
+                   "/y000000000028.cfg");
+  h.flow.ref.frame = 77;
+  h.flow.source = "site-a.pcapng";
+  r.http.push_back(h);
+  const auto res = r.audit();
+  const auto& d = res.devices.at(0);
+  std::map<std::string, std::vector<const ClaimRecord*>> by_origin;
+  for (const auto& c : d.claims) {
+    REQUIRE(c.from != nullptr);
+    by_origin[c.origin()].push_back(&c);
+  }
+  // The User-Agent gave vendor, model, firmware and MAC, all read from it.
+  const auto& ua = by_origin.at("user-agent");
+  std::set<std::string> fields;
+  for (const auto* c : ua) {
+    fields.insert(c->field);
+    CHECK(c->evidence() == "Yealink SIP-T46G 28.72.0.1 00:15:65:4a:a9:37");
+    CHECK(c->ref().ts_ns == T0 + 5 * SEC);
+    CHECK(c->ref().frame == 77);
+    CHECK(c->source() == "site-a.pcapng");
+    CHECK(!c->rule().empty());
+    CHECK(c->from == ua.front()->from);  // one ClaimSource for the one text
+  }
+  CHECK(fields == std::set<std::string>{"vendor", "model", "firmware", "mac"});
+  for (const auto* c : ua) {
+    if (c->field == "model") CHECK(c->value == "SIP-T46G");
+    if (c->field == "firmware") CHECK(c->value == "28.72.0.1");
+    if (c->field == "mac") CHECK(c->value == "00:15:65:4a:a9:37");
+  }
+  // The OUI's claim stands on the device's MAC alone: no packet, no capture.
+  const auto& oui = by_origin.at("oui");
+  REQUIRE(oui.size() == 1);
+  CHECK(oui.front()->field == "vendor");
+  CHECK(oui.front()->evidence() == "00:15:65:4a:a9:37");
+  CHECK(oui.front()->ref().frame == 0);
+  CHECK(oui.front()->source().empty());
 }
