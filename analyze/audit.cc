@@ -492,7 +492,8 @@ class Auditor {
     }
     if (d.mac) {
       if (auto v = rules_.vendorForMac(*d.mac)) {
-        d.claims.push_back({"vendor", *v, std::make_shared<const ClaimSource>(ClaimSource{"oui", d.mac->str(), "oui", {}, ""})});
+        auto from = std::make_shared<const ClaimSource>(ClaimSource{"oui", d.mac->str(), "oui", {}, ""});
+        d.claims.push_back({"vendor", *v, std::move(from)});
         if (!d.vendor) d.vendor = v;
       }
     }

@@ -326,8 +326,9 @@ struct Generator {
   void claim(DeviceRecord& d, const char* field, const std::string& value, const char* origin, const std::string& evidence,
              const char* rule, std::int64_t ts) {
     if (value.empty()) return;
-    d.claims.push_back(
-        {field, value, std::make_shared<const analyze::ClaimSource>(analyze::ClaimSource{origin, evidence, rule, {ts, frame, 0}, "site.pcapng"})});
+    auto from = std::make_shared<const analyze::ClaimSource>(
+        analyze::ClaimSource{origin, evidence, rule, {ts, frame, 0}, "site.pcapng"});
+    d.claims.push_back({field, value, std::move(from)});
   }
 
   // One device with its sightings (stored now, through Database::addTls/addHttp).
@@ -558,7 +559,8 @@ struct Generator {
     }
     if (!d.urls.empty()) claim(d, "mac", mac.str(), "url", url, "url-rule", t0);
     if (m.vendor != nullptr) {
-      d.claims.push_back({"vendor", m.vendor, std::make_shared<const analyze::ClaimSource>(analyze::ClaimSource{"oui", mac.str(), "oui", {}, ""})});
+      auto from = std::make_shared<const analyze::ClaimSource>(analyze::ClaimSource{"oui", mac.str(), "oui", {}, ""});
+      d.claims.push_back({"vendor", m.vendor, std::move(from)});
     }
     return d;
   }

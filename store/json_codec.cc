@@ -290,13 +290,14 @@ json::object deviceDetailJson(const DeviceRecord& d) {
   json::object o;
   json::array claims;
   for (const auto& c : d.claims) {
+    const PacketRef& ref = c.ref();
     claims.push_back(json::object{{"field", c.field},
                                   {"value", c.value},
                                   {"origin", c.origin()},
                                   {"evidence", c.evidence()},
                                   {"rule", c.rule()},
-                                  {"time", c.ref().ts_ns != 0 ? json::value(isoTime(c.ref().ts_ns)) : json::value(nullptr)},
-                                  {"frame", c.ref().frame},
+                                  {"time", ref.ts_ns != 0 ? json::value(isoTime(ref.ts_ns)) : json::value(nullptr)},
+                                  {"frame", ref.frame},
                                   {"source", c.source()}});
   }
   o["claims"] = std::move(claims);
