@@ -302,7 +302,7 @@ struct EncodedDevice {
 };
 
 EncodedDevice encodeDevice(const analyze::DeviceRecord& d) {
-  EncodedDevice e{json::serialize(deviceToJson(d)), json::serialize(deviceDetailJson(d)), 0};
+  EncodedDevice e{json::serialize(deviceToJson(d)), json::serialize(deviceDetailStored(d)), 0};
   // Everything the rows hold: the two JSON forms, the sighting keys and the
   // servers (a stored hash is compared by the next process too).
   std::uint64_t h = std::hash<std::string>{}(e.report) ^ (std::hash<std::string>{}(e.detail) * 31);

@@ -1,5 +1,7 @@
 #include "store/json_codec.h"
 
+#include <unordered_map>
+
 namespace provaudit::store {
 namespace json = boost::json;
 using namespace provaudit::analyze;
@@ -286,19 +288,24 @@ json::object serverToJson(const ServerRecord& s) {
   return o;
 }
 
-json::object deviceDetailJson(const DeviceRecord& d) {
+json::object deviceDetailStored(const DeviceRecord& d) {
   json::object o;
-  json::array claims;
+  // Each text the claims were read from once (a User-Agent gives four
+  // claims): half the bytes of a detail document, and of its encoding.
+  json::array claims, sources;
+  std::unordered_map<const ClaimSource*, std::uint64_t> source_index;
   for (const auto& c : d.claims) {
-    const PacketRef& ref = c.ref();
-    claims.push_back(json::object{{"field", c.field},
-                                  {"value", c.value},
-                                  {"origin", c.origin()},
-                                  {"evidence", c.evidence()},
-                                  {"rule", c.rule()},
-                                  {"time", ref.ts_ns != 0 ? json::value(isoTime(ref.ts_ns)) : json::value(nullptr)},
-                                  {"frame", ref.frame},
-                                  {"source", c.source()}});
+    const auto [it, added] = source_index.try_emplace(c.from.get(), sources.size());
+    if (added) {
+      const PacketRef& ref = c.ref();
+      sources.push_back(json::object{{"origin", c.origin()},
+                                     {"evidence", c.evidence()},
+                                     {"rule", c.rule()},
+                                     {"time", ref.ts_ns != 0 ? json::value(isoTime(ref.ts_ns)) : json::value(nullptr)},
+                                     {"frame", ref.frame},
+                                     {"source", c.source()}});
+    }
+    claims.push_back(json::object{{"field", c.field}, {"value", c.value}, {"from", it->second}});
   }
   o["claims"] = std::move(claims);
   json::array hs;
@@ -344,6 +351,39 @@ json::object deviceDetailJson(const DeviceRecord& d) {
   o["mac_from_wire"] = d.mac_from_wire;
   o["http_requests"] = d.http_requests;
   o["evidence_decrypted"] = d.evidence_decrypted;
+  o["claim_sources"] = std::move(sources);  // last: expandStoredDetail removes it
+  return o;
+}
+
+void expandStoredDetail(json::object& detail) {
+  const json::value* sources_value = detail.if_contains("claim_sources");
+  json::value* claims_value = detail.if_contains("claims");
+  if (sources_value == nullptr || !sources_value->is_array() || claims_value == nullptr || !claims_value->is_array()) {
+    return;  // written before claim_sources (claims complete already), or not ours
+  }
+  const json::array& sources = sources_value->get_array();
+  json::array claims;
+  for (const json::value& stored : claims_value->get_array()) {
+    const json::object* c = stored.if_object();
+    if (c == nullptr) continue;
+    json::object full{{"field", c->contains("field") ? c->at("field") : json::value(nullptr)},
+                      {"value", c->contains("value") ? c->at("value") : json::value(nullptr)}};
+    // Parsed back from text, the index is an int64; built in memory, a uint64.
+    const json::value* from = c->if_contains("from");
+    boost::system::error_code ec;
+    const auto i = from != nullptr ? from->to_number<std::uint64_t>(ec) : 0;
+    if (from != nullptr && !ec && i < sources.size() && sources[i].is_object()) {
+      for (const auto& [key, value] : sources[i].get_object()) full[key] = value;
+    }
+    claims.push_back(std::move(full));
+  }
+  *claims_value = std::move(claims);
+  detail.stable_erase("claim_sources");
+}
+
+json::object deviceDetailJson(const DeviceRecord& d) {
+  json::object o = deviceDetailStored(d);
+  expandStoredDetail(o);
   return o;
 }
 

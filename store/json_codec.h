@@ -25,5 +25,11 @@ boost::json::object serverToJson(const analyze::ServerRecord& s);
 // What the dashboard shows beyond the contract: claims with their origin, the
 // handshake history, the chain as sent, explanations.
 boost::json::object deviceDetailJson(const analyze::DeviceRecord& d);
+// The same as stored (device_docs.detail): each claim names its origin,
+// evidence, rule and packet by index ("from") into "claim_sources", the texts
+// the claims were read from, each once. expandStoredDetail gives the
+// dashboard's form back; a document stored before claim_sources passes as it is.
+boost::json::object deviceDetailStored(const analyze::DeviceRecord& d);
+void expandStoredDetail(boost::json::object& detail);
 
 }  // namespace provaudit::store

@@ -11,6 +11,7 @@
 #include <variant>
 
 #include "common/net_types.h"
+#include "store/json_codec.h"
 #include "store/report.h"
 #include "store/report_html.h"
 #include "store/sqlite_util.h"
@@ -1175,7 +1176,9 @@ std::optional<json::object> WebQueries::device(const std::string& id) {
     s.bind(1, id);
     if (!s.step()) return std::nullopt;
     out["device"] = parseOrNull(s.text(0));
-    out["detail"] = parseOrNull(s.text(1));
+    json::value detail = parseOrNull(s.text(1));
+    if (auto* o = detail.if_object()) expandStoredDetail(*o);
+    out["detail"] = std::move(detail);
   }
   {
     Stmt s(db_,

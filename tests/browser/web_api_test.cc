@@ -207,6 +207,20 @@ TEST_CASE("device search and detail, 404 for unknown ids") {
   const auto detail = getJson(port, "/api/devices/" + urlEncode(id));
   CHECK(detail.at("device").at("id").as_string() == id);
   CHECK(detail.at("detail").as_object().contains("claims"));
+  // Stored with each source text once; served with every claim complete.
+  CHECK(!detail.at("detail").as_object().contains("claim_sources"));
+  for (const auto& c : detail.at("detail").at("claims").as_array()) {
+    for (const char* key : {"field", "value", "origin", "evidence", "rule", "time", "frame", "source"}) {
+      INFO(key);
+      CHECK(c.as_object().contains(key));
+    }
+    CHECK(!c.as_object().contains("from"));
+    if (c.at("origin") != "oui") {
+      CHECK(!c.at("evidence").as_string().empty());
+      CHECK(std::string(c.at("source").as_string()).find("spa_mixed_tls12.pcap") != std::string::npos);
+    }
+  }
+  CHECK(!detail.at("detail").at("claims").as_array().empty());
   const auto& sightings = detail.at("sightings").as_array();
   REQUIRE(!sightings.empty());
   CHECK(sightings[0].at("frame").as_int64() > 0);

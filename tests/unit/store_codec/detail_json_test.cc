@@ -38,3 +38,53 @@ TEST_CASE("the detail document gives each claim's origin, evidence, rule, packet
   CHECK(oui.at("frame") == 0);
   CHECK(oui.at("source") == "");
 }
+
+TEST_CASE("the stored detail names each claim source once; expanding it gives the dashboard's form back") {
+  DeviceRecord d;
+  d.id = "mac:00:15:65:4a:a9:37";
+  const auto ua = std::make_shared<const ClaimSource>(ClaimSource{
+      "user-agent", "Yealink SIP-T46G 28.72.0.1", "yealink-ua", {1'750'000'000'000'000'000, 9, 0}, "a.pcap"});
+  const auto url = std::make_shared<const ClaimSource>(
+      ClaimSource{"url", "/001565 4aa937.cfg", "yealink-url", {1'750'000'001'000'000'000, 10, 0}, "a.pcap"});
+  d.claims = {{"vendor", "Yealink", ua},
+              {"model", "SIP-T46G", ua},
+              {"mac", "00:15:65:4a:a9:37", url},
+              {"firmware", "28.72.0.1", ua}};
+  json::object stored = store::deviceDetailStored(d);
+  const json::array& sources = stored.at("claim_sources").as_array();
+  REQUIRE(sources.size() == 2);  // the User-Agent once, the URL once
+  CHECK(sources.at(0).at("evidence") == "Yealink SIP-T46G 28.72.0.1");
+  CHECK(sources.at(1).at("evidence") == "/001565 4aa937.cfg");
+  const json::array& compact = stored.at("claims").as_array();
+  REQUIRE(compact.size() == 4);
+  CHECK(compact.at(2).at("from") == 1);
+  CHECK(compact.at(3).at("from") == 0);
+  CHECK(!compact.at(0).as_object().contains("evidence"));
+  const std::size_t stored_bytes = json::serialize(stored).size();
+
+  const json::object full = store::deviceDetailJson(d);
+  // As the dashboard gets it: read back from the text in the database.
+  json::object read_back = json::parse(json::serialize(stored)).as_object();
+  store::expandStoredDetail(read_back);
+  CHECK(json::serialize(read_back) == json::serialize(full));
+  store::expandStoredDetail(stored);
+  CHECK(json::serialize(stored) == json::serialize(full));  // the same keys, values and order
+  CHECK(stored_bytes < json::serialize(full).size());
+  CHECK(!stored.contains("claim_sources"));
+  CHECK(stored.begin()->key() == "claims");
+  const json::object& mac = stored.at("claims").as_array().at(2).as_object();
+  CHECK(mac.at("origin") == "url");
+  CHECK(mac.at("rule") == "yealink-url");
+  CHECK(mac.at("frame") == 10);
+  CHECK(!mac.contains("from"));
+
+  // A document stored before claim_sources existed passes as it is.
+  json::object old = full;
+  store::expandStoredDetail(old);
+  CHECK(json::serialize(old) == json::serialize(full));
+  // A damaged one loses nothing it still has, and never throws.
+  json::object damaged =
+      json::parse(R"({"claims":[{"field":"model","value":"X","from":7},3],"claim_sources":[]})").as_object();
+  store::expandStoredDetail(damaged);
+  CHECK(json::serialize(damaged) == R"({"claims":[{"field":"model","value":"X"}]})");
+}

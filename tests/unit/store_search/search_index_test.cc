@@ -108,7 +108,7 @@ TEST_CASE("the search index follows full and incremental audits: changed, new an
 }
 
 TEST_CASE("the search index takes the device row's rowid, however the document rows are numbered") {
-  // Migration 5 numbered the documents in id order, apart from the device
+  // Migration 6 numbered the documents in id order, apart from the device
   // rows' own numbering: an upgraded database has the two differ.
   const testing::TempDir tmp("provaudit-search");
   const std::string path = tmp.path("search.db");
