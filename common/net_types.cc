@@ -73,10 +73,36 @@ std::optional<IpAddr> IpAddr::parse(std::string_view text) {
   return std::nullopt;
 }
 
+namespace {
+
+// Appends `v` in decimal, at least `width` digits (zero-padded). Devices'
+// documents hold several times and addresses each: through printf, these
+// were a fifth of encoding one.
+void appendDecimal(std::string& out, std::uint64_t v, int width = 1) {
+  char digits[20];
+  int n = 0;
+  do {
+    digits[n++] = static_cast<char>('0' + v % 10);
+    v /= 10;
+  } while (v != 0);
+  for (int i = n; i < width; ++i) out += '0';
+  while (n > 0) out += digits[--n];
+}
+
+}  // namespace
+
 std::string IpAddr::str() const {
+  if (family == 4) {
+    std::string out;
+    out.reserve(15);
+    for (int i = 0; i < 4; ++i) {
+      if (i != 0) out += '.';
+      appendDecimal(out, b[static_cast<std::size_t>(i)]);
+    }
+    return out;
+  }
   char buf[INET6_ADDRSTRLEN] = {0};
-  if (family == 4) inet_ntop(AF_INET, b.data(), buf, sizeof buf);
-  else if (family == 6) inet_ntop(AF_INET6, b.data(), buf, sizeof buf);
+  if (family == 6) inet_ntop(AF_INET6, b.data(), buf, sizeof buf);
   else return "";
   return buf;
 }
@@ -92,6 +118,36 @@ std::string isoTime(std::int64_t ts_ns) {
   if (frac < 0) {
     frac += 1000000000;
     --secs;
+  }
+  // From 1970 on (int64 nanoseconds end in 2262): days to a civil date by
+  // the proleptic Gregorian calendar's 400-year era (a year taken to start on
+  // March 1, so that the leap day is its last).
+  constexpr std::int64_t DAY = 86400;
+  if (secs >= 0) {
+    const std::int64_t days = secs / DAY, in_day = secs % DAY;
+    const std::int64_t z = days + 719468;  // days since 0000-03-01
+    const std::int64_t era = z / 146097;
+    const std::int64_t doe = z - era * 146097;                                 // [0, 146096]
+    const std::int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;  // [0, 399]
+    const std::int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);          // [0, 365]
+    const std::int64_t mp = (5 * doy + 2) / 153;                               // March = 0
+    const std::int64_t day = doy - (153 * mp + 2) / 5 + 1;
+    const std::int64_t month = mp < 10 ? mp + 3 : mp - 9;
+    const std::int64_t year = yoe + era * 400 + (month <= 2 ? 1 : 0);
+    std::string out;
+    out.reserve(27);
+    const auto put = [&out](std::int64_t v, int width, char after) {
+      appendDecimal(out, static_cast<std::uint64_t>(v), width);
+      if (after != '\0') out += after;
+    };
+    put(year, 4, '-');
+    put(month, 2, '-');
+    put(day, 2, 'T');
+    put(in_day / 3600, 2, ':');
+    put(in_day / 60 % 60, 2, ':');
+    put(in_day % 60, 2, '.');
+    put(frac / 1000, 6, 'Z');
+    return out;
   }
   const std::time_t t = static_cast<std::time_t>(secs);
   std::tm tm{};
