@@ -302,7 +302,7 @@ struct EncodedDevice {
 };
 
 EncodedDevice encodeDevice(const analyze::DeviceRecord& d) {
-  EncodedDevice e{json::serialize(deviceToJson(d)), json::serialize(deviceDetailStored(d)), 0};
+  EncodedDevice e{deviceReportText(d), deviceDetailText(d), 0};
   // Everything the rows hold: the two JSON forms, the sighting keys and the
   // servers (a stored hash is compared by the next process too).
   std::uint64_t h = std::hash<std::string>{}(e.report) ^ (std::hash<std::string>{}(e.detail) * 31);
@@ -531,7 +531,7 @@ std::size_t Database::replaceAudit(const AuditResult& result, std::unordered_map
         .bind(2, s.endpoint.ip.str())
         .bind(3, static_cast<std::int64_t>(s.endpoint.port))
         .bind(4, static_cast<std::int64_t>(s.requests_client_cert ? 1 : 0))
-        .bind(5, json::serialize(serverToJson(s)))
+        .bind(5, serverReportText(s))
         .exec();
   }
   const auto rows_done = Clock::now();

@@ -2,13 +2,13 @@
 
 #include <unordered_map>
 
+#include "store/json_out.h"
+
 namespace provaudit::store {
 namespace json = boost::json;
 using namespace provaudit::analyze;
 
 namespace {
-
-json::value optStr(const std::optional<std::string>& s) { return s ? json::value(*s) : json::value(nullptr); }
 
 json::array strArray(const std::vector<std::string>& v) {
   json::array a;
@@ -33,6 +33,7 @@ bool endpointFrom(const json::value& v, Endpoint& e) {
 
 json::object flowJson(const ObservedFlow& f) {
   json::object o;
+  o.reserve(8);  // the keys below: no growing table
   o["ts_ns"] = f.ref.ts_ns;
   o["frame"] = f.ref.frame;
   o["source"] = f.source;
@@ -108,16 +109,12 @@ std::string keyText(const CertInfo& c) {
   return c.key_bits > 0 ? c.key_type + " " + std::to_string(c.key_bits) : c.key_type;
 }
 
-json::array findingsJson(const std::vector<Finding>& f) {
-  json::array a;
-  for (const auto& x : f) a.push_back(json::object{{"code", x.code}, {"severity", x.severity}, {"detail", x.detail}});
-  return a;
-}
 
 }  // namespace
 
 json::object tlsToJson(const TlsObservation& t) {
   json::object o;
+  o.reserve(30);  // the keys below: no growing table
   o["flow"] = flowJson(t.flow);
   o["first_ts_ns"] = t.first.ts_ns;
   o["first_frame"] = t.first.frame;
@@ -203,6 +200,7 @@ bool tlsFromJson(const json::value& v, const CertLookup& certs, TlsObservation& 
 
 json::object httpToJson(const HttpObservation& h) {
   json::object o;
+  o.reserve(8);  // the keys below: no growing table
   o["flow"] = flowJson(h.flow);
   o["over_tls"] = h.over_tls;
   o["method"] = h.method;
@@ -229,130 +227,167 @@ bool httpFromJson(const json::value& v, HttpObservation& h) {
   return true;
 }
 
-json::object certToJson(const CertVerdict& v) {
+namespace {
+
+void writeCert(JsonOut& j, const CertVerdict& v) {
   const CertInfo& c = *v.cert;
-  json::object o;
-  o["sha256"] = c.sha256;
-  o["subject"] = c.subject_text;
-  o["issuer"] = c.issuer_text;
-  o["serial_number"] = c.serial_number;
-  o["not_before"] = isoTime(c.not_before * 1000000000);
-  o["not_after"] = isoTime(c.not_after * 1000000000);
-  o["key"] = keyText(c);
-  o["signature"] = c.signature;
-  o["chain"] = v.chain;
-  o["product"] = optStr(v.product);
-  o["serial"] = optStr(v.serial);
-  o["mac"] = v.mac ? json::value(v.mac->str()) : json::value(nullptr);
-  return o;
+  j.beginObject()
+      .field("sha256", c.sha256)
+      .field("subject", c.subject_text)
+      .field("issuer", c.issuer_text)
+      .field("serial_number", c.serial_number)
+      .field("not_before", isoTime(c.not_before * 1000000000))
+      .field("not_after", isoTime(c.not_after * 1000000000))
+      .field("key", keyText(c))
+      .field("signature", c.signature)
+      .field("chain", v.chain)
+      .field("product", v.product)
+      .field("serial", v.serial);
+  j.key("mac");
+  if (v.mac) j.str(v.mac->str());
+  else j.null();
+  j.endObject();
 }
 
-json::object deviceToJson(const DeviceRecord& d) {
-  json::object o;
-  o["id"] = d.id;
-  o["mac"] = d.mac ? json::value(d.mac->str()) : json::value(nullptr);
-  o["ips"] = strArray(d.ips);
-  o["identity"] = d.identity;
-  o["identity_reason"] = d.identity_reason;
-  o["vendor"] = optStr(d.vendor);
-  o["model"] = optStr(d.model);
-  o["firmware"] = optStr(d.firmware);
-  o["serial"] = optStr(d.serial);
-  o["cert"] = d.cert ? json::value(certToJson(*d.cert)) : json::value(nullptr);
-  o["user_agents"] = strArray(d.user_agents);
-  o["urls"] = strArray(d.urls);
-  o["tls"] = json::object{{"versions", strArray(d.tls_versions)}, {"ja4", strArray(d.ja4)}};
-  o["findings"] = findingsJson(d.findings);
-  o["first_seen"] = isoTime(d.first_seen);
-  o["last_seen"] = isoTime(d.last_seen);
-  o["sessions"] = d.sessions;
-  return o;
+void writeFindings(JsonOut& j, const std::vector<Finding>& findings) {
+  j.beginArray();
+  for (const auto& f : findings) {
+    j.beginObject().field("code", f.code).field("severity", f.severity).field("detail", f.detail).endObject();
+  }
+  j.endArray();
 }
 
-json::object serverToJson(const ServerRecord& s) {
-  json::object o;
-  o["ip"] = s.endpoint.ip.str();
-  o["port"] = s.endpoint.port;
-  o["requests_client_cert"] =
-      s.requests_client_cert || s.cert_request_visible || !s.tls ? json::value(s.requests_client_cert) : json::value(nullptr);
-  o["tls_versions"] = strArray(s.tls_versions);
-  o["cert"] = s.cert ? json::value(certToJson(*s.cert)) : json::value(nullptr);
-  o["findings"] = findingsJson(s.findings);
-  o["sni"] = strArray(s.sni);
-  o["requested_ca_names"] = strArray(s.requested_ca_names);
-  o["cipher_suites"] = strArray(s.cipher_suites);
-  o["first_seen"] = isoTime(s.first_seen);
-  o["last_seen"] = isoTime(s.last_seen);
-  o["sessions"] = s.sessions;
-  o["clients"] = s.clients;
-  return o;
+}  // namespace
+
+std::string deviceReportText(const DeviceRecord& d) {
+  std::string out;
+  out.reserve(1024);
+  JsonOut j(out);
+  j.beginObject().field("id", d.id).key("mac");
+  if (d.mac) j.str(d.mac->str());
+  else j.null();
+  j.field("ips", d.ips)
+      .field("identity", d.identity)
+      .field("identity_reason", d.identity_reason)
+      .field("vendor", d.vendor)
+      .field("model", d.model)
+      .field("firmware", d.firmware)
+      .field("serial", d.serial)
+      .key("cert");
+  if (d.cert) writeCert(j, *d.cert);
+  else j.null();
+  j.field("user_agents", d.user_agents).field("urls", d.urls);
+  j.key("tls").beginObject().field("versions", d.tls_versions).field("ja4", d.ja4).endObject();
+  j.key("findings");
+  writeFindings(j, d.findings);
+  j.field("first_seen", isoTime(d.first_seen))
+      .field("last_seen", isoTime(d.last_seen))
+      .field("sessions", d.sessions)
+      .endObject();
+  return out;
 }
 
-json::object deviceDetailStored(const DeviceRecord& d) {
-  json::object o;
+std::string serverReportText(const ServerRecord& s) {
+  std::string out;
+  JsonOut j(out);
+  j.beginObject().field("ip", s.endpoint.ip.str()).field("port", s.endpoint.port).key("requests_client_cert");
+  // null when every handshake hid the answer (TLS 1.3 encrypts CertificateRequest)
+  if (s.requests_client_cert || s.cert_request_visible || !s.tls) j.boolean(s.requests_client_cert);
+  else j.null();
+  j.field("tls_versions", s.tls_versions).key("cert");
+  if (s.cert) writeCert(j, *s.cert);
+  else j.null();
+  j.key("findings");
+  writeFindings(j, s.findings);
+  j.field("sni", s.sni)
+      .field("requested_ca_names", s.requested_ca_names)
+      .field("cipher_suites", s.cipher_suites)
+      .field("first_seen", isoTime(s.first_seen))
+      .field("last_seen", isoTime(s.last_seen))
+      .field("sessions", s.sessions)
+      .field("clients", s.clients)
+      .endObject();
+  return out;
+}
+
+std::string deviceDetailText(const DeviceRecord& d) {
+  std::string out;
+  out.reserve(2048);
+  JsonOut j(out);
+  j.beginObject();
   // Each text the claims were read from once (a User-Agent gives four
   // claims): half the bytes of a detail document, and of its encoding.
-  json::array claims, sources;
+  std::vector<const ClaimRecord*> sources;
   std::unordered_map<const ClaimSource*, std::uint64_t> source_index;
+  j.key("claims").beginArray();
   for (const auto& c : d.claims) {
     const auto [it, added] = source_index.try_emplace(c.from.get(), sources.size());
-    if (added) {
-      const PacketRef& ref = c.ref();
-      sources.push_back(json::object{{"origin", c.origin()},
-                                     {"evidence", c.evidence()},
-                                     {"rule", c.rule()},
-                                     {"time", ref.ts_ns != 0 ? json::value(isoTime(ref.ts_ns)) : json::value(nullptr)},
-                                     {"frame", ref.frame},
-                                     {"source", c.source()}});
-    }
-    claims.push_back(json::object{{"field", c.field}, {"value", c.value}, {"from", it->second}});
+    if (added) sources.push_back(&c);
+    j.beginObject().field("field", c.field).field("value", c.value).field("from", it->second).endObject();
   }
-  o["claims"] = std::move(claims);
-  json::array hs;
+  j.endArray();
+  j.key("handshakes").beginArray();
   for (const auto& h : d.handshakes) {
-    hs.push_back(json::object{{"time", isoTime(h.ts_ns)},
-                              {"source", h.source},
-                              {"frame", h.frame},
-                              {"client", h.client.str()},
-                              {"server", h.server.str()},
-                              {"version", h.version},
-                              {"cipher", h.cipher},
-                              {"sni", h.sni},
-                              {"outcome", h.outcome},
-                              {"reason", h.reason},
-                              {"cert_sha256", h.cert_sha256},
-                              {"ja3", h.ja3},
-                              {"ja4", h.ja4},
-                              {"decrypted", h.decrypted},
-                              {"resumes", h.resumes_ts_ns != 0
-                                              ? json::value(json::object{{"time", isoTime(h.resumes_ts_ns)},
-                                                                         {"frame", h.resumes_frame},
-                                                                         {"source", h.resumes_source}})
-                                              : json::value(nullptr)}});
+    j.beginObject()
+        .field("time", isoTime(h.ts_ns))
+        .field("source", h.source)
+        .field("frame", h.frame)
+        .field("client", h.client.str())
+        .field("server", h.server.str())
+        .field("version", h.version)
+        .field("cipher", h.cipher)
+        .field("sni", h.sni)
+        .field("outcome", h.outcome)
+        .field("reason", h.reason)
+        .field("cert_sha256", h.cert_sha256)
+        .field("ja3", h.ja3)
+        .field("ja4", h.ja4)
+        .field("decrypted", h.decrypted)
+        .key("resumes");
+    if (h.resumes_ts_ns != 0) {
+      j.beginObject()
+          .field("time", isoTime(h.resumes_ts_ns))
+          .field("frame", h.resumes_frame)
+          .field("source", h.resumes_source)
+          .endObject();
+    } else {
+      j.null();
+    }
+    j.endObject();
   }
-  o["handshakes"] = std::move(hs);
-  json::array chain;
+  j.endArray();
+  if (d.cert) j.field("chain_error", d.cert->chain_error);
+  j.key("chain_sent").beginArray();
   if (d.cert) {
     for (const auto& c : d.cert->chain_sent) {
-      chain.push_back(json::object{{"sha256", c->sha256},
-                                   {"subject", c->subject_text},
-                                   {"issuer", c->issuer_text},
-                                   {"not_before", isoTime(c->not_before * 1000000000)},
-                                   {"not_after", isoTime(c->not_after * 1000000000)},
-                                   {"key", keyText(*c)},
-                                   {"signature", c->signature}});
+      j.beginObject()
+          .field("sha256", c->sha256)
+          .field("subject", c->subject_text)
+          .field("issuer", c->issuer_text)
+          .field("not_before", isoTime(c->not_before * 1000000000))
+          .field("not_after", isoTime(c->not_after * 1000000000))
+          .field("key", keyText(*c))
+          .field("signature", c->signature)
+          .endObject();
     }
-    o["chain_error"] = d.cert->chain_error;
   }
-  o["chain_sent"] = std::move(chain);
-  o["ja3"] = strArray(d.ja3);
-  o["sni"] = strArray(d.sni);
-  o["ccert"] = strArray(d.ccert);
-  o["mac_from_wire"] = d.mac_from_wire;
-  o["http_requests"] = d.http_requests;
-  o["evidence_decrypted"] = d.evidence_decrypted;
-  o["claim_sources"] = std::move(sources);  // last: expandStoredDetail removes it
-  return o;
+  j.endArray();
+  j.field("ja3", d.ja3)
+      .field("sni", d.sni)
+      .field("ccert", d.ccert)
+      .field("mac_from_wire", d.mac_from_wire)
+      .field("http_requests", d.http_requests)
+      .field("evidence_decrypted", d.evidence_decrypted);
+  j.key("claim_sources").beginArray();  // last: expandStoredDetail removes it
+  for (const ClaimRecord* c : sources) {
+    const PacketRef& ref = c->ref();
+    j.beginObject().field("origin", c->origin()).field("evidence", c->evidence()).field("rule", c->rule()).key("time");
+    if (ref.ts_ns != 0) j.str(isoTime(ref.ts_ns));
+    else j.null();
+    j.field("frame", ref.frame).field("source", c->source()).endObject();
+  }
+  j.endArray().endObject();
+  return out;
 }
 
 void expandStoredDetail(json::object& detail) {
@@ -382,7 +417,7 @@ void expandStoredDetail(json::object& detail) {
 }
 
 json::object deviceDetailJson(const DeviceRecord& d) {
-  json::object o = deviceDetailStored(d);
+  json::object o = json::parse(deviceDetailText(d)).as_object();
   expandStoredDetail(o);
   return o;
 }

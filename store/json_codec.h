@@ -18,18 +18,17 @@ boost::json::object httpToJson(const analyze::HttpObservation& h);
 bool tlsFromJson(const boost::json::value& v, const CertLookup& certs, analyze::TlsObservation& out);
 bool httpFromJson(const boost::json::value& v, analyze::HttpObservation& out);
 
-// Report contract objects (design.md "Report JSON").
-boost::json::object certToJson(const analyze::CertVerdict& v);
-boost::json::object deviceToJson(const analyze::DeviceRecord& d);
-boost::json::object serverToJson(const analyze::ServerRecord& s);
+// Report contract objects (design.md "Report JSON"), as JSON text.
+std::string deviceReportText(const analyze::DeviceRecord& d);
+std::string serverReportText(const analyze::ServerRecord& s);
 // What the dashboard shows beyond the contract: claims with their origin, the
 // handshake history, the chain as sent, explanations.
 boost::json::object deviceDetailJson(const analyze::DeviceRecord& d);
-// The same as stored (device_docs.detail): each claim names its origin,
-// evidence, rule and packet by index ("from") into "claim_sources", the texts
-// the claims were read from, each once. expandStoredDetail gives the
-// dashboard's form back; a document stored before claim_sources passes as it is.
-boost::json::object deviceDetailStored(const analyze::DeviceRecord& d);
+// The same as stored (device_docs.detail), as JSON text: each claim names its
+// origin, evidence, rule and packet by index ("from") into "claim_sources",
+// the texts the claims were read from, each once. expandStoredDetail gives
+// the dashboard's form back; a document stored before claim_sources passes as it is.
+std::string deviceDetailText(const analyze::DeviceRecord& d);
 void expandStoredDetail(boost::json::object& detail);
 
 }  // namespace provaudit::store

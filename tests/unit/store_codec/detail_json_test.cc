@@ -50,7 +50,7 @@ TEST_CASE("the stored detail names each claim source once; expanding it gives th
               {"model", "SIP-T46G", ua},
               {"mac", "00:15:65:4a:a9:37", url},
               {"firmware", "28.72.0.1", ua}};
-  json::object stored = store::deviceDetailStored(d);
+  json::object stored = json::parse(store::deviceDetailText(d)).as_object();
   const json::array& sources = stored.at("claim_sources").as_array();
   REQUIRE(sources.size() == 2);  // the User-Agent once, the URL once
   CHECK(sources.at(0).at("evidence") == "Yealink SIP-T46G 28.72.0.1");
