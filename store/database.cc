@@ -208,13 +208,13 @@ std::int64_t Database::addTls(const TlsObservation& t) {
           .exec();
     }
   }
-  bindFlow(st_->insert_sighting, observationKey(t), "tls", t.flow, json::serialize(tlsToJson(t)));
+  bindFlow(st_->insert_sighting, observationKey(t), "tls", t.flow, tlsToText(t));
   st_->insert_sighting.exec();
   return sqlite3_changes(db_.get()) > 0 ? sqlite3_last_insert_rowid(db_.get()) : 0;
 }
 
 std::int64_t Database::addHttp(const HttpObservation& h) {
-  bindFlow(st_->insert_sighting, observationKey(h), "http", h.flow, json::serialize(httpToJson(h)));
+  bindFlow(st_->insert_sighting, observationKey(h), "http", h.flow, httpToText(h));
   st_->insert_sighting.exec();
   return sqlite3_changes(db_.get()) > 0 ? sqlite3_last_insert_rowid(db_.get()) : 0;
 }

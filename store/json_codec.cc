@@ -10,14 +10,6 @@ using namespace provaudit::analyze;
 
 namespace {
 
-json::array strArray(const std::vector<std::string>& v) {
-  json::array a;
-  for (const auto& s : v) a.emplace_back(s);
-  return a;
-}
-
-json::object endpointJson(const Endpoint& e) { return {{"ip", e.ip.str()}, {"port", e.port}}; }
-
 bool endpointFrom(const json::value& v, Endpoint& e) {
   const auto* o = v.if_object();
   if (o == nullptr) return false;
@@ -31,18 +23,25 @@ bool endpointFrom(const json::value& v, Endpoint& e) {
   return true;
 }
 
-json::object flowJson(const ObservedFlow& f) {
-  json::object o;
-  o.reserve(8);  // the keys below: no growing table
-  o["ts_ns"] = f.ref.ts_ns;
-  o["frame"] = f.ref.frame;
-  o["source"] = f.source;
-  o["client"] = endpointJson(f.client);
-  o["server"] = endpointJson(f.server);
-  o["client_mac"] = f.client_mac ? json::value(f.client_mac->str()) : json::value(nullptr);
-  o["server_mac"] = f.server_mac ? json::value(f.server_mac->str()) : json::value(nullptr);
-  o["vlan"] = f.vlan;
-  return o;
+void writeEndpoint(JsonOut& j, const Endpoint& e) {
+  j.beginObject().field("ip", e.ip.str()).field("port", e.port).endObject();
+}
+
+void writeMac(JsonOut& j, const std::optional<MacAddr>& mac) {
+  if (mac) j.str(mac->str());
+  else j.null();
+}
+
+void writeFlow(JsonOut& j, const ObservedFlow& f) {
+  j.beginObject().field("ts_ns", f.ref.ts_ns).field("frame", f.ref.frame).field("source", f.source).key("client");
+  writeEndpoint(j, f.client);
+  j.key("server");
+  writeEndpoint(j, f.server);
+  j.key("client_mac");
+  writeMac(j, f.client_mac);
+  j.key("server_mac");
+  writeMac(j, f.server_mac);
+  j.field("vlan", f.vlan).endObject();
 }
 
 std::string getStr(const json::object& o, const char* k) {
@@ -81,10 +80,10 @@ bool flowFrom(const json::value& v, ObservedFlow& f) {
   return true;
 }
 
-json::array chainShas(const std::vector<CertPtr>& chain) {
-  json::array a;
-  for (const auto& c : chain) a.emplace_back(c->sha256);
-  return a;
+void writeChainShas(JsonOut& j, const std::vector<CertPtr>& chain) {
+  j.beginArray();
+  for (const auto& c : chain) j.str(c->sha256);
+  j.endArray();
 }
 
 void chainFrom(const json::object& o, const char* k, const CertLookup& certs, std::vector<CertPtr>& out) {
@@ -112,43 +111,51 @@ std::string keyText(const CertInfo& c) {
 
 }  // namespace
 
-json::object tlsToJson(const TlsObservation& t) {
-  json::object o;
-  o.reserve(30);  // the keys below: no growing table
-  o["flow"] = flowJson(t.flow);
-  o["first_ts_ns"] = t.first.ts_ns;
-  o["first_frame"] = t.first.frame;
-  o["sni"] = t.sni;
-  o["client_max_version"] = t.client_max_version;
-  o["version"] = t.version;
-  o["cipher_suite"] = t.cipher_suite;
-  json::array ov;
-  for (auto v : t.offered_versions) ov.emplace_back(v);
-  o["offered_versions"] = std::move(ov);
-  o["certificate_requested"] = t.certificate_requested;
-  o["requested_ca_names"] = strArray(t.requested_ca_names);
-  o["client_cert"] = certStateName(t.client_cert);
-  o["client_chain"] = chainShas(t.client_chain);
-  o["server_chain"] = chainShas(t.server_chain);
-  o["no_certificate_alert"] = t.no_certificate_alert;
-  o["resumed"] = t.resumed;
-  o["tls13"] = t.tls13;
-  o["renegotiation"] = t.renegotiation;
-  o["gap"] = t.gap;
-  o["complete"] = t.complete;
-  o["server_hello_seen"] = t.server_hello_seen;
-  o["decrypted"] = t.decrypted;
-  o["session_id"] = t.session_id;
-  o["server_session_id"] = t.server_session_id;
-  o["ticket_offered"] = t.ticket_offered;
-  o["ticket_sha256"] = t.ticket_sha256;
-  o["issued_ticket_sha256"] = t.issued_ticket_sha256;
-  o["ja3"] = t.ja3;
-  o["ja3_string"] = t.ja3_string;
-  o["ja4"] = t.ja4;
-  o["client_cert_frame"] = t.client_cert_frame;
-  return o;
+std::string tlsToText(const TlsObservation& t) {
+  std::string out;
+  out.reserve(1024);
+  JsonOut j(out);
+  j.beginObject().key("flow");
+  writeFlow(j, t.flow);
+  j.field("first_ts_ns", t.first.ts_ns)
+      .field("first_frame", t.first.frame)
+      .field("sni", t.sni)
+      .field("client_max_version", t.client_max_version)
+      .field("version", t.version)
+      .field("cipher_suite", t.cipher_suite)
+      .key("offered_versions")
+      .beginArray();
+  for (const auto v : t.offered_versions) j.num(static_cast<std::uint64_t>(v));
+  j.endArray()
+      .field("certificate_requested", t.certificate_requested)
+      .field("requested_ca_names", t.requested_ca_names)
+      .field("client_cert", certStateName(t.client_cert))
+      .key("client_chain");
+  writeChainShas(j, t.client_chain);
+  j.key("server_chain");
+  writeChainShas(j, t.server_chain);
+  j.field("no_certificate_alert", t.no_certificate_alert)
+      .field("resumed", t.resumed)
+      .field("tls13", t.tls13)
+      .field("renegotiation", t.renegotiation)
+      .field("gap", t.gap)
+      .field("complete", t.complete)
+      .field("server_hello_seen", t.server_hello_seen)
+      .field("decrypted", t.decrypted)
+      .field("session_id", t.session_id)
+      .field("server_session_id", t.server_session_id)
+      .field("ticket_offered", t.ticket_offered)
+      .field("ticket_sha256", t.ticket_sha256)
+      .field("issued_ticket_sha256", t.issued_ticket_sha256)
+      .field("ja3", t.ja3)
+      .field("ja3_string", t.ja3_string)
+      .field("ja4", t.ja4)
+      .field("client_cert_frame", t.client_cert_frame)
+      .endObject();
+  return out;
 }
+
+json::object tlsToJson(const TlsObservation& t) { return json::parse(tlsToText(t)).as_object(); }
 
 bool tlsFromJson(const json::value& v, const CertLookup& certs, TlsObservation& t) {
   const auto* o = v.if_object();
@@ -198,19 +205,23 @@ bool tlsFromJson(const json::value& v, const CertLookup& certs, TlsObservation& 
   return true;
 }
 
-json::object httpToJson(const HttpObservation& h) {
-  json::object o;
-  o.reserve(8);  // the keys below: no growing table
-  o["flow"] = flowJson(h.flow);
-  o["over_tls"] = h.over_tls;
-  o["method"] = h.method;
-  o["uri"] = h.uri;
-  o["host"] = h.host;
-  o["user_agent"] = h.user_agent;
-  o["body"] = h.body;
-  o["stream_offset"] = h.stream_offset;
-  return o;
+std::string httpToText(const HttpObservation& h) {
+  std::string out;
+  JsonOut j(out);
+  j.beginObject().key("flow");
+  writeFlow(j, h.flow);
+  j.field("over_tls", h.over_tls)
+      .field("method", h.method)
+      .field("uri", h.uri)
+      .field("host", h.host)
+      .field("user_agent", h.user_agent)
+      .field("body", h.body)
+      .field("stream_offset", h.stream_offset)
+      .endObject();
+  return out;
 }
+
+json::object httpToJson(const HttpObservation& h) { return json::parse(httpToText(h)).as_object(); }
 
 bool httpFromJson(const json::value& v, HttpObservation& h) {
   const auto* o = v.if_object();

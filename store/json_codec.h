@@ -12,6 +12,9 @@ namespace provaudit::store {
 
 using CertLookup = std::function<analyze::CertPtr(const std::string& sha256)>;
 
+// As stored (sightings.data), JSON text; the object forms are the same text parsed.
+std::string tlsToText(const analyze::TlsObservation& t);
+std::string httpToText(const analyze::HttpObservation& h);
 boost::json::object tlsToJson(const analyze::TlsObservation& t);
 boost::json::object httpToJson(const analyze::HttpObservation& h);
 // Never throw on a malformed stored row: return false (the caller counts it).
