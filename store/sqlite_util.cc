@@ -1,5 +1,7 @@
 #include "store/sqlite_util.h"
 
+#include <mutex>
+
 namespace provaudit::store {
 
 Stmt::Stmt(sqlite3* db, std::string_view sql) : db_(db) {
@@ -68,6 +70,15 @@ std::string Stmt::blob(int col) const {
   const void* p = sqlite3_column_blob(stmt_.get(), col);
   const int n = sqlite3_column_bytes(stmt_.get(), col);
   return p == nullptr ? std::string() : std::string(static_cast<const char*>(p), static_cast<std::size_t>(n));
+}
+
+void configureSqlite() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    // SQLITE_MISUSE when SQLite is running already (someone opened a
+    // connection first): it then keeps its defaults, which are correct too.
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+  });
 }
 
 void execSql(sqlite3* db, const char* sql) {
