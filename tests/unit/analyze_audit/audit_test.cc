@@ -545,3 +545,36 @@ TEST_CASE("each claim names the text, rule, packet and capture it was read from;
   CHECK(oui.front()->ref().frame == 0);
   CHECK(oui.front()->source().empty());
 }
+
+TEST_CASE("a server's record counts its distinct clients, sessions, versions and weak suites once each") {
+  Run r;
+  // Three devices; the first comes back twice, with another weak suite the second time.
+  auto a = handshake("00:0e:08:20:20:01", "10.0.0.21", T0);
+  a.version = 0x0301;
+  a.cipher_suite = 0x0005;  // TLS_RSA_WITH_RC4_128_SHA
+  r.tls.push_back(a);
+  auto again = handshake("00:0e:08:20:20:01", "10.0.0.21", T0 + 10 * SEC);
+  again.version = 0x0301;
+  again.cipher_suite = 0x000a;  // TLS_RSA_WITH_3DES_EDE_CBC_SHA
+  r.tls.push_back(again);
+  auto third = again;
+  third.flow.ref.ts_ns = third.first.ts_ns = T0 + 20 * SEC;
+  r.tls.push_back(third);
+  r.tls.push_back(handshake("00:0e:08:20:20:02", "10.0.0.22", T0 + 30 * SEC));
+  r.http.push_back(request("00:0e:08:20:20:03", "10.0.0.23", T0 + 40 * SEC, "Cisco/SPA112-1.4.1"));
+  const auto res = r.audit();
+  const ServerRecord* tls_server = nullptr;
+  for (const auto& s : res.servers) {
+    if (s.endpoint.port == 443) tls_server = &s;
+  }
+  REQUIRE(tls_server != nullptr);
+  CHECK(tls_server->sessions == 4);
+  CHECK(tls_server->clients == 2);  // the HTTP request went to port 80
+  CHECK(tls_server->tls_versions == std::vector<std::string>{"TLS 1.0", "TLS 1.2"});
+  CHECK(tls_server->cipher_suites.size() == 3);
+  std::string weak;
+  for (const auto& f : tls_server->findings) {
+    if (f.code == "weak-cipher") weak = f.detail;
+  }
+  CHECK(weak == "negotiated TLS_RSA_WITH_3DES_EDE_CBC_SHA, TLS_RSA_WITH_RC4_128_SHA");
+}
