@@ -73,24 +73,6 @@ std::optional<IpAddr> IpAddr::parse(std::string_view text) {
   return std::nullopt;
 }
 
-namespace {
-
-// Appends `v` in decimal, at least `width` digits (zero-padded). Devices'
-// documents hold several times and addresses each: through printf, these
-// were a fifth of encoding one.
-void appendDecimal(std::string& out, std::uint64_t v, int width = 1) {
-  char digits[20];
-  int n = 0;
-  do {
-    digits[n++] = static_cast<char>('0' + v % 10);
-    v /= 10;
-  } while (v != 0);
-  for (int i = n; i < width; ++i) out += '0';
-  while (n > 0) out += digits[--n];
-}
-
-}  // namespace
-
 std::string IpAddr::str() const {
   if (family == 4) {
     std::string out;

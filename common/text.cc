@@ -84,6 +84,17 @@ void appendHexLower(std::string& out, std::uint64_t v, int digits) {
   for (int i = digits - 1; i >= 0; --i) out.push_back(HEX_DIGITS[(v >> (NIBBLE_BITS * static_cast<unsigned>(i))) & NIBBLE_MASK]);
 }
 
+void appendDecimal(std::string& out, std::uint64_t v, int width) {
+  char digits[20];  // UINT64_MAX has 20
+  int n = 0;
+  do {
+    digits[n++] = static_cast<char>('0' + v % 10);
+    v /= 10;
+  } while (v != 0);
+  for (int i = n; i < width; ++i) out += '0';
+  while (n > 0) out += digits[--n];
+}
+
 std::string hex32(std::uint32_t v) {
   constexpr int DIGITS_32 = 8;
   std::string s = "0x";

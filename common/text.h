@@ -19,6 +19,9 @@ void appendHexLower(std::string& out, std::span<const std::uint8_t> bytes);
 std::string hexLower(std::span<const std::uint8_t> bytes);
 // The lowest `digits` nibbles of `v`, most significant first.
 void appendHexLower(std::string& out, std::uint64_t v, int digits);
+// `v` in decimal, at least `width` digits (zero-padded), appended to `out`
+// (no printf: documents hold several times, addresses and counts each).
+void appendDecimal(std::string& out, std::uint64_t v, int width = 1);
 // "0x" and eight lowercase digits: a 32-bit field as error messages show it.
 std::string hex32(std::uint32_t v);
 

@@ -255,8 +255,7 @@ void writeCert(JsonOut& j, const CertVerdict& v) {
       .field("product", v.product)
       .field("serial", v.serial);
   j.key("mac");
-  if (v.mac) j.str(v.mac->str());
-  else j.null();
+  writeMac(j, v.mac);
   j.endObject();
 }
 
@@ -275,8 +274,7 @@ std::string deviceReportText(const DeviceRecord& d) {
   out.reserve(1024);
   JsonOut j(out);
   j.beginObject().field("id", d.id).key("mac");
-  if (d.mac) j.str(d.mac->str());
-  else j.null();
+  writeMac(j, d.mac);
   j.field("ips", d.ips)
       .field("identity", d.identity)
       .field("identity_reason", d.identity_reason)

@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "common/text.h"
+
 namespace provaudit::store {
 
 namespace {
@@ -91,19 +93,9 @@ JsonOut& JsonOut::str(std::string_view s) {
 
 JsonOut& JsonOut::str(const std::optional<std::string>& s) { return s ? str(std::string_view(*s)) : null(); }
 
-void JsonOut::digits(std::uint64_t v) {
-  char d[20];
-  int n = 0;
-  do {
-    d[n++] = static_cast<char>('0' + v % 10);
-    v /= 10;
-  } while (v != 0);
-  while (n > 0) out_ += d[--n];
-}
-
 JsonOut& JsonOut::num(std::uint64_t v) {
   separate();
-  digits(v);
+  appendDecimal(out_, v);
   return *this;
 }
 
@@ -111,9 +103,9 @@ JsonOut& JsonOut::num(std::int64_t v) {
   separate();
   if (v < 0) {
     out_ += '-';
-    digits(static_cast<std::uint64_t>(-(v + 1)) + 1);  // the magnitude, INT64_MIN's too
+    appendDecimal(out_, static_cast<std::uint64_t>(-(v + 1)) + 1);  // the magnitude, INT64_MIN's too
   } else {
-    digits(static_cast<std::uint64_t>(v));
+    appendDecimal(out_, static_cast<std::uint64_t>(v));
   }
   return *this;
 }

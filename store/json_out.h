@@ -58,7 +58,6 @@ class JsonOut {
   JsonOut& put(int v) { return num(static_cast<std::int64_t>(v)); }
 
   void separate();  // a comma when a value came before in this container
-  void digits(std::uint64_t v);
   JsonOut& open(char c);
   JsonOut& close(char c);
 

@@ -64,26 +64,41 @@ void audit(Database& db, const analyze::AuditResult& r, std::unordered_map<std::
   db.transaction([&] { db.replaceAudit(r, written, generation); });
 }
 
+// A fresh database and the audit state of the process writing it.
+struct SearchDb {
+  const testing::TempDir tmp{"provaudit-search"};
+  const std::string path = tmp.path("search.db");
+  Database db{path, Database::Mode::ReadWrite};
+  std::unordered_map<std::string, std::uint64_t> written;
+  std::int64_t generation = -1;
+  void audit(const analyze::AuditResult& r) { ::audit(db, r, written, generation); }
+};
+
+// Two devices; then the first one's model changes and a third appears.
+analyze::AuditResult firstFleet() {
+  analyze::AuditResult r;
+  r.devices = {device("CBT11111AAA", "SPA962"), device("CBT22222BBB", "SPA504G")};
+  return r;
+}
+analyze::AuditResult secondFleet() {
+  analyze::AuditResult r;
+  r.devices = {device("CBT11111AAA", "SPA122"), device("CBT22222BBB", "SPA504G"), device("CBT33333CCC", "SPA112")};
+  return r;
+}
+
 }  // namespace
 
 TEST_CASE("the search index follows full and incremental audits: changed, new and removed devices") {
-  const testing::TempDir tmp("provaudit-search");
-  const std::string path = tmp.path("search.db");
-  Database db(path, Database::Mode::ReadWrite);
-  std::unordered_map<std::string, std::uint64_t> written;
-  std::int64_t generation = -1;
+  SearchDb s;
+  const std::string& path = s.path;
 
-  analyze::AuditResult first;
-  first.devices = {device("CBT11111AAA", "SPA962"), device("CBT22222BBB", "SPA504G")};
-  audit(db, first, written, generation);  // full rewrite
+  const analyze::AuditResult first = firstFleet();
+  s.audit(first);  // full rewrite
   CHECK(search(path, "SPA962") == std::set<std::string>{"serial:CBT11111AAA"});
   CHECK(search(path, "22222") == std::set<std::string>{"serial:CBT22222BBB"});
 
   // Incremental: the first device's model changes, the second stays, a third appears.
-  analyze::AuditResult second;
-  second.devices = {device("CBT11111AAA", "SPA122"), device("CBT22222BBB", "SPA504G"),
-                    device("CBT33333CCC", "SPA112")};
-  audit(db, second, written, generation);
+  s.audit(secondFleet());
   CHECK(search(path, "SPA962").empty());  // the old text is gone
   CHECK(search(path, "SPA122") == std::set<std::string>{"serial:CBT11111AAA"});
   CHECK(search(path, "SPA504G") == std::set<std::string>{"serial:CBT22222BBB"});
@@ -94,15 +109,15 @@ TEST_CASE("the search index follows full and incremental audits: changed, new an
   // Incremental: the first device is gone (merged into another, say).
   analyze::AuditResult third;
   third.devices = {device("CBT22222BBB", "SPA504G"), device("CBT33333CCC", "SPA112")};
-  audit(db, third, written, generation);
+  s.audit(third);
   CHECK(search(path, "11111").empty());
   CHECK(search(path, "CBT") == std::set<std::string>{"serial:CBT22222BBB", "serial:CBT33333CCC"});
 
   // Another writer's audit (the generation moved): the next one rewrites everything.
   std::unordered_map<std::string, std::uint64_t> other_written;
   std::int64_t other_generation = -1;
-  audit(db, first, other_written, other_generation);
-  audit(db, third, written, generation);
+  audit(s.db, first, other_written, other_generation);
+  s.audit(third);
   CHECK(search(path, "SPA962").empty());
   CHECK(search(path, "CBT") == std::set<std::string>{"serial:CBT22222BBB", "serial:CBT33333CCC"});
 }
@@ -110,21 +125,11 @@ TEST_CASE("the search index follows full and incremental audits: changed, new an
 TEST_CASE("the search index takes the device row's rowid, however the document rows are numbered") {
   // Migration 6 numbered the documents in id order, apart from the device
   // rows' own numbering: an upgraded database has the two differ.
-  const testing::TempDir tmp("provaudit-search");
-  const std::string path = tmp.path("search.db");
-  Database db(path, Database::Mode::ReadWrite);
-  std::unordered_map<std::string, std::uint64_t> written;
-  std::int64_t generation = -1;
-  analyze::AuditResult first;
-  first.devices = {device("CBT11111AAA", "SPA962"), device("CBT22222BBB", "SPA504G")};
-  audit(db, first, written, generation);
-  execSql(db.handle(), "UPDATE device_docs SET rowid = rowid + 1000");
-
-  analyze::AuditResult second;
-  second.devices = {device("CBT11111AAA", "SPA122"), device("CBT22222BBB", "SPA504G"),
-                    device("CBT33333CCC", "SPA112")};
-  audit(db, second, written, generation);
-  CHECK(search(path, "SPA962").empty());
-  CHECK(search(path, "SPA122") == std::set<std::string>{"serial:CBT11111AAA"});
-  CHECK(search(path, "SPA112") == std::set<std::string>{"serial:CBT33333CCC"});
+  SearchDb s;
+  s.audit(firstFleet());
+  execSql(s.db.handle(), "UPDATE device_docs SET rowid = rowid + 1000");
+  s.audit(secondFleet());
+  CHECK(search(s.path, "SPA962").empty());
+  CHECK(search(s.path, "SPA122") == std::set<std::string>{"serial:CBT11111AAA"});
+  CHECK(search(s.path, "SPA112") == std::set<std::string>{"serial:CBT33333CCC"});
 }
