@@ -49,6 +49,7 @@ struct Database::Statements {
 
 Database::Database(const std::string& path, Mode mode) {
   configureSqlite();
+  if (mode == Mode::ReadOnly) rollBackInterruptedWrite(path, BUSY_TIMEOUT_MS);
   sqlite3* raw = nullptr;
   const int flags = mode == Mode::ReadOnly ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
   const int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
@@ -139,6 +140,33 @@ void Database::commit() {
 void Database::rollback() {
   certs_pending_.clear();
   execSql(db_.get(), "ROLLBACK");
+}
+
+bool Database::beginDirectWrites() {
+  std::string mode;
+  try {
+    Stmt jm(db_.get(), "PRAGMA journal_mode=DELETE");
+    if (jm.step()) mode = jm.text(0);
+  } catch (const DbError&) {
+    // SQLITE_BUSY: someone else has the database open. SQLite answers at
+    // once, without the busy handler (idle or reading, the other connection
+    // would not go away by waiting).
+  }
+  if (mode != "delete") return false;
+  // A rollback journal is only as safe as the syncs around it.
+  execSql(db_.get(), "PRAGMA synchronous=FULL");
+  return true;
+}
+
+void Database::endDirectWrites() {
+  execSql(db_.get(), "PRAGMA synchronous=NORMAL");
+  try {
+    Stmt jm(db_.get(), "PRAGMA journal_mode=WAL");
+    jm.step();
+  } catch (const DbError&) {
+    // A reader that came meanwhile holds the file past the busy timeout: the
+    // database stays in rollback mode until the next writer opens it.
+  }
 }
 
 std::size_t Database::CertKeyHash::operator()(const CertKey& k) const {

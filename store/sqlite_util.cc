@@ -1,5 +1,7 @@
 #include "store/sqlite_util.h"
 
+#include <sys/stat.h>
+
 #include <mutex>
 
 namespace provaudit::store {
@@ -79,6 +81,19 @@ void configureSqlite() {
     // connection first): it then keeps its defaults, which are correct too.
     sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
   });
+}
+
+void rollBackInterruptedWrite(const std::string& path, int busy_ms) {
+  struct stat st {};
+  if (::stat((path + "-journal").c_str(), &st) != 0 || st.st_size == 0) return;  // none, or nothing to undo
+  configureSqlite();
+  sqlite3* raw = nullptr;
+  const int rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE, nullptr);
+  SqlitePtr db(raw);
+  if (rc != SQLITE_OK) return;
+  sqlite3_busy_timeout(db.get(), busy_ms);
+  // The first read of a database with a hot journal rolls it back.
+  sqlite3_exec(db.get(), "SELECT count(*) FROM sqlite_master", nullptr, nullptr, nullptr);
 }
 
 void execSql(sqlite3* db, const char* sql) {

@@ -50,4 +50,15 @@ void execSql(sqlite3* db, const char* sql);
 // (a sixth of writing an audit's rows). Every opener calls it.
 void configureSqlite();
 
+// A writer killed in the middle of a transaction through a rollback journal
+// (Database::beginDirectWrites) leaves a hot journal, which only a read-write
+// connection can roll back: until one does, every read-only open fails
+// ("attempt to write a readonly database"). Read-only openers call this
+// first. When `<path>-journal` exists, it opens the database read-write once
+// (never creating it) and reads the schema, which is SQLite's own recovery:
+// the interrupted transaction is undone, what was committed stays, as a WAL
+// reader would have seen it. Waits up to `busy_ms` for a live writer. Best
+// effort: without write permission, the read-only open reports the error.
+void rollBackInterruptedWrite(const std::string& path, int busy_ms);
+
 }  // namespace provaudit::store

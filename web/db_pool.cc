@@ -43,6 +43,7 @@ DbPool::DbPool(std::string path) : path_(std::move(path)) {
 
 SqlitePtr DbPool::open(std::string& error) const {
   store::configureSqlite();
+  store::rollBackInterruptedWrite(path_, READ_BUSY_TIMEOUT_MS);
   sqlite3* raw = nullptr;
   const int rc = sqlite3_open_v2(path_.c_str(), &raw, SQLITE_OPEN_READONLY, nullptr);
   SqlitePtr conn(raw);  // owned even when open failed: sqlite3_close_v2 frees the half-open handle
