@@ -163,7 +163,7 @@ int runReplay(const CommonOptions& common, const ReplayOptions& opts) {
   }
   pipe.stopWriter();
   const auto read_done = std::chrono::steady_clock::now();
-  auto result = pipe.audit();
+  auto result = pipe.lastAudit();
   pipe.anomalies().merge(pipe.auditAnomalies());
   const auto audit_done = std::chrono::steady_clock::now();
   const auto& t = pipe.totals();

@@ -311,7 +311,12 @@ analyze::AuditResult Pipeline::audit() {
   return auditLocked();
 }
 
-analyze::AuditResult Pipeline::auditLocked() {
+analyze::AuditResult Pipeline::lastAudit() {
+  std::lock_guard db_lock(db_mu_);
+  return auditLocked(true);
+}
+
+analyze::AuditResult Pipeline::auditLocked(bool last) {
   flushLocked();
   const auto started = std::chrono::steady_clock::now();
   {
@@ -329,6 +334,14 @@ analyze::AuditResult Pipeline::auditLocked() {
   Clock::time_point t0, t1, t2, t3;
   std::size_t rows = 0;
   store::AuditWriteTimes parts;
+  struct DirectWrites {
+    store::Database& db;
+    const bool on;
+    ~DirectWrites() {
+      if (on) db.endDirectWrites();
+    }
+  } direct{db_, last && db_.beginDirectWrites()};
+  audit_times_.direct_writes = direct.on;
   db_.transaction([&] {
     t0 = Clock::now();
     evidence_rowid_ = db_.loadObservationsSince(evidence_rowid_, evidence_tls_, evidence_http_, certs_,
@@ -354,9 +367,10 @@ analyze::AuditResult Pipeline::auditLocked() {
   if (opts_.verbose > 1) {
     std::fprintf(stderr,
                  "provaudit: audit %d: %zu devices (%zu rows written), load %.2f s, derive %.2f s, write %.2f s "
-                 "(rows %.2f, indexes %.2f, search index %.2f), commit %.2f s\n",
+                 "(rows %.2f, indexes %.2f, search index %.2f), commit %.2f s%s\n",
                  audit_times_.audits, result.devices.size(), rows, seconds(t0, t1), seconds(t1, t2), seconds(t2, t3),
-                 parts.rows_s, parts.indexes_s, parts.search_s, seconds(t3, t4));
+                 parts.rows_s, parts.indexes_s, parts.search_s, seconds(t3, t4),
+                 direct.on ? " (rollback journal)" : "");
   }
   last_audit_ = std::chrono::steady_clock::now();
   last_audit_cost_ = last_audit_ - started;

@@ -55,6 +55,7 @@ struct AuditTimes {
   store::AuditWriteTimes store_parts;  // store_s, split
   double sightings_s = 0;  // flushes: observations written as sightings
   std::uint64_t rows_written = 0;
+  bool direct_writes = false;  // the last audit went through a rollback journal
 };
 
 struct RunTotals {
@@ -99,6 +100,10 @@ class Pipeline : public analyze::ObservationSink {
   // Runs the audit over all evidence (stored before this run and new) and
   // rewrites the derived tables.
   analyze::AuditResult audit();
+  // The run's last audit (a replay's, after reading): as audit(), but when no
+  // other connection has the database open, written through a rollback
+  // journal instead of the WAL (Database::beginDirectWrites).
+  analyze::AuditResult lastAudit();
   // Loads the rules again (SIGHUP). On error the old rules stay and `err` says
   // why, one line. Writer thread only; the next audit() uses the new rules.
   bool reloadRules(std::string& err);
@@ -116,7 +121,7 @@ class Pipeline : public analyze::ObservationSink {
   void writeEvent(const std::string& line);
   void maybeFlush();
   void flushLocked();
-  analyze::AuditResult auditLocked();
+  analyze::AuditResult auditLocked(bool last = false);
   // Reads the evidence stored since the last load (background writer, between
   // audits): the next audit loads only what came after.
   void preload();

@@ -175,6 +175,42 @@ TEST_CASE("replaying the same file twice doubles nothing") {
   CHECK(json::serialize(t.at("servers")) == json::serialize(once.at("servers")));
 }
 
+TEST_CASE("a replay alone with its database ends through a rollback journal, and leaves it in WAL") {
+  const std::string db = e2e::tmpPath("direct.db");
+  const std::string sample = e2e::samplePath("spa_mixed_tls12.pcap");
+  const auto alone = e2e::run({PROVAUDIT_BIN, "replay", "-vv", "--db", db, sample});
+  REQUIRE(alone.status == 0);
+  INFO(alone.err);
+  CHECK(alone.err.find("commit") != std::string::npos);
+  CHECK(alone.err.find("(rollback journal)") != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(db + "-journal"));
+  const auto mode = [&](sqlite3* h) {
+    sqlite3_stmt* st = nullptr;
+    REQUIRE(sqlite3_prepare_v2(h, "PRAGMA journal_mode", -1, &st, nullptr) == SQLITE_OK);
+    REQUIRE(sqlite3_step(st) == SQLITE_ROW);
+    std::string m = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    return m;
+  };
+  // A reader (a dashboard, idle between its queries) holds the database open:
+  // the next replay's last audit stays in WAL, and the reader sees it.
+  sqlite3* h = nullptr;
+  REQUIRE(sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+  CHECK(mode(h) == "wal");
+  const auto shared = e2e::run({PROVAUDIT_BIN, "replay", "-vv", "--db", db, e2e::samplePath("ipv6.pcap")});
+  INFO(shared.err);
+  CHECK(shared.status == 0);
+  CHECK(shared.err.find("commit") != std::string::npos);
+  CHECK(shared.err.find("(rollback journal)") == std::string::npos);
+  CHECK(mode(h) == "wal");
+  sqlite3_close_v2(h);
+  // Both runs' devices are there, as after any two replays.
+  const auto report = e2e::run({PROVAUDIT_BIN, "report", "--db", db, "--format", "json"});
+  REQUIRE(report.status == 0);
+  const json::value both = e2e::replayReport({sample, e2e::samplePath("ipv6.pcap")}, {}, "direct-both.db");
+  CHECK(json::serialize(e2e::parseJson(report.out).at("devices")) == json::serialize(both.at("devices")));
+}
+
 TEST_CASE("evidence kept in memory audits like the same evidence read back from the database") {
   // The replay that writes a sighting keeps it as evidence as it is; a later
   // process reads it back from the sightings table. Both must derive the same
