@@ -49,7 +49,7 @@ struct Database::Statements {
 
 Database::Database(const std::string& path, Mode mode) {
   configureSqlite();
-  if (mode == Mode::ReadOnly) rollBackInterruptedWrite(path, BUSY_TIMEOUT_MS);
+  if (mode == Mode::ReadOnly) rollBackInterruptedWrite(path);
   sqlite3* raw = nullptr;
   const int flags = mode == Mode::ReadOnly ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
   const int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);

@@ -83,7 +83,7 @@ void configureSqlite() {
   });
 }
 
-void rollBackInterruptedWrite(const std::string& path, int busy_ms) {
+void rollBackInterruptedWrite(const std::string& path) {
   struct stat st {};
   if (::stat((path + "-journal").c_str(), &st) != 0 || st.st_size == 0) return;  // none, or nothing to undo
   configureSqlite();
@@ -91,7 +91,6 @@ void rollBackInterruptedWrite(const std::string& path, int busy_ms) {
   const int rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE, nullptr);
   SqlitePtr db(raw);
   if (rc != SQLITE_OK) return;
-  sqlite3_busy_timeout(db.get(), busy_ms);
   // The first read of a database with a hot journal rolls it back.
   sqlite3_exec(db.get(), "SELECT count(*) FROM sqlite_master", nullptr, nullptr, nullptr);
 }

@@ -57,8 +57,10 @@ void configureSqlite();
 // first. When `<path>-journal` exists, it opens the database read-write once
 // (never creating it) and reads the schema, which is SQLite's own recovery:
 // the interrupted transaction is undone, what was committed stays, as a WAL
-// reader would have seen it. Waits up to `busy_ms` for a live writer. Best
-// effort: without write permission, the read-only open reports the error.
-void rollBackInterruptedWrite(const std::string& path, int busy_ms);
+// reader would have seen it. It never waits: a journal under a live writer's
+// lock is not hot, and the read-only open waits for that writer itself (as
+// it does for another process recovering the same journal). Best effort:
+// without write permission, the read-only open reports the error.
+void rollBackInterruptedWrite(const std::string& path);
 
 }  // namespace provaudit::store

@@ -24,18 +24,25 @@ void DbLease::release() {
   conn_.reset();
 }
 
-DbPool::DbPool(std::string path) : path_(std::move(path)) {
+DbPool::DbPool(std::string path, int startup_wait_ms) : path_(std::move(path)) {
   std::string error;
   SqlitePtr first = open(error);
   if (!first) throw std::runtime_error(error);
+  sqlite3_busy_timeout(first.get(), startup_wait_ms);
   sqlite3_stmt* raw = nullptr;
   const char* sql = "SELECT version FROM schema_version";
-  const int rc = sqlite3_prepare_v2(first.get(), sql, -1, &raw, nullptr);
+  int rc = sqlite3_prepare_v2(first.get(), sql, -1, &raw, nullptr);
   SqliteStmtPtr check(raw);  // owns the statement from here, even when prepare failed
-  if (rc != SQLITE_OK || sqlite3_step(check.get()) != SQLITE_ROW) {
+  if (rc == SQLITE_OK) rc = sqlite3_step(check.get());
+  if ((rc & 0xff) == SQLITE_BUSY) {
+    throw std::runtime_error(path_ + ": a writer has held the database locked for more than " +
+                             std::to_string(startup_wait_ms) + " ms; try again when it is done");
+  }
+  if (rc != SQLITE_ROW) {
     throw std::runtime_error(path_ + ": not a provaudit database (run 'provaudit replay' or 'capture' first)");
   }
   check.reset();
+  sqlite3_busy_timeout(first.get(), READ_BUSY_TIMEOUT_MS);
   giveBack(std::move(first));
   watch_ = open(error);
   if (!watch_) throw std::runtime_error(error);
@@ -43,7 +50,7 @@ DbPool::DbPool(std::string path) : path_(std::move(path)) {
 
 SqlitePtr DbPool::open(std::string& error) const {
   store::configureSqlite();
-  store::rollBackInterruptedWrite(path_, READ_BUSY_TIMEOUT_MS);
+  store::rollBackInterruptedWrite(path_);
   sqlite3* raw = nullptr;
   const int rc = sqlite3_open_v2(path_.c_str(), &raw, SQLITE_OPEN_READONLY, nullptr);
   SqlitePtr conn(raw);  // owned even when open failed: sqlite3_close_v2 frees the half-open handle

@@ -13,6 +13,10 @@ namespace provaudit::web {
 
 // How long a dashboard query waits for a writer's lock before answering 503.
 inline constexpr int READ_BUSY_TIMEOUT_MS = 2000;
+// How long a starting dashboard waits for a writer's lock (a replay's last
+// audit, written through a rollback journal, holds readers off until its
+// commit): as long as the command-line readers wait.
+inline constexpr int STARTUP_BUSY_TIMEOUT_MS = 10000;
 // Idle connections kept for reuse; more are opened on demand and closed after use.
 inline constexpr std::size_t MAX_IDLE_CONNECTIONS = 8;
 // Per read connection: a memory map of up to 2 GiB and a 32 MiB page cache.
@@ -41,8 +45,9 @@ class DbLease {
 
 class DbPool {
  public:
-  // Throws std::runtime_error (one line) when the file is not a provaudit database.
-  explicit DbPool(std::string path);
+  // Throws std::runtime_error (one line) when the file is not a provaudit
+  // database, or a writer holds it locked for longer than `startup_wait_ms`.
+  explicit DbPool(std::string path, int startup_wait_ms = STARTUP_BUSY_TIMEOUT_MS);
   // An empty lease (and the reason in `error`) when no connection can be opened.
   DbLease acquire(std::string& error);
   // PRAGMA data_version on a dedicated connection: changes when a writer commits.

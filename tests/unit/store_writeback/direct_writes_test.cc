@@ -108,10 +108,10 @@ TEST_CASE("a read-only open rolls back a writer's interrupted transaction first"
 TEST_CASE("recovery leaves a database without a journal alone, and never creates one") {
   provaudit::testing::TempDir dir("pa-direct");
   const std::string missing = dir.path("none.db");
-  rollBackInterruptedWrite(missing, 100);
+  rollBackInterruptedWrite(missing);
   CHECK_FALSE(std::filesystem::exists(missing));
   // A journal beside no database: nothing to open, nothing created.
   { std::ofstream(missing + "-journal") << "not a journal"; }
-  rollBackInterruptedWrite(missing, 100);
+  rollBackInterruptedWrite(missing);
   CHECK_FALSE(std::filesystem::exists(missing));
 }
