@@ -340,7 +340,8 @@ analyze::AuditResult Pipeline::auditLocked(bool last) {
     ~DirectWrites() {
       if (on) db.endDirectWrites();
     }
-  } direct{db_, last && db_.beginDirectWrites()};
+  } direct{db_, last && evidence_tls_.size() + evidence_http_.size() <= DIRECT_WRITES_MAX_SIGHTINGS &&
+                    db_.beginDirectWrites()};
   audit_times_.direct_writes = direct.on;
   db_.transaction([&] {
     t0 = Clock::now();

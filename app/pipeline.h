@@ -44,6 +44,14 @@ inline constexpr int AUDIT_COST_FACTOR_BACKGROUND = 1;
 // holds the writer, the queue fills and reading waits: frequent audits
 // doubled the 1 GB corpus's replay time (bench/RESULTS.md, session 3).
 inline constexpr std::chrono::seconds UNWATCHED_AUDIT_INTERVAL{30};
+// The last audit writes directly (Database::beginDirectWrites) only over at
+// most this many sightings. Readers that open the database while it writes
+// (a report, a dashboard started meanwhile) wait from its first spill to its
+// commit: 1.1 s for the 1 GB corpus's 30k sightings here, so about 4 s at
+// this limit, within the 10 s the command-line readers and a starting
+// dashboard wait for a lock (bench/RESULTS.md, session 7). Past it, WAL: a
+// reader never waits.
+inline constexpr std::size_t DIRECT_WRITES_MAX_SIGHTINGS = 100000;
 // Observations queued for a background writer before the producers wait.
 inline constexpr std::size_t MAX_PENDING = 16 * STORE_BATCH;
 
@@ -101,8 +109,9 @@ class Pipeline : public analyze::ObservationSink {
   // rewrites the derived tables.
   analyze::AuditResult audit();
   // The run's last audit (a replay's, after reading): as audit(), but when no
-  // other connection has the database open, written through a rollback
-  // journal instead of the WAL (Database::beginDirectWrites).
+  // other connection has the database open and the evidence is at most
+  // DIRECT_WRITES_MAX_SIGHTINGS, written through a rollback journal instead
+  // of the WAL (Database::beginDirectWrites).
   analyze::AuditResult lastAudit();
   // Loads the rules again (SIGHUP). On error the old rules stay and `err` says
   // why, one line. Writer thread only; the next audit() uses the new rules.
