@@ -311,6 +311,17 @@ analyze::AuditResult Pipeline::audit() {
   return auditLocked();
 }
 
+void Pipeline::releaseEvidence() {
+  // Swapped with empty containers: clear() would keep their capacity.
+  std::vector<analyze::TlsObservation>().swap(evidence_tls_);
+  std::vector<analyze::HttpObservation>().swap(evidence_http_);
+  std::vector<analyze::ObservationClaims>().swap(claims_tls_);
+  std::vector<analyze::ObservationClaims>().swap(claims_http_);
+  claims_rules_ = nullptr;
+  certs_by_sha_.clear();
+  evidence_rowid_ = 0;  // an audit after this one reads all the evidence back from the database
+}
+
 analyze::AuditResult Pipeline::lastAudit() {
   std::lock_guard db_lock(db_mu_);
   return auditLocked(true);
@@ -351,6 +362,7 @@ analyze::AuditResult Pipeline::auditLocked(bool last) {
     readClaims();
     result = analyze::runAudit({&evidence_tls_, &evidence_http_, &claims_tls_, &claims_http_}, *rules_,
                                device_ca_.get(), server_ca_.get());
+    if (last) releaseEvidence();
     t2 = Clock::now();
     rows = db_.replaceAudit(result, written_devices_, audit_generation_, &parts);
     t3 = Clock::now();

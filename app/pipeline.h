@@ -111,7 +111,10 @@ class Pipeline : public analyze::ObservationSink {
   // The run's last audit (a replay's, after reading): as audit(), but when no
   // other connection has the database open and the evidence is at most
   // DIRECT_WRITES_MAX_SIGHTINGS, written through a rollback journal instead
-  // of the WAL (Database::beginDirectWrites).
+  // of the WAL (Database::beginDirectWrites). The evidence held in memory is
+  // released once the devices are derived, before they are written (the
+  // writing reuses that memory instead of growing the peak); an audit after
+  // it would read the evidence back from the database.
   analyze::AuditResult lastAudit();
   // Loads the rules again (SIGHUP). On error the old rules stay and `err` says
   // why, one line. Writer thread only; the next audit() uses the new rules.
@@ -134,6 +137,8 @@ class Pipeline : public analyze::ObservationSink {
   // Reads the evidence stored since the last load (background writer, between
   // audits): the next audit loads only what came after.
   void preload();
+  // Drops the evidence and claims held in memory (the last audit, derived).
+  void releaseEvidence();
   // Brings claims_tls_ / claims_http_ up to the evidence under the current rules.
   void readClaims();
   void writerLoop(std::chrono::steady_clock::duration min_interval, int cost_factor);
