@@ -8,6 +8,7 @@
 #include <map>
 
 #include "app/commands.h"
+#include "app/huge_page_heap.h"
 #include "app/pipeline.h"
 #include "capture/capture_engine.h"
 #include "capture/packet_source.h"
@@ -171,6 +172,7 @@ int runReplay(const CommonOptions& common, const ReplayOptions& opts) {
     std::fprintf(stderr, "provaudit: reading %.2f s, audit and store %.2f s\n",
                  std::chrono::duration<double>(read_done - run_start).count(),
                  std::chrono::duration<double>(audit_done - read_done).count());
+    if (common.verbose > 1) std::fprintf(stderr, "provaudit: %s\n", heapPagesDescription().c_str());
     const auto& at = pipe.auditTimes();
     std::fprintf(stderr,
                  "provaudit: sightings written in %.2f s; %d audits: load sightings %.2f s, derive %.2f s, "

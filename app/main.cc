@@ -1,7 +1,9 @@
 // provaudit: passive audit of VoIP device provisioning (see README.md).
+#include <cstring>
 #include <iostream>
 
 #include "app/commands.h"
+#include "app/huge_page_heap.h"
 
 namespace provaudit::app {
 
@@ -33,6 +35,8 @@ void addCommonOptions(CLI::App& cmd, CommonOptions& o) {
 
 int main(int argc, char** argv) {
   using namespace provaudit::app;
+  // Before anything else: a replay may start itself again (huge_page_heap.h).
+  if (argc > 1 && std::strcmp(argv[1], "replay") == 0) restartWithHugePageHeap(argv);
   CLI::App app{"provaudit: passive audit of VoIP device provisioning (client certificates, User-Agents, findings)"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "provaudit 0.1.0");

@@ -211,6 +211,58 @@ TEST_CASE("a replay alone with its database ends through a rollback journal, and
   CHECK(json::serialize(e2e::parseJson(report.out).at("devices")) == json::serialize(both.at("devices")));
 }
 
+TEST_CASE("a replay's heap gets transparent huge pages where the kernel offers them, unless GLIBC_TUNABLES says") {
+  // What the kernel offers, read as provaudit reads it.
+  std::string mode;
+  {
+    std::ifstream in("/sys/kernel/mm/transparent_hugepage/enabled");
+    std::string line;
+    std::getline(in, line);
+    if (line.find('[') != std::string::npos) mode = line.substr(line.find('[') + 1, line.find(']') - line.find('[') - 1);
+  }
+  const auto heapLine = [](const std::string& err) {
+    const std::size_t at = err.find("provaudit: heap: ");
+    return at == std::string::npos ? std::string() : err.substr(at, err.find('\n', at) - at);
+  };
+  const std::string sample = e2e::samplePath("spa_mixed_tls12.pcap");
+  const json::value expected = e2e::replayReport({sample}, {}, "heap-expected.db");
+#if defined(__SANITIZE_ADDRESS__)
+  const std::string plain = "provaudit: heap: the address sanitizer's allocator", opted_out = plain;
+#else
+  const std::string plain = mode == "always" || mode == "madvise"
+                                ? "provaudit: heap: transparent huge pages (glibc.malloc.hugetlb=1)"
+                                : "provaudit: heap: base pages (the kernel's transparent huge pages are " +
+                                      (mode.empty() ? std::string("unknown") : mode) + ")";
+  const std::string opted_out = "provaudit: heap: as GLIBC_TUNABLES says (glibc.malloc.hugetlb=0)";
+#endif
+  struct Case {
+    const char* name;
+    std::vector<std::string> env;
+    std::string input;  // a file argument, or "-" with the sample on stdin
+    std::string heap;
+  };
+  const std::vector<Case> cases = {
+      {"default", {"env", "-u", "GLIBC_TUNABLES"}, sample, plain},
+      {"stdin, through the restart", {"env", "-u", "GLIBC_TUNABLES"}, "-", plain},
+      {"opted out", {"env", "GLIBC_TUNABLES=glibc.malloc.hugetlb=0"}, sample, opted_out},
+  };
+  for (const auto& c : cases) {
+    INFO(c.name);
+    const std::string db = e2e::tmpPath("heap.db");
+    std::vector<std::string> argv = c.env;
+    for (const std::string& a : {std::string(PROVAUDIT_BIN), std::string("replay"), std::string("-vv"),
+                                 std::string("--db"), db, c.input}) {
+      argv.push_back(a);
+    }
+    const auto r = e2e::run(argv, c.input == "-" ? sample : "");
+    INFO(r.err);
+    REQUIRE(r.status == 0);
+    CHECK(heapLine(r.err) == c.heap);
+    const auto report = e2e::run({PROVAUDIT_BIN, "report", "--db", db, "--format", "json"});
+    CHECK(json::serialize(e2e::parseJson(report.out).at("devices")) == json::serialize(expected.at("devices")));
+  }
+}
+
 TEST_CASE("evidence kept in memory audits like the same evidence read back from the database") {
   // The replay that writes a sighting keeps it as evidence as it is; a later
   // process reads it back from the sightings table. Both must derive the same

@@ -1,0 +1,77 @@
+#include "app/huge_page_heap.h"
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <string_view>
+
+namespace provaudit::app {
+namespace {
+
+constexpr std::string_view TUNABLE_NAME = "glibc.malloc.hugetlb";
+constexpr const char* THP_MODE_FILE = "/sys/kernel/mm/transparent_hugepage/enabled";
+
+std::string env(const char* name) {
+  const char* v = std::getenv(name);
+  return v != nullptr ? v : "";
+}
+
+// The kernel's mode, the bracketed word of "always [madvise] never"; "" when unknown.
+std::string thpMode() {
+  std::ifstream in(THP_MODE_FILE);
+  std::string line;
+  std::getline(in, line);
+  const std::size_t open = line.find('['), close = line.find(']');
+  if (open == std::string::npos || close == std::string::npos || close < open) return "";
+  return line.substr(open + 1, close - open - 1);
+}
+
+constexpr bool sanitizerHeap() {
+#if defined(__SANITIZE_ADDRESS__)
+  return true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+  return true;
+#else
+  return false;
+#endif
+#else
+  return false;
+#endif
+}
+
+bool underValgrind() { return env("LD_PRELOAD").find("vgpreload") != std::string::npos; }
+
+}  // namespace
+
+void restartWithHugePageHeap(char** argv) {
+  const std::string tunables = env("GLIBC_TUNABLES");
+  if (tunables.find(TUNABLE_NAME) != std::string::npos) return;
+  const std::string mode = thpMode();
+  if (mode != "always" && mode != "madvise") return;
+  if (sanitizerHeap() || underValgrind()) return;
+  const std::string value = tunables.empty() ? HUGE_PAGE_TUNABLE : tunables + ":" + HUGE_PAGE_TUNABLE;
+  if (::setenv("GLIBC_TUNABLES", value.c_str(), 1) != 0) return;
+  ::execv("/proc/self/exe", argv);
+  // No /proc (or no exec): go on as we are, without the tunable claimed.
+  if (tunables.empty()) ::unsetenv("GLIBC_TUNABLES");
+  else ::setenv("GLIBC_TUNABLES", tunables.c_str(), 1);
+}
+
+std::string heapPagesDescription() {
+  if (sanitizerHeap()) return "heap: the address sanitizer's allocator";
+  const std::string tunables = env("GLIBC_TUNABLES");
+  const std::string mode = thpMode();
+  if (tunables.find(HUGE_PAGE_TUNABLE) != std::string::npos) {
+    if (mode == "always" || mode == "madvise") return "heap: transparent huge pages (" + std::string(HUGE_PAGE_TUNABLE) + ")";
+    return "heap: base pages (" + std::string(HUGE_PAGE_TUNABLE) + ", but the kernel's transparent huge pages are " +
+           (mode.empty() ? "unknown" : mode) + ")";
+  }
+  if (tunables.find(TUNABLE_NAME) != std::string::npos) return "heap: as GLIBC_TUNABLES says (" + tunables + ")";
+  if (underValgrind()) return "heap: base pages (under valgrind)";
+  return "heap: base pages (the kernel's transparent huge pages are " + (mode.empty() ? std::string("unknown") : mode) +
+         ")";
+}
+
+}  // namespace provaudit::app
