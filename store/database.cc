@@ -11,6 +11,7 @@
 #include <optional>
 #include <thread>
 
+#include "store/device_encoder.h"
 #include "store/json_codec.h"
 #include "store/schema.h"
 #include "store/sqlite_util.h"
@@ -322,113 +323,6 @@ namespace {
 
 // Below this many devices an audit's JSON is encoded inline.
 constexpr std::size_t ENCODE_THREAD_MIN_DEVICES = 256;
-// How far the encoding thread may run ahead of the writer (bounds its memory).
-constexpr std::size_t ENCODE_AHEAD = 256;
-
-struct EncodedDevice {
-  std::string report, detail;
-  std::uint64_t hash = 0;
-};
-
-EncodedDevice encodeDevice(const analyze::DeviceRecord& d) {
-  EncodedDevice e{deviceReportText(d), deviceDetailText(d), 0};
-  // Everything the rows hold: the two JSON forms, the sighting keys and the
-  // servers (a stored hash is compared by the next process too).
-  std::uint64_t h = std::hash<std::string>{}(e.report) ^ (std::hash<std::string>{}(e.detail) * 31);
-  for (const auto* list : {&d.sightings, &d.servers}) {
-    for (const auto& k : *list) h = (h ^ std::hash<std::string>{}(k)) * 0x100000001b3ULL;
-    h = (h ^ list->size()) * 0x9e3779b97f4a7c15ULL;
-  }
-  e.hash = h;
-  return e;
-}
-
-// Encodes an audit's devices, in order, on a thread of its own while the
-// caller writes them: in a large audit the JSON costs more than the SQL (1 GB
-// corpus, 24k devices: 0.6 s against 0.47 s), and a caller that only waited
-// for the thread waited 0.21 s. So a caller whose next device is not ready
-// encodes one that nobody has started yet (that one, or one further on) rather
-// than wait: the encoding splits between the two.
-class DeviceEncoder {
- public:
-  DeviceEncoder(const std::vector<analyze::DeviceRecord>& devices, bool threaded)
-      : devices_(devices), ring_(threaded ? ENCODE_AHEAD : 0) {
-    if (threaded) thread_ = std::thread([this] { run(); });
-  }
-  ~DeviceEncoder() {
-    if (!thread_.joinable()) return;
-    {
-      std::lock_guard lock(mu_);
-      stop_ = true;
-    }
-    cv_.notify_all();
-    thread_.join();
-  }
-  DeviceEncoder(const DeviceEncoder&) = delete;
-  DeviceEncoder& operator=(const DeviceEncoder&) = delete;
-
-  // The next device's encoding; rethrows what the encoding thread failed with.
-  EncodedDevice next() {
-    if (!thread_.joinable()) return encodeDevice(devices_[taken_++]);
-    std::unique_lock lock(mu_);
-    Slot& slot = ring_[taken_ % ring_.size()];
-    while (!slot.ready && !error_) {
-      if (canClaim()) encodeOne(lock);
-      else cv_.wait(lock);
-    }
-    if (!slot.ready) std::rethrow_exception(error_);
-    EncodedDevice e = std::move(slot.encoded);
-    slot.ready = false;
-    ++taken_;
-    cv_.notify_all();
-    return e;
-  }
-
- private:
-  struct Slot {
-    EncodedDevice encoded;
-    bool ready = false;
-  };
-
-  // A device nobody has started, within ENCODE_AHEAD of the caller (bounds the memory).
-  bool canClaim() const { return claimed_ < devices_.size() && claimed_ < taken_ + ring_.size(); }
-
-  // Encodes the next unclaimed device into its slot; `lock` is held on entry
-  // and on return, not while encoding.
-  void encodeOne(std::unique_lock<std::mutex>& lock) {
-    const std::size_t i = claimed_++;
-    lock.unlock();
-    EncodedDevice e = encodeDevice(devices_[i]);
-    lock.lock();
-    ring_[i % ring_.size()] = {std::move(e), true};
-    cv_.notify_all();
-  }
-
-  void run() {
-    std::unique_lock lock(mu_);
-    try {
-      for (;;) {
-        cv_.wait(lock, [&] { return stop_ || claimed_ == devices_.size() || canClaim(); });
-        if (stop_ || claimed_ == devices_.size()) return;
-        encodeOne(lock);
-      }
-    } catch (...) {
-      if (!lock.owns_lock()) lock.lock();
-      error_ = std::current_exception();
-      cv_.notify_all();
-    }
-  }
-
-  const std::vector<analyze::DeviceRecord>& devices_;
-  std::size_t taken_ = 0;    // devices handed to the caller
-  std::size_t claimed_ = 0;  // devices the thread or the caller started encoding
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<Slot> ring_;   // device i's encoding waits in slot i % size until taken
-  bool stop_ = false;
-  std::exception_ptr error_;
-  std::thread thread_;
-};
 
 }  // namespace
 
@@ -509,7 +403,8 @@ std::size_t Database::replaceAudit(const AuditResult& result, std::unordered_map
   std::size_t rows = 0;
   DeviceEncoder encoder(result.devices, result.devices.size() >= ENCODE_THREAD_MIN_DEVICES);
   for (const auto& d : result.devices) {
-    const auto [report, detail, h] = encoder.next();
+    const EncodedDevice& encoded = encoder.next();
+    const std::uint64_t h = encoded.hash;
     now[d.id] = h;
     if (!full) {
       auto it = written.find(d.id);
@@ -543,7 +438,7 @@ std::size_t Database::replaceAudit(const AuditResult& result, std::unordered_map
         .bind(19, static_cast<std::int64_t>(h))
         .exec();
     if (!full) addRowid(index, sqlite3_last_insert_rowid(db_.get()));  // the device row's (before the document's)
-    doc.bind(1, d.id).bind(2, report).bind(3, detail).exec();
+    doc.bind(1, d.id).bind(2, encoded.report).bind(3, encoded.detail).exec();
   }
   if (!full) {
     for (const auto& [id, h] : written) {

@@ -272,6 +272,11 @@ void writeFindings(JsonOut& j, const std::vector<Finding>& findings) {
 std::string deviceReportText(const DeviceRecord& d) {
   std::string out;
   out.reserve(1024);
+  appendDeviceReportText(d, out);
+  return out;
+}
+
+void appendDeviceReportText(const DeviceRecord& d, std::string& out) {
   JsonOut j(out);
   j.beginObject().field("id", d.id).key("mac");
   writeMac(j, d.mac);
@@ -293,7 +298,6 @@ std::string deviceReportText(const DeviceRecord& d) {
       .field("last_seen", isoTime(d.last_seen))
       .field("sessions", d.sessions)
       .endObject();
-  return out;
 }
 
 std::string serverReportText(const ServerRecord& s) {
@@ -322,6 +326,11 @@ std::string serverReportText(const ServerRecord& s) {
 std::string deviceDetailText(const DeviceRecord& d) {
   std::string out;
   out.reserve(2048);
+  appendDeviceDetailText(d, out);
+  return out;
+}
+
+void appendDeviceDetailText(const DeviceRecord& d, std::string& out) {
   JsonOut j(out);
   j.beginObject();
   // Each text the claims were read from once (a User-Agent gives four
@@ -396,7 +405,6 @@ std::string deviceDetailText(const DeviceRecord& d) {
     j.field("frame", ref.frame).field("source", c->source()).endObject();
   }
   j.endArray().endObject();
-  return out;
 }
 
 void expandStoredDetail(json::object& detail) {

@@ -23,6 +23,7 @@ bool httpFromJson(const boost::json::value& v, analyze::HttpObservation& out);
 
 // Report contract objects (design.md "Report JSON"), as JSON text.
 std::string deviceReportText(const analyze::DeviceRecord& d);
+void appendDeviceReportText(const analyze::DeviceRecord& d, std::string& out);  // the same, after `out`'s text
 std::string serverReportText(const analyze::ServerRecord& s);
 // What the dashboard shows beyond the contract: claims with their origin, the
 // handshake history, the chain as sent, explanations.
@@ -32,6 +33,7 @@ boost::json::object deviceDetailJson(const analyze::DeviceRecord& d);
 // the texts the claims were read from, each once. expandStoredDetail gives
 // the dashboard's form back; a document stored before claim_sources passes as it is.
 std::string deviceDetailText(const analyze::DeviceRecord& d);
+void appendDeviceDetailText(const analyze::DeviceRecord& d, std::string& out);  // the same, after `out`'s text
 void expandStoredDetail(boost::json::object& detail);
 
 }  // namespace provaudit::store
