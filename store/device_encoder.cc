@@ -37,12 +37,14 @@ DeviceEncoder::~DeviceEncoder() {
 }
 
 std::pair<std::size_t, std::size_t> DeviceEncoder::claim(std::size_t most) {
-  const std::size_t limit = std::min(devices_.size(), released_ + ring_.size());
+  const std::size_t limit = std::min(devices_.size(), released_.load() + ring_.size());
   const std::size_t from = claimed_;
   const std::size_t to = from < limit ? std::min(limit, from + most) : from;
   claimed_ = to;
   return {from, to};
 }
+
+std::size_t DeviceEncoder::freeSlots() const { return released_.load() + ring_.size() - claimed_; }
 
 bool DeviceEncoder::encodeRange(std::size_t from, std::size_t to) {
   for (std::size_t i = from; i < to; ++i) {
@@ -78,13 +80,16 @@ void DeviceEncoder::run() {
     std::pair<std::size_t, std::size_t> range;
     {
       std::unique_lock lock(mu_);
-      // Once the ring is full, wait until half of it is free again: one
-      // wake-up per ENCODE_AHEAD / 2 devices, not one per device.
-      thread_waits_ = true;
-      cv_.wait(lock, [&] {
-        return stop_ || claimed_ >= devices_.size() || released_ + ring_.size() >= claimed_ + ring_.size() / 2;
-      });
-      thread_waits_ = false;
+      if (!stop_ && claimed_ < devices_.size() && freeSlots() == 0) {
+        // The ring is full: wait until half of it is free again, one wake-up
+        // per ENCODE_AHEAD / 2 devices rather than one per device. The caller
+        // stores released_ and then looks at thread_waits_; here it is the
+        // other way round (both sequentially consistent): one of the two sees
+        // the other's store.
+        thread_waits_.store(true);
+        cv_.wait(lock, [&] { return stop_ || freeSlots() >= ring_.size() / 2; });
+        thread_waits_.store(false);
+      }
       if (stop_ || claimed_ >= devices_.size()) return;
       range = claim(ENCODE_CHUNK);
     }
@@ -97,11 +102,12 @@ const EncodedDevice& DeviceEncoder::next() {
     encode_(devices_[taken_++], inline_);
     return inline_;
   }
-  {
-    // The device handed out last time is done with: its slot is free.
+  // The device handed out last time is done with: its slot is free. The
+  // thread is woken only when it sleeps and half the ring is free.
+  released_.store(taken_);
+  if (thread_waits_.load()) {
     std::lock_guard lock(mu_);
-    released_ = taken_;
-    if (thread_waits_ && released_ + ring_.size() >= claimed_ + ring_.size() / 2) cv_.notify_all();
+    if (freeSlots() >= ring_.size() / 2) cv_.notify_all();
   }
   Slot& slot = slotOf(taken_);
   const auto failedHere = [&] { return error_ != nullptr && error_device_ == taken_; };

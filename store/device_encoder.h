@@ -63,6 +63,7 @@ class DeviceEncoder {
   // Claims up to `most` devices nobody has started, within ENCODE_AHEAD of the
   // caller's last released one; returns [from, to). mu_ held.
   std::pair<std::size_t, std::size_t> claim(std::size_t most);
+  std::size_t freeSlots() const;  // slots neither claimed nor held by the caller; mu_ held
   // Encodes devices [from, to) into their slots and marks them ready; mu_ not
   // held. False when one failed (kept in error_ for its turn): the rest of
   // the range is left.
@@ -78,11 +79,12 @@ class DeviceEncoder {
   std::condition_variable cv_;
   // Under mu_:
   std::size_t claimed_ = 0;    // devices the thread or the caller started
-  std::size_t released_ = 0;   // devices the caller is done with: their slots are free
-  bool thread_waits_ = false, stop_ = false;
+  bool stop_ = false;
   std::exception_ptr error_;    // the earliest device's failure,
   std::size_t error_device_ = 0;  // and that device
   std::atomic<bool> caller_waits_{false};  // set under mu_; read by the thread without it
+  std::atomic<bool> thread_waits_{false};  // set under mu_; read by the caller without it
+  std::atomic<std::size_t> released_{0};  // devices the caller is done with: their slots are free (caller writes)
   std::thread thread_;
 };
 
