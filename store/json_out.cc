@@ -37,9 +37,11 @@ JsonOut& JsonOut::close(char c) {
   return *this;
 }
 
-JsonOut& JsonOut::key(std::string_view k) {
-  str(k);
-  out_ += ':';
+JsonOut& JsonOut::key(Key k) {
+  separate();
+  out_ += '"';
+  out_.append(k.text());
+  out_.append("\":", 2);
   return *this;
 }
 

@@ -18,6 +18,23 @@ namespace provaudit::store {
 
 class JsonOut {
  public:
+  // An object key: a string literal, checked when compiled to need no
+  // escaping (no '"', '\\' or control character), so that it is copied as
+  // it is rather than scanned on every document.
+  class Key {
+   public:
+    template <std::size_t N>
+    consteval Key(const char (&s)[N]) : text_(s, N - 1) {  // implicit: field("id", ...)
+      for (const char c : text_) {
+        if (c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20) throw "a JSON key literal that needs escaping";
+      }
+    }
+    [[nodiscard]] constexpr std::string_view text() const { return text_; }
+
+   private:
+    std::string_view text_;
+  };
+
   // Appends to `out` (which may hold text already: the document starts at its end).
   explicit JsonOut(std::string& out) : out_(out), start_(out.size()) {}
 
@@ -25,7 +42,7 @@ class JsonOut {
   JsonOut& endObject() { return close('}'); }
   JsonOut& beginArray() { return open('['); }
   JsonOut& endArray() { return close(']'); }
-  JsonOut& key(std::string_view k);
+  JsonOut& key(Key k);
 
   JsonOut& str(std::string_view s);
   JsonOut& str(const std::string& s) { return str(std::string_view(s)); }
@@ -39,7 +56,7 @@ class JsonOut {
 
   // key(k) then the value, for the common case.
   template <typename T>
-  JsonOut& field(std::string_view k, const T& v) {
+  JsonOut& field(Key k, const T& v) {
     key(k);
     return put(v);
   }
