@@ -1,5 +1,6 @@
 #include "app/huge_page_heap.h"
 
+#include <sys/auxv.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -43,6 +44,9 @@ constexpr bool sanitizerHeap() {
 
 bool underValgrind() { return env("LD_PRELOAD").find("vgpreload") != std::string::npos; }
 
+// Set-user-ID or file capabilities: glibc then erases GLIBC_TUNABLES.
+bool secureExecution() { return ::getauxval(AT_SECURE) != 0; }
+
 }  // namespace
 
 void restartWithHugePageHeap(char** argv) {
@@ -50,7 +54,7 @@ void restartWithHugePageHeap(char** argv) {
   if (tunables.find(TUNABLE_NAME) != std::string::npos) return;
   const std::string mode = thpMode();
   if (mode != "always" && mode != "madvise") return;
-  if (sanitizerHeap() || underValgrind()) return;
+  if (sanitizerHeap() || underValgrind() || secureExecution()) return;
   const std::string value = tunables.empty() ? HUGE_PAGE_TUNABLE : tunables + ":" + HUGE_PAGE_TUNABLE;
   if (::setenv("GLIBC_TUNABLES", value.c_str(), 1) != 0) return;
   ::execv("/proc/self/exe", argv);
@@ -61,6 +65,7 @@ void restartWithHugePageHeap(char** argv) {
 
 std::string heapPagesDescription() {
   if (sanitizerHeap()) return "heap: the address sanitizer's allocator";
+  if (secureExecution()) return "heap: base pages (secure execution: glibc ignores GLIBC_TUNABLES)";
   const std::string tunables = env("GLIBC_TUNABLES");
   const std::string mode = thpMode();
   if (tunables.find(HUGE_PAGE_TUNABLE) != std::string::npos) {

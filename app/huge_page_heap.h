@@ -19,8 +19,10 @@ inline constexpr const char* HUGE_PAGE_TUNABLE = "glibc.malloc.hugetlb=1";
 // HUGE_PAGE_TUNABLE) and does not return, unless: GLIBC_TUNABLES already
 // names glibc.malloc.hugetlb (set by the user, 0 opts out, or by the restart
 // itself), the kernel's transparent huge pages are off, the heap is a
-// sanitizer's, the process runs under valgrind (it would not follow the exec),
-// or the exec fails. Call before any thread starts or input is read.
+// sanitizer's, the process runs under valgrind (it would not follow the exec)
+// or in secure-execution mode (set-user-ID or file capabilities: glibc
+// ignores the variable there), or the exec fails. Call before any thread
+// starts or input is read.
 void restartWithHugePageHeap(char** argv);
 
 // One line for -vv: what the heap's pages are, and why.
