@@ -353,7 +353,6 @@ analyze::AuditResult Pipeline::auditLocked(bool last) {
     }
   } direct{db_, last && evidence_tls_.size() + evidence_http_.size() <= DIRECT_WRITES_MAX_SIGHTINGS &&
                     db_.beginDirectWrites()};
-  audit_times_.direct_writes = direct.on;
   db_.transaction([&] {
     t0 = Clock::now();
     evidence_rowid_ = db_.loadObservationsSince(evidence_rowid_, evidence_tls_, evidence_http_, certs_,

@@ -63,7 +63,6 @@ struct AuditTimes {
   store::AuditWriteTimes store_parts;  // store_s, split
   double sightings_s = 0;  // flushes: observations written as sightings
   std::uint64_t rows_written = 0;
-  bool direct_writes = false;  // the last audit went through a rollback journal
 };
 
 struct RunTotals {

@@ -4,10 +4,7 @@
 
 #include <boost/json.hpp>
 #include <chrono>
-#include <condition_variable>
 #include <cstring>
-#include <exception>
-#include <mutex>
 #include <optional>
 #include <thread>
 
@@ -160,14 +157,16 @@ bool Database::beginDirectWrites() {
 }
 
 void Database::endDirectWrites() {
-  execSql(db_.get(), "PRAGMA synchronous=NORMAL");
+  std::string mode;
   try {
     Stmt jm(db_.get(), "PRAGMA journal_mode=WAL");
-    jm.step();
+    if (jm.step()) mode = jm.text(0);
   } catch (const DbError&) {
     // A reader that came meanwhile holds the file past the busy timeout: the
-    // database stays in rollback mode until the next writer opens it.
+    // database stays in rollback mode (with full syncs) until the next
+    // writer opens it.
   }
+  if (mode == "wal") execSql(db_.get(), "PRAGMA synchronous=NORMAL");
 }
 
 std::size_t Database::CertKeyHash::operator()(const CertKey& k) const {

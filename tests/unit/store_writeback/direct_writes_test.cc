@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 
 #include "../../support/interrupted_write.h"
 #include "../../support/temp_dir.h"
@@ -114,4 +115,24 @@ TEST_CASE("recovery leaves a database without a journal alone, and never creates
   { std::ofstream(missing + "-journal") << "not a journal"; }
   rollBackInterruptedWrite(missing);
   CHECK_FALSE(std::filesystem::exists(missing));
+}
+
+TEST_CASE("going back to WAL waits for a reader that arrived meanwhile, then syncs as a WAL writer") {
+  provaudit::testing::TempDir dir("pa-direct");
+  const std::string path = dir.path("a.db");
+  Database db(path, Database::Mode::ReadWrite);
+  REQUIRE(db.beginDirectWrites());
+  db.transaction([&] { execSql(db.handle(), "INSERT INTO stats(name, value) VALUES('x', 1)"); });
+  // A report opened during the direct write, in the middle of its read.
+  Database reader(path, Database::Mode::ReadOnly);
+  execSql(reader.handle(), "BEGIN");
+  REQUIRE(scalar(reader.handle(), "SELECT value FROM stats WHERE name='x'") == 1);
+  std::thread finish([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    execSql(reader.handle(), "COMMIT");
+  });
+  db.endDirectWrites();
+  finish.join();
+  CHECK(journalMode(db.handle()) == "wal");
+  CHECK(scalar(db.handle(), "PRAGMA synchronous") == 1);
 }
