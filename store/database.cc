@@ -140,33 +140,36 @@ void Database::rollback() {
   execSql(db_.get(), "ROLLBACK");
 }
 
-bool Database::beginDirectWrites() {
-  std::string mode;
+namespace {
+
+// Asks for a journal mode; the mode the database is in afterwards, or "" when
+// SQLite refused (SQLITE_BUSY: another connection is in the way).
+std::string switchJournal(sqlite3* db, const char* pragma) {
   try {
-    Stmt jm(db_.get(), "PRAGMA journal_mode=DELETE");
-    if (jm.step()) mode = jm.text(0);
+    Stmt jm(db, pragma);
+    return jm.step() ? jm.text(0) : std::string();
   } catch (const DbError&) {
-    // SQLITE_BUSY: someone else has the database open. SQLite answers at
-    // once, without the busy handler (idle or reading, the other connection
-    // would not go away by waiting).
+    return {};
   }
-  if (mode != "delete") return false;
+}
+
+}  // namespace
+
+bool Database::beginDirectWrites() {
+  // Refused at once while someone else has the database open: SQLite does
+  // not use the busy handler here (idle or reading, the other connection
+  // would not go away by waiting).
+  if (switchJournal(db_.get(), "PRAGMA journal_mode=DELETE") != "delete") return false;
   // A rollback journal is only as safe as the syncs around it.
   execSql(db_.get(), "PRAGMA synchronous=FULL");
   return true;
 }
 
 void Database::endDirectWrites() {
-  std::string mode;
-  try {
-    Stmt jm(db_.get(), "PRAGMA journal_mode=WAL");
-    if (jm.step()) mode = jm.text(0);
-  } catch (const DbError&) {
-    // A reader that came meanwhile holds the file past the busy timeout: the
-    // database stays in rollback mode (with full syncs) until the next
-    // writer opens it.
-  }
-  if (mode == "wal") execSql(db_.get(), "PRAGMA synchronous=NORMAL");
+  // Refused when a reader that came meanwhile holds the file past the busy
+  // timeout: the database then stays in rollback mode, with full syncs,
+  // until the next writer opens it.
+  if (switchJournal(db_.get(), "PRAGMA journal_mode=WAL") == "wal") execSql(db_.get(), "PRAGMA synchronous=NORMAL");
 }
 
 std::size_t Database::CertKeyHash::operator()(const CertKey& k) const {
