@@ -1,6 +1,7 @@
 #include "app/huge_page_heap.h"
 
 #include <sys/auxv.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -61,6 +62,20 @@ void restartWithHugePageHeap(char** argv) {
   // No /proc (or no exec): go on as we are, without the tunable claimed.
   if (tunables.empty()) ::unsetenv("GLIBC_TUNABLES");
   else ::setenv("GLIBC_TUNABLES", tunables.c_str(), 1);
+}
+
+void restoreProcessName(const char* argv0) {
+  // The kernel's name for an exec through /proc/self/exe.
+  constexpr std::string_view RESTARTED_NAME = "exe";
+  constexpr std::size_t NAME_BYTES = 16;  // TASK_COMM_LEN, with the terminating NUL
+  if (argv0 == nullptr) return;
+  char current[NAME_BYTES] = {};
+  if (::prctl(PR_GET_NAME, current) != 0 || std::string_view(current) != RESTARTED_NAME) return;
+  std::string_view name(argv0);
+  if (const std::size_t slash = name.rfind('/'); slash != std::string_view::npos) name.remove_prefix(slash + 1);
+  if (name.empty() || name == RESTARTED_NAME) return;
+  const std::string truncated(name.substr(0, NAME_BYTES - 1));
+  ::prctl(PR_SET_NAME, truncated.c_str());
 }
 
 std::string heapPagesDescription() {

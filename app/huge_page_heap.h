@@ -25,6 +25,12 @@ inline constexpr const char* HUGE_PAGE_TUNABLE = "glibc.malloc.hugetlb=1";
 // starts or input is read.
 void restartWithHugePageHeap(char** argv);
 
+// The restart execs /proc/self/exe, so the kernel names the new process
+// "exe" (ps, top, pgrep and pkill would not find "provaudit"). Gives it back
+// the name it was started with (the last component of argv[0], as the
+// kernel's first naming did). Call right after restartWithHugePageHeap.
+void restoreProcessName(const char* argv0);
+
 // One line for -vv: what the heap's pages are, and why.
 std::string heapPagesDescription();
 

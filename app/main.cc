@@ -37,6 +37,7 @@ int main(int argc, char** argv) {
   using namespace provaudit::app;
   // Before anything else: a replay may start itself again (huge_page_heap.h).
   if (argc > 1 && std::strcmp(argv[1], "replay") == 0) restartWithHugePageHeap(argv);
+  restoreProcessName(argv[0]);
   CLI::App app{"provaudit: passive audit of VoIP device provisioning (client certificates, User-Agents, findings)"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "provaudit 0.1.0");

@@ -3,10 +3,13 @@
 #include <catch2/catch.hpp>
 #include <pcap/pcap.h>
 #include <sqlite3.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <random>
 #include <set>
@@ -261,6 +264,66 @@ TEST_CASE("a replay's heap gets transparent huge pages where the kernel offers t
     const auto report = e2e::run({PROVAUDIT_BIN, "report", "--db", db, "--format", "json"});
     CHECK(json::serialize(e2e::parseJson(report.out).at("devices")) == json::serialize(expected.at("devices")));
   }
+}
+
+TEST_CASE("a restarted replay keeps its name: ps, pgrep and pkill find provaudit") {
+  // The replay waits on stdin (a pipe held open here) while /proc is read.
+  const std::string db = e2e::tmpPath("name.db");
+  int in[2];
+  REQUIRE(::pipe(in) == 0);
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    ::dup2(in[0], STDIN_FILENO);
+    ::close(in[0]);
+    ::close(in[1]);
+    ::unsetenv("GLIBC_TUNABLES");
+    ::execl(PROVAUDIT_BIN, PROVAUDIT_BIN, "replay", "-q", "--db", db.c_str(), "-", static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  ::close(in[0]);
+  const auto slurp = [&](const char* what) {
+    std::ifstream f("/proc/" + std::to_string(pid) + "/" + what, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(f), {});
+  };
+  // Where the replay restarts itself (huge_page_heap.h), wait for the
+  // restarted process (its environment names the tunable), then for it to
+  // leave the kernel's name for it ("exe"); up to 5 s each.
+  std::string mode;
+  {
+    std::ifstream thp("/sys/kernel/mm/transparent_hugepage/enabled");
+    std::string line;
+    std::getline(thp, line);
+    if (line.find('[') != std::string::npos) mode = line.substr(line.find('[') + 1, line.find(']') - line.find('[') - 1);
+  }
+#if defined(__SANITIZE_ADDRESS__)
+  const bool restarts = false;
+#else
+  const bool restarts = mode == "always" || mode == "madvise";
+#endif
+  const auto waitFor = [](const std::function<bool()>& done) {
+    for (int i = 0; i < 500 && !done(); ++i) ::usleep(10000);
+    return done();
+  };
+  if (restarts) {
+    REQUIRE(waitFor([&] { return slurp("environ").find("glibc.malloc.hugetlb=1") != std::string::npos; }));
+  }
+  std::string comm;
+  waitFor([&] { return (comm = slurp("comm")) != "exe\n"; });
+  INFO("restarted: " << restarts);
+  CHECK(comm == "provaudit\n");
+  // Then the capture, and the end of input: the replay finishes.
+  std::ifstream sample(e2e::samplePath("spa_mixed_tls12.pcap"), std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(sample)), {});
+  REQUIRE(::write(in[1], bytes.data(), bytes.size()) == static_cast<ssize_t>(bytes.size()));
+  ::close(in[1]);
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  const auto report = e2e::run({PROVAUDIT_BIN, "report", "--db", db, "--format", "json"});
+  CHECK(e2e::parseJson(report.out).at("devices").as_array().size() ==
+        e2e::replayReport({e2e::samplePath("spa_mixed_tls12.pcap")}, {}, "name-expected.db").at("devices").as_array().size());
 }
 
 TEST_CASE("evidence kept in memory audits like the same evidence read back from the database") {
