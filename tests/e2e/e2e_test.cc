@@ -305,6 +305,8 @@ TEST_CASE("a restarted replay keeps its name: ps, pgrep and pkill find provaudit
     for (int i = 0; i < 500 && !done(); ++i) ::usleep(10000);
     return done();
   };
+  // First the child's exec of provaudit (until then it is this test's copy).
+  REQUIRE(waitFor([&] { return slurp("cmdline").find(std::string("replay") + '\0') != std::string::npos; }));
   if (restarts) {
     REQUIRE(waitFor([&] { return slurp("environ").find("glibc.malloc.hugetlb=1") != std::string::npos; }));
   }
