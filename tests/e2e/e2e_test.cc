@@ -21,6 +21,17 @@ namespace json = boost::json;
 
 namespace {
 
+// The kernel's transparent-huge-page mode ("always", "madvise", "never"; ""
+// when unknown), read as provaudit reads it (huge_page_heap.cc).
+std::string kernelThpMode() {
+  std::ifstream in("/sys/kernel/mm/transparent_hugepage/enabled");
+  std::string line;
+  std::getline(in, line);
+  const std::size_t open = line.find('['), close = line.find(']');
+  if (open == std::string::npos || close == std::string::npos || close < open) return "";
+  return line.substr(open + 1, close - open - 1);
+}
+
 std::string str(const json::value& v) { return v.is_string() ? std::string(v.as_string()) : std::string(); }
 
 std::string field(const json::object& o, const char* k) {
@@ -215,14 +226,7 @@ TEST_CASE("a replay alone with its database ends through a rollback journal, and
 }
 
 TEST_CASE("a replay's heap gets transparent huge pages where the kernel offers them, unless GLIBC_TUNABLES says") {
-  // What the kernel offers, read as provaudit reads it.
-  std::string mode;
-  {
-    std::ifstream in("/sys/kernel/mm/transparent_hugepage/enabled");
-    std::string line;
-    std::getline(in, line);
-    if (line.find('[') != std::string::npos) mode = line.substr(line.find('[') + 1, line.find(']') - line.find('[') - 1);
-  }
+  const std::string mode = kernelThpMode();
   const auto heapLine = [](const std::string& err) {
     const std::size_t at = err.find("provaudit: heap: ");
     return at == std::string::npos ? std::string() : err.substr(at, err.find('\n', at) - at);
@@ -289,13 +293,7 @@ TEST_CASE("a restarted replay keeps its name: ps, pgrep and pkill find provaudit
   // Where the replay restarts itself (huge_page_heap.h), wait for the
   // restarted process (its environment names the tunable), then for it to
   // leave the kernel's name for it ("exe"); up to 5 s each.
-  std::string mode;
-  {
-    std::ifstream thp("/sys/kernel/mm/transparent_hugepage/enabled");
-    std::string line;
-    std::getline(thp, line);
-    if (line.find('[') != std::string::npos) mode = line.substr(line.find('[') + 1, line.find(']') - line.find('[') - 1);
-  }
+  const std::string mode = kernelThpMode();
 #if defined(__SANITIZE_ADDRESS__)
   const bool restarts = false;
 #else
