@@ -23,6 +23,7 @@ struct pcap;
 struct pcap_dumper;
 struct sqlite3;
 struct sqlite3_stmt;
+struct Fts5Tokenizer;
 
 void X509_free(x509_st*);
 int OSSL_PROVIDER_unload(ossl_provider_st*);
@@ -64,6 +65,16 @@ using PcapPtr = std::unique_ptr<pcap, CDeleter<&pcap_close>>;
 using PcapDumperPtr = std::unique_ptr<pcap_dumper, CDeleter<&pcap_dump_close>>;
 using SqlitePtr = std::unique_ptr<sqlite3, CDeleter<&sqlite3_close_v2>>;
 using SqliteStmtPtr = std::unique_ptr<sqlite3_stmt, CDeleter<&sqlite3_finalize>>;
+
+// An FTS5 tokenizer instance (store/search_fold.cc). FTS5 hands out its
+// delete function with the tokenizer's other functions, at run time.
+struct Fts5TokenizerDeleter {
+  void (*destroy)(Fts5Tokenizer*) = nullptr;
+  void operator()(Fts5Tokenizer* p) const noexcept {
+    if (p != nullptr && destroy != nullptr) destroy(p);
+  }
+};
+using Fts5TokenizerPtr = std::unique_ptr<Fts5Tokenizer, Fts5TokenizerDeleter>;
 
 }  // namespace provaudit
 

@@ -3,8 +3,10 @@
 #include <sqlite3.h>
 
 #include <boost/json.hpp>
+#include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <iterator>
 #include <optional>
 #include <thread>
 
@@ -326,7 +328,17 @@ namespace {
 // Below this many devices an audit's JSON is encoded inline.
 constexpr std::size_t ENCODE_THREAD_MIN_DEVICES = 256;
 
+bool isDeviceSortIndex(const std::string& name) {
+  return std::any_of(std::begin(DEVICE_SORT_INDEXES), std::end(DEVICE_SORT_INDEXES),
+                     [&](const IndexDefinition& ix) { return name == ix.name; });
+}
+
 }  // namespace
+
+bool Database::hasSchemaObject(const char* name) {
+  Stmt s(db_.get(), "SELECT 1 FROM sqlite_master WHERE name = ?");
+  return s.bind(1, std::string_view(name)).step();
+}
 
 std::size_t Database::replaceAudit(const AuditResult& result, std::unordered_map<std::string, std::uint64_t>& written,
                                    std::int64_t& generation, AuditWriteTimes* times) {
@@ -350,6 +362,18 @@ std::size_t Database::replaceAudit(const AuditResult& result, std::unordered_map
   // final audit after its first small one): delete and write all in bulk.
   const bool full = written.empty() || (result.devices.size() >= BULK_INDEX_MIN_DEVICES &&
                                         written.size() * BULK_REWRITE_RATIO <= result.devices.size());
+  // The dashboard's sort and search indexes (DASHBOARD_INDEX_MIN_DEVICES):
+  // a full write keeps them when the fleet it writes is large enough; an
+  // incremental one keeps what is there, and builds them once the fleet grows.
+  const bool large = result.devices.size() >= dashboard_index_min_;
+  const bool had_sort = hasSchemaObject("devices_by_id");
+  const bool had_search = hasSchemaObject("devices_search");
+  const bool want_sort = full ? large : had_sort || large;
+  const bool want_search = full ? large : had_search || large;
+  if (!want_sort) {
+    for (const auto& ix : DEVICE_SORT_INDEXES) execSql(db_.get(), ("DROP INDEX IF EXISTS " + std::string(ix.name)).c_str());
+  }
+  if (!want_search && had_search) execSql(db_.get(), "DROP TABLE devices_search");
   // A bulk write builds the tables' indexes afterwards: one sort per index
   // instead of a B-tree insert per row into each of twenty (1 GB corpus,
   // 24k devices: see bench/RESULTS.md, session 3). The definitions are
@@ -365,7 +389,7 @@ std::size_t Database::replaceAudit(const AuditResult& result, std::unordered_map
                           "tbl_name IN ('devices','findings','device_sightings','device_servers')");
       while (idx.step()) {
         names.push_back(idx.text(0));
-        rebuild.push_back(idx.text(1));
+        if (!isDeviceSortIndex(names.back())) rebuild.push_back(idx.text(1));  // those follow want_sort below
       }
       for (const auto& n : names) execSql(db_.get(), ("DROP INDEX \"" + n + "\"").c_str());
     }
@@ -462,10 +486,18 @@ std::size_t Database::replaceAudit(const AuditResult& result, std::unordered_map
   }
   const auto rows_done = Clock::now();
   for (const auto& sql : rebuild) execSql(db_.get(), sql.c_str());
+  if (want_sort) {
+    for (const auto& ix : DEVICE_SORT_INDEXES) {
+      if (!hasSchemaObject(ix.name)) execSql(db_.get(), ix.sql);
+    }
+  }
   const auto indexes_done = Clock::now();
   addStat("audit_generation", 1);
   generation = current + 1;
-  if (full) {
+  if (!want_search) {
+    // No search index: searches read the devices table (WebQueries, SearchFold).
+  } else if (full || !had_search) {
+    if (!hasSchemaObject("devices_search")) execSql(db_.get(), SEARCH_INDEX_SQL);
     execSql(db_.get(), "DELETE FROM devices_search; "
                        "INSERT INTO devices_search(rowid, body) SELECT rid, body FROM devices_search_source;");
   } else {

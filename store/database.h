@@ -32,6 +32,15 @@ inline constexpr std::size_t BULK_INDEX_MIN_DEVICES = 1000;
 // this many is stored already, rewrites everything in bulk.
 inline constexpr std::size_t BULK_REWRITE_RATIO = 4;
 
+// From this many devices on, a database carries the dashboard's fourteen
+// sort indexes (devices_by_*) and its trigram search index (devices_search).
+// Below, the dashboard answers inside its targets without them: a list sorts
+// the devices table, a search scans its folded text in memory (WebQueries),
+// and a replay's last audit saves building them (0.6-0.8 s of the 1 GB
+// corpus's 24k devices; bench/RESULTS.md, session 9). Once built, an
+// incremental audit keeps them; a full rewrite decides again by its fleet.
+inline constexpr std::size_t DASHBOARD_INDEX_MIN_DEVICES = 50000;
+
 inline constexpr int BUSY_TIMEOUT_MS = 10000;  // a replay and a serve share one file
 
 struct SourceRecord {
@@ -94,8 +103,9 @@ class Database {
   // evidence changed. Returns the number of device rows written. A bulk
   // write (nothing or little stored, see BULK_REWRITE_RATIO) of at least
   // BULK_INDEX_MIN_DEVICES devices drops the indexes of the tables it fills
-  // and builds them again at the end. `times`, when given, gets where the
-  // time went.
+  // and builds them again at the end. The dashboard's sort and search
+  // indexes follow DASHBOARD_INDEX_MIN_DEVICES instead (built, kept or
+  // dropped). `times`, when given, gets where the time went.
   std::size_t replaceAudit(const analyze::AuditResult& result, std::unordered_map<std::string, std::uint64_t>& written,
                            std::int64_t& generation, AuditWriteTimes* times = nullptr);
 
@@ -122,12 +132,16 @@ class Database {
   std::vector<std::pair<std::string, std::int64_t>> anomalyTotals();
 
   [[nodiscard]] sqlite3* handle() const { return db_.get(); }
+  // Tests build both forms of a small database (DASHBOARD_INDEX_MIN_DEVICES).
+  void setDashboardIndexMin(std::size_t devices) { dashboard_index_min_ = devices; }
   // Writebacks of the WAL started in the background (see WalWriteback); 0 read-only.
   [[nodiscard]] std::uint64_t walWritebacks() const { return wal_writeback_ ? wal_writeback_->nudges() : 0; }
 
  private:
   void migrate();
+  bool hasSchemaObject(const char* name);
   SqlitePtr db_;
+  std::size_t dashboard_index_min_ = DASHBOARD_INDEX_MIN_DEVICES;
   struct Statements;
   std::unique_ptr<Statements> st_;
   // A writer's only; stopped (and its descriptor closed) before db_ closes.

@@ -184,4 +184,37 @@ ALTER TABLE devices DROP COLUMN detail;
 )sql",
 };
 
+const IndexDefinition DEVICE_SORT_INDEXES[DEVICE_SORT_INDEX_COUNT] = {
+    {"devices_by_id",
+     "CREATE INDEX devices_by_id ON devices(id, identity, vendor, worst_severity, findings)"},
+    {"devices_by_mac",
+     "CREATE INDEX devices_by_mac ON devices(coalesce(mac,''), id, identity, vendor, worst_severity, findings)"},
+    {"devices_by_ips",
+     "CREATE INDEX devices_by_ips ON devices(ips, id, identity, vendor, worst_severity, findings)"},
+    {"devices_by_identity",
+     "CREATE INDEX devices_by_identity ON devices(identity, id, vendor, worst_severity, findings)"},
+    {"devices_by_vendor",
+     "CREATE INDEX devices_by_vendor ON devices(coalesce(vendor,''), id, identity, vendor, worst_severity, findings)"},
+    {"devices_by_model",
+     "CREATE INDEX devices_by_model ON devices(coalesce(model,''), id, identity, vendor, worst_severity, findings)"},
+    {"devices_by_firmware",
+     "CREATE INDEX devices_by_firmware ON devices(coalesce(firmware,''), id, identity, vendor, worst_severity, findings)"},
+    {"devices_by_serial",
+     "CREATE INDEX devices_by_serial ON devices(coalesce(serial,''), id, identity, vendor, worst_severity, findings)"},
+    {"devices_by_chain",
+     "CREATE INDEX devices_by_chain ON devices(coalesce(cert_chain,''), id, identity, vendor, worst_severity, findings)"},
+    {"devices_by_findings",
+     "CREATE INDEX devices_by_findings ON devices(findings, id, identity, vendor, worst_severity)"},
+    {"devices_by_severity",
+     "CREATE INDEX devices_by_severity ON devices(worst_severity, id, identity, vendor, findings)"},
+    {"devices_by_first_seen",
+     "CREATE INDEX devices_by_first_seen ON devices(first_seen_ns, id, identity, vendor, worst_severity, findings)"},
+    {"devices_by_last_seen",
+     "CREATE INDEX devices_by_last_seen ON devices(last_seen_ns, id, identity, vendor, worst_severity, findings)"},
+    {"devices_by_sessions",
+     "CREATE INDEX devices_by_sessions ON devices(sessions, id, identity, vendor, worst_severity, findings)"},
+};
+
+const char* const SEARCH_INDEX_SQL = "CREATE VIRTUAL TABLE devices_search USING fts5(body, tokenize='trigram')";
+
 }  // namespace provaudit::store

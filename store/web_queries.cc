@@ -14,6 +14,7 @@
 #include "store/json_codec.h"
 #include "store/report.h"
 #include "store/report_html.h"
+#include "store/search_fold.h"
 #include "store/sqlite_util.h"
 
 namespace provaudit::store {
@@ -228,11 +229,6 @@ std::vector<std::string> words(std::string_view text) {
   return out;
 }
 
-// Search text of a device without the FTS index (a database older than migration 2).
-constexpr std::string_view PLAIN_SEARCH_SQL =
-    "instr(lower(id||' '||coalesce(mac,'')||' '||replace(coalesce(mac,''),':','')||' '||ips||' '||"
-    "coalesce(vendor,'')||' '||coalesce(model,'')||' '||coalesce(serial,'')||' '||coalesce(cert_subject,'')||' '||"
-    "user_agents), ?) > 0";
 // The text the search index holds for a device: the body of the
 // devices_search_source view (migration 2), computed from the row itself
 // (the export, which reads every row anyway). Substring search in it, after
@@ -274,14 +270,22 @@ constexpr std::string_view SERVER_FILTER_SQL =
     "EXISTS (SELECT 1 FROM device_servers WHERE device_servers.device_id = id AND device_servers.server_id = ?)";
 
 // The search words, split by what can answer them: FTS5 trigram phrases need
-// three characters; shorter words are tested on the row text.
+// three characters; shorter words are tested on the row text. Without the
+// search index, every word is looked for in the devices' folded texts.
 struct Search {
   std::string match;                     // FTS5 query: quoted phrases, ANDed ("" = none)
   std::vector<std::string> phrases;      // the words behind `match`
   std::vector<std::string> short_words;  // lowercased
+  std::vector<std::string> text_words;   // no search index: every word, as typed (SearchTexts)
   bool ascii = true;                     // every phrase is ASCII: the row text test finds what the index finds
-  [[nodiscard]] bool empty() const { return match.empty() && short_words.empty(); }
+  [[nodiscard]] bool empty() const { return match.empty() && short_words.empty() && text_words.empty(); }
 };
+
+// Characters (not bytes) of a UTF-8 word: the trigram index needs three.
+std::size_t characters(std::string_view word) {
+  return static_cast<std::size_t>(
+      std::count_if(word.begin(), word.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
+}
 
 // An FTS5 phrase matching `word` as a substring (trigram tokenizer).
 std::string ftsPhrase(std::string_view word) {
@@ -296,7 +300,11 @@ std::string ftsPhrase(std::string_view word) {
 Search parseSearch(const std::string& q, bool has_search_index) {
   Search s;
   for (const auto& term : words(q)) {
-    if (!has_search_index || term.size() < 3) {
+    if (!has_search_index) {
+      s.text_words.push_back(term);
+      continue;
+    }
+    if (characters(term) < 3) {
       s.short_words.push_back(lower(term));
       continue;
     }
@@ -316,8 +324,16 @@ constexpr std::string_view TEXT_SEARCH_SQL =
     "EXISTS (SELECT 1 FROM devices_search_content WHERE devices_search_content.id = devices.rowid "
     "AND instr(lower(devices_search_content.c0), ?) > 0)";
 
-void addShortWords(Where& w, const Search& s, bool has_search_index) {
-  for (const auto& word : s.short_words) w.add(has_search_index ? TEXT_SEARCH_SQL : PLAIN_SEARCH_SQL, word);
+// Where a search's candidate rowids come from: the search index, or the
+// JSON list of the devices whose folded text matched (no search index).
+constexpr std::string_view FTS_CANDIDATES_SQL = "SELECT rowid FROM devices_search WHERE devices_search MATCH ?";
+constexpr std::string_view LISTED_CANDIDATES_SQL = "SELECT value FROM json_each(?)";
+
+// Tests whether a rowid is in the search's hits (see SearchHitFunction).
+constexpr const char* SEARCH_HIT_FUNCTION = "provaudit_search_hit";
+
+void addShortWords(Where& w, const Search& s) {
+  for (const auto& word : s.short_words) w.add(TEXT_SEARCH_SQL, word);
 }
 
 // The phrases as text tests (for ASCII words, the same answer as the index).
@@ -330,8 +346,10 @@ Where deviceWhere(const DeviceFilter& f, bool has_search_index) {
   Where w = facetWhere(f);
   if (!f.server.empty()) w.add(SERVER_FILTER_SQL, f.server);
   const Search s = parseSearch(f.q, has_search_index);
-  for (const auto& word : s.short_words) w.add(has_search_index ? ROW_SEARCH_SQL : PLAIN_SEARCH_SQL, word);
-  if (!s.match.empty()) w.add("rowid IN (SELECT rowid FROM devices_search WHERE devices_search MATCH ?)", s.match);
+  for (const auto& word : s.short_words) w.add(ROW_SEARCH_SQL, word);
+  if (!s.match.empty()) w.add("rowid IN (" + std::string(FTS_CANDIDATES_SQL) + ")", s.match);
+  // Without the search index the caller registers the hits of the words (SearchHitFunction).
+  if (!s.text_words.empty()) w.add(std::string(SEARCH_HIT_FUNCTION) + "(rowid)");
   return w;
 }
 
@@ -438,8 +456,6 @@ class ReadTransaction {
 // function provaudit_search_hit(rowid) tests while an index is walked (an
 // `IN (subquery)` would first copy every match into a temporary b-tree).
 
-constexpr const char* SEARCH_HIT_FUNCTION = "provaudit_search_hit";
-
 struct RowidSet {
   std::vector<std::uint64_t> bits;
   std::int64_t size = 0;
@@ -519,8 +535,8 @@ std::string indexedBy(bool has_indexes, std::string_view index) {
 }
 
 // Candidate rowids from `src`, tested against the index-level filters `inner`.
-std::string sourceSql(const Source& src, const DeviceFilter& f, const std::string& search_match, const Where& inner,
-                      bool has_indexes, std::vector<Param>& params) {
+std::string sourceSql(const Source& src, const DeviceFilter& f, std::string_view search_sql, const std::string& search_param,
+                      const Where& inner, bool has_indexes, std::vector<Param>& params) {
   // One range of a devices_by_* index.
   const auto range = [&](std::string_view index, std::string_view cond, std::optional<Param> value) {
     if (value) params.push_back(std::move(*value));
@@ -543,8 +559,8 @@ std::string sourceSql(const Source& src, const DeviceFilter& f, const std::strin
       return byId("SELECT subject_id FROM findings WHERE subject_kind = 'device' AND code = ?", f.finding);
     case Source::Kind::Server: return byId("SELECT device_id FROM device_servers WHERE server_id = ?", f.server);
     case Source::Kind::Search:
-      params.emplace_back(search_match);  // the other filters are tested on the rows (no index has them by rowid)
-      return "SELECT rowid FROM devices_search WHERE devices_search MATCH ?";
+      params.emplace_back(search_param);  // the other filters are tested on the rows (no index has them by rowid)
+      return std::string(search_sql);
     case Source::Kind::All: return range("devices_by_id", "1", std::nullopt);
   }
   return {};
@@ -680,10 +696,58 @@ std::shared_ptr<const std::vector<FindingCount>> SummaryCache::findings(sqlite3*
   });
 }
 
-std::shared_ptr<const FindingTexts> SummaryCache::findingTexts(sqlite3* db, std::int64_t generation) {
+std::vector<std::size_t> SearchTexts::containingAll(const std::vector<std::string>& needles) const {
+  std::vector<std::size_t> hits;
+  if (needles.empty()) return hits;
+  // One scan of the whole text for the longest needle (the fewest entries), the others tested within those entries.
+  const auto longest = std::max_element(needles.begin(), needles.end(),
+                                         [](const std::string& a, const std::string& b) { return a.size() < b.size(); });
+  const char* const begin = text.data();
+  const char* const end = begin + text.size();
+  const auto entryEnd = [&](std::size_t entry) { return entry + 1 < offsets.size() ? begin + offsets[entry + 1] : end; };
+  // glibc's memmem scans gigabytes a second; std::string::find stops at every first character.
+  for (const void* at = memmem(begin, text.size(), longest->data(), longest->size()); at != nullptr;) {
+    const auto pos = static_cast<std::size_t>(static_cast<const char*>(at) - begin);
+    const auto entry = static_cast<std::size_t>(std::upper_bound(offsets.begin(), offsets.end(), pos) - offsets.begin() - 1);
+    const char* from = begin + offsets[entry];
+    const char* next = entryEnd(entry);
+    const bool all = std::all_of(needles.begin(), needles.end(), [&](const std::string& n) {
+      return &n == &*longest || memmem(from, static_cast<std::size_t>(next - from), n.data(), n.size()) != nullptr;
+    });
+    if (all) hits.push_back(entry);
+    at = next == end ? nullptr : memmem(next, static_cast<std::size_t>(end - next), longest->data(), longest->size());
+  }
+  return hits;
+}
+
+namespace {
+
+// Every device's search text, folded (SearchTexts; no search index).
+SearchTexts loadDeviceTexts(sqlite3* db) {
+  SearchTexts t;
+  SearchFold fold(db);
+  Stmt s(db, "SELECT rid, body FROM devices_search_source ORDER BY rid");
+  while (s.step()) {
+    t.offsets.push_back(t.text.size());
+    t.ids.push_back(s.int64(0));
+    fold.append(columnText(s, 1), t.text);
+    t.text.push_back('\n');
+  }
+  return t;
+}
+
+}  // namespace
+
+std::shared_ptr<const SearchTexts> SummaryCache::deviceTexts(sqlite3* db, std::int64_t generation) {
+  device_texts_used_ = true;
+  return cached(device_texts_.mutex, device_texts_.generation, device_texts_.value, generation,
+                [&]() { return loadDeviceTexts(db); });
+}
+
+std::shared_ptr<const SearchTexts> SummaryCache::findingTexts(sqlite3* db, std::int64_t generation) {
   texts_used_ = true;
   return cached(texts_.mutex, texts_.generation, texts_.value, generation, [&]() {
-    FindingTexts t;
+    SearchTexts t;
     Stmt s(db, "SELECT id, subject_id, detail FROM findings ORDER BY id");
     while (s.step()) {
       t.offsets.push_back(t.text.size());
@@ -737,10 +801,16 @@ WebQueries::WebQueries(sqlite3* db, SummaryCache* cache) : db_(db), cache_(cache
     own_cache_ = std::make_unique<SummaryCache>();
     cache_ = own_cache_.get();
   }
-  Stmt s(db_, "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'devices_by_id' UNION ALL "
-              "SELECT count(*) FROM sqlite_master WHERE name = 'devices_search'");
-  has_facet_indexes_ = s.step() && s.int64(0) == 1;
-  has_search_index_ = s.step() && s.int64(0) == 1;
+}
+
+void WebQueries::readIndexes() {
+  Stmt s(db_, "SELECT (SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'devices_by_id'), "
+              "(SELECT count(*) FROM sqlite_master WHERE name = 'devices_search'), "
+              "(SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'findings_by_rank')");
+  const bool row = s.step();
+  has_facet_indexes_ = row && s.int64(0) == 1;
+  has_search_index_ = row && s.int64(1) == 1;
+  has_finding_indexes_ = row && s.int64(2) == 1;
 }
 
 std::int64_t WebQueries::changeCounter() {
@@ -755,6 +825,8 @@ void WebQueries::refreshCounts() {
   cache_->serverDevices(db_, gen);
   cache_->findings(db_, gen);
   if (cache_->findingTextsUsed()) cache_->findingTexts(db_, gen);
+  readIndexes();
+  if (cache_->deviceTextsUsed() && !has_search_index_) cache_->deviceTexts(db_, gen);
 }
 
 std::int64_t WebQueries::generation() {
@@ -774,7 +846,8 @@ namespace {
 //    the devices walked past is cheaper than listing them all.
 struct SearchPlan {
   enum class Mode { None, Candidates, Bitmap, RowText } mode = Mode::None;
-  std::string candidates;  // FTS query of the Candidates
+  std::string candidates;  // FTS query of the Candidates (or their JSON list of rowids)
+  std::string_view candidates_sql = FTS_CANDIDATES_SQL;  // the rowids, from `candidates`
   bool verify = false;
   std::int64_t size = 0;   // Candidates and Bitmap: how many; RowText: at least
   double estimate = 0;     // matches expected (RowText: from how far into the rowids the first ones reached)
@@ -844,6 +917,40 @@ SearchPlan planSearch(sqlite3* db, const Search& search, const DeviceListLimits&
   return plan;
 }
 
+// The devices (rowids) whose folded search text holds every word (no search index).
+RowidSet textHits(sqlite3* db, const SearchTexts& texts, const std::vector<std::string>& words,
+                  std::string* listed = nullptr) {
+  SearchFold fold(db);
+  std::vector<std::string> needles;
+  for (const auto& word : words) needles.push_back(fold.fold(word));
+  RowidSet hits;
+  if (listed != nullptr) *listed = "[";
+  for (const std::size_t entry : texts.containingAll(needles)) {
+    hits.insert(texts.ids[entry]);
+    if (listed != nullptr) *listed += (listed->size() > 1 ? "," : "") + std::to_string(texts.ids[entry]);
+  }
+  if (listed != nullptr) *listed += "]";
+  return hits;
+}
+
+// A search without the search index: every match is known at once; a few
+// are a candidate list, more a bitmap.
+SearchPlan planTextSearch(sqlite3* db, const SearchTexts& texts, const Search& search, const DeviceListLimits& limits) {
+  SearchPlan plan;
+  std::string listed;
+  plan.hits = textHits(db, texts, search.text_words, &listed);
+  plan.size = plan.hits.size;
+  plan.estimate = static_cast<double>(plan.size);
+  if (plan.size <= limits.pick_max) {
+    plan.mode = SearchPlan::Mode::Candidates;
+    plan.candidates = std::move(listed);
+    plan.candidates_sql = LISTED_CANDIDATES_SQL;
+  } else {
+    plan.mode = SearchPlan::Mode::Bitmap;
+  }
+  return plan;
+}
+
 // Interrupts the connection's statements (SQLITE_INTERRUPT) once `budget_us`
 // has passed, so that a walk whose index order turns out to be correlated
 // with its filters can give way to another plan.
@@ -902,6 +1009,7 @@ std::optional<json::object> WebQueries::devices(const DeviceFilter& f, const Pag
   const char* dir = descending ? " DESC" : " ASC";
 
   ReadTransaction txn(db_);
+  readIndexes();
   const std::int64_t gen = generation();
   const auto fleet = cache_->fleet(db_, gen);
   const auto all = static_cast<double>(std::max<std::int64_t>(fleet->devices, 1));
@@ -952,7 +1060,8 @@ std::optional<json::object> WebQueries::devices(const DeviceFilter& f, const Pag
     server_matches = it == servers->end() ? 0 : it->second;
     sources.push_back({Source::Kind::Server, server_matches, COST_PROBE_US});
   }
-  SearchPlan sp = planSearch(db_, search, limits_);
+  SearchPlan sp = search.text_words.empty() ? planSearch(db_, search, limits_)
+                                             : planTextSearch(db_, *cache_->deviceTexts(db_, gen), search, limits_);
   using Mode = SearchPlan::Mode;
   if (sp.mode == Mode::Candidates) sources.push_back({Source::Kind::Search, sp.size, COST_ROW_US});
   if (facet_matches == 0 || server_matches == 0 || (sp.mode != Mode::None && sp.size == 0)) return finish(0, true);
@@ -967,7 +1076,7 @@ std::optional<json::object> WebQueries::devices(const DeviceFilter& f, const Pag
     if (!f.server.empty() && src != Source::Kind::Server) w.add(SERVER_FILTER_SQL, f.server);
     if (sp.mode == Mode::Bitmap) w.add(std::string(SEARCH_HIT_FUNCTION) + "(rowid)");
     if (sp.mode == Mode::Candidates) {
-      w.add("rowid IN (SELECT rowid FROM devices_search WHERE devices_search MATCH ?)", sp.candidates);
+      w.add("rowid IN (" + std::string(sp.candidates_sql) + ")", sp.candidates);
     }
     return w;
   };
@@ -978,7 +1087,7 @@ std::optional<json::object> WebQueries::devices(const DeviceFilter& f, const Pag
       if (!f.server.empty()) w.add(SERVER_FILTER_SQL, f.server);
     }
     if (sp.mode == Mode::RowText || (sp.mode == Mode::Candidates && sp.verify)) addPhraseTests(w, search);
-    addShortWords(w, search, has_search_index_);
+    addShortWords(w, search);
     return w;
   };
 
@@ -1049,7 +1158,7 @@ std::optional<json::object> WebQueries::devices(const DeviceFilter& f, const Pag
     if (by_pick) {
       std::vector<Param> source_params;
       const std::string source =
-          sourceSql(*best, f, sp.candidates, innerFor(best->kind), has_facet_indexes_, source_params);
+          sourceSql(*best, f, sp.candidates_sql, sp.candidates, innerFor(best->kind), has_facet_indexes_, source_params);
       head = "SELECT rowid, " + expr + ", id FROM devices NOT INDEXED";
       w.add("rowid IN (" + source + ")");
       w.params = std::move(source_params);
@@ -1156,7 +1265,8 @@ std::optional<json::object> WebQueries::devices(const DeviceFilter& f, const Pag
   });
   const Where outer = outerFor(counted.kind);
   std::vector<Param> params;
-  const std::string source = sourceSql(counted, f, sp.candidates, innerFor(counted.kind), has_facet_indexes_, params);
+  const std::string source =
+      sourceSql(counted, f, sp.candidates_sql, sp.candidates, innerFor(counted.kind), has_facet_indexes_, params);
   const std::string cap = " LIMIT " + std::to_string(TOTAL_CAP + 1);
   // Without row tests the source's rowids are counted as they are (each comes once).
   Stmt count(db_, outer.sql.empty() ? "SELECT 1 FROM (" + source + ")" + cap
@@ -1322,6 +1432,7 @@ bool isFindingSort(std::string_view name) {
 
 json::object WebQueries::findings(const FindingFilter& f, const PageRequest& page) {
   ReadTransaction txn(db_);
+  readIndexes();
   const auto counts = cache_->findings(db_, generation());
   const bool by_kind = f.kind == "device" || f.kind == "server";
   std::int64_t matches = 0;  // of the code, severity and kind filters: exact
@@ -1361,16 +1472,8 @@ json::object WebQueries::findings(const FindingFilter& f, const PageRequest& pag
     const auto texts = cache_->findingTexts(db_, generation());
     std::string ids = "[";
     std::int64_t hits = 0;
-    const char* const begin = texts->text.data();
-    const char* const end = begin + texts->text.size();
-    // glibc's memmem scans gigabytes a second; std::string::find stops at every first character.
-    for (const void* at = memmem(begin, texts->text.size(), needle.data(), needle.size()); at != nullptr;) {
-      const auto pos = static_cast<std::size_t>(static_cast<const char*>(at) - begin);
-      const auto entry = static_cast<std::size_t>(
-          std::upper_bound(texts->offsets.begin(), texts->offsets.end(), pos) - texts->offsets.begin() - 1);
+    for (const std::size_t entry : texts->containingAll({needle})) {
       ids += (hits++ == 0 ? "" : ",") + std::to_string(texts->ids[entry]);
-      const char* next = entry + 1 < texts->offsets.size() ? begin + texts->offsets[entry + 1] : end;
-      at = memmem(next, static_cast<std::size_t>(end - next), needle.data(), needle.size());
     }
     ids += "]";
     if (hits <= PICK_MAX * 4) {
@@ -1389,7 +1492,7 @@ json::object WebQueries::findings(const FindingFilter& f, const PageRequest& pag
     text.params.emplace_back(needle);
   }
   const std::string from = index.empty() ? std::string("FROM findings NOT INDEXED")
-                                          : "FROM findings" + indexedBy(has_facet_indexes_, index);
+                                          : "FROM findings" + indexedBy(has_finding_indexes_, index);
   Where all = w;
   all.add(text);
   const std::size_t limit = clampLimit(page.limit);
@@ -1755,11 +1858,16 @@ namespace {
 class FilteredReport final : public ReportStream {
  public:
   FilteredReport(sqlite3* db, ReportFormat format, const DeviceFilter& filter, const std::string& generated)
-      : format_(format), html_(generated, describeFilter(filter)), generated_(generated) {
+      : snapshot_(db), format_(format), html_(generated, describeFilter(filter)), generated_(generated) {
     bool fts = false;
     {
       Stmt s(db, "SELECT count(*) FROM sqlite_master WHERE name = 'devices_search'");
       fts = s.step() && s.int64(0) == 1;
+    }
+    const Search search = parseSearch(filter.q, fts);
+    if (!search.text_words.empty()) {
+      hits_ = textHits(db, loadDeviceTexts(db), search.text_words);
+      hit_function_.emplace(db, hits_);  // before the statements that call it, which it outlives
     }
     const Where where = deviceWhere(filter, fts);
     const SortColumn* sort = deviceSort(filter.sort);
@@ -1856,10 +1964,15 @@ class FilteredReport final : public ReportStream {
     else if (format_ == ReportFormat::Html) html_.end(out);
   }
 
+  // One snapshot for the whole report: the search hits, devices and servers
+  // read from the same audit (ended last, after the statements).
+  ReadTransaction snapshot_;
   ReportFormat format_;
   HtmlReportWriter html_;
   std::string generated_;
   json::object summary_;
+  RowidSet hits_;                                  // a search without the search index
+  std::optional<SearchHitFunction> hit_function_;  // provaudit_search_hit() over hits_
   std::unique_ptr<Stmt> devices_;
   std::unique_ptr<Stmt> servers_;
   Stage stage_ = Stage::Header;

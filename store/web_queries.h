@@ -118,13 +118,19 @@ struct FindingCount {
   std::int64_t subjects = 0;  // distinct devices or servers
 };
 
-// Every finding's subject and detail, lowercased, for the findings page's
-// text search (no index can answer a substring of a detail): one buffer of
-// "subject\tdetail\n" entries, scanned in memory. About 100 bytes a finding.
-struct FindingTexts {
+// Texts searched in memory, one entry per row, scanned with memmem:
+//  - every finding's subject and detail, lowercased, for the findings page's
+//    text search (no index can answer a substring of a detail): entries
+//    "subject\tdetail\n", about 100 bytes a finding;
+//  - every device's search text (devices_search_source), folded as the
+//    trigram index folds it (SearchFold), when the database has no search
+//    index (below DASHBOARD_INDEX_MIN_DEVICES): about 250 bytes a device.
+struct SearchTexts {
   std::string text;
   std::vector<std::size_t> offsets;  // where each entry starts in `text`
-  std::vector<std::int64_t> ids;     // findings.id of each entry
+  std::vector<std::int64_t> ids;     // findings.id or devices.rowid of each entry
+  // Indexes of the entries that contain every one of `needles` (none: no entry).
+  [[nodiscard]] std::vector<std::size_t> containingAll(const std::vector<std::string>& needles) const;
 };
 
 struct TimelineCounts {
@@ -137,8 +143,10 @@ class SummaryCache {
   std::shared_ptr<const FleetCounts> fleet(sqlite3* db, std::int64_t generation);
   std::shared_ptr<const std::map<std::string, std::int64_t>> serverDevices(sqlite3* db, std::int64_t generation);
   std::shared_ptr<const std::vector<FindingCount>> findings(sqlite3* db, std::int64_t generation);
-  std::shared_ptr<const FindingTexts> findingTexts(sqlite3* db, std::int64_t generation);
+  std::shared_ptr<const SearchTexts> findingTexts(sqlite3* db, std::int64_t generation);
   [[nodiscard]] bool findingTextsUsed() const { return texts_used_.load(); }
+  std::shared_ptr<const SearchTexts> deviceTexts(sqlite3* db, std::int64_t generation);
+  [[nodiscard]] bool deviceTextsUsed() const { return device_texts_used_.load(); }
   // Sightings per bucket of `width` ns, brought up to date with the sightings added since.
   TimelineCounts timeline(sqlite3* db, std::int64_t width);
 
@@ -152,8 +160,10 @@ class SummaryCache {
   Slot<FleetCounts> fleet_;
   Slot<std::map<std::string, std::int64_t>> servers_;
   Slot<std::vector<FindingCount>> findings_;
-  Slot<FindingTexts> texts_;
+  Slot<SearchTexts> texts_;
   std::atomic<bool> texts_used_{false};
+  Slot<SearchTexts> device_texts_;
+  std::atomic<bool> device_texts_used_{false};
   std::mutex timeline_mutex_;
   std::map<std::int64_t, TimelineCounts> timelines_;  // by bucket width
 };
@@ -201,12 +211,16 @@ class WebQueries {
 
  private:
   std::int64_t generation();
+  // Which indexes the database has: read inside each query's read
+  // transaction, since an audit may build or drop them at any time.
+  void readIndexes();
   sqlite3* db_;
   std::unique_ptr<SummaryCache> own_cache_;
   SummaryCache* cache_;
   DeviceListLimits limits_;
-  bool has_search_index_ = false;
-  bool has_facet_indexes_ = false;  // schema 4: the devices_by_* indexes
+  bool has_search_index_ = false;     // devices_search (DASHBOARD_INDEX_MIN_DEVICES)
+  bool has_facet_indexes_ = false;    // the devices_by_* sort indexes (idem)
+  bool has_finding_indexes_ = false;  // schema 4: findings_by_rank and the others
 };
 
 // Pull-style report writer for streaming HTTP bodies: each fill() appends

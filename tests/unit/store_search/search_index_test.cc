@@ -6,6 +6,7 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <set>
 #include <string>
@@ -64,8 +65,10 @@ void audit(Database& db, const analyze::AuditResult& r, std::unordered_map<std::
   db.transaction([&] { db.replaceAudit(r, written, generation); });
 }
 
-// A fresh database and the audit state of the process writing it.
+// A fresh database and the audit state of the process writing it; it keeps
+// the search index however small its fleet (DASHBOARD_INDEX_MIN_DEVICES).
 struct SearchDb {
+  explicit SearchDb(std::size_t index_min = 0) { db.setDashboardIndexMin(index_min); }
   const testing::TempDir tmp{"provaudit-search"};
   const std::string path = tmp.path("search.db");
   Database db{path, Database::Mode::ReadWrite};
@@ -132,4 +135,67 @@ TEST_CASE("the search index takes the device row's rowid, however the document r
   CHECK(search(s.path, "SPA962").empty());
   CHECK(search(s.path, "SPA122") == std::set<std::string>{"serial:CBT11111AAA"});
   CHECK(search(s.path, "SPA112") == std::set<std::string>{"serial:CBT33333CCC"});
+}
+
+namespace {
+
+analyze::AuditResult numberedFleet(int n) {
+  analyze::AuditResult r;
+  for (int i = 0; i < n; ++i) {
+    char serial[16];
+    std::snprintf(serial, sizeof serial, "CBT%06d", i);
+    r.devices.push_back(device(serial, i % 2 == 0 ? "SPA504G" : "SPA962"));
+  }
+  return r;  // ids "serial:CBT000000"..., in order
+}
+
+// The dashboard's index objects (sort indexes, search index) and their SQL.
+std::string dashboardSchema(sqlite3* db) {
+  std::string out;
+  Stmt s(db, "SELECT name, sql FROM sqlite_master WHERE name LIKE 'devices\\_by\\_%' ESCAPE '\\' OR "
+             "name = 'devices_search' ORDER BY name");
+  while (s.step()) out += s.text(0) + ": " + s.text(1) + "\n";
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("the dashboard's sort and search indexes come with a large fleet and stay with it") {
+  // What migrations 2 and 4 made: the definitions the writer builds again.
+  const std::string migrated = dashboardSchema(SearchDb{}.db.handle());
+  REQUIRE(migrated.find("devices_by_sessions: CREATE INDEX") != std::string::npos);
+  REQUIRE(migrated.find("devices_search: CREATE VIRTUAL TABLE") != std::string::npos);
+
+  SECTION("incremental audits build them once the fleet reaches the threshold, and keep them") {
+    SearchDb s(500);
+    s.audit(numberedFleet(300));  // a full write below the threshold: none
+    CHECK(dashboardSchema(s.db.handle()).empty());
+    s.audit(numberedFleet(600));  // incremental (300 stored, 600 < 4 x 300), past the threshold
+    CHECK(dashboardSchema(s.db.handle()) == migrated);
+    CHECK(search(s.path, "CBT000599") == std::set<std::string>{"serial:CBT000599"});
+    s.audit(numberedFleet(300));  // smaller again, incremental: kept, and kept in step
+    CHECK(dashboardSchema(s.db.handle()) == migrated);
+    CHECK(search(s.path, "CBT000599").empty());
+    CHECK(search(s.path, "CBT000299") == std::set<std::string>{"serial:CBT000299"});
+  }
+  SECTION("a full write decides by the fleet it writes, whether it rebuilds every index or not") {
+    for (const int n : {600, static_cast<int>(BULK_INDEX_MIN_DEVICES) + 200}) {
+      INFO(n << " devices");
+      SearchDb large(500), small(5000);
+      large.audit(numberedFleet(n));
+      small.audit(numberedFleet(n));
+      CHECK(dashboardSchema(large.db.handle()) == migrated);
+      CHECK(search(large.path, "CBT000599") == std::set<std::string>{"serial:CBT000599"});
+      CHECK(dashboardSchema(small.db.handle()).empty());
+      // The tables and their other indexes are the same either way.
+      Stmt others(small.db.handle(), "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name IN "
+                                     "('findings_by_detail', 'findings_summary', 'device_sightings_key', "
+                                     "'device_servers_server', 'findings_by_rank', 'findings_by_subject')");
+      REQUIRE(others.step());
+      CHECK(others.int64(0) == 6);
+      Stmt rows(small.db.handle(), "SELECT count(*) FROM devices");
+      REQUIRE(rows.step());
+      CHECK(rows.int64(0) == n);
+    }
+  }
 }

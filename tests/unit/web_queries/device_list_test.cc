@@ -105,7 +105,12 @@ analyze::AuditResult fleet(std::uint32_t n, std::uint32_t seed) {
 }
 
 // A database in a folder of its own, and one writer process's audit memory.
+// `indexed`: with the dashboard's sort and search indexes, which a fleet this
+// small has only when the threshold is lowered (DASHBOARD_INDEX_MIN_DEVICES).
 struct Store {
+  explicit Store(bool indexed = true) {
+    if (indexed) db.setDashboardIndexMin(0);
+  }
   const testing::TempDir tmp{"provaudit-webq"};
   Database db{tmp.path("fleet.db"), Database::Mode::ReadWrite};
   std::unordered_map<std::string, std::uint64_t> written;
@@ -150,7 +155,7 @@ std::vector<std::string> reference(sqlite3* db, const DeviceFilter& f) {
   std::string word;
   std::istringstream words(f.q);
   while (words >> word) {
-    where += " AND rowid IN (SELECT rowid FROM devices_search WHERE instr(lower(body), lower(?)) > 0)";
+    where += " AND rowid IN (SELECT rid FROM devices_search_source WHERE instr(lower(body), lower(?)) > 0)";
     params.push_back(word);
   }
   const char* dir = f.desc ? " DESC" : " ASC";
@@ -159,6 +164,11 @@ std::vector<std::string> reference(sqlite3* db, const DeviceFilter& f) {
   std::vector<std::string> ids;
   while (s.step()) ids.push_back(s.text(0));
   return ids;
+}
+
+bool hasSchemaObject(sqlite3* db, const std::string& name) {
+  Stmt s(db, "SELECT 1 FROM sqlite_master WHERE name = ?");
+  return s.bind(1, name).step();
 }
 
 std::vector<std::string> ids(const json::object& page) {
@@ -208,9 +218,13 @@ void checkPaging(WebQueries& q, sqlite3* db, const DeviceFilter& f, DevicePlan p
 }  // namespace
 
 TEST_CASE("device list: every filter, sort and direction agrees with plain SQL, by each plan") {
-  Store store;
+  const bool indexed = GENERATE(true, false);
+  INFO("sort and search indexes: " << indexed);
+  Store store(indexed);
   Database& db = store.db;
   store.audit(fleet(700, 7));
+  REQUIRE(hasSchemaObject(db.handle(), "devices_by_id") == indexed);
+  REQUIRE(hasSchemaObject(db.handle(), "devices_search") == indexed);
   SummaryCache cache;
   WebQueries q(db.handle(), &cache);
   // The same fleet with thresholds a 700-device fleet crosses: searches
@@ -270,7 +284,9 @@ TEST_CASE("device list: a malformed cursor is refused; an unknown filter value m
 }
 
 TEST_CASE("counts follow an incremental audit that removes and changes devices") {
-  Store store;
+  const bool indexed = GENERATE(true, false);
+  INFO("sort and search indexes: " << indexed);
+  Store store(indexed);
   Database& db = store.db;
   analyze::AuditResult r = fleet(300, 3);
   store.audit(r);
@@ -453,5 +469,106 @@ TEST_CASE("servers list: device counts from the per-generation counts, every sor
       INFO(sort << (desc ? " desc" : ""));
       CHECK(got == want);
     }
+  }
+}
+
+namespace {
+
+// Every device a filter selects, page after page, in order.
+std::vector<std::string> allIds(WebQueries& q, const DeviceFilter& f) {
+  std::vector<std::string> out;
+  PageRequest page;
+  page.limit = MAX_PAGE;
+  for (int guard = 0; guard < 100; ++guard) {
+    const auto res = q.devices(f, page);
+    REQUIRE(res.has_value());
+    const auto got = ids(*res);
+    out.insert(out.end(), got.begin(), got.end());
+    if (res->at("next").is_null()) break;
+    page.after = std::string(res->at("next").as_string());
+  }
+  return out;
+}
+
+std::string exportCsv(sqlite3* db, const DeviceFilter& f) {
+  const auto stream = openReportStream(db, ReportFormat::Csv, f, "2026-11-27T00:00:00Z");
+  std::string out;
+  while (stream->fill(out, 1 << 16)) {
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("a search finds the same devices with the search index and without it, in any case and script") {
+  // Without the index (a fleet below DASHBOARD_INDEX_MIN_DEVICES) the words
+  // are looked for in the devices' text folded by FTS5's own trigram
+  // tokenizer (SearchFold), so a fleet growing past the threshold keeps its answers.
+  analyze::AuditResult r = fleet(300, 5);
+  const std::vector<std::pair<std::string, std::string>> texts = {
+      {"CN=M\xc3\xbcller-L\xc3\xbc" "denscheidt,O=Stra\xc3\x9f" "e", "Phone/1.0"},  // Müller-Lüdenscheidt, Straße
+      {"CN=\xce\x91\xce\x98\xce\x97\xce\x9d\xce\x91", "T\xc3\xa9l\xc3\xa9phone/2.1 \xc3\x89" "COLE"},  // ΑΘΗΝΑ; Téléphone, ÉCOLE
+      {"CN=\xc4\xb0stanbul", "raw \xff\xfe bytes"},                                      // İstanbul; bytes that are not UTF-8
+      {"CN=caf\xc3\xa9 \xe2\x98\x8e", "ASCII/1"},                                          // café ☎
+  };
+  for (std::size_t i = 0; i < texts.size(); ++i) {
+    auto& d = r.devices[i * 7];
+    analyze::CertVerdict verdict;
+    verdict.cert = cert(texts[i].first, static_cast<std::uint32_t>(9000 + i));
+    verdict.chain_sent = {verdict.cert};
+    d.cert = verdict;
+    d.user_agents = {texts[i].second};
+  }
+  Store with(true), without(false);
+  with.audit(r);
+  without.audit(r);
+  REQUIRE(hasSchemaObject(with.db.handle(), "devices_search"));
+  REQUIRE_FALSE(hasSchemaObject(without.db.handle(), "devices_search"));
+  REQUIRE_FALSE(hasSchemaObject(without.db.handle(), "devices_by_id"));
+  WebQueries a(with.db.handle()), b(without.db.handle());
+  WebQueries b_small(without.db.handle());
+  b_small.setLimits({.pick_max = 3, .bitmap_max = 60, .walk_budget_us = 20000});  // a bitmap, not a list
+
+  const auto ids_of = [&](std::initializer_list<std::size_t> devices) {
+    std::vector<std::string> out;
+    for (const std::size_t i : devices) out.push_back(r.devices[i * 7].id);
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  // Case folded beyond ASCII, as the index folds it (no ß -> ss, diacritics kept).
+  const std::map<std::string, std::vector<std::string>> expected = {
+      {"M\xc3\x9cLLER", ids_of({0})},                     // MÜLLER
+      {"m\xc3\xbcller-l\xc3\xbc", ids_of({0})},          // müller-lü
+      {"STRA\xc3\x9f" "E", ids_of({0})},                    // STRAßE
+      {"strasse", {}},
+      {"\xce\xb1\xce\xb8\xce\xb7\xce\xbd\xce\xb1", ids_of({1})},  // αθηνα
+      {"t\xc3\xa9l\xc3\xa9phone/2", ids_of({1})},         // téléphone/2
+      {"TELEPHONE", {}},
+      {"\xc3\xa9" "cole phone", ids_of({1})},               // école + phone
+      {"CAF\xc3\x89", ids_of({3})},                         // CAFÉ
+      {"\xe2\x98\x8e caf", ids_of({3})},                   // ☎ caf
+  };
+  for (const auto& [q, want] : expected) {
+    INFO("q=" << q);
+    DeviceFilter f;
+    f.q = q;
+    CHECK(allIds(a, f) == want);
+    CHECK(allIds(b, f) == want);
+  }
+  // Everything else: the two forms agree, by list and by export.
+  const std::vector<std::string> searches = {"dev1", "DEV1 o=cisco", "cisco-m", "sn10", "UA/", "10.1.0.", "zz-nothing",
+                                             "02:00", "x1", "1", "stanbul", "\xc4\xb0stanbul", "\xff\xfe", "raw",
+                                             "1 2 3", "trusted", "\"", "%", "_"};
+  for (const auto& q : searches) {
+    INFO("q=" << q);
+    DeviceFilter f;
+    f.q = q;
+    const auto want = allIds(a, f);
+    CHECK(allIds(b, f) == want);
+    CHECK(allIds(b_small, f) == want);
+    f.vendor = "Cisco";
+    f.sort = "mac";
+    CHECK(allIds(b, f) == allIds(a, f));
+    CHECK(exportCsv(without.db.handle(), f) == exportCsv(with.db.handle(), f));
   }
 }
