@@ -328,8 +328,8 @@ namespace {
 // Below this many devices an audit's JSON is encoded inline.
 constexpr std::size_t ENCODE_THREAD_MIN_DEVICES = 256;
 
-bool isDeviceSortIndex(const std::string& name) {
-  return std::any_of(std::begin(DEVICE_SORT_INDEXES), std::end(DEVICE_SORT_INDEXES),
+bool isDashboardIndex(const std::string& name) {
+  return std::any_of(std::begin(DASHBOARD_INDEXES), std::end(DASHBOARD_INDEXES),
                      [&](const IndexDefinition& ix) { return name == ix.name; });
 }
 
@@ -371,7 +371,7 @@ std::size_t Database::replaceAudit(const AuditResult& result, std::unordered_map
   const bool want_sort = full ? large : had_sort || large;
   const bool want_search = full ? large : had_search || large;
   if (!want_sort) {
-    for (const auto& ix : DEVICE_SORT_INDEXES) execSql(db_.get(), ("DROP INDEX IF EXISTS " + std::string(ix.name)).c_str());
+    for (const auto& ix : DASHBOARD_INDEXES) execSql(db_.get(), ("DROP INDEX IF EXISTS " + std::string(ix.name)).c_str());
   }
   if (!want_search && had_search) execSql(db_.get(), "DROP TABLE devices_search");
   // A bulk write builds the tables' indexes afterwards: one sort per index
@@ -389,7 +389,7 @@ std::size_t Database::replaceAudit(const AuditResult& result, std::unordered_map
                           "tbl_name IN ('devices','findings','device_sightings','device_servers')");
       while (idx.step()) {
         names.push_back(idx.text(0));
-        if (!isDeviceSortIndex(names.back())) rebuild.push_back(idx.text(1));  // those follow want_sort below
+        if (!isDashboardIndex(names.back())) rebuild.push_back(idx.text(1));  // those follow want_sort below
       }
       for (const auto& n : names) execSql(db_.get(), ("DROP INDEX \"" + n + "\"").c_str());
     }
@@ -487,7 +487,7 @@ std::size_t Database::replaceAudit(const AuditResult& result, std::unordered_map
   const auto rows_done = Clock::now();
   for (const auto& sql : rebuild) execSql(db_.get(), sql.c_str());
   if (want_sort) {
-    for (const auto& ix : DEVICE_SORT_INDEXES) {
+    for (const auto& ix : DASHBOARD_INDEXES) {
       if (!hasSchemaObject(ix.name)) execSql(db_.get(), ix.sql);
     }
   }

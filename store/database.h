@@ -32,12 +32,13 @@ inline constexpr std::size_t BULK_INDEX_MIN_DEVICES = 1000;
 // this many is stored already, rewrites everything in bulk.
 inline constexpr std::size_t BULK_REWRITE_RATIO = 4;
 
-// From this many devices on, a database carries the dashboard's fourteen
-// sort indexes (devices_by_*) and its trigram search index (devices_search).
-// Below, the dashboard answers inside its targets without them: a list sorts
-// the devices table, a search scans its folded text in memory (WebQueries),
-// and a replay's last audit saves building them (0.6-0.8 s of the 1 GB
-// corpus's 24k devices; bench/RESULTS.md, session 9). Once built, an
+// From this many devices on, a database carries the dashboard's sort
+// indexes (DASHBOARD_INDEXES: devices_by_*, four of the findings) and its
+// trigram search index (devices_search). Below, the dashboard answers inside
+// its targets without them: a list sorts the table, a search scans the
+// devices' folded text in memory (WebQueries), and a replay's last audit
+// saves building them (0.7-1.0 s of the 1 GB corpus's 24k devices;
+// bench/RESULTS.md, session 9). Once built, an
 // incremental audit keeps them; a full rewrite decides again by its fleet.
 inline constexpr std::size_t DASHBOARD_INDEX_MIN_DEVICES = 50000;
 

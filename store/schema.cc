@@ -184,7 +184,7 @@ ALTER TABLE devices DROP COLUMN detail;
 )sql",
 };
 
-const IndexDefinition DEVICE_SORT_INDEXES[DEVICE_SORT_INDEX_COUNT] = {
+const IndexDefinition DASHBOARD_INDEXES[DASHBOARD_INDEX_COUNT] = {
     {"devices_by_id",
      "CREATE INDEX devices_by_id ON devices(id, identity, vendor, worst_severity, findings)"},
     {"devices_by_mac",
@@ -213,6 +213,12 @@ const IndexDefinition DEVICE_SORT_INDEXES[DEVICE_SORT_INDEX_COUNT] = {
      "CREATE INDEX devices_by_last_seen ON devices(last_seen_ns, id, identity, vendor, worst_severity, findings)"},
     {"devices_by_sessions",
      "CREATE INDEX devices_by_sessions ON devices(sessions, id, identity, vendor, worst_severity, findings)"},
+    {"findings_summary", "CREATE INDEX findings_summary ON findings(subject_kind, code, severity, subject_id)"},
+    {"findings_by_rank",
+     "CREATE INDEX findings_by_rank ON findings(\n"
+     "  CASE severity WHEN 'critical' THEN 4 WHEN 'high' THEN 3 WHEN 'medium' THEN 2 WHEN 'low' THEN 1 ELSE 0 END)"},
+    {"findings_by_detail", "CREATE INDEX findings_by_detail ON findings(detail)"},
+    {"findings_code", "CREATE INDEX findings_code ON findings(code, subject_id)"},
 };
 
 const char* const SEARCH_INDEX_SQL = "CREATE VIRTUAL TABLE devices_search USING fts5(body, tokenize='trigram')";

@@ -7,15 +7,17 @@ namespace provaudit::store {
 inline constexpr int SCHEMA_VERSION = 6;
 extern const char* const MIGRATIONS[SCHEMA_VERSION];
 
-// The dashboard's device sort indexes, as migration 4 made them: a database
-// carries them from DASHBOARD_INDEX_MIN_DEVICES devices on (see
-// Database::replaceAudit), so they are dropped and built again at run time.
+// The dashboard's sort indexes, as migration 4 made them: the fourteen
+// device sorts (devices_by_*, devices_by_id first) and the findings page's
+// sorts and filters other than by subject. A database carries them from
+// DASHBOARD_INDEX_MIN_DEVICES devices on (see Database::replaceAudit), so
+// they are dropped and built again at run time.
 struct IndexDefinition {
   const char* name;
   const char* sql;
 };
-inline constexpr int DEVICE_SORT_INDEX_COUNT = 14;
-extern const IndexDefinition DEVICE_SORT_INDEXES[DEVICE_SORT_INDEX_COUNT];
+inline constexpr int DASHBOARD_INDEX_COUNT = 18;
+extern const IndexDefinition DASHBOARD_INDEXES[DASHBOARD_INDEX_COUNT];
 // The trigram search index of migration 2 (filled from devices_search_source).
 extern const char* const SEARCH_INDEX_SQL;
 

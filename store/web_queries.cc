@@ -804,13 +804,18 @@ WebQueries::WebQueries(sqlite3* db, SummaryCache* cache) : db_(db), cache_(cache
 }
 
 void WebQueries::readIndexes() {
-  Stmt s(db_, "SELECT (SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'devices_by_id'), "
-              "(SELECT count(*) FROM sqlite_master WHERE name = 'devices_search'), "
-              "(SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'findings_by_rank')");
-  const bool row = s.step();
-  has_facet_indexes_ = row && s.int64(0) == 1;
-  has_search_index_ = row && s.int64(1) == 1;
-  has_finding_indexes_ = row && s.int64(2) == 1;
+  indexes_.clear();
+  has_search_index_ = false;
+  Stmt s(db_, "SELECT type, name FROM sqlite_master WHERE type = 'index' OR name = 'devices_search'");
+  while (s.step()) {
+    if (columnText(s, 0) == "index") indexes_.push_back(s.text(1));
+    else has_search_index_ = true;
+  }
+  has_facet_indexes_ = hasIndex("devices_by_id");  // the devices_by_* come and go together
+}
+
+bool WebQueries::hasIndex(std::string_view name) const {
+  return std::find(indexes_.begin(), indexes_.end(), name) != indexes_.end();
 }
 
 std::int64_t WebQueries::changeCounter() {
@@ -1492,7 +1497,7 @@ json::object WebQueries::findings(const FindingFilter& f, const PageRequest& pag
     text.params.emplace_back(needle);
   }
   const std::string from = index.empty() ? std::string("FROM findings NOT INDEXED")
-                                          : "FROM findings" + indexedBy(has_finding_indexes_, index);
+                                          : "FROM findings" + indexedBy(hasIndex(index), index);
   Where all = w;
   all.add(text);
   const std::size_t limit = clampLimit(page.limit);

@@ -214,13 +214,14 @@ class WebQueries {
   // Which indexes the database has: read inside each query's read
   // transaction, since an audit may build or drop them at any time.
   void readIndexes();
+  [[nodiscard]] bool hasIndex(std::string_view name) const;
   sqlite3* db_;
   std::unique_ptr<SummaryCache> own_cache_;
   SummaryCache* cache_;
   DeviceListLimits limits_;
-  bool has_search_index_ = false;     // devices_search (DASHBOARD_INDEX_MIN_DEVICES)
-  bool has_facet_indexes_ = false;    // the devices_by_* sort indexes (idem)
-  bool has_finding_indexes_ = false;  // schema 4: findings_by_rank and the others
+  bool has_search_index_ = false;   // devices_search (DASHBOARD_INDEX_MIN_DEVICES)
+  bool has_facet_indexes_ = false;  // the devices_by_* sort indexes (idem)
+  std::vector<std::string> indexes_;  // every index's name
 };
 
 // Pull-style report writer for streaming HTTP bodies: each fill() appends

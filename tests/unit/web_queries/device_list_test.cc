@@ -379,12 +379,16 @@ TEST_CASE("a total too costly to count exactly is a lower bound, flagged total_e
 }
 
 TEST_CASE("findings list: filters, text search, sorts and offsets agree with plain SQL") {
-  Store store;
+  const bool indexed = GENERATE(true, false);
+  INFO("sort indexes: " << indexed);
+  Store store(indexed);
   Database& db = store.db;
   analyze::AuditResult r = fleet(400, 11);
   r.servers[1].findings.push_back({"plaintext-provisioning", "high", "serves provisioning over plain HTTP"});
   r.servers[2].findings.push_back({"legacy-tls", "medium", "negotiated TLS 1.0 (Detail 7)"});
   store.audit(r);
+  REQUIRE(hasSchemaObject(db.handle(), "findings_by_rank") == indexed);
+  REQUIRE(hasSchemaObject(db.handle(), "findings_by_subject"));
   SummaryCache cache;
   WebQueries q(db.handle(), &cache);
   const std::map<std::string, std::string> order = {
