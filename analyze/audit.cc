@@ -1,5 +1,7 @@
 #include "analyze/audit.h"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cstring>
@@ -366,6 +368,7 @@ class Auditor {
           next = order.size();  // the other thread stops after its chunk
         }
       });
+      pthread_setname_np(helper.native_handle(), "pa-derive");  // for top -H and perf
     }
     try {
       build();

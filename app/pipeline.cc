@@ -1,5 +1,7 @@
 #include "app/pipeline.h"
 
+#include <pthread.h>
+
 #include <boost/json.hpp>
 #include <stdexcept>
 #include <utility>
@@ -123,6 +125,7 @@ void Pipeline::startWriter(bool watched) {
     factor = AUDIT_COST_FACTOR;
   }
   writer_ = std::thread([this, interval, factor] { writerLoop(interval, factor); });
+  pthread_setname_np(writer_.native_handle(), "pa-writer");  // for top -H and perf
 }
 
 void Pipeline::writerLoop(std::chrono::steady_clock::duration min_interval, int factor) {

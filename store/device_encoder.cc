@@ -1,5 +1,7 @@
 #include "store/device_encoder.h"
 
+#include <pthread.h>
+
 #include <algorithm>
 
 #include "store/json_codec.h"
@@ -23,7 +25,10 @@ void encodeDevice(const analyze::DeviceRecord& d, EncodedDevice& out) {
 
 DeviceEncoder::DeviceEncoder(const std::vector<analyze::DeviceRecord>& devices, bool threaded, EncodeFn encode)
     : devices_(devices), encode_(std::move(encode)), ring_(threaded ? ENCODE_AHEAD : 0) {
-  if (threaded) thread_ = std::thread([this] { run(); });
+  if (threaded) {
+    thread_ = std::thread([this] { run(); });
+    pthread_setname_np(thread_.native_handle(), "pa-encoder");  // for top -H and perf
+  }
 }
 
 DeviceEncoder::~DeviceEncoder() {

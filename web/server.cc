@@ -4,6 +4,8 @@
 // connection is kept alive; every error goes through fail().
 #include "web/server.h"
 
+#include <pthread.h>
+
 #include <atomic>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -336,7 +338,10 @@ void DashboardServer::start() {
   std::lock_guard<std::mutex> lock(impl_->mutex);
   if (!impl_->threads.empty() || impl_->stopping) return;
   impl_->listener->run();  // already listening since the constructor: connections queue until now
-  for (int i = 0; i < IO_THREADS; ++i) impl_->threads.emplace_back([this]() { impl_->ioc.run(); });
+  for (int i = 0; i < IO_THREADS; ++i) {
+    impl_->threads.emplace_back([this]() { impl_->ioc.run(); });
+    pthread_setname_np(impl_->threads.back().native_handle(), ("pa-web-" + std::to_string(i)).c_str());
+  }
   impl_->refresher = std::make_unique<CountsRefresher>(*impl_->pool, impl_->shared->handler);
 }
 

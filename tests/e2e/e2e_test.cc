@@ -270,7 +270,7 @@ TEST_CASE("a replay's heap gets transparent huge pages where the kernel offers t
   }
 }
 
-TEST_CASE("a restarted replay keeps its name: ps, pgrep and pkill find provaudit") {
+TEST_CASE("a restarted replay keeps its name: ps, pgrep and pkill find provaudit, and its threads have their own") {
   // The replay waits on stdin (a pipe held open here) while /proc is read.
   const std::string db = e2e::tmpPath("name.db");
   int in[2];
@@ -312,6 +312,23 @@ TEST_CASE("a restarted replay keeps its name: ps, pgrep and pkill find provaudit
   waitFor([&] { return (comm = slurp("comm")) != "exe\n"; });
   INFO("restarted: " << restarts);
   CHECK(comm == "provaudit\n");
+  // Its threads have names of their own, for top -H and perf.
+  const auto threadNames = [&] {
+    std::multiset<std::string> names;
+    std::error_code ec;
+    for (const auto& task : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
+      std::ifstream f(task.path() / "comm");
+      std::string name;
+      if (std::getline(f, name)) names.insert(name);
+    }
+    return names;
+  };
+  std::multiset<std::string> names;
+  waitFor([&] { return (names = threadNames()).count("pa-writer") > 0; });
+  INFO("threads: " << [&] { std::string all; for (const auto& n : names) all += n + " "; return all; }());
+  CHECK(names.count("provaudit") == 1);  // the reader, the process's own thread
+  CHECK(names.count("pa-writer") == 1);
+  CHECK(names.count("pa-writeback") == 1);
   // Then the capture, and the end of input: the replay finishes.
   std::ifstream sample(e2e::samplePath("spa_mixed_tls12.pcap"), std::ios::binary);
   const std::string bytes((std::istreambuf_iterator<char>(sample)), {});
