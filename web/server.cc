@@ -260,7 +260,9 @@ class Listener : public std::enable_shared_from_this<Listener> {
 // lands, so that the first page view after it does not wait for them.
 class CountsRefresher {
  public:
-  CountsRefresher(DbPool& pool, Handler& handler) : pool_(pool), handler_(handler), thread_([this] { run(); }) {}
+  CountsRefresher(DbPool& pool, Handler& handler) : pool_(pool), handler_(handler), thread_([this] { run(); }) {
+    pthread_setname_np(thread_.native_handle(), "pa-counts");  // for top -H and perf
+  }
   ~CountsRefresher() {
     {
       std::lock_guard<std::mutex> lock(mutex_);
