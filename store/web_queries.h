@@ -129,6 +129,9 @@ struct SearchTexts {
   std::string text;
   std::vector<std::size_t> offsets;  // where each entry starts in `text`
   std::vector<std::int64_t> ids;     // findings.id or devices.rowid of each entry
+  // Devices: each row's devices.row_hash when it has one. The next
+  // generation's copy keeps the texts of rows with the same rowid and hash.
+  std::vector<std::optional<std::int64_t>> hashes;
   // Indexes of the entries that contain every one of `needles` (none: no entry).
   [[nodiscard]] std::vector<std::size_t> containingAll(const std::vector<std::string>& needles) const;
 };

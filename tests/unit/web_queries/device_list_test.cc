@@ -576,3 +576,42 @@ TEST_CASE("a search finds the same devices with the search index and without it,
     CHECK(exportCsv(without.db.handle(), f) == exportCsv(with.db.handle(), f));
   }
 }
+
+TEST_CASE("without the search index, searches follow incremental and full audits (the cached texts of changed rows are read again)") {
+  Store store(false);
+  SummaryCache cache;  // shared across the audits, as the server shares it
+  const std::vector<std::string> words = {"changed", "cisco-m", "yealink", "sn10", "10.1.0.", "dev2", "mac:02:00:1"};
+  const auto check = [&](const char* when) {
+    REQUIRE_FALSE(hasSchemaObject(store.db.handle(), "devices_search"));
+    WebQueries q(store.db.handle(), &cache);
+    for (const auto& w : words) {
+      INFO(when << ": q=" << w);
+      DeviceFilter f;
+      f.q = w;
+      CHECK(allIds(q, f) == reference(store.db.handle(), f));
+    }
+  };
+  // 250 devices, every search once (the texts are cached).
+  analyze::AuditResult r = fleet(250, 3);
+  store.audit(r);
+  check("first audit");
+  store.audit(r);  // nothing changed: a new generation all the same
+  check("an audit that changed nothing");
+  // Incremental: half of them change vendor and model, some go, some come.
+  std::mt19937 rng(3);
+  for (std::uint32_t i = 0; i < r.devices.size(); i += 2) {
+    r.devices[i].vendor = "Changed";
+    r.devices[i].model = "Changed-M9";
+  }
+  r.devices.erase(r.devices.begin() + 10, r.devices.begin() + 20);
+  for (std::uint32_t i = 250; i < 270; ++i) r.devices.push_back(makeDevice(i, rng));
+  std::sort(r.devices.begin(), r.devices.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+  store.audit(r);
+  check("incremental audit");
+  // Full: 1,200 others (more than four times what is stored): every row is
+  // deleted and written again, and the rowids start over with other devices.
+  analyze::AuditResult big = fleet(1200, 9);
+  for (std::uint32_t i = 1; i < big.devices.size(); i += 3) big.devices[i].vendor = "Changed";
+  store.audit(big);
+  check("full rewrite");
+}
