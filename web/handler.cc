@@ -100,8 +100,18 @@ std::size_t sizeParam(const Query& q, std::string_view key, std::size_t fallback
 }
 
 // Validated device filter from the query; `error` names the bad parameter.
+// A search text: any bytes but NUL, which no stored text can hold past
+// (the search index's tokenizer stops there, SQLite's FTS5 query parser
+// refuses it): a clear 400 rather than a 503 or a search for nothing.
+bool searchText(const Query& q, std::string& out, std::string& error) {
+  out = param(q, "q");
+  if (out.find('\0') == std::string::npos) return true;
+  error = "q: a search may not contain NUL characters";
+  return false;
+}
+
 bool deviceFilter(const Query& q, store::DeviceFilter& f, std::string& error) {
-  f.q = param(q, "q");
+  if (!searchText(q, f.q, error)) return false;
   f.identity = param(q, "class");
   f.vendor = param(q, "vendor");
   f.finding = param(q, "finding");
@@ -382,7 +392,7 @@ Reply Handler::api(const Request& req, std::string_view path, const Query& query
   }
   if (path == "/api/servers") {
     store::ServerFilter f;
-    f.q = param(query, "q");
+    if (!searchText(query, f.q, error)) return jsonError(req, http::status::bad_request, error);
     f.cert_request = param(query, "cert_request");
     f.finding = param(query, "finding");
     f.sort = param(query, "sort").empty() ? "id" : param(query, "sort");
@@ -396,7 +406,7 @@ Reply Handler::api(const Request& req, std::string_view path, const Query& query
   if (path == "/api/findings/summary") return jsonReply(req, db.findingSummary());
   if (path == "/api/findings") {
     store::FindingFilter f;
-    f.q = param(query, "q");
+    if (!searchText(query, f.q, error)) return jsonError(req, http::status::bad_request, error);
     f.code = param(query, "code");
     f.severity = param(query, "severity");
     f.kind = param(query, "kind");

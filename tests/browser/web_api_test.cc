@@ -158,6 +158,14 @@ TEST_CASE("device list: sort by any column, both directions") {
   }
   CHECK(get(port, "/api/devices?sort=password").result() == http::status::bad_request);
   CHECK(get(port, "/api/devices?class=bogus").result() == http::status::bad_request);
+  // A NUL in a search: refused with its reason, on every list (and the export).
+  for (const char* path : {"/api/devices?q=spa%00zzz", "/api/devices?q=%00", "/api/servers?q=10.%00",
+                           "/api/findings?q=cert%00", "/api/export?format=csv&q=%00abc"}) {
+    INFO(path);
+    const auto res = get(port, path);
+    CHECK(res.result() == http::status::bad_request);
+    CHECK(res.body().find("NUL") != std::string::npos);
+  }
 }
 
 TEST_CASE("device list: keyset paging walks every device once, forwards and back") {
