@@ -1,7 +1,5 @@
 #include "analyze/audit.h"
 
-#include <pthread.h>
-
 #include <algorithm>
 #include <atomic>
 #include <cstring>
@@ -14,6 +12,8 @@
 #include <tuple>
 #include <unordered_map>
 #include <unordered_set>
+
+#include "common/thread_name.h"
 
 namespace provaudit::analyze {
 namespace {
@@ -368,7 +368,7 @@ class Auditor {
           next = order.size();  // the other thread stops after its chunk
         }
       });
-      pthread_setname_np(helper.native_handle(), "pa-derive");  // for top -H and perf
+      nameThread(helper, "pa-derive");
     }
     try {
       build();

@@ -1,11 +1,10 @@
 #include "app/pipeline.h"
 
-#include <pthread.h>
-
 #include <boost/json.hpp>
 #include <stdexcept>
 #include <utility>
 
+#include "common/thread_name.h"
 #include "store/json_codec.h"
 
 namespace provaudit::app {
@@ -125,7 +124,7 @@ void Pipeline::startWriter(bool watched) {
     factor = AUDIT_COST_FACTOR;
   }
   writer_ = std::thread([this, interval, factor] { writerLoop(interval, factor); });
-  pthread_setname_np(writer_.native_handle(), "pa-writer");  // for top -H and perf
+  nameThread(writer_, "pa-writer");
 }
 
 void Pipeline::writerLoop(std::chrono::steady_clock::duration min_interval, int factor) {

@@ -1,8 +1,7 @@
 #include "capture/interface_reader.h"
 
-#include <pthread.h>
-
 #include "capture/decoder.h"
+#include "common/thread_name.h"
 
 namespace provaudit::capture {
 
@@ -16,9 +15,7 @@ InterfaceReader::~InterfaceReader() {
 
 void InterfaceReader::start() {
   thread_ = std::thread([this] { run(); });
-  // "pa-cap-IFACE", cut to the 15 characters a thread name may have.
-  const std::string name = ("pa-cap-" + name_).substr(0, 15);
-  pthread_setname_np(thread_.native_handle(), name.c_str());
+  nameThread(thread_, "pa-cap-" + name_);
 }
 
 void InterfaceReader::join() {

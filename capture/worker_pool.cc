@@ -1,11 +1,10 @@
 #include "capture/worker_pool.h"
 
-#include <pthread.h>
-
 #include <string>
 
 #include "capture/capture_engine.h"
 #include "capture/flow_hash.h"
+#include "common/thread_name.h"
 
 namespace provaudit::capture {
 
@@ -63,9 +62,7 @@ void WorkerPool::start() {
   for (auto& w : workers_) {
     Worker* wp = w.get();
     w->thread = std::thread([this, wp] { run(*wp); });
-    // Named for top -H and perf: "pa-worker-N" (15 characters at most).
-    const std::string name = "pa-worker-" + std::to_string(wp->index);
-    pthread_setname_np(w->thread.native_handle(), name.c_str());
+    nameThread(w->thread, "pa-worker-" + std::to_string(wp->index));
   }
 }
 

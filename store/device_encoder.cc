@@ -1,9 +1,8 @@
 #include "store/device_encoder.h"
 
-#include <pthread.h>
-
 #include <algorithm>
 
+#include "common/thread_name.h"
 #include "store/json_codec.h"
 
 namespace provaudit::store {
@@ -27,7 +26,7 @@ DeviceEncoder::DeviceEncoder(const std::vector<analyze::DeviceRecord>& devices, 
     : devices_(devices), encode_(std::move(encode)), ring_(threaded ? ENCODE_AHEAD : 0) {
   if (threaded) {
     thread_ = std::thread([this] { run(); });
-    pthread_setname_np(thread_.native_handle(), "pa-encoder");  // for top -H and perf
+    nameThread(thread_, "pa-encoder");
   }
 }
 

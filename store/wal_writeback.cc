@@ -1,16 +1,17 @@
 #include "store/wal_writeback.h"
 
 #include <fcntl.h>
-#include <pthread.h>
 #include <sys/stat.h>
 
 #include <utility>
+
+#include "common/thread_name.h"
 
 namespace provaudit::store {
 
 WalWriteback::WalWriteback(std::string wal_path, std::chrono::milliseconds interval)
     : path_(std::move(wal_path)), interval_(interval), thread_([this] { run(); }) {
-  pthread_setname_np(thread_.native_handle(), "pa-writeback");  // for top -H and perf
+  nameThread(thread_, "pa-writeback");
 }
 
 WalWriteback::~WalWriteback() {

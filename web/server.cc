@@ -4,8 +4,6 @@
 // connection is kept alive; every error goes through fail().
 #include "web/server.h"
 
-#include <pthread.h>
-
 #include <atomic>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -21,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/thread_name.h"
 #include "web/db_pool.h"
 #include "web/handler.h"
 
@@ -261,7 +260,7 @@ class Listener : public std::enable_shared_from_this<Listener> {
 class CountsRefresher {
  public:
   CountsRefresher(DbPool& pool, Handler& handler) : pool_(pool), handler_(handler), thread_([this] { run(); }) {
-    pthread_setname_np(thread_.native_handle(), "pa-counts");  // for top -H and perf
+    nameThread(thread_, "pa-counts");
   }
   ~CountsRefresher() {
     {
@@ -342,7 +341,7 @@ void DashboardServer::start() {
   impl_->listener->run();  // already listening since the constructor: connections queue until now
   for (int i = 0; i < IO_THREADS; ++i) {
     impl_->threads.emplace_back([this]() { impl_->ioc.run(); });
-    pthread_setname_np(impl_->threads.back().native_handle(), ("pa-web-" + std::to_string(i)).c_str());
+    nameThread(impl_->threads.back(), "pa-web-" + std::to_string(i));
   }
   impl_->refresher = std::make_unique<CountsRefresher>(*impl_->pool, impl_->shared->handler);
 }
