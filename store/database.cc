@@ -335,11 +335,6 @@ bool isDashboardIndex(const std::string& name) {
 
 }  // namespace
 
-bool Database::hasSchemaObject(const char* name) {
-  Stmt s(db_.get(), "SELECT 1 FROM sqlite_master WHERE name = ?");
-  return s.bind(1, std::string_view(name)).step();
-}
-
 std::size_t Database::replaceAudit(const AuditResult& result, std::unordered_map<std::string, std::uint64_t>& written,
                                    std::int64_t& generation, AuditWriteTimes* times) {
   using Clock = std::chrono::steady_clock;
@@ -366,8 +361,8 @@ std::size_t Database::replaceAudit(const AuditResult& result, std::unordered_map
   // a full write keeps them when the fleet it writes is large enough; an
   // incremental one keeps what is there, and builds them once the fleet grows.
   const bool large = result.devices.size() >= dashboard_index_min_;
-  const bool had_sort = hasSchemaObject("devices_by_id");
-  const bool had_search = hasSchemaObject("devices_search");
+  const bool had_sort = hasSchemaObject(db_.get(), "devices_by_id");
+  const bool had_search = hasSchemaObject(db_.get(), "devices_search");
   const bool want_sort = full ? large : had_sort || large;
   const bool want_search = full ? large : had_search || large;
   if (!want_sort) {
@@ -488,19 +483,18 @@ std::size_t Database::replaceAudit(const AuditResult& result, std::unordered_map
   for (const auto& sql : rebuild) execSql(db_.get(), sql.c_str());
   if (want_sort) {
     for (const auto& ix : DASHBOARD_INDEXES) {
-      if (!hasSchemaObject(ix.name)) execSql(db_.get(), ix.sql);
+      if (!hasSchemaObject(db_.get(), ix.name)) execSql(db_.get(), ix.sql);
     }
   }
   const auto indexes_done = Clock::now();
   addStat("audit_generation", 1);
   generation = current + 1;
-  if (!want_search) {
-    // No search index: searches read the devices table (WebQueries, SearchFold).
-  } else if (full || !had_search) {
-    if (!hasSchemaObject("devices_search")) execSql(db_.get(), SEARCH_INDEX_SQL);
+  // Without the search index, searches read the devices' text (WebQueries, SearchFold).
+  if (want_search && (full || !had_search)) {
+    if (!hasSchemaObject(db_.get(), "devices_search")) execSql(db_.get(), SEARCH_INDEX_SQL);
     execSql(db_.get(), "DELETE FROM devices_search; "
                        "INSERT INTO devices_search(rowid, body) SELECT rid, body FROM devices_search_source;");
-  } else {
+  } else if (want_search) {
     Stmt del(db_.get(), "DELETE FROM devices_search WHERE rowid IN (SELECT value FROM json_each(?))");
     del.bind(1, unindex + "]").exec();
     Stmt add(db_.get(), "INSERT INTO devices_search(rowid, body) SELECT rid, body FROM devices_search_source "

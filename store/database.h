@@ -140,7 +140,6 @@ class Database {
 
  private:
   void migrate();
-  bool hasSchemaObject(const char* name);
   SqlitePtr db_;
   std::size_t dashboard_index_min_ = DASHBOARD_INDEX_MIN_DEVICES;
   struct Statements;

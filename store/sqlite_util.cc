@@ -104,4 +104,9 @@ void execSql(sqlite3* db, const char* sql) {
   }
 }
 
+bool hasSchemaObject(sqlite3* db, std::string_view name) {
+  Stmt s(db, "SELECT 1 FROM sqlite_master WHERE name = ?");
+  return s.bind(1, name).step();
+}
+
 }  // namespace provaudit::store

@@ -754,36 +754,29 @@ std::optional<SearchTexts> loadDeviceTexts(sqlite3* db, const SearchTexts* previ
   SearchFold fold(db);
   // Room for the text at once (about 200 bytes a device): fewer new pages touched while it grows.
   t.text.reserve(previous != nullptr ? previous->text.size() + previous->text.size() / 8 : t.ids.size() * 200);
-  const auto copyFrom = [&](std::size_t p) {
-    const std::size_t from = previous->offsets[p];
-    const std::size_t to = p + 1 < previous->offsets.size() ? previous->offsets[p + 1] : previous->text.size();
-    t.text.append(previous->text, from, to - from);  // with its newline
-  };
-  if (reusable * 2 >= t.ids.size()) {
-    // Mostly unchanged: the others one by one.
-    Stmt body(db, "SELECT body FROM devices_search_source WHERE rid = ?");
-    for (std::size_t i = 0; i < t.ids.size(); ++i) {
-      t.offsets.push_back(t.text.size());
-      if (reuse[i]) {
-        copyFrom(*reuse[i]);
-        continue;
-      }
-      if (body.bind(1, t.ids[i]).step()) fold.append(columnText(body, 0), t.text);
-      body.reset();
-      t.text.push_back('\n');
-    }
-    return t;
-  }
-  // Mostly new: every text in one scan, in the same rowid order (one snapshot).
-  Stmt s(db, "SELECT rid, body FROM devices_search_source ORDER BY rid");
+  // Mostly unchanged: the others read one by one; mostly new: every text in
+  // one scan, in the same rowid order (one snapshot).
+  const bool one_by_one = reusable * 2 >= t.ids.size();
+  Stmt body(db, one_by_one ? "SELECT body FROM devices_search_source WHERE rid = ?"
+                           : "SELECT body, rid FROM devices_search_source ORDER BY rid");
   for (std::size_t i = 0; i < t.ids.size(); ++i) {
-    if (!s.step() || s.int64(0) != t.ids[i]) throw DbError("the devices table changed while its search text was read");
     t.offsets.push_back(t.text.size());
+    if (!one_by_one && (!body.step() || body.int64(1) != t.ids[i])) {
+      throw DbError("the devices table changed while its search text was read");
+    }
     if (reuse[i]) {
-      copyFrom(*reuse[i]);
+      const std::size_t p = *reuse[i];
+      const std::size_t to = p + 1 < previous->offsets.size() ? previous->offsets[p + 1] : previous->text.size();
+      t.text.append(previous->text, previous->offsets[p], to - previous->offsets[p]);  // with its newline
       continue;
     }
-    fold.append(columnText(s, 1), t.text);
+    if (one_by_one) {
+      const bool found = body.bind(1, t.ids[i]).step();
+      if (found) fold.append(columnText(body, 0), t.text);
+      body.reset();
+    } else {
+      fold.append(columnText(body, 0), t.text);
+    }
     t.text.push_back('\n');
   }
   return t;
@@ -982,37 +975,39 @@ SearchPlan planSearch(sqlite3* db, const Search& search, const DeviceListLimits&
   return plan;
 }
 
-// The devices (rowids) whose folded search text holds every word (no search index).
-RowidSet textHits(sqlite3* db, const SearchTexts& texts, const std::vector<std::string>& words,
-                  std::string* listed = nullptr) {
+// The devices (rowids, ascending) whose folded search text holds every word (no search index).
+std::vector<std::int64_t> textMatches(sqlite3* db, const SearchTexts& texts, const std::vector<std::string>& words) {
   SearchFold fold(db);
   std::vector<std::string> needles;
   for (const auto& word : words) needles.push_back(fold.fold(word));
-  RowidSet hits;
-  if (listed != nullptr) *listed = "[";
-  for (const std::size_t entry : texts.containingAll(needles)) {
-    hits.insert(texts.ids[entry]);
-    if (listed != nullptr) *listed += (listed->size() > 1 ? "," : "") + std::to_string(texts.ids[entry]);
-  }
-  if (listed != nullptr) *listed += "]";
-  return hits;
+  std::vector<std::int64_t> rowids;
+  for (const std::size_t entry : texts.containingAll(needles)) rowids.push_back(texts.ids[entry]);
+  return rowids;
+}
+
+RowidSet rowidSet(const std::vector<std::int64_t>& rowids) {
+  RowidSet set;
+  for (const std::int64_t r : rowids) set.insert(r);
+  return set;
 }
 
 // A search without the search index: every match is known at once; a few
-// are a candidate list, more a bitmap.
+// are a candidate list (JSON, for json_each), more a bitmap.
 SearchPlan planTextSearch(sqlite3* db, const SearchTexts& texts, const Search& search, const DeviceListLimits& limits) {
   SearchPlan plan;
-  std::string listed;
-  plan.hits = textHits(db, texts, search.text_words, &listed);
+  const std::vector<std::int64_t> rowids = textMatches(db, texts, search.text_words);
+  plan.hits = rowidSet(rowids);
   plan.size = plan.hits.size;
   plan.estimate = static_cast<double>(plan.size);
-  if (plan.size <= limits.pick_max) {
-    plan.mode = SearchPlan::Mode::Candidates;
-    plan.candidates = std::move(listed);
-    plan.candidates_sql = LISTED_CANDIDATES_SQL;
-  } else {
+  if (plan.size > limits.pick_max) {
     plan.mode = SearchPlan::Mode::Bitmap;
+    return plan;
   }
+  plan.mode = SearchPlan::Mode::Candidates;
+  plan.candidates_sql = LISTED_CANDIDATES_SQL;
+  plan.candidates = "[";
+  for (const std::int64_t r : rowids) plan.candidates += (plan.candidates.size() > 1 ? "," : "") + std::to_string(r);
+  plan.candidates += "]";
   return plan;
 }
 
@@ -1924,14 +1919,10 @@ class FilteredReport final : public ReportStream {
  public:
   FilteredReport(sqlite3* db, ReportFormat format, const DeviceFilter& filter, const std::string& generated)
       : snapshot_(db), format_(format), html_(generated, describeFilter(filter)), generated_(generated) {
-    bool fts = false;
-    {
-      Stmt s(db, "SELECT count(*) FROM sqlite_master WHERE name = 'devices_search'");
-      fts = s.step() && s.int64(0) == 1;
-    }
+    const bool fts = hasSchemaObject(db, "devices_search");
     const Search search = parseSearch(filter.q, fts);
     if (!search.text_words.empty()) {
-      hits_ = textHits(db, *loadDeviceTexts(db), search.text_words);  // without `previous`: always a value
+      hits_ = rowidSet(textMatches(db, *loadDeviceTexts(db), search.text_words));  // without `previous`: always a value
       hit_function_.emplace(db, hits_);  // before the statements that call it, which it outlives
     }
     const Where where = deviceWhere(filter, fts);

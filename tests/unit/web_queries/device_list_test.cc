@@ -166,11 +166,6 @@ std::vector<std::string> reference(sqlite3* db, const DeviceFilter& f) {
   return ids;
 }
 
-bool hasSchemaObject(sqlite3* db, const std::string& name) {
-  Stmt s(db, "SELECT 1 FROM sqlite_master WHERE name = ?");
-  return s.bind(1, name).step();
-}
-
 std::vector<std::string> ids(const json::object& page) {
   std::vector<std::string> out;
   for (const auto& d : page.at("items").as_array()) out.emplace_back(d.at("id").as_string());
