@@ -210,9 +210,10 @@ void Database::transaction(const std::function<void()>& fn) {
 
 namespace {
 
+// `key` and `data` are bound in place: they must outlive the statement's exec().
 void bindFlow(Stmt& s, const std::string& key, const char* kind, const ObservedFlow& f, const std::string& data) {
-  s.bind(1, key)
-      .bind(2, std::string_view(kind))
+  s.bindView(1, key)
+      .bindView(2, kind)
       .bind(3, f.ref.ts_ns)
       .bind(4, f.source)
       .bind(5, static_cast<std::int64_t>(f.ref.frame))
@@ -222,7 +223,7 @@ void bindFlow(Stmt& s, const std::string& key, const char* kind, const ObservedF
       .bind(9, static_cast<std::int64_t>(f.server.port));
   if (f.client_mac) s.bind(10, f.client_mac->str());
   else s.bindNull(10);
-  s.bind(11, data);
+  s.bindView(11, data);
 }
 
 }  // namespace
@@ -242,13 +243,15 @@ std::int64_t Database::addTls(const TlsObservation& t) {
           .exec();
     }
   }
-  bindFlow(st_->insert_sighting, observationKey(t), "tls", t.flow, tlsToText(t));
+  const std::string key = observationKey(t), data = tlsToText(t);
+  bindFlow(st_->insert_sighting, key, "tls", t.flow, data);
   st_->insert_sighting.exec();
   return sqlite3_changes(db_.get()) > 0 ? sqlite3_last_insert_rowid(db_.get()) : 0;
 }
 
 std::int64_t Database::addHttp(const HttpObservation& h) {
-  bindFlow(st_->insert_sighting, observationKey(h), "http", h.flow, httpToText(h));
+  const std::string key = observationKey(h), data = httpToText(h);
+  bindFlow(st_->insert_sighting, key, "http", h.flow, data);
   st_->insert_sighting.exec();
   return sqlite3_changes(db_.get()) > 0 ? sqlite3_last_insert_rowid(db_.get()) : 0;
 }
@@ -433,21 +436,22 @@ std::size_t Database::replaceAudit(const AuditResult& result, std::unordered_map
       if (it != written.end()) removeDevice(d.id);
     }
     ++rows;
-    for (const auto& k : d.sightings) dsig.bind(1, d.id).bind(2, k).exec();
-    for (const auto& srv : d.servers) dsrv.bind(1, d.id).bind(2, srv).exec();
+    // The device's own strings (and its encoding) outlive each exec(): bound in place.
+    for (const auto& k : d.sightings) dsig.bindView(1, d.id).bindView(2, k).exec();
+    for (const auto& srv : d.servers) dsrv.bindView(1, d.id).bindView(2, srv).exec();
     std::vector<std::string> codes;
     int worst = -1;
     for (const auto& f : d.findings) {
       if (std::find(codes.begin(), codes.end(), f.code) == codes.end()) codes.push_back(f.code);
       worst = std::max(worst, severityRank(f.severity));
-      fnd.bind(1, std::string_view("device")).bind(2, d.id).bind(3, f.code).bind(4, f.severity).bind(5, f.detail).exec();
+      fnd.bindView(1, "device").bindView(2, d.id).bindView(3, f.code).bindView(4, f.severity).bindView(5, f.detail).exec();
     }
-    dev.bind(1, d.id);
+    dev.bindView(1, d.id);
     if (d.mac) dev.bind(2, d.mac->str());
     else dev.bindNull(2);
-    dev.bind(3, d.identity).bind(4, d.identity_reason).bindOpt(5, d.vendor).bindOpt(6, d.model).bindOpt(7, d.firmware);
+    dev.bindView(3, d.identity).bindView(4, d.identity_reason).bindOpt(5, d.vendor).bindOpt(6, d.model).bindOpt(7, d.firmware);
     dev.bindOpt(8, d.serial);
-    if (d.cert) dev.bind(9, d.cert->cert->sha256).bind(10, d.cert->cert->subject_text).bind(11, d.cert->chain);
+    if (d.cert) dev.bindView(9, d.cert->cert->sha256).bindView(10, d.cert->cert->subject_text).bindView(11, d.cert->chain);
     else dev.bindNull(9).bindNull(10).bindNull(11);
     dev.bind(12, joinList(d.ips))
         .bind(13, joinList(d.user_agents))
@@ -459,7 +463,7 @@ std::size_t Database::replaceAudit(const AuditResult& result, std::unordered_map
         .bind(19, static_cast<std::int64_t>(h))
         .exec();
     if (!full) addRowid(index, sqlite3_last_insert_rowid(db_.get()));  // the device row's (before the document's)
-    doc.bind(1, d.id).bind(2, encoded.report).bind(3, encoded.detail).exec();
+    doc.bindView(1, d.id).bindView(2, encoded.report).bindView(3, encoded.detail).exec();
   }
   if (!full) {
     for (const auto& [id, h] : written) {

@@ -14,12 +14,16 @@ Stmt::Stmt(sqlite3* db, std::string_view sql) : db_(db) {
   stmt_.reset(raw);  // the Stmt owns it from here
 }
 
-Stmt& Stmt::bind(int idx, std::string_view v) {
-  if (sqlite3_bind_text(stmt_.get(), idx, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT) != SQLITE_OK) {
+Stmt& Stmt::bindText(int idx, std::string_view v, sqlite3_destructor_type lifetime) {
+  if (sqlite3_bind_text(stmt_.get(), idx, v.data(), static_cast<int>(v.size()), lifetime) != SQLITE_OK) {
     throw DbError(std::string("bind failed: ") + sqlite3_errmsg(db_));
   }
   return *this;
 }
+
+Stmt& Stmt::bind(int idx, std::string_view v) { return bindText(idx, v, SQLITE_TRANSIENT); }
+
+Stmt& Stmt::bindView(int idx, std::string_view v) { return bindText(idx, v, SQLITE_STATIC); }
 
 Stmt& Stmt::bind(int idx, std::int64_t v) {
   if (sqlite3_bind_int64(stmt_.get(), idx, v) != SQLITE_OK) throw DbError(std::string("bind failed: ") + sqlite3_errmsg(db_));
