@@ -164,7 +164,9 @@ int runReplay(const CommonOptions& common, const ReplayOptions& opts) {
   }
   pipe.stopWriter();
   const auto read_done = std::chrono::steady_clock::now();
-  auto result = pipe.lastAudit();
+  // A dashboard serves the result after this (and holds the process): the
+  // evidence is released then; otherwise the process ends with it.
+  auto result = pipe.lastAudit(dashboard == nullptr);
   pipe.anomalies().merge(pipe.auditAnomalies());
   const auto audit_done = std::chrono::steady_clock::now();
   const auto& t = pipe.totals();

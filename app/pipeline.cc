@@ -324,9 +324,11 @@ void Pipeline::releaseEvidence() {
   evidence_rowid_ = 0;  // an audit after this one reads all the evidence back from the database
 }
 
-analyze::AuditResult Pipeline::lastAudit() {
+analyze::AuditResult Pipeline::lastAudit(bool exiting) {
   std::lock_guard db_lock(db_mu_);
-  return auditLocked(true);
+  analyze::AuditResult result = auditLocked(true);
+  if (!exiting) releaseEvidence();
+  return result;
 }
 
 analyze::AuditResult Pipeline::auditLocked(bool last) {
@@ -363,7 +365,6 @@ analyze::AuditResult Pipeline::auditLocked(bool last) {
     readClaims();
     result = analyze::runAudit({&evidence_tls_, &evidence_http_, &claims_tls_, &claims_http_}, *rules_,
                                device_ca_.get(), server_ca_.get());
-    if (last) releaseEvidence();
     t2 = Clock::now();
     rows = db_.replaceAudit(result, written_devices_, audit_generation_, &parts);
     t3 = Clock::now();

@@ -110,11 +110,16 @@ class Pipeline : public analyze::ObservationSink {
   // The run's last audit (a replay's, after reading): as audit(), but when no
   // other connection has the database open and the evidence is at most
   // DIRECT_WRITES_MAX_SIGHTINGS, written through a rollback journal instead
-  // of the WAL (Database::beginDirectWrites). The evidence held in memory is
-  // released once the devices are derived, before they are written (the
-  // writing reuses that memory instead of growing the peak); an audit after
-  // it would read the evidence back from the database.
-  analyze::AuditResult lastAudit();
+  // of the WAL (Database::beginDirectWrites). Then the evidence held in
+  // memory is released (an audit after this one would read it back from the
+  // database), unless `exiting`: the process ends next and the system takes
+  // it back at once (leaveToExit in cmd_replay.cc). Released after the
+  // writing, not before: freeing 30k sightings' small allocations and writing
+  // into the freed memory cost the 1 GB corpus's last audit 0.06 s, keeping
+  // them costs the writing's own memory (the page cache and the encoder's
+  // ring, about 20 MB whatever the evidence) on top of the peak
+  // (bench/RESULTS.md, session 10).
+  analyze::AuditResult lastAudit(bool exiting);
   // Loads the rules again (SIGHUP). On error the old rules stay and `err` says
   // why, one line. Writer thread only; the next audit() uses the new rules.
   bool reloadRules(std::string& err);
@@ -136,7 +141,7 @@ class Pipeline : public analyze::ObservationSink {
   // Reads the evidence stored since the last load (background writer, between
   // audits): the next audit loads only what came after.
   void preload();
-  // Drops the evidence and claims held in memory (the last audit, derived).
+  // Drops the evidence and claims held in memory (after the last audit).
   void releaseEvidence();
   // Brings claims_tls_ / claims_http_ up to the evidence under the current rules.
   void readClaims();
