@@ -1,6 +1,7 @@
 #include "store/database.h"
 
 #include <sqlite3.h>
+#include <sys/stat.h>
 
 #include <boost/json.hpp>
 #include <algorithm>
@@ -155,6 +156,29 @@ std::string switchJournal(sqlite3* db, const char* pragma) {
   }
 }
 
+// SQLite's own descriptor of the main database file, for WalWriteback; -1
+// when it cannot be known for sure. The unix VFS's file object starts with
+// its methods, its VFS, its inode record and then the descriptor (sqlite3.c,
+// struct unixFile, unchanged since 3.7); the descriptor is used only when it
+// names the database file's own device and inode.
+int databaseDescriptor(sqlite3* db) {
+  struct UnixFileHead {
+    const sqlite3_io_methods* methods;
+    sqlite3_vfs* vfs;
+    void* inode;
+    int h;
+  };
+  sqlite3_file* file = nullptr;
+  if (sqlite3_file_control(db, "main", SQLITE_FCNTL_FILE_POINTER, &file) != SQLITE_OK || file == nullptr) return -1;
+  const sqlite3_vfs* vfs = reinterpret_cast<const UnixFileHead*>(file)->vfs;
+  if (vfs == nullptr || vfs->zName == nullptr || std::string_view(vfs->zName).substr(0, 4) != "unix") return -1;
+  const int fd = reinterpret_cast<const UnixFileHead*>(file)->h;
+  const char* path = sqlite3_db_filename(db, "main");
+  struct stat by_fd {}, by_path {};
+  if (fd < 0 || path == nullptr || *path == '\0' || ::fstat(fd, &by_fd) != 0 || ::stat(path, &by_path) != 0) return -1;
+  return by_fd.st_dev == by_path.st_dev && by_fd.st_ino == by_path.st_ino ? fd : -1;
+}
+
 }  // namespace
 
 bool Database::beginDirectWrites() {
@@ -164,10 +188,12 @@ bool Database::beginDirectWrites() {
   if (switchJournal(db_.get(), "PRAGMA journal_mode=DELETE") != "delete") return false;
   // A rollback journal is only as safe as the syncs around it.
   execSql(db_.get(), "PRAGMA synchronous=FULL");
+  if (wal_writeback_) wal_writeback_->followDatabase(databaseDescriptor(db_.get()));
   return true;
 }
 
 void Database::endDirectWrites() {
+  if (wal_writeback_) wal_writeback_->followDatabase(-1);
   // Refused when a reader that came meanwhile holds the file past the busy
   // timeout: the database then stays in rollback mode, with full syncs,
   // until the next writer opens it.

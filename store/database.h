@@ -137,6 +137,10 @@ class Database {
   void setDashboardIndexMin(std::size_t devices) { dashboard_index_min_ = devices; }
   // Writebacks of the WAL started in the background (see WalWriteback); 0 read-only.
   [[nodiscard]] std::uint64_t walWritebacks() const { return wal_writeback_ ? wal_writeback_->nudges() : 0; }
+  // Those of the database file itself, while it is written directly.
+  [[nodiscard]] std::uint64_t directWritebacks() const {
+    return wal_writeback_ ? wal_writeback_->databaseNudges() : 0;
+  }
 
  private:
   void migrate();

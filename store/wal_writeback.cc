@@ -33,6 +33,16 @@ std::uint64_t WalWriteback::opens() const {
   return opens_;
 }
 
+void WalWriteback::followDatabase(int fd) {
+  std::lock_guard lock(mu_);
+  database_fd_ = fd;
+}
+
+std::uint64_t WalWriteback::databaseNudges() const {
+  std::lock_guard lock(mu_);
+  return database_nudges_;
+}
+
 void WalWriteback::run() {
   std::unique_lock lock(mu_);
   while (!stop_cv_.wait_for(lock, interval_, [&] { return stop_; })) {
@@ -50,15 +60,18 @@ void WalWriteback::nudge() {
   if (fd_ && (::fstat(fd_.get(), &st) != 0 || st.st_nlink == 0)) fd_.reset();
   bool opened = false;
   if (!fd_) {
+    // Not created yet, or gone (as while the database is written directly).
     fd_.reset(::open(path_.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd_) return;  // not created yet, or gone: nothing to write
-    opened = true;
+    opened = static_cast<bool>(fd_);
   }
   // Offset 0 and length 0: the whole file. Only starts the writes.
-  const bool started = ::sync_file_range(fd_.get(), 0, 0, SYNC_FILE_RANGE_WRITE) == 0;
+  const bool started = fd_ && ::sync_file_range(fd_.get(), 0, 0, SYNC_FILE_RANGE_WRITE) == 0;
   std::lock_guard lock(mu_);
   if (opened) ++opens_;
   if (started) ++nudges_;
+  // With the lock held: followDatabase(-1) waits for this, and SQLite keeps
+  // its descriptor open while it writes directly.
+  if (database_fd_ >= 0 && ::sync_file_range(database_fd_, 0, 0, SYNC_FILE_RANGE_WRITE) == 0) ++database_nudges_;
 #endif
 }
 

@@ -39,6 +39,15 @@ class WalWriteback {
   [[nodiscard]] std::uint64_t nudges() const;
   [[nodiscard]] std::uint64_t opens() const;
 
+  // While a writer writes the database file itself (Database::beginDirectWrites:
+  // a rollback journal, no WAL), its pages are nudged the same way, through
+  // SQLite's own descriptor `fd` (never closed here: closing any descriptor
+  // of the file would drop SQLite's locks on it). -1 stops; once this
+  // returns, `fd` is no longer used. The 1 GB corpus's last commit waited
+  // 0.09 s for the disk, 0.01 s without the sync.
+  void followDatabase(int fd);
+  [[nodiscard]] std::uint64_t databaseNudges() const;
+
  private:
   void run();
   void nudge();
@@ -50,6 +59,8 @@ class WalWriteback {
   std::condition_variable stop_cv_;
   bool stop_ = false;
   std::uint64_t nudges_ = 0, opens_ = 0;
+  int database_fd_ = -1;  // under mu_ (and used only with mu_ held)
+  std::uint64_t database_nudges_ = 0;
   std::thread thread_;  // last: starts once everything above is ready
 };
 

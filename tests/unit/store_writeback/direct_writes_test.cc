@@ -17,6 +17,7 @@
 #include "../../support/temp_dir.h"
 #include "store/database.h"
 #include "store/sqlite_util.h"
+#include "store/wal_writeback.h"
 
 using namespace provaudit::store;
 
@@ -59,6 +60,30 @@ TEST_CASE("alone with its database, a writer writes through a rollback journal a
   Database ro(path, Database::Mode::ReadOnly);
   CHECK(scalar(ro.handle(), "SELECT count(*) FROM stats WHERE name LIKE 'n%'") == 500);
   CHECK(journalMode(ro.handle()) == "wal");
+}
+
+TEST_CASE("while it writes directly, the database file's own pages are sent to the disk as they fill, not after") {
+  provaudit::testing::TempDir dir("pa-direct");
+  const std::string path = dir.path("a.db");
+  Database db(path, Database::Mode::ReadWrite);
+  CHECK(db.directWritebacks() == 0);
+  std::this_thread::sleep_for(3 * provaudit::store::WAL_WRITEBACK_INTERVAL);
+  CHECK(db.directWritebacks() == 0);  // through the WAL: only the WAL is nudged
+  REQUIRE(db.beginDirectWrites());
+  db.transaction([&] {
+    Stmt ins(db.handle(), "INSERT INTO stats(name, value) VALUES(?, ?)");
+    const auto until = std::chrono::steady_clock::now() + 4 * provaudit::store::WAL_WRITEBACK_INTERVAL;
+    for (std::int64_t i = 0; std::chrono::steady_clock::now() < until; ++i) {
+      ins.bind(1, "n" + std::to_string(i)).bind(2, i).exec();
+    }
+  });
+  // SQLite's own descriptor of the file, found and nudged while it wrote.
+  CHECK(db.directWritebacks() > 0);
+  db.endDirectWrites();
+  const std::uint64_t after = db.directWritebacks();
+  std::this_thread::sleep_for(3 * provaudit::store::WAL_WRITEBACK_INTERVAL);
+  CHECK(db.directWritebacks() == after);  // back in WAL: the file is left to SQLite's checkpoints
+  CHECK(journalMode(db.handle()) == "wal");
 }
 
 TEST_CASE("with another connection open, nothing changes, and the writer does not wait for it") {
