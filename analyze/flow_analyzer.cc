@@ -56,6 +56,14 @@ std::string FlowAnalyzerFactory::nameText(const std::vector<std::uint8_t>& der) 
   return text;
 }
 
+ClientFingerprints FlowAnalyzerFactory::fingerprints(const ClientHello& ch) {
+  std::string key = fingerprintKey(ch);
+  if (auto it = fingerprints_.find(key); it != fingerprints_.end()) return it->second;
+  ClientFingerprints f = clientFingerprints(ch);
+  if (fingerprints_.size() < FINGERPRINT_CACHE_MAX) fingerprints_.emplace(std::move(key), f);
+  return f;
+}
+
 std::string FlowAnalyzerFactory::sourceName(std::uint32_t source) const {
   auto it = source_names_.find(source);
   return it == source_names_.end() ? std::string() : it->second;
@@ -282,9 +290,10 @@ class FlowAnalyzer : public StreamHandler {
     obs.ticket_offered = !ch.session_ticket.empty() || ch.has_pre_shared_key;
     obs.ticket_sha256 = ticketSha256(ch.session_ticket);
     obs.issued_ticket_sha256 = ticketSha256(s.new_session_ticket);
-    obs.ja3 = ja3Hash(ch);
-    obs.ja3_string = ja3String(ch);
-    obs.ja4 = ja4(ch);
+    ClientFingerprints fp = f_.fingerprints(ch);
+    obs.ja3 = std::move(fp.ja3);
+    obs.ja3_string = std::move(fp.ja3_string);
+    obs.ja4 = std::move(fp.ja4);
     if (s.server_hello) {
       obs.server_hello_seen = true;
       obs.version = s.server_hello->selected_version;

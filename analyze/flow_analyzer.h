@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "analyze/observation.h"
+#include "analyze/tls_connection.h"
 #include "common/anomaly.h"
 #include "common/stream.h"
 
@@ -26,6 +27,8 @@ class DecryptionKeys;
 inline constexpr std::size_t MIDSTREAM_WATCH_BYTES = 64 * 1024;
 // CertificateRequest CA names whose text a factory keeps (FlowAnalyzerFactory::nameText).
 inline constexpr std::size_t NAME_TEXT_CACHE_MAX = 4096;
+// Distinct ClientHellos whose fingerprints a factory keeps (fingerprints()).
+inline constexpr std::size_t FINGERPRINT_CACHE_MAX = 4096;
 // A plain HTTP flow is followed for this many requests; then it is bypassed.
 inline constexpr std::size_t HTTP_MAX_REQUESTS_PER_FLOW = 256;
 // Bytes kept per side while the first bytes are too few to tell the protocol.
@@ -74,10 +77,16 @@ class FlowAnalyzerFactory : public StreamHandlerFactory {
   // the 1 GB corpus. At most NAME_TEXT_CACHE_MAX names are kept (a hostile
   // server may send new ones every time); beyond, they are parsed each time.
   std::string nameText(const std::vector<std::uint8_t>& der);
+  // JA3 and JA4 of a ClientHello, kept by fingerprintKey(): a fleet's devices
+  // send a few distinct ClientHellos between them, and computing the three
+  // for every handshake was a third of emitting its observation (1 GB
+  // corpus). At most FINGERPRINT_CACHE_MAX are kept; beyond, computed each time.
+  ClientFingerprints fingerprints(const ClientHello& ch);
   ObservationSink& sink_;
   AnomalyCounters& anomalies_;
   CertCache& certs_;
   std::unordered_map<std::string, std::string, BytesHash, std::equal_to<>> name_texts_;  // one thread's: the factory's
+  std::unordered_map<std::string, ClientFingerprints, BytesHash, std::equal_to<>> fingerprints_;  // the same
   std::map<std::uint32_t, std::string> source_names_;
   std::shared_ptr<DecryptionKeys> decryption_;
   std::uint64_t tls_flows_ = 0;

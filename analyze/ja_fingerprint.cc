@@ -5,6 +5,7 @@
 #include <iterator>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "analyze/digest.h"
@@ -99,6 +100,41 @@ std::string ja3String(const ClientHello& ch) {
 }
 
 std::string ja3Hash(const ClientHello& ch) { return digestHex(DigestAlgorithm::Md5, ja3String(ch)); }
+
+ClientFingerprints clientFingerprints(const ClientHello& ch) {
+  ClientFingerprints f;
+  f.ja3_string = ja3String(ch);
+  f.ja3 = digestHex(DigestAlgorithm::Md5, f.ja3_string);
+  f.ja4 = ja4(ch);
+  return f;
+}
+
+std::string fingerprintKey(const ClientHello& ch) {
+  std::string key;
+  const auto u16 = [&](std::size_t v) {  // lengths too: a list's end is never ambiguous
+    key.push_back(static_cast<char>(v >> 8));
+    key.push_back(static_cast<char>(v & 0xff));
+  };
+  const auto list16 = [&](const std::vector<std::uint16_t>& values) {
+    u16(values.size());
+    for (const std::uint16_t v : values) u16(v);
+  };
+  const auto bytes = [&](std::string_view values) {
+    u16(values.size());
+    key.append(values);
+  };
+  u16(ch.legacy_version);
+  list16(ch.cipher_suites);
+  list16(ch.extensions);
+  list16(ch.supported_groups);
+  list16(ch.signature_algorithms);
+  list16(ch.supported_versions);
+  bytes(std::string_view(reinterpret_cast<const char*>(ch.ec_point_formats.data()), ch.ec_point_formats.size()));
+  // JA4 reads the first ALPN value only; whether there is one at all matters too.
+  key.push_back(ch.alpn.empty() ? '\0' : '\1');
+  if (!ch.alpn.empty()) bytes(ch.alpn.front());
+  return key;
+}
 
 std::string ja4(const ClientHello& ch, bool quic) {
   std::vector<std::uint16_t> ciphers = withoutGrease(ch.cipher_suites);

@@ -59,6 +59,17 @@ std::string ja3Hash(const ClientHello& ch);
 // JA4 (TLS client, the BSD-licensed part only), e.g. "t13d1516h2_8daaf6152771_e5627efa2ab1".
 std::string ja4(const ClientHello& ch, bool quic = false);
 
+// The three of a TLS (not QUIC) ClientHello at once (the JA3 string built once).
+struct ClientFingerprints {
+  std::string ja3, ja3_string, ja4;
+};
+ClientFingerprints clientFingerprints(const ClientHello& ch);
+// Every field the three depend on, packed: two ClientHellos with equal keys
+// have equal fingerprints (a fleet's devices send the same ClientHello; the
+// key is a copy where the fingerprints are decimal and hex text and three
+// digests).
+std::string fingerprintKey(const ClientHello& ch);
+
 class TlsConnection {
  public:
   explicit TlsConnection(AnomalyCounters& anomalies) : anomalies_(anomalies) {}

@@ -1,6 +1,11 @@
 // JA3 and JA4 against the published vectors.
 #include <catch2/catch.hpp>
 
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
 #include "analyze/tls_connection.h"
 #include "tls_builders.h"
 
@@ -125,4 +130,88 @@ TEST_CASE("ja3/ja4: from a parsed ClientHello") {
   const ClientHello& ch = *f.summary().client_hello;
   CHECK(ja3String(ch) == "771,49199-47-255,0-10-11-13-16-35-43,29-23,0");
   CHECK(ja4(ch).substr(0, 11) == "t12d0307h1_");
+}
+
+// The flow analyzer keeps fingerprints by fingerprintKey() (a fleet sends a
+// few distinct ClientHellos): equal keys must mean equal fingerprints, and
+// every field a fingerprint reads must change the key.
+TEST_CASE("fingerprints: computed together they equal each alone") {
+  const ClientHello ch = foxioExample();
+  const provaudit::analyze::ClientFingerprints f = provaudit::analyze::clientFingerprints(ch);
+  CHECK(f.ja3 == ja3Hash(ch));
+  CHECK(f.ja3_string == ja3String(ch));
+  CHECK(f.ja4 == "t13d1516h2_8daaf6152771_e5627efa2ab1");
+}
+
+TEST_CASE("fingerprints: the key ignores what no fingerprint reads, and changes with all they do") {
+  using provaudit::analyze::fingerprintKey;
+  const ClientHello base = foxioExample();
+  const std::string key = fingerprintKey(base);
+  ClientHello same = base;
+  same.sni = "other.example";
+  same.random[0] ^= 1;
+  same.session_id = {1, 2, 3};
+  same.session_ticket = {4};
+  same.alpn.back() = "spdy/3";  // only the first ALPN value counts
+  same.record_version = 0x0301;
+  CHECK(fingerprintKey(same) == key);
+  CHECK(ja4(same) == ja4(base));
+  CHECK(ja3Hash(same) == ja3Hash(base));
+
+  const std::vector<std::pair<const char*, void (*)(ClientHello&)>> changes = {
+      {"legacy_version", [](ClientHello& c) { c.legacy_version = 0x0302; }},
+      {"a cipher suite", [](ClientHello& c) { c.cipher_suites.back() = 0x000a; }},
+      {"cipher order", [](ClientHello& c) { std::swap(c.cipher_suites[1], c.cipher_suites[2]); }},
+      {"an extension", [](ClientHello& c) { c.extensions.push_back(0x0029); }},
+      {"a group", [](ClientHello& c) { c.supported_groups.push_back(0x001d); }},
+      {"a signature algorithm", [](ClientHello& c) { c.signature_algorithms.pop_back(); }},
+      {"supported_versions", [](ClientHello& c) { c.supported_versions = {0x0303}; }},
+      {"a point format", [](ClientHello& c) { c.ec_point_formats.push_back(0); }},
+      {"the first ALPN value", [](ClientHello& c) { c.alpn.front() = "h3"; }},
+      {"no ALPN", [](ClientHello& c) { c.alpn.clear(); }},
+  };
+  for (const auto& [what, change] : changes) {
+    INFO(what);
+    ClientHello other = base;
+    change(other);
+    CHECK(fingerprintKey(other) != key);
+  }
+}
+
+TEST_CASE("fingerprints: equal keys give equal fingerprints over many random ClientHellos") {
+  using provaudit::analyze::fingerprintKey;
+  // Small domains, so that keys collide often and list boundaries move: a
+  // cipher list [1, 2] with extensions [3] against [1] with [2, 3].
+  std::uint32_t seed = 12345;
+  const auto next = [&](std::uint32_t n) {
+    seed = seed * 1664525u + 1013904223u;
+    return (seed >> 8) % n;
+  };
+  const auto list = [&] {
+    std::vector<std::uint16_t> v(next(3));
+    for (auto& x : v) x = static_cast<std::uint16_t>(next(3) == 0 ? 0x0a0a : next(3));
+    return v;
+  };
+  std::map<std::string, provaudit::analyze::ClientFingerprints> seen;
+  int collisions = 0;
+  for (int i = 0; i < 40000; ++i) {
+    ClientHello ch;
+    ch.legacy_version = static_cast<std::uint16_t>(0x0302 + next(2));
+    ch.cipher_suites = list();
+    ch.extensions = list();
+    ch.supported_groups = list();
+    ch.signature_algorithms = list();
+    ch.supported_versions = list();
+    ch.ec_point_formats.assign(next(2), 0);
+    if (next(2) == 0) ch.alpn = {next(2) == 0 ? "h2" : "2h"};
+    const auto f = provaudit::analyze::clientFingerprints(ch);
+    auto [it, fresh] = seen.emplace(fingerprintKey(ch), f);
+    if (fresh) continue;
+    ++collisions;
+    INFO("ja3 string " << f.ja3_string);
+    REQUIRE(it->second.ja3 == f.ja3);
+    REQUIRE(it->second.ja3_string == f.ja3_string);
+    REQUIRE(it->second.ja4 == f.ja4);
+  }
+  CHECK(collisions > 1000);  // the property was tested, not just stated
 }
