@@ -87,11 +87,15 @@ void leaveToExit(std::unique_ptr<Pipeline> pipe, analyze::AuditResult result) {
 }
 
 int runReplay(const CommonOptions& common, const ReplayOptions& opts) {
-  // Two threads (reader and writer), a malloc arena each: with one shared
-  // arena, the reader spent its time waiting for the arena's lock while the
-  // writer audited (1 GB corpus: reading 3.1 s with one arena, 1.7 s with two;
-  // bench/RESULTS.md, session 3). No more than two: dashboard threads share.
+#ifndef PROVAUDIT_JEMALLOC
+  // glibc's malloc: two threads (reader and writer), an arena each: with one
+  // shared arena, the reader spent its time waiting for the arena's lock
+  // while the writer audited (1 GB corpus: reading 3.1 s with one arena,
+  // 1.7 s with two; bench/RESULTS.md, session 3). No more than two:
+  // dashboard threads share. (jemalloc gives threads arenas of their own, four
+  // per CPU, and a cache each.)
   ::mallopt(M_ARENA_MAX, 2);
+#endif
   store::Database db(common.db, store::Database::Mode::ReadWrite);
   auto owned = std::make_unique<Pipeline>(common, db);
   Pipeline& pipe = *owned;

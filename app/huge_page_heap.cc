@@ -8,6 +8,15 @@
 #include <fstream>
 #include <string_view>
 
+#ifdef PROVAUDIT_JEMALLOC
+#include <jemalloc/jemalloc.h>
+
+// jemalloc's built-in options (MALLOC_CONF in the environment comes after
+// them, and wins): transparent huge pages for the heap and jemalloc's own
+// metadata, where the kernel offers them (huge_page_heap.h).
+const char* malloc_conf = "thp:always,metadata_thp:always";
+#endif
+
 namespace provaudit::app {
 namespace {
 
@@ -51,6 +60,10 @@ bool secureExecution() { return ::getauxval(AT_SECURE) != 0; }
 }  // namespace
 
 void restartWithHugePageHeap(char** argv) {
+#ifdef PROVAUDIT_JEMALLOC
+  (void)argv;  // jemalloc reads its options in this process
+  return;
+#endif
   const std::string tunables = env("GLIBC_TUNABLES");
   if (tunables.find(TUNABLE_NAME) != std::string::npos) return;
   const std::string mode = thpMode();
@@ -80,6 +93,19 @@ void restoreProcessName(const char* argv0) {
 
 std::string heapPagesDescription() {
   if (sanitizerHeap()) return "heap: the address sanitizer's allocator";
+#ifdef PROVAUDIT_JEMALLOC
+  // What jemalloc made of its options (built in, then MALLOC_CONF).
+  const char* thp = nullptr;
+  std::size_t thp_len = sizeof thp;
+  if (::mallctl("opt.thp", static_cast<void*>(&thp), &thp_len, nullptr, 0) != 0 || thp == nullptr) {
+    return "heap: jemalloc (its options unknown)";
+  }
+  const std::string jemalloc_mode = thp, kernel_mode = thpMode();
+  if (jemalloc_mode != "always") return "heap: jemalloc, thp:" + jemalloc_mode + " (MALLOC_CONF)";
+  if (kernel_mode == "always" || kernel_mode == "madvise") return "heap: jemalloc, transparent huge pages (thp:always)";
+  return "heap: jemalloc, base pages (the kernel's transparent huge pages are " +
+         (kernel_mode.empty() ? std::string("unknown") : kernel_mode) + ")";
+#endif
   if (secureExecution()) return "heap: base pages (secure execution: glibc ignores GLIBC_TUNABLES)";
   const std::string tunables = env("GLIBC_TUNABLES");
   const std::string mode = thpMode();

@@ -225,7 +225,9 @@ TEST_CASE("a replay alone with its database ends through a rollback journal, and
   CHECK(json::serialize(e2e::parseJson(report.out).at("devices")) == json::serialize(both.at("devices")));
 }
 
-TEST_CASE("a replay's heap gets transparent huge pages where the kernel offers them, unless GLIBC_TUNABLES says") {
+// With jemalloc (PROVAUDIT_JEMALLOC), its built-in thp:always and MALLOC_CONF
+// to opt out; without it, glibc's tunable through a restart (huge_page_heap.h).
+TEST_CASE("a replay's heap gets transparent huge pages where the kernel offers them, unless the environment says") {
   const std::string mode = kernelThpMode();
   const auto heapLine = [](const std::string& err) {
     const std::size_t at = err.find("provaudit: heap: ");
@@ -235,7 +237,16 @@ TEST_CASE("a replay's heap gets transparent huge pages where the kernel offers t
   const json::value expected = e2e::replayReport({sample}, {}, "heap-expected.db");
 #if defined(__SANITIZE_ADDRESS__)
   const std::string plain = "provaudit: heap: the address sanitizer's allocator", opted_out = plain;
+  const std::vector<std::string> opt_out = {"env", "GLIBC_TUNABLES=glibc.malloc.hugetlb=0"};
+#elif defined(PROVAUDIT_JEMALLOC)
+  const std::string plain = mode == "always" || mode == "madvise"
+                                ? "provaudit: heap: jemalloc, transparent huge pages (thp:always)"
+                                : "provaudit: heap: jemalloc, base pages (the kernel's transparent huge pages are " +
+                                      (mode.empty() ? std::string("unknown") : mode) + ")";
+  const std::string opted_out = "provaudit: heap: jemalloc, thp:never (MALLOC_CONF)";
+  const std::vector<std::string> opt_out = {"env", "MALLOC_CONF=thp:never"};
 #else
+  const std::vector<std::string> opt_out = {"env", "GLIBC_TUNABLES=glibc.malloc.hugetlb=0"};
   const std::string plain = mode == "always" || mode == "madvise"
                                 ? "provaudit: heap: transparent huge pages (glibc.malloc.hugetlb=1)"
                                 : "provaudit: heap: base pages (the kernel's transparent huge pages are " +
@@ -251,7 +262,7 @@ TEST_CASE("a replay's heap gets transparent huge pages where the kernel offers t
   const std::vector<Case> cases = {
       {"default", {"env", "-u", "GLIBC_TUNABLES"}, sample, plain},
       {"stdin, through the restart", {"env", "-u", "GLIBC_TUNABLES"}, "-", plain},
-      {"opted out", {"env", "GLIBC_TUNABLES=glibc.malloc.hugetlb=0"}, sample, opted_out},
+      {"opted out", opt_out, sample, opted_out},
   };
   for (const auto& c : cases) {
     INFO(c.name);
@@ -294,8 +305,8 @@ TEST_CASE("a restarted replay keeps its name: ps, pgrep and pkill find provaudit
   // restarted process (its environment names the tunable), then for it to
   // leave the kernel's name for it ("exe"); up to 5 s each.
   const std::string mode = kernelThpMode();
-#if defined(__SANITIZE_ADDRESS__)
-  const bool restarts = false;
+#if defined(__SANITIZE_ADDRESS__) || defined(PROVAUDIT_JEMALLOC)
+  const bool restarts = false;  // the sanitizer's heap, or jemalloc's options read in place
 #else
   const bool restarts = mode == "always" || mode == "madvise";
 #endif
