@@ -420,8 +420,11 @@ std::size_t Database::replaceAudit(const AuditResult& result, std::unordered_map
   } else {
     execSql(db_.get(), "DELETE FROM servers; DELETE FROM findings WHERE subject_kind='server';");
   }
-  Stmt dsig(db_.get(), "INSERT OR IGNORE INTO device_sightings(device_id,sighting_key) VALUES(?,?)");
-  Stmt dsrv(db_.get(), "INSERT OR IGNORE INTO device_servers(device_id,server_id) VALUES(?,?)");
+  // A device's sightings, servers and findings, many devices' to a statement
+  // (their texts live in `result` until the end).
+  BatchInsert dsig(db_.get(), "INSERT OR IGNORE INTO device_sightings(device_id,sighting_key)", 2);
+  BatchInsert dsrv(db_.get(), "INSERT OR IGNORE INTO device_servers(device_id,server_id)", 2);
+  BatchInsert device_findings(db_.get(), "INSERT INTO findings(subject_kind,subject_id,code,severity,detail)", 5);
   Stmt dev(db_.get(),
            "INSERT INTO devices(id,mac,identity,identity_reason,vendor,model,firmware,serial,cert_sha256,cert_subject,"
            "cert_chain,ips,user_agents,findings,worst_severity,first_seen_ns,last_seen_ns,sessions,row_hash) "
@@ -462,16 +465,16 @@ std::size_t Database::replaceAudit(const AuditResult& result, std::unordered_map
       if (it != written.end()) removeDevice(d.id);
     }
     ++rows;
-    // The device's own strings (and its encoding) outlive each exec(): bound in place.
-    for (const auto& k : d.sightings) dsig.bindView(1, d.id).bindView(2, k).exec();
-    for (const auto& srv : d.servers) dsrv.bindView(1, d.id).bindView(2, srv).exec();
+    for (const auto& k : d.sightings) dsig.add({d.id, k});
+    for (const auto& srv : d.servers) dsrv.add({d.id, srv});
     std::vector<std::string> codes;
     int worst = -1;
     for (const auto& f : d.findings) {
       if (std::find(codes.begin(), codes.end(), f.code) == codes.end()) codes.push_back(f.code);
       worst = std::max(worst, severityRank(f.severity));
-      fnd.bindView(1, "device").bindView(2, d.id).bindView(3, f.code).bindView(4, f.severity).bindView(5, f.detail).exec();
+      device_findings.add({"device", d.id, f.code, f.severity, f.detail});
     }
+    // The device's own strings (and its encoding) outlive each exec(): bound in place.
     dev.bindView(1, d.id);
     if (d.mac) dev.bind(2, d.mac->str());
     else dev.bindNull(2);
@@ -491,6 +494,7 @@ std::size_t Database::replaceAudit(const AuditResult& result, std::unordered_map
     if (!full) addRowid(index, sqlite3_last_insert_rowid(db_.get()));  // the device row's (before the document's)
     doc.bindView(1, d.id).bindView(2, encoded.report).bindView(3, encoded.detail).exec();
   }
+  for (BatchInsert* b : {&dsig, &dsrv, &device_findings}) b->flush();
   if (!full) {
     for (const auto& [id, h] : written) {
       if (now.count(id) == 0) removeDevice(id);  // merged into another device, or gone

@@ -1,5 +1,7 @@
 #include "store/sqlite_util.h"
 
+#include <utility>
+
 #include <sys/stat.h>
 
 #include <mutex>
@@ -97,6 +99,52 @@ void rollBackInterruptedWrite(const std::string& path) {
   if (rc != SQLITE_OK) return;
   // The first read of a database with a hot journal rolls it back.
   sqlite3_exec(db.get(), "SELECT count(*) FROM sqlite_master", nullptr, nullptr, nullptr);
+}
+
+BatchInsert::BatchInsert(sqlite3* db, std::string head, std::size_t columns)
+    : db_(db), head_(std::move(head)), columns_(columns) {
+  pending_.reserve(ROWS_PER_STATEMENT * columns_);
+}
+
+BatchInsert::~BatchInsert() {
+  try {
+    flush();
+  } catch (const DbError&) {
+    // The caller's transaction fails anyway; it called flush() if it cared.
+  }
+}
+
+Stmt BatchInsert::prepare(std::size_t rows) const {
+  std::string sql = head_ + " VALUES";
+  for (std::size_t r = 0; r < rows; ++r) {
+    sql += r == 0 ? "(" : ",(";
+    for (std::size_t c = 0; c < columns_; ++c) sql += c == 0 ? "?" : ",?";
+    sql += ')';
+  }
+  return Stmt(db_, sql);
+}
+
+void BatchInsert::run(Stmt& s, std::size_t rows) {
+  for (std::size_t i = 0; i < rows * columns_; ++i) s.bindView(static_cast<int>(i + 1), pending_[i]);
+  s.exec();
+}
+
+void BatchInsert::add(std::initializer_list<std::string_view> row) {
+  if (row.size() != columns_) throw DbError("batch insert: " + std::to_string(row.size()) + " values for " +
+                                             std::to_string(columns_) + " columns");
+  pending_.insert(pending_.end(), row.begin(), row.end());
+  if (pending_.size() < ROWS_PER_STATEMENT * columns_) return;
+  if (!full_) full_.emplace(prepare(ROWS_PER_STATEMENT));
+  run(*full_, ROWS_PER_STATEMENT);
+  pending_.clear();
+}
+
+void BatchInsert::flush() {
+  if (pending_.empty()) return;
+  const std::size_t rows = pending_.size() / columns_;
+  Stmt rest = prepare(rows);
+  run(rest, rows);
+  pending_.clear();
 }
 
 void execSql(sqlite3* db, const char* sql) {

@@ -5,10 +5,12 @@
 #include <sqlite3.h>
 
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/c_handles.h"
 
@@ -47,6 +49,34 @@ class Stmt {
 
   sqlite3* db_;
   SqliteStmtPtr stmt_;
+};
+
+// Rows of text inserted ROWS_PER_STATEMENT at a time: one statement step for
+// many rows, where an audit writes tens of thousands of small ones (findings,
+// a device's sightings and servers). The texts are bound in place
+// (Stmt::bindView): they must stay unchanged until flush() (or the
+// destructor, which does not throw: call flush() to see errors).
+class BatchInsert {
+ public:
+  static constexpr std::size_t ROWS_PER_STATEMENT = 64;
+  // `head` is "INSERT [OR ...] INTO table(col, ...)" naming `columns` columns.
+  BatchInsert(sqlite3* db, std::string head, std::size_t columns);
+  ~BatchInsert();
+  BatchInsert(const BatchInsert&) = delete;
+  BatchInsert& operator=(const BatchInsert&) = delete;
+
+  void add(std::initializer_list<std::string_view> row);  // `columns` values
+  void flush();
+
+ private:
+  Stmt prepare(std::size_t rows) const;
+  void run(Stmt& s, std::size_t rows);
+
+  sqlite3* db_;
+  const std::string head_;
+  const std::size_t columns_;
+  std::vector<std::string_view> pending_;  // row after row
+  std::optional<Stmt> full_;               // ROWS_PER_STATEMENT rows, prepared at first use
 };
 
 void execSql(sqlite3* db, const char* sql);

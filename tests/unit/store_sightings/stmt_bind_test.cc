@@ -7,6 +7,7 @@
 #include <sqlite3.h>
 
 #include <string>
+#include <vector>
 
 #include "common/c_handles.h"
 #include "store/sqlite_util.h"
@@ -64,4 +65,41 @@ TEST_CASE("exec() clears a text bound in place: the next step cannot read the ca
   ins.bind(1, std::int64_t{2}).exec();  // nothing bound to ?2 this time
   CHECK(stored(db.get(), 1) == "a text that ends with its scope");
   CHECK(stored(db.get(), 2) == "<null>");
+}
+
+// BatchInsert: many rows to a statement, the texts bound in place; a part
+// batch at the end goes in with flush(), and nothing is lost or doubled at
+// either size.
+TEST_CASE("a batch insert stores every row once, full statements and the rest alike") {
+  for (const std::size_t rows : {std::size_t{0}, std::size_t{1}, BatchInsert::ROWS_PER_STATEMENT - 1,
+                                 BatchInsert::ROWS_PER_STATEMENT, 3 * BatchInsert::ROWS_PER_STATEMENT + 5}) {
+    INFO("rows " << rows);
+    SqlitePtr db = memoryDb();
+    std::vector<std::string> keys, values;  // stable until flush(): reserved, never reallocated
+    keys.reserve(rows);
+    values.reserve(rows);
+    {
+      BatchInsert batch(db.get(), "INSERT INTO t(k, v)", 2);
+      for (std::size_t i = 0; i < rows; ++i) {
+        keys.push_back(std::to_string(i + 1));
+        values.push_back("value " + std::to_string(i) + std::string(i % 3, '\0'));
+        batch.add({keys.back(), values.back()});
+      }
+      batch.flush();
+    }
+    Stmt count(db.get(), "SELECT count(*), count(DISTINCT k) FROM t");
+    REQUIRE(count.step());
+    CHECK(count.int64(0) == static_cast<std::int64_t>(rows));
+    CHECK(count.int64(1) == static_cast<std::int64_t>(rows));
+    for (std::size_t i = 0; i < rows; ++i) CHECK(stored(db.get(), static_cast<std::int64_t>(i + 1)) == values[i]);
+  }
+}
+
+TEST_CASE("a batch insert names a row of the wrong width, and a constraint's failure reaches flush()") {
+  SqlitePtr db = memoryDb();
+  BatchInsert batch(db.get(), "INSERT INTO t(k, v)", 2);
+  CHECK_THROWS_WITH(batch.add({"1"}), Catch::Contains("1 values for 2 columns"));
+  batch.add({"1", "a"});
+  batch.add({"1", "b"});  // the same primary key twice
+  CHECK_THROWS_AS(batch.flush(), DbError);
 }
