@@ -443,7 +443,7 @@ class Auditor {
         hs.resumes_source = ev->resumes->tls->flow.source;
         if (decisive == nullptr && classify(*ev->resumes).decisive) linked = ev->resumes;
       }
-      d.handshakes.push_back(hs);
+      d.handshakes.push_back(std::move(hs));
       if (t.version != 0) pushUnique(d.tls_versions, versionName(t.version));
       pushUnique(d.ja3, t.ja3);
       pushUnique(d.ja4, t.ja4);
