@@ -50,6 +50,12 @@ ParseState TlsConnection::feed(Side side, std::span<const std::uint8_t> bytes) {
 std::size_t TlsConnection::consume(Side side, Direction& d, std::span<const std::uint8_t> bytes) {
   if (d.in_payload) {
     const std::size_t n = std::min(d.payload_left, bytes.size());
+    if (d.keep_payload && d.record.empty() && n == d.payload_left) {
+      // The whole payload is here (most records): read where it lies.
+      const std::span<const std::uint8_t> whole = bytes.first(n);
+      advancePayload(side, d, n, false, &whole);
+      return n;
+    }
     if (d.keep_payload) d.record.insert(d.record.end(), bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(n));
     advancePayload(side, d, n);
     return n;
@@ -109,22 +115,23 @@ void TlsConnection::startRecord(Side side, Direction& d) {
   if (d.payload_left == 0) finishRecord(side, d);
 }
 
-void TlsConnection::advancePayload(Side side, Direction& d, std::size_t n, bool missing) {
+void TlsConnection::advancePayload(Side side, Direction& d, std::size_t n, bool missing,
+                                   const std::span<const std::uint8_t>* whole) {
   const bool during_handshake =
       !summary_.handshake_complete && d.content_type != static_cast<std::uint8_t>(ContentType::ApplicationData);
   d.payload_left -= n;
-  if (d.payload_left == 0) finishRecord(side, d);
+  if (d.payload_left == 0) finishRecord(side, d, whole);
   // Bytes lost in a gap were never consumed, but they did go by on the wire.
   if (!(missing && during_handshake)) account(side, d, n, during_handshake);
 }
 
-void TlsConnection::finishRecord(Side side, Direction& d) {
+void TlsConnection::finishRecord(Side side, Direction& d, const std::span<const std::uint8_t>* whole) {
   d.in_payload = false;
   const bool sslv2 = d.sslv2_record;
   d.sslv2_record = false;
   d.header_need = TLS_RECORD_HEADER;
   if (!d.keep_payload) return;
-  const std::span<const std::uint8_t> payload(d.record);
+  const std::span<const std::uint8_t> payload = whole != nullptr ? *whole : std::span<const std::uint8_t>(d.record);
   if (sslv2) {
     if (d.record_damaged) {
       d.handshake_lost = true;
@@ -187,8 +194,12 @@ void TlsConnection::onOpaqueRecord(Direction& d) {
 
 void TlsConnection::onHandshakeBytes(Side side, Direction& d, std::span<const std::uint8_t> bytes) {
   if (d.handshake_lost) return;
-  d.handshake.insert(d.handshake.end(), bytes.begin(), bytes.end());
-  ByteReader pending(d.handshake);
+  // With nothing pending from earlier records, the messages are read where
+  // they lie, and only the start of an unfinished one is kept.
+  const bool in_place = d.handshake.empty();
+  if (!in_place) d.handshake.insert(d.handshake.end(), bytes.begin(), bytes.end());
+  const std::span<const std::uint8_t> data = in_place ? bytes : std::span<const std::uint8_t>(d.handshake);
+  ByteReader pending(data);
   while (!error_ && !done_) {
     ByteReader message(pending.rest());
     std::uint8_t type = 0;
@@ -204,7 +215,11 @@ void TlsConnection::onHandshakeBytes(Side side, Direction& d, std::span<const st
     pending.skip(TLS_HANDSHAKE_HEADER + length);
   }
   if (error_) return;
-  d.handshake.erase(d.handshake.begin(), d.handshake.begin() + static_cast<std::ptrdiff_t>(pending.offset()));
+  if (in_place) {
+    d.handshake.assign(data.begin() + static_cast<std::ptrdiff_t>(pending.offset()), data.end());
+  } else {
+    d.handshake.erase(d.handshake.begin(), d.handshake.begin() + static_cast<std::ptrdiff_t>(pending.offset()));
+  }
 }
 
 void TlsConnection::onHandshakeMessage(Side side, std::uint8_t type, std::span<const std::uint8_t> body) {

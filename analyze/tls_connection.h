@@ -116,8 +116,11 @@ class TlsConnection {
   Direction& direction(Side side) { return side == Side::Client ? client_ : server_; }
   std::size_t consume(Side side, Direction& d, std::span<const std::uint8_t> bytes);
   void startRecord(Side side, Direction& d);
-  void finishRecord(Side side, Direction& d);
-  void advancePayload(Side side, Direction& d, std::size_t n, bool missing = false);
+  // `whole`: the record's payload where it lies (consume() saw all of it at
+  // once); otherwise it was collected in d.record.
+  void finishRecord(Side side, Direction& d, const std::span<const std::uint8_t>* whole = nullptr);
+  void advancePayload(Side side, Direction& d, std::size_t n, bool missing = false,
+                      const std::span<const std::uint8_t>* whole = nullptr);
   void onHandshakeBytes(Side side, Direction& d, std::span<const std::uint8_t> bytes);
   void onHandshakeMessage(Side side, std::uint8_t type, std::span<const std::uint8_t> body);
   void onAlert(Side side, std::span<const std::uint8_t> payload);
