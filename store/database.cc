@@ -420,17 +420,16 @@ std::size_t Database::replaceAudit(const AuditResult& result, std::unordered_map
   } else {
     execSql(db_.get(), "DELETE FROM servers; DELETE FROM findings WHERE subject_kind='server';");
   }
-  // A device's sightings, servers and findings, many devices' to a statement
-  // (their texts live in `result` until the end).
+  // The devices' sightings and servers, and every finding (devices' and
+  // servers'), many to a statement (their texts live in `result` until the end).
   BatchInsert dsig(db_.get(), "INSERT OR IGNORE INTO device_sightings(device_id,sighting_key)", 2);
   BatchInsert dsrv(db_.get(), "INSERT OR IGNORE INTO device_servers(device_id,server_id)", 2);
-  BatchInsert device_findings(db_.get(), "INSERT INTO findings(subject_kind,subject_id,code,severity,detail)", 5);
+  BatchInsert findings(db_.get(), "INSERT INTO findings(subject_kind,subject_id,code,severity,detail)", 5);
   Stmt dev(db_.get(),
            "INSERT INTO devices(id,mac,identity,identity_reason,vendor,model,firmware,serial,cert_sha256,cert_subject,"
            "cert_chain,ips,user_agents,findings,worst_severity,first_seen_ns,last_seen_ns,sessions,row_hash) "
            "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
   Stmt doc(db_.get(), "INSERT INTO device_docs(id,report,detail) VALUES(?,?,?)");
-  Stmt fnd(db_.get(), "INSERT INTO findings(subject_kind,subject_id,code,severity,detail) VALUES(?,?,?,?,?)");
   Stmt del_dev(db_.get(), "DELETE FROM devices WHERE id=?");
   Stmt del_fnd(db_.get(), "DELETE FROM findings WHERE subject_kind='device' AND subject_id=?");
   Stmt del_sig(db_.get(), "DELETE FROM device_sightings WHERE device_id=?");
@@ -472,7 +471,7 @@ std::size_t Database::replaceAudit(const AuditResult& result, std::unordered_map
     for (const auto& f : d.findings) {
       if (std::find(codes.begin(), codes.end(), f.code) == codes.end()) codes.push_back(f.code);
       worst = std::max(worst, severityRank(f.severity));
-      device_findings.add({"device", d.id, f.code, f.severity, f.detail});
+      findings.add({"device", d.id, f.code, f.severity, f.detail});
     }
     // The device's own strings (and its encoding) outlive each exec(): bound in place.
     dev.bindView(1, d.id);
@@ -494,7 +493,7 @@ std::size_t Database::replaceAudit(const AuditResult& result, std::unordered_map
     if (!full) addRowid(index, sqlite3_last_insert_rowid(db_.get()));  // the device row's (before the document's)
     doc.bindView(1, d.id).bindView(2, encoded.report).bindView(3, encoded.detail).exec();
   }
-  for (BatchInsert* b : {&dsig, &dsrv, &device_findings}) b->flush();
+  for (BatchInsert* b : {&dsig, &dsrv}) b->flush();
   if (!full) {
     for (const auto& [id, h] : written) {
       if (now.count(id) == 0) removeDevice(id);  // merged into another device, or gone
@@ -503,9 +502,7 @@ std::size_t Database::replaceAudit(const AuditResult& result, std::unordered_map
   written = std::move(now);
   Stmt srv(db_.get(), "INSERT INTO servers(id,ip,port,requests_client_cert,report) VALUES(?,?,?,?,?)");
   for (const auto& s : result.servers) {
-    for (const auto& f : s.findings) {
-      fnd.bind(1, std::string_view("server")).bind(2, s.id).bind(3, f.code).bind(4, f.severity).bind(5, f.detail).exec();
-    }
+    for (const auto& f : s.findings) findings.add({"server", s.id, f.code, f.severity, f.detail});
     srv.bind(1, s.id)
         .bind(2, s.endpoint.ip.str())
         .bind(3, static_cast<std::int64_t>(s.endpoint.port))
@@ -513,6 +510,7 @@ std::size_t Database::replaceAudit(const AuditResult& result, std::unordered_map
         .bind(5, serverReportText(s))
         .exec();
   }
+  findings.flush();
   const auto rows_done = Clock::now();
   for (const auto& sql : rebuild) execSql(db_.get(), sql.c_str());
   if (want_sort) {

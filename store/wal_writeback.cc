@@ -54,24 +54,29 @@ void WalWriteback::run() {
 
 void WalWriteback::nudge() {
 #ifdef __linux__
+  {
+    // Written directly, the database has no WAL: only its own pages to nudge.
+    std::lock_guard lock(mu_);
+    if (database_fd_ >= 0) {
+      if (::sync_file_range(database_fd_, 0, 0, SYNC_FILE_RANGE_WRITE) == 0) ++database_nudges_;
+      return;
+    }
+  }
   // A WAL that was removed (the last connection closed it) and created again
   // is another file: drop the old one and open the new.
   struct stat st {};
   if (fd_ && (::fstat(fd_.get(), &st) != 0 || st.st_nlink == 0)) fd_.reset();
   bool opened = false;
   if (!fd_) {
-    // Not created yet, or gone (as while the database is written directly).
     fd_.reset(::open(path_.c_str(), O_RDONLY | O_CLOEXEC));
-    opened = static_cast<bool>(fd_);
+    if (!fd_) return;  // not created yet, or gone: nothing to write
+    opened = true;
   }
   // Offset 0 and length 0: the whole file. Only starts the writes.
-  const bool started = fd_ && ::sync_file_range(fd_.get(), 0, 0, SYNC_FILE_RANGE_WRITE) == 0;
+  const bool started = ::sync_file_range(fd_.get(), 0, 0, SYNC_FILE_RANGE_WRITE) == 0;
   std::lock_guard lock(mu_);
   if (opened) ++opens_;
   if (started) ++nudges_;
-  // With the lock held: followDatabase(-1) waits for this, and SQLite keeps
-  // its descriptor open while it writes directly.
-  if (database_fd_ >= 0 && ::sync_file_range(database_fd_, 0, 0, SYNC_FILE_RANGE_WRITE) == 0) ++database_nudges_;
 #endif
 }
 

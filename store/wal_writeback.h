@@ -59,7 +59,7 @@ class WalWriteback {
   std::condition_variable stop_cv_;
   bool stop_ = false;
   std::uint64_t nudges_ = 0, opens_ = 0;
-  int database_fd_ = -1;  // under mu_ (and used only with mu_ held)
+  int database_fd_ = -1;  // under mu_ (and used only with mu_ held: followDatabase(-1) waits for a nudge)
   std::uint64_t database_nudges_ = 0;
   std::thread thread_;  // last: starts once everything above is ready
 };
