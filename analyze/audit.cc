@@ -28,8 +28,12 @@ struct Evidence {
   const TlsObservation* tls = nullptr;
   const HttpObservation* http = nullptr;
   const ObservationClaims* read = nullptr;  // what the rules read from it
-  std::string device_key;
+  std::uint32_t key = 0;   // its device's key: Auditor::keys_[key]
+  bool host_mac = false;  // its frames come from a host MAC (the device's key, then)
   const Evidence* resumes = nullptr;  // the full handshake a resumed one continues
+  // Which observation: its index in the input's TLS or HTTP list, shifted
+  // left, the low bit set for HTTP (AuditMemo's evidence words).
+  std::uint64_t id = 0;
 
   [[nodiscard]] const ObservedFlow& flow() const { return tls != nullptr ? tls->flow : http->flow; }
   [[nodiscard]] std::int64_t ts() const { return tls != nullptr ? tls->first.ts_ns : http->flow.ref.ts_ns; }
@@ -193,6 +197,19 @@ void addDistinctUpTo(std::vector<T>& list, const T& v, std::size_t limit) {
   list.push_back(v);
 }
 
+// Findings that depend on other devices too (crossDeviceFindings), not on the
+// device's own evidence alone.
+bool isCrossDeviceFinding(const Finding& f) { return f.code == "cert-clone" || f.code == "fingerprint-mismatch"; }
+
+// The cross-device findings of `findings`, in their order.
+std::vector<Finding> crossDeviceFindingsOf(const std::vector<Finding>& findings) {
+  std::vector<Finding> out;
+  for (const auto& f : findings) {
+    if (isCrossDeviceFinding(f)) out.push_back(f);
+  }
+  return out;
+}
+
 void sortFindings(std::vector<Finding>& f) {
   std::sort(f.begin(), f.end(), [](const Finding& a, const Finding& b) {
     return a.code != b.code ? a.code < b.code : a.detail < b.detail;
@@ -204,17 +221,28 @@ class Auditor {
   Auditor(const RuleSet& rules, const TrustStore* device_ca, const TrustStore* server_ca)
       : rules_(rules), device_ca_(device_ca), server_ca_(server_ca) {}
 
-  AuditResult run(const AuditInput& in) {
+  // With a memo (valid for this input, see AuditMemo), the devices whose
+  // evidence did not change are taken over from memo->result.
+  AuditResult run(const AuditInput& in, AuditMemo* memo = nullptr) {
     collect(in);
     assignDeviceKeys();
+    AuditMemo* reuse = memo != nullptr && memoFits(*memo, in) ? memo : nullptr;
+    if (memo != nullptr && reuse == nullptr) {
+      std::vector<DeviceRecord>().swap(memo->result.devices);  // nothing to take over: gone before the new are made
+      memo->clear();
+    }
     AuditResult out;
-    buildDevices(out);
+    buildDevices(out, reuse, memo != nullptr);
     crossDeviceFindings(out);
     buildServers(out);
     for (auto& d : out.devices) sortFindings(d.findings);
     for (auto& s : out.servers) sortFindings(s.findings);
+    markUnchanged(out);
     return out;
   }
+
+  // Per device of the last run's result, what it was built from (when asked for).
+  std::vector<std::vector<std::uint64_t>> takeEvidenceOf() { return std::move(evidence_of_); }
 
  private:
   // The claims of observation i: the caller's, or read here (own_claims_
@@ -232,6 +260,7 @@ class Auditor {
         Evidence ev;
         ev.tls = &(*in.tls)[i];
         ev.read = readClaims(*ev.tls, i, in.tls_claims);
+        ev.id = static_cast<std::uint64_t>(i) << 1;
         evidence_.push_back(std::move(ev));
       }
     }
@@ -240,6 +269,7 @@ class Auditor {
         Evidence ev;
         ev.http = &(*in.http)[i];
         ev.read = readClaims(*ev.http, i, in.http_claims);
+        ev.id = static_cast<std::uint64_t>(i) << 1 | 1;
         evidence_.push_back(std::move(ev));
       }
     }
@@ -301,19 +331,32 @@ class Auditor {
         if (c.field == "mac") addDistinctUpTo(u.claimed_macs, c.value, 1);
       }
     }
+    // Each distinct key is numbered once (keys_): a host MAC's when its
+    // first piece of evidence comes, an address group's once for the group.
+    constexpr std::uint32_t UNNUMBERED = ~std::uint32_t{0};
+    std::unordered_map<MacAddr, std::uint32_t, MacHash> host_keys;
     for (const auto& [mac, use] : macs) {
       if (use.v4.size() <= HOST_MAC_MAX_IPV4 && use.v6.size() <= HOST_MAC_MAX_IPV6 && use.claimed_macs.size() <= 1) {
-        host_macs_.insert(mac);
+        host_keys.emplace(mac, UNNUMBERED);
       }
     }
+    std::unordered_map<std::string, std::uint32_t> numbers;
+    const auto number = [&](std::string key) {
+      const auto [it, added] = numbers.try_emplace(std::move(key), static_cast<std::uint32_t>(keys_.size()));
+      if (added) keys_.push_back(it->first);
+      return it->second;
+    };
     // Evidence without a host MAC is grouped by client IP; the group is keyed
     // by the MAC its claims agree on, else the serial, else the IP. (Groups
     // are independent: their order does not matter.)
     std::unordered_map<IpAddr, std::vector<Evidence*>, IpHash> by_ip;
     for (auto& ev : evidence_) {
       const ObservedFlow& f = ev.flow();
-      if (f.client_mac && host_macs_.count(*f.client_mac) != 0) {
-        ev.device_key = "mac:" + f.client_mac->str();
+      const auto host = f.client_mac ? host_keys.find(*f.client_mac) : host_keys.end();
+      if (host != host_keys.end()) {
+        if (host->second == UNNUMBERED) host->second = number("mac:" + f.client_mac->str());
+        ev.key = host->second;
+        ev.host_mac = true;
       } else {
         by_ip[f.client.ip].push_back(&ev);
       }
@@ -330,42 +373,109 @@ class Auditor {
       if (claimed_macs.size() == 1) key = "mac:" + claimed_macs.front();
       else if (claimed_macs.empty() && serials.size() == 1) key = "serial:" + serials.front();
       else key = "ip:" + ip.str();
-      for (Evidence* ev : group) ev->device_key = key;
+      const std::uint32_t k = number(std::move(key));
+      for (Evidence* ev : group) ev->key = k;
     }
   }
 
+  // The memo was left by an audit of a prefix of this input, under these rules.
+  bool memoFits(const AuditMemo& memo, const AuditInput& in) const {
+    return memo.valid && memo.rules == &rules_ && memo.device_ca == device_ca_ &&
+           memo.evidence.size() == memo.result.devices.size() && memo.tls <= (in.tls ? in.tls->size() : 0) &&
+           memo.http <= (in.http ? in.http->size() : 0);
+  }
+
+  // What a device is built from (AuditMemo): per observation, which one it is,
+  // then which full handshake it resumes (0: none) and whether its frames'
+  // MAC is a host MAC.
+  static std::uint64_t linksOf(const Evidence& ev) {
+    return (ev.resumes != nullptr ? ev.resumes->id + 1 : 0) << 1 | (ev.host_mac ? 1 : 0);
+  }
+  static std::vector<std::uint64_t> evidenceOf(const std::vector<const Evidence*>& evs) {
+    std::vector<std::uint64_t> out;
+    out.reserve(2 * evs.size());
+    for (const Evidence* ev : evs) {
+      out.push_back(ev->id);
+      out.push_back(linksOf(*ev));
+    }
+    return out;
+  }
+  static bool builtFrom(const std::vector<std::uint64_t>& words, const std::vector<const Evidence*>& evs) {
+    if (words.size() != 2 * evs.size()) return false;
+    for (std::size_t i = 0; i < evs.size(); ++i) {
+      if (words[2 * i] != evs[i]->id || words[2 * i + 1] != linksOf(*evs[i])) return false;
+    }
+    return true;
+  }
+
   // Devices are independent of each other until crossDeviceFindings: a large
-  // audit builds the second half of them on another thread.
-  void buildDevices(AuditResult& out) {
-    std::map<std::string, std::vector<const Evidence*>> groups;
-    for (const auto& ev : evidence_) groups[ev.device_key].push_back(&ev);
-    using Group = std::pair<const std::string, std::vector<const Evidence*>>;
-    std::vector<const Group*> order;
-    order.reserve(groups.size());
-    for (const auto& g : groups) order.push_back(&g);
+  // audit builds the second half of them on another thread. With `memo`, a
+  // device built from the same evidence last time is taken over instead (its
+  // cross-device findings set aside, to be judged again); with `keep_evidence`,
+  // what each device is built from is kept for the next audit's memo.
+  void buildDevices(AuditResult& out, AuditMemo* memo, bool keep_evidence) {
+    // Each device's evidence (in time order), the devices in key order.
+    std::vector<std::vector<const Evidence*>> groups(keys_.size());
+    for (const auto& ev : evidence_) groups[ev.key].push_back(&ev);
+    std::vector<std::uint32_t> order(keys_.size());
+    for (std::uint32_t k = 0; k < order.size(); ++k) order[k] = k;
+    std::sort(order.begin(), order.end(), [&](std::uint32_t a, std::uint32_t b) { return keys_[a] < keys_[b]; });
+    out.devices.resize(order.size());
+    taken_over_.assign(order.size(), false);
+    previous_cross_.assign(order.size(), {});
+    if (keep_evidence) evidence_of_.resize(order.size());
+    std::vector<std::size_t> todo;  // devices to build, in order
+    todo.reserve(order.size());
+    std::vector<DeviceRecord>* previous = memo != nullptr ? &memo->result.devices : nullptr;
+    std::size_t p = 0;  // both lists are sorted by id
+    for (std::size_t i = 0; i < order.size(); ++i) {
+      const std::string& key = keys_[order[i]];
+      const std::vector<const Evidence*>& evs = groups[order[i]];
+      if (previous != nullptr) {
+        while (p < previous->size() && (*previous)[p].id < key) ++p;
+        if (p < previous->size() && (*previous)[p].id == key && builtFrom(memo->evidence[p], evs)) {
+          DeviceRecord& d = out.devices[i] = std::move((*previous)[p]);
+          previous_cross_[i] = crossDeviceFindingsOf(d.findings);
+          std::erase_if(d.findings, isCrossDeviceFinding);
+          taken_over_[i] = true;
+          evidence_of_[i] = std::move(memo->evidence[p]);
+          continue;
+        }
+      }
+      if (keep_evidence) evidence_of_[i] = evidenceOf(evs);
+      todo.push_back(i);
+    }
+    // The devices not taken over are built again (or are gone): their old
+    // records go before the new ones are made.
+    if (memo != nullptr) {
+      std::vector<DeviceRecord>().swap(memo->result.devices);
+      memo->clear();
+    }
     // Devices are built in chunks, taken in turn by this thread and (in a
     // large audit) a helper until none is left: neither waits for the other
     // with work undone (the helper, allocating from a fresh malloc arena that
     // grows a page at a time, was the slower half of an even split).
-    out.devices.resize(order.size());
     std::atomic<std::size_t> next{0};
     const auto build = [&] {
       for (;;) {
         const std::size_t from = next.fetch_add(BUILD_CHUNK_DEVICES);
-        if (from >= order.size()) return;
-        const std::size_t to = std::min(order.size(), from + BUILD_CHUNK_DEVICES);
-        for (std::size_t i = from; i < to; ++i) out.devices[i] = buildDevice(order[i]->first, order[i]->second);
+        if (from >= todo.size()) return;
+        const std::size_t to = std::min(todo.size(), from + BUILD_CHUNK_DEVICES);
+        for (std::size_t k = from; k < to; ++k) {
+          const std::size_t i = todo[k];
+          out.devices[i] = buildDevice(keys_[order[i]], groups[order[i]]);
+        }
       }
     };
     std::exception_ptr helper_error;
     std::thread helper;
-    if (order.size() >= PARALLEL_BUILD_MIN_DEVICES && std::thread::hardware_concurrency() > 1) {
+    if (todo.size() >= PARALLEL_BUILD_MIN_DEVICES && std::thread::hardware_concurrency() > 1) {
       helper = std::thread([&] {
         try {
           build();
         } catch (...) {
           helper_error = std::current_exception();
-          next = order.size();  // the other thread stops after its chunk
+          next = todo.size();  // the other thread stops after its chunk
         }
       });
       nameThread(helper, "pa-derive");
@@ -373,7 +483,7 @@ class Auditor {
     try {
       build();
     } catch (...) {
-      next = order.size();
+      next = todo.size();
       if (helper.joinable()) helper.join();
       throw;
     }
@@ -403,7 +513,7 @@ class Auditor {
       d.first_seen = std::min(d.first_seen, ev->ts());
       d.last_seen = std::max(d.last_seen, ev->flow().ref.ts_ns);
       pushUnique(d.ips, f.client.ip.str());
-      if (f.client_mac && host_macs_.count(*f.client_mac) != 0) wire_mac = f.client_mac;
+      if (ev->host_mac) wire_mac = f.client_mac;
       d.claims.insert(d.claims.end(), ev->read->claims.begin(), ev->read->claims.end());
       ++d.sessions;
       d.sightings.push_back(ev->tls != nullptr ? observationKey(*ev->tls) : observationKey(*ev->http));
@@ -572,6 +682,15 @@ class Auditor {
     }
   }
 
+  // A device taken over is unchanged when its cross-device findings are what
+  // they were (the rest of it is built from the same evidence).
+  void markUnchanged(AuditResult& out) {
+    for (std::size_t i = 0; i < out.devices.size(); ++i) {
+      DeviceRecord& d = out.devices[i];
+      d.unchanged = taken_over_[i] && crossDeviceFindingsOf(d.findings) == previous_cross_[i];
+    }
+  }
+
   void crossDeviceFindings(AuditResult& out) {
     // cert-clone: one non-generic certificate presented by more than one device.
     // Each holder names the others, up to CLONE_DETAIL_MAX_NAMES of them, the
@@ -641,7 +760,7 @@ class Auditor {
     // clients each, counted by device key in a tree of copied strings).
     struct Tally {
       ServerRecord record;
-      std::unordered_set<std::string_view> clients;  // device keys (evidence_ outlives the tally)
+      std::unordered_set<std::uint32_t> clients;  // device keys (their numbers)
       std::vector<std::uint16_t> versions, suites;   // named once each
       const TlsObservation* latest_cert = nullptr;
       bool full_handshake = false;
@@ -661,7 +780,7 @@ class Auditor {
       s.first_seen = std::min(s.first_seen, ev.ts());
       s.last_seen = std::max(s.last_seen, ev.ts());
       ++s.sessions;
-      tally.clients.insert(ev.device_key);
+      tally.clients.insert(ev.key);
       if (ev.tls == nullptr) continue;
       const TlsObservation& t = *ev.tls;
       s.tls = true;
@@ -722,10 +841,15 @@ class Auditor {
   const TrustStore* server_ca_;
   std::vector<Evidence> evidence_;
   std::deque<ObservationClaims> own_claims_;
-  std::unordered_set<MacAddr, MacHash> host_macs_;
+  std::vector<std::string> keys_;  // the devices' keys, numbered (Evidence::key)
   // A non-generic certificate's holders, by its SHA-256 (a view of the
   // certificate's own text); each device once (it has one certificate).
   std::unordered_map<std::string_view, std::vector<DeviceRecord*>> cert_users_;
+  // Per device of the result: taken over from the memo, with the cross-device
+  // findings it had there; and what it is built from.
+  std::vector<bool> taken_over_;
+  std::vector<std::vector<Finding>> previous_cross_;
+  std::vector<std::vector<std::uint64_t>> evidence_of_;
 };
 
 }  // namespace
@@ -751,6 +875,26 @@ AuditResult runAudit(const AuditInput& input, const RuleSet& rules, const TrustS
                      const TrustStore* server_ca) {
   Auditor a(rules, device_ca, server_ca);
   return a.run(input);
+}
+
+const AuditResult& runAudit(const AuditInput& input, const RuleSet& rules, const TrustStore* device_ca,
+                            const TrustStore* server_ca, AuditMemo& memo) {
+  try {
+    Auditor a(rules, device_ca, server_ca);
+    AuditResult out = a.run(input, &memo);
+    memo.result = std::move(out);
+    memo.evidence = a.takeEvidenceOf();
+    memo.rules = &rules;
+    memo.device_ca = device_ca;
+    memo.tls = input.tls != nullptr ? input.tls->size() : 0;
+    memo.http = input.http != nullptr ? input.http->size() : 0;
+    memo.valid = true;
+  } catch (...) {
+    memo.clear();
+    memo.result = {};
+    throw;
+  }
+  return memo.result;
 }
 
 }  // namespace provaudit::analyze

@@ -35,6 +35,8 @@ struct Finding {
   std::string code;
   std::string severity;
   std::string detail;
+
+  bool operator==(const Finding&) const = default;
 };
 
 // Where claims were read: one text of one observation (a certificate subject,
@@ -119,6 +121,9 @@ struct DeviceRecord {
   bool evidence_decrypted = false;   // the deciding evidence came from decrypted records
   std::vector<std::string> sightings;  // observation keys (store: sightings.key)
   std::vector<std::string> servers;    // ServerRecord ids this device talked to
+  // This very record, findings included, was the device in the audit before
+  // (AuditMemo): a store that wrote that one need not encode it again.
+  bool unchanged = false;
 };
 
 struct ServerRecord {
@@ -167,6 +172,38 @@ struct AuditInput {
 
 AuditResult runAudit(const AuditInput& input, const RuleSet& rules, const TrustStore* device_ca,
                      const TrustStore* server_ca);
+
+// What an audit leaves to the next one over the same evidence, grown: the
+// caller's observation vectors only appended to (so an observation keeps its
+// index), their claims, the rule set and the device trust store unchanged.
+// Building a device is a pure function of its evidence (which observations,
+// in which order, which full handshakes its resumed ones continue, whether
+// its frames' MAC is a host MAC): a device whose evidence is the same as in
+// the last result is taken over from it, only its cross-device findings
+// (cert-clone, fingerprint-mismatch) are judged again. A live sensor's audit
+// every second then builds the devices that changed, not the whole fleet.
+struct AuditMemo {
+  AuditResult result;  // the last audit's; its devices move into the next
+  // Per device of `result`, what it was built from (two words per observation).
+  std::vector<std::vector<std::uint64_t>> evidence;
+  const RuleSet* rules = nullptr;
+  const TrustStore* device_ca = nullptr;
+  std::size_t tls = 0, http = 0;  // observations the last audit read
+  bool valid = false;
+
+  // The next audit builds every device afresh (the evidence was replaced, or
+  // the rules changed); `result` stays until then.
+  void clear() {
+    evidence.clear();
+    valid = false;
+  }
+};
+
+// As above, taking over the unchanged devices of memo.result; the result
+// replaces memo.result, and is returned from there (valid until the next audit
+// with this memo). On an exception the memo is cleared.
+const AuditResult& runAudit(const AuditInput& input, const RuleSet& rules, const TrustStore* device_ca,
+                            const TrustStore* server_ca, AuditMemo& memo);
 
 std::string cipherSuiteName(std::uint16_t id);
 bool isWeakCipher(std::uint16_t id);

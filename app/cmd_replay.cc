@@ -75,14 +75,13 @@ class Progress {
 // where the system takes the memory back at once. Everything with an outside
 // effect is done by then: the writer has stopped, the events file is flushed,
 // and the database (not left here) closes as usual. Sanitizer builds free it
-// all, so that their leak check keeps its meaning.
-void leaveToExit(std::unique_ptr<Pipeline> pipe, analyze::AuditResult result) {
+// all, so that their leak check keeps its meaning. (The pipeline holds the
+// last audit's result too.)
+void leaveToExit(std::unique_ptr<Pipeline> pipe) {
 #if defined(__SANITIZE_ADDRESS__)
   pipe.reset();
-  (void)result;
 #else
   (void)pipe.release();
-  (void)new analyze::AuditResult(std::move(result));
 #endif
 }
 
@@ -170,7 +169,7 @@ int runReplay(const CommonOptions& common, const ReplayOptions& opts) {
   const auto read_done = std::chrono::steady_clock::now();
   // A dashboard serves the result after this (and holds the process): the
   // evidence is released then; otherwise the process ends with it.
-  auto result = pipe.lastAudit(dashboard == nullptr);
+  const analyze::AuditResult& result = pipe.lastAudit(dashboard == nullptr);
   pipe.anomalies().merge(pipe.auditAnomalies());
   const auto audit_done = std::chrono::steady_clock::now();
   const auto& t = pipe.totals();
@@ -224,7 +223,7 @@ int runReplay(const CommonOptions& common, const ReplayOptions& opts) {
   if (dashboard) dashboard->wait();  // keep serving the result until Ctrl-C
   // Exit status 1 only when nothing at all could be read.
   const int status = t.sources_ok == 0 ? 1 : 0;
-  leaveToExit(std::move(owned), std::move(result));
+  leaveToExit(std::move(owned));
   return status;
 }
 

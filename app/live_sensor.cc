@@ -67,7 +67,13 @@ void LiveSensor::tick(bool final) {
   pipe_.flush();
   const auto now = std::chrono::steady_clock::now();
   if (final || (pipe_.dirty() && now >= next_audit_)) {
-    last_audit_ = pipe_.audit();
+    const analyze::AuditResult& result = pipe_.audit();
+    last_audit_ = {};
+    last_audit_.devices = result.devices.size();
+    for (const auto& d : result.devices) {
+      last_audit_.classes[d.identity]++;
+      last_audit_.findings += d.findings.size();
+    }
     const auto done = std::chrono::steady_clock::now();
     next_audit_ = done + (done - now) * AUDIT_IDLE_FACTOR;
   }
@@ -154,16 +160,9 @@ void LiveSensor::summary() const {
   const std::uint64_t drops = t.at("drops_kernel") + t.at("drops_interface") + t.at("drops_queue");
   if (quiet_ && drops == 0) return;
   if (!quiet_) {
-    std::size_t devices = 0;
-    std::uint64_t findings = 0;
-    std::map<std::string, int> classes;
-    if (last_audit_) {
-      devices = last_audit_->devices.size();
-      for (const auto& d : last_audit_->devices) {
-        classes[d.identity]++;
-        findings += d.findings.size();
-      }
-    }
+    const std::size_t devices = last_audit_.devices;
+    const std::uint64_t findings = last_audit_.findings;
+    std::map<std::string, int> classes = last_audit_.classes;
     std::fprintf(stderr,
                  "provaudit: %llu packets (%llu bytes), %llu flows, %llu TLS handshakes (%llu client certificates), "
                  "%llu HTTP requests; %zu devices (individualized %d, generic %d, none %d, unknown %d), %llu "

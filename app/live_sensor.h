@@ -78,7 +78,13 @@ class LiveSensor {
   std::map<std::string, std::uint64_t> warned_;      // drop totals at the last warning
   std::optional<std::chrono::steady_clock::time_point> last_warning_;
   std::chrono::steady_clock::time_point last_status_;
-  std::optional<analyze::AuditResult> last_audit_;
+  // The last audit's tally, for the summary (its result lives until the next audit only).
+  struct AuditTally {
+    std::size_t devices = 0;
+    std::uint64_t findings = 0;
+    std::map<std::string, int> classes;
+  };
+  AuditTally last_audit_;
   std::chrono::steady_clock::time_point next_audit_{};  // not before (AUDIT_IDLE_FACTOR)
   bool evidence_error_reported_ = false;
 };

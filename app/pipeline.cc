@@ -299,6 +299,7 @@ void Pipeline::readClaims() {
     claims_tls_.clear();
     claims_http_.clear();
     claims_rules_ = rules_.get();
+    memo_.clear();  // new rules may read every device differently
   }
   for (std::size_t i = claims_tls_.size(); i < evidence_tls_.size(); ++i) {
     claims_tls_.push_back(analyze::claimsOf(evidence_tls_[i], *rules_));
@@ -308,7 +309,7 @@ void Pipeline::readClaims() {
   }
 }
 
-analyze::AuditResult Pipeline::audit() {
+const analyze::AuditResult& Pipeline::audit() {
   std::lock_guard db_lock(db_mu_);
   return auditLocked();
 }
@@ -321,24 +322,25 @@ void Pipeline::releaseEvidence() {
   std::vector<analyze::ObservationClaims>().swap(claims_http_);
   claims_rules_ = nullptr;
   certs_by_sha_.clear();
+  memo_.clear();  // the evidence's indexes start again (the result stays for the caller)
   evidence_rowid_ = 0;  // an audit after this one reads all the evidence back from the database
 }
 
-analyze::AuditResult Pipeline::lastAudit(bool exiting) {
+const analyze::AuditResult& Pipeline::lastAudit(bool exiting) {
   std::lock_guard db_lock(db_mu_);
-  analyze::AuditResult result = auditLocked(true);
+  const analyze::AuditResult& result = auditLocked(true);
   if (!exiting) releaseEvidence();
   return result;
 }
 
-analyze::AuditResult Pipeline::auditLocked(bool last) {
+const analyze::AuditResult& Pipeline::auditLocked(bool last) {
   flushLocked();
   const auto started = std::chrono::steady_clock::now();
   {
     std::lock_guard lock(mu_);
     dirty_ = false;
   }
-  analyze::AuditResult result;
+  const analyze::AuditResult* audited = nullptr;
   // One write transaction from reading the new sightings to rewriting the
   // derived tables: another process writing the same database (a second
   // replay, a sensor) either lands before and is audited, or waits.
@@ -363,13 +365,14 @@ analyze::AuditResult Pipeline::auditLocked(bool last) {
                                                 certs_by_sha_, audit_anomalies_);
     t1 = Clock::now();
     readClaims();
-    result = analyze::runAudit({&evidence_tls_, &evidence_http_, &claims_tls_, &claims_http_}, *rules_,
-                               device_ca_.get(), server_ca_.get());
+    audited = &analyze::runAudit({&evidence_tls_, &evidence_http_, &claims_tls_, &claims_http_}, *rules_,
+                                 device_ca_.get(), server_ca_.get(), memo_);
     t2 = Clock::now();
-    rows = db_.replaceAudit(result, written_devices_, audit_generation_, &parts);
+    rows = db_.replaceAudit(*audited, written_devices_, audit_generation_, &parts);
     t3 = Clock::now();
   });
   const auto t4 = Clock::now();  // t3 to t4: the commit
+  const analyze::AuditResult& result = *audited;
   audit_times_.rows_written += rows;
   ++audit_times_.audits;
   audit_times_.load_s += seconds(t0, t1);

@@ -105,8 +105,9 @@ class Pipeline : public analyze::ObservationSink {
   // True when evidence arrived since the last audit().
   bool dirty() const;
   // Runs the audit over all evidence (stored before this run and new) and
-  // rewrites the derived tables.
-  analyze::AuditResult audit();
+  // rewrites the derived tables. The result is valid until the next audit
+  // (the devices that did not change move into it: analyze::AuditMemo).
+  const analyze::AuditResult& audit();
   // The run's last audit (a replay's, after reading): as audit(), but when no
   // other connection has the database open and the evidence is at most
   // DIRECT_WRITES_MAX_SIGHTINGS, written through a rollback journal instead
@@ -119,7 +120,7 @@ class Pipeline : public analyze::ObservationSink {
   // them costs the writing's own memory (the page cache and the encoder's
   // ring, about 20 MB whatever the evidence) on top of the peak
   // (bench/RESULTS.md, session 10).
-  analyze::AuditResult lastAudit(bool exiting);
+  const analyze::AuditResult& lastAudit(bool exiting);
   // Loads the rules again (SIGHUP). On error the old rules stay and `err` says
   // why, one line. Writer thread only; the next audit() uses the new rules.
   bool reloadRules(std::string& err);
@@ -137,7 +138,7 @@ class Pipeline : public analyze::ObservationSink {
   void writeEvent(const std::string& line);
   void maybeFlush();
   void flushLocked();
-  analyze::AuditResult auditLocked(bool last = false);
+  const analyze::AuditResult& auditLocked(bool last = false);
   // Reads the evidence stored since the last load (background writer, between
   // audits): the next audit loads only what came after.
   void preload();
@@ -170,6 +171,8 @@ class Pipeline : public analyze::ObservationSink {
   std::vector<analyze::ObservationClaims> claims_tls_, claims_http_;
   const analyze::RuleSet* claims_rules_ = nullptr;
   std::map<std::string, analyze::CertPtr> certs_by_sha_;
+  // The last audit's result, and what each of its devices was built from.
+  analyze::AuditMemo memo_;
   std::unordered_map<std::string, std::uint64_t> written_devices_;  // what our last audit wrote
   std::int64_t audit_generation_ = -1;
   std::chrono::steady_clock::time_point last_audit_{};

@@ -373,7 +373,9 @@ std::size_t Database::replaceAudit(const AuditResult& result, std::unordered_map
     Stmt g(db_.get(), "SELECT value FROM stats WHERE name='audit_generation'");
     if (g.step()) current = g.int64(0);
   }
-  if (current != generation || written.empty()) {
+  // `written` is what our last audit wrote, and nobody wrote since.
+  const bool ours = current == generation && !written.empty();
+  if (!ours) {
     // First audit of this process, or someone else audited since: compare
     // with the stored rows (their hashes) rather than with our memory.
     written.clear();
@@ -453,7 +455,23 @@ std::size_t Database::replaceAudit(const AuditResult& result, std::unordered_map
   std::unordered_map<std::string, std::uint64_t> now;
   now.reserve(result.devices.size());
   std::size_t rows = 0;
-  DeviceEncoder encoder(result.devices, result.devices.size() >= ENCODE_THREAD_MIN_DEVICES);
+  // A device the audit took over unchanged (DeviceRecord::unchanged) is what
+  // our last audit wrote: its rows stay, and it is not encoded again (a live
+  // sensor's audit every second encoded its whole fleet to find the few
+  // devices that changed). The encoding thread only reads `written`.
+  const bool skip_unchanged = ours && !full;
+  DeviceEncoder encoder(result.devices, result.devices.size() >= ENCODE_THREAD_MIN_DEVICES,
+                        [&written, skip_unchanged](const analyze::DeviceRecord& d, EncodedDevice& out) {
+                          if (skip_unchanged && d.unchanged) {
+                            if (auto it = written.find(d.id); it != written.end()) {
+                              out.report.clear();
+                              out.detail.clear();
+                              out.hash = it->second;
+                              return;
+                            }
+                          }
+                          encodeDevice(d, out);
+                        });
   for (const auto& d : result.devices) {
     const EncodedDevice& encoded = encoder.next();
     const std::uint64_t h = encoded.hash;

@@ -6,6 +6,7 @@
 #include <map>
 #include <set>
 
+#include "../../support/audit_fixtures.h"
 #include "analyze/audit.h"
 #include "analyze/rules.h"
 
@@ -14,31 +15,14 @@ using namespace provaudit::analyze;
 
 namespace {
 
-const RuleSet& rules() {
-  static auto loaded = RuleSet::load(PROVAUDIT_RULES_DIR);
-  REQUIRE(loaded.second.empty());
-  return *loaded.first;
-}
+const RuleSet& rules() { return testing::bundledRules(); }
 
-constexpr std::int64_t T0 = 1'750'000'000'000'000'000;  // 2025-06-15, packet time
-constexpr std::int64_t SEC = 1'000'000'000;
+using testing::SEC;
+using testing::T0;
 
 CertPtr cert(const std::string& sha, std::vector<RdnAttr> subject, std::int64_t not_after_s = 2'000'000'000,
              int bits = 2048, const std::string& digest = "sha256") {
-  auto c = std::make_shared<CertInfo>();
-  c->sha256 = sha;
-  c->der = {0x30, 0x00};
-  c->subject = std::move(subject);
-  for (const auto& a : c->subject) c->subject_text += (c->subject_text.empty() ? "" : ",") + a.key + "=" + a.value;
-  c->issuer = {{"CN", "Sipura CA Client Root"}};
-  c->issuer_text = "CN=Sipura CA Client Root";
-  c->not_before = 1'600'000'000;
-  c->not_after = not_after_s;
-  c->key_type = "RSA";
-  c->key_bits = bits;
-  c->signature_digest = digest;
-  c->signature = digest + "WithRSAEncryption";
-  return c;
+  return testing::makeCert(sha, std::move(subject), not_after_s, bits, digest);
 }
 
 CertPtr spa962() { return cert("aa01", {{"OU", "SPA-962"}, {"L", "88012BA01234"}, {"ST", "000e08abcdef"}}); }

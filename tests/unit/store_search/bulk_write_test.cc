@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "../../support/sqlite_dump.h"
 #include "../../support/temp_dir.h"
 #include "store/database.h"
 
@@ -48,25 +49,7 @@ analyze::AuditResult fleet(int n, int changed) {
   return r;  // ids are zero-padded hex: already sorted, as the audit hands them out
 }
 
-std::string dump(const std::string& path, const char* sql) {
-  sqlite3* db = nullptr;
-  REQUIRE(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
-  sqlite3_stmt* st = nullptr;
-  INFO(sql << ": " << sqlite3_errmsg(db));
-  REQUIRE(sqlite3_prepare_v2(db, sql, -1, &st, nullptr) == SQLITE_OK);
-  std::string out;
-  while (sqlite3_step(st) == SQLITE_ROW) {
-    for (int c = 0; c < sqlite3_column_count(st); ++c) {
-      const auto* t = sqlite3_column_text(st, c);
-      out += (t != nullptr ? reinterpret_cast<const char*>(t) : "NULL");
-      out += '|';
-    }
-    out += '\n';
-  }
-  sqlite3_finalize(st);
-  sqlite3_close(db);
-  return out;
-}
+std::string dump(const std::string& path, const char* sql) { return testing::dumpQuery(path, sql); }
 
 std::size_t write(Database& db, const analyze::AuditResult& r, std::unordered_map<std::string, std::uint64_t>& written,
                   std::int64_t& generation) {
