@@ -8,6 +8,31 @@
 
 namespace provaudit::capture {
 
+namespace {
+
+// After a packet: the slot keeps its small buffers, and its large ones while
+// the ring's large buffers (`ring_large`, kept by the worker) stay within
+// QUEUE_LARGE_BYTES_MAX; otherwise they go.
+void keepOrRelease(QueuedPacket& slot, std::size_t& ring_large) {
+  ring_large -= slot.large_kept;
+  slot.large_kept = 0;
+  std::size_t large = 0;
+  for (const auto* b : {&slot.payload, &slot.frame}) {
+    if (b->capacity() > QUEUE_SLOT_KEEP_BYTES) large += b->capacity();
+  }
+  if (large == 0) return;
+  if (ring_large + large <= QUEUE_LARGE_BYTES_MAX) {
+    slot.large_kept = large;
+    ring_large += large;
+    return;
+  }
+  for (auto* b : {&slot.payload, &slot.frame}) {
+    if (b->capacity() > QUEUE_SLOT_KEEP_BYTES) std::vector<std::uint8_t>().swap(*b);
+  }
+}
+
+}  // namespace
+
 struct WorkerPool::Worker {
   std::size_t index = 0;
   WorkerSetup setup;
@@ -30,6 +55,7 @@ struct WorkerPool::Worker {
   std::int64_t last_ts_ns = 0;
   std::chrono::steady_clock::time_point last_packet_wall{};
   PacketRef last_ref;
+  std::vector<std::size_t> large_kept;  // per producer's ring: large buffer bytes its slots keep
 };
 
 WorkerPool::WorkerPool(std::size_t producers, std::vector<WorkerSetup> workers, std::size_t queue_slots,
@@ -46,6 +72,7 @@ WorkerPool::WorkerPool(std::size_t producers, std::vector<WorkerSetup> workers, 
       factory = w->tap.get();
     }
     w->table = std::make_unique<FlowTable>(*factory, *w->setup.anomalies, limits_);
+    w->large_kept.assign(producers_, 0);
     workers_.push_back(std::move(w));
   }
   for (std::size_t i = 0; i < producers_ * workers_.size(); ++i) {
@@ -109,6 +136,8 @@ void WorkerPool::run(Worker& w) {
     w.snap.active_flows = w.table->activeFlows();
     w.snap.last_ts_ns = w.last_ts_ns;
     w.snap.evidence_packets = w.tap ? w.tap->packetsSaved() : 0;
+    w.snap.queue_large_bytes = 0;
+    for (const std::size_t n : w.large_kept) w.snap.queue_large_bytes += n;
   };
   auto expireAt = [&w](std::int64_t now_ns) {
     w.table->expire(now_ns);
@@ -142,8 +171,7 @@ void WorkerPool::run(Worker& w) {
         if (w.tap) w.tap->onPacket(pkt, slot->frame, slot->orig_len);
         w.table->countRawPacket(slot->orig_len);
         w.table->process(pkt);
-        if (slot->payload.capacity() > QUEUE_SLOT_KEEP_BYTES) std::vector<std::uint8_t>().swap(slot->payload);
-        if (slot->frame.capacity() > QUEUE_SLOT_KEEP_BYTES) std::vector<std::uint8_t>().swap(slot->frame);
+        keepOrRelease(*slot, w.large_kept[p]);
         q.pop();
         worked = true;
       }

@@ -41,9 +41,17 @@ namespace provaudit::capture {
 // 0.2 s of 1 Gbit/s for one worker: enough to absorb a burst or a slow audit.
 inline constexpr std::size_t DEFAULT_QUEUE_SLOTS = 16384;
 inline constexpr std::size_t MAX_WORKERS = 256;
-// A slot whose buffers grew beyond this (a jumbo or GRO super-frame) gives the
-// memory back after use, so the rings' footprint stays near slots x typical frame.
-inline constexpr std::size_t QUEUE_SLOT_KEEP_BYTES = 16 * 1024;
+// A slot keeps its buffers for the next packet up to this size (a standard
+// Ethernet frame, its payload), so a ring of ordinary traffic allocates nothing.
+inline constexpr std::size_t QUEUE_SLOT_KEEP_BYTES = 2 * 1024;
+// Larger buffers (jumbo frames, and the super-frames GRO makes on a busy link,
+// up to the snap length) are kept while a ring's large buffers stay within
+// this, and given back after use beyond it. A ring then holds at most
+// slots x 2 x QUEUE_SLOT_KEEP_BYTES + QUEUE_LARGE_BYTES_MAX of packet memory
+// (16 Ki slots: 72 MiB), where keeping every slot's buffer up to 16 KiB (as
+// before) let one ring grow to 512 MiB, and the live sensor's peak RSS on the
+// 1 GB corpus to 452 MB (bench/RESULTS.md, session 11).
+inline constexpr std::size_t QUEUE_LARGE_BYTES_MAX = 8 * 1024 * 1024;
 // A worker with nothing to do sleeps at most this long before it looks at the
 // clock (idle flow expiry) and the rings again.
 inline constexpr std::chrono::milliseconds WORKER_IDLE_WAIT{100};
@@ -59,6 +67,7 @@ struct QueuedPacket {
   std::vector<std::uint8_t> payload;
   std::vector<std::uint8_t> frame;     // empty unless evidence is being written
   std::uint32_t orig_len = 0;
+  std::size_t large_kept = 0;          // large buffer bytes kept, in the ring's budget (worker only)
 };
 
 // What a worker has done so far; copied out for the writer thread.
@@ -69,6 +78,7 @@ struct WorkerSnapshot {
   std::size_t active_flows = 0;
   std::int64_t last_ts_ns = 0;         // latest packet time seen
   std::uint64_t evidence_packets = 0;
+  std::size_t queue_large_bytes = 0;   // large buffers kept by the slots of this worker's rings
 };
 
 struct WorkerSetup {

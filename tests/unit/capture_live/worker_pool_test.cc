@@ -5,6 +5,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "../capture/packet_builder.h"
@@ -143,4 +144,31 @@ TEST_CASE("worker pool: snapshots report packets and flows for the writer thread
   }
   CHECK(packets == static_cast<std::uint64_t>(FLOWS) * 5);
   CHECK(flows == static_cast<std::uint64_t>(FLOWS));
+}
+
+TEST_CASE("worker pool: a ring keeps large buffers (GRO super-frames) only within its budget") {
+  // 1024 slots, every one of them used by a 12 KiB segment (only the payload:
+  // no evidence file, no frame): keeping them all would hold 12 MiB in one
+  // ring, past QUEUE_LARGE_BYTES_MAX.
+  const std::size_t slots = 1024;
+  static_assert(1024 * 12 * 1024 > QUEUE_LARGE_BYTES_MAX);
+  Harness h(1, slots);
+  h.pool->start();
+  const std::string big(12 * 1024, 'x');
+  std::int64_t ts = 1'000'000'000;
+  std::uint32_t seq = 1001;
+  REQUIRE(h.submit(segment(11, 40000, true, 1000, TCP_SYN, ""), ts++));
+  for (std::size_t i = 0; i < 2 * slots; ++i) {
+    // Retried while the worker catches up: every segment is delivered.
+    while (!h.submit(segment(11, 40000, true, seq, TCP_ACK | TCP_PSH, big), ts)) std::this_thread::yield();
+    ++ts;
+    seq += static_cast<std::uint32_t>(big.size());
+  }
+  h.pool->finish();
+  const auto s = h.pool->snapshot(0);
+  CHECK(s.packets == 2 * slots + 1);
+  CHECK(s.queue_large_bytes > 0);                       // large buffers are kept, up to the budget
+  CHECK(s.queue_large_bytes <= QUEUE_LARGE_BYTES_MAX);  // and no further
+  // The stream arrived whole.
+  CHECK(h.clientStreams()[40000].size() == 2 * slots * big.size());
 }
