@@ -1,11 +1,24 @@
 #pragma once
 // One file per subcommand; main.cc only builds the CLI and dispatches.
 #include <CLI/CLI.hpp>
+#include <cstddef>
 #include <memory>
 #include <string>
 #include <vector>
 
 namespace provaudit::app {
+
+// Sightings an audit holds in memory (the evidence, with what the rules read
+// from it and the devices derived: about 6 KB a sighting, 1 GB corpus and
+// repeated-device captures alike) unless --max-sightings says otherwise.
+// Devices are derived afresh from all the evidence, so without a limit a
+// sensor's memory grows with every handshake it sees, and under the systemd
+// unit's MemoryMax (2 GiB) it would be killed, restarted, read the same
+// sightings back and be killed again. Past the limit sightings are still
+// stored; the audit derives devices from the first this many (by rowid), says
+// so once on stderr and counts the rest (audit_sightings_over_limit). A later
+// run with a higher limit audits them.
+inline constexpr std::size_t DEFAULT_MAX_SIGHTINGS = 250000;
 
 struct CommonOptions {
   std::string db = "provaudit.db";
@@ -17,6 +30,7 @@ struct CommonOptions {
   std::string events;                 // JSON Lines output
   std::vector<std::string> keylog;    // NSS key log files (TLS decryption)
   std::vector<std::string> rsa_key;   // [IP:PORT=]FILE server RSA keys (TLS_RSA_* decryption)
+  std::size_t max_sightings = DEFAULT_MAX_SIGHTINGS;  // --max-sightings; 0: no limit
   bool quiet = false;
   int verbose = 0;
 };

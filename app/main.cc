@@ -27,6 +27,17 @@ void addCommonOptions(CLI::App& cmd, CommonOptions& o) {
   cmd.add_option("--rsa-key", o.rsa_key,
                  "[IP:PORT=]FILE: provisioning server's PEM RSA key, decrypts TLS_RSA_* sessions (repeatable)");
   cmd.add_option("--events", o.events, "write one JSON object per observation to FILE (JSON Lines)");
+  cmd.add_option("--max-sightings", o.max_sightings,
+                 "sightings the audit holds in memory, about 6 KB each (0: no limit); later ones are stored, "
+                 "not audited")
+      ->capture_default_str()
+      ->check(CLI::Validator(
+          [](const std::string& v) {
+            return !v.empty() && v.find_first_not_of("0123456789") == std::string::npos
+                       ? std::string()
+                       : std::string("not a whole number, 0 or more");
+          },
+          "N"));
   cmd.add_flag("-q,--quiet", o.quiet, "no progress and no summary");
   cmd.add_flag("-v,--verbose", o.verbose, "more detail on stderr (repeatable)");
 }

@@ -224,10 +224,12 @@ void Pipeline::flushLocked() {
   // row) ends it too.
   std::int64_t next_rowid = evidence_rowid_ + 1;
   std::size_t kept_tls = 0, kept_http = 0;
+  std::size_t room = evidenceRoom();  // --max-sightings
   const auto follows = [&](std::int64_t rowid, std::size_t& kept, std::size_t index) {
-    if (rowid != next_rowid || kept != index) return;
+    if (rowid != next_rowid || kept != index || room == 0) return;
     ++next_rowid;
     ++kept;
+    --room;
   };
   db_.transaction([&] {
     for (std::size_t i = 0; i < tls.size(); ++i) {
@@ -266,6 +268,7 @@ void Pipeline::flushLocked() {
   }
   for (std::size_t i = 0; i < kept_http; ++i) evidence_http_.push_back(std::move(http[i]));
   evidence_rowid_ += static_cast<std::int64_t>(kept_tls + kept_http);
+  if (room == 0 && added > kept_tls + kept_http) overLimit(added - kept_tls - kept_http);
   if (events_.is_open()) events_.flush();
   audit_times_.sightings_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   std::lock_guard lock(mu_);
@@ -285,11 +288,33 @@ bool Pipeline::reloadRules(std::string& err) {
   return true;
 }
 
+std::size_t Pipeline::evidenceRoom() const {
+  const std::size_t held = evidence_tls_.size() + evidence_http_.size();
+  if (opts_.max_sightings == 0) return SIZE_MAX;
+  return held >= opts_.max_sightings ? 0 : opts_.max_sightings - held;
+}
+
+void Pipeline::overLimit(std::uint64_t sightings) {
+  audit_anomalies_.inc(PA_ANOMALY("audit_sightings_over_limit"), sightings);
+  if (over_limit_said_) return;
+  over_limit_said_ = true;
+  std::fprintf(stderr,
+               "provaudit: warning: %s holds more than %zu sightings (--max-sightings): later ones are stored but "
+               "not audited, devices and findings come from the first %zu; a run with a higher limit audits them\n",
+               opts_.db.c_str(), opts_.max_sightings, opts_.max_sightings);
+}
+
+void Pipeline::checkLimitAfterLoad() {
+  if (over_limit_said_ || evidenceRoom() != 0) return;
+  if (const std::uint64_t left = db_.sightingsAfter(evidence_rowid_)) overLimit(left);
+}
+
 void Pipeline::preload() {
   std::lock_guard db_lock(db_mu_);
   const auto started = std::chrono::steady_clock::now();
   evidence_rowid_ = db_.loadObservationsSince(evidence_rowid_, evidence_tls_, evidence_http_, certs_, certs_by_sha_,
-                                              audit_anomalies_);
+                                              audit_anomalies_, evidenceRoom());
+  checkLimitAfterLoad();
   readClaims();
   audit_times_.load_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
 }
@@ -362,7 +387,8 @@ const analyze::AuditResult& Pipeline::auditLocked(bool last) {
   db_.transaction([&] {
     t0 = Clock::now();
     evidence_rowid_ = db_.loadObservationsSince(evidence_rowid_, evidence_tls_, evidence_http_, certs_,
-                                                certs_by_sha_, audit_anomalies_);
+                                                certs_by_sha_, audit_anomalies_, evidenceRoom());
+    checkLimitAfterLoad();
     t1 = Clock::now();
     readClaims();
     audited = &analyze::runAudit({&evidence_tls_, &evidence_http_, &claims_tls_, &claims_http_}, *rules_,

@@ -144,6 +144,13 @@ class Pipeline : public analyze::ObservationSink {
   void preload();
   // Drops the evidence and claims held in memory (after the last audit).
   void releaseEvidence();
+  // Sightings the evidence may still take (--max-sightings).
+  std::size_t evidenceRoom() const;
+  // Sightings stored but left out of the evidence by the limit: counted, and
+  // said once on stderr.
+  void overLimit(std::uint64_t sightings);
+  // After a load: when the evidence is full and more is stored, says so (once).
+  void checkLimitAfterLoad();
   // Brings claims_tls_ / claims_http_ up to the evidence under the current rules.
   void readClaims();
   void writerLoop(std::chrono::steady_clock::duration min_interval, int cost_factor);
@@ -166,6 +173,7 @@ class Pipeline : public analyze::ObservationSink {
   std::vector<analyze::TlsObservation> evidence_tls_;
   std::vector<analyze::HttpObservation> evidence_http_;
   std::int64_t evidence_rowid_ = 0;
+  bool over_limit_said_ = false;
   // What the rules read from each piece of evidence (same order), kept from
   // audit to audit and computed again when the rules change (SIGHUP).
   std::vector<analyze::ObservationClaims> claims_tls_, claims_http_;

@@ -284,7 +284,8 @@ std::int64_t Database::addHttp(const HttpObservation& h) {
 
 std::int64_t Database::loadObservationsSince(std::int64_t after_rowid, std::vector<TlsObservation>& tls,
                                              std::vector<HttpObservation>& http, CertCache& certs,
-                                             std::map<std::string, CertPtr>& by_sha, AnomalyCounters& anomalies) {
+                                             std::map<std::string, CertPtr>& by_sha, AnomalyCounters& anomalies,
+                                             std::size_t max_rows) {
   Stmt cert(db_.get(), "SELECT der FROM certificates WHERE sha256=?");
   const CertLookup lookup = [&](const std::string& sha) -> CertPtr {
     if (auto it = by_sha.find(sha); it != by_sha.end()) return it->second;
@@ -299,8 +300,10 @@ std::int64_t Database::loadObservationsSince(std::int64_t after_rowid, std::vect
     return c;
   };
   std::int64_t max_rowid = after_rowid;
-  Stmt s(db_.get(), "SELECT rowid, kind, data FROM sightings WHERE rowid > ? ORDER BY rowid");
+  Stmt s(db_.get(), "SELECT rowid, kind, data FROM sightings WHERE rowid > ? ORDER BY rowid LIMIT ?");
   s.bind(1, after_rowid);
+  // SQLite reads a negative LIMIT as none.
+  s.bind(2, max_rows > static_cast<std::size_t>(INT64_MAX) ? std::int64_t{-1} : static_cast<std::int64_t>(max_rows));
   while (s.step()) {
     max_rowid = s.int64(0);
     boost::system::error_code ec;
@@ -320,6 +323,12 @@ std::int64_t Database::loadObservationsSince(std::int64_t after_rowid, std::vect
     }
   }
   return max_rowid;
+}
+
+std::uint64_t Database::sightingsAfter(std::int64_t rowid) {
+  Stmt s(db_.get(), "SELECT count(*) FROM sightings WHERE rowid > ?");
+  s.bind(1, rowid);
+  return s.step() ? static_cast<std::uint64_t>(s.int64(0)) : 0;
 }
 
 void Database::saveSource(const SourceRecord& src, const AnomalyCounters& anomalies) {

@@ -85,11 +85,15 @@ class Database {
   std::int64_t addHttp(const analyze::HttpObservation& h);
 
   // Sightings stored after `after_rowid` (by this process or any other), for
-  // the audit; returns the highest rowid read. Certificates are looked up once
-  // each and kept in `by_sha`. Rows that do not decode are skipped and counted.
+  // the audit, at most `max_rows` of them in rowid order; returns the highest
+  // rowid read. Certificates are looked up once each and kept in `by_sha`.
+  // Rows that do not decode are skipped and counted.
   std::int64_t loadObservationsSince(std::int64_t after_rowid, std::vector<analyze::TlsObservation>& tls,
                                      std::vector<analyze::HttpObservation>& http, analyze::CertCache& certs,
-                                     std::map<std::string, analyze::CertPtr>& by_sha, AnomalyCounters& anomalies);
+                                     std::map<std::string, analyze::CertPtr>& by_sha, AnomalyCounters& anomalies,
+                                     std::size_t max_rows = SIZE_MAX);
+  // How many sightings are stored after `rowid`.
+  std::uint64_t sightingsAfter(std::int64_t rowid);
 
   void saveSource(const SourceRecord& s, const AnomalyCounters& anomalies);
   // Cumulative work counters (packets, flows, ...): each run adds its own.

@@ -380,6 +380,82 @@ TEST_CASE("evidence kept in memory audits like the same evidence read back from 
   CHECK(json::serialize(a.at("servers")) == json::serialize(b.at("servers")));
 }
 
+TEST_CASE("past --max-sightings the sightings are stored, the audit keeps to the first ones and says so once") {
+  std::vector<std::string> files;
+  for (const auto& path : e2e::expectedFiles()) files.push_back(e2e::samplePath(captureOf(e2e::readJson(path).as_object())));
+  std::sort(files.begin(), files.end());
+  files.erase(std::unique(files.begin(), files.end()), files.end());
+  const auto warnings = [](const std::string& err) {
+    std::size_t n = 0;
+    for (std::size_t at = err.find("--max-sightings"); at != std::string::npos; at = err.find("--max-sightings", at + 1)) ++n;
+    return n;
+  };
+  const auto scalar = [](const std::string& db, const char* sql) {
+    sqlite3* h = nullptr;
+    REQUIRE(sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+    sqlite3_stmt* st = nullptr;
+    REQUIRE(sqlite3_prepare_v2(h, sql, -1, &st, nullptr) == SQLITE_OK);
+    REQUIRE(sqlite3_step(st) == SQLITE_ROW);
+    const std::int64_t v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close_v2(h);
+    return v;
+  };
+  const auto report = [](const std::string& db) {
+    const auto r = e2e::run({PROVAUDIT_BIN, "report", "--db", db, "--format", "json"});
+    REQUIRE(r.status == 0);
+    const json::value v = e2e::parseJson(r.out);
+    return json::serialize(v.at("devices")) + json::serialize(v.at("servers"));
+  };
+  // Without a limit (the default is far above these samples): the full audit.
+  const std::string full_db = e2e::tmpPath("limit-full.db");
+  std::vector<std::string> argv{PROVAUDIT_BIN, "replay", "-q", "--db", full_db};
+  argv.insert(argv.end(), files.begin(), files.end());
+  const auto full = e2e::run(argv);
+  REQUIRE(full.status == 0);
+  CHECK(warnings(full.err) == 0);
+  const std::int64_t sightings = scalar(full_db, "SELECT count(*) FROM sightings");
+  const std::int64_t devices = scalar(full_db, "SELECT count(*) FROM devices");
+  REQUIRE(sightings > 20);
+
+  // Limited to 5: every sighting stored, devices from the first five only, one warning.
+  const std::string db = e2e::tmpPath("limit.db");
+  argv = {PROVAUDIT_BIN, "replay", "-q", "--max-sightings", "5", "--db", db};
+  argv.insert(argv.end(), files.begin(), files.end());
+  const auto limited = e2e::run(argv);
+  INFO(limited.err);
+  REQUIRE(limited.status == 0);
+  CHECK(warnings(limited.err) == 1);
+  CHECK(scalar(db, "SELECT count(*) FROM sightings") == sightings);
+  const std::int64_t first_devices = scalar(db, "SELECT count(*) FROM devices");
+  CHECK(first_devices >= 1);
+  CHECK(first_devices <= 5);
+  CHECK(first_devices < devices);
+  const std::string first = report(db);
+
+  // A restart with the same limit reads back only the first five: the same devices, the same warning.
+  const auto again = e2e::run({PROVAUDIT_BIN, "replay", "-v", "--max-sightings", "5", "--db", db, files.front()});
+  INFO(again.err);
+  REQUIRE(again.status == 0);
+  CHECK(warnings(again.err) == 1);
+  CHECK(again.err.find("audit_sightings_over_limit: " + std::to_string(sightings - 5)) != std::string::npos);
+  CHECK(report(db) == first);
+
+  // Without the limit, the next run audits everything that was stored.
+  const auto unlimited = e2e::run({PROVAUDIT_BIN, "replay", "-q", "--max-sightings", "0", "--db", db, files.front()});
+  REQUIRE(unlimited.status == 0);
+  CHECK(warnings(unlimited.err) == 0);
+  CHECK(report(db) == report(full_db));
+
+  // A limit that is not a whole number is a usage error, one line.
+  for (const char* bad : {"-1", "many", "2.5"}) {
+    const auto r = e2e::run({PROVAUDIT_BIN, "replay", "--max-sightings", bad, "--db", db, files.front()});
+    CHECK(r.status == 1);
+    CHECK(r.err.find("--max-sightings") != std::string::npos);
+    CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+  }
+}
+
 namespace {
 
 struct Packet {
