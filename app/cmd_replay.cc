@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <iostream>
 #include <map>
+#include <optional>
 
 #include "app/commands.h"
 #include "app/huge_page_heap.h"
@@ -109,6 +110,9 @@ int runReplay(const CommonOptions& common, const ReplayOptions& opts) {
   // pipeline's writer stores the observations and audits as it goes.
   pipe.startWriter(dashboard != nullptr);
   std::uint32_t source_id = 0;
+  // The last source saved, and its anomalies: the audit's own are added to
+  // them at the end (where the dashboard lists anomalies).
+  std::optional<std::pair<store::SourceRecord, AnomalyCounters>> last_saved;
   for (const auto& path : opts.files) {
     ++source_id;
     std::string err;
@@ -164,6 +168,7 @@ int runReplay(const CommonOptions& common, const ReplayOptions& opts) {
       });
     }
     pipe.withDatabase([&](store::Database& d) { d.transaction([&] { d.saveSource(rec, delta); }); });
+    last_saved.emplace(std::move(rec), std::move(delta));
   }
   pipe.stopWriter();
   const auto read_done = std::chrono::steady_clock::now();
@@ -171,6 +176,11 @@ int runReplay(const CommonOptions& common, const ReplayOptions& opts) {
   // evidence is released then; otherwise the process ends with it.
   const analyze::AuditResult& result = pipe.lastAudit(dashboard == nullptr);
   pipe.anomalies().merge(pipe.auditAnomalies());
+  if (last_saved && pipe.auditAnomalies().total() > 0) {
+    // Sightings past --max-sightings, rows that did not decode: with the last file read.
+    last_saved->second.merge(pipe.auditAnomalies());
+    db.transaction([&] { db.saveSource(last_saved->first, last_saved->second); });
+  }
   const auto audit_done = std::chrono::steady_clock::now();
   const auto& t = pipe.totals();
   if (common.verbose > 0) {

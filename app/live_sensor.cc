@@ -107,7 +107,12 @@ void LiveSensor::saveSources(bool final) {
     rec.error = c.error;
     rec.status = !c.error.empty() ? "error" : (final ? "complete" : "running");
     AnomalyCounters anomalies = c.anomalies;
-    if (i == 0) anomalies.merge(workers);
+    if (i == 0) {
+      anomalies.merge(workers);
+      // The audit's own (sightings past --max-sightings, undecodable rows):
+      // this thread's, between its flushes and audits. The dashboard lists them.
+      anomalies.merge(pipe_.auditAnomalies());
+    }
     db_.saveSource(rec, anomalies);
   }
 }

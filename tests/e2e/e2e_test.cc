@@ -427,6 +427,9 @@ TEST_CASE("past --max-sightings the sightings are stored, the audit keeps to the
   REQUIRE(limited.status == 0);
   CHECK(warnings(limited.err) == 1);
   CHECK(scalar(db, "SELECT count(*) FROM sightings") == sightings);
+  // Counted where the dashboard lists anomalies.
+  CHECK(scalar(db, "SELECT coalesce(sum(count), 0) FROM source_anomalies WHERE name = 'audit_sightings_over_limit'") ==
+        sightings - 5);
   const std::int64_t first_devices = scalar(db, "SELECT count(*) FROM devices");
   CHECK(first_devices >= 1);
   CHECK(first_devices <= 5);

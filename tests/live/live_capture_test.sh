@@ -161,6 +161,21 @@ print(f"{sys.argv[3]} == {sys.argv[4]}: {len(a['devices'])} devices, {len(a['ser
 PY
 }
 
+# --max-sightings under capture: every sighting stored, devices from the first
+# five only, one warning in the journal, and the left-out sightings counted
+# where the dashboard lists anomalies.
+live_run livecap 1 --max-sightings 5
+sql() { python3 -c 'import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchone()[0])' "$@"; }
+s_all=$(sql "$TMP/live1.db" "SELECT count(*) FROM sightings")
+s_cap=$(sql "$TMP/livecap.db" "SELECT count(*) FROM sightings")
+d_cap=$(sql "$TMP/livecap.db" "SELECT count(*) FROM devices")
+over=$(sql "$TMP/livecap.db" "SELECT coalesce(sum(count), 0) FROM source_anomalies WHERE name = 'audit_sightings_over_limit'")
+((s_cap == s_all)) || fail "--max-sightings: capture stored $s_cap sightings, without the limit $s_all"
+((d_cap >= 1 && d_cap <= 5)) || fail "--max-sightings 5: $d_cap devices"
+((over == s_all - 5)) || fail "--max-sightings 5: $over sightings counted over the limit, expected $((s_all - 5))"
+warned=$(grep -c -- '--max-sightings' "$TMP/capture.err" || true)
+((warned == 1)) || fail "--max-sightings: $warned warnings: $(cat "$TMP/capture.err")"
+
 compare replay live1 || fail "live capture (1 worker) differs from replay"
 compare live1 live2 || fail "live capture with 2 workers differs from 1 worker"
 compare live1 evidence || fail "the evidence file (-w) does not reproduce the live result"
