@@ -273,7 +273,10 @@ void Pipeline::flushLocked() {
   audit_times_.sightings_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   std::lock_guard lock(mu_);
   totals_.new_sightings += added;
-  if (added > 0) dirty_ = true;
+  // New evidence, or rows the next load reads: an audit is due. With the
+  // evidence full (--max-sightings) new rows change nothing it derives, and a
+  // sensor at its limit would audit its whole evidence again and again.
+  if (added > 0 && (room > 0 || kept_tls + kept_http > 0)) dirty_ = true;
 }
 
 bool Pipeline::reloadRules(std::string& err) {
