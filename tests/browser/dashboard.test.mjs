@@ -273,6 +273,33 @@ test('without a token there is no Sign out button', async () => {
   await page.close();
 });
 
+test('sightings past --max-sightings: the overview says the results are partial', async () => {
+  const db = path.join(tmp, 'limited.db');
+  const samples = fs.readdirSync(path.join(SOURCE, 'samples')).filter((f) => f.endsWith('.pcap')).sort().map((f) => path.join(SOURCE, 'samples', f));
+  execFileSync(BIN, ['replay', '-q', '--max-sightings', '5', '--db', db, ...samples], { stdio: ['ignore', 'ignore', 'ignore'] });
+  const limited = JSON.parse(execFileSync(BIN, ['report', '--db', db, '--format', 'json']).toString());
+  assert.ok(limited.devices.length <= 5 && limited.devices.length < all.report.devices.length);
+  const page = await newPage();
+  await page.goto(await serve(db));
+  await page.waitForSelector('[data-banner=audit-limit]');
+  const text = await page.textContent('[data-banner=audit-limit]');
+  // The banner counts what the stats API counts: every sighting but the first five.
+  const stats = await (await page.request.get(page.url().replace(/#.*$/, '') + 'api/stats')).json();
+  const over = stats.anomalies.list.find((a) => a.name === 'audit_sightings_over_limit');
+  assert.ok(over && over.count > 0, 'the anomaly is in the stats API');
+  const m = /^([\d,. \u00a0\u202f]+) sightings are stored but not audited \(--max-sightings\)/.exec(text);
+  assert.ok(m, text);
+  assert.equal(m[1].replace(/\D/g, ''), String(over.count));
+  await shot(page, 'overview-limited');
+  await page.close();
+  // Without the limit there is no banner.
+  const full = await newPage();
+  await full.goto(all.url);
+  await full.waitForSelector('[data-kpi=devices]');
+  assert.equal(await full.locator('[data-banner=audit-limit]').count(), 0);
+  await full.close();
+});
+
 test('no script errors or CSP violations on any page', () => {
   assert.deepEqual(pageErrors, []);
   assert.deepEqual(dialogs, []);

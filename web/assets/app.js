@@ -293,7 +293,12 @@
         { label: 'Bytes', num: true, render: (r) => bytes(r.bytes) },
         { label: 'Status', render: (r) => r.status === 'error' ? el('span', { class: 'no', title: r.error }, 'error: ', r.error) : el('span', { class: 'yes' }, r.status) },
       ], cov.list, {}, null, null));
-    return [pageHead('Overview', `Audit of ${num(d.total)} devices from ${num(cov.sources)} capture sources`), kpis,
+    // Sightings past --max-sightings: stored, not audited. The results are partial: say so first.
+    const leftOut = s.anomalies.list.filter((a) => a.name === 'audit_sightings_over_limit').reduce((n, a) => n + a.count, 0);
+    const limitBanner = leftOut > 0 ? el('div', { class: 'banner warn', role: 'status', 'data-banner': 'audit-limit' },
+      `${num(leftOut)} sightings are stored but not audited (--max-sightings): devices and findings come from the first ones. `,
+      'Start a new database for the next period, or run with a higher limit to audit them.') : null;
+    return [pageHead('Overview', `Audit of ${num(d.total)} devices from ${num(cov.sources)} capture sources`), limitBanner, kpis,
       el('div', { class: 'grid cols-3' }, classPanel, sevPanel, serverPanel), el('div', { class: 'grid' }, timeline),
       el('div', { class: 'grid cols-1-2' }, covPanel, sources)];
   }
