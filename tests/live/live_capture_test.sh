@@ -66,16 +66,18 @@ for side in "$NS_CAP $IF_CAP 10.78.0.1/24" "$NS_GEN $IF_GEN 10.78.0.2/24"; do
   ip -n "$ns" link set lo up
 done
 
-# Waits until the capture process has its packet socket (the kernel buffers
-# from then on, so nothing sent afterwards is missed).
-wait_for_socket() {
+# Waits until the capture says it is capturing: every interface open with its
+# filter, the kernel buffering from then on. (Its packet socket alone is not
+# enough: libpcap drops what arrived before the filter was set, and a capture
+# whose ring took a while to set up missed the first samples.)
+wait_for_capture() {
   local pid=$1
   for _ in $(seq 1 100); do
     kill -0 "$pid" 2>/dev/null || fail "capture exited early: $(cat "$TMP/capture.err")"
-    if ls -l "/proc/$pid/fd" 2>/dev/null | grep -q 'socket:'; then return 0; fi
+    if grep -q 'capturing on' "$TMP/capture.err"; then return 0; fi
     sleep 0.1
   done
-  fail "capture did not open $IF_CAP within 10 s"
+  fail "capture did not start on $IF_CAP within 10 s: $(cat "$TMP/capture.err")"
 }
 
 # live_run NAME WORKERS [CAPTURE OPTIONS...]: capture while tcpreplay sends
@@ -83,10 +85,10 @@ wait_for_socket() {
 live_run() {
   local name=$1 workers=$2 db="$TMP/$1.db"
   shift 2
-  ip netns exec "$NS_CAP" "$BIN" capture -i "$IF_CAP" --db "$db" -q --workers "$workers" "$@" \
+  ip netns exec "$NS_CAP" "$BIN" capture -i "$IF_CAP" --db "$db" --workers "$workers" "$@" \
     2>"$TMP/capture.err" &
   CAP_PID=$!
-  wait_for_socket "$CAP_PID"
+  wait_for_capture "$CAP_PID"
   ip netns exec "$NS_GEN" tcpreplay -q -i "$IF_GEN" --mbps 50 "${SAMPLES[@]}" >"$TMP/tcpreplay.out" 2>&1 ||
     fail "tcpreplay: $(cat "$TMP/tcpreplay.out")"
   sleep 1.5  # at least one writer pass with everything (shutdown drains anyway)
