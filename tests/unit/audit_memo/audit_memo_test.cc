@@ -15,6 +15,7 @@
 
 #include "analyze/audit.h"
 #include "../../support/audit_fixtures.h"
+#include "../../support/audit_writer.h"
 #include "../../support/sqlite_dump.h"
 #include "../../support/temp_dir.h"
 #include "analyze/rules.h"
@@ -150,13 +151,6 @@ void requireSame(const AuditResult& memoized, const AuditResult& fresh) {
 
 std::string dump(const std::string& path, const char* sql) { return testing::dumpQuery(path, sql); }
 
-std::size_t write(store::Database& db, const AuditResult& r, std::unordered_map<std::string, std::uint64_t>& written,
-                  std::int64_t& generation) {
-  std::size_t rows = 0;
-  db.transaction([&] { rows = db.replaceAudit(r, written, generation); });
-  return rows;
-}
-
 }  // namespace
 
 TEST_CASE("an audit taking over unchanged devices gives what an audit from scratch gives") {
@@ -266,14 +260,13 @@ TEST_CASE("the rows of devices taken over unchanged stay, and the tables end as 
   const std::string path = tmp.path("memo.db");
   {
     store::Database db(path, store::Database::Mode::ReadWrite);
-    std::unordered_map<std::string, std::uint64_t> written;
-    std::int64_t generation = -1;
+    testing::AuditWriter writer;
     AuditMemo memo;
     for (int round = 0; round < 30; ++round) {
       INFO("round " << round);
       const int n = round % 5 == 4 ? 0 : 1 + round * 7 % 9;
       for (int i = 0; i < n; ++i) site.add(tls, http);
-      const std::size_t rows = write(db, runAudit({&tls, &http}, rules(), nullptr, nullptr, memo), written, generation);
+      const std::size_t rows = writer.write(db, runAudit({&tls, &http}, rules(), nullptr, nullptr, memo));
       if (n == 0) CHECK(rows == 0);  // nothing new: every device taken over, nothing written
       if (round == 15) {
         // Another process audits the same database meanwhile (a second
@@ -282,9 +275,8 @@ TEST_CASE("the rows of devices taken over unchanged stay, and the tables end as 
         const std::vector<TlsObservation> some_tls(tls.begin(), tls.begin() + static_cast<std::ptrdiff_t>(tls.size() / 2));
         const std::vector<HttpObservation> no_http;
         store::Database other(path, store::Database::Mode::ReadWrite);
-        std::unordered_map<std::string, std::uint64_t> other_written;
-        std::int64_t other_generation = -1;
-        CHECK(write(other, runAudit({&some_tls, &no_http}, rules(), nullptr, nullptr), other_written, other_generation) > 0);
+        testing::AuditWriter other_writer;
+        CHECK(other_writer.write(other, runAudit({&some_tls, &no_http}, rules(), nullptr, nullptr)) > 0);
       }
       if (round == 16) CHECK(rows > 0);
     }
@@ -292,9 +284,8 @@ TEST_CASE("the rows of devices taken over unchanged stay, and the tables end as 
   const std::string fresh_path = tmp.path("fresh.db");
   {
     store::Database db(fresh_path, store::Database::Mode::ReadWrite);
-    std::unordered_map<std::string, std::uint64_t> written;
-    std::int64_t generation = -1;
-    REQUIRE(write(db, runAudit({&tls, &http}, rules(), nullptr, nullptr), written, generation) > 0);
+    testing::AuditWriter writer;
+    REQUIRE(writer.write(db, runAudit({&tls, &http}, rules(), nullptr, nullptr)) > 0);
   }
   for (const char* sql :
        {"SELECT id, mac, identity, identity_reason, vendor, model, firmware, serial, cert_sha256, cert_subject, "

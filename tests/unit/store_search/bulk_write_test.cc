@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "../../support/audit_writer.h"
 #include "../../support/sqlite_dump.h"
 #include "../../support/temp_dir.h"
 #include "store/database.h"
@@ -51,13 +52,6 @@ analyze::AuditResult fleet(int n, int changed) {
 
 std::string dump(const std::string& path, const char* sql) { return testing::dumpQuery(path, sql); }
 
-std::size_t write(Database& db, const analyze::AuditResult& r, std::unordered_map<std::string, std::uint64_t>& written,
-                  std::int64_t& generation) {
-  std::size_t rows = 0;
-  db.transaction([&] { rows = db.replaceAudit(r, written, generation); });
-  return rows;
-}
-
 }  // namespace
 
 TEST_CASE("a bulk write after a small audit gives the same tables and indexes as a row-by-row write") {
@@ -76,10 +70,9 @@ TEST_CASE("a bulk write after a small audit gives the same tables and indexes as
   {
     Database db(bulk_path, Database::Mode::ReadWrite);
     db.setDashboardIndexMin(index_min);
-    std::unordered_map<std::string, std::uint64_t> written;
-    std::int64_t generation = -1;
-    CHECK(write(db, small, written, generation) == 40);
-    bulk_rows = write(db, large, written, generation);
+    testing::AuditWriter writer;
+    CHECK(writer.write(db, small) == 40);
+    bulk_rows = writer.write(db, large);
   }
   // Row by row: enough stored that the same audit is written incrementally.
   const std::string rows_path = tmp.path("rows.db");
@@ -87,11 +80,10 @@ TEST_CASE("a bulk write after a small audit gives the same tables and indexes as
   {
     Database db(rows_path, Database::Mode::ReadWrite);
     db.setDashboardIndexMin(index_min);
-    std::unordered_map<std::string, std::uint64_t> written;
-    std::int64_t generation = -1;
+    testing::AuditWriter writer;
     const analyze::AuditResult most = fleet(n - 100, 40);
-    CHECK(write(db, most, written, generation) == static_cast<std::size_t>(n - 100));
-    incremental_rows = write(db, large, written, generation);
+    CHECK(writer.write(db, most) == static_cast<std::size_t>(n - 100));
+    incremental_rows = writer.write(db, large);
   }
   CHECK(bulk_rows == static_cast<std::size_t>(n));                 // everything rewritten
   CHECK(incremental_rows == static_cast<std::size_t>(100 + 30));   // the new and the changed only

@@ -11,6 +11,7 @@
 #include <set>
 #include <string>
 
+#include "../../support/audit_writer.h"
 #include "../../support/temp_dir.h"
 #include "store/database.h"
 #include "store/sqlite_util.h"
@@ -60,11 +61,6 @@ std::set<std::string> search(const std::string& path, const std::string& term) {
   return ids;
 }
 
-void audit(Database& db, const analyze::AuditResult& r, std::unordered_map<std::string, std::uint64_t>& written,
-           std::int64_t& generation) {
-  db.transaction([&] { db.replaceAudit(r, written, generation); });
-}
-
 // A fresh database and the audit state of the process writing it; it keeps
 // the search index however small its fleet (DASHBOARD_INDEX_MIN_DEVICES).
 struct SearchDb {
@@ -72,9 +68,8 @@ struct SearchDb {
   const testing::TempDir tmp{"provaudit-search"};
   const std::string path = tmp.path("search.db");
   Database db{path, Database::Mode::ReadWrite};
-  std::unordered_map<std::string, std::uint64_t> written;
-  std::int64_t generation = -1;
-  void audit(const analyze::AuditResult& r) { ::audit(db, r, written, generation); }
+  testing::AuditWriter writer;
+  void audit(const analyze::AuditResult& r) { writer.write(db, r); }
 };
 
 // Two devices; then the first one's model changes and a third appears.
@@ -117,9 +112,8 @@ TEST_CASE("the search index follows full and incremental audits: changed, new an
   CHECK(search(path, "CBT") == std::set<std::string>{"serial:CBT22222BBB", "serial:CBT33333CCC"});
 
   // Another writer's audit (the generation moved): the next one rewrites everything.
-  std::unordered_map<std::string, std::uint64_t> other_written;
-  std::int64_t other_generation = -1;
-  audit(s.db, first, other_written, other_generation);
+  testing::AuditWriter other;
+  other.write(s.db, first);
   s.audit(third);
   CHECK(search(path, "SPA962").empty());
   CHECK(search(path, "CBT") == std::set<std::string>{"serial:CBT22222BBB", "serial:CBT33333CCC"});
