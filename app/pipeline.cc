@@ -6,6 +6,7 @@
 
 #include "common/thread_name.h"
 #include "store/json_codec.h"
+#include "store/schema.h"
 
 namespace provaudit::app {
 namespace json = boost::json;
@@ -269,6 +270,7 @@ void Pipeline::flushLocked() {
   for (std::size_t i = 0; i < kept_http; ++i) evidence_http_.push_back(std::move(http[i]));
   evidence_rowid_ += static_cast<std::int64_t>(kept_tls + kept_http);
   if (room == 0 && added > kept_tls + kept_http) overLimit(added - kept_tls - kept_http);
+  if (added > 0 && evidenceRoom() == 0) recordLeftOut(db_.sightingsAfter(evidence_rowid_));
   if (events_.is_open()) events_.flush();
   audit_times_.sightings_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   std::lock_guard lock(mu_);
@@ -308,8 +310,17 @@ void Pipeline::overLimit(std::uint64_t sightings) {
 }
 
 void Pipeline::checkLimitAfterLoad() {
-  if (over_limit_said_ || evidenceRoom() != 0) return;
-  if (const std::uint64_t left = db_.sightingsAfter(evidence_rowid_)) overLimit(left);
+  // A load reads every stored sighting the evidence has room for: with room
+  // left, none is left out.
+  const std::uint64_t left = evidenceRoom() == 0 ? db_.sightingsAfter(evidence_rowid_) : 0;
+  if (left > 0 && !over_limit_said_) overLimit(left);
+  recordLeftOut(left);
+}
+
+void Pipeline::recordLeftOut(std::uint64_t left) {
+  if (left_out_stored_ == left) return;
+  db_.setStat(store::STAT_SIGHTINGS_LEFT_OUT, static_cast<std::int64_t>(left));
+  left_out_stored_ = left;
 }
 
 void Pipeline::preload() {

@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <unordered_map>
 #include <set>
 #include <string>
@@ -149,8 +150,11 @@ class Pipeline : public analyze::ObservationSink {
   // Sightings stored but left out of the evidence by the limit: counted, and
   // said once on stderr.
   void overLimit(std::uint64_t sightings);
-  // After a load: when the evidence is full and more is stored, says so (once).
+  // After a load: when the evidence is full and more is stored, says so
+  // (once); records how many are left out either way.
   void checkLimitAfterLoad();
+  // Keeps STAT_SIGHTINGS_LEFT_OUT at `left` (written when it changes).
+  void recordLeftOut(std::uint64_t left);
   // Brings claims_tls_ / claims_http_ up to the evidence under the current rules.
   void readClaims();
   void writerLoop(std::chrono::steady_clock::duration min_interval, int cost_factor);
@@ -174,6 +178,7 @@ class Pipeline : public analyze::ObservationSink {
   std::vector<analyze::HttpObservation> evidence_http_;
   std::int64_t evidence_rowid_ = 0;
   bool over_limit_said_ = false;
+  std::optional<std::uint64_t> left_out_stored_;  // STAT_SIGHTINGS_LEFT_OUT as we last wrote it
   // What the rules read from each piece of evidence (same order), kept from
   // audit to audit and computed again when the rules change (SIGHUP).
   std::vector<analyze::ObservationClaims> claims_tls_, claims_http_;

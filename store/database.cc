@@ -326,9 +326,9 @@ std::int64_t Database::loadObservationsSince(std::int64_t after_rowid, std::vect
 }
 
 std::uint64_t Database::sightingsAfter(std::int64_t rowid) {
-  Stmt s(db_.get(), "SELECT count(*) FROM sightings WHERE rowid > ?");
-  s.bind(1, rowid);
-  return s.step() ? static_cast<std::uint64_t>(s.int64(0)) : 0;
+  Stmt s(db_.get(), "SELECT max(rowid) FROM sightings");
+  const std::int64_t last = s.step() && !s.isNull(0) ? s.int64(0) : 0;
+  return last > rowid ? static_cast<std::uint64_t>(last - rowid) : 0;
 }
 
 void Database::saveSource(const SourceRecord& src, const AnomalyCounters& anomalies) {
@@ -359,6 +359,11 @@ void Database::saveSource(const SourceRecord& src, const AnomalyCounters& anomal
 void Database::addStat(const std::string& name, std::int64_t delta) {
   Stmt s(db_.get(), "INSERT INTO stats(name,value) VALUES(?,?) ON CONFLICT(name) DO UPDATE SET value=value+excluded.value");
   s.bind(1, name).bind(2, delta).exec();
+}
+
+void Database::setStat(const std::string& name, std::int64_t value) {
+  Stmt s(db_.get(), "INSERT INTO stats(name,value) VALUES(?,?) ON CONFLICT(name) DO UPDATE SET value=excluded.value");
+  s.bind(1, name).bind(2, value).exec();
 }
 
 namespace {

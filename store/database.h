@@ -92,12 +92,16 @@ class Database {
                                      std::vector<analyze::HttpObservation>& http, analyze::CertCache& certs,
                                      std::map<std::string, analyze::CertPtr>& by_sha, AnomalyCounters& anomalies,
                                      std::size_t max_rows = SIZE_MAX);
-  // How many sightings are stored after `rowid`.
+  // How many sightings are stored after `rowid`. Sightings are never deleted,
+  // so their rowids run from 1 without gaps and this is the highest rowid
+  // less `rowid`: one index seek, however many follow.
   std::uint64_t sightingsAfter(std::int64_t rowid);
 
   void saveSource(const SourceRecord& s, const AnomalyCounters& anomalies);
   // Cumulative work counters (packets, flows, ...): each run adds its own.
   void addStat(const std::string& name, std::int64_t delta);
+  // A value of the moment kept beside them (STAT_SIGHTINGS_LEFT_OUT): the last writer's stands.
+  void setStat(const std::string& name, std::int64_t value);
   // Brings devices, servers and findings in line with an audit result (inside
   // the caller's transaction). `written` remembers, per device id, a hash of the
   // rows this process last wrote: unchanged devices are left alone, so a

@@ -21,4 +21,12 @@ extern const IndexDefinition DASHBOARD_INDEXES[DASHBOARD_INDEX_COUNT];
 // The trigram search index of migration 2 (filled from devices_search_source).
 extern const char* const SEARCH_INDEX_SQL;
 
+// The stats table holds cumulative counters (each run adds its own) and this
+// one value of the moment, set rather than added: the sightings stored but
+// left out of the last writer's evidence by --max-sightings (0 when every
+// stored sighting is audited). The dashboard shows it, not the per-source
+// anomaly counts, which a restart counts again and a later run without the
+// limit does not take back.
+inline constexpr const char* STAT_SIGHTINGS_LEFT_OUT = "audit_sightings_left_out";
+
 }  // namespace provaudit::store

@@ -14,6 +14,7 @@
 #include "store/json_codec.h"
 #include "store/report.h"
 #include "store/report_html.h"
+#include "store/schema.h"
 #include "store/search_fold.h"
 #include "store/sqlite_util.h"
 
@@ -1707,14 +1708,19 @@ json::object WebQueries::stats() {
   }
   {
     json::object counters;
-    std::int64_t drops = 0;
+    std::int64_t drops = 0, left_out = 0;
     Stmt s(db_, "SELECT name, value FROM stats ORDER BY name");
     while (s.step()) {
+      if (s.text(0) == STAT_SIGHTINGS_LEFT_OUT) {
+        left_out = s.int64(1);
+        continue;
+      }
       counters[s.text(0)] = s.int64(1);
       if (s.text(0).rfind("drops", 0) == 0) drops += s.int64(1);
     }
     out["counters"] = std::move(counters);
     out["drops"] = drops;
+    out["sightings_left_out"] = left_out;
   }
   {
     json::array anomalies;
@@ -1808,6 +1814,8 @@ std::string WebQueries::metrics() {
     Stmt s(db_, "SELECT name, value FROM stats");
     while (s.step()) counters[s.text(0)] = s.int64(1);
   }
+  const std::int64_t left_out = counters[STAT_SIGHTINGS_LEFT_OUT];
+  counters.erase(STAT_SIGHTINGS_LEFT_OUT);  // a value of the moment, not a counter
   const std::pair<const char*, const char*> named[] = {
       {"packets", "Packets read from all capture sources."},
       {"bytes", "Bytes (original length) read from all capture sources."},
@@ -1832,6 +1840,10 @@ std::string WebQueries::metrics() {
   }
   promHeader(out, "provaudit_counter_total", "counter", "Every cumulative run counter stored, by name.");
   for (const auto& [k, v] : counters) promSample(out, "provaudit_counter_total", "name=\"" + promLabel(k) + "\"", v);
+
+  promHeader(out, "provaudit_sightings_left_out", "gauge",
+             "Sightings stored but left out of the audit by --max-sightings.");
+  promSample(out, "provaudit_sightings_left_out", "", left_out);
 
   promHeader(out, "provaudit_devices", "gauge", "Devices by identity class.");
   {

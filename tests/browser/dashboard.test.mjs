@@ -273,24 +273,57 @@ test('without a token there is no Sign out button', async () => {
   await page.close();
 });
 
-test('sightings past --max-sightings: the overview says the results are partial', async () => {
+test('sightings past --max-sightings: every page says the results are partial, with the count of the moment', async () => {
   const db = path.join(tmp, 'limited.db');
   const samples = fs.readdirSync(path.join(SOURCE, 'samples')).filter((f) => f.endsWith('.pcap')).sort().map((f) => path.join(SOURCE, 'samples', f));
-  execFileSync(BIN, ['replay', '-q', '--max-sightings', '5', '--db', db, ...samples], { stdio: ['ignore', 'ignore', 'ignore'] });
+  const replay = (...args) => execFileSync(BIN, ['replay', '-q', '--db', db, ...args], { stdio: ['ignore', 'ignore', 'ignore'] });
+  replay('--max-sightings', '5', ...samples);
   const limited = JSON.parse(execFileSync(BIN, ['report', '--db', db, '--format', 'json']).toString());
   assert.ok(limited.devices.length <= 5 && limited.devices.length < all.report.devices.length);
   const page = await newPage();
-  await page.goto(await serve(db));
-  await page.waitForSelector('[data-banner=audit-limit]');
-  const text = await page.textContent('[data-banner=audit-limit]');
-  // The banner counts what the stats API counts: every sighting but the first five.
-  const stats = await (await page.request.get(page.url().replace(/#.*$/, '') + 'api/stats')).json();
-  const over = stats.anomalies.list.find((a) => a.name === 'audit_sightings_over_limit');
+  const base = await serve(db);
+  const stats = async () => (await page.request.get(base.replace(/#.*$/, '') + 'api/stats')).json();
+  const bannerCount = async () => {
+    await page.waitForSelector('[data-banner=audit-limit]');
+    const text = await page.textContent('[data-banner=audit-limit]');
+    const m = /^([\d,. \u00a0\u202f]+) sightings are stored but not audited \(--max-sightings\)/.exec(text);
+    assert.ok(m, text);
+    return Number(m[1].replace(/\D/g, ''));
+  };
+  await page.goto(base);
+  await page.waitForSelector('[data-kpi=devices]');
+  // One run: the count of the moment and the run's anomaly agree, every sighting but the first five.
+  const first = await stats();
+  const over = first.anomalies.list.find((a) => a.name === 'audit_sightings_over_limit');
   assert.ok(over && over.count > 0, 'the anomaly is in the stats API');
-  const m = /^([\d,. \u00a0\u202f]+) sightings are stored but not audited \(--max-sightings\)/.exec(text);
-  assert.ok(m, text);
-  assert.equal(m[1].replace(/\D/g, ''), String(over.count));
+  assert.equal(first.sightings_left_out, over.count);
+  assert.equal(await bannerCount(), first.sightings_left_out);
   await shot(page, 'overview-limited');
+  // Under the title of every other page too.
+  const device = limited.devices[0].id;
+  for (const [hash, title] of [['#/devices', 'Devices'], ['#/servers', 'Servers'], ['#/findings', 'Findings'], ['#/device/' + encodeURIComponent(device), 'Device']]) {
+    await page.goto(base.replace(/#.*$/, '') + hash);
+    await page.waitForFunction((t) => document.title.startsWith(t + ' ·'), title);
+    assert.equal(await page.locator('.page-head + [data-banner=audit-limit]').count(), 1, hash);
+    assert.equal(await bannerCount(), first.sightings_left_out, hash);
+  }
+  // A restart with the same limit leaves the same sightings out: the count stays, though
+  // the restarted run counts its left-out sightings again in its source's anomalies.
+  replay('--max-sightings', '5', samples[0]);
+  const again = await stats();
+  assert.ok(again.anomalies.list.find((a) => a.name === 'audit_sightings_over_limit').count > over.count);
+  assert.equal(again.sightings_left_out, first.sightings_left_out);
+  await page.reload();
+  assert.equal(await bannerCount(), first.sightings_left_out);
+  // Without the limit the next run audits them all: the banner goes, the old anomalies stay.
+  replay('--max-sightings', '0', samples[0]);
+  const lifted = await stats();
+  assert.equal(lifted.sightings_left_out, 0);
+  assert.ok(lifted.anomalies.list.some((a) => a.name === 'audit_sightings_over_limit'));
+  await page.goto(base.replace(/#.*$/, '') + '#/devices');
+  await page.reload();
+  await page.waitForFunction(() => document.title.startsWith('Devices ·'));
+  assert.equal(await page.locator('[data-banner=audit-limit]').count(), 0);
   await page.close();
   // Without the limit there is no banner.
   const full = await newPage();

@@ -430,6 +430,12 @@ TEST_CASE("past --max-sightings the sightings are stored, the audit keeps to the
   // Counted where the dashboard lists anomalies.
   CHECK(scalar(db, "SELECT coalesce(sum(count), 0) FROM source_anomalies WHERE name = 'audit_sightings_over_limit'") ==
         sightings - 5);
+  // And as the value of the moment the dashboard shows (STAT_SIGHTINGS_LEFT_OUT),
+  // counted from the rowids: they run from 1 without gaps.
+  const char* const left_out = "SELECT value FROM stats WHERE name = 'audit_sightings_left_out'";
+  CHECK(scalar(db, left_out) == sightings - 5);
+  CHECK(scalar(db, "SELECT max(rowid) FROM sightings") == sightings);
+  CHECK(scalar(full_db, left_out) == 0);
   const std::int64_t first_devices = scalar(db, "SELECT count(*) FROM devices");
   CHECK(first_devices >= 1);
   CHECK(first_devices <= 5);
@@ -443,12 +449,17 @@ TEST_CASE("past --max-sightings the sightings are stored, the audit keeps to the
   CHECK(warnings(again.err) == 1);
   CHECK(again.err.find("audit_sightings_over_limit: " + std::to_string(sightings - 5)) != std::string::npos);
   CHECK(report(db) == first);
+  // The restart counts them again in its source's anomalies; the value of the moment stays.
+  CHECK(scalar(db, "SELECT coalesce(sum(count), 0) FROM source_anomalies WHERE name = 'audit_sightings_over_limit'") >
+        sightings - 5);
+  CHECK(scalar(db, left_out) == sightings - 5);
 
   // Without the limit, the next run audits everything that was stored.
   const auto unlimited = e2e::run({PROVAUDIT_BIN, "replay", "-q", "--max-sightings", "0", "--db", db, files.front()});
   REQUIRE(unlimited.status == 0);
   CHECK(warnings(unlimited.err) == 0);
   CHECK(report(db) == report(full_db));
+  CHECK(scalar(db, left_out) == 0);
 
   // A limit that is not a whole number is a usage error, one line.
   for (const char* bad : {"-1", "many", "2.5"}) {

@@ -175,6 +175,8 @@ over=$(sql "$TMP/livecap.db" "SELECT coalesce(sum(count), 0) FROM source_anomali
 ((s_cap == s_all)) || fail "--max-sightings: capture stored $s_cap sightings, without the limit $s_all"
 ((d_cap >= 1 && d_cap <= 5)) || fail "--max-sightings 5: $d_cap devices"
 ((over == s_all - 5)) || fail "--max-sightings 5: $over sightings counted over the limit, expected $((s_all - 5))"
+left=$(sql "$TMP/livecap.db" "SELECT value FROM stats WHERE name = 'audit_sightings_left_out'")
+((left == s_all - 5)) || fail "--max-sightings 5: the dashboard's count of the moment is $left, expected $((s_all - 5))"
 warned=$(grep -c -- '--max-sightings' "$TMP/capture.err" || true)
 ((warned == 1)) || fail "--max-sightings: $warned warnings: $(cat "$TMP/capture.err")"
 

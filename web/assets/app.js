@@ -237,8 +237,8 @@
   }
 
   // ---- Overview -----------------------------------------------------------
-  async function renderOverview() {
-    const [s, t, top] = await Promise.all([api('stats'), api('timeline', { bucket: 'auto' }), api('servers', { sort: 'devices', dir: 'desc', limit: 6 }), ensureCatalogue()]);
+  async function renderOverview(stats) {
+    const [s, t, top] = await Promise.all([stats, api('timeline', { bucket: 'auto' }), api('servers', { sort: 'devices', dir: 'desc', limit: 6 }), ensureCatalogue()]);
     const d = s.devices, byc = d.by_identity, f = s.findings, cov = s.coverage;
     const pct = (n) => (d.total ? Math.round((100 * n) / d.total) + '%' : '–');
     const kpi = (label, value, note, cls, href) => el(href ? 'a' : 'div', { class: 'kpi' + (cls ? ' c-' + cls : ''), href, 'data-kpi': label.toLowerCase() }, el('div', { class: 'label' }, label), el('div', { class: 'value' }, value), note ? el('div', { class: 'note' }, note) : null);
@@ -293,20 +293,15 @@
         { label: 'Bytes', num: true, render: (r) => bytes(r.bytes) },
         { label: 'Status', render: (r) => r.status === 'error' ? el('span', { class: 'no', title: r.error }, 'error: ', r.error) : el('span', { class: 'yes' }, r.status) },
       ], cov.list, {}, null, null));
-    // Sightings past --max-sightings: stored, not audited. The results are partial: say so first.
-    const leftOut = s.anomalies.list.filter((a) => a.name === 'audit_sightings_over_limit').reduce((n, a) => n + a.count, 0);
-    const limitBanner = leftOut > 0 ? el('div', { class: 'banner warn', role: 'status', 'data-banner': 'audit-limit' },
-      `${num(leftOut)} sightings are stored but not audited (--max-sightings): devices and findings come from the first ones. `,
-      'Start a new database for the next period, or run with a higher limit to audit them.') : null;
-    return [pageHead('Overview', `Audit of ${num(d.total)} devices from ${num(cov.sources)} capture sources`), limitBanner, kpis,
+    return [pageHead('Overview', `Audit of ${num(d.total)} devices from ${num(cov.sources)} capture sources`), kpis,
       el('div', { class: 'grid cols-3' }, classPanel, sevPanel, serverPanel), el('div', { class: 'grid' }, timeline),
       el('div', { class: 'grid cols-1-2' }, covPanel, sources)];
   }
 
   // ---- Devices ------------------------------------------------------------
   const DEVICE_FILTERS = ['q', 'class', 'vendor', 'finding', 'severity', 'server'];
-  async function renderDevices(params) {
-    const [s, list] = await Promise.all([api('stats'), api('devices', { ...params, limit: 50 }), ensureCatalogue()]);
+  async function renderDevices(params, stats) {
+    const [s, list] = await Promise.all([stats, api('devices', { ...params, limit: 50 }), ensureCatalogue()]);
     const state = { sort: params.sort || 'id', desc: params.dir === 'desc' };
     const setFilter = (k, v) => { const p = { ...params, [k]: v }; delete p.after; delete p.before; delete p.pos; go('devices', p); };
     const codes = Object.keys(catalogue).filter((k) => k !== '__summary').sort();
@@ -486,6 +481,14 @@
       offsetPager(params, 'findings', list, limit)];
   }
 
+  // Sightings past --max-sightings are stored, not audited (the count is the last run's, set again by every run).
+  function limitBanner(s) {
+    const leftOut = s.sightings_left_out || 0;
+    return leftOut > 0 ? el('div', { class: 'banner warn', role: 'status', 'data-banner': 'audit-limit' },
+      `${num(leftOut)} sightings are stored but not audited (--max-sightings): devices and findings come from the first ones. `,
+      'Start a new database for the next period, or run with a higher limit to audit them.') : null;
+  }
+
   // ---- Render loop --------------------------------------------------------
   async function render(quiet) {
     const seq = ++renderSeq;
@@ -496,12 +499,18 @@
     if (!quiet && page !== lastPage) view.replaceChildren(el('div', { class: 'skeleton' }, 'Loading…'));
     lastPage = page;
     let content;
+    const stats = api('stats');
+    stats.catch(() => {}); // a page that fails on it says so; the others go without the banner
     try {
-      if (page === 'devices') content = await renderDevices(params);
+      if (page === 'devices') content = await renderDevices(params, stats);
       else if (page === 'device') content = await renderDevice(arg);
       else if (page === 'servers') content = await renderServers(params);
       else if (page === 'findings') content = await renderFindings(params);
-      else content = await renderOverview();
+      else content = await renderOverview(stats);
+      content = [content].flat();
+      // Every page's results are partial when sightings were left out: each says so under its title.
+      const banner = limitBanner(await stats.catch(() => ({})));
+      if (banner) content.splice(content.findIndex((n) => n && n.classList && n.classList.contains('page-head')) + 1, 0, banner);
     } catch (e) {
       content = [el('div', { class: 'banner error', role: 'alert' }, 'Could not load this view: ', e.message)];
     }
