@@ -446,6 +446,9 @@ TEST_CASE("/metrics is Prometheus text") {
     CHECK(names.count(n) == 1);
   }
   CHECK(r.body().find("provaudit_devices{identity=\"generic\"} 2") != std::string::npos);
+  // A value of the moment: a gauge of its own, not one of the counters.
+  CHECK(r.body().find("# TYPE provaudit_sightings_left_out gauge\nprovaudit_sightings_left_out 0\n") != std::string::npos);
+  CHECK(r.body().find("name=\"audit_sightings_left_out\"") == std::string::npos);
 }
 
 TEST_CASE("a non-loopback bind needs a token; with one, requests need it") {
