@@ -108,6 +108,7 @@ int runReplay(const CommonOptions& common, const ReplayOptions& opts) {
   const auto run_start = std::chrono::steady_clock::now();
   // Reading and storing overlap: this thread reads and analyses, the
   // pipeline's writer stores the observations and audits as it goes.
+  pipe.findingEventsFromLastAudit();
   pipe.startWriter(dashboard != nullptr);
   std::uint32_t source_id = 0;
   // The last source saved, and its anomalies: the audit's own are added to

@@ -432,8 +432,9 @@ const analyze::AuditResult& Pipeline::auditLocked(bool last) {
   }
   last_audit_ = std::chrono::steady_clock::now();
   last_audit_cost_ = last_audit_ - started;
-  if (events_.is_open()) {
-    // A finding is an event once, when it first appears (audits run every second live).
+  if (events_.is_open() && (last || !finding_events_last_only_)) {
+    // A finding is an event once, when it first appears (audits run every second live),
+    // timed at its subject's last sighting then.
     for (const auto& d : result.devices) {
       for (const auto& f : d.findings) {
         if (!reported_findings_.insert(d.id + "|" + f.code).second) continue;

@@ -96,6 +96,11 @@ class Pipeline : public analyze::ObservationSink {
   // free).
   void startWriter(bool watched = true);
   void stopWriter();
+  // --events: findings are written when they first appear in an audit (live
+  // capture), or only from the last audit (replay: its audits run by wall
+  // time, so what a finding looked like at one depends on the machine's
+  // speed; from the last, the same input gives the same events).
+  void findingEventsFromLastAudit() { finding_events_last_only_ = true; }
   // Runs `fn` with the database while no flush or audit is running.
   void withDatabase(const std::function<void(store::Database&)>& fn);
   // Anomalies met while reading the evidence back (audit); the writer's own.
@@ -203,6 +208,7 @@ class Pipeline : public analyze::ObservationSink {
   std::chrono::steady_clock::time_point last_flush_;
   std::ofstream events_;
   std::set<std::string> reported_findings_;  // "device|code" already written as events
+  bool finding_events_last_only_ = false;
   RunTotals totals_;
   AuditTimes audit_times_;
 };

@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -661,6 +663,96 @@ TEST_CASE("stdin replay gives the same report as the file") {
   const auto viaStdin = e2e::parseJson(e2e::run({PROVAUDIT_BIN, "report", "--db", db}).out);
   const auto viaFile = e2e::replayReport({sample}, {}, "stdin-file.db");
   CHECK(json::serialize(viaStdin.at("devices")) == json::serialize(viaFile.at("devices")));
+}
+
+namespace {
+
+// "2026-11-26T20:30:29.360734Z" as nanoseconds since the epoch.
+std::int64_t isoNs(const std::string& t) {
+  std::tm tm{};
+  long frac = 0;
+  int digits = 0;
+  REQUIRE(std::sscanf(t.c_str(), "%d-%d-%dT%d:%d:%d.%ld%nZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+                      &tm.tm_min, &tm.tm_sec, &frac, &digits) == 7);
+  const int frac_digits = digits - static_cast<int>(t.find('.')) - 1;
+  for (int i = frac_digits; i < 9; ++i) frac *= 10;
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  return static_cast<std::int64_t>(::timegm(&tm)) * 1000000000 + frac;
+}
+
+std::vector<std::string> lines(const std::string& path) {
+  std::ifstream in(path);
+  std::vector<std::string> out;
+  for (std::string line; std::getline(in, line);) out.push_back(line);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("replay --events: the same input gives the same events, findings as the report has them, however the audits fell") {
+  // A replay audits while it reads, by wall time: a stream that stops halfway
+  // is audited halfway. Its finding events still come from the last audit,
+  // so they equal those of a replay of the stream in one go, and the report's.
+  const std::string sample = e2e::samplePath("plain_http.pcap");
+  int linktype = 0;
+  const auto pkts = readAll(sample, linktype);
+  const std::string whole = e2e::tmpPath("events-whole.pcap");
+  writeAll(whole, linktype, pkts);
+  const std::string db_file = e2e::tmpPath("events-file.db"), ev_file = e2e::tmpPath("events-file.jsonl");
+  REQUIRE(e2e::run({PROVAUDIT_BIN, "replay", "-q", "--db", db_file, "--events", ev_file, "-"}, whole).status == 0);
+  const json::value report = e2e::parseJson(e2e::run({PROVAUDIT_BIN, "report", "--db", db_file}).out);
+  // The stop falls between the sightings of the device seen longest with a finding.
+  std::int64_t split_ns = 0, span = 0;
+  for (const auto& d : report.at("devices").as_array()) {
+    const std::int64_t first = isoNs(json::value_to<std::string>(d.at("first_seen")));
+    const std::int64_t last = isoNs(json::value_to<std::string>(d.at("last_seen")));
+    if (d.at("findings").as_array().empty() || d.at("sessions").to_number<int>() < 2 || last - first <= span) continue;
+    span = last - first;
+    split_ns = first + span / 2;
+  }
+  REQUIRE(span > 0);
+  std::size_t offset = 24;  // the file header, then 16 bytes and the data per record
+  std::size_t before = 0;
+  for (const auto& p : pkts) {
+    if (static_cast<std::int64_t>(p.hdr.ts.tv_sec) * 1000000000 + p.hdr.ts.tv_usec * 1000 >= split_ns) break;
+    offset += 16 + p.hdr.caplen;
+    ++before;
+  }
+  REQUIRE(before > 0);
+  REQUIRE(before < pkts.size());
+  // The stream stops for 2.5 s there: the replay audits what it has (-vv says so).
+  const std::string db_pause = e2e::tmpPath("events-pause.db"), ev_pause = e2e::tmpPath("events-pause.jsonl");
+  const std::string script = "{ head -c " + std::to_string(offset) + " '" + whole + "'; sleep 2.5; tail -c +" +
+                             std::to_string(offset + 1) + " '" + whole + "'; } | '" + PROVAUDIT_BIN +
+                             "' replay -vv --db '" + db_pause + "' --events '" + ev_pause + "' -";
+  const auto paused = e2e::run({"sh", "-c", script});
+  INFO(paused.err);
+  REQUIRE(paused.status == 0);
+  REQUIRE(paused.err.find("provaudit: audit 2:") != std::string::npos);  // one audit in the pause, one at the end
+  CHECK(json::serialize(e2e::parseJson(e2e::run({PROVAUDIT_BIN, "report", "--db", db_pause}).out).at("devices")) ==
+        json::serialize(report.at("devices")));
+  const auto events = lines(ev_file);
+  CHECK(lines(ev_pause) == events);
+  // Every finding of the report is an event, once, timed at its device's last sighting.
+  std::multiset<std::string> expected;
+  for (const auto& d : report.at("devices").as_array()) {
+    for (const auto& f : d.at("findings").as_array()) {
+      expected.insert(json::serialize(json::object{{"event", "finding"}, {"device", d.at("id")}, {"code", f.at("code")},
+                                                   {"severity", f.at("severity")}, {"detail", f.at("detail")},
+                                                   {"time", d.at("last_seen")}}));
+    }
+  }
+  CHECK(!expected.empty());
+  for (const auto& file : {ev_file, ev_pause}) {
+    INFO(file);
+    std::multiset<std::string> got;
+    for (const auto& line : lines(file)) {
+      const json::value e = e2e::parseJson(line);
+      if (e.at("event") == "finding" && e.as_object().contains("device")) got.insert(json::serialize(e));
+    }
+    CHECK(got == expected);
+  }
 }
 
 TEST_CASE("rules check: bundled rules pass, a broken file gives FILE:LINE errors and exit 1") {
