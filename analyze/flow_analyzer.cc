@@ -9,6 +9,7 @@
 #include "analyze/tls_connection.h"
 #include "analyze/tls_decrypt.h"
 #include "analyze/tls_handshake.h"
+#include "analyze/tls_null_records.h"
 #include "common/text.h"
 
 namespace provaudit::analyze {
@@ -94,6 +95,7 @@ class FlowAnalyzer : public StreamHandler {
       case Mode::Tls: {
         if (!tls_done_ && tls_->gap(side, missing) != ParseState::NeedMore) tls_done_ = true;
         if (dec_) dec_->gap(side, missing);
+        if (null_ && side == Side::Client) null_->gap();
         return afterTls(flow, pkt);
       }
       case Mode::Http:
@@ -170,6 +172,7 @@ class FlowAnalyzer : public StreamHandler {
         ++f_.tls_flows_;
         tls_ = std::make_unique<TlsConnection>(f_.anomalies_);
         if (f_.decryption_) dec_ = std::make_unique<TlsDecryptSession>(f_.decryption_, f_.anomalies_, corrected.server);
+        null_ = std::make_unique<NullRecordReader>();  // until the ClientHello shows it offers no NULL suite
         first_ = pkt;
         StreamVerdict v = feedTls(corrected, Side::Client, held, pkt);
         if (v == StreamVerdict::Continue && !server_held_.empty()) {
@@ -211,6 +214,7 @@ class FlowAnalyzer : public StreamHandler {
       }
       if (st != ParseState::NeedMore) tls_done_ = true;
     }
+    if (null_) readNullRecords(flow, side, bytes, pkt);
     // The decryptor reads the same bytes with its own record framing, past
     // where the handshake parser stops.
     if (dec_ && dec_->state() != TlsDecryptSession::State::Off) {
@@ -223,11 +227,38 @@ class FlowAnalyzer : public StreamHandler {
     return afterTls(flow, pkt);
   }
 
+  // A suite with NULL encryption (tls_null_records.h): the client's requests
+  // are read as they travel, keys or not. The reader follows a flow whose
+  // ClientHello offers such a suite, until the ServerHello picks another.
+  void readNullRecords(const FlowInfo& flow, Side side, std::span<const std::uint8_t> bytes, const PacketRef& pkt) {
+    const TlsSummary& s = tls_->summary();
+    if (s.client_hello && !offersNullEncryption(s.client_hello->cipher_suites)) {
+      null_.reset();
+      return;
+    }
+    const std::uint16_t suite = s.server_hello ? s.server_hello->cipher_suite : 0;
+    if (s.server_hello && nullEncryptionMacLength(suite) == 0) {
+      null_.reset();
+      return;
+    }
+    // Negotiated: nothing to decrypt, whatever keys the run has.
+    if (s.server_hello) dec_.reset();
+    if (side != Side::Client) return;
+    std::vector<std::uint8_t> plain;
+    null_->feed(bytes, suite, plain);
+    if (!plain.empty()) feedDecryptedHttp(flow, plain, pkt);
+  }
+
   // While the handshake parser reads, keep going. Once it is done, a flow that
-  // decrypts is followed on (HTTP inside TLS); its handshake observation waits
-  // for what an encrypted handshake (TLS 1.3, a renegotiation) reveals.
+  // decrypts, or whose NULL-encryption records are read, is followed on (HTTP
+  // inside TLS); its handshake observation waits for what an encrypted
+  // handshake (TLS 1.3, a renegotiation) reveals.
   StreamVerdict afterTls(const FlowInfo& flow, const PacketRef& pkt) {
     if (!tls_done_) return StreamVerdict::Continue;
+    if (null_ && !null_->stopped() && !tls_http_done_) {
+      if (!emitted_) emitTls(flow, pkt);
+      return StreamVerdict::Continue;
+    }
     if (!dec_ || dec_->state() != TlsDecryptSession::State::Decrypting) return finishTls(flow, pkt);
     const TlsSummary& s = tls_->summary();
     const bool encrypted_handshake_pending = (s.tls13 || s.renegotiation) && !dec_->revealed().handshake_complete;
@@ -391,7 +422,8 @@ class FlowAnalyzer : public StreamHandler {
   std::unique_ptr<TlsConnection> tls_;
   std::unique_ptr<HttpRequestParser> http_;
   std::unique_ptr<TlsDecryptSession> dec_;        // set when the run has keys
-  std::unique_ptr<HttpRequestParser> tls_http_;   // requests inside decrypted TLS
+  std::unique_ptr<NullRecordReader> null_;        // while a NULL-encryption suite may be (or was) negotiated
+  std::unique_ptr<HttpRequestParser> tls_http_;   // requests inside decrypted (or NULL-encryption) TLS
   bool tls_http_done_ = false;
   bool tls_done_ = false;                         // the handshake parser has nothing more to learn
   std::optional<PacketRef> cert_pkt_;
