@@ -6,7 +6,7 @@ Independent of provaudit: checks the wire facts the expected files rely on
 CertificateRequest, User-Agents in clear, and with keys: the decrypted UAs).
 Usage: samples/check_samples.py [name ...]      (needs tshark)
 """
-import json, os, subprocess, sys
+import json, os, re, subprocess, sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -19,6 +19,10 @@ def tshark(pcap, fields, dfilter, opts=()):
         cmd += ["-e", f]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     return [line.split("\t") for line in out.splitlines()]
+
+def unescape_dn(value):
+    """An RFC 4514 attribute value as the certificate holds it (tshark shows it so)."""
+    return re.sub(r'\\(.)', r'\1', value)
 
 def check(exp):
     errs = []
@@ -56,7 +60,7 @@ def check(exp):
             errs.append("%s: expected an empty Certificate message" % d["mac"])
         c = d.get("cert")
         if c:
-            want = c["subject_contains"].split("=", 1)[1]
+            want = unescape_dn(c["subject_contains"].split("=", 1)[1])
             if not any(want in s for s in nonempty):
                 errs.append("%s: no client cert containing %r" % (d["mac"], want))
             if c.get("mac") and not any(c["mac"].replace(":", "") in s for s in nonempty):
@@ -97,7 +101,7 @@ def check(exp):
             for ua in x.get("user_agents", []):
                 if ua not in blob:
                     errs.append("%s: decrypted UA %r not found" % (d["mac"], ua))
-            if x.get("cert") and x["cert"]["subject_contains"].split("=", 1)[1] not in blob:
+            if x.get("cert") and unescape_dn(x["cert"]["subject_contains"].split("=", 1)[1]) not in blob:
                 errs.append("%s: decrypted cert not found" % d["mac"])
     return errs
 

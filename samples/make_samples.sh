@@ -6,6 +6,10 @@
 # included) is regenerated from scratch.  Needs root, iproute2, openssl (3.0),
 # curl, tcpdump, python3.  Traffic never leaves the private namespaces created
 # here (10.77.0.0/24, fd77::/64).  Run:  sudo samples/make_samples.sh
+#
+# `make_samples.sh --only null_cipher` makes that one capture (and its keylog)
+# with the committed pki/server.* and leaves everything else as it is: it
+# needs no device certificate, so no new PKI.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -22,6 +26,12 @@ export OPENSSL_CONF=$WORK/empty.cnf   # ignore the host's openssl.cnf (seclevel 
 : > "$OPENSSL_CONF"
 
 BGPIDS=()
+ONLY=""
+case "${1:-}" in
+    "") ;;
+    --only) ONLY=${2:-}; [ "$ONLY" = null_cipher ] || { echo "make_samples.sh: --only takes null_cipher" >&2; exit 1; } ;;
+    *) echo "usage: make_samples.sh [--only null_cipher]" >&2; exit 1 ;;
+esac
 log() { printf '[make_samples %s] %s\n' "$SECONDS" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
@@ -45,6 +55,11 @@ done
 # ---------------------------------------------------------------------------
 # PKI (test material only; regenerated on every run)
 # ---------------------------------------------------------------------------
+if [ -n "$ONLY" ]; then
+    # The committed server material is all this capture needs.
+    cp "$PKI/server.pem" "$WORK/server.pem"; cp "$PKI/server.key" "$WORK/server.key"
+    cp "$PKI/server-ca.pem" "$WORK/srvca.pem"
+else
 rm -rf "$PKI"
 mkdir -p "$PKI/devices" "$WORK/ca/new"
 touch "$WORK/ca/index.txt"; echo 1000 > "$WORK/ca/serial"
@@ -181,6 +196,7 @@ Regenerated (new keys) by `../make_samples.sh` on every run; the captures in
 | server.pem / server.key | provisioning server cert (CN=prov.example.test) and its RSA key (for RSA-kx decryption of tls10_rsa / tls12_rsa) |
 | devices/*.pem | the device (client) certificates used in the captures |
 EOF
+fi
 
 # ---------------------------------------------------------------------------
 # Topology: switch ns with bridge br0; one ns per node, veth eth0 <-> port
@@ -217,6 +233,8 @@ dev weak      00:0e:08:a4:28:05  10.77.0.45    ""         weak
 dev hostile   00:0e:08:66:60:66  10.77.0.46    ""         hostile
 dev sermm     00:0e:08:55:55:55  10.77.0.47    ""         spa2102s
 dev future    00:0e:08:fe:00:01  10.77.0.48    ""         future
+# NULL encryption
+dev ht502     00:0b:82:50:20:01  10.77.0.51    ""         ""
 CHAIN[chain]=$WORK/spa122c-chain.pem
 
 # Turn off checksum/segmentation offloads so the capture shows real wire frames
@@ -362,6 +380,26 @@ tls_get() {
     grep -q 'HTTP/1.0 200' "$WORK/client-$d.log" || { cat "$WORK/client-$d.log" >&2; die "no HTTP 200 for $d"; }
     sleep 0.2
 }
+
+# ---------------------------------------------------------------------------
+# 10. null_cipher: a legacy ATA fetches its profile over TLS 1.2 with a suite
+#     that authenticates but does not encrypt (ECDHE-RSA-NULL-SHA, 0xc010),
+#     from a server that offers it and never asks for a client certificate.
+#     The request travels readable; with the keylog, tshark dissects it.
+# ---------------------------------------------------------------------------
+NULL_SUITE='ECDHE-RSA-NULL-SHA:@SECLEVEL=0'
+srv_start 443 openssl s_server -accept 443 -cert "$WORK/server.pem" -key "$WORK/server.key" \
+    -cert_chain "$WORK/srvca.pem" -WWW -tls1_2 -cipher "$NULL_SUITE"
+cap_start null_cipher
+tls_get ht502 /cfg000b82502001.xml 'Grandstream Model HW HT502 V1.2A SW 1.0.8.6 DevId 000b82502001' \
+    -tls1_2 -cipher "$NULL_SUITE" -keylogfile "$WORK/null_cipher.keylog"
+cap_stop; srv_stop
+grep -q 'Cipher is ECDHE-RSA-NULL-SHA' "$WORK/client-ht502.log" || die "null_cipher: another suite was negotiated"
+cp "$WORK/null_cipher.keylog" "$OUT/null_cipher.keylog"
+if [ -n "$ONLY" ]; then
+    log "done: $OUT/null_cipher.pcap"
+    exit 0
+fi
 
 # ---------------------------------------------------------------------------
 # 1. spa_mixed_tls12: individualized, generic x2, none, MPP; TLS 1.2, MTU 576
