@@ -45,6 +45,11 @@ const std::vector<UaCase>& uaCases() {
       {"Cisco/SPA112-1.4.1(SR5) (88755A000001)", "Cisco", "SPA112", "1.4.1(SR5)", "88755A000001", nullptr},
       // MPP: the guide's "serial" is a MAC by OUI (00:56:2B Cisco).
       {"Cisco-CP-8841-3PCC/11.0 (00562b043615)", "Cisco", "CP-8841-3PCC", "11.0", nullptr, "00:56:2b:04:36:15"},
+      // Every Cisco Systems block counts (rules/oui_cisco.toml), not a selection: 70:70:8B,
+      // F4:AC:C1 and 00:00:0C were taken for serials before.
+      {"Cisco-CP-8851-3PCC/12.0.1 (70708b0a85a1)", "Cisco", "CP-8851-3PCC", "12.0.1", nullptr, "70:70:8b:0a:85:a1"},
+      {"Cisco/SPA112-1.4.1(SR5) (F4ACC1000001)", "Cisco", "SPA112", "1.4.1(SR5)", nullptr, "f4:ac:c1:00:00:01"},
+      {"Cisco/SPA122-1.4.1(SR5) (00000C123456)", "Cisco", "SPA122", "1.4.1(SR5)", nullptr, "00:00:0c:12:34:56"},
       // domain.md §7 test data.
       {"Linksys/SPA-962-5.1.5 (88012BA01234)", "Cisco", "SPA-962", "5.1.5", "88012BA01234", nullptr},
       {"Cisco/SPA112-1.4.1(SR5) (CCQ00000001)", "Cisco", "SPA112", "1.4.1(SR5)", "CCQ00000001", nullptr},
