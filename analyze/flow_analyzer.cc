@@ -36,13 +36,34 @@ CertPtr CertCache::get(const std::vector<std::uint8_t>& der, AnomalyCounters& an
   auto ptr = std::make_shared<const CertInfo>(std::move(*parsed));
   // The key views the entry's own copy of the DER: it lives as long as the entry.
   const std::string_view key(reinterpret_cast<const char*>(ptr->der.data()), ptr->der.size());
+  const std::size_t cost = key.size() + CERT_CACHE_ENTRY_OVERHEAD;
+  while (!order_.empty() && bytes_ + cost > max_bytes_) {
+    // The map entry goes first: its value holds the DER its key views.
+    const std::string_view oldest = order_.front();
+    bytes_ -= oldest.size() + CERT_CACHE_ENTRY_OVERHEAD;
+    certs_.erase(oldest);
+    order_.pop_front();
+    ++evictions_;
+  }
   certs_.emplace(key, ptr);
+  order_.push_back(key);
+  bytes_ += cost;
   return ptr;
 }
 
 std::size_t CertCache::size() const {
   std::lock_guard lock(mu_);
   return certs_.size();
+}
+
+std::size_t CertCache::bytes() const {
+  std::lock_guard lock(mu_);
+  return bytes_;
+}
+
+std::uint64_t CertCache::evictions() const {
+  std::lock_guard lock(mu_);
+  return evictions_;
 }
 
 void FlowAnalyzerFactory::setSourceName(std::uint32_t source, std::string name) {

@@ -3,6 +3,7 @@
 // carries TLS or HTTP (any port), drives the matching parser, and turns what it
 // finds into observations. Implements the reassembly seam of common/stream.h.
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <functional>
@@ -41,17 +42,33 @@ struct BytesHash {
   std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
 };
 
+// What the certificate cache may hold: the DER of its entries plus
+// CERT_CACHE_ENTRY_OVERHEAD each (the parsed fields, the map node). A flood
+// of distinct certificates (or a very large fleet) evicts the oldest.
+inline constexpr std::size_t CERT_CACHE_MAX_BYTES = 64 * 1024 * 1024;
+inline constexpr std::size_t CERT_CACHE_ENTRY_OVERHEAD = 1024;
+
 // One parsed certificate per distinct DER, shared by every observation that
 // carries it. Thread-safe. Keyed by a view of the entry's own CertInfo::der
 // (the DER is held once, not again as the key: 30 MB on the 1 GB corpus).
+// Bounded by `max_bytes`: past it the oldest entries go, first in first out,
+// and are counted (stats cert_cache_evictions). Observations keep their own
+// references, so an evicted certificate seen again is only parsed again.
 class CertCache {
  public:
+  explicit CertCache(std::size_t max_bytes = CERT_CACHE_MAX_BYTES) : max_bytes_(max_bytes) {}
   CertPtr get(const std::vector<std::uint8_t>& der, AnomalyCounters& anomalies);
   [[nodiscard]] std::size_t size() const;
+  [[nodiscard]] std::size_t bytes() const;           // as counted against max_bytes
+  [[nodiscard]] std::uint64_t evictions() const;
 
  private:
+  const std::size_t max_bytes_;
   mutable std::mutex mu_;
   std::unordered_map<std::string_view, CertPtr, BytesHash, std::equal_to<>> certs_;
+  std::deque<std::string_view> order_;  // keys, oldest first
+  std::size_t bytes_ = 0;
+  std::uint64_t evictions_ = 0;
 };
 
 class FlowAnalyzerFactory : public StreamHandlerFactory {

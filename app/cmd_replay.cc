@@ -205,7 +205,8 @@ int runReplay(const CommonOptions& common, const ReplayOptions& opts) {
         {"flows", fs.flows_created},     {"flows_bypassed", fs.flows_bypassed},
         {"flows_evicted", fs.flows_evicted}, {"tls_handshakes", t.tls_handshakes},
         {"http_requests", t.http_requests},  {"client_certificates", t.client_certs},
-        {"sources_read", t.sources_ok},  {"sources_failed", t.sources_failed}};
+        {"sources_read", t.sources_ok},  {"sources_failed", t.sources_failed},
+        {"cert_cache_evictions", pipe.certs().evictions()}};
     db.transaction([&] {
       for (const auto& [name, value] : stats) db.addStat(name, static_cast<std::int64_t>(value));
     });

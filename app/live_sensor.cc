@@ -60,6 +60,7 @@ std::map<std::string, std::uint64_t> LiveSensor::totals() const {
   t["tls_handshakes"] = sink_.tls();
   t["http_requests"] = sink_.http();
   t["client_certificates"] = sink_.clientCerts();
+  t["cert_cache_evictions"] = pipe_.certs().evictions();
   return t;
 }
 
