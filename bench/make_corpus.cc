@@ -3,6 +3,7 @@
 //   make_corpus [--size 1G] --out corpus.pcap [--seed N] [--samples DIR]
 //   make_corpus --synflood 1000000 --out syn.pcap
 //   make_corpus --ooo 200000 --out ooo.pcap
+//   make_corpus --certflood 50000 --out certs.pcap
 //
 // The mixed corpus clones the real captures in samples/*.pcap: each clone of a
 // sample gives every device of that sample a fresh MAC (same OUI, random low
@@ -943,6 +944,11 @@ struct CloneGen : Gen {
   Side srv_side, cli_side;
   const char* kind;
   std::uint64_t* bytes_kind = nullptr;
+  // Four bytes of one template packet written over (the certificate flood):
+  // packet index, offset in the packet, value.
+  int patch_pkt = -1;
+  std::size_t patch_at = 0;
+  std::uint32_t patch_value = 0;
 
   CloneGen(Ctx& c, const Sample& smp, std::int64_t start, int dev, double midstream_p, std::uint64_t bulk,
            std::int64_t bulk_dur, const char* k)
@@ -1155,6 +1161,7 @@ struct CloneGen : Gen {
     const std::size_t n = tp.data.size();
     std::memcpy(d, tp.data.data(), n);
     rewrite(d, n, tp, tp.L);
+    if (static_cast<int>(i) == patch_pkt) put32(d + patch_at, patch_value);
     fixChecksums(d, tp.L);
     c.w.commit(ts, n, tp.wire_len);
     *bytes_kind += 16 + n;
@@ -1501,6 +1508,7 @@ struct Options {
   std::string samples;
   std::uint64_t synflood = 0;
   std::uint64_t ooo = 0;
+  std::uint64_t certflood = 0;
   double device_share = 0.15, noise_share = 0.03;
   double midstream_devices = 0.05;
   double duration_s = 0;  // 0: from size
@@ -1513,7 +1521,9 @@ void usage() {
                "                   [--device-share 0.15] [--noise-share 0.03] [--midstream-devices 0.05]\n"
                "                   [--duration SECONDS] [--stretch 30]\n"
                "       make_corpus --synflood N --out FILE [--seed N]   (N SYNs of distinct flows)\n"
-               "       make_corpus --ooo N --out FILE [--seed N]        (N out-of-order segments, holes never filled)\n");
+               "       make_corpus --ooo N --out FILE [--seed N]        (N out-of-order segments, holes never filled)\n"
+               "       make_corpus --certflood N --out FILE [--seed N] [--samples DIR]\n"
+               "                   (N handshakes of N devices, each with a client certificate of its own)\n");
   std::exit(1);
 }
 
@@ -1603,21 +1613,79 @@ int oooflood(const Options& o) {
   return 0;
 }
 
+// --samples, else the nearest samples/ (with its expected/) up from here.
+fs::path samplesDir(const Options& o) {
+  if (!o.samples.empty()) return o.samples;
+  for (fs::path p = fs::current_path(); !p.empty(); p = p.parent_path()) {
+    if (fs::exists(p / "samples" / "expected")) return p / "samples";
+    if (p == p.parent_path()) break;
+  }
+  die("no samples/ found; use --samples DIR");
+}
+
+// A flood of distinct client certificates (the certificate cache's bound,
+// CERT_CACHE_MAX_BYTES): N clones of samples/tls12_rsa.pcap one after the
+// other, each from a device of its own (MAC, address, port), whose
+// certificate differs from the others in four bytes of its signature: the
+// DER still parses, and nothing verifies it without --ca.
+int certflood(const Options& o) {
+  const fs::path dir = samplesDir(o);
+  LoadOptions lo;
+  lo.stretch = 1;
+  auto s = loadSample(dir / "tls12_rsa.pcap", dir / "expected" / "tls12_rsa.json", lo);
+  if (!s || s->devices.size() != 1) die("certflood: " + (dir / "tls12_rsa.pcap").string() + " is not usable as the template");
+  // The client's Certificate message: type 11, its length, the list's, the first certificate's, its DER (30 82 hi lo).
+  int pkt = -1;
+  std::size_t at = 0;
+  for (std::size_t pi = 0; pi < s->pkts.size() && pkt < 0; ++pi) {
+    const TPacket& p = s->pkts[pi];
+    if (!p.from_client || p.payload == 0) continue;
+    for (std::size_t k = p.data.size() - p.payload; k + 14 <= p.data.size(); ++k) {
+      const std::uint8_t* q = p.data.data() + k;
+      if (q[0] != 0x0b || q[10] != 0x30 || q[11] != 0x82) continue;
+      const std::size_t der = 4 + ((std::size_t{q[12]} << 8) | q[13]);
+      const std::size_t listed = (std::size_t{q[7]} << 16) | (std::size_t{q[8]} << 8) | q[9];
+      if (listed != der || k + 10 + der > p.data.size()) continue;
+      pkt = static_cast<int>(pi);
+      at = k + 10 + der - 8;  // the signature's last bytes
+      break;
+    }
+  }
+  if (pkt < 0) die("certflood: no client certificate whole in one segment of tls12_rsa.pcap");
+  Rng rng(o.seed);
+  std::vector<std::uint8_t> pool(1 << 16);
+  for (auto& b : pool) b = static_cast<std::uint8_t>(rng.next());
+  Writer w(o.out);
+  Allocator alloc(rng);
+  alloc.reserve(s->devices[0].mac);
+  Stats stats;
+  Ctx c{w, rng, alloc, stats, pool};
+  std::int64_t start = (s->first_ts_us + s->duration_us) / 1000000 * 1000000 + 60000000;
+  for (std::uint64_t k = 0; k < o.certflood; ++k) {
+    CloneGen g(c, *s, start, -1, 0.0, 0, 0, "certflood");
+    g.patch_pkt = pkt;
+    g.patch_at = at;
+    g.patch_value = static_cast<std::uint32_t>(k);
+    while (g.emit(c)) {
+    }
+    start = g.ts + 1000;  // the next handshake 1 ms after this one's last packet
+  }
+  w.close();
+  std::ofstream f(o.out + ".expected.json");
+  f << "{\n  \"schema\": \"provaudit.bench.expected/1\",\n  \"mode\": \"certflood\",\n  \"corpus\": "
+    << jsonStr(fs::path(o.out).filename().string()) << ",\n  \"seed\": " << o.seed << ",\n  \"size_bytes\": " << w.bytes()
+    << ",\n  \"packets\": " << w.packets() << ",\n  \"devices\": " << o.certflood << ",\n  \"certificates\": " << o.certflood
+    << ",\n  \"notes\": [\"one individualized device per handshake, each certificate distinct\"]\n}\n";
+  std::fprintf(stderr, "make_corpus: %s: %llu handshakes with distinct client certificates, %llu bytes\n", o.out.c_str(),
+               static_cast<unsigned long long>(o.certflood), static_cast<unsigned long long>(w.bytes()));
+  return 0;
+}
+
 int mixed(const Options& o) {
   const auto wall0 = std::chrono::steady_clock::now();
   Rng rng(o.seed);
   // ---- samples
-  fs::path dir = o.samples;
-  if (dir.empty()) {
-    for (fs::path p = fs::current_path(); !p.empty(); p = p.parent_path()) {
-      if (fs::exists(p / "samples" / "expected")) {
-        dir = p / "samples";
-        break;
-      }
-      if (p == p.parent_path()) break;
-    }
-    if (dir.empty()) die("no samples/ found; use --samples DIR");
-  }
+  const fs::path dir = samplesDir(o);
   LoadOptions lo;
   lo.stretch = o.stretch;
   std::vector<Sample> samples;
@@ -1884,6 +1952,7 @@ int main(int argc, char** argv) {
     else if (a == "--samples") o.samples = val();
     else if (a == "--synflood") o.synflood = std::stoull(val());
     else if (a == "--ooo") o.ooo = std::stoull(val());
+    else if (a == "--certflood") o.certflood = std::stoull(val());
     else if (a == "--device-share") o.device_share = std::stod(val());
     else if (a == "--noise-share") o.noise_share = std::stod(val());
     else if (a == "--midstream-devices") o.midstream_devices = std::stod(val());
@@ -1897,6 +1966,7 @@ int main(int argc, char** argv) {
   try {
     if (o.synflood != 0) return synflood(o);
     if (o.ooo != 0) return oooflood(o);
+    if (o.certflood != 0) return certflood(o);
     return mixed(o);
   } catch (const std::exception& e) {
     die(e.what());
