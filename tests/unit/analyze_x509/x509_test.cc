@@ -1,4 +1,6 @@
 #include <catch2/catch.hpp>
+#include <openssl/evp.h>
+#include <openssl/rsa.h>
 
 #include <string>
 #include <vector>
@@ -172,4 +174,53 @@ TEST_CASE("x509: empty, null and garbage input is refused") {
   CHECK_FALSE(parseCertificate(garbage.data(), garbage.size()).has_value());
   CHECK_FALSE(parseCertificate(nullptr, 0).has_value());
   CHECK_FALSE(parseCertificate(garbage.data(), 0).has_value());
+}
+
+// The key's type and size come from the SubjectPublicKeyInfo without decoding
+// the key (x509.cc, parseContext: OpenSSL 3.0's key decoding took 8 times the
+// rest of the parse): they must be what OpenSSL's decoded key says, for every
+// kind a device or server certificate carries.
+TEST_CASE("x509: the key's type and size read from the SubjectPublicKeyInfo match OpenSSL's decoded key") {
+  struct KeyCase {
+    const char* what;
+    provaudit::EvpPkeyPtr key;
+    const char* type;
+  };
+  std::vector<KeyCase> cases;
+  cases.push_back({"RSA 1024", tc::rsaKey(1024), "RSA"});
+  cases.push_back({"RSA 2048", tc::rsaKey(2048), "RSA"});
+  cases.push_back({"RSA 3071 (odd size)", tc::rsaKey(3071), "RSA"});
+  {
+    // RSA-PSS has no EVP_PKEY_Q_keygen shortcut.
+    EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new_from_name(nullptr, "RSA-PSS", nullptr);
+    EVP_PKEY* pss = nullptr;
+    REQUIRE(ctx != nullptr);
+    CHECK(EVP_PKEY_keygen_init(ctx) == 1);
+    CHECK(EVP_PKEY_CTX_set_rsa_keygen_bits(ctx, 2048) == 1);
+    CHECK(EVP_PKEY_generate(ctx, &pss) == 1);
+    EVP_PKEY_CTX_free(ctx);
+    cases.push_back({"RSA-PSS 2048", provaudit::EvpPkeyPtr(pss), "RSA-PSS"});
+  }
+  for (const char* curve : {"P-256", "P-384", "P-521", "secp256k1", "brainpoolP384r1"}) {
+    cases.push_back({curve, provaudit::EvpPkeyPtr(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", curve)), "EC"});
+  }
+  cases.push_back({"Ed25519", provaudit::EvpPkeyPtr(EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519")), "Ed25519"});
+  cases.push_back({"Ed448", provaudit::EvpPkeyPtr(EVP_PKEY_Q_keygen(nullptr, nullptr, "ED448")), "Ed448"});
+  const provaudit::EvpPkeyPtr signer = tc::ecKey();
+  const provaudit::X509Ptr ca = tc::makeCert({.subject = {{"CN", "Key Test CA"}}, .ca = true}, signer.get());
+  for (const auto& c : cases) {
+    INFO(c.what);
+    REQUIRE(c.key != nullptr);
+    // Signed by the EC CA: X25519-style keys cannot sign, and the leaf's own key is what is read.
+    const provaudit::X509Ptr leaf = tc::makeCert({.subject = {{"CN", c.what}}}, c.key.get(), ca.get(), signer.get());
+    const CertInfo info = parse(tc::der(leaf.get()));
+    CHECK(info.key_type == c.type);
+    CHECK(info.key_bits == EVP_PKEY_get_bits(c.key.get()));
+  }
+  // An X25519 key (key agreement only) in a certificate: named, sized.
+  const provaudit::EvpPkeyPtr x25519(EVP_PKEY_Q_keygen(nullptr, nullptr, "X25519"));
+  const provaudit::X509Ptr leaf = tc::makeCert({.subject = {{"CN", "x25519"}}}, x25519.get(), ca.get(), signer.get());
+  const CertInfo info = parse(tc::der(leaf.get()));
+  CHECK(info.key_type == "X25519");
+  CHECK(info.key_bits == EVP_PKEY_get_bits(x25519.get()));
 }
