@@ -231,6 +231,15 @@ std::span<const std::uint8_t> parameterSequence(const X509_ALGOR* params) {
   return {ASN1_STRING_get0_data(seq), static_cast<std::size_t>(std::max(ASN1_STRING_length(seq), 0))};
 }
 
+// Key algorithms whose size the algorithm fixes, named and sized as EVP_PKEY does.
+struct FixedSizeKey {
+  int nid;
+  const char* name;
+  int bits;
+};
+constexpr FixedSizeKey FIXED_SIZE_KEYS[] = {
+    {NID_ED25519, "Ed25519", 256}, {NID_ED448, "Ed448", 456}, {NID_X25519, "X25519", 253}, {NID_X448, "X448", 448}};
+
 // The key's type and size from the SubjectPublicKeyInfo (see parseContext),
 // named and measured as EVP_PKEY_get0_type_name and EVP_PKEY_get_bits would.
 void readPublicKey(const X509* x, CertInfo& info) {
@@ -265,25 +274,18 @@ void readPublicKey(const X509* x, CertInfo& info) {
       info.key_type = "DSA";
       info.key_bits = firstIntegerBits(parameterSequence(params));
       break;
-    case NID_ED25519:
-      info.key_type = "Ed25519";
-      info.key_bits = 256;
+    default: {
+      const int nid = OBJ_obj2nid(algorithm);
+      const auto* fixed = std::find_if(std::begin(FIXED_SIZE_KEYS), std::end(FIXED_SIZE_KEYS),
+                                       [&](const FixedSizeKey& k) { return k.nid == nid; });
+      if (fixed != std::end(FIXED_SIZE_KEYS)) {
+        info.key_type = fixed->name;
+        info.key_bits = fixed->bits;
+      } else {
+        info.key_type = objectShortName(algorithm);
+      }
       break;
-    case NID_ED448:
-      info.key_type = "Ed448";
-      info.key_bits = 456;
-      break;
-    case NID_X25519:
-      info.key_type = "X25519";
-      info.key_bits = 253;
-      break;
-    case NID_X448:
-      info.key_type = "X448";
-      info.key_bits = 448;
-      break;
-    default:
-      info.key_type = objectShortName(algorithm);
-      break;
+    }
   }
 }
 
