@@ -104,6 +104,17 @@ test('overview shows the device classes, findings and coverage of the database',
   assert.equal(await kpi('findings'), String(findings));
   assert.ok(await page.locator('svg[aria-label="Devices by identity class"] path').count() >= 3, 'class chart drawn');
   assert.ok(await page.locator('svg[aria-label="Sightings over time"] rect').count() > 0, 'timeline drawn');
+  // Each bar stands at its bucket's time on a linear axis (the samples span two days: a gap, not
+  // bars packed side by side): x = 40 + 852 * (start - first) / span, in the chart's 900-wide box.
+  const tl = await (await page.request.get(all.url + 'api/timeline?bucket=auto')).json();
+  assert.ok(tl.buckets.length >= 2, 'several buckets');
+  const bucketMs = tl.bucket_seconds * 1000, t0 = Date.parse(tl.buckets[0].start);
+  const span = Date.parse(tl.buckets[tl.buckets.length - 1].start) + bucketMs - t0;
+  const xs = await page.$$eval('svg[aria-label="Sightings over time"] rect.fill-tls', (rs) => rs.map((r) => [r.dataset.start, Number(r.getAttribute('x'))]));
+  assert.equal(xs.length, tl.buckets.length);
+  for (const [start, x] of xs) assert.ok(Math.abs(x - (41 + (852 * (Date.parse(start) - t0)) / span)) < 0.5, `${start} at ${x}`);
+  const gaps = tl.buckets.slice(1).map((b, i) => Date.parse(b.start) - Date.parse(tl.buckets[i].start));
+  assert.ok(Math.max(...gaps) > bucketMs, 'the samples leave empty buckets between their days');
   assert.match(await page.textContent('main'), /spa_mixed_tls12\.pcap/);
   await shot(page, 'overview');
   await page.close();

@@ -206,6 +206,8 @@
     });
     return root;
   }
+  // Bars stand where their time is: a stretch without sightings (a sensor
+  // down, a night) shows as a gap, not as the next bar moved up.
   function timelineChart(data) {
     const buckets = data.buckets || [];
     const width = 900, height = 180, padL = 40, padB = 34, padT = 8;
@@ -213,24 +215,32 @@
     if (!buckets.length) { root.appendChild(svg('text', { x: width / 2, y: height / 2, 'text-anchor': 'middle' }, 'No sightings yet')); return root; }
     const max = Math.ceil(Math.max(1, ...buckets.map((b) => b.count)) / 4) * 4; // integer grid labels
     const plotW = width - padL - 8, plotH = height - padB - padT;
-    const bw = Math.max(1, plotW / buckets.length - 2);
+    const bucketMs = Math.max(1, data.bucket_seconds) * 1000;
+    const t0 = Date.parse(buckets[0].start);
+    const span = Math.max(bucketMs, Date.parse(buckets[buckets.length - 1].start) + bucketMs - t0);
+    const xOf = (t) => padL + (plotW * (t - t0)) / span;
+    const bw = Math.max(1, (plotW * bucketMs) / span - 2);
     for (let i = 0; i <= 4; i++) {
       const y = padT + plotH - (plotH * i) / 4;
       root.appendChild(svg('line', { x1: padL, x2: width - 8, y1: y, y2: y, class: 'grid-line' }));
       root.appendChild(svg('text', { x: padL - 6, y: y + 4, 'text-anchor': 'end' }, num(Math.round((max * i) / 4))));
     }
-    buckets.forEach((b, i) => {
-      const x = padL + (plotW * i) / buckets.length + 1;
+    buckets.forEach((b) => {
+      const x = xOf(Date.parse(b.start)) + 1;
       const hTls = (plotH * b.tls) / max, hHttp = (plotH * b.http) / max;
       const title = `${when(b.start)}: ${b.count} sightings (${b.tls} TLS, ${b.http} HTTP)`;
-      root.appendChild(svg('rect', { x, y: padT + plotH - hTls, width: bw, height: hTls, class: 'fill-tls' }, svg('title', null, title)));
-      root.appendChild(svg('rect', { x, y: padT + plotH - hTls - hHttp, width: bw, height: hHttp, class: 'fill-http' }, svg('title', null, title)));
+      root.appendChild(svg('rect', { x, y: padT + plotH - hTls, width: bw, height: hTls, class: 'fill-tls', 'data-start': b.start }, svg('title', null, title)));
+      root.appendChild(svg('rect', { x, y: padT + plotH - hTls - hHttp, width: bw, height: hHttp, class: 'fill-http', 'data-start': b.start }, svg('title', null, title)));
     });
-    const step = Math.max(1, Math.ceil(buckets.length / 6));
-    for (let i = 0; i < buckets.length; i += step) {
-      const x = padL + (plotW * i) / buckets.length;
-      const label = data.bucket_seconds >= 86400 ? when(buckets[i].start).slice(0, 10) : when(buckets[i].start).slice(i === 0 ? 0 : 11, 19);
-      root.appendChild(svg('text', { x, y: height - 16 }, label));
+    // Six ticks along the time axis: the date where it changes, else the time of day.
+    let lastDay = '';
+    for (let k = 0; k <= 5; k++) {
+      const t = t0 + (span * k) / 5;
+      const iso = when(new Date(t).toISOString());
+      const day = iso.slice(0, 10);
+      const label = data.bucket_seconds >= 86400 ? day : day !== lastDay ? iso.slice(0, 16) : iso.slice(11, 19);
+      lastDay = day;
+      root.appendChild(svg('text', { x: xOf(t), y: height - 16, 'text-anchor': k === 0 ? 'start' : k === 5 ? 'end' : 'middle' }, label));
     }
     root.appendChild(svg('line', { x1: padL, x2: width - 8, y1: padT + plotH, y2: padT + plotH, class: 'axis' }));
     return root;
