@@ -1,4 +1,5 @@
 // provaudit report --format json|csv|html [-o FILE]
+#include <cstdio>
 #include <fstream>
 #include <iostream>
 
@@ -6,6 +7,7 @@
 #include "app/pipeline.h"
 #include "store/report.h"
 #include "store/report_html.h"
+#include "store/schema.h"
 
 namespace provaudit::app {
 namespace {
@@ -17,6 +19,11 @@ struct ReportOptions {
 
 int runReport(const CommonOptions& common, const ReportOptions& opts) {
   store::Database db(common.db, store::Database::Mode::ReadOnly);
+  // A report from a partial audit is still written, and said to be one.
+  if (const std::int64_t left = db.stat(store::STAT_SIGHTINGS_LEFT_OUT); left > 0) {
+    std::fprintf(stderr, "provaudit: warning: %s: %lld%s; a run with a higher limit audits them\n", common.db.c_str(),
+                 static_cast<long long>(left), store::SIGHTINGS_LEFT_OUT_NOTICE);
+  }
   std::ofstream file;
   std::ostream* out = &std::cout;
   if (!opts.output.empty() && opts.output != "-") {

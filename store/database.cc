@@ -361,6 +361,12 @@ void Database::addStat(const std::string& name, std::int64_t delta) {
   s.bind(1, name).bind(2, delta).exec();
 }
 
+std::int64_t Database::stat(const std::string& name) {
+  Stmt s(db_.get(), "SELECT value FROM stats WHERE name=?");
+  s.bind(1, name);
+  return s.step() ? s.int64(0) : 0;
+}
+
 void Database::setStat(const std::string& name, std::int64_t value) {
   Stmt s(db_.get(), "INSERT INTO stats(name,value) VALUES(?,?) ON CONFLICT(name) DO UPDATE SET value=excluded.value");
   s.bind(1, name).bind(2, value).exec();

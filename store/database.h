@@ -102,6 +102,8 @@ class Database {
   void addStat(const std::string& name, std::int64_t delta);
   // A value of the moment kept beside them (STAT_SIGHTINGS_LEFT_OUT): the last writer's stands.
   void setStat(const std::string& name, std::int64_t value);
+  // A stored stat, 0 when there is none.
+  std::int64_t stat(const std::string& name);
   // Brings devices, servers and findings in line with an audit result (inside
   // the caller's transaction). `written` remembers, per device id, a hash of the
   // rows this process last wrote: unchanged devices are left alone, so a

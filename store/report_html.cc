@@ -3,6 +3,7 @@
 #include <array>
 #include <span>
 
+#include "store/schema.h"
 #include "store/web_queries.h"
 
 namespace provaudit::store {
@@ -41,6 +42,7 @@ constexpr std::string_view STYLE = R"css(
 body{font:13px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--fg);margin:24px}
 h1{font-size:20px;margin:0 0 4px}h2{font-size:15px;margin:24px 0 8px;border-bottom:1px solid var(--line);padding-bottom:4px}
 .meta{color:var(--muted);margin-bottom:16px}
+.warn{border-left:4px solid var(--gen);background:#fdf6e7;padding:8px 12px}
 .cards{display:flex;gap:12px;flex-wrap:wrap}.card{border:1px solid var(--line);border-radius:6px;padding:8px 12px;min-width:120px}
 .card b{display:block;font-size:20px}
 table{border-collapse:collapse;width:100%}th,td{border-bottom:1px solid var(--line);padding:4px 6px;text-align:left;vertical-align:top}
@@ -108,7 +110,13 @@ void HtmlReportWriter::begin(std::string& out, const json::object& summary) {
   appendHtmlEscaped(out, generated_);
   out += " &middot; selection: ";
   appendHtmlEscaped(out, filter_);
-  out += " &middot; times are packet timestamps (UTC)</div>\n<div class=\"cards\">";
+  out += " &middot; times are packet timestamps (UTC)</div>\n";
+  // A report from a partial audit says so before anything else.
+  if (const auto* left = summary.if_contains("sightings_left_out"); left != nullptr && left->is_int64() && left->as_int64() > 0) {
+    out += "<p class=\"warn\" data-notice=\"audit-limit\">" + std::to_string(left->as_int64()) +
+           SIGHTINGS_LEFT_OUT_NOTICE + ".</p>\n";
+  }
+  out += "<div class=\"cards\">";
   out += "<div class=\"card\">Devices<b>" + std::to_string(summary.contains("devices") && summary.at("devices").is_int64()
                                                               ? summary.at("devices").as_int64()
                                                               : 0) +

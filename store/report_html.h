@@ -20,7 +20,7 @@ void appendHtmlEscaped(std::string& out, std::string_view text);
 class HtmlReportWriter {
  public:
   HtmlReportWriter(std::string generated_iso, std::string filter_text);
-  // summary: {"devices":N,"identity":{class:n},"severity":{sev:n}} for the selected devices.
+  // summary: {"devices":N,"identity":{class:n},"sightings_left_out":n} for the selected devices.
   void begin(std::string& out, const boost::json::object& summary);
   void device(std::string& out, const boost::json::object& report);
   void beginServers(std::string& out);

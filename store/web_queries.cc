@@ -1961,7 +1961,10 @@ class FilteredReport final : public ReportStream {
         by_class[c.text(0)] = c.int64(1);
         total += c.int64(1);
       }
-      summary_ = json::object{{"devices", total}, {"identity", std::move(by_class)}};
+      summary_ = json::object{{"devices", total}, {"identity", std::move(by_class)}, {"sightings_left_out", 0}};
+      Stmt left(db, "SELECT value FROM stats WHERE name = ?");
+      left.bind(1, STAT_SIGHTINGS_LEFT_OUT);
+      if (left.step()) summary_["sightings_left_out"] = left.int64(0);
     }
   }
 

@@ -443,6 +443,21 @@ TEST_CASE("past --max-sightings the sightings are stored, the audit keeps to the
   CHECK(first_devices <= 5);
   CHECK(first_devices < devices);
   const std::string first = report(db);
+  // A report from the partial audit is written whole, and says once on stderr that it is partial;
+  // the HTML report says it first.
+  const auto partialNotice = [](const std::string& database) {
+    const auto csv = e2e::run({PROVAUDIT_BIN, "report", "--db", database, "--format", "csv"});
+    REQUIRE(csv.status == 0);
+    const auto html = e2e::run({PROVAUDIT_BIN, "report", "--db", database, "--format", "html"});
+    REQUIRE(html.status == 0);
+    const bool said = csv.err.find("not audited (--max-sightings)") != std::string::npos;
+    CHECK(std::count(csv.err.begin(), csv.err.end(), '\n') == (said ? 1 : 0));
+    CHECK((html.out.find("data-notice=\"audit-limit\"") != std::string::npos) == said);
+    return said ? csv.err : std::string();
+  };
+  CHECK(partialNotice(db).find(": " + std::to_string(sightings - 5) + " sightings are stored but not audited") !=
+        std::string::npos);
+  CHECK(partialNotice(full_db).empty());
 
   // A restart with the same limit reads back only the first five: the same devices, the same warning.
   const auto again = e2e::run({PROVAUDIT_BIN, "replay", "-v", "--max-sightings", "5", "--db", db, files.front()});
@@ -462,6 +477,7 @@ TEST_CASE("past --max-sightings the sightings are stored, the audit keeps to the
   CHECK(warnings(unlimited.err) == 0);
   CHECK(report(db) == report(full_db));
   CHECK(scalar(db, left_out) == 0);
+  CHECK(partialNotice(db).empty());
 
   // A limit that is not a whole number is a usage error, one line.
   for (const char* bad : {"-1", "many", "2.5"}) {
