@@ -361,11 +361,7 @@ void Database::addStat(const std::string& name, std::int64_t delta) {
   s.bind(1, name).bind(2, delta).exec();
 }
 
-std::int64_t Database::stat(const std::string& name) {
-  Stmt s(db_.get(), "SELECT value FROM stats WHERE name=?");
-  s.bind(1, name);
-  return s.step() ? s.int64(0) : 0;
-}
+std::int64_t Database::stat(const std::string& name) { return statValue(db_.get(), name); }
 
 void Database::setStat(const std::string& name, std::int64_t value) {
   Stmt s(db_.get(), "INSERT INTO stats(name,value) VALUES(?,?) ON CONFLICT(name) DO UPDATE SET value=excluded.value");
@@ -388,11 +384,7 @@ std::size_t Database::replaceAudit(const AuditResult& result, std::unordered_map
                                    std::int64_t& generation, AuditWriteTimes* times) {
   using Clock = std::chrono::steady_clock;
   const auto started = Clock::now();
-  std::int64_t current = 0;
-  {
-    Stmt g(db_.get(), "SELECT value FROM stats WHERE name='audit_generation'");
-    if (g.step()) current = g.int64(0);
-  }
+  const std::int64_t current = statValue(db_.get(), "audit_generation");
   // `written` is what our last audit wrote, and nobody wrote since.
   const bool ours = current == generation && !written.empty();
   if (!ours) {

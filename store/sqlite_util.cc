@@ -161,4 +161,9 @@ bool hasSchemaObject(sqlite3* db, std::string_view name) {
   return s.bind(1, name).step();
 }
 
+std::int64_t statValue(sqlite3* db, std::string_view name) {
+  Stmt s(db, "SELECT value FROM stats WHERE name = ?");
+  return s.bind(1, name).step() ? s.int64(0) : 0;
+}
+
 }  // namespace provaudit::store

@@ -84,6 +84,9 @@ void execSql(sqlite3* db, const char* sql);
 // Whether the schema has a table, view or index of this name.
 bool hasSchemaObject(sqlite3* db, std::string_view name);
 
+// One value of the stats table, 0 when it has none.
+std::int64_t statValue(sqlite3* db, std::string_view name);
+
 // Process-wide SQLite settings, made once before the first connection opens
 // (sqlite3_config refuses them after): no memory statistics, which nothing
 // here reads and which cost every SQLite allocation and free a global mutex

@@ -888,10 +888,7 @@ void WebQueries::refreshCounts() {
   if (cache_->deviceTextsUsed() && !has_search_index_) cache_->deviceTexts(db_, gen);
 }
 
-std::int64_t WebQueries::generation() {
-  Stmt s(db_, "SELECT value FROM stats WHERE name = 'audit_generation'");
-  return s.step() ? s.int64(0) : 0;
-}
+std::int64_t WebQueries::generation() { return statValue(db_, "audit_generation"); }
 
 namespace {
 
@@ -1961,10 +1958,8 @@ class FilteredReport final : public ReportStream {
         by_class[c.text(0)] = c.int64(1);
         total += c.int64(1);
       }
-      summary_ = json::object{{"devices", total}, {"identity", std::move(by_class)}, {"sightings_left_out", 0}};
-      Stmt left(db, "SELECT value FROM stats WHERE name = ?");
-      left.bind(1, STAT_SIGHTINGS_LEFT_OUT);
-      if (left.step()) summary_["sightings_left_out"] = left.int64(0);
+      summary_ = json::object{{"devices", total}, {"identity", std::move(by_class)},
+                              {"sightings_left_out", statValue(db, STAT_SIGHTINGS_LEFT_OUT)}};
     }
   }
 

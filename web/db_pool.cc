@@ -4,6 +4,7 @@
 
 #include <stdexcept>
 
+#include "store/schema.h"
 #include "store/sqlite_util.h"
 
 namespace provaudit::web {
@@ -96,6 +97,15 @@ std::int64_t DbPool::changeCounter() {
   if (sqlite3_prepare_v2(watch_.get(), "PRAGMA data_version", -1, &raw, nullptr) != SQLITE_OK) return -1;
   SqliteStmtPtr s(raw);
   return sqlite3_step(s.get()) == SQLITE_ROW ? sqlite3_column_int64(s.get(), 0) : -1;
+}
+
+std::int64_t DbPool::sightingsLeftOut() {
+  std::lock_guard<std::mutex> lock(watch_mutex_);
+  try {
+    return store::statValue(watch_.get(), store::STAT_SIGHTINGS_LEFT_OUT);
+  } catch (const store::DbError&) {
+    return 0;  // busy or not there yet: the next poll asks again
+  }
 }
 
 }  // namespace provaudit::web

@@ -52,6 +52,9 @@ class DbPool {
   DbLease acquire(std::string& error);
   // PRAGMA data_version on a dedicated connection: changes when a writer commits.
   std::int64_t changeCounter();
+  // The stats table's STAT_SIGHTINGS_LEFT_OUT, read on the same connection
+  // (one row, for /api/change: every page shows it, none need the whole stats).
+  std::int64_t sightingsLeftOut();
   [[nodiscard]] const std::string& path() const { return path_; }
 
  private:

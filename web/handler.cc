@@ -349,7 +349,10 @@ Reply Handler::route(const Request& req, std::string_view path, const Query& que
 Reply Handler::api(const Request& req, std::string_view path, const Query& query) {
   if (path == "/api/change") {
     // `auth`: the page shows its sign-out button only when there is something to sign out of.
-    return jsonReply(req, json::object{{"change", pool_.changeCounter()}, {"auth", auth_.enabled()}});
+    // `sightings_left_out`: every page's banner (--max-sightings), without the whole /api/stats.
+    return jsonReply(req, json::object{{"change", pool_.changeCounter()},
+                                       {"auth", auth_.enabled()},
+                                       {"sightings_left_out", pool_.sightingsLeftOut()}});
   }
   std::string error;
   DbLease lease = pool_.acquire(error);

@@ -552,4 +552,12 @@ TEST_CASE("the server sees a replay that writes while it runs") {
   REQUIRE(std::system(cmd.c_str()) == 0);
   CHECK(getJson(port, "/api/change").at("change").as_int64() != change);
   CHECK(getJson(port, "/api/stats").at("devices").at("total").as_int64() > 5);
+  CHECK(getJson(port, "/api/change").at("sightings_left_out").as_int64() == 0);
+  // A run limited to one sighting: the poll carries the count the pages' banner shows, as the stats do.
+  const std::string limited = std::string("'") + PROVAUDIT_BIN + "' replay -q --max-sightings 1 --db '" + db + "' '" +
+                              PROVAUDIT_SOURCE_DIR + "/samples/tls13.pcap'";
+  REQUIRE(std::system(limited.c_str()) == 0);
+  const auto left = getJson(port, "/api/change").at("sightings_left_out").as_int64();
+  CHECK(left > 0);
+  CHECK(getJson(port, "/api/stats").at("sightings_left_out").as_int64() == left);
 }

@@ -12,6 +12,7 @@
   const live = document.getElementById('live');
   const liveText = document.getElementById('live-text');
   let lastChange = null;
+  let leftOut = 0; // sightings left out by --max-sightings, from /api/change (a change re-renders)
   let catalogue = null; // finding code -> {title, meaning, action}
   let renderSeq = 0;
   let lastPage = null;
@@ -247,8 +248,8 @@
   }
 
   // ---- Overview -----------------------------------------------------------
-  async function renderOverview(stats) {
-    const [s, t, top] = await Promise.all([stats, api('timeline', { bucket: 'auto' }), api('servers', { sort: 'devices', dir: 'desc', limit: 6 }), ensureCatalogue()]);
+  async function renderOverview() {
+    const [s, t, top] = await Promise.all([api('stats'), api('timeline', { bucket: 'auto' }), api('servers', { sort: 'devices', dir: 'desc', limit: 6 }), ensureCatalogue()]);
     const d = s.devices, byc = d.by_identity, f = s.findings, cov = s.coverage;
     const pct = (n) => (d.total ? Math.round((100 * n) / d.total) + '%' : '–');
     const kpi = (label, value, note, cls, href) => el(href ? 'a' : 'div', { class: 'kpi' + (cls ? ' c-' + cls : ''), href, 'data-kpi': label.toLowerCase() }, el('div', { class: 'label' }, label), el('div', { class: 'value' }, value), note ? el('div', { class: 'note' }, note) : null);
@@ -310,8 +311,8 @@
 
   // ---- Devices ------------------------------------------------------------
   const DEVICE_FILTERS = ['q', 'class', 'vendor', 'finding', 'severity', 'server'];
-  async function renderDevices(params, stats) {
-    const [s, list] = await Promise.all([stats, api('devices', { ...params, limit: 50 }), ensureCatalogue()]);
+  async function renderDevices(params) {
+    const [s, list] = await Promise.all([api('stats'), api('devices', { ...params, limit: 50 }), ensureCatalogue()]);
     const state = { sort: params.sort || 'id', desc: params.dir === 'desc' };
     const setFilter = (k, v) => { const p = { ...params, [k]: v }; delete p.after; delete p.before; delete p.pos; go('devices', p); };
     const codes = Object.keys(catalogue).filter((k) => k !== '__summary').sort();
@@ -492,10 +493,9 @@
   }
 
   // Sightings past --max-sightings are stored, not audited (the count is the last run's, set again by every run).
-  function limitBanner(s) {
-    const leftOut = s.sightings_left_out || 0;
-    return leftOut > 0 ? el('div', { class: 'banner warn', role: 'status', 'data-banner': 'audit-limit' },
-      `${num(leftOut)} sightings are stored but not audited (--max-sightings): devices and findings come from the first ones. `,
+  function limitBanner(n) {
+    return n > 0 ? el('div', { class: 'banner warn', role: 'status', 'data-banner': 'audit-limit' },
+      `${num(n)} sightings are stored but not audited (--max-sightings): devices and findings come from the first ones. `,
       'Start a new database for the next period, or run with a higher limit to audit them.') : null;
   }
 
@@ -509,17 +509,15 @@
     if (!quiet && page !== lastPage) view.replaceChildren(el('div', { class: 'skeleton' }, 'Loading…'));
     lastPage = page;
     let content;
-    const stats = api('stats');
-    stats.catch(() => {}); // a page that fails on it says so; the others go without the banner
     try {
-      if (page === 'devices') content = await renderDevices(params, stats);
+      if (page === 'devices') content = await renderDevices(params);
       else if (page === 'device') content = await renderDevice(arg);
       else if (page === 'servers') content = await renderServers(params);
       else if (page === 'findings') content = await renderFindings(params);
-      else content = await renderOverview(stats);
+      else content = await renderOverview();
       content = [content].flat();
       // Every page's results are partial when sightings were left out: each says so under its title.
-      const banner = limitBanner(await stats.catch(() => ({})));
+      const banner = limitBanner(leftOut);
       if (banner) content.splice(content.findIndex((n) => n && n.classList && n.classList.contains('page-head')) + 1, 0, banner);
     } catch (e) {
       content = [el('div', { class: 'banner error', role: 'alert' }, 'Could not load this view: ', e.message)];
@@ -579,7 +577,8 @@
     try {
       const r = await fetch('/api/change', { credentials: 'same-origin' });
       if (r.status === 401) { location.href = '/login'; return; }
-      const { change, auth } = await r.json();
+      const { change, auth, sightings_left_out: left } = await r.json();
+      leftOut = left || 0; // written in the writer's commit: `change` moves with it
       document.getElementById('signout').hidden = !auth; // signing out means something only with --token
       live.className = 'live ok';
       liveText.textContent = 'live · ' + new Date().toLocaleTimeString();
@@ -601,6 +600,5 @@
     render(false);
     if (!typing) view.focus({ preventScroll: true });
   });
-  render(false);
-  poll();
+  poll().finally(() => render(false)); // the first answer brings the banner's count
 })();
