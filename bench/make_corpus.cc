@@ -1527,13 +1527,17 @@ void usage() {
   std::exit(1);
 }
 
+// The expected counts of a flood. Its devices, if any, are all individualized
+// (the certificate flood's); the others make none.
 void writeSimpleExpected(const std::string& path, const Options& o, const Writer& w, const char* mode,
-                         const std::string& extra) {
+                         const std::string& extra, std::uint64_t individualized = 0,
+                         const char* note = "no payload ever reaches a handshake or a request: no devices") {
   std::ofstream f(path);
   f << "{\n  \"schema\": \"provaudit.bench.expected/1\",\n  \"mode\": \"" << mode << "\",\n  \"corpus\": "
     << jsonStr(fs::path(o.out).filename().string()) << ",\n  \"seed\": " << o.seed << ",\n  \"size_bytes\": " << w.bytes()
-    << ",\n  \"packets\": " << w.packets() << ",\n  \"devices\": 0,\n  \"identity\": {\"individualized\": 0, \"generic\": 0, \"none\": 0, \"unknown\": 0},\n"
-    << extra << "  \"notes\": [\"no payload ever reaches a handshake or a request: no devices\"]\n}\n";
+    << ",\n  \"packets\": " << w.packets() << ",\n  \"devices\": " << individualized
+    << ",\n  \"identity\": {\"individualized\": " << individualized << ", \"generic\": 0, \"none\": 0, \"unknown\": 0},\n"
+    << extra << "  \"notes\": [" << jsonStr(note) << "]\n}\n";
 }
 
 int synflood(const Options& o) {
@@ -1671,11 +1675,9 @@ int certflood(const Options& o) {
     start = g.ts + 1000;  // the next handshake 1 ms after this one's last packet
   }
   w.close();
-  std::ofstream f(o.out + ".expected.json");
-  f << "{\n  \"schema\": \"provaudit.bench.expected/1\",\n  \"mode\": \"certflood\",\n  \"corpus\": "
-    << jsonStr(fs::path(o.out).filename().string()) << ",\n  \"seed\": " << o.seed << ",\n  \"size_bytes\": " << w.bytes()
-    << ",\n  \"packets\": " << w.packets() << ",\n  \"devices\": " << o.certflood << ",\n  \"certificates\": " << o.certflood
-    << ",\n  \"notes\": [\"one individualized device per handshake, each certificate distinct\"]\n}\n";
+  writeSimpleExpected(o.out + ".expected.json", o, w, "certflood",
+                      "  \"certificates\": " + std::to_string(o.certflood) + ",\n", o.certflood,
+                      "one individualized device per handshake, each certificate distinct");
   std::fprintf(stderr, "make_corpus: %s: %llu handshakes with distinct client certificates, %llu bytes\n", o.out.c_str(),
                static_cast<unsigned long long>(o.certflood), static_cast<unsigned long long>(w.bytes()));
   return 0;
