@@ -3,6 +3,7 @@
 // decoded to UTF-8 by OpenSSL and anything that still is not valid UTF-8 is
 // kept visible as \xNN escapes, never dropped and never passed on raw.
 #include <openssl/asn1.h>
+#include <openssl/bn.h>
 #include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -179,32 +180,23 @@ OSSL_LIB_CTX* parseContext() {
   return ctx;
 }
 
-// The first DER INTEGER of a SEQUENCE (an RSAPublicKey's modulus, DSA
+// The first INTEGER of a DER SEQUENCE (an RSAPublicKey's modulus, DSA
 // parameters' p), its size in bits; 0 when the bytes are not that.
 int firstIntegerBits(std::span<const std::uint8_t> der) {
-  std::size_t pos = 0;
-  const auto header = [&](std::uint8_t tag) -> std::size_t {  // the content length, pos at the content
-    if (pos + 2 > der.size() || der[pos] != tag) return SIZE_MAX;
-    std::size_t len = der[pos + 1];
-    pos += 2;
-    if (len & 0x80) {
-      const std::size_t n = len & 0x7f;
-      if (n == 0 || n > 4 || pos + n > der.size()) return SIZE_MAX;
-      len = 0;
-      for (std::size_t k = 0; k < n; ++k) len = (len << 8) | der[pos++];
+  if (der.empty() || der.size() > static_cast<std::size_t>(LONG_MAX)) return 0;
+  const unsigned char* p = der.data();
+  ASN1_SEQUENCE_ANY* seq = d2i_ASN1_SEQUENCE_ANY(nullptr, &p, static_cast<long>(der.size()));
+  int bits = 0;
+  if (seq != nullptr && sk_ASN1_TYPE_num(seq) > 0) {
+    const ASN1_TYPE* first = sk_ASN1_TYPE_value(seq, 0);
+    if (first->type == V_ASN1_INTEGER) {
+      BIGNUM* n = ASN1_INTEGER_to_BN(first->value.integer, nullptr);
+      bits = n != nullptr ? BN_num_bits(n) : 0;
+      BN_free(n);
     }
-    return pos + len <= der.size() ? len : SIZE_MAX;
-  };
-  if (header(0x30) == SIZE_MAX) return 0;
-  std::size_t len = header(0x02);
-  if (len == SIZE_MAX) return 0;
-  while (len > 0 && der[pos] == 0) {  // sign padding
-    ++pos;
-    --len;
   }
-  if (len == 0 || len > INT_MAX / 8) return 0;
-  int bits = static_cast<int>(len - 1) * 8;
-  for (std::uint8_t top = der[pos]; top != 0; top >>= 1) ++bits;
+  sk_ASN1_TYPE_pop_free(seq, ASN1_TYPE_free);
+  ERR_clear_error();
   return bits;
 }
 

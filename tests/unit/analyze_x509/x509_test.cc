@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 #include <openssl/evp.h>
+#include <openssl/dsa.h>
 #include <openssl/rsa.h>
 
 #include <string>
@@ -200,6 +201,24 @@ TEST_CASE("x509: the key's type and size read from the SubjectPublicKeyInfo matc
     CHECK(EVP_PKEY_generate(ctx, &pss) == 1);
     EVP_PKEY_CTX_free(ctx);
     cases.push_back({"RSA-PSS 2048", provaudit::EvpPkeyPtr(pss), "RSA-PSS"});
+  }
+  {
+    // DSA: its size is p's, in the algorithm's parameters rather than the key.
+    EVP_PKEY_CTX* pctx = EVP_PKEY_CTX_new_from_name(nullptr, "DSA", nullptr);
+    EVP_PKEY* params = nullptr;
+    EVP_PKEY* dsa = nullptr;
+    REQUIRE(pctx != nullptr);
+    CHECK(EVP_PKEY_paramgen_init(pctx) == 1);
+    CHECK(EVP_PKEY_CTX_set_dsa_paramgen_bits(pctx, 1024) == 1);
+    CHECK(EVP_PKEY_paramgen(pctx, &params) == 1);
+    EVP_PKEY_CTX_free(pctx);
+    EVP_PKEY_CTX* kctx = EVP_PKEY_CTX_new_from_pkey(nullptr, params, nullptr);
+    REQUIRE(kctx != nullptr);
+    CHECK(EVP_PKEY_keygen_init(kctx) == 1);
+    CHECK(EVP_PKEY_generate(kctx, &dsa) == 1);
+    EVP_PKEY_CTX_free(kctx);
+    EVP_PKEY_free(params);
+    cases.push_back({"DSA 1024", provaudit::EvpPkeyPtr(dsa), "DSA"});
   }
   for (const char* curve : {"P-256", "P-384", "P-521", "secp256k1", "brainpoolP384r1"}) {
     cases.push_back({curve, provaudit::EvpPkeyPtr(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", curve)), "EC"});
