@@ -36,4 +36,14 @@ std::string digestHex(DigestAlgorithm algorithm, std::span<const std::uint8_t> d
   return hexLower(std::span<const std::uint8_t>(out.data(), out_len));
 }
 
+std::array<std::uint8_t, 32> sha256(std::span<const std::uint8_t> data) {
+  std::array<std::uint8_t, 32> digest{};  // SHA-256's size: EVP_Digest writes no more
+  unsigned int out_len = 0;
+  if (EVP_Digest(data.data(), data.size(), digest.data(), &out_len, algorithmFor(DigestAlgorithm::Sha256), nullptr) !=
+      DIGEST_OK) {
+    digest.fill(0);
+  }
+  return digest;
+}
+
 }  // namespace provaudit::analyze

@@ -30,6 +30,7 @@ std::string nowIso() {
 Pipeline::Pipeline(const CommonOptions& opts, store::Database& db, bool auto_flush)
     : opts_(opts),
       auto_flush_(auto_flush),
+      admission_(opts.max_sightings),
       db_(db),
       rules_(loadRules(opts.rules)),
       factory_(*this, anomalies_, certs_),
@@ -221,23 +222,22 @@ void Pipeline::flushLocked() {
   // writer's time on the 1 GB corpus), as long as their rowids follow on from
   // the evidence read so far: once another process's rows come between, the
   // rest is read back in rowid order by the next load, as before. Only an
-  // unbroken prefix of the batch is kept: a sighting already stored (no new
-  // row) ends it too.
+  // unbroken prefix of the batch follows on: a sighting already stored (no
+  // new row) ends it too. They are read here, once committed, as a load
+  // would read them (admission_: --max-sightings).
   std::int64_t next_rowid = evidence_rowid_ + 1;
-  std::size_t kept_tls = 0, kept_http = 0;
-  std::size_t room = evidenceRoom();  // --max-sightings
-  const auto follows = [&](std::int64_t rowid, std::size_t& kept, std::size_t index) {
-    if (rowid != next_rowid || kept != index || room == 0) return;
+  std::size_t follow_tls = 0, follow_http = 0;
+  const auto follows = [&](std::int64_t rowid, std::size_t& follow, std::size_t index) {
+    if (rowid != next_rowid || follow != index) return;
     ++next_rowid;
-    ++kept;
-    --room;
+    ++follow;
   };
   db_.transaction([&] {
     for (std::size_t i = 0; i < tls.size(); ++i) {
       const auto& t = tls[i];
       if (const std::int64_t rowid = db_.addTls(t)) {
         ++added;
-        follows(rowid, kept_tls, i);
+        follows(rowid, follow_tls, i);
         if (events_.is_open()) {
           json::object e = store::tlsToJson(t);
           e["event"] = "tls_handshake";
@@ -250,7 +250,7 @@ void Pipeline::flushLocked() {
       const auto& h = http[i];
       if (const std::int64_t rowid = db_.addHttp(h)) {
         ++added;
-        if (kept_tls == tls.size()) follows(rowid, kept_http, i);
+        if (follow_tls == tls.size()) follows(rowid, follow_http, i);
         if (events_.is_open()) {
           json::object e = store::httpToJson(h);
           e["event"] = "http_request";
@@ -260,25 +260,37 @@ void Pipeline::flushLocked() {
       }
     }
   });
-  // Committed: what followed on is evidence now, in rowid order.
-  for (std::size_t i = 0; i < kept_tls; ++i) {
-    for (const auto* chain : {&tls[i].client_chain, &tls[i].server_chain}) {
+  // Committed: what follows on is read, in rowid order, until the evidence is full.
+  const std::uint64_t skipped_before = admission_.skipped();
+  std::size_t read_tls = 0, read_http = 0, taken = 0;
+  for (; read_tls < follow_tls && !admission_.full(); ++read_tls) {
+    auto& t = tls[read_tls];
+    if (!admission_.admit(t)) continue;
+    for (const auto* chain : {&t.client_chain, &t.server_chain}) {
       for (const auto& c : *chain) certs_by_sha_.emplace(c->sha256, c);
     }
-    evidence_tls_.push_back(std::move(tls[i]));
+    evidence_tls_.push_back(std::move(t));
+    ++taken;
   }
-  for (std::size_t i = 0; i < kept_http; ++i) evidence_http_.push_back(std::move(http[i]));
-  evidence_rowid_ += static_cast<std::int64_t>(kept_tls + kept_http);
-  if (room == 0 && added > kept_tls + kept_http) overLimit(added - kept_tls - kept_http);
-  if (added > 0 && evidenceRoom() == 0) recordLeftOut(db_.sightingsAfter(evidence_rowid_));
+  for (; read_tls == follow_tls && read_http < follow_http && !admission_.full(); ++read_http) {
+    if (!admission_.admit(http[read_http])) continue;
+    evidence_http_.push_back(std::move(http[read_http]));
+    ++taken;
+  }
+  evidence_rowid_ += static_cast<std::int64_t>(read_tls + read_http);
+  // Left out: the repeats read past the part taken in order and, once the
+  // evidence is full, every new row not taken (no load reads them).
+  const std::uint64_t over = admission_.full() ? added - taken : admission_.skipped() - skipped_before;
+  if (over > 0) overLimit(over);
+  if (added > 0 && admission_.limited()) recordLeftOut(leftOut());
   if (events_.is_open()) events_.flush();
   audit_times_.sightings_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   std::lock_guard lock(mu_);
   totals_.new_sightings += added;
-  // New evidence, or rows the next load reads: an audit is due. With the
-  // evidence full (--max-sightings) new rows change nothing it derives, and a
-  // sensor at its limit would audit its whole evidence again and again.
-  if (added > 0 && (room > 0 || kept_tls + kept_http > 0)) dirty_ = true;
+  // New evidence, or rows the next load reads: an audit is due. Rows left
+  // out (--max-sightings) change nothing it derives, and a sensor at its
+  // limit would audit its whole evidence again and again.
+  if (taken > 0 || (!admission_.full() && read_tls + read_http < added)) dirty_ = true;
 }
 
 bool Pipeline::reloadRules(std::string& err) {
@@ -293,10 +305,8 @@ bool Pipeline::reloadRules(std::string& err) {
   return true;
 }
 
-std::size_t Pipeline::evidenceRoom() const {
-  const std::size_t held = evidence_tls_.size() + evidence_http_.size();
-  if (opts_.max_sightings == 0) return SIZE_MAX;
-  return held >= opts_.max_sightings ? 0 : opts_.max_sightings - held;
+std::uint64_t Pipeline::leftOut() {
+  return admission_.skipped() + (admission_.full() ? db_.sightingsAfter(evidence_rowid_) : 0);
 }
 
 void Pipeline::overLimit(std::uint64_t sightings) {
@@ -304,15 +314,17 @@ void Pipeline::overLimit(std::uint64_t sightings) {
   if (over_limit_said_) return;
   over_limit_said_ = true;
   std::fprintf(stderr,
-               "provaudit: warning: %s holds more than %zu sightings (--max-sightings): later ones are stored but "
-               "not audited, devices and findings come from the first %zu; a run with a higher limit audits them\n",
-               opts_.db.c_str(), opts_.max_sightings, opts_.max_sightings);
+               "provaudit: warning: %s holds more sightings than the audit may (--max-sightings %zu): past the "
+               "first %zu, only those that bring a new client, certificate, fingerprint, User-Agent or URL path "
+               "are audited, up to %zu; the rest are stored but not audited; a run with a higher limit audits them\n",
+               opts_.db.c_str(), admission_.max(), admission_.inOrder(), admission_.max());
 }
 
 void Pipeline::checkLimitAfterLoad() {
-  // A load reads every stored sighting the evidence has room for: with room
-  // left, none is left out.
-  const std::uint64_t left = evidenceRoom() == 0 ? db_.sightingsAfter(evidence_rowid_) : 0;
+  // A load reads every stored sighting until the evidence is full: the
+  // repeats it read past the part taken in order are left out, and once full
+  // the rest.
+  const std::uint64_t left = leftOut();
   if (left > 0 && !over_limit_said_) overLimit(left);
   recordLeftOut(left);
 }
@@ -327,7 +339,7 @@ void Pipeline::preload() {
   std::lock_guard db_lock(db_mu_);
   const auto started = std::chrono::steady_clock::now();
   evidence_rowid_ = db_.loadObservationsSince(evidence_rowid_, evidence_tls_, evidence_http_, certs_, certs_by_sha_,
-                                              audit_anomalies_, evidenceRoom());
+                                              audit_anomalies_, &admission_);
   checkLimitAfterLoad();
   readClaims();
   audit_times_.load_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
@@ -362,6 +374,7 @@ void Pipeline::releaseEvidence() {
   claims_rules_ = nullptr;
   certs_by_sha_.clear();
   memo_.clear();  // the evidence's indexes start again (the result stays for the caller)
+  admission_.clear();
   evidence_rowid_ = 0;  // an audit after this one reads all the evidence back from the database
 }
 
@@ -401,7 +414,7 @@ const analyze::AuditResult& Pipeline::auditLocked(bool last) {
   db_.transaction([&] {
     t0 = Clock::now();
     evidence_rowid_ = db_.loadObservationsSince(evidence_rowid_, evidence_tls_, evidence_http_, certs_,
-                                                certs_by_sha_, audit_anomalies_, evidenceRoom());
+                                                certs_by_sha_, audit_anomalies_, &admission_);
     checkLimitAfterLoad();
     t1 = Clock::now();
     readClaims();

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "analyze/audit.h"
+#include "analyze/evidence_admission.h"
 #include "analyze/flow_analyzer.h"
 #include "analyze/rules.h"
 #include "analyze/tls_decrypt.h"
@@ -150,8 +151,9 @@ class Pipeline : public analyze::ObservationSink {
   void preload();
   // Drops the evidence and claims held in memory (after the last audit).
   void releaseEvidence();
-  // Sightings the evidence may still take (--max-sightings).
-  std::size_t evidenceRoom() const;
+  // Sightings stored but left out of the evidence (--max-sightings): the
+  // repeats read past the part taken in order, and once it is full the rest.
+  std::uint64_t leftOut();
   // Sightings stored but left out of the evidence by the limit: counted, and
   // said once on stderr.
   void overLimit(std::uint64_t sightings);
@@ -181,7 +183,8 @@ class Pipeline : public analyze::ObservationSink {
   // process's), read incrementally by rowid. Writer thread only.
   std::vector<analyze::TlsObservation> evidence_tls_;
   std::vector<analyze::HttpObservation> evidence_http_;
-  std::int64_t evidence_rowid_ = 0;
+  std::int64_t evidence_rowid_ = 0;   // the last sighting read (taken or left out)
+  analyze::EvidenceAdmission admission_;  // which of them the evidence holds
   bool over_limit_said_ = false;
   std::optional<std::uint64_t> left_out_stored_;  // STAT_SIGHTINGS_LEFT_OUT as we last wrote it
   // What the rules read from each piece of evidence (same order), kept from

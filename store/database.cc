@@ -285,7 +285,7 @@ std::int64_t Database::addHttp(const HttpObservation& h) {
 std::int64_t Database::loadObservationsSince(std::int64_t after_rowid, std::vector<TlsObservation>& tls,
                                              std::vector<HttpObservation>& http, CertCache& certs,
                                              std::map<std::string, CertPtr>& by_sha, AnomalyCounters& anomalies,
-                                             std::size_t max_rows) {
+                                             analyze::EvidenceAdmission* admission) {
   Stmt cert(db_.get(), "SELECT der FROM certificates WHERE sha256=?");
   const CertLookup lookup = [&](const std::string& sha) -> CertPtr {
     if (auto it = by_sha.find(sha); it != by_sha.end()) return it->second;
@@ -300,11 +300,9 @@ std::int64_t Database::loadObservationsSince(std::int64_t after_rowid, std::vect
     return c;
   };
   std::int64_t max_rowid = after_rowid;
-  Stmt s(db_.get(), "SELECT rowid, kind, data FROM sightings WHERE rowid > ? ORDER BY rowid LIMIT ?");
+  Stmt s(db_.get(), "SELECT rowid, kind, data FROM sightings WHERE rowid > ? ORDER BY rowid");
   s.bind(1, after_rowid);
-  // SQLite reads a negative LIMIT as none.
-  s.bind(2, max_rows > static_cast<std::size_t>(INT64_MAX) ? std::int64_t{-1} : static_cast<std::int64_t>(max_rows));
-  while (s.step()) {
+  while ((admission == nullptr || !admission->full()) && s.step()) {
     max_rowid = s.int64(0);
     boost::system::error_code ec;
     const json::value v = json::parse(s.text(2), ec);
@@ -314,12 +312,12 @@ std::int64_t Database::loadObservationsSince(std::int64_t after_rowid, std::vect
     }
     if (s.text(1) == "tls") {
       TlsObservation t;
-      if (tlsFromJson(v, lookup, t)) tls.push_back(std::move(t));
-      else anomalies.inc(PA_ANOMALY("store_sighting_undecodable"));
+      if (!tlsFromJson(v, lookup, t)) anomalies.inc(PA_ANOMALY("store_sighting_undecodable"));
+      else if (admission == nullptr || admission->admit(t)) tls.push_back(std::move(t));
     } else {
       HttpObservation h;
-      if (httpFromJson(v, h)) http.push_back(std::move(h));
-      else anomalies.inc(PA_ANOMALY("store_sighting_undecodable"));
+      if (!httpFromJson(v, h)) anomalies.inc(PA_ANOMALY("store_sighting_undecodable"));
+      else if (admission == nullptr || admission->admit(h)) http.push_back(std::move(h));
     }
   }
   return max_rowid;

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "analyze/audit.h"
+#include "analyze/evidence_admission.h"
 #include "analyze/flow_analyzer.h"
 #include "analyze/observation.h"
 #include "common/anomaly.h"
@@ -85,13 +86,15 @@ class Database {
   std::int64_t addHttp(const analyze::HttpObservation& h);
 
   // Sightings stored after `after_rowid` (by this process or any other), for
-  // the audit, at most `max_rows` of them in rowid order; returns the highest
-  // rowid read. Certificates are looked up once each and kept in `by_sha`.
-  // Rows that do not decode are skipped and counted.
+  // the audit, in rowid order; returns the highest rowid read. With
+  // `admission`, each decoded sighting joins `tls` / `http` only when it
+  // admits it, and reading stops (before the next row) once it is full.
+  // Certificates are looked up once each and kept in `by_sha`. Rows that do
+  // not decode are skipped and counted.
   std::int64_t loadObservationsSince(std::int64_t after_rowid, std::vector<analyze::TlsObservation>& tls,
                                      std::vector<analyze::HttpObservation>& http, analyze::CertCache& certs,
                                      std::map<std::string, analyze::CertPtr>& by_sha, AnomalyCounters& anomalies,
-                                     std::size_t max_rows = SIZE_MAX);
+                                     analyze::EvidenceAdmission* admission = nullptr);
   // How many sightings are stored after `rowid`. Sightings are never deleted,
   // so their rowids run from 1 without gaps and this is the highest rowid
   // less `rowid`: one index seek, however many follow.

@@ -30,6 +30,7 @@ extern const char* const SEARCH_INDEX_SQL;
 inline constexpr const char* STAT_SIGHTINGS_LEFT_OUT = "audit_sightings_left_out";
 // What a report says when sightings were left out (HTML report, `report` on stderr).
 inline constexpr const char* SIGHTINGS_LEFT_OUT_NOTICE =
-    " sightings are stored but not audited (--max-sightings): devices and findings come from the first ones";
+    " sightings are stored but not audited (--max-sightings): devices and findings come from the first ones "
+    "and from those that brought something new";
 
 }  // namespace provaudit::store

@@ -7,12 +7,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
+#include <optional>
 #include <random>
 #include <set>
 #include <sstream>
@@ -148,6 +150,40 @@ void compareReport(const json::object& expected, const json::value& report, cons
 }
 
 std::string captureOf(const json::object& expected) { return field(expected, "capture"); }
+
+// The first column of the first row of `sql` over `db`, read-only.
+std::int64_t sqlScalar(const std::string& db, const char* sql) {
+  sqlite3* h = nullptr;
+  REQUIRE(sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  REQUIRE(sqlite3_prepare_v2(h, sql, -1, &st, nullptr) == SQLITE_OK);
+  REQUIRE(sqlite3_step(st) == SQLITE_ROW);
+  const std::int64_t v = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  sqlite3_close_v2(h);
+  return v;
+}
+
+// How often stderr names --max-sightings (its warning says it once).
+std::size_t limitWarnings(const std::string& err) {
+  std::size_t n = 0;
+  for (std::size_t at = err.find("--max-sightings"); at != std::string::npos; at = err.find("--max-sightings", at + 1)) {
+    ++n;
+  }
+  return n;
+}
+
+// A report's devices and servers, as one text to compare.
+std::string reportText(const std::string& db) {
+  const auto r = e2e::run({PROVAUDIT_BIN, "report", "--db", db, "--format", "json"});
+  REQUIRE(r.status == 0);
+  const json::value v = e2e::parseJson(r.out);
+  return json::serialize(v.at("devices")) + json::serialize(v.at("servers"));
+}
+
+constexpr const char* LEFT_OUT_SQL = "SELECT value FROM stats WHERE name = 'audit_sightings_left_out'";
+constexpr const char* OVER_LIMIT_SQL =
+    "SELECT coalesce(sum(count), 0) FROM source_anomalies WHERE name = 'audit_sightings_over_limit'";
 
 }  // namespace
 
@@ -382,67 +418,44 @@ TEST_CASE("evidence kept in memory audits like the same evidence read back from 
   CHECK(json::serialize(a.at("servers")) == json::serialize(b.at("servers")));
 }
 
-TEST_CASE("past --max-sightings the sightings are stored, the audit keeps to the first ones and says so once") {
+TEST_CASE("past --max-sightings the sightings are stored, the audit keeps to what it holds and says so once") {
   std::vector<std::string> files;
   for (const auto& path : e2e::expectedFiles()) files.push_back(e2e::samplePath(captureOf(e2e::readJson(path).as_object())));
   std::sort(files.begin(), files.end());
   files.erase(std::unique(files.begin(), files.end()), files.end());
-  const auto warnings = [](const std::string& err) {
-    std::size_t n = 0;
-    for (std::size_t at = err.find("--max-sightings"); at != std::string::npos; at = err.find("--max-sightings", at + 1)) ++n;
-    return n;
-  };
-  const auto scalar = [](const std::string& db, const char* sql) {
-    sqlite3* h = nullptr;
-    REQUIRE(sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
-    sqlite3_stmt* st = nullptr;
-    REQUIRE(sqlite3_prepare_v2(h, sql, -1, &st, nullptr) == SQLITE_OK);
-    REQUIRE(sqlite3_step(st) == SQLITE_ROW);
-    const std::int64_t v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close_v2(h);
-    return v;
-  };
-  const auto report = [](const std::string& db) {
-    const auto r = e2e::run({PROVAUDIT_BIN, "report", "--db", db, "--format", "json"});
-    REQUIRE(r.status == 0);
-    const json::value v = e2e::parseJson(r.out);
-    return json::serialize(v.at("devices")) + json::serialize(v.at("servers"));
-  };
   // Without a limit (the default is far above these samples): the full audit.
   const std::string full_db = e2e::tmpPath("limit-full.db");
   std::vector<std::string> argv{PROVAUDIT_BIN, "replay", "-q", "--db", full_db};
   argv.insert(argv.end(), files.begin(), files.end());
   const auto full = e2e::run(argv);
   REQUIRE(full.status == 0);
-  CHECK(warnings(full.err) == 0);
-  const std::int64_t sightings = scalar(full_db, "SELECT count(*) FROM sightings");
-  const std::int64_t devices = scalar(full_db, "SELECT count(*) FROM devices");
+  CHECK(limitWarnings(full.err) == 0);
+  const std::int64_t sightings = sqlScalar(full_db, "SELECT count(*) FROM sightings");
+  const std::int64_t devices = sqlScalar(full_db, "SELECT count(*) FROM devices");
   REQUIRE(sightings > 20);
 
-  // Limited to 5: every sighting stored, devices from the first five only, one warning.
+  // Limited to 5: every sighting stored, devices from the five the audit holds (the first four, then one that
+  // brings something new: these samples' sightings mostly do), one warning.
   const std::string db = e2e::tmpPath("limit.db");
   argv = {PROVAUDIT_BIN, "replay", "-q", "--max-sightings", "5", "--db", db};
   argv.insert(argv.end(), files.begin(), files.end());
   const auto limited = e2e::run(argv);
   INFO(limited.err);
   REQUIRE(limited.status == 0);
-  CHECK(warnings(limited.err) == 1);
-  CHECK(scalar(db, "SELECT count(*) FROM sightings") == sightings);
+  CHECK(limitWarnings(limited.err) == 1);
+  CHECK(sqlScalar(db, "SELECT count(*) FROM sightings") == sightings);
   // Counted where the dashboard lists anomalies.
-  CHECK(scalar(db, "SELECT coalesce(sum(count), 0) FROM source_anomalies WHERE name = 'audit_sightings_over_limit'") ==
-        sightings - 5);
+  CHECK(sqlScalar(db, OVER_LIMIT_SQL) == sightings - 5);
   // And as the value of the moment the dashboard shows (STAT_SIGHTINGS_LEFT_OUT),
   // counted from the rowids: they run from 1 without gaps.
-  const char* const left_out = "SELECT value FROM stats WHERE name = 'audit_sightings_left_out'";
-  CHECK(scalar(db, left_out) == sightings - 5);
-  CHECK(scalar(db, "SELECT max(rowid) FROM sightings") == sightings);
-  CHECK(scalar(full_db, left_out) == 0);
-  const std::int64_t first_devices = scalar(db, "SELECT count(*) FROM devices");
+  CHECK(sqlScalar(db, LEFT_OUT_SQL) == sightings - 5);
+  CHECK(sqlScalar(db, "SELECT max(rowid) FROM sightings") == sightings);
+  CHECK(sqlScalar(full_db, LEFT_OUT_SQL) == 0);
+  const std::int64_t first_devices = sqlScalar(db, "SELECT count(*) FROM devices");
   CHECK(first_devices >= 1);
   CHECK(first_devices <= 5);
   CHECK(first_devices < devices);
-  const std::string first = report(db);
+  const std::string first = reportText(db);
   // A report from the partial audit is written whole, and says once on stderr that it is partial;
   // the HTML report says it first.
   const auto partialNotice = [](const std::string& database) {
@@ -459,24 +472,23 @@ TEST_CASE("past --max-sightings the sightings are stored, the audit keeps to the
         std::string::npos);
   CHECK(partialNotice(full_db).empty());
 
-  // A restart with the same limit reads back only the first five: the same devices, the same warning.
+  // A restart with the same limit reads back the same five: the same devices, the same warning.
   const auto again = e2e::run({PROVAUDIT_BIN, "replay", "-v", "--max-sightings", "5", "--db", db, files.front()});
   INFO(again.err);
   REQUIRE(again.status == 0);
-  CHECK(warnings(again.err) == 1);
+  CHECK(limitWarnings(again.err) == 1);
   CHECK(again.err.find("audit_sightings_over_limit: " + std::to_string(sightings - 5)) != std::string::npos);
-  CHECK(report(db) == first);
+  CHECK(reportText(db) == first);
   // The restart counts them again in its source's anomalies; the value of the moment stays.
-  CHECK(scalar(db, "SELECT coalesce(sum(count), 0) FROM source_anomalies WHERE name = 'audit_sightings_over_limit'") >
-        sightings - 5);
-  CHECK(scalar(db, left_out) == sightings - 5);
+  CHECK(sqlScalar(db, OVER_LIMIT_SQL) > sightings - 5);
+  CHECK(sqlScalar(db, LEFT_OUT_SQL) == sightings - 5);
 
   // Without the limit, the next run audits everything that was stored.
   const auto unlimited = e2e::run({PROVAUDIT_BIN, "replay", "-q", "--max-sightings", "0", "--db", db, files.front()});
   REQUIRE(unlimited.status == 0);
-  CHECK(warnings(unlimited.err) == 0);
-  CHECK(report(db) == report(full_db));
-  CHECK(scalar(db, left_out) == 0);
+  CHECK(limitWarnings(unlimited.err) == 0);
+  CHECK(reportText(db) == reportText(full_db));
+  CHECK(sqlScalar(db, LEFT_OUT_SQL) == 0);
   CHECK(partialNotice(db).empty());
 
   // A limit that is not a whole number is a usage error, one line.
@@ -552,6 +564,97 @@ TEST_CASE("reordered and duplicated segments give the same devices") {
     CHECK(json::serialize(x.at("cert")) == json::serialize(y.at("cert")));
     CHECK(show(strSet(x.if_contains("findings"), "code")) == show(strSet(y.if_contains("findings"), "code")));
   }
+}
+
+TEST_CASE("past four fifths of --max-sightings the audit takes only what is new, and never more than the limit") {
+  int linktype = 0, spa_linktype = 0;
+  const auto phone = readAll(e2e::samplePath("tls12_rsa.pcap"), linktype);  // one phone, one handshake
+  const auto fleet = readAll(e2e::samplePath("spa_mixed_tls12.pcap"), spa_linktype);  // five phones
+  REQUIRE(linktype == spa_linktype);
+  REQUIRE(!phone.empty());
+  REQUIRE(!fleet.empty());
+  constexpr long HOUR = 3600;
+  std::vector<Packet> capture;
+  // `pkts` moved `hours` after the phone's first packet, with its client's MAC replaced when `mac` is given.
+  const auto add = [&](const std::vector<Packet>& pkts, long hours, const std::optional<std::array<unsigned char, 6>>& mac) {
+    const long shift = phone.front().hdr.ts.tv_sec + hours * HOUR - pkts.front().hdr.ts.tv_sec;
+    const std::array<unsigned char, 6> phone_mac{0x88, 0x43, 0xe1, 0x05, 0x04, 0x05};  // tls12_rsa's client
+    for (Packet p : pkts) {
+      p.hdr.ts.tv_sec += shift;
+      for (std::size_t at : {std::size_t{0}, std::size_t{6}}) {  // Ethernet destination, source
+        if (mac && p.data.size() >= at + 6 && std::equal(phone_mac.begin(), phone_mac.end(), p.data.begin() + at)) {
+          std::copy(mac->begin(), mac->end(), p.data.begin() + at);
+        }
+      }
+      capture.push_back(std::move(p));
+    }
+  };
+  // The phone fetches hourly for 30 hours; then five phones come that were never seen; then the first again;
+  // then ten clients never seen (the phone's handshake from ten other MACs).
+  for (long h = 0; h < 30; ++h) add(phone, h, std::nullopt);
+  add(fleet, 30, std::nullopt);
+  add(phone, 31, std::nullopt);
+  for (unsigned char k = 1; k <= 10; ++k) add(phone, 31 + k, std::array<unsigned char, 6>{0x02, 0, 0, 0, 0x77, k});
+  const std::string file = e2e::tmpPath("novel.pcap");
+  writeAll(file, linktype, capture);
+
+  const std::string full_db = e2e::tmpPath("novel-full.db");
+  REQUIRE(e2e::run({PROVAUDIT_BIN, "replay", "-q", "--max-sightings", "0", "--db", full_db, file}).status == 0);
+  const std::int64_t sightings = sqlScalar(full_db, "SELECT count(*) FROM sightings");
+  REQUIRE(sightings == 30 + 5 + 1 + 10);
+  REQUIRE(sqlScalar(full_db, "SELECT count(*) FROM devices") == 1 + 5 + 10);
+
+  // 30: the first 24 as they come (the phone's first 24 hours), then only what is new, up to 30:
+  // the phone's next six hours and its return are repeats; the five phones are new, and so is the
+  // first of the ten clients, which fills the evidence; the other nine are left out.
+  const std::string db = e2e::tmpPath("novel.db");
+  const auto limited = e2e::run({PROVAUDIT_BIN, "replay", "-q", "--max-sightings", "30", "--db", db, file});
+  INFO(limited.err);
+  REQUIRE(limited.status == 0);
+  CHECK(limitWarnings(limited.err) == 1);
+  CHECK(sqlScalar(db, "SELECT count(*) FROM sightings") == sightings);
+  CHECK(sqlScalar(db, LEFT_OUT_SQL) == sightings - 30);
+  CHECK(sqlScalar(db, OVER_LIMIT_SQL) == sightings - 30);
+  const auto deviceMap = [](const std::string& database) {
+    const auto out = e2e::run({PROVAUDIT_BIN, "report", "--db", database, "--format", "json"});
+    REQUIRE(out.status == 0);
+    const json::value report = e2e::parseJson(out.out);
+    std::map<std::string, json::object> devices;
+    for (const auto& d : report.at("devices").as_array()) devices[field(d.as_object(), "id")] = d.as_object();
+    return devices;
+  };
+  const auto full = deviceMap(full_db);
+  const auto held = deviceMap(db);
+  std::int64_t sessions = 0;
+  for (const auto& [id, d] : held) sessions += d.at("sessions").as_int64();
+  CHECK(sessions == 30);  // the evidence: exactly the limit
+  std::set<std::string> ids;
+  for (const auto& [id, d] : held) ids.insert(id);
+  CHECK(show(ids) == show(std::set<std::string>{"mac:00:0e:08:12:34:56", "mac:00:0e:08:65:43:21", "mac:00:0e:08:ab:cd:ef",
+                                                "mac:00:56:2b:04:36:15", "mac:02:00:00:00:77:01", "mac:88:43:e1:00:00:01",
+                                                "mac:88:43:e1:05:04:05"}));
+  // The phones first seen past the limit are audited as without it.
+  for (const char* id : {"mac:00:0e:08:12:34:56", "mac:00:0e:08:65:43:21", "mac:00:0e:08:ab:cd:ef", "mac:00:56:2b:04:36:15",
+                         "mac:88:43:e1:00:00:01", "mac:02:00:00:00:77:01"}) {
+    INFO(id);
+    REQUIRE(full.count(id) == 1);
+    REQUIRE(held.count(id) == 1);
+    CHECK(field(held.at(id), "identity") == field(full.at(id), "identity"));
+    CHECK(field(held.at(id), "identity_reason") == field(full.at(id), "identity_reason"));
+    CHECK(json::serialize(held.at(id).at("cert")) == json::serialize(full.at(id).at("cert")));
+    CHECK(held.at(id).at("sessions") == full.at(id).at("sessions"));
+  }
+  // The repeating phone's record stops where its evidence does: its first 24 hours.
+  const auto& repeated = held.at("mac:88:43:e1:05:04:05");
+  CHECK(repeated.at("sessions").as_int64() == 24);
+  CHECK(full.at("mac:88:43:e1:05:04:05").at("sessions").as_int64() == 31);
+
+  // A restart reads back the same evidence: the same report.
+  const std::string first = reportText(db);
+  const auto again = e2e::run({PROVAUDIT_BIN, "replay", "-q", "--max-sightings", "30", "--db", db, file});
+  REQUIRE(again.status == 0);
+  CHECK(reportText(db) == first);
+  CHECK(sqlScalar(db, LEFT_OUT_SQL) == sightings - 30);
 }
 
 TEST_CASE("tshark finds no client certificate that provaudit missed") {

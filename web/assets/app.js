@@ -495,7 +495,7 @@
   // Sightings past --max-sightings are stored, not audited (the count is the last run's, set again by every run).
   function limitBanner(n) {
     return n > 0 ? el('div', { class: 'banner warn', role: 'status', 'data-banner': 'audit-limit' },
-      `${num(n)} sightings are stored but not audited (--max-sightings): devices and findings come from the first ones. `,
+      `${num(n)} sightings are stored but not audited (--max-sightings): devices and findings come from the first ones and from those that brought something new. `,
       'Start a new database for the next period, or run with a higher limit to audit them.') : null;
   }
 

@@ -1,0 +1,114 @@
+#include "analyze/evidence_admission.h"
+
+#include <cstring>
+#include <string>
+#include <string_view>
+
+#include "analyze/digest.h"
+
+namespace provaudit::analyze {
+namespace {
+
+// The key's input: fixed-size parts, then each text with its length first,
+// so that no two different sightings write the same bytes.
+class KeyText {
+ public:
+  explicit KeyText(char kind) { s_ += kind; }
+  void client(const ObservedFlow& f) {
+    s_ += f.client_mac ? '\1' : '\0';
+    if (f.client_mac) s_.append(reinterpret_cast<const char*>(f.client_mac->b.data()), f.client_mac->b.size());
+    ip(f.client.ip);
+    ip(f.server.ip);
+    s_ += static_cast<char>(f.server.port >> 8);
+    s_ += static_cast<char>(f.server.port & 0xff);
+  }
+  void byte(std::uint8_t b) { s_ += static_cast<char>(b); }
+  void text(std::string_view t) {
+    const auto n = static_cast<std::uint32_t>(t.size());
+    for (int shift = 24; shift >= 0; shift -= 8) s_ += static_cast<char>((n >> shift) & 0xff);
+    s_.append(t);
+  }
+  [[nodiscard]] NoveltyKey key() const {
+    const auto digest = sha256(std::span(reinterpret_cast<const std::uint8_t*>(s_.data()), s_.size()));
+    NoveltyKey k{};
+    std::memcpy(k.data(), digest.data(), k.size());
+    return k;
+  }
+
+ private:
+  void ip(const IpAddr& a) {
+    s_ += static_cast<char>(a.family);
+    s_.append(reinterpret_cast<const char*>(a.b.data()), a.b.size());
+  }
+  std::string s_;
+};
+
+}  // namespace
+
+NoveltyKey noveltyKey(const TlsObservation& t) {
+  KeyText k('T');
+  k.client(t.flow);
+  k.byte(static_cast<std::uint8_t>(t.client_cert));
+  k.text(t.client_cert == ClientCertState::Present && !t.client_chain.empty() && t.client_chain.front()
+             ? std::string_view(t.client_chain.front()->sha256)
+             : std::string_view());
+  k.text(t.ja4);
+  return k.key();
+}
+
+NoveltyKey noveltyKey(const HttpObservation& h) {
+  KeyText k('H');
+  k.client(h.flow);
+  k.byte(h.over_tls ? 1 : 0);
+  k.text(h.user_agent);
+  const std::string_view uri = h.uri;
+  k.text(uri.substr(0, uri.find('?')));
+  return k.key();
+}
+
+std::size_t EvidenceAdmission::KeyHash::operator()(const NoveltyKey& k) const {
+  std::size_t h = 0;  // the key is a digest: any of its words is a hash
+  std::memcpy(&h, k.data(), sizeof h);
+  return h;
+}
+
+EvidenceAdmission::EvidenceAdmission(std::size_t max_sightings)
+    : max_(max_sightings), in_order_(max_sightings - max_sightings / NOVEL_SHARE_DIVISOR) {}
+
+bool EvidenceAdmission::admitKey(const NoveltyKey& key) {
+  if (full()) {  // callers stop first; a sighting past the limit is left out all the same
+    ++skipped_;
+    return false;
+  }
+  const bool novel = keys_.insert(key).second;
+  if (held_ < in_order_ || novel) {
+    ++held_;
+    return true;
+  }
+  ++skipped_;
+  return false;
+}
+
+bool EvidenceAdmission::admit(const TlsObservation& t) {
+  if (max_ == 0) {
+    ++held_;
+    return true;
+  }
+  return admitKey(noveltyKey(t));
+}
+
+bool EvidenceAdmission::admit(const HttpObservation& h) {
+  if (max_ == 0) {
+    ++held_;
+    return true;
+  }
+  return admitKey(noveltyKey(h));
+}
+
+void EvidenceAdmission::clear() {
+  held_ = 0;
+  skipped_ = 0;
+  decltype(keys_)().swap(keys_);  // clear() would keep the buckets
+}
+
+}  // namespace provaudit::analyze

@@ -1,0 +1,75 @@
+#pragma once
+// Which stored sightings the audit holds as evidence under --max-sightings N.
+// The first N - N/NOVEL_SHARE_DIVISOR are taken as they come (in rowid
+// order); past them, up to N, only a sighting that brings something the
+// evidence does not hold yet (noveltyKey: a client not seen before, a
+// certificate, fingerprint, User-Agent or URL path new to its client), so
+// that a sensor at its limit still audits the phone plugged in today, the
+// certificate that replaced another and the firmware that changed, while a
+// fleet's hourly repeats stay stored but not audited. Memory stays bounded:
+// never more than N sightings, whatever the traffic (a flood of spoofed
+// clients ends the novel share as repeats end the first part).
+//
+// Deterministic: the same sightings in the same rowid order give the same
+// evidence, so a restart reads back what the run before it held.
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <unordered_set>
+
+#include "analyze/observation.h"
+
+namespace provaudit::analyze {
+
+// Of --max-sightings N, the last N / NOVEL_SHARE_DIVISOR are kept for novel
+// sightings (a fifth: at the default 250,000, 50,000 novel ones after the
+// first 200,000).
+inline constexpr std::size_t NOVEL_SHARE_DIVISOR = 5;
+
+// What makes a sighting new to the evidence (an opaque digest): its client
+// (frame MAC and address) with, for TLS, the client certificate presented
+// (or how none was) and the JA4 fingerprint; for HTTP, the User-Agent and the
+// URL's path (not its query, which often changes with every request).
+using NoveltyKey = std::array<std::uint8_t, 16>;
+NoveltyKey noveltyKey(const TlsObservation& t);
+NoveltyKey noveltyKey(const HttpObservation& h);
+
+class EvidenceAdmission {
+ public:
+  explicit EvidenceAdmission(std::size_t max_sightings = 0);  // 0: no limit
+
+  // The next sighting in rowid order: true when the evidence takes it
+  // (held() counts it), false when it is left out (skipped() counts it).
+  // Never called once full().
+  bool admit(const TlsObservation& t);
+  bool admit(const HttpObservation& h);
+
+  // The evidence holds the limit: no sighting can join it any more (the
+  // rest are left unread).
+  [[nodiscard]] bool full() const { return max_ != 0 && held_ >= max_; }
+  // Past the part taken in order: sightings may be left out from here on.
+  [[nodiscard]] bool limited() const { return max_ != 0 && held_ >= in_order_; }
+  [[nodiscard]] std::size_t held() const { return held_; }
+  // Sightings read and left out as repeats of what the evidence holds.
+  [[nodiscard]] std::uint64_t skipped() const { return skipped_; }
+  [[nodiscard]] std::size_t inOrder() const { return in_order_; }
+  [[nodiscard]] std::size_t max() const { return max_; }
+
+  // The evidence was released: the next sighting is the first again.
+  void clear();
+
+ private:
+  bool admitKey(const NoveltyKey& key);
+
+  struct KeyHash {
+    std::size_t operator()(const NoveltyKey& k) const;
+  };
+  std::size_t max_;
+  std::size_t in_order_;
+  std::size_t held_ = 0;
+  std::uint64_t skipped_ = 0;
+  // Keys of every sighting held (only under a limit).
+  std::unordered_set<NoveltyKey, KeyHash> keys_;
+};
+
+}  // namespace provaudit::analyze

@@ -1,0 +1,163 @@
+// Which sightings the audit holds under --max-sightings (EvidenceAdmission),
+// and what makes one new (noveltyKey).
+#include <catch2/catch.hpp>
+
+#include "analyze/evidence_admission.h"
+#include "../../support/audit_fixtures.h"
+
+using namespace provaudit;
+using namespace provaudit::analyze;
+using provaudit::testing::makeCert;
+using provaudit::testing::SEC;
+using provaudit::testing::T0;
+
+namespace {
+
+// Client 10.0.0.N (MAC 00:0e:08:00:00:N) to the provisioning server 10.0.0.254.
+ObservedFlow flowOf(std::uint8_t n, std::uint16_t client_port, std::uint16_t server_port) {
+  ObservedFlow f;
+  f.client_mac = MacAddr{{0x00, 0x0e, 0x08, 0x00, 0x00, n}};
+  f.client.ip = *IpAddr::parse("10.0.0." + std::to_string(n));
+  f.client.port = client_port;
+  f.server.ip = *IpAddr::parse("10.0.0.254");
+  f.server.port = server_port;
+  f.ref.ts_ns = T0;
+  return f;
+}
+
+TlsObservation phone(std::uint8_t last_mac_byte, const std::string& cert_sha = "aa") {
+  TlsObservation t;
+  t.flow = flowOf(last_mac_byte, 40000, 443);
+  t.first = t.flow.ref;
+  t.client_cert = ClientCertState::Present;
+  t.client_chain = {makeCert(cert_sha, {{"CN", "SPA-962"}})};
+  t.ja4 = "t12d1311h2_8b80da21ef18_77989cba8f21";
+  t.ja3 = "0123456789abcdef0123456789abcdef";
+  t.session_id = "00";
+  return t;
+}
+
+HttpObservation request(std::uint8_t last_mac_byte, const std::string& ua, const std::string& uri) {
+  HttpObservation h;
+  h.flow = flowOf(last_mac_byte, 40001, 80);
+  h.method = "GET";
+  h.user_agent = ua;
+  h.uri = uri;
+  return h;
+}
+
+}  // namespace
+
+TEST_CASE("novelty key: a client with what it presented, not when or from which port") {
+  const TlsObservation a = phone(1);
+  TlsObservation later = a;
+  later.flow.ref.ts_ns += 3600 * SEC;
+  later.first = later.flow.ref;
+  later.flow.client.port = 51234;
+  later.session_id = "ff";        // a new session, resumption ids, JA3 order: not what is new
+  later.ja3 = "ffffffffffffffffffffffffffffffff";
+  CHECK(noveltyKey(later) == noveltyKey(a));
+
+  const auto differs = [&](const auto& change) {
+    TlsObservation b = a;
+    change(b);
+    return noveltyKey(b) != noveltyKey(a);
+  };
+  CHECK(differs([](TlsObservation& b) { b.flow.client_mac->b[5] = 2; }));             // another MAC
+  CHECK(differs([](TlsObservation& b) { b.flow.client_mac.reset(); }));              // none on the wire
+  CHECK(differs([](TlsObservation& b) { b.flow.client.ip = *IpAddr::parse("10.0.0.9"); }));  // another address
+  CHECK(differs([](TlsObservation& b) { b.flow.server.ip = *IpAddr::parse("10.0.0.253"); }));  // another server
+  CHECK(differs([](TlsObservation& b) { b.flow.server.port = 8443; }));
+  CHECK(differs([](TlsObservation& b) { b.client_chain = {makeCert("bb", {{"CN", "SPA-962"}})}; }));  // new cert
+  CHECK(differs([](TlsObservation& b) {  // the certificate withheld
+    b.client_cert = ClientCertState::NotSent;
+    b.client_chain.clear();
+  }));
+  CHECK(differs([](TlsObservation& b) {  // an empty Certificate is not the same as none sent
+    b.client_cert = ClientCertState::Empty;
+    b.client_chain.clear();
+  }));
+  CHECK(differs([](TlsObservation& b) { b.ja4 = "t13d1516h2_8daaf6152771_02713d6af862"; }));  // new firmware
+
+  const HttpObservation r = request(1, "Cisco/SPA962-7.6.2", "/cfg/spa000e08000001.xml?t=1");
+  HttpObservation r2 = r;
+  r2.uri = "/cfg/spa000e08000001.xml?t=2";  // the query changes with every request
+  r2.flow.client.port = 40002;
+  CHECK(noveltyKey(r2) == noveltyKey(r));
+  r2.uri = "/cfg/spa000e08000001-new.xml";
+  CHECK(noveltyKey(r2) != noveltyKey(r));
+  r2 = r;
+  r2.user_agent = "Cisco/SPA962-7.6.3";  // firmware upgraded
+  CHECK(noveltyKey(r2) != noveltyKey(r));
+  r2 = r;
+  r2.over_tls = true;
+  CHECK(noveltyKey(r2) != noveltyKey(r));
+  // Texts are length-framed: moving bytes from one to the next is another key.
+  HttpObservation x = request(1, "ab", "/c"), y = request(1, "a", "b/c");
+  CHECK(noveltyKey(x) != noveltyKey(y));
+}
+
+TEST_CASE("admission: the first four fifths in order, then only what is new, never past the limit") {
+  EvidenceAdmission admit(10);  // 8 in order, 2 for what is new
+  CHECK(admit.inOrder() == 8);
+  CHECK(admit.max() == 10);
+  for (int i = 0; i < 8; ++i) {
+    CHECK_FALSE(admit.limited());
+    CHECK(admit.admit(phone(1)));  // repeats, taken as they come
+  }
+  CHECK(admit.limited());
+  CHECK_FALSE(admit.full());
+  CHECK_FALSE(admit.admit(phone(1)));  // a repeat past the part in order
+  CHECK(admit.admit(request(1, "UA", "/a")));  // new: the phone's first request
+  CHECK_FALSE(admit.admit(request(1, "UA", "/a?t=2")));  // and its repeat
+  CHECK(admit.held() == 9);
+  CHECK(admit.skipped() == 2);
+  CHECK_FALSE(admit.admit(phone(1)));
+  CHECK(admit.admit(phone(2)));  // a new phone fills it
+  CHECK(admit.full());
+  CHECK(admit.held() == 10);
+  CHECK_FALSE(admit.admit(phone(3)));  // full: nothing more, new or not
+  CHECK(admit.held() == 10);
+  CHECK(admit.skipped() == 4);
+
+  admit.clear();  // the evidence released: the next sighting is the first again
+  CHECK(admit.held() == 0);
+  CHECK(admit.skipped() == 0);
+  CHECK_FALSE(admit.limited());
+  CHECK(admit.admit(phone(1)));
+}
+
+TEST_CASE("admission: no limit takes everything; the smallest limits keep their part in order") {
+  EvidenceAdmission all(0);
+  for (int i = 0; i < 1000; ++i) CHECK(all.admit(phone(1)));
+  CHECK_FALSE(all.limited());
+  CHECK_FALSE(all.full());
+  CHECK(all.skipped() == 0);
+
+  EvidenceAdmission one(1);  // nothing to keep for what is new
+  CHECK(one.inOrder() == 1);
+  CHECK(one.admit(phone(1)));
+  CHECK(one.full());
+  CHECK_FALSE(one.admit(phone(2)));
+
+  EvidenceAdmission five(5);  // four in order, one new
+  CHECK(five.inOrder() == 4);
+  for (int i = 0; i < 4; ++i) CHECK(five.admit(phone(1)));
+  CHECK_FALSE(five.admit(phone(1)));
+  CHECK(five.admit(phone(1, "bb")));  // its certificate replaced
+  CHECK(five.full());
+}
+
+TEST_CASE("admission: a flood of new clients past the limit is bounded; what came first decides, not what came most") {
+  EvidenceAdmission admit(100);
+  for (int i = 0; i < 80; ++i) CHECK(admit.admit(phone(static_cast<std::uint8_t>(i % 4))));  // four phones, 20 each
+  std::size_t taken = 0;
+  for (int i = 0; i < 1000; ++i) {
+    TlsObservation spoofed = phone(static_cast<std::uint8_t>(i % 250), "s" + std::to_string(i));
+    if (admit.full()) break;
+    if (admit.admit(spoofed)) ++taken;
+  }
+  CHECK(taken == 20);
+  CHECK(admit.held() == 100);
+  CHECK(admit.full());
+}
