@@ -243,3 +243,33 @@ TEST_CASE("x509: the key's type and size read from the SubjectPublicKeyInfo matc
   CHECK(info.key_type == "X25519");
   CHECK(info.key_bits == EVP_PKEY_get_bits(x25519.get()));
 }
+
+TEST_CASE("x509: is_ca says what OpenSSL's extension flags say, for every shape of basicConstraints") {
+  const provaudit::EvpPkeyPtr key = tc::ecKey();
+  // A self-signed certificate with these basicConstraints extensions (none, one, or two).
+  const auto certWith = [&](const std::vector<std::string>& values) {
+    provaudit::X509Ptr cert = tc::makeCert({.subject = {{"CN", "bc"}}}, key.get());
+    for (const auto& v : values) tc::addExtension(cert.get(), cert.get(), NID_basic_constraints, v);
+    REQUIRE(X509_sign(cert.get(), key.get(), EVP_sha256()) > 0);
+    return tc::der(cert.get());
+  };
+  const std::vector<std::vector<std::string>> shapes = {
+      {}, {"critical,CA:TRUE"}, {"CA:TRUE"}, {"critical,CA:FALSE"}, {"CA:TRUE,pathlen:0"},
+      {"CA:TRUE", "CA:TRUE"},  // duplicated: invalid, no CA
+      {"CA:FALSE", "CA:TRUE"}};
+  for (const auto& values : shapes) {
+    const std::vector<std::uint8_t> der = certWith(values);
+    // OpenSSL's own verdict, from a fresh decode in the default context.
+    const unsigned char* p = der.data();
+    provaudit::X509Ptr decoded(d2i_X509(nullptr, &p, static_cast<long>(der.size())));
+    REQUIRE(decoded != nullptr);
+    const bool openssl_ca = (X509_get_extension_flags(decoded.get()) & EXFLAG_CA) != 0;
+    INFO("basicConstraints: " << values.size() << " extension(s), first " << (values.empty() ? "-" : values.front()));
+    CHECK(parse(der).is_ca == openssl_ca);
+  }
+  // The shapes that matter, said outright.
+  CHECK(parse(certWith({"CA:TRUE"})).is_ca);
+  CHECK_FALSE(parse(certWith({})).is_ca);
+  CHECK_FALSE(parse(certWith({"CA:FALSE"})).is_ca);
+  CHECK_FALSE(parse(certWith({"CA:TRUE", "CA:TRUE"})).is_ca);
+}
