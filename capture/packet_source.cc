@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "capture/gzip_inflater.h"
 #include "capture/pcap_reader.h"
 #include "capture/pcapng_reader.h"
 #include "common/c_handles.h"
@@ -41,6 +42,112 @@ ssize_t readUpTo(int fd, std::uint8_t* out, std::size_t n) {
     done += static_cast<std::size_t>(got);
   }
   return static_cast<ssize_t>(done);
+}
+
+// Compressions we recognise but do not read, by their magic numbers: the
+// error says which, and how to read the file anyway (a pipe into '-').
+struct OtherCompression {
+  const char* name;
+  const char* tool;
+  std::array<std::uint8_t, FORMAT_MAGIC_BYTES> magic;
+  std::size_t magic_len;
+};
+constexpr OtherCompression OTHER_COMPRESSIONS[] = {
+    {"zstd", "zstd -dc", {0x28, 0xb5, 0x2f, 0xfd}, 4},
+    {"xz", "xz -dc", {0xfd, 0x37, 0x7a, 0x58}, 4},
+    {"lz4", "lz4 -dc", {0x04, 0x22, 0x4d, 0x18}, 4},
+    {"bzip2", "bzip2 -dc", {'B', 'Z', 'h', 0}, 3},
+};
+
+// The capture inside a gzip file: the pcap or pcapng reader reads what a
+// thread inflates (GzipInflater). Its progress is the compressed file's; a
+// corrupt or cut compressed file ends it with that reason, after every packet
+// that inflated whole.
+class InflatedSource final : public PacketSource {
+ public:
+  InflatedSource(std::unique_ptr<GzipInflater> inflater, std::unique_ptr<PacketSource> inner, std::string name,
+                 std::optional<std::uint64_t> size)
+      : inflater_(std::move(inflater)), inner_(std::move(inner)), name_(std::move(name)), size_(size) {}
+  ~InflatedSource() override { inner_.reset(); }  // closes the reader's end before the inflater joins its thread
+
+  ReadStatus next(RawPacket& out) override {
+    if (!inner_) return error_.empty() ? ReadStatus::End : ReadStatus::Error;
+    const ReadStatus st = inner_->next(out);
+    if (st == ReadStatus::Packet) return st;
+    // The capture inside ended or broke: stop the inflating, and hear why it stopped.
+    const std::string inner_error = st == ReadStatus::Error ? inner_->error() : std::string();
+    inner_.reset();
+    const std::string gzip_error = inflater_->finish();
+    if (!gzip_error.empty()) {
+      error_ = name_ + ": " + gzip_error;
+      if (!inner_error.empty()) error_ += " (inflated so far: " + inner_error + ")";
+    } else {
+      error_ = inner_error;
+    }
+    return error_.empty() ? ReadStatus::End : ReadStatus::Error;
+  }
+  std::string error() const override { return error_; }
+  std::uint64_t bytesRead() const override { return inflater_->compressedBytesRead(); }
+  std::optional<std::uint64_t> totalBytes() const override { return size_; }
+  std::string name() const override { return name_; }
+
+ private:
+  std::unique_ptr<GzipInflater> inflater_;
+  std::unique_ptr<PacketSource> inner_;
+  std::string name_;
+  std::optional<std::uint64_t> size_;
+  std::string error_;
+};
+
+// Tells the format of what `fd` holds by its first bytes and opens the
+// reader for it; `gzip_allowed`: a gzip file is inflated (once: not a gzip
+// inside a gzip).
+std::unique_ptr<PacketSource> openStream(UniqueFd fd, const std::string& shown, std::uint32_t source_id,
+                                         std::optional<std::uint64_t> size, bool gzip_allowed, std::string& err) {
+  // Detect the format from the descriptor itself (nothing seeks: pipes work),
+  // then hand the bytes read to the reader of that format.
+  std::array<std::uint8_t, FORMAT_MAGIC_BYTES> magic{};
+  const ssize_t magic_len = readUpTo(fd.get(), magic.data(), magic.size());
+  if (magic_len == READ_FAILED) {
+    err = shown + ": " + std::strerror(errno);
+    return nullptr;
+  }
+  const std::span<const std::uint8_t> consumed(magic.data(), static_cast<std::size_t>(magic_len));
+  if (gzip_allowed && consumed.size() >= 2 && consumed[0] == GZIP_ID1 && consumed[1] == GZIP_ID2) {
+    auto inflater = GzipInflater::start(std::move(fd), consumed, err);
+    if (!inflater) {
+      err = shown + ": " + err;
+      return nullptr;
+    }
+    auto inner = openStream(inflater->takeOutput(), shown, source_id, std::nullopt, false, err);
+    if (!inner) {
+      // A corrupt member can be why the capture inside looks wrong: say so first.
+      const std::string gzip_error = inflater->finish();
+      if (!gzip_error.empty()) err = shown + ": " + gzip_error;
+      return nullptr;
+    }
+    return std::make_unique<InflatedSource>(std::move(inflater), std::move(inner), shown, size);
+  }
+  for (const auto& c : OTHER_COMPRESSIONS) {
+    if (consumed.size() >= c.magic_len && std::equal(c.magic.begin(), c.magic.begin() + c.magic_len, consumed.begin())) {
+      err = shown + ": compressed with " + c.name + ", which provaudit does not read; decompress it into a pipe (" +
+            c.tool + " FILE | provaudit replay -)";
+      return nullptr;
+    }
+  }
+  if (consumed.size() == magic.size() && magic == PCAPNG_MAGIC) {
+    FilePtr file(::fdopen(fd.get(), "rb"));
+    if (!file) {
+      err = shown + ": " + std::strerror(errno);
+      return nullptr;
+    }
+    (void)fd.release();  // the stream owns the descriptor now
+    // Before the first read (setvbuf's rule); a failure only keeps the default.
+    (void)std::setvbuf(file.get(), nullptr, _IOFBF, FILE_BUFFER_BYTES);
+    // libpcap 1.10 refuses interfaces of different link types; our reader does not.
+    return PcapngFileSource::open(std::move(file), shown, source_id, size, err);
+  }
+  return PcapFileSource::open(std::move(fd), shown, source_id, size, consumed, err);
 }
 
 }  // namespace
@@ -76,28 +183,7 @@ std::unique_ptr<PacketSource> openCaptureFile(const std::string& path, std::uint
     return nullptr;
   }
 
-  // Detect the format from the descriptor itself (nothing seeks: pipes work),
-  // then hand the bytes read to the reader of that format.
-  std::array<std::uint8_t, FORMAT_MAGIC_BYTES> magic{};
-  const ssize_t magic_len = readUpTo(fd.get(), magic.data(), magic.size());
-  if (magic_len == READ_FAILED) {
-    err = shown + ": " + std::strerror(errno);
-    return nullptr;
-  }
-  if (static_cast<std::size_t>(magic_len) == magic.size() && magic == PCAPNG_MAGIC) {
-    FilePtr file(::fdopen(fd.get(), "rb"));
-    if (!file) {
-      err = shown + ": " + std::strerror(errno);
-      return nullptr;
-    }
-    (void)fd.release();  // the stream owns the descriptor now
-    // Before the first read (setvbuf's rule); a failure only keeps the default.
-    (void)std::setvbuf(file.get(), nullptr, _IOFBF, FILE_BUFFER_BYTES);
-    // libpcap 1.10 refuses interfaces of different link types; our reader does not.
-    return PcapngFileSource::open(std::move(file), shown, source_id, size, err);
-  }
-  return PcapFileSource::open(std::move(fd), shown, source_id, size,
-                              std::span<const std::uint8_t>(magic.data(), static_cast<std::size_t>(magic_len)), err);
+  return openStream(std::move(fd), shown, source_id, size, true, err);
 }
 
 }  // namespace provaudit::capture

@@ -5,6 +5,7 @@
 #include <sqlite3.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <array>
@@ -12,6 +13,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <functional>
 #include <map>
 #include <optional>
@@ -150,6 +152,15 @@ void compareReport(const json::object& expected, const json::value& report, cons
 }
 
 std::string captureOf(const json::object& expected) { return field(expected, "capture"); }
+
+// Every capture the expected tables name, once each, sorted.
+std::vector<std::string> sampleCaptures() {
+  std::vector<std::string> files;
+  for (const auto& path : e2e::expectedFiles()) files.push_back(e2e::samplePath(captureOf(e2e::readJson(path).as_object())));
+  std::sort(files.begin(), files.end());
+  files.erase(std::unique(files.begin(), files.end()), files.end());
+  return files;
+}
 
 // The first column of the first row of `sql` over `db`, read-only.
 std::int64_t sqlScalar(const std::string& db, const char* sql) {
@@ -397,10 +408,7 @@ TEST_CASE("evidence kept in memory audits like the same evidence read back from 
   // process reads it back from the sightings table. Both must derive the same
   // devices, for every kind of sample at once (TLS 1.0-1.3, resumption,
   // renegotiation, HTTP, IPv6).
-  std::vector<std::string> files;
-  for (const auto& path : e2e::expectedFiles()) files.push_back(e2e::samplePath(captureOf(e2e::readJson(path).as_object())));
-  std::sort(files.begin(), files.end());
-  files.erase(std::unique(files.begin(), files.end()), files.end());
+  const std::vector<std::string> files = sampleCaptures();
   REQUIRE(files.size() >= 8);
   const std::string db = e2e::tmpPath("memory-vs-stored.db");
   std::vector<std::string> argv{PROVAUDIT_BIN, "replay", "-q", "--db", db};
@@ -419,10 +427,7 @@ TEST_CASE("evidence kept in memory audits like the same evidence read back from 
 }
 
 TEST_CASE("past --max-sightings the sightings are stored, the audit keeps to what it holds and says so once") {
-  std::vector<std::string> files;
-  for (const auto& path : e2e::expectedFiles()) files.push_back(e2e::samplePath(captureOf(e2e::readJson(path).as_object())));
-  std::sort(files.begin(), files.end());
-  files.erase(std::unique(files.begin(), files.end()), files.end());
+  const std::vector<std::string> files = sampleCaptures();
   // Without a limit (the default is far above these samples): the full audit.
   const std::string full_db = e2e::tmpPath("limit-full.db");
   std::vector<std::string> argv{PROVAUDIT_BIN, "replay", "-q", "--db", full_db};
@@ -655,6 +660,46 @@ TEST_CASE("past four fifths of --max-sightings the audit takes only what is new,
   REQUIRE(again.status == 0);
   CHECK(reportText(db) == first);
   CHECK(sqlScalar(db, LEFT_OUT_SQL) == sightings - 30);
+}
+
+TEST_CASE("a gzip-compressed capture, by name or on standard input, gives the report of the capture inside") {
+  const std::vector<std::string> files = sampleCaptures();
+  REQUIRE(files.size() >= 10);
+  const auto gzipFile = [](const std::string& from, const std::string& to) {
+    std::ifstream in(from, std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(in)), {});
+    gzFile out = gzopen(to.c_str(), "wb");
+    REQUIRE(out != nullptr);
+    REQUIRE(gzwrite(out, bytes.data(), static_cast<unsigned>(bytes.size())) == static_cast<int>(bytes.size()));
+    REQUIRE(gzclose(out) == Z_OK);
+  };
+  // Devices and servers, with the capture's name (claims keep where they came from) made the same.
+  const auto normalized = [](const json::value& report, const std::string& name) {
+    std::string text = json::serialize(report.at("devices")) + json::serialize(report.at("servers"));
+    for (std::size_t at = text.find(name); at != std::string::npos; at = text.find(name, at)) text.replace(at, name.size(), "CAPTURE");
+    return text;
+  };
+  for (const auto& file : files) {
+    INFO(file);
+    const std::string base = std::filesystem::path(file).filename().string();
+    const std::string packed = e2e::tmpPath(base + ".gz");
+    gzipFile(file, packed);
+    const json::value plain = e2e::replayReport({file}, {}, "plain.db");
+    const json::value inflated = e2e::replayReport({packed}, {}, "inflated.db");
+    REQUIRE(plain.at("devices").as_array().size() >= 1);
+    CHECK(normalized(inflated, packed) == normalized(plain, file));
+  }
+  // Standard input: a pipe of gzip bytes.
+  const std::string packed = e2e::tmpPath("stdin.pcap.gz");
+  gzipFile(e2e::samplePath("spa_mixed_tls12.pcap"), packed);
+  const std::string db = e2e::tmpPath("stdin-gz.db");
+  const auto r = e2e::run({PROVAUDIT_BIN, "replay", "-q", "--db", db, "-"}, packed);
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  const auto rep = e2e::run({PROVAUDIT_BIN, "report", "--db", db, "--format", "json"});
+  REQUIRE(rep.status == 0);
+  const json::value plain = e2e::replayReport({e2e::samplePath("spa_mixed_tls12.pcap")}, {}, "stdin-plain.db");
+  CHECK(normalized(e2e::parseJson(rep.out), "<stdin>") == normalized(plain, e2e::samplePath("spa_mixed_tls12.pcap")));
 }
 
 TEST_CASE("tshark finds no client certificate that provaudit missed") {
