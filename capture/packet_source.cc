@@ -9,7 +9,7 @@
 #include <cstdio>
 #include <cstring>
 
-#include "capture/gzip_inflater.h"
+#include "capture/inflater.h"
 #include "capture/pcap_reader.h"
 #include "capture/pcapng_reader.h"
 #include "common/c_handles.h"
@@ -53,19 +53,18 @@ struct OtherCompression {
   std::size_t magic_len;
 };
 constexpr OtherCompression OTHER_COMPRESSIONS[] = {
-    {"zstd", "zstd -dc", {0x28, 0xb5, 0x2f, 0xfd}, 4},
     {"xz", "xz -dc", {0xfd, 0x37, 0x7a, 0x58}, 4},
     {"lz4", "lz4 -dc", {0x04, 0x22, 0x4d, 0x18}, 4},
     {"bzip2", "bzip2 -dc", {'B', 'Z', 'h', 0}, 3},
 };
 
-// The capture inside a gzip file: the pcap or pcapng reader reads what a
-// thread inflates (GzipInflater). Its progress is the compressed file's; a
+// The capture inside a compressed file: the pcap or pcapng reader reads what
+// a thread inflates (Inflater). Its progress is the compressed file's; a
 // corrupt or cut compressed file ends it with that reason, after every packet
 // that inflated whole.
 class InflatedSource final : public PacketSource {
  public:
-  InflatedSource(std::unique_ptr<GzipInflater> inflater, std::unique_ptr<PacketSource> inner, std::string name,
+  InflatedSource(std::unique_ptr<Inflater> inflater, std::unique_ptr<PacketSource> inner, std::string name,
                  std::optional<std::uint64_t> size)
       : inflater_(std::move(inflater)), inner_(std::move(inner)), name_(std::move(name)), size_(size) {}
   ~InflatedSource() override { inner_.reset(); }  // closes the reader's end before the inflater joins its thread
@@ -77,9 +76,9 @@ class InflatedSource final : public PacketSource {
     // The capture inside ended or broke: stop the inflating, and hear why it stopped.
     const std::string inner_error = st == ReadStatus::Error ? inner_->error() : std::string();
     inner_.reset();
-    const std::string gzip_error = inflater_->finish();
-    if (!gzip_error.empty()) {
-      error_ = name_ + ": " + gzip_error;
+    const std::string inflate_error = inflater_->finish();
+    if (!inflate_error.empty()) {
+      error_ = name_ + ": " + inflate_error;
       if (!inner_error.empty()) error_ += " (inflated so far: " + inner_error + ")";
     } else {
       error_ = inner_error;
@@ -92,18 +91,27 @@ class InflatedSource final : public PacketSource {
   std::string name() const override { return name_; }
 
  private:
-  std::unique_ptr<GzipInflater> inflater_;
+  std::unique_ptr<Inflater> inflater_;
   std::unique_ptr<PacketSource> inner_;
   std::string name_;
   std::optional<std::uint64_t> size_;
   std::string error_;
 };
 
+// What compression the first bytes announce, if one we read.
+std::optional<Compression> compressionOf(std::span<const std::uint8_t> magic) {
+  if (magic.size() >= 2 && magic[0] == GZIP_ID1 && magic[1] == GZIP_ID2) return Compression::Gzip;
+  if (magic.size() >= sizeof ZSTD_MAGIC && std::equal(std::begin(ZSTD_MAGIC), std::end(ZSTD_MAGIC), magic.begin())) {
+    return Compression::Zstd;
+  }
+  return std::nullopt;
+}
+
 // Tells the format of what `fd` holds by its first bytes and opens the
-// reader for it; `gzip_allowed`: a gzip file is inflated (once: not a gzip
-// inside a gzip).
+// reader for it; `inflate_allowed`: a gzip or zstd file is inflated (once:
+// not a compressed file inside a compressed file).
 std::unique_ptr<PacketSource> openStream(UniqueFd fd, const std::string& shown, std::uint32_t source_id,
-                                         std::optional<std::uint64_t> size, bool gzip_allowed, std::string& err) {
+                                         std::optional<std::uint64_t> size, bool inflate_allowed, std::string& err) {
   // Detect the format from the descriptor itself (nothing seeks: pipes work),
   // then hand the bytes read to the reader of that format.
   std::array<std::uint8_t, FORMAT_MAGIC_BYTES> magic{};
@@ -113,17 +121,17 @@ std::unique_ptr<PacketSource> openStream(UniqueFd fd, const std::string& shown, 
     return nullptr;
   }
   const std::span<const std::uint8_t> consumed(magic.data(), static_cast<std::size_t>(magic_len));
-  if (gzip_allowed && consumed.size() >= 2 && consumed[0] == GZIP_ID1 && consumed[1] == GZIP_ID2) {
-    auto inflater = GzipInflater::start(std::move(fd), consumed, err);
+  if (const auto codec = compressionOf(consumed); codec && inflate_allowed) {
+    auto inflater = Inflater::start(*codec, std::move(fd), consumed, err);
     if (!inflater) {
       err = shown + ": " + err;
       return nullptr;
     }
     auto inner = openStream(inflater->takeOutput(), shown, source_id, std::nullopt, false, err);
     if (!inner) {
-      // A corrupt member can be why the capture inside looks wrong: say so first.
-      const std::string gzip_error = inflater->finish();
-      if (!gzip_error.empty()) err = shown + ": " + gzip_error;
+      // Corrupt compressed data can be why the capture inside looks wrong: say so first.
+      const std::string inflate_error = inflater->finish();
+      if (!inflate_error.empty()) err = shown + ": " + inflate_error;
       return nullptr;
     }
     return std::make_unique<InflatedSource>(std::move(inflater), std::move(inner), shown, size);

@@ -41,9 +41,9 @@ class PacketSource {
 // twice libpcap's speed); pcapng goes through PcapngFileSource, which libpcap
 // 1.10 cannot replace: it refuses interfaces with different link types or snap
 // lengths, and ours gives each packet its own interface's link type and
-// timestamp resolution. A gzip file is inflated on a thread of its own and
-// the capture inside read as above (capture/gzip_inflater.h); zstd, xz, lz4
-// and bzip2 are refused with their name and the pipe to use.
+// timestamp resolution. A gzip or zstd file is inflated on a thread of its
+// own and the capture inside read as above (capture/inflater.h); xz, lz4 and
+// bzip2 are refused with their name and the pipe to use.
 // "-" reads standard input. Returns nullptr and sets `err` to one line
 // "FILE: reason" when the file cannot be opened (missing, empty, not a capture,
 // truncated header).

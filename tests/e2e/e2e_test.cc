@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
+#include <zstd.h>
 
 #include <algorithm>
 #include <array>
@@ -662,7 +663,7 @@ TEST_CASE("past four fifths of --max-sightings the audit takes only what is new,
   CHECK(sqlScalar(db, LEFT_OUT_SQL) == sightings - 30);
 }
 
-TEST_CASE("a gzip-compressed capture, by name or on standard input, gives the report of the capture inside") {
+TEST_CASE("a gzip- or zstd-compressed capture, by name or on standard input, gives the report of the capture inside") {
   const std::vector<std::string> files = sampleCaptures();
   REQUIRE(files.size() >= 10);
   const auto gzipFile = [](const std::string& from, const std::string& to) {
@@ -673,6 +674,14 @@ TEST_CASE("a gzip-compressed capture, by name or on standard input, gives the re
     REQUIRE(gzwrite(out, bytes.data(), static_cast<unsigned>(bytes.size())) == static_cast<int>(bytes.size()));
     REQUIRE(gzclose(out) == Z_OK);
   };
+  const auto zstdFile = [](const std::string& from, const std::string& to) {
+    std::ifstream in(from, std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(in)), {});
+    std::string packed(ZSTD_compressBound(bytes.size()), '\0');
+    const std::size_t n = ZSTD_compress(packed.data(), packed.size(), bytes.data(), bytes.size(), 3);
+    REQUIRE_FALSE(ZSTD_isError(n));
+    std::ofstream(to, std::ios::binary).write(packed.data(), static_cast<std::streamsize>(n));
+  };
   // Devices and servers, with the capture's name (claims keep where they came from) made the same.
   const auto normalized = [](const json::value& report, const std::string& name) {
     std::string text = json::serialize(report.at("devices")) + json::serialize(report.at("servers"));
@@ -682,12 +691,13 @@ TEST_CASE("a gzip-compressed capture, by name or on standard input, gives the re
   for (const auto& file : files) {
     INFO(file);
     const std::string base = std::filesystem::path(file).filename().string();
-    const std::string packed = e2e::tmpPath(base + ".gz");
-    gzipFile(file, packed);
     const json::value plain = e2e::replayReport({file}, {}, "plain.db");
-    const json::value inflated = e2e::replayReport({packed}, {}, "inflated.db");
     REQUIRE(plain.at("devices").as_array().size() >= 1);
-    CHECK(normalized(inflated, packed) == normalized(plain, file));
+    const std::string gz = e2e::tmpPath(base + ".gz"), zst = e2e::tmpPath(base + ".zst");
+    gzipFile(file, gz);
+    zstdFile(file, zst);
+    CHECK(normalized(e2e::replayReport({gz}, {}, "gz.db"), gz) == normalized(plain, file));
+    CHECK(normalized(e2e::replayReport({zst}, {}, "zst.db"), zst) == normalized(plain, file));
   }
   // Standard input: a pipe of gzip bytes.
   const std::string packed = e2e::tmpPath("stdin.pcap.gz");
