@@ -73,7 +73,7 @@ std::size_t EvidenceAdmission::KeyHash::operator()(const NoveltyKey& k) const {
 }
 
 EvidenceAdmission::EvidenceAdmission(std::size_t max_sightings)
-    : max_(max_sightings), in_order_(max_sightings - max_sightings / NOVEL_SHARE_DIVISOR) {}
+    : max_(max_sightings), in_order_(inOrderPart(max_sightings)) {}
 
 bool EvidenceAdmission::admitKey(const NoveltyKey& key) {
   if (full()) {  // callers stop first; a sighting past the limit is left out all the same

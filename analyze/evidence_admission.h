@@ -25,6 +25,10 @@ namespace provaudit::analyze {
 // sightings (a fifth: at the default 250,000, 50,000 novel ones after the
 // first 200,000).
 inline constexpr std::size_t NOVEL_SHARE_DIVISOR = 5;
+// The part of --max-sightings N taken in rowid order (N itself for N < 5).
+inline constexpr std::size_t inOrderPart(std::size_t max_sightings) {
+  return max_sightings - max_sightings / NOVEL_SHARE_DIVISOR;
+}
 
 // What makes a sighting new to the evidence (an opaque digest): its client
 // (frame MAC and address) with, for TLS, the client certificate presented

@@ -48,6 +48,7 @@ Pipeline::Pipeline(const CommonOptions& opts, store::Database& db, bool auto_flu
   }
   // Evidence from earlier runs is read at the first audit (from rowid 0).
   for (auto& k : db_.findingKeys()) reported_findings_.insert(std::move(k));
+  db_.setStat(store::STAT_AUDIT_MAX_SIGHTINGS, static_cast<std::int64_t>(opts.max_sightings));
 }
 
 Pipeline::~Pipeline() {

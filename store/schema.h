@@ -1,6 +1,7 @@
 #pragma once
 // The database schema as a list of migrations. Entry i moves a database from
 // version i to i + 1; SCHEMA_VERSION is their number.
+#include <string_view>
 
 namespace provaudit::store {
 
@@ -21,13 +22,19 @@ extern const IndexDefinition DASHBOARD_INDEXES[DASHBOARD_INDEX_COUNT];
 // The trigram search index of migration 2 (filled from devices_search_source).
 extern const char* const SEARCH_INDEX_SQL;
 
-// The stats table holds cumulative counters (each run adds its own) and this
-// one value of the moment, set rather than added: the sightings stored but
-// left out of the last writer's evidence by --max-sightings (0 when every
-// stored sighting is audited). The dashboard shows it, not the per-source
-// anomaly counts, which a restart counts again and a later run without the
-// limit does not take back.
+// The stats table holds cumulative counters (each run adds its own) and these
+// values of the moment, set rather than added, the last writer's standing:
+// the sightings stored but left out of its evidence by --max-sightings (0
+// when every stored sighting is audited; the dashboard shows it, not the
+// per-source anomaly counts, which a restart counts again and a later run
+// without the limit does not take back), and that limit (0: none), so that
+// /api/stats and /metrics show how close the evidence is to it.
 inline constexpr const char* STAT_SIGHTINGS_LEFT_OUT = "audit_sightings_left_out";
+inline constexpr const char* STAT_AUDIT_MAX_SIGHTINGS = "audit_max_sightings";
+// Whether a stats row is one of those values of the moment (not a counter).
+inline bool isMomentStat(std::string_view name) {
+  return name == STAT_SIGHTINGS_LEFT_OUT || name == STAT_AUDIT_MAX_SIGHTINGS;
+}
 // What a report says when sightings were left out (HTML report, `report` on stderr).
 inline constexpr const char* SIGHTINGS_LEFT_OUT_NOTICE =
     " sightings are stored but not audited (--max-sightings): devices and findings come from the first ones "

@@ -10,6 +10,7 @@
 #include <unordered_map>
 #include <variant>
 
+#include "analyze/evidence_admission.h"
 #include "common/net_types.h"
 #include "store/json_codec.h"
 #include "store/report.h"
@@ -106,6 +107,24 @@ const FindingInfo* findingInfo(std::string_view code) {
 }
 
 namespace {
+
+// How full the last writer's audit evidence is (--max-sightings): its limit
+// and left-out count are stats of the moment; sightings are never deleted,
+// so their number is the highest rowid, and the evidence holds those less
+// the ones left out.
+struct EvidenceLevel {
+  std::int64_t held = 0, limit = 0, in_order = 0, left_out = 0;
+};
+EvidenceLevel evidenceLevel(sqlite3* db) {
+  EvidenceLevel e;
+  e.left_out = statValue(db, STAT_SIGHTINGS_LEFT_OUT);
+  e.limit = statValue(db, STAT_AUDIT_MAX_SIGHTINGS);
+  e.in_order = static_cast<std::int64_t>(analyze::inOrderPart(static_cast<std::size_t>(std::max<std::int64_t>(e.limit, 0))));
+  Stmt s(db, "SELECT coalesce(max(rowid), 0) FROM sightings");
+  const std::int64_t stored = s.step() ? s.int64(0) : 0;
+  e.held = std::max<std::int64_t>(stored - e.left_out, 0);
+  return e;
+}
 
 // ---------------------------------------------------------------------------
 // Fixed vocabularies. A sort name maps to an SQL expression and the index that
@@ -1705,19 +1724,18 @@ json::object WebQueries::stats() {
   }
   {
     json::object counters;
-    std::int64_t drops = 0, left_out = 0;
+    std::int64_t drops = 0;
     Stmt s(db_, "SELECT name, value FROM stats ORDER BY name");
     while (s.step()) {
-      if (s.text(0) == STAT_SIGHTINGS_LEFT_OUT) {
-        left_out = s.int64(1);
-        continue;
-      }
+      if (isMomentStat(s.text(0))) continue;
       counters[s.text(0)] = s.int64(1);
       if (s.text(0).rfind("drops", 0) == 0) drops += s.int64(1);
     }
     out["counters"] = std::move(counters);
     out["drops"] = drops;
-    out["sightings_left_out"] = left_out;
+    const EvidenceLevel evidence = evidenceLevel(db_);
+    out["sightings_left_out"] = evidence.left_out;
+    out["evidence"] = json::object{{"held", evidence.held}, {"limit", evidence.limit}, {"in_order", evidence.in_order}};
   }
   {
     json::array anomalies;
@@ -1811,8 +1829,8 @@ std::string WebQueries::metrics() {
     Stmt s(db_, "SELECT name, value FROM stats");
     while (s.step()) counters[s.text(0)] = s.int64(1);
   }
-  const std::int64_t left_out = counters[STAT_SIGHTINGS_LEFT_OUT];
-  counters.erase(STAT_SIGHTINGS_LEFT_OUT);  // a value of the moment, not a counter
+  std::erase_if(counters, [](const auto& c) { return isMomentStat(c.first); });  // not counters
+  const EvidenceLevel evidence = evidenceLevel(db_);
   const std::pair<const char*, const char*> named[] = {
       {"packets", "Packets read from all capture sources."},
       {"bytes", "Bytes (original length) read from all capture sources."},
@@ -1840,7 +1858,14 @@ std::string WebQueries::metrics() {
 
   promHeader(out, "provaudit_sightings_left_out", "gauge",
              "Sightings stored but left out of the audit by --max-sightings.");
-  promSample(out, "provaudit_sightings_left_out", "", left_out);
+  promSample(out, "provaudit_sightings_left_out", "", evidence.left_out);
+  promHeader(out, "provaudit_audit_evidence_sightings", "gauge",
+             "Sightings the last writer's audit holds as evidence (stored less those left out).");
+  promSample(out, "provaudit_audit_evidence_sightings", "", evidence.held);
+  promHeader(out, "provaudit_audit_evidence_limit", "gauge",
+             "The last writer's --max-sightings (0: no limit); past its first four fifths only new "
+             "sightings join the evidence.");
+  promSample(out, "provaudit_audit_evidence_limit", "", evidence.limit);
 
   promHeader(out, "provaudit_devices", "gauge", "Devices by identity class.");
   {

@@ -449,6 +449,12 @@ TEST_CASE("/metrics is Prometheus text") {
   // A value of the moment: a gauge of its own, not one of the counters.
   CHECK(r.body().find("# TYPE provaudit_sightings_left_out gauge\nprovaudit_sightings_left_out 0\n") != std::string::npos);
   CHECK(r.body().find("name=\"audit_sightings_left_out\"") == std::string::npos);
+  // How full the evidence is: the mixed sample's five sightings, under the default limit.
+  CHECK(r.body().find("# TYPE provaudit_audit_evidence_sightings gauge\nprovaudit_audit_evidence_sightings 5\n") !=
+        std::string::npos);
+  CHECK(r.body().find("# TYPE provaudit_audit_evidence_limit gauge\nprovaudit_audit_evidence_limit 250000\n") !=
+        std::string::npos);
+  CHECK(r.body().find("name=\"audit_max_sightings\"") == std::string::npos);
 }
 
 TEST_CASE("a non-loopback bind needs a token; with one, requests need it") {
@@ -559,5 +565,19 @@ TEST_CASE("the server sees a replay that writes while it runs") {
   REQUIRE(std::system(limited.c_str()) == 0);
   const auto left = getJson(port, "/api/change").at("sightings_left_out").as_int64();
   CHECK(left > 0);
-  CHECK(getJson(port, "/api/stats").at("sightings_left_out").as_int64() == left);
+  const json::value stats = getJson(port, "/api/stats");
+  CHECK(stats.at("sightings_left_out").as_int64() == left);
+  // The evidence under that limit: the one sighting it holds, all the others left out.
+  CHECK(stats.at("evidence").at("limit").as_int64() == 1);
+  CHECK(stats.at("evidence").at("in_order").as_int64() == 1);
+  CHECK(stats.at("evidence").at("held").as_int64() == 1);
+  CHECK_FALSE(stats.at("counters").as_object().contains("audit_max_sightings"));
+  // Without a limit again: everything held, nothing left out.
+  const std::string unlimited = std::string("'") + PROVAUDIT_BIN + "' replay -q --max-sightings 0 --db '" + db + "' '" +
+                                PROVAUDIT_SOURCE_DIR + "/samples/tls13.pcap'";
+  REQUIRE(std::system(unlimited.c_str()) == 0);
+  const json::value after = getJson(port, "/api/stats");
+  CHECK(after.at("sightings_left_out").as_int64() == 0);
+  CHECK(after.at("evidence").at("limit").as_int64() == 0);
+  CHECK(after.at("evidence").at("held").as_int64() == left + 1);
 }

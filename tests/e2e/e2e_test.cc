@@ -621,6 +621,7 @@ TEST_CASE("past four fifths of --max-sightings the audit takes only what is new,
   CHECK(sqlScalar(db, "SELECT count(*) FROM sightings") == sightings);
   CHECK(sqlScalar(db, LEFT_OUT_SQL) == sightings - 30);
   CHECK(sqlScalar(db, OVER_LIMIT_SQL) == sightings - 30);
+  CHECK(sqlScalar(db, "SELECT value FROM stats WHERE name = 'audit_max_sightings'") == 30);
   const auto deviceMap = [](const std::string& database) {
     const auto out = e2e::run({PROVAUDIT_BIN, "report", "--db", database, "--format", "json"});
     REQUIRE(out.status == 0);
