@@ -64,6 +64,12 @@ async function shot(page, name) {
 
 const byClass = (report, cls) => report.devices.filter((d) => d.identity === cls).length;
 
+// The overview's "Audit evidence" line, its numbers without grouping separators.
+async function evidenceText(page) {
+  await page.waitForSelector('[data-evidence]');
+  return (await page.textContent('[data-evidence]')).replace(/(\d)[,\u00a0\u202f](?=\d{3})/g, '$1');
+}
+
 before(async () => {
   fs.mkdirSync(OUT, { recursive: true });
   assert.ok(fs.existsSync(BIN), `provaudit binary not found at ${BIN}`);
@@ -116,6 +122,11 @@ test('overview shows the device classes, findings and coverage of the database',
   const gaps = tl.buckets.slice(1).map((b, i) => Date.parse(b.start) - Date.parse(tl.buckets[i].start));
   assert.ok(Math.max(...gaps) > bucketMs, 'the samples leave empty buckets between their days');
   assert.match(await page.textContent('main'), /spa_mixed_tls12\.pcap/);
+  // The audit's evidence under the default limit: every sighting, far from it.
+  const stats = await (await page.request.get(all.url + 'api/stats')).json();
+  assert.equal(stats.evidence.limit, 250000);
+  assert.equal(await evidenceText(page), `${stats.evidence.held} of 250000 sightings (--max-sightings)`);
+  assert.ok(stats.evidence.held > 0 && stats.evidence.held < stats.evidence.in_order);
   await shot(page, 'overview');
   await page.close();
 });
@@ -309,6 +320,9 @@ test('sightings past --max-sightings: every page says the results are partial, w
   assert.ok(over && over.count > 0, 'the anomaly is in the stats API');
   assert.equal(first.sightings_left_out, over.count);
   assert.equal(await bannerCount(), first.sightings_left_out);
+  // The evidence is full: five held of five, and past the first four only new sightings joined.
+  assert.deepEqual(first.evidence, { held: 5, limit: 5, in_order: 4 });
+  assert.equal(await evidenceText(page), '5 of 5 sightings (--max-sightings) · past the first 4, only new sightings join');
   await shot(page, 'overview-limited');
   // Under the title of every other page too.
   const device = limited.devices[0].id;

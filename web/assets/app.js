@@ -282,6 +282,11 @@
         r.requests_client_cert ? el('span', { class: 'yes' }, 'mTLS') : el('span', { class: 'no' }, (r.tls_versions || []).length ? 'no client certs' : 'plain HTTP'),
         el('span', { class: 'muted' }, ` · ${num(r.devices)} devices`))));
     const counters = s.counters || {};
+    // How full the audit's evidence is (--max-sightings): past its first part only new sightings join.
+    const ev = s.evidence || { held: 0, limit: 0, in_order: 0 };
+    const evidence = el('dd', { 'data-evidence': '1' },
+      ev.limit ? `${num(ev.held)} of ${num(ev.limit)} sightings (--max-sightings)` : `${num(ev.held)} sightings (no limit)`,
+      ev.limit && ev.held >= ev.in_order ? el('span', { class: 'no' }, ` · past the first ${num(ev.in_order)}, only new sightings join`) : null);
     const covPanel = el('section', { class: 'panel' }, el('h2', null, 'Capture coverage'),
       el('dl', { class: 'kv' },
         el('dt', null, 'Sources'), el('dd', null, `${num(cov.files)} files, ${num(cov.interfaces)} interfaces`, cov.errors ? el('span', { class: 'no' }, ` · ${num(cov.errors)} with errors`) : null),
@@ -290,7 +295,8 @@
         el('dt', null, 'Flows'), el('dd', null, `${num(counters.flows)} (${num(counters.flows_bypassed)} bypassed, ${num(counters.flows_evicted)} evicted)`),
         el('dt', null, 'Handshakes / requests'), el('dd', null, `${num(counters.tls_handshakes)} TLS (${num(counters.client_certificates)} client certs) · ${num(counters.http_requests)} HTTP`),
         el('dt', null, 'Drops'), el('dd', { 'data-drops': '1' }, num(s.drops)),
-        el('dt', null, 'Anomalies'), el('dd', null, num(s.anomalies.total))),
+        el('dt', null, 'Anomalies'), el('dd', null, num(s.anomalies.total)),
+        el('dt', null, 'Audit evidence'), evidence),
       s.anomalies.list.length ? el('div', null, el('h3', null, 'Anomalies'), el('div', null, s.anomalies.list.map((a) => el('div', { class: 'mono' }, `${a.name}: ${num(a.count)}`)))) : null);
     const timeline = el('section', { class: 'panel' }, el('h2', null, `Sightings over time`, el('span', { class: 'muted' }, ` · per ${duration(t.bucket_seconds)}`)),
       timelineChart(t), el('div', { class: 'legend' }, el('span', null, el('span', { class: 'swatch tls' }), 'TLS handshakes'), el('span', null, el('span', { class: 'swatch http' }), 'HTTP requests')));
