@@ -185,11 +185,16 @@ std::size_t limitWarnings(const std::string& err) {
   return n;
 }
 
-// A report's devices and servers, as one text to compare.
-std::string reportText(const std::string& db) {
+// `provaudit report --format json` over `db`, parsed.
+json::value reportJson(const std::string& db) {
   const auto r = e2e::run({PROVAUDIT_BIN, "report", "--db", db, "--format", "json"});
   REQUIRE(r.status == 0);
-  const json::value v = e2e::parseJson(r.out);
+  return e2e::parseJson(r.out);
+}
+
+// A report's devices and servers, as one text to compare.
+std::string reportText(const std::string& db) {
+  const json::value v = reportJson(db);
   return json::serialize(v.at("devices")) + json::serialize(v.at("servers"));
 }
 
@@ -623,9 +628,7 @@ TEST_CASE("past four fifths of --max-sightings the audit takes only what is new,
   CHECK(sqlScalar(db, OVER_LIMIT_SQL) == sightings - 30);
   CHECK(sqlScalar(db, "SELECT value FROM stats WHERE name = 'audit_max_sightings'") == 30);
   const auto deviceMap = [](const std::string& database) {
-    const auto out = e2e::run({PROVAUDIT_BIN, "report", "--db", database, "--format", "json"});
-    REQUIRE(out.status == 0);
-    const json::value report = e2e::parseJson(out.out);
+    const json::value report = reportJson(database);
     std::map<std::string, json::object> devices;
     for (const auto& d : report.at("devices").as_array()) devices[field(d.as_object(), "id")] = d.as_object();
     return devices;
@@ -668,16 +671,14 @@ TEST_CASE("a gzip- or zstd-compressed capture, by name or on standard input, giv
   const std::vector<std::string> files = sampleCaptures();
   REQUIRE(files.size() >= 10);
   const auto gzipFile = [](const std::string& from, const std::string& to) {
-    std::ifstream in(from, std::ios::binary);
-    const std::string bytes((std::istreambuf_iterator<char>(in)), {});
+    const std::string bytes = e2e::readFile(from);
     gzFile out = gzopen(to.c_str(), "wb");
     REQUIRE(out != nullptr);
     REQUIRE(gzwrite(out, bytes.data(), static_cast<unsigned>(bytes.size())) == static_cast<int>(bytes.size()));
     REQUIRE(gzclose(out) == Z_OK);
   };
   const auto zstdFile = [](const std::string& from, const std::string& to) {
-    std::ifstream in(from, std::ios::binary);
-    const std::string bytes((std::istreambuf_iterator<char>(in)), {});
+    const std::string bytes = e2e::readFile(from);
     std::string packed(ZSTD_compressBound(bytes.size()), '\0');
     const std::size_t n = ZSTD_compress(packed.data(), packed.size(), bytes.data(), bytes.size(), 3);
     REQUIRE_FALSE(ZSTD_isError(n));
@@ -707,10 +708,8 @@ TEST_CASE("a gzip- or zstd-compressed capture, by name or on standard input, giv
   const auto r = e2e::run({PROVAUDIT_BIN, "replay", "-q", "--db", db, "-"}, packed);
   INFO(r.err);
   REQUIRE(r.status == 0);
-  const auto rep = e2e::run({PROVAUDIT_BIN, "report", "--db", db, "--format", "json"});
-  REQUIRE(rep.status == 0);
   const json::value plain = e2e::replayReport({e2e::samplePath("spa_mixed_tls12.pcap")}, {}, "stdin-plain.db");
-  CHECK(normalized(e2e::parseJson(rep.out), "<stdin>") == normalized(plain, e2e::samplePath("spa_mixed_tls12.pcap")));
+  CHECK(normalized(reportJson(db), "<stdin>") == normalized(plain, e2e::samplePath("spa_mixed_tls12.pcap")));
 }
 
 TEST_CASE("tshark finds no client certificate that provaudit missed") {

@@ -14,14 +14,12 @@
 namespace e2e {
 namespace fs = std::filesystem;
 
-namespace {
-std::string slurp(const std::string& path) {
+std::string readFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
 }
-}  // namespace
 
 RunResult run(const std::vector<std::string>& argv, const std::string& stdin_file) {
   const std::string out_path = tmpPath("run.out");
@@ -45,8 +43,8 @@ RunResult run(const std::vector<std::string>& argv, const std::string& stdin_fil
   waitpid(pid, &status, 0);
   RunResult r;
   r.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  r.out = slurp(out_path);
-  r.err = slurp(err_path);
+  r.out = readFile(out_path);
+  r.err = readFile(err_path);
   return r;
 }
 
@@ -77,7 +75,7 @@ std::vector<std::string> expectedFiles() {
 
 boost::json::value parseJson(const std::string& text) { return boost::json::parse(text); }
 
-boost::json::value readJson(const std::string& path) { return parseJson(slurp(path)); }
+boost::json::value readJson(const std::string& path) { return parseJson(readFile(path)); }
 
 bool haveTool(const std::string& name) {
   return run({"sh", "-c", "command -v " + name + " >/dev/null 2>&1"}).status == 0;

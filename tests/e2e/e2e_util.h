@@ -17,6 +17,7 @@ RunResult run(const std::vector<std::string>& argv, const std::string& stdin_fil
 std::string tmpPath(const std::string& name);  // fresh path under the test tmp dir (old file removed)
 std::string samplePath(const std::string& name);
 std::vector<std::string> expectedFiles();      // samples/expected/*.json, sorted
+std::string readFile(const std::string& path);  // whole, as bytes ("" when it cannot be read)
 boost::json::value readJson(const std::string& path);
 boost::json::value parseJson(const std::string& text);
 bool haveTool(const std::string& name);
