@@ -15,9 +15,11 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <unordered_set>
 
 #include "analyze/observation.h"
+#include "common/memory_limit.h"
 
 namespace provaudit::analyze {
 
@@ -29,6 +31,24 @@ inline constexpr std::size_t NOVEL_SHARE_DIVISOR = 5;
 inline constexpr std::size_t inOrderPart(std::size_t max_sightings) {
   return max_sightings - max_sightings / NOVEL_SHARE_DIVISOR;
 }
+
+// What the evidence may cost at most, a sighting: every sighting a device
+// with a certificate of its own (its certificate, the observation, what the
+// rules read from it, and the device the audit derives; `bench/run
+// --certflood N --limit N`: 7.6 KB measured, bench/RESULTS.md session 14).
+// Repeated sightings of the same devices cost less (about 6 KB).
+inline constexpr std::uint64_t EVIDENCE_BYTES_PER_SIGHTING_MAX = 8 * 1024;
+// What a run holds besides its evidence (flow tables, queues, SQLite's
+// cache, the audit's encoding, the dashboard): the intercept of the same
+// measurement (about 180 MB), rounded up.
+inline constexpr std::uint64_t RUN_BASE_BYTES = std::uint64_t{256} << 20;
+// The most memory a run may need with the evidence at max_sightings (0: no
+// limit, nothing to say).
+std::uint64_t evidenceMemoryNeed(std::size_t max_sightings);
+// One line for stderr when that may exceed what the process may use
+// (`limit`, processMemoryLimit()): how much, against which limit, and the
+// largest --max-sightings that fits. Empty when it fits or nothing is known.
+std::string evidenceMemoryWarning(std::size_t max_sightings, const MemoryLimit& limit);
 
 // What makes a sighting new to the evidence (an opaque digest): its client
 // (frame MAC and address) with, for TLS, the client certificate presented

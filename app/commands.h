@@ -9,16 +9,21 @@
 namespace provaudit::app {
 
 // Sightings an audit holds in memory (the evidence, with what the rules read
-// from it and the devices derived: about 6 KB a sighting, 1 GB corpus and
-// repeated-device captures alike) unless --max-sightings says otherwise.
-// Devices are derived afresh from all the evidence, so without a limit a
-// sensor's memory grows with every handshake it sees, and under the systemd
-// unit's MemoryMax (2 GiB) it would be killed, restarted, read the same
-// sightings back and be killed again. Past the limit sightings are still
-// stored; the audit derives devices from the first this many (by rowid), says
-// so once on stderr and counts the rest (audit_sightings_over_limit). A later
-// run with a higher limit audits them.
-inline constexpr std::size_t DEFAULT_MAX_SIGHTINGS = 250000;
+// from it and the devices derived: about 6 KB a sighting of repeating
+// devices, up to 8 KB when every sighting is a device with a certificate of
+// its own; analyze/evidence_admission.h) unless --max-sightings says
+// otherwise. Devices are derived afresh from all the evidence, so without a
+// limit a sensor's memory grows with every handshake it sees, and under the
+// systemd unit's MemoryMax (2 GiB) it would be killed, restarted, read the
+// same sightings back and be killed again. At this default the worst case
+// peaks at 1.3 GB (`bench/run --certflood 250000 --limit default`; 250,000
+// peaked at 2.0 GB, bench/RESULTS.md session 14). Past the limit sightings
+// are still stored; the audit takes the first four fifths by rowid, then only
+// sightings that bring something new, says so once on stderr and counts the
+// rest (audit_sightings_over_limit). A later run with a higher limit audits
+// them; a run whose limit may need more memory than it may use says so when
+// it starts (evidenceMemoryWarning).
+inline constexpr std::size_t DEFAULT_MAX_SIGHTINGS = 150000;
 
 struct CommonOptions {
   std::string db = "provaudit.db";

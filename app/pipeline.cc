@@ -4,6 +4,7 @@
 #include <stdexcept>
 #include <utility>
 
+#include "common/memory_limit.h"
 #include "common/thread_name.h"
 #include "store/json_codec.h"
 #include "store/schema.h"
@@ -49,6 +50,10 @@ Pipeline::Pipeline(const CommonOptions& opts, store::Database& db, bool auto_flu
   // Evidence from earlier runs is read at the first audit (from rowid 0).
   for (auto& k : db_.findingKeys()) reported_findings_.insert(std::move(k));
   db_.setStat(store::STAT_AUDIT_MAX_SIGHTINGS, static_cast<std::int64_t>(opts.max_sightings));
+  // Said before the reading starts, not when the kernel kills the process.
+  if (const auto w = analyze::evidenceMemoryWarning(opts.max_sightings, processMemoryLimit()); !w.empty()) {
+    std::fprintf(stderr, "%s\n", w.c_str());
+  }
 }
 
 Pipeline::~Pipeline() {

@@ -124,8 +124,8 @@ test('overview shows the device classes, findings and coverage of the database',
   assert.match(await page.textContent('main'), /spa_mixed_tls12\.pcap/);
   // The audit's evidence under the default limit: every sighting, far from it.
   const stats = await (await page.request.get(all.url + 'api/stats')).json();
-  assert.equal(stats.evidence.limit, 250000);
-  assert.equal(await evidenceText(page), `${stats.evidence.held} of 250000 sightings (--max-sightings)`);
+  assert.equal(stats.evidence.limit, 150000);
+  assert.equal(await evidenceText(page), `${stats.evidence.held} of 150000 sightings (--max-sightings)`);
   assert.ok(stats.evidence.held > 0 && stats.evidence.held < stats.evidence.in_order);
   await shot(page, 'overview');
   await page.close();

@@ -452,7 +452,7 @@ TEST_CASE("/metrics is Prometheus text") {
   // How full the evidence is: the mixed sample's five sightings, under the default limit.
   CHECK(r.body().find("# TYPE provaudit_audit_evidence_sightings gauge\nprovaudit_audit_evidence_sightings 5\n") !=
         std::string::npos);
-  CHECK(r.body().find("# TYPE provaudit_audit_evidence_limit gauge\nprovaudit_audit_evidence_limit 250000\n") !=
+  CHECK(r.body().find("# TYPE provaudit_audit_evidence_limit gauge\nprovaudit_audit_evidence_limit 150000\n") !=
         std::string::npos);
   CHECK(r.body().find("name=\"audit_max_sightings\"") == std::string::npos);
 }

@@ -161,3 +161,30 @@ TEST_CASE("admission: a flood of new clients past the limit is bounded; what cam
   CHECK(admit.held() == 100);
   CHECK(admit.full());
 }
+
+TEST_CASE("evidence memory: the worst case of a limit against what the process may use, and the limit that fits") {
+  // No limit, nothing to estimate; otherwise the base and 8 KiB a sighting.
+  CHECK(evidenceMemoryNeed(0) == 0);
+  CHECK(evidenceMemoryNeed(1) == RUN_BASE_BYTES + 8192);
+  CHECK(evidenceMemoryNeed(150000) == RUN_BASE_BYTES + 150000ULL * 8192);
+
+  const MemoryLimit unit{2ULL << 30, "memory.max of cgroup /system.slice/provaudit.service"};
+  // The default fits the packaged unit's MemoryMax (2 GiB) with room to spare...
+  CHECK(evidenceMemoryWarning(150000, unit).empty());
+  CHECK(evidenceMemoryNeed(150000) < unit.bytes * 3 / 4);
+  // ...the old default did not: it peaked at 2.0 GB in a replay alone (bench/RESULTS.md, session 14).
+  const std::string w = evidenceMemoryWarning(250000, unit);
+  CHECK(w == "provaudit: warning: --max-sightings 250000 may need up to 2.3 GB of memory (about 8 KB a sighting "
+             "when each is a device with a certificate of its own), more than this process may use (2.1 GB: "
+             "memory.max of cgroup /system.slice/provaudit.service); --max-sightings 229376 fits");
+  // The limit it names fits, and one more does not.
+  CHECK(evidenceMemoryWarning(229376, unit).empty());
+  CHECK_FALSE(evidenceMemoryWarning(229377, unit).empty());
+
+  // No limit asked for, or nothing known of the memory: nothing to say.
+  CHECK(evidenceMemoryWarning(0, unit).empty());
+  CHECK(evidenceMemoryWarning(250000, MemoryLimit{}).empty());
+  // Less memory than the base: no limit fits.
+  const std::string tiny = evidenceMemoryWarning(10, MemoryLimit{100ULL << 20, "physical memory"});
+  CHECK(tiny.ends_with("more than this process may use (0.1 GB: physical memory); it needs more memory"));
+}
