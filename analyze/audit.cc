@@ -546,8 +546,8 @@ class Auditor {
       hs.frame = t.client_cert_frame != 0 ? t.client_cert_frame : t.first.frame;
       hs.client = t.flow.client;
       hs.server = t.flow.server;
-      hs.version = t.version != 0 ? versionName(t.version) : "";
-      hs.cipher = t.version != 0 ? cipherSuiteName(t.cipher_suite) : "";
+      hs.version = t.version;
+      hs.cipher_suite = t.version != 0 ? t.cipher_suite : 0;
       hs.sni = t.sni;
       hs.outcome = o.identity;
       hs.reason = o.reason;

@@ -82,8 +82,11 @@ struct HandshakeSummary {            // one row of a device's TLS history
   std::string source;
   std::uint64_t frame = 0;
   Endpoint client, server;
-  std::string version;
-  std::string cipher;
+  // Negotiated, as numbers (named when encoded: versionName, cipherSuiteName;
+  // 0 and 0 when no ServerHello was seen, named ""): a device's history
+  // holds one summary per handshake.
+  std::uint16_t version = 0;
+  std::uint16_t cipher_suite = 0;
   std::string sni;
   std::string outcome;               // individualized | generic | none | unknown
   std::string reason;

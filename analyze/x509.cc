@@ -95,6 +95,7 @@ std::vector<RdnAttr> nameAttributes(const X509_NAME* name) {
   std::vector<RdnAttr> attrs;
   if (name == nullptr) return attrs;
   const int count = X509_NAME_entry_count(name);
+  attrs.reserve(static_cast<std::size_t>(std::max(count, 0)));  // every certificate holds two of these lists
   for (int i = 0; i < count; ++i) {
     const X509_NAME_ENTRY* entry = X509_NAME_get_entry(name, i);
     if (entry == nullptr) continue;

@@ -497,8 +497,8 @@ struct Generator {
         h.frame = t.flow.ref.frame;
         h.client = t.flow.client;
         h.server = t.flow.server;
-        h.version = analyze::versionName(t.version);
-        h.cipher = "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384";
+        h.version = t.version;
+        h.cipher_suite = 0xc030;  // TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384
         h.sni = t.sni;
         h.outcome = k == 0 ? d.identity : "unknown";
         h.reason = k == 0 ? latest : "resumed";
