@@ -57,6 +57,15 @@ std::string observationKey(const HttpObservation& obs) {
   return k.hex();
 }
 
+void trimForAudit(TlsObservation& obs) {
+  std::string().swap(obs.ja3_string);
+  std::vector<std::uint16_t>().swap(obs.offered_versions);
+  if (!obs.resumed) {
+    std::string().swap(obs.session_id);
+    std::string().swap(obs.ticket_sha256);
+  }
+}
+
 std::string versionName(std::uint16_t version) {
   switch (version) {
     case 0x0002: return "SSL 2.0";

@@ -88,6 +88,14 @@ class ObservationSink {
 std::string observationKey(const TlsObservation& obs);
 std::string observationKey(const HttpObservation& obs);
 
+// Releases what the audit never reads from a sighting it holds as evidence
+// (the store keeps every field): the JA3 string (its MD5 stays), the versions
+// the client offered and, unless the handshake resumed, the session id and
+// ticket the client offered (a resumed handshake is linked by them, a full one
+// by the server's). 100 to 400 bytes a handshake, for every one the evidence
+// holds (a sensor at --max-sightings holds 150,000).
+void trimForAudit(TlsObservation& obs);
+
 std::string versionName(std::uint16_t version);  // "TLS 1.2", "SSL 3.0", ...
 
 }  // namespace provaudit::analyze

@@ -275,6 +275,7 @@ void Pipeline::flushLocked() {
     for (const auto* chain : {&t.client_chain, &t.server_chain}) {
       for (const auto& c : *chain) certs_by_sha_.emplace(c->sha256, c);
     }
+    analyze::trimForAudit(t);  // as a load does
     evidence_tls_.push_back(std::move(t));
     ++taken;
   }

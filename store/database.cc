@@ -313,7 +313,10 @@ std::int64_t Database::loadObservationsSince(std::int64_t after_rowid, std::vect
     if (s.text(1) == "tls") {
       TlsObservation t;
       if (!tlsFromJson(v, lookup, t)) anomalies.inc(PA_ANOMALY("store_sighting_undecodable"));
-      else if (admission == nullptr || admission->admit(t)) tls.push_back(std::move(t));
+      else if (admission == nullptr || admission->admit(t)) {
+        trimForAudit(t);  // the evidence's copy: the row keeps every field
+        tls.push_back(std::move(t));
+      }
     } else {
       HttpObservation h;
       if (!httpFromJson(v, h)) anomalies.inc(PA_ANOMALY("store_sighting_undecodable"));

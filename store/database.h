@@ -90,7 +90,8 @@ class Database {
   // `admission`, each decoded sighting joins `tls` / `http` only when it
   // admits it, and reading stops (before the next row) once it is full.
   // Certificates are looked up once each and kept in `by_sha`. Rows that do
-  // not decode are skipped and counted.
+  // not decode are skipped and counted. Handshakes come as the audit holds
+  // them (analyze::trimForAudit), not with every field the row keeps.
   std::int64_t loadObservationsSince(std::int64_t after_rowid, std::vector<analyze::TlsObservation>& tls,
                                      std::vector<analyze::HttpObservation>& http, analyze::CertCache& certs,
                                      std::map<std::string, analyze::CertPtr>& by_sha, AnomalyCounters& anomalies,

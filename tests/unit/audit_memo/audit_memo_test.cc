@@ -300,3 +300,36 @@ TEST_CASE("the rows of devices taken over unchanged stay, and the tables end as 
   }
   CHECK(dump(path, "SELECT count(*) FROM devices") != "0|\n");
 }
+
+TEST_CASE("the evidence's handshakes trimmed of what the audit never reads give the same audit") {
+  const unsigned seed = GENERATE(1u, 2u, 3u);
+  INFO("seed " << seed);
+  Site site(seed);
+  std::vector<TlsObservation> tls;
+  std::vector<HttpObservation> http;
+  for (int i = 0; i < 300; ++i) site.add(tls, http);
+  // What the wire gives besides: the JA3 string, the offered versions, and a
+  // session id and ticket offered by every client (the full handshakes' too).
+  std::size_t resumed = 0;
+  for (std::size_t i = 0; i < tls.size(); ++i) {
+    auto& t = tls[i];
+    t.ja3_string = "771,4866-4867-49195,0-11-10-35-13-43-45-51," + std::to_string(i % 7) + ",0";
+    t.offered_versions = {0x0304, 0x0303};
+    if (t.session_id.empty()) t.session_id = "c1e0" + std::to_string(i);
+    t.ticket_sha256 = "7e" + std::to_string(i);
+    resumed += t.resumed;
+  }
+  REQUIRE(resumed > 0);
+  std::vector<TlsObservation> trimmed = tls;
+  for (auto& t : trimmed) trimForAudit(t);
+  for (std::size_t i = 0; i < tls.size(); ++i) {
+    CHECK(trimmed[i].ja3_string.empty());
+    CHECK(trimmed[i].offered_versions.empty());
+    CHECK(trimmed[i].ja3 == tls[i].ja3);
+    CHECK(trimmed[i].server_session_id == tls[i].server_session_id);
+    // A resumed handshake keeps what links it to the full one it resumes.
+    CHECK(trimmed[i].session_id == (tls[i].resumed ? tls[i].session_id : ""));
+    CHECK(trimmed[i].ticket_sha256 == (tls[i].resumed ? tls[i].ticket_sha256 : ""));
+  }
+  requireSame(runAudit({&trimmed, &http}, rules(), nullptr, nullptr), runAudit({&tls, &http}, rules(), nullptr, nullptr));
+}
