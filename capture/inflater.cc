@@ -160,6 +160,11 @@ void Inflater::runZstd(Input& in) {
   // answers a size hint for the next frame instead).
   std::size_t last = 1;
   while (ensure(in, 1)) {
+    // The compressed bytes this call is given: where a failing call found
+    // the damage, zstd does not say (it consumes nothing then), only that it
+    // is in these bytes or, for a checksum, in the frame they end.
+    const std::string given_from = at(in);
+    const std::string given_to = std::to_string(read_.load(std::memory_order_relaxed));
     ZSTD_inBuffer src{in.buf.data() + in.pos, in.available(), 0};
     ZSTD_outBuffer dst{out.data(), out.size(), 0};
     const std::size_t r = ZSTD_decompressStream(d.get(), &dst, &src);
@@ -170,7 +175,8 @@ void Inflater::runZstd(Input& in) {
       fail(window ? "the zstd frame needs a window larger than " + std::to_string((1U << ZSTD_WINDOW_LOG_MAX) >> 20) +
                         " MiB (zstd --long or --ultra); decompress it into a pipe (zstd -dc --memory=2048MB FILE | "
                         "provaudit replay -)"
-                  : std::string("corrupt zstd data (") + ZSTD_getErrorName(r) + ") at compressed byte " + at(in));
+                  : std::string("corrupt zstd data (") + ZSTD_getErrorName(r) + ") in compressed bytes " + given_from +
+                        " to " + given_to);
       break;
     }
     if (src.pos > 0 || dst.pos > 0) {
