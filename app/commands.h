@@ -16,8 +16,9 @@ namespace provaudit::app {
 // limit a sensor's memory grows with every handshake it sees, and under the
 // systemd unit's MemoryMax (2 GiB) it would be killed, restarted, read the
 // same sightings back and be killed again. At this default the worst case
-// peaks at 1.3 GB (`bench/run --certflood 250000 --limit default`; 250,000
-// peaked at 2.0 GB, bench/RESULTS.md session 14). Past the limit sightings
+// peaks at 1.3 GB in a replay and 1.4 GB live (`bench/run --certflood 250000
+// --limit default`, `bench/live`; 250,000 peaked at 2.0 GB in a replay,
+// bench/RESULTS.md session 14). Past the limit sightings
 // are still stored; the audit takes the first four fifths by rowid, then only
 // sightings that bring something new, says so once on stderr and counts the
 // rest (audit_sightings_over_limit). A later run with a higher limit audits

@@ -78,7 +78,9 @@ std::optional<MemoryLimit> cgroupMemoryLimit(std::string_view proc_self_cgroup, 
     const std::string_view id = std::string_view(line).substr(0, c1);
     const std::string_view controllers = std::string_view(line).substr(c1 + 1, c2 - c1 - 1);
     const std::string path = line.substr(c2 + 1);
-    if (path.empty() || path.front() != '/') continue;
+    // A cgroup outside this process's cgroup namespace shows as "/../..":
+    // nothing under the mount names it.
+    if (path.empty() || path.front() != '/' || (path + '/').find("/../") != std::string::npos) continue;
     if (id == "0" && controllers.empty()) {
       for (const auto& base : {root, root / "unified"}) tighten(best, selfAndAncestors(base, path), "memory.max");
       continue;

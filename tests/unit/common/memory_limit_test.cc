@@ -67,6 +67,12 @@ TEST_CASE("cgroup v2: no limit anywhere, or nothing readable, is no limit") {
   put(root / "a/memory.max", "-5\n");
   CHECK_FALSE(cgroupMemoryLimit("0::/a/b\n", root));
   CHECK_FALSE(cgroupMemoryLimit("garbage\n0:/a/b\n::\n", root));
+  // Outside this cgroup namespace: "/.." is no path under the mount (and never its parent's files).
+  put(root / "memory.max", "1024\n");
+  put(dir.path("memory.max"), "2048\n");
+  CHECK_FALSE(cgroupMemoryLimit("0::/../..\n", root / "a"));
+  CHECK_FALSE(cgroupMemoryLimit("0::/..\n", root / "a"));
+  fs::remove(root / "memory.max");
   // A trailing slash names the same cgroup.
   put(root / "a/b/memory.max", "4096\n");
   const auto limit = cgroupMemoryLimit("0::/a/b/\n", root);
