@@ -50,8 +50,11 @@ Pipeline::Pipeline(const CommonOptions& opts, store::Database& db, bool auto_flu
   // Evidence from earlier runs is read at the first audit (from rowid 0).
   for (auto& k : db_.findingKeys()) reported_findings_.insert(std::move(k));
   db_.setStat(store::STAT_AUDIT_MAX_SIGHTINGS, static_cast<std::int64_t>(opts.max_sightings));
-  // Said before the reading starts, not when the kernel kills the process.
-  if (const auto w = analyze::evidenceMemoryWarning(opts.max_sightings, processMemoryLimit()); !w.empty()) {
+  // Said before the reading starts, not when the kernel kills the process
+  // (and kept for the dashboard, which says it for as long as it holds).
+  const MemoryLimit memory = processMemoryLimit();
+  db_.setStat(store::STAT_AUDIT_MEMORY_LIMIT, static_cast<std::int64_t>(memory.bytes));
+  if (const auto w = analyze::evidenceMemoryWarning(opts.max_sightings, memory); !w.empty()) {
     std::fprintf(stderr, "%s\n", w.c_str());
   }
 }

@@ -28,12 +28,16 @@ extern const char* const SEARCH_INDEX_SQL;
 // when every stored sighting is audited; the dashboard shows it, not the
 // per-source anomaly counts, which a restart counts again and a later run
 // without the limit does not take back), and that limit (0: none), so that
-// /api/stats and /metrics show how close the evidence is to it.
+// /api/stats and /metrics show how close the evidence is to it; and the
+// memory that writer may use (bytes, 0: unknown; common/memory_limit.h), so
+// that they also show when its limit may need more (the sensor's log says
+// it once, at its start; the dashboard says it as long as it holds).
 inline constexpr const char* STAT_SIGHTINGS_LEFT_OUT = "audit_sightings_left_out";
 inline constexpr const char* STAT_AUDIT_MAX_SIGHTINGS = "audit_max_sightings";
+inline constexpr const char* STAT_AUDIT_MEMORY_LIMIT = "audit_memory_limit";
 // Whether a stats row is one of those values of the moment (not a counter).
 inline bool isMomentStat(std::string_view name) {
-  return name == STAT_SIGHTINGS_LEFT_OUT || name == STAT_AUDIT_MAX_SIGHTINGS;
+  return name == STAT_SIGHTINGS_LEFT_OUT || name == STAT_AUDIT_MAX_SIGHTINGS || name == STAT_AUDIT_MEMORY_LIMIT;
 }
 // What a report says when sightings were left out (HTML report, `report` on stderr).
 inline constexpr const char* SIGHTINGS_LEFT_OUT_NOTICE =

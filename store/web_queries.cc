@@ -114,12 +114,18 @@ namespace {
 // the ones left out.
 struct EvidenceLevel {
   std::int64_t held = 0, limit = 0, in_order = 0, left_out = 0;
+  // What the evidence may need at that limit at most, and what the writer
+  // may use (bytes; 0: no limit, unknown).
+  std::int64_t memory_need = 0, memory_limit = 0;
 };
 EvidenceLevel evidenceLevel(sqlite3* db) {
   EvidenceLevel e;
   e.left_out = statValue(db, STAT_SIGHTINGS_LEFT_OUT);
   e.limit = statValue(db, STAT_AUDIT_MAX_SIGHTINGS);
-  e.in_order = static_cast<std::int64_t>(analyze::inOrderPart(static_cast<std::size_t>(std::max<std::int64_t>(e.limit, 0))));
+  const auto limit = static_cast<std::size_t>(std::max<std::int64_t>(e.limit, 0));
+  e.in_order = static_cast<std::int64_t>(analyze::inOrderPart(limit));
+  e.memory_need = static_cast<std::int64_t>(analyze::evidenceMemoryNeed(limit));
+  e.memory_limit = statValue(db, STAT_AUDIT_MEMORY_LIMIT);
   Stmt s(db, "SELECT coalesce(max(rowid), 0) FROM sightings");
   const std::int64_t stored = s.step() ? s.int64(0) : 0;
   e.held = std::max<std::int64_t>(stored - e.left_out, 0);
@@ -1735,7 +1741,11 @@ json::object WebQueries::stats() {
     out["drops"] = drops;
     const EvidenceLevel evidence = evidenceLevel(db_);
     out["sightings_left_out"] = evidence.left_out;
-    out["evidence"] = json::object{{"held", evidence.held}, {"limit", evidence.limit}, {"in_order", evidence.in_order}};
+    out["evidence"] = json::object{{"held", evidence.held},
+                                   {"limit", evidence.limit},
+                                   {"in_order", evidence.in_order},
+                                   {"memory_need", evidence.memory_need},
+                                   {"memory_limit", evidence.memory_limit}};
   }
   {
     json::array anomalies;
@@ -1866,6 +1876,12 @@ std::string WebQueries::metrics() {
              "The last writer's --max-sightings (0: no limit); past its first four fifths only new "
              "sightings join the evidence.");
   promSample(out, "provaudit_audit_evidence_limit", "", evidence.limit);
+  promHeader(out, "provaudit_audit_evidence_memory_need_bytes", "gauge",
+             "The most memory the last writer's evidence may need at its --max-sightings (0: no limit).");
+  promSample(out, "provaudit_audit_evidence_memory_need_bytes", "", evidence.memory_need);
+  promHeader(out, "provaudit_audit_memory_limit_bytes", "gauge",
+             "The memory the last writer may use: its cgroup's limit or the machine's memory (0: unknown).");
+  promSample(out, "provaudit_audit_memory_limit_bytes", "", evidence.memory_limit);
 
   promHeader(out, "provaudit_devices", "gauge", "Devices by identity class.");
   {

@@ -6,7 +6,7 @@
 // or missing node modules FAIL the run: tests/browser/install.sh provides both.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
+import { spawn, execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -48,6 +48,13 @@ function serve(db, token) {
     });
     child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`serve exited ${code}: ${err}`)); });
   });
+}
+
+// A command's stderr (it must succeed).
+function spawnSyncText(bin, args) {
+  const r = spawnSync(bin, args, { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  return r.stderr;
 }
 
 async function newPage() {
@@ -127,6 +134,10 @@ test('overview shows the device classes, findings and coverage of the database',
   assert.equal(stats.evidence.limit, 150000);
   assert.equal(await evidenceText(page), `${stats.evidence.held} of 150000 sightings (--max-sightings)`);
   assert.ok(stats.evidence.held > 0 && stats.evidence.held < stats.evidence.in_order);
+  // What that limit may need at most (256 MiB + 8 KiB a sighting), within what the replay could use.
+  assert.equal(stats.evidence.memory_need, 268435456 + 150000 * 8192);
+  assert.ok(stats.evidence.memory_limit > stats.evidence.memory_need, `${stats.evidence.memory_limit}`);
+  assert.equal(await page.locator('[data-evidence-memory]').count(), 0);
   await shot(page, 'overview');
   await page.close();
 });
@@ -321,7 +332,7 @@ test('sightings past --max-sightings: every page says the results are partial, w
   assert.equal(first.sightings_left_out, over.count);
   assert.equal(await bannerCount(), first.sightings_left_out);
   // The evidence is full: five held of five, and past the first four only new sightings joined.
-  assert.deepEqual(first.evidence, { held: 5, limit: 5, in_order: 4 });
+  assert.deepEqual({ ...first.evidence, memory_limit: 0 }, { held: 5, limit: 5, in_order: 4, memory_need: 268435456 + 5 * 8192, memory_limit: 0 });
   assert.equal(await evidenceText(page), '5 of 5 sightings (--max-sightings) · past the first 4, only new sightings join');
   await shot(page, 'overview-limited');
   // Under the title of every other page too.
@@ -356,6 +367,24 @@ test('sightings past --max-sightings: every page says the results are partial, w
   await full.waitForSelector('[data-kpi=devices]');
   assert.equal(await full.locator('[data-banner=audit-limit]').count(), 0);
   await full.close();
+});
+
+test('a --max-sightings that may need more memory than the writer may use is said on the overview', async () => {
+  // 100 million sightings may need some 820 GB: more than any machine this runs on.
+  const db = path.join(tmp, 'memory.db');
+  const run = spawnSyncText(BIN, ['replay', '-q', '--max-sightings', '100000000', '--db', db, path.join(SOURCE, 'samples', 'spa_mixed_tls12.pcap')]);
+  assert.match(run, /^provaudit: warning: --max-sightings 100000000 may need up to 819\.5 GB of memory/);
+  const base = await serve(db);
+  const page = await newPage();
+  await page.goto(base);
+  const stats = await (await page.request.get(base + 'api/stats')).json();
+  assert.equal(stats.evidence.memory_need, 268435456 + 100000000 * 8192);
+  assert.ok(stats.evidence.memory_limit > 0 && stats.evidence.memory_limit < stats.evidence.memory_need);
+  await page.waitForSelector('[data-evidence-memory]');
+  const text = (await page.textContent('[data-evidence-memory]')).replace(/(\d)[,\u00a0\u202f](?=\d{3})/g, '$1');
+  assert.match(text, /may need up to 763\.2 GiB of memory, more than the [\d.]+ [MGT]iB this writer may use: lower --max-sightings or raise its memory limit/);
+  await shot(page, 'overview-memory');
+  await page.close();
 });
 
 test('no script errors or CSP violations on any page', () => {

@@ -454,6 +454,15 @@ TEST_CASE("/metrics is Prometheus text") {
         std::string::npos);
   CHECK(r.body().find("# TYPE provaudit_audit_evidence_limit gauge\nprovaudit_audit_evidence_limit 150000\n") !=
         std::string::npos);
+  // What that limit may need at most (256 MiB + 8 KiB a sighting), and what the writer may use.
+  const std::int64_t need = (std::int64_t{256} << 20) + std::int64_t{150000} * 8192;
+  CHECK(r.body().find("# TYPE provaudit_audit_evidence_memory_need_bytes gauge\n"
+                      "provaudit_audit_evidence_memory_need_bytes " + std::to_string(need) + "\n") != std::string::npos);
+  const std::string limit_sample = "\nprovaudit_audit_memory_limit_bytes ";
+  const auto limit_at = r.body().find(limit_sample);
+  REQUIRE(limit_at != std::string::npos);
+  CHECK(std::stoll(r.body().substr(limit_at + limit_sample.size())) > need);
+  CHECK(r.body().find("name=\"audit_memory_limit\"") == std::string::npos);
   CHECK(r.body().find("name=\"audit_max_sightings\"") == std::string::npos);
 }
 
@@ -571,7 +580,10 @@ TEST_CASE("the server sees a replay that writes while it runs") {
   CHECK(stats.at("evidence").at("limit").as_int64() == 1);
   CHECK(stats.at("evidence").at("in_order").as_int64() == 1);
   CHECK(stats.at("evidence").at("held").as_int64() == 1);
+  CHECK(stats.at("evidence").at("memory_need").as_int64() == (256 << 20) + 8192);
+  CHECK(stats.at("evidence").at("memory_limit").as_int64() > 0);
   CHECK_FALSE(stats.at("counters").as_object().contains("audit_max_sightings"));
+  CHECK_FALSE(stats.at("counters").as_object().contains("audit_memory_limit"));
   // Without a limit again: everything held, nothing left out.
   const std::string unlimited = std::string("'") + PROVAUDIT_BIN + "' replay -q --max-sightings 0 --db '" + db + "' '" +
                                 PROVAUDIT_SOURCE_DIR + "/samples/tls13.pcap'";

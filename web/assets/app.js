@@ -286,7 +286,11 @@
     const ev = s.evidence || { held: 0, limit: 0, in_order: 0 };
     const evidence = el('dd', { 'data-evidence': '1' },
       ev.limit ? `${num(ev.held)} of ${num(ev.limit)} sightings (--max-sightings)` : `${num(ev.held)} sightings (no limit)`,
-      ev.limit && ev.held >= ev.in_order ? el('span', { class: 'no' }, ` · past the first ${num(ev.in_order)}, only new sightings join`) : null);
+      ev.limit && ev.held >= ev.in_order ? el('span', { class: 'no' }, ` · past the first ${num(ev.in_order)}, only new sightings join`) : null,
+      // A limit whose evidence may need more memory than the writer may use: killed before it is full.
+      ev.memory_limit && ev.memory_need > ev.memory_limit
+        ? el('span', { class: 'no', 'data-evidence-memory': '1' }, ` · may need up to ${bytes(ev.memory_need)} of memory, more than the ${bytes(ev.memory_limit)} this writer may use: lower --max-sightings or raise its memory limit`)
+        : null);
     const covPanel = el('section', { class: 'panel' }, el('h2', null, 'Capture coverage'),
       el('dl', { class: 'kv' },
         el('dt', null, 'Sources'), el('dd', null, `${num(cov.files)} files, ${num(cov.interfaces)} interfaces`, cov.errors ? el('span', { class: 'no' }, ` · ${num(cov.errors)} with errors`) : null),
