@@ -1828,6 +1828,13 @@ void promSample(std::string& out, std::string_view name, std::string_view labels
   out += '\n';
 }
 
+// A metric of one unlabelled sample: its header and its value.
+void promSingle(std::string& out, std::string_view name, std::string_view type, std::string_view help,
+                std::int64_t value) {
+  promHeader(out, name, type, help);
+  promSample(out, name, "", value);
+}
+
 }  // namespace
 
 std::string WebQueries::metrics() {
@@ -1850,9 +1857,8 @@ std::string WebQueries::metrics() {
       {"client_certificates", "Client certificates observed."},
   };
   for (const auto& [key, help] : named) {
-    const std::string name = std::string("provaudit_") + key + "_total";
-    promHeader(out, name, "counter", help);
-    promSample(out, name, "", counters.count(key) != 0 ? counters[key] : 0);
+    promSingle(out, std::string("provaudit_") + key + "_total", "counter", help,
+               counters.count(key) != 0 ? counters[key] : 0);
   }
   promHeader(out, "provaudit_drops_total", "counter", "Packets dropped, by where (stats named drops_*).");
   if (std::none_of(counters.begin(), counters.end(), [](const auto& c) { return c.first.rfind("drops", 0) == 0; })) {
@@ -1866,22 +1872,20 @@ std::string WebQueries::metrics() {
   promHeader(out, "provaudit_counter_total", "counter", "Every cumulative run counter stored, by name.");
   for (const auto& [k, v] : counters) promSample(out, "provaudit_counter_total", "name=\"" + promLabel(k) + "\"", v);
 
-  promHeader(out, "provaudit_sightings_left_out", "gauge",
-             "Sightings stored but left out of the audit by --max-sightings.");
-  promSample(out, "provaudit_sightings_left_out", "", evidence.left_out);
-  promHeader(out, "provaudit_audit_evidence_sightings", "gauge",
-             "Sightings the last writer's audit holds as evidence (stored less those left out).");
-  promSample(out, "provaudit_audit_evidence_sightings", "", evidence.held);
-  promHeader(out, "provaudit_audit_evidence_limit", "gauge",
+  promSingle(out, "provaudit_sightings_left_out", "gauge",
+             "Sightings stored but left out of the audit by --max-sightings.", evidence.left_out);
+  promSingle(out, "provaudit_audit_evidence_sightings", "gauge",
+             "Sightings the last writer's audit holds as evidence (stored less those left out).", evidence.held);
+  promSingle(out, "provaudit_audit_evidence_limit", "gauge",
              "The last writer's --max-sightings (0: no limit); past its first four fifths only new "
-             "sightings join the evidence.");
-  promSample(out, "provaudit_audit_evidence_limit", "", evidence.limit);
-  promHeader(out, "provaudit_audit_evidence_memory_need_bytes", "gauge",
-             "The most memory the last writer's evidence may need at its --max-sightings (0: no limit).");
-  promSample(out, "provaudit_audit_evidence_memory_need_bytes", "", evidence.memory_need);
-  promHeader(out, "provaudit_audit_memory_limit_bytes", "gauge",
-             "The memory the last writer may use: its cgroup's limit or the machine's memory (0: unknown).");
-  promSample(out, "provaudit_audit_memory_limit_bytes", "", evidence.memory_limit);
+             "sightings join the evidence.",
+             evidence.limit);
+  promSingle(out, "provaudit_audit_evidence_memory_need_bytes", "gauge",
+             "The most memory the last writer's evidence may need at its --max-sightings (0: no limit).",
+             evidence.memory_need);
+  promSingle(out, "provaudit_audit_memory_limit_bytes", "gauge",
+             "The memory the last writer may use: its cgroup's limit or the machine's memory (0: unknown).",
+             evidence.memory_limit);
 
   promHeader(out, "provaudit_devices", "gauge", "Devices by identity class.");
   {
