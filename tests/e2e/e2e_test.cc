@@ -202,6 +202,23 @@ constexpr const char* LEFT_OUT_SQL = "SELECT value FROM stats WHERE name = 'audi
 constexpr const char* OVER_LIMIT_SQL =
     "SELECT coalesce(sum(count), 0) FROM source_anomalies WHERE name = 'audit_sightings_over_limit'";
 
+// A replay of `files` under --max-sightings `limit` into a new `db`: it succeeds
+// with one warning, stores all `sightings`, and counts every one past the
+// limit both where the dashboard lists anomalies and as the value of the
+// moment it shows (STAT_SIGHTINGS_LEFT_OUT, counted from the rowids).
+void replayLimited(const std::string& db, std::int64_t limit, const std::vector<std::string>& files,
+                   std::int64_t sightings) {
+  std::vector<std::string> argv{PROVAUDIT_BIN, "replay", "-q", "--max-sightings", std::to_string(limit), "--db", db};
+  argv.insert(argv.end(), files.begin(), files.end());
+  const auto r = e2e::run(argv);
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  CHECK(limitWarnings(r.err) == 1);
+  CHECK(sqlScalar(db, "SELECT count(*) FROM sightings") == sightings);
+  CHECK(sqlScalar(db, OVER_LIMIT_SQL) == sightings - limit);
+  CHECK(sqlScalar(db, LEFT_OUT_SQL) == sightings - limit);
+}
+
 }  // namespace
 
 TEST_CASE("every sample's report matches its expected device table") {
@@ -448,18 +465,8 @@ TEST_CASE("past --max-sightings the sightings are stored, the audit keeps to wha
   // Limited to 5: every sighting stored, devices from the five the audit holds (the first four, then one that
   // brings something new: these samples' sightings mostly do), one warning.
   const std::string db = e2e::tmpPath("limit.db");
-  argv = {PROVAUDIT_BIN, "replay", "-q", "--max-sightings", "5", "--db", db};
-  argv.insert(argv.end(), files.begin(), files.end());
-  const auto limited = e2e::run(argv);
-  INFO(limited.err);
-  REQUIRE(limited.status == 0);
-  CHECK(limitWarnings(limited.err) == 1);
-  CHECK(sqlScalar(db, "SELECT count(*) FROM sightings") == sightings);
-  // Counted where the dashboard lists anomalies.
-  CHECK(sqlScalar(db, OVER_LIMIT_SQL) == sightings - 5);
-  // And as the value of the moment the dashboard shows (STAT_SIGHTINGS_LEFT_OUT),
-  // counted from the rowids: they run from 1 without gaps.
-  CHECK(sqlScalar(db, LEFT_OUT_SQL) == sightings - 5);
+  replayLimited(db, 5, files, sightings);
+  // The left-out count is taken from the rowids: they run from 1 without gaps.
   CHECK(sqlScalar(db, "SELECT max(rowid) FROM sightings") == sightings);
   CHECK(sqlScalar(full_db, LEFT_OUT_SQL) == 0);
   const std::int64_t first_devices = sqlScalar(db, "SELECT count(*) FROM devices");
@@ -619,13 +626,7 @@ TEST_CASE("past four fifths of --max-sightings the audit takes only what is new,
   // the phone's next six hours and its return are repeats; the five phones are new, and so is the
   // first of the ten clients, which fills the evidence; the other nine are left out.
   const std::string db = e2e::tmpPath("novel.db");
-  const auto limited = e2e::run({PROVAUDIT_BIN, "replay", "-q", "--max-sightings", "30", "--db", db, file});
-  INFO(limited.err);
-  REQUIRE(limited.status == 0);
-  CHECK(limitWarnings(limited.err) == 1);
-  CHECK(sqlScalar(db, "SELECT count(*) FROM sightings") == sightings);
-  CHECK(sqlScalar(db, LEFT_OUT_SQL) == sightings - 30);
-  CHECK(sqlScalar(db, OVER_LIMIT_SQL) == sightings - 30);
+  replayLimited(db, 30, {file}, sightings);
   CHECK(sqlScalar(db, "SELECT value FROM stats WHERE name = 'audit_max_sightings'") == 30);
   const auto deviceMap = [](const std::string& database) {
     const json::value report = reportJson(database);
