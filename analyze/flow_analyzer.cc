@@ -131,6 +131,17 @@ class FlowAnalyzer : public StreamHandler {
     return StreamVerdict::Bypass;
   }
 
+  std::size_t heldBytes() const override {
+    std::size_t n = prefix_[0].capacity() + prefix_[1].capacity() + server_held_.capacity();
+    if (tls_) n += tls_->heldBytes();
+    if (dec_) n += dec_->heldBytes();
+    if (null_) n += null_->heldBytes();
+    for (const auto* http : {&http_, &tls_http_}) {
+      if (*http) n += (*http)->heldBytes();
+    }
+    return n;
+  }
+
   void onClose(const FlowInfo& flow, CloseReason /*why*/, const PacketRef& pkt) override {
     if (mode_ == Mode::Tls) finishTls(flow, pkt);
     if (mode_ == Mode::Http) {

@@ -454,7 +454,18 @@ HttpRequestParser::State HttpRequestParser::feed(std::span<const std::uint8_t> b
     offset_ += static_cast<std::uint64_t>(end - p);
     return State::Error;
   }
+  // A long line's buffer is not kept for the rest of the flow (heldBytes).
+  if (line_.empty() && line_.capacity() > HTTP_LINE_KEPT_CAPACITY) std::string().swap(line_);
   return State::NeedMore;
+}
+
+std::size_t HttpRequestParser::heldBytes() const {
+  std::size_t n = line_.capacity() + req_.headers.capacity() * sizeof(req_.headers[0]);
+  for (const std::string* s : {&req_.method, &req_.uri, &req_.version, &req_.host, &req_.user_agent, &req_.body}) {
+    n += s->capacity();
+  }
+  for (const auto& [name, value] : req_.headers) n += name.capacity() + value.capacity();
+  return n;
 }
 
 void HttpRequestParser::gap(std::uint64_t missing) {

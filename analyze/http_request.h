@@ -17,6 +17,8 @@ inline constexpr std::size_t HTTP_MAX_BODY_KEPT = 8 * 1024;       // POST bodies
 inline constexpr std::size_t HTTP_MAX_HEADERS = 100;
 // A chunk-size line (hex size plus chunk extensions, RFC 9112 §7.1.1) longer than this is http_bad_chunk_size.
 inline constexpr std::size_t HTTP_MAX_CHUNK_LINE = 1024;
+// A line buffer grown past this by a long line is freed once the line is read.
+inline constexpr std::size_t HTTP_LINE_KEPT_CAPACITY = 1024;
 // Bytes skipped while looking for the next request line before the stream is given up (http_resync_failed).
 inline constexpr std::size_t HTTP_MAX_RESYNC_BYTES = 64 * 1024;
 
@@ -47,6 +49,9 @@ class HttpRequestParser {
   // The stream ended: hands out a request whose headers were complete but whose
   // body was cut short (body_truncated); a request still in its headers is dropped.
   void finish(std::vector<HttpRequest>& out);
+  // What the parser holds: the line being assembled, the request so far
+  // (its request line and headers, its body's first bytes).
+  [[nodiscard]] std::size_t heldBytes() const;
 
   // True when the first bytes look like an HTTP/1.x request line ("GET / HTTP/1.1").
   static bool looksLikeRequest(std::span<const std::uint8_t> first_bytes);

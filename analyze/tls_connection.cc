@@ -222,7 +222,14 @@ void TlsConnection::onHandshakeBytes(Side side, Direction& d, std::span<const st
   }
 }
 
+std::size_t TlsConnection::heldBytes() const {
+  std::size_t n = parsed_bytes_ + summary_.alerts.capacity() * sizeof(TlsAlert);
+  for (const Direction* d : {&client_, &server_}) n += d->record.capacity() + d->handshake.capacity();
+  return n;
+}
+
 void TlsConnection::onHandshakeMessage(Side side, std::uint8_t type, std::span<const std::uint8_t> body) {
+  parsed_bytes_ += body.size();
   const auto expect = [&](Side from) {
     if (side == from) return true;
     anomalies_.inc(PA_ANOMALY("tls_handshake_wrong_direction"));

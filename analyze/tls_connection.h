@@ -80,6 +80,9 @@ class TlsConnection {
   ParseState gap(Side side, std::uint64_t missing);
 
   [[nodiscard]] const TlsSummary& summary() const { return summary_; }
+  // What the connection holds: both sides' partial records and handshake
+  // messages, and the bodies of the messages read into the summary.
+  [[nodiscard]] std::size_t heldBytes() const;
 
   // True when the first bytes of a stream look like a TLS (or SSLv2-compatible)
   // ClientHello: content detection works on any port.
@@ -140,6 +143,7 @@ class TlsConnection {
   bool application_data_seen_ = false;   // either side, after or during the handshake
   bool done_ = false;                    // nothing more to learn (TLS 1.3, renegotiation, watch over)
   bool error_ = false;
+  std::size_t parsed_bytes_ = 0;         // handshake message bodies read (what the summary keeps is less)
 };
 
 }  // namespace provaudit::analyze

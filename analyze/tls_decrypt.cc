@@ -887,6 +887,22 @@ TlsDecryptSession::TlsDecryptSession(std::shared_ptr<DecryptionKeys> keys, Anoma
 
 TlsDecryptSession::~TlsDecryptSession() = default;
 
+std::size_t TlsDecryptSession::heldBytes() const {
+  std::size_t n = 0;
+  if (impl_) {
+    const Impl::Handshake& hs = impl_->hs;
+    n += hs.transcript.capacity() + hs.server_part.capacity() + hs.client_key_exchange.capacity();
+    if (hs.server_leaf) n += hs.server_leaf->size();
+    for (const Impl::Direction& d : impl_->dirs) n += d.record.capacity() + d.handshake.capacity();
+  }
+  for (const Der& der : revealed_.requested_ca_names) n += der.size();
+  for (const auto* certs : {&revealed_.client_certificates, &revealed_.server_certificates}) {
+    if (!*certs) continue;
+    for (const Der& der : **certs) n += der.size();
+  }
+  return n;
+}
+
 TlsDecryptSession::State TlsDecryptSession::feed(Side side, Bytes bytes, std::vector<std::uint8_t>& client_data) {
   if (state_ == State::Off) return state_;
   impl_->client_out = &client_data;

@@ -91,6 +91,9 @@ class TlsDecryptSession {
   [[nodiscard]] const DecryptedHandshake& revealed() const { return revealed_; }
   [[nodiscard]] std::uint64_t plaintextBytes() const { return plaintext_bytes_; }
   [[nodiscard]] bool decryptedAnything() const { return plaintext_bytes_ > 0; }
+  // What the session holds: its transcript, partial records and messages, and
+  // the certificates it revealed.
+  [[nodiscard]] std::size_t heldBytes() const;
 
  private:
   struct Impl;

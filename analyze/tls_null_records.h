@@ -34,6 +34,7 @@ class NullRecordReader {
   // Bytes lost in the client's stream: the framing is gone.
   void gap() { stopped_ = true; }
   [[nodiscard]] bool stopped() const { return stopped_; }
+  [[nodiscard]] std::size_t heldBytes() const { return record_.capacity(); }
 
  private:
   std::vector<std::uint8_t> record_;  // the record being assembled (at most one)

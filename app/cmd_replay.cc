@@ -197,6 +197,14 @@ int runReplay(const CommonOptions& common, const ReplayOptions& opts) {
                  at.sightings_s, at.audits, at.load_s, at.derive_s, at.store_s,
                  static_cast<unsigned long long>(at.rows_written), at.store_parts.rows_s, at.store_parts.indexes_s,
                  at.store_parts.search_s, at.commit_s, static_cast<unsigned long long>(db.walWritebacks()));
+    const auto& fs = engine.stats();
+    const capture::FlowLimits limits;
+    const auto mib = [](std::uint64_t b) { return static_cast<double>(b) / (1 << 20); };
+    std::fprintf(stderr,
+                 "provaudit: reassembly held at most %.1f MiB out of order (limit %.0f) and %.1f MiB in parsers "
+                 "(limit %.0f); %llu flows cut at that limit\n",
+                 mib(fs.buffered_bytes_peak), mib(limits.max_buffered_total), mib(fs.handler_bytes_peak),
+                 mib(limits.max_handler_bytes_total), static_cast<unsigned long long>(fs.flows_cut));
   }
   {
     const auto& fs = engine.stats();

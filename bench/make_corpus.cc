@@ -4,6 +4,7 @@
 //   make_corpus --synflood 1000000 --out syn.pcap
 //   make_corpus --ooo 200000 --out ooo.pcap
 //   make_corpus --certflood 50000 --out certs.pcap
+//   make_corpus --hsflood 2000 --out stalled.pcap
 //
 // The mixed corpus clones the real captures in samples/*.pcap: each clone of a
 // sample gives every device of that sample a fresh MAC (same OUI, random low
@@ -1509,6 +1510,7 @@ struct Options {
   std::uint64_t synflood = 0;
   std::uint64_t ooo = 0;
   std::uint64_t certflood = 0;
+  std::uint64_t hsflood = 0;
   double device_share = 0.15, noise_share = 0.03;
   double midstream_devices = 0.05;
   double duration_s = 0;  // 0: from size
@@ -1523,7 +1525,8 @@ void usage() {
                "       make_corpus --synflood N --out FILE [--seed N]   (N SYNs of distinct flows)\n"
                "       make_corpus --ooo N --out FILE [--seed N]        (N out-of-order segments, holes never filled)\n"
                "       make_corpus --certflood N --out FILE [--seed N] [--samples DIR]\n"
-               "                   (N handshakes of N devices, each with a client certificate of its own)\n");
+               "                   (N handshakes of N devices, each with a client certificate of its own)\n"
+               "       make_corpus --hsflood N --out FILE [--seed N]    (N flows of 250 KB ClientHellos that never end)\n");
   std::exit(1);
 }
 
@@ -1540,16 +1543,42 @@ void writeSimpleExpected(const std::string& path, const Options& o, const Writer
     << extra << "  \"notes\": [" << jsonStr(note) << "]\n}\n";
 }
 
+// The floods' endpoints: client number i behind one router, distinct
+// 4-tuples (address from the number's high bits, port from its low bits),
+// all to one server.
+Endpoint floodClient(std::uint64_t i) {
+  const Mac router{0x02, 0x10, 0x00, 0x00, 0x00, 0x01};
+  return Endpoint{router, ip4(0x64400000u + static_cast<std::uint32_t>(i >> 14)), static_cast<std::uint16_t>(1024 + (i & 0x3fff))};
+}
+Endpoint floodServer() {
+  const Mac server{0x02, 0x77, 0x00, 0x00, 0x00, 0x02};
+  return Endpoint{server, ip4(0x0a4d0002u), 443};
+}
+
+// SYN, SYN-ACK, ACK between `src` and `dst` from random initial sequence
+// numbers; `cseq` and `sseq` come back as each side's next one.
+void openFlow(Writer& w, Rng& rng, const Endpoint& src, const Endpoint& dst, std::int64_t& ts, std::uint32_t& cseq,
+              std::uint32_t& sseq) {
+  cseq = static_cast<std::uint32_t>(rng.next());
+  sseq = static_cast<std::uint32_t>(rng.next());
+  std::uint8_t* d = w.reserve();
+  std::size_t len = buildTcp(d, src, dst, cseq++, 0, TH_SYN, nullptr, 0, 1);
+  w.commit(ts++, len, len);
+  d = w.reserve();
+  len = buildTcp(d, dst, src, sseq++, cseq, TH_SYN | TH_ACK, nullptr, 0, 1);
+  w.commit(ts++, len, len);
+  d = w.reserve();
+  len = buildTcp(d, src, dst, cseq, sseq, TH_ACK, nullptr, 0, 2);
+  w.commit(ts++, len, len);
+}
+
 int synflood(const Options& o) {
   Rng rng(o.seed);
   Writer w(o.out);
-  const Mac router{0x02, 0x10, 0x00, 0x00, 0x00, 0x01};
-  const Mac server{0x02, 0x77, 0x00, 0x00, 0x00, 0x02};
-  Endpoint dst{server, ip4(0x0a4d0002u), 443};
+  const Endpoint dst = floodServer();
   const std::int64_t t0 = 1'800'000'000LL * 1000000;  // 2027-01-15
   for (std::uint64_t i = 0; i < o.synflood; ++i) {
-    // Distinct 4-tuples: source address from the counter's high bits, port from its low bits.
-    Endpoint src{router, ip4(0x64400000u + static_cast<std::uint32_t>(i >> 14)), static_cast<std::uint16_t>(1024 + (i & 0x3fff))};
+    const Endpoint src = floodClient(i);
     std::uint8_t* d = w.reserve();
     const std::size_t len =
         buildTcp(d, src, dst, static_cast<std::uint32_t>(rng.next()), 0, TH_SYN, nullptr, 0, static_cast<std::uint16_t>(i));
@@ -1569,8 +1598,7 @@ int oooflood(const Options& o) {
   Writer w(o.out);
   std::vector<std::uint8_t> pool(1 << 20);
   for (auto& b : pool) b = static_cast<std::uint8_t>(rng.next());
-  const Mac router{0x02, 0x10, 0x00, 0x00, 0x00, 0x01};
-  const Mac server{0x02, 0x77, 0x00, 0x00, 0x00, 0x02};
+  const Endpoint dst = floodServer();
   const std::uint64_t per_flow = 64;
   const std::uint64_t flows = std::max<std::uint64_t>(1, o.ooo / per_flow);
   const std::uint64_t batch = 2048;  // flows open at once
@@ -1579,27 +1607,10 @@ int oooflood(const Options& o) {
   for (std::uint64_t b0 = 0; b0 < flows; b0 += batch) {
     const std::uint64_t nb = std::min(batch, flows - b0);
     std::vector<std::uint32_t> cseq(nb), sseq(nb);
-    auto ep = [&](std::uint64_t f) {
-      return Endpoint{router, ip4(0x64400000u + static_cast<std::uint32_t>(f >> 14)), static_cast<std::uint16_t>(1024 + (f & 0x3fff))};
-    };
-    Endpoint dst{server, ip4(0x0a4d0002u), 443};
-    for (std::uint64_t k = 0; k < nb; ++k) {
-      const Endpoint src = ep(b0 + k);
-      cseq[k] = static_cast<std::uint32_t>(rng.next());
-      sseq[k] = static_cast<std::uint32_t>(rng.next());
-      std::uint8_t* d = w.reserve();
-      std::size_t len = buildTcp(d, src, dst, cseq[k]++, 0, TH_SYN, nullptr, 0, 1);
-      w.commit(ts++, len, len);
-      d = w.reserve();
-      len = buildTcp(d, dst, src, sseq[k]++, cseq[k], TH_SYN | TH_ACK, nullptr, 0, 1);
-      w.commit(ts++, len, len);
-      d = w.reserve();
-      len = buildTcp(d, src, dst, cseq[k], sseq[k], TH_ACK, nullptr, 0, 2);
-      w.commit(ts++, len, len);
-    }
+    for (std::uint64_t k = 0; k < nb; ++k) openFlow(w, rng, floodClient(b0 + k), dst, ts, cseq[k], sseq[k]);
     for (std::uint64_t s = 1; s <= per_flow; ++s) {
       for (std::uint64_t k = 0; k < nb; ++k) {
-        const Endpoint src = ep(b0 + k);
+        const Endpoint src = floodClient(b0 + k);
         std::uint8_t* d = w.reserve();
         const std::size_t len = buildTcp(d, src, dst, cseq[k] + static_cast<std::uint32_t>(s * 1448), sseq[k], TH_ACK,
                                          pool.data() + rng.below(pool.size() - 1448), 1448, static_cast<std::uint16_t>(s + 2));
@@ -1613,6 +1624,64 @@ int oooflood(const Options& o) {
                       "  \"flows\": " + std::to_string(flows) + ",\n  \"out_of_order_segments\": " + std::to_string(segs) + ",\n");
   std::fprintf(stderr, "make_corpus: %s: %llu flows, %llu out-of-order segments, %llu bytes\n", o.out.c_str(),
                static_cast<unsigned long long>(flows), static_cast<unsigned long long>(segs),
+               static_cast<unsigned long long>(w.bytes()));
+  return 0;
+}
+
+// Handshakes that never finish: N flows open at once, each client sending a
+// ClientHello that announces HSFLOOD_MESSAGE bytes (under the parser's
+// TLS_MAX_HANDSHAKE_MESSAGE) in full-size records, in order, and stopping
+// HSFLOOD_SHORT bytes before its end. Every flow's reassembly holds almost a
+// whole message until the end of the capture.
+constexpr std::size_t HSFLOOD_MESSAGE = 250000;
+constexpr std::size_t HSFLOOD_SHORT = 1000;
+constexpr std::size_t HSFLOOD_RECORD = 16384;
+constexpr std::size_t HSFLOOD_MSS = 1448;
+
+int hsflood(const Options& o) {
+  Rng rng(o.seed);
+  Writer w(o.out);
+  // The client's byte stream, the same for every flow: records of up to
+  // 16 KiB carrying the message's header and then random bytes.
+  std::vector<std::uint8_t> stream;
+  std::size_t message_left = 4 + HSFLOOD_MESSAGE - HSFLOOD_SHORT;
+  bool first = true;
+  while (message_left > 0) {
+    const std::size_t n = std::min(HSFLOOD_RECORD, message_left);
+    stream.insert(stream.end(), {0x16, 0x03, 0x01, static_cast<std::uint8_t>(n >> 8), static_cast<std::uint8_t>(n)});
+    std::size_t k = 0;
+    if (first) {
+      stream.insert(stream.end(), {0x01, static_cast<std::uint8_t>(HSFLOOD_MESSAGE >> 16),
+                                   static_cast<std::uint8_t>(HSFLOOD_MESSAGE >> 8), static_cast<std::uint8_t>(HSFLOOD_MESSAGE)});
+      stream.insert(stream.end(), {0x03, 0x03});  // client_version, then the "random" and the rest
+      k = 6;
+      first = false;
+    }
+    for (; k < n; ++k) stream.push_back(static_cast<std::uint8_t>(rng.next()));
+    message_left -= n;
+  }
+  const Endpoint dst = floodServer();
+  std::vector<std::uint32_t> cseq(o.hsflood), sseq(o.hsflood);
+  std::int64_t ts = 1'800'000'000LL * 1000000;
+  for (std::uint64_t f = 0; f < o.hsflood; ++f) openFlow(w, rng, floodClient(f), dst, ts, cseq[f], sseq[f]);
+  std::uint64_t segs = 0;
+  for (std::size_t at = 0; at < stream.size(); at += HSFLOOD_MSS) {
+    const std::size_t n = std::min(HSFLOOD_MSS, stream.size() - at);
+    for (std::uint64_t f = 0; f < o.hsflood; ++f) {
+      std::uint8_t* d = w.reserve();
+      const std::size_t len = buildTcp(d, floodClient(f), dst, cseq[f] + static_cast<std::uint32_t>(at), sseq[f], TH_ACK,
+                                       stream.data() + at, n, static_cast<std::uint16_t>(3 + at / HSFLOOD_MSS));
+      w.commit(ts++, len, len);
+      ++segs;
+    }
+  }
+  w.close();
+  writeSimpleExpected(o.out + ".expected.json", o, w, "hsflood",
+                      "  \"flows\": " + std::to_string(o.hsflood) + ",\n  \"handshake_bytes_per_flow\": " +
+                          std::to_string(stream.size()) + ",\n",
+                      0, "no handshake ever completes: no devices");
+  std::fprintf(stderr, "make_corpus: %s: %llu flows, %zu handshake bytes each, %llu segments, %llu bytes\n", o.out.c_str(),
+               static_cast<unsigned long long>(o.hsflood), stream.size(), static_cast<unsigned long long>(segs),
                static_cast<unsigned long long>(w.bytes()));
   return 0;
 }
@@ -1955,6 +2024,7 @@ int main(int argc, char** argv) {
     else if (a == "--synflood") o.synflood = std::stoull(val());
     else if (a == "--ooo") o.ooo = std::stoull(val());
     else if (a == "--certflood") o.certflood = std::stoull(val());
+    else if (a == "--hsflood") o.hsflood = std::stoull(val());
     else if (a == "--device-share") o.device_share = std::stod(val());
     else if (a == "--noise-share") o.noise_share = std::stod(val());
     else if (a == "--midstream-devices") o.midstream_devices = std::stod(val());
@@ -1969,6 +2039,7 @@ int main(int argc, char** argv) {
     if (o.synflood != 0) return synflood(o);
     if (o.ooo != 0) return oooflood(o);
     if (o.certflood != 0) return certflood(o);
+    if (o.hsflood != 0) return hsflood(o);
     return mixed(o);
   } catch (const std::exception& e) {
     die(e.what());

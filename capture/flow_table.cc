@@ -3,6 +3,7 @@
 #include "capture/flow_hash.h"
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 #include <limits>
 
@@ -38,6 +39,7 @@ FlowTable::FlowTable(StreamHandlerFactory& factory, AnomalyCounters& anomalies, 
   flows_.reserve(limits_.max_flows);
   live_ = {NO_FLOW, NO_FLOW};
   closed_ = {NO_FLOW, NO_FLOW};
+  held_.fill({NO_FLOW, NO_FLOW});
 }
 
 FlowTable::~FlowTable() = default;
@@ -166,7 +168,7 @@ void FlowTable::removeFlow(std::uint32_t idx) {
   }
   slots_[i] = Slot{EMPTY_SLOT, 0};
   listUnlink(idx);
-  f.handler.reset();
+  dropHandler(f);
   releaseBuffers(f);
   f.dir = {};
   f.state = State::Free;
@@ -501,7 +503,7 @@ void FlowTable::finish(Flow& f, CloseReason why, const PacketRef& at) {
     const bool alive = flushDirection(f, dirOf(f, Side::Client), at) && flushDirection(f, dirOf(f, Side::Server), at);
     if (alive && f.handler) f.handler->onClose(f.info, why, at);
   }
-  f.handler.reset();
+  dropHandler(f);
   releaseBuffers(f);
 }
 
@@ -511,7 +513,7 @@ bool FlowTable::emitData(Flow& f, std::size_t d, Bytes data, const PacketRef& re
   if (data.empty()) return true;
   if (!ensureHandler(f)) return false;
   stats_.bytes_delivered += data.size();
-  return applyVerdict(f, f.handler->onData(f.info, sideOf(f, d), data, ref));
+  return applyVerdict(f, f.handler->onData(f.info, sideOf(f, d), data, ref)) && noteHeld(f);
 }
 
 bool FlowTable::emitGap(Flow& f, std::size_t d, std::uint64_t missing, const PacketRef& ref) {
@@ -519,7 +521,7 @@ bool FlowTable::emitGap(Flow& f, std::size_t d, std::uint64_t missing, const Pac
   ++stats_.gaps;
   stats_.gap_bytes += missing;
   if (!ensureHandler(f)) return false;
-  return applyVerdict(f, f.handler->onGap(f.info, sideOf(f, d), missing, ref));
+  return applyVerdict(f, f.handler->onGap(f.info, sideOf(f, d), missing, ref)) && noteHeld(f);
 }
 
 bool FlowTable::applyVerdict(Flow& f, StreamVerdict v) {
@@ -554,10 +556,76 @@ bool FlowTable::ensureHandler(Flow& f) {
 }
 
 void FlowTable::bypass(Flow& f) {
-  f.handler.reset();
+  dropHandler(f);
   releaseBuffers(f);
   f.state = State::Bypassed;
   ++stats_.flows_bypassed;
+}
+
+// ---- what the handlers hold ----------------------------------------------------
+
+bool FlowTable::noteHeld(Flow& f) {
+  const auto idx = static_cast<std::uint32_t>(&f - flows_.data());
+  const std::size_t now = std::min<std::size_t>(f.handler->heldBytes(), std::numeric_limits<std::uint32_t>::max());
+  if (now != f.held) {
+    heldUnlink(idx);
+    stats_.handler_bytes = stats_.handler_bytes - f.held + now;
+    stats_.handler_bytes_peak = std::max(stats_.handler_bytes_peak, stats_.handler_bytes);
+    f.held = static_cast<std::uint32_t>(now);
+    if (now != 0) {
+      f.held_class = static_cast<std::uint8_t>(std::bit_width(now));
+      LruList& l = held_[f.held_class];
+      f.held_prev = NO_FLOW;
+      f.held_next = l.head;
+      if (l.head != NO_FLOW) flows_[l.head].held_prev = idx;
+      else l.tail = idx;
+      l.head = idx;
+    }
+  }
+  bool alive = true;
+  // The largest holders go first: a handshake that never ends holds far more
+  // than a device's (whose chains stay under 16 KiB), and among equals the
+  // one that changed longest ago.
+  for (std::size_t c = held_.size() - 1; stats_.handler_bytes > limits_.max_handler_bytes_total && c > 0;) {
+    if (held_[c].tail == NO_FLOW) {
+      --c;
+      continue;
+    }
+    const std::uint32_t victim = held_[c].tail;
+    if (victim == idx) alive = false;
+    cut(victim);
+  }
+  return alive;
+}
+
+void FlowTable::heldUnlink(std::uint32_t idx) {
+  Flow& f = flows_[idx];
+  if (f.held_class == 0) return;
+  LruList& l = held_[f.held_class];
+  if (f.held_prev != NO_FLOW) flows_[f.held_prev].held_next = f.held_next;
+  else l.head = f.held_next;
+  if (f.held_next != NO_FLOW) flows_[f.held_next].held_prev = f.held_prev;
+  else l.tail = f.held_prev;
+  f.held_class = 0;
+}
+
+void FlowTable::dropHandler(Flow& f) {
+  heldUnlink(static_cast<std::uint32_t>(&f - flows_.data()));
+  stats_.handler_bytes -= f.held;
+  f.held = 0;
+  f.handler.reset();
+}
+
+void FlowTable::cut(std::uint32_t idx) {
+  Flow& f = flows_[idx];
+  anomalies_.inc(PA_ANOMALY("flow_handler_memory_limit"));
+  ++stats_.flows_cut;
+  // What it parsed so far is handed on (onClose), its buffers freed; later
+  // packets of the flow cost one lookup, as a bypassed flow's do.
+  f.handler->onClose(f.info, CloseReason::Limit, f.last);
+  dropHandler(f);
+  releaseBuffers(f);
+  f.state = State::Bypassed;
 }
 
 void FlowTable::swapSides(Flow& f) {

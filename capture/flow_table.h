@@ -8,7 +8,9 @@
 // out-of-order bytes in at most max_out_of_order_segments segments (beyond: a gap
 // is declared, counted), all flows together hold at most max_buffered_total
 // out-of-order bytes (beyond: the flow that adds gives up its holes, counted),
-// and idle flows are closed by packet time.
+// all flows' handlers together hold at most max_handler_bytes_total (beyond:
+// the flows whose handlers hold the most are closed early, counted), and idle
+// flows are closed by packet time.
 #include <array>
 #include <cstdint>
 #include <memory>
@@ -25,6 +27,11 @@ struct FlowLimits {
   std::size_t max_buffered_per_direction = 256 * 1024;  // out-of-order bytes held per direction; beyond: a gap (counted)
   std::size_t max_out_of_order_segments = 256;          // out-of-order segments held per direction; beyond: a gap
   std::size_t max_buffered_total = 64 * 1024 * 1024;    // out-of-order bytes held by all flows; beyond: a gap (counted)
+  // What all flows' handlers hold between calls (StreamHandler::heldBytes: a
+  // handshake message being reassembled, a request's headers). Beyond: the
+  // flow holding the most (by power of two; the one that changed longest ago
+  // among those) is closed early with CloseReason::Limit, and counted.
+  std::size_t max_handler_bytes_total = 64 * 1024 * 1024;
   std::int64_t idle_timeout_ns = 300'000'000'000;       // flows idle this long (packet time) close with IdleTimeout
   std::int64_t closed_linger_ns = 5'000'000'000;        // closed flows stay this long to absorb late packets
 };
@@ -46,6 +53,9 @@ struct FlowStats {
   std::uint64_t bypassed_packets = 0;        // segments of bypassed flows (one hash lookup each)
   std::uint64_t buffered_bytes = 0;          // out-of-order bytes held now, all flows
   std::uint64_t buffered_bytes_peak = 0;     // the most ever held at once
+  std::uint64_t flows_cut = 0;               // closed early: the handlers together held too much
+  std::uint64_t handler_bytes = 0;           // held by all handlers now (as each last said)
+  std::uint64_t handler_bytes_peak = 0;      // the most they held at once
 };
 
 // Buffers kept for reuse by out-of-order segments, so that steady-state
@@ -116,6 +126,10 @@ class FlowTable {
     PacketRef last;  // latest packet of the flow: activity time and the evidence for timeout/eviction
     std::uint32_t prev = 0;  // LRU links (indices into flows_)
     std::uint32_t next = 0;
+    std::uint32_t held = 0;        // the handler's heldBytes() after its last call (saturated)
+    std::uint8_t held_class = 0;   // its list in held_: bit_width(held); 0 = none
+    std::uint32_t held_prev = 0;   // links in that list
+    std::uint32_t held_next = 0;
   };
   struct Slot {
     std::uint32_t flow = 0;  // index into flows_, EMPTY_SLOT when free
@@ -155,6 +169,13 @@ class FlowTable {
   bool emitData(Flow& f, std::size_t d, Bytes data, const PacketRef& ref);
   bool emitGap(Flow& f, std::size_t d, std::uint64_t missing, const PacketRef& ref);
   bool applyVerdict(Flow& f, StreamVerdict v);
+  // After a handler call: takes the handler's new heldBytes() and, past
+  // max_handler_bytes_total, closes the flows holding the most. False when
+  // `f` itself was closed.
+  bool noteHeld(Flow& f);
+  void heldUnlink(std::uint32_t idx);
+  void cut(std::uint32_t idx);   // closes a flow early (CloseReason::Limit), leaving a tombstone
+  void dropHandler(Flow& f);     // the handler goes, and what it held with it
   bool ensureHandler(Flow& f);
   void bypass(Flow& f);
   void finish(Flow& f, CloseReason why, const PacketRef& at);  // flush, onClose, free buffers
@@ -181,6 +202,8 @@ class FlowTable {
   std::size_t flow_count_ = 0;
   LruList live_;                       // Active and Bypassed flows, most recent first
   LruList closed_;                     // flows closed by FIN/RST, lingering
+  // Flows whose handlers hold bytes, by bit_width(held): most recently changed first.
+  std::array<LruList, 33> held_{};
   std::vector<std::vector<std::uint8_t>> spare_;
 };
 

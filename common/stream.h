@@ -3,6 +3,7 @@
 // Reassembly delivers ordered bytes per side, reports holes it cannot fill and
 // tells why a connection ended; an analyzer answers whether it still wants the
 // flow. Neither side includes the other's headers.
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -28,6 +29,9 @@ enum class StreamVerdict : std::uint8_t {
   SwapSides,  // the bytes just delivered prove the sides were guessed wrong; swap them
 };
 
+// Limit: the handlers of all flows together held more than the reassembly
+// allows (capture::FlowLimits::max_handler_bytes_total); this flow, among
+// those holding the most, is closed early.
 enum class CloseReason : std::uint8_t { Fin, Rst, IdleTimeout, Evicted, EndOfInput, Limit };
 
 class StreamHandler {
@@ -39,6 +43,11 @@ class StreamHandler {
   // `missing` bytes sent by `side` were never captured (or were dropped at a limit).
   virtual StreamVerdict onGap(const FlowInfo& flow, Side side, std::uint64_t missing, const PacketRef& pkt) = 0;
   virtual void onClose(const FlowInfo& flow, CloseReason why, const PacketRef& pkt) = 0;
+  // Bytes the handler holds between calls: its parsers' buffers and what it
+  // parsed but has not handed on. Asked after every onData and onGap; a
+  // hostile flow's handshake that never ends is held here, so every flow's
+  // counts against one limit.
+  [[nodiscard]] virtual std::size_t heldBytes() const { return 0; }
 };
 
 class StreamHandlerFactory {

@@ -1,6 +1,7 @@
 // Fuzz target: TCP reassembly (capture::FlowTable) driven by a sequence of
 // synthetic segments on four flows, with small limits so that eviction, idle
-// timeouts, out-of-order limits and gaps are all reachable.
+// timeouts, out-of-order limits, gaps and flows cut for what their handlers
+// hold are all reachable.
 //
 // Input: u32 initial sequence number (shared by all directions, so wrap-around
 // is one mutation away), then segments of 6 bytes each:
@@ -17,6 +18,8 @@
 // (RFC 9293 §3.4). The handler checks that every byte it is given sits at the stream
 // offset it claims (byte - offset is constant per sender, gaps included), that
 // nothing arrives after onClose, and that FlowStats::bytes_delivered matches.
+// Each handler holds what it was given since its last gap (heldBytes); all of
+// them together never hold more than max_handler_bytes_total once a packet is done.
 #include <array>
 #include <cstdint>
 #include <map>
@@ -45,6 +48,7 @@ struct Checker : StreamHandlerFactory {
   struct Handler : StreamHandler {
     Checker& c;
     bool closed = false;
+    std::size_t held = 0;
     std::map<std::uint16_t, SenderState> senders;  // by the sender's port: swap-proof
     explicit Handler(Checker& checker) : c(checker) {}
 
@@ -72,17 +76,20 @@ struct Checker : StreamHandlerFactory {
       }
       s.offset += copy.size();
       c.delivered += copy.size();
+      held += copy.size();
       return answer();
     }
     StreamVerdict onGap(const FlowInfo& flow, Side side, std::uint64_t missing, const PacketRef&) override {
       if (closed || missing == 0) __builtin_trap();
       sender(flow, side).offset += missing;
+      held = 0;
       return answer();
     }
     void onClose(const FlowInfo&, CloseReason, const PacketRef&) override {
       if (closed) __builtin_trap();  // closed twice
       closed = true;
     }
+    std::size_t heldBytes() const override { return held; }
   };
   std::unique_ptr<StreamHandler> create(const FlowInfo&) override { return std::make_unique<Handler>(*this); }
 };
@@ -99,6 +106,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   limits.max_out_of_order_segments = 8;
   limits.idle_timeout_ns = 2'000'000'000;
   limits.closed_linger_ns = 500'000'000;
+  limits.max_handler_bytes_total = 600;  // two or three payloads: cuts are reachable
   FlowTable table(checker, anomalies, limits);
 
   const std::array<std::uint8_t, 4> client_ip{10, 0, 0, 1};
@@ -144,10 +152,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     table.process(pkt);
     if ((b0 & 0x40) != 0) table.expire(now);
     if (table.activeFlows() > limits.max_flows) __builtin_trap();
+    if (table.stats().handler_bytes > limits.max_handler_bytes_total) __builtin_trap();
     last = pkt.ref;
   }
   table.closeAll(last);
   if (table.activeFlows() != 0) __builtin_trap();
   if (table.stats().bytes_delivered != checker.delivered) __builtin_trap();
+  if (table.stats().handler_bytes != 0) __builtin_trap();
   return 0;
 }

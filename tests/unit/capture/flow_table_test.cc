@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -377,4 +378,117 @@ TEST_CASE_METHOD(DefaultTable, "Snap-length cut segments deliver what was captur
   feed(t, s);
   feed(t, seg(true, CISN + 11, TCP_ACK, "k"));
   CHECK(r.stream(Side::Client) == "abcd[gap 6]k");
+}
+
+namespace {
+// Handlers that hold every byte delivered to them (as a parser reassembling a
+// message that never ends would) and say so in heldBytes().
+struct Hoarder : StreamHandlerFactory {
+  struct Flow {
+    std::uint16_t port = 0;
+    std::size_t held = 0;
+    std::size_t delivered = 0;
+    std::vector<CloseReason> closes;
+  };
+  std::map<std::uint16_t, Flow> flows;  // by client port
+  struct Handler : StreamHandler {
+    Flow& f;
+    explicit Handler(Flow& flow) : f(flow) {}
+    StreamVerdict onData(const FlowInfo&, Side, std::span<const std::uint8_t> bytes, const PacketRef&) override {
+      f.held += bytes.size();
+      f.delivered += bytes.size();
+      return StreamVerdict::Continue;
+    }
+    StreamVerdict onGap(const FlowInfo&, Side, std::uint64_t, const PacketRef&) override { return StreamVerdict::Continue; }
+    void onClose(const FlowInfo&, CloseReason why, const PacketRef&) override { f.closes.push_back(why); }
+    std::size_t heldBytes() const override { return f.held; }
+  };
+  std::unique_ptr<StreamHandler> create(const FlowInfo& info) override {
+    Flow& f = flows[info.client.port];
+    f.port = info.client.port;
+    return std::make_unique<Handler>(f);
+  }
+};
+}  // namespace
+
+TEST_CASE("What all flows' handlers hold stays under its limit: the largest holders are closed early, counted") {
+  Hoarder h;
+  AnomalyCounters a;
+  FlowLimits limits;
+  limits.max_handler_bytes_total = 4096;
+  FlowTable t(h, a, limits);
+  const std::string chunk(300, 'x');
+  // Eight flows: the first four send 300 bytes at a time (a handshake that
+  // never ends), the others 10 (a device's, which finishes long before).
+  std::uint32_t sent[8] = {};
+  for (std::uint16_t i = 0; i < 8; ++i) {
+    const auto port = static_cast<std::uint16_t>(CLIENT_PORT + i);
+    feed(t, seg(true, CISN, TCP_SYN, "", 1'000'000'000, port));
+  }
+  for (int round = 0; round < 40; ++round) {
+    for (std::uint16_t i = 0; i < 8; ++i) {
+      const auto port = static_cast<std::uint16_t>(CLIENT_PORT + i);
+      const std::string data = i < 4 ? chunk : std::string(10, 'y');
+      feed(t, seg(true, CISN + 1 + sent[i], TCP_ACK, data, 1'000'000'000 + round, port));
+      sent[i] += static_cast<std::uint32_t>(data.size());
+      // Never more than the limit once a packet is done (the peak may pass
+      // it by what one call added, before the cut).
+      CHECK(t.stats().handler_bytes <= limits.max_handler_bytes_total);
+    }
+  }
+  // Each hoarder reached the limit in turn, the largest first: all four were
+  // cut with CloseReason::Limit, and their later bytes were not delivered.
+  CHECK(t.stats().flows_cut == 4);
+  CHECK(a.get("flow_handler_memory_limit") == 4);
+  CHECK(t.stats().handler_bytes_peak > limits.max_handler_bytes_total);
+  CHECK(t.stats().handler_bytes_peak <= limits.max_handler_bytes_total + chunk.size());
+  for (std::uint16_t i = 0; i < 4; ++i) {
+    const Hoarder::Flow& f = h.flows.at(static_cast<std::uint16_t>(CLIENT_PORT + i));
+    INFO("hoarder " << i);
+    REQUIRE(f.closes.size() == 1);
+    CHECK(f.closes[0] == CloseReason::Limit);
+    CHECK(f.delivered < sent[i]);
+  }
+  // The small ones were never touched: every byte delivered, still open.
+  for (std::uint16_t i = 4; i < 8; ++i) {
+    const Hoarder::Flow& f = h.flows.at(static_cast<std::uint16_t>(CLIENT_PORT + i));
+    INFO("small flow " << i);
+    CHECK(f.closes.empty());
+    CHECK(f.delivered == sent[i]);
+  }
+  CHECK(t.stats().handler_bytes == 4 * 400);
+  // A cut flow stays a tombstone: its FINs still close it, and nothing reaches a handler.
+  const auto cut_port = static_cast<std::uint16_t>(CLIENT_PORT);
+  feed(t, seg(true, CISN + 1 + sent[0], TCP_FIN | TCP_ACK, "", 2'000'000'000, cut_port));
+  feed(t, seg(false, SISN + 1, TCP_FIN | TCP_ACK, "", 2'000'000'000, cut_port));
+  CHECK(h.flows.at(cut_port).closes.size() == 1);
+  t.closeAll(PacketRef{});
+  CHECK(t.stats().handler_bytes == 0);
+  for (std::uint16_t i = 4; i < 8; ++i) {
+    CHECK(h.flows.at(static_cast<std::uint16_t>(CLIENT_PORT + i)).closes == std::vector{CloseReason::EndOfInput});
+  }
+}
+
+TEST_CASE("Among flows holding about as much, the one whose holding changed longest ago is cut first") {
+  Hoarder h;
+  AnomalyCounters a;
+  FlowLimits limits;
+  limits.max_handler_bytes_total = 1000;
+  FlowTable t(h, a, limits);
+  // Three flows of 300 bytes (one power-of-two class), sent in the order 2, 0, 1.
+  for (std::uint16_t i : {2, 0, 1}) {
+    const auto port = static_cast<std::uint16_t>(CLIENT_PORT + i);
+    feed(t, seg(true, CISN, TCP_SYN, "", 1'000'000'000, port));
+    feed(t, seg(true, CISN + 1, TCP_ACK, std::string(300, 'x'), 1'000'000'000, port));
+  }
+  CHECK(t.stats().flows_cut == 0);
+  // A fourth of 200 bytes (a smaller class) tips the total over: flow 2 goes.
+  const auto port3 = static_cast<std::uint16_t>(CLIENT_PORT + 3);
+  feed(t, seg(true, CISN, TCP_SYN, "", 1'000'000'000, port3));
+  feed(t, seg(true, CISN + 1, TCP_ACK, std::string(200, 'z'), 1'000'000'000, port3));
+  CHECK(t.stats().flows_cut == 1);
+  CHECK(h.flows.at(static_cast<std::uint16_t>(CLIENT_PORT + 2)).closes == std::vector{CloseReason::Limit});
+  CHECK(h.flows.at(static_cast<std::uint16_t>(CLIENT_PORT + 0)).closes.empty());
+  CHECK(h.flows.at(port3).closes.empty());
+  CHECK(t.stats().handler_bytes == 800);
 }

@@ -1,14 +1,16 @@
 // Resource abuse at unit level (issue 8): deep VLAN stacks, tunnels inside
 // tunnels, overlapping IP fragments, TLS messages claiming 16 MB and millions
-// of tiny TCP segments finish in bounded time and memory, each counted under
-// its named anomaly.
+// of tiny TCP segments, and thousands of handshakes that never end finish in
+// bounded time and memory, each counted under its named anomaly.
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <fstream>
 #include <string>
 #include <vector>
 
+#include "../analyze_tls/tls_builders.h"
 #include "../capture/packet_builder.h"
+#include "analyze/flow_analyzer.h"
 #include "analyze/tls_connection.h"
 #include "capture/decoder.h"
 #include "capture/flow_table.h"
@@ -207,4 +209,120 @@ TEST_CASE("2 million one-byte segments through FlowTable, bounded") {
     CHECK(anomalies.get("flow_table_full_evict") > 0);
   }
   guard.check();
+}
+
+namespace {
+struct ObservationCounter : analyze::ObservationSink {
+  std::vector<analyze::TlsObservation> tls;
+  void onTls(analyze::TlsObservation&& obs) override { tls.push_back(std::move(obs)); }
+  void onHttp(analyze::HttpObservation&&) override {}
+};
+}  // namespace
+
+TEST_CASE("1000 ClientHellos of 250 KB that never end: the parsers' bytes stay bounded, a device's handshake is still seen") {
+  ResourceGuard guard;
+  ObservationCounter sink;
+  AnomalyCounters anomalies;
+  analyze::CertCache certs;
+  analyze::FlowAnalyzerFactory factory(sink, anomalies, certs);
+  FlowLimits limits;  // the defaults: what a replay and each capture worker use
+  FlowTable table(factory, anomalies, limits);
+  // The stalled client's stream: records of 16 KiB carrying a ClientHello that
+  // announces 250,000 bytes, 249,000 of which come.
+  constexpr std::size_t ANNOUNCED = 250000, SENT = ANNOUNCED - 1000, MSS = 1448;
+  Frame stream;
+  for (std::size_t left = 4 + SENT, first = 1; left > 0; first = 0) {
+    const std::size_t n = std::min<std::size_t>(16384, left);
+    stream.u8(22).u16(0x0301).u16(static_cast<std::uint16_t>(n));
+    if (first != 0) stream.u8(1).u8(ANNOUNCED >> 16).u16(ANNOUNCED & 0xffff).zeros(n - 4);
+    else stream.zeros(n);
+    left -= n;
+  }
+  constexpr std::uint16_t FLOWS = 1000;
+  auto segment = [](std::uint16_t flow, std::uint32_t seq, std::uint8_t flags, std::span<const std::uint8_t> payload,
+                    std::int64_t ts) {
+    DecodedPacket p;
+    const std::uint8_t client[4] = {100, 64, static_cast<std::uint8_t>(flow >> 8), static_cast<std::uint8_t>(flow)};
+    static const std::uint8_t server[4] = {10, 77, 0, 2};
+    p.ref = {ts, static_cast<std::uint64_t>(ts), 0};
+    p.src = IpAddr::v4(client);
+    p.dst = IpAddr::v4(server);
+    p.ip_proto = 6;
+    p.sport = 40000;
+    p.dport = 443;
+    p.tcp_flags = flags;
+    p.seq = seq;
+    p.payload = payload;
+    return p;
+  };
+  std::int64_t ts = 1'000'000'000;
+  for (std::uint16_t f = 0; f < FLOWS; ++f) table.process(segment(f, 999, TCP_SYN, {}, ++ts));
+  // A device's whole ClientHello arrives while the flood holds the parsers'
+  // limit, from an address of its own.
+  const tlstest::Buf hello = tlstest::ClientHelloParts{}.record();
+  const std::size_t device_round = (SENT / MSS) * 3 / 4;
+  std::size_t rounds = 0;
+  for (std::size_t at = 0; at < stream.size(); at += MSS, ++rounds) {
+    const auto part = std::span<const std::uint8_t>(stream.data()).subspan(at, std::min(MSS, stream.size() - at));
+    for (std::uint16_t f = 0; f < FLOWS; ++f) {
+      table.process(segment(f, 1000 + static_cast<std::uint32_t>(at), TCP_ACK, part, ++ts));
+    }
+    CHECK(table.stats().handler_bytes <= limits.max_handler_bytes_total);
+    if (rounds == device_round) {
+      REQUIRE(table.stats().flows_cut > 0);
+      table.process(segment(FLOWS, 999, TCP_SYN, {}, ++ts));
+      table.process(segment(FLOWS, 1000, TCP_ACK, hello, ++ts));
+      table.process(segment(FLOWS, 1000 + static_cast<std::uint32_t>(hello.size()), TCP_FIN | TCP_ACK, {}, ++ts));
+    }
+  }
+  table.closeAll(PacketRef{ts, 0, 0});
+  // Cut, largest first: each stalled flow held about as much as the others,
+  // and the device's, far smaller, was never among them.
+  const auto cut = table.stats().flows_cut;
+  CHECK(cut >= FLOWS - limits.max_handler_bytes_total / SENT);
+  CHECK(cut < FLOWS);
+  CHECK(anomalies.get("flow_handler_memory_limit") == cut);
+  CHECK(table.stats().handler_bytes_peak <= limits.max_handler_bytes_total + 2 * ANNOUNCED);
+  REQUIRE(sink.tls.size() == 1);
+  CHECK(sink.tls[0].sni == "prov.example");
+  CHECK(sink.tls[0].flow.client.port == 40000);
+  guard.check();
+}
+
+TEST_CASE("An analyzer says what it holds: a partial handshake message, a server's early bytes, a request's headers") {
+  ObservationCounter sink;
+  AnomalyCounters anomalies;
+  analyze::CertCache certs;
+  analyze::FlowAnalyzerFactory factory(sink, anomalies, certs);
+  FlowInfo info;
+  info.syn_seen = true;
+  const PacketRef at{1'000'000'000, 1, 0};
+  auto bytes = [](const std::string& s) { return std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(s.data()), s.size()); };
+
+  SECTION("a ClientHello spread over records: held until it completes") {
+    auto h = factory.create(info);
+    const tlstest::Buf message = tlstest::ClientHelloParts{}.message();
+    const std::size_t half = message.size() / 2;
+    const tlstest::Buf first = tlstest::handshakeRecord(tlstest::Buf(message.begin(), message.begin() + static_cast<std::ptrdiff_t>(half)), 0x0301);
+    const tlstest::Buf second = tlstest::handshakeRecord(tlstest::Buf(message.begin() + static_cast<std::ptrdiff_t>(half), message.end()), 0x0301);
+    CHECK(h->onData(info, Side::Client, first, at) == StreamVerdict::Continue);
+    CHECK(h->heldBytes() >= half);
+    CHECK(h->onData(info, Side::Client, second, at) == StreamVerdict::Continue);
+    // The message is parsed: what the summary keeps is counted by its size.
+    CHECK(h->heldBytes() >= message.size() - 4);
+  }
+  SECTION("a server's bytes that overtook the client's first ones") {
+    auto h = factory.create(info);
+    const std::string early(5000, 'S');
+    CHECK(h->onData(info, Side::Server, bytes(early), at) == StreamVerdict::Continue);
+    CHECK(h->heldBytes() >= early.size());
+  }
+  SECTION("a request whose headers have not ended") {
+    auto h = factory.create(info);
+    const std::string head = "GET /spa.cfg HTTP/1.1\r\nHost: prov\r\nX-Filler: " + std::string(8000, 'x');
+    CHECK(h->onData(info, Side::Client, bytes(head), at) == StreamVerdict::Continue);
+    CHECK(h->heldBytes() >= 8000);
+    CHECK(h->onData(info, Side::Client, bytes("\r\n\r\n"), at) == StreamVerdict::Continue);
+    CHECK(h->heldBytes() < 1000);
+  }
 }

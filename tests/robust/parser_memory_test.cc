@@ -1,0 +1,116 @@
+// Handshakes that never end, through the real binary: a flood of clients each
+// sending most of a 250 KB ClientHello and stopping, with a real device's
+// handshake (samples/tls12_rsa.pcap) in the middle of it. The parsers' bytes
+// stay within their limit (capture::FlowLimits::max_handler_bytes_total), the
+// flows cut at it are counted, and the device is audited as when alone.
+#include <catch2/catch.hpp>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "packet_builder.h"  // tests/unit/capture: wire-order header builders
+#include "robust_util.h"
+
+namespace {
+using robust::bin;
+namespace tb = provaudit::capture::test;
+
+constexpr std::size_t FLOWS = 300;                 // 300 x 249 KB: more than the 64 MiB the parsers may hold
+constexpr std::size_t ANNOUNCED = 250000;          // the ClientHello's length, under TLS_MAX_HANDSHAKE_MESSAGE
+constexpr std::size_t SENT = ANNOUNCED - 1000;     // what comes of it
+constexpr std::size_t MSS = 1448;
+constexpr double PARSER_LIMIT_MIB = 64;            // FlowLimits::max_handler_bytes_total
+
+void put32le(std::vector<std::uint8_t>& b, std::uint32_t v) {
+  for (int i = 0; i < 4; ++i) b.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
+}
+
+void record(std::vector<std::uint8_t>& file, std::int64_t ts_ns, const std::uint8_t* data, std::size_t len) {
+  put32le(file, static_cast<std::uint32_t>(ts_ns / 1'000'000'000));
+  put32le(file, static_cast<std::uint32_t>(ts_ns % 1'000'000'000 / 1000));
+  put32le(file, static_cast<std::uint32_t>(len));
+  put32le(file, static_cast<std::uint32_t>(len));
+  file.insert(file.end(), data, data + len);
+}
+
+// The sample's pcap with the flood around its packets, which keep their order
+// and come one microsecond apart, three quarters of the way through.
+std::vector<std::uint8_t> floodAround(const std::vector<std::uint8_t>& sample) {
+  const auto packets = robust::pcapRecords(sample);
+  REQUIRE(!packets.empty());
+  std::vector<std::uint8_t> file(sample.begin(), sample.begin() + 24);  // its file header (Ethernet, usec)
+  std::string stream;  // each stalled client's bytes: 16 KiB records carrying the ClientHello
+  for (std::size_t left = 4 + SENT, first = 1; left > 0; first = 0) {
+    const std::size_t n = std::min<std::size_t>(16384, left);
+    stream += {0x16, 0x03, 0x01, static_cast<char>(n >> 8), static_cast<char>(n & 0xff)};
+    if (first != 0) stream += {0x01, static_cast<char>(ANNOUNCED >> 16), static_cast<char>((ANNOUNCED >> 8) & 0xff),
+                               static_cast<char>(ANNOUNCED & 0xff)};
+    stream.append(n - (first != 0 ? 4 : 0), 'A');
+    left -= n;
+  }
+  std::int64_t ts = packets.front().ts_ns - 1'000'000'000;
+  auto c2s = [&](std::size_t flow, std::uint32_t seq, std::uint8_t flags, const std::string& payload) {
+    const auto port = static_cast<std::uint16_t>(20000 + flow);
+    const tb::Frame f = tb::ethernet(0x0800, tb::ipv4(6, tb::tcp(port, 443, seq, flags, payload), 1, 2), tb::MAC_ROUTER,
+                                     std::vector<std::uint8_t>{0x02, 0x77, 0, 0, 0, 2});
+    ts += 1000;
+    record(file, ts, f.data().data(), f.size());
+  };
+  for (std::size_t f = 0; f < FLOWS; ++f) c2s(f, 999, 0x02, "");
+  const std::size_t rounds = (stream.size() + MSS - 1) / MSS;
+  for (std::size_t r = 0; r < rounds; ++r) {
+    const std::string part = stream.substr(r * MSS, MSS);
+    for (std::size_t f = 0; f < FLOWS; ++f) c2s(f, 1000 + static_cast<std::uint32_t>(r * MSS), 0x10, part);
+    if (r == rounds * 3 / 4) {
+      for (const auto& p : packets) {
+        ts += 1000;
+        record(file, ts, sample.data() + p.offset + 16, p.caplen);
+      }
+    }
+  }
+  return file;
+}
+
+double mibAfter(const std::string& err, const std::string& what) {
+  std::smatch m;
+  const std::regex re("([0-9.]+) MiB " + what);
+  REQUIRE(std::regex_search(err, m, re));
+  return std::stod(m[1]);
+}
+
+long long countAfter(const std::string& err, const std::string& what) {
+  std::smatch m;
+  const std::regex re(what + ": ([0-9]+)");
+  return std::regex_search(err, m, re) ? std::stoll(m[1]) : 0;
+}
+}  // namespace
+
+TEST_CASE("300 handshakes that never end around a real device's: parsers bounded, cuts counted, the device audited") {
+  const std::string sample = robust::samplePath("tls12_rsa.pcap");
+  const std::string pcap = robust::tmpPath("stalled-handshakes.pcap");
+  robust::writeFile(pcap, floodAround(robust::readFile(sample)));
+
+  const std::string alone_db = robust::tmpPath("stalled-alone.db");
+  REQUIRE(robust::run({bin(), "replay", "-q", "--db", alone_db, sample}).status == 0);
+  const auto alone = robust::devicesByMac(robust::report(alone_db));
+  REQUIRE(alone.size() == 1);
+
+  const std::string db = robust::tmpPath("stalled.db");
+  const auto r = robust::run({bin(), "replay", "-v", "--db", db, pcap});
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  // What the parsers held at most: their limit, and what one packet added past it before the cut.
+  CHECK(mibAfter(r.err, "in parsers") <= PARSER_LIMIT_MIB + 1);
+  const long long cut = countAfter(r.err, "anomaly flow_handler_memory_limit");
+  CHECK(cut >= static_cast<long long>(FLOWS - PARSER_LIMIT_MIB * (1 << 20) / SENT));
+  CHECK(cut < static_cast<long long>(FLOWS));
+  // The device, whose handshake held a few KiB, was not among them.
+  const auto with_flood = robust::devicesByMac(robust::report(db));
+  REQUIRE(with_flood.size() == 1);
+  const auto& [mac, device] = *alone.begin();
+  REQUIRE(with_flood.count(mac) == 1);
+  CHECK(with_flood.at(mac).identity == device.identity);
+  CHECK(with_flood.at(mac).identity == "individualized");
+  CHECK(with_flood.at(mac).cert_sha256 == device.cert_sha256);
+  CHECK(!device.cert_sha256.empty());
+}
