@@ -1,5 +1,6 @@
 #include "analyze/evidence_admission.h"
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 #include <string_view>
@@ -75,16 +76,40 @@ std::size_t EvidenceAdmission::KeyHash::operator()(const NoveltyKey& k) const {
 }
 
 EvidenceAdmission::EvidenceAdmission(std::size_t max_sightings)
-    : max_(max_sightings), in_order_(inOrderPart(max_sightings)) {}
+    : max_(max_sightings),
+      in_order_(inOrderPart(max_sightings)),
+      max_bytes_(max_sightings * EVIDENCE_BYTES_PER_SIGHTING_MAX),
+      in_order_bytes_(inOrderPart(max_sightings) * EVIDENCE_BYTES_PER_SIGHTING_MAX) {}
 
-bool EvidenceAdmission::admitKey(const NoveltyKey& key) {
+std::uint64_t EvidenceAdmission::weight(std::uint64_t text_bytes, const TlsObservation* t,
+                                        std::vector<CertKey>& new_certs) const {
+  std::uint64_t w = SIGHTING_WEIGHT_BASE + TEXT_COPIES * text_bytes;
+  if (t != nullptr) {
+    for (const auto* chain : {&t->client_chain, &t->server_chain}) {
+      for (const CertPtr& c : *chain) {
+        if (!c) continue;
+        CertKey k{};
+        std::memcpy(k.data(), c->sha256.data(), std::min(k.size(), c->sha256.size()));
+        if (certs_.count(k) != 0 || std::find(new_certs.begin(), new_certs.end(), k) != new_certs.end()) continue;
+        new_certs.push_back(k);
+        const std::uint64_t footprint = certFootprint(*c);
+        w += footprint + footprint / 2;
+      }
+    }
+  }
+  return std::max(w, EVIDENCE_BYTES_PER_SIGHTING_MAX);
+}
+
+bool EvidenceAdmission::admitKey(const NoveltyKey& key, std::uint64_t weight, const std::vector<CertKey>& new_certs) {
   if (full()) {  // callers stop first; a sighting past the limit is left out all the same
     ++skipped_;
     return false;
   }
   const bool novel = keys_.insert(key).second;
-  if (held_ < in_order_ || novel) {
+  if (!limited() || novel) {
     ++held_;
+    bytes_ += weight;
+    certs_.insert(new_certs.begin(), new_certs.end());
     return true;
   }
   ++skipped_;
@@ -96,7 +121,13 @@ bool EvidenceAdmission::admit(const TlsObservation& t) {
     ++held_;
     return true;
   }
-  return admitKey(noveltyKey(t));
+  std::uint64_t text = t.sni.size() + t.ja3.size() + t.ja4.size() + t.flow.source.size() + t.server_session_id.size() +
+                       t.issued_ticket_sha256.size();
+  if (t.resumed) text += t.session_id.size() + t.ticket_sha256.size();  // what trimForAudit keeps
+  for (const auto& name : t.requested_ca_names) text += name.size();
+  std::vector<CertKey> new_certs;
+  const std::uint64_t w = weight(text, &t, new_certs);
+  return admitKey(noveltyKey(t), w, new_certs);
 }
 
 bool EvidenceAdmission::admit(const HttpObservation& h) {
@@ -104,13 +135,18 @@ bool EvidenceAdmission::admit(const HttpObservation& h) {
     ++held_;
     return true;
   }
-  return admitKey(noveltyKey(h));
+  const std::uint64_t text =
+      h.method.size() + h.uri.size() + h.host.size() + h.user_agent.size() + h.body.size() + h.flow.source.size();
+  std::vector<CertKey> none;
+  return admitKey(noveltyKey(h), weight(text, nullptr, none), none);
 }
 
 void EvidenceAdmission::clear() {
   held_ = 0;
+  bytes_ = 0;
   skipped_ = 0;
   decltype(keys_)().swap(keys_);  // clear() would keep the buckets
+  decltype(certs_)().swap(certs_);
 }
 
 std::uint64_t evidenceMemoryNeed(std::size_t max_sightings) {

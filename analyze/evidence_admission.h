@@ -8,7 +8,12 @@
 // certificate that replaced another and the firmware that changed, while a
 // fleet's hourly repeats stay stored but not audited. Memory stays bounded:
 // never more than N sightings, whatever the traffic (a flood of spoofed
-// clients ends the novel share as repeats end the first part).
+// clients ends the novel share as repeats end the first part), and never
+// more than N x EVIDENCE_BYTES_PER_SIGHTING_MAX by their estimated size: a
+// sighting counts as at least that much, one carrying a 15 KiB User-Agent or
+// a 120 KB certificate as what it holds (sightingWeight), so that hostile
+// sightings fill the evidence sooner instead of its memory growing past what
+// the limit promises (both parts by size as by count).
 //
 // Deterministic: the same sightings in the same rowid order give the same
 // evidence, so a restart reads back what the run before it held.
@@ -17,6 +22,7 @@
 #include <cstdint>
 #include <string>
 #include <unordered_set>
+#include <vector>
 
 #include "analyze/observation.h"
 #include "common/memory_limit.h"
@@ -42,6 +48,14 @@ inline constexpr std::uint64_t EVIDENCE_BYTES_PER_SIGHTING_MAX = 8 * 1024;
 // cache, the audit's encoding, the dashboard): the intercept of the same
 // measurement (about 180 MB), rounded up.
 inline constexpr std::uint64_t RUN_BASE_BYTES = std::uint64_t{256} << 20;
+// What holding a sighting may cost, estimated from what it carries: its
+// texts (copied into the device, its claims and the encodings: up to
+// TEXT_COPIES times) and each certificate the evidence does not hold yet
+// (certFootprint: its DER and parsed fields, and half as much again for the
+// device's copies). Measured: 15 KiB User-Agents cost 63 KB a sighting, 121
+// KB client certificates with 3,000 names 370 KB (bench/RESULTS.md, session 15).
+inline constexpr std::uint64_t SIGHTING_WEIGHT_BASE = 2 * 1024;
+inline constexpr std::uint64_t TEXT_COPIES = 5;
 // The most memory a run may need with the evidence at max_sightings (0: no
 // limit, nothing to say).
 std::uint64_t evidenceMemoryNeed(std::size_t max_sightings);
@@ -70,10 +84,14 @@ class EvidenceAdmission {
 
   // The evidence holds the limit: no sighting can join it any more (the
   // rest are left unread).
-  [[nodiscard]] bool full() const { return max_ != 0 && held_ >= max_; }
+  [[nodiscard]] bool full() const { return max_ != 0 && (held_ >= max_ || bytes_ >= max_bytes_); }
   // Past the part taken in order: sightings may be left out from here on.
-  [[nodiscard]] bool limited() const { return max_ != 0 && held_ >= in_order_; }
+  [[nodiscard]] bool limited() const { return max_ != 0 && (held_ >= in_order_ || bytes_ >= in_order_bytes_); }
   [[nodiscard]] std::size_t held() const { return held_; }
+  // The evidence's estimated size (each sighting at least
+  // EVIDENCE_BYTES_PER_SIGHTING_MAX), and its limit; 0 without a limit.
+  [[nodiscard]] std::uint64_t bytes() const { return bytes_; }
+  [[nodiscard]] std::uint64_t maxBytes() const { return max_bytes_; }
   // Sightings read and left out as repeats of what the evidence holds.
   [[nodiscard]] std::uint64_t skipped() const { return skipped_; }
   [[nodiscard]] std::size_t inOrder() const { return in_order_; }
@@ -83,17 +101,25 @@ class EvidenceAdmission {
   void clear();
 
  private:
-  bool admitKey(const NoveltyKey& key);
+  using CertKey = std::array<std::uint8_t, 16>;  // the first bytes of a certificate's SHA-256
+  // What the sighting would add to bytes_ (new_certs: the certificates it
+  // would add to certs_).
+  std::uint64_t weight(std::uint64_t text_bytes, const TlsObservation* t, std::vector<CertKey>& new_certs) const;
+  bool admitKey(const NoveltyKey& key, std::uint64_t weight, const std::vector<CertKey>& new_certs);
 
   struct KeyHash {
     std::size_t operator()(const NoveltyKey& k) const;
   };
   std::size_t max_;
   std::size_t in_order_;
+  std::uint64_t max_bytes_;
+  std::uint64_t in_order_bytes_;
   std::size_t held_ = 0;
+  std::uint64_t bytes_ = 0;
   std::uint64_t skipped_ = 0;
-  // Keys of every sighting held (only under a limit).
+  // Keys of every sighting held, and of every certificate they carry (only under a limit).
   std::unordered_set<NoveltyKey, KeyHash> keys_;
+  std::unordered_set<CertKey, KeyHash> certs_;
 };
 
 }  // namespace provaudit::analyze

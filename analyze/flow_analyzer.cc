@@ -36,17 +36,17 @@ CertPtr CertCache::get(const std::vector<std::uint8_t>& der, AnomalyCounters& an
   auto ptr = std::make_shared<const CertInfo>(std::move(*parsed));
   // The key views the entry's own copy of the DER: it lives as long as the entry.
   const std::string_view key(reinterpret_cast<const char*>(ptr->der.data()), ptr->der.size());
-  const std::size_t cost = key.size() + CERT_CACHE_ENTRY_OVERHEAD;
+  const std::size_t cost = key.size() + std::max(CERT_CACHE_ENTRY_OVERHEAD, parsedBytes(*ptr));
   while (!order_.empty() && bytes_ + cost > max_bytes_) {
     // The map entry goes first: its value holds the DER its key views.
-    const std::string_view oldest = order_.front();
-    bytes_ -= oldest.size() + CERT_CACHE_ENTRY_OVERHEAD;
+    const auto [oldest, oldest_cost] = order_.front();
+    bytes_ -= oldest_cost;
     certs_.erase(oldest);
     order_.pop_front();
     ++evictions_;
   }
   certs_.emplace(key, ptr);
-  order_.push_back(key);
+  order_.emplace_back(key, cost);
   bytes_ += cost;
   return ptr;
 }

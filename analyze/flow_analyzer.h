@@ -43,8 +43,9 @@ struct BytesHash {
 };
 
 // What the certificate cache may hold: the DER of its entries plus
-// CERT_CACHE_ENTRY_OVERHEAD each (the parsed fields, the map node). A flood
-// of distinct certificates (or a very large fleet) evicts the oldest.
+// CERT_CACHE_ENTRY_OVERHEAD each (the parsed fields, the map node), or their
+// parsed fields' bytes when more (a certificate with thousands of names). A
+// flood of distinct certificates (or a very large fleet) evicts the oldest.
 inline constexpr std::size_t CERT_CACHE_MAX_BYTES = 64 * 1024 * 1024;
 inline constexpr std::size_t CERT_CACHE_ENTRY_OVERHEAD = 1024;
 
@@ -66,7 +67,7 @@ class CertCache {
   const std::size_t max_bytes_;
   mutable std::mutex mu_;
   std::unordered_map<std::string_view, CertPtr, BytesHash, std::equal_to<>> certs_;
-  std::deque<std::string_view> order_;  // keys, oldest first
+  std::deque<std::pair<std::string_view, std::size_t>> order_;  // keys and their cost, oldest first
   std::size_t bytes_ = 0;
   std::uint64_t evictions_ = 0;
 };

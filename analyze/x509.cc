@@ -371,6 +371,20 @@ bool isCa(const X509* x) {
 
 std::optional<std::string> CertInfo::subjectGet(const std::string& key) const { return firstValue(subject, key); }
 
+std::size_t parsedBytes(const CertInfo& c) {
+  // A string's heap bytes: its capacity once past the small-string buffer.
+  const auto text = [](const std::string& s) { return sizeof(std::string) + (s.capacity() > 15 ? s.capacity() + 1 : 0); };
+  std::size_t n = sizeof(CertInfo) + text(c.sha256) + text(c.subject_text) + text(c.issuer_text) +
+                  text(c.serial_number) + text(c.key_type) + text(c.signature) + text(c.signature_digest);
+  for (const auto* attrs : {&c.subject, &c.issuer}) {
+    for (const RdnAttr& a : *attrs) n += text(a.key) + text(a.value);
+  }
+  for (const auto* list : {&c.san_dns, &c.san_other}) {
+    for (const std::string& s : *list) n += text(s);
+  }
+  return n;
+}
+
 std::optional<std::string> CertInfo::issuerGet(const std::string& key) const { return firstValue(issuer, key); }
 
 std::optional<CertInfo> parseCertificate(const std::uint8_t* der, std::size_t len) {

@@ -28,9 +28,10 @@ void addCommonOptions(CLI::App& cmd, CommonOptions& o) {
                  "[IP:PORT=]FILE: provisioning server's PEM RSA key, decrypts TLS_RSA_* sessions (repeatable)");
   cmd.add_option("--events", o.events, "write one JSON object per observation to FILE (JSON Lines)");
   cmd.add_option("--max-sightings", o.max_sightings,
-                 "sightings the audit holds in memory, 6 to 8 KB each (0: no limit); its last fifth only for "
-                 "sightings that bring something new (a client, certificate, fingerprint, User-Agent); the rest "
-                 "are stored, not audited")
+                 "sightings the audit holds in memory, 6 to 8 KB each (0: no limit), and N x 8 KiB by their size "
+                 "(long User-Agents and large certificates count for more); its last fifth only for sightings "
+                 "that bring something new (a client, certificate, fingerprint, User-Agent); the rest are stored, "
+                 "not audited")
       ->capture_default_str()
       ->check(CLI::Validator(
           [](const std::string& v) {

@@ -50,6 +50,7 @@ Pipeline::Pipeline(const CommonOptions& opts, store::Database& db, bool auto_flu
   // Evidence from earlier runs is read at the first audit (from rowid 0).
   for (auto& k : db_.findingKeys()) reported_findings_.insert(std::move(k));
   db_.setStat(store::STAT_AUDIT_MAX_SIGHTINGS, static_cast<std::int64_t>(opts.max_sightings));
+  recordEvidenceBytes();
   // Said before the reading starts, not when the kernel kills the process
   // (and kept for the dashboard, which says it for as long as it holds).
   const MemoryLimit memory = processMemoryLimit();
@@ -293,6 +294,7 @@ void Pipeline::flushLocked() {
   const std::uint64_t over = admission_.full() ? added - taken : admission_.skipped() - skipped_before;
   if (over > 0) overLimit(over);
   if (added > 0 && admission_.limited()) recordLeftOut(leftOut());
+  if (taken > 0) recordEvidenceBytes();
   if (events_.is_open()) events_.flush();
   audit_times_.sightings_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   std::lock_guard lock(mu_);
@@ -324,10 +326,13 @@ void Pipeline::overLimit(std::uint64_t sightings) {
   if (over_limit_said_) return;
   over_limit_said_ = true;
   std::fprintf(stderr,
-               "provaudit: warning: %s holds more sightings than the audit may (--max-sightings %zu): past the "
-               "first %zu, only those that bring a new client, certificate, fingerprint, User-Agent or URL path "
-               "are audited, up to %zu; the rest are stored but not audited; a run with a higher limit audits them\n",
-               opts_.db.c_str(), admission_.max(), admission_.inOrder(), admission_.max());
+               "provaudit: warning: %s holds more sightings than the audit may (--max-sightings %zu, or %s of "
+               "evidence: a sighting counts as %llu KB at least, one with a long User-Agent or a large "
+               "certificate as what it holds): past the first %zu (or four fifths of that size), only those that "
+               "bring a new client, certificate, fingerprint, User-Agent or URL path are audited, up to the "
+               "limit; the rest are stored but not audited; a run with a higher limit audits them\n",
+               opts_.db.c_str(), admission_.max(), byteSize(admission_.maxBytes()).c_str(),
+               static_cast<unsigned long long>(analyze::EVIDENCE_BYTES_PER_SIGHTING_MAX / 1024), admission_.inOrder());
 }
 
 void Pipeline::checkLimitAfterLoad() {
@@ -337,6 +342,13 @@ void Pipeline::checkLimitAfterLoad() {
   const std::uint64_t left = leftOut();
   if (left > 0 && !over_limit_said_) overLimit(left);
   recordLeftOut(left);
+  recordEvidenceBytes();
+}
+
+void Pipeline::recordEvidenceBytes() {
+  if (evidence_bytes_stored_ == admission_.bytes()) return;
+  db_.setStat(store::STAT_AUDIT_EVIDENCE_BYTES, static_cast<std::int64_t>(admission_.bytes()));
+  evidence_bytes_stored_ = admission_.bytes();
 }
 
 void Pipeline::recordLeftOut(std::uint64_t left) {

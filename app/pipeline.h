@@ -162,6 +162,7 @@ class Pipeline : public analyze::ObservationSink {
   void checkLimitAfterLoad();
   // Keeps STAT_SIGHTINGS_LEFT_OUT at `left` (written when it changes).
   void recordLeftOut(std::uint64_t left);
+  void recordEvidenceBytes();  // STAT_AUDIT_EVIDENCE_BYTES, when it changed
   // Brings claims_tls_ / claims_http_ up to the evidence under the current rules.
   void readClaims();
   void writerLoop(std::chrono::steady_clock::duration min_interval, int cost_factor);
@@ -187,6 +188,7 @@ class Pipeline : public analyze::ObservationSink {
   analyze::EvidenceAdmission admission_;  // which of them the evidence holds
   bool over_limit_said_ = false;
   std::optional<std::uint64_t> left_out_stored_;  // STAT_SIGHTINGS_LEFT_OUT as we last wrote it
+  std::optional<std::uint64_t> evidence_bytes_stored_;  // STAT_AUDIT_EVIDENCE_BYTES as we last wrote it
   // What the rules read from each piece of evidence (same order), kept from
   // audit to audit and computed again when the rules change (SIGHUP).
   std::vector<analyze::ObservationClaims> claims_tls_, claims_http_;

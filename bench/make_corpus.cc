@@ -5,6 +5,7 @@
 //   make_corpus --ooo 200000 --out ooo.pcap
 //   make_corpus --certflood 50000 --out certs.pcap
 //   make_corpus --hsflood 2000 --out stalled.pcap
+//   make_corpus --uaflood 40000 --out long-uas.pcap
 //
 // The mixed corpus clones the real captures in samples/*.pcap: each clone of a
 // sample gives every device of that sample a fresh MAC (same OUI, random low
@@ -1511,6 +1512,7 @@ struct Options {
   std::uint64_t ooo = 0;
   std::uint64_t certflood = 0;
   std::uint64_t hsflood = 0;
+  std::uint64_t uaflood = 0;
   double device_share = 0.15, noise_share = 0.03;
   double midstream_devices = 0.05;
   double duration_s = 0;  // 0: from size
@@ -1526,7 +1528,8 @@ void usage() {
                "       make_corpus --ooo N --out FILE [--seed N]        (N out-of-order segments, holes never filled)\n"
                "       make_corpus --certflood N --out FILE [--seed N] [--samples DIR]\n"
                "                   (N handshakes of N devices, each with a client certificate of its own)\n"
-               "       make_corpus --hsflood N --out FILE [--seed N]    (N flows of 250 KB ClientHellos that never end)\n");
+               "       make_corpus --hsflood N --out FILE [--seed N]    (N flows of 250 KB ClientHellos that never end)\n"
+               "       make_corpus --uaflood N --out FILE [--seed N]    (N requests from N clients, 15 KiB User-Agents)\n");
   std::exit(1);
 }
 
@@ -1683,6 +1686,57 @@ int hsflood(const Options& o) {
   std::fprintf(stderr, "make_corpus: %s: %llu flows, %zu handshake bytes each, %llu segments, %llu bytes\n", o.out.c_str(),
                static_cast<unsigned long long>(o.hsflood), stream.size(), static_cast<unsigned long long>(segs),
                static_cast<unsigned long long>(w.bytes()));
+  return 0;
+}
+
+// Profile requests from N devices (MAC and address of their own), each with
+// a User-Agent of UAFLOOD_UA_BYTES (a plausible prefix, then filler): plain
+// HTTP, one connection each, every sighting new to the evidence. What the
+// evidence's size limit is for.
+constexpr std::size_t UAFLOOD_UA_BYTES = 15 * 1024;
+
+int uaflood(const Options& o) {
+  Rng rng(o.seed);
+  Writer w(o.out);
+  const Endpoint server = floodServer();
+  const Endpoint dst{server.mac, server.ip, 80};
+  std::int64_t ts = 1'800'000'000LL * 1000000;
+  std::string filler(UAFLOOD_UA_BYTES, 'A');
+  std::uint64_t segs = 0;
+  for (std::uint64_t i = 0; i < o.uaflood; ++i) {
+    Endpoint src = floodClient(i);
+    // A device each (Linksys's OUI, as its User-Agent says), not a router's clients.
+    src.mac = {0x00, 0x0e, 0x08, static_cast<std::uint8_t>(i >> 16), static_cast<std::uint8_t>(i >> 8),
+               static_cast<std::uint8_t>(i)};
+    char prefix[64];
+    std::snprintf(prefix, sizeof prefix, "Linksys/SPA-962-6.1.5(a) (%012llX) ", static_cast<unsigned long long>(i));
+    for (auto& c : filler) c = static_cast<char>('A' + rng.below(26));
+    const std::string req = "GET /spa962-" + std::to_string(i) + ".cfg HTTP/1.1\r\nHost: prov\r\nUser-Agent: " +
+                            std::string(prefix) + filler + "\r\n\r\n";
+    std::uint32_t cseq = 0, sseq = 0;
+    openFlow(w, rng, src, dst, ts, cseq, sseq);
+    for (std::size_t at = 0; at < req.size(); at += 1448) {
+      const std::size_t n = std::min<std::size_t>(1448, req.size() - at);
+      std::uint8_t* d = w.reserve();
+      const std::size_t len = buildTcp(d, src, dst, cseq, sseq, TH_ACK | TH_PSH,
+                                       reinterpret_cast<const std::uint8_t*>(req.data()) + at, n, 3);
+      w.commit(ts++, len, len);
+      cseq += static_cast<std::uint32_t>(n);
+      ++segs;
+    }
+    std::uint8_t* d = w.reserve();
+    std::size_t len = buildTcp(d, src, dst, cseq, sseq, TH_FIN | TH_ACK, nullptr, 0, 4);
+    w.commit(ts++, len, len);
+    d = w.reserve();
+    len = buildTcp(d, dst, src, sseq, cseq + 1, TH_FIN | TH_ACK, nullptr, 0, 2);
+    w.commit(ts++, len, len);
+  }
+  w.close();
+  writeSimpleExpected(o.out + ".expected.json", o, w, "uaflood", "  \"requests\": " + std::to_string(o.uaflood) + ",\n", 0,
+                      "every request a device of its own (identity unknown: plain HTTP)");
+  std::fprintf(stderr, "make_corpus: %s: %llu requests with %zu-byte User-Agents, %llu segments, %llu bytes\n",
+               o.out.c_str(), static_cast<unsigned long long>(o.uaflood), UAFLOOD_UA_BYTES,
+               static_cast<unsigned long long>(segs), static_cast<unsigned long long>(w.bytes()));
   return 0;
 }
 
@@ -2025,6 +2079,7 @@ int main(int argc, char** argv) {
     else if (a == "--ooo") o.ooo = std::stoull(val());
     else if (a == "--certflood") o.certflood = std::stoull(val());
     else if (a == "--hsflood") o.hsflood = std::stoull(val());
+    else if (a == "--uaflood") o.uaflood = std::stoull(val());
     else if (a == "--device-share") o.device_share = std::stod(val());
     else if (a == "--noise-share") o.noise_share = std::stod(val());
     else if (a == "--midstream-devices") o.midstream_devices = std::stod(val());
@@ -2040,6 +2095,7 @@ int main(int argc, char** argv) {
     if (o.ooo != 0) return oooflood(o);
     if (o.certflood != 0) return certflood(o);
     if (o.hsflood != 0) return hsflood(o);
+    if (o.uaflood != 0) return uaflood(o);
     return mixed(o);
   } catch (const std::exception& e) {
     die(e.what());

@@ -31,5 +31,7 @@ MemoryLimit processMemoryLimit();
 
 // "2.3 GB" (decimal, one decimal place): for messages.
 std::string gigabytes(std::uint64_t bytes);
+// The same in kB, MB or GB, whichever reads best ("163.8 kB", "1.2 GB").
+std::string byteSize(std::uint64_t bytes);
 
 }  // namespace provaudit

@@ -31,13 +31,17 @@ extern const char* const SEARCH_INDEX_SQL;
 // /api/stats and /metrics show how close the evidence is to it; and the
 // memory that writer may use (bytes, 0: unknown; common/memory_limit.h), so
 // that they also show when its limit may need more (the sensor's log says
-// it once, at its start; the dashboard says it as long as it holds).
+// it once, at its start; the dashboard says it as long as it holds); and
+// the evidence's estimated size (bytes, analyze::EvidenceAdmission::bytes),
+// which large sightings bring to its limit before their number does.
 inline constexpr const char* STAT_SIGHTINGS_LEFT_OUT = "audit_sightings_left_out";
 inline constexpr const char* STAT_AUDIT_MAX_SIGHTINGS = "audit_max_sightings";
 inline constexpr const char* STAT_AUDIT_MEMORY_LIMIT = "audit_memory_limit";
+inline constexpr const char* STAT_AUDIT_EVIDENCE_BYTES = "audit_evidence_bytes";
 // Whether a stats row is one of those values of the moment (not a counter).
 inline bool isMomentStat(std::string_view name) {
-  return name == STAT_SIGHTINGS_LEFT_OUT || name == STAT_AUDIT_MAX_SIGHTINGS || name == STAT_AUDIT_MEMORY_LIMIT;
+  return name == STAT_SIGHTINGS_LEFT_OUT || name == STAT_AUDIT_MAX_SIGHTINGS || name == STAT_AUDIT_MEMORY_LIMIT ||
+         name == STAT_AUDIT_EVIDENCE_BYTES;
 }
 // What a report says when sightings were left out (HTML report, `report` on stderr).
 inline constexpr const char* SIGHTINGS_LEFT_OUT_NOTICE =

@@ -117,6 +117,9 @@ struct EvidenceLevel {
   // What the evidence may need at that limit at most, and what the writer
   // may use (bytes; 0: no limit, unknown).
   std::int64_t memory_need = 0, memory_limit = 0;
+  // Its estimated size, and the size that limit allows (large sightings
+  // reach it before their number reaches the limit; 0: no limit).
+  std::int64_t bytes = 0, bytes_limit = 0;
 };
 EvidenceLevel evidenceLevel(sqlite3* db) {
   EvidenceLevel e;
@@ -126,6 +129,8 @@ EvidenceLevel evidenceLevel(sqlite3* db) {
   e.in_order = static_cast<std::int64_t>(analyze::inOrderPart(limit));
   e.memory_need = static_cast<std::int64_t>(analyze::evidenceMemoryNeed(limit));
   e.memory_limit = statValue(db, STAT_AUDIT_MEMORY_LIMIT);
+  e.bytes = statValue(db, STAT_AUDIT_EVIDENCE_BYTES);
+  e.bytes_limit = static_cast<std::int64_t>(limit * analyze::EVIDENCE_BYTES_PER_SIGHTING_MAX);
   Stmt s(db, "SELECT coalesce(max(rowid), 0) FROM sightings");
   const std::int64_t stored = s.step() ? s.int64(0) : 0;
   e.held = std::max<std::int64_t>(stored - e.left_out, 0);
@@ -1745,7 +1750,9 @@ json::object WebQueries::stats() {
                                    {"limit", evidence.limit},
                                    {"in_order", evidence.in_order},
                                    {"memory_need", evidence.memory_need},
-                                   {"memory_limit", evidence.memory_limit}};
+                                   {"memory_limit", evidence.memory_limit},
+                                   {"bytes", evidence.bytes},
+                                   {"bytes_limit", evidence.bytes_limit}};
   }
   {
     json::array anomalies;
@@ -1880,6 +1887,10 @@ std::string WebQueries::metrics() {
              "The last writer's --max-sightings (0: no limit); past its first four fifths only new "
              "sightings join the evidence.",
              evidence.limit);
+  promSingle(out, "provaudit_audit_evidence_bytes", "gauge",
+             "The estimated size of the last writer's evidence; at --max-sightings times 8 KiB it is full, "
+             "whatever the number of its sightings (long User-Agents, large certificates).",
+             evidence.bytes);
   promSingle(out, "provaudit_audit_evidence_memory_need_bytes", "gauge",
              "The most memory the last writer's evidence may need at its --max-sightings (0: no limit).",
              evidence.memory_need);

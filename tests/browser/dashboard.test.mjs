@@ -332,7 +332,8 @@ test('sightings past --max-sightings: every page says the results are partial, w
   assert.equal(first.sightings_left_out, over.count);
   assert.equal(await bannerCount(), first.sightings_left_out);
   // The evidence is full: five held of five, and past the first four only new sightings joined.
-  assert.deepEqual({ ...first.evidence, memory_limit: 0 }, { held: 5, limit: 5, in_order: 4, memory_need: 268435456 + 5 * 8192, memory_limit: 0 });
+  assert.deepEqual({ ...first.evidence, memory_limit: 0, bytes: 0 }, { held: 5, limit: 5, in_order: 4, memory_need: 268435456 + 5 * 8192, memory_limit: 0, bytes: 0, bytes_limit: 5 * 8192 });
+  assert.ok(first.evidence.bytes >= 5 * 8192, `${first.evidence.bytes}`);
   assert.equal(await evidenceText(page), '5 of 5 sightings (--max-sightings) · past the first 4, only new sightings join');
   await shot(page, 'overview-limited');
   // Under the title of every other page too.
@@ -384,6 +385,69 @@ test('a --max-sightings that may need more memory than the writer may use is sai
   const text = (await page.textContent('[data-evidence-memory]')).replace(/(\d)[,\u00a0\u202f](?=\d{3})/g, '$1');
   assert.match(text, /may need up to 763\.2 GiB of memory, more than the [\d.]+ [MGT]iB this writer may use: lower --max-sightings or raise its memory limit/);
   await shot(page, 'overview-memory');
+  await page.close();
+});
+
+// A capture of plain-HTTP profile fetches, one connection each from its own
+// device (MAC 00:0e:08:77:00:NN, IP 10.0.0.NN) to 10.0.0.2:80.
+function httpCapture(file, requests) {
+  const parts = [];
+  const header = Buffer.alloc(24);
+  header.writeUInt32LE(0xa1b2c3d4, 0); header.writeUInt16LE(2, 4); header.writeUInt16LE(4, 6);
+  header.writeUInt32LE(262144, 16); header.writeUInt32LE(1, 20);
+  parts.push(header);
+  let us = 0;
+  const frame = (src, dst, smac, dmac, sport, dport, seq, flags, payload) => {
+    const tcp = Buffer.alloc(20);
+    tcp.writeUInt16BE(sport, 0); tcp.writeUInt16BE(dport, 2); tcp.writeUInt32BE(seq >>> 0, 4); tcp.writeUInt32BE(1, 8);
+    tcp.writeUInt16BE((5 << 12) | flags, 12); tcp.writeUInt16BE(65535, 14);
+    const ip = Buffer.alloc(20);
+    ip[0] = 0x45; ip.writeUInt16BE(40 + payload.length, 2); ip[8] = 64; ip[9] = 6;
+    Buffer.from(src).copy(ip, 12); Buffer.from(dst).copy(ip, 16);
+    const data = Buffer.concat([Buffer.from(dmac), Buffer.from(smac), Buffer.from([8, 0]), ip, tcp, payload]);
+    const rec = Buffer.alloc(16);
+    us += 1000;
+    rec.writeUInt32LE(1800000000 + Math.floor(us / 1e6), 0); rec.writeUInt32LE(us % 1e6, 4);
+    rec.writeUInt32LE(data.length, 8); rec.writeUInt32LE(data.length, 12);
+    parts.push(rec, data);
+  };
+  const server = [10, 0, 0, 2], smac = [2, 0x77, 0, 0, 0, 2];
+  requests.forEach((req, i) => {
+    const n = 10 + i, client = [10, 0, 0, n], cmac = [0, 0x0e, 0x08, 0x77, 0, n], port = 40000 + i;
+    let seq = 1000;
+    frame(client, server, cmac, smac, port, 80, seq - 1, 0x02, Buffer.alloc(0));
+    frame(server, client, smac, cmac, 80, port, 4999, 0x12, Buffer.alloc(0));
+    const bytes = Buffer.from(req, 'latin1');
+    for (let off = 0; off < bytes.length; off += 1400) {
+      const part = bytes.subarray(off, off + 1400);
+      frame(client, server, cmac, smac, port, 80, seq, 0x18, part);
+      seq += part.length;
+    }
+    frame(client, server, cmac, smac, port, 80, seq, 0x11, Buffer.alloc(0));
+  });
+  fs.writeFileSync(file, Buffer.concat(parts));
+}
+
+test('sightings too large for the size of the evidence are said on the overview, before their number reaches the limit', async () => {
+  // 30 User-Agents of 12 KiB: about 64 KB each in memory, where --max-sightings 20 allows 8 KiB a sighting.
+  const pcap = path.join(tmp, 'long-ua.pcap');
+  httpCapture(pcap, Array.from({ length: 30 }, (_, i) =>
+    `GET /spa962-${i}.cfg HTTP/1.1\r\nHost: prov\r\nUser-Agent: Linksys/SPA-962-6.1.5(a) (88012BA0${1000 + i}) ${'A'.repeat(12 * 1024)}\r\n\r\n`));
+  const db = path.join(tmp, 'long-ua.db');
+  const run = spawnSyncText(BIN, ['replay', '-q', '--max-sightings', '20', '--db', db, pcap]);
+  assert.match(run, /--max-sightings 20, or 163\.8 kB of evidence/);
+  const base = await serve(db);
+  const page = await newPage();
+  await page.goto(base);
+  const stats = await (await page.request.get(base + 'api/stats')).json();
+  assert.equal(stats.evidence.bytes_limit, 20 * 8192);
+  assert.ok(stats.evidence.bytes >= stats.evidence.bytes_limit, JSON.stringify(stats.evidence));
+  assert.ok(stats.evidence.held < stats.evidence.in_order, JSON.stringify(stats.evidence));
+  assert.equal(stats.sightings_left_out, 30 - stats.evidence.held);
+  const text = (await evidenceText(page));
+  assert.equal(text, `${stats.evidence.held} of 20 sightings (--max-sightings) · its sightings are large: `
+    + `${(stats.evidence.bytes / 1024).toFixed(1)} KiB of the 160.0 KiB the limit allows; no more join`);
+  await shot(page, 'overview-evidence-size');
   await page.close();
 });
 

@@ -464,6 +464,12 @@ TEST_CASE("/metrics is Prometheus text") {
   CHECK(std::stoll(r.body().substr(limit_at + limit_sample.size())) > need);
   CHECK(r.body().find("name=\"audit_memory_limit\"") == std::string::npos);
   CHECK(r.body().find("name=\"audit_max_sightings\"") == std::string::npos);
+  // The evidence's size: five sightings, each counted as 8 KiB at least.
+  const std::string bytes_sample = "# TYPE provaudit_audit_evidence_bytes gauge\nprovaudit_audit_evidence_bytes ";
+  const auto bytes_at = r.body().find(bytes_sample);
+  REQUIRE(bytes_at != std::string::npos);
+  CHECK(std::stoll(r.body().substr(bytes_at + bytes_sample.size())) >= 5 * 8192);
+  CHECK(r.body().find("name=\"audit_evidence_bytes\"") == std::string::npos);
 }
 
 TEST_CASE("a non-loopback bind needs a token; with one, requests need it") {
@@ -581,6 +587,9 @@ TEST_CASE("the server sees a replay that writes while it runs") {
   CHECK(stats.at("evidence").at("in_order").as_int64() == 1);
   CHECK(stats.at("evidence").at("held").as_int64() == 1);
   CHECK(stats.at("evidence").at("memory_need").as_int64() == (256 << 20) + 8192);
+  // Its size: the one sighting, 8 KiB at least (more with the server's chain, counted once), against 8 KiB allowed.
+  CHECK(stats.at("evidence").at("bytes").as_int64() >= 8192);
+  CHECK(stats.at("evidence").at("bytes_limit").as_int64() == 8192);
   CHECK(stats.at("evidence").at("memory_limit").as_int64() > 0);
   CHECK_FALSE(stats.at("counters").as_object().contains("audit_max_sightings"));
   CHECK_FALSE(stats.at("counters").as_object().contains("audit_memory_limit"));

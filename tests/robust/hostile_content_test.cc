@@ -234,3 +234,34 @@ TEST_CASE("hostile User-Agents and URLs (HTML, SQL, formulas, control bytes, inv
     CHECK(sqlite(db, "SELECT count(*) FROM devices;") != "0\n");
   }
 }
+
+TEST_CASE("40 User-Agents of 12 KiB under --max-sightings 20: the evidence fills by size, every sighting kept, said") {
+  // Each request's texts are copied into its device, claims and encodings:
+  // about 64 KB of memory a sighting, against the 8 KiB each the limit allows.
+  std::vector<std::string> requests;
+  for (int i = 0; i < 40; ++i) {
+    const std::string ua = "Linksys/SPA-962-6.1.5(a) (88012BA0" + std::to_string(1000 + i) + ") " + std::string(12 * 1024, 'A');
+    requests.push_back("GET /spa962-" + std::to_string(i) + ".cfg HTTP/1.1\r\nHost: prov\r\nUser-Agent: " + ua + "\r\n\r\n");
+  }
+  const std::string pcap = robust::tmpPath("long-ua.pcap");
+  robust::writeFile(pcap, httpCapture(requests));
+
+  const std::string all_db = robust::tmpPath("long-ua-all.db");
+  REQUIRE(robust::run({bin(), "replay", "-q", "--max-sightings", "0", "--db", all_db, pcap}).status == 0);
+  CHECK(robust::report(all_db).at("devices").as_array().size() == 40);
+
+  const std::string db = robust::tmpPath("long-ua.db");
+  const auto r = robust::run({bin(), "replay", "-q", "--max-sightings", "20", "--db", db, pcap});
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  // Full by size long before its 20 sightings: 160 KiB allows two or three of these.
+  const std::size_t audited = robust::report(db).at("devices").as_array().size();
+  CHECK(audited >= 2);
+  CHECK(audited <= 4);
+  // Said once, with the size that filled it; every sighting stored, the rest counted as left out.
+  CHECK(robust::lineCount(r.err) == 1);
+  CHECK(r.err.find("--max-sightings 20, or 163.8 kB of evidence") != std::string::npos);
+  const auto rep = robust::run({bin(), "report", "--db", db, "--format", "json"});
+  REQUIRE(rep.status == 0);
+  CHECK(rep.err.find(std::to_string(40 - audited) + " sightings are stored but not audited") != std::string::npos);
+}

@@ -287,6 +287,10 @@
     const evidence = el('dd', { 'data-evidence': '1' },
       ev.limit ? `${num(ev.held)} of ${num(ev.limit)} sightings (--max-sightings)` : `${num(ev.held)} sightings (no limit)`,
       ev.limit && ev.held >= ev.in_order ? el('span', { class: 'no' }, ` · past the first ${num(ev.in_order)}, only new sightings join`) : null,
+      // Large sightings (long User-Agents, big certificates) reach the size the limit allows before its count.
+      ev.bytes_limit && ev.held < ev.in_order && ev.bytes * 5 >= ev.bytes_limit * 4
+        ? el('span', { class: 'no', 'data-evidence-bytes': '1' }, ` · its sightings are large: ${bytes(ev.bytes)} of the ${bytes(ev.bytes_limit)} the limit allows; ${ev.bytes >= ev.bytes_limit ? 'no more join' : 'only new sightings join'}`)
+        : null,
       // A limit whose evidence may need more memory than the writer may use: killed before it is full.
       ev.memory_limit && ev.memory_need > ev.memory_limit
         ? el('span', { class: 'no', 'data-evidence-memory': '1' }, ` · may need up to ${bytes(ev.memory_need)} of memory, more than the ${bytes(ev.memory_limit)} this writer may use: lower --max-sightings or raise its memory limit`)

@@ -162,6 +162,73 @@ TEST_CASE("admission: a flood of new clients past the limit is bounded; what cam
   CHECK(admit.full());
 }
 
+TEST_CASE("admission by size: ordinary sightings count 8 KiB each, large ones what they carry, and fill the evidence sooner") {
+  EvidenceAdmission admit(10);  // 80 KiB; its first 64 KiB in order
+  CHECK(admit.maxBytes() == 10 * EVIDENCE_BYTES_PER_SIGHTING_MAX);
+  CHECK(admit.admit(phone(1)));
+  CHECK(admit.bytes() == EVIDENCE_BYTES_PER_SIGHTING_MAX);  // an ordinary sighting: the floor
+  CHECK(admit.admit(request(1, "Linksys/SPA-962", "/spa962.cfg")));
+  CHECK(admit.bytes() == 2 * EVIDENCE_BYTES_PER_SIGHTING_MAX);
+  // Hostile User-Agents of 6,000 bytes: copied into the device, its claims and
+  // its encodings, each counts for about five times its texts.
+  const std::string long_ua(6000, 'A');
+  CHECK(admit.admit(request(2, long_ua, "/a.cfg")));
+  const std::uint64_t large = admit.bytes() - 2 * EVIDENCE_BYTES_PER_SIGHTING_MAX;
+  CHECK(large >= TEXT_COPIES * long_ua.size());
+  CHECK(large <= SIGHTING_WEIGHT_BASE + TEXT_COPIES * (long_ua.size() + 100));
+  CHECK(admit.admit(request(3, long_ua + "B", "/b.cfg")));
+  // Three sightings and past the part in order by size: only new ones join from here.
+  CHECK(admit.held() == 4);
+  CHECK(admit.held() < admit.inOrder());
+  CHECK(admit.limited());
+  CHECK_FALSE(admit.full());
+  CHECK_FALSE(admit.admit(request(2, long_ua, "/a.cfg?t=1")));  // a repeat
+  std::size_t taken = 0;
+  for (std::uint8_t n = 10; n < 40 && !admit.full(); ++n) taken += admit.admit(phone(n)) ? 1 : 0;
+  CHECK(admit.full());
+  CHECK(admit.held() < admit.max());  // full by size, not by number
+  CHECK(taken >= 1);
+  CHECK(admit.bytes() >= admit.maxBytes());
+  CHECK(admit.bytes() < admit.maxBytes() + EVIDENCE_BYTES_PER_SIGHTING_MAX);  // past it by one sighting at most
+  CHECK_FALSE(admit.admit(phone(50)));
+  admit.clear();
+  CHECK(admit.bytes() == 0);
+  CHECK_FALSE(admit.limited());
+}
+
+TEST_CASE("admission by size: a certificate counts once, with what its parsed fields hold") {
+  // A server certificate of 40,000 bytes with 1,000 names, the same in every handshake.
+  auto big = std::make_shared<CertInfo>(*makeCert("5e", {{"CN", "prov.example"}}));
+  big->der.assign(40000, 0x30);
+  for (int i = 0; i < 1000; ++i) big->san_dns.push_back("host" + std::to_string(i) + ".provisioning.example.net");
+  CHECK(parsedBytes(*big) > 1000 * sizeof(std::string));
+  CHECK(certFootprint(*big) == big->der.size() + parsedBytes(*big));
+  CHECK(certFootprint(*makeCert("aa", {{"CN", "SPA-962"}})) == 2 + CERT_ENTRY_MIN);  // a small one: at least the minimum
+
+  EvidenceAdmission admit(100);
+  auto withServer = [&](std::uint8_t n) {
+    TlsObservation t = phone(n);
+    t.server_chain = {big};
+    return t;
+  };
+  CHECK(admit.admit(withServer(1)));
+  const std::uint64_t first = admit.bytes();
+  CHECK(first >= certFootprint(*big) + certFootprint(*big) / 2);
+  for (std::uint8_t n = 2; n <= 5; ++n) CHECK(admit.admit(withServer(n)));
+  // Four more phones behind the same server: ordinary sightings from then on.
+  CHECK(admit.bytes() == first + 4 * EVIDENCE_BYTES_PER_SIGHTING_MAX);
+
+  // Released and read back: counted again, once.
+  admit.clear();
+  CHECK(admit.admit(withServer(1)));
+  CHECK(admit.bytes() == first);
+
+  EvidenceAdmission unlimited(0);  // no limit: nothing is weighed
+  CHECK(unlimited.admit(withServer(1)));
+  CHECK(unlimited.bytes() == 0);
+  CHECK_FALSE(unlimited.full());
+}
+
 TEST_CASE("evidence memory: the worst case of a limit against what the process may use, and the limit that fits") {
   // No limit, nothing to estimate; otherwise the base and 8 KiB a sighting.
   CHECK(evidenceMemoryNeed(0) == 0);

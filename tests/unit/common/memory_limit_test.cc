@@ -133,4 +133,8 @@ TEST_CASE("this process's limit is known and no larger than physical memory") {
   CHECK(limit.bytes <= static_cast<std::uint64_t>(pages) * static_cast<std::uint64_t>(page));
   CHECK(provaudit::gigabytes(2147483648ULL) == "2.1 GB");
   CHECK(provaudit::gigabytes(0) == "0.0 GB");
+  CHECK(provaudit::byteSize(163840) == "163.8 kB");
+  CHECK(provaudit::byteSize(999'999) == "1000.0 kB");
+  CHECK(provaudit::byteSize(1'228'800'000) == "1.2 GB");
+  CHECK(provaudit::byteSize(52'000'000) == "52.0 MB");
 }
