@@ -53,6 +53,26 @@ void pushUnique(std::vector<std::string>& v, const std::string& s) {
   if (!s.empty() && std::find(v.begin(), v.end(), s) == v.end()) v.push_back(s);
 }
 
+// One of a device's lists: its first DEVICE_LIST_MAX distinct values kept,
+// the others counted by their hash (DeviceRecord::omitted).
+class DeviceList {
+ public:
+  DeviceList(std::vector<std::string>& kept, const char* name) : kept_(kept), name_(name) {}
+  void add(const std::string& s) {
+    if (s.empty() || std::find(kept_.begin(), kept_.end(), s) != kept_.end()) return;
+    if (kept_.size() < DEVICE_LIST_MAX) kept_.push_back(s);
+    else more_.insert(std::hash<std::string>{}(s));
+  }
+  void done(DeviceRecord& d) const {
+    if (!more_.empty()) d.omitted[name_] = more_.size();
+  }
+
+ private:
+  std::vector<std::string>& kept_;
+  const char* name_;
+  std::unordered_set<std::size_t> more_;
+};
+
 void addClaims(std::vector<ClaimRecord>& out, const Claims& c, const std::string& origin, const std::string& evidence,
                const ObservedFlow& flow) {
   std::shared_ptr<const ClaimSource> from;  // made for the first claim, shared by the others
@@ -516,11 +536,13 @@ class Auditor {
     d.claims.reserve(claims);
     d.handshakes.reserve(static_cast<std::size_t>(
         std::count_if(evs.begin(), evs.end(), [](const Evidence* ev) { return ev->tls != nullptr; })));
+    DeviceList ips(d.ips, "ips"), user_agents(d.user_agents, "user_agents"), urls(d.urls, "urls"), ja3(d.ja3, "ja3"),
+        ja4(d.ja4, "ja4"), sni(d.sni, "sni");
     for (const Evidence* ev : evs) {
       const ObservedFlow& f = ev->flow();
       d.first_seen = std::min(d.first_seen, ev->ts());
       d.last_seen = std::max(d.last_seen, ev->flow().ref.ts_ns);
-      pushUnique(d.ips, f.client.ip.str());
+      ips.add(f.client.ip.str());
       if (ev->host_mac) wire_mac = f.client_mac;
       d.claims.insert(d.claims.end(), ev->read->claims.begin(), ev->read->claims.end());
       ++d.sessions;
@@ -529,8 +551,8 @@ class Auditor {
       if (ev->http != nullptr) {
         const HttpObservation& h = *ev->http;
         ++d.http_requests;
-        pushUnique(d.user_agents, h.user_agent);
-        pushUnique(d.urls, h.uri);
+        user_agents.add(h.user_agent);
+        urls.add(h.uri);
         if (!h.over_tls) {
           plaintext = true;
           if (first_plain_url.empty()) first_plain_url = h.method + " " + h.uri;
@@ -563,9 +585,9 @@ class Auditor {
       }
       d.handshakes.push_back(std::move(hs));
       if (t.version != 0) pushUnique(d.tls_versions, versionName(t.version));
-      pushUnique(d.ja3, t.ja3);
-      pushUnique(d.ja4, t.ja4);
-      pushUnique(d.sni, t.sni);
+      ja3.add(t.ja3);
+      ja4.add(t.ja4);
+      sni.add(t.sni);
       // Identity class comes from the latest decisive handshake; a resumed or
       // hidden one never downgrades a device that showed a certificate before.
       if (o.decisive) {
@@ -618,9 +640,11 @@ class Auditor {
         if (!d.vendor) d.vendor = v;
       }
     }
+    DeviceList ccert(d.ccert, "ccert");
     for (const auto& c : d.claims) {
-      if (c.field == "ccert") pushUnique(d.ccert, c.value);
+      if (c.field == "ccert") ccert.add(c.value);
     }
+    for (const DeviceList* list : {&ips, &user_agents, &urls, &ja3, &ja4, &sni, &ccert}) list->done(d);
 
     if (decisive != nullptr && decisive->tls->client_cert == ClientCertState::Present) {
       const TlsObservation& t = *decisive->tls;

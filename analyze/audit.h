@@ -26,6 +26,12 @@ inline constexpr std::size_t HOST_MAC_MAX_IPV6 = 2;
 inline constexpr std::size_t FINGERPRINT_FLEET_MIN = 3;
 // A cert-clone finding names at most this many other holders ("and N more").
 inline constexpr std::size_t CLONE_DETAIL_MAX_NAMES = 10;
+// A device's lists of what it sent (addresses, User-Agents, URLs, SNIs, JA3
+// and JA4 fingerprints, $CCERT values) keep their first this many distinct
+// values; the others are counted (DeviceRecord::omitted). A real phone has a
+// few of each; one that sends thousands of 15 KiB User-Agents would make a
+// report document of hundreds of megabytes, and its encoding several times that.
+inline constexpr std::size_t DEVICE_LIST_MAX = 64;
 // From this many devices on, an audit builds them on two threads, each
 // taking BUILD_CHUNK_DEVICES at a time.
 inline constexpr std::size_t PARALLEL_BUILD_MIN_DEVICES = 2048;
@@ -124,6 +130,9 @@ struct DeviceRecord {
   bool evidence_decrypted = false;   // the deciding evidence came from decrypted records
   std::vector<std::string> sightings;  // observation keys (store: sightings.key)
   std::vector<std::string> servers;    // ServerRecord ids this device talked to
+  // Per list ("user_agents", "urls", ...): distinct values past its first
+  // DEVICE_LIST_MAX, counted, not kept. Empty for every ordinary device.
+  std::map<std::string, std::uint64_t> omitted;
   // This very record, findings included, was the device in the audit before
   // (AuditMemo): a store that wrote that one need not encode it again.
   bool unchanged = false;

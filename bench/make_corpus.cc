@@ -1513,6 +1513,7 @@ struct Options {
   std::uint64_t certflood = 0;
   std::uint64_t hsflood = 0;
   std::uint64_t uaflood = 0;
+  bool one_device = false;
   double device_share = 0.15, noise_share = 0.03;
   double midstream_devices = 0.05;
   double duration_s = 0;  // 0: from size
@@ -1529,7 +1530,8 @@ void usage() {
                "       make_corpus --certflood N --out FILE [--seed N] [--samples DIR]\n"
                "                   (N handshakes of N devices, each with a client certificate of its own)\n"
                "       make_corpus --hsflood N --out FILE [--seed N]    (N flows of 250 KB ClientHellos that never end)\n"
-               "       make_corpus --uaflood N --out FILE [--seed N]    (N requests from N clients, 15 KiB User-Agents)\n");
+               "       make_corpus --uaflood N --out FILE [--seed N] [--one-device]\n"
+               "                   (N requests from N devices, or one, with 15 KiB User-Agents)\n");
   std::exit(1);
 }
 
@@ -1704,10 +1706,13 @@ int uaflood(const Options& o) {
   std::string filler(UAFLOOD_UA_BYTES, 'A');
   std::uint64_t segs = 0;
   for (std::uint64_t i = 0; i < o.uaflood; ++i) {
-    Endpoint src = floodClient(i);
-    // A device each (Linksys's OUI, as its User-Agent says), not a router's clients.
-    src.mac = {0x00, 0x0e, 0x08, static_cast<std::uint8_t>(i >> 16), static_cast<std::uint8_t>(i >> 8),
-               static_cast<std::uint8_t>(i)};
+    // A device each (Linksys's OUI, as its User-Agent says), not a router's
+    // clients; with --one-device, one device sending them all (new ports).
+    const std::uint64_t dev = o.one_device ? 0 : i;
+    Endpoint src = floodClient(dev);
+    src.mac = {0x00, 0x0e, 0x08, static_cast<std::uint8_t>(dev >> 16), static_cast<std::uint8_t>(dev >> 8),
+               static_cast<std::uint8_t>(dev)};
+    src.port = static_cast<std::uint16_t>(1024 + i % 60000);
     char prefix[64];
     std::snprintf(prefix, sizeof prefix, "Linksys/SPA-962-6.1.5(a) (%012llX) ", static_cast<unsigned long long>(i));
     for (auto& c : filler) c = static_cast<char>('A' + rng.below(26));
@@ -2080,6 +2085,7 @@ int main(int argc, char** argv) {
     else if (a == "--certflood") o.certflood = std::stoull(val());
     else if (a == "--hsflood") o.hsflood = std::stoull(val());
     else if (a == "--uaflood") o.uaflood = std::stoull(val());
+    else if (a == "--one-device") o.one_device = true;
     else if (a == "--device-share") o.device_share = std::stod(val());
     else if (a == "--noise-share") o.noise_share = std::stod(val());
     else if (a == "--midstream-devices") o.midstream_devices = std::stod(val());

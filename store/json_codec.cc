@@ -296,8 +296,18 @@ void appendDeviceReportText(const DeviceRecord& d, std::string& out) {
   writeFindings(j, d.findings);
   j.field("first_seen", isoTime(d.first_seen))
       .field("last_seen", isoTime(d.last_seen))
-      .field("sessions", d.sessions)
-      .endObject();
+      .field("sessions", d.sessions);
+  // Only for a device that sent more distinct values than its lists keep
+  // (analyze::DEVICE_LIST_MAX): how many more, per list.
+  if (!d.omitted.empty()) {
+    static constexpr JsonOut::Key LISTS[] = {"ccert", "ips", "ja3", "ja4", "sni", "urls", "user_agents"};
+    j.key("omitted").beginObject();
+    for (const JsonOut::Key& list : LISTS) {
+      if (const auto it = d.omitted.find(std::string(list.text())); it != d.omitted.end()) j.field(list, it->second);
+    }
+    j.endObject();
+  }
+  j.endObject();
 }
 
 std::string serverReportText(const ServerRecord& s) {
@@ -335,15 +345,27 @@ void appendDeviceDetailText(const DeviceRecord& d, std::string& out) {
   j.beginObject();
   // Each text the claims were read from once (a User-Agent gives four
   // claims): half the bytes of a detail document, and of its encoding.
+  // At most DEVICE_LIST_MAX texts of each origin: the claims read from
+  // further ones (a device sending thousands of User-Agents) are counted.
   std::vector<const ClaimRecord*> sources;
   std::unordered_map<const ClaimSource*, std::uint64_t> source_index;
+  std::unordered_map<std::string_view, std::size_t> per_origin;
+  std::uint64_t omitted = 0;
   j.key("claims").beginArray();
   for (const auto& c : d.claims) {
-    const auto [it, added] = source_index.try_emplace(c.from.get(), sources.size());
-    if (added) sources.push_back(&c);
+    auto it = source_index.find(c.from.get());
+    if (it == source_index.end()) {
+      if (++per_origin[c.origin()] > analyze::DEVICE_LIST_MAX) {
+        ++omitted;
+        continue;
+      }
+      it = source_index.emplace(c.from.get(), sources.size()).first;
+      sources.push_back(&c);
+    }
     j.beginObject().field("field", c.field).field("value", c.value).field("from", it->second).endObject();
   }
   j.endArray();
+  if (omitted != 0) j.field("claims_omitted", omitted);
   j.key("handshakes").beginArray();
   for (const auto& h : d.handshakes) {
     j.beginObject()

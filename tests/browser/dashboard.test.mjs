@@ -389,8 +389,8 @@ test('a --max-sightings that may need more memory than the writer may use is sai
 });
 
 // A capture of plain-HTTP profile fetches, one connection each from its own
-// device (MAC 00:0e:08:77:00:NN, IP 10.0.0.NN) to 10.0.0.2:80.
-function httpCapture(file, requests) {
+// device (MAC 00:0e:08:77:00:NN, IP 10.0.0.NN) to 10.0.0.2:80, or all from the first (oneDevice).
+function httpCapture(file, requests, oneDevice = false) {
   const parts = [];
   const header = Buffer.alloc(24);
   header.writeUInt32LE(0xa1b2c3d4, 0); header.writeUInt16LE(2, 4); header.writeUInt16LE(4, 6);
@@ -413,7 +413,7 @@ function httpCapture(file, requests) {
   };
   const server = [10, 0, 0, 2], smac = [2, 0x77, 0, 0, 0, 2];
   requests.forEach((req, i) => {
-    const n = 10 + i, client = [10, 0, 0, n], cmac = [0, 0x0e, 0x08, 0x77, 0, n], port = 40000 + i;
+    const n = oneDevice ? 10 : 10 + i, client = [10, 0, 0, n], cmac = [0, 0x0e, 0x08, 0x77, 0, n], port = 40000 + i;
     let seq = 1000;
     frame(client, server, cmac, smac, port, 80, seq - 1, 0x02, Buffer.alloc(0));
     frame(server, client, smac, cmac, 80, port, 4999, 0x12, Buffer.alloc(0));
@@ -448,6 +448,28 @@ test('sightings too large for the size of the evidence are said on the overview,
   assert.equal(text, `${stats.evidence.held} of 20 sightings (--max-sightings) · its sightings are large: `
     + `${(stats.evidence.bytes / 1024).toFixed(1)} KiB of the 160.0 KiB the limit allows; no more join`);
   await shot(page, 'overview-evidence-size');
+  await page.close();
+});
+
+test('a device that sent more User-Agents and URLs than its lists keep says how many more, and its claims too', async () => {
+  const pcap = path.join(tmp, 'one-device.pcap');
+  httpCapture(pcap, Array.from({ length: 100 }, (_, i) =>
+    `GET /spa962-${i}.cfg HTTP/1.1\r\nHost: prov\r\nUser-Agent: Linksys/SPA-962-6.1.5(a) (88012BA01234) build ${i}\r\n\r\n`), true);
+  const { db, report } = replay('one-device', [pcap]);
+  assert.equal(report.devices.length, 1);
+  assert.deepEqual(report.devices[0].omitted, { urls: 36, user_agents: 36 });
+  const base = await serve(db);
+  const page = await newPage();
+  await page.goto(base + '#/device/' + encodeURIComponent(report.devices[0].id));
+  await page.waitForSelector('[data-omitted=user_agents]');
+  assert.equal(await page.locator('[data-field=user-agent]').count(), 64);
+  assert.equal(await page.textContent('[data-omitted=user_agents]'), 'and 36 more, not listed');
+  assert.equal(await page.textContent('[data-omitted=urls]'), 'and 36 more, not listed');
+  // Each User-Agent claims vendor, model, firmware and serial: those of the 36 not kept are counted.
+  const detail = await (await page.request.get(base + 'api/devices/' + encodeURIComponent(report.devices[0].id))).json();
+  assert.ok(detail.detail.claims_omitted > 0, JSON.stringify(detail.detail.claims_omitted));
+  assert.equal(await page.textContent('[data-omitted=claims]'), `${detail.detail.claims_omitted} more claims, from further texts of the same origins, not listed`);
+  await shot(page, 'device-omitted');
   await page.close();
 });
 

@@ -97,8 +97,9 @@ std::string sqlite(const std::string& db, const std::string& query) {
 }
 
 // A capture of plain-HTTP profile fetches, one TCP connection per User-Agent,
-// each from its own device (MAC 00:0e:08:77:00:NN, IP 10.0.0.NN) to 10.0.0.2:80.
-std::vector<std::uint8_t> httpCapture(const std::vector<std::string>& requests) {
+// each from its own device (MAC 00:0e:08:77:00:NN, IP 10.0.0.NN) to 10.0.0.2:80,
+// or all from the first one (`one_device`).
+std::vector<std::uint8_t> httpCapture(const std::vector<std::string>& requests, bool one_device = false) {
   std::vector<std::uint8_t> file{0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0,
                                  0,    0,    4,    0,    1, 0, 0, 0};  // pcap LE usec, snaplen 262144, Ethernet
   std::uint32_t ts = 1'800'000'000;
@@ -112,7 +113,7 @@ std::vector<std::uint8_t> httpCapture(const std::vector<std::string>& requests) 
   };
   const std::vector<std::uint8_t> server_mac{0x02, 0x77, 0, 0, 0, 2};
   for (std::size_t i = 0; i < requests.size(); ++i) {
-    const auto n = static_cast<std::uint8_t>(10 + i);
+    const auto n = static_cast<std::uint8_t>(one_device ? 10 : 10 + i);
     const std::vector<std::uint8_t> mac{0x00, 0x0e, 0x08, 0x77, 0x00, n};
     const auto port = static_cast<std::uint16_t>(40000 + i);
     auto c2s = [&](const tb::Frame& seg) { record(tb::ethernet(0x0800, tb::ipv4(6, seg, n, 2), mac, server_mac)); };
@@ -264,4 +265,32 @@ TEST_CASE("40 User-Agents of 12 KiB under --max-sightings 20: the evidence fills
   const auto rep = robust::run({bin(), "report", "--db", db, "--format", "json"});
   REQUIRE(rep.status == 0);
   CHECK(rep.err.find(std::to_string(40 - audited) + " sightings are stored but not audited") != std::string::npos);
+}
+
+TEST_CASE("one device sending 100 User-Agents and URLs: its lists keep 64 and say how many more, every sighting counted") {
+  std::vector<std::string> requests;
+  for (int i = 0; i < 100; ++i) {
+    requests.push_back("GET /spa962-" + std::to_string(i) + ".cfg HTTP/1.1\r\nHost: prov\r\nUser-Agent: " +
+                       "Linksys/SPA-962-6.1.5(a) (88012BA01234) " + std::to_string(i) + std::string(2000, 'A') + "\r\n\r\n");
+  }
+  const std::string pcap = robust::tmpPath("one-device-uas.pcap");
+  robust::writeFile(pcap, httpCapture(requests, true));
+  const std::string db = robust::tmpPath("one-device-uas.db");
+  const auto r = robust::run({bin(), "replay", "-q", "--db", db, pcap});
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  const auto rep = robust::report(db);
+  const auto& devices = rep.at("devices").as_array();
+  REQUIRE(devices.size() == 1);
+  const auto& d = devices.at(0).as_object();
+  CHECK(d.at("user_agents").as_array().size() == 64);
+  CHECK(d.at("urls").as_array().size() == 64);
+  CHECK(d.at("urls").as_array().at(0) == "/spa962-0.cfg");  // the first ones, in the order they came
+  CHECK(boost::json::serialize(d.at("omitted")) == R"({"urls":36,"user_agents":36})");
+  CHECK(d.at("sessions") == 100);
+  // The report stays the size of what it lists: 64 User-Agents of 2 KB, not 100.
+  CHECK(boost::json::serialize(d).size() < 64 * 2100 + 64 * 40 + 4096);
+  const auto csv = robust::run({bin(), "report", "--db", db, "--format", "csv"});
+  REQUIRE(csv.status == 0);
+  CHECK(robust::lineCount(csv.out) == 2);
 }

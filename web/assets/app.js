@@ -377,7 +377,7 @@
     const identity = el('section', { class: 'panel' }, el('h2', null, 'Identity'),
       kv([['Class', el('span', null, clsBadge(d.identity), el('span', { class: 'reason' }, d.identity_reason))],
         ['MAC', d.mac ? el('span', { class: 'mono' }, d.mac) : null], ['Device id', el('span', { class: 'mono' }, d.id)],
-        ['IPs', el('span', { class: 'mono' }, (d.ips || []).join(', '))], ['Vendor', d.vendor], ['Model', d.model], ['Firmware', d.firmware],
+        ['IPs', el('span', { class: 'mono' }, (d.ips || []).join(', '), (d.omitted || {}).ips ? el('span', { class: 'no', 'data-omitted': 'ips' }, ` and ${num(d.omitted.ips)} more`) : null)], ['Vendor', d.vendor], ['Model', d.model], ['Firmware', d.firmware],
         ['Serial', d.serial ? el('span', { class: 'mono' }, d.serial) : null], ['First seen', when(d.first_seen)], ['Last seen', when(d.last_seen)],
         ['Sessions', num(d.sessions)], ['MAC from wire', det.mac_from_wire === undefined ? undefined : (det.mac_from_wire ? 'yes' : 'no')],
         ['$CCERT in URLs', (det.ccert || []).length ? det.ccert.join(', ') : undefined],
@@ -401,7 +401,8 @@
         { label: 'Time', mono: true, narrow: true, render: (c) => when(c.time) },
         { label: 'Frame', num: true, render: (c) => c.frame ? num(c.frame) : '' },
         { label: 'Capture file', clip: true, render: (c) => el('span', { class: 'mono' }, c.source) },
-      ], det.claims || [], {}, null, null));
+      ], det.claims || [], {}, null, null),
+      det.claims_omitted ? el('p', { class: 'no', 'data-omitted': 'claims' }, `${num(det.claims_omitted)} more claims, from further texts of the same origins, not listed`) : null);
     const cert = d.cert;
     const certPanel = el('section', { class: 'panel' }, el('h2', null, 'Client certificate'),
       cert ? [kv([['Subject', el('span', { class: 'mono wrap', 'data-field': 'cert-subject' }, cert.subject)], ['Issuer', el('span', { class: 'mono wrap' }, cert.issuer)],
@@ -412,11 +413,15 @@
       (det.chain_sent || []).length ? el('ol', { class: 'chain' }, det.chain_sent.map((c) => el('li', null, el('div', { class: 'mono wrap' }, c.subject), el('div', { class: 'sub muted mono wrap' }, 'issued by ', c.issuer), el('div', { class: 'muted' }, `${c.key} · ${c.signature} · ${when(c.not_before)} → ${when(c.not_after)}`)))) : el('p', { class: 'muted' }, 'Not recorded.')]
         : el('p', { class: 'muted' }, 'No client certificate seen. ', d.identity_reason ? `Reason: ${d.identity_reason}.` : ''));
     const tls = d.tls || {};
+    // A device that sent more distinct values than its lists keep: how many more (report's "omitted").
+    const omitted = d.omitted || {};
+    const more = (list) => omitted[list] ? el('div', { class: 'no', 'data-omitted': list }, `and ${num(omitted[list])} more, not listed`) : null;
+    const lines = (values, list, attrs) => (values || []).length ? el('div', null, values.map((v) => el('div', attrs, v)), more(list)) : null;
     const tlsPanel = el('section', { class: 'panel' }, el('h2', null, 'TLS'),
-      kv([['Versions', (tls.versions || []).join(', ') || null], ['JA4', (tls.ja4 || []).length ? el('div', null, tls.ja4.map((j) => el('div', { class: 'mono' }, j))) : null],
-        ['JA3', (det.ja3 || []).length ? el('div', null, det.ja3.map((j) => el('div', { class: 'mono' }, j))) : null], ['SNI', (det.sni || []).join(', ') || null],
-        ['User-Agents', (d.user_agents || []).length ? el('div', null, d.user_agents.map((u) => el('div', { class: 'mono wrap', 'data-field': 'user-agent' }, u))) : null],
-        ['URLs', (d.urls || []).length ? el('div', null, d.urls.map((u) => el('div', { class: 'mono wrap' }, u))) : null]]));
+      kv([['Versions', (tls.versions || []).join(', ') || null], ['JA4', lines(tls.ja4, 'ja4', { class: 'mono' })],
+        ['JA3', lines(det.ja3, 'ja3', { class: 'mono' })], ['SNI', (det.sni || []).length ? el('span', null, det.sni.join(', '), more('sni')) : null],
+        ['User-Agents', lines(d.user_agents, 'user_agents', { class: 'mono wrap', 'data-field': 'user-agent' })],
+        ['URLs', lines(d.urls, 'urls', { class: 'mono wrap' })]]));
     const handshakes = el('section', { class: 'panel flush' }, el('h2', null, 'Handshake history'),
       table([
         { label: 'Time', mono: true, render: (h) => when(h.time) },

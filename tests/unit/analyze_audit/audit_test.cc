@@ -562,3 +562,28 @@ TEST_CASE("a server's record counts its distinct clients, sessions, versions and
   }
   CHECK(weak == "negotiated TLS_RSA_WITH_3DES_EDE_CBC_SHA, TLS_RSA_WITH_RC4_128_SHA");
 }
+
+TEST_CASE("a device that sends a hundred User-Agents and URLs keeps its first 64 of each and counts the rest") {
+  Run r;
+  for (int i = 0; i < 100; ++i) {
+    r.http.push_back(request("00:0e:08:ab:cd:ef", "10.0.0.5", T0 + i * SEC,
+                             "Linksys/SPA-962-6.1.5(a) (88012BA01234) build " + std::to_string(i),
+                             "/spa962-" + std::to_string(i) + ".cfg"));
+    r.http.push_back(r.http.back());  // each sent twice: a value is counted once
+    r.http.back().flow.ref.ts_ns += SEC / 2;
+  }
+  const auto res = r.audit();
+  REQUIRE(res.devices.size() == 1);
+  const DeviceRecord& d = res.devices[0];
+  REQUIRE(d.user_agents.size() == DEVICE_LIST_MAX);
+  CHECK(d.user_agents.front() == "Linksys/SPA-962-6.1.5(a) (88012BA01234) build 0");  // the first ones, in order
+  CHECK(d.user_agents.back() == "Linksys/SPA-962-6.1.5(a) (88012BA01234) build 63");
+  CHECK(d.urls.size() == DEVICE_LIST_MAX);
+  CHECK(d.omitted == std::map<std::string, std::uint64_t>{{"urls", 36}, {"user_agents", 36}});
+  CHECK(d.sessions == 200);  // every sighting still counts
+  CHECK(d.vendor == std::optional<std::string>("Cisco"));  // and what they claim
+  // An ordinary device omits nothing.
+  Run one;
+  one.http.push_back(request("00:0e:08:ab:cd:ef", "10.0.0.5", T0, "Linksys/SPA-962-6.1.5(a) (88012BA01234)"));
+  CHECK(one.audit().devices.at(0).omitted.empty());
+}

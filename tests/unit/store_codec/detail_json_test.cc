@@ -88,3 +88,31 @@ TEST_CASE("the stored detail names each claim source once; expanding it gives th
   store::expandStoredDetail(damaged);
   CHECK(json::serialize(damaged) == R"({"claims":[{"field":"model","value":"X"}]})");
 }
+
+TEST_CASE("a device with a hundred User-Agents: its detail keeps the claims of 64 of them and counts the others; the report says what its lists left out") {
+  DeviceRecord d;
+  d.id = "mac:00:0e:08:ab:cd:ef";
+  for (int i = 0; i < 100; ++i) {
+    const auto ua = std::make_shared<const ClaimSource>(ClaimSource{
+        "user-agent", "Linksys/SPA-962 build " + std::to_string(i), "spa-ua", {1'750'000'000'000'000'000 + i, 9, 0}, "a.pcap"});
+    d.claims.push_back({"vendor", "Cisco", ua});
+    d.claims.push_back({"model", "SPA-962", ua});
+  }
+  d.claims.push_back({"vendor", "Cisco", std::make_shared<const ClaimSource>(ClaimSource{"oui", "00:0e:08:ab:cd:ef", "oui", {}, ""})});
+  const json::object stored = json::parse(store::deviceDetailText(d)).as_object();
+  CHECK(stored.at("claim_sources").as_array().size() == DEVICE_LIST_MAX + 1);  // 64 User-Agents and the OUI
+  CHECK(stored.at("claims").as_array().size() == 2 * DEVICE_LIST_MAX + 1);
+  CHECK(stored.at("claims_omitted") == 2 * (100 - DEVICE_LIST_MAX));
+  const json::object full = store::deviceDetailJson(d);
+  CHECK(full.at("claims").as_array().back().at("origin") == "oui");  // the OUI's claim, after them all, kept
+  CHECK(full.at("claims").as_array().at(2 * DEVICE_LIST_MAX - 1).at("evidence") == "Linksys/SPA-962 build 63");
+
+  d.omitted = {{"user_agents", 36}, {"urls", 7}};
+  const json::object report = json::parse(store::deviceReportText(d)).as_object();
+  CHECK(json::serialize(report.at("omitted")) == R"({"urls":7,"user_agents":36})");
+  // An ordinary device: neither.
+  d.omitted.clear();
+  d.claims.resize(2 * DEVICE_LIST_MAX);
+  CHECK(!json::parse(store::deviceReportText(d)).as_object().contains("omitted"));
+  CHECK(!json::parse(store::deviceDetailText(d)).as_object().contains("claims_omitted"));
+}
