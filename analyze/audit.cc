@@ -53,23 +53,21 @@ void pushUnique(std::vector<std::string>& v, const std::string& s) {
   if (!s.empty() && std::find(v.begin(), v.end(), s) == v.end()) v.push_back(s);
 }
 
-// One of a device's lists: its first DEVICE_LIST_MAX distinct values kept,
-// the others counted by their hash (DeviceRecord::omitted).
-class DeviceList {
+// One of a device's (or a server's) lists: its first DEVICE_LIST_MAX
+// distinct values kept, the others counted by their hash (omitted). Each
+// value is looked up among those kept only: never more than 64 compares.
+class CappedList {
  public:
-  DeviceList(std::vector<std::string>& kept, const char* name) : kept_(kept), name_(name) {}
-  void add(const std::string& s) {
-    if (s.empty() || std::find(kept_.begin(), kept_.end(), s) != kept_.end()) return;
-    if (kept_.size() < DEVICE_LIST_MAX) kept_.push_back(s);
+  void add(std::vector<std::string>& kept, const std::string& s) {
+    if (s.empty() || std::find(kept.begin(), kept.end(), s) != kept.end()) return;
+    if (kept.size() < DEVICE_LIST_MAX) kept.push_back(s);
     else more_.insert(std::hash<std::string>{}(s));
   }
-  void done(DeviceRecord& d) const {
-    if (!more_.empty()) d.omitted[name_] = more_.size();
+  void noteIn(std::map<std::string, std::uint64_t>& omitted, const char* list) const {
+    if (!more_.empty()) omitted[list] = more_.size();
   }
 
  private:
-  std::vector<std::string>& kept_;
-  const char* name_;
   std::unordered_set<std::size_t> more_;
 };
 
@@ -536,13 +534,12 @@ class Auditor {
     d.claims.reserve(claims);
     d.handshakes.reserve(static_cast<std::size_t>(
         std::count_if(evs.begin(), evs.end(), [](const Evidence* ev) { return ev->tls != nullptr; })));
-    DeviceList ips(d.ips, "ips"), user_agents(d.user_agents, "user_agents"), urls(d.urls, "urls"), ja3(d.ja3, "ja3"),
-        ja4(d.ja4, "ja4"), sni(d.sni, "sni");
+    CappedList ips, user_agents, urls, ja3, ja4, sni;
     for (const Evidence* ev : evs) {
       const ObservedFlow& f = ev->flow();
       d.first_seen = std::min(d.first_seen, ev->ts());
       d.last_seen = std::max(d.last_seen, ev->flow().ref.ts_ns);
-      ips.add(f.client.ip.str());
+      ips.add(d.ips, f.client.ip.str());
       if (ev->host_mac) wire_mac = f.client_mac;
       d.claims.insert(d.claims.end(), ev->read->claims.begin(), ev->read->claims.end());
       ++d.sessions;
@@ -551,8 +548,8 @@ class Auditor {
       if (ev->http != nullptr) {
         const HttpObservation& h = *ev->http;
         ++d.http_requests;
-        user_agents.add(h.user_agent);
-        urls.add(h.uri);
+        user_agents.add(d.user_agents, h.user_agent);
+        urls.add(d.urls, h.uri);
         if (!h.over_tls) {
           plaintext = true;
           if (first_plain_url.empty()) first_plain_url = h.method + " " + h.uri;
@@ -585,9 +582,9 @@ class Auditor {
       }
       d.handshakes.push_back(std::move(hs));
       if (t.version != 0) pushUnique(d.tls_versions, versionName(t.version));
-      ja3.add(t.ja3);
-      ja4.add(t.ja4);
-      sni.add(t.sni);
+      ja3.add(d.ja3, t.ja3);
+      ja4.add(d.ja4, t.ja4);
+      sni.add(d.sni, t.sni);
       // Identity class comes from the latest decisive handshake; a resumed or
       // hidden one never downgrades a device that showed a certificate before.
       if (o.decisive) {
@@ -640,11 +637,14 @@ class Auditor {
         if (!d.vendor) d.vendor = v;
       }
     }
-    DeviceList ccert(d.ccert, "ccert");
+    CappedList ccert;
     for (const auto& c : d.claims) {
-      if (c.field == "ccert") ccert.add(c.value);
+      if (c.field == "ccert") ccert.add(d.ccert, c.value);
     }
-    for (const DeviceList* list : {&ips, &user_agents, &urls, &ja3, &ja4, &sni, &ccert}) list->done(d);
+    for (const auto& [list, name] : {std::pair{&ips, "ips"}, {&user_agents, "user_agents"}, {&urls, "urls"},
+                                     {&ja3, "ja3"}, {&ja4, "ja4"}, {&sni, "sni"}, {&ccert, "ccert"}}) {
+      list->noteIn(d.omitted, name);
+    }
 
     if (decisive != nullptr && decisive->tls->client_cert == ClientCertState::Present) {
       const TlsObservation& t = *decisive->tls;
@@ -797,6 +797,7 @@ class Auditor {
       const TlsObservation* latest_cert = nullptr;
       bool full_handshake = false;
       std::set<std::string> weak;
+      CappedList sni, ca_names;  // of every client: hostile ones may send thousands
     };
     std::map<Endpoint, Tally> servers;
     for (const auto& ev : evidence_) {
@@ -816,11 +817,11 @@ class Auditor {
       if (ev.tls == nullptr) continue;
       const TlsObservation& t = *ev.tls;
       s.tls = true;
-      pushUnique(s.sni, t.sni);
+      tally.sni.add(s.sni, t.sni);
       if (t.certificate_requested) s.requests_client_cert = true;
       if (t.server_hello_seen && !t.tls13) s.cert_request_visible = true;
       if (t.renegotiation) s.renegotiation_seen = true;
-      for (const auto& n : t.requested_ca_names) pushUnique(s.requested_ca_names, n);
+      for (const auto& n : t.requested_ca_names) tally.ca_names.add(s.requested_ca_names, n);
       if (t.version != 0) {
         if (std::find(tally.versions.begin(), tally.versions.end(), t.version) == tally.versions.end()) {
           tally.versions.push_back(t.version);
@@ -840,6 +841,8 @@ class Auditor {
       Tally& tally = entry.second;
       ServerRecord& s = tally.record;
       s.clients = tally.clients.size();
+      tally.sni.noteIn(s.omitted, "sni");
+      tally.ca_names.noteIn(s.omitted, "requested_ca_names");
       auto add = [&](const char* code, std::string detail) {
         s.findings.push_back({code, rules_.severity(code), std::move(detail)});
       };

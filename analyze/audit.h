@@ -156,6 +156,8 @@ struct ServerRecord {
   std::int64_t first_seen = 0, last_seen = 0;
   std::uint64_t sessions = 0;
   std::uint64_t clients = 0;
+  // "sni", "requested_ca_names": distinct values past the first DEVICE_LIST_MAX, counted.
+  std::map<std::string, std::uint64_t> omitted;
 };
 
 struct AuditResult {

@@ -269,6 +269,20 @@ void writeFindings(JsonOut& j, const std::vector<Finding>& findings) {
 
 }  // namespace
 
+namespace {
+// Only for a device or server that sent more distinct values than its lists
+// keep (analyze::DEVICE_LIST_MAX): how many more, per list.
+void writeOmitted(JsonOut& j, const std::map<std::string, std::uint64_t>& omitted) {
+  if (omitted.empty()) return;
+  static constexpr JsonOut::Key LISTS[] = {"ccert", "ips", "ja3", "ja4", "requested_ca_names", "sni", "urls", "user_agents"};
+  j.key("omitted").beginObject();
+  for (const JsonOut::Key& list : LISTS) {
+    if (const auto it = omitted.find(std::string(list.text())); it != omitted.end()) j.field(list, it->second);
+  }
+  j.endObject();
+}
+}  // namespace
+
 std::string deviceReportText(const DeviceRecord& d) {
   std::string out;
   out.reserve(1024);
@@ -297,16 +311,7 @@ void appendDeviceReportText(const DeviceRecord& d, std::string& out) {
   j.field("first_seen", isoTime(d.first_seen))
       .field("last_seen", isoTime(d.last_seen))
       .field("sessions", d.sessions);
-  // Only for a device that sent more distinct values than its lists keep
-  // (analyze::DEVICE_LIST_MAX): how many more, per list.
-  if (!d.omitted.empty()) {
-    static constexpr JsonOut::Key LISTS[] = {"ccert", "ips", "ja3", "ja4", "sni", "urls", "user_agents"};
-    j.key("omitted").beginObject();
-    for (const JsonOut::Key& list : LISTS) {
-      if (const auto it = d.omitted.find(std::string(list.text())); it != d.omitted.end()) j.field(list, it->second);
-    }
-    j.endObject();
-  }
+  writeOmitted(j, d.omitted);
   j.endObject();
 }
 
@@ -328,8 +333,9 @@ std::string serverReportText(const ServerRecord& s) {
       .field("first_seen", isoTime(s.first_seen))
       .field("last_seen", isoTime(s.last_seen))
       .field("sessions", s.sessions)
-      .field("clients", s.clients)
-      .endObject();
+      .field("clients", s.clients);
+  writeOmitted(j, s.omitted);
+  j.endObject();
   return out;
 }
 

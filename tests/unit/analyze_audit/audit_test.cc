@@ -587,3 +587,24 @@ TEST_CASE("a device that sends a hundred User-Agents and URLs keeps its first 64
   one.http.push_back(request("00:0e:08:ab:cd:ef", "10.0.0.5", T0, "Linksys/SPA-962-6.1.5(a) (88012BA01234)"));
   CHECK(one.audit().devices.at(0).omitted.empty());
 }
+
+TEST_CASE("a server that a hundred clients reach by a hundred names keeps 64 and counts the rest") {
+  Run r;
+  for (int i = 0; i < 100; ++i) {
+    char mac[18];
+    std::snprintf(mac, sizeof mac, "00:0e:08:00:00:%02x", i);
+    const std::string ip = "10.0.1." + std::to_string(i + 1);
+    TlsObservation t = handshake(mac, ip.c_str(), T0 + i * SEC);
+    t.sni = "prov" + std::to_string(i) + ".example.net";
+    r.tls.push_back(std::move(t));
+  }
+  const auto res = r.audit();
+  REQUIRE(res.servers.size() == 1);
+  const ServerRecord& s = res.servers[0];
+  CHECK(s.sni.size() == DEVICE_LIST_MAX);
+  CHECK(s.sni.front() == "prov0.example.net");
+  CHECK(s.omitted == std::map<std::string, std::uint64_t>{{"sni", 36}});
+  CHECK(s.clients == 100);
+  CHECK(res.devices.size() == 100);
+  for (const auto& d : res.devices) CHECK(d.omitted.empty());
+}

@@ -110,6 +110,12 @@ TEST_CASE("a device with a hundred User-Agents: its detail keeps the claims of 6
   d.omitted = {{"user_agents", 36}, {"urls", 7}};
   const json::object report = json::parse(store::deviceReportText(d)).as_object();
   CHECK(json::serialize(report.at("omitted")) == R"({"urls":7,"user_agents":36})");
+  ServerRecord server;
+  server.id = "192.0.2.1:443";
+  server.omitted = {{"sni", 36}};
+  CHECK(json::serialize(json::parse(store::serverReportText(server)).at("omitted")) == R"({"sni":36})");
+  server.omitted.clear();
+  CHECK(!json::parse(store::serverReportText(server)).as_object().contains("omitted"));
   // An ordinary device: neither.
   d.omitted.clear();
   d.claims.resize(2 * DEVICE_LIST_MAX);
