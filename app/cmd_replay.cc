@@ -202,9 +202,10 @@ int runReplay(const CommonOptions& common, const ReplayOptions& opts) {
     const auto mib = [](std::uint64_t b) { return static_cast<double>(b) / (1 << 20); };
     std::fprintf(stderr,
                  "provaudit: reassembly held at most %.1f MiB out of order (limit %.0f) and %.1f MiB in parsers "
-                 "(limit %.0f); %llu flows cut at that limit\n",
+                 "(limit %.0f); %llu flows cut at that limit; the writer's queue held at most %.1f MiB (limit %.0f)\n",
                  mib(fs.buffered_bytes_peak), mib(limits.max_buffered_total), mib(fs.handler_bytes_peak),
-                 mib(limits.max_handler_bytes_total), static_cast<unsigned long long>(fs.flows_cut));
+                 mib(limits.max_handler_bytes_total), static_cast<unsigned long long>(fs.flows_cut),
+                 mib(pipe.pendingPeakBytes()), mib(MAX_PENDING_BYTES));
   }
   {
     const auto& fs = engine.stats();

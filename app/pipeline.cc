@@ -71,29 +71,58 @@ Pipeline::~Pipeline() {
   }
 }
 
+std::size_t pendingBytes(const analyze::TlsObservation& obs) {
+  std::size_t n = sizeof obs + obs.flow.source.size() + obs.sni.size() + obs.ja3_string.size() + obs.session_id.size() +
+                  obs.server_session_id.size();
+  for (const auto& name : obs.requested_ca_names) n += name.size();
+  for (const auto& c : obs.client_chain) {
+    if (c) n += analyze::certFootprint(*c);
+  }
+  return n;
+}
+
+std::size_t pendingBytes(const analyze::HttpObservation& obs) {
+  return sizeof obs + obs.flow.source.size() + obs.method.size() + obs.uri.size() + obs.host.size() +
+         obs.user_agent.size() + obs.body.size();
+}
+
 void Pipeline::onTls(analyze::TlsObservation&& obs) {
+  const std::size_t bytes = pendingBytes(obs);
   {
     std::unique_lock lock(mu_);
-    waitForRoom(lock);
+    waitForRoom(lock, bytes);
     ++totals_.tls_handshakes;
     if (obs.client_cert == analyze::ClientCertState::Present) ++totals_.client_certs;
     pending_tls_.push_back(std::move(obs));
+    pending_bytes_ += bytes;
+    pending_peak_bytes_ = std::max(pending_peak_bytes_, pending_bytes_);
   }
   maybeFlush();
 }
 
 void Pipeline::onHttp(analyze::HttpObservation&& obs) {
+  const std::size_t bytes = pendingBytes(obs);
   {
     std::unique_lock lock(mu_);
-    waitForRoom(lock);
+    waitForRoom(lock, bytes);
     ++totals_.http_requests;
     pending_http_.push_back(std::move(obs));
+    pending_bytes_ += bytes;
+    pending_peak_bytes_ = std::max(pending_peak_bytes_, pending_bytes_);
   }
   maybeFlush();
 }
 
-void Pipeline::waitForRoom(std::unique_lock<std::mutex>& lock) {
-  space_.wait(lock, [&] { return !writer_running_ || pending_tls_.size() + pending_http_.size() < MAX_PENDING; });
+void Pipeline::waitForRoom(std::unique_lock<std::mutex>& lock, std::size_t bytes) {
+  // An empty queue takes any one observation.
+  space_.wait(lock, [&] {
+    return !writer_running_ || (pending_tls_.size() + pending_http_.size() < MAX_PENDING &&
+                                (pending_bytes_ == 0 || pending_bytes_ + bytes <= MAX_PENDING_BYTES));
+  });
+}
+
+bool Pipeline::batchDue() const {
+  return pending_tls_.size() + pending_http_.size() >= STORE_BATCH || pending_bytes_ >= STORE_BATCH_BYTES;
 }
 
 bool Pipeline::auditDue(int cost_factor, std::chrono::steady_clock::duration min_interval) const {
@@ -104,8 +133,7 @@ void Pipeline::maybeFlush() {
   bool due = false;
   {
     std::lock_guard lock(mu_);
-    due = pending_tls_.size() + pending_http_.size() >= STORE_BATCH ||
-          std::chrono::steady_clock::now() - last_flush_ >= FLUSH_INTERVAL;
+    due = batchDue() || std::chrono::steady_clock::now() - last_flush_ >= FLUSH_INTERVAL;
     if (writer_running_) {
       if (due) wake_writer_.notify_one();
       return;
@@ -114,6 +142,7 @@ void Pipeline::maybeFlush() {
       // The writer failed: nothing more can be stored; stopWriter() reports why.
       pending_tls_.clear();
       pending_http_.clear();
+      pending_bytes_ = 0;
       return;
     }
   }
@@ -144,9 +173,7 @@ void Pipeline::writerLoop(std::chrono::steady_clock::duration min_interval, int 
     bool stop = false;
     {
       std::unique_lock lock(mu_);
-      wake_writer_.wait_for(lock, FLUSH_INTERVAL, [&] {
-        return writer_stop_ || pending_tls_.size() + pending_http_.size() >= STORE_BATCH;
-      });
+      wake_writer_.wait_for(lock, FLUSH_INTERVAL, [&] { return writer_stop_ || batchDue(); });
       stop = writer_stop_;
     }
     try {
@@ -171,6 +198,7 @@ void Pipeline::writerLoop(std::chrono::steady_clock::duration min_interval, int 
       writer_running_ = false;
       pending_tls_.clear();
       pending_http_.clear();
+      pending_bytes_ = 0;
       space_.notify_all();
       return;
     }
@@ -222,6 +250,7 @@ void Pipeline::flushLocked() {
     last_flush_ = std::chrono::steady_clock::now();
     tls.swap(pending_tls_);
     http.swap(pending_http_);
+    pending_bytes_ = 0;
   }
   space_.notify_all();
   if (tls.empty() && http.empty()) return;

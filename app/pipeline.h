@@ -54,8 +54,19 @@ inline constexpr std::chrono::seconds UNWATCHED_AUDIT_INTERVAL{30};
 // dashboard wait for a lock (bench/RESULTS.md, session 7). Past it, WAL: a
 // reader never waits.
 inline constexpr std::size_t DIRECT_WRITES_MAX_SIGHTINGS = 100000;
-// Observations queued for a background writer before the producers wait.
+// Observations queued for a background writer before the producers wait,
+// and their size (pendingBytes): a writer held by an audit or by another
+// process's write while hostile observations arrive (each with a 250 KB
+// certificate of its own, or 16 KiB of headers) would otherwise queue
+// gigabytes. A batch is due at a sixteenth of it, as at STORE_BATCH.
 inline constexpr std::size_t MAX_PENDING = 16 * STORE_BATCH;
+inline constexpr std::size_t MAX_PENDING_BYTES = std::size_t{64} << 20;
+inline constexpr std::size_t STORE_BATCH_BYTES = MAX_PENDING_BYTES / 16;
+// What a queued observation holds: itself, its texts and its client
+// certificates (a server's chain is the same few certificates for a fleet,
+// held once by the cache).
+std::size_t pendingBytes(const analyze::TlsObservation& obs);
+std::size_t pendingBytes(const analyze::HttpObservation& obs);
 
 // Where the audits' time went (all audits of the run), for -v.
 struct AuditTimes {
@@ -139,6 +150,11 @@ class Pipeline : public analyze::ObservationSink {
   AnomalyCounters& anomalies() { return anomalies_; }
   RunTotals& totals() { return totals_; }
   const AuditTimes& auditTimes() const { return audit_times_; }
+  // The most the writer's queue held at once (pendingBytes), for -v.
+  std::size_t pendingPeakBytes() const {
+    std::lock_guard lock(mu_);
+    return pending_peak_bytes_;
+  }
   const analyze::RuleSet& rules() const { return *rules_; }
 
  private:
@@ -167,8 +183,10 @@ class Pipeline : public analyze::ObservationSink {
   void readClaims();
   void writerLoop(std::chrono::steady_clock::duration min_interval, int cost_factor);
   bool auditDue(int cost_factor, std::chrono::steady_clock::duration min_interval = FLUSH_INTERVAL) const;
-  // Producers wait here while a background writer has MAX_PENDING queued (mu_ held).
-  void waitForRoom(std::unique_lock<std::mutex>& lock);
+  // Producers wait here while a background writer has MAX_PENDING, or
+  // MAX_PENDING_BYTES, queued (mu_ held).
+  void waitForRoom(std::unique_lock<std::mutex>& lock, std::size_t bytes);
+  bool batchDue() const;  // a batch's worth queued, by count or size (mu_ held)
   const CommonOptions& opts_;
   const bool auto_flush_;
   mutable std::mutex mu_;        // guards pending_*, totals_, dirty_ and the writer flags
@@ -210,6 +228,8 @@ class Pipeline : public analyze::ObservationSink {
   analyze::FlowAnalyzerFactory factory_;
   std::vector<analyze::TlsObservation> pending_tls_;
   std::vector<analyze::HttpObservation> pending_http_;
+  std::size_t pending_bytes_ = 0;  // pendingBytes() of both (mu_)
+  std::size_t pending_peak_bytes_ = 0;  // the most pending_bytes_ was (mu_)
   std::chrono::steady_clock::time_point last_flush_;
   std::ofstream events_;
   std::set<std::string> reported_findings_;  // "device|code" already written as events
