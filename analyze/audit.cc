@@ -53,6 +53,26 @@ void pushUnique(std::vector<std::string>& v, const std::string& s) {
   if (!s.empty() && std::find(v.begin(), v.end(), s) == v.end()) v.push_back(s);
 }
 
+// A list of distinct values kept whole (a device's servers: the store lists
+// a server's devices from them), looked up in the list while it is short and
+// in a set once it passes DEVICE_LIST_MAX (a scanner reaching thousands of
+// servers made each lookup a search of them all).
+class UniqueList {
+ public:
+  void add(std::vector<std::string>& list, const std::string& s) {
+    if (s.empty()) return;
+    if (list.size() < DEVICE_LIST_MAX) {
+      pushUnique(list, s);
+      return;
+    }
+    if (seen_.empty()) seen_.insert(list.begin(), list.end());
+    if (seen_.insert(s).second) list.push_back(s);
+  }
+
+ private:
+  std::unordered_set<std::string> seen_;
+};
+
 // One of a device's (or a server's) lists: its first DEVICE_LIST_MAX
 // distinct values kept, the others counted by their hash (omitted). Each
 // value is looked up among those kept only: never more than 64 compares.
@@ -535,6 +555,7 @@ class Auditor {
     d.handshakes.reserve(static_cast<std::size_t>(
         std::count_if(evs.begin(), evs.end(), [](const Evidence* ev) { return ev->tls != nullptr; })));
     CappedList ips, user_agents, urls, ja3, ja4, sni;
+    UniqueList servers;
     for (const Evidence* ev : evs) {
       const ObservedFlow& f = ev->flow();
       d.first_seen = std::min(d.first_seen, ev->ts());
@@ -544,7 +565,7 @@ class Auditor {
       d.claims.insert(d.claims.end(), ev->read->claims.begin(), ev->read->claims.end());
       ++d.sessions;
       d.sightings.push_back(ev->tls != nullptr ? observationKey(*ev->tls) : observationKey(*ev->http));
-      pushUnique(d.servers, f.server.str());
+      servers.add(d.servers, f.server.str());
       if (ev->http != nullptr) {
         const HttpObservation& h = *ev->http;
         ++d.http_requests;

@@ -608,3 +608,24 @@ TEST_CASE("a server that a hundred clients reach by a hundred names keeps 64 and
   CHECK(res.devices.size() == 100);
   for (const auto& d : res.devices) CHECK(d.omitted.empty());
 }
+
+TEST_CASE("a device that reaches 200 servers keeps them all, each once, in the order reached") {
+  Run r;
+  for (int round = 0; round < 2; ++round) {
+    for (int i = 0; i < 200; ++i) {
+      r.http.push_back(request("00:0e:08:ab:cd:ef", "10.0.0.5", T0 + (round * 200 + i) * SEC, "Linksys/SPA-962-6.1.5(a) (88012BA01234)"));
+      r.http.back().flow.server.ip = *IpAddr::parse("192.0.2." + std::to_string(i / 100 + 1));
+      r.http.back().flow.server.port = static_cast<std::uint16_t>(8000 + i);
+    }
+  }
+  const auto res = r.audit();
+  REQUIRE(res.devices.size() == 1);
+  const DeviceRecord& d = res.devices[0];
+  REQUIRE(d.servers.size() == 200);
+  CHECK(d.servers.front() == "192.0.2.1:8000");
+  CHECK(d.servers[DEVICE_LIST_MAX] == "192.0.2.1:" + std::to_string(8000 + DEVICE_LIST_MAX));
+  CHECK(d.servers.back() == "192.0.2.2:8199");
+  CHECK(std::set<std::string>(d.servers.begin(), d.servers.end()).size() == 200);
+  CHECK(res.servers.size() == 200);
+  CHECK(d.omitted.empty());  // servers are kept whole
+}
