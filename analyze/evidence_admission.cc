@@ -121,12 +121,8 @@ bool EvidenceAdmission::admit(const TlsObservation& t) {
     ++held_;
     return true;
   }
-  std::uint64_t text = t.sni.size() + t.ja3.size() + t.ja4.size() + t.flow.source.size() + t.server_session_id.size() +
-                       t.issued_ticket_sha256.size();
-  if (t.resumed) text += t.session_id.size() + t.ticket_sha256.size();  // what trimForAudit keeps
-  for (const auto& name : t.requested_ca_names) text += name.size();
   std::vector<CertKey> new_certs;
-  const std::uint64_t w = weight(text, &t, new_certs);
+  const std::uint64_t w = weight(keptTextBytes(t), &t, new_certs);  // the evidence holds it trimmed
   return admitKey(noveltyKey(t), w, new_certs);
 }
 
@@ -135,10 +131,8 @@ bool EvidenceAdmission::admit(const HttpObservation& h) {
     ++held_;
     return true;
   }
-  const std::uint64_t text =
-      h.method.size() + h.uri.size() + h.host.size() + h.user_agent.size() + h.body.size() + h.flow.source.size();
   std::vector<CertKey> none;
-  return admitKey(noveltyKey(h), weight(text, nullptr, none), none);
+  return admitKey(noveltyKey(h), weight(textBytes(h), nullptr, none), none);
 }
 
 void EvidenceAdmission::clear() {

@@ -66,6 +66,25 @@ void trimForAudit(TlsObservation& obs) {
   }
 }
 
+std::size_t keptTextBytes(const TlsObservation& obs) {
+  std::size_t n = obs.flow.source.size() + obs.sni.size() + obs.ja3.size() + obs.ja4.size() +
+                  obs.server_session_id.size() + obs.issued_ticket_sha256.size();
+  if (obs.resumed) n += obs.session_id.size() + obs.ticket_sha256.size();
+  for (const auto& name : obs.requested_ca_names) n += name.size();
+  return n;
+}
+
+std::size_t trimmedTextBytes(const TlsObservation& obs) {
+  std::size_t n = obs.ja3_string.size() + obs.offered_versions.size() * sizeof(std::uint16_t);
+  if (!obs.resumed) n += obs.session_id.size() + obs.ticket_sha256.size();
+  return n;
+}
+
+std::size_t textBytes(const HttpObservation& obs) {
+  return obs.flow.source.size() + obs.method.size() + obs.uri.size() + obs.host.size() + obs.user_agent.size() +
+         obs.body.size();
+}
+
 std::string versionName(std::uint16_t version) {
   switch (version) {
     case 0x0002: return "SSL 2.0";

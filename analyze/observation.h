@@ -95,6 +95,12 @@ std::string observationKey(const HttpObservation& obs);
 // by the server's). 100 to 400 bytes a handshake, for every one the evidence
 // holds (a sensor at --max-sightings holds 150,000).
 void trimForAudit(TlsObservation& obs);
+// The bytes of an observation's texts: of a handshake's, those trimForAudit
+// keeps (what the audit's evidence holds; trimmedTextBytes what it drops);
+// of a request's, all of them. For estimates of what holding one costs.
+std::size_t keptTextBytes(const TlsObservation& obs);
+std::size_t trimmedTextBytes(const TlsObservation& obs);
+std::size_t textBytes(const HttpObservation& obs);
 
 std::string versionName(std::uint16_t version);  // "TLS 1.2", "SSL 3.0", ...
 

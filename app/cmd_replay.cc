@@ -198,7 +198,7 @@ int runReplay(const CommonOptions& common, const ReplayOptions& opts) {
                  static_cast<unsigned long long>(at.rows_written), at.store_parts.rows_s, at.store_parts.indexes_s,
                  at.store_parts.search_s, at.commit_s, static_cast<unsigned long long>(db.walWritebacks()));
     const auto& fs = engine.stats();
-    const capture::FlowLimits limits;
+    const capture::FlowLimits& limits = engine.limits();
     const auto mib = [](std::uint64_t b) { return static_cast<double>(b) / (1 << 20); };
     std::fprintf(stderr,
                  "provaudit: reassembly held at most %.1f MiB out of order (limit %.0f) and %.1f MiB in parsers "

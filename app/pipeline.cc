@@ -72,19 +72,14 @@ Pipeline::~Pipeline() {
 }
 
 std::size_t pendingBytes(const analyze::TlsObservation& obs) {
-  std::size_t n = sizeof obs + obs.flow.source.size() + obs.sni.size() + obs.ja3_string.size() + obs.session_id.size() +
-                  obs.server_session_id.size();
-  for (const auto& name : obs.requested_ca_names) n += name.size();
+  std::size_t n = sizeof obs + analyze::keptTextBytes(obs) + analyze::trimmedTextBytes(obs);  // queued whole
   for (const auto& c : obs.client_chain) {
     if (c) n += analyze::certFootprint(*c);
   }
   return n;
 }
 
-std::size_t pendingBytes(const analyze::HttpObservation& obs) {
-  return sizeof obs + obs.flow.source.size() + obs.method.size() + obs.uri.size() + obs.host.size() +
-         obs.user_agent.size() + obs.body.size();
-}
+std::size_t pendingBytes(const analyze::HttpObservation& obs) { return sizeof obs + analyze::textBytes(obs); }
 
 void Pipeline::onTls(analyze::TlsObservation&& obs) {
   const std::size_t bytes = pendingBytes(obs);

@@ -21,6 +21,7 @@ class CaptureEngine {
   void finish(const PacketRef& last);
 
   [[nodiscard]] const FlowStats& stats() const { return table_.stats(); }
+  [[nodiscard]] const FlowLimits& limits() const { return table_.limits(); }
   // Packets decode() refused: non-TCP traffic plus malformed packets (those also count an anomaly).
   [[nodiscard]] std::uint64_t decodeFailures() const { return decode_failures_; }
   [[nodiscard]] std::size_t activeFlows() const { return table_.activeFlows(); }

@@ -85,6 +85,7 @@ class FlowTable {
   }
 
   [[nodiscard]] const FlowStats& stats() const { return stats_; }
+  [[nodiscard]] const FlowLimits& limits() const { return limits_; }
   // Entries in the table: live, bypassed (tombstones) and lingering closed flows.
   [[nodiscard]] std::size_t activeFlows() const { return flow_count_; }
 

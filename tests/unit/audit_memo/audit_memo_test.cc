@@ -330,6 +330,10 @@ TEST_CASE("the evidence's handshakes trimmed of what the audit never reads give 
     // A resumed handshake keeps what links it to the full one it resumes.
     CHECK(trimmed[i].session_id == (tls[i].resumed ? tls[i].session_id : ""));
     CHECK(trimmed[i].ticket_sha256 == (tls[i].resumed ? tls[i].ticket_sha256 : ""));
+    // The size estimates split the texts as the trim does.
+    CHECK(keptTextBytes(trimmed[i]) == keptTextBytes(tls[i]));
+    CHECK(trimmedTextBytes(trimmed[i]) == 0);
+    CHECK(trimmedTextBytes(tls[i]) > 0);
   }
   requireSame(runAudit({&trimmed, &http}, rules(), nullptr, nullptr), runAudit({&tls, &http}, rules(), nullptr, nullptr));
 }
