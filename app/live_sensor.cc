@@ -186,6 +186,24 @@ void LiveSensor::summary() const {
                    evidence_->path().c_str());
     }
     if (verbose_ > 0) {
+      // The workers' tables share the pool's limits (FlowLimits::shareFor):
+      // their peaks, summed, against the limits of them all.
+      std::uint64_t ooo_peak = 0, parsers_peak = 0, cut = 0;
+      for (std::size_t i = 0; i < pool_.workers(); ++i) {
+        const auto f = pool_.snapshot(i).flows;
+        ooo_peak += f.buffered_bytes_peak;
+        parsers_peak += f.handler_bytes_peak;
+        cut += f.flows_cut;
+      }
+      const auto mib = [](std::uint64_t b) { return static_cast<double>(b) / (1 << 20); };
+      const auto& limits = pool_.limits();
+      std::fprintf(stderr,
+                   "provaudit:   reassembly, the %zu workers' peaks summed: %.1f MiB out of order (limit %.0f for all "
+                   "of them), %.1f MiB in parsers (limit %.0f), %llu flows cut at that limit; %zu flows at most "
+                   "(%zu a worker); ring slots %zu a worker and interface\n",
+                   pool_.workers(), mib(ooo_peak), mib(limits.max_buffered_total), mib(parsers_peak),
+                   mib(limits.max_handler_bytes_total), ull(cut), limits.max_flows, pool_.workerLimits().max_flows,
+                   pool_.ringSlots());
       AnomalyCounters all;
       for (const auto* r : readers_) all.merge(r->snapshot().anomalies);
       for (std::size_t i = 0; i < pool_.workers(); ++i) all.merge(pool_.snapshot(i).anomalies);

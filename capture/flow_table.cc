@@ -24,6 +24,16 @@ IpAddr ipFrom(std::uint8_t family, const std::array<std::uint8_t, 16>& b) {
 
 }  // namespace
 
+FlowLimits FlowLimits::shareFor(std::size_t tables) const {
+  FlowLimits part = *this;
+  if (tables <= 1) return part;
+  const auto share = [tables](std::size_t total) { return std::max<std::size_t>(1, (total + tables - 1) / tables); };
+  part.max_flows = share(max_flows);
+  part.max_buffered_total = share(max_buffered_total);
+  part.max_handler_bytes_total = share(max_handler_bytes_total);
+  return part;
+}
+
 FlowTable::FlowTable(StreamHandlerFactory& factory, AnomalyCounters& anomalies, FlowLimits limits)
     : factory_(factory), anomalies_(anomalies), limits_(limits) {
   if (limits_.max_flows == 0) limits_.max_flows = 1;

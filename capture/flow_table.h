@@ -34,6 +34,13 @@ struct FlowLimits {
   std::size_t max_handler_bytes_total = 64 * 1024 * 1024;
   std::int64_t idle_timeout_ns = 300'000'000'000;       // flows idle this long (packet time) close with IdleTimeout
   std::int64_t closed_linger_ns = 5'000'000'000;        // closed flows stay this long to absorb late packets
+
+  // One table's part of limits meant for `tables` tables together (capture's
+  // analysis workers, one table each): the totals (flows, out-of-order bytes,
+  // parsers' bytes) divided among them, rounded up, at least 1 each; the
+  // limits of one flow, and the times, as they are. Memory then does not grow
+  // with --workers.
+  [[nodiscard]] FlowLimits shareFor(std::size_t tables) const;
 };
 
 struct FlowStats {

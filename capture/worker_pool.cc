@@ -1,5 +1,7 @@
 #include "capture/worker_pool.h"
 
+#include <algorithm>
+#include <bit>
 #include <string>
 
 #include "capture/capture_engine.h"
@@ -12,8 +14,8 @@ namespace {
 
 // After a packet: the slot keeps its small buffers, and its large ones while
 // the ring's large buffers (`ring_large`, kept by the worker) stay within
-// QUEUE_LARGE_BYTES_MAX; otherwise they go.
-void keepOrRelease(QueuedPacket& slot, std::size_t& ring_large) {
+// `budget` (ringLargeBytes); otherwise they go.
+void keepOrRelease(QueuedPacket& slot, std::size_t& ring_large, std::size_t budget) {
   ring_large -= slot.large_kept;
   slot.large_kept = 0;
   std::size_t large = 0;
@@ -21,7 +23,7 @@ void keepOrRelease(QueuedPacket& slot, std::size_t& ring_large) {
     if (b->capacity() > QUEUE_SLOT_KEEP_BYTES) large += b->capacity();
   }
   if (large == 0) return;
-  if (ring_large + large <= QUEUE_LARGE_BYTES_MAX) {
+  if (ring_large + large <= budget) {
     slot.large_kept = large;
     ring_large += large;
     return;
@@ -32,6 +34,16 @@ void keepOrRelease(QueuedPacket& slot, std::size_t& ring_large) {
 }
 
 }  // namespace
+
+std::size_t ringSlots(std::size_t slots, std::size_t workers) {
+  // A power of two (a ring's size: SpscQueue would round up), so that the
+  // rings together hold no more than `slots`.
+  return std::max(std::bit_floor(slots / std::max<std::size_t>(1, workers)), std::min(slots, MIN_RING_SLOTS));
+}
+
+std::size_t ringLargeBytes(std::size_t workers) {
+  return std::max(QUEUE_LARGE_BYTES_MAX / std::max<std::size_t>(1, workers), MIN_RING_LARGE_BYTES);
+}
 
 struct WorkerPool::Worker {
   std::size_t index = 0;
@@ -60,7 +72,11 @@ struct WorkerPool::Worker {
 
 WorkerPool::WorkerPool(std::size_t producers, std::vector<WorkerSetup> workers, std::size_t queue_slots,
                        FlowLimits limits)
-    : producers_(producers), limits_(limits) {
+    : producers_(producers),
+      limits_(limits),
+      worker_limits_(limits.shareFor(workers.size())),
+      ring_slots_(capture::ringSlots(queue_slots, workers.size())),
+      ring_large_bytes_(ringLargeBytes(workers.size())) {
   for (std::size_t i = 0; i < workers.size(); ++i) {
     auto w = std::make_unique<Worker>();
     w->index = i;
@@ -71,12 +87,12 @@ WorkerPool::WorkerPool(std::size_t producers, std::vector<WorkerSetup> workers, 
                                              *w->setup.anomalies);
       factory = w->tap.get();
     }
-    w->table = std::make_unique<FlowTable>(*factory, *w->setup.anomalies, limits_);
+    w->table = std::make_unique<FlowTable>(*factory, *w->setup.anomalies, worker_limits_);
     w->large_kept.assign(producers_, 0);
     workers_.push_back(std::move(w));
   }
   for (std::size_t i = 0; i < producers_ * workers_.size(); ++i) {
-    queues_.push_back(std::make_unique<SpscQueue<QueuedPacket>>(queue_slots));
+    queues_.push_back(std::make_unique<SpscQueue<QueuedPacket>>(ring_slots_));
   }
 }
 
@@ -171,7 +187,7 @@ void WorkerPool::run(Worker& w) {
         if (w.tap) w.tap->onPacket(pkt, slot->frame, slot->orig_len);
         w.table->countRawPacket(slot->orig_len);
         w.table->process(pkt);
-        keepOrRelease(*slot, w.large_kept[p]);
+        keepOrRelease(*slot, w.large_kept[p], ring_large_bytes_);
         q.pop();
         worked = true;
       }

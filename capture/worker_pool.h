@@ -37,21 +37,35 @@
 
 namespace provaudit::capture {
 
-// Slots per (capture thread, worker) ring. 16 Ki full-size frames buffer about
-// 0.2 s of 1 Gbit/s for one worker: enough to absorb a burst or a slow audit.
+// Ring slots per capture thread (interface), divided among its rings to the
+// workers: 16 Ki full-size frames buffer about 0.2 s of 1 Gbit/s, enough to
+// absorb a burst or a slow audit. Each worker sees its share of the traffic,
+// so its share of the slots buffers as long; and every worker waits when the
+// writer does, so the rings together absorb what one ring of all the slots
+// would. The memory of the rings then does not grow with --workers.
 inline constexpr std::size_t DEFAULT_QUEUE_SLOTS = 16384;
+// A ring has at least this many slots (or all of them, if fewer were asked for).
+inline constexpr std::size_t MIN_RING_SLOTS = 256;
 inline constexpr std::size_t MAX_WORKERS = 256;
 // A slot keeps its buffers for the next packet up to this size (a standard
 // Ethernet frame, its payload), so a ring of ordinary traffic allocates nothing.
 inline constexpr std::size_t QUEUE_SLOT_KEEP_BYTES = 2 * 1024;
 // Larger buffers (jumbo frames, and the super-frames GRO makes on a busy link,
-// up to the snap length) are kept while a ring's large buffers stay within
-// this, and given back after use beyond it. A ring then holds at most
-// slots x 2 x QUEUE_SLOT_KEEP_BYTES + QUEUE_LARGE_BYTES_MAX of packet memory
-// (16 Ki slots: 72 MiB), where keeping every slot's buffer up to 16 KiB (as
-// before) let one ring grow to 512 MiB, and the live sensor's peak RSS on the
-// 1 GB corpus to 452 MB (bench/RESULTS.md, session 11).
+// up to the snap length) are kept while the large buffers of a capture
+// thread's rings stay within this (divided among its rings as the slots are,
+// at least MIN_RING_LARGE_BYTES a ring), and given back after use beyond it.
+// A capture thread's rings then hold at most slots x 2 x
+// QUEUE_SLOT_KEEP_BYTES + QUEUE_LARGE_BYTES_MAX of packet memory (16 Ki
+// slots: 72 MiB) whatever --workers, where keeping every slot's buffer up to
+// 16 KiB (as before) let one ring grow to 512 MiB, and the live sensor's peak
+// RSS on the 1 GB corpus to 452 MB (bench/RESULTS.md, session 11); and where
+// each worker's ring had all the slots, 72 MiB a worker (session 16).
 inline constexpr std::size_t QUEUE_LARGE_BYTES_MAX = 8 * 1024 * 1024;
+inline constexpr std::size_t MIN_RING_LARGE_BYTES = 1024 * 1024;
+// One ring's share of a capture thread's `slots` (a power of two, the rings'
+// size, rounded down) and of QUEUE_LARGE_BYTES_MAX among `workers` rings.
+[[nodiscard]] std::size_t ringSlots(std::size_t slots, std::size_t workers);
+[[nodiscard]] std::size_t ringLargeBytes(std::size_t workers);
 // A worker with nothing to do sleeps at most this long before it looks at the
 // clock (idle flow expiry) and the rings again.
 inline constexpr std::chrono::milliseconds WORKER_IDLE_WAIT{100};
@@ -90,6 +104,8 @@ struct WorkerSetup {
 
 class WorkerPool {
  public:
+  // `queue_slots` per producer and `limits` for the whole pool: each
+  // worker's ring and flow table has its share (ringSlots, FlowLimits::shareFor).
   WorkerPool(std::size_t producers, std::vector<WorkerSetup> workers, std::size_t queue_slots = DEFAULT_QUEUE_SLOTS,
              FlowLimits limits = {});
   ~WorkerPool();
@@ -106,6 +122,10 @@ class WorkerPool {
 
   [[nodiscard]] std::size_t workers() const { return workers_.size(); }
   [[nodiscard]] std::size_t workerFor(const DecodedPacket& pkt) const;
+  // The pool's limits, and one worker's share of them.
+  [[nodiscard]] const FlowLimits& limits() const { return limits_; }
+  [[nodiscard]] const FlowLimits& workerLimits() const { return worker_limits_; }
+  [[nodiscard]] std::size_t ringSlots() const { return ring_slots_; }
   // Any thread.
   [[nodiscard]] WorkerSnapshot snapshot(std::size_t worker) const;
   [[nodiscard]] std::uint64_t queueDrops() const;
@@ -123,6 +143,9 @@ class WorkerPool {
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::unique_ptr<SpscQueue<QueuedPacket>>> queues_;  // [producer * workers + worker]
   FlowLimits limits_;
+  FlowLimits worker_limits_;
+  std::size_t ring_slots_ = 0;
+  std::size_t ring_large_bytes_ = 0;
   std::atomic<bool> finishing_{false};
   bool started_ = false;
 };

@@ -36,7 +36,7 @@ struct Harness {
   std::vector<std::unique_ptr<AnomalyCounters>> anomalies;
   std::unique_ptr<WorkerPool> pool;
 
-  Harness(std::size_t workers, std::size_t slots) {
+  Harness(std::size_t workers, std::size_t slots, FlowLimits limits = {}) {
     std::vector<WorkerSetup> setups;
     for (std::size_t i = 0; i < workers; ++i) {
       recorders.push_back(std::make_unique<Recorder>());
@@ -46,7 +46,7 @@ struct Harness {
       s.anomalies = anomalies.back().get();
       setups.push_back(std::move(s));
     }
-    pool = std::make_unique<WorkerPool>(1, std::move(setups), slots);
+    pool = std::make_unique<WorkerPool>(1, std::move(setups), slots, limits);
   }
 
   bool submit(const Frame& f, std::int64_t ts) {
@@ -147,28 +147,114 @@ TEST_CASE("worker pool: snapshots report packets and flows for the writer thread
 }
 
 TEST_CASE("worker pool: a ring keeps large buffers (GRO super-frames) only within its budget") {
-  // 1024 slots, every one of them used by a 12 KiB segment (only the payload:
-  // no evidence file, no frame): keeping them all would hold 12 MiB in one
-  // ring, past QUEUE_LARGE_BYTES_MAX.
+  // 1024 slots a ring, every one of them used by a 12 KiB segment (only the
+  // payload: no evidence file, no frame): keeping them all would hold 12 MiB
+  // in one ring, past QUEUE_LARGE_BYTES_MAX, the budget of all of a capture
+  // thread's rings together: one worker's ring has all of it, one of four a
+  // quarter.
   const std::size_t slots = 1024;
   static_assert(1024 * 12 * 1024 > QUEUE_LARGE_BYTES_MAX);
-  Harness h(1, slots);
+  for (const std::size_t workers : {std::size_t{1}, std::size_t{4}}) {
+    CAPTURE(workers);
+    Harness h(workers, slots * workers);
+    REQUIRE(h.pool->ringSlots() == slots);
+    h.pool->start();
+    const std::string big(12 * 1024, 'x');
+    std::int64_t ts = 1'000'000'000;
+    std::uint32_t seq = 1001;
+    REQUIRE(h.submit(segment(11, 40000, true, 1000, TCP_SYN, ""), ts++));
+    for (std::size_t i = 0; i < 2 * slots; ++i) {
+      // Retried while the worker catches up: every segment is delivered.
+      while (!h.submit(segment(11, 40000, true, seq, TCP_ACK | TCP_PSH, big), ts)) std::this_thread::yield();
+      ++ts;
+      seq += static_cast<std::uint32_t>(big.size());
+    }
+    h.pool->finish();
+    WorkerSnapshot s;
+    for (std::size_t i = 0; i < workers; ++i) {
+      if (h.pool->snapshot(i).packets > 0) s = h.pool->snapshot(i);  // the flow's worker
+    }
+    CHECK(s.packets == 2 * slots + 1);
+    CHECK(s.queue_large_bytes > 0);                                // large buffers are kept, up to the budget
+    CHECK(s.queue_large_bytes <= QUEUE_LARGE_BYTES_MAX / workers);  // and no further
+    // The stream arrived whole.
+    CHECK(h.clientStreams()[40000].size() == 2 * slots * big.size());
+  }
+}
+
+TEST_CASE("worker pool: a capture thread's ring slots are divided among the workers' rings") {
+  CHECK(ringSlots(16384, 1) == 16384);
+  CHECK(ringSlots(16384, 4) == 4096);
+  CHECK(ringSlots(16384, 3) == 4096);  // a ring's size is a power of two: rounded down, never past the whole
+  CHECK(ringSlots(16384, 256) == MIN_RING_SLOTS);  // at least this many a ring
+  CHECK(ringSlots(8, 4) == 8);                     // or all that were asked for
+  CHECK(ringLargeBytes(1) == QUEUE_LARGE_BYTES_MAX);
+  CHECK(ringLargeBytes(4) == QUEUE_LARGE_BYTES_MAX / 4);
+  CHECK(ringLargeBytes(256) == MIN_RING_LARGE_BYTES);
+  // Not started: nothing consumes. One flow's packets all go to one of the
+  // four rings, which holds a quarter of the slots.
+  Harness h(4, 1024);
+  const Frame f = segment(11, 40000, true, 1000, TCP_SYN, "");
+  int accepted = 0;
+  for (int i = 0; i < 1000; ++i) accepted += h.submit(f, 1'000'000'000 + i) ? 1 : 0;
+  CHECK(accepted == 256);
+  CHECK(h.pool->queueDrops() == 1000 - 256);
+}
+
+TEST_CASE("worker pool: the flow limits are the pool's, each worker's table a share") {
+  // 1,000 connections that never end (a SYN each), across four workers whose
+  // tables may hold 64 flows together: each holds 16 and evicts the least
+  // recently used beyond (with the whole limit each, 256 would stay).
+  FlowLimits limits;
+  limits.max_flows = 64;
+  limits.max_buffered_total = 1 << 20;
+  limits.max_handler_bytes_total = 1 << 20;
+  Harness h(4, 4096, limits);
+  CHECK(h.pool->limits().max_flows == 64);
+  CHECK(h.pool->workerLimits().max_flows == 16);
+  CHECK(h.pool->workerLimits().max_buffered_total == (1 << 18));
+  CHECK(h.pool->workerLimits().max_handler_bytes_total == (1 << 18));
+  CHECK(h.pool->workerLimits().max_buffered_per_direction == limits.max_buffered_per_direction);
   h.pool->start();
-  const std::string big(12 * 1024, 'x');
+  constexpr int SYNS = 1000;
   std::int64_t ts = 1'000'000'000;
-  std::uint32_t seq = 1001;
-  REQUIRE(h.submit(segment(11, 40000, true, 1000, TCP_SYN, ""), ts++));
-  for (std::size_t i = 0; i < 2 * slots; ++i) {
-    // Retried while the worker catches up: every segment is delivered.
-    while (!h.submit(segment(11, 40000, true, seq, TCP_ACK | TCP_PSH, big), ts)) std::this_thread::yield();
+  for (int i = 0; i < SYNS; ++i) {
+    const auto client = static_cast<std::uint8_t>(20 + i / 250);
+    const auto port = static_cast<std::uint16_t>(30000 + i % 250);
+    while (!h.submit(segment(client, port, true, 1000, TCP_SYN, ""), ts)) std::this_thread::yield();
     ++ts;
-    seq += static_cast<std::uint32_t>(big.size());
   }
   h.pool->finish();
-  const auto s = h.pool->snapshot(0);
-  CHECK(s.packets == 2 * slots + 1);
-  CHECK(s.queue_large_bytes > 0);                       // large buffers are kept, up to the budget
-  CHECK(s.queue_large_bytes <= QUEUE_LARGE_BYTES_MAX);  // and no further
-  // The stream arrived whole.
-  CHECK(h.clientStreams()[40000].size() == 2 * slots * big.size());
+  std::uint64_t created = 0, evicted = 0;
+  for (std::size_t i = 0; i < 4; ++i) {
+    const auto s = h.pool->snapshot(i);
+    REQUIRE(s.flows.flows_created > 16);  // every worker got more than its share
+    created += s.flows.flows_created;
+    evicted += s.flows.flows_evicted;
+  }
+  CHECK(created == SYNS);
+  CHECK(evicted == SYNS - 64);
+}
+
+TEST_CASE("flow limits: a table's share of limits meant for several") {
+  FlowLimits all;
+  all.max_flows = 1000;
+  all.max_buffered_total = 64 << 20;
+  all.max_handler_bytes_total = 10;
+  const FlowLimits one = all.shareFor(1);
+  CHECK(one.max_flows == 1000);
+  CHECK(one.max_buffered_total == (64 << 20));
+  CHECK(one.max_handler_bytes_total == 10);
+  const FlowLimits third = all.shareFor(3);
+  CHECK(third.max_flows == 334);  // rounded up
+  CHECK(third.max_buffered_total == (64 << 20) / 3 + 1);
+  CHECK(third.max_handler_bytes_total == 4);
+  const FlowLimits many = all.shareFor(256);
+  CHECK(many.max_flows == 4);
+  CHECK(many.max_handler_bytes_total == 1);  // at least 1
+  // The limits of one flow, and the times, are not divided.
+  CHECK(many.max_buffered_per_direction == all.max_buffered_per_direction);
+  CHECK(many.max_out_of_order_segments == all.max_out_of_order_segments);
+  CHECK(many.idle_timeout_ns == all.idle_timeout_ns);
+  CHECK(many.closed_linger_ns == all.closed_linger_ns);
 }
