@@ -1,5 +1,7 @@
 #include "capture/evidence_tap.h"
 
+#include "capture/flow_table.h"
+
 namespace provaudit::capture {
 namespace {
 
@@ -46,8 +48,13 @@ class EvidenceTap::TapHandler final : public StreamHandler {
 };
 
 EvidenceTap::EvidenceTap(StreamHandlerFactory& inner, PcapngWriter& writer, DetectionProbe probe,
-                         AnomalyCounters& anomalies)
-    : inner_(inner), writer_(writer), probe_(std::move(probe)), anomalies_(anomalies) {}
+                         AnomalyCounters& anomalies, std::size_t taps)
+    : inner_(inner),
+      writer_(writer),
+      probe_(std::move(probe)),
+      anomalies_(anomalies),
+      max_flows_(limitShare(MAX_EVIDENCE_FLOWS, taps)),
+      max_held_bytes_(limitShare(MAX_EVIDENCE_HELD_BYTES, taps)) {}
 
 EvidenceTap::~EvidenceTap() = default;
 
@@ -87,7 +94,7 @@ void EvidenceTap::onPacket(const DecodedPacket& pkt, std::span<const std::uint8_
   if (it == flows_.end()) {
     // A bare RST of a flow we do not know carries nothing worth keeping.
     if ((pkt.tcp_flags & TCP_RST) != 0 && pkt.payload.empty()) return;
-    if (flows_.size() >= MAX_EVIDENCE_FLOWS) {
+    if (flows_.size() >= max_flows_) {
       anomalies_.inc(PA_ANOMALY("evidence_flows_untracked"));
       return;
     }
@@ -109,7 +116,7 @@ void EvidenceTap::onPacket(const DecodedPacket& pkt, std::span<const std::uint8_
       return;
     case State::Pending:
       if (e.held.size() >= MAX_EVIDENCE_HELD_FRAMES) return;  // an unrecognised flow: most are never kept
-      if (held_bytes_ + frame.size() > MAX_EVIDENCE_HELD_BYTES) {
+      if (held_bytes_ + frame.size() > max_held_bytes_) {
         anomalies_.inc(PA_ANOMALY("evidence_frames_not_held"));
         return;
       }

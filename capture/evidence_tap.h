@@ -29,6 +29,7 @@
 namespace provaudit::capture {
 
 // Flows tracked at once; beyond, new flows are not saved (evidence_flows_untracked).
+// This and MAX_EVIDENCE_HELD_BYTES are the capture's: each worker's tap has a share.
 inline constexpr std::size_t MAX_EVIDENCE_FLOWS = 1 << 16;
 // Packets held per flow before it is recognised (SYN, SYN-ACK, ACK and the first segments suffice).
 inline constexpr std::size_t MAX_EVIDENCE_HELD_FRAMES = 8;
@@ -45,8 +46,12 @@ using DetectionProbe = std::function<DetectionCounts()>;
 
 class EvidenceTap final : public StreamHandlerFactory {
  public:
-  // `inner` creates the analyzers; `probe` reads their detection counters (same thread).
-  EvidenceTap(StreamHandlerFactory& inner, PcapngWriter& writer, DetectionProbe probe, AnomalyCounters& anomalies);
+  // `inner` creates the analyzers; `probe` reads their detection counters
+  // (same thread). `taps`: how many taps (one per worker) share the limits;
+  // this one tracks MAX_EVIDENCE_FLOWS / taps flows and holds
+  // MAX_EVIDENCE_HELD_BYTES / taps (rounded up).
+  EvidenceTap(StreamHandlerFactory& inner, PcapngWriter& writer, DetectionProbe probe, AnomalyCounters& anomalies,
+              std::size_t taps = 1);
   ~EvidenceTap() override;
 
   std::unique_ptr<StreamHandler> create(const FlowInfo& flow) override;
@@ -59,6 +64,8 @@ class EvidenceTap final : public StreamHandlerFactory {
 
   [[nodiscard]] std::size_t trackedFlows() const { return flows_.size(); }
   [[nodiscard]] std::uint64_t packetsSaved() const { return saved_; }
+  [[nodiscard]] std::size_t maxFlows() const { return max_flows_; }
+  [[nodiscard]] std::size_t maxHeldBytes() const { return max_held_bytes_; }
 
  private:
   class TapHandler;
@@ -90,6 +97,8 @@ class EvidenceTap final : public StreamHandlerFactory {
   DetectionProbe probe_;
   AnomalyCounters& anomalies_;
   std::unordered_map<CanonicalFlowKey, Entry, CanonicalFlowKeyHasher> flows_;
+  std::size_t max_flows_;
+  std::size_t max_held_bytes_;
   std::size_t held_bytes_ = 0;
   std::uint64_t saved_ = 0;
 };

@@ -26,11 +26,9 @@ IpAddr ipFrom(std::uint8_t family, const std::array<std::uint8_t, 16>& b) {
 
 FlowLimits FlowLimits::shareFor(std::size_t tables) const {
   FlowLimits part = *this;
-  if (tables <= 1) return part;
-  const auto share = [tables](std::size_t total) { return std::max<std::size_t>(1, (total + tables - 1) / tables); };
-  part.max_flows = share(max_flows);
-  part.max_buffered_total = share(max_buffered_total);
-  part.max_handler_bytes_total = share(max_handler_bytes_total);
+  part.max_flows = limitShare(max_flows, tables);
+  part.max_buffered_total = limitShare(max_buffered_total, tables);
+  part.max_handler_bytes_total = limitShare(max_handler_bytes_total, tables);
   return part;
 }
 

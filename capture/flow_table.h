@@ -12,6 +12,7 @@
 // the flows whose handlers hold the most are closed early, counted), and idle
 // flows are closed by packet time.
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -21,6 +22,13 @@
 #include "common/stream.h"
 
 namespace provaudit::capture {
+
+// One of `parts` equal shares of a limit meant for them together: rounded
+// up, at least 1 (FlowLimits::shareFor, the evidence tap's limits).
+[[nodiscard]] inline std::size_t limitShare(std::size_t total, std::size_t parts) {
+  if (parts <= 1) return total;
+  return total / parts + (total % parts != 0 ? 1 : 0) + (total == 0 ? 1 : 0);
+}
 
 struct FlowLimits {
   std::size_t max_flows = 1 << 18;                      // beyond: evict the least recently used flow (counted)

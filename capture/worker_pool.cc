@@ -84,7 +84,7 @@ WorkerPool::WorkerPool(std::size_t producers, std::vector<WorkerSetup> workers, 
     StreamHandlerFactory* factory = w->setup.factory;
     if (w->setup.evidence != nullptr) {
       w->tap = std::make_unique<EvidenceTap>(*w->setup.factory, *w->setup.evidence, w->setup.detection,
-                                             *w->setup.anomalies);
+                                             *w->setup.anomalies, workers.size());
       factory = w->tap.get();
     }
     w->table = std::make_unique<FlowTable>(*factory, *w->setup.anomalies, worker_limits_);

@@ -1,7 +1,9 @@
 // Analysis workers (capture/worker_pool.h): every segment of a flow, both
 // directions, reaches one worker's flow table in order; full rings drop and count.
 #include <catch2/catch.hpp>
+#include <unistd.h>
 
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <string>
@@ -11,11 +13,14 @@
 #include "../capture/packet_builder.h"
 #include "../capture/recording_handler.h"
 #include "capture/decoder.h"
+#include "capture/evidence_tap.h"
+#include "capture/evidence_writer.h"
 #include "capture/worker_pool.h"
 
 using namespace provaudit;
 using namespace provaudit::capture;
 using namespace provaudit::capture::test;
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -36,7 +41,7 @@ struct Harness {
   std::vector<std::unique_ptr<AnomalyCounters>> anomalies;
   std::unique_ptr<WorkerPool> pool;
 
-  Harness(std::size_t workers, std::size_t slots, FlowLimits limits = {}) {
+  Harness(std::size_t workers, std::size_t slots, FlowLimits limits = {}, PcapngWriter* evidence = nullptr) {
     std::vector<WorkerSetup> setups;
     for (std::size_t i = 0; i < workers; ++i) {
       recorders.push_back(std::make_unique<Recorder>());
@@ -44,6 +49,10 @@ struct Harness {
       WorkerSetup s;
       s.factory = recorders.back().get();
       s.anomalies = anomalies.back().get();
+      if (evidence != nullptr) {
+        s.evidence = evidence;
+        s.detection = [] { return DetectionCounts{}; };  // nothing recognised: every flow stays pending
+      }
       setups.push_back(std::move(s));
     }
     pool = std::make_unique<WorkerPool>(1, std::move(setups), slots, limits);
@@ -234,6 +243,38 @@ TEST_CASE("worker pool: the flow limits are the pool's, each worker's table a sh
   }
   CHECK(created == SYNS);
   CHECK(evicted == SYNS - 64);
+}
+
+TEST_CASE("worker pool: the evidence file's limits are the pool's, each worker's tap a share") {
+  // 100,000 connections that are never recognised (a SYN each): the taps of
+  // four workers track MAX_EVIDENCE_FLOWS of them together, a quarter each;
+  // the rest are counted (with the whole limit each, none would be).
+  const fs::path path = fs::temp_directory_path() / ("pa_pool_evidence_" + std::to_string(::getpid()) + ".pcapng");
+  std::string err;
+  auto writer = PcapngWriter::create(path.string(), err);
+  REQUIRE(writer);
+  Harness h(4, 16384, FlowLimits{}, writer.get());
+  h.pool->start();
+  constexpr std::size_t SYNS = 100000;
+  std::int64_t ts = 1'000'000'000;
+  for (std::size_t i = 0; i < SYNS; ++i) {
+    const auto client = static_cast<std::uint8_t>(20 + i / 50000);
+    const auto port = static_cast<std::uint16_t>(10000 + i % 50000);
+    while (!h.submit(segment(client, port, true, 1000, TCP_SYN, ""), ts)) std::this_thread::yield();
+    ++ts;
+  }
+  h.pool->finish();
+  std::uint64_t untracked = 0;
+  for (std::size_t i = 0; i < 4; ++i) {
+    REQUIRE(h.pool->snapshot(i).flows.flows_created > MAX_EVIDENCE_FLOWS / 4);  // more than its share
+    h.anomalies[i]->forEach([&](const std::string& name, std::uint64_t n) {
+      if (name == "evidence_flows_untracked") untracked += n;
+    });
+  }
+  CHECK(untracked == SYNS - MAX_EVIDENCE_FLOWS);
+  writer.reset();
+  std::error_code ec;
+  fs::remove(path, ec);
 }
 
 TEST_CASE("flow limits: a table's share of limits meant for several") {
