@@ -26,6 +26,7 @@
 #include "capture/live_source.h"
 #include "capture/worker_pool.h"
 #include "store/database.h"
+#include "store/sqlite_util.h"
 
 namespace provaudit::app {
 namespace {
@@ -96,6 +97,7 @@ int runCapture(const CommonOptions& common, const CaptureOptions& opts) {
   // After the interfaces: a typo in -i or -f leaves no database behind.
   store::Database db(common.db, store::Database::Mode::ReadWrite);
   Pipeline pipe(common, db, /*auto_flush=*/false);  // loads the rules, opens --events
+  pipe.retryStoreErrors();  // a full disk is waited out, not died of
 
   std::unique_ptr<capture::PcapngWriter> evidence;
   if (!opts.evidence.empty()) {
@@ -215,12 +217,18 @@ int runCapture(const CommonOptions& common, const CaptureOptions& opts) {
 
   for (auto& r : readers) r->stop();
   for (auto& r : readers) r->join();
+  pipe.releaseProducers();  // a database that cannot be written must not hold the workers' last flows
   pool.finish();  // workers drain their rings and close every flow
   sensor.tick(true);
   sensor.summary();
   for (const auto& r : readers) {
     const auto c = r->snapshot();
     if (!c.error.empty()) printError(c.error);
+  }
+  if (pipe.storeFailing()) {
+    printError(store::dbErrorText(common.db, pipe.storeError()) + "; " + std::to_string(pipe.pendingCount()) +
+               " observations could not be stored");
+    return 1;
   }
   return all_failed ? 1 : 0;
 }

@@ -139,7 +139,11 @@ int runReplay(const CommonOptions& common, const ReplayOptions& opts) {
       rec.bytes += pkt.orig_len;
       last = pkt.ref;
       engine.onPacket(pkt);
-      if ((packets & 0x3ff) == 0) progress.update(*src);
+      if ((packets & 0x3ff) == 0) {
+        progress.update(*src);
+        // Nothing read from here on could be stored: stop, and say why (stopWriter).
+        if (pipe.writerFailed()) break;
+      }
     }
     progress.update(*src, true);
     progress.done();
@@ -168,6 +172,7 @@ int runReplay(const CommonOptions& common, const ReplayOptions& opts) {
         if (c > prior[n]) delta.inc(registerAnomaly(n), c - prior[n]);
       });
     }
+    if (pipe.writerFailed()) break;  // the writer's error, below, says why
     pipe.withDatabase([&](store::Database& d) { d.transaction([&] { d.saveSource(rec, delta); }); });
     last_saved.emplace(std::move(rec), std::move(delta));
   }
@@ -260,6 +265,9 @@ void setupReplay(CLI::App& app, CommonOptions& common) {
   cmd->callback([&common, opts]() {
     try {
       g_exit_status = runReplay(common, *opts);
+    } catch (const store::DbError& e) {
+      printError(store::dbErrorText(common.db, e.what()));  // SQLite's messages do not name the file
+      g_exit_status = 1;
     } catch (const std::exception& e) {
       printError(e.what());
       g_exit_status = 1;

@@ -65,27 +65,45 @@ std::map<std::string, std::uint64_t> LiveSensor::totals() const {
 }
 
 void LiveSensor::tick(bool final) {
+  // A database that cannot be written for now (a full disk: Pipeline::
+  // retryStoreErrors) is waited out: the flush keeps what it could not
+  // store, the audit and the statistics wait for it.
+  if (final) pipe_.retryNow();
   pipe_.flush();
   const auto now = std::chrono::steady_clock::now();
-  if (final || (pipe_.dirty() && now >= next_audit_)) {
-    const analyze::AuditResult& result = pipe_.audit();
-    last_audit_ = {};
-    last_audit_.devices = result.devices.size();
-    for (const auto& d : result.devices) {
-      last_audit_.classes[d.identity]++;
-      last_audit_.findings += d.findings.size();
+  if (!pipe_.storeFailing() && (final || (pipe_.dirty() && now >= next_audit_))) {
+    try {
+      const analyze::AuditResult& result = pipe_.audit();
+      last_audit_ = {};
+      last_audit_.devices = result.devices.size();
+      for (const auto& d : result.devices) {
+        last_audit_.classes[d.identity]++;
+        last_audit_.findings += d.findings.size();
+      }
+      const auto done = std::chrono::steady_clock::now();
+      next_audit_ = done + (done - now) * AUDIT_IDLE_FACTOR;
+    } catch (const store::DbError& e) {
+      if (!e.storageUnavailable()) throw;
+      pipe_.storeFailed(e);
     }
-    const auto done = std::chrono::steady_clock::now();
-    next_audit_ = done + (done - now) * AUDIT_IDLE_FACTOR;
   }
   if (evidence_ != nullptr && !evidence_->flush() && !evidence_error_reported_) {
     evidence_error_reported_ = true;
     std::fprintf(stderr, "provaudit: warning: %s; no more evidence is written\n", evidence_->error().c_str());
   }
-  db_.transaction([&] {
-    saveSources(final);
-    saveStats();
-  });
+  if (!pipe_.storeFailing()) {
+    std::map<std::string, std::uint64_t> saved = saved_;
+    try {
+      db_.transaction([&] {
+        saveSources(final);
+        saveStats(saved);
+      });
+      saved_ = std::move(saved);  // only once they are committed
+    } catch (const store::DbError& e) {
+      if (!e.storageUnavailable()) throw;
+      pipe_.storeFailed(e);
+    }
+  }
   warnDrops(final);
   if (verbose_ > 0 && !final) verboseStatus();
 }
@@ -118,12 +136,12 @@ void LiveSensor::saveSources(bool final) {
   }
 }
 
-void LiveSensor::saveStats() {
+void LiveSensor::saveStats(std::map<std::string, std::uint64_t>& saved) {
   // The stats table is cumulative over runs: add only what grew since the last save.
   for (const auto& [name, value] : totals()) {
-    const std::uint64_t before = saved_[name];
+    const std::uint64_t before = saved[name];
     if (value > before) db_.addStat(name, static_cast<std::int64_t>(value - before));
-    saved_[name] = std::max(value, before);
+    saved[name] = std::max(value, before);
   }
 }
 

@@ -61,7 +61,8 @@ class LiveSensor {
 
  private:
   void saveSources(bool final);
-  void saveStats();
+  // Adds what grew since `saved` (what the table has) and updates it.
+  void saveStats(std::map<std::string, std::uint64_t>& saved);
   void warnDrops(bool final);
   void verboseStatus();
 

@@ -109,11 +109,54 @@ void Pipeline::onHttp(analyze::HttpObservation&& obs) {
 }
 
 void Pipeline::waitForRoom(std::unique_lock<std::mutex>& lock, std::size_t bytes) {
-  // An empty queue takes any one observation.
+  // An empty queue takes any one observation. Without a background writer
+  // the flushing thread is the producer (replay's auto_flush) or a timer
+  // that flushes whatever is queued (capture): no wait, unless the database
+  // cannot be written for now.
   space_.wait(lock, [&] {
-    return !writer_running_ || (pending_tls_.size() + pending_http_.size() < MAX_PENDING &&
-                                (pending_bytes_ == 0 || pending_bytes_ + bytes <= MAX_PENDING_BYTES));
+    return producers_released_ || !(writer_running_ || store_waiting_) ||
+           (pending_tls_.size() + pending_http_.size() < MAX_PENDING &&
+            (pending_bytes_ == 0 || pending_bytes_ + bytes <= MAX_PENDING_BYTES));
   });
+}
+
+void Pipeline::releaseProducers() {
+  {
+    std::lock_guard lock(mu_);
+    producers_released_ = true;
+  }
+  space_.notify_all();
+}
+
+std::size_t Pipeline::pendingCount() const {
+  std::lock_guard lock(mu_);
+  return pending_tls_.size() + pending_http_.size();
+}
+
+bool Pipeline::writerFailed() const {
+  std::lock_guard lock(mu_);
+  return writer_error_ != nullptr;
+}
+
+void Pipeline::storeFailed(const store::DbError& e) {
+  const auto now = std::chrono::steady_clock::now();
+  if (!store_failing_) {
+    store_failing_ = true;
+    store_failing_since_ = now;
+    store_retry_ = STORE_RETRY_MIN;
+    // Said once, when it starts; the journal keeps it. Even with -q: what is
+    // not stored is not audited, and once the queue is full packets are dropped.
+    std::fprintf(stderr,
+                 "provaudit: warning: %s; the observations not stored wait in memory (at most %zu MiB) and the "
+                 "database is tried again every few seconds; once that is full, packets are dropped (counted)\n",
+                 store::dbErrorText(opts_.db, e.what()).c_str(), MAX_PENDING_BYTES >> 20);
+    std::lock_guard lock(mu_);
+    store_waiting_ = true;
+  } else {
+    store_retry_ = std::min<std::chrono::steady_clock::duration>(store_retry_ * 2, STORE_RETRY_MAX);
+  }
+  store_error_ = e.what();
+  next_store_retry_ = now + store_retry_;
 }
 
 bool Pipeline::batchDue() const {
@@ -185,7 +228,7 @@ void Pipeline::writerLoop(std::chrono::steady_clock::duration min_interval, int 
         throw;
       } catch (const std::exception& e) {
         // Name the database: SQLite's messages do not.
-        error = std::make_exception_ptr(std::runtime_error(opts_.db + ": " + e.what()));
+        error = std::make_exception_ptr(std::runtime_error(store::dbErrorText(opts_.db, e.what())));
       } catch (...) {
       }
       std::lock_guard lock(mu_);
@@ -237,7 +280,37 @@ void Pipeline::flush() {
   flushLocked();
 }
 
+void Pipeline::requeue(std::vector<analyze::TlsObservation>& tls, std::vector<analyze::HttpObservation>& http) {
+  std::size_t bytes = 0;
+  for (const auto& t : tls) bytes += pendingBytes(t);
+  for (const auto& h : http) bytes += pendingBytes(h);
+  std::lock_guard lock(mu_);
+  // In front of what came meanwhile, in their order.
+  tls.insert(tls.end(), std::make_move_iterator(pending_tls_.begin()), std::make_move_iterator(pending_tls_.end()));
+  http.insert(http.end(), std::make_move_iterator(pending_http_.begin()), std::make_move_iterator(pending_http_.end()));
+  pending_tls_.swap(tls);
+  pending_http_.swap(http);
+  pending_bytes_ += bytes;
+  pending_peak_bytes_ = std::max(pending_peak_bytes_, pending_bytes_);
+}
+
+void Pipeline::storeRecovered() {
+  const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - store_failing_since_).count();
+  std::fprintf(stderr,
+               "provaudit: %s is written again, after %.0f s of '%s'; every observation queued meanwhile is stored\n",
+               opts_.db.c_str(), waited, store_error_.c_str());
+  store_failing_ = false;
+  store_error_.clear();
+  {
+    std::lock_guard lock(mu_);
+    store_waiting_ = false;
+  }
+  space_.notify_all();
+}
+
 void Pipeline::flushLocked() {
+  // The database cannot be written for now: what is queued stays queued.
+  if (store_failing_ && std::chrono::steady_clock::now() < next_store_retry_) return;
   std::vector<analyze::TlsObservation> tls;
   std::vector<analyze::HttpObservation> http;
   {
@@ -266,34 +339,46 @@ void Pipeline::flushLocked() {
     ++next_rowid;
     ++follow;
   };
-  db_.transaction([&] {
-    for (std::size_t i = 0; i < tls.size(); ++i) {
-      const auto& t = tls[i];
-      if (const std::int64_t rowid = db_.addTls(t)) {
-        ++added;
-        follows(rowid, follow_tls, i);
-        if (events_.is_open()) {
-          json::object e = store::tlsToJson(t);
-          e["event"] = "tls_handshake";
-          e["time"] = isoTime(t.first.ts_ns);
-          writeEvent(json::serialize(e));
+  // The rows added, for --events once they are committed (a batch that is
+  // tried again must not write its events twice).
+  std::vector<std::size_t> added_tls, added_http;
+  try {
+    db_.transaction([&] {
+      for (std::size_t i = 0; i < tls.size(); ++i) {
+        if (const std::int64_t rowid = db_.addTls(tls[i])) {
+          added_tls.push_back(i);
+          follows(rowid, follow_tls, i);
         }
       }
-    }
-    for (std::size_t i = 0; i < http.size(); ++i) {
-      const auto& h = http[i];
-      if (const std::int64_t rowid = db_.addHttp(h)) {
-        ++added;
-        if (follow_tls == tls.size()) follows(rowid, follow_http, i);
-        if (events_.is_open()) {
-          json::object e = store::httpToJson(h);
-          e["event"] = "http_request";
-          e["time"] = isoTime(h.flow.ref.ts_ns);
-          writeEvent(json::serialize(e));
+      for (std::size_t i = 0; i < http.size(); ++i) {
+        if (const std::int64_t rowid = db_.addHttp(http[i])) {
+          added_http.push_back(i);
+          if (follow_tls == tls.size()) follows(rowid, follow_http, i);
         }
       }
+    });
+  } catch (const store::DbError& e) {
+    if (!retry_store_errors_ || !e.storageUnavailable()) throw;
+    requeue(tls, http);
+    storeFailed(e);
+    return;
+  }
+  added = added_tls.size() + added_http.size();
+  if (store_failing_) storeRecovered();
+  if (events_.is_open()) {
+    for (const std::size_t i : added_tls) {
+      json::object e = store::tlsToJson(tls[i]);
+      e["event"] = "tls_handshake";
+      e["time"] = isoTime(tls[i].first.ts_ns);
+      writeEvent(json::serialize(e));
     }
-  });
+    for (const std::size_t i : added_http) {
+      json::object e = store::httpToJson(http[i]);
+      e["event"] = "http_request";
+      e["time"] = isoTime(http[i].flow.ref.ts_ns);
+      writeEvent(json::serialize(e));
+    }
+  }
   // Committed: what follows on is read, in rowid order, until the evidence is full.
   const std::uint64_t skipped_before = admission_.skipped();
   std::size_t read_tls = 0, read_http = 0, taken = 0;
@@ -457,19 +542,30 @@ const analyze::AuditResult& Pipeline::auditLocked(bool last) {
     }
   } direct{db_, last && evidence_tls_.size() + evidence_http_.size() <= DIRECT_WRITES_MAX_SIGHTINGS &&
                     db_.beginDirectWrites()};
-  db_.transaction([&] {
-    t0 = Clock::now();
-    evidence_rowid_ = db_.loadObservationsSince(evidence_rowid_, evidence_tls_, evidence_http_, certs_,
-                                                certs_by_sha_, audit_anomalies_, &admission_);
-    checkLimitAfterLoad();
-    t1 = Clock::now();
-    readClaims();
-    audited = &analyze::runAudit({&evidence_tls_, &evidence_http_, &claims_tls_, &claims_http_}, *rules_,
-                                 device_ca_.get(), server_ca_.get(), memo_);
-    t2 = Clock::now();
-    rows = db_.replaceAudit(*audited, written_devices_, audit_generation_, &parts);
-    t3 = Clock::now();
-  });
+  try {
+    db_.transaction([&] {
+      t0 = Clock::now();
+      evidence_rowid_ = db_.loadObservationsSince(evidence_rowid_, evidence_tls_, evidence_http_, certs_,
+                                                  certs_by_sha_, audit_anomalies_, &admission_);
+      checkLimitAfterLoad();
+      t1 = Clock::now();
+      readClaims();
+      audited = &analyze::runAudit({&evidence_tls_, &evidence_http_, &claims_tls_, &claims_http_}, *rules_,
+                                   device_ca_.get(), server_ca_.get(), memo_);
+      t2 = Clock::now();
+      rows = db_.replaceAudit(*audited, written_devices_, audit_generation_, &parts);
+      t3 = Clock::now();
+    });
+  } catch (...) {
+    // The database rolled back; what we hold about it may not have (evidence
+    // read half-way, the rows our audit thinks it wrote): start again from
+    // the database at the next audit (a live sensor's, once it can write).
+    written_devices_.clear();
+    releaseEvidence();
+    std::lock_guard lock(mu_);
+    dirty_ = true;
+    throw;
+  }
   const auto t4 = Clock::now();  // t3 to t4: the commit
   const analyze::AuditResult& result = *audited;
   audit_times_.rows_written += rows;

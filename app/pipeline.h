@@ -26,6 +26,7 @@
 #include "app/commands.h"
 #include "common/anomaly.h"
 #include "store/database.h"
+#include "store/sqlite_util.h"
 
 namespace provaudit::app {
 
@@ -62,6 +63,12 @@ inline constexpr std::size_t DIRECT_WRITES_MAX_SIGHTINGS = 100000;
 inline constexpr std::size_t MAX_PENDING = 16 * STORE_BATCH;
 inline constexpr std::size_t MAX_PENDING_BYTES = std::size_t{64} << 20;
 inline constexpr std::size_t STORE_BATCH_BYTES = MAX_PENDING_BYTES / 16;
+// Live capture: a database that cannot be written for now (a full disk, an
+// I/O error, a lock held past the busy timeout: DbError::storageUnavailable)
+// is tried again after STORE_RETRY_MIN, the wait doubling up to
+// STORE_RETRY_MAX while it lasts.
+inline constexpr std::chrono::seconds STORE_RETRY_MIN{1};
+inline constexpr std::chrono::seconds STORE_RETRY_MAX{16};
 // What a queued observation holds: itself, its texts and its client
 // certificates (a server's chain is the same few certificates for a fleet,
 // held once by the cache).
@@ -120,6 +127,27 @@ class Pipeline : public analyze::ObservationSink {
 
   // Writes queued observations (one transaction); new ones join the evidence.
   void flush();
+  // Live capture: a database that cannot be written for now does not end the
+  // run. flush() keeps the observations it could not store, in their order
+  // (producers wait once MAX_PENDING or MAX_PENDING_BYTES are queued: the
+  // capture's rings fill and their drops are counted), says so once on
+  // stderr, tries again later (STORE_RETRY_MIN, doubling up to
+  // STORE_RETRY_MAX; at once after retryNow()), and says so again when the
+  // database takes them. Flush thread only, as the calls below.
+  void retryStoreErrors() { retry_store_errors_ = true; }
+  [[nodiscard]] bool storeFailing() const { return store_failing_; }
+  [[nodiscard]] const std::string& storeError() const { return store_error_; }
+  // Such an error met outside flush() (an audit, the sensor's statistics).
+  void storeFailed(const store::DbError& e);
+  void retryNow() { next_store_retry_ = {}; }
+  // Producers never wait again (before the workers that feed us are joined:
+  // they must not wait for a flush that will not come).
+  void releaseProducers();
+  // Observations queued and not stored yet (any thread).
+  [[nodiscard]] std::size_t pendingCount() const;
+  // The background writer stopped on an error (stopWriter() rethrows it): the
+  // reading can stop. Any thread.
+  [[nodiscard]] bool writerFailed() const;
   // True when evidence arrived since the last audit().
   bool dirty() const;
   // Runs the audit over all evidence (stored before this run and new) and
@@ -187,6 +215,9 @@ class Pipeline : public analyze::ObservationSink {
   // MAX_PENDING_BYTES, queued (mu_ held).
   void waitForRoom(std::unique_lock<std::mutex>& lock, std::size_t bytes);
   bool batchDue() const;  // a batch's worth queued, by count or size (mu_ held)
+  // A batch the database did not take goes back in front of the queue.
+  void requeue(std::vector<analyze::TlsObservation>& tls, std::vector<analyze::HttpObservation>& http);
+  void storeRecovered();
   const CommonOptions& opts_;
   const bool auto_flush_;
   mutable std::mutex mu_;        // guards pending_*, totals_, dirty_ and the writer flags
@@ -196,6 +227,14 @@ class Pipeline : public analyze::ObservationSink {
   std::thread writer_;
   bool writer_running_ = false, writer_stop_ = false;
   std::exception_ptr writer_error_;
+  // retryStoreErrors(): the flush thread's; store_waiting_ (mu_) makes
+  // producers wait for room while the database cannot be written.
+  bool retry_store_errors_ = false;
+  bool store_failing_ = false;
+  bool store_waiting_ = false, producers_released_ = false;  // mu_
+  std::string store_error_;
+  std::chrono::steady_clock::time_point store_failing_since_{}, next_store_retry_{};
+  std::chrono::steady_clock::duration store_retry_{};
   AnomalyCounters audit_anomalies_;
   bool dirty_ = false;
   // The evidence: every sighting in the database (this run's and any other

@@ -89,7 +89,7 @@ Database::Database(const std::string& path, Mode mode) {
       if (!v.step() || v.int64(0) > SCHEMA_VERSION) throw DbError("unsupported schema version");
     }
   } catch (const DbError& e) {
-    throw DbError(path + ": " + e.what());
+    throw DbError(path + ": " + e.what(), e.code());
   }
 }
 
@@ -140,7 +140,10 @@ void Database::commit() {
 }
 void Database::rollback() {
   certs_pending_.clear();
-  execSql(db_.get(), "ROLLBACK");
+  // A full disk, an I/O error or no memory can end the transaction in SQLite
+  // itself (it rolls back on its own): a ROLLBACK then fails with "no
+  // transaction is active", and that error would hide the one that happened.
+  if (sqlite3_get_autocommit(db_.get()) == 0) execSql(db_.get(), "ROLLBACK");
 }
 
 namespace {

@@ -1,8 +1,10 @@
 #include "store/sqlite_util.h"
 
+#include <algorithm>
 #include <utility>
 
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include <mutex>
 
@@ -11,7 +13,7 @@ namespace provaudit::store {
 Stmt::Stmt(sqlite3* db, std::string_view sql) : db_(db) {
   sqlite3_stmt* raw = nullptr;
   if (sqlite3_prepare_v2(db, sql.data(), static_cast<int>(sql.size()), &raw, nullptr) != SQLITE_OK) {
-    throw DbError(std::string("cannot prepare statement: ") + sqlite3_errmsg(db));
+    throw DbError(std::string("cannot prepare statement: ") + sqlite3_errmsg(db), sqlite3_extended_errcode(db));
   }
   stmt_.reset(raw);  // the Stmt owns it from here
 }
@@ -50,7 +52,7 @@ bool Stmt::step() {
   const int rc = sqlite3_step(stmt_.get());
   if (rc == SQLITE_ROW) return true;
   if (rc == SQLITE_DONE) return false;
-  throw DbError(std::string("statement failed: ") + sqlite3_errmsg(db_));
+  throw DbError(std::string("statement failed: ") + sqlite3_errmsg(db_), sqlite3_extended_errcode(db_));
 }
 
 void Stmt::exec() {
@@ -152,7 +154,34 @@ void execSql(sqlite3* db, const char* sql) {
   if (sqlite3_exec(db, sql, nullptr, nullptr, &err) != SQLITE_OK) {
     std::string msg = err != nullptr ? err : "unknown error";
     sqlite3_free(err);
-    throw DbError(msg);
+    throw DbError(msg, sqlite3_extended_errcode(db));
+  }
+}
+
+std::string dbErrorText(const std::string& path, std::string_view what) {
+  std::string text = what.starts_with(path + ": ") ? std::string(what) : path + ": " + std::string(what);
+  // The file, or the directory where it would be created.
+  std::string where = path;
+  struct statvfs fs {};
+  if (::statvfs(where.c_str(), &fs) != 0) {
+    const auto slash = path.find_last_of('/');
+    where = slash == std::string::npos ? std::string(".") : path.substr(0, std::max<std::size_t>(slash, 1));
+  }
+  if (::statvfs(where.c_str(), &fs) == 0 && fs.f_bavail == 0) text += " (no space left on the file system that holds it)";
+  return text;
+}
+
+bool DbError::storageUnavailable() const {
+  switch (code_ & 0xff) {  // the primary code
+    case SQLITE_FULL:
+    case SQLITE_IOERR:
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+    case SQLITE_READONLY:
+    case SQLITE_CANTOPEN:
+      return true;
+    default:
+      return false;
   }
 }
 

@@ -18,7 +18,18 @@ namespace provaudit::store {
 
 class DbError : public std::runtime_error {
  public:
-  using std::runtime_error::runtime_error;
+  explicit DbError(const std::string& what, int code = 0) : std::runtime_error(what), code_(code) {}
+  // SQLite's extended result code (0 when the error is not SQLite's).
+  [[nodiscard]] int code() const { return code_; }
+  // The storage, not the statement, failed, and may work again later: the
+  // disk or the file system is full (SQLITE_FULL), an I/O error, another
+  // connection holds the lock past the busy timeout, the file was made
+  // read-only or its journal cannot be created. What a long-running sensor
+  // waits out (keeping what it has not stored) rather than dies of.
+  [[nodiscard]] bool storageUnavailable() const;
+
+ private:
+  int code_ = 0;
 };
 
 class Stmt {
@@ -78,6 +89,13 @@ class BatchInsert {
   std::vector<std::string_view> pending_;  // row after row
   std::optional<Stmt> full_;               // ROWS_PER_STATEMENT rows, prepared at first use
 };
+
+// An error of the database at `path`, for one line on stderr: "PATH: what"
+// (the path once: errors from opening it already start with it), and when
+// the file system that holds it has no space left, that too (SQLite then
+// says "database or disk is full", or only "disk I/O error" when the
+// journal or WAL file could not be created).
+std::string dbErrorText(const std::string& path, std::string_view what);
 
 void execSql(sqlite3* db, const char* sql);
 
