@@ -225,6 +225,10 @@ int runCapture(const CommonOptions& common, const CaptureOptions& opts) {
     const auto c = r->snapshot();
     if (!c.error.empty()) printError(c.error);
   }
+  if (pipe.eventsLost() > 0) {
+    std::fprintf(stderr, "provaudit: warning: %s: %llu events could not be written\n", common.events.c_str(),
+                 static_cast<unsigned long long>(pipe.eventsLost()));
+  }
   if (pipe.storeFailing()) {
     printError(store::dbErrorText(common.db, pipe.storeError()) + "; " + std::to_string(pipe.pendingCount()) +
                " observations could not be stored");

@@ -247,8 +247,11 @@ int runReplay(const CommonOptions& common, const ReplayOptions& opts) {
     }
   }
   if (dashboard) dashboard->wait();  // keep serving the result until Ctrl-C
-  // Exit status 1 only when nothing at all could be read.
-  const int status = t.sources_ok == 0 ? 1 : 0;
+  if (pipe.eventsLost() > 0) {
+    printError(common.events + ": " + std::to_string(pipe.eventsLost()) + " events could not be written");
+  }
+  // Exit status 1 when nothing at all could be read, or events were lost.
+  const int status = t.sources_ok == 0 || pipe.eventsLost() > 0 ? 1 : 0;
   leaveToExit(std::move(owned));
   return status;
 }

@@ -1,6 +1,8 @@
 #include "app/pipeline.h"
 
 #include <boost/json.hpp>
+#include <cerrno>
+#include <cstring>
 #include <stdexcept>
 #include <utility>
 
@@ -272,7 +274,38 @@ bool Pipeline::dirty() const {
 }
 
 void Pipeline::writeEvent(const std::string& line) {
-  if (events_.is_open()) events_ << line << '\n';
+  if (!events_.is_open()) return;
+  errno = 0;
+  events_ << line << '\n';
+  ++events_unflushed_;
+  if (events_.fail() && events_errno_ == 0) events_errno_ = errno;  // the write that failed (its buffer was full)
+}
+
+void Pipeline::flushEvents() {
+  if (!events_.is_open()) return;
+  errno = 0;
+  events_.flush();
+  const std::uint64_t lines = std::exchange(events_unflushed_, 0);
+  if (!events_.fail()) {
+    if (events_failing_) {
+      std::fprintf(stderr, "provaudit: %s is written again; %llu events were lost meanwhile\n", opts_.events.c_str(),
+                   static_cast<unsigned long long>(events_lost_));
+      events_failing_ = false;
+    }
+    return;
+  }
+  // A full disk, a file system gone read-only: said once, counted, and tried
+  // again with the next events (the stream would otherwise stay failed, and
+  // silent, for the rest of the run).
+  const int err = events_errno_ != 0 ? events_errno_ : errno;
+  events_errno_ = 0;
+  events_lost_ += lines;
+  if (!events_failing_) {
+    std::fprintf(stderr, "provaudit: warning: %s: events not written (%s); trying again with the next ones\n",
+                 opts_.events.c_str(), err != 0 ? std::strerror(err) : "write failed");
+    events_failing_ = true;
+  }
+  events_.clear();
 }
 
 void Pipeline::flush() {
@@ -404,7 +437,7 @@ void Pipeline::flushLocked() {
   if (over > 0) overLimit(over);
   if (added > 0 && admission_.limited()) recordLeftOut(leftOut());
   if (taken > 0) recordEvidenceBytes();
-  if (events_.is_open()) events_.flush();
+  flushEvents();
   audit_times_.sightings_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   std::lock_guard lock(mu_);
   totals_.new_sightings += added;
@@ -606,7 +639,7 @@ const analyze::AuditResult& Pipeline::auditLocked(bool last) {
         writeEvent(json::serialize(e));
       }
     }
-    events_.flush();
+    flushEvents();
   }
   return result;
 }

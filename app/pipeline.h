@@ -143,6 +143,9 @@ class Pipeline : public analyze::ObservationSink {
   // Producers never wait again (before the workers that feed us are joined:
   // they must not wait for a flush that will not come).
   void releaseProducers();
+  // --events lines that could not be written (a full disk): said once when it
+  // starts and when it ends; a replay that lost some exits 1.
+  [[nodiscard]] std::uint64_t eventsLost() const { return events_lost_; }
   // Observations queued and not stored yet (any thread).
   [[nodiscard]] std::size_t pendingCount() const;
   // The background writer stopped on an error (stopWriter() rethrows it): the
@@ -271,6 +274,10 @@ class Pipeline : public analyze::ObservationSink {
   std::size_t pending_peak_bytes_ = 0;  // the most pending_bytes_ was (mu_)
   std::chrono::steady_clock::time_point last_flush_;
   std::ofstream events_;
+  void flushEvents();  // says once when the events file cannot be written, and when it can again
+  std::uint64_t events_unflushed_ = 0, events_lost_ = 0;
+  bool events_failing_ = false;
+  int events_errno_ = 0;  // why the stream failed, when a write said
   std::set<std::string> reported_findings_;  // "device|code" already written as events
   bool finding_events_last_only_ = false;
   RunTotals totals_;

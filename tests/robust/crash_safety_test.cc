@@ -9,6 +9,8 @@
 #include <catch2/catch.hpp>
 #include <algorithm>
 #include <chrono>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <thread>
 #include <vector>
@@ -227,4 +229,31 @@ TEST_CASE("a database that fails under a running replay: one-line error, exit 1,
   CHECK(done.err.find("sightings") != std::string::npos);
   CHECK(done.err.find(db) != std::string::npos);  // names the database
   CHECK(std::count(done.err.begin(), done.err.end(), '\n') == 1);
+}
+
+TEST_CASE("an events file that cannot be written: said once, counted, the database complete, exit 1") {
+  // /dev/full refuses every write (ENOSPC), as a full disk would. The stream
+  // failed silently before: a SIEM fed by --events lost everything after
+  // the disk filled, and nobody was told.
+  const std::vector<std::string> inputs = {robust::samplePath("audit_cases.pcap"), robust::samplePath("plain_http.pcap")};
+  const std::string good_db = robust::tmpPath("events_good.db"), good_events = robust::tmpPath("events_good.jsonl");
+  std::vector<std::string> argv = {bin(), "replay", "-q", "--db", good_db, "--events", good_events};
+  argv.insert(argv.end(), inputs.begin(), inputs.end());
+  REQUIRE(robust::run(argv).status == 0);
+  std::ifstream in(good_events);
+  const auto lines = std::count(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>(), '\n');
+  REQUIRE(lines > 0);
+
+  const std::string db = robust::tmpPath("events_full.db");
+  argv = {bin(), "replay", "-q", "--db", db, "--events", "/dev/full"};
+  argv.insert(argv.end(), inputs.begin(), inputs.end());
+  const auto r = robust::run(argv);
+  INFO(r.err);
+  CHECK(r.status == 1);
+  CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 2);
+  CHECK(r.err.find("warning: /dev/full: events not written (No space left on device)") != std::string::npos);
+  CHECK(r.err.find("error: /dev/full: " + std::to_string(lines) + " events could not be written") != std::string::npos);
+  // The database has everything the events would have said.
+  CHECK(boost::json::serialize(robust::report(db).at("devices")) ==
+        boost::json::serialize(robust::report(good_db).at("devices")));
 }
