@@ -565,6 +565,7 @@ class Auditor {
       d.claims.insert(d.claims.end(), ev->read->claims.begin(), ev->read->claims.end());
       ++d.sessions;
       d.sightings.push_back(ev->tls != nullptr ? observationKey(*ev->tls) : observationKey(*ev->http));
+      d.sighting_times.push_back(f.ref.ts_ns);
       servers.add(d.servers, f.server.str());
       if (ev->http != nullptr) {
         const HttpObservation& h = *ev->http;

@@ -129,6 +129,7 @@ struct DeviceRecord {
   std::uint64_t http_requests = 0;
   bool evidence_decrypted = false;   // the deciding evidence came from decrypted records
   std::vector<std::string> sightings;  // observation keys (store: sightings.key)
+  std::vector<std::int64_t> sighting_times;  // their sightings.ts_ns, in the same order
   std::vector<std::string> servers;    // ServerRecord ids this device talked to
   // Per list ("user_agents", "urls", ...): distinct values past its first
   // DEVICE_LIST_MAX, counted, not kept. Empty for every ordinary device.

@@ -490,6 +490,7 @@ struct Generator {
       t.ja3_string = "771,4866-4867-4865-49196-49200-159,0-11-10-35-22-23-13-43-45-51,29-23-30-25-24,0-1-2";
       db.addTls(t);
       d.sightings.push_back(analyze::observationKey(t));
+      d.sighting_times.push_back(t.flow.ref.ts_ns);
       if (k < 3) {
         analyze::HandshakeSummary h;
         h.ts_ns = ts;
@@ -522,6 +523,7 @@ struct Generator {
       h.user_agent = ua;
       db.addHttp(h);
       d.sightings.push_back(analyze::observationKey(h));
+      d.sighting_times.push_back(h.flow.ref.ts_ns);
       d.urls.push_back(url);
     }
     sightings += tls_count + http_count;

@@ -440,7 +440,7 @@ std::size_t Database::replaceAudit(const AuditResult& result, std::unordered_map
   }
   // The devices' sightings and servers, and every finding (devices' and
   // servers'), many to a statement (their texts live in `result` until the end).
-  BatchInsert dsig(db_.get(), "INSERT OR IGNORE INTO device_sightings(device_id,sighting_key)", 2);
+  BatchInsert dsig(db_.get(), "INSERT OR IGNORE INTO device_sightings(device_id,ts_ns,sighting_key)", 3);
   BatchInsert dsrv(db_.get(), "INSERT OR IGNORE INTO device_servers(device_id,server_id)", 2);
   BatchInsert findings(db_.get(), "INSERT INTO findings(subject_kind,subject_id,code,severity,detail)", 5);
   Stmt dev(db_.get(),
@@ -498,7 +498,9 @@ std::size_t Database::replaceAudit(const AuditResult& result, std::unordered_map
       if (it != written.end()) removeDevice(d.id);
     }
     ++rows;
-    for (const auto& k : d.sightings) dsig.add({d.id, k});
+    for (std::size_t i = 0; i < d.sightings.size(); ++i) {
+      dsig.add({d.id, i < d.sighting_times.size() ? d.sighting_times[i] : std::int64_t{0}, d.sightings[i]});
+    }
     for (const auto& srv : d.servers) dsrv.add({d.id, srv});
     std::vector<std::string> codes;
     int worst = -1;

@@ -5,7 +5,7 @@
 
 namespace provaudit::store {
 
-inline constexpr int SCHEMA_VERSION = 6;
+inline constexpr int SCHEMA_VERSION = 7;
 extern const char* const MIGRATIONS[SCHEMA_VERSION];
 
 // The dashboard's sort indexes, as migration 4 made them: the fourteen

@@ -127,11 +127,15 @@ Stmt BatchInsert::prepare(std::size_t rows) const {
 }
 
 void BatchInsert::run(Stmt& s, std::size_t rows) {
-  for (std::size_t i = 0; i < rows * columns_; ++i) s.bindView(static_cast<int>(i + 1), pending_[i]);
+  for (std::size_t i = 0; i < rows * columns_; ++i) {
+    const int idx = static_cast<int>(i + 1);
+    if (const auto* text = std::get_if<std::string_view>(&pending_[i])) s.bindView(idx, *text);
+    else s.bind(idx, std::get<std::int64_t>(pending_[i]));
+  }
   s.exec();
 }
 
-void BatchInsert::add(std::initializer_list<std::string_view> row) {
+void BatchInsert::add(std::initializer_list<Value> row) {
   if (row.size() != columns_) throw DbError("batch insert: " + std::to_string(row.size()) + " values for " +
                                              std::to_string(columns_) + " columns");
   pending_.insert(pending_.end(), row.begin(), row.end());

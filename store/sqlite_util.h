@@ -10,6 +10,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <variant>
 #include <vector>
 
 #include "common/c_handles.h"
@@ -76,7 +77,9 @@ class BatchInsert {
   BatchInsert(const BatchInsert&) = delete;
   BatchInsert& operator=(const BatchInsert&) = delete;
 
-  void add(std::initializer_list<std::string_view> row);  // `columns` values
+  // A row's values: texts (bound in place: they must live until flush()) and integers.
+  using Value = std::variant<std::string_view, std::int64_t>;
+  void add(std::initializer_list<Value> row);  // `columns` values
   void flush();
 
  private:
@@ -86,7 +89,7 @@ class BatchInsert {
   sqlite3* db_;
   const std::string head_;
   const std::size_t columns_;
-  std::vector<std::string_view> pending_;  // row after row
+  std::vector<Value> pending_;             // row after row
   std::optional<Stmt> full_;               // ROWS_PER_STATEMENT rows, prepared at first use
 };
 

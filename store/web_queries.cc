@@ -1382,7 +1382,7 @@ std::optional<json::object> WebQueries::device(const std::string& id) {
     Stmt s(db_,
            "SELECT s.key, s.kind, s.ts_ns, s.source, s.frame, s.client_ip, s.client_port, s.server_ip, s.server_port, "
            "s.client_mac, s.data FROM device_sightings d JOIN sightings s ON s.key = d.sighting_key "
-           "WHERE d.device_id = ? ORDER BY s.ts_ns, s.key LIMIT ?");
+           "WHERE d.device_id = ? ORDER BY d.ts_ns, d.sighting_key LIMIT ?");  // the key's order: no sort
     s.bind(1, id).bind(2, static_cast<std::int64_t>(MAX_DEVICE_SIGHTINGS));
     json::array rows;
     while (s.step()) {

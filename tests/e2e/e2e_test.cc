@@ -261,6 +261,16 @@ TEST_CASE("replaying the same file twice doubles nothing") {
   CHECK(json::serialize(t.at("servers")) == json::serialize(once.at("servers")));
 }
 
+TEST_CASE("a device's sightings are linked with their own times (the device page reads them in that order)") {
+  const std::string db = e2e::tmpPath("linked_times.db");
+  std::vector<std::string> argv = {PROVAUDIT_BIN, "replay", "-q", "--db", db};
+  for (const auto& f : sampleCaptures()) argv.push_back(f);
+  REQUIRE(e2e::run(argv).status == 0);
+  CHECK(sqlScalar(db, "SELECT count(*) FROM device_sightings") >= sqlScalar(db, "SELECT count(*) FROM devices"));
+  CHECK(sqlScalar(db, "SELECT count(*) FROM device_sightings d JOIN sightings s ON s.key = d.sighting_key "
+                      "WHERE d.ts_ns = s.ts_ns") == sqlScalar(db, "SELECT count(*) FROM device_sightings"));
+}
+
 TEST_CASE("a replay alone with its database ends through a rollback journal, and leaves it in WAL") {
   const std::string db = e2e::tmpPath("direct.db");
   const std::string sample = e2e::samplePath("spa_mixed_tls12.pcap");
