@@ -123,7 +123,7 @@ void Database::migrate() {
       set.bind(1, static_cast<std::int64_t>(version + 1)).exec();
       execSql(db_.get(), "COMMIT");
     } catch (...) {
-      execSql(db_.get(), "ROLLBACK");
+      rollbackIfOpen(db_.get());
       throw;
     }
   }
@@ -140,10 +140,7 @@ void Database::commit() {
 }
 void Database::rollback() {
   certs_pending_.clear();
-  // A full disk, an I/O error or no memory can end the transaction in SQLite
-  // itself (it rolls back on its own): a ROLLBACK then fails with "no
-  // transaction is active", and that error would hide the one that happened.
-  if (sqlite3_get_autocommit(db_.get()) == 0) execSql(db_.get(), "ROLLBACK");
+  rollbackIfOpen(db_.get());
 }
 
 namespace {

@@ -175,6 +175,10 @@ std::string dbErrorText(const std::string& path, std::string_view what) {
   return text;
 }
 
+void rollbackIfOpen(sqlite3* db) {
+  if (sqlite3_get_autocommit(db) == 0) execSql(db, "ROLLBACK");
+}
+
 bool DbError::storageUnavailable() const {
   switch (code_ & 0xff) {  // the primary code
     case SQLITE_FULL:

@@ -101,6 +101,11 @@ class BatchInsert {
 std::string dbErrorText(const std::string& path, std::string_view what);
 
 void execSql(sqlite3* db, const char* sql);
+// ROLLBACK, if a transaction is still open. A full disk, an I/O error or no
+// memory can end the transaction in SQLite itself (it rolls back on its
+// own): a ROLLBACK then fails with "no transaction is active", and that
+// error would hide the one that happened.
+void rollbackIfOpen(sqlite3* db);
 
 // Whether the schema has a table, view or index of this name.
 bool hasSchemaObject(sqlite3* db, std::string_view name);
