@@ -564,8 +564,7 @@ class Auditor {
       if (ev->host_mac) wire_mac = f.client_mac;
       d.claims.insert(d.claims.end(), ev->read->claims.begin(), ev->read->claims.end());
       ++d.sessions;
-      d.sightings.push_back(ev->tls != nullptr ? observationKey(*ev->tls) : observationKey(*ev->http));
-      d.sighting_times.push_back(f.ref.ts_ns);
+      d.sightings.push_back({ev->tls != nullptr ? observationKey(*ev->tls) : observationKey(*ev->http), f.ref.ts_ns});
       servers.add(d.servers, f.server.str());
       if (ev->http != nullptr) {
         const HttpObservation& h = *ev->http;

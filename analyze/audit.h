@@ -128,8 +128,13 @@ struct DeviceRecord {
   std::uint64_t sessions = 0;        // TLS handshakes + HTTP requests
   std::uint64_t http_requests = 0;
   bool evidence_decrypted = false;   // the deciding evidence came from decrypted records
-  std::vector<std::string> sightings;  // observation keys (store: sightings.key)
-  std::vector<std::int64_t> sighting_times;  // their sightings.ts_ns, in the same order
+  // The sightings it was built from: store: device_sightings, keyed by the
+  // time so that the device page reads its first ones in order.
+  struct Sighting {
+    std::string key;        // observationKey (store: sightings.key)
+    std::int64_t ts_ns = 0;  // sightings.ts_ns
+  };
+  std::vector<Sighting> sightings;
   std::vector<std::string> servers;    // ServerRecord ids this device talked to
   // Per list ("user_agents", "urls", ...): distinct values past its first
   // DEVICE_LIST_MAX, counted, not kept. Empty for every ordinary device.

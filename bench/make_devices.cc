@@ -489,8 +489,7 @@ struct Generator {
       t.ja4 = ja4;
       t.ja3_string = "771,4866-4867-4865-49196-49200-159,0-11-10-35-22-23-13-43-45-51,29-23-30-25-24,0-1-2";
       db.addTls(t);
-      d.sightings.push_back(analyze::observationKey(t));
-      d.sighting_times.push_back(t.flow.ref.ts_ns);
+      d.sightings.push_back({analyze::observationKey(t), t.flow.ref.ts_ns});
       if (k < 3) {
         analyze::HandshakeSummary h;
         h.ts_ns = ts;
@@ -522,8 +521,7 @@ struct Generator {
       h.host = "prov" + std::to_string(site_index) + ".example.net";
       h.user_agent = ua;
       db.addHttp(h);
-      d.sightings.push_back(analyze::observationKey(h));
-      d.sighting_times.push_back(h.flow.ref.ts_ns);
+      d.sightings.push_back({analyze::observationKey(h), h.flow.ref.ts_ns});
       d.urls.push_back(url);
     }
     sightings += tls_count + http_count;

@@ -495,9 +495,7 @@ std::size_t Database::replaceAudit(const AuditResult& result, std::unordered_map
       if (it != written.end()) removeDevice(d.id);
     }
     ++rows;
-    for (std::size_t i = 0; i < d.sightings.size(); ++i) {
-      dsig.add({d.id, i < d.sighting_times.size() ? d.sighting_times[i] : std::int64_t{0}, d.sightings[i]});
-    }
+    for (const auto& s : d.sightings) dsig.add({d.id, s.ts_ns, s.key});
     for (const auto& srv : d.servers) dsrv.add({d.id, srv});
     std::vector<std::string> codes;
     int worst = -1;

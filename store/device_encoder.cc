@@ -15,10 +15,12 @@ void encodeDevice(const analyze::DeviceRecord& d, EncodedDevice& out) {
   // Everything the rows hold: the two JSON forms, the sighting keys and the
   // servers (a stored hash is compared by the next process too).
   std::uint64_t h = std::hash<std::string>{}(out.report) ^ (std::hash<std::string>{}(out.detail) * 31);
-  for (const auto* list : {&d.sightings, &d.servers}) {
-    for (const auto& k : *list) h = (h ^ std::hash<std::string>{}(k)) * 0x100000001b3ULL;
-    h = (h ^ list->size()) * 0x9e3779b97f4a7c15ULL;
-  }
+  // (A sighting's time follows from its key.)
+  const auto mix = [&h](const std::string& k) { h = (h ^ std::hash<std::string>{}(k)) * 0x100000001b3ULL; };
+  for (const auto& s : d.sightings) mix(s.key);
+  h = (h ^ d.sightings.size()) * 0x9e3779b97f4a7c15ULL;
+  for (const auto& k : d.servers) mix(k);
+  h = (h ^ d.servers.size()) * 0x9e3779b97f4a7c15ULL;
   out.hash = h;
 }
 

@@ -32,7 +32,8 @@ std::vector<DeviceRecord> fleet(std::size_t n) {
     const auto ua = std::make_shared<const ClaimSource>(
         ClaimSource{"user-agent", d.user_agents.front(), "yealink-ua", {1'750'000'000'000'000'000 + static_cast<std::int64_t>(i), i, 0}, "a.pcap"});
     d.claims.push_back({"vendor", "Yealink", ua});
-    d.sightings = {std::to_string(i * 2), std::to_string(i * 2 + 1)};
+    const auto t = static_cast<std::int64_t>(i * 2);
+    d.sightings = {{std::to_string(t), t}, {std::to_string(t + 1), t + 1}};
     d.first_seen = d.last_seen = 1'750'000'000'000'000'000 + static_cast<std::int64_t>(i);
     d.sessions = i;
   }

@@ -37,7 +37,7 @@ analyze::DeviceRecord device(int i, const std::string& model) {
   d.first_seen = 1'700'000'000'000'000'000 + i;
   d.last_seen = d.first_seen + 1000;
   d.sessions = 1 + static_cast<std::uint64_t>(i % 4);
-  d.sightings = {"k" + std::to_string(i), "k" + std::to_string(i) + "b"};
+  d.sightings = {{"k" + std::to_string(i), i}, {"k" + std::to_string(i) + "b", i + 1}};
   d.servers = {i % 2 == 0 ? "10.77.0.2:443" : "10.77.0.2:80"};
   if (i % 5 == 0) d.findings.push_back({"plaintext-provisioning", "high", "GET /spa.cfg over HTTP"});
   if (i % 7 == 0) d.findings.push_back({"legacy-tls", "medium", "TLS 1.0"});

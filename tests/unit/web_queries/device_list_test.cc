@@ -81,7 +81,7 @@ analyze::DeviceRecord makeDevice(std::uint32_t i, std::mt19937& rng, int variant
   d.first_seen = T0 + static_cast<std::int64_t>(pick(1000)) * 1'000'000'000;
   d.last_seen = d.first_seen + static_cast<std::int64_t>(pick(50)) * 1'000'000'000;
   d.sessions = 1 + pick(5);
-  d.sightings = {"s" + std::to_string(i)};
+  d.sightings = {{"s" + std::to_string(i), i}};
   d.servers.push_back(SERVERS[pick(10) < 7 ? 0 : 1 + pick(3)]);
   if (pick(4) == 0) d.servers.push_back(SERVERS[3]);
   std::sort(d.servers.begin(), d.servers.end());
