@@ -13,8 +13,16 @@
 
 // jemalloc's built-in options (MALLOC_CONF in the environment comes after
 // them, and wins): transparent huge pages for the heap and jemalloc's own
-// metadata, where the kernel offers them (huge_page_heap.h).
-const char* malloc_conf = "thp:always,metadata_thp:always";
+// metadata, where the kernel offers them (huge_page_heap.h); and no separate
+// arena for allocations over 8 MiB (oversize_threshold:0). That arena gives
+// its memory back as soon as it is freed, so every large buffer was fresh
+// memory: each step of the growing evidence vectors (11 MB of handshakes on
+// the 1 GB corpus), each audit's device list (880 bytes a device, 21 MB);
+// and fresh memory is what costs on a virtual machine (bench/RESULTS.md,
+// session 13). In the thread's own arena a freed buffer is reused, within
+// the decay time, like any other (session 17: page faults 4.9k -> 2.8k, the
+// replay 5 % faster, the same peak RSS).
+const char* malloc_conf = "thp:always,metadata_thp:always,oversize_threshold:0";
 #endif
 
 namespace provaudit::app {
