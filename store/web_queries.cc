@@ -1367,7 +1367,7 @@ std::optional<json::object> WebQueries::devices(const DeviceFilter& f, const Pag
   return finish(n, complete);
 }
 
-std::optional<json::object> WebQueries::device(const std::string& id) {
+std::optional<json::object> WebQueries::device(const std::string& id, const SightingsPage& page) {
   json::object out;
   {
     Stmt s(db_, "SELECT report, detail FROM device_docs WHERE id = ?");
@@ -1379,11 +1379,19 @@ std::optional<json::object> WebQueries::device(const std::string& id) {
     out["detail"] = std::move(detail);
   }
   {
+    // The page is picked in the device's part of the primary key (device_id,
+    // ts_ns, sighting_key) before any sighting is read: an offset deep into a
+    // chatty device's 100,000 sightings skips index entries, not joined rows.
+    const std::size_t limit = page.limit == 0 ? DEVICE_SIGHTINGS_PAGE : std::min(page.limit, MAX_DEVICE_SIGHTINGS);
+    const std::string dir = page.newest_first ? " DESC" : "";
     Stmt s(db_,
            "SELECT s.key, s.kind, s.ts_ns, s.source, s.frame, s.client_ip, s.client_port, s.server_ip, s.server_port, "
-           "s.client_mac, s.data FROM device_sightings d JOIN sightings s ON s.key = d.sighting_key "
-           "WHERE d.device_id = ? ORDER BY d.ts_ns, d.sighting_key LIMIT ?");  // the key's order: no sort
-    s.bind(1, id).bind(2, static_cast<std::int64_t>(MAX_DEVICE_SIGHTINGS));
+           "s.client_mac, s.data FROM (SELECT ts_ns, sighting_key FROM device_sightings WHERE device_id = ? "
+           "ORDER BY ts_ns" + dir + ", sighting_key" + dir + " LIMIT ? OFFSET ?) d "
+           "JOIN sightings s ON s.key = d.sighting_key ORDER BY d.ts_ns" + dir + ", d.sighting_key" + dir);
+    s.bind(1, id)
+        .bind(2, static_cast<std::int64_t>(limit))
+        .bind(3, static_cast<std::int64_t>(std::min<std::size_t>(page.offset, std::numeric_limits<std::int64_t>::max())));
     json::array rows;
     while (s.step()) {
       json::object r;
@@ -1409,6 +1417,9 @@ std::optional<json::object> WebQueries::device(const std::string& id) {
     Stmt n(db_, "SELECT count(*) FROM device_sightings WHERE device_id = ?");
     n.bind(1, id);
     out["sightings_total"] = n.step() ? n.int64(0) : 0;
+    out["sightings_offset"] = page.offset;
+    out["sightings_limit"] = limit;
+    out["sightings_order"] = page.newest_first ? "newest" : "oldest";
   }
   {
     Stmt s(db_,

@@ -23,7 +23,9 @@ namespace provaudit::store {
 // Page sizes the API accepts (a larger request is clamped).
 inline constexpr std::size_t DEFAULT_PAGE = 50;
 inline constexpr std::size_t MAX_PAGE = 500;
-// Sightings listed on a device page (the total is always given).
+// A device's sightings come a page at a time (the total is always given):
+// DEVICE_SIGHTINGS_PAGE unless asked otherwise, at most MAX_DEVICE_SIGHTINGS.
+inline constexpr std::size_t DEVICE_SIGHTINGS_PAGE = 100;
 inline constexpr std::size_t MAX_DEVICE_SIGHTINGS = 1000;
 // A device or finding list counts its matches exactly while that is cheap
 // (always for the class, vendor, severity and finding filters alone or
@@ -56,6 +58,14 @@ struct PageRequest {
   std::string after;
   std::string before;
   std::size_t offset = 0;  // only for the small tables (servers, findings)
+};
+
+// Which of a device's sightings its page lists: `limit` from `offset` on, in
+// time order (oldest first) or newest first.
+struct SightingsPage {
+  std::size_t offset = 0;
+  std::size_t limit = DEVICE_SIGHTINGS_PAGE;  // 0: the default; clamped to MAX_DEVICE_SIGHTINGS
+  bool newest_first = false;
 };
 
 struct ServerFilter {
@@ -196,8 +206,9 @@ class WebQueries {
   std::optional<boost::json::object> devices(const DeviceFilter& f, const PageRequest& page,
                                              DevicePlan plan = DevicePlan::Auto);
   void setLimits(const DeviceListLimits& limits) { limits_ = limits; }
-  // {"device": report, "detail": …, "sightings": […], "sightings_total", "servers": […]}; nullopt: no such device.
-  std::optional<boost::json::object> device(const std::string& id);
+  // {"device": report, "detail": …, "sightings": […], "sightings_total", "sightings_offset",
+  // "sightings_limit", "sightings_order", "servers": […]}; nullopt: no such device.
+  std::optional<boost::json::object> device(const std::string& id, const SightingsPage& page = {});
   boost::json::object servers(const ServerFilter& f, const PageRequest& page);
   boost::json::object findings(const FindingFilter& f, const PageRequest& page);
   boost::json::object findingSummary();

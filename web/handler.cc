@@ -389,7 +389,15 @@ Reply Handler::api(const Request& req, std::string_view path, const Query& query
   }
   if (path.substr(0, 13) == "/api/devices/") {
     const std::string id(path.substr(13));
-    auto result = db.device(id);
+    store::SightingsPage sightings;
+    sightings.offset = sizeParam(query, "sightings_offset", 0);
+    sightings.limit = sizeParam(query, "sightings_limit", store::DEVICE_SIGHTINGS_PAGE);
+    const std::string order = param(query, "sightings_order");
+    if (!order.empty() && order != "oldest" && order != "newest") {
+      return jsonError(req, http::status::bad_request, "sightings_order: oldest or newest");
+    }
+    sightings.newest_first = order == "newest";
+    auto result = db.device(id, sightings);
     if (!result) return jsonError(req, http::status::not_found, "no such device");
     return jsonReply(req, *result);
   }

@@ -201,6 +201,47 @@ test('device page shows identity, claims with origins, certificate, findings exp
   await page.close();
 });
 
+test('device page pages through its sightings, oldest or newest first, the focus staying on the pager', async () => {
+  // The Cisco SPA seen in four of the samples: five sightings, two to a page.
+  const id = 'mac:00:0e:08:ab:cd:ef';
+  const apiPage = async (q) => (await (await fetch(`${all.url}api/devices/${encodeURIComponent(id)}?${q}`)).json());
+  const expected = (await apiPage('sightings_limit=1000')).sightings.map((x) => [String(x.frame), x.source]);
+  assert.equal(expected.length, 5);
+  const page = await newPage();
+  const range = () => page.textContent('[data-range=sightings]');
+  const rows = () => page.$$eval('[data-panel=sightings] tbody tr', (trs) => trs.map((tr) => [tr.cells[4].textContent.replace(/\D/g, ''), tr.cells[5].textContent]));
+  const turn = async (which, text) => {
+    await page.click(`[data-pager=sightings] [data-page=${which}]`);
+    await page.waitForFunction((t) => document.querySelector('[data-range=sightings]').textContent === t, text);
+  };
+  await page.goto(all.url + '#/device/' + encodeURIComponent(id) + '?sightings_limit=2');
+  await page.waitForSelector('[data-range=sightings]');
+  assert.equal(await range(), '1–2 of 5');
+  assert.ok(await page.isDisabled('[data-pager=sightings] [data-page=prev]'));
+  const seen = await rows();
+  await turn('next', '3–4 of 5');
+  assert.equal(await page.evaluate(() => document.activeElement.dataset.page), 'next', 'focus kept on Next');
+  seen.push(...await rows());
+  await turn('next', '5–5 of 5');
+  seen.push(...await rows());
+  // Next is disabled on the last page: the focus goes to the page, not to nowhere.
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'view');
+  assert.deepEqual(seen, expected);
+  assert.ok(await page.isDisabled('[data-pager=sightings] [data-page=next]'));
+  assert.ok(await page.isDisabled('[data-pager=sightings] [data-page=last]'));
+  await turn('first', '1–2 of 5');
+  await turn('last', '5–5 of 5');
+  assert.deepEqual(await rows(), expected.slice(4));
+  // Newest first starts again from the newest.
+  await page.focus('[data-pager=sightings] select');  // as a click or Tab would (selectOption alone does not)
+  await page.selectOption('[data-pager=sightings] select', 'newest');
+  await page.waitForFunction(() => document.querySelector('[data-range=sightings]').textContent === '1–2 of 5');
+  assert.deepEqual(await rows(), [expected[4], expected[3]]);
+  assert.equal(await page.evaluate(() => document.activeElement.name), 'sightings_order', 'focus kept on the order');
+  assert.match(page.url(), /sightings_order=newest/);
+  await page.close();
+});
+
 test('CSV export honours the filter', async () => {
   const page = await newPage();
   await page.goto(mixed.url + '#/devices?class=generic');

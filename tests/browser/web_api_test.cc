@@ -237,6 +237,62 @@ TEST_CASE("device search and detail, 404 for unknown ids") {
   CHECK(get(port, "/api/nothing-here").result() == http::status::not_found);
 }
 
+TEST_CASE("a device's sightings come a page at a time, oldest or newest first") {
+  // One Cisco SPA (mac:00:0e:08:ab:cd:ef) seen in four of the captures: five
+  // handshakes, in the captures' time order (the samples were recorded one
+  // after the other), as capture file and frame.
+  Server s(database("spa_four", {"audit_cases.pcap", "no_cert_request.pcap", "resumption.pcap", "spa_mixed_tls12.pcap"}));
+  const auto port = s.server.port();
+  const std::string base = "/api/devices/" + urlEncode("mac:00:0e:08:ab:cd:ef");
+  const std::vector<std::string> expected = {"spa_mixed_tls12.pcap#19", "resumption.pcap#12", "resumption.pcap#75",
+                                             "no_cert_request.pcap#18", "audit_cases.pcap#19"};
+  const auto seen = [](const json::object& page) {
+    std::vector<std::string> out;
+    for (const auto& v : page.at("sightings").as_array()) {
+      const std::string source(v.at("source").as_string());
+      out.push_back(source.substr(source.rfind('/') + 1) + "#" + std::to_string(v.at("frame").as_int64()));
+    }
+    return out;
+  };
+  const auto all = getJson(port, base);
+  CHECK(seen(all) == expected);
+  CHECK(all.at("sightings_total").as_int64() == 5);
+  CHECK(all.at("sightings_offset").as_int64() == 0);
+  CHECK(all.at("sightings_limit").as_int64() == 100);
+  CHECK(all.at("sightings_order").as_string() == "oldest");
+
+  // Pages of two: 2 + 2 + 1, the same sightings in the same order, each page saying where it is.
+  std::vector<std::string> paged;
+  for (int offset = 0; offset < 5; offset += 2) {
+    const auto page = getJson(port, base + "?sightings_limit=2&sightings_offset=" + std::to_string(offset));
+    CHECK(page.at("sightings_total").as_int64() == 5);
+    CHECK(page.at("sightings_offset").as_int64() == offset);
+    CHECK(page.at("sightings_limit").as_int64() == 2);
+    CHECK(page.at("sightings").as_array().size() == (offset == 4 ? 1U : 2U));
+    for (auto& k : seen(page)) paged.push_back(k);
+  }
+  CHECK(paged == expected);
+
+  // Newest first: the same five reversed, paged the same way.
+  const auto newest = getJson(port, base + "?sightings_order=newest");
+  CHECK(newest.at("sightings_order").as_string() == "newest");
+  CHECK(seen(newest) == std::vector<std::string>(expected.rbegin(), expected.rend()));
+  CHECK(seen(getJson(port, base + "?sightings_order=newest&sightings_limit=2&sightings_offset=2")) ==
+        std::vector<std::string>{"resumption.pcap#75", "resumption.pcap#12"});
+
+  // Past the end: nothing listed, the total still given. A page larger than
+  // the most allowed is that most; 0 (or a malformed number) is the default.
+  const auto past = getJson(port, base + "?sightings_offset=5");
+  CHECK(past.at("sightings").as_array().empty());
+  CHECK(past.at("sightings_total").as_int64() == 5);
+  CHECK(getJson(port, base + "?sightings_limit=5000").at("sightings_limit").as_int64() == 1000);
+  CHECK(getJson(port, base + "?sightings_limit=0").at("sightings_limit").as_int64() == 100);
+  CHECK(getJson(port, base + "?sightings_limit=two").at("sightings_limit").as_int64() == 100);
+  const Response bad = get(port, base + "?sightings_order=sideways");
+  CHECK(bad.result() == http::status::bad_request);
+  CHECK(bad.body().find("sightings_order") != std::string::npos);
+}
+
 TEST_CASE("servers, findings, stats, timeline") {
   Server s(mixedDb());
   const auto port = s.server.port();

@@ -370,8 +370,8 @@
   }
 
   // ---- Device page --------------------------------------------------------
-  async function renderDevice(id) {
-    const [data] = await Promise.all([api('devices/' + encodeURIComponent(id)), ensureCatalogue()]);
+  async function renderDevice(id, params) {
+    const [data] = await Promise.all([api('devices/' + encodeURIComponent(id), { sightings_offset: params.sightings_offset, sightings_limit: params.sightings_limit, sightings_order: params.sightings_order }), ensureCatalogue()]);
     const d = data.device || {}, det = data.detail || {};
     const kv = (pairs) => el('dl', { class: 'kv' }, pairs.filter((p) => p[1] !== undefined).map(([k, v]) => [el('dt', null, k), el('dd', null, v === null || v === '' ? el('span', { class: 'muted' }, '—') : v)]));
     const identity = el('section', { class: 'panel' }, el('h2', null, 'Identity'),
@@ -433,7 +433,24 @@
         { label: 'Frame', num: true, render: (h) => num(h.frame) },
         { label: 'Capture file', clip: true, render: (h) => el('span', { class: 'mono' }, h.source) },
       ], det.handshakes || [], {}, null, null));
-    const sightings = el('section', { class: 'panel flush' }, el('h2', null, `Sightings (${num(data.sightings_total)}${data.sightings_total > data.sightings.length ? `, first ${data.sightings.length} shown` : ''})`),
+    // A page of the device's sightings at a time (a chatty device has 100,000), oldest or newest first.
+    const sightingsNav = (() => {
+      const list = data.sightings || [], total = data.sightings_total || 0, offset = data.sightings_offset || 0;
+      const sightingsPage = data.sightings_limit || list.length || 1;  // the server's page size (100 unless the link asks)
+      const newest = data.sightings_order === 'newest';
+      const to = (p) => go('device/' + encodeURIComponent(id), { ...params, ...p });
+      const order = select('sightings_order', newest ? 'newest' : '', [['', 'Oldest first'], ['newest', 'Newest first']], 'Order of the sightings');
+      order.addEventListener('change', () => to({ sightings_order: order.value, sightings_offset: '' }));
+      const lastOffset = total > 0 ? Math.floor((total - 1) / sightingsPage) * sightingsPage : 0;
+      if (total <= 1) return null;  // nothing to order or page
+      return el('div', { class: 'pager', 'data-pager': 'sightings' }, order,
+        el('span', { 'data-range': 'sightings' }, list.length ? `${num(offset + 1)}–${num(offset + list.length)} of ${num(total)}` : `0 of ${num(total)}`),
+        el('button', { type: 'button', 'data-page': 'first', disabled: offset <= 0, onclick: () => to({ sightings_offset: '' }) }, '« First'),
+        el('button', { type: 'button', 'data-page': 'prev', disabled: offset <= 0, onclick: () => to({ sightings_offset: Math.max(0, offset - sightingsPage) || '' }) }, '‹ Prev'),
+        el('button', { type: 'button', 'data-page': 'next', disabled: offset + list.length >= total, onclick: () => to({ sightings_offset: offset + sightingsPage }) }, 'Next ›'),
+        el('button', { type: 'button', 'data-page': 'last', disabled: offset + list.length >= total, onclick: () => to({ sightings_offset: lastOffset || '' }) }, 'Last »'));
+    })();
+    const sightings = el('section', { class: 'panel flush', 'data-panel': 'sightings' }, el('h2', null, `Sightings (${num(data.sightings_total)})`), sightingsNav,
       table([
         { label: 'Time', mono: true, render: (x) => when(x.time) },
         { label: 'Kind', render: (x) => x.kind.toUpperCase() },
@@ -530,7 +547,7 @@
     let content;
     try {
       if (page === 'devices') content = await renderDevices(params);
-      else if (page === 'device') content = await renderDevice(arg);
+      else if (page === 'device') content = await renderDevice(arg, params);
       else if (page === 'servers') content = await renderServers(params);
       else if (page === 'findings') content = await renderFindings(params);
       else content = await renderOverview();
@@ -544,7 +561,18 @@
     if (seq !== renderSeq) return; // a newer navigation won
     const focused = document.activeElement && document.activeElement.dataset && document.activeElement.dataset.search ? document.activeElement : null;
     const caret = focused ? focused.selectionStart : null;
+    // A pager's control keeps the focus across its own page turn (keyboard users page on);
+    // a button that the turn disabled (Next on the last page) hands it to the view.
+    const active = document.activeElement;
+    const pager = active && active.closest ? active.closest('[data-pager]') : null;
+    const pagerControl = pager && active.dataset
+      ? (active.dataset.page ? `[data-page="${active.dataset.page}"]` : active.dataset.filter ? `[data-filter="${active.dataset.filter}"]` : null) : null;
     view.replaceChildren(...[content].flat().filter((n) => n !== null && n !== undefined));
+    if (pager) {
+      const again = pagerControl ? view.querySelector(`[data-pager="${pager.dataset.pager}"] ${pagerControl}`) : null;
+      if (again && !again.disabled) again.focus();
+      else view.focus({ preventScroll: true });
+    }
     const titles = { devices: 'Devices', device: 'Device', servers: 'Servers', findings: 'Findings' };
     document.title = (titles[page] || 'Overview') + ' · provaudit';
     if (focused) {
@@ -615,7 +643,8 @@
   }
 
   window.addEventListener('hashchange', () => {
-    const typing = document.activeElement && document.activeElement.closest && document.activeElement.closest('.toolbar');
+    // Focus stays where the user works: a toolbar being typed in, a pager being paged (render gives it back).
+    const typing = document.activeElement && document.activeElement.closest && document.activeElement.closest('.toolbar, [data-pager]');
     render(false);
     if (!typing) view.focus({ preventScroll: true });
   });
