@@ -87,10 +87,7 @@ void LiveSensor::tick(bool final) {
       pipe_.storeFailed(e);
     }
   }
-  if (evidence_ != nullptr && !evidence_->flush() && !evidence_error_reported_) {
-    evidence_error_reported_ = true;
-    std::fprintf(stderr, "provaudit: warning: %s; no more evidence is written\n", evidence_->error().c_str());
-  }
+  flushEvidence(final);
   if (!pipe_.storeFailing()) {
     std::map<std::string, std::uint64_t> saved = saved_;
     try {
@@ -106,6 +103,39 @@ void LiveSensor::tick(bool final) {
   }
   warnDrops(final);
   if (verbose_ > 0 && !final) verboseStatus();
+}
+
+void LiveSensor::flushEvidence(bool final) {
+  if (evidence_ == nullptr) return;
+  // A file that cannot be written (a full disk) is tried again, its evidence
+  // kept in memory meanwhile (PcapngWriter): said once when it starts, once
+  // when it is written again, and what was lost when the run ends first.
+  const bool ok = evidence_->flush(final);
+  if (!ok && !evidence_failing_said_) {
+    evidence_failing_said_ = true;
+    lost_before_failing_ = evidence_->packetsLost();
+    evidence_failing_since_ = std::chrono::steady_clock::now();
+    const std::string error = evidence_->error();
+    evidence_failure_ = error.substr(error.rfind(": ") + 2);  // the reason, after "PATH: write failed: "
+    std::fprintf(stderr,
+                 "provaudit: warning: %s; its evidence is kept in memory (up to %zu MiB) and written when there is "
+                 "room again\n",
+                 evidence_->error().c_str(), capture::EVIDENCE_FAILING_BUFFER_BYTES >> 20);
+  } else if (ok && evidence_failing_said_) {
+    evidence_failing_said_ = false;
+    const std::uint64_t lost = evidence_->packetsLost() - lost_before_failing_;
+    const std::string meanwhile = lost == 0 ? "every packet kept meanwhile is written"
+                                            : std::to_string(lost) + " packets could not be kept meanwhile";
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - evidence_failing_since_).count();
+    std::fprintf(stderr, "provaudit: %s is written again, after %.0f s of '%s'; %s\n", evidence_->path().c_str(),
+                 seconds, evidence_failure_.c_str(), meanwhile.c_str());
+  }
+  if (final && !ok) {
+    std::fprintf(stderr, "provaudit: warning: %s; %llu packets of evidence could not be written\n",
+                 evidence_->error().c_str(),
+                 static_cast<unsigned long long>(evidence_->packetsWaiting() + evidence_->packetsLost()));
+  }
 }
 
 void LiveSensor::saveSources(bool final) {
@@ -200,8 +230,10 @@ void LiveSensor::summary() const {
                    ull(c.packets), ull(c.tcp_segments), c.error.empty() ? "" : "; stopped: ", c.error.c_str());
     }
     if (evidence_ != nullptr) {
-      std::fprintf(stderr, "provaudit:   evidence: %llu packets written to %s\n", ull(evidence_->packetsWritten()),
-                   evidence_->path().c_str());
+      const std::uint64_t lost = evidence_->packetsLost();
+      std::fprintf(stderr, "provaudit:   evidence: %llu packets written to %s%s\n", ull(evidence_->packetsWritten()),
+                   evidence_->path().c_str(),
+                   lost == 0 ? "" : (" (" + std::to_string(lost) + " lost while it could not be written)").c_str());
     }
     if (verbose_ > 0) {
       // The workers' tables share the pool's limits (FlowLimits::shareFor):

@@ -60,6 +60,7 @@ class LiveSensor {
   [[nodiscard]] std::map<std::string, std::uint64_t> totals() const;
 
  private:
+  void flushEvidence(bool final);  // the evidence file (-w), and what to say of it
   void saveSources(bool final);
   // Adds what grew since `saved` (what the table has) and updates it.
   void saveStats(std::map<std::string, std::uint64_t>& saved);
@@ -87,7 +88,10 @@ class LiveSensor {
   };
   AuditTally last_audit_;
   std::chrono::steady_clock::time_point next_audit_{};  // not before (AUDIT_IDLE_FACTOR)
-  bool evidence_error_reported_ = false;
+  bool evidence_failing_said_ = false;   // the evidence file's failure was said, and not its end
+  std::uint64_t lost_before_failing_ = 0;  // PcapngWriter::packetsLost() when that failure started
+  std::chrono::steady_clock::time_point evidence_failing_since_{};
+  std::string evidence_failure_;           // its reason ("No space left on device")
 };
 
 }  // namespace provaudit::app

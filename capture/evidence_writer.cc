@@ -1,7 +1,12 @@
 #include "capture/evidence_writer.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 namespace provaudit::capture {
 namespace {
@@ -29,8 +34,9 @@ std::size_t padded(std::size_t n) { return (n + BLOCK_ALIGN - 1) & ~(BLOCK_ALIGN
 
 std::unique_ptr<PcapngWriter> PcapngWriter::create(const std::string& path, std::string& err) {
   auto w = std::unique_ptr<PcapngWriter>(new PcapngWriter(path));
-  w->out_.open(path, std::ios::binary | std::ios::trunc);
-  if (!w->out_) {
+  constexpr mode_t CREATE_MODE = 0666;  // less the umask, as any new file
+  w->fd_.reset(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, CREATE_MODE));
+  if (!w->fd_) {
     err = path + ": cannot create evidence file: " + std::strerror(errno);
     return nullptr;
   }
@@ -59,7 +65,11 @@ std::unique_ptr<PcapngWriter> PcapngWriter::create(const std::string& path, std:
   return w;
 }
 
-PcapngWriter::~PcapngWriter() { flush(); }
+PcapngWriter::~PcapngWriter() {
+  std::lock_guard lock(mu_);
+  // A last attempt; when it fails too, the file keeps its complete blocks only.
+  if (!flushLocked(true)) (void)::ftruncate(fd_.get(), static_cast<off_t>(written_bytes_));
+}
 
 void PcapngWriter::appendU16(std::uint16_t v) {
   std::uint8_t b[sizeof v];
@@ -107,9 +117,14 @@ bool PcapngWriter::write(std::uint32_t source_id, std::int64_t ts_ns, std::span<
                          std::uint32_t orig_len) {
   std::lock_guard lock(mu_);
   const std::size_t total = EPB_FIXED_BYTES + padded(data.size());
-  if (!error_.empty() || source_id >= interface_of_source_.size() || interface_of_source_[source_id] == 0 ||
+  if (source_id >= interface_of_source_.size() || interface_of_source_[source_id] == 0 ||
       file_bytes_ + total > MAX_EVIDENCE_FILE_BYTES) {
     ++refused_;
+    return false;
+  }
+  if (!error_.empty() && buf_.size() + total > EVIDENCE_FAILING_BUFFER_BYTES) {
+    ++refused_;
+    ++lost_;
     return false;
   }
   const auto ts = static_cast<std::uint64_t>(ts_ns < 0 ? 0 : ts_ns);
@@ -123,26 +138,46 @@ bool PcapngWriter::write(std::uint32_t source_id, std::int64_t ts_ns, std::span<
   appendBytesPadded(data);
   appendU32(static_cast<std::uint32_t>(total));
   file_bytes_ += total;
-  ++packets_;
-  if (buf_.size() >= EVIDENCE_BUFFER_BYTES) return flushLocked();
+  ++waiting_;
+  // (While failing, the buffer grows until the next attempt: flush()'s wait.)
+  if (error_.empty() && buf_.size() >= EVIDENCE_BUFFER_BYTES) flushLocked(false);
   return true;
 }
 
-bool PcapngWriter::flush() {
+bool PcapngWriter::flush(bool retry_now) {
   std::lock_guard lock(mu_);
-  return flushLocked();
+  return flushLocked(retry_now);
 }
 
-bool PcapngWriter::flushLocked() {
-  if (!error_.empty()) return false;
-  if (!buf_.empty()) out_.write(reinterpret_cast<const char*>(buf_.data()), static_cast<std::streamsize>(buf_.size()));
-  out_.flush();
-  buf_.clear();
-  if (!out_) {
-    error_ = path_ + ": write failed: " + std::strerror(errno);
-    return false;
+bool PcapngWriter::flushLocked(bool retry_now) {
+  const auto now = Clock::now();
+  if (!error_.empty()) {
+    if (!retry_now && now < retry_at_) return false;
+    // What the failed write left of a block goes first.
+    if (::ftruncate(fd_.get(), static_cast<off_t>(written_bytes_)) != 0) return failed(errno, now);
   }
+  std::size_t done = 0;
+  while (done < buf_.size()) {
+    const ssize_t n = ::pwrite(fd_.get(), buf_.data() + done, buf_.size() - done,
+                               static_cast<off_t>(written_bytes_ + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return failed(n < 0 ? errno : ENOSPC, now);
+    done += static_cast<std::size_t>(n);
+  }
+  written_bytes_ += buf_.size();
+  buf_.clear();
+  packets_ += std::exchange(waiting_, 0);
+  error_.clear();
+  retry_wait_ = EVIDENCE_RETRY_MIN;
   return true;
+}
+
+bool PcapngWriter::failed(int err, Clock::time_point now) {
+  // The first failure waits the least; each further one twice as long, up to the most.
+  if (!error_.empty()) retry_wait_ = std::min(retry_wait_ * 2, EVIDENCE_RETRY_MAX);
+  error_ = path_ + ": write failed: " + std::strerror(err);
+  retry_at_ = now + retry_wait_;
+  return false;
 }
 
 std::uint64_t PcapngWriter::packetsWritten() const {
@@ -153,6 +188,21 @@ std::uint64_t PcapngWriter::packetsWritten() const {
 std::uint64_t PcapngWriter::packetsRefused() const {
   std::lock_guard lock(mu_);
   return refused_;
+}
+
+std::uint64_t PcapngWriter::packetsLost() const {
+  std::lock_guard lock(mu_);
+  return lost_;
+}
+
+std::uint64_t PcapngWriter::packetsWaiting() const {
+  std::lock_guard lock(mu_);
+  return waiting_;
+}
+
+bool PcapngWriter::failing() const {
+  std::lock_guard lock(mu_);
+  return !error_.empty();
 }
 
 std::string PcapngWriter::error() const {

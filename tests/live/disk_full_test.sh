@@ -5,8 +5,10 @@
 # sample. The capture must keep running, say once that the database cannot
 # be written, keep what it could not store and, when there is room again,
 # store all of it and say so: its report then equals replay's of the same
-# samples. A second capture is stopped while the disk is still full: exit 1
-# and one error line naming the database and what could not be stored.
+# samples. Its evidence file (-w) on the same file system waits in memory the
+# same way and is written again: replayed, it tells the same story. A second
+# capture is stopped while the disk is still full: exit 1 and one error line
+# naming the database and what could not be stored.
 #
 # Usage: disk_full_test.sh PROVAUDIT_BIN SOURCE_DIR
 # Needs root (namespaces, mount), iproute2, tcpreplay, python3.
@@ -36,10 +38,12 @@ fill() {
   ((avail == 0)) || fail "the file system still has $avail KiB free"
 }
 
-# start_capture DB: capture on the veth's end, its database on the small file
-# system; returns once it captures and has written its database once.
+# start_capture DB [ARG...]: capture on the veth's end, its database on the
+# small file system; returns once it captures and has written its database once.
 start_capture() {
-  ip netns exec "$NS_CAP" "$BIN" capture -i "$IF_CAP" --db "$SMALL/$1" 2>"$TMP/capture.err" &
+  local db=$1
+  shift
+  ip netns exec "$NS_CAP" "$BIN" capture -i "$IF_CAP" --db "$SMALL/$db" "$@" 2>"$TMP/capture.err" &
   CAP_PID=$!
   wait_for_capture "$CAP_PID"
   sleep 1.5  # a writer pass: the database holds the run's first rows
@@ -61,7 +65,7 @@ stop_capture() {
 count() { grep -c -- "$1" "$TMP/capture.err" || true; }
 
 # 1. The disk fills while devices fetch their profiles, and empties again.
-start_capture full.db
+start_capture full.db -w "$SMALL/evidence.pcapng"
 fill
 send_samples
 sleep 3  # several writer passes, each refused
@@ -75,6 +79,15 @@ for _ in $(seq 1 250); do
   sleep 0.1
 done
 (($(count 'full.db is written again') == 1)) || fail "no word that the database is written again: $(cat "$TMP/capture.err")"
+# The evidence file: said once, kept, and written again after its wait (at most 16 s).
+(($(count 'warning: .*evidence.pcapng: write failed: No space left on device; its evidence is kept in memory') == 1)) ||
+  fail "expected one warning about the evidence file: $(cat "$TMP/capture.err")"
+for _ in $(seq 1 250); do
+  (($(count 'evidence.pcapng is written again') > 0)) && break
+  sleep 0.1
+done
+(($(count "evidence.pcapng is written again, after [0-9]* s of 'No space left on device'; every packet kept meanwhile is written\$") == 1)) ||
+  fail "no word that the evidence file is written again (with nothing lost): $(cat "$TMP/capture.err")"
 rc=0
 stop_capture || rc=$?
 ((rc == 0)) || fail "capture exited $rc: $(cat "$TMP/capture.err")"
@@ -82,6 +95,11 @@ stop_capture || rc=$?
 (($(count 'packets dropped:') == 0)) || fail "capture dropped packets: $(cat "$TMP/capture.err")"
 "$BIN" report --db "$SMALL/full.db" --format json >"$TMP/live.json" || fail "report (live) failed"
 compare replay live || fail "what the capture stored once the disk had room differs from replay"
+grep -q 'evidence: [1-9][0-9]* packets written to .*evidence.pcapng$' "$TMP/capture.err" ||
+  fail "the summary does not say the evidence was written, nothing lost: $(cat "$TMP/capture.err")"
+"$BIN" replay --db "$TMP/evidence.db" -q "$SMALL/evidence.pcapng" || fail "replay of the evidence file failed"
+"$BIN" report --db "$TMP/evidence.db" --format json >"$TMP/evidence.json" || fail "report (evidence) failed"
+compare replay evidence || fail "the evidence file written after the disk had room does not reproduce replay"
 
 # 2. Stopped while the disk is still full: what could not be stored is said.
 rm -f "$SMALL"/*
