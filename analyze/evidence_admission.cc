@@ -143,22 +143,24 @@ void EvidenceAdmission::clear() {
   decltype(certs_)().swap(certs_);
 }
 
-std::uint64_t evidenceMemoryNeed(std::size_t max_sightings) {
+std::uint64_t evidenceMemoryNeed(std::size_t max_sightings, std::uint64_t extra_bytes) {
   if (max_sightings == 0) return 0;
-  return RUN_BASE_BYTES + static_cast<std::uint64_t>(max_sightings) * EVIDENCE_BYTES_PER_SIGHTING_MAX;
+  return RUN_BASE_BYTES + extra_bytes + static_cast<std::uint64_t>(max_sightings) * EVIDENCE_BYTES_PER_SIGHTING_MAX;
 }
 
-std::string evidenceMemoryWarning(std::size_t max_sightings, const MemoryLimit& limit) {
-  const std::uint64_t need = evidenceMemoryNeed(max_sightings);
+std::string evidenceMemoryWarning(std::size_t max_sightings, const MemoryLimit& limit, const MemoryExtra& extra) {
+  const std::uint64_t need = evidenceMemoryNeed(max_sightings, extra.bytes);
   if (need == 0 || limit.bytes == 0 || need <= limit.bytes) return {};
-  const std::uint64_t fit =
-      limit.bytes > RUN_BASE_BYTES ? (limit.bytes - RUN_BASE_BYTES) / EVIDENCE_BYTES_PER_SIGHTING_MAX : 0;
+  const std::uint64_t base = RUN_BASE_BYTES + extra.bytes;
+  const std::uint64_t fit = limit.bytes > base ? (limit.bytes - base) / EVIDENCE_BYTES_PER_SIGHTING_MAX : 0;
+  const std::string besides =
+      extra.bytes == 0 ? std::string() : fmt::format(", and {} for {}", gigabytes(extra.bytes), extra.what);
   // (--max-sightings 0 is no limit: with too little memory for any evidence, none fits.)
   return fmt::format(
       "provaudit: warning: --max-sightings {} may need up to {} of memory (about {} KB a sighting when each is a "
-      "device with a certificate of its own), more than this process may use ({}: {}); {}",
-      max_sightings, gigabytes(need), EVIDENCE_BYTES_PER_SIGHTING_MAX / 1024, gigabytes(limit.bytes), limit.source,
-      fit > 0 ? fmt::format("--max-sightings {} fits", fit) : std::string("it needs more memory"));
+      "device with a certificate of its own{}), more than this process may use ({}: {}); {}",
+      max_sightings, gigabytes(need), EVIDENCE_BYTES_PER_SIGHTING_MAX / 1024, besides, gigabytes(limit.bytes),
+      limit.source, fit > 0 ? fmt::format("--max-sightings {} fits", fit) : std::string("it needs more memory"));
 }
 
 }  // namespace provaudit::analyze

@@ -56,13 +56,21 @@ inline constexpr std::uint64_t RUN_BASE_BYTES = std::uint64_t{256} << 20;
 // KB client certificates with 3,000 names 370 KB (bench/RESULTS.md, session 15).
 inline constexpr std::uint64_t SIGHTING_WEIGHT_BASE = 2 * 1024;
 inline constexpr std::uint64_t TEXT_COPIES = 5;
+// What a run holds beyond RUN_BASE_BYTES that does not come from its evidence:
+// a live capture's buffers past one interface at the default -B
+// (captureMemoryBeyondBase), and in words for the warning ("the capture
+// buffers of 2 interfaces at -B 64").
+struct MemoryExtra {
+  std::uint64_t bytes = 0;
+  std::string what;
+};
 // The most memory a run may need with the evidence at max_sightings (0: no
 // limit, nothing to say).
-std::uint64_t evidenceMemoryNeed(std::size_t max_sightings);
+std::uint64_t evidenceMemoryNeed(std::size_t max_sightings, std::uint64_t extra_bytes = 0);
 // One line for stderr when that may exceed what the process may use
 // (`limit`, processMemoryLimit()): how much, against which limit, and the
 // largest --max-sightings that fits. Empty when it fits or nothing is known.
-std::string evidenceMemoryWarning(std::size_t max_sightings, const MemoryLimit& limit);
+std::string evidenceMemoryWarning(std::size_t max_sightings, const MemoryLimit& limit, const MemoryExtra& extra = {});
 
 // What makes a sighting new to the evidence (an opaque digest): its client
 // (frame MAC and address) with, for TLS, the client certificate presented

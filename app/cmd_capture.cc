@@ -96,7 +96,15 @@ int runCapture(const CommonOptions& common, const CaptureOptions& opts) {
 
   // After the interfaces: a typo in -i or -f leaves no database behind.
   store::Database db(common.db, store::Database::Mode::ReadWrite);
-  Pipeline pipe(common, db, /*auto_flush=*/false);  // loads the rules, opens --events
+  // Interfaces past the first, or a larger -B, need memory that the warning
+  // about --max-sightings (if any) counts in.
+  analyze::MemoryExtra capture_memory;
+  capture_memory.bytes = capture::captureMemoryBeyondBase(opts.interfaces.size(), opts.buffer_mib,
+                                                          capture::DEFAULT_BUFFER_MIB);
+  capture_memory.what = "the capture buffers of " + std::to_string(opts.interfaces.size()) +
+                        (opts.interfaces.size() == 1 ? " interface" : " interfaces") + " at -B " +
+                        std::to_string(opts.buffer_mib);
+  Pipeline pipe(common, db, /*auto_flush=*/false, capture_memory);  // loads the rules, opens --events
   pipe.retryStoreErrors();  // a full disk is waited out, not died of
 
   std::unique_ptr<capture::PcapngWriter> evidence;

@@ -30,7 +30,8 @@ std::string nowIso() {
   return isoTime(ns.count());
 }
 
-Pipeline::Pipeline(const CommonOptions& opts, store::Database& db, bool auto_flush)
+Pipeline::Pipeline(const CommonOptions& opts, store::Database& db, bool auto_flush,
+                   const analyze::MemoryExtra& memory_extra)
     : opts_(opts),
       auto_flush_(auto_flush),
       admission_(opts.max_sightings),
@@ -57,7 +58,8 @@ Pipeline::Pipeline(const CommonOptions& opts, store::Database& db, bool auto_flu
   // (and kept for the dashboard, which says it for as long as it holds).
   const MemoryLimit memory = processMemoryLimit();
   db_.setStat(store::STAT_AUDIT_MEMORY_LIMIT, static_cast<std::int64_t>(memory.bytes));
-  if (const auto w = analyze::evidenceMemoryWarning(opts.max_sightings, memory); !w.empty()) {
+  db_.setStat(store::STAT_AUDIT_MEMORY_EXTRA, static_cast<std::int64_t>(memory_extra.bytes));
+  if (const auto w = analyze::evidenceMemoryWarning(opts.max_sightings, memory, memory_extra); !w.empty()) {
     std::fprintf(stderr, "%s\n", w.c_str());
   }
 }

@@ -99,7 +99,10 @@ struct RunTotals {
 // withDatabase().
 class Pipeline : public analyze::ObservationSink {
  public:
-  Pipeline(const CommonOptions& opts, store::Database& db, bool auto_flush = true);
+  // `memory_extra`: what the run holds besides its evidence beyond
+  // analyze::RUN_BASE_BYTES (a capture's buffers), for the memory warning.
+  Pipeline(const CommonOptions& opts, store::Database& db, bool auto_flush = true,
+           const analyze::MemoryExtra& memory_extra = {});
   ~Pipeline() override;
 
   void onTls(analyze::TlsObservation&& obs) override;

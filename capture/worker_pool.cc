@@ -45,6 +45,19 @@ std::size_t ringLargeBytes(std::size_t workers) {
   return std::max(QUEUE_LARGE_BYTES_MAX / std::max<std::size_t>(1, workers), MIN_RING_LARGE_BYTES);
 }
 
+std::uint64_t ringMemoryMax(std::size_t slots) {
+  return std::uint64_t{slots} * 2 * QUEUE_SLOT_KEEP_BYTES + QUEUE_LARGE_BYTES_MAX;
+}
+
+std::uint64_t captureMemoryBeyondBase(std::size_t interfaces, std::uint64_t buffer_mib,
+                                      std::uint64_t default_buffer_mib) {
+  constexpr std::uint64_t MIB = 1024 * 1024;
+  const std::uint64_t each = buffer_mib * MIB + ringMemoryMax();
+  const std::uint64_t allowed = default_buffer_mib * MIB + ringMemoryMax();
+  const std::uint64_t all = std::uint64_t{interfaces} * each;
+  return all > allowed ? all - allowed : 0;
+}
+
 struct WorkerPool::Worker {
   std::size_t index = 0;
   WorkerSetup setup;

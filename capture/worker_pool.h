@@ -66,6 +66,15 @@ inline constexpr std::size_t MIN_RING_LARGE_BYTES = 1024 * 1024;
 // size, rounded down) and of QUEUE_LARGE_BYTES_MAX among `workers` rings.
 [[nodiscard]] std::size_t ringSlots(std::size_t slots, std::size_t workers);
 [[nodiscard]] std::size_t ringLargeBytes(std::size_t workers);
+// What a capture thread's rings may hold at most: every slot's two kept
+// buffers and the large buffers (16 Ki slots: 72 MiB).
+[[nodiscard]] std::uint64_t ringMemoryMax(std::size_t slots = DEFAULT_QUEUE_SLOTS);
+// What `interfaces` capture interfaces may hold beyond the one at the
+// default kernel buffer that analyze::RUN_BASE_BYTES allows for: each its
+// kernel buffer (-B `buffer_mib`, mapped into the process once it fills) and
+// its capture thread's rings. The memory warning (evidenceMemoryWarning) adds it.
+[[nodiscard]] std::uint64_t captureMemoryBeyondBase(std::size_t interfaces, std::uint64_t buffer_mib,
+                                                    std::uint64_t default_buffer_mib);
 // A worker with nothing to do sleeps at most this long before it looks at the
 // clock (idle flow expiry) and the rings again.
 inline constexpr std::chrono::milliseconds WORKER_IDLE_WAIT{100};

@@ -33,15 +33,18 @@ extern const char* const SEARCH_INDEX_SQL;
 // that they also show when its limit may need more (the sensor's log says
 // it once, at its start; the dashboard says it as long as it holds); and
 // the evidence's estimated size (bytes, analyze::EvidenceAdmission::bytes),
-// which large sightings bring to its limit before their number does.
+// which large sightings bring to its limit before their number does; and what
+// that writer holds besides its evidence beyond the usual (bytes: a live
+// capture's buffers past one interface at the default -B, analyze::MemoryExtra).
 inline constexpr const char* STAT_SIGHTINGS_LEFT_OUT = "audit_sightings_left_out";
 inline constexpr const char* STAT_AUDIT_MAX_SIGHTINGS = "audit_max_sightings";
 inline constexpr const char* STAT_AUDIT_MEMORY_LIMIT = "audit_memory_limit";
 inline constexpr const char* STAT_AUDIT_EVIDENCE_BYTES = "audit_evidence_bytes";
+inline constexpr const char* STAT_AUDIT_MEMORY_EXTRA = "audit_memory_extra";
 // Whether a stats row is one of those values of the moment (not a counter).
 inline bool isMomentStat(std::string_view name) {
   return name == STAT_SIGHTINGS_LEFT_OUT || name == STAT_AUDIT_MAX_SIGHTINGS || name == STAT_AUDIT_MEMORY_LIMIT ||
-         name == STAT_AUDIT_EVIDENCE_BYTES;
+         name == STAT_AUDIT_EVIDENCE_BYTES || name == STAT_AUDIT_MEMORY_EXTRA;
 }
 // What a report says when sightings were left out (HTML report, `report` on stderr).
 inline constexpr const char* SIGHTINGS_LEFT_OUT_NOTICE =

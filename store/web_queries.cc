@@ -127,7 +127,8 @@ EvidenceLevel evidenceLevel(sqlite3* db) {
   e.limit = statValue(db, STAT_AUDIT_MAX_SIGHTINGS);
   const auto limit = static_cast<std::size_t>(std::max<std::int64_t>(e.limit, 0));
   e.in_order = static_cast<std::int64_t>(analyze::inOrderPart(limit));
-  e.memory_need = static_cast<std::int64_t>(analyze::evidenceMemoryNeed(limit));
+  const std::int64_t extra = std::max<std::int64_t>(statValue(db, STAT_AUDIT_MEMORY_EXTRA), 0);
+  e.memory_need = static_cast<std::int64_t>(analyze::evidenceMemoryNeed(limit, static_cast<std::uint64_t>(extra)));
   e.memory_limit = statValue(db, STAT_AUDIT_MEMORY_LIMIT);
   e.bytes = statValue(db, STAT_AUDIT_EVIDENCE_BYTES);
   e.bytes_limit = static_cast<std::int64_t>(limit * analyze::EVIDENCE_BYTES_PER_SIGHTING_MAX);

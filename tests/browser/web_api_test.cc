@@ -10,12 +10,14 @@
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
+#include <sqlite3.h>
 #include <filesystem>
 #include <map>
 #include <regex>
 #include <set>
 #include <string>
 
+#include "common/c_handles.h"
 #include "web/server.h"
 
 namespace {
@@ -649,6 +651,18 @@ TEST_CASE("the server sees a replay that writes while it runs") {
   CHECK(stats.at("evidence").at("memory_limit").as_int64() > 0);
   CHECK_FALSE(stats.at("counters").as_object().contains("audit_max_sightings"));
   CHECK_FALSE(stats.at("counters").as_object().contains("audit_memory_limit"));
+  CHECK_FALSE(stats.at("counters").as_object().contains("audit_memory_extra"));
+  {
+    // A capture's buffers beyond the base (what `capture -B 256` records) count in the need.
+    sqlite3* raw = nullptr;
+    REQUIRE(sqlite3_open(db.c_str(), &raw) == SQLITE_OK);
+    provaudit::SqlitePtr conn(raw);
+    sqlite3_busy_timeout(raw, 5000);
+    REQUIRE(sqlite3_exec(raw, "UPDATE stats SET value = 201326592 WHERE name = 'audit_memory_extra'", nullptr, nullptr,
+                         nullptr) == SQLITE_OK);
+    REQUIRE(sqlite3_changes(raw) == 1);  // the replay wrote it (0)
+  }
+  CHECK(getJson(port, "/api/stats").at("evidence").at("memory_need").as_int64() == (256 << 20) + (192 << 20) + 8192);
   // Without a limit again: everything held, nothing left out.
   const std::string unlimited = std::string("'") + PROVAUDIT_BIN + "' replay -q --max-sightings 0 --db '" + db + "' '" +
                                 PROVAUDIT_SOURCE_DIR + "/samples/tls13.pcap'";

@@ -248,6 +248,20 @@ TEST_CASE("evidence memory: the worst case of a limit against what the process m
   CHECK(evidenceMemoryWarning(229376, unit).empty());
   CHECK_FALSE(evidenceMemoryWarning(229377, unit).empty());
 
+  // What a capture holds besides (interfaces past the first, a larger -B)
+  // counts in: the limit that fits is smaller by as many sightings as it holds.
+  constexpr std::uint64_t MIB = 1024 * 1024;
+  CHECK(evidenceMemoryNeed(1, 448 * MIB) == RUN_BASE_BYTES + 448 * MIB + 8192);
+  CHECK(evidenceMemoryNeed(0, 448 * MIB) == 0);
+  const MemoryExtra big_buffer{448 * MIB, "the capture buffers of 1 interface at -B 512"};
+  CHECK(evidenceMemoryWarning(229376, unit, big_buffer) ==
+        "provaudit: warning: --max-sightings 229376 may need up to 2.6 GB of memory (about 8 KB a sighting when each "
+        "is a device with a certificate of its own, and 0.5 GB for the capture buffers of 1 interface at -B 512), "
+        "more than this process may use (2.1 GB: memory.max of cgroup /system.slice/provaudit.service); "
+        "--max-sightings 172032 fits");
+  CHECK(evidenceMemoryWarning(172032, unit, big_buffer).empty());
+  CHECK_FALSE(evidenceMemoryWarning(172033, unit, big_buffer).empty());
+
   // No limit asked for, or nothing known of the memory: nothing to say.
   CHECK(evidenceMemoryWarning(0, unit).empty());
   CHECK(evidenceMemoryWarning(250000, MemoryLimit{}).empty());

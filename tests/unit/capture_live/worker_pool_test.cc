@@ -210,6 +210,17 @@ TEST_CASE("worker pool: a capture thread's ring slots are divided among the work
   CHECK(h.pool->queueDrops() == 1000 - 256);
 }
 
+TEST_CASE("worker pool: what interfaces hold beyond the one at the default buffer that the memory base allows for") {
+  constexpr std::uint64_t MIB = 1024 * 1024;
+  CHECK(ringMemoryMax() == 72 * MIB);  // 16 Ki slots x 2 buffers x 2 KiB, and 8 MiB of large ones
+  CHECK(ringMemoryMax(1024) == 4 * MIB + QUEUE_LARGE_BYTES_MAX);
+  CHECK(captureMemoryBeyondBase(1, 64, 64) == 0);                       // the usual: nothing beyond
+  CHECK(captureMemoryBeyondBase(1, 16, 64) == 0);                       // less: still nothing
+  CHECK(captureMemoryBeyondBase(2, 64, 64) == (64 + 72) * MIB);         // a second interface: its buffer and rings
+  CHECK(captureMemoryBeyondBase(1, 512, 64) == 448 * MIB);              // a larger kernel buffer
+  CHECK(captureMemoryBeyondBase(3, 128, 64) == (3 * (128 + 72) - (64 + 72)) * MIB);
+}
+
 TEST_CASE("worker pool: the flow limits are the pool's, each worker's table a share") {
   // 1,000 connections that never end (a SYN each), across four workers whose
   // tables may hold 64 flows together: each holds 16 and evicts the least
