@@ -552,8 +552,24 @@ class Auditor {
     std::size_t claims = 1;
     for (const Evidence* ev : evs) claims += ev->read->claims.size();
     d.claims.reserve(claims);
-    d.handshakes.reserve(static_cast<std::size_t>(
-        std::count_if(evs.begin(), evs.end(), [](const Evidence* ev) { return ev->tls != nullptr; })));
+    const auto tls_count = static_cast<std::size_t>(
+        std::count_if(evs.begin(), evs.end(), [](const Evidence* ev) { return ev->tls != nullptr; }));
+    d.handshakes.reserve(std::min(tls_count, 2 * HANDSHAKE_HISTORY_ENDS));
+    // The history's last HANDSHAKE_HISTORY_ENDS once the first are taken: a
+    // ring whose oldest entry is at `last_next` once it is full.
+    std::vector<HandshakeSummary> last_ones;
+    std::size_t last_next = 0;
+    const auto keepHandshake = [&](HandshakeSummary&& hs) {
+      if (d.handshakes.size() < HANDSHAKE_HISTORY_ENDS) {
+        d.handshakes.push_back(std::move(hs));
+      } else if (last_ones.size() < HANDSHAKE_HISTORY_ENDS) {
+        last_ones.push_back(std::move(hs));
+      } else {
+        last_ones[last_next] = std::move(hs);
+        last_next = (last_next + 1) % HANDSHAKE_HISTORY_ENDS;
+        ++d.handshakes_omitted;
+      }
+    };
     CappedList ips, user_agents, urls, ja3, ja4, sni;
     UniqueList servers;
     for (const Evidence* ev : evs) {
@@ -601,7 +617,7 @@ class Auditor {
         hs.resumes_source = ev->resumes->tls->flow.source;
         if (decisive == nullptr && classify(*ev->resumes).decisive) linked = ev->resumes;
       }
-      d.handshakes.push_back(std::move(hs));
+      keepHandshake(std::move(hs));
       if (t.version != 0) pushUnique(d.tls_versions, versionName(t.version));
       ja3.add(d.ja3, t.ja3);
       ja4.add(d.ja4, t.ja4);
@@ -617,6 +633,9 @@ class Auditor {
       if (isLegacyVersion(t.version)) legacy.insert(versionName(t.version));
       if (t.version != 0 && isWeakCipher(t.cipher_suite)) weak.insert(cipherSuiteName(t.cipher_suite));
     }
+    // The last ones after the first, oldest first.
+    std::rotate(last_ones.begin(), last_ones.begin() + static_cast<std::ptrdiff_t>(last_next), last_ones.end());
+    std::move(last_ones.begin(), last_ones.end(), std::back_inserter(d.handshakes));
 
     if (decisive == nullptr && linked != nullptr) {
       // Only resumed sessions of our own, but they continue a full handshake

@@ -32,6 +32,13 @@ inline constexpr std::size_t CLONE_DETAIL_MAX_NAMES = 10;
 // few of each; one that sends thousands of 15 KiB User-Agents would make a
 // report document of hundreds of megabytes, and its encoding several times that.
 inline constexpr std::size_t DEVICE_LIST_MAX = 64;
+// A device's handshake history keeps its first and its last this many
+// handshakes; those between are counted (DeviceRecord::handshakes_omitted).
+// Every one of them is a sighting, which the device page lists a page at a
+// time; a phone that fetches its profile every five minutes makes 8,640
+// handshakes a month, and a history of them all was 4 MB of the device's
+// page and of its record in every audit.
+inline constexpr std::size_t HANDSHAKE_HISTORY_ENDS = 50;
 // From this many devices on, an audit builds them on two threads, each
 // taking BUILD_CHUNK_DEVICES at a time.
 inline constexpr std::size_t PARALLEL_BUILD_MIN_DEVICES = 2048;
@@ -123,7 +130,8 @@ struct DeviceRecord {
   std::vector<std::string> ccert;    // $CCERT values claimed
   std::vector<Finding> findings;
   std::vector<ClaimRecord> claims;
-  std::vector<HandshakeSummary> handshakes;
+  std::vector<HandshakeSummary> handshakes;  // the first and last HANDSHAKE_HISTORY_ENDS, in time order
+  std::uint64_t handshakes_omitted = 0;      // those between them
   std::int64_t first_seen = 0, last_seen = 0;
   std::uint64_t sessions = 0;        // TLS handshakes + HTTP requests
   std::uint64_t http_requests = 0;

@@ -402,6 +402,7 @@ void appendDeviceDetailText(const DeviceRecord& d, std::string& out) {
     j.endObject();
   }
   j.endArray();
+  if (d.handshakes_omitted != 0) j.field("handshakes_omitted", d.handshakes_omitted);  // between the first and the last
   if (d.cert) j.field("chain_error", d.cert->chain_error);
   j.key("chain_sent").beginArray();
   if (d.cert) {

@@ -242,6 +242,34 @@ test('device page pages through its sightings, oldest or newest first, the focus
   await page.close();
 });
 
+test('device page: a device that made many handshakes shows the first and the last, and says where the others are', async () => {
+  // 51 copies of resumption.pcap an hour apart (editcap -t): 102 handshakes of one phone.
+  const dir = path.join(tmp, 'copies');
+  fs.mkdirSync(dir, { recursive: true });
+  const copies = [];
+  for (let i = 0; i < 51; ++i) {
+    const copy = path.join(dir, `resumption-${i}.pcap`);
+    execFileSync('editcap', ['-t', String(i * 3600), path.join(SOURCE, 'samples/resumption.pcap'), copy]);
+    copies.push(copy);
+  }
+  const c = replay('copies', copies);
+  const url = await serve(c.db);
+  const page = await newPage();
+  await page.goto(url + '#/device/' + encodeURIComponent('mac:00:0e:08:ab:cd:ef'));
+  await page.waitForSelector('[data-omitted=handshakes]');
+  assert.equal(await page.textContent('[data-omitted=handshakes]'),
+    'The first 50 and the last 50 of 102 handshakes; every one is in Sightings below.');
+  assert.equal(await page.locator('[data-panel=handshakes] tbody tr').count(), 100);
+  assert.match(await page.textContent('[data-panel=sightings] h2'), /^Sightings \(102\)$/);
+  assert.equal(await page.textContent('[data-range=sightings]'), '1–100 of 102');
+  await shot(page, 'device-many-handshakes');
+  // A device with a few handshakes has no such note.
+  await page.goto(mixed.url + '#/device/' + encodeURIComponent('mac:00:0e:08:ab:cd:ef'));
+  await page.waitForSelector('[data-panel=handshakes]');
+  assert.equal(await page.locator('[data-omitted=handshakes]').count(), 0);
+  await page.close();
+});
+
 test('CSV export honours the filter', async () => {
   const page = await newPage();
   await page.goto(mixed.url + '#/devices?class=generic');

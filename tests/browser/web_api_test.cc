@@ -295,6 +295,46 @@ TEST_CASE("a device's sightings come a page at a time, oldest or newest first") 
   CHECK(bad.body().find("sightings_order") != std::string::npos);
 }
 
+TEST_CASE("a device that made many handshakes: its history keeps the first and the last, its sightings all of them") {
+  // resumption.pcap holds two handshakes of one Cisco SPA (mac:00:0e:08:ab:cd:ef):
+  // 51 copies, each an hour later than the one before (editcap -t; the same
+  // handshakes at the same time would be the same sightings), make 102.
+  const std::string dir = tempDir() + "/copies";
+  fs::create_directories(dir);
+  const std::string db = tempDir() + "/copies.db";
+  std::string cmd = std::string("'") + PROVAUDIT_BIN + "' replay -q --db '" + db + "'";
+  for (int i = 0; i < 51; ++i) {
+    const std::string copy = dir + "/resumption-" + std::to_string(i) + ".pcap";
+    const std::string shift = "editcap -t " + std::to_string(i * 3600) + " '" + PROVAUDIT_SOURCE_DIR +
+                              "/samples/resumption.pcap' '" + copy + "'";
+    REQUIRE(std::system(shift.c_str()) == 0);
+    cmd += " '" + copy + "'";
+  }
+  REQUIRE(std::system(cmd.c_str()) == 0);
+  Server s(db);
+  const auto port = s.server.port();
+  const auto page = getJson(port, "/api/devices/" + urlEncode("mac:00:0e:08:ab:cd:ef"));
+  CHECK(page.at("sightings_total").as_int64() == 102);
+  CHECK(page.at("device").at("sessions").as_int64() == 102);
+  const auto& detail = page.at("detail").as_object();
+  const auto& history = detail.at("handshakes").as_array();
+  CHECK(history.size() == 100);
+  CHECK(detail.at("handshakes_omitted").as_int64() == 2);
+  // The first fifty come from the first copies read, the last fifty from the last ones.
+  const auto copyOf = [](const json::value& h) {
+    const std::string source(h.at("source").as_string());
+    return std::stoi(source.substr(source.rfind('-') + 1));
+  };
+  CHECK(copyOf(history.front()) == 0);
+  CHECK(copyOf(history[49]) == 24);
+  CHECK(copyOf(history[50]) == 26);
+  CHECK(copyOf(history.back()) == 50);
+  // A device with few handshakes says nothing of the kind.
+  Server mixed(mixedDb());
+  const auto few = getJson(mixed.server.port(), "/api/devices/" + urlEncode("mac:00:0e:08:ab:cd:ef"));
+  CHECK_FALSE(few.at("detail").as_object().contains("handshakes_omitted"));
+}
+
 TEST_CASE("servers, findings, stats, timeline") {
   Server s(mixedDb());
   const auto port = s.server.port();

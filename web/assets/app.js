@@ -422,7 +422,11 @@
         ['JA3', lines(det.ja3, 'ja3', { class: 'mono' })], ['SNI', (det.sni || []).length ? el('span', null, det.sni.join(', '), more('sni')) : null],
         ['User-Agents', lines(d.user_agents, 'user_agents', { class: 'mono wrap', 'data-field': 'user-agent' })],
         ['URLs', lines(d.urls, 'urls', { class: 'mono wrap' })]]));
-    const handshakes = el('section', { class: 'panel flush' }, el('h2', null, 'Handshake history'),
+    // The first and the last handshakes of a device that made many; every one is among its sightings.
+    const omittedHandshakes = det.handshakes_omitted || 0;
+    const handshakes = el('section', { class: 'panel flush', 'data-panel': 'handshakes' }, el('h2', null, 'Handshake history'),
+      omittedHandshakes ? el('div', { class: 'panel-note', 'data-omitted': 'handshakes' },
+        `The first ${num((det.handshakes || []).length / 2)} and the last ${num((det.handshakes || []).length / 2)} of ${num((det.handshakes || []).length + omittedHandshakes)} handshakes; every one is in Sightings below.`) : null,
       table([
         { label: 'Time', mono: true, render: (h) => when(h.time) },
         { label: 'Client → server', mono: true, render: (h) => `${h.client} → ${h.server}` },

@@ -629,3 +629,39 @@ TEST_CASE("a device that reaches 200 servers keeps them all, each once, in the o
   CHECK(res.servers.size() == 200);
   CHECK(d.omitted.empty());  // servers are kept whole
 }
+
+TEST_CASE("handshake history: the first and the last HANDSHAKE_HISTORY_ENDS, those between counted") {
+  // A phone fetching its profile every second for a while: 130 handshakes.
+  Run r;
+  const std::size_t n = 2 * HANDSHAKE_HISTORY_ENDS + 30;
+  for (std::size_t i = 0; i < n; ++i) {
+    r.tls.push_back(withCert(handshake("00:0e:08:ab:cd:ef", "10.0.0.11", T0 + static_cast<std::int64_t>(i) * SEC),
+                             spa962()));
+  }
+  const auto res = r.audit();
+  const auto& d = device(res, "mac:00:0e:08:ab:cd:ef");
+  REQUIRE(d.handshakes.size() == 2 * HANDSHAKE_HISTORY_ENDS);
+  CHECK(d.handshakes_omitted == 30);
+  CHECK(d.sessions == n);  // every one still counts
+  for (std::size_t i = 0; i < HANDSHAKE_HISTORY_ENDS; ++i) {
+    INFO(i);
+    CHECK(d.handshakes[i].ts_ns == T0 + static_cast<std::int64_t>(i) * SEC);  // the first, in order
+    CHECK(d.handshakes[HANDSHAKE_HISTORY_ENDS + i].ts_ns ==
+          T0 + static_cast<std::int64_t>(n - HANDSHAKE_HISTORY_ENDS + i) * SEC);  // the last, in order
+  }
+  CHECK(d.identity == "individualized");
+  CHECK(d.first_seen == T0);
+  CHECK(d.last_seen == T0 + static_cast<std::int64_t>(n - 1) * SEC);
+
+  // Up to twice the ends, all are kept and nothing is said.
+  Run few;
+  for (std::size_t i = 0; i < 2 * HANDSHAKE_HISTORY_ENDS; ++i) {
+    few.tls.push_back(handshake("00:0e:08:ab:cd:ef", "10.0.0.11", T0 + static_cast<std::int64_t>(i) * SEC));
+  }
+  const auto all = few.audit();
+  const auto& kept = device(all, "mac:00:0e:08:ab:cd:ef");
+  CHECK(kept.handshakes.size() == 2 * HANDSHAKE_HISTORY_ENDS);
+  CHECK(kept.handshakes_omitted == 0);
+  CHECK(std::is_sorted(kept.handshakes.begin(), kept.handshakes.end(),
+                       [](const HandshakeSummary& a, const HandshakeSummary& b) { return a.ts_ns < b.ts_ns; }));
+}
