@@ -259,7 +259,9 @@ test('device page: a device that made many handshakes shows the first and the la
   await page.waitForSelector('[data-omitted=handshakes]');
   assert.equal(await page.textContent('[data-omitted=handshakes]'),
     'The first 50 and the last 50 of 102 handshakes; every one is in Sightings below.');
-  assert.equal(await page.locator('[data-panel=handshakes] tbody tr').count(), 100);
+  assert.equal(await page.locator('[data-panel=handshakes] tbody tr:not(.gap)').count(), 100);
+  // Between the first 50 and the last 50, one row says how many are not shown.
+  assert.equal(await page.textContent('[data-panel=handshakes] tbody tr:nth-child(51)'), '… 2 more handshakes …');
   assert.match(await page.textContent('[data-panel=sightings] h2'), /^Sightings \(102\)$/);
   assert.equal(await page.textContent('[data-range=sightings]'), '1–100 of 102');
   await shot(page, 'device-many-handshakes');

@@ -437,6 +437,12 @@
         { label: 'Frame', num: true, render: (h) => num(h.frame) },
         { label: 'Capture file', clip: true, render: (h) => el('span', { class: 'mono' }, h.source) },
       ], det.handshakes || [], {}, null, null));
+    if (omittedHandshakes) {
+      // Where the first ones end and the last begin, the count of those between.
+      const rows = handshakes.querySelectorAll('tbody tr');
+      const cut = rows[Math.floor(rows.length / 2)];
+      if (cut) cut.before(el('tr', { class: 'gap' }, el('td', { colspan: rows[0].cells.length, 'data-gap': 'handshakes' }, `… ${num(omittedHandshakes)} more handshakes …`)));
+    }
     // A page of the device's sightings at a time (a chatty device has 100,000), oldest or newest first.
     const sightingsNav = (() => {
       const list = data.sightings || [], total = data.sightings_total || 0, offset = data.sightings_offset || 0;
