@@ -111,6 +111,13 @@ void LiveSensor::flushEvidence(bool final) {
   // kept in memory meanwhile (PcapngWriter): said once when it starts, once
   // when it is written again, and what was lost when the run ends first.
   const bool ok = evidence_->flush(final);
+  if (!ok && final) {
+    // The run ends first: nothing is kept for later.
+    std::fprintf(stderr, "provaudit: warning: %s; %llu packets of evidence could not be written\n",
+                 evidence_->error().c_str(),
+                 static_cast<unsigned long long>(evidence_->packetsWaiting() + evidence_->packetsLost()));
+    return;
+  }
   if (!ok && !evidence_failing_said_) {
     evidence_failing_said_ = true;
     lost_before_failing_ = evidence_->packetsLost();
@@ -130,11 +137,6 @@ void LiveSensor::flushEvidence(bool final) {
         std::chrono::duration<double>(std::chrono::steady_clock::now() - evidence_failing_since_).count();
     std::fprintf(stderr, "provaudit: %s is written again, after %.0f s of '%s'; %s\n", evidence_->path().c_str(),
                  seconds, evidence_failure_.c_str(), meanwhile.c_str());
-  }
-  if (final && !ok) {
-    std::fprintf(stderr, "provaudit: warning: %s; %llu packets of evidence could not be written\n",
-                 evidence_->error().c_str(),
-                 static_cast<unsigned long long>(evidence_->packetsWaiting() + evidence_->packetsLost()));
   }
 }
 

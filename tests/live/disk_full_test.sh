@@ -103,7 +103,7 @@ compare replay evidence || fail "the evidence file written after the disk had ro
 
 # 2. Stopped while the disk is still full: what could not be stored is said.
 rm -f "$SMALL"/*
-start_capture stuck.db
+start_capture stuck.db -w "$SMALL/stuck.pcapng"
 fill
 send_samples
 sleep 1.5
@@ -113,6 +113,13 @@ stop_capture || rc=$?
 (($(count 'error:') == 1)) || fail "expected one error line: $(cat "$TMP/capture.err")"
 grep -Eq "error: $SMALL/stuck.db: .*database or disk is full.*; [1-9][0-9]* observations could not be stored" \
   "$TMP/capture.err" || fail "the error line does not say what was not stored: $(cat "$TMP/capture.err")"
+# Its evidence file: what could not be written is said, and the file keeps
+# its complete blocks only (it reads to its end without an error).
+(($(count "warning: $SMALL/stuck.pcapng: write failed: No space left on device; [1-9][0-9]* packets of evidence could not be written") == 1)) ||
+  fail "expected one warning about the evidence not written: $(cat "$TMP/capture.err")"
+"$BIN" replay --db "$TMP/stuck-evidence.db" -q "$SMALL/stuck.pcapng" 2>"$TMP/stuck-evidence.err" ||
+  fail "the evidence file left on a full disk does not read: $(cat "$TMP/stuck-evidence.err")"
+[[ ! -s $TMP/stuck-evidence.err ]] || fail "the evidence file left on a full disk ends badly: $(cat "$TMP/stuck-evidence.err")"
 
 # 3. A replay into a database on a full disk: one error line that names it
 # (not the rollback that SQLite had already done), exit 1, and the database
