@@ -128,13 +128,24 @@ n=$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))))' "$TMP
 # is 192 MiB more than the base allows for, so the --max-sightings that fits
 # a replay in 1 GiB (98,304) does not fit this capture; (1 GiB - 256 MiB -
 # 192 MiB) / 8 KiB = 73,728 do. At the default -B it says nothing. (On the
-# loopback of a network namespace of its own, stopped after 2 s.)
+# loopback of a network namespace of its own, stopped with SIGINT once it
+# captures: sent to the capture itself, found by its database's path, as the
+# job is a subshell that ignores SIGINT.)
 capture_run() {
   local name=$1
   shift
-  in_cgroup "$GIB" unshare -n sh -c 'ip link set lo up && exec timeout --preserve-status -s INT 2 "$@"' sh \
-    "$BIN" capture -i lo --db "$TMP/$name.db" "$@" 2> "$TMP/$name.err" ||
-    fail "$name: capture exited $?: $(cat "$TMP/$name.err")"
+  in_cgroup "$GIB" unshare -n sh -c 'ip link set lo up && exec "$@"' sh \
+    "$BIN" capture -i lo --db "$TMP/$name.db" "$@" 2> "$TMP/$name.err" &
+  local job=$! rc=0
+  for _ in $(seq 1 200); do
+    grep -q 'capturing on' "$TMP/$name.err" && break
+    kill -0 "$job" 2>/dev/null || break
+    sleep 0.1
+  done
+  grep -q 'capturing on' "$TMP/$name.err" || fail "$name: capture did not start: $(cat "$TMP/$name.err")"
+  pkill -INT -f -- "capture -i lo --db $TMP/$name.db" || fail "$name: no capture process to stop"
+  wait "$job" || rc=$?
+  ((rc == 0)) || fail "$name: capture exited $rc: $(cat "$TMP/$name.err")"
 }
 capture_run cap_big --max-sightings 98304 -B 256
 [[ $(warnings cap_big) -eq 1 ]] || fail "capture -B 256: $(warnings cap_big) memory warnings: $(cat "$TMP/cap_big.err")"
