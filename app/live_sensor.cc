@@ -122,8 +122,7 @@ void LiveSensor::flushEvidence(bool final) {
     evidence_failing_said_ = true;
     lost_before_failing_ = evidence_->packetsLost();
     evidence_failing_since_ = std::chrono::steady_clock::now();
-    const std::string error = evidence_->error();
-    evidence_failure_ = error.substr(error.rfind(": ") + 2);  // the reason, after "PATH: write failed: "
+    evidence_failure_ = evidence_->failureReason();
     std::fprintf(stderr,
                  "provaudit: warning: %s; its evidence is kept in memory (up to %zu MiB) and written when there is "
                  "room again\n",

@@ -168,6 +168,7 @@ bool PcapngWriter::flushLocked(bool retry_now) {
   buf_.clear();
   packets_ += std::exchange(waiting_, 0);
   error_.clear();
+  reason_.clear();
   retry_wait_ = EVIDENCE_RETRY_MIN;
   return true;
 }
@@ -175,7 +176,8 @@ bool PcapngWriter::flushLocked(bool retry_now) {
 bool PcapngWriter::failed(int err, Clock::time_point now) {
   // The first failure waits the least; each further one twice as long, up to the most.
   if (!error_.empty()) retry_wait_ = std::min(retry_wait_ * 2, EVIDENCE_RETRY_MAX);
-  error_ = path_ + ": write failed: " + std::strerror(err);
+  reason_ = std::strerror(err);
+  error_ = path_ + ": write failed: " + reason_;
   retry_at_ = now + retry_wait_;
   return false;
 }
@@ -208,6 +210,11 @@ bool PcapngWriter::failing() const {
 std::string PcapngWriter::error() const {
   std::lock_guard lock(mu_);
   return error_;
+}
+
+std::string PcapngWriter::failureReason() const {
+  std::lock_guard lock(mu_);
+  return reason_;
 }
 
 }  // namespace provaudit::capture

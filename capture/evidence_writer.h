@@ -65,6 +65,7 @@ class PcapngWriter {
   [[nodiscard]] std::uint64_t packetsWaiting() const;  // in memory, not yet in the file
   [[nodiscard]] bool failing() const;                  // the last attempt to write failed
   [[nodiscard]] std::string error() const;             // why, while failing ("PATH: write failed: reason")
+  [[nodiscard]] std::string failureReason() const;     // the reason alone ("No space left on device")
   [[nodiscard]] const std::string& path() const { return path_; }
 
  private:
@@ -88,7 +89,8 @@ class PcapngWriter {
   std::uint64_t waiting_ = 0;        // packets in buf_
   std::uint64_t refused_ = 0;
   std::uint64_t lost_ = 0;
-  std::string error_;  // non-empty while failing
+  std::string error_;   // non-empty while failing
+  std::string reason_;  // its reason (strerror)
   Clock::time_point retry_at_{};
   std::chrono::milliseconds retry_wait_{EVIDENCE_RETRY_MIN};
 };

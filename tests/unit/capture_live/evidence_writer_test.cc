@@ -198,6 +198,8 @@ TEST_CASE("evidence writer: a file that cannot be written keeps its evidence in 
     CHECK_FALSE(w->flush(true));
     CHECK(w->failing());
     CHECK(w->error().find(file.path.string() + ": write failed: ") == 0);
+    CHECK(w->error().ends_with(": " + w->failureReason()));
+    CHECK_FALSE(w->failureReason().empty());
     CHECK(w->packetsWritten() == 10);
     CHECK(w->packetsWaiting() == 20);
     CHECK(fileSize(file.path) == complete + 50);  // half a block: what a full disk leaves
@@ -209,6 +211,7 @@ TEST_CASE("evidence writer: a file that cannot be written keeps its evidence in 
   REQUIRE(w->flush(true));
   CHECK_FALSE(w->failing());
   CHECK(w->error().empty());
+  CHECK(w->failureReason().empty());
   CHECK(w->packetsWritten() == 30);
   CHECK(w->packetsWaiting() == 0);
   CHECK(w->packetsLost() == 0);
