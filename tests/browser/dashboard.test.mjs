@@ -127,8 +127,22 @@ test('overview shows the device classes, findings and coverage of the database',
   assert.equal(xs.length, tl.buckets.length);
   for (const [start, x] of xs) assert.ok(Math.abs(x - (41 + (852 * (Date.parse(start) - t0)) / span)) < 0.5, `${start} at ${x}`);
   const gaps = tl.buckets.slice(1).map((b, i) => Date.parse(b.start) - Date.parse(tl.buckets[i].start));
+  // The axis's six ticks: the date and time where the day changes, else the time, both to the
+  // minute for buckets of a minute or more.
+  assert.ok(tl.bucket_seconds >= 60 && tl.bucket_seconds < 86400, `${tl.bucket_seconds}`);
+  const ticks = await page.$$eval('svg[aria-label="Sightings over time"] text[data-tick]', (ts) => ts.map((t) => t.textContent));
+  assert.equal(ticks.length, 6);
+  assert.match(ticks[0], /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}$/);
+  for (const t of ticks) assert.match(t, /^(\d{4}-\d{2}-\d{2} )?\d{2}:\d{2}$/, t);
   assert.ok(Math.max(...gaps) > bucketMs, 'the samples leave empty buckets between their days');
   assert.match(await page.textContent('main'), /spa_mixed_tls12\.pcap/);
+  // The busiest servers, each with its device count in words ("1 device", "8 devices").
+  const top = await (await page.request.get(all.url + 'api/servers?sort=devices&dir=desc&limit=6')).json();
+  assert.ok(top.items.some((r) => r.devices === 1) && top.items.some((r) => r.devices > 1), 'one server with a single device, one with several');
+  for (const r of top.items) {
+    const text = await page.textContent(`[data-busiest="${r.id}"]`);
+    assert.ok(text.endsWith(` · ${r.devices} device${r.devices === 1 ? '' : 's'}`), text);
+  }
   // The audit's evidence under the default limit: every sighting, far from it.
   const stats = await (await page.request.get(all.url + 'api/stats')).json();
   assert.equal(stats.evidence.limit, 150000);

@@ -233,15 +233,17 @@
       root.appendChild(svg('rect', { x, y: padT + plotH - hTls, width: bw, height: hTls, class: 'fill-tls', 'data-start': b.start }, svg('title', null, title)));
       root.appendChild(svg('rect', { x, y: padT + plotH - hTls - hHttp, width: bw, height: hHttp, class: 'fill-http', 'data-start': b.start }, svg('title', null, title)));
     });
-    // Six ticks along the time axis: the date where it changes, else the time of day.
+    // Six ticks along the time axis: the date where it changes, else the time of day, to the
+    // minute (to the second only when the buckets are shorter than a minute).
     let lastDay = '';
+    const clockEnd = data.bucket_seconds < 60 ? 19 : 16;
     for (let k = 0; k <= 5; k++) {
       const t = t0 + (span * k) / 5;
       const iso = when(new Date(t).toISOString());
       const day = iso.slice(0, 10);
-      const label = data.bucket_seconds >= 86400 ? day : day !== lastDay ? iso.slice(0, 16) : iso.slice(11, 19);
+      const label = data.bucket_seconds >= 86400 ? day : day !== lastDay ? iso.slice(0, clockEnd) : iso.slice(11, clockEnd);
       lastDay = day;
-      root.appendChild(svg('text', { x: xOf(t), y: height - 16, 'text-anchor': k === 0 ? 'start' : k === 5 ? 'end' : 'middle' }, label));
+      root.appendChild(svg('text', { x: xOf(t), y: height - 16, 'text-anchor': k === 0 ? 'start' : k === 5 ? 'end' : 'middle', 'data-tick': k }, label));
     }
     root.appendChild(svg('line', { x1: padL, x2: width - 8, y1: padT + plotH, y2: padT + plotH, class: 'axis' }));
     return root;
@@ -278,9 +280,9 @@
         el('dt', null, 'Request client certificates'), el('dd', null, el('a', { href: link('servers', { cert_request: 'yes' }) }, num(srv.requesting_client_cert))),
         el('dt', null, 'Never request one'), el('dd', null, el('a', { href: link('servers', { cert_request: 'no' }) }, num(srv.not_requesting)))),
       el('h3', null, 'Busiest'),
-      top.items.map((r) => el('div', null, el('a', { class: 'mono', href: link('devices', { server: r.id }) }, r.id), ' ',
+      top.items.map((r) => el('div', { 'data-busiest': r.id }, el('a', { class: 'mono', href: link('devices', { server: r.id }) }, r.id), ' ',
         r.requests_client_cert ? el('span', { class: 'yes' }, 'mTLS') : el('span', { class: 'no' }, (r.tls_versions || []).length ? 'no client certs' : 'plain HTTP'),
-        el('span', { class: 'muted' }, ` · ${num(r.devices)} devices`))));
+        el('span', { class: 'muted' }, ` · ${num(r.devices)} device${r.devices === 1 ? '' : 's'}`))));
     const counters = s.counters || {};
     // How full the audit's evidence is (--max-sightings): past its first part only new sightings join.
     const ev = s.evidence || { held: 0, limit: 0, in_order: 0 };
