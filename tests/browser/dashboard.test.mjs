@@ -110,6 +110,7 @@ test('overview shows the device classes, findings and coverage of the database',
   assert.match(res.headers()['content-security-policy'], /default-src 'none'/);
   assert.equal(res.headers()['x-content-type-options'], 'nosniff');
   await page.waitForSelector('[data-kpi=devices]');
+  const stats0 = await (await page.request.get(all.url + 'api/stats')).json();
   const kpi = async (name) => (await page.textContent(`[data-kpi=${name}] .value`)).replace(/[^0-9]/g, '');
   assert.equal(await kpi('devices'), String(all.report.devices.length));
   for (const cls of ['individualized', 'generic', 'none', 'unknown']) assert.equal(await kpi(cls), String(byClass(all.report, cls)), cls);
@@ -136,6 +137,8 @@ test('overview shows the device classes, findings and coverage of the database',
   for (const t of ticks) assert.match(t, /^(\d{4}-\d{2}-\d{2} )?\d{2}:\d{2}$/, t);
   assert.ok(Math.max(...gaps) > bucketMs, 'the samples leave empty buckets between their days');
   assert.match(await page.textContent('main'), /spa_mixed_tls12\.pcap/);
+  assert.equal(await page.textContent('.page-head .sub'), `Audit of ${all.report.devices.length} devices from ${stats0.coverage.sources} capture sources`);
+  assert.equal(await page.textContent('[data-kpi=devices] .note'), `${stats0.servers.total} servers`);
   // The busiest servers, each with its device count in words ("1 device", "8 devices").
   const top = await (await page.request.get(all.url + 'api/servers?sort=devices&dir=desc&limit=6')).json();
   assert.ok(top.items.some((r) => r.devices === 1) && top.items.some((r) => r.devices > 1), 'one server with a single device, one with several');
@@ -172,8 +175,10 @@ test('spa_mixed: 5 devices, filter class=generic gives 2 rows and a deep link', 
   await deep.waitForSelector('tbody tr.clickable');
   assert.equal(await deep.locator('tbody tr.clickable').count(), 2);
   assert.equal(await deep.getAttribute('th[aria-sort]', 'aria-sort'), 'descending');
+  assert.equal(await deep.textContent('.page-head .sub'), '2 devices match');
   await deep.goto(mixed.url + '#/devices?class=none');
   await deep.waitForFunction(() => document.querySelectorAll('tbody tr.clickable').length === 1);
+  assert.equal(await deep.textContent('.page-head .sub'), '1 device matches');
   await deep.close();
   await page.close();
 });
@@ -340,7 +345,17 @@ test('servers and findings pages filter and sort', async () => {
   await page.waitForFunction((n) => location.hash.includes('cert_request=no') && document.querySelectorAll('tbody tr.clickable').length === n, noCert);
   await page.goto(all.url + '#/servers');
   await page.waitForSelector('tbody tr.clickable');
+  assert.equal(await page.textContent('.page-head .sub'), `${all.report.servers.length} servers`);
   await shot(page, 'servers');
+  // One of a thing is said in the singular: spa_mixed has one server and one capture file.
+  await page.goto(mixed.url + '#/servers');
+  await page.waitForFunction(() => document.querySelectorAll('tbody tr.clickable').length === 1);
+  assert.equal(await page.textContent('.page-head .sub'), '1 server');
+  await page.goto(mixed.url + '#/');
+  await page.waitForSelector('[data-kpi=devices]');
+  assert.equal(await page.textContent('.page-head .sub'), 'Audit of 5 devices from 1 capture source');
+  assert.equal(await page.textContent('[data-kpi=devices] .note'), '1 server');
+  assert.match(await page.textContent('main'), /1 file, 0 interfaces/);
   await page.goto(mixed.url + '#/findings?code=generic-cert');
   await page.waitForSelector('tbody tr.clickable');
   assert.equal(await page.locator('tbody tr.clickable').count(), 2);

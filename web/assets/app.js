@@ -46,6 +46,8 @@
   }
   const fmt = new Intl.NumberFormat();
   const num = (n) => fmt.format(Number(n || 0));
+  // "1 device", "2 devices": a count and its noun, plural unless exactly one.
+  const count = (n, noun) => `${num(n)} ${noun}${Number(n) === 1 ? '' : 's'}`;
   function bytes(n) {
     n = Number(n || 0);
     const u = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
@@ -158,6 +160,7 @@
   // A list's total; the server stops counting where an exact count would be
   // slow ("total_exact": false): then it is a lower bound, shown as "10,000+".
   const totalText = (list) => num(list.total) + (list.total_exact === false ? '+' : '');
+  const exactlyOne = (list) => list.total === 1 && list.total_exact !== false;
   function offsetPager(params, page, list, limit) {
     const offset = Number(params.offset || 0);
     const total = list.total;
@@ -256,7 +259,7 @@
     const pct = (n) => (d.total ? Math.round((100 * n) / d.total) + '%' : '–');
     const kpi = (label, value, note, cls, href) => el(href ? 'a' : 'div', { class: 'kpi' + (cls ? ' c-' + cls : ''), href, 'data-kpi': label.toLowerCase() }, el('div', { class: 'label' }, label), el('div', { class: 'value' }, value), note ? el('div', { class: 'note' }, note) : null);
     const kpis = el('div', { class: 'kpis' },
-      kpi('Devices', num(d.total), `${num(s.servers ? s.servers.total : 0)} servers`, null, '#/devices'),
+      kpi('Devices', num(d.total), count(s.servers ? s.servers.total : 0, 'server'), null, '#/devices'),
       CLASSES.map((c) => kpi(c[0].toUpperCase() + c.slice(1), num(byc[c]), pct(byc[c]) + ' of devices', c, link('devices', { class: c }))),
       kpi('Findings', num(f.total), `${num(f.by_severity.critical)} critical · ${num(f.by_severity.high)} high`, null, '#/findings'),
       kpi('Packets', num(cov.packets), bytes(cov.bytes), null, null));
@@ -271,7 +274,7 @@
     function topCodes() {
       const rows = (catalogue.__summary || []).slice().sort((a, b) => b.count - a.count).slice(0, 6);
       if (!rows.length) return el('p', { class: 'muted' }, 'No findings.');
-      return el('div', null, rows.map((r) => el('div', null, sevBadge(r.severity), ' ', codeChip(r.code), ' ', el('span', { class: 'muted' }, `${num(r.count)} on ${num(r.subjects)} ${r.kind}${r.subjects === 1 ? '' : 's'}`))));
+      return el('div', null, rows.map((r) => el('div', null, sevBadge(r.severity), ' ', codeChip(r.code), ' ', el('span', { class: 'muted' }, `${num(r.count)} on ${count(r.subjects, r.kind)}`))));
     }
     const srv = s.servers || { total: 0, requesting_client_cert: 0, not_requesting: 0 };
     const serverPanel = el('section', { class: 'panel' }, el('h2', null, 'Provisioning servers'),
@@ -282,7 +285,7 @@
       el('h3', null, 'Busiest'),
       top.items.map((r) => el('div', { 'data-busiest': r.id }, el('a', { class: 'mono', href: link('devices', { server: r.id }) }, r.id), ' ',
         r.requests_client_cert ? el('span', { class: 'yes' }, 'mTLS') : el('span', { class: 'no' }, (r.tls_versions || []).length ? 'no client certs' : 'plain HTTP'),
-        el('span', { class: 'muted' }, ` · ${num(r.devices)} device${r.devices === 1 ? '' : 's'}`))));
+        el('span', { class: 'muted' }, ` · ${count(r.devices, 'device')}`))));
     const counters = s.counters || {};
     // How full the audit's evidence is (--max-sightings): past its first part only new sightings join.
     const ev = s.evidence || { held: 0, limit: 0, in_order: 0 };
@@ -299,7 +302,7 @@
         : null);
     const covPanel = el('section', { class: 'panel' }, el('h2', null, 'Capture coverage'),
       el('dl', { class: 'kv' },
-        el('dt', null, 'Sources'), el('dd', null, `${num(cov.files)} files, ${num(cov.interfaces)} interfaces`, cov.errors ? el('span', { class: 'no' }, ` · ${num(cov.errors)} with errors`) : null),
+        el('dt', null, 'Sources'), el('dd', null, `${count(cov.files, 'file')}, ${count(cov.interfaces, 'interface')}`, cov.errors ? el('span', { class: 'no' }, ` · ${num(cov.errors)} with errors`) : null),
         el('dt', null, 'Time span'), el('dd', null, cov.first ? `${when(cov.first)} → ${when(cov.last)} (${duration(cov.span_seconds)})` : '–'),
         el('dt', null, 'Packets'), el('dd', null, `${num(cov.packets)} (${bytes(cov.bytes)})`),
         el('dt', null, 'Flows'), el('dd', null, `${num(counters.flows)} (${num(counters.flows_bypassed)} bypassed, ${num(counters.flows_evicted)} evicted)`),
@@ -320,7 +323,7 @@
         { label: 'Bytes', num: true, render: (r) => bytes(r.bytes) },
         { label: 'Status', render: (r) => r.status === 'error' ? el('span', { class: 'no', title: r.error }, 'error: ', r.error) : el('span', { class: 'yes' }, r.status) },
       ], cov.list, {}, null, null));
-    return [pageHead('Overview', `Audit of ${num(d.total)} devices from ${num(cov.sources)} capture sources`), kpis,
+    return [pageHead('Overview', `Audit of ${count(d.total, 'device')} from ${count(cov.sources, 'capture source')}`), kpis,
       el('div', { class: 'grid cols-3' }, classPanel, sevPanel, serverPanel), el('div', { class: 'grid' }, timeline),
       el('div', { class: 'grid cols-1-2' }, covPanel, sources)];
   }
@@ -367,7 +370,7 @@
       el('span', { 'data-range': '1' }, `${num(first)}–${num(last)} of ${totalText(list)}`),
       el('button', { type: 'button', 'data-page': 'prev', disabled: !list.prev, onclick: () => { const p = { ...params, before: list.prev, pos: Math.max(0, pos - 50) }; delete p.after; go('devices', p); } }, '‹ Prev'),
       el('button', { type: 'button', 'data-page': 'next', disabled: !list.next, onclick: () => { const p = { ...params, after: list.next, pos: pos + list.items.length }; delete p.before; go('devices', p); } }, 'Next ›'));
-    return [pageHead('Devices', `${totalText(list)} devices match`), toolbar,
+    return [pageHead('Devices', `${totalText(list)} ${exactlyOne(list) ? 'device matches' : 'devices match'}`), toolbar,
       table(columns, list.items, state, (k) => toggleSort(params, k, 'devices', k === 'last_seen' || k === 'severity' || k === 'sessions'), (r) => deviceLink(r.id)), pager];
   }
 
@@ -500,7 +503,7 @@
       { label: 'Sessions', sort: 'sessions', num: true, render: (r) => num(r.sessions) },
       { label: 'Devices', sort: 'devices', num: true, render: (r) => el('a', { href: link('devices', { server: r.id }) }, num(r.devices)) },
     ];
-    return [pageHead('Provisioning servers', `${num(list.total)} servers`), toolbar,
+    return [pageHead('Provisioning servers', count(list.total, 'server')), toolbar,
       table(columns, list.items, state, (k) => toggleSort(params, k, 'servers', k === 'devices' || k === 'sessions'), (r) => link('devices', { server: r.id })),
       offsetPager(params, 'servers', list, limit)];
   }
@@ -535,7 +538,7 @@
       { label: 'Device', narrow: true, render: (r) => r.kind === 'device' ? el('div', null, r.identity ? clsBadge(r.identity) : null, ' ', r.model || '', el('div', { class: 'sub mono' }, (r.ips || []).join(', '))) : el('span', { class: 'muted' }, 'server') },
       { label: 'Detail', sort: 'detail', clip: true, render: (r) => r.detail },
     ];
-    return [pageHead('Findings', `${totalText(list)} findings`), chips, toolbar, explain,
+    return [pageHead('Findings', `${totalText(list)} ${exactlyOne(list) ? 'finding' : 'findings'}`), chips, toolbar, explain,
       table(columns, list.items, state, (k) => toggleSort(params, k, 'findings', k === 'severity'), (r) => (r.kind === 'device' ? deviceLink(r.subject) : link('servers', { q: r.subject }))),
       offsetPager(params, 'findings', list, limit)];
   }
