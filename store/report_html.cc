@@ -48,12 +48,14 @@ h1{font-size:20px;margin:0 0 4px}h2{font-size:15px;margin:24px 0 8px;border-bott
 table{border-collapse:collapse;width:100%}th,td{border-bottom:1px solid var(--line);padding:4px 6px;text-align:left;vertical-align:top}
 th{font-size:11px;text-transform:uppercase;letter-spacing:.04em;color:var(--muted)}
 td.mono,.mono{font-family:ui-monospace,"SFMono-Regular",Menlo,Consolas,monospace;font-size:12px;word-break:break-all}
+td.nw{white-space:nowrap;word-break:normal}td.serial{min-width:calc(13ch + 12px)}td.cert{min-width:24ch}td.findings{overflow-wrap:anywhere;min-width:20ch}
 .cls{font-weight:600}.cls-individualized{color:var(--ind)}.cls-generic{color:var(--gen)}.cls-none{color:var(--none)}.cls-unknown{color:var(--unk)}
 .sev{display:inline-block;border-radius:3px;padding:0 4px;font-size:11px;border:1px solid var(--line);margin:1px 2px 1px 0}
 .sev-critical{background:#7f1d1d;color:#fff}.sev-high{background:#c0392b;color:#fff}.sev-medium{background:#f2c94c}
 .sev-low{background:#dbeafe}.sev-info{background:#eef0f3}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:2px 12px}dt{font-weight:600}dd{margin:0}
-@media print{body{margin:0;font-size:10px}h2{break-after:avoid}tr{break-inside:avoid}}
+@page{size:A4 landscape;margin:10mm}
+@media print{body{margin:0;font-size:10px}td.mono,.mono{font-size:9px}h2{break-after:avoid}tr{break-inside:avoid}}
 )css";
 
 std::string str(const json::object& o, const char* key) {
@@ -81,6 +83,43 @@ std::string list(const json::object& o, const char* key) {
 void cell(std::string& out, std::string_view text, std::string_view cls = {}) {
   out += cls.empty() ? "<td>" : "<td class=\"" + std::string(cls) + "\">";
   appendHtmlEscaped(out, text);
+  out += "</td>";
+}
+
+// A list's values one to a line, each kept whole (addresses: a MAC or an IP
+// broken across lines is misread on paper).
+void linesCell(std::string& out, const json::object& o, const char* key) {
+  out += "<td class=\"mono nw\">";
+  if (const auto* v = o.if_contains(key); v != nullptr && v->is_array()) {
+    bool first = true;
+    for (const auto& e : v->as_array()) {
+      if (!e.is_string()) continue;
+      if (!first) out += "<br>";
+      first = false;
+      appendHtmlEscaped(out, std::string_view(e.as_string()));
+    }
+  }
+  out += "</td>";
+}
+
+// A packet time as date over time of day to the second ("2026-11-26" /
+// "20:30:31Z"); the full timestamp stays in the element's datetime and title.
+void timeCell(std::string& out, const std::string& iso) {
+  out += "<td class=\"mono nw\">";
+  const bool shaped = iso.size() >= 20 && iso[10] == 'T' && iso[13] == ':' && iso[16] == ':' && iso.back() == 'Z';
+  if (!shaped) {
+    appendHtmlEscaped(out, iso);
+  } else {
+    out += "<time datetime=\"";
+    appendHtmlEscaped(out, iso);
+    out += "\" title=\"";
+    appendHtmlEscaped(out, iso);
+    out += "\">";
+    appendHtmlEscaped(out, std::string_view(iso).substr(0, 10));
+    out += "<br>";
+    appendHtmlEscaped(out, std::string_view(iso).substr(11, 8));
+    out += "Z</time>";
+  }
   out += "</td>";
 }
 
@@ -139,8 +178,8 @@ void HtmlReportWriter::device(std::string& out, const json::object& d) {
   const std::string identity = str(d, "identity");
   const std::string mac = str(d, "mac");
   out += "<tr>";
-  cell(out, mac.empty() ? str(d, "id") : mac, "mono");
-  cell(out, list(d, "ips"), "mono");
+  cell(out, mac.empty() ? str(d, "id") : mac, mac.empty() ? "mono" : "mono nw");
+  linesCell(out, d, "ips");
   out += "<td><span class=\"cls cls-" + std::string(knownClass(identity, CLASSES)) + "\">";
   appendHtmlEscaped(out, identity);
   out += "</span><br>";
@@ -148,8 +187,8 @@ void HtmlReportWriter::device(std::string& out, const json::object& d) {
   out += "</td>";
   cell(out, str(d, "vendor") + (d.contains("model") && d.at("model").is_string() ? " " + str(d, "model") : ""));
   cell(out, str(d, "firmware"));
-  cell(out, str(d, "serial"), "mono");
-  out += "<td class=\"mono\">";
+  cell(out, str(d, "serial"), "mono serial");
+  out += "<td class=\"mono cert\">";
   if (const auto* c = d.if_contains("cert"); c != nullptr && c->is_object()) {
     const auto& cert = c->as_object();
     appendHtmlEscaped(out, str(cert, "subject"));
@@ -161,7 +200,7 @@ void HtmlReportWriter::device(std::string& out, const json::object& d) {
   } else {
     out += "&mdash;";
   }
-  out += "</td><td>";
+  out += "</td><td class=\"findings\">";
   if (const auto* f = d.if_contains("findings"); f != nullptr && f->is_array()) {
     for (const auto& e : f->as_array()) {
       if (!e.is_object()) continue;
@@ -178,8 +217,8 @@ void HtmlReportWriter::device(std::string& out, const json::object& d) {
     }
   }
   out += "</td>";
-  cell(out, str(d, "first_seen"), "mono");
-  cell(out, str(d, "last_seen"), "mono");
+  timeCell(out, str(d, "first_seen"));
+  timeCell(out, str(d, "last_seen"));
   out += "</tr>\n";
 }
 
@@ -192,7 +231,7 @@ void HtmlReportWriter::beginServers(std::string& out) {
 void HtmlReportWriter::server(std::string& out, const json::object& s) {
   ++servers_;
   out += "<tr>";
-  cell(out, str(s, "ip") + " port " + str(s, "port"), "mono");
+  cell(out, str(s, "ip") + " port " + str(s, "port"), "mono nw");
   cell(out, str(s, "requests_client_cert"));
   cell(out, list(s, "tls_versions"));
   std::string subject;

@@ -309,6 +309,46 @@ test('CSV export honours the filter', async () => {
   await page.close();
 });
 
+test('the HTML report keeps MACs, IPs and times whole and fits a screen and a landscape page', async () => {
+  const page = await newPage();
+  const html = await (await page.request.get(all.url + 'api/export?format=html')).text();
+  const deviceOf = (text) => {
+    const d = all.report.devices.find((x) => x.mac === text || x.id === text);
+    assert.ok(d, `a row for ${text}`);
+    return d;
+  };
+  const lines = (sel) => page.$$eval(sel, (cells) => cells.map((c) => {
+    const r = document.createRange();
+    r.selectNodeContents(c);
+    // Line boxes: distinct tops of the text's rectangles.
+    return [c.textContent, new Set([...r.getClientRects()].map((x) => Math.round(x.top))).size];
+  }));
+  for (const [media, width] of [['screen', 1200], ['print', 1047]]) {  // 1047 px: A4 landscape less 10 mm margins
+    await page.setViewportSize({ width, height: 800 });
+    await page.emulateMedia({ media });
+    await page.setContent(html);
+    const over = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(over <= 0, `${media}: ${over} px wider than the page`);
+    const rows = await page.$$eval('table:first-of-type tbody tr', (trs) => trs.map((tr) => tr.cells.length));
+    assert.equal(rows.length, all.report.devices.length);
+    // A MAC on one line; each IP on a line of its own.
+    const macs = (await lines('table:first-of-type tbody tr td:first-child')).filter(([t]) => /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/.test(t));
+    assert.equal(macs.length, all.report.devices.filter((d) => d.mac).length);
+    for (const [t, n] of macs) assert.equal(n, 1, `${media}: ${t} on ${n} lines`);
+    const ips = await lines('table:first-of-type tbody tr td:nth-child(2)');
+    const ids = (await lines('table:first-of-type tbody tr td:first-child')).map(([t]) => t);
+    ips.forEach(([t, n], i) => assert.equal(n, deviceOf(ids[i]).ips.length, `${media}: ${t} on ${n} lines`));
+  }
+  // Times: the date over the time to the second, the packet timestamp whole in datetime.
+  const rows = await page.$$eval('table:first-of-type tbody tr', (trs) => trs.map((tr) => [tr.cells[0].textContent, [...tr.querySelectorAll('time')].map((t) => [t.getAttribute('datetime'), t.innerHTML])]));
+  for (const [id, pair] of rows) {
+    const d = deviceOf(id);
+    assert.deepEqual(pair.map(([iso]) => iso), [d.first_seen, d.last_seen]);
+    for (const [iso, shown] of pair) assert.equal(shown, `${iso.slice(0, 10)}<br>${iso.slice(11, 19)}Z`);
+  }
+  await page.close();
+});
+
 test('hostile certificate and User-Agent strings render as text and run nothing', async () => {
   const hostile = all.report.devices.filter((d) => /<script|onerror/i.test(JSON.stringify([d.cert && d.cert.subject, d.user_agents])));
   assert.ok(hostile.length > 0, 'samples/audit_cases.pcap should hold a hostile device');
