@@ -881,6 +881,10 @@ class Auditor {
       Tally& tally = entry.second;
       ServerRecord& s = tally.record;
       s.clients = tally.clients.size();
+      // Versions oldest first (SSL 3.0 ... TLS 1.3), not in the order their sessions came.
+      std::sort(tally.versions.begin(), tally.versions.end());
+      s.tls_versions.clear();
+      for (const auto v : tally.versions) s.tls_versions.push_back(versionName(v));
       tally.sni.noteIn(s.omitted, "sni");
       tally.ca_names.noteIn(s.omitted, "requested_ca_names");
       auto add = [&](const char* code, std::string detail) {

@@ -386,6 +386,9 @@ test('servers and findings pages filter and sort', async () => {
   await page.goto(all.url + '#/servers');
   await page.waitForSelector('tbody tr.clickable');
   assert.equal(await page.textContent('.page-head .sub'), `${all.report.servers.length} servers`);
+  // The samples reach one server with TLS 1.2, then 1.3, then 1.0: listed oldest first.
+  assert.ok(all.report.servers.some((s) => s.tls_versions.join() === 'TLS 1.0,TLS 1.2,TLS 1.3'), JSON.stringify(all.report.servers.map((s) => s.tls_versions)));
+  assert.match(await page.textContent('tbody'), /TLS 1\.0, TLS 1\.2, TLS 1\.3/);
   await shot(page, 'servers');
   // One of a thing is said in the singular: spa_mixed has one server and one capture file.
   await page.goto(mixed.url + '#/servers');

@@ -563,6 +563,22 @@ TEST_CASE("a server's record counts its distinct clients, sessions, versions and
   CHECK(weak == "negotiated TLS_RSA_WITH_3DES_EDE_CBC_SHA, TLS_RSA_WITH_RC4_128_SHA");
 }
 
+TEST_CASE("a server's TLS versions are listed oldest first, whatever order its sessions came in") {
+  Run r;
+  const std::uint16_t versions[] = {0x0304, 0x0303, 0x0301, 0x0303, 0x0300};
+  for (std::size_t i = 0; i < std::size(versions); ++i) {
+    auto t = handshake("00:0e:08:20:30:01", "10.0.0.31", T0 + static_cast<std::int64_t>(i) * SEC);
+    t.version = versions[i];
+    r.tls.push_back(t);
+  }
+  const auto res = r.audit();
+  REQUIRE(res.servers.size() == 1);
+  CHECK(res.servers[0].tls_versions == std::vector<std::string>{"SSL 3.0", "TLS 1.0", "TLS 1.2", "TLS 1.3"});
+  CHECK(res.servers[0].sessions == 5);
+  // The device keeps the order it used them in (which a downgrade shows).
+  CHECK(device(res, "mac:00:0e:08:20:30:01").tls_versions == std::vector<std::string>{"TLS 1.3", "TLS 1.2", "TLS 1.0", "SSL 3.0"});
+}
+
 TEST_CASE("a device that sends a hundred User-Agents and URLs keeps its first 64 of each and counts the rest") {
   Run r;
   for (int i = 0; i < 100; ++i) {
