@@ -204,22 +204,25 @@ void HtmlReportWriter::device(std::string& out, const json::object& d) {
   if (const auto* f = d.if_contains("findings"); f != nullptr && f->is_array()) {
     for (const auto& e : f->as_array()) {
       if (!e.is_object()) continue;
-      const auto& fo = e.as_object();
-      const std::string code = str(fo, "code");
-      codes_.insert(code);
-      out += "<div><span class=\"sev sev-" + std::string(knownClass(str(fo, "severity"), SEVERITIES)) + "\">";
-      appendHtmlEscaped(out, str(fo, "severity"));
-      out += "</span><b>";
-      appendHtmlEscaped(out, code);
-      out += "</b>: ";
-      appendHtmlEscaped(out, str(fo, "detail"));
-      out += "</div>";
+      appendFinding(out, e.as_object());
     }
   }
   out += "</td>";
   timeCell(out, str(d, "first_seen"));
   timeCell(out, str(d, "last_seen"));
   out += "</tr>\n";
+}
+
+void HtmlReportWriter::appendFinding(std::string& out, const json::object& finding) {
+  const std::string code = str(finding, "code");
+  codes_.insert(code);
+  out += "<div><span class=\"sev sev-" + std::string(knownClass(str(finding, "severity"), SEVERITIES)) + "\">";
+  appendHtmlEscaped(out, str(finding, "severity"));
+  out += "</span><b>";
+  appendHtmlEscaped(out, code);
+  out += "</b>: ";
+  appendHtmlEscaped(out, str(finding, "detail"));
+  out += "</div>";
 }
 
 void HtmlReportWriter::beginServers(std::string& out) {
@@ -241,13 +244,7 @@ void HtmlReportWriter::server(std::string& out, const json::object& s) {
   if (const auto* f = s.if_contains("findings"); f != nullptr && f->is_array()) {
     for (const auto& e : f->as_array()) {
       if (!e.is_object()) continue;
-      const std::string code = str(e.as_object(), "code");
-      codes_.insert(code);
-      out += "<div><b>";
-      appendHtmlEscaped(out, code);
-      out += "</b>: ";
-      appendHtmlEscaped(out, str(e.as_object(), "detail"));
-      out += "</div>";
+      appendFinding(out, e.as_object());
     }
   }
   out += "</td>";

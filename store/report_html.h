@@ -29,6 +29,9 @@ class HtmlReportWriter {
   void end(std::string& out);
 
  private:
+  // One finding, its severity as a badge, its code kept for the explanations.
+  void appendFinding(std::string& out, const boost::json::object& finding);
+
   std::string generated_;
   std::string filter_;
   std::set<std::string> codes_;

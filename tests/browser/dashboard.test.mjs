@@ -346,6 +346,12 @@ test('the HTML report keeps MACs, IPs and times whole and fits a screen and a la
     assert.deepEqual(pair.map(([iso]) => iso), [d.first_seen, d.last_seen]);
     for (const [iso, shown] of pair) assert.equal(shown, `${iso.slice(0, 10)}<br>${iso.slice(11, 19)}Z`);
   }
+  // Every finding, a server's too, carries its severity as a badge.
+  const badges = async (table) => (await page.$$eval(`${table} tbody .sev`, (bs) => bs.map((b) => b.textContent))).sort();
+  const severities = (list) => list.flatMap((x) => x.findings.map((f) => f.severity)).sort();
+  assert.deepEqual(await badges('table:first-of-type'), severities(all.report.devices));
+  assert.deepEqual(await badges('table:nth-of-type(2)'), severities(all.report.servers));
+  assert.ok(severities(all.report.servers).length > 0);
   await page.close();
 });
 
