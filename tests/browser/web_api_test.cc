@@ -430,7 +430,7 @@ TEST_CASE("a filtered export lists only the servers its devices talked to") {
         const std::string ip(srv.at("ip").as_string());
         const std::string port_text = std::to_string(srv.at("port").as_int64());
         INFO(ip << " " << port_text);
-        const bool listed = res.body().find("<td class=\"mono\">" + ip + " port " + port_text + "</td>") != std::string::npos;
+        const bool listed = res.body().find("<td class=\"mono nw\">" + ip + " port " + port_text + "</td>") != std::string::npos;
         CHECK(listed == (talked.count(ip + " " + port_text) == 1));
       }
     }
