@@ -13,6 +13,7 @@
 #include "app/pipeline.h"
 #include "capture/capture_engine.h"
 #include "capture/packet_source.h"
+#include "common/text.h"
 #include "store/sqlite_util.h"
 #include "web/server.h"
 
@@ -231,15 +232,15 @@ int runReplay(const CommonOptions& common, const ReplayOptions& opts) {
     std::uint64_t findings = 0;
     for (const auto& d : result.devices) findings += d.findings.size();
     const auto& fs = engine.stats();
-    std::fprintf(stderr,
-                 "provaudit: %llu packets, %llu flows, %llu TLS handshakes (%llu client certificates), %llu HTTP "
-                 "requests; %zu devices (individualized %d, generic %d, none %d, unknown %d), %llu findings, %llu "
-                 "anomalies\n",
-                 static_cast<unsigned long long>(t.packets), static_cast<unsigned long long>(fs.flows_created),
-                 static_cast<unsigned long long>(t.tls_handshakes), static_cast<unsigned long long>(t.client_certs),
-                 static_cast<unsigned long long>(t.http_requests), result.devices.size(), classes["individualized"],
-                 classes["generic"], classes["none"], classes["unknown"], static_cast<unsigned long long>(findings),
-                 static_cast<unsigned long long>(pipe.anomalies().total()));
+    std::fprintf(stderr, "provaudit: %s, %s, %s (%s), %s; %s (individualized %d, generic %d, none %d, unknown %d), %s, %s\n",
+                 counted(t.packets, "packet", "packets").c_str(), counted(fs.flows_created, "flow", "flows").c_str(),
+                 counted(t.tls_handshakes, "TLS handshake", "TLS handshakes").c_str(),
+                 counted(t.client_certs, "client certificate", "client certificates").c_str(),
+                 counted(t.http_requests, "HTTP request", "HTTP requests").c_str(),
+                 counted(result.devices.size(), "device", "devices").c_str(), classes["individualized"],
+                 classes["generic"], classes["none"], classes["unknown"],
+                 counted(findings, "finding", "findings").c_str(),
+                 counted(pipe.anomalies().total(), "anomaly", "anomalies").c_str());
     if (common.verbose > 0) {
       pipe.anomalies().forEach([](const std::string& n, std::uint64_t c) {
         std::fprintf(stderr, "  anomaly %s: %llu\n", n.c_str(), static_cast<unsigned long long>(c));

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "common/text.h"
+
 namespace provaudit::app {
 namespace {
 
@@ -218,13 +220,14 @@ void LiveSensor::summary() const {
     const std::size_t devices = last_audit_.devices;
     const std::uint64_t findings = last_audit_.findings;
     std::map<std::string, int> classes = last_audit_.classes;
-    std::fprintf(stderr,
-                 "provaudit: %llu packets (%llu bytes), %llu flows, %llu TLS handshakes (%llu client certificates), "
-                 "%llu HTTP requests; %zu devices (individualized %d, generic %d, none %d, unknown %d), %llu "
-                 "findings\n",
-                 ull(t.at("packets")), ull(t.at("bytes")), ull(t.at("flows")), ull(t.at("tls_handshakes")),
-                 ull(t.at("client_certificates")), ull(t.at("http_requests")), devices, classes["individualized"],
-                 classes["generic"], classes["none"], classes["unknown"], ull(findings));
+    std::fprintf(stderr, "provaudit: %s (%llu bytes), %s, %s (%s), %s; %s (individualized %d, generic %d, none %d, unknown %d), %s\n",
+                 counted(t.at("packets"), "packet", "packets").c_str(), ull(t.at("bytes")),
+                 counted(t.at("flows"), "flow", "flows").c_str(),
+                 counted(t.at("tls_handshakes"), "TLS handshake", "TLS handshakes").c_str(),
+                 counted(t.at("client_certificates"), "client certificate", "client certificates").c_str(),
+                 counted(t.at("http_requests"), "HTTP request", "HTTP requests").c_str(),
+                 counted(devices, "device", "devices").c_str(), classes["individualized"], classes["generic"],
+                 classes["none"], classes["unknown"], counted(findings, "finding", "findings").c_str());
     for (const auto* r : readers_) {
       const auto c = r->snapshot();
       std::fprintf(stderr, "provaudit:   %s: %llu packets, %llu TCP segments%s%s\n", r->name().c_str(),

@@ -102,4 +102,12 @@ std::string hex32(std::uint32_t v) {
   return s;
 }
 
+std::string counted(std::uint64_t n, std::string_view one, std::string_view many) {
+  std::string out;
+  appendDecimal(out, n);
+  out += ' ';
+  out += n == 1 ? one : many;
+  return out;
+}
+
 }  // namespace provaudit

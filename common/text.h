@@ -24,5 +24,8 @@ void appendHexLower(std::string& out, std::uint64_t v, int digits);
 void appendDecimal(std::string& out, std::uint64_t v, int width = 1);
 // "0x" and eight lowercase digits: a 32-bit field as error messages show it.
 std::string hex32(std::uint32_t v);
+// A count and its noun for people: `one` for exactly 1, else `many`
+// ("1 flow", "0 flows", "2 anomalies").
+std::string counted(std::uint64_t n, std::string_view one, std::string_view many);
 
 }  // namespace provaudit

@@ -19,6 +19,7 @@
 #include <map>
 #include <optional>
 #include <random>
+#include <regex>
 #include <set>
 #include <sstream>
 
@@ -259,6 +260,21 @@ TEST_CASE("replaying the same file twice doubles nothing") {
   json::value t = e2e::parseJson(twice.out);
   CHECK(json::serialize(t.at("devices")) == json::serialize(once.at("devices")));
   CHECK(json::serialize(t.at("servers")) == json::serialize(once.at("servers")));
+}
+
+TEST_CASE("the replay's summary line counts in words: one of a thing in the singular") {
+  // tls13.pcap: one connection, one handshake, one device with one finding (cert-hidden).
+  const auto one = e2e::run({PROVAUDIT_BIN, "replay", "--db", e2e::tmpPath("summary1.db"), e2e::samplePath("tls13.pcap")});
+  REQUIRE(one.status == 0);
+  CHECK(std::regex_search(one.err, std::regex(R"(^provaudit: \d+ packets, 1 flow, 1 TLS handshake \(0 client certificates\), 0 HTTP )"
+                                               R"(requests; 1 device \(individualized 0, generic 0, none 0, unknown 1\), 1 finding, 0 anomalies\n)",
+                                               std::regex::multiline)));
+  // spa_mixed_tls12.pcap: five of each (its expected table: 2 individualized, 2 generic, 1 none).
+  const auto five = e2e::run({PROVAUDIT_BIN, "replay", "--db", e2e::tmpPath("summary5.db"), e2e::samplePath("spa_mixed_tls12.pcap")});
+  REQUIRE(five.status == 0);
+  CHECK(std::regex_search(five.err, std::regex(R"(^provaudit: \d+ packets, 5 flows, 5 TLS handshakes \(4 client certificates\), 0 HTTP )"
+                                                R"(requests; 5 devices \(individualized 2, generic 2, none 1, unknown 0\), \d+ findings, 0 anomalies\n)",
+                                                std::regex::multiline)));
 }
 
 TEST_CASE("a device's sightings are linked with their own times (the device page reads them in that order)") {

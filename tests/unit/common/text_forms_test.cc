@@ -11,6 +11,7 @@
 #include <string>
 
 #include "common/net_types.h"
+#include "common/text.h"
 
 namespace {
 
@@ -81,4 +82,12 @@ TEST_CASE("an IPv4 address prints as inet_ntop prints it") {
   CHECK(provaudit::IpAddr::parse("10.0.0.255")->str() == "10.0.0.255");
   CHECK(provaudit::IpAddr::parse("0.0.0.0")->str() == "0.0.0.0");
   CHECK(provaudit::IpAddr::parse("2001:db8::1")->str() == "2001:db8::1");
+}
+
+TEST_CASE("a count says its noun in the singular for exactly one") {
+  CHECK(provaudit::counted(0, "flow", "flows") == "0 flows");
+  CHECK(provaudit::counted(1, "flow", "flows") == "1 flow");
+  CHECK(provaudit::counted(2, "anomaly", "anomalies") == "2 anomalies");
+  CHECK(provaudit::counted(1, "anomaly", "anomalies") == "1 anomaly");
+  CHECK(provaudit::counted(1394566, "packet", "packets") == "1394566 packets");
 }
