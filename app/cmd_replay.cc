@@ -197,12 +197,13 @@ int runReplay(const CommonOptions& common, const ReplayOptions& opts) {
     if (common.verbose > 1) std::fprintf(stderr, "provaudit: %s\n", heapPagesDescription().c_str());
     const auto& at = pipe.auditTimes();
     std::fprintf(stderr,
-                 "provaudit: sightings written in %.2f s; %d audits: load sightings %.2f s, derive %.2f s, "
-                 "write %.2f s (%llu device rows; rows %.2f, indexes %.2f, search index %.2f), commit %.2f s; "
-                 "WAL writeback started %llu times\n",
-                 at.sightings_s, at.audits, at.load_s, at.derive_s, at.store_s,
-                 static_cast<unsigned long long>(at.rows_written), at.store_parts.rows_s, at.store_parts.indexes_s,
-                 at.store_parts.search_s, at.commit_s, static_cast<unsigned long long>(db.walWritebacks()));
+                 "provaudit: sightings written in %.2f s; %s: load sightings %.2f s, derive %.2f s, "
+                 "write %.2f s (%s; rows %.2f, indexes %.2f, search index %.2f), commit %.2f s; "
+                 "WAL writeback started %s\n",
+                 at.sightings_s, counted(static_cast<std::uint64_t>(at.audits), "audit", "audits").c_str(), at.load_s,
+                 at.derive_s, at.store_s, counted(at.rows_written, "device row", "device rows").c_str(),
+                 at.store_parts.rows_s, at.store_parts.indexes_s, at.store_parts.search_s, at.commit_s,
+                 counted(db.walWritebacks(), "time", "times").c_str());
     const auto& fs = engine.stats();
     const capture::FlowLimits& limits = engine.limits();
     const auto mib = [](std::uint64_t b) { return static_cast<double>(b) / (1 << 20); };
