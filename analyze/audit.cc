@@ -863,9 +863,9 @@ class Auditor {
       if (t.renegotiation) s.renegotiation_seen = true;
       for (const auto& n : t.requested_ca_names) tally.ca_names.add(s.requested_ca_names, n);
       if (t.version != 0) {
+        // Named once, sorted, when the server's record is finished (below).
         if (std::find(tally.versions.begin(), tally.versions.end(), t.version) == tally.versions.end()) {
           tally.versions.push_back(t.version);
-          pushUnique(s.tls_versions, versionName(t.version));
         }
         if (std::find(tally.suites.begin(), tally.suites.end(), t.cipher_suite) == tally.suites.end()) {
           tally.suites.push_back(t.cipher_suite);
@@ -883,7 +883,6 @@ class Auditor {
       s.clients = tally.clients.size();
       // Versions oldest first (SSL 3.0 ... TLS 1.3), not in the order their sessions came.
       std::sort(tally.versions.begin(), tally.versions.end());
-      s.tls_versions.clear();
       for (const auto v : tally.versions) s.tls_versions.push_back(versionName(v));
       tally.sni.noteIn(s.omitted, "sni");
       tally.ca_names.noteIn(s.omitted, "requested_ca_names");
