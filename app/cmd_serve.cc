@@ -1,4 +1,4 @@
-// provaudit serve [--db FILE] [--listen ADDR:PORT] [--token TOKEN]: the audit
+// provaudit serve [--db FILE] [--listen|--serve ADDR:PORT] [--token TOKEN]: the audit
 // dashboard over an existing database, read-only (a replay or capture may be
 // writing it at the same time).
 #include <iostream>
@@ -42,7 +42,9 @@ void setupServe(CLI::App& app, CommonOptions& common) {
   auto opts = std::make_shared<ServeOptions>();
   CLI::App* cmd = app.add_subcommand("serve", "serve the audit dashboard (read-only) over the database");
   cmd->add_option("--db", common.db, "SQLite database file")->capture_default_str();
-  cmd->add_option("--listen", opts->listen, "ADDR:PORT, [v6]:PORT or :PORT (loopback)")->capture_default_str();
+  // --serve as well: the address option replay and capture take (design.md's
+  // common options), so that the same words start the dashboard either way.
+  cmd->add_option("--listen,--serve", opts->listen, "ADDR:PORT, [v6]:PORT or :PORT (loopback)")->capture_default_str();
   cmd->add_option("--token", opts->token,
                   "require this bearer token (or a login with it); mandatory for a non-loopback address");
   cmd->add_flag("-q,--quiet", common.quiet, "no startup line");

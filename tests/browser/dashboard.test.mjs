@@ -35,9 +35,11 @@ function replay(name, pcaps) {
   return { db, report };
 }
 
-function serve(db, token) {
+// `provaudit serve` on a free loopback port; `option` names the address
+// (--listen, or --serve as replay and capture call it).
+function serve(db, token, option = '--listen') {
   return new Promise((resolve, reject) => {
-    const child = spawn(BIN, ['serve', '--db', db, '--listen', '127.0.0.1:0', ...(token ? ['--token', token] : [])], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(BIN, ['serve', '--db', db, option, '127.0.0.1:0', ...(token ? ['--token', token] : [])], { stdio: ['ignore', 'ignore', 'pipe'] });
     servers.push(child);
     let err = '';
     const timer = setTimeout(() => reject(new Error('serve did not start: ' + err)), 10000);
@@ -443,6 +445,15 @@ test('with a token: sign in, the Sign out button (a POST) ends the session', asy
   assert.equal((await page.request.get(url + 'api/stats')).status(), 200);
   await Promise.all([page.waitForURL(/\/login$/), page.click('#signout button')]);
   assert.equal((await page.request.get(url + 'api/stats')).status(), 401);
+  await page.close();
+});
+
+test('serve takes its address as --serve too, the common option replay and capture take', async () => {
+  const url = await serve(mixed.db, undefined, '--serve');
+  const page = await newPage();
+  const stats = await (await page.request.get(url + 'api/stats')).json();
+  assert.equal(stats.devices.total, mixed.report.devices.length);
+  assert.equal(stats.devices.by_identity.generic, byClass(mixed.report, 'generic'));
   await page.close();
 });
 
