@@ -251,7 +251,8 @@ void setupCapture(CLI::App& app, CommonOptions& common) {
   auto opts = std::make_shared<CaptureOptions>();
   CLI::App* cmd = app.add_subcommand("capture", "live capture from network interfaces (a SPAN/mirror port sensor)");
   addCommonOptions(*cmd, common);
-  cmd->add_option("-i,--interface", opts->interfaces, "interface to capture on (repeatable; 'any' for all)")
+  repeatable(cmd->add_option("-i,--interface", opts->interfaces, "interface to capture on (repeatable; 'any' for all)"),
+             "IFACE")
       ->required();
   cmd->add_option("-f,--filter", opts->filter, "BPF filter (default 'tcp': TLS and HTTP are found on any port)")
       ->capture_default_str();

@@ -42,6 +42,10 @@ struct CommonOptions {
 };
 
 void addCommonOptions(CLI::App& cmd, CommonOptions& o);
+// An option given once per value (--ca A --ca B), each time taking one
+// value only: a list option would take what follows it too, and
+// `--keylog keys.log *.pcap` read every capture but the last as a key log.
+CLI::Option* repeatable(CLI::Option* opt, const char* value_name);
 
 // Each returns the process exit status.
 void setupReplay(CLI::App& app, CommonOptions& common);

@@ -17,15 +17,24 @@ void printError(const std::string& reason) {
   std::cerr << "provaudit: error: " << line << '\n';
 }
 
+CLI::Option* repeatable(CLI::Option* opt, const char* value_name) {
+  return opt->type_name(value_name)->expected(1)->allow_extra_args(false)->multi_option_policy(
+      CLI::MultiOptionPolicy::TakeAll);
+}
+
 void addCommonOptions(CLI::App& cmd, CommonOptions& o) {
   cmd.add_option("--db", o.db, "SQLite database file")->capture_default_str();
   cmd.add_option("--rules", o.rules, "rules directory (default: the bundled rules)");
-  cmd.add_option("--ca", o.ca, "trusted device CA bundle (PEM; repeatable)");
-  cmd.add_option("--server-ca", o.server_ca, "trusted provisioning-server CA bundle (PEM; repeatable)");
-  cmd.add_option("--keylog", o.keylog,
-                 "NSS key log (SSLKEYLOGFILE) to decrypt TLS with; re-read as it grows (repeatable)");
-  cmd.add_option("--rsa-key", o.rsa_key,
-                 "[IP:PORT=]FILE: provisioning server's PEM RSA key, decrypts TLS_RSA_* sessions (repeatable)");
+  repeatable(cmd.add_option("--ca", o.ca, "trusted device CA bundle (PEM; repeatable)"), "FILE");
+  repeatable(cmd.add_option("--server-ca", o.server_ca, "trusted provisioning-server CA bundle (PEM; repeatable)"),
+             "FILE");
+  repeatable(cmd.add_option("--keylog", o.keylog,
+                            "NSS key log (SSLKEYLOGFILE) to decrypt TLS with; re-read as it grows (repeatable)"),
+             "FILE");
+  repeatable(cmd.add_option("--rsa-key", o.rsa_key,
+                            "provisioning server's PEM RSA key (for the server at IP:PORT, or any), decrypts TLS_RSA_* sessions "
+                            "(repeatable)"),
+             "[IP:PORT=]FILE");
   cmd.add_option("--events", o.events, "write one JSON object per observation to FILE (JSON Lines)");
   cmd.add_option("--max-sightings", o.max_sightings,
                  "sightings the audit holds in memory, 6 to 8 KB each (0: no limit), and N x 8 KiB by their size "

@@ -857,6 +857,26 @@ TEST_CASE("bad input files get a one-line error and exit status 1") {
   }
 }
 
+TEST_CASE("a repeatable option takes one value each time: the captures after it are read, not taken for keys") {
+  // `--keylog KEYS a.pcap b.pcap` took a.pcap as a second key log and read b.pcap alone, without a word.
+  const std::string db = e2e::tmpPath("repeatable.db");
+  const auto r = e2e::run({PROVAUDIT_BIN, "replay", "--db", db, "--keylog", e2e::samplePath("tls13.keylog"), "--keylog",
+                           e2e::samplePath("tls12_keylog.keylog"), e2e::samplePath("tls13.pcap"),
+                           e2e::samplePath("tls12_keylog.pcap")});
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  // Both captures, each decrypted with its own key log: two devices, each with its certificate.
+  CHECK(std::regex_search(r.err, std::regex(R"(, 2 flows, 2 TLS handshakes \(2 client certificates\), 2 HTTP requests; )"
+                                            R"(2 devices \(individualized 2, generic 0, none 0, unknown 0\))")));
+  SECTION("capture: one interface a -i") {
+    // (Interfaces that do not exist: a capture that took both would stop at once, not listen.)
+    const auto c = e2e::run(
+        {PROVAUDIT_BIN, "capture", "--db", e2e::tmpPath("repeatable-capture.db"), "-i", "pa-none0", "pa-none1"});
+    CHECK(c.status == 1);
+    CHECK(c.err == "provaudit: error: The following argument was not expected: pa-none1 (see --help)\n");
+  }
+}
+
 TEST_CASE("stdin replay gives the same report as the file") {
   const std::string sample = e2e::samplePath("spa_mixed_tls12.pcap");
   const std::string db = e2e::tmpPath("stdin.db");
