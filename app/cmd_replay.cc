@@ -12,6 +12,7 @@
 #include "app/huge_page_heap.h"
 #include "app/pipeline.h"
 #include "capture/capture_engine.h"
+#include "capture/capture_set.h"
 #include "capture/packet_source.h"
 #include "common/text.h"
 #include "store/sqlite_util.h"
@@ -115,7 +116,17 @@ int runReplay(const CommonOptions& common, const ReplayOptions& opts) {
   // The last source saved, and its anomalies: the audit's own are added to
   // them at the end (where the dashboard lists anomalies).
   std::optional<std::pair<store::SourceRecord, AnomalyCounters>> last_saved;
-  for (const auto& path : opts.files) {
+  // The files as one capture (capture/capture_set.h): in the time order of
+  // their first packets, the flows open at the end of one carrying on into
+  // the next file when it starts where that one stopped.
+  const std::vector<capture::CaptureFile> files = capture::inTimeOrder(opts.files);
+  if (common.verbose > 0 && !std::equal(files.begin(), files.end(), opts.files.begin(), opts.files.end(),
+                                        [](const capture::CaptureFile& f, const std::string& p) { return f.path == p; })) {
+    std::fprintf(stderr, "provaudit: reading the %zu files in the time order of their first packets\n", files.size());
+  }
+  std::optional<PacketRef> carried;  // the last packet of the previous file, whose flows are still open
+  for (std::size_t file_index = 0; file_index < files.size(); ++file_index) {
+    const std::string& path = files[file_index].path;
     ++source_id;
     std::string err;
     auto src = capture::openCaptureFile(path, source_id, err);
@@ -135,7 +146,14 @@ int runReplay(const CommonOptions& common, const ReplayOptions& opts) {
     capture::ReadStatus st;
     std::uint64_t packets = 0;
     while ((st = src->next(pkt)) == capture::ReadStatus::Packet) {
-      if (packets == 0) rec.first_ts_ns = pkt.ref.ts_ns;
+      if (packets == 0) {
+        rec.first_ts_ns = pkt.ref.ts_ns;
+        // (Read again, a file could have changed since its first packet was read ahead.)
+        if (carried && !capture::continuesCapture(carried->ts_ns, pkt.ref.ts_ns, engine.limits().idle_timeout_ns)) {
+          engine.finish(*carried);
+        }
+        carried.reset();
+      }
       ++packets;
       rec.bytes += pkt.orig_len;
       last = pkt.ref;
@@ -161,8 +179,20 @@ int runReplay(const CommonOptions& common, const ReplayOptions& opts) {
     else ++pipe.totals().sources_failed;
     pipe.totals().packets += packets;
     pipe.totals().bytes += rec.bytes;
-    // Flows end with their file: a file is a complete capture of its own.
-    engine.finish(last);
+    // Flows end with their file, unless the next file continues it.
+    const std::optional<std::int64_t> next_first =
+        file_index + 1 < files.size() ? files[file_index + 1].first_ns : std::nullopt;
+    if (packets > 0 && next_first &&
+        capture::continuesCapture(last.ts_ns, *next_first, engine.limits().idle_timeout_ns)) {
+      carried = last;
+      if (common.verbose > 0) {
+        std::fprintf(stderr, "provaudit: %s continues in %s: its flows carry over (%s in the table)\n",
+                     rec.name.c_str(), files[file_index + 1].path.c_str(),
+                     counted(engine.activeFlows(), "flow", "flows").c_str());
+      }
+    } else {
+      engine.finish(last);
+    }
     rec.key = rec.name + "@" + std::to_string(rec.first_ts_ns);
     AnomalyCounters delta;
     {
@@ -177,6 +207,7 @@ int runReplay(const CommonOptions& common, const ReplayOptions& opts) {
     pipe.withDatabase([&](store::Database& d) { d.transaction([&] { d.saveSource(rec, delta); }); });
     last_saved.emplace(std::move(rec), std::move(delta));
   }
+  if (carried) engine.finish(*carried);  // the next file could not be read after all
   pipe.stopWriter();
   const auto read_done = std::chrono::steady_clock::now();
   // A dashboard serves the result after this (and holds the process): the

@@ -277,6 +277,96 @@ TEST_CASE("the replay's summary line counts in words: one of a thing in the sing
                                                 std::regex::multiline)));
 }
 
+namespace {
+
+// `capture` cut by editcap into pieces of `packets` packets each (as tcpdump
+// -C or dumpcap's ring buffer cut a long capture), in a fresh directory;
+// their paths in the order of the cut.
+std::vector<std::string> cutInPieces(const std::string& capture, int packets, const std::string& dir_name) {
+  const std::filesystem::path dir = e2e::tmpPath(dir_name);
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const auto r = e2e::run({"editcap", "-c", std::to_string(packets), capture, (dir / "piece.pcap").string()});
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  std::vector<std::string> pieces;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) pieces.push_back(e.path().string());
+  std::sort(pieces.begin(), pieces.end());  // piece_00000_..., piece_00001_...
+  return pieces;
+}
+
+// A replay of `files` (after `extra` options) into a fresh `db`; its stderr.
+std::string replayInto(const std::string& db, const std::vector<std::string>& files,
+                       const std::vector<std::string>& extra = {}) {
+  std::vector<std::string> argv{PROVAUDIT_BIN, "replay", "--db", db};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  argv.insert(argv.end(), files.begin(), files.end());
+  const auto r = e2e::run(argv);
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  return r.err;
+}
+
+}  // namespace
+
+TEST_CASE("a capture cut into pieces reports as the whole capture, whatever order the pieces are given in") {
+  // Connections in progress at every cut carry on into the next piece; the
+  // pieces are given last first (a glob lists cap1 cap10 cap2).
+  REQUIRE(e2e::haveTool("editcap"));
+  for (const auto& sample : sampleCaptures()) {
+    DYNAMIC_SECTION(sample) {
+      auto pieces = cutInPieces(sample, 3, "pieces");
+      REQUIRE(pieces.size() > 2);
+      std::reverse(pieces.begin(), pieces.end());
+      const std::string whole = e2e::tmpPath("whole.db"), cut = e2e::tmpPath("cut.db");
+      replayInto(whole, {sample});
+      replayInto(cut, pieces);
+      CHECK(reportText(cut) == reportText(whole));
+    }
+  }
+  SECTION("decrypted with a key log: TLS 1.3 and a renegotiation, two packets a piece") {
+    for (const std::string name : {"tls13", "renegotiation"}) {
+      const std::string sample = e2e::samplePath(name + ".pcap");
+      const std::vector<std::string> keys{"--keylog", e2e::samplePath(name + ".keylog")};
+      auto pieces = cutInPieces(sample, 2, "pieces-" + name);
+      std::reverse(pieces.begin(), pieces.end());
+      const std::string whole = e2e::tmpPath("whole-" + name + ".db"), cut = e2e::tmpPath("cut-" + name + ".db");
+      replayInto(whole, {sample}, keys);
+      replayInto(cut, pieces, keys);
+      INFO(name);
+      CHECK(reportText(cut) == reportText(whole));
+      // Its certificate, which only the keys show, was seen across the cuts.
+      const json::value report = reportJson(cut);
+      REQUIRE(report.at("devices").as_array().size() == 1);
+      CHECK(report.at("devices").at(0).at("identity") == "individualized");
+    }
+  }
+}
+
+TEST_CASE("a piece that starts long after the last one ended is a capture of its own: its flows do not carry over") {
+  // spa_mixed_tls12.pcap cut after 82 packets, inside the third device's
+  // handshake, and the second half moved later: by 10 s it still continues
+  // the first (5 connections, as the whole: 2 individualized, 2 generic,
+  // 1 none); by an hour, past the flows' idle timeout, it starts mid-stream
+  // (a 6th flow) and that device's certificate is not seen.
+  REQUIRE(e2e::haveTool("editcap"));
+  const auto halves = cutInPieces(e2e::samplePath("spa_mixed_tls12.pcap"), 82, "halves");
+  REQUIRE(halves.size() == 2);
+  const auto replayShifted = [&](int seconds) {
+    const std::string later = e2e::tmpPath("later-" + std::to_string(seconds) + ".pcap");
+    REQUIRE(e2e::run({"editcap", "-t", std::to_string(seconds), halves[1], later}).status == 0);
+    return replayInto(e2e::tmpPath("shifted-" + std::to_string(seconds) + ".db"), {later, halves[0]});
+  };
+  const std::string soon = replayShifted(10);
+  INFO(soon);
+  CHECK(std::regex_search(soon, std::regex(R"(, 5 flows, 5 TLS handshakes \(4 client certificates\), 0 HTTP requests; )"
+                                           R"(5 devices \(individualized 2, generic 2, none 1, unknown 0\))")));
+  const std::string late = replayShifted(3600);
+  INFO(late);
+  CHECK(std::regex_search(late, std::regex(R"(, 6 flows, 5 TLS handshakes \(3 client certificates\), 0 HTTP requests; )"
+                                           R"(5 devices \(individualized \d, generic \d, none 1, unknown 1\))")));
+}
+
 TEST_CASE("a device's sightings are linked with their own times (the device page reads them in that order)") {
   const std::string db = e2e::tmpPath("linked_times.db");
   std::vector<std::string> argv = {PROVAUDIT_BIN, "replay", "-q", "--db", db};
