@@ -203,6 +203,14 @@ int runReplay(const CommonOptions& common, const ReplayOptions& opts) {
         if (c > prior[n]) delta.inc(registerAnomaly(n), c - prior[n]);
       });
     }
+    if (const std::uint64_t cut = delta.get("snaplen_truncated"); cut > 0) {
+      // Said, not only counted: with a short snap length (tcpdump -s 96) no
+      // ClientHello or certificate is read whole, and the devices are missing.
+      std::fprintf(stderr,
+                   "provaudit: warning: %s: %s cut short by the capture's snap length: TLS handshakes and HTTP "
+                   "requests in them cannot be read whole (capture with tcpdump -s 0)\n",
+                   rec.name.c_str(), counted(cut, "packet was", "packets were").c_str());
+    }
     if (pipe.writerFailed()) break;  // the writer's error, below, says why
     pipe.withDatabase([&](store::Database& d) { d.transaction([&] { d.saveSource(rec, delta); }); });
     last_saved.emplace(std::move(rec), std::move(delta));
