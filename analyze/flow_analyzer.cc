@@ -336,27 +336,33 @@ class FlowAnalyzer : public StreamHandler {
   void emitTls(const FlowInfo& flow, const PacketRef& pkt) {
     emitted_ = true;
     const TlsSummary& s = tls_->summary();
-    if (!s.client_hello) return;
+    // A ClientHello whose bytes went missing (cut by the capture's snap
+    // length, a segment lost) still shows a device that began a handshake:
+    // it is reported, unknown for that gap, instead of not at all. (Its
+    // first bytes were a ClientHello's, or the flow would not be read as TLS.)
+    if (!s.client_hello && !s.client_gap) return;
     TlsObservation obs;
     fillFlow(obs.flow, flow, cert_pkt_ ? *cert_pkt_ : (last_ ? *last_ : pkt));
     obs.first = first_;
-    const ClientHello& ch = *s.client_hello;
-    obs.sni = visibleUtf8(ch.sni);
-    obs.client_max_version = ch.legacy_version;
-    for (auto v : ch.supported_versions) {
-      if (isGrease(v)) continue;
-      obs.offered_versions.push_back(v);
-      if (v > obs.client_max_version) obs.client_max_version = v;
+    if (s.client_hello) {
+      const ClientHello& ch = *s.client_hello;
+      obs.sni = visibleUtf8(ch.sni);
+      obs.client_max_version = ch.legacy_version;
+      for (auto v : ch.supported_versions) {
+        if (isGrease(v)) continue;
+        obs.offered_versions.push_back(v);
+        if (v > obs.client_max_version) obs.client_max_version = v;
+      }
+      if (obs.offered_versions.empty()) obs.offered_versions.push_back(ch.legacy_version);
+      obs.session_id = hexLower(ch.session_id);
+      obs.ticket_offered = !ch.session_ticket.empty() || ch.has_pre_shared_key;
+      obs.ticket_sha256 = ticketSha256(ch.session_ticket);
+      ClientFingerprints fp = f_.fingerprints(ch);
+      obs.ja3 = std::move(fp.ja3);
+      obs.ja3_string = std::move(fp.ja3_string);
+      obs.ja4 = std::move(fp.ja4);
     }
-    if (obs.offered_versions.empty()) obs.offered_versions.push_back(ch.legacy_version);
-    obs.session_id = hexLower(ch.session_id);
-    obs.ticket_offered = !ch.session_ticket.empty() || ch.has_pre_shared_key;
-    obs.ticket_sha256 = ticketSha256(ch.session_ticket);
     obs.issued_ticket_sha256 = ticketSha256(s.new_session_ticket);
-    ClientFingerprints fp = f_.fingerprints(ch);
-    obs.ja3 = std::move(fp.ja3);
-    obs.ja3_string = std::move(fp.ja3_string);
-    obs.ja4 = std::move(fp.ja4);
     if (s.server_hello) {
       obs.server_hello_seen = true;
       obs.version = s.server_hello->selected_version;

@@ -367,6 +367,39 @@ TEST_CASE("a piece that starts long after the last one ended is a capture of its
                                            R"(5 devices \(individualized \d, generic \d, none 1, unknown 1\))")));
 }
 
+TEST_CASE("a capture cut short by its snap length still shows its devices, unknown for the gap, and says so") {
+  // spa_mixed_tls12.pcap through editcap -s 120 (as tcpdump -s 120 would
+  // have captured it): no ClientHello is read whole, and the five devices
+  // were missing from the report, with only an anomaly count to say why.
+  REQUIRE(e2e::haveTool("editcap"));
+  const std::string sample = e2e::samplePath("spa_mixed_tls12.pcap");
+  const std::string cut = e2e::tmpPath("snap120.pcap");
+  REQUIRE(e2e::run({"editcap", "-s", "120", sample, cut}).status == 0);
+  const std::string db = e2e::tmpPath("snap120.db");
+  const auto r = e2e::run({PROVAUDIT_BIN, "replay", "-q", "--db", db, cut});
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  // One warning, even with -q.
+  CHECK(r.err.rfind("provaudit: warning: " + cut + ": ", 0) == 0);
+  CHECK(r.err.find(" packets were cut short by the capture's snap length: ") != std::string::npos);
+  CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+  const json::value whole = e2e::replayReport({sample}, {}, "snap-whole.db");
+  const json::value report = reportJson(db);
+  const auto& devices = report.at("devices").as_array();
+  REQUIRE(devices.size() == whole.at("devices").as_array().size());
+  for (std::size_t i = 0; i < devices.size(); ++i) {
+    const auto& d = devices[i].as_object();
+    const auto& w = whole.at("devices").at(i).as_object();
+    INFO(json::serialize(d));
+    CHECK(d.at("mac") == w.at("mac"));
+    CHECK(d.at("ips") == w.at("ips"));
+    CHECK(d.at("identity") == "unknown");
+    CHECK(d.at("identity_reason") == "handshake-gap");
+    CHECK(d.at("cert").is_null());
+    CHECK(d.at("tls").at("ja4").as_array().empty());  // nothing of the ClientHello is made up
+  }
+}
+
 TEST_CASE("a device's sightings are linked with their own times (the device page reads them in that order)") {
   const std::string db = e2e::tmpPath("linked_times.db");
   std::vector<std::string> argv = {PROVAUDIT_BIN, "replay", "-q", "--db", db};
