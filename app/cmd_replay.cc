@@ -192,6 +192,15 @@ int runReplay(const CommonOptions& common, const ReplayOptions& opts) {
       }
     } else {
       engine.finish(last);
+      if (packets > 0 && next_first && capture::overlapsCapture(last.ts_ns, *next_first)) {
+        // Read apart, a tap's two directions lose the server's half (its
+        // version, certificate and certificate request) to the client's.
+        const std::string& next = files[file_index + 1].path;
+        std::fprintf(stderr,
+                     "provaudit: warning: %s starts before %s ends: read as a capture of its own; if the two hold "
+                     "one link's two directions (a tap's two ports), merge them first (mergecap -w both.pcap %s %s)\n",
+                     next.c_str(), rec.name.c_str(), rec.name.c_str(), next.c_str());
+      }
     }
     rec.key = rec.name + "@" + std::to_string(rec.first_ts_ns);
     AnomalyCounters delta;

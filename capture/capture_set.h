@@ -31,6 +31,11 @@ inline constexpr std::int64_t CAPTURE_CONTINUATION_SLACK_NS = 1'000'000'000;
 // of the previous file would have closed as idle anyway).
 [[nodiscard]] bool continuesCapture(std::int64_t last_ns, std::int64_t first_ns, std::int64_t idle_timeout_ns);
 
+// Whether a file whose first packet is at `first_ns` starts before the
+// capture whose last packet was at `last_ns` ended (beyond the slack): two
+// captures of the same time, such as a tap's two directions captured apart.
+[[nodiscard]] bool overlapsCapture(std::int64_t last_ns, std::int64_t first_ns);
+
 // The time of a capture file's first packet; nullopt when it cannot be opened
 // or holds no packet (the replay then says why, in its turn).
 [[nodiscard]] std::optional<std::int64_t> firstPacketTime(const std::string& path);

@@ -367,6 +367,22 @@ TEST_CASE("a piece that starts long after the last one ended is a capture of its
                                            R"(5 devices \(individualized \d, generic \d, none 1, unknown 1\))")));
 }
 
+TEST_CASE("a tap's two directions captured apart are read apart, and a warning says how to merge them") {
+  // spa_mixed_tls12.pcap split by tshark into what the server sent and what
+  // the clients sent, as two ports of a tap would have captured it.
+  REQUIRE(e2e::haveTool("tshark"));
+  const std::string sample = e2e::samplePath("spa_mixed_tls12.pcap");
+  const std::string server = e2e::tmpPath("tap-server.pcap"), clients = e2e::tmpPath("tap-clients.pcap");
+  REQUIRE(e2e::run({"tshark", "-r", sample, "-Y", "ip.src == 10.77.0.2", "-w", server}).status == 0);
+  REQUIRE(e2e::run({"tshark", "-r", sample, "-Y", "!(ip.src == 10.77.0.2)", "-w", clients}).status == 0);
+  const auto r = e2e::run({PROVAUDIT_BIN, "replay", "-q", "--db", e2e::tmpPath("tap.db"), server, clients});
+  REQUIRE(r.status == 0);
+  // The clients' first packet (a SYN) comes first, whatever the order given.
+  CHECK(r.err == "provaudit: warning: " + server + " starts before " + clients +
+                     " ends: read as a capture of its own; if the two hold one link's two directions (a tap's two "
+                     "ports), merge them first (mergecap -w both.pcap " + clients + " " + server + ")\n");
+}
+
 TEST_CASE("a capture cut short by its snap length still shows its devices, unknown for the gap, and says so") {
   // spa_mixed_tls12.pcap through editcap -s 120 (as tcpdump -s 120 would
   // have captured it): no ClientHello is read whole, and the five devices

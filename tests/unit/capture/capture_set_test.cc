@@ -42,6 +42,11 @@ TEST_CASE("a file continues the capture when it starts where the last stopped, w
   CHECK(continuesCapture(last, last - CAPTURE_CONTINUATION_SLACK_NS, IDLE));  // stamped on another CPU
   CHECK_FALSE(continuesCapture(last, last - CAPTURE_CONTINUATION_SLACK_NS - 1, IDLE));  // another capture of that time
   CHECK_FALSE(continuesCapture(last, last - 3600 * SECOND, IDLE));
+  // What does not continue for starting too early overlaps; what starts too late does not.
+  CHECK(overlapsCapture(last, last - CAPTURE_CONTINUATION_SLACK_NS - 1));
+  CHECK(overlapsCapture(last, last - 3600 * SECOND));
+  CHECK_FALSE(overlapsCapture(last, last - CAPTURE_CONTINUATION_SLACK_NS));
+  CHECK_FALSE(overlapsCapture(last, last + IDLE + 1));
 }
 
 TEST_CASE("files are read in the time order of their first packets, those without one last, ties as given") {
