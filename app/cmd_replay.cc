@@ -2,7 +2,9 @@
 #include <malloc.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <limits>
 #include <cstdio>
 #include <iostream>
 #include <map>
@@ -116,115 +118,167 @@ int runReplay(const CommonOptions& common, const ReplayOptions& opts) {
   // The last source saved, and its anomalies: the audit's own are added to
   // them at the end (where the dashboard lists anomalies).
   std::optional<std::pair<store::SourceRecord, AnomalyCounters>> last_saved;
-  // The files as one capture (capture/capture_set.h): in the time order of
-  // their first packets, the flows open at the end of one carrying on into
-  // the next file when it starts where that one stopped.
+  // The files as one capture (capture/capture_set.h), in the time order of
+  // their first packets: files that overlap in time are read merged, packet
+  // by packet in time order (a tap's two directions captured apart), and the
+  // flows open when one file ends carry on into the next if it starts within
+  // their idle timeout (a rotated capture). With standard input or a pipe
+  // among them, each file is read on its own, in the order given.
   const std::vector<capture::CaptureFile> files = capture::inTimeOrder(opts.files);
+  const bool one_capture =
+      std::any_of(files.begin(), files.end(), [](const capture::CaptureFile& f) { return f.first_ns.has_value(); });
   if (common.verbose > 0 && !std::equal(files.begin(), files.end(), opts.files.begin(), opts.files.end(),
                                         [](const capture::CaptureFile& f, const std::string& p) { return f.path == p; })) {
     std::fprintf(stderr, "provaudit: reading the %zu files in the time order of their first packets\n", files.size());
   }
-  std::optional<PacketRef> carried;  // the last packet of the previous file, whose flows are still open
-  for (std::size_t file_index = 0; file_index < files.size(); ++file_index) {
-    const std::string& path = files[file_index].path;
+  // A file being read: its next packet, read ahead, and what it has given so far.
+  struct Reading {
+    std::unique_ptr<capture::PacketSource> src;
+    capture::RawPacket pkt;     // its next packet (valid until src->next())
+    capture::ReadStatus st = capture::ReadStatus::End;
+    store::SourceRecord rec;
+    AnomalyCounters anomalies;  // counted while its packets were analysed
+    PacketRef last{};
+  };
+  std::vector<std::unique_ptr<Reading>> reading;  // open files (more than one only while they overlap)
+  std::size_t next_file = 0;
+  std::uint64_t read_packets = 0;
+  // The latest packet read, and whether the flows since the capture began are still open.
+  PacketRef capture_last{};
+  bool flows_open = false;
+  bool stop = false;
+  bool merge_limit_said = false;
+  const std::int64_t idle_ns = engine.limits().idle_timeout_ns;
+  // Opens the next file and reads its first packet; false when it cannot be opened.
+  const auto openNext = [&]() {
+    const std::string& path = files[next_file++].path;
     ++source_id;
     std::string err;
-    auto src = capture::openCaptureFile(path, source_id, err);
-    if (!src) {
+    auto r = std::make_unique<Reading>();
+    r->src = capture::openCaptureFile(path, source_id, err);
+    if (!r->src) {
       printError(err);
       ++pipe.totals().sources_failed;
-      continue;
+      return;
     }
     pipe.factory().setSourceName(source_id, path == "-" ? std::string("<stdin>") : path);
-    AnomalyCounters before = pipe.anomalies();
-    store::SourceRecord rec;
-    rec.name = path == "-" ? "<stdin>" : path;
-    rec.kind = path == "-" ? "stdin" : "file";
+    r->rec.name = path == "-" ? "<stdin>" : path;
+    r->rec.kind = path == "-" ? "stdin" : "file";
+    r->st = r->src->next(r->pkt);
+    if (r->st == capture::ReadStatus::Packet) r->rec.first_ts_ns = r->pkt.ref.ts_ns;
+    if (common.verbose > 0 && !reading.empty() && r->st == capture::ReadStatus::Packet) {
+      std::fprintf(stderr, "provaudit: %s overlaps %s in time: their packets are read merged, in time order\n",
+                   r->rec.name.c_str(), reading.front()->rec.name.c_str());
+    }
     progress.restart();
-    capture::RawPacket pkt;
-    PacketRef last{};
-    capture::ReadStatus st;
-    std::uint64_t packets = 0;
-    while ((st = src->next(pkt)) == capture::ReadStatus::Packet) {
-      if (packets == 0) {
-        rec.first_ts_ns = pkt.ref.ts_ns;
-        // (Read again, a file could have changed since its first packet was read ahead.)
-        if (carried && !capture::continuesCapture(carried->ts_ns, pkt.ref.ts_ns, engine.limits().idle_timeout_ns)) {
-          engine.finish(*carried);
-        }
-        carried.reset();
-      }
-      ++packets;
-      rec.bytes += pkt.orig_len;
-      last = pkt.ref;
-      engine.onPacket(pkt);
-      if ((packets & 0x3ff) == 0) {
-        progress.update(*src);
-        // Nothing read from here on could be stored: stop, and say why (stopWriter).
-        if (pipe.writerFailed()) break;
-      }
-    }
-    progress.update(*src, true);
+    reading.push_back(std::move(r));
+  };
+  // A file read to its end (or its damage): recorded, and if the capture ends
+  // with it (no other file open, and the next does not continue it), so do its flows.
+  const auto close = [&](std::size_t at) {
+    Reading& r = *reading[at];
+    progress.update(*r.src, true);
     progress.done();
-    rec.packets = packets;
-    rec.last_ts_ns = last.ts_ns;
-    rec.status = "complete";
-    if (st == capture::ReadStatus::Error) {
+    r.rec.last_ts_ns = r.last.ts_ns;
+    r.rec.status = "complete";
+    if (r.st == capture::ReadStatus::Error) {
       // Everything read before the damage is kept and audited.
-      printError(src->error());
-      rec.status = "error";
-      rec.error = src->error();
+      printError(r.src->error());
+      r.rec.status = "error";
+      r.rec.error = r.src->error();
     }
-    if (packets > 0 || st != capture::ReadStatus::Error) ++pipe.totals().sources_ok;
+    if (r.rec.packets > 0 || r.st != capture::ReadStatus::Error) ++pipe.totals().sources_ok;
     else ++pipe.totals().sources_failed;
-    pipe.totals().packets += packets;
-    pipe.totals().bytes += rec.bytes;
-    // Flows end with their file, unless the next file continues it.
-    const std::optional<std::int64_t> next_first =
-        file_index + 1 < files.size() ? files[file_index + 1].first_ns : std::nullopt;
-    if (packets > 0 && next_first &&
-        capture::continuesCapture(last.ts_ns, *next_first, engine.limits().idle_timeout_ns)) {
-      carried = last;
-      if (common.verbose > 0) {
-        std::fprintf(stderr, "provaudit: %s continues in %s: its flows carry over (%s in the table)\n",
-                     rec.name.c_str(), files[file_index + 1].path.c_str(),
-                     counted(engine.activeFlows(), "flow", "flows").c_str());
-      }
-    } else {
-      engine.finish(last);
-      if (packets > 0 && next_first && capture::overlapsCapture(last.ts_ns, *next_first)) {
-        // Read apart, a tap's two directions lose the server's half (its
-        // version, certificate and certificate request) to the client's.
-        const std::string& next = files[file_index + 1].path;
-        std::fprintf(stderr,
-                     "provaudit: warning: %s starts before %s ends: read as a capture of its own; if the two hold "
-                     "one link's two directions (a tap's two ports), merge them first (mergecap -w both.pcap %s %s)\n",
-                     next.c_str(), rec.name.c_str(), rec.name.c_str(), next.c_str());
+    pipe.totals().packets += r.rec.packets;
+    pipe.totals().bytes += r.rec.bytes;
+    if (reading.size() == 1 && flows_open) {
+      const std::optional<std::int64_t> next_first = next_file < files.size() ? files[next_file].first_ns : std::nullopt;
+      if (one_capture && next_first && capture::continuesCapture(capture_last.ts_ns, *next_first, idle_ns)) {
+        if (common.verbose > 0) {
+          std::fprintf(stderr, "provaudit: %s continues in %s: its flows carry over (%s in the table)\n",
+                       r.rec.name.c_str(), files[next_file].path.c_str(),
+                       counted(engine.activeFlows(), "flow", "flows").c_str());
+        }
+      } else {
+        const AnomalyCounters before = pipe.anomalies();
+        engine.finish(capture_last);  // the end of a capture: its flows end here
+        flows_open = false;
+        r.anomalies.mergeSince(pipe.anomalies(), before);
       }
     }
-    rec.key = rec.name + "@" + std::to_string(rec.first_ts_ns);
-    AnomalyCounters delta;
-    {
-      // This source's own anomalies: the run's counters minus those before it.
-      std::map<std::string, std::uint64_t> prior;
-      before.forEach([&](const std::string& n, std::uint64_t c) { prior[n] = c; });
-      pipe.anomalies().forEach([&](const std::string& n, std::uint64_t c) {
-        if (c > prior[n]) delta.inc(registerAnomaly(n), c - prior[n]);
-      });
-    }
-    if (const std::uint64_t cut = delta.get("snaplen_truncated"); cut > 0) {
+    r.rec.key = r.rec.name + "@" + std::to_string(r.rec.first_ts_ns);
+    if (const std::uint64_t cut = r.anomalies.get("snaplen_truncated"); cut > 0) {
       // Said, not only counted: with a short snap length (tcpdump -s 96) no
       // ClientHello or certificate is read whole, and the devices are missing.
       std::fprintf(stderr,
                    "provaudit: warning: %s: %s cut short by the capture's snap length: TLS handshakes and HTTP "
                    "requests in them cannot be read whole (capture with tcpdump -s 0)\n",
-                   rec.name.c_str(), counted(cut, "packet was", "packets were").c_str());
+                   r.rec.name.c_str(), counted(cut, "packet was", "packets were").c_str());
     }
-    if (pipe.writerFailed()) break;  // the writer's error, below, says why
-    pipe.withDatabase([&](store::Database& d) { d.transaction([&] { d.saveSource(rec, delta); }); });
-    last_saved.emplace(std::move(rec), std::move(delta));
+    if (!pipe.writerFailed()) {  // (otherwise the writer's error, below, says why)
+      pipe.withDatabase([&](store::Database& d) { d.transaction([&] { d.saveSource(r.rec, r.anomalies); }); });
+      last_saved.emplace(std::move(r.rec), std::move(r.anomalies));
+    }
+    reading.erase(reading.begin() + static_cast<std::ptrdiff_t>(at));
+  };
+  while (!stop) {
+    // Every file whose first packet is due (in one capture: no later than the
+    // earliest packet of the files open), or the next one when none is open.
+    while (next_file < files.size() && (reading.empty() || (one_capture && files[next_file].first_ns &&
+                                                            *files[next_file].first_ns <= reading.front()->pkt.ref.ts_ns))) {
+      if (reading.size() >= capture::MAX_MERGED_FILES) {
+        if (!merge_limit_said) {
+          merge_limit_said = true;
+          std::fprintf(stderr,
+                       "provaudit: warning: more than %zu files overlap in time: %s and those after it are read as "
+                       "the others end, their packets out of time order\n",
+                       capture::MAX_MERGED_FILES, files[next_file].path.c_str());
+        }
+        break;
+      }
+      openNext();
+      if (!reading.empty() && reading.back()->st != capture::ReadStatus::Packet) close(reading.size() - 1);
+      // The earliest packet first (files given earlier first among equals).
+      std::stable_sort(reading.begin(), reading.end(),
+                       [](const auto& a, const auto& b) { return a->pkt.ref.ts_ns < b->pkt.ref.ts_ns; });
+    }
+    if (reading.empty()) break;
+    // Read the earliest file alone up to the next packet due from another
+    // file: with one file open, that is to its end (or the next file's start).
+    Reading& r = *reading.front();
+    std::int64_t horizon = std::numeric_limits<std::int64_t>::max();
+    if (reading.size() > 1) horizon = reading[1]->pkt.ref.ts_ns;
+    if (one_capture && next_file < files.size() && files[next_file].first_ns &&
+        reading.size() < capture::MAX_MERGED_FILES) {
+      horizon = std::min(horizon, *files[next_file].first_ns - 1);
+    }
+    const AnomalyCounters before = pipe.anomalies();
+    do {
+      ++r.rec.packets;
+      r.rec.bytes += r.pkt.orig_len;
+      r.last = r.pkt.ref;
+      engine.onPacket(r.pkt);
+      if ((++read_packets & 0x3ff) == 0) {
+        progress.update(*r.src);
+        // Nothing read from here on could be stored: stop, and say why (stopWriter).
+        if (pipe.writerFailed()) {
+          stop = true;
+          break;
+        }
+      }
+    } while ((r.st = r.src->next(r.pkt)) == capture::ReadStatus::Packet && r.pkt.ref.ts_ns <= horizon);
+    r.anomalies.mergeSince(pipe.anomalies(), before);
+    capture_last = r.last;
+    flows_open = true;
+    if (stop) break;
+    if (r.st != capture::ReadStatus::Packet) {
+      close(0);
+    } else {
+      std::stable_sort(reading.begin(), reading.end(),
+                       [](const auto& a, const auto& b) { return a->pkt.ref.ts_ns < b->pkt.ref.ts_ns; });
+    }
   }
-  if (carried) engine.finish(*carried);  // the next file could not be read after all
+  if (flows_open) engine.finish(capture_last);  // stopped early: the flows end with the reading
   pipe.stopWriter();
   const auto read_done = std::chrono::steady_clock::now();
   // A dashboard serves the result after this (and holds the process): the

@@ -10,11 +10,7 @@
 namespace provaudit::capture {
 
 bool continuesCapture(std::int64_t last_ns, std::int64_t first_ns, std::int64_t idle_timeout_ns) {
-  return !overlapsCapture(last_ns, first_ns) && first_ns - last_ns <= idle_timeout_ns;
-}
-
-bool overlapsCapture(std::int64_t last_ns, std::int64_t first_ns) {
-  return first_ns < last_ns - CAPTURE_CONTINUATION_SLACK_NS;
+  return first_ns - last_ns <= idle_timeout_ns;
 }
 
 std::optional<std::int64_t> firstPacketTime(const std::string& path) {

@@ -7,12 +7,15 @@
 // client certificate unseen (samples/spa_mixed_tls12.pcap in 7-packet pieces:
 // all five devices "unknown", against 2 individualized, 2 generic, 1 none).
 //
-// So a replay reads its files in the time order of their first packets (the
-// shell's glob gives "cap1 cap10 cap2"), and a file that starts where the
-// previous one stopped continues it: the flows open at the end of one carry
-// on into the next. A file that starts before the previous one ended (another
-// sensor's capture of the same time) or long after it is a capture of its
-// own, and the previous file's flows end with it, as they always did.
+// So a replay reads its files as one capture, in the time order of their
+// first packets (the shell's glob gives "cap1 cap10 cap2"): files that
+// overlap in time are read merged, packet by packet in time order (a tap's
+// two directions captured into two files: read apart, the server's half of
+// every handshake, its version, certificate and certificate request, was
+// lost to the clients'), and a file that starts after the last one ended,
+// within the flows' idle timeout, continues it: the flows open at its end
+// carry on. A file that starts later than that begins a capture of its own.
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -20,21 +23,18 @@
 
 namespace provaudit::capture {
 
-// How far a file's first packet may precede the previous file's last and
-// still continue it: capture on several CPUs stamps packets slightly out of
-// order, and a rotation cuts between two such packets.
-inline constexpr std::int64_t CAPTURE_CONTINUATION_SLACK_NS = 1'000'000'000;
+// Files read merged at once at most: each holds its read buffer (1 MiB, and
+// an inflating thread when compressed) and a descriptor. A tap's two ports, a
+// rotation's overlap or a few sensors' captures of the same hours fit; past
+// that, a file waits for one of them to end and is read late, its packets out
+// of time order (said once).
+inline constexpr std::size_t MAX_MERGED_FILES = 16;
 
 // Whether a file whose first packet is at `first_ns` continues the capture
-// whose last packet was at `last_ns`: it starts no earlier than the slack
-// before that, and no later than `idle_timeout_ns` after (by then every flow
-// of the previous file would have closed as idle anyway).
+// whose last packet was at `last_ns` (a file that starts earlier overlaps it
+// and is read merged with it): it starts no later than `idle_timeout_ns`
+// after, by when every flow of the capture would have closed as idle anyway.
 [[nodiscard]] bool continuesCapture(std::int64_t last_ns, std::int64_t first_ns, std::int64_t idle_timeout_ns);
-
-// Whether a file whose first packet is at `first_ns` starts before the
-// capture whose last packet was at `last_ns` ended (beyond the slack): two
-// captures of the same time, such as a tap's two directions captured apart.
-[[nodiscard]] bool overlapsCapture(std::int64_t last_ns, std::int64_t first_ns);
 
 // The time of a capture file's first packet; nullopt when it cannot be opened
 // or holds no packet (the replay then says why, in its turn).

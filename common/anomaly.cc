@@ -53,6 +53,14 @@ void AnomalyCounters::merge(const AnomalyCounters& other) {
   for (std::size_t i = 0; i < other.counts_.size(); ++i) counts_[i] += other.counts_[i];
 }
 
+void AnomalyCounters::mergeSince(const AnomalyCounters& now, const AnomalyCounters& before) {
+  if (now.counts_.size() > counts_.size()) counts_.resize(now.counts_.size(), 0);
+  for (std::size_t i = 0; i < now.counts_.size(); ++i) {
+    const std::uint64_t was = i < before.counts_.size() ? before.counts_[i] : 0;
+    if (now.counts_[i] > was) counts_[i] += now.counts_[i] - was;
+  }
+}
+
 void AnomalyCounters::forEach(const std::function<void(const std::string&, std::uint64_t)>& fn) const {
   for (std::size_t i = 0; i < counts_.size(); ++i) {
     if (counts_[i] != 0) fn(anomalyName(static_cast<AnomalyId>(i)), counts_[i]);

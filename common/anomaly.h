@@ -28,6 +28,8 @@ class AnomalyCounters {
   [[nodiscard]] std::uint64_t get(std::string_view name) const;
   [[nodiscard]] std::uint64_t total() const;
   void merge(const AnomalyCounters& other);
+  // Adds what `now` counts beyond `before` (an earlier copy of the same counters).
+  void mergeSince(const AnomalyCounters& now, const AnomalyCounters& before);
   // Visits every counter with a non-zero value, by name.
   void forEach(const std::function<void(const std::string&, std::uint64_t)>& fn) const;
   void clear() { counts_.clear(); }

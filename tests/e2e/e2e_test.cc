@@ -367,20 +367,59 @@ TEST_CASE("a piece that starts long after the last one ended is a capture of its
                                            R"(5 devices \(individualized \d, generic \d, none 1, unknown 1\))")));
 }
 
-TEST_CASE("a tap's two directions captured apart are read apart, and a warning says how to merge them") {
+TEST_CASE("a tap's two directions captured apart, whole or cut in pieces, are read merged: the whole capture's report") {
   // spa_mixed_tls12.pcap split by tshark into what the server sent and what
-  // the clients sent, as two ports of a tap would have captured it.
+  // the clients sent, as a tap's two ports would have captured it. Read apart,
+  // the server's half (its version, certificate, certificate request) was lost.
   REQUIRE(e2e::haveTool("tshark"));
+  REQUIRE(e2e::haveTool("editcap"));
   const std::string sample = e2e::samplePath("spa_mixed_tls12.pcap");
   const std::string server = e2e::tmpPath("tap-server.pcap"), clients = e2e::tmpPath("tap-clients.pcap");
   REQUIRE(e2e::run({"tshark", "-r", sample, "-Y", "ip.src == 10.77.0.2", "-w", server}).status == 0);
   REQUIRE(e2e::run({"tshark", "-r", sample, "-Y", "!(ip.src == 10.77.0.2)", "-w", clients}).status == 0);
-  const auto r = e2e::run({PROVAUDIT_BIN, "replay", "-q", "--db", e2e::tmpPath("tap.db"), server, clients});
-  REQUIRE(r.status == 0);
-  // The clients' first packet (a SYN) comes first, whatever the order given.
-  CHECK(r.err == "provaudit: warning: " + server + " starts before " + clients +
-                     " ends: read as a capture of its own; if the two hold one link's two directions (a tap's two "
-                     "ports), merge them first (mergecap -w both.pcap " + clients + " " + server + ")\n");
+  const std::string whole = e2e::tmpPath("tap-whole.db");
+  replayInto(whole, {sample});
+  SECTION("two files") {
+    const std::string db = e2e::tmpPath("tap.db");
+    const std::string err = replayInto(db, {server, clients});
+    CHECK(reportText(db) == reportText(whole));
+    CHECK(std::regex_search(err, std::regex(R"(\d+ packets, 5 flows, 5 TLS handshakes \(4 client certificates\))")));
+    // Each file keeps its own record (its packets), together the whole capture's.
+    CHECK(sqlScalar(db, "SELECT count(*) FROM sources") == 2);
+    CHECK(sqlScalar(db, "SELECT sum(packets) FROM sources") == 163);
+    CHECK(sqlScalar(db, "SELECT min(packets) FROM sources") > 0);
+  }
+  SECTION("each direction cut in pieces, all given in one shuffled list") {
+    std::vector<std::string> pieces = cutInPieces(server, 4, "tap-server-pieces");
+    for (const auto& p : cutInPieces(clients, 5, "tap-client-pieces")) pieces.push_back(p);
+    std::shuffle(pieces.begin(), pieces.end(), std::mt19937(19));
+    const std::string db = e2e::tmpPath("tap-pieces.db");
+    replayInto(db, pieces);
+    CHECK(reportText(db) == reportText(whole));
+    CHECK(sqlScalar(db, "SELECT sum(packets) FROM sources") == 163);
+  }
+}
+
+TEST_CASE("past the files that may be read merged at once, the rest wait their turn: every packet read, said once") {
+  // Eighteen copies of tls13.pcap, each 0.1 ms later than the last: all
+  // overlap in time, two more than capture::MAX_MERGED_FILES (16).
+  REQUIRE(e2e::haveTool("editcap"));
+  std::vector<std::string> copies;
+  for (int i = 0; i < 18; ++i) {
+    copies.push_back(e2e::tmpPath("copy" + std::to_string(i) + ".pcap"));
+    char shift[16];
+    std::snprintf(shift, sizeof shift, "0.%04d", i);
+    REQUIRE(e2e::run({"editcap", "-t", shift, e2e::samplePath("tls13.pcap"), copies.back()}).status == 0);
+  }
+  const std::string db = e2e::tmpPath("copies.db");
+  const std::string err = replayInto(db, copies, {"-q"});
+  CHECK(err == "provaudit: warning: more than 16 files overlap in time: " + copies[16] +
+                   " and those after it are read as the others end, their packets out of time order\n");
+  CHECK(sqlScalar(db, "SELECT count(*) FROM sources") == 18);
+  CHECK(sqlScalar(db, "SELECT sum(packets) FROM sources") == 18 * 26);
+  const json::value report = reportJson(db);
+  REQUIRE(report.at("devices").as_array().size() == 1);  // the same device, whichever copy showed it
+  CHECK(report.at("devices").at(0).at("identity_reason") == "tls13");
 }
 
 TEST_CASE("a capture cut short by its snap length still shows its devices, unknown for the gap, and says so") {

@@ -55,6 +55,20 @@ TEST_CASE("Anomaly counters are keyed by stable names") {
   CHECK(a.get("test_anomaly_never") == 0);
 }
 
+TEST_CASE("Anomaly counters add what another set counted since an earlier copy of it") {
+  provaudit::AnomalyCounters run, mine;
+  run.inc(PA_ANOMALY("test_since_a"), 5);
+  const provaudit::AnomalyCounters before = run;
+  run.inc(PA_ANOMALY("test_since_a"), 2);
+  run.inc(PA_ANOMALY("test_since_b"));  // registered after the copy: beyond its counters
+  mine.inc(PA_ANOMALY("test_since_a"));
+  mine.mergeSince(run, before);
+  CHECK(mine.get("test_since_a") == 3);
+  CHECK(mine.get("test_since_b") == 1);
+  mine.mergeSince(run, run);  // nothing since
+  CHECK(mine.total() == 4);
+}
+
 TEST_CASE("isoTime formats packet time in UTC") {
   CHECK(provaudit::isoTime(0) == "1970-01-01T00:00:00.000000Z");
   CHECK(provaudit::isoTime(1700000000123456789) == "2023-11-14T22:13:20.123456Z");
