@@ -149,7 +149,7 @@ int runReplay(const CommonOptions& common, const ReplayOptions& opts) {
   bool stop = false;
   bool merge_limit_said = false;
   const std::int64_t idle_ns = engine.limits().idle_timeout_ns;
-  // Opens the next file and reads its first packet; false when it cannot be opened.
+  // Opens the next file and reads its first packet (one that cannot be opened is said and counted).
   const auto openNext = [&]() {
     const std::string& path = files[next_file++].path;
     ++source_id;
