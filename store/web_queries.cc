@@ -1445,8 +1445,11 @@ json::object WebQueries::servers(const ServerFilter& f, const PageRequest& page)
           lower(f.q));
     w.params.emplace_back(lower(f.q));
   }
+  // The report's requests_client_cert is null where the request could not be
+  // seen (TLS 1.3 encrypts it; a handshake cut short): neither yes nor no.
   if (f.cert_request == "yes") w.add("s.requests_client_cert = 1");
-  else if (f.cert_request == "no") w.add("s.requests_client_cert = 0");
+  else if (f.cert_request == "no") w.add("json_extract(s.report,'$.requests_client_cert') = 0");
+  else if (f.cert_request == "unknown") w.add("json_extract(s.report,'$.requests_client_cert') IS NULL");
   if (!f.finding.empty()) {
     w.add("s.id IN (SELECT subject_id FROM findings WHERE code = ? AND subject_kind = 'server')", f.finding);
   }
@@ -1705,11 +1708,13 @@ json::object WebQueries::stats() {
         json::object{{"total", total}, {"by_severity", std::move(by_sev)}, {"devices_by_worst", std::move(by_worst)}};
   }
   {
-    Stmt s(db_, "SELECT count(*), coalesce(sum(requests_client_cert),0) FROM servers");
+    Stmt s(db_, "SELECT count(*), coalesce(sum(requests_client_cert),0), "
+                "coalesce(sum(json_extract(report,'$.requests_client_cert') IS NULL),0) FROM servers");
     if (s.step()) {
       out["servers"] = json::object{{"total", s.int64(0)},
                                     {"requesting_client_cert", s.int64(1)},
-                                    {"not_requesting", s.int64(0) - s.int64(1)}};
+                                    {"not_requesting", s.int64(0) - s.int64(1) - s.int64(2)},
+                                    {"request_not_visible", s.int64(2)}};
     }
   }
   {

@@ -70,7 +70,7 @@ struct SightingsPage {
 
 struct ServerFilter {
   std::string q;        // substring of ip:port or server certificate subject
-  std::string cert_request;  // "yes" | "no" | ""
+  std::string cert_request;  // "yes" | "no" (seen not to ask) | "unknown" (TLS, the request not visible) | ""
   std::string finding;
   std::string sort = "id";
   bool desc = false;

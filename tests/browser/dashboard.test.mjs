@@ -389,7 +389,7 @@ test('servers and findings pages filter and sort', async () => {
   await page.waitForSelector('tbody tr.clickable');
   assert.equal(await page.locator('tbody tr.clickable').count(), all.report.servers.length);
   await page.selectOption('select[name=cert_request]', 'no');
-  const noCert = all.report.servers.filter((s) => !s.requests_client_cert).length;
+  const noCert = all.report.servers.filter((s) => s.requests_client_cert === false).length;
   await page.waitForFunction((n) => location.hash.includes('cert_request=no') && document.querySelectorAll('tbody tr.clickable').length === n, noCert);
   await page.goto(all.url + '#/servers');
   await page.waitForSelector('tbody tr.clickable');
@@ -630,6 +630,50 @@ test('a device that sent more User-Agents and URLs than its lists keep says how 
   assert.ok(detail.detail.claims_omitted > 0, JSON.stringify(detail.detail.claims_omitted));
   assert.equal(await page.textContent('[data-omitted=claims]'), `${detail.detail.claims_omitted} more claims, from further texts of the same origins, not listed`);
   await shot(page, 'device-omitted');
+  await page.close();
+});
+
+test('every anomaly the engine counts has a meaning in the page, and a snap-length cut is explained where it is listed', async () => {
+  // The names in the C++ sources (PA_ANOMALY("...")) against the page's patterns.
+  const names = new Set();
+  const walk = (dir) => {
+    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+      const p = path.join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (/\.(cc|h)$/.test(e.name)) for (const m of fs.readFileSync(p, 'utf8').matchAll(/PA_ANOMALY\("([a-z0-9_]+)"\)/g)) names.add(m[1]);
+    }
+  };
+  for (const d of ['capture', 'analyze', 'store', 'app', 'common', 'web']) walk(path.join(SOURCE, d));
+  assert.ok(names.size > 50, `only ${names.size} anomaly names found`);
+  const js = fs.readFileSync(path.join(SOURCE, 'web/assets/app.js'), 'utf8');
+  const table = /const ANOMALY_MEANINGS = (\[[\s\S]*?\n  \]);/.exec(js);
+  assert.ok(table, 'ANOMALY_MEANINGS not found in app.js');
+  const meanings = new Function(`return ${table[1]};`)();
+  const missing = [...names].filter((n) => !meanings.some(([re]) => re.test(n)));
+  assert.deepEqual(missing, []);
+  // spa_mixed_tls12.pcap as tcpdump -s 120 would have captured it.
+  const cut = path.join(tmp, 'snap120.pcap');
+  execFileSync('editcap', ['-s', '120', path.join(SOURCE, 'samples/spa_mixed_tls12.pcap'), cut]);
+  const snap = replay('snap120', [cut]);
+  const url = await serve(snap.db);
+  const page = await newPage();
+  await page.goto(url);
+  const item = page.locator('[data-anomaly=snaplen_truncated]');
+  await item.waitFor();
+  assert.match(await item.textContent(), /^snaplen_truncated: \d+ · packets cut short by the capture's snap length: .*tcpdump -s 0\)$/);
+  assert.equal(await item.locator('.meaning.lost').count(), 1);
+  assert.match(await page.locator('[data-anomaly=tcp_gap_in_handshake]').textContent(), /reason handshake-gap$/);
+  // Its server's certificate request was cut away with the rest: not visible, not "never", and TLS, not plain HTTP.
+  assert.match(await page.textContent('[data-request-not-visible]'), /^1 · TLS 1\.3 or handshakes not seen whole$/);
+  assert.match(await page.textContent('[data-busiest]'), /10\.77\.0\.2:443 not visible · 5 devices/);
+  await shot(page, 'overview-snaplen');
+  await page.goto(url + '#/servers?cert_request=unknown');
+  await page.waitForSelector('tbody tr.clickable');
+  assert.equal(await page.locator('tbody tr.clickable').count(), 1);
+  const row = await page.textContent('tbody tr.clickable');
+  assert.match(row, /not visible/);
+  assert.match(row, /TLS, version not seen/);
+  assert.doesNotMatch(row, /never|plain HTTP/);
   await page.close();
 });
 

@@ -363,6 +363,27 @@ TEST_CASE("servers, findings, stats, timeline") {
   CHECK(getJson(port, "/api/timeline?bucket=hour").at("bucket_seconds").as_int64() == 3600);
 }
 
+TEST_CASE("a server whose certificate request could not be seen is neither asking nor not asking") {
+  // tls13.pcap: TLS 1.3 encrypts the CertificateRequest (the report's requests_client_cert is null).
+  Server s(database("tls13_only", {"tls13.pcap"}));
+  const auto port = s.server.port();
+  const auto servers = getJson(port, "/api/stats").at("servers");
+  CHECK(servers.at("total").as_int64() == 1);
+  CHECK(servers.at("requesting_client_cert").as_int64() == 0);
+  CHECK(servers.at("not_requesting").as_int64() == 0);
+  CHECK(servers.at("request_not_visible").as_int64() == 1);
+  CHECK(getJson(port, "/api/servers?cert_request=unknown").at("total").as_int64() == 1);
+  CHECK(getJson(port, "/api/servers?cert_request=no").at("total").as_int64() == 0);
+  CHECK(getJson(port, "/api/servers?cert_request=yes").at("total").as_int64() == 0);
+  CHECK(getJson(port, "/api/servers").at("items").at(0).at("requests_client_cert").is_null());
+  // spa_mixed: its server asks, visibly; none unknown.
+  Server mixed(mixedDb());
+  const auto m = getJson(mixed.server.port(), "/api/stats").at("servers");
+  CHECK(m.at("requesting_client_cert").as_int64() == 1);
+  CHECK(m.at("request_not_visible").as_int64() == 0);
+  CHECK(getJson(mixed.server.port(), "/api/servers?cert_request=unknown").at("total").as_int64() == 0);
+}
+
 TEST_CASE("export streams the report formats and honours the filter") {
   Server s(mixedDb());
   const auto port = s.server.port();

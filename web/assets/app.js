@@ -48,6 +48,46 @@
   const num = (n) => fmt.format(Number(n || 0));
   // "1 device", "2 devices": a count and its noun, plural unless exactly one.
   const count = (n, noun) => `${num(n)} ${noun}${Number(n) === 1 ? '' : 's'}`;
+
+  // What an anomaly means for the audit, by name (the first pattern that
+  // matches). `lost`: evidence may be missing because of it, so a device can
+  // be unknown, or absent, for reasons the capture holds.
+  const ANOMALY_MEANINGS = [
+    [/^snaplen_truncated$/, true, "packets cut short by the capture's snap length: handshakes and requests in them are read as gaps (capture with tcpdump -s 0)"],
+    [/^tcp_gap_in_handshake$/, true, 'bytes of a TLS handshake were not captured (loss at the mirror port or the sensor, or the snap length): its device is unknown, reason handshake-gap'],
+    [/^tcp_(buffer|buffer_total|out_of_order)_limit$/, true, 'out-of-order data past the reassembly limits: the flow went on after the first hole, read as a gap'],
+    [/^tcp_overlap_conflict$/, false, 'a retransmission whose bytes differ from the first copy: the first copy was kept'],
+    [/^tcp_swap_sides_ignored$/, false, 'a flow seen from its SYN could not also be the other way round: the SYN was believed'],
+    [/^flow_table_full_evict$/, true, 'the flow table was full: the flow idle longest was closed early (its handshake, if unfinished, as it stood)'],
+    [/^flow_handler_memory_limit$/, true, 'the analysers together held too much: the flows holding most were closed early'],
+    [/^client_hello_from_server_side$/, true, 'a ClientHello from the side that answered the SYN: the flow was not read'],
+    [/^tls_handshake_too_large$/, true, 'a TLS handshake message over 256 KiB: that handshake was not read further'],
+    [/^tls_handshake_truncated$/, true, 'a TLS handshake message that never completed: its fields are unknown'],
+    [/^tls_handshake_wrong_direction$/, false, 'a TLS handshake message from the side that does not send it: ignored'],
+    [/^x509_unparseable_certificate$/, true, 'a certificate that did not decode: its device is unknown, reason unparseable-cert'],
+    [/^tls(13)?_.*_malformed$/, true, 'a TLS message that did not parse: what that handshake said from there on is unknown'],
+    [/^tls_(record_malformed|record_too_large)$/, true, 'a TLS record that did not parse: that handshake was not read further'],
+    [/^tls_too_many_alerts$/, false, 'more TLS alerts than are kept for one flow: the rest were counted only'],
+    [/^tls_decrypt_|^decrypt_/, false, 'a session the keys given could not decrypt (or stopped decrypting): what it hides stays hidden'],
+    [/^http_/, false, 'an HTTP request that did not parse in part: what was read before is kept'],
+    [/^ipv[46]_fragment_|^ipv6_ext_header_chain_too_long$/, true, 'IP fragments that could not be reassembled: the packet was skipped'],
+    [/^(truncated_|bad_|ipv4_zero_|ipv6_zero_)/, true, 'a packet whose headers ended or lied before its payload: the packet was skipped'],
+    [/^(unsupported_|tunnel_depth_exceeded$|vlan_stack_too_deep$)/, true, 'an encapsulation or link type not read: the packet was skipped'],
+    [/^evidence_/, false, 'a packet not kept in the evidence file (-w): the audit itself still saw it'],
+    [/^audit_sightings_over_limit$/, true, 'sightings stored but not audited (--max-sightings): a run with a higher limit audits them'],
+    [/^store_sighting_undecodable$/, true, 'a stored sighting that did not decode: left out of the audit'],
+  ];
+  // Whether a server asks for client certificates: yes, no, or (null in the
+  // report) not visible: TLS 1.3 encrypts the request, a cut handshake loses it.
+  const serverCertRequest = (r, yes, no, plain = no) => {
+    if (r.requests_client_cert) return el('span', { class: 'yes' }, yes);
+    if (r.requests_client_cert === null) return el('span', { class: 'muted', title: 'TLS 1.3 encrypts the request; or its handshakes were not seen whole' }, 'not visible');
+    return el('span', { class: 'no' }, (r.tls_versions || []).length ? no : plain);
+  };
+  const anomalyMeaning = (name) => {
+    const hit = ANOMALY_MEANINGS.find(([re]) => re.test(name));
+    return hit ? { lost: hit[1], text: hit[2] } : null;
+  };
   function bytes(n) {
     n = Number(n || 0);
     const u = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
@@ -281,10 +321,13 @@
       el('dl', { class: 'kv' },
         el('dt', null, 'Servers'), el('dd', null, el('a', { href: '#/servers' }, num(srv.total))),
         el('dt', null, 'Request client certificates'), el('dd', null, el('a', { href: link('servers', { cert_request: 'yes' }) }, num(srv.requesting_client_cert))),
-        el('dt', null, 'Never request one'), el('dd', null, el('a', { href: link('servers', { cert_request: 'no' }) }, num(srv.not_requesting)))),
+        el('dt', null, 'Never request one'), el('dd', null, el('a', { href: link('servers', { cert_request: 'no' }) }, num(srv.not_requesting))),
+        srv.request_not_visible ? el('dt', null, 'Request not visible') : null,
+        srv.request_not_visible ? el('dd', { 'data-request-not-visible': '1' }, el('a', { href: link('servers', { cert_request: 'unknown' }) }, num(srv.request_not_visible)),
+          el('span', { class: 'muted' }, ' · TLS 1.3 or handshakes not seen whole')) : null),
       el('h3', null, 'Busiest'),
       top.items.map((r) => el('div', { 'data-busiest': r.id }, el('a', { class: 'mono', href: link('devices', { server: r.id }) }, r.id), ' ',
-        r.requests_client_cert ? el('span', { class: 'yes' }, 'mTLS') : el('span', { class: 'no' }, (r.tls_versions || []).length ? 'no client certs' : 'plain HTTP'),
+        serverCertRequest(r, 'mTLS', 'no client certs', 'plain HTTP'),
         el('span', { class: 'muted' }, ` · ${count(r.devices, 'device')}`))));
     const counters = s.counters || {};
     // How full the audit's evidence is (--max-sightings): past its first part only new sightings join.
@@ -310,7 +353,12 @@
         el('dt', null, 'Drops'), el('dd', { 'data-drops': '1' }, num(s.drops)),
         el('dt', null, 'Anomalies'), el('dd', null, num(s.anomalies.total)),
         el('dt', null, 'Audit evidence'), evidence),
-      s.anomalies.list.length ? el('div', null, el('h3', null, 'Anomalies'), el('div', null, s.anomalies.list.map((a) => el('div', { class: 'mono' }, `${a.name}: ${num(a.count)}`)))) : null);
+      s.anomalies.list.length ? el('div', null, el('h3', null, 'Anomalies'), el('ul', { class: 'anomalies' }, s.anomalies.list.map((a) => {
+        const meaning = anomalyMeaning(a.name);
+        return el('li', { 'data-anomaly': a.name },
+          el('span', { class: 'mono' }, `${a.name}: ${num(a.count)}`),
+          meaning ? el('span', { class: meaning.lost ? 'meaning lost' : 'meaning muted' }, ` · ${meaning.text}`) : null);
+      }))) : null);
     const timeline = el('section', { class: 'panel' }, el('h2', null, `Sightings over time`, el('span', { class: 'muted' }, ` · per ${duration(t.bucket_seconds)}`)),
       timelineChart(t), el('div', { class: 'legend' }, el('span', null, el('span', { class: 'swatch tls' }), 'TLS handshakes'), el('span', null, el('span', { class: 'swatch http' }), 'HTTP requests')));
     const sources = el('section', { class: 'panel flush' }, el('h2', null, 'Capture sources'),
@@ -489,14 +537,14 @@
     const codes = Object.keys(catalogue).filter((k) => k !== '__summary').sort();
     const toolbar = el('div', { class: 'toolbar' },
       searchBox(params.q, 'Search address or certificate…', (v) => setFilter('q', v)),
-      select('cert_request', params.cert_request, [['', 'Client certificates: any'], ['yes', 'Requests client certs'], ['no', 'Never requests']], 'Client certificate requests'),
+      select('cert_request', params.cert_request, [['', 'Client certificates: any'], ['yes', 'Requests client certs'], ['no', 'Never requests'], ['unknown', 'Request not visible']], 'Client certificate requests'),
       select('finding', params.finding, [['', 'Any finding'], ...codes.map((c) => [c, c])], 'Finding code'));
     toolbar.querySelectorAll('select').forEach((sel) => sel.addEventListener('change', () => setFilter(sel.name, sel.value)));
     const columns = [
       { label: 'Server', sort: 'ip', mono: true, render: (r) => r.id },
       { label: 'Port', sort: 'port', num: true, render: (r) => r.port },
-      { label: 'Client certs', sort: 'cert_request', render: (r) => r.requests_client_cert ? el('span', { class: 'yes' }, 'requested') : el('span', { class: 'no' }, 'never') },
-      { label: 'TLS', render: (r) => (r.tls_versions || []).join(', ') || el('span', { class: 'muted' }, 'plain HTTP') },
+      { label: 'Client certs', sort: 'cert_request', render: (r) => serverCertRequest(r, 'requested', 'never') },
+      { label: 'TLS', render: (r) => (r.tls_versions || []).join(', ') || el('span', { class: 'muted' }, r.requests_client_cert === null ? 'TLS, version not seen' : 'plain HTTP') },
       { label: 'Certificate', clip: true, narrow: true, render: (r) => r.cert ? el('span', { class: 'mono' }, r.cert.subject) : el('span', { class: 'muted' }, '—') },
       { label: 'SNI', narrow: true, render: (r) => (r.sni || []).join(', ') },
       { label: 'Findings', render: (r) => (r.findings || []).map((f) => el('span', null, sevBadge(f.severity), ' ', codeChip(f.code), ' ')) },
