@@ -376,6 +376,10 @@ TEST_CASE("a server whose certificate request could not be seen is neither askin
   CHECK(getJson(port, "/api/servers?cert_request=no").at("total").as_int64() == 0);
   CHECK(getJson(port, "/api/servers?cert_request=yes").at("total").as_int64() == 0);
   CHECK(getJson(port, "/api/servers").at("items").at(0).at("requests_client_cert").is_null());
+  // The HTML export says so too, rather than leaving the cell empty.
+  const auto html = get(port, "/api/export?format=html");
+  CHECK(html.body().find("<td class=\"mono nw\">10.77.0.2 port 443</td><td>not visible</td><td>TLS 1.3</td>") !=
+        std::string::npos);
   // spa_mixed: its server asks, visibly; none unknown.
   Server mixed(mixedDb());
   const auto m = getJson(mixed.server.port(), "/api/stats").at("servers");
