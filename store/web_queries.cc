@@ -1424,13 +1424,16 @@ std::optional<json::object> WebQueries::device(const std::string& id, const Sigh
   }
   {
     Stmt s(db_,
-           "SELECT s.id, s.ip, s.port, s.requests_client_cert FROM device_servers d JOIN servers s ON s.id = d.server_id "
-           "WHERE d.device_id = ? ORDER BY s.id");
+           "SELECT s.id, s.ip, s.port, json_extract(s.report,'$.requests_client_cert') FROM device_servers d "
+           "JOIN servers s ON s.id = d.server_id WHERE d.device_id = ? ORDER BY s.id");
     s.bind(1, id);
     json::array rows;
     while (s.step()) {
+      // null, as in the server's report, where its request could not be seen.
+      json::value asks = nullptr;
+      if (!s.isNull(3)) asks = s.int64(3) != 0;
       rows.push_back(json::object{
-          {"id", s.text(0)}, {"ip", s.text(1)}, {"port", s.int64(2)}, {"requests_client_cert", s.int64(3) != 0}});
+          {"id", s.text(0)}, {"ip", s.text(1)}, {"port", s.int64(2)}, {"requests_client_cert", std::move(asks)}});
     }
     out["servers"] = std::move(rows);
   }

@@ -376,6 +376,11 @@ TEST_CASE("a server whose certificate request could not be seen is neither askin
   CHECK(getJson(port, "/api/servers?cert_request=no").at("total").as_int64() == 0);
   CHECK(getJson(port, "/api/servers?cert_request=yes").at("total").as_int64() == 0);
   CHECK(getJson(port, "/api/servers").at("items").at(0).at("requests_client_cert").is_null());
+  // The device's own list of servers says the same, not false.
+  const auto device_id = getJson(port, "/api/devices").at("items").at(0).at("id").as_string();
+  const auto detail = getJson(port, "/api/devices/" + urlEncode(std::string(device_id)));
+  REQUIRE(detail.at("servers").as_array().size() == 1);
+  CHECK(detail.at("servers").at(0).at("requests_client_cert").is_null());
   // The HTML export says so too, rather than leaving the cell empty.
   const auto html = get(port, "/api/export?format=html");
   CHECK(html.body().find("<td class=\"mono nw\">10.77.0.2 port 443</td><td>not visible</td><td>TLS 1.3</td>") !=
