@@ -1936,11 +1936,13 @@ std::string WebQueries::metrics() {
   }
   promHeader(out, "provaudit_servers", "gauge", "Provisioning servers, by whether they request client certificates.");
   {
-    Stmt s(db_, "SELECT requests_client_cert, count(*) FROM servers GROUP BY requests_client_cert");
-    std::int64_t yes = 0, no = 0;
-    while (s.step()) (s.int64(0) != 0 ? yes : no) += s.int64(1);
+    // "unknown": the request could not be seen (null in the server's report).
+    Stmt s(db_, "SELECT json_extract(report,'$.requests_client_cert') AS asks, count(*) FROM servers GROUP BY asks");
+    std::int64_t yes = 0, no = 0, unknown = 0;
+    while (s.step()) (s.isNull(0) ? unknown : s.int64(0) != 0 ? yes : no) += s.int64(1);
     promSample(out, "provaudit_servers", "requests_client_cert=\"true\"", yes);
     promSample(out, "provaudit_servers", "requests_client_cert=\"false\"", no);
+    promSample(out, "provaudit_servers", "requests_client_cert=\"unknown\"", unknown);
   }
   promHeader(out, "provaudit_anomalies_total", "counter", "Input anomalies by name, summed over sources.");
   {

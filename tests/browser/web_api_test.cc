@@ -376,6 +376,9 @@ TEST_CASE("a server whose certificate request could not be seen is neither askin
   CHECK(getJson(port, "/api/servers?cert_request=no").at("total").as_int64() == 0);
   CHECK(getJson(port, "/api/servers?cert_request=yes").at("total").as_int64() == 0);
   CHECK(getJson(port, "/api/servers").at("items").at(0).at("requests_client_cert").is_null());
+  const std::string metrics = get(port, "/metrics").body();
+  CHECK(metrics.find("provaudit_servers{requests_client_cert=\"unknown\"} 1\n") != std::string::npos);
+  CHECK(metrics.find("provaudit_servers{requests_client_cert=\"false\"} 0\n") != std::string::npos);
   // The device's own list of servers says the same, not false.
   const auto device_id = getJson(port, "/api/devices").at("items").at(0).at("id").as_string();
   const auto detail = getJson(port, "/api/devices/" + urlEncode(std::string(device_id)));
