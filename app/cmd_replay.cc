@@ -221,6 +221,15 @@ int runReplay(const CommonOptions& common, const ReplayOptions& opts) {
     }
     reading.erase(reading.begin() + static_cast<std::ptrdiff_t>(at));
   };
+  // The open files, the one with the earliest next packet first (among
+  // equals, the one opened first).
+  const auto earliestFirst = [&reading]() {
+    std::stable_sort(reading.begin(), reading.end(),
+                     [](const auto& a, const auto& b) { return a->pkt.ref.ts_ns < b->pkt.ref.ts_ns; });
+  };
+  // The run's anomaly counters when the current file's run began (kept, so
+  // that merged files alternating often do not allocate a copy each time).
+  AnomalyCounters mark;
   while (!stop) {
     // Every file whose first packet is due (in one capture: no later than the
     // earliest packet of the files open), or the next one when none is open.
@@ -238,9 +247,7 @@ int runReplay(const CommonOptions& common, const ReplayOptions& opts) {
       }
       openNext();
       if (!reading.empty() && reading.back()->st != capture::ReadStatus::Packet) close(reading.size() - 1);
-      // The earliest packet first (files given earlier first among equals).
-      std::stable_sort(reading.begin(), reading.end(),
-                       [](const auto& a, const auto& b) { return a->pkt.ref.ts_ns < b->pkt.ref.ts_ns; });
+      earliestFirst();
     }
     if (reading.empty()) break;
     // Read the earliest file alone up to the next packet due from another
@@ -252,7 +259,7 @@ int runReplay(const CommonOptions& common, const ReplayOptions& opts) {
         reading.size() < capture::MAX_MERGED_FILES) {
       horizon = std::min(horizon, *files[next_file].first_ns - 1);
     }
-    const AnomalyCounters before = pipe.anomalies();
+    mark = pipe.anomalies();
     do {
       ++r.rec.packets;
       r.rec.bytes += r.pkt.orig_len;
@@ -267,15 +274,14 @@ int runReplay(const CommonOptions& common, const ReplayOptions& opts) {
         }
       }
     } while ((r.st = r.src->next(r.pkt)) == capture::ReadStatus::Packet && r.pkt.ref.ts_ns <= horizon);
-    r.anomalies.mergeSince(pipe.anomalies(), before);
+    r.anomalies.mergeSince(pipe.anomalies(), mark);
     capture_last = r.last;
     flows_open = true;
     if (stop) break;
     if (r.st != capture::ReadStatus::Packet) {
       close(0);
     } else {
-      std::stable_sort(reading.begin(), reading.end(),
-                       [](const auto& a, const auto& b) { return a->pkt.ref.ts_ns < b->pkt.ref.ts_ns; });
+      earliestFirst();
     }
   }
   if (flows_open) engine.finish(capture_last);  // stopped early: the flows end with the reading

@@ -108,6 +108,11 @@ const FindingInfo* findingInfo(std::string_view code) {
 
 namespace {
 
+// Whether server `s` asks for client certificates, as its report says: 1, 0,
+// or NULL where the request could not be seen (TLS 1.3 encrypts it; a
+// handshake cut short). The servers table's own column keeps 0 for NULL.
+const std::string SERVER_ASKS_SQL = "json_extract(s.report,'$.requests_client_cert')";
+
 // How full the last writer's audit evidence is (--max-sightings): its limit
 // and left-out count are stats of the moment; sightings are never deleted,
 // so their number is the highest rowid, and the evidence holds those less
@@ -1424,7 +1429,7 @@ std::optional<json::object> WebQueries::device(const std::string& id, const Sigh
   }
   {
     Stmt s(db_,
-           "SELECT s.id, s.ip, s.port, json_extract(s.report,'$.requests_client_cert') FROM device_servers d "
+           "SELECT s.id, s.ip, s.port, " + SERVER_ASKS_SQL + " FROM device_servers d "
            "JOIN servers s ON s.id = d.server_id WHERE d.device_id = ? ORDER BY s.id");
     s.bind(1, id);
     json::array rows;
@@ -1448,11 +1453,10 @@ json::object WebQueries::servers(const ServerFilter& f, const PageRequest& page)
           lower(f.q));
     w.params.emplace_back(lower(f.q));
   }
-  // The report's requests_client_cert is null where the request could not be
-  // seen (TLS 1.3 encrypts it; a handshake cut short): neither yes nor no.
+  // A request that could not be seen is neither yes nor no.
   if (f.cert_request == "yes") w.add("s.requests_client_cert = 1");
-  else if (f.cert_request == "no") w.add("json_extract(s.report,'$.requests_client_cert') = 0");
-  else if (f.cert_request == "unknown") w.add("json_extract(s.report,'$.requests_client_cert') IS NULL");
+  else if (f.cert_request == "no") w.add(SERVER_ASKS_SQL + " = 0");
+  else if (f.cert_request == "unknown") w.add(SERVER_ASKS_SQL + " IS NULL");
   if (!f.finding.empty()) {
     w.add("s.id IN (SELECT subject_id FROM findings WHERE code = ? AND subject_kind = 'server')", f.finding);
   }
@@ -1711,8 +1715,8 @@ json::object WebQueries::stats() {
         json::object{{"total", total}, {"by_severity", std::move(by_sev)}, {"devices_by_worst", std::move(by_worst)}};
   }
   {
-    Stmt s(db_, "SELECT count(*), coalesce(sum(requests_client_cert),0), "
-                "coalesce(sum(json_extract(report,'$.requests_client_cert') IS NULL),0) FROM servers");
+    Stmt s(db_, "SELECT count(*), coalesce(sum(s.requests_client_cert),0), coalesce(sum(" + SERVER_ASKS_SQL +
+                " IS NULL),0) FROM servers s");
     if (s.step()) {
       out["servers"] = json::object{{"total", s.int64(0)},
                                     {"requesting_client_cert", s.int64(1)},
@@ -1937,7 +1941,7 @@ std::string WebQueries::metrics() {
   promHeader(out, "provaudit_servers", "gauge", "Provisioning servers, by whether they request client certificates.");
   {
     // "unknown": the request could not be seen (null in the server's report).
-    Stmt s(db_, "SELECT json_extract(report,'$.requests_client_cert') AS asks, count(*) FROM servers GROUP BY asks");
+    Stmt s(db_, "SELECT " + SERVER_ASKS_SQL + " AS asks, count(*) FROM servers s GROUP BY asks");
     std::int64_t yes = 0, no = 0, unknown = 0;
     while (s.step()) (s.isNull(0) ? unknown : s.int64(0) != 0 ? yes : no) += s.int64(1);
     promSample(out, "provaudit_servers", "requests_client_cert=\"true\"", yes);
