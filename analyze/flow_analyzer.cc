@@ -123,6 +123,14 @@ class FlowAnalyzer : public StreamHandler {
         if (side == Side::Client) http_->gap(missing);
         return StreamVerdict::Continue;
       case Mode::Detect:
+        if (flow.syn_seen && side == Side::Server) {
+          // Held server bytes keep their gaps, for the TLS parser to see them.
+          server_held_gaps_.push_back({server_held_.size(), missing});
+        } else if (flow.syn_seen && client_bytes_ == 0 && prefix_[static_cast<int>(Side::Client)].empty()) {
+          // The client's first bytes were lost (a segment missing from the
+          // capture): what follows may still be the rest of a handshake.
+          client_lost_ += missing;
+        }
         prefix_[static_cast<int>(side)].clear();
         return StreamVerdict::Continue;
       case Mode::Done:
@@ -178,6 +186,15 @@ class FlowAnalyzer : public StreamHandler {
       if (prefix.empty()) prefix.assign(bytes.begin(), bytes.end());
       return StreamVerdict::Continue;
     }
+    if (side == Side::Client && client_bytes_ == 0 && client_lost_ != 0 &&
+        TlsConnection::looksLikeHandshakeAfterLostHello(probe, heldServerStart())) {
+      // The ClientHello was lost, the rest of the handshake is here (its
+      // client certificate above all): read it as TLS from the gap on.
+      const std::vector<std::uint8_t> held(probe.begin(), probe.end());
+      prefix.clear();
+      return startTls(flow, held, pkt);
+    }
+    if (side == Side::Client) client_bytes_ += bytes.size();
     const bool client_hello = TlsConnection::looksLikeClientHello(probe);
     const bool request = !client_hello && HttpRequestParser::looksLikeRequest(probe);
     if (client_hello || request) {
@@ -200,21 +217,11 @@ class FlowAnalyzer : public StreamHandler {
         std::swap(corrected.client_mac, corrected.server_mac);
       }
       if (client_hello) {
-        mode_ = Mode::Tls;
-        ++f_.tls_flows_;
-        tls_ = std::make_unique<TlsConnection>(f_.anomalies_);
-        if (f_.decryption_) dec_ = std::make_unique<TlsDecryptSession>(f_.decryption_, f_.anomalies_, corrected.server);
-        null_ = std::make_unique<NullRecordReader>();  // until the ClientHello shows it offers no NULL suite
-        first_ = pkt;
-        StreamVerdict v = feedTls(corrected, Side::Client, held, pkt);
-        if (v == StreamVerdict::Continue && !server_held_.empty()) {
-          const std::vector<std::uint8_t> early = std::move(server_held_);
-          server_held_.clear();
-          v = feedTls(corrected, Side::Server, early, pkt);
-        }
+        const StreamVerdict v = startTls(corrected, held, pkt);
         return v == StreamVerdict::Continue ? verdict : v;
       }
       server_held_.clear();
+      server_held_gaps_.clear();
       mode_ = Mode::Http;
       ++f_.http_flows_;
       http_ = std::make_unique<HttpRequestParser>(f_.anomalies_);
@@ -229,6 +236,43 @@ class FlowAnalyzer : public StreamHandler {
       return StreamVerdict::Bypass;
     }
     return StreamVerdict::Continue;
+  }
+
+  // A TLS flow from its client's first bytes read (`held`), then the server's
+  // that came before them. When the client's first bytes were lost
+  // (client_lost_), the parser starts after that gap.
+  StreamVerdict startTls(const FlowInfo& flow, const std::vector<std::uint8_t>& held, const PacketRef& pkt) {
+    mode_ = Mode::Tls;
+    ++f_.tls_flows_;
+    tls_ = std::make_unique<TlsConnection>(f_.anomalies_);
+    if (f_.decryption_) dec_ = std::make_unique<TlsDecryptSession>(f_.decryption_, f_.anomalies_, flow.server);
+    // Until the ClientHello (or the ServerHello) shows no NULL suite; after a
+    // lost first segment it walks the client's records from the next one.
+    null_ = std::make_unique<NullRecordReader>();
+    first_ = pkt;
+    if (client_lost_ != 0) {
+      tls_->gap(Side::Client, client_lost_);
+      if (dec_) dec_->gap(Side::Client, client_lost_);  // its keys are found by the lost ClientHello's random
+    }
+    StreamVerdict v = feedTls(flow, Side::Client, held, pkt);
+    const std::vector<std::uint8_t> early = std::move(server_held_);
+    const auto gaps = std::move(server_held_gaps_);
+    server_held_.clear();
+    server_held_gaps_.clear();
+    std::size_t at = 0;
+    for (std::size_t i = 0; i <= gaps.size() && v == StreamVerdict::Continue; ++i) {
+      const std::size_t end = i < gaps.size() ? gaps[i].first : early.size();
+      if (end > at) v = feedTls(flow, Side::Server, std::span(early).subspan(at, end - at), pkt);
+      at = end;
+      if (i < gaps.size() && v == StreamVerdict::Continue) v = onGap(flow, Side::Server, gaps[i].second, pkt);
+    }
+    return v;
+  }
+
+  // The server's held bytes up to their first gap.
+  std::span<const std::uint8_t> heldServerStart() const {
+    const std::size_t n = server_held_gaps_.empty() ? server_held_.size() : server_held_gaps_.front().first;
+    return std::span(server_held_).first(n);
   }
 
   // After a SwapSides verdict the flow table relabels sides from the next call
@@ -456,6 +500,9 @@ class FlowAnalyzer : public StreamHandler {
   Mode mode_ = Mode::Detect;
   std::vector<std::uint8_t> prefix_[2];
   std::vector<std::uint8_t> server_held_;  // server bytes that overtook the client's first bytes
+  std::vector<std::pair<std::size_t, std::uint64_t>> server_held_gaps_;  // (offset in server_held_, bytes lost)
+  std::uint64_t client_bytes_ = 0;          // client bytes seen while detecting
+  std::uint64_t client_lost_ = 0;           // client bytes lost before any was seen (SYN seen)
   std::uint64_t unknown_bytes_ = 0;
   std::unique_ptr<TlsConnection> tls_;
   std::unique_ptr<HttpRequestParser> http_;

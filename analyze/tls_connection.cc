@@ -7,6 +7,7 @@
 #include "analyze/tls_connection.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "analyze/tls_handshake.h"
 #include "common/byte_reader.h"
@@ -33,6 +34,34 @@ bool isRecordVersion(std::uint8_t major, std::uint8_t minor) {
 
 std::size_t u16At(std::span<const std::uint8_t> b, std::size_t at) {
   return (static_cast<std::size_t>(b[at]) << 8) | b[at + 1];
+}
+
+// A handshake message `side` sends in clear, by its type.
+bool sentInClearBy(Side side, std::uint8_t type) {
+  switch (static_cast<HandshakeType>(type)) {
+    case HandshakeType::ClientHello:
+    case HandshakeType::CertificateVerify:
+    case HandshakeType::ClientKeyExchange:
+      return side == Side::Client;
+    case HandshakeType::HelloRequest:
+    case HandshakeType::ServerHello:
+    case HandshakeType::NewSessionTicket:
+    case HandshakeType::ServerKeyExchange:
+    case HandshakeType::CertificateRequest:
+    case HandshakeType::ServerHelloDone:
+      return side == Side::Server;
+    case HandshakeType::Certificate:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// A TLS record header (not SSLv2) that could begin a record of a stream.
+bool isRecordHeader(std::span<const std::uint8_t> b) {
+  if (b.size() < TLS_RECORD_HEADER || !isContentType(b[0]) || !isRecordVersion(b[1], b[2])) return false;
+  const std::size_t length = u16At(b, 3);
+  return length != 0 && length <= TLS_MAX_RECORD;
 }
 
 }  // namespace
@@ -91,6 +120,7 @@ void TlsConnection::startRecord(Side side, Direction& d) {
     d.content_type = h[0];
     d.record_version = static_cast<std::uint16_t>(u16At(h, 1));
     length = u16At(h, 3);
+    if (d.resync && !resyncAt(d, h)) return;
     // The caller only builds a connection on something that looked like TLS;
     // an impossible header later means the stream is not (or no longer) TLS.
     if (!isContentType(h[0]) || !isRecordVersion(h[1], h[2])) {
@@ -192,7 +222,31 @@ void TlsConnection::onOpaqueRecord(Direction& d) {
   }
 }
 
+bool TlsConnection::resyncAt(Direction& d, std::span<const std::uint8_t> header) {
+  d.resync = false;
+  if (!isRecordHeader(header)) {
+    // The lost bytes did not end where a record begins: nothing more can be
+    // read on this side.
+    d.stopped = true;
+    return false;
+  }
+  d.handshake.clear();
+  d.handshake_lost = false;
+  // Handshake messages are not interleaved with other records (RFC 5246
+  // §6.2.1): only a handshake record may continue a message cut by the gap.
+  d.message_check = header[0] == static_cast<std::uint8_t>(ContentType::Handshake);
+  return true;
+}
+
 void TlsConnection::onHandshakeBytes(Side side, Direction& d, std::span<const std::uint8_t> bytes) {
+  if (std::exchange(d.message_check, false) && d.handshake.empty()) {
+    // The first handshake record after a gap may continue a message that
+    // began in the lost bytes: read it only if it begins like a message
+    // this side sends, of a possible length; otherwise walk records only.
+    const bool plausible = bytes.size() >= TLS_HANDSHAKE_HEADER && sentInClearBy(side, bytes[0]) &&
+                           ((std::size_t{bytes[1]} << 16) | u16At(bytes, 2)) <= TLS_MAX_HANDSHAKE_MESSAGE;
+    if (!plausible) d.handshake_lost = true;
+  }
   if (d.handshake_lost) return;
   // With nothing pending from earlier records, the messages are read where
   // they lie, and only the start of an unfinished one is kept.
@@ -298,6 +352,8 @@ void TlsConnection::onHandshakeMessage(Side side, std::uint8_t type, std::span<c
       expect(Side::Server);
       break;
     case HandshakeType::ClientKeyExchange:
+      if (expect(Side::Client)) client_key_exchange_ = true;
+      break;
     case HandshakeType::CertificateVerify:
       expect(Side::Client);
       break;
@@ -332,6 +388,10 @@ void TlsConnection::addAlert(const TlsAlert& alert) {
 // for middlebox compatibility before the ServerHello that ends the clear part
 // (a client's early one, or around a HelloRetryRequest). It switches nothing.
 bool TlsConnection::isCompatibilityCcs() const {
+  // A ClientKeyExchange in clear is TLS 1.2 or older, whatever the client
+  // offered: so is a ChangeCipherSpec after it, even when the ServerHello
+  // that said so went missing.
+  if (client_key_exchange_) return false;
   const auto& ch = summary_.client_hello;
   const bool offers_tls13 = ch && std::any_of(ch->supported_versions.begin(), ch->supported_versions.end(), isTls13);
   const auto& sh = summary_.server_hello;
@@ -351,7 +411,10 @@ void TlsConnection::onChangeCipherSpec(Side side, Direction& d) {
     summary_.server_ccs = true;
     // RFC 5246 §7.3: in an abbreviated handshake the server goes straight from
     // ServerHello to ChangeCipherSpec, without a Certificate.
-    if (summary_.server_hello && !server_full_handshake_ && !d.handshake_lost) summary_.resumed = true;
+    // Not when bytes went missing before it: they may have held the Certificate.
+    if (summary_.server_hello && !server_full_handshake_ && !d.handshake_lost && !summary_.server_gap) {
+      summary_.resumed = true;
+    }
   }
   if (summary_.client_ccs && summary_.server_ccs) summary_.handshake_complete = true;
 }
@@ -395,9 +458,21 @@ ParseState TlsConnection::gap(Side side, std::uint64_t missing) {
     advancePayload(side, d, static_cast<std::size_t>(missing), true);
     return state();
   }
-  // Otherwise the next record header is somewhere unknown: nothing more can be
-  // read on this side.
-  d.stopped = true;
+  // Otherwise the lost bytes reach past the record (or the stream starts
+  // with them): the next record header is where they end if the sender's
+  // segment ended with a record, which resyncAt() checks on the next bytes
+  // (a message they cut is lost; Wireshark reads on the same way).
+  if (d.in_payload) {
+    if (d.keep_payload && d.content_type == static_cast<std::uint8_t>(ContentType::Handshake)) d.handshake_lost = true;
+    d.in_payload = false;
+    d.payload_left = 0;
+  }
+  d.record.clear();
+  d.sslv2_record = false;
+  d.header_len = 0;
+  d.header_need = TLS_RECORD_HEADER;
+  d.first_byte_seen = true;
+  d.resync = true;
   return state();
 }
 
@@ -416,6 +491,26 @@ bool TlsConnection::looksLikeClientHello(std::span<const std::uint8_t> b) {
   const std::size_t length = u16At(b, 0) & 0x7fff;
   return length >= SSLV2_MIN_CLIENT_HELLO && length <= TLS_MAX_RECORD &&
          b[2] == static_cast<std::uint8_t>(HandshakeType::ClientHello) && b[3] == TLS_MAJOR_VERSION;
+}
+
+bool TlsConnection::looksLikeHandshakeAfterLostHello(std::span<const std::uint8_t> client,
+                                                      std::span<const std::uint8_t> server_first) {
+  if (isRecordHeader(server_first) && server_first.size() > TLS_RECORD_HEADER &&
+      server_first[0] == static_cast<std::uint8_t>(ContentType::Handshake) &&
+      server_first[TLS_RECORD_HEADER] == static_cast<std::uint8_t>(HandshakeType::ServerHello)) {
+    return true;
+  }
+  if (!isRecordHeader(client) || client.size() <= TLS_RECORD_HEADER) return false;
+  const std::uint8_t first = client[TLS_RECORD_HEADER];
+  switch (static_cast<ContentType>(client[0])) {
+    case ContentType::Handshake:
+      return first == static_cast<std::uint8_t>(HandshakeType::Certificate) ||
+             first == static_cast<std::uint8_t>(HandshakeType::ClientKeyExchange);
+    case ContentType::ChangeCipherSpec:
+      return u16At(client, 3) == 1 && first == CHANGE_CIPHER_SPEC_VALUE;
+    default:
+      return false;
+  }
 }
 
 bool TlsConnection::looksLikeServerRecord(std::span<const std::uint8_t> b) {

@@ -76,7 +76,11 @@ class TlsConnection {
 
   ParseState feed(Side side, std::span<const std::uint8_t> bytes);
   // `missing` bytes were lost on `side`; the parser resynchronises when it can
-  // (or stops) and marks the summary's gap flag.
+  // (or stops) and marks the summary's gap flag. A gap that ends where a
+  // record begins (a lost segment usually does: stacks write whole records)
+  // is read on from there: a client's Certificate in the segment after a lost
+  // one is still seen. A stream that starts with a gap (its first segment
+  // lost) is read the same way.
   ParseState gap(Side side, std::uint64_t missing);
 
   [[nodiscard]] const TlsSummary& summary() const { return summary_; }
@@ -90,6 +94,12 @@ class TlsConnection {
   // True when they look like a TLS record from a server (handshake/alert/CCS
   // header with a plausible version), for flows picked up without the SYN.
   static bool looksLikeServerRecord(std::span<const std::uint8_t> first_bytes);
+  // True when the first bytes after a client's lost first segment look like
+  // the rest of its handshake (a record of Certificate or ClientKeyExchange,
+  // or its ChangeCipherSpec), or `server_first` (the server's first bytes)
+  // starts with a ServerHello.
+  static bool looksLikeHandshakeAfterLostHello(std::span<const std::uint8_t> client_bytes,
+                                               std::span<const std::uint8_t> server_first);
 
  private:
   // Where one direction's byte stream stands: record framing, the clear-text
@@ -112,6 +122,8 @@ class TlsConnection {
     bool encrypted = false;                // this side sent ChangeCipherSpec: its records are opaque
     bool finished_seen = false;            // first encrypted handshake record (Finished) went by
     bool handshake_lost = false;           // a gap cut a handshake message: walk records only
+    bool resync = false;                   // a gap ended between records: the next header must look right
+    bool message_check = false;            // ... and its payload begin like a message (resyncAt)
     bool stopped = false;                  // nothing more will be read from this side
     std::uint64_t watched = 0;             // bytes walked after the handshake completed
   };
@@ -119,6 +131,9 @@ class TlsConnection {
   Direction& direction(Side side) { return side == Side::Client ? client_ : server_; }
   std::size_t consume(Side side, Direction& d, std::span<const std::uint8_t> bytes);
   void startRecord(Side side, Direction& d);
+  // After a gap: whether the record header just read is one (else this side
+  // stops), and whether its payload begins a handshake message we can read.
+  bool resyncAt(Direction& d, std::span<const std::uint8_t> header);
   // `whole`: the record's payload where it lies (consume() saw all of it at
   // once); otherwise it was collected in d.record.
   void finishRecord(Side side, Direction& d, const std::span<const std::uint8_t>* whole = nullptr);
@@ -141,6 +156,7 @@ class TlsConnection {
   Direction server_;
   bool server_full_handshake_ = false;   // Certificate/ServerKeyExchange/CertificateRequest/ServerHelloDone seen
   bool application_data_seen_ = false;   // either side, after or during the handshake
+  bool client_key_exchange_ = false;     // the client's ClientKeyExchange went by in clear (TLS <= 1.2)
   bool done_ = false;                    // nothing more to learn (TLS 1.3, renegotiation, watch over)
   bool error_ = false;
   std::size_t parsed_bytes_ = 0;         // handshake message bodies read (what the summary keeps is less)

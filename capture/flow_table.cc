@@ -392,15 +392,15 @@ bool FlowTable::deliverSegment(Flow& f, std::size_t d, std::uint32_t seq, Bytes 
   }
   // Out of order (or filling a hole): the captured bytes are buffered; a
   // snap-length cut tail becomes a hole like any other lost data.
-  if (!data.empty()) insertOutOfOrder(dir, static_cast<std::uint64_t>(start), data);
-  if (!drain(f, d, ref)) return false;
+  if (!data.empty()) insertOutOfOrder(dir, static_cast<std::uint64_t>(start), data, ref);
+  if (!drain(f, d)) return false;
   return enforceLimits(f, d, ref);
 }
 
 // First arrival wins: only bytes not yet held are stored; bytes that overlap
 // held ones are compared and a difference is an anomaly (tcp_overlap_conflict),
 // the signature of evasion attempts or of a broken mirror.
-void FlowTable::insertOutOfOrder(Direction& dir, std::uint64_t start, Bytes data) {
+void FlowTable::insertOutOfOrder(Direction& dir, std::uint64_t start, Bytes data, const PacketRef& ref) {
   const std::uint64_t end = start + data.size();
   auto first = std::partition_point(dir.ooo.begin(), dir.ooo.end(), [&](const Segment& s) { return s.end() <= start; });
   auto i = static_cast<std::size_t>(first - dir.ooo.begin());
@@ -411,6 +411,7 @@ void FlowTable::insertOutOfOrder(Direction& dir, std::uint64_t start, Bytes data
   auto addPiece = [&](std::uint64_t from, std::uint64_t to) {
     Segment piece;
     piece.offset = from;
+    piece.ref = ref;
     piece.bytes = takeBuffer();
     const Bytes src = data.subspan(static_cast<std::size_t>(from - start), static_cast<std::size_t>(to - from));
     piece.bytes.assign(src.begin(), src.end());
@@ -450,7 +451,9 @@ void FlowTable::insertOutOfOrder(Direction& dir, std::uint64_t start, Bytes data
   if (conflict) anomalies_.inc(PA_ANOMALY("tcp_overlap_conflict"));
 }
 
-bool FlowTable::drain(Flow& f, std::size_t d, const PacketRef& ref) {
+// Held bytes are delivered with the packet that carried them (a handshake's
+// evidence names that frame and time, not the one that filled the hole).
+bool FlowTable::drain(Flow& f, std::size_t d) {
   Direction& dir = f.dir[d];
   while (!dir.ooo.empty() && dir.ooo.front().offset <= dir.next_off) {
     Segment seg = std::move(dir.ooo.front());
@@ -461,7 +464,7 @@ bool FlowTable::drain(Flow& f, std::size_t d, const PacketRef& ref) {
     bool alive = true;
     if (skip < seg.bytes.size()) {
       const Bytes part = Bytes(seg.bytes).subspan(static_cast<std::size_t>(skip));
-      alive = emitData(f, d, part, ref);
+      alive = emitData(f, d, part, seg.ref);
       advance(dir, part.size());
     }
     giveBuffer(std::move(seg.bytes));
@@ -486,7 +489,7 @@ bool FlowTable::enforceLimits(Flow& f, std::size_t d, const PacketRef& ref) {
     const std::uint64_t missing = dir.ooo.front().offset - dir.next_off;
     if (!emitGap(f, d, missing, ref)) return false;
     advance(dir, missing);
-    if (!drain(f, d, ref)) return false;
+    if (!drain(f, d)) return false;
   }
 }
 
@@ -496,7 +499,7 @@ bool FlowTable::flushDirection(Flow& f, std::size_t d, const PacketRef& ref) {
     const std::uint64_t missing = dir.ooo.front().offset - dir.next_off;
     if (!emitGap(f, d, missing, ref)) return false;
     advance(dir, missing);
-    if (!drain(f, d, ref)) return false;
+    if (!drain(f, d)) return false;
   }
   if (dir.fin_seen && dir.fin_off > dir.next_off) {
     const std::uint64_t missing = dir.fin_off - dir.next_off;

@@ -116,6 +116,7 @@ class FlowTable {
   struct Segment {
     std::uint64_t offset = 0;  // stream offset of bytes[0]
     std::vector<std::uint8_t> bytes;
+    PacketRef ref;             // the packet that carried them: their evidence, when delivered later
     [[nodiscard]] std::uint64_t end() const { return offset + bytes.size(); }
   };
   struct Direction {
@@ -174,12 +175,12 @@ class FlowTable {
   void handleSegment(std::uint32_t idx, std::size_t d, const DecodedPacket& pkt);
   void handleBypassed(std::uint32_t idx, std::size_t d, const DecodedPacket& pkt);
   bool deliverSegment(Flow& f, std::size_t d, std::uint32_t seq, Bytes data, std::uint32_t missing, const PacketRef& ref);
-  void insertOutOfOrder(Direction& dir, std::uint64_t start, Bytes data);
+  void insertOutOfOrder(Direction& dir, std::uint64_t start, Bytes data, const PacketRef& ref);
   static void advance(Direction& dir, std::uint64_t n) {
     dir.next_off += n;
     dir.next_seq += static_cast<std::uint32_t>(n);  // modulo 2^32: sequence numbers wrap (RFC 9293 §3.4)
   }
-  bool drain(Flow& f, std::size_t d, const PacketRef& ref);
+  bool drain(Flow& f, std::size_t d);
   bool enforceLimits(Flow& f, std::size_t d, const PacketRef& ref);
   bool flushDirection(Flow& f, std::size_t d, const PacketRef& ref);
   bool emitData(Flow& f, std::size_t d, Bytes data, const PacketRef& ref);

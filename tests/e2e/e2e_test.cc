@@ -917,6 +917,90 @@ TEST_CASE("a gzip- or zstd-compressed capture, by name or on standard input, giv
   CHECK(normalized(reportJson(db), "<stdin>") == normalized(plain, e2e::samplePath("spa_mixed_tls12.pcap")));
 }
 
+namespace {
+
+// tshark -T fields over `file`, one vector of the fields' values per packet.
+std::vector<std::vector<std::string>> tsharkFields(const std::string& file, const std::string& filter,
+                                                   const std::vector<std::string>& fields) {
+  std::vector<std::string> argv{"tshark", "-r", file, "-Y", filter, "-T", "fields", "-E", "separator=|"};
+  for (const auto& f : fields) {
+    argv.push_back("-e");
+    argv.push_back(f);
+  }
+  const auto r = e2e::run(argv);
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  std::vector<std::vector<std::string>> rows;
+  std::istringstream in(r.out);
+  for (std::string line; std::getline(in, line);) {
+    std::vector<std::string> row;
+    std::istringstream ls(line);
+    for (std::string v; row.size() < fields.size() && std::getline(ls, v, '|');) row.push_back(v);
+    row.resize(fields.size());
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
+
+// The SHA-256 of each leaf certificate tshark sees a client send in
+// `certs_file`; a client is an endpoint that sent a ClientHello in
+// `hellos_file` (the same capture, or the whole one a lossy copy came from).
+std::multiset<std::string> tsharkClientLeafs(const std::string& hellos_file, const std::string& certs_file) {
+  std::set<std::string> clients;
+  for (const auto& h : tsharkFields(hellos_file, "tls.handshake.type==1", {"ip.src", "ipv6.src", "tcp.srcport"})) {
+    clients.insert((h[0].empty() ? h[1] : h[0]) + "|" + h[2]);
+  }
+  // tshark prints the certificates of one message as one hex blob; their
+  // lengths come separately, in order.
+  std::multiset<std::string> leafs;
+  for (const auto& c : tsharkFields(certs_file, "tls.handshake.type==11",
+                                    {"ip.src", "ipv6.src", "tcp.srcport", "tls.handshake.certificate_length",
+                                     "tls.handshake.certificate"})) {
+    const std::string& lengths = c[3];
+    if (clients.count((c[0].empty() ? c[1] : c[0]) + "|" + c[2]) == 0 || lengths.empty()) continue;
+    const std::size_t leaf_len = std::stoul(lengths.substr(0, lengths.find(',')));
+    const auto blob = e2e::fromHex(c[4]);
+    REQUIRE(blob.size() >= leaf_len);
+    leafs.insert(e2e::sha256Hex(std::vector<unsigned char>(blob.begin(), blob.begin() + static_cast<long>(leaf_len))));
+  }
+  return leafs;
+}
+
+// What provaudit stored: the leaf of every TLS sighting's client chain.
+std::multiset<std::string> storedClientLeafs(const std::string& db) {
+  sqlite3* h = nullptr;
+  REQUIRE(sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  REQUIRE(sqlite3_prepare_v2(h, "SELECT data FROM sightings WHERE kind='tls'", -1, &st, nullptr) == SQLITE_OK);
+  std::multiset<std::string> ours;
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    const json::value v = e2e::parseJson(reinterpret_cast<const char*>(sqlite3_column_text(st, 0)));
+    const auto& chain = v.at("client_chain").as_array();
+    if (!chain.empty()) ours.insert(str(chain.front()));
+  }
+  sqlite3_finalize(st);
+  sqlite3_close_v2(h);
+  return ours;
+}
+
+std::string certSha(const json::object& device) {
+  const json::value& cert = device.at("cert");
+  return cert.is_null() ? std::string() : str(cert.at("sha256"));
+}
+
+// A copy of `capture` without the packets `frames` (1-based), as editcap writes it.
+std::string withoutFrames(const std::string& capture, const std::vector<std::string>& frames, const std::string& name) {
+  const std::string out = e2e::tmpPath(name);
+  std::vector<std::string> argv{"editcap", capture, out};
+  argv.insert(argv.end(), frames.begin(), frames.end());
+  const auto r = e2e::run(argv);
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  return out;
+}
+
+}  // namespace
+
 TEST_CASE("tshark finds no client certificate that provaudit missed") {
   if (!e2e::haveTool("tshark")) FAIL("tshark is required for this test (scripts/install-deps.sh --test installs it)");
   for (const auto& path : e2e::expectedFiles()) {
@@ -924,57 +1008,10 @@ TEST_CASE("tshark finds no client certificate that provaudit missed") {
     const std::string capture = captureOf(exp.as_object());
     DYNAMIC_SECTION(capture) {
       const std::string file = e2e::samplePath(capture);
-      // Client endpoints: who sent a ClientHello.
-      const auto hellos = e2e::run({"tshark", "-r", file, "-Y", "tls.handshake.type==1", "-T", "fields", "-E",
-                                    "separator=|", "-e", "ip.src", "-e", "ipv6.src", "-e", "tcp.srcport"});
-      REQUIRE(hellos.status == 0);
-      std::set<std::string> clients;
-      std::istringstream hs(hellos.out);
-      for (std::string line; std::getline(hs, line);) {
-        std::istringstream ls(line);
-        std::string v4, v6, port;
-        std::getline(ls, v4, '|');
-        std::getline(ls, v6, '|');
-        std::getline(ls, port, '|');
-        clients.insert((v4.empty() ? v6 : v4) + "|" + port);
-      }
-      // Certificates those clients sent. tshark prints the certificates of one
-      // message as one hex blob; their lengths come separately, in order.
-      const auto certs = e2e::run({"tshark", "-r", file, "-Y", "tls.handshake.type==11", "-T", "fields", "-E",
-                                   "separator=|", "-e", "ip.src", "-e", "ipv6.src", "-e", "tcp.srcport", "-e",
-                                   "tls.handshake.certificate_length", "-e", "tls.handshake.certificate"});
-      REQUIRE(certs.status == 0);
-      std::multiset<std::string> tshark_client_leafs;
-      std::istringstream cs(certs.out);
-      for (std::string line; std::getline(cs, line);) {
-        std::istringstream ls(line);
-        std::string v4, v6, port, lengths, ders;
-        std::getline(ls, v4, '|');
-        std::getline(ls, v6, '|');
-        std::getline(ls, port, '|');
-        std::getline(ls, lengths, '|');
-        std::getline(ls, ders, '|');
-        if (clients.count((v4.empty() ? v6 : v4) + "|" + port) == 0 || lengths.empty()) continue;
-        const std::size_t leaf_len = std::stoul(lengths.substr(0, lengths.find(',')));
-        const auto blob = e2e::fromHex(ders);
-        REQUIRE(blob.size() >= leaf_len);
-        tshark_client_leafs.insert(e2e::sha256Hex(std::vector<unsigned char>(blob.begin(), blob.begin() + static_cast<long>(leaf_len))));
-      }
-      // What provaudit stored: every TLS sighting's client chain.
+      const std::multiset<std::string> tshark_client_leafs = tsharkClientLeafs(file, file);
       const std::string db = e2e::tmpPath("tshark.db");
       REQUIRE(e2e::run({PROVAUDIT_BIN, "replay", "-q", "--db", db, file}).status == 0);
-      sqlite3* h = nullptr;
-      REQUIRE(sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
-      sqlite3_stmt* st = nullptr;
-      REQUIRE(sqlite3_prepare_v2(h, "SELECT data FROM sightings WHERE kind='tls'", -1, &st, nullptr) == SQLITE_OK);
-      std::multiset<std::string> ours;
-      while (sqlite3_step(st) == SQLITE_ROW) {
-        const json::value v = e2e::parseJson(reinterpret_cast<const char*>(sqlite3_column_text(st, 0)));
-        const auto& chain = v.at("client_chain").as_array();
-        if (!chain.empty()) ours.insert(str(chain.front()));
-      }
-      sqlite3_finalize(st);
-      sqlite3_close_v2(h);
+      const std::multiset<std::string> ours = storedClientLeafs(db);
       for (const auto& sha : tshark_client_leafs) {
         INFO("client certificate " << sha << " seen by tshark");
         CHECK(ours.count(sha) >= tshark_client_leafs.count(sha));
@@ -985,6 +1022,110 @@ TEST_CASE("tshark finds no client certificate that provaudit missed") {
       }
     }
   }
+}
+
+TEST_CASE("a capture that lost every ClientHello (a SPAN port under load) still shows each device, as tshark does") {
+  // The packets holding the ClientHellos dropped from each sample: the rest
+  // of each handshake (the client's certificate above all) was read away
+  // with its first segment, and the devices were missing from the report.
+  // Read without keys (a key log finds its keys by the ClientHello's random).
+  if (!e2e::haveTool("tshark")) FAIL("tshark is required for this test (scripts/install-deps.sh --test installs it)");
+  REQUIRE(e2e::haveTool("editcap"));
+  for (const auto& sample : sampleCaptures()) {
+    DYNAMIC_SECTION(sample) {
+      std::vector<std::string> hellos;
+      for (const auto& row : tsharkFields(sample, "tls.handshake.type==1", {"frame.number"})) hellos.push_back(row[0]);
+      if (hellos.empty()) {
+        CHECK(std::filesystem::path(sample).filename() == "plain_http.pcap");  // the one sample without TLS
+        continue;
+      }
+      const std::string lossy = withoutFrames(sample, hellos, "no-hellos.pcap");
+      const json::value whole = e2e::replayReport({sample}, {}, "hellos-whole.db");
+      const std::string db = e2e::tmpPath("no-hellos.db");
+      replayInto(db, {lossy}, {"-q"});
+      const json::value report = reportJson(db);
+      const auto& devices = report.at("devices").as_array();
+      REQUIRE(devices.size() == whole.at("devices").as_array().size());
+      for (const auto& w : whole.at("devices").as_array()) {
+        const auto* d = findDevice(devices, w.as_object());
+        INFO(json::serialize(w));
+        REQUIRE(d != nullptr);
+        CHECK(d->at("identity") == w.at("identity"));
+        CHECK(certSha(*d) == certSha(w.as_object()));
+        CHECK(d->at("model") == w.at("model"));
+        CHECK(d->at("serial") == w.at("serial"));
+        CHECK(d->at("tls").at("ja4").as_array().empty());  // nothing of the lost ClientHello made up
+      }
+      // Every client certificate tshark sees in the lossy copy, we stored.
+      const std::multiset<std::string> ours = storedClientLeafs(db);
+      for (const auto& sha : tsharkClientLeafs(sample, lossy)) {
+        INFO("client certificate " << sha << " seen by tshark");
+        CHECK(ours.count(sha) >= 1);
+      }
+    }
+  }
+}
+
+TEST_CASE("the handshake of a lost ClientHello names the packet tshark shows its certificate in") {
+  if (!e2e::haveTool("tshark")) FAIL("tshark is required for this test (scripts/install-deps.sh --test installs it)");
+  REQUIRE(e2e::haveTool("editcap"));
+  {
+    const std::string sample = e2e::samplePath("spa_mixed_tls12.pcap");
+    std::vector<std::string> hellos;
+    for (const auto& row : tsharkFields(sample, "tls.handshake.type==1", {"frame.number"})) hellos.push_back(row[0]);
+    const std::string lossy = withoutFrames(sample, hellos, "no-hellos-frames.pcap");
+    std::map<std::string, std::string> tshark_frames;  // client IP -> frame of its Certificate
+    for (const auto& row : tsharkFields(lossy, "tls.handshake.type==11 && ip.src != 10.77.0.2", {"ip.src", "frame.number"})) {
+      tshark_frames[row[0]] = row[1];
+    }
+    REQUIRE(tshark_frames.size() == 5);
+    const std::string db = e2e::tmpPath("no-hellos-frames.db");
+    replayInto(db, {lossy}, {"-q"});
+    std::map<std::string, std::string> ours;
+    const json::value report = reportJson(db);
+    for (const auto& d : report.at("devices").as_array()) {
+      const std::string ip = str(d.at("ips").at(0));
+      const auto r = e2e::run({"sqlite3", db, "SELECT detail FROM device_docs WHERE id = '" + str(d.at("id")) + "'"});
+      REQUIRE(r.status == 0);
+      ours[ip] = std::to_string(e2e::parseJson(r.out).at("handshakes").at(0).at("frame").as_int64());
+    }
+    CHECK(ours == tshark_frames);
+  }
+}
+
+TEST_CASE("any one packet lost costs at most what it carried: no device lost, none answered wrongly") {
+  // spa_mixed_tls12.pcap (individualized, generic and no-certificate devices)
+  // without each of its data packets in turn: a device may become unknown
+  // (its certificate was in the lost bytes), never lost, never another class,
+  // never another certificate.
+  REQUIRE(e2e::haveTool("tshark"));
+  REQUIRE(e2e::haveTool("editcap"));
+  const std::string sample = e2e::samplePath("spa_mixed_tls12.pcap");
+  const json::value whole = e2e::replayReport({sample}, {}, "one-lost-whole.db");
+  const auto& want = whole.at("devices").as_array();
+  REQUIRE(want.size() == 5);
+  int data_packets = 0, became_unknown = 0;
+  for (const auto& row : tsharkFields(sample, "tcp.len > 0", {"frame.number"})) {
+    ++data_packets;
+    const std::string lossy = withoutFrames(sample, {row[0]}, "one-lost.pcap");
+    const json::value report = e2e::replayReport({lossy}, {"-q"}, "one-lost.db");
+    const auto& devices = report.at("devices").as_array();
+    INFO("without frame " << row[0] << ": " << json::serialize(devices));
+    CHECK(devices.size() == want.size());
+    for (const auto& w : want) {
+      const auto* d = findDevice(devices, w.as_object());
+      REQUIRE(d != nullptr);
+      if (d->at("identity") != w.at("identity")) {
+        CHECK(d->at("identity") == "unknown");
+        CHECK(d->at("identity_reason") == "handshake-gap");
+        ++became_unknown;
+      }
+      const std::string sha = certSha(*d);
+      if (!sha.empty()) CHECK(sha == certSha(w.as_object()));
+    }
+  }
+  CHECK(data_packets > 50);
+  CHECK(became_unknown > 0);  // the client Certificate's own segments
 }
 
 TEST_CASE("CSV report: contract header, RFC 4180 quoting, no formula injection") {

@@ -404,15 +404,108 @@ TEST_CASE("tls: gap inside a handshake record keeps the record framing") {
   CHECK(f.summary().client_ccs);
 }
 
-TEST_CASE("tls: gap across a record header stops that side") {
+TEST_CASE("tls: a gap that does not end where a record begins stops that side") {
   Feeder f;
   f.client(ClientHelloParts{}.record());
   CHECK(f.tls.gap(provaudit::Side::Server, 100) == ParseState::NeedMore);
   CHECK(f.summary().server_gap);
-  f.server(Buf{0x01, 0x02, 0x03});  // whatever comes next is not parsed
+  f.server(Buf{0x01, 0x02, 0x03, 0x04, 0x05, 0x16, 0x03, 0x03, 0x00, 0x10});  // not a record header: nothing parsed
   CHECK(f.anomalies.get("tls_record_malformed") == 0);
-  CHECK(f.tls.gap(provaudit::Side::Client, 5) == ParseState::Done);  // both sides stopped
+  CHECK_FALSE(f.summary().server_hello);
+  CHECK(f.tls.gap(provaudit::Side::Client, 5) == ParseState::NeedMore);
+  CHECK(f.client(text("GET / HTTP/1.1\r\n")) == ParseState::Done);  // both sides stopped
   CHECK(f.anomalies.get("tcp_gap_in_handshake") == 2);
+  CHECK(f.anomalies.get("tls_record_malformed") == 0);
+}
+
+TEST_CASE("tls: a gap that ends where a record begins is read on from there") {
+  Feeder f;
+  f.client(ClientHelloParts{}.record());
+  // The record holding the ServerHello was lost; the next one holds the
+  // server's Certificate, CertificateRequest and ServerHelloDone.
+  CHECK(f.tls.gap(provaudit::Side::Server, 90) == ParseState::NeedMore);
+  f.server(handshakeRecord(cat({handshake(11, certificateBody({fakeDer(0x51)})), handshake(13, certificateRequestBody12(CA_NAME)),
+                                handshake(14, {})})));
+  // The client's Certificate record went missing between two segments.
+  const Buf cert_record = handshakeRecord(handshake(11, certificateBody({fakeDer(0xc1)})));
+  f.client(Buf(cert_record.begin(), cert_record.begin() + 20));
+  CHECK(f.tls.gap(provaudit::Side::Client, cert_record.size() - 20 + 10) == ParseState::NeedMore);  // and part of the next
+  f.client(handshakeRecord(handshake(15, Buf(8, 2))));
+  f.client(CCS);
+  f.client(handshakeRecord(Buf(40, 0xee)));  // encrypted Finished
+  f.server(CCS);
+  const auto& s = f.summary();
+  CHECK_FALSE(s.server_hello);
+  REQUIRE(s.server_certificates);
+  CHECK(s.server_certificates->size() == 1);
+  REQUIRE(s.certificate_request);
+  CHECK_FALSE(s.client_certificates);  // it was in the lost bytes
+  CHECK(s.client_gap);
+  CHECK(s.server_gap);
+  CHECK(s.client_ccs);
+  CHECK(s.handshake_complete);
+  CHECK_FALSE(s.resumed);
+  CHECK(f.anomalies.get("tcp_gap_in_handshake") == 2);
+  CHECK(f.anomalies.total() == 2);
+}
+
+TEST_CASE("tls: a stream whose first segment was lost shows the client certificate after it") {
+  ClientHelloParts offers13;
+  offers13.extensions.back() = extension(0x002b, vec8(u16s({0x0304, 0x0303})));
+  for (const bool hello_seen : {false, true}) {
+    Feeder f;
+    if (hello_seen) {
+      f.client(offers13.record());  // offers TLS 1.3: the ServerHello lost, a CCS could be for compatibility
+      CHECK(f.tls.gap(provaudit::Side::Server, 1200) == ParseState::NeedMore);
+    } else {
+      CHECK(f.tls.gap(provaudit::Side::Client, 300) == ParseState::NeedMore);
+      f.server(handshakeRecord(serverFlight(certificateRequestBody12(CA_NAME))));
+    }
+    f.client(handshakeRecord(cat({handshake(11, certificateBody({fakeDer(0xc1), fakeDer(0xc2)})),
+                                  handshake(16, vec16(Buf(64, 1))), handshake(15, Buf(8, 2))})));
+    f.client(CCS);
+    f.client(handshakeRecord(Buf(40, 0xee)));  // encrypted Finished: not read as a message
+    const auto& s = f.summary();
+    CHECK(s.client_hello.has_value() == hello_seen);
+    CHECK(s.client_gap == !hello_seen);
+    REQUIRE(s.client_certificates);
+    CHECK(s.client_certificates->size() == 2);
+    CHECK(s.client_ccs);
+    CHECK(f.anomalies.get("tls_handshake_too_large") == 0);
+    CHECK(f.anomalies.get("tcp_gap_in_handshake") == 1);
+    CHECK(f.anomalies.total() == 1);
+  }
+}
+
+TEST_CASE("tls: a record after a gap that continues a cut message is walked, not read") {
+  Feeder f;
+  f.client(ClientHelloParts{}.record());
+  f.server(handshakeRecord(ServerHelloParts{}.message()));
+  // A Certificate message over two records; the first record is lost.
+  const Buf message = handshake(11, certificateBody({fakeDer(0x51), fakeDer(0x52)}));
+  const std::size_t half = message.size() / 2;
+  const Buf first = handshakeRecord(Buf(message.begin(), message.begin() + static_cast<std::ptrdiff_t>(half)));
+  CHECK(f.tls.gap(provaudit::Side::Server, first.size()) == ParseState::NeedMore);
+  f.server(handshakeRecord(Buf(message.begin() + static_cast<std::ptrdiff_t>(half), message.end())));
+  f.client(CCS);
+  CHECK(f.server(CCS) == ParseState::NeedMore);
+  const auto& s = f.summary();
+  CHECK_FALSE(s.server_certificates);
+  CHECK(s.handshake_complete);
+  CHECK(f.anomalies.get("tls_handshake_too_large") == 0);
+  CHECK(f.anomalies.total() == 1);  // the gap
+}
+
+TEST_CASE("tls: a server flight lost between ServerHello and ChangeCipherSpec is not a resumption") {
+  Feeder f;
+  f.client(ClientHelloParts{}.record());
+  f.server(handshakeRecord(ServerHelloParts{}.message()));
+  CHECK(f.tls.gap(provaudit::Side::Server, 1500) == ParseState::NeedMore);  // Certificate ... ServerHelloDone
+  f.client(CCS);
+  f.server(CCS);
+  CHECK(f.summary().handshake_complete);
+  CHECK(f.summary().server_gap);
+  CHECK_FALSE(f.summary().resumed);
 }
 
 TEST_CASE("tls: content detection") {
@@ -429,4 +522,18 @@ TEST_CASE("tls: content detection") {
   CHECK_FALSE(TlsConnection::looksLikeServerRecord(hello));
   CHECK_FALSE(TlsConnection::looksLikeServerRecord(record(23, Buf(10, 0))));
   CHECK_FALSE(TlsConnection::looksLikeServerRecord(text("HTTP/1.1 200 OK\r\n")));
+  // After a client's lost first segment: the rest of its handshake, or a ServerHello from the server.
+  const Buf client_cert = handshakeRecord(handshake(11, certificateBody({fakeDer(0xc1)})));
+  const Buf key_exchange = handshakeRecord(handshake(16, vec16(Buf(64, 1))));
+  const Buf server_hello = handshakeRecord(ServerHelloParts{}.message());
+  CHECK(TlsConnection::looksLikeHandshakeAfterLostHello(client_cert, {}));
+  CHECK(TlsConnection::looksLikeHandshakeAfterLostHello(key_exchange, {}));
+  CHECK(TlsConnection::looksLikeHandshakeAfterLostHello(CCS, {}));
+  CHECK(TlsConnection::looksLikeHandshakeAfterLostHello(record(23, Buf(10, 0)), server_hello));
+  CHECK_FALSE(TlsConnection::looksLikeHandshakeAfterLostHello(record(23, Buf(10, 0)), {}));
+  CHECK_FALSE(TlsConnection::looksLikeHandshakeAfterLostHello(handshakeRecord(handshake(15, Buf(8, 2))), {}));
+  CHECK_FALSE(TlsConnection::looksLikeHandshakeAfterLostHello(text("GET / HTTP/1.1\r\n"), text("SSH-2.0-OpenSSH_9.2")));
+  CHECK_FALSE(TlsConnection::looksLikeHandshakeAfterLostHello(Buf{0x16, 0x03, 0x03, 0x00, 0x00, 0x0b}, {}));  // empty record
+  CHECK_FALSE(TlsConnection::looksLikeHandshakeAfterLostHello(Buf{0x16, 0x03, 0x03, 0x48, 0x01, 0x0b}, {}));  // too long
+  CHECK_FALSE(TlsConnection::looksLikeHandshakeAfterLostHello(hello, {}));  // a ClientHello is detected as one
 }

@@ -109,6 +109,30 @@ TEST_CASE_METHOD(DefaultTable, "Out-of-order segments are buffered and delivered
   CHECK(r.stream(Side::Client) == "hello world!");
 }
 
+TEST_CASE_METHOD(DefaultTable, "Held bytes are delivered with the packet that carried them, a hole's own bytes with theirs") {
+  handshake(t);
+  auto at = [](Segment s, std::uint64_t frame) {
+    s.pkt.ref.frame = frame;
+    s.pkt.ref.ts_ns = static_cast<std::int64_t>(frame) * 1000;
+    return s;
+  };
+  feed(t, at(seg(true, CISN + 1 + 6, TCP_ACK, "world"), 7));
+  feed(t, at(seg(true, CISN + 1 + 11, TCP_ACK, "!"), 8));
+  feed(t, at(seg(true, CISN + 1, TCP_ACK, "hello "), 9));  // fills the hole
+  std::vector<std::pair<std::string, std::uint64_t>> got;
+  for (const Event& e : r.events) got.emplace_back(e.bytes, e.ref.frame);
+  CHECK(got == std::vector<std::pair<std::string, std::uint64_t>>{{"hello ", 9}, {"world", 7}, {"!", 8}});
+  CHECK(r.events[1].ref.ts_ns == 7000);
+  // A hole never filled: at the end, the gap, then the held bytes with their own packet.
+  feed(t, at(seg(true, CISN + 1 + 20, TCP_ACK, "late"), 10));
+  t.closeAll(PacketRef{99000, 99, 0});
+  REQUIRE(r.events.size() == 6);
+  CHECK(r.events[3].kind == Event::Gap);
+  CHECK(r.events[4].bytes == "late");
+  CHECK(r.events[4].ref.frame == 10);
+  CHECK(r.events[5].kind == Event::Close);
+}
+
 TEST_CASE_METHOD(DefaultTable, "Retransmission of delivered data is dropped and counted") {
   handshake(t);
   feed(t, seg(true, CISN + 1, TCP_ACK, "abc"));

@@ -18,6 +18,7 @@ struct Event {
   std::uint64_t missing = 0;
   CloseReason why = CloseReason::Fin;
   FlowInfo info;
+  PacketRef ref;  // the packet the event came with
 };
 
 // A factory whose handlers append to one shared event list; `verdict` decides
@@ -36,14 +37,14 @@ struct Recorder : StreamHandlerFactory {
       return r.verdict ? r.verdict(r.events.back()) : StreamVerdict::Continue;
     }
     StreamVerdict onData(const FlowInfo& flow, Side side, std::span<const std::uint8_t> bytes,
-                         const PacketRef&) override {
-      return record(Event{Event::Data, side, std::string(asText(bytes)), 0, CloseReason::Fin, flow});
+                         const PacketRef& pkt) override {
+      return record(Event{Event::Data, side, std::string(asText(bytes)), 0, CloseReason::Fin, flow, pkt});
     }
-    StreamVerdict onGap(const FlowInfo& flow, Side side, std::uint64_t missing, const PacketRef&) override {
-      return record(Event{Event::Gap, side, "", missing, CloseReason::Fin, flow});
+    StreamVerdict onGap(const FlowInfo& flow, Side side, std::uint64_t missing, const PacketRef& pkt) override {
+      return record(Event{Event::Gap, side, "", missing, CloseReason::Fin, flow, pkt});
     }
-    void onClose(const FlowInfo& flow, CloseReason why, const PacketRef&) override {
-      r.events.push_back(Event{Event::Close, Side::Client, "", 0, why, flow});
+    void onClose(const FlowInfo& flow, CloseReason why, const PacketRef& pkt) override {
+      r.events.push_back(Event{Event::Close, Side::Client, "", 0, why, flow, pkt});
     }
   };
   std::unique_ptr<StreamHandler> create(const FlowInfo&) override {
