@@ -1,9 +1,11 @@
 // provaudit replay FILE... : read capture files into the audit database.
 #include <malloc.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <limits>
 #include <cstdio>
 #include <iostream>
@@ -74,6 +76,33 @@ class Progress {
   std::chrono::steady_clock::time_point last_{};
 };
 
+// The files to read: each directory among `args` stands for the capture
+// files in it and below (capture::capturesIn); the other files there are
+// named in one line each directory (unless quiet). A directory with no
+// capture file stays as given: reading it says so, as for a missing file.
+std::vector<std::string> withDirectoriesRead(const std::vector<std::string>& args, bool quiet) {
+  constexpr std::size_t NAMED_MAX = 3;
+  std::vector<std::string> out;
+  for (const auto& arg : args) {
+    struct stat st {};
+    if (arg == "-" || ::stat(arg.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+      out.push_back(arg);
+      continue;
+    }
+    const capture::DirectoryCaptures found = capture::capturesIn(arg);
+    if (found.captures.empty()) out.push_back(arg);
+    out.insert(out.end(), found.captures.begin(), found.captures.end());
+    if (quiet || found.left_out.empty()) continue;
+    std::string named;
+    for (std::size_t i = 0; i < found.left_out.size() && i < NAMED_MAX; ++i) {
+      named += (i ? ", " : "") + std::filesystem::path(found.left_out[i]).lexically_relative(arg).string();
+    }
+    if (found.left_out.size() > NAMED_MAX) named += " and " + std::to_string(found.left_out.size() - NAMED_MAX) + " more";
+    std::fprintf(stderr, "provaudit: %s: left out, not captures: %s\n", arg.c_str(), named.c_str());
+  }
+  return out;
+}
+
 // The process ends after the command: the evidence, its claims and the
 // devices are millions of small allocations, and freeing them one by one took
 // a quarter of a second on the 1 GB corpus (bench/RESULTS.md, session 4)
@@ -124,10 +153,11 @@ int runReplay(const CommonOptions& common, const ReplayOptions& opts) {
   // flows open when one file ends carry on into the next if it starts within
   // their idle timeout (a rotated capture). With standard input or a pipe
   // among them, each file is read on its own, in the order given.
-  const std::vector<capture::CaptureFile> files = capture::inTimeOrder(opts.files);
+  const std::vector<std::string> given = withDirectoriesRead(opts.files, common.quiet);
+  const std::vector<capture::CaptureFile> files = capture::inTimeOrder(given);
   const bool one_capture =
       std::any_of(files.begin(), files.end(), [](const capture::CaptureFile& f) { return f.first_ns.has_value(); });
-  if (common.verbose > 0 && !std::equal(files.begin(), files.end(), opts.files.begin(), opts.files.end(),
+  if (common.verbose > 0 && !std::equal(files.begin(), files.end(), given.begin(), given.end(),
                                         [](const capture::CaptureFile& f, const std::string& p) { return f.path == p; })) {
     std::fprintf(stderr, "provaudit: reading the %zu files in the time order of their first packets\n", files.size());
   }
@@ -374,7 +404,10 @@ void setupReplay(CLI::App& app, CommonOptions& common) {
   addCommonOptions(*cmd, common);
   cmd->add_option("--serve", common.serve, "also serve the dashboard on ADDR:PORT (updates live; keeps serving after)");
   cmd->add_option("--token", common.token, "dashboard bearer token (required for a non-loopback --serve)");
-  cmd->add_option("files", opts->files, "capture files (pcap or pcapng); '-' reads standard input")->required();
+  cmd->add_option("files", opts->files,
+                  "capture files (pcap or pcapng, or either gzip- or zstd-compressed); a directory: the capture files "
+                  "in it and below; '-' reads standard input")
+      ->required();
   cmd->callback([&common, opts]() {
     try {
       g_exit_status = runReplay(common, *opts);

@@ -1,9 +1,14 @@
 #include "capture/capture_set.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
 #include <limits>
+#include <system_error>
 
 #include "capture/packet_source.h"
 
@@ -20,6 +25,33 @@ std::optional<std::int64_t> firstPacketTime(const std::string& path) {
   RawPacket pkt;
   if (src->next(pkt) != ReadStatus::Packet) return std::nullopt;
   return pkt.ref.ts_ns;
+}
+
+DirectoryCaptures capturesIn(const std::string& dir) {
+  namespace fs = std::filesystem;
+  DirectoryCaptures out;
+  std::error_code ec;
+  fs::recursive_directory_iterator it(dir, fs::directory_options::skip_permission_denied, ec);
+  for (; !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    const fs::path& path = it->path();
+    const bool hidden = path.filename().string().starts_with('.');
+    std::error_code type_ec;
+    const fs::file_status link = it->symlink_status(type_ec);
+    if (fs::is_directory(link)) {
+      if (hidden) {
+        it.disable_recursion_pending();
+      } else if (::access(path.c_str(), R_OK | X_OK) != 0) {
+        out.left_out.push_back(path.string() + "/ (" + std::strerror(errno) + ")");
+      }
+      continue;
+    }
+    if (hidden || !fs::is_regular_file(it->status(type_ec))) continue;
+    (hasCaptureMagic(path.string()) ? out.captures : out.left_out).push_back(path.string());
+  }
+  if (ec) out.left_out.push_back(dir + " (" + ec.message() + ")");
+  std::sort(out.captures.begin(), out.captures.end());
+  std::sort(out.left_out.begin(), out.left_out.end());
+  return out;
 }
 
 std::vector<CaptureFile> inTimeOrder(const std::vector<std::string>& files) {

@@ -40,6 +40,17 @@ inline constexpr std::size_t MAX_MERGED_FILES = 16;
 // or holds no packet (the replay then says why, in its turn).
 [[nodiscard]] std::optional<std::int64_t> firstPacketTime(const std::string& path);
 
+// A directory given to a replay (a sensor's capture directory, a week of
+// rotated files, perhaps a subdirectory a day): the capture files in it and
+// in its subdirectories, by path (a replay then orders them by their first
+// packets). Hidden files and directories (".name": a partial download, a
+// snapshot) are not read; symbolic links to directories are not followed.
+struct DirectoryCaptures {
+  std::vector<std::string> captures;  // files whose first bytes announce a capture (hasCaptureMagic)
+  std::vector<std::string> left_out;  // other files, and subdirectories that cannot be read (with why), by path
+};
+[[nodiscard]] DirectoryCaptures capturesIn(const std::string& dir);
+
 struct CaptureFile {
   std::string path;
   std::optional<std::int64_t> first_ns;  // its first packet's time, when known (read ahead of the replay)

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstdio>
@@ -98,6 +99,14 @@ class InflatedSource final : public PacketSource {
   std::string error_;
 };
 
+// What compression we do not read the first bytes announce, if one.
+const OtherCompression* otherCompressionOf(std::span<const std::uint8_t> magic) {
+  for (const auto& c : OTHER_COMPRESSIONS) {
+    if (magic.size() >= c.magic_len && std::equal(c.magic.begin(), c.magic.begin() + c.magic_len, magic.begin())) return &c;
+  }
+  return nullptr;
+}
+
 // What compression the first bytes announce, if one we read.
 std::optional<Compression> compressionOf(std::span<const std::uint8_t> magic) {
   if (magic.size() >= 2 && magic[0] == GZIP_ID1 && magic[1] == GZIP_ID2) return Compression::Gzip;
@@ -136,12 +145,10 @@ std::unique_ptr<PacketSource> openStream(UniqueFd fd, const std::string& shown, 
     }
     return std::make_unique<InflatedSource>(std::move(inflater), std::move(inner), shown, size);
   }
-  for (const auto& c : OTHER_COMPRESSIONS) {
-    if (consumed.size() >= c.magic_len && std::equal(c.magic.begin(), c.magic.begin() + c.magic_len, consumed.begin())) {
-      err = shown + ": compressed with " + c.name + ", which provaudit does not read; decompress it into a pipe (" +
-            c.tool + " FILE | provaudit replay -)";
-      return nullptr;
-    }
+  if (const OtherCompression* c = otherCompressionOf(consumed)) {
+    err = shown + ": compressed with " + c->name + ", which provaudit does not read; decompress it into a pipe (" +
+          c->tool + " FILE | provaudit replay -)";
+    return nullptr;
   }
   if (consumed.size() == magic.size() && magic == PCAPNG_MAGIC) {
     FilePtr file(::fdopen(fd.get(), "rb"));
@@ -160,6 +167,17 @@ std::unique_ptr<PacketSource> openStream(UniqueFd fd, const std::string& shown, 
 
 }  // namespace
 
+bool hasCaptureMagic(const std::string& path) {
+  const UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return false;
+  std::array<std::uint8_t, FORMAT_MAGIC_BYTES> magic{};
+  const ssize_t got = readUpTo(fd.get(), magic.data(), magic.size());
+  if (got == READ_FAILED) return false;
+  const std::span<const std::uint8_t> first(magic.data(), static_cast<std::size_t>(got));
+  return compressionOf(first) || otherCompressionOf(first) != nullptr || isPcapMagic(first) ||
+         (first.size() == magic.size() && magic == PCAPNG_MAGIC);
+}
+
 std::unique_ptr<PacketSource> openCaptureFile(const std::string& path, std::uint32_t source_id, std::string& err) {
   const std::string shown = displayName(path);
   std::optional<std::uint64_t> size;
@@ -174,7 +192,7 @@ std::unique_ptr<PacketSource> openCaptureFile(const std::string& path, std::uint
       return nullptr;
     }
     if (S_ISDIR(st.st_mode)) {
-      err = shown + ": is a directory";
+      err = shown + ": a directory without a capture file in it (pcap, pcapng, gzip or zstd)";
       return nullptr;
     }
     if (S_ISREG(st.st_mode)) size = static_cast<std::uint64_t>(st.st_size);

@@ -49,4 +49,10 @@ class PacketSource {
 // truncated header).
 std::unique_ptr<PacketSource> openCaptureFile(const std::string& path, std::uint32_t source_id, std::string& err);
 
+// Whether a file's first bytes announce a capture openCaptureFile knows: pcap,
+// pcapng, gzip or zstd (what is inside is seen when read), or xz, lz4, bzip2
+// (refused when read, with the pipe to use). False for anything else, and for
+// a file that cannot be read.
+[[nodiscard]] bool hasCaptureMagic(const std::string& path);
+
 }  // namespace provaudit::capture

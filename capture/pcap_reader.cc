@@ -46,6 +46,13 @@ bool knownMagic(std::uint32_t m) { return m == MAGIC_MICROSECONDS || m == MAGIC_
 
 }  // namespace
 
+bool isPcapMagic(std::span<const std::uint8_t> b) {
+  if (b.size() < sizeof(std::uint32_t)) return false;
+  const std::uint32_t le = std::uint32_t{b[0]} | std::uint32_t{b[1]} << 8 | std::uint32_t{b[2]} << 16 |
+                           std::uint32_t{b[3]} << 24;
+  return knownMagic(le) || knownMagic(__builtin_bswap32(le));
+}
+
 PcapFileSource::PcapFileSource(UniqueFd fd, std::string name, std::uint32_t source_id,
                                std::optional<std::uint64_t> size)
     : fd_(std::move(fd)),

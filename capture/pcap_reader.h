@@ -46,6 +46,10 @@ inline constexpr std::size_t PCAP_READ_CHUNK = 1U << 20;
 // and EBHSCR). Also the snap length a file declaring 0 or more is given.
 inline constexpr std::uint32_t PCAP_MAX_RECORD = 256U << 10;
 
+// Whether a file's first four bytes are a classic pcap magic number (any of
+// the variants above, either byte order).
+[[nodiscard]] bool isPcapMagic(std::span<const std::uint8_t> first_bytes);
+
 class PcapFileSource final : public PacketSource {
  public:
   // Reads the file header from `fd`, whose first bytes (`consumed`, at most

@@ -343,6 +343,41 @@ TEST_CASE("a capture cut into pieces reports as the whole capture, whatever orde
   }
 }
 
+TEST_CASE("a directory of rotated captures, a subdirectory a day, reads as the whole capture; other files named, left out") {
+  REQUIRE(e2e::haveTool("editcap"));
+  const std::string sample = e2e::samplePath("spa_mixed_tls12.pcap");
+  const auto pieces = cutInPieces(sample, 40, "dir-pieces");
+  REQUIRE(pieces.size() == 5);
+  const std::filesystem::path dir = e2e::tmpPath("capture-dir");
+  std::filesystem::remove_all(dir);
+  for (std::size_t i = 0; i < pieces.size(); ++i) {
+    const std::filesystem::path day = dir / (i < 2 ? "day1" : "day2");
+    std::filesystem::create_directories(day);
+    std::filesystem::copy_file(pieces[i], day / std::filesystem::path(pieces[i]).filename());
+  }
+  std::filesystem::copy_file(e2e::samplePath("tls13.keylog"), dir / "tls13.keylog");
+  std::filesystem::copy_file(e2e::samplePath("README.md"), dir / "README.md");
+  std::filesystem::copy_file(e2e::samplePath("tls13.pcap"), dir / ".partial.pcap");  // hidden: not read
+  const std::string whole = e2e::tmpPath("dir-whole.db"), db = e2e::tmpPath("dir.db");
+  replayInto(whole, {sample});
+  const auto r = e2e::run({PROVAUDIT_BIN, "replay", "--db", db, dir.string()});
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  CHECK(r.err.rfind("provaudit: " + dir.string() + ": left out, not captures: README.md, tls13.keylog\n", 0) == 0);
+  CHECK(reportText(db) == reportText(whole));
+  CHECK(sqlScalar(db, "SELECT count(*) FROM sources") == 5);
+  CHECK(sqlScalar(db, "SELECT sum(packets) FROM sources") == 163);
+  // With -q the note is not said; a directory with no capture is an error, as a missing file is.
+  const auto quiet = e2e::run({PROVAUDIT_BIN, "replay", "-q", "--db", e2e::tmpPath("dir-q.db"), dir.string()});
+  CHECK(quiet.status == 0);
+  CHECK(quiet.err.empty());
+  std::filesystem::create_directories(dir / "day3");
+  const auto none = e2e::run({PROVAUDIT_BIN, "replay", "-q", "--db", e2e::tmpPath("dir-none.db"), (dir / "day3").string()});
+  CHECK(none.status == 1);
+  CHECK(none.err == "provaudit: error: " + (dir / "day3").string() +
+                        ": a directory without a capture file in it (pcap, pcapng, gzip or zstd)\n");
+}
+
 TEST_CASE("a piece that starts long after the last one ended is a capture of its own: its flows do not carry over") {
   // spa_mixed_tls12.pcap cut after 82 packets, inside the third device's
   // handshake, and the second half moved later: by 10 s it still continues

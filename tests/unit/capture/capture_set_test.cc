@@ -89,3 +89,47 @@ TEST_CASE("with standard input or a pipe among the files, the order given is kep
     CHECK_FALSE(one[0].first_ns.has_value());
   }
 }
+
+TEST_CASE("a directory stands for the capture files in it and below, told by their first bytes") {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("pa_capture_" + std::to_string(::getpid()) + "_dir");
+  fs::remove_all(dir);
+  const auto put = [&](const std::string& name, const std::vector<std::uint8_t>& bytes) {
+    fs::create_directories((dir / name).parent_path());
+    std::FILE* f = std::fopen((dir / name).c_str(), "wb");
+    REQUIRE(f != nullptr);
+    if (!bytes.empty()) REQUIRE(std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size());
+    REQUIRE(std::fclose(f) == 0);
+  };
+  PcapWriter pcap(PcapHeader{});
+  pcap.record(1'700'000'000, 0, std::string(60, 'x'));
+  PcapHeader swapped;
+  swapped.big_endian = true;
+  PcapWriter big(swapped);
+  put("day2/b.pcap", pcap.out.data());
+  put("day1/a.cap", big.out.data());                                   // any name: the bytes tell
+  put("day1/c.pcapng", {0x0a, 0x0d, 0x0d, 0x0a, 0x1c, 0, 0, 0});
+  put("d.pcap.gz", {0x1f, 0x8b, 0x08, 0x00});
+  put("e.pcap.zst", {0x28, 0xb5, 0x2f, 0xfd});
+  put("f.pcap.xz", {0xfd, 0x37, 0x7a, 0x58, 0x5a});                    // refused when read, with the pipe to use
+  put("README.txt", {'n', 'o', 't', 'e', 's'});
+  put("keys.log", {'C', 'L', 'I', 'E', 'N', 'T', '_'});
+  put("empty.pcap", {});
+  put(".partial.pcap", pcap.out.data());                               // hidden: a download in progress
+  put(".snapshot/old.pcap", pcap.out.data());                          // a hidden directory
+  fs::create_directories(dir / "nothing");
+  fs::create_symlink(dir / "day1", dir / "link-to-day1");              // not followed: day1 is read once
+  const DirectoryCaptures found = capturesIn(dir.string());
+  const auto under = [&](std::vector<std::string> names) {
+    for (auto& n : names) n = (dir / n).string();
+    return names;
+  };
+  CHECK(found.captures == under({"d.pcap.gz", "day1/a.cap", "day1/c.pcapng", "day2/b.pcap", "e.pcap.zst", "f.pcap.xz"}));
+  CHECK(found.left_out == under({"README.txt", "empty.pcap", "keys.log"}));
+  CHECK(capturesIn((dir / "nothing").string()).captures.empty());
+  const DirectoryCaptures missing = capturesIn((dir / "missing").string());
+  CHECK(missing.captures.empty());
+  REQUIRE(missing.left_out.size() == 1);  // the walk's error, with the directory's name
+  CHECK(missing.left_out[0].rfind((dir / "missing").string() + " (", 0) == 0);
+  fs::remove_all(dir);
+}
