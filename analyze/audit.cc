@@ -611,6 +611,7 @@ class Auditor {
       hs.ja3 = t.ja3;
       hs.ja4 = t.ja4;
       hs.decrypted = t.decrypted;
+      hs.gap = t.gap;
       if (ev->resumes != nullptr) {
         hs.resumes_ts_ns = ev->resumes->ts();
         hs.resumes_frame = ev->resumes->tls->first.frame;

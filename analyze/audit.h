@@ -104,8 +104,9 @@ struct HandshakeSummary {            // one row of a device's TLS history
   std::string outcome;               // individualized | generic | none | unknown
   std::string reason;
   std::string cert_sha256;
-  std::string ja3, ja4;
+  std::string ja3, ja4;               // empty when the ClientHello was not seen
   bool decrypted = false;
+  bool gap = false;                  // bytes of it were missing (packets lost, a snap length)
   // A resumed handshake linked by session id to the full handshake it resumes.
   std::int64_t resumes_ts_ns = 0;
   std::uint64_t resumes_frame = 0;

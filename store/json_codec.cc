@@ -389,6 +389,7 @@ void appendDeviceDetailText(const DeviceRecord& d, std::string& out) {
         .field("ja3", h.ja3)
         .field("ja4", h.ja4)
         .field("decrypted", h.decrypted)
+        .field("gap", h.gap)
         .key("resumes");
     if (h.resumes_ts_ns != 0) {
       j.beginObject()

@@ -222,6 +222,36 @@ test('device page shows identity, claims with origins, certificate, findings exp
   await page.close();
 });
 
+test('device page: a handshake whose ClientHello packet was lost shows the certificate that followed, and says packets are missing', async () => {
+  // spa_mixed_tls12.pcap without the packet of 10.77.0.11's ClientHello (frame 6), as a SPAN port dropping under load.
+  const lossy = path.join(tmp, 'no-hello.pcap');
+  execFileSync('editcap', [path.join(SOURCE, 'samples/spa_mixed_tls12.pcap'), lossy, '6']);
+  const run = replay('no-hello', [lossy]);
+  const device = run.report.devices.find((d) => d.ips.includes('10.77.0.11'));
+  assert.equal(device.identity, 'individualized');
+  assert.equal(device.model, 'SPA-962');
+  const url = await serve(run.db);
+  const page = await newPage();
+  await page.goto(url + '#/device/' + encodeURIComponent(device.id));
+  const history = page.locator('[data-panel=handshakes]');
+  await history.locator('tbody tr').first().waitFor();
+  assert.equal(await history.locator('tbody tr').count(), 1);
+  const row = await history.locator('tbody tr').first().textContent();
+  assert.match(row, /individualized\s*client-cert\s*packets missing/);
+  assert.match(row, /ClientHello not seen/);
+  assert.match(await history.locator('[data-gap=handshake]').getAttribute('title'), /missing from the capture/);
+  await shot(page, 'device-hello-lost');
+  assert.match(await page.locator('[data-panel=sightings] tbody tr').first().textContent(), /TLS.*\d\s*cert present/);  // no SNI: no dangling separator
+  assert.doesNotMatch(await page.locator('[data-panel=sightings] tbody tr').first().textContent(), /· cert/);
+  // The other devices' handshakes were whole: no such note.
+  const other = run.report.devices.find((d) => d.ips.includes('10.77.0.15'));
+  await page.goto(url + '#/device/' + encodeURIComponent(other.id));
+  await page.locator('[data-panel=handshakes] tbody tr').first().waitFor();
+  assert.equal(await page.locator('[data-gap=handshake]').count(), 0);
+  assert.equal(await page.locator('[data-no-hello]').count(), 0);
+  await page.close();
+});
+
 test('device page pages through its sightings, oldest or newest first, the focus staying on the pager', async () => {
   // The Cisco SPA seen in four of the samples: five sightings, two to a page.
   const id = 'mac:00:0e:08:ab:cd:ef';

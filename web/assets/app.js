@@ -486,8 +486,9 @@
         { label: 'Client → server', mono: true, render: (h) => `${h.client} → ${h.server}` },
         { label: 'Version', render: (h) => h.version },
         { label: 'Cipher', narrow: true, clip: true, render: (h) => h.cipher },
-        { label: 'Outcome', render: (h) => el('div', null, h.outcome, h.reason ? el('div', { class: 'sub' }, h.reason) : null) },
-        { label: 'JA4', mono: true, narrow: true, render: (h) => h.ja4 },
+        { label: 'Outcome', render: (h) => el('div', null, h.outcome, h.reason ? el('div', { class: 'sub' }, h.reason) : null,
+          h.gap ? el('div', { class: 'sub', 'data-gap': 'handshake', title: 'Packets of this handshake are missing from the capture; what they carried is not known' }, 'packets missing') : null) },
+        { label: 'JA4', mono: true, narrow: true, render: (h) => h.ja4 || (h.gap ? el('span', { class: 'muted', 'data-no-hello': '' }, 'ClientHello not seen') : '') },
         { label: 'Frame', num: true, render: (h) => num(h.frame) },
         { label: 'Capture file', clip: true, render: (h) => el('span', { class: 'mono' }, h.source) },
       ], det.handshakes || [], {}, null, null));
@@ -519,7 +520,7 @@
         { label: 'Time', mono: true, render: (x) => when(x.time) },
         { label: 'Kind', render: (x) => x.kind.toUpperCase() },
         { label: 'Flow', mono: true, render: (x) => `${x.client} → ${x.server}` },
-        { label: 'What', clip: true, render: (x) => x.kind === 'http' ? el('span', { class: 'mono' }, `${x.method || ''} ${x.uri || ''}`) : el('span', null, [x.sni ? 'SNI ' + x.sni : '', x.client_cert ? ' · cert ' + x.client_cert : '', x.resumed ? ' · resumed' : ''].join('')) },
+        { label: 'What', clip: true, render: (x) => x.kind === 'http' ? el('span', { class: 'mono' }, `${x.method || ''} ${x.uri || ''}`) : el('span', null, [x.sni ? 'SNI ' + x.sni : '', x.client_cert ? 'cert ' + x.client_cert : '', x.resumed ? 'resumed' : ''].filter(Boolean).join(' · ')) },
         { label: 'Frame', num: true, render: (x) => num(x.frame) },
         { label: 'Capture file', clip: true, render: (x) => el('span', { class: 'mono' }, x.source) },
       ], data.sightings || [], {}, null, null));
