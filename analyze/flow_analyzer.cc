@@ -170,8 +170,19 @@ class FlowAnalyzer : public StreamHandler {
       // port merges both directions, so its reply can overtake the ClientHello):
       // hold its bytes until the client shows what the flow is.
       if (server_held_.size() + bytes.size() > MIDSTREAM_WATCH_BYTES) {
-        mode_ = Mode::Done;
-        return StreamVerdict::Bypass;
+        // A server that answered with a ServerHello is in a TLS handshake
+        // whose client's bytes wait behind a hole (its ClientHello packet
+        // lost): keep its handshake, count the rest (a download) as a gap,
+        // and wait for the client. Anything else is not for us.
+        if (!TlsConnection::looksLikeHandshakeAfterLostHello({}, heldServerStart())) {
+          mode_ = Mode::Done;
+          return StreamVerdict::Bypass;
+        }
+        if (server_held_gaps_.empty() || server_held_gaps_.back().first != server_held_.size()) {
+          server_held_gaps_.push_back({server_held_.size(), 0});
+        }
+        server_held_gaps_.back().second += bytes.size();
+        return StreamVerdict::Continue;
       }
       server_held_.insert(server_held_.end(), bytes.begin(), bytes.end());
       return StreamVerdict::Continue;
