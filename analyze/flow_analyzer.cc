@@ -124,8 +124,7 @@ class FlowAnalyzer : public StreamHandler {
         return StreamVerdict::Continue;
       case Mode::Detect:
         if (flow.syn_seen && side == Side::Server) {
-          // Held server bytes keep their gaps, for the TLS parser to see them.
-          server_held_gaps_.push_back({server_held_.size(), missing});
+          holdServerGap(missing);  // held server bytes keep their gaps, for the TLS parser to see them
         } else if (flow.syn_seen && client_bytes_ == 0 && prefix_[static_cast<int>(Side::Client)].empty()) {
           // The client's first bytes were lost (a segment missing from the
           // capture): what follows may still be the rest of a handshake.
@@ -140,7 +139,8 @@ class FlowAnalyzer : public StreamHandler {
   }
 
   std::size_t heldBytes() const override {
-    std::size_t n = prefix_[0].capacity() + prefix_[1].capacity() + server_held_.capacity();
+    std::size_t n = prefix_[0].capacity() + prefix_[1].capacity() + server_held_.capacity() +
+                    server_held_gaps_.capacity() * sizeof(server_held_gaps_[0]);
     if (tls_) n += tls_->heldBytes();
     if (dec_) n += dec_->heldBytes();
     if (null_) n += null_->heldBytes();
@@ -178,10 +178,11 @@ class FlowAnalyzer : public StreamHandler {
           mode_ = Mode::Done;
           return StreamVerdict::Bypass;
         }
-        if (server_held_gaps_.empty() || server_held_gaps_.back().first != server_held_.size()) {
-          server_held_gaps_.push_back({server_held_.size(), 0});
-        }
-        server_held_gaps_.back().second += bytes.size();
+        holdServerGap(bytes.size());
+        return StreamVerdict::Continue;
+      }
+      if (server_held_gaps_.size() >= SERVER_HELD_GAPS_MAX) {
+        holdServerGap(bytes.size());  // a stream holed this often: what follows is counted, not kept
         return StreamVerdict::Continue;
       }
       server_held_.insert(server_held_.end(), bytes.begin(), bytes.end());
@@ -278,6 +279,14 @@ class FlowAnalyzer : public StreamHandler {
       if (i < gaps.size() && v == StreamVerdict::Continue) v = onGap(flow, Side::Server, gaps[i].second, pkt);
     }
     return v;
+  }
+
+  // `n` server bytes not held (lost, or past what is held), after those held.
+  void holdServerGap(std::uint64_t n) {
+    if (server_held_gaps_.empty() || server_held_gaps_.back().first != server_held_.size()) {
+      server_held_gaps_.push_back({server_held_.size(), 0});
+    }
+    server_held_gaps_.back().second += n;
   }
 
   // The server's held bytes up to their first gap.

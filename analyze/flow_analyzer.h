@@ -26,6 +26,9 @@ class DecryptionKeys;
 // still look for a request line or ClientHello at a delivery boundary; past it
 // the flow is bypassed.
 inline constexpr std::size_t MIDSTREAM_WATCH_BYTES = 64 * 1024;
+// Gaps kept in the server bytes held before the client's first ones (a
+// handshake has a few); past them the server's bytes are counted, not held.
+inline constexpr std::size_t SERVER_HELD_GAPS_MAX = 64;
 // CertificateRequest CA names whose text a factory keeps (FlowAnalyzerFactory::nameText).
 inline constexpr std::size_t NAME_TEXT_CACHE_MAX = 4096;
 // Distinct ClientHellos whose fingerprints a factory keeps (fingerprints()).

@@ -98,3 +98,21 @@ TEST_CASE_METHOD(OneFlow, "a client whose first bytes were lost and whose next o
   CHECK(sink.tls.empty());
   CHECK(factory.tlsFlows() == 0);
 }
+
+TEST_CASE_METHOD(OneFlow, "server bytes held before the client speaks keep a bounded number of gaps") {
+  // A ServerHello, then one byte and one lost byte after another, 100,000 times.
+  CHECK(h->onData(info, Side::Server, serverFlight(), at) == StreamVerdict::Continue);
+  const Buf one = {0x17};
+  for (int i = 0; i < 100000; ++i) {
+    REQUIRE(h->onGap(info, Side::Server, 1, at) == StreamVerdict::Continue);
+    REQUIRE(h->onData(info, Side::Server, one, at) == StreamVerdict::Continue);
+  }
+  CHECK(h->heldBytes() < serverFlight().size() + analyze::SERVER_HELD_GAPS_MAX * 64);
+  // The client's flight after its lost ClientHello is still read with the server's handshake.
+  h->onGap(info, Side::Client, 517, at);
+  h->onData(info, Side::Client, clientFlight(), at);
+  h->onClose(info, CloseReason::Fin, at);
+  REQUIRE(sink.tls.size() == 1);
+  CHECK(sink.tls[0].client_cert == analyze::ClientCertState::Present);
+  CHECK(sink.tls[0].certificate_requested);
+}
