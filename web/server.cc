@@ -30,7 +30,7 @@ namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
 // Named limits of the server (house style §5).
-inline constexpr std::chrono::seconds READ_TIMEOUT{20};   // a whole request, headers and body
+inline constexpr std::chrono::seconds READ_TIMEOUT{20};   // a whole request, headers and body; an idle connection
 inline constexpr std::chrono::seconds WRITE_TIMEOUT{60};  // each response or export chunk
 inline constexpr std::size_t MAX_SESSIONS = 64;           // beyond this a connection gets 503 and is closed
 inline constexpr int IO_THREADS = 2;
@@ -41,6 +41,8 @@ inline constexpr std::chrono::seconds COUNTS_CHECK_EVERY{1};
 inline constexpr std::chrono::minutes COUNTS_IDLE_AFTER{10};
 
 namespace {
+
+const std::string KEEP_ALIVE_HINT = "timeout=" + std::to_string(READ_TIMEOUT.count());
 
 struct Shared {
   Shared(const ServerOptions& opts, DbPool& pool) : handler(opts, pool) {}
@@ -101,6 +103,11 @@ class Session : public std::enable_shared_from_this<Session> {
     const Request req = parser_->release();
     Reply r = shared_->handler.handle(req);
     r.response.keep_alive(req.keep_alive());
+    // How long an idle connection is kept (RFC 9112 leaves it to the server):
+    // a client's pool that knows (Node's agent, Playwright) lets the
+    // connection go a second before, instead of reusing it as it closes
+    // (ECONNRESET on the next request).
+    if (req.keep_alive()) r.response.set(http::field::keep_alive, KEEP_ALIVE_HINT);
     if (r.stream) return startExport(std::move(r));
     send(std::move(r.response));
   }

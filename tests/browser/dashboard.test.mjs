@@ -52,6 +52,15 @@ function serve(db, token, option = '--listen') {
   });
 }
 
+// GET through the page's request context. Its pool keeps connections, and
+// one idle for the server's 20 s can be reused just as the server closes it
+// (ECONNRESET: Node 20's agent ignores the server's Keep-Alive hint when it
+// has no timeout of its own); a browser retries such a request, and so does
+// this one (Playwright retries ECONNRESET only).
+function apiGet(page, url) {
+  return page.request.get(url, { maxRetries: 2 });
+}
+
 // A command's stderr (it must succeed).
 function spawnSyncText(bin, args) {
   const r = spawnSync(bin, args, { encoding: 'utf8' });
@@ -112,7 +121,7 @@ test('overview shows the device classes, findings and coverage of the database',
   assert.match(res.headers()['content-security-policy'], /default-src 'none'/);
   assert.equal(res.headers()['x-content-type-options'], 'nosniff');
   await page.waitForSelector('[data-kpi=devices]');
-  const stats0 = await (await page.request.get(all.url + 'api/stats')).json();
+  const stats0 = await (await apiGet(page, all.url + 'api/stats')).json();
   const kpi = async (name) => (await page.textContent(`[data-kpi=${name}] .value`)).replace(/[^0-9]/g, '');
   assert.equal(await kpi('devices'), String(all.report.devices.length));
   for (const cls of ['individualized', 'generic', 'none', 'unknown']) assert.equal(await kpi(cls), String(byClass(all.report, cls)), cls);
@@ -122,7 +131,7 @@ test('overview shows the device classes, findings and coverage of the database',
   assert.ok(await page.locator('svg[aria-label="Sightings over time"] rect').count() > 0, 'timeline drawn');
   // Each bar stands at its bucket's time on a linear axis (the samples span two days: a gap, not
   // bars packed side by side): x = 40 + 852 * (start - first) / span, in the chart's 900-wide box.
-  const tl = await (await page.request.get(all.url + 'api/timeline?bucket=auto')).json();
+  const tl = await (await apiGet(page, all.url + 'api/timeline?bucket=auto')).json();
   assert.ok(tl.buckets.length >= 2, 'several buckets');
   const bucketMs = tl.bucket_seconds * 1000, t0 = Date.parse(tl.buckets[0].start);
   const span = Date.parse(tl.buckets[tl.buckets.length - 1].start) + bucketMs - t0;
@@ -142,14 +151,14 @@ test('overview shows the device classes, findings and coverage of the database',
   assert.equal(await page.textContent('.page-head .sub'), `Audit of ${all.report.devices.length} devices from ${stats0.coverage.sources} capture sources`);
   assert.equal(await page.textContent('[data-kpi=devices] .note'), `${stats0.servers.total} servers`);
   // The busiest servers, each with its device count in words ("1 device", "8 devices").
-  const top = await (await page.request.get(all.url + 'api/servers?sort=devices&dir=desc&limit=6')).json();
+  const top = await (await apiGet(page, all.url + 'api/servers?sort=devices&dir=desc&limit=6')).json();
   assert.ok(top.items.some((r) => r.devices === 1) && top.items.some((r) => r.devices > 1), 'one server with a single device, one with several');
   for (const r of top.items) {
     const text = await page.textContent(`[data-busiest="${r.id}"]`);
     assert.ok(text.endsWith(` · ${r.devices} device${r.devices === 1 ? '' : 's'}`), text);
   }
   // The audit's evidence under the default limit: every sighting, far from it.
-  const stats = await (await page.request.get(all.url + 'api/stats')).json();
+  const stats = await (await apiGet(page, all.url + 'api/stats')).json();
   assert.equal(stats.evidence.limit, 150000);
   assert.equal(await evidenceText(page), `${stats.evidence.held} of 150000 sightings (--max-sightings)`);
   assert.ok(stats.evidence.held > 0 && stats.evidence.held < stats.evidence.in_order);
@@ -343,7 +352,7 @@ test('CSV export honours the filter', async () => {
 
 test('the HTML report keeps MACs, IPs and times whole and fits a screen and a landscape page', async () => {
   const page = await newPage();
-  const html = await (await page.request.get(all.url + 'api/export?format=html')).text();
+  const html = await (await apiGet(page, all.url + 'api/export?format=html')).text();
   const deviceOf = (text) => {
     const d = all.report.devices.find((x) => x.mac === text || x.id === text);
     assert.ok(d, `a row for ${text}`);
@@ -470,18 +479,18 @@ test('with a token: sign in, the Sign out button (a POST) ends the session', asy
   await page.waitForSelector('[data-kpi=devices]');
   await page.waitForSelector('#signout:not([hidden])');
   // A GET of /logout (a link, a prefetch) does not sign out.
-  const res = await page.request.get(url + 'logout');
+  const res = await apiGet(page, url + 'logout');
   assert.equal(res.status(), 405);
-  assert.equal((await page.request.get(url + 'api/stats')).status(), 200);
+  assert.equal((await apiGet(page, url + 'api/stats')).status(), 200);
   await Promise.all([page.waitForURL(/\/login$/), page.click('#signout button')]);
-  assert.equal((await page.request.get(url + 'api/stats')).status(), 401);
+  assert.equal((await apiGet(page, url + 'api/stats')).status(), 401);
   await page.close();
 });
 
 test('serve takes its address as --serve too, the common option replay and capture take', async () => {
   const url = await serve(mixed.db, undefined, '--serve');
   const page = await newPage();
-  const stats = await (await page.request.get(url + 'api/stats')).json();
+  const stats = await (await apiGet(page, url + 'api/stats')).json();
   assert.equal(stats.devices.total, mixed.report.devices.length);
   assert.equal(stats.devices.by_identity.generic, byClass(mixed.report, 'generic'));
   await page.close();
@@ -505,7 +514,7 @@ test('sightings past --max-sightings: every page says the results are partial, w
   assert.ok(limited.devices.length <= 5 && limited.devices.length < all.report.devices.length);
   const page = await newPage();
   const base = await serve(db);
-  const stats = async () => (await page.request.get(base.replace(/#.*$/, '') + 'api/stats')).json();
+  const stats = async () => (await apiGet(page, base.replace(/#.*$/, '') + 'api/stats')).json();
   const bannerCount = async () => {
     await page.waitForSelector('[data-banner=audit-limit]');
     const text = await page.textContent('[data-banner=audit-limit]');
@@ -568,7 +577,7 @@ test('a --max-sightings that may need more memory than the writer may use is sai
   const base = await serve(db);
   const page = await newPage();
   await page.goto(base);
-  const stats = await (await page.request.get(base + 'api/stats')).json();
+  const stats = await (await apiGet(page, base + 'api/stats')).json();
   assert.equal(stats.evidence.memory_need, 268435456 + 100000000 * 8192);
   assert.ok(stats.evidence.memory_limit > 0 && stats.evidence.memory_limit < stats.evidence.memory_need);
   await page.waitForSelector('[data-evidence-memory]');
@@ -629,7 +638,7 @@ test('sightings too large for the size of the evidence are said on the overview,
   const base = await serve(db);
   const page = await newPage();
   await page.goto(base);
-  const stats = await (await page.request.get(base + 'api/stats')).json();
+  const stats = await (await apiGet(page, base + 'api/stats')).json();
   assert.equal(stats.evidence.bytes_limit, 20 * 8192);
   assert.ok(stats.evidence.bytes >= stats.evidence.bytes_limit, JSON.stringify(stats.evidence));
   assert.ok(stats.evidence.held < stats.evidence.in_order, JSON.stringify(stats.evidence));
@@ -656,7 +665,7 @@ test('a device that sent more User-Agents and URLs than its lists keep says how 
   assert.equal(await page.textContent('[data-omitted=user_agents]'), 'and 36 more, not listed');
   assert.equal(await page.textContent('[data-omitted=urls]'), 'and 36 more, not listed');
   // Each User-Agent claims vendor, model, firmware and serial: those of the 36 not kept are counted.
-  const detail = await (await page.request.get(base + 'api/devices/' + encodeURIComponent(report.devices[0].id))).json();
+  const detail = await (await apiGet(page, base + 'api/devices/' + encodeURIComponent(report.devices[0].id))).json();
   assert.ok(detail.detail.claims_omitted > 0, JSON.stringify(detail.detail.claims_omitted));
   assert.equal(await page.textContent('[data-omitted=claims]'), `${detail.detail.claims_omitted} more claims, from further texts of the same origins, not listed`);
   await shot(page, 'device-omitted');

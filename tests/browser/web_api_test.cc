@@ -680,6 +680,22 @@ TEST_CASE("signing out is a POST: GET /logout signs nobody out") {
   CHECK(get(port, "/api/change", {{"Authorization", "Bearer s3cret-token"}}).body().find("\"auth\":true") != std::string::npos);
 }
 
+TEST_CASE("a kept-alive connection is told how long it stays open when idle; a closing one is not") {
+  Server s(mixedDb());
+  const auto port = s.server.port();
+  for (const std::string target : {"/api/stats", "/api/export?format=csv"}) {
+    INFO(target);
+    const Response kept = get(port, target);
+    REQUIRE(kept.result() == http::status::ok);
+    CHECK(kept.keep_alive());
+    CHECK(kept[http::field::keep_alive] == "timeout=20");
+    const Response closing = get(port, target, {{"Connection", "close"}});
+    REQUIRE(closing.result() == http::status::ok);
+    CHECK_FALSE(closing.keep_alive());
+    CHECK(closing.find(http::field::keep_alive) == closing.end());
+  }
+}
+
 TEST_CASE("parseListen") {
   using provaudit::web::parseListen;
   CHECK(parseListen("127.0.0.1:8080").port == 8080);
