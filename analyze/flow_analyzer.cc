@@ -174,7 +174,7 @@ class FlowAnalyzer : public StreamHandler {
         // whose client's bytes wait behind a hole (its ClientHello packet
         // lost): keep its handshake, count the rest (a download) as a gap,
         // and wait for the client. Anything else is not for us.
-        if (!TlsConnection::looksLikeHandshakeAfterLostHello({}, heldServerStart())) {
+        if (!TlsConnection::startsWithServerHello(heldServerStart())) {
           mode_ = Mode::Done;
           return StreamVerdict::Bypass;
         }

@@ -493,13 +493,14 @@ bool TlsConnection::looksLikeClientHello(std::span<const std::uint8_t> b) {
          b[2] == static_cast<std::uint8_t>(HandshakeType::ClientHello) && b[3] == TLS_MAJOR_VERSION;
 }
 
+bool TlsConnection::startsWithServerHello(std::span<const std::uint8_t> b) {
+  return isRecordHeader(b) && b.size() > TLS_RECORD_HEADER && b[0] == static_cast<std::uint8_t>(ContentType::Handshake) &&
+         b[TLS_RECORD_HEADER] == static_cast<std::uint8_t>(HandshakeType::ServerHello);
+}
+
 bool TlsConnection::looksLikeHandshakeAfterLostHello(std::span<const std::uint8_t> client,
                                                       std::span<const std::uint8_t> server_first) {
-  if (isRecordHeader(server_first) && server_first.size() > TLS_RECORD_HEADER &&
-      server_first[0] == static_cast<std::uint8_t>(ContentType::Handshake) &&
-      server_first[TLS_RECORD_HEADER] == static_cast<std::uint8_t>(HandshakeType::ServerHello)) {
-    return true;
-  }
+  if (startsWithServerHello(server_first)) return true;
   if (!isRecordHeader(client) || client.size() <= TLS_RECORD_HEADER) return false;
   const std::uint8_t first = client[TLS_RECORD_HEADER];
   switch (static_cast<ContentType>(client[0])) {

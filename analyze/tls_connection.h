@@ -100,6 +100,8 @@ class TlsConnection {
   // starts with a ServerHello.
   static bool looksLikeHandshakeAfterLostHello(std::span<const std::uint8_t> client_bytes,
                                                std::span<const std::uint8_t> server_first);
+  // True when a server's first bytes are a handshake record beginning with a ServerHello.
+  static bool startsWithServerHello(std::span<const std::uint8_t> server_first);
 
  private:
   // Where one direction's byte stream stands: record framing, the clear-text

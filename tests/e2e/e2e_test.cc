@@ -977,6 +977,13 @@ std::vector<std::vector<std::string>> tsharkFields(const std::string& file, cons
   return rows;
 }
 
+// The frame numbers of the packets of `file` that tshark's `filter` keeps.
+std::vector<std::string> tsharkFrames(const std::string& file, const std::string& filter) {
+  std::vector<std::string> frames;
+  for (const auto& row : tsharkFields(file, filter, {"frame.number"})) frames.push_back(row[0]);
+  return frames;
+}
+
 // The SHA-256 of each leaf certificate tshark sees a client send in
 // `certs_file`; a client is an endpoint that sent a ClientHello in
 // `hellos_file` (the same capture, or the whole one a lossy copy came from).
@@ -1068,8 +1075,7 @@ TEST_CASE("a capture that lost every ClientHello (a SPAN port under load) still 
   REQUIRE(e2e::haveTool("editcap"));
   for (const auto& sample : sampleCaptures()) {
     DYNAMIC_SECTION(sample) {
-      std::vector<std::string> hellos;
-      for (const auto& row : tsharkFields(sample, "tls.handshake.type==1", {"frame.number"})) hellos.push_back(row[0]);
+      const std::vector<std::string> hellos = tsharkFrames(sample, "tls.handshake.type==1");
       if (hellos.empty()) {
         CHECK(std::filesystem::path(sample).filename() == "plain_http.pcap");  // the one sample without TLS
         continue;
@@ -1106,8 +1112,7 @@ TEST_CASE("the handshake of a lost ClientHello names the packet tshark shows its
   REQUIRE(e2e::haveTool("editcap"));
   {
     const std::string sample = e2e::samplePath("spa_mixed_tls12.pcap");
-    std::vector<std::string> hellos;
-    for (const auto& row : tsharkFields(sample, "tls.handshake.type==1", {"frame.number"})) hellos.push_back(row[0]);
+    const std::vector<std::string> hellos = tsharkFrames(sample, "tls.handshake.type==1");
     const std::string lossy = withoutFrames(sample, hellos, "no-hellos-frames.pcap");
     std::map<std::string, std::string> tshark_frames;  // client IP -> frame of its Certificate
     for (const auto& row : tsharkFields(lossy, "tls.handshake.type==11 && ip.src != 10.77.0.2", {"ip.src", "frame.number"})) {
@@ -1140,12 +1145,12 @@ TEST_CASE("any one packet lost costs at most what it carried: no device lost, no
   const auto& want = whole.at("devices").as_array();
   REQUIRE(want.size() == 5);
   int data_packets = 0, became_unknown = 0;
-  for (const auto& row : tsharkFields(sample, "tcp.len > 0", {"frame.number"})) {
+  for (const std::string& frame : tsharkFrames(sample, "tcp.len > 0")) {
     ++data_packets;
-    const std::string lossy = withoutFrames(sample, {row[0]}, "one-lost.pcap");
+    const std::string lossy = withoutFrames(sample, {frame}, "one-lost.pcap");
     const json::value report = e2e::replayReport({lossy}, {"-q"}, "one-lost.db");
     const auto& devices = report.at("devices").as_array();
-    INFO("without frame " << row[0] << ": " << json::serialize(devices));
+    INFO("without frame " << frame << ": " << json::serialize(devices));
     CHECK(devices.size() == want.size());
     for (const auto& w : want) {
       const auto* d = findDevice(devices, w.as_object());

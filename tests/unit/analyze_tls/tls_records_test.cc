@@ -536,4 +536,7 @@ TEST_CASE("tls: content detection") {
   CHECK_FALSE(TlsConnection::looksLikeHandshakeAfterLostHello(Buf{0x16, 0x03, 0x03, 0x00, 0x00, 0x0b}, {}));  // empty record
   CHECK_FALSE(TlsConnection::looksLikeHandshakeAfterLostHello(Buf{0x16, 0x03, 0x03, 0x48, 0x01, 0x0b}, {}));  // too long
   CHECK_FALSE(TlsConnection::looksLikeHandshakeAfterLostHello(hello, {}));  // a ClientHello is detected as one
+  CHECK(TlsConnection::startsWithServerHello(server_hello));
+  CHECK_FALSE(TlsConnection::startsWithServerHello(handshakeRecord(handshake(11, certificateBody({fakeDer(0x51)})))));
+  CHECK_FALSE(TlsConnection::startsWithServerHello(Buf(server_hello.begin(), server_hello.begin() + 5)));
 }
