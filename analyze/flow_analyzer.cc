@@ -67,7 +67,9 @@ std::uint64_t CertCache::evictions() const {
 }
 
 void FlowAnalyzerFactory::setSourceName(std::uint32_t source, std::string name) {
-  source_names_[source] = std::move(name);
+  // A file name is bytes: one that is not UTF-8 would make every JSON document
+  // naming it invalid. Shown as device text is (\xNN).
+  source_names_[source] = visibleUtf8(name);
 }
 
 std::string FlowAnalyzerFactory::nameText(const std::vector<std::uint8_t>& der) {

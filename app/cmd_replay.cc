@@ -52,7 +52,7 @@ class Progress {
     const double secs = std::chrono::duration<double>(now - start_).count();
     const double done = static_cast<double>(src.bytesRead());
     const double rate = secs > 0 ? done / secs : 0;
-    std::string line = "\r" + src.name() + ": " + humanBytes(done);
+    std::string line = "\r" + terminalText(src.name()) + ": " + humanBytes(done);
     if (auto total = src.totalBytes(); total && *total > 0) {
       const double pct = 100.0 * done / static_cast<double>(*total);
       const double eta = rate > 0 ? (static_cast<double>(*total) - done) / rate : 0;
@@ -95,10 +95,11 @@ std::vector<std::string> withDirectoriesRead(const std::vector<std::string>& arg
     if (quiet || found.left_out.empty()) continue;
     std::string named;
     for (std::size_t i = 0; i < found.left_out.size() && i < NAMED_MAX; ++i) {
-      named += (i ? ", " : "") + std::filesystem::path(found.left_out[i]).lexically_relative(arg).string();
+      named +=
+          (i ? ", " : "") + terminalText(std::filesystem::path(found.left_out[i]).lexically_relative(arg).string());
     }
     if (found.left_out.size() > NAMED_MAX) named += " and " + std::to_string(found.left_out.size() - NAMED_MAX) + " more";
-    std::fprintf(stderr, "provaudit: %s: left out, not captures: %s\n", arg.c_str(), named.c_str());
+    std::fprintf(stderr, "provaudit: %s: left out, not captures: %s\n", terminalText(arg).c_str(), named.c_str());
   }
   return out;
 }
@@ -198,7 +199,7 @@ int runReplay(const CommonOptions& common, const ReplayOptions& opts) {
     if (r->st == capture::ReadStatus::Packet) r->rec.first_ts_ns = r->pkt.ref.ts_ns;
     if (common.verbose > 0 && !reading.empty() && r->st == capture::ReadStatus::Packet) {
       std::fprintf(stderr, "provaudit: %s overlaps %s in time: their packets are read merged, in time order\n",
-                   r->rec.name.c_str(), reading.front()->rec.name.c_str());
+                   terminalText(r->rec.name).c_str(), terminalText(reading.front()->rec.name).c_str());
     }
     progress.restart();
     reading.push_back(std::move(r));
@@ -226,7 +227,7 @@ int runReplay(const CommonOptions& common, const ReplayOptions& opts) {
       if (one_capture && next_first && capture::continuesCapture(capture_last.ts_ns, *next_first, idle_ns)) {
         if (common.verbose > 0) {
           std::fprintf(stderr, "provaudit: %s continues in %s: its flows carry over (%s in the table)\n",
-                       r.rec.name.c_str(), files[next_file].path.c_str(),
+                       terminalText(r.rec.name).c_str(), terminalText(files[next_file].path).c_str(),
                        counted(engine.activeFlows(), "flow", "flows").c_str());
         }
       } else {
@@ -243,7 +244,7 @@ int runReplay(const CommonOptions& common, const ReplayOptions& opts) {
       std::fprintf(stderr,
                    "provaudit: warning: %s: %s cut short by the capture's snap length: TLS handshakes and HTTP "
                    "requests in them cannot be read whole (capture with tcpdump -s 0)\n",
-                   r.rec.name.c_str(), counted(cut, "packet was", "packets were").c_str());
+                   terminalText(r.rec.name).c_str(), counted(cut, "packet was", "packets were").c_str());
     }
     if (!pipe.writerFailed()) {  // (otherwise the writer's error, below, says why)
       pipe.withDatabase([&](store::Database& d) { d.transaction([&] { d.saveSource(r.rec, r.anomalies); }); });
@@ -271,7 +272,7 @@ int runReplay(const CommonOptions& common, const ReplayOptions& opts) {
           std::fprintf(stderr,
                        "provaudit: warning: more than %zu files overlap in time: %s and those after it are read as "
                        "the others end, their packets out of time order\n",
-                       capture::MAX_MERGED_FILES, files[next_file].path.c_str());
+                       capture::MAX_MERGED_FILES, terminalText(files[next_file].path).c_str());
         }
         break;
       }

@@ -4,6 +4,7 @@
 
 #include "app/commands.h"
 #include "app/huge_page_heap.h"
+#include "common/text.h"
 
 namespace provaudit::app {
 
@@ -12,9 +13,10 @@ int g_exit_status = 0;
 void printError(const std::string& reason) {
   std::string line = reason;
   for (auto& c : line) {
-    if (c == '\n' || c == '\r') c = ' ';  // one line, always
+    if (c == '\n' || c == '\r' || c == '\t') c = ' ';  // one line, always
   }
-  std::cerr << "provaudit: error: " << line << '\n';
+  // What else it holds (a file name's escape sequences) is shown, not obeyed.
+  std::cerr << "provaudit: error: " << terminalText(line) << '\n';
 }
 
 CLI::Option* repeatable(CLI::Option* opt, const char* value_name) {

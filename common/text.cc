@@ -60,6 +60,24 @@ std::string visibleUtf8(std::string_view s) {
   return out;
 }
 
+std::string terminalText(std::string_view s) {
+  constexpr unsigned char DEL = 0x7f;
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    const std::size_t n = utf8SequenceLength(s, i);
+    if (n == 0 || c < ' ' || c == DEL) {
+      appendEscapedByte(out, c);
+      ++i;
+    } else {
+      out.append(s.substr(i, n));
+      i += n;
+    }
+  }
+  return out;
+}
+
 namespace {
 constexpr char HEX_DIGITS[] = "0123456789abcdef";
 constexpr unsigned NIBBLE_BITS = 4;

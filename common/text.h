@@ -12,6 +12,10 @@ namespace provaudit {
 // Length of the well-formed UTF-8 sequence starting at s[i] (RFC 3629 §4), or 0.
 std::size_t utf8SequenceLength(std::string_view s, std::size_t i);
 std::string visibleUtf8(std::string_view s);
+// As visibleUtf8, and control characters (C0 and DEL) as "\xNN" too: a file
+// name or any outside text written to a terminal or a log line, where a line
+// feed would forge a line and an escape sequence would drive the terminal.
+std::string terminalText(std::string_view s);
 
 // Lowercase hex, two digits per byte, appended to `out` (no printf: these run
 // per packet, for fingerprints, keys and MAC addresses).

@@ -11,6 +11,7 @@
 #include <optional>
 #include <thread>
 
+#include "common/text.h"
 #include "store/device_encoder.h"
 #include "store/json_codec.h"
 #include "store/schema.h"
@@ -338,22 +339,25 @@ void Database::saveSource(const SourceRecord& src, const AnomalyCounters& anomal
          "VALUES(?,?,?,?,?,?,?,?,?,?) ON CONFLICT(key) DO UPDATE SET name=excluded.name, kind=excluded.kind, "
          "first_ts_ns=excluded.first_ts_ns, last_ts_ns=excluded.last_ts_ns, packets=excluded.packets, "
          "bytes=excluded.bytes, status=excluded.status, error=excluded.error, updated_ns=excluded.updated_ns");
-  s.bind(1, src.key)
-      .bind(2, src.name)
+  // Names and errors (which name the file) are shown as JSON: bytes of a file
+  // name that are not UTF-8 become \xNN, as in everything a device sends.
+  const std::string key = visibleUtf8(src.key);
+  s.bind(1, key)
+      .bind(2, visibleUtf8(src.name))
       .bind(3, src.kind)
       .bind(4, src.first_ts_ns)
       .bind(5, src.last_ts_ns)
       .bind(6, static_cast<std::int64_t>(src.packets))
       .bind(7, static_cast<std::int64_t>(src.bytes))
       .bind(8, src.status)
-      .bind(9, src.error)
+      .bind(9, visibleUtf8(src.error))
       .bind(10, src.last_ts_ns)
       .exec();
   Stmt del(db_.get(), "DELETE FROM source_anomalies WHERE source_key=?");
-  del.bind(1, src.key).exec();
+  del.bind(1, key).exec();
   Stmt ins(db_.get(), "INSERT INTO source_anomalies(source_key,name,count) VALUES(?,?,?)");
   anomalies.forEach([&](const std::string& name, std::uint64_t n) {
-    ins.bind(1, src.key).bind(2, name).bind(3, static_cast<std::int64_t>(n)).exec();
+    ins.bind(1, key).bind(2, name).bind(3, static_cast<std::int64_t>(n)).exec();
   });
 }
 

@@ -1,18 +1,36 @@
 #include "store/report.h"
 
+#include <algorithm>
 #include <iterator>
+#include <string_view>
 
 #include <boost/json.hpp>
 
 namespace provaudit::store {
 namespace json = boost::json;
 
+namespace {
+
+// Whether a spreadsheet may read the cell as a formula (OWASP "CSV
+// injection"): it begins with = + - @, a tab or a carriage return, or one of
+// the first four after blanks and control characters, which an import that
+// trims them (LibreOffice's "Trim spaces") takes away.
+bool formulaLike(std::string_view v) {
+  if (v.empty()) return false;
+  if (v.front() == '\t' || v.front() == '\r') return true;
+  const auto first = std::find_if(v.begin(), v.end(), [](char c) { return static_cast<unsigned char>(c) > ' '; });
+  return first != v.end() && (*first == '=' || *first == '+' || *first == '-' || *first == '@');
+}
+
+}  // namespace
+
 std::string csvField(const std::string& value) {
   std::string v = value;
-  if (!v.empty() && (v[0] == '=' || v[0] == '+' || v[0] == '-' || v[0] == '@' || v[0] == '\t' || v[0] == '\r')) {
-    v.insert(v.begin(), '\'');  // OWASP CSV injection: neutralise a leading formula character
-  }
-  const bool quote = v.find_first_of(",\"\r\n") != std::string::npos || v != value;
+  if (formulaLike(v)) v.insert(v.begin(), '\'');  // neutralised: the cell is text
+  // Quoted also when it holds a ';' or a tab: the list separator of the
+  // spreadsheets of many locales, and of lists we join (an unquoted
+  // "10.0.0.1;=1+1" would be two cells there, the second a formula).
+  const bool quote = v.find_first_of(",\"\r\n;\t") != std::string::npos || v != value;
   if (!quote) return v;
   std::string out = "\"";
   for (char c : v) {

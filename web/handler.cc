@@ -1,5 +1,7 @@
 #include "web/handler.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
@@ -110,6 +112,15 @@ bool searchText(const Query& q, std::string& out, std::string& error) {
   return false;
 }
 
+// A finding code as the catalogue writes them (design.md): a device row joins
+// its codes with ';', so anything else would match there and not elsewhere.
+bool isFindingCode(std::string_view code) {
+  constexpr std::size_t CODE_MAX = 64;
+  return code.size() <= CODE_MAX && std::all_of(code.begin(), code.end(), [](char c) {
+           return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+         });
+}
+
 bool deviceFilter(const Query& q, store::DeviceFilter& f, std::string& error) {
   if (!searchText(q, f.q, error)) return false;
   f.identity = param(q, "class");
@@ -122,6 +133,7 @@ bool deviceFilter(const Query& q, store::DeviceFilter& f, std::string& error) {
   f.desc = param(q, "dir") == "desc";
   if (!f.identity.empty() && !store::isIdentityClass(f.identity)) error = "class: expected individualized, generic, none or unknown";
   else if (!f.severity.empty() && !store::isSeverity(f.severity)) error = "severity: expected info, low, medium, high or critical";
+  else if (!f.finding.empty() && !isFindingCode(f.finding)) error = "finding: one finding code (a-z, 0-9 and '-')";
   else if (!store::isDeviceSort(f.sort)) error = "sort: unknown column";
   return error.empty();
 }
@@ -250,6 +262,25 @@ Response Handler::errorResponse(http::status status, unsigned version, std::stri
   return res;
 }
 
+namespace {
+
+// A loopback address written as one: 127.0.0.0/8 as a dotted quad, or ::1
+// in brackets. Never a name that merely begins like one (127.attacker.example
+// resolves wherever its owner likes: the DNS rebinding this check stops).
+bool isLoopbackLiteral(std::string_view name) {
+  if (name.size() > 2 && name.front() == '[' && name.back() == ']') {
+    const std::string inner(name.substr(1, name.size() - 2));
+    in6_addr v6{};
+    return inet_pton(AF_INET6, inner.c_str(), &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
+  }
+  const std::string text(name);
+  in_addr v4{};
+  constexpr unsigned LOOPBACK_NET = 127, NET_SHIFT = 24;
+  return inet_pton(AF_INET, text.c_str(), &v4) == 1 && ntohl(v4.s_addr) >> NET_SHIFT == LOOPBACK_NET;
+}
+
+}  // namespace
+
 bool Handler::hostAllowed(const Request& req) const {
   // Without a token the loopback bind is the only protection; refusing foreign
   // Host names stops a web page from reaching it through DNS rebinding.
@@ -259,14 +290,14 @@ bool Handler::hostAllowed(const Request& req) const {
   std::string_view name = host;
   if (!name.empty() && name.front() == '[') {
     const std::size_t close = name.find(']');
-    if (close == std::string_view::npos) return false;
+    // "[address]" or "[address]:port", nothing else after the bracket.
+    if (close == std::string_view::npos || (close + 1 < name.size() && name[close + 1] != ':')) return false;
     name = name.substr(0, close + 1);
   } else if (const std::size_t colon = name.rfind(':'); colon != std::string_view::npos) {
     name = name.substr(0, colon);
   }
-  return name == "localhost" || name == "127.0.0.1" || name == "[::1]" || name == opts_.address ||
-         (name.size() > 2 && name.substr(1, name.size() - 2) == opts_.address) ||
-         (name.size() > 4 && name.substr(0, 4) == "127.");
+  return name == "localhost" || isLoopbackLiteral(name) || name == opts_.address ||
+         (name.size() > 2 && name.substr(1, name.size() - 2) == opts_.address);
 }
 
 Reply Handler::handle(const Request& req) noexcept {

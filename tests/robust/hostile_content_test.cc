@@ -86,9 +86,13 @@ std::vector<std::vector<std::string>> parseCsv(const std::string& text) {
   return rows;
 }
 
-// A field a spreadsheet would evaluate: starts with = + - @ (or a tab/CR that hides one).
+// A field a spreadsheet would evaluate: starts with = + - @ (or a tab/CR that
+// hides one), also once an import has trimmed the blanks and control bytes before it.
 bool isFormula(const std::string& f) {
-  return !f.empty() && (f[0] == '=' || f[0] == '+' || f[0] == '-' || f[0] == '@' || f[0] == '\t' || f[0] == '\r');
+  if (f.empty()) return false;
+  if (f[0] == '\t' || f[0] == '\r') return true;
+  const auto first = std::find_if(f.begin(), f.end(), [](char c) { return static_cast<unsigned char>(c) > ' '; });
+  return first != f.end() && (*first == '=' || *first == '+' || *first == '-' || *first == '@');
 }
 
 std::string sqlite(const std::string& db, const std::string& query) {
