@@ -194,10 +194,11 @@ void certFindings(const CertVerdict& v, std::int64_t ts_ns, const RuleSet& rules
     out.push_back({"cert-untrusted", rules.severity("cert-untrusted"),
                    "chain of " + c.subject_text + " does not verify against the trusted CA bundle: " + v.chain_error});
   }
-  if (c.not_after != 0 && at > c.not_after) {
+  const bool dated = packetTimeKnown(ts_ns);  // else no time to judge the validity window against
+  if (dated && c.not_after != 0 && at > c.not_after) {
     out.push_back({"cert-expired", rules.severity("cert-expired"),
                    "certificate expired " + isoTime(c.not_after * 1000000000) + ", presented " + isoTime(ts_ns)});
-  } else if (c.not_before != 0 && at < c.not_before) {
+  } else if (dated && c.not_before != 0 && at < c.not_before) {
     out.push_back({"cert-not-yet-valid", rules.severity("cert-not-yet-valid"),
                    "certificate valid from " + isoTime(c.not_before * 1000000000) + ", presented " + isoTime(ts_ns)});
   }

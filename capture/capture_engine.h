@@ -2,6 +2,7 @@
 // The capture stage in one object: decode each raw packet, feed TCP segments to
 // the flow table, expire idle flows every second of packet time.
 #include <cstdint>
+#include <vector>
 
 #include "capture/decoder.h"
 #include "capture/flow_table.h"
@@ -27,12 +28,24 @@ class CaptureEngine {
   [[nodiscard]] std::size_t activeFlows() const { return table_.activeFlows(); }
 
  private:
+  // Packet time for closing idle flows (see the .cc: pasts ignored, a lone leap too).
+  [[nodiscard]] bool leapsAhead(std::int64_t now) const;
+  void releaseHeld(bool believed);
+  void advanceClock(std::int64_t now);
+  void analyse(const RawPacket& raw);
+
+  AnomalyCounters& anomalies_;
   Decoder decoder_;
   FlowTable table_;
   DecodedPacket decoded_;  // reused: no per-packet construction of spans and optionals elsewhere
   std::uint64_t decode_failures_ = 0;
   std::int64_t next_expire_ns_ = 0;
+  std::int64_t clock_ns_ = 0;  // the latest packet time believed
   bool clock_started_ = false;
+  // A packet dated far ahead of the clock, until the next one confirms or belies it.
+  bool held_ = false;
+  RawPacket held_packet_;
+  std::vector<std::uint8_t> held_data_;
 };
 
 }  // namespace provaudit::capture

@@ -11,11 +11,12 @@
 #include <system_error>
 
 #include "capture/packet_source.h"
+#include "common/saturating.h"
 
 namespace provaudit::capture {
 
 bool continuesCapture(std::int64_t last_ns, std::int64_t first_ns, std::int64_t idle_timeout_ns) {
-  return first_ns - last_ns <= idle_timeout_ns;
+  return saturatingSub(first_ns, last_ns) <= idle_timeout_ns;
 }
 
 std::optional<std::int64_t> firstPacketTime(const std::string& path) {

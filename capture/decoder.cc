@@ -12,6 +12,9 @@ constexpr std::uint16_t ETHERTYPE_QINQ_LEGACY = 0x9100;  // pre-standard QinQ
 constexpr std::uint16_t ETHERTYPE_TEB = 0x6558;        // transparent Ethernet bridging: an Ethernet frame follows
 constexpr std::uint16_t ETHERTYPE_ERSPAN_II = 0x88BE;  // also type I (no ERSPAN header, GRE S bit clear)
 constexpr std::uint16_t ETHERTYPE_ERSPAN_III = 0x22EB;
+constexpr std::uint16_t ETHERTYPE_MPLS = 0x8847;  // RFC 3032 unicast
+constexpr std::uint16_t ETHERTYPE_MPLS_MULTICAST = 0x8848;
+constexpr std::uint16_t ETHERTYPE_PPPOE_SESSION = 0x8864;  // RFC 2516 §4 (discovery, 0x8863, carries no IP)
 // Below this value the field is an 802.3 length, not a type (IEEE 802.3 §3.2.6).
 constexpr std::uint16_t ETHERTYPE_MIN = 0x0600;
 // Internal selector, not on the wire (0xFFFF is reserved): an IP header whose
@@ -120,6 +123,23 @@ bool Decoder::decode(const RawPacket& raw, DecodedPacket& out) {
           return false;
         }
         if (!decodeVlan(r, out, next)) return false;
+        continue;
+      case ETHERTYPE_MPLS:
+      case ETHERTYPE_MPLS_MULTICAST:
+        // A label stack is a tunnel (its pseudowire may carry a frame with labels again).
+        if (++tunnels > MAX_TUNNEL_DEPTH) {
+          anomalies_.inc(PA_ANOMALY("tunnel_depth_exceeded"));
+          return false;
+        }
+        if (!decodeMpls(r, next)) return false;
+        // The frame's MACs are label switches', not the device's (a pseudowire's
+        // own Ethernet header, next, names the device again).
+        out.src_mac.reset();
+        out.dst_mac.reset();
+        out.vlan = 0;
+        continue;
+      case ETHERTYPE_PPPOE_SESSION:
+        if (!decodePppoe(r, next)) return false;
         continue;
       case NEXT_IP_BY_VERSION: {
         std::uint8_t first = 0;
@@ -289,6 +309,69 @@ bool Decoder::decodeVlan(ByteReader& r, DecodedPacket& out, std::uint16_t& next)
   }
   out.vlan = static_cast<std::uint16_t>(tci & VLAN_ID_MASK);  // the last (innermost) tag wins
   if (next < ETHERTYPE_MIN) next = 0;
+  return true;
+}
+
+bool Decoder::decodeMpls(ByteReader& r, std::uint16_t& next) {
+  // RFC 3032 §2.1: label(20) TC(3) S(1) TTL(8), to the entry whose S bit is set.
+  constexpr std::uint32_t BOTTOM_OF_STACK = 0x100;
+  for (int labels = 1;; ++labels) {
+    std::uint32_t entry = 0;
+    if (!r.readU32(entry)) {
+      anomalies_.inc(PA_ANOMALY("truncated_mpls_header"));
+      return false;
+    }
+    if ((entry & BOTTOM_OF_STACK) != 0) break;
+    if (labels == MAX_MPLS_LABELS) {
+      anomalies_.inc(PA_ANOMALY("mpls_stack_too_deep"));
+      return false;
+    }
+  }
+  // What the labels carry is not named: IP says so in its version nibble; an
+  // Ethernet pseudowire starts with its control word, first nibble 0 (RFC 4448 §3, RFC 4385).
+  constexpr std::uint8_t PW_CONTROL_WORD_NIBBLE = 0, IPV4_NIBBLE = 4, IPV6_NIBBLE = 6;
+  constexpr std::size_t PW_CONTROL_WORD_BYTES = 4;
+  std::uint8_t first = 0;
+  if (!r.peekU8(first)) {
+    anomalies_.inc(PA_ANOMALY("truncated_mpls_header"));
+    return false;
+  }
+  switch (first >> 4) {
+    case IPV4_NIBBLE:
+      next = ETHERTYPE_IPV4;
+      return true;
+    case IPV6_NIBBLE:
+      next = ETHERTYPE_IPV6;
+      return true;
+    case PW_CONTROL_WORD_NIBBLE:
+      if (!r.skip(PW_CONTROL_WORD_BYTES)) {
+        anomalies_.inc(PA_ANOMALY("truncated_mpls_header"));
+        return false;
+      }
+      next = ETHERTYPE_TEB;
+      return true;
+    default:
+      anomalies_.inc(PA_ANOMALY("unsupported_mpls_payload"));
+      return false;
+  }
+}
+
+bool Decoder::decodePppoe(ByteReader& r, std::uint16_t& next) {
+  // RFC 2516 §4: version(4)=1 type(4)=1 | code(1)=0 | session id(2) | length(2) | PPP protocol(2) (RFC 1661 §2)
+  constexpr std::uint8_t VERSION_TYPE = 0x11, SESSION_DATA = 0x00;
+  constexpr std::uint16_t PPP_IPV4 = 0x0021, PPP_IPV6 = 0x0057;
+  std::uint8_t version_type = 0, code = 0;
+  std::uint16_t session = 0, length = 0, protocol = 0;
+  if (!r.readU8(version_type) || !r.readU8(code) || !r.readU16(session) || !r.readU16(length) || !r.readU16(protocol)) {
+    anomalies_.inc(PA_ANOMALY("truncated_pppoe_header"));
+    return false;
+  }
+  if (version_type != VERSION_TYPE || code != SESSION_DATA) {
+    anomalies_.inc(PA_ANOMALY("bad_pppoe_header"));
+    return false;
+  }
+  // LCP, IPCP, authentication...: the link's own talk, not IP (not ours, not an anomaly).
+  next = protocol == PPP_IPV4 ? ETHERTYPE_IPV4 : protocol == PPP_IPV6 ? ETHERTYPE_IPV6 : 0;
   return true;
 }
 

@@ -18,6 +18,9 @@ namespace provaudit::capture {
 // stack a third at most. Eight accepts any real stack and bounds the loop
 // against frames made of nothing but tags (vlan_stack_too_deep).
 inline constexpr int MAX_VLAN_TAGS = 8;
+// MPLS labels stacked on one packet (RFC 3032): an operator's L3VPN uses two or
+// three; eight bounds the loop as MAX_VLAN_TAGS does (mpls_stack_too_deep).
+inline constexpr int MAX_MPLS_LABELS = 8;
 // Tunnel headers (GRE, ERSPAN, VXLAN, IP-in-IP) crossed in one packet. A SPAN
 // feed is at most ERSPAN-over-GRE carrying a frame that itself may sit in
 // VXLAN: two. Four leaves headroom and bounds work per packet (tunnel_depth_exceeded).
@@ -85,6 +88,8 @@ class Decoder {
   bool decodeLinkLayer(int linktype, ByteReader& r, DecodedPacket& out, std::uint16_t& next);
   bool decodeEthernet(ByteReader& r, DecodedPacket& out, std::uint16_t& next);
   bool decodeVlan(ByteReader& r, DecodedPacket& out, std::uint16_t& next);
+  bool decodeMpls(ByteReader& r, std::uint16_t& next);
+  bool decodePppoe(ByteReader& r, std::uint16_t& next);
   bool decodeIpv4(ByteReader& r, DecodedPacket& out, IpPayload& ip);
   bool decodeIpv6(ByteReader& r, DecodedPacket& out, IpPayload& ip);
   bool decodeGre(ByteReader& r, DecodedPacket& out, std::uint16_t& next);

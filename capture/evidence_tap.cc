@@ -1,6 +1,7 @@
 #include "capture/evidence_tap.h"
 
 #include "capture/flow_table.h"
+#include "common/saturating.h"
 
 namespace provaudit::capture {
 namespace {
@@ -152,7 +153,7 @@ void EvidenceTap::afterCallback(const CanonicalFlowKey& key, const FlowInfo& flo
 
 void EvidenceTap::expire(std::int64_t now_ns) {
   for (auto it = flows_.begin(); it != flows_.end();) {
-    if (now_ns - it->second.last_ns > EVIDENCE_IDLE_NS) {
+    if (saturatingSub(now_ns, it->second.last_ns) > EVIDENCE_IDLE_NS) {
       drop(it->second);
       it = flows_.erase(it);
     } else {

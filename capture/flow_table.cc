@@ -1,6 +1,7 @@
 #include "capture/flow_table.h"
 
 #include "capture/flow_hash.h"
+#include "common/saturating.h"
 
 #include <algorithm>
 #include <bit>
@@ -236,12 +237,12 @@ void FlowTable::expire(std::int64_t now_ns) {
   while (live_.tail != NO_FLOW) {
     const std::uint32_t idx = live_.tail;
     Flow& f = flows_[idx];
-    if (now_ns - f.last.ts_ns <= limits_.idle_timeout_ns) break;
+    if (saturatingSub(now_ns, f.last.ts_ns) <= limits_.idle_timeout_ns) break;
     ++stats_.flows_timed_out;
     finish(f, CloseReason::IdleTimeout, f.last);
     removeFlow(idx);
   }
-  while (closed_.tail != NO_FLOW && now_ns - flows_[closed_.tail].last.ts_ns > limits_.closed_linger_ns) {
+  while (closed_.tail != NO_FLOW && saturatingSub(now_ns, flows_[closed_.tail].last.ts_ns) > limits_.closed_linger_ns) {
     removeFlow(closed_.tail);
   }
 }

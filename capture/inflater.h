@@ -28,6 +28,10 @@ enum class Compression { Gzip, Zstd };
 // Magic numbers: gzip's ID1 ID2 (RFC 1952 §2.3.1), a zstd frame's (RFC 8878 §3.1.1, little-endian 0xFD2FB528).
 inline constexpr std::uint8_t GZIP_ID1 = 0x1f, GZIP_ID2 = 0x8b;
 inline constexpr std::uint8_t ZSTD_MAGIC[4] = {0x28, 0xb5, 0x2f, 0xfd};
+// A zstd skippable frame's (RFC 8878 §3.1.2, 0x184D2A50 to 0x184D2A5F): a
+// file may begin with one (pzstd's always does), a zstd frame follows.
+inline constexpr std::uint8_t ZSTD_SKIPPABLE_FIRST = 0x50, ZSTD_SKIPPABLE_FIRST_MASK = 0xf0;
+inline constexpr std::uint8_t ZSTD_SKIPPABLE_REST[3] = {0x2a, 0x4d, 0x18};
 // Compressed bytes read at a time, and inflated bytes written at a time.
 inline constexpr std::size_t INFLATE_IN_CHUNK = 256 * 1024;
 inline constexpr std::size_t INFLATE_OUT_CHUNK = 256 * 1024;

@@ -113,6 +113,11 @@ std::optional<Compression> compressionOf(std::span<const std::uint8_t> magic) {
   if (magic.size() >= sizeof ZSTD_MAGIC && std::equal(std::begin(ZSTD_MAGIC), std::end(ZSTD_MAGIC), magic.begin())) {
     return Compression::Zstd;
   }
+  if (magic.size() >= 1 + sizeof ZSTD_SKIPPABLE_REST &&
+      (magic[0] & ZSTD_SKIPPABLE_FIRST_MASK) == ZSTD_SKIPPABLE_FIRST &&
+      std::equal(std::begin(ZSTD_SKIPPABLE_REST), std::end(ZSTD_SKIPPABLE_REST), magic.begin() + 1)) {
+    return Compression::Zstd;
+  }
   return std::nullopt;
 }
 

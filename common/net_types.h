@@ -57,4 +57,9 @@ struct PacketRef {
 
 std::string isoTime(std::int64_t ts_ns);  // "2026-11-26T20:04:04.123456Z"
 
+// Whether a packet time is one: a pcapng Simple Packet Block has none (read as
+// 0, or the packet before's), and a record time at or before 1970 is no time a
+// device fetched its profile at. Certificates are not judged against it.
+inline constexpr bool packetTimeKnown(std::int64_t ts_ns) { return ts_ns > 0; }
+
 }  // namespace provaudit

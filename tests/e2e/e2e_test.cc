@@ -941,6 +941,13 @@ TEST_CASE("a gzip- or zstd-compressed capture, by name or on standard input, giv
     CHECK(normalized(e2e::replayReport({gz}, {}, "gz.db"), gz) == normalized(plain, file));
     CHECK(normalized(e2e::replayReport({zst}, {}, "zst.db"), zst) == normalized(plain, file));
   }
+  // pzstd (zstd's parallel compressor) begins its files with a skippable frame.
+  const std::string spa = e2e::samplePath("spa_mixed_tls12.pcap"), pz = e2e::tmpPath("pz.pcap.zst");
+  const auto pzstd = e2e::run({"pzstd", "-q", "-f", "-o", pz, spa});
+  REQUIRE(pzstd.status == 0);
+  REQUIRE(e2e::readFile(pz).rfind("\x50\x2a\x4d\x18", 0) == 0);
+  CHECK(normalized(e2e::replayReport({pz}, {}, "pz.db"), pz) ==
+        normalized(e2e::replayReport({spa}, {}, "pz-plain.db"), spa));
   // Standard input: a pipe of gzip bytes.
   const std::string packed = e2e::tmpPath("stdin.pcap.gz");
   gzipFile(e2e::samplePath("spa_mixed_tls12.pcap"), packed);
@@ -1166,6 +1173,234 @@ TEST_CASE("any one packet lost costs at most what it carried: no device lost, no
   }
   CHECK(data_packets > 50);
   CHECK(became_unknown > 0);  // the client Certificate's own segments
+}
+
+namespace {
+
+struct CapturedPacket {
+  std::int64_t ts_us = 0;
+  std::string data;
+  std::uint32_t orig_len = 0;
+};
+
+// A classic pcap's packets and link type, read with libpcap.
+std::pair<int, std::vector<CapturedPacket>> capturedPackets(const std::string& path) {
+  char err[PCAP_ERRBUF_SIZE];
+  pcap_t* p = pcap_open_offline(path.c_str(), err);
+  REQUIRE(p != nullptr);
+  std::vector<CapturedPacket> out;
+  pcap_pkthdr* h = nullptr;
+  const u_char* data = nullptr;
+  while (pcap_next_ex(p, &h, &data) == 1) {
+    out.push_back({std::int64_t{h->ts.tv_sec} * 1'000'000 + h->ts.tv_usec,
+                   std::string(reinterpret_cast<const char*>(data), h->caplen), h->len});
+  }
+  const int linktype = pcap_datalink(p);
+  pcap_close(p);
+  return {linktype, out};
+}
+
+// `packets` written as a classic pcap with libpcap (microsecond times).
+std::string writtenPcap(int linktype, const std::vector<CapturedPacket>& packets, const std::string& name) {
+  const std::string path = e2e::tmpPath(name);
+  pcap_t* dead = pcap_open_dead(linktype, 262144);
+  REQUIRE(dead != nullptr);
+  pcap_dumper_t* d = pcap_dump_open(dead, path.c_str());
+  REQUIRE(d != nullptr);
+  for (const auto& pkt : packets) {
+    pcap_pkthdr h{};
+    h.ts.tv_sec = static_cast<time_t>(pkt.ts_us / 1'000'000);
+    h.ts.tv_usec = static_cast<suseconds_t>(pkt.ts_us % 1'000'000);
+    h.caplen = static_cast<bpf_u_int32>(pkt.data.size());
+    h.len = pkt.orig_len;
+    pcap_dump(reinterpret_cast<u_char*>(d), &h, reinterpret_cast<const u_char*>(pkt.data.data()));
+  }
+  pcap_dump_close(d);
+  pcap_close(dead);
+  return path;
+}
+
+// A source's anomaly count, summed over the database's sources.
+std::int64_t anomalyCount(const std::string& db, const std::string& name) {
+  const std::string sql = "SELECT coalesce(sum(count), 0) FROM source_anomalies WHERE name = '" + name + "'";
+  return sqlScalar(db, sql.c_str());
+}
+
+// A report's devices and servers with the capture's name made the same.
+std::string reportTextAs(const std::string& db, const std::string& capture) {
+  std::string text = reportText(db);
+  for (std::size_t at = text.find(capture); at != std::string::npos; at = text.find(capture, at)) {
+    text.replace(at, capture.size(), "CAPTURE");
+  }
+  return text;
+}
+
+}  // namespace
+
+TEST_CASE("one packet whose time leaps ahead (a corrupt record) closes no flow: the report is the capture's") {
+  // Believed, a packet dated past the flows' idle timeout would close every
+  // flow open: the handshakes in progress lost, without an anomaly.
+  const std::string sample = e2e::samplePath("spa_mixed_tls12.pcap");
+  const auto [linktype, packets] = capturedPackets(sample);
+  REQUIRE(packets.size() == 163);
+  const std::string whole = e2e::tmpPath("leap-whole.db");
+  REQUIRE(e2e::run({PROVAUDIT_BIN, "replay", "-q", "--db", whole, sample}).status == 0);
+  const std::string want = reportTextAs(whole, sample);
+  std::string arp(14 + 28, '\0');
+  arp.replace(0, 6, std::string(6, '\xff'));
+  arp.replace(6, 6, std::string("\x02\x00\x00\x00\x00\x09", 6));
+  arp.replace(12, 2, "\x08\x06");
+  for (const std::size_t at : {20, 60, 80, 120}) {
+    for (const std::int64_t leap_s : {400LL, 86'400LL * 365, 0xFFFFFFFFLL - packets[at].ts_us / 1'000'000}) {
+      INFO("after packet " << at << ", " << leap_s << " s ahead");
+      std::vector<CapturedPacket> odd = packets;
+      odd.insert(
+          odd.begin() + static_cast<std::ptrdiff_t>(at),
+          CapturedPacket{packets[at - 1].ts_us + leap_s * 1'000'000, arp, static_cast<std::uint32_t>(arp.size())});
+      const std::string file = writtenPcap(linktype, odd, "leap.pcap");
+      const std::string db = e2e::tmpPath("leap.db");
+      const auto r = e2e::run({PROVAUDIT_BIN, "replay", "-q", "--db", db, file});
+      REQUIRE(r.status == 0);
+      CHECK(reportTextAs(db, file) == want);
+      CHECK(anomalyCount(db, "packet_time_leap_ignored") == 1);
+    }
+  }
+  // A capture that paused for an hour and went on: its flows close on the
+  // second packet after the pause, as idle flows do (a 6th flow starts mid-stream).
+  std::vector<CapturedPacket> paused = packets;
+  for (std::size_t i = 82; i < paused.size(); ++i) paused[i].ts_us += 3'600'000'000LL;
+  const std::string file = writtenPcap(linktype, paused, "paused.pcap");
+  const std::string db = e2e::tmpPath("paused.db");
+  REQUIRE(e2e::run({PROVAUDIT_BIN, "replay", "-q", "--db", db, file}).status == 0);
+  CHECK(sqlScalar(db, "SELECT value FROM stats WHERE name = 'flows'") == 6);
+  CHECK(anomalyCount(db, "packet_time_leap_ignored") == 0);
+}
+
+TEST_CASE("a pcapng of Simple Packet Blocks (no times): the capture's devices, no validity judged against 1970") {
+  // spa_mixed_tls12.pcap and audit_cases.pcap (an expired and a not-yet-valid
+  // certificate among its devices) as pcapng Simple Packet Blocks, which carry
+  // no time: every packet is dated 1970, where each certificate would be "not
+  // yet valid". Devices, certificates and every other finding as the capture's.
+  for (const std::string name : {"spa_mixed_tls12.pcap", "audit_cases.pcap"}) {
+    INFO(name);
+    const std::string sample = e2e::samplePath(name);
+    const auto [linktype, packets] = capturedPackets(sample);
+    std::string ng;
+    const auto u32 = [&ng](std::uint32_t v) { ng.append(reinterpret_cast<const char*>(&v), 4); };  // little-endian host
+    const auto u16 = [&ng](std::uint16_t v) { ng.append(reinterpret_cast<const char*>(&v), 2); };
+    u32(0x0A0D0D0A), u32(28), u32(0x1A2B3C4D), u16(1), u16(0), u32(0xFFFFFFFF), u32(0xFFFFFFFF), u32(28);  // SHB
+    u32(1), u32(20), u16(static_cast<std::uint16_t>(linktype)), u16(0), u32(0), u32(20);  // IDB, no snap length
+    for (const auto& pkt : packets) {
+      const std::uint32_t padded = (static_cast<std::uint32_t>(pkt.data.size()) + 3) & ~3U;
+      u32(3), u32(16 + padded), u32(pkt.orig_len);
+      ng += pkt.data;
+      ng.append(padded - pkt.data.size(), '\0');
+      u32(16 + padded);
+    }
+    const std::string file = e2e::tmpPath("spb-" + name + "ng");
+    std::ofstream(file, std::ios::binary) << ng;
+    const json::value plain = e2e::replayReport({sample}, {}, "spb-plain.db");
+    const std::string db = e2e::tmpPath("spb.db");
+    REQUIRE(e2e::run({PROVAUDIT_BIN, "replay", "-q", "--db", db, file}).status == 0);
+    CHECK(anomalyCount(db, "packet_time_unknown") == static_cast<std::int64_t>(packets.size()));
+    const json::value spb = reportJson(db);
+    const auto& got = spb.at("devices").as_array();
+    const auto& want = plain.at("devices").as_array();
+    REQUIRE(got.size() == want.size());
+    std::size_t validity_findings = 0;
+    for (const auto& w : want) {
+      const auto* d = findDevice(got, w.as_object());
+      REQUIRE(d != nullptr);
+      INFO(w.at("id"));
+      CHECK(d->at("identity") == w.at("identity"));
+      CHECK(d->at("model") == w.at("model"));
+      CHECK(d->at("serial") == w.at("serial"));
+      CHECK(certSha(*d) == certSha(w.as_object()));
+      std::multiset<std::string> want_codes, got_codes;
+      for (const auto& f : w.at("findings").as_array()) {
+        const std::string code(f.at("code").as_string());
+        if (code == "cert-expired" || code == "cert-not-yet-valid") {
+          ++validity_findings;
+        } else {
+          want_codes.insert(code);
+        }
+      }
+      for (const auto& f : d->at("findings").as_array()) got_codes.insert(std::string(f.at("code").as_string()));
+      CHECK(got_codes == want_codes);
+    }
+    if (name == "audit_cases.pcap") CHECK(validity_findings >= 2);
+  }
+}
+
+TEST_CASE("the capture through PPPoE, an MPLS pseudowire or IP over MPLS labels: its devices, as tshark sees them") {
+  // spa_mixed_tls12.pcap's frames as an access network (PPPoE sessions) or an
+  // operator's core (MPLS) carries them to a mirror port.
+  if (!e2e::haveTool("tshark")) FAIL("tshark is required for this test (scripts/install-deps.sh --test installs it)");
+  const std::string sample = e2e::samplePath("spa_mixed_tls12.pcap");
+  const auto captured = capturedPackets(sample);
+  const int linktype = captured.first;
+  const std::vector<CapturedPacket>& packets = captured.second;
+  REQUIRE(linktype == DLT_EN10MB);
+  const std::string router("\x02\x00\x00\x00\x00\x01", 6), next_hop("\x02\x00\x00\x00\x00\x02", 6);
+  const auto rewritten = [&](const std::function<std::string(const std::string&)>& frame, const std::string& name) {
+    std::vector<CapturedPacket> out = packets;
+    std::size_t ipv4 = 0;
+    for (auto& p : out) {
+      REQUIRE(p.data.size() >= 14);
+      if (p.data.compare(12, 2, std::string("\x08\x00", 2)) != 0) continue;  // ARP and the like stay as they are
+      p.data = frame(p.data);
+      p.orig_len = static_cast<std::uint32_t>(p.data.size());
+      ++ipv4;
+    }
+    REQUIRE(ipv4 >= 150);
+    return writtenPcap(linktype, out, name);
+  };
+  const std::string two_labels("\x00\x01\x00\x40\x00\x02\x01\x40", 8), one_label("\x00\x03\x01\x40", 4);
+  const std::string pppoe = rewritten(
+      [](const std::string& f) {
+        const std::string ip = f.substr(14);
+        const auto len = static_cast<std::uint16_t>(ip.size() + 2);
+        return f.substr(0, 12) + std::string("\x88\x64\x11\x00\x12\x34", 6) + static_cast<char>(len >> 8) +
+               static_cast<char>(len & 0xff) + std::string("\x00\x21", 2) + ip;
+      },
+      "pppoe.pcap");
+  const std::string pw = rewritten(
+      [&](const std::string& f) { return next_hop + router + "\x88\x47" + one_label + std::string(4, '\0') + f; },
+      "mpls-pw.pcap");
+  const std::string l3 = rewritten(
+      [&](const std::string& f) { return next_hop + router + "\x88\x47" + two_labels + f.substr(14); }, "mpls-ip.pcap");
+  const std::string plain_db = e2e::tmpPath("encap-plain.db");
+  REQUIRE(e2e::run({PROVAUDIT_BIN, "replay", "-q", "--db", plain_db, sample}).status == 0);
+  const std::string want = reportTextAs(plain_db, sample);
+  const std::multiset<std::string> want_leafs = storedClientLeafs(plain_db);
+  REQUIRE(want_leafs.size() == 4);
+  for (const std::string& file : {pppoe, pw, l3}) {
+    INFO(file);
+    const std::string db = e2e::tmpPath("encap.db");
+    const auto r = e2e::run({PROVAUDIT_BIN, "replay", "-q", "--db", db, file});
+    REQUIRE(r.status == 0);
+    CHECK(sqlScalar(db, "SELECT coalesce(sum(count), 0) FROM source_anomalies") == 0);
+    CHECK(storedClientLeafs(db) == want_leafs);
+    // (tshark reads a pseudowire's frames only when told to: Decode As.)
+    if (file != pw) CHECK(tsharkClientLeafs(file, file) == want_leafs);
+    if (file != l3) {
+      CHECK(reportTextAs(db, file) == want);  // the device's own MACs travel inside
+      continue;
+    }
+    // Over bare labels the frames' MACs are the label switches': the devices
+    // are the same five, by address, with the same certificates and classes.
+    const json::value plain = reportJson(plain_db), got = reportJson(db);
+    std::multiset<std::string> want_rows, got_rows;
+    for (const auto* rep : {&plain, &got}) {
+      for (const auto& d : rep->at("devices").as_array()) {
+        const auto& o = d.as_object();
+        (rep == &plain ? want_rows : got_rows)
+            .insert(json::serialize(o.at("ips")) + str(o.at("identity")) + certSha(o));
+        if (rep == &got) CHECK(str(o.at("mac")).rfind("02:00:00:00:00:", 0) != 0);
+      }
+    }
+    CHECK(got_rows == want_rows);
+  }
 }
 
 TEST_CASE("CSV report: contract header, RFC 4180 quoting, no formula injection") {

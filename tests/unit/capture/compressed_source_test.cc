@@ -175,6 +175,29 @@ TEST_CASE("gzip members and zstd frames one after another read as one capture") 
   }
 }
 
+TEST_CASE("a zstd file that begins with a skippable frame (as pzstd writes) reads as the capture inside") {
+  const std::vector<std::uint8_t> bytes = bigPcap(60, 300);
+  TempFile plain("skip.pcap");
+  plain.write(bytes);
+  std::string err;
+  const Read want = readFile(plain, err);
+  for (const std::uint8_t last_nibble : {0x0, 0x7, 0xf}) {
+    INFO(int(last_nibble));
+    std::vector<std::uint8_t> file = {
+        static_cast<std::uint8_t>(0x50 | last_nibble), 0x2a, 0x4d, 0x18, 2, 0, 0, 0, 'h', 'i'};
+    const auto frame = compressed(Compression::Zstd, bytes);
+    file.insert(file.end(), frame.begin(), frame.end());
+    TempFile packed("skip.pcap.zst");
+    packed.write(file);
+    CHECK(hasCaptureMagic(packed.str()));
+    (void)readsAs(packed, want);
+  }
+  // A skippable-looking first byte with another magic after it is not zstd.
+  TempFile other("skip-not.pcap");
+  other.write(std::vector<std::uint8_t>{0x50, 0x2a, 0x4d, 0x19, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0});
+  CHECK(!hasCaptureMagic(other.str()));
+}
+
 TEST_CASE("a cut or corrupt compressed file: every packet that inflated whole, then one line that says why") {
   const std::vector<std::uint8_t> bytes = bigPcap(1000, 800);
   TempFile plain("damaged.pcap");

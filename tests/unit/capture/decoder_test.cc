@@ -99,6 +99,83 @@ TEST_CASE("VLAN stack deeper than MAX_VLAN_TAGS is refused and counted") {
   CHECK(h.anomalies.get("vlan_stack_too_deep") == 1);
 }
 
+TEST_CASE("MPLS: a label stack carrying IPv4 or IPv6; the label switches' MACs are not the device's") {
+  Harness h;
+  // Two labels (the second the bottom of the stack), then IPv4.
+  Frame v4;
+  v4.u32(0x00010'0'40).u32(0x00020'1'40).frame(ipv4(PROTO_TCP, httpSegment(), 7, 8));
+  REQUIRE(h.run(LINKTYPE_ETHERNET, ethernet(0x8847, v4)));
+  CHECK(h.out.src.str() == "10.0.0.7");
+  CHECK_FALSE(h.out.src_mac);
+  CHECK(payloadText(h.out) == "GET /");
+  Frame v6;
+  v6.u32(0x00030'1'40).frame(ipv6(PROTO_TCP, httpSegment()));
+  REQUIRE(h.run(LINKTYPE_ETHERNET, ethernet(0x8100, Frame().u16(5).u16(0x8848).frame(v6))));  // behind a VLAN tag
+  CHECK(payloadText(h.out) == "GET /");
+  CHECK(h.out.vlan == 0);
+  CHECK(h.anomalies.total() == 0);
+}
+
+TEST_CASE("MPLS Ethernet pseudowire (control word): the inner frame's MACs and VLAN are reported") {
+  Harness h;
+  const std::vector<std::uint8_t> inner_mac{0x00, 0x0e, 0x08, 0x44, 0x55, 0x66};
+  Frame pw;
+  pw.u32(0x00040'1'40)  // one label, bottom of stack
+      .u32(0)           // control word
+      .frame(ethernet(0x8100, Frame().u16(33).u16(0x0800).frame(ipv4(PROTO_TCP, httpSegment())), inner_mac));
+  REQUIRE(h.run(LINKTYPE_ETHERNET, ethernet(0x8847, pw)));
+  CHECK(h.out.src_mac->str() == "00:0e:08:44:55:66");
+  CHECK(h.out.vlan == 33);
+  CHECK(payloadText(h.out) == "GET /");
+}
+
+TEST_CASE("MPLS malformed: truncated, too deep, or a payload that is neither IP nor a pseudowire") {
+  Harness h;
+  CHECK_FALSE(h.run(LINKTYPE_ETHERNET, ethernet(0x8847, Frame().u16(1))));
+  CHECK(h.anomalies.get("truncated_mpls_header") == 1);
+  CHECK_FALSE(h.run(LINKTYPE_ETHERNET, ethernet(0x8847, Frame().u32(0x00010'1'40))));  // nothing after the stack
+  CHECK(h.anomalies.get("truncated_mpls_header") == 2);
+  Frame deep;
+  for (int i = 0; i < MAX_MPLS_LABELS; ++i) deep.u32(0x00010'0'40);
+  deep.u32(0x00010'1'40).frame(ipv4(PROTO_TCP, httpSegment()));
+  CHECK_FALSE(h.run(LINKTYPE_ETHERNET, ethernet(0x8847, deep)));
+  CHECK(h.anomalies.get("mpls_stack_too_deep") == 1);
+  CHECK_FALSE(h.run(LINKTYPE_ETHERNET, ethernet(0x8847, Frame().u32(0x00010'1'40).u32(0x90000000))));
+  CHECK(h.anomalies.get("unsupported_mpls_payload") == 1);
+  // Pseudowires inside pseudowires: bounded as tunnels are.
+  Frame nested = ethernet(0x0800, ipv4(PROTO_TCP, httpSegment()));
+  for (int i = 0; i <= MAX_TUNNEL_DEPTH; ++i) nested = ethernet(0x8847, Frame().u32(0x00010'1'40).u32(0).frame(nested));
+  CHECK_FALSE(h.run(LINKTYPE_ETHERNET, nested));
+  CHECK(h.anomalies.get("tunnel_depth_exceeded") == 1);
+}
+
+TEST_CASE("PPPoE session: IPv4 and IPv6 read; the link's own protocols are not ours; bad headers counted") {
+  Harness h;
+  const auto pppoe = [](std::uint16_t protocol, const Frame& payload) {
+    return Frame()
+        .u8(0x11)
+        .u8(0x00)
+        .u16(0x1234)
+        .u16(static_cast<std::uint16_t>(payload.size() + 2))
+        .u16(protocol)
+        .frame(payload);
+  };
+  REQUIRE(h.run(LINKTYPE_ETHERNET, ethernet(0x8864, pppoe(0x0021, ipv4(PROTO_TCP, httpSegment(), 7, 8)))));
+  CHECK(h.out.src.str() == "10.0.0.7");
+  CHECK(h.out.src_mac->str() == "00:0e:08:ab:cd:ef");  // the PPPoE client's own frame
+  CHECK(payloadText(h.out) == "GET /");
+  REQUIRE(h.run(LINKTYPE_ETHERNET, ethernet(0x8864, pppoe(0x0057, ipv6(PROTO_TCP, httpSegment())))));
+  CHECK(payloadText(h.out) == "GET /");
+  CHECK_FALSE(h.run(LINKTYPE_ETHERNET, ethernet(0x8864, pppoe(0xc021, Frame().zeros(8)))));  // LCP
+  CHECK_FALSE(h.run(LINKTYPE_ETHERNET, ethernet(0x8863, Frame().zeros(20))));                // discovery
+  CHECK(h.anomalies.total() == 0);
+  CHECK_FALSE(h.run(LINKTYPE_ETHERNET, ethernet(0x8864, Frame().u8(0x11).u8(0))));
+  CHECK(h.anomalies.get("truncated_pppoe_header") == 1);
+  CHECK_FALSE(
+      h.run(LINKTYPE_ETHERNET, ethernet(0x8864, Frame().u8(0x11).u8(0x09).u16(1).u16(2).u16(0x0021))));  // PADI code
+  CHECK(h.anomalies.get("bad_pppoe_header") == 1);
+}
+
 TEST_CASE("Linux SLL: the sender's MAC comes from the cooked header") {
   Harness h;
   Frame f;
