@@ -2086,7 +2086,10 @@ class FilteredReport final : public ReportStream {
     }
   }
   // A device or server row: copied as is into JSON, decoded for CSV and HTML.
+  // A device without its document (a database damaged by hand) is left out,
+  // as the report command leaves it out: never an empty JSON element.
   void row(std::string& out, const std::string& text, bool server) {
+    if (text.empty()) return;
     if (format_ == ReportFormat::Json) {
       out += first_ ? "\n" : ",\n";
       out += text;

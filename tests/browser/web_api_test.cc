@@ -431,6 +431,26 @@ TEST_CASE("export streams the report formats and honours the filter") {
   CHECK(get(port, "/api/export?format=pdf").result() == http::status::bad_request);
 }
 
+TEST_CASE("a device whose document is missing (a database damaged by hand) is left out of the export, as of the report") {
+  const std::string db = database("nodoc", {"spa_mixed_tls12.pcap"});
+  {
+    sqlite3* raw = nullptr;
+    REQUIRE(sqlite3_open(db.c_str(), &raw) == SQLITE_OK);
+    provaudit::SqlitePtr conn(raw);
+    REQUIRE(sqlite3_exec(raw, "DELETE FROM device_docs WHERE id = (SELECT min(id) FROM device_docs)", nullptr, nullptr,
+                         nullptr) == SQLITE_OK);
+    REQUIRE(sqlite3_changes(raw) == 1);
+  }
+  Server s(db);
+  const Response js = get(s.server.port(), "/api/export?format=json");
+  REQUIRE(js.result() == http::status::ok);
+  json::value report;
+  REQUIRE_NOTHROW(report = json::parse(js.body()));
+  CHECK(report.at("devices").as_array().size() == 4);
+  const Response csv = get(s.server.port(), "/api/export?format=csv");
+  CHECK(std::count(csv.body().begin(), csv.body().end(), '\n') == 5);  // the header and four devices
+}
+
 TEST_CASE("a filtered export lists only the servers its devices talked to") {
   // audit_cases: HTTP and HTTPS servers; the cloned-certificate devices only used HTTPS.
   Server s(database("audit", {"audit_cases.pcap"}));
