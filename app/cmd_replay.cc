@@ -218,7 +218,24 @@ int runReplay(const CommonOptions& common, const ReplayOptions& opts) {
       r.rec.status = "error";
       r.rec.error = r.src->error();
     }
-    if (r.rec.packets > 0 || r.st != capture::ReadStatus::Error) ++pipe.totals().sources_ok;
+    if (const std::uint64_t damaged = r.src->damagedSkipped(); damaged > 0) {
+      // Packets the file damaged, each in a block of its own: the ones after
+      // them were read. Without any packet read, the file is as good as unreadable.
+      const std::string what = terminalText(r.src->name()) + ": " +
+                               counted(damaged, "damaged packet block", "damaged packet blocks") +
+                               " skipped, the packets after " + (damaged == 1 ? "it" : "them") +
+                               " read (the first: " + r.src->firstDamage() + ")";
+      r.anomalies.inc(PA_ANOMALY("capture_block_damaged"), damaged);
+      pipe.anomalies().inc(PA_ANOMALY("capture_block_damaged"), damaged);
+      if (r.rec.packets == 0 && r.st != capture::ReadStatus::Error) {
+        printError(what);
+        r.rec.status = "error";
+        r.rec.error = what;
+      } else {
+        std::fprintf(stderr, "provaudit: warning: %s\n", what.c_str());
+      }
+    }
+    if (r.rec.packets > 0 || r.rec.status != "error") ++pipe.totals().sources_ok;
     else ++pipe.totals().sources_failed;
     pipe.totals().packets += r.rec.packets;
     pipe.totals().bytes += r.rec.bytes;

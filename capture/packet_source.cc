@@ -76,6 +76,8 @@ class InflatedSource final : public PacketSource {
     if (st == ReadStatus::Packet) return st;
     // The capture inside ended or broke: stop the inflating, and hear why it stopped.
     const std::string inner_error = st == ReadStatus::Error ? inner_->error() : std::string();
+    damaged_ = inner_->damagedSkipped();
+    first_damage_ = inner_->firstDamage();
     inner_.reset();
     const std::string inflate_error = inflater_->finish();
     if (!inflate_error.empty()) {
@@ -90,6 +92,8 @@ class InflatedSource final : public PacketSource {
   std::uint64_t bytesRead() const override { return inflater_->compressedBytesRead(); }
   std::optional<std::uint64_t> totalBytes() const override { return size_; }
   std::string name() const override { return name_; }
+  std::uint64_t damagedSkipped() const override { return inner_ ? inner_->damagedSkipped() : damaged_; }
+  std::string firstDamage() const override { return inner_ ? inner_->firstDamage() : first_damage_; }
 
  private:
   std::unique_ptr<Inflater> inflater_;
@@ -97,6 +101,8 @@ class InflatedSource final : public PacketSource {
   std::string name_;
   std::optional<std::uint64_t> size_;
   std::string error_;
+  std::uint64_t damaged_ = 0;  // the inner reader's, once it is gone
+  std::string first_damage_;
 };
 
 // What compression we do not read the first bytes announce, if one.

@@ -33,6 +33,11 @@ class PacketSource {
   // File size; nullopt for stdin and other non-regular files.
   virtual std::optional<std::uint64_t> totalBytes() const = 0;
   virtual std::string name() const = 0;
+  // Packet records that were damaged but whose end was known (a pcapng block's
+  // length frames it): skipped, and the records after them read. The first
+  // one's byte offset and reason, for one line.
+  virtual std::uint64_t damagedSkipped() const { return 0; }
+  virtual std::string firstDamage() const { return {}; }
 };
 
 // Opens a capture file, telling the format by its first four bytes: classic

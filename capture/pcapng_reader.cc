@@ -111,6 +111,17 @@ PcapngFileSource::BlockResult PcapngFileSource::fail(const std::string& reason) 
   return BlockResult::Failed;
 }
 
+PcapngFileSource::BlockResult PcapngFileSource::damaged(const std::string& reason) {
+  // Its leading and trailing lengths agree: the blocks after it are where
+  // they should be, and a damaged packet costs that packet (Wireshark stops
+  // at it). It keeps its frame number, so the frames after it keep theirs.
+  ++frame_;
+  if (damaged_blocks_++ == 0) {
+    first_damage_ = "pcapng block at byte offset " + std::to_string(block_start_) + ": " + reason;
+  }
+  return BlockResult::Skipped;
+}
+
 bool PcapngFileSource::readU64(ByteReader& r, std::uint64_t& out) const {
   // Two 32-bit words, each in the section's byte order, most significant first
   // for big-endian sections and least significant first otherwise.
@@ -270,7 +281,7 @@ PcapngFileSource::BlockResult PcapngFileSource::onEnhancedPacket(ByteReader body
   std::uint32_t interface_id = 0, ts_high = 0, ts_low = 0, captured = 0, original = 0;
   if (!readU32(body, interface_id) || !readU32(body, ts_high) || !readU32(body, ts_low) || !readU32(body, captured) ||
       !readU32(body, original)) {
-    return fail("enhanced packet block too short");
+    return damaged("enhanced packet block too short");
   }
   const std::uint64_t units = (static_cast<std::uint64_t>(ts_high) << 32) | ts_low;
   return emitPacket(interface_id, units, captured, original, body, out);
@@ -283,7 +294,7 @@ PcapngFileSource::BlockResult PcapngFileSource::onObsoletePacket(ByteReader body
   std::uint32_t ts_high = 0, ts_low = 0, captured = 0, original = 0;
   if (!readU16(body, interface_id) || !body.skip(sizeof(std::uint16_t)) || !readU32(body, ts_high) ||
       !readU32(body, ts_low) || !readU32(body, captured) || !readU32(body, original)) {
-    return fail("packet block too short");
+    return damaged("packet block too short");
   }
   const std::uint64_t units = (static_cast<std::uint64_t>(ts_high) << 32) | ts_low;
   return emitPacket(interface_id, units, captured, original, body, out);
@@ -293,8 +304,8 @@ PcapngFileSource::BlockResult PcapngFileSource::onSimplePacket(ByteReader body, 
   // §4.4: original length(4) | packet data, padded to 32 bits. The packet is on
   // interface 0; its captured length is the original length cut to the snap length.
   std::uint32_t original = 0;
-  if (!readU32(body, original)) return fail("simple packet block too short");
-  if (interfaces_.empty()) return fail("simple packet block in a section without an interface");
+  if (!readU32(body, original)) return damaged("simple packet block too short");
+  if (interfaces_.empty()) return damaged("simple packet block in a section without an interface");
   const Interface& itf = interfaces_.front();
   const std::uint32_t captured = itf.snaplen != 0 && itf.snaplen < original ? itf.snaplen : original;
   return emitPacket(0, std::nullopt, captured, original, body, out);
@@ -305,19 +316,19 @@ PcapngFileSource::BlockResult PcapngFileSource::emitPacket(std::uint32_t interfa
                                                            std::uint32_t captured, std::uint32_t original,
                                                            ByteReader& body, RawPacket& out) {
   if (interface_id >= interfaces_.size()) {
-    return fail("interface id " + std::to_string(interface_id) + " not declared (the section has " +
-                std::to_string(interfaces_.size()) + ")");
+    return damaged("interface id " + std::to_string(interface_id) + " not declared (the section has " +
+                   std::to_string(interfaces_.size()) + ")");
   }
   Bytes data;
   if (!body.readBytes(captured, data)) {
-    return fail("captured length " + std::to_string(captured) + " exceeds the block (" +
-                std::to_string(body.remaining()) + " bytes left)");
+    return damaged("captured length " + std::to_string(captured) + " exceeds the block (" +
+                   std::to_string(body.remaining()) + " bytes left)");
   }
   const Interface& itf = interfaces_[interface_id];
   std::int64_t ts_ns = last_ts_ns_;  // a Simple Packet Block carries no timestamp
   if (ts_units) {
     const auto ns = toNanoseconds(*ts_units, itf.units_per_second, itf.offset_seconds);
-    if (!ns) return fail("timestamp out of range");
+    if (!ns) return damaged("timestamp out of range");
     ts_ns = *ns;
   }
   last_ts_ns_ = ts_ns;

@@ -56,6 +56,8 @@ class PcapngFileSource final : public PacketSource {
   // Blocks read and ignored (name resolution, statistics, secrets, custom, unknown).
   [[nodiscard]] std::uint64_t skippedBlocks() const { return skipped_blocks_; }
   [[nodiscard]] std::uint64_t sections() const { return sections_; }
+  std::uint64_t damagedSkipped() const override { return damaged_blocks_; }
+  std::string firstDamage() const override { return first_damage_; }
 
  private:
   struct Interface {
@@ -80,6 +82,8 @@ class PcapngFileSource final : public PacketSource {
   BlockResult emitPacket(std::uint32_t interface_id, std::optional<std::uint64_t> ts_units, std::uint32_t captured,
                          std::uint32_t original, ByteReader& body, RawPacket& out);
   BlockResult fail(const std::string& reason);
+  // A packet block whose content is wrong but whose length is sound: skipped.
+  BlockResult damaged(const std::string& reason);
   BlockResult truncated(std::size_t have, std::size_t want);
 
   // Fields in the section's byte order.
@@ -101,6 +105,8 @@ class PcapngFileSource final : public PacketSource {
   std::uint64_t frame_ = 0;
   std::int64_t last_ts_ns_ = 0;  // a Simple Packet Block has no timestamp: it takes the previous one
   std::uint64_t skipped_blocks_ = 0;
+  std::uint64_t damaged_blocks_ = 0;
+  std::string first_damage_;
   std::uint64_t sections_ = 0;
   bool finished_ = false;
   std::string error_;

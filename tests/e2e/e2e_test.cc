@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -1401,6 +1402,57 @@ TEST_CASE("the capture through PPPoE, an MPLS pseudowire or IP over MPLS labels:
     }
     CHECK(got_rows == want_rows);
   }
+}
+
+TEST_CASE("a pcapng packet block damaged inside (its length sound) costs that packet: the rest is read, and said") {
+  // Wireshark stops at such a block; the devices after it were lost.
+  REQUIRE(e2e::haveTool("editcap"));
+  const std::string sample = e2e::samplePath("spa_mixed_tls12.pcap");
+  const std::string ng = e2e::tmpPath("damaged-source.pcapng");
+  REQUIRE(e2e::run({"editcap", "-F", "pcapng", sample, ng}).status == 0);
+  std::string bytes = e2e::readFile(ng);
+  // The Enhanced Packet Blocks' offsets (little-endian: editcap writes this host's order).
+  std::vector<std::size_t> epbs;
+  const auto u32 = [&bytes](std::size_t at) {
+    std::uint32_t v = 0;
+    std::memcpy(&v, bytes.data() + at, sizeof v);
+    return v;
+  };
+  for (std::size_t at = 0; at + 8 <= bytes.size(); at += u32(at + 4)) {
+    REQUIRE(u32(at + 4) >= 12);
+    if (u32(at) == 6) epbs.push_back(at);
+  }
+  REQUIRE(epbs.size() == 163);
+  // A bare ACK in the middle of the capture (it carries nothing the audit reads).
+  const std::vector<std::string> acks =
+      tsharkFrames(sample, "tcp.len == 0 && tcp.flags.syn == 0 && tcp.flags.fin == 0 && tcp.flags.reset == 0");
+  REQUIRE(acks.size() > 20);
+  const std::size_t victim = std::stoul(acks[acks.size() / 2]) - 1;
+  const std::uint32_t undeclared = 7;
+  std::string one = bytes;
+  std::memcpy(one.data() + epbs[victim] + 8, &undeclared, sizeof undeclared);  // its interface id
+  const std::string damaged = e2e::tmpPath("damaged.pcapng");
+  std::ofstream(damaged, std::ios::binary) << one;
+  const std::string whole = e2e::tmpPath("damaged-whole.db"), db = e2e::tmpPath("damaged.db");
+  REQUIRE(e2e::run({PROVAUDIT_BIN, "replay", "-q", "--db", whole, sample}).status == 0);
+  const auto r = e2e::run({PROVAUDIT_BIN, "replay", "-q", "--db", db, damaged});
+  INFO(r.err);
+  CHECK(r.status == 0);
+  CHECK(r.err == "provaudit: warning: " + damaged +
+                     ": 1 damaged packet block skipped, the packets after it read (the first: pcapng block at byte "
+                     "offset " + std::to_string(epbs[victim]) + ": interface id 7 not declared (the section has 1))\n");
+  CHECK(reportTextAs(db, damaged) == reportTextAs(whole, sample));
+  CHECK(anomalyCount(db, "capture_block_damaged") == 1);
+  CHECK(sqlScalar(db, "SELECT packets FROM sources") == 162);
+  // Every packet block damaged: nothing read, an error as for an unreadable file.
+  std::string all = bytes;
+  for (const std::size_t at : epbs) std::memcpy(all.data() + at + 8, &undeclared, sizeof undeclared);
+  const std::string none = e2e::tmpPath("all-damaged.pcapng");
+  std::ofstream(none, std::ios::binary) << all;
+  const auto bad = e2e::run({PROVAUDIT_BIN, "replay", "-q", "--db", e2e::tmpPath("all-damaged.db"), none});
+  CHECK(bad.status == 1);
+  CHECK(bad.err.rfind("provaudit: error: " + none + ": 163 damaged packet blocks skipped", 0) == 0);
+  CHECK(std::count(bad.err.begin(), bad.err.end(), '\n') == 1);
 }
 
 TEST_CASE("CSV report: contract header, RFC 4180 quoting, no formula injection") {

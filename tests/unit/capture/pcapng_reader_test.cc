@@ -62,6 +62,26 @@ void expectErrorAt(const std::string& name, const PcapngBuilder& f, std::size_t 
   CHECK(src->next(p) == ReadStatus::Error);
 }
 
+// A damaged packet block at `offset` whose lengths are sound: skipped and
+// counted, the packets around it read (`good`), the frames after it numbered
+// as in the file, and the first damage named with its offset.
+void expectSkippedAt(const std::string& name, const PcapngBuilder& f, std::size_t offset,
+                     const std::vector<std::string>& good, const std::string& reason) {
+  TempFile file(name);
+  file.write(f.data());
+  auto src = openOk(file);
+  const Read r = readAll(*src);
+  INFO(src->firstDamage());
+  CHECK(r.data == good);
+  CHECK(r.last == ReadStatus::End);
+  CHECK(src->error().empty());
+  CHECK(src->damagedSkipped() == 1);
+  CHECK(src->firstDamage().find("pcapng block at byte offset " + std::to_string(offset) + ": ") == 0);
+  CHECK(src->firstDamage().find(reason) != std::string::npos);
+  REQUIRE(!r.packets.empty());
+  CHECK(r.packets.back().ref.frame == good.size() + 1);
+}
+
 // A section with one Ethernet interface and one good packet, for the malformed-block tests.
 PcapngBuilder withOneGoodPacket() {
   PcapngBuilder f;
@@ -175,8 +195,8 @@ TEST_CASE("pcapng: a new section forgets the interfaces of the previous one") {
   PcapngBuilder f;
   f.idb(LINKTYPE_ETHERNET).idb(LINKTYPE_ETHERNET).epb(1, 1, "section 1 eth1").shb(false).idb(LINKTYPE_ETHERNET);
   const std::size_t bad = f.size();
-  f.epb(1, 2, "section 2 has no interface 1");
-  expectErrorAt("forgotten.pcapng", f, bad, {"section 1 eth1"}, "interface id 1 not declared");
+  f.epb(1, 2, "section 2 has no interface 1").epb(0, 3, "section 2 eth0");
+  expectSkippedAt("forgotten.pcapng", f, bad, {"section 1 eth1", "section 2 eth0"}, "interface id 1 not declared");
 }
 
 TEST_CASE("pcapng: Simple Packet Block is on interface 0, cut to its snap length, with the previous packet's time") {
@@ -274,35 +294,38 @@ TEST_CASE("pcapng malformed: EPB captured length beyond the block") {
   PcapngBuilder f = withOneGoodPacket();
   const std::size_t bad = f.size();
   f.block(PCAPNG_EPB, f.epbBody(0, 2, Frame().text("eight by"), 9, 9));  // claims 9 captured bytes, holds 8
-  expectErrorAt("caplen.pcapng", f, bad, {"good"}, "captured length 9 exceeds the block (8 bytes left)");
+  f.epb(0, 3, "after");
+  expectSkippedAt("caplen.pcapng", f, bad, {"good", "after"}, "captured length 9 exceeds the block (8 bytes left)");
 }
 
 TEST_CASE("pcapng malformed: EPB captured length of 2^32-1") {
   PcapngBuilder f = withOneGoodPacket();
   const std::size_t bad = f.size();
   f.block(PCAPNG_EPB, f.epbBody(0, 2, Frame().text("tiny"), 0xFFFFFFFF, 4));
-  expectErrorAt("caplen_max.pcapng", f, bad, {"good"}, "captured length 4294967295 exceeds the block");
+  f.epb(0, 3, "after");
+  expectSkippedAt("caplen_max.pcapng", f, bad, {"good", "after"}, "captured length 4294967295 exceeds the block");
 }
 
 TEST_CASE("pcapng malformed: EPB too short for its fixed fields") {
   PcapngBuilder f = withOneGoodPacket();
   const std::size_t bad = f.size();
   f.block(PCAPNG_EPB, Frame().u32le(0).u32le(0).u32le(0).u32le(0));  // 16 of 20 fixed bytes
-  expectErrorAt("epb_short.pcapng", f, bad, {"good"}, "enhanced packet block too short");
+  f.epb(0, 3, "after");
+  expectSkippedAt("epb_short.pcapng", f, bad, {"good", "after"}, "enhanced packet block too short");
 }
 
 TEST_CASE("pcapng malformed: interface id out of range") {
   PcapngBuilder f = withOneGoodPacket();
   const std::size_t bad = f.size();
-  f.epb(1, 2, "on an interface never declared");
-  expectErrorAt("ifid.pcapng", f, bad, {"good"}, "interface id 1 not declared (the section has 1)");
+  f.epb(1, 2, "on an interface never declared").epb(0, 3, "after");
+  expectSkippedAt("ifid.pcapng", f, bad, {"good", "after"}, "interface id 1 not declared (the section has 1)");
 }
 
 TEST_CASE("pcapng malformed: packet before any interface") {
   PcapngBuilder f;
   const std::size_t bad = f.size();
-  f.spb("no interface");
-  expectErrorAt("no_idb.pcapng", f, bad, {}, "simple packet block in a section without an interface");
+  f.spb("no interface").idb(LINKTYPE_ETHERNET).spb("after");
+  expectSkippedAt("no_idb.pcapng", f, bad, {"after"}, "simple packet block in a section without an interface");
 }
 
 TEST_CASE("pcapng malformed: SPB original length beyond the block, no snap length") {
@@ -310,7 +333,8 @@ TEST_CASE("pcapng malformed: SPB original length beyond the block, no snap lengt
   f.idb(LINKTYPE_ETHERNET, InterfaceOptions().snapLength(0)).spb("ok");
   const std::size_t bad = f.size();
   f.spb("xyz", 1500);  // 1500 bytes on the wire, nothing cut them, 4 in the block
-  expectErrorAt("spb_len.pcapng", f, bad, {"ok"}, "captured length 1500 exceeds the block (4 bytes left)");
+  f.spb("after");
+  expectSkippedAt("spb_len.pcapng", f, bad, {"ok", "after"}, "captured length 1500 exceeds the block (4 bytes left)");
 }
 
 TEST_CASE("pcapng malformed: IDB too short") {
@@ -344,8 +368,8 @@ TEST_CASE("pcapng malformed: if_tsresol finer than 64 bits can count") {
 TEST_CASE("pcapng malformed: timestamp beyond what nanoseconds since 1970 hold") {
   PcapngBuilder f = withOneGoodPacket();
   const std::size_t bad = f.size();
-  f.epb(0, 0xFFFFFFFFFFFFFFFFULL, "year 586524");
-  expectErrorAt("ts_range.pcapng", f, bad, {"good"}, "timestamp out of range");
+  f.epb(0, 0xFFFFFFFFFFFFFFFFULL, "year 586524").epb(0, 3, "after");
+  expectSkippedAt("ts_range.pcapng", f, bad, {"good", "after"}, "timestamp out of range");
 }
 
 TEST_CASE("pcapng malformed: truncated final block") {
