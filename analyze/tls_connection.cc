@@ -199,22 +199,25 @@ void TlsConnection::finishRecord(Side side, Direction& d, const std::span<const 
 // record of a side after its ChangeCipherSpec. The header alone tells enough.
 void TlsConnection::onOpaqueRecord(Direction& d) {
   switch (static_cast<ContentType>(d.content_type)) {
-    case ContentType::ApplicationData:
-      application_data_seen_ = true;
-      break;
     case ContentType::Alert:
       addAlert(TlsAlert{0, 0, true});
       break;
     case ContentType::Handshake:
       // The first encrypted handshake record of a side is its Finished. A later
-      // one, once the handshake is over and data has flowed, is a HelloRequest
-      // or a new ClientHello: a renegotiation, whose certificates travel
-      // encrypted (Apache per-directory SSLVerifyClient does this).
+      // one, once the handshake is over (data may have flowed or not yet), is
+      // a HelloRequest or a new ClientHello, or the answer to one. Both sides
+      // handshaking again is a renegotiation, whose certificates travel
+      // encrypted (Apache per-directory SSLVerifyClient does this); one side
+      // alone was refused (a no_renegotiation alert: OpenSSL 3 refuses a
+      // client's by default), and nothing was asked.
       if (!d.finished_seen) {
         d.finished_seen = true;
-      } else if (summary_.handshake_complete && application_data_seen_) {
-        summary_.renegotiation = true;
-        done_ = true;
+      } else if (summary_.handshake_complete) {
+        d.handshakes_again = true;
+        if (client_.handshakes_again && server_.handshakes_again) {
+          summary_.renegotiation = true;
+          done_ = true;
+        }
       }
       break;
     default:

@@ -123,6 +123,7 @@ class TlsConnection {
     bool first_byte_seen = false;
     bool encrypted = false;                // this side sent ChangeCipherSpec: its records are opaque
     bool finished_seen = false;            // first encrypted handshake record (Finished) went by
+    bool handshakes_again = false;         // ... and another after it: this side renegotiates, or answers one
     bool handshake_lost = false;           // a gap cut a handshake message: walk records only
     bool resync = false;                   // a gap ended between records: the next header must look right
     bool message_check = false;            // ... and its payload begin like a message (resyncAt)
@@ -157,7 +158,6 @@ class TlsConnection {
   Direction client_;
   Direction server_;
   bool server_full_handshake_ = false;   // Certificate/ServerKeyExchange/CertificateRequest/ServerHelloDone seen
-  bool application_data_seen_ = false;   // either side, after or during the handshake
   bool client_key_exchange_ = false;     // the client's ClientKeyExchange went by in clear (TLS <= 1.2)
   bool done_ = false;                    // nothing more to learn (TLS 1.3, renegotiation, watch over)
   bool error_ = false;

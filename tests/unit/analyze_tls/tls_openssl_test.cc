@@ -286,6 +286,47 @@ TEST_CASE("openssl: TLS 1.2 renegotiation after the first request") {
   CHECK(replay.summary().handshake_complete);
 }
 
+TEST_CASE("openssl: TLS 1.2 renegotiation before any application data") {
+  const auto server_ctx = serverContext({.request_cert = false, .max_version = TLS1_2_VERSION});
+  const auto client_ctx = clientContext(true);
+  MemoryPair pair(client_ctx.get(), server_ctx.get());
+  pair.handshake();
+  pair.renegotiate();  // the server asks at once, before the client's request
+  const Replay replay(pair.transcript());
+  CHECK(replay.anomalies.total() == 0);
+  CHECK(replay.summary().renegotiation);
+  CHECK(replay.state == ParseState::Done);
+  CHECK_FALSE(replay.summary().client_certificates);
+}
+
+TEST_CASE("openssl: a client's renegotiation that the server refuses is no renegotiation") {
+  // OpenSSL 3 servers refuse a client's renegotiation unless told otherwise:
+  // a no_renegotiation alert, and no handshake of theirs, so nothing was asked.
+  const auto server_ctx = serverContext({.request_cert = false, .max_version = TLS1_2_VERSION});
+  const auto client_ctx = clientContext(true);
+  MemoryPair pair(client_ctx.get(), server_ctx.get());
+  pair.handshake();
+  pair.exchange();
+  const std::size_t before = pair.transcript().size();
+  tc::require(SSL_renegotiate(pair.client()) == 1, "SSL_renegotiate");
+  (void)SSL_do_handshake(pair.client());  // sends the encrypted ClientHello, waits
+  ERR_clear_error();
+  for (int round = 0; round < 3; ++round) {  // (each read moves what was written after it)
+    pair.read(pair.server());  // answers with the alert
+    pair.read(pair.client());
+  }
+  const Replay replay(pair.transcript());
+  // The client asked, the server answered (its alert).
+  const auto& t = pair.transcript();
+  REQUIRE(t.size() > before + 1);
+  CHECK(t[before].side == Side::Client);
+  CHECK(std::any_of(t.begin() + static_cast<std::ptrdiff_t>(before), t.end(),
+                    [](const Chunk& c) { return c.side == Side::Server; }));
+  CHECK(replay.summary().handshake_complete);
+  CHECK_FALSE(replay.summary().renegotiation);
+  CHECK(replay.state == ParseState::NeedMore);  // still watching
+}
+
 TEST_CASE("openssl: a gap in the client's handshake bytes") {
   const auto server_ctx = serverContext({.max_version = TLS1_2_VERSION});
   const auto client_ctx = clientContext(true);

@@ -352,10 +352,48 @@ TEST_CASE("tls: renegotiation after application data") {
   REQUIRE(f.summary().handshake_complete);
   CHECK(f.client(record(23, Buf(100, 0x42))) == ParseState::NeedMore);  // GET /profile.cfg
   CHECK_FALSE(f.summary().renegotiation);
-  // Encrypted HelloRequest from the server (Apache per-directory SSLVerifyClient).
-  CHECK(f.server(handshakeRecord(Buf(40, 0x99))) == ParseState::Done);
+  // Encrypted HelloRequest from the server (Apache per-directory SSLVerifyClient),
+  // answered by the client's encrypted ClientHello.
+  CHECK(f.server(handshakeRecord(Buf(40, 0x99))) == ParseState::NeedMore);
+  CHECK_FALSE(f.summary().renegotiation);
+  CHECK(f.client(handshakeRecord(Buf(200, 0x98))) == ParseState::Done);
   CHECK(f.summary().renegotiation);
   CHECK(f.anomalies.total() == 0);
+}
+
+TEST_CASE("tls: renegotiation before any application data") {
+  // The server asks at once (OpenSSL's s_server 'R' a second after the handshake).
+  Feeder f;
+  f.client(ClientHelloParts{}.record());
+  f.server(handshakeRecord(serverFlight(certificateRequestBody12(CA_NAME))));
+  f.client(cat({handshakeRecord(handshake(11, certificateBody({}))), CCS, handshakeRecord(Buf(40, 0xee))}));
+  f.server(cat({CCS, handshakeRecord(Buf(40, 0xef))}));
+  REQUIRE(f.summary().handshake_complete);
+  CHECK(f.server(handshakeRecord(Buf(40, 0x99))) == ParseState::NeedMore);  // HelloRequest
+  CHECK(f.client(handshakeRecord(Buf(200, 0x98))) == ParseState::Done);     // ClientHello
+  CHECK(f.summary().renegotiation);
+}
+
+TEST_CASE("tls: a renegotiation the other side refuses (an alert answers it) is none") {
+  for (const bool client_asks : {true, false}) {
+    INFO(client_asks);
+    Feeder f;
+    f.client(ClientHelloParts{}.record());
+    f.server(handshakeRecord(serverFlight(certificateRequestBody12(CA_NAME))));
+    f.client(cat({handshakeRecord(handshake(11, certificateBody({}))), CCS, handshakeRecord(Buf(40, 0xee))}));
+    f.server(cat({CCS, handshakeRecord(Buf(40, 0xef))}));
+    f.client(record(23, Buf(100, 0x42)));
+    // A ClientHello (or HelloRequest), then an encrypted no_renegotiation alert, then data on.
+    if (client_asks) {
+      f.client(handshakeRecord(Buf(200, 0x98)));
+      f.server(record(21, Buf(26, 0x97)));
+    } else {
+      f.server(handshakeRecord(Buf(40, 0x99)));
+      f.client(record(21, Buf(26, 0x97)));
+    }
+    CHECK(f.server(record(23, Buf(100, 0x43))) == ParseState::NeedMore);
+    CHECK_FALSE(f.summary().renegotiation);
+  }
 }
 
 TEST_CASE("tls: a Finished after False Start data is not a renegotiation") {
