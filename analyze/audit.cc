@@ -587,6 +587,9 @@ class Auditor {
         const HttpObservation& h = *ev->http;
         ++d.http_requests;
         user_agents.add(d.user_agents, h.user_agent);
+        // A proxy's CONNECT names a host, not a profile, and exposes none: the
+        // tunnel's own handshake is read as any other.
+        if (isTunnelRequest(h)) continue;
         urls.add(d.urls, h.uri);
         if (!h.over_tls) {
           plaintext = true;
@@ -946,7 +949,7 @@ ObservationClaims claimsOf(const TlsObservation& t, const RuleSet& rules) {
 ObservationClaims claimsOf(const HttpObservation& h, const RuleSet& rules) {
   ObservationClaims out;
   if (!h.user_agent.empty()) addClaims(out.claims, rules.matchUserAgent(h.user_agent), "user-agent", h.user_agent, h.flow);
-  if (!h.uri.empty()) addClaims(out.claims, rules.matchUrl(h.uri), "url", h.uri, h.flow);
+  if (!h.uri.empty() && !isTunnelRequest(h)) addClaims(out.claims, rules.matchUrl(h.uri), "url", h.uri, h.flow);
   if (!h.body.empty()) addClaims(out.claims, rules.matchPostBody(h.body), "post-body", h.body, h.flow);
   return out;
 }

@@ -100,6 +100,21 @@ class FlowAnalyzer : public StreamHandler {
 
   StreamVerdict onData(const FlowInfo& flow, Side side, std::span<const std::uint8_t> bytes,
                        const PacketRef& pkt) override {
+    std::vector<std::uint8_t> tunnel_start;
+    if (tunnel_answer_ && side == Side::Server) {
+      // The proxy's answer to CONNECT, then the tunnel's first bytes.
+      switch (skipTunnelAnswer(bytes, tunnel_start)) {
+        case TunnelAnswer::Pending:
+          return StreamVerdict::Continue;
+        case TunnelAnswer::TooLong:
+          mode_ = Mode::Done;
+          return StreamVerdict::Bypass;
+        case TunnelAnswer::Over:
+          if (tunnel_start.empty()) return StreamVerdict::Continue;
+          bytes = tunnel_start;
+          break;
+      }
+    }
     switch (mode_) {
       case Mode::Detect:
         return detect(flow, side, bytes, pkt);
@@ -142,7 +157,7 @@ class FlowAnalyzer : public StreamHandler {
 
   std::size_t heldBytes() const override {
     std::size_t n = prefix_[0].capacity() + prefix_[1].capacity() + server_held_.capacity() +
-                    server_held_gaps_.capacity() * sizeof(server_held_gaps_[0]);
+                    server_held_gaps_.capacity() * sizeof(server_held_gaps_[0]) + tunnel_answer_head_.capacity();
     if (tls_) n += tls_->heldBytes();
     if (dec_) n += dec_->heldBytes();
     if (null_) n += null_->heldBytes();
@@ -483,7 +498,17 @@ class FlowAnalyzer : public StreamHandler {
     if (side != Side::Client) return StreamVerdict::Continue;  // responses carry nothing we audit
     std::vector<HttpRequest> done;
     const auto st = http_->feed(bytes, done);
+    const bool tunnel = !done.empty() && done.back().method == "CONNECT";
     emitHttp(flow, done, pkt, false);
+    if (tunnel) {
+      // Through a proxy: what follows is the tunnel's, a connection of its own
+      // (a device's TLS handshake with its provisioning server, most often),
+      // told apart as any flow is, once the proxy's answer has gone by.
+      mode_ = Mode::Detect;
+      http_.reset();
+      tunnel_answer_ = true;
+      return StreamVerdict::Continue;
+    }
     if (st == HttpRequestParser::State::Error || requests_ >= HTTP_MAX_REQUESTS_PER_FLOW) {
       mode_ = Mode::Done;
       return StreamVerdict::Bypass;
@@ -508,6 +533,34 @@ class FlowAnalyzer : public StreamHandler {
     }
   }
 
+  enum class TunnelAnswer { Pending, Over, TooLong };
+  // Drops the proxy's HTTP answer to CONNECT (status line and headers) from
+  // the server's bytes; once it is over, what follows it is in `rest`.
+  TunnelAnswer skipTunnelAnswer(std::span<const std::uint8_t> bytes, std::vector<std::uint8_t>& rest) {
+    static constexpr std::string_view END = "\r\n\r\n";
+    static constexpr std::size_t KEPT_MAX = TUNNEL_ANSWER_MAX + END.size();
+    std::vector<std::uint8_t>& head = tunnel_answer_head_;
+    const std::size_t before = head.size();
+    const std::size_t searched = before >= END.size() ? before - END.size() + 1 : 0;
+    const std::size_t take = std::min(bytes.size(), KEPT_MAX - before);
+    if (before + take > head.capacity()) {  // grown as usual, never past the limit
+      head.reserve(std::min(std::max(before + take, 2 * head.capacity()), KEPT_MAX));
+    }
+    head.insert(head.end(), bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(take));
+    const std::size_t end = std::string_view(reinterpret_cast<const char*>(head.data()), head.size()).find(END, searched);
+    if (end == std::string_view::npos) {
+      if (head.size() < TUNNEL_ANSWER_MAX) return TunnelAnswer::Pending;
+      f_.anomalies_.inc(PA_ANOMALY("http_tunnel_answer_too_large"));
+      std::vector<std::uint8_t>().swap(head);
+      tunnel_answer_ = false;
+      return TunnelAnswer::TooLong;
+    }
+    rest.assign(bytes.begin() + static_cast<std::ptrdiff_t>(end + END.size() - before), bytes.end());
+    std::vector<std::uint8_t>().swap(head);
+    tunnel_answer_ = false;
+    return TunnelAnswer::Over;
+  }
+
   void fillFlow(ObservedFlow& out, const FlowInfo& flow, const PacketRef& pkt) const {
     out.ref = pkt;
     out.source = f_.sourceName(pkt.source);
@@ -528,6 +581,9 @@ class FlowAnalyzer : public StreamHandler {
   std::uint64_t unknown_bytes_ = 0;
   std::unique_ptr<TlsConnection> tls_;
   std::unique_ptr<HttpRequestParser> http_;
+  // After a CONNECT: the proxy's answer is still to be skipped on the server side.
+  bool tunnel_answer_ = false;
+  std::vector<std::uint8_t> tunnel_answer_head_;  // <= TUNNEL_ANSWER_MAX + 4
   std::unique_ptr<TlsDecryptSession> dec_;        // set when the run has keys
   std::unique_ptr<NullRecordReader> null_;        // while a NULL-encryption suite may be (or was) negotiated
   std::unique_ptr<HttpRequestParser> tls_http_;   // requests inside decrypted (or NULL-encryption) TLS

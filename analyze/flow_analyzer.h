@@ -26,6 +26,9 @@ class DecryptionKeys;
 // still look for a request line or ClientHello at a delivery boundary; past it
 // the flow is bypassed.
 inline constexpr std::size_t MIDSTREAM_WATCH_BYTES = 64 * 1024;
+// A proxy's answer to CONNECT (status line and headers) before its tunnel's
+// bytes: a few hundred bytes; past this the flow is let go.
+inline constexpr std::size_t TUNNEL_ANSWER_MAX = 16 * 1024;
 // Gaps kept in the server bytes held before the client's first ones (a
 // handshake has a few); past them the server's bytes are counted, not held.
 inline constexpr std::size_t SERVER_HELD_GAPS_MAX = 64;

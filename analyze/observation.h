@@ -75,6 +75,11 @@ struct HttpObservation {
   std::uint64_t stream_offset = 0;
 };
 
+// A proxy's CONNECT (RFC 9110 §9.3.6): the request opens a tunnel, whose
+// bytes (TLS, most often) are read as a connection of their own; it names a
+// host:port, not a profile.
+inline bool isTunnelRequest(const HttpObservation& h) { return h.method == "CONNECT"; }
+
 class ObservationSink {
  public:
   virtual ~ObservationSink() = default;

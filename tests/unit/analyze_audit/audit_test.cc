@@ -373,6 +373,24 @@ TEST_CASE("plain HTTP evidence only: unknown, plaintext-only, plaintext-provisio
   CHECK(codes(d.findings) == std::set<std::string>{"plaintext-provisioning"});
 }
 
+TEST_CASE("a proxy's CONNECT: its User-Agent counts, it is no profile fetched in clear") {
+  Run r;
+  auto connect = request("00:0e:08:aa:bb:cc", "10.0.0.34", T0, "Cisco/SPA504G-7.6.2 (000E08AABBCC)(88012BA01234)",
+                         "prov.example.test:443");
+  connect.method = "CONNECT";
+  connect.flow.server.port = 3128;
+  r.http.push_back(connect);
+  const auto res = r.audit();
+  const auto& d = res.devices.at(0);
+  CHECK(d.identity == "unknown");
+  CHECK(d.model == "SPA504G");
+  CHECK(d.serial == "88012BA01234");
+  CHECK(d.user_agents == std::vector<std::string>{"Cisco/SPA504G-7.6.2 (000E08AABBCC)(88012BA01234)"});
+  CHECK(d.urls.empty());
+  CHECK(codes(d.findings).count("plaintext-provisioning") == 0);
+  for (const auto& c : d.claims) CHECK(c.origin() != "url");
+}
+
 TEST_CASE("a resumed session linked by session id to a full handshake keeps that handshake's class") {
   Run r;
   // Behind a router (no host MAC): the phone's address changes between the

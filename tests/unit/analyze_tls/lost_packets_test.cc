@@ -6,51 +6,10 @@
 
 #include <vector>
 
-#include "analyze/flow_analyzer.h"
-#include "tls_builders.h"
+#include "one_flow.h"
 
 using namespace provaudit;
 using namespace provaudit::tlstest;
-
-namespace {
-
-struct Observations : analyze::ObservationSink {
-  std::vector<analyze::TlsObservation> tls;
-  void onTls(analyze::TlsObservation&& obs) override { tls.push_back(std::move(obs)); }
-  void onHttp(analyze::HttpObservation&&) override {}
-};
-
-const Buf CA_NAME = {0x30, 0x0b, 0x31, 0x09, 0x30, 0x07, 0x06, 0x03, 0x55, 0x04, 0x03, 0x0c, 0x00};
-
-// The server's first flight asking for a client certificate, in one record.
-Buf serverFlight() {
-  return handshakeRecord(cat({ServerHelloParts{}.message(), handshake(11, certificateBody({fakeDer(0x51)})),
-                              handshake(13, certificateRequestBody12(CA_NAME)), handshake(14, {})}));
-}
-
-// The client's second flight: Certificate, ClientKeyExchange, CertificateVerify; CCS; encrypted Finished.
-Buf clientFlight() {
-  return cat({handshakeRecord(cat({handshake(11, certificateBody({fakeDer(0xc1)})), handshake(16, vec16(Buf(64, 1))),
-                                   handshake(15, Buf(8, 2))})),
-              record(20, {0x01}), handshakeRecord(Buf(40, 0xee))});
-}
-
-// One flow's analyzer, its sides known from the SYN.
-struct OneFlow {
-  Observations sink;
-  AnomalyCounters anomalies;
-  analyze::CertCache certs;
-  analyze::FlowAnalyzerFactory factory{sink, anomalies, certs};
-  FlowInfo info = [] {
-    FlowInfo i;
-    i.syn_seen = true;
-    return i;
-  }();
-  const PacketRef at{1'000'000'000, 1, 0};
-  std::unique_ptr<StreamHandler> h = factory.create(info);
-};
-
-}  // namespace
 
 TEST_CASE_METHOD(OneFlow, "a lost ClientHello: the client's certificate after it is seen, whatever the server sent meanwhile") {
   // The server's handshake, its ChangeCipherSpec and Finished, then what it
