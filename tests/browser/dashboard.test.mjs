@@ -255,7 +255,8 @@ test('device page: a handshake whose ClientHello packet was lost shows the certi
   // The other devices' handshakes were whole: no such note.
   const other = run.report.devices.find((d) => d.ips.includes('10.77.0.15'));
   await page.goto(url + '#/device/' + encodeURIComponent(other.id));
-  await page.locator('[data-panel=handshakes] tbody tr').first().waitFor();
+  // (a change of hash: wait for the other device's page, not the rows still shown)
+  await page.waitForFunction((ip) => (document.querySelector('[data-panel=handshakes] tbody tr')?.textContent || '').includes(ip), '10.77.0.15');
   assert.equal(await page.locator('[data-gap=handshake]').count(), 0);
   assert.equal(await page.locator('[data-no-hello]').count(), 0);
   await page.close();
@@ -431,7 +432,8 @@ test('servers and findings pages filter and sort', async () => {
   const noCert = all.report.servers.filter((s) => s.requests_client_cert === false).length;
   await page.waitForFunction((n) => location.hash.includes('cert_request=no') && document.querySelectorAll('tbody tr.clickable').length === n, noCert);
   await page.goto(all.url + '#/servers');
-  await page.waitForSelector('tbody tr.clickable');
+  // (a change of hash: wait for the unfiltered list, not the filtered one still shown)
+  await page.waitForFunction((n) => !location.hash.includes('cert_request') && document.querySelectorAll('tbody tr.clickable').length === n, all.report.servers.length);
   assert.equal(await page.textContent('.page-head .sub'), `${all.report.servers.length} servers`);
   // The samples reach one server with TLS 1.2, then 1.3, then 1.0: listed oldest first.
   assert.ok(all.report.servers.some((s) => s.tls_versions.join() === 'TLS 1.0,TLS 1.2,TLS 1.3'), JSON.stringify(all.report.servers.map((s) => s.tls_versions)));
