@@ -103,8 +103,11 @@ std::int64_t DbPool::sightingsLeftOut() {
   std::lock_guard<std::mutex> lock(watch_mutex_);
   try {
     return store::statValue(watch_.get(), store::STAT_SIGHTINGS_LEFT_OUT);
-  } catch (const store::DbError&) {
-    return 0;  // busy or not there yet: the next poll asks again
+  } catch (const store::DbError& e) {
+    // Busy (a writer holds the file): the caller says so, the next poll asks
+    // again. Not there yet (no stats table before the first replay): none.
+    const int primary = e.code() & 0xff;
+    return primary == SQLITE_BUSY || primary == SQLITE_LOCKED ? -1 : 0;
   }
 }
 

@@ -51,9 +51,11 @@ class DbPool {
   // An empty lease (and the reason in `error`) when no connection can be opened.
   DbLease acquire(std::string& error);
   // PRAGMA data_version on a dedicated connection: changes when a writer commits.
+  // -1 when it cannot be read.
   std::int64_t changeCounter();
   // The stats table's STAT_SIGHTINGS_LEFT_OUT, read on the same connection
-  // (one row, for /api/change: every page shows it, none need the whole stats).
+  // (one row, for /api/change: every page shows it, none need the whole stats);
+  // -1 when it cannot be read (busy).
   std::int64_t sightingsLeftOut();
   [[nodiscard]] const std::string& path() const { return path_; }
 

@@ -381,9 +381,13 @@ Reply Handler::api(const Request& req, std::string_view path, const Query& query
   if (path == "/api/change") {
     // `auth`: the page shows its sign-out button only when there is something to sign out of.
     // `sightings_left_out`: every page's banner (--max-sightings), without the whole /api/stats.
-    return jsonReply(req, json::object{{"change", pool_.changeCounter()},
-                                       {"auth", auth_.enabled()},
-                                       {"sightings_left_out", pool_.sightingsLeftOut()}});
+    // Either read failing (a writer holds a database in rollback mode) is a
+    // 503, never a counter that would look like a change, or no banner.
+    const std::int64_t change = pool_.changeCounter(), left_out = pool_.sightingsLeftOut();
+    if (change < 0 || left_out < 0) {
+      return jsonError(req, http::status::service_unavailable, "database busy: a writer holds it; asked again at the next poll");
+    }
+    return jsonReply(req, json::object{{"change", change}, {"auth", auth_.enabled()}, {"sightings_left_out", left_out}});
   }
   std::string error;
   DbLease lease = pool_.acquire(error);

@@ -53,7 +53,8 @@ struct Shared {
 // Expected ends of a connection are not worth a line on stderr.
 void fail(beast::error_code ec, const char* what) {
   if (ec == net::error::operation_aborted || ec == beast::error::timeout || ec == net::error::eof ||
-      ec == net::error::connection_reset || ec == net::error::broken_pipe || ec == http::error::end_of_stream) {
+      ec == net::error::connection_reset || ec == net::error::broken_pipe || ec == http::error::end_of_stream ||
+      ec == http::error::partial_message) {  // a client that went away mid-request: one line each would flood stderr
     return;
   }
   std::cerr << "provaudit: web: " << what << ": " << ec.message() << '\n';
@@ -130,13 +131,15 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   // Export: the header, then the report in chunks (chunked transfer coding),
-  // so that memory stays flat whatever the fleet size.
+  // so that memory stays flat whatever the fleet size. HTTP/1.0 knows no
+  // chunks (RFC 9112 §6.1): there the body is the bytes until the close.
   void startExport(Reply&& r) {
     export_ = std::move(r);
     header_.emplace(export_.response.result(), export_.response.version());
     for (const auto& field : export_.response) header_->set(field.name_string(), field.value());
-    header_->keep_alive(export_.response.keep_alive());
-    header_->chunked(true);
+    until_close_ = export_.response.version() < 11;
+    header_->keep_alive(export_.response.keep_alive() && !until_close_);
+    header_->chunked(!until_close_);
     serializer_.emplace(*header_);
     stream_.expires_after(WRITE_TIMEOUT);
     http::async_write_header(stream_, *serializer_,
@@ -162,16 +165,25 @@ class Session : public std::enable_shared_from_this<Session> {
       return do_close();
     }
     stream_.expires_after(WRITE_TIMEOUT);
-    if (chunk_.empty() && !again) {
-      return net::async_write(stream_, http::make_chunk_last(),
-                              beast::bind_front_handler(&Session::on_export_write, shared_from_this(), false));
-    }
+    if (chunk_.empty() && !again) return endExport();
     if (!again) {
       // Last data chunk followed by the terminating chunk in one write.
       last_ = true;
     }
-    net::async_write(stream_, http::make_chunk(net::buffer(chunk_)),
-                     beast::bind_front_handler(&Session::on_export_chunk, shared_from_this()));
+    if (until_close_) {
+      net::async_write(stream_, net::buffer(chunk_),
+                       beast::bind_front_handler(&Session::on_export_chunk, shared_from_this()));
+    } else {
+      net::async_write(stream_, http::make_chunk(net::buffer(chunk_)),
+                       beast::bind_front_handler(&Session::on_export_chunk, shared_from_this()));
+    }
+  }
+
+  // The terminating chunk; for HTTP/1.0, the close that ends the body.
+  void endExport() {
+    if (until_close_) return do_close();
+    net::async_write(stream_, http::make_chunk_last(),
+                     beast::bind_front_handler(&Session::on_export_write, shared_from_this(), false));
   }
 
   void on_export_chunk(beast::error_code ec, std::size_t bytes) {
@@ -180,8 +192,7 @@ class Session : public std::enable_shared_from_this<Session> {
       last_ = false;
       chunk_.clear();
       stream_.expires_after(WRITE_TIMEOUT);
-      return net::async_write(stream_, http::make_chunk_last(),
-                              beast::bind_front_handler(&Session::on_export_write, shared_from_this(), false));
+      return endExport();
     }
     on_export_write(true, {}, bytes);
   }
@@ -201,6 +212,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<http::response_serializer<http::empty_body>> serializer_;
   std::string chunk_;
   bool last_ = false;
+  bool until_close_ = false;  // HTTP/1.0 export: no chunks, the close ends the body
 };
 
 class Listener : public std::enable_shared_from_this<Listener> {

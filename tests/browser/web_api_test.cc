@@ -451,6 +451,39 @@ TEST_CASE("a device whose document is missing (a database damaged by hand) is le
   CHECK(std::count(csv.body().begin(), csv.body().end(), '\n') == 5);  // the header and four devices
 }
 
+TEST_CASE("an HTTP/1.0 client gets the export without chunks, ended by the close") {
+  Server s(mixedDb());
+  const Response chunked = get(s.server.port(), "/api/export?format=csv");
+  REQUIRE(chunked.result() == http::status::ok);
+  CHECK(chunked.chunked());
+  http::request<http::string_body> old{http::verb::get, "/api/export?format=csv", 10};
+  const Response r = request(s.server.port(), old);
+  REQUIRE(r.result() == http::status::ok);
+  CHECK(r.version() == 10);
+  CHECK_FALSE(r.chunked());
+  CHECK(r.find(http::field::transfer_encoding) == r.end());
+  CHECK(r.body() == chunked.body());
+}
+
+TEST_CASE("/api/change says 503 while a writer holds a rollback-journal database, never a counter") {
+  const std::string db = database("busy", {"spa_mixed_tls12.pcap"});
+  sqlite3* raw = nullptr;
+  REQUIRE(sqlite3_open(db.c_str(), &raw) == SQLITE_OK);
+  provaudit::SqlitePtr writer(raw);
+  REQUIRE(sqlite3_exec(raw, "PRAGMA journal_mode=DELETE", nullptr, nullptr, nullptr) == SQLITE_OK);
+  Server s(db);
+  const auto port = s.server.port();
+  const json::object before = getJson(port, "/api/change");
+  REQUIRE(sqlite3_exec(raw, "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr) == SQLITE_OK);
+  const Response busy = get(port, "/api/change");
+  CHECK(busy.result() == http::status::service_unavailable);
+  CHECK(busy.body().find("busy") != std::string::npos);
+  REQUIRE(sqlite3_exec(raw, "COMMIT", nullptr, nullptr, nullptr) == SQLITE_OK);
+  const json::object after = getJson(port, "/api/change");
+  CHECK(after.at("change") == before.at("change"));  // nothing was written
+  CHECK(after.at("sightings_left_out") == before.at("sightings_left_out"));
+}
+
 TEST_CASE("a filtered export lists only the servers its devices talked to") {
   // audit_cases: HTTP and HTTPS servers; the cloned-certificate devices only used HTTPS.
   Server s(database("audit", {"audit_cases.pcap"}));

@@ -693,6 +693,7 @@
     try {
       const r = await fetch('/api/change', { credentials: 'same-origin' });
       if (r.status === 401) { location.href = '/login'; return; }
+      if (!r.ok) throw new Error(r.status === 503 ? 'database busy' : 'offline');
       const { change, auth, sightings_left_out: left } = await r.json();
       leftOut = left || 0; // written in the writer's commit: `change` moves with it
       document.getElementById('signout').hidden = !auth; // signing out means something only with --token
@@ -706,7 +707,7 @@
       lastChange = change;
     } catch (e) {
       live.className = 'live err';
-      liveText.textContent = 'offline';
+      liveText.textContent = e.message === 'database busy' ? 'database busy' : 'offline';
     }
     setTimeout(poll, POLL_MS);
   }
