@@ -100,21 +100,7 @@ class FlowAnalyzer : public StreamHandler {
 
   StreamVerdict onData(const FlowInfo& flow, Side side, std::span<const std::uint8_t> bytes,
                        const PacketRef& pkt) override {
-    std::vector<std::uint8_t> tunnel_start;
-    if (tunnel_answer_ && side == Side::Server) {
-      // The proxy's answer to CONNECT, then the tunnel's first bytes.
-      switch (skipTunnelAnswer(bytes, tunnel_start)) {
-        case TunnelAnswer::Pending:
-          return StreamVerdict::Continue;
-        case TunnelAnswer::TooLong:
-          mode_ = Mode::Done;
-          return StreamVerdict::Bypass;
-        case TunnelAnswer::Over:
-          if (tunnel_start.empty()) return StreamVerdict::Continue;
-          bytes = tunnel_start;
-          break;
-      }
-    }
+    if (tunnel_answer_ && side == Side::Server) return afterTunnelAnswer(flow, bytes, pkt);
     switch (mode_) {
       case Mode::Detect:
         return detect(flow, side, bytes, pkt);
@@ -531,6 +517,22 @@ class FlowAnalyzer : public StreamHandler {
       f_.sink_.onHttp(std::move(obs));
       ++requests_;
     }
+  }
+
+  // The server's bytes after a CONNECT: the proxy's answer, then the tunnel's
+  // first bytes, read as any flow's once the answer is over.
+  StreamVerdict afterTunnelAnswer(const FlowInfo& flow, std::span<const std::uint8_t> bytes, const PacketRef& pkt) {
+    std::vector<std::uint8_t> tunnel_start;
+    switch (skipTunnelAnswer(bytes, tunnel_start)) {
+      case TunnelAnswer::Pending:
+        return StreamVerdict::Continue;
+      case TunnelAnswer::TooLong:
+        mode_ = Mode::Done;
+        return StreamVerdict::Bypass;
+      case TunnelAnswer::Over:
+        break;
+    }
+    return tunnel_start.empty() ? StreamVerdict::Continue : onData(flow, Side::Server, tunnel_start, pkt);
   }
 
   enum class TunnelAnswer { Pending, Over, TooLong };

@@ -343,12 +343,22 @@ TEST_CASE("tls: a NewSessionTicket from the client is not a ticket") {
   CHECK(f.anomalies.get("tls_handshake_wrong_direction") == 1);
 }
 
-TEST_CASE("tls: renegotiation after application data") {
-  Feeder f;
+namespace {
+
+// A TLS 1.2 handshake the server asked a certificate in and the client sent
+// none, both sides' ChangeCipherSpec and encrypted Finished gone by.
+void emptyCertificateHandshake(Feeder& f) {
   f.client(ClientHelloParts{}.record());
   f.server(handshakeRecord(serverFlight(certificateRequestBody12(CA_NAME))));
   f.client(cat({handshakeRecord(handshake(11, certificateBody({}))), CCS, handshakeRecord(Buf(40, 0xee))}));
   f.server(cat({CCS, handshakeRecord(Buf(40, 0xef))}));
+}
+
+}  // namespace
+
+TEST_CASE("tls: renegotiation after application data") {
+  Feeder f;
+  emptyCertificateHandshake(f);
   REQUIRE(f.summary().handshake_complete);
   CHECK(f.client(record(23, Buf(100, 0x42))) == ParseState::NeedMore);  // GET /profile.cfg
   CHECK_FALSE(f.summary().renegotiation);
@@ -364,10 +374,7 @@ TEST_CASE("tls: renegotiation after application data") {
 TEST_CASE("tls: renegotiation before any application data") {
   // The server asks at once (OpenSSL's s_server 'R' a second after the handshake).
   Feeder f;
-  f.client(ClientHelloParts{}.record());
-  f.server(handshakeRecord(serverFlight(certificateRequestBody12(CA_NAME))));
-  f.client(cat({handshakeRecord(handshake(11, certificateBody({}))), CCS, handshakeRecord(Buf(40, 0xee))}));
-  f.server(cat({CCS, handshakeRecord(Buf(40, 0xef))}));
+  emptyCertificateHandshake(f);
   REQUIRE(f.summary().handshake_complete);
   CHECK(f.server(handshakeRecord(Buf(40, 0x99))) == ParseState::NeedMore);  // HelloRequest
   CHECK(f.client(handshakeRecord(Buf(200, 0x98))) == ParseState::Done);     // ClientHello
@@ -378,10 +385,7 @@ TEST_CASE("tls: a renegotiation the other side refuses (an alert answers it) is 
   for (const bool client_asks : {true, false}) {
     INFO(client_asks);
     Feeder f;
-    f.client(ClientHelloParts{}.record());
-    f.server(handshakeRecord(serverFlight(certificateRequestBody12(CA_NAME))));
-    f.client(cat({handshakeRecord(handshake(11, certificateBody({}))), CCS, handshakeRecord(Buf(40, 0xee))}));
-    f.server(cat({CCS, handshakeRecord(Buf(40, 0xef))}));
+    emptyCertificateHandshake(f);
     f.client(record(23, Buf(100, 0x42)));
     // A ClientHello (or HelloRequest), then an encrypted no_renegotiation alert, then data on.
     if (client_asks) {
