@@ -78,6 +78,9 @@ void CaptureEngine::analyse(const RawPacket& raw) {
 void CaptureEngine::finish(const PacketRef& last) {
   if (held_) releaseHeld(false);  // nothing came after it to say it was a pause
   table_.closeAll(last);
+  // The capture ended: a next one (a later file) starts a clock of its own,
+  // its first packet no leap.
+  clock_started_ = false;
 }
 
 }  // namespace provaudit::capture

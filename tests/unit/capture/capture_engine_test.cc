@@ -108,6 +108,21 @@ TEST_CASE("CaptureEngine: one packet whose time leaps ahead closes no flow") {
   }
 }
 
+TEST_CASE("CaptureEngine: after the end of a capture, the next one's first packet is no leap, however late") {
+  // A replay of two files a day apart calls finish() between them.
+  Recorder r;
+  AnomalyCounters a;
+  CaptureEngine engine(r, a);
+  const std::int64_t ts = 1'700'000'000 * SECOND;
+  engine.onPacket(rawPacket(LINKTYPE_ETHERNET, toServer(101, TCP_ACK | TCP_PSH, "GET / HTTP/1.1\r\n\r\n"), ts));
+  engine.finish(PacketRef{ts, 1, 0});
+  const std::int64_t day_later = ts + 86'400 * SECOND;
+  engine.onPacket(rawPacket(LINKTYPE_ETHERNET, toServer(200, TCP_ACK | TCP_PSH, "GET /b HTTP/1.1\r\n\r\n"), day_later));
+  CHECK(engine.activeFlows() == 1);  // read at once, not held
+  engine.finish(PacketRef{day_later, 2, 0});
+  CHECK(a.get("packet_time_leap_ignored") == 0);
+}
+
 TEST_CASE("CaptureEngine: a leap confirmed by the next packet is a pause in the capture") {
   Recorder r;
   AnomalyCounters a;
