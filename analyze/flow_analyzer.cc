@@ -489,11 +489,13 @@ class FlowAnalyzer : public StreamHandler {
     if (tunnel) {
       // Through a proxy: what follows is the tunnel's, a connection of its own
       // (a device's TLS handshake with its provisioning server, most often),
-      // told apart as any flow is, once the proxy's answer has gone by.
+      // told apart as any flow is, once the proxy's answer has gone by. Its
+      // first bytes may have come with the CONNECT, before the answer.
+      const std::span<const std::uint8_t> tunnel_start = bytes.last(http_->unconsumed());
       mode_ = Mode::Detect;
       http_.reset();
       tunnel_answer_ = true;
-      return StreamVerdict::Continue;
+      return tunnel_start.empty() ? StreamVerdict::Continue : detect(flow, side, tunnel_start, pkt);
     }
     if (st == HttpRequestParser::State::Error || requests_ >= HTTP_MAX_REQUESTS_PER_FLOW) {
       mode_ = Mode::Done;

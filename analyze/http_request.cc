@@ -235,6 +235,13 @@ void HttpRequestParser::onHeadersComplete(std::vector<HttpRequest>& out) {
       have_te = true;
     }
   }
+  if (req_.method == "CONNECT") {
+    // RFC 9110 §9.3.6: what follows is the tunnel's (a CONNECT's content has no
+    // meaning), and a client may send its first bytes before the proxy answers.
+    emit(out);
+    phase_ = Phase::Tunnel;
+    return;
+  }
   if (have_te) {
     // RFC 9112 §6.3 (3): Transfer-Encoding overrides Content-Length; both together is a smuggling sign.
     if (!content_length.empty()) anomalies_.inc(PA_ANOMALY("http_te_and_content_length"));
@@ -289,11 +296,12 @@ bool HttpRequestParser::onChunkSizeLine() {
 HttpRequestParser::State HttpRequestParser::feed(std::span<const std::uint8_t> bytes, std::vector<HttpRequest>& out) {
   for (HttpRequest& r : pending_) out.push_back(std::move(r));
   pending_.clear();
+  unconsumed_ = 0;
   if (bytes.empty()) return phase_ == Phase::Failed ? State::Error : State::NeedMore;
 
   const std::uint8_t* p = bytes.data();
   const std::uint8_t* const end = p + bytes.size();
-  while (p < end && phase_ != Phase::Failed) {
+  while (p < end && phase_ != Phase::Failed && phase_ != Phase::Tunnel) {
     const std::uint8_t* const before = p;
     switch (phase_) {
       case Phase::LineStart:
@@ -446,10 +454,12 @@ HttpRequestParser::State HttpRequestParser::feed(std::span<const std::uint8_t> b
       }
 
       case Phase::Failed:
+      case Phase::Tunnel:
         break;
     }
     offset_ += static_cast<std::uint64_t>(p - before);
   }
+  if (phase_ == Phase::Tunnel) unconsumed_ = static_cast<std::size_t>(end - p);
   if (phase_ == Phase::Failed) {
     offset_ += static_cast<std::uint64_t>(end - p);
     return State::Error;
@@ -472,6 +482,7 @@ void HttpRequestParser::gap(std::uint64_t missing) {
   offset_ += missing;
   switch (phase_) {
     case Phase::Failed:
+    case Phase::Tunnel:
       return;
     case Phase::LineStart:
     case Phase::Resync:
@@ -541,9 +552,10 @@ void HttpRequestParser::finish(std::vector<HttpRequest>& out) {
     case Phase::Resync:
     case Phase::SkipLine:
     case Phase::Failed:
+    case Phase::Tunnel:
       break;
   }
-  if (phase_ != Phase::Failed) dropAndResync(false);
+  if (phase_ != Phase::Failed && phase_ != Phase::Tunnel) dropAndResync(false);
 }
 
 }  // namespace provaudit::analyze

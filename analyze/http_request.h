@@ -41,7 +41,12 @@ class HttpRequestParser {
 
   enum class State : std::uint8_t { NeedMore, Error };
   // Appends bytes; every request completed by them is appended to `out`.
+  // After a CONNECT request the bytes are the tunnel's, not HTTP: the parser
+  // reads no further (unconsumed()).
   State feed(std::span<const std::uint8_t> bytes, std::vector<HttpRequest>& out);
+  // How many bytes at the end of the last feed() were not read: those after a
+  // CONNECT request (its tunnel's first bytes, sent before the proxy's answer).
+  [[nodiscard]] std::size_t unconsumed() const { return unconsumed_; }
   // Bytes lost: drop the partial request and resynchronise on the next request line.
   // A gap inside a body whose length is known only punches a hole in the body:
   // the request is kept (body_truncated) and handed out by the next feed()/finish().
@@ -72,6 +77,7 @@ class HttpRequestParser {
     Resync,        // at a line start, looking for "METHOD " of a known method
     SkipLine,      // discarding up to the next LF, then Resync
     Failed,        // gave up on this stream (http_resync_failed)
+    Tunnel,        // after a CONNECT request: the rest of the stream is not HTTP
   };
   enum class LineResult : std::uint8_t { Partial, Complete, TooLong };
 
@@ -95,6 +101,7 @@ class HttpRequestParser {
   std::uint64_t offset_ = 0;           // stream offset of the next byte (gaps included)
   std::uint64_t resync_skipped_ = 0;   // bytes discarded since the last request line was found
   std::vector<HttpRequest> pending_;   // completed by gap(), handed out by the next feed()/finish()
+  std::size_t unconsumed_ = 0;         // of the last feed(): the tunnel's bytes after a CONNECT
 };
 
 }  // namespace provaudit::analyze

@@ -537,3 +537,44 @@ TEST_CASE("http: mutated streams fed in random pieces parse as when fed whole") 
     CHECK(anomalies.total() == whole_anomalies.total());
   }
 }
+
+TEST_CASE("a CONNECT request ends the HTTP: the tunnel's bytes that follow it are left unread") {
+  AnomalyCounters anomalies;
+  HttpRequestParser parser(anomalies);
+  const std::string connect = "CONNECT prov.example.test:443 HTTP/1.1\r\nHost: prov.example.test:443\r\n\r\n";
+  // The tunnel's first bytes (a TLS record header) come in the same segment,
+  // and more of them in the next: none is taken for a request.
+  const std::string tunnel = "\x16\x03\x01\x00\x05hello";
+  std::vector<HttpRequest> out;
+  CHECK(parser.feed(bytesOf(connect + tunnel), out) == HttpRequestParser::State::NeedMore);
+  REQUIRE(out.size() == 1);
+  CHECK(out[0].method == "CONNECT");
+  CHECK(out[0].uri == "prov.example.test:443");
+  CHECK(out[0].host == "prov.example.test:443");
+  CHECK(parser.unconsumed() == tunnel.size());
+  CHECK(parser.feed(bytesOf("GET / HTTP/1.1\r\n\r\n"), out) == HttpRequestParser::State::NeedMore);
+  CHECK(out.size() == 1);
+  CHECK(parser.unconsumed() == 18);
+  parser.gap(100);
+  parser.finish(out);
+  CHECK(out.size() == 1);
+  CHECK(anomalies.total() == 0);
+}
+
+TEST_CASE("a CONNECT request alone leaves nothing unread; another method never stops the parser") {
+  AnomalyCounters anomalies;
+  HttpRequestParser parser(anomalies);
+  std::vector<HttpRequest> out;
+  parser.feed(bytesOf("GET /a HTTP/1.1\r\nHost: h\r\n\r\nGET /b HTTP/1.1\r\nHost: h\r\n\r\nxx"), out);
+  CHECK(out.size() == 2);
+  CHECK(parser.unconsumed() == 0);
+  parser.feed(bytesOf("\r\nXCONNECT h:443 HTTP/1.1\r\n\r\nGET /c HTTP/1.1\r\n\r\n"), out);
+  REQUIRE(out.size() == 3);  // "xx" is no request line, nor is XCONNECT a method: no tunnel
+  CHECK(out[2].uri == "/c");
+  CHECK(parser.unconsumed() == 0);
+  parser.feed(bytesOf("CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n\r\n"), out);
+  REQUIRE(out.size() == 4);
+  CHECK(out[3].method == "CONNECT");
+  CHECK(out[3].host == "h:443");
+  CHECK(parser.unconsumed() == 0);
+}

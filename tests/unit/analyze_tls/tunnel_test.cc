@@ -59,6 +59,25 @@ TEST_CASE_METHOD(Tunnel, "through a proxy: the answer and the server's first fli
   expectTunnelRead();
 }
 
+TEST_CASE_METHOD(Tunnel, "through a proxy: the ClientHello sent with the CONNECT, before the answer") {
+  // A client that does not wait for the proxy's answer: its first tunnel bytes
+  // share the CONNECT's segment, whole or cut anywhere past the request's end.
+  const Buf hello = ClientHelloParts{}.record();
+  const std::size_t with =
+      GENERATE_COPY(std::size_t{1}, std::size_t{5}, std::size_t{6}, hello.size() - 1, hello.size());
+  CHECK(h->onData(info, Side::Client,
+                  cat({text(CONNECT), Buf(hello.begin(), hello.begin() + static_cast<std::ptrdiff_t>(with))}),
+                  at) == StreamVerdict::Continue);
+  if (with < hello.size()) {
+    CHECK(h->onData(info, Side::Client, Buf(hello.begin() + static_cast<std::ptrdiff_t>(with), hello.end()), at) ==
+          StreamVerdict::Continue);
+  }
+  h->onData(info, Side::Server, cat({text(ANSWER), serverFlight()}), at);
+  h->onData(info, Side::Client, clientFlight(), at);
+  expectTunnelRead();
+  CHECK(anomalies.total() == anomalies.get("x509_unparseable_certificate"));  // the tests' placeholder DER only
+}
+
 TEST_CASE_METHOD(Tunnel, "through a proxy: an answer that never ends lets the flow go, counted") {
   CHECK(h->onData(info, Side::Client, text(CONNECT), at) == StreamVerdict::Continue);
   StreamVerdict v = StreamVerdict::Continue;
