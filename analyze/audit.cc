@@ -197,10 +197,10 @@ void certFindings(const CertVerdict& v, std::int64_t ts_ns, const RuleSet& rules
   const bool dated = packetTimeKnown(ts_ns);  // else no time to judge the validity window against
   if (dated && c.not_after != 0 && at > c.not_after) {
     out.push_back({"cert-expired", rules.severity("cert-expired"),
-                   "certificate expired " + isoTime(c.not_after * 1000000000) + ", presented " + isoTime(ts_ns)});
+                   "certificate expired " + isoTimeSeconds(c.not_after) + ", presented " + isoTime(ts_ns)});
   } else if (dated && c.not_before != 0 && at < c.not_before) {
     out.push_back({"cert-not-yet-valid", rules.severity("cert-not-yet-valid"),
-                   "certificate valid from " + isoTime(c.not_before * 1000000000) + ", presented " + isoTime(ts_ns)});
+                   "certificate valid from " + isoTimeSeconds(c.not_before) + ", presented " + isoTime(ts_ns)});
   }
   const bool rsa_like = c.key_type == "RSA" || c.key_type == "DSA" || c.key_type == "RSA-PSS";
   if ((rsa_like && c.key_bits > 0 && c.key_bits < 2048) || (c.key_type == "EC" && c.key_bits > 0 && c.key_bits < 224)) {

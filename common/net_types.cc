@@ -101,7 +101,13 @@ std::string isoTime(std::int64_t ts_ns) {
     frac += 1000000000;
     --secs;
   }
-  // From 1970 on (int64 nanoseconds end in 2262): days to a civil date by
+  return isoTimeOf(secs, frac);
+}
+
+std::string isoTimeSeconds(std::int64_t secs) { return isoTimeOf(secs, 0); }
+
+std::string isoTimeOf(std::int64_t secs, std::int64_t frac) {
+  // From 1970 on (to year 9999 and past, a certificate's "no expiry"): days to a civil date by
   // the proleptic Gregorian calendar's 400-year era (a year taken to start on
   // March 1, so that the leap day is its last).
   constexpr std::int64_t DAY = 86400;

@@ -56,6 +56,11 @@ struct PacketRef {
 };
 
 std::string isoTime(std::int64_t ts_ns);  // "2026-11-26T20:04:04.123456Z"
+// Whole seconds, for dates past int64 nanoseconds' end in 2262 (a certificate
+// valid to 9999-12-31, RFC 5280's "no well-defined expiration date").
+std::string isoTimeSeconds(std::int64_t secs);
+// `frac` nanoseconds past `secs` (0 <= frac < 1e9).
+std::string isoTimeOf(std::int64_t secs, std::int64_t frac);
 
 // Whether a packet time is one: a pcapng Simple Packet Block has none (read as
 // 0, or the packet before's), and a record time at or before 1970 is no time a

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "analyze/cert_info.h"
+#include "common/net_types.h"
 #include "test_certs.h"
 
 using provaudit::analyze::CertInfo;
@@ -272,4 +273,16 @@ TEST_CASE("x509: is_ca says what OpenSSL's extension flags say, for every shape 
   CHECK_FALSE(parse(certWith({})).is_ca);
   CHECK_FALSE(parse(certWith({"CA:FALSE"})).is_ca);
   CHECK_FALSE(parse(certWith({"CA:TRUE", "CA:TRUE"})).is_ca);
+}
+
+TEST_CASE("x509: a validity past 2262 (RFC 5280's 99991231235959Z) keeps its date") {
+  const provaudit::EvpPkeyPtr key = tc::ecKey();
+  const provaudit::X509Ptr cert =
+      tc::makeCert({.subject = {{"CN", "forever"}}, .not_after = 253402300799}, key.get());  // 9999-12-31T23:59:59Z
+  const CertInfo info = parse(tc::der(cert.get()));
+  CHECK(info.not_after == 253402300799);
+  // Nanoseconds since 1970 end in 2262: the date is written from its seconds.
+  CHECK(provaudit::isoTimeSeconds(info.not_after) == "9999-12-31T23:59:59.000000Z");
+  CHECK(provaudit::isoTimeSeconds(9488318400) == "2270-09-03T12:00:00.000000Z");
+  CHECK(provaudit::isoTimeSeconds(info.not_before) == "2023-11-14T22:13:20.000000Z");
 }

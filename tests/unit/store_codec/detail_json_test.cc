@@ -122,3 +122,20 @@ TEST_CASE("a device with a hundred User-Agents: its detail keeps the claims of 6
   CHECK(!json::parse(store::deviceReportText(d)).as_object().contains("omitted"));
   CHECK(!json::parse(store::deviceDetailText(d)).as_object().contains("claims_omitted"));
 }
+
+TEST_CASE("a certificate valid to 9999-12-31 is reported so, in the report and in the chain as sent") {
+  DeviceRecord d;
+  d.id = "mac:00:0e:08:ab:cd:ef";
+  auto c = std::make_shared<CertInfo>();
+  c->sha256 = std::string(64, 'a');
+  c->not_before = 1700000000;
+  c->not_after = 253402300799;  // past the end of int64 nanoseconds (2262)
+  d.cert = CertVerdict{};
+  d.cert->cert = c;
+  d.cert->chain_sent = {c};
+  const json::object report = json::parse(store::deviceReportText(d)).as_object();
+  CHECK(report.at("cert").at("not_after") == "9999-12-31T23:59:59.000000Z");
+  CHECK(report.at("cert").at("not_before") == "2023-11-14T22:13:20.000000Z");
+  const json::object detail = store::deviceDetailJson(d);
+  CHECK(detail.at("chain_sent").at(0).at("not_after") == "9999-12-31T23:59:59.000000Z");
+}
