@@ -182,6 +182,7 @@ CertVerdict verdictFor(const std::vector<CertPtr>& chain, const CertClaims& clai
     const ChainResult r = trust->verify(chain, ts_ns / 1000000000);
     v.chain = r.status;
     v.chain_error = r.error;
+    v.issuer_window = r.issuer_window;
   }
   return v;
 }
@@ -201,6 +202,11 @@ void certFindings(const CertVerdict& v, std::int64_t ts_ns, const RuleSet& rules
   } else if (dated && c.not_before != 0 && at < c.not_before) {
     out.push_back({"cert-not-yet-valid", rules.severity("cert-not-yet-valid"),
                    "certificate valid from " + isoTimeSeconds(c.not_before) + ", presented " + isoTime(ts_ns)});
+  } else if (!v.issuer_window.empty()) {
+    // The certificate is in its window, the CA that issued it is not: the
+    // chain does not verify at that time either.
+    out.push_back({v.issuer_window, rules.severity(v.issuer_window),
+                   "chain of " + c.subject_text + ", " + v.chain_error + ", presented " + isoTime(ts_ns)});
   }
   const bool rsa_like = c.key_type == "RSA" || c.key_type == "DSA" || c.key_type == "RSA-PSS";
   if ((rsa_like && c.key_bits > 0 && c.key_bits < 2048) || (c.key_type == "EC" && c.key_bits > 0 && c.key_bits < 224)) {

@@ -82,7 +82,8 @@ struct CertVerdict {
   CertPtr cert;                    // the leaf
   std::vector<CertPtr> chain_sent;  // as sent, leaf first
   std::string chain = "unchecked";  // trusted | untrusted | expired | unchecked
-  std::string chain_error;          // OpenSSL's reason when not trusted
+  std::string chain_error;          // OpenSSL's reason when not trusted; what was out of date when expired
+  std::string issuer_window;        // a CA out of its validity window: "cert-expired" | "cert-not-yet-valid" | ""
   std::optional<std::string> product;
   std::optional<std::string> serial;
   std::optional<MacAddr> mac;

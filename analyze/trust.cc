@@ -7,6 +7,8 @@
 
 #include <stdexcept>
 
+#include "analyze/cert_info.h"
+
 namespace provaudit::analyze {
 namespace {
 
@@ -18,6 +20,33 @@ using X509StackPtr = std::unique_ptr<STACK_OF(X509), X509StackDeleter>;
 X509Ptr decode(const CertInfo& c) {
   const unsigned char* p = c.der.data();
   return X509Ptr(d2i_X509(nullptr, &p, static_cast<long>(c.der.size())));
+}
+
+// The first certificate found out of its validity window, the verification
+// carried on past it (verifyCallback).
+struct OutOfWindow {
+  int error = X509_V_OK;
+  int depth = -1;
+  std::string subject;
+};
+
+int verifyCallback(int ok, X509_STORE_CTX* ctx) {
+  if (ok == 1) return 1;
+  const int err = X509_STORE_CTX_get_error(ctx);
+  if (err != X509_V_ERR_CERT_HAS_EXPIRED && err != X509_V_ERR_CERT_NOT_YET_VALID) return 0;
+  auto* seen = static_cast<OutOfWindow*>(X509_STORE_CTX_get_app_data(ctx));
+  if (seen != nullptr && seen->error == X509_V_OK) {
+    seen->error = err;
+    seen->depth = X509_STORE_CTX_get_error_depth(ctx);
+    if (X509* cert = X509_STORE_CTX_get_current_cert(ctx)) {
+      // Written as every certificate subject is (CertInfo::subject_text).
+      unsigned char* der = nullptr;
+      const int len = i2d_X509_NAME(X509_get_subject_name(cert), &der);
+      if (len > 0) seen->subject = distinguishedNameText(der, static_cast<std::size_t>(len));
+      OPENSSL_free(der);
+    }
+  }
+  return 1;  // the signatures and issuers are still to be judged
 }
 
 }  // namespace
@@ -67,16 +96,19 @@ ChainResult TrustStore::verify(const std::vector<CertPtr>& chain, std::int64_t a
   } else {
     X509_STORE_CTX_set_flags(ctx.get(), X509_V_FLAG_NO_CHECK_TIME);
   }
+  OutOfWindow window;
+  X509_STORE_CTX_set_app_data(ctx.get(), &window);
+  X509_STORE_CTX_set_verify_cb(ctx.get(), verifyCallback);
   const int ok = X509_verify_cert(ctx.get());
-  if (ok == 1) return {"trusted", ""};
   const int err = X509_STORE_CTX_get_error(ctx.get());
-  std::string text = X509_verify_cert_error_string(err);
   ERR_clear_error();
-  if (err == X509_V_ERR_CERT_HAS_EXPIRED || err == X509_V_ERR_CERT_NOT_YET_VALID) {
-    // The chain itself is sound; only the validity window fails at that time.
-    return {"expired", text};
-  }
-  return {"untrusted", text};
+  if (ok != 1) return {"untrusted", X509_verify_cert_error_string(err), ""};
+  if (window.error == X509_V_OK) return {"trusted", "", ""};
+  // The chain itself is sound; only a validity window fails at that time.
+  std::string text = X509_verify_cert_error_string(window.error);
+  if (window.depth == 0) return {"expired", text, ""};
+  text = "issuing CA " + window.subject + " (depth " + std::to_string(window.depth) + "): " + text;
+  return {"expired", text, window.error == X509_V_ERR_CERT_HAS_EXPIRED ? "cert-expired" : "cert-not-yet-valid"};
 }
 
 }  // namespace provaudit::analyze

@@ -11,7 +11,10 @@ namespace provaudit::analyze {
 
 struct ChainResult {
   std::string status;  // trusted | untrusted | expired
-  std::string error;   // OpenSSL's verify error text when not trusted
+  std::string error;   // OpenSSL's verify error text when not trusted; what was out of date when expired
+  // A CA of the chain (not the leaf) outside its validity window at that time,
+  // the chain otherwise sound: "cert-expired" or "cert-not-yet-valid" ("" if none).
+  std::string issuer_window{};
 };
 
 class TrustStore {
@@ -21,7 +24,10 @@ class TrustStore {
   explicit TrustStore(const std::vector<std::string>& pem_files);
   [[nodiscard]] std::size_t size() const { return count_; }
   // Verifies `chain` (leaf first, intermediates as the peer sent them) at the
-  // packet time `at_s` (seconds since epoch), never at wall-clock time.
+  // packet time `at_s` (seconds since epoch), never at wall-clock time. A
+  // certificate out of its validity window does not end the verification: a
+  // chain that is also forged (a signature that fails, an issuer not in the
+  // bundle) is untrusted, whatever expired on the way.
   [[nodiscard]] ChainResult verify(const std::vector<CertPtr>& chain, std::int64_t at_s) const;
 
  private:
