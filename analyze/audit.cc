@@ -357,6 +357,11 @@ class Auditor {
 
   // design.md: a device is its host MAC when that MAC is seen with one IP;
   // a MAC behind which many IPs (or many claimed devices) appear is a router.
+  // A MAC that its own evidence claims (a certificate, User-Agent or URL
+  // naming the MAC on the wire) is a device's, whatever else it claims: its
+  // other claims disagree, which is a finding (cert-mac-mismatch), not a
+  // router; keyed by its IP instead, it lost its MAC and merged with the
+  // next device given that address.
   void assignDeviceKeys() {
     // Only whether a MAC (or an IP's group) has more than a limit of distinct
     // addresses or claims matters: each list stops one past its limit, so a
@@ -364,6 +369,7 @@ class Auditor {
     struct MacUse {
       std::vector<IpAddr> v4, v6;
       std::vector<std::string> claimed_macs;
+      bool claims_itself = false;
     };
     std::unordered_map<MacAddr, MacUse, MacHash> macs;
     for (const auto& ev : evidence_) {
@@ -372,8 +378,17 @@ class Auditor {
       MacUse& u = macs[*f.client_mac];
       if (f.client.ip.family == 4) addDistinctUpTo(u.v4, f.client.ip, HOST_MAC_MAX_IPV4);
       else addDistinctUpTo(u.v6, f.client.ip, HOST_MAC_MAX_IPV6);
+      bool any_mac = false;
       for (const auto& c : ev.read->claims) {
-        if (c.field == "mac") addDistinctUpTo(u.claimed_macs, c.value, 1);
+        if (c.field != "mac") continue;
+        addDistinctUpTo(u.claimed_macs, c.value, 1);
+        any_mac = true;
+      }
+      if (any_mac && !u.claims_itself) {
+        const std::string wire = f.client_mac->str();
+        for (const auto& c : ev.read->claims) {
+          if (c.field == "mac" && c.value == wire) u.claims_itself = true;
+        }
       }
     }
     // Each distinct key is numbered once (keys_): a host MAC's when its
@@ -381,7 +396,8 @@ class Auditor {
     constexpr std::uint32_t UNNUMBERED = ~std::uint32_t{0};
     std::unordered_map<MacAddr, std::uint32_t, MacHash> host_keys;
     for (const auto& [mac, use] : macs) {
-      if (use.v4.size() <= HOST_MAC_MAX_IPV4 && use.v6.size() <= HOST_MAC_MAX_IPV6 && use.claimed_macs.size() <= 1) {
+      if (use.v4.size() <= HOST_MAC_MAX_IPV4 && use.v6.size() <= HOST_MAC_MAX_IPV6 &&
+          (use.claimed_macs.size() <= 1 || use.claims_itself)) {
         host_keys.emplace(mac, UNNUMBERED);
       }
     }

@@ -273,6 +273,32 @@ TEST_CASE("certificate MAC differing from the User-Agent or URL MAC is cert-mac-
   CHECK(codes(d.findings).count("cert-mac-mismatch") == 1);
 }
 
+TEST_CASE("a device whose claims disagree keeps its wire MAC when one of them names it; two such on one IP stay two") {
+  Run r;
+  // The SPA's certificate names its wire MAC, its URL another MAC: one device,
+  // keyed by the MAC on the wire, the disagreement a finding.
+  r.tls.push_back(withCert(handshake("00:0e:08:ab:cd:ef", "10.0.0.11", T0), spa962()));
+  r.http.push_back(request("00:0e:08:ab:cd:ef", "10.0.0.11", T0 + SEC, "curl/8", "/spa000e08999999.cfg"));
+  // Later, another unit takes the same address (a reused DHCP lease): its
+  // User-Agent names its wire MAC, its certificate (a copy) a third one.
+  r.tls.push_back(withCert(handshake("00:15:65:11:11:11", "10.0.0.11", T0 + 3600 * SEC),
+                           cert("cc03", {{"CN", "0015654aa937"}})));
+  r.http.push_back(request("00:15:65:11:11:11", "10.0.0.11", T0 + 3601 * SEC,
+                           "Yealink SIP-T46G 28.72.0.1 00:15:65:11:11:11"));
+  const auto res = r.audit();
+  REQUIRE(res.devices.size() == 2);
+  const auto& spa = device(res, "mac:00:0e:08:ab:cd:ef");
+  REQUIRE(spa.mac.has_value());
+  CHECK(spa.mac->str() == "00:0e:08:ab:cd:ef");
+  CHECK(spa.mac_from_wire);
+  CHECK(spa.cert->cert->sha256 == "aa01");
+  CHECK(codes(spa.findings).count("cert-mac-mismatch") == 1);
+  const auto& yealink = device(res, "mac:00:15:65:11:11:11");
+  CHECK(yealink.mac_from_wire);
+  CHECK(yealink.cert->cert->sha256 == "cc03");
+  CHECK(yealink.ips == std::vector<std::string>{"10.0.0.11"});
+}
+
 TEST_CASE("certificate serial differing from the User-Agent serial is serial-mismatch, equal is not") {
   Run r;
   r.tls.push_back(withCert(handshake("00:0e:08:ab:cd:ef", "10.0.0.11", T0), spa962()));
