@@ -162,7 +162,7 @@ TEST_CASE("rules: generic Cisco certificate by literal, any case") {
   }
 }
 
-TEST_CASE("rules: generic certificate by pattern (L == ST, non-hex words, OU a domain)") {
+TEST_CASE("rules: generic certificate by pattern (L == ST, a '...generic' word, OU a domain)") {
   const CertClaims c = bundledRules().matchCertificate(certWith(
       {{"OU", "linksys.com"}, {"L", "linksysgeneric"}, {"ST", "linksysgeneric"}}, {{"CN", "Linksys CA Client Root"}}));
   CHECK(c.generic);
@@ -176,6 +176,25 @@ TEST_CASE("rules: generic certificate by pattern (L == ST, non-hex words, OU a d
   const CertClaims e =
       bundledRules().matchCertificate(certWith({{"OU", "x.com"}, {"L", "000e08abcdef"}, {"ST", "000e08abcdef"}}));
   CHECK_FALSE(e.generic);
+  // An operator's per-device certificate from a city-state: L == ST, words,
+  // OU a domain, and individual (its CN names the unit).
+  const CertClaims berlin = bundledRules().matchCertificate(
+      certWith({{"C", "DE"}, {"ST", "Berlin"}, {"L", "Berlin"}, {"O", "Example Telecom GmbH"}, {"OU", "voip.example.de"},
+                {"CN", "SEP00562B043616"}}));
+  CHECK_FALSE(berlin.generic);
+}
+
+TEST_CASE("rules: a Cisco MIC issued by the ACT2 SUDI CA names its model and MAC, as one from CAP-RTP does") {
+  for (const char* issuer : {"ACT2 SUDI CA", "CAP-RTP-002", "Cisco Manufacturing CA SHA2"}) {
+    const CertClaims c = bundledRules().matchCertificate(
+        certWith({{"O", "Cisco Systems Inc."}, {"CN", "CP-8845-SEP00562B043617"}}, {{"CN", issuer}}));
+    INFO(issuer);
+    CHECK(c.rule == "cisco-cucm-mic");
+    CHECK(text(c.vendor) == "Cisco");
+    CHECK(text(c.model) == "CP-8845");
+    REQUIRE(c.mac.has_value());
+    CHECK(c.mac->str() == "00:56:2b:04:36:17");
+  }
 }
 
 TEST_CASE("rules: Cisco MPP certificate (MPP-AG layout)") {
