@@ -179,6 +179,7 @@ int runReplay(const CommonOptions& common, const ReplayOptions& opts) {
   bool flows_open = false;
   bool stop = false;
   bool merge_limit_said = false;
+  std::uint64_t sources_cut = 0;  // read up to damage (a truncated file): what came before it is audited
   const std::int64_t idle_ns = engine.limits().idle_timeout_ns;
   // Opens the next file and reads its first packet (one that cannot be opened is said and counted).
   const auto openNext = [&]() {
@@ -237,6 +238,7 @@ int runReplay(const CommonOptions& common, const ReplayOptions& opts) {
     }
     if (r.rec.packets > 0 || r.rec.status != "error") ++pipe.totals().sources_ok;
     else ++pipe.totals().sources_failed;
+    if (r.rec.packets > 0 && r.rec.status == "error") ++sources_cut;
     pipe.totals().packets += r.rec.packets;
     pipe.totals().bytes += r.rec.bytes;
     if (reading.size() == 1 && flows_open) {
@@ -383,7 +385,8 @@ int runReplay(const CommonOptions& common, const ReplayOptions& opts) {
       for (const auto& [name, value] : stats) db.addStat(name, static_cast<std::int64_t>(value));
     });
   }
-  if (!common.quiet) {
+  // Nothing read at all: the errors said why, and a summary of nothing adds a line.
+  if (!common.quiet && t.sources_ok > 0) {
     std::map<std::string, int> classes;
     for (const auto& d : result.devices) classes[d.identity]++;
     std::uint64_t findings = 0;
@@ -408,8 +411,11 @@ int runReplay(const CommonOptions& common, const ReplayOptions& opts) {
   if (pipe.eventsLost() > 0) {
     printError(common.events + ": " + std::to_string(pipe.eventsLost()) + " events could not be written");
   }
-  // Exit status 1 when nothing at all could be read, or events were lost.
-  const int status = t.sources_ok == 0 || pipe.eventsLost() > 0 ? 1 : 0;
+  // Exit status 1 (design.md: bad input) when an input could not be read, or
+  // only up to damage, or events were lost; whatever could be read is audited
+  // and stored all the same, and each error was said on its own line.
+  const bool bad_input = t.sources_ok == 0 || t.sources_failed > 0 || sources_cut > 0;
+  const int status = bad_input || pipe.eventsLost() > 0 ? 1 : 0;
   leaveToExit(std::move(owned));
   return status;
 }

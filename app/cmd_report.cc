@@ -1,5 +1,11 @@
 // provaudit report --format json|csv|html [-o FILE]
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 
@@ -8,6 +14,7 @@
 #include "store/report.h"
 #include "store/report_html.h"
 #include "store/schema.h"
+#include "store/sqlite_util.h"
 
 namespace provaudit::app {
 namespace {
@@ -17,25 +24,101 @@ struct ReportOptions {
   std::string output;
 };
 
+namespace fs = std::filesystem;
+
+// The same file, or one of SQLite's beside it: a report written there would
+// destroy the audit it is read from.
+bool isDatabaseFile(const std::string& output, const std::string& db) {
+  // Made absolute first: libstdc++ leaves a relative path that does not exist relative.
+  const auto resolved = [](const std::string& p) {
+    std::error_code ec;
+    fs::path abs = fs::absolute(p, ec);
+    if (ec) return fs::path(p);
+    fs::path canon = fs::weakly_canonical(abs, ec);
+    return ec ? abs.lexically_normal() : canon;
+  };
+  const fs::path out = resolved(output);
+  for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
+    const std::string name = db + suffix;
+    std::error_code ec;
+    if (resolved(name) == out) return true;
+    if (fs::equivalent(output, name, ec) && !ec) return true;  // a hard link to it
+  }
+  return false;
+}
+
+// A report file is written beside its destination and renamed over it when
+// complete: a report that fails half-way (a damaged database, a full disk)
+// leaves the previous one as it was. A destination that is not a regular file
+// (/dev/stdout, a pipe) is written directly.
+class ReportFile {
+ public:
+  explicit ReportFile(const std::string& path) : path_(path) {
+    std::error_code ec;
+    const fs::file_status st = fs::status(path, ec);
+    if (fs::exists(st) && !fs::is_regular_file(st)) {
+      file_.open(path, std::ios::binary);
+    } else {
+      std::string tmpl = path + ".partial-XXXXXX";
+      const int fd = ::mkstemp(tmpl.data());
+      if (fd < 0) throw std::runtime_error(path + ": cannot open for writing: " + std::strerror(errno));
+      // The mode a new file would get (mkstemp makes it 0600).
+      const mode_t mask = ::umask(0);
+      ::umask(mask);
+      ::fchmod(fd, 0666 & ~mask);
+      ::close(fd);
+      temp_ = tmpl;
+      file_.open(temp_, std::ios::binary | std::ios::trunc);
+    }
+    if (!file_) throw std::runtime_error(path + ": cannot open for writing");
+  }
+  ~ReportFile() {
+    if (!temp_.empty()) ::unlink(temp_.c_str());
+  }
+  ReportFile(const ReportFile&) = delete;
+  ReportFile& operator=(const ReportFile&) = delete;
+  std::ostream& stream() { return file_; }
+  void commit() {
+    file_.close();
+    if (!file_) throw std::runtime_error(path_ + ": write failed");
+    if (temp_.empty()) return;
+    if (::rename(temp_.c_str(), path_.c_str()) != 0) {
+      throw std::runtime_error(path_ + ": cannot replace: " + std::strerror(errno));
+    }
+    temp_.clear();
+  }
+
+ private:
+  std::string path_, temp_;
+  std::ofstream file_;
+};
+
 int runReport(const CommonOptions& common, const ReportOptions& opts) {
+  const bool to_file = !opts.output.empty() && opts.output != "-";
+  if (to_file && isDatabaseFile(opts.output, common.db)) {
+    throw std::runtime_error(opts.output + ": is the database (--db); the report needs a file of its own");
+  }
   store::Database db(common.db, store::Database::Mode::ReadOnly);
   // A report from a partial audit is still written, and said to be one.
-  if (const std::int64_t left = db.stat(store::STAT_SIGHTINGS_LEFT_OUT); left > 0) {
+  if (const std::int64_t left = db.stat(store::STAT_SIGHTINGS_LEFT_OUT); left > 0 && !common.quiet) {
     std::fprintf(stderr, "provaudit: warning: %s: %lld%s; a run with a higher limit audits them\n", common.db.c_str(),
                  static_cast<long long>(left), store::SIGHTINGS_LEFT_OUT_NOTICE);
   }
-  std::ofstream file;
+  std::unique_ptr<ReportFile> file;
   std::ostream* out = &std::cout;
-  if (!opts.output.empty() && opts.output != "-") {
-    file.open(opts.output, std::ios::binary | std::ios::trunc);
-    if (!file) throw std::runtime_error(opts.output + ": cannot open for writing");
-    out = &file;
+  if (to_file) {
+    file = std::make_unique<ReportFile>(opts.output);
+    out = &file->stream();
   }
   if (opts.format == "json") writeJsonReport(db, *out, nowIso());
   else if (opts.format == "html") writeHtmlReport(db, *out, nowIso());
   else writeCsvReport(db, *out);
+  if (file) {
+    file->commit();
+    return 0;
+  }
   out->flush();
-  if (!*out) throw std::runtime_error((opts.output.empty() ? std::string("stdout") : opts.output) + ": write failed");
+  if (!*out) throw std::runtime_error("stdout: write failed");
   return 0;
 }
 
@@ -47,9 +130,16 @@ void setupReport(CLI::App& app, CommonOptions& common) {
   cmd->add_option("--db", common.db, "SQLite database file")->capture_default_str();
   cmd->add_option("--format", opts->format, "json, csv or html")->check(CLI::IsMember({"json", "csv", "html"}))->capture_default_str();
   cmd->add_option("-o,--output", opts->output, "output file (default: standard output)");
+  // Accepted as on every subcommand (design.md: common options); the report
+  // itself prints nothing but its warnings and errors.
+  cmd->add_flag("-q,--quiet", common.quiet, "no warnings");
+  cmd->add_flag("-v,--verbose", common.verbose, "more detail on stderr (repeatable)");
   cmd->callback([&common, opts]() {
     try {
       g_exit_status = runReport(common, *opts);
+    } catch (const store::DbError& e) {
+      printError(store::dbErrorText(common.db, e.what()));  // SQLite's messages do not name the file
+      g_exit_status = 1;
     } catch (const std::exception& e) {
       printError(e.what());
       g_exit_status = 1;

@@ -1489,17 +1489,46 @@ TEST_CASE("bad input files get a one-line error and exit status 1") {
     CHECK(r.err.find("not-a-capture.pcap") != std::string::npos);
     CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
   }
-  SECTION("one good and one bad file: the good one is audited, exit 0") {
-    const auto r = e2e::run({PROVAUDIT_BIN, "replay", "-q", "--db", db, "/nonexistent/y.pcap",
-                             e2e::samplePath("spa_mixed_tls12.pcap")});
-    CHECK(r.status == 0);
+  SECTION("one good and one bad file: the good one is audited, the bad one said, exit 1") {
+    const auto r =
+        e2e::run({PROVAUDIT_BIN, "replay", "--db", db, "/nonexistent/y.pcap", e2e::samplePath("spa_mixed_tls12.pcap")});
+    CHECK(r.status == 1);
+    CHECK(r.err.rfind("provaudit: error: /nonexistent/y.pcap: ", 0) == 0);
+    CHECK(r.err.find("; 5 devices (individualized 2, generic 2, none 1, unknown 0)") != std::string::npos);
     const auto rep = e2e::run({PROVAUDIT_BIN, "report", "--db", db});
-    CHECK(!e2e::parseJson(rep.out).at("devices").as_array().empty());
+    CHECK(e2e::parseJson(rep.out).at("devices").as_array().size() == 5);
+  }
+  SECTION("nothing readable: the error alone, no summary line") {
+    const auto r = e2e::run({PROVAUDIT_BIN, "replay", "--db", db, "/nonexistent/z.pcap"});
+    CHECK(r.status == 1);
+    CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
   }
   SECTION("unknown option") {
     const auto r = e2e::run({PROVAUDIT_BIN, "replay", "--no-such-option", "x.pcap"});
     CHECK(r.status == 1);
     CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+  }
+}
+
+TEST_CASE("report -o: never over the database or its journal files; the file appears whole, nothing left beside it") {
+  const std::string db = e2e::tmpPath("report-out.db");
+  REQUIRE(e2e::run({PROVAUDIT_BIN, "replay", "-q", "--db", db, e2e::samplePath("spa_mixed_tls12.pcap")}).status == 0);
+  const std::string before = e2e::readFile(db);
+  REQUIRE(!before.empty());
+  for (const std::string& target : {db, db + "-wal", db + "-shm", db + "-journal"}) {
+    const auto r = e2e::run({PROVAUDIT_BIN, "report", "--db", db, "-o", target});
+    INFO(target << ": " << r.err);
+    CHECK(r.status == 1);
+    CHECK(r.err == "provaudit: error: " + target + ": is the database (--db); the report needs a file of its own\n");
+  }
+  CHECK(e2e::readFile(db) == before);
+  const std::string out = e2e::tmpPath("report-out.json");
+  const auto ok = e2e::run({PROVAUDIT_BIN, "report", "--db", db, "-o", out, "-q"});
+  CHECK(ok.status == 0);
+  CHECK(e2e::parseJson(e2e::readFile(out)).at("devices").as_array().size() == 5);
+  const std::filesystem::path dir = std::filesystem::path(out).parent_path();
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    CHECK(entry.path().filename().string().find(".partial-") == std::string::npos);
   }
 }
 
