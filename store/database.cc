@@ -87,7 +87,8 @@ Database::Database(const std::string& path, Mode mode) {
       }
     } else {
       Stmt v(db_.get(), "SELECT version FROM schema_version");
-      if (!v.step() || v.int64(0) > SCHEMA_VERSION) throw DbError("unsupported schema version");
+      if (!v.step()) throw DbError("not a provaudit database (its schema version is missing)");
+      if (const std::string why = schemaVersionProblem(v.int64(0)); !why.empty()) throw DbError(why);
     }
   } catch (const DbError& e) {
     throw DbError(path + ": " + e.what(), e.code());

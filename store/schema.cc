@@ -240,4 +240,16 @@ const IndexDefinition DASHBOARD_INDEXES[DASHBOARD_INDEX_COUNT] = {
 
 const char* const SEARCH_INDEX_SQL = "CREATE VIRTUAL TABLE devices_search USING fts5(body, tokenize='trigram')";
 
+std::string schemaVersionProblem(std::int64_t version) {
+  if (version > SCHEMA_VERSION) {
+    return "database schema version " + std::to_string(version) + " is newer than this provaudit (" +
+           std::to_string(SCHEMA_VERSION) + ")";
+  }
+  if (version < SCHEMA_VERSION) {
+    return "database schema version " + std::to_string(version) + " is older than this provaudit's (" +
+           std::to_string(SCHEMA_VERSION) + "): a 'provaudit replay' or 'capture' into it upgrades it";
+  }
+  return "";
+}
+
 }  // namespace provaudit::store

@@ -1,11 +1,16 @@
 #pragma once
 // The database schema as a list of migrations. Entry i moves a database from
 // version i to i + 1; SCHEMA_VERSION is their number.
+#include <cstdint>
+#include <string>
 #include <string_view>
 
 namespace provaudit::store {
 
 inline constexpr int SCHEMA_VERSION = 7;
+// Why a reader cannot use a database at `version` ("" when it can): newer than
+// this provaudit, or older (a replay or capture into it upgrades it).
+std::string schemaVersionProblem(std::int64_t version);
 extern const char* const MIGRATIONS[SCHEMA_VERSION];
 
 // The dashboard's sort indexes, as migration 4 made them: the fourteen

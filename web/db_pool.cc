@@ -42,6 +42,11 @@ DbPool::DbPool(std::string path, int startup_wait_ms) : path_(std::move(path)) {
   if (rc != SQLITE_ROW) {
     throw std::runtime_error(path_ + ": not a provaudit database (run 'provaudit replay' or 'capture' first)");
   }
+  // Its tables are this version's, or the API's queries would fail (or, from
+  // a newer provaudit, mean something else).
+  if (const std::string why = store::schemaVersionProblem(sqlite3_column_int64(check.get(), 0)); !why.empty()) {
+    throw std::runtime_error(path_ + ": " + why);
+  }
   check.reset();
   sqlite3_busy_timeout(first.get(), READ_BUSY_TIMEOUT_MS);
   giveBack(std::move(first));

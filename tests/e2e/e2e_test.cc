@@ -1532,6 +1532,26 @@ TEST_CASE("report -o: never over the database or its journal files; the file app
   }
 }
 
+TEST_CASE("serve and report refuse a database of another schema version, in one line naming it") {
+  REQUIRE(e2e::haveTool("sqlite3"));
+  const std::string db = e2e::tmpPath("schema-version.db");
+  REQUIRE(e2e::run({PROVAUDIT_BIN, "replay", "-q", "--db", db, e2e::samplePath("spa_mixed_tls12.pcap")}).status == 0);
+  for (const auto& [version, why] : {std::pair{"8", "is newer than this provaudit (7)"},
+                                     std::pair{"6", "is older than this provaudit's (7): a 'provaudit replay'"}}) {
+    REQUIRE(e2e::run({"sqlite3", db, std::string("UPDATE schema_version SET version=") + version}).status == 0);
+    for (const std::vector<std::string>& cmd :
+         {std::vector<std::string>{PROVAUDIT_BIN, "serve", "--db", db, "--serve", "127.0.0.1:0"},
+          std::vector<std::string>{PROVAUDIT_BIN, "report", "--db", db}}) {
+      const auto r = e2e::run(cmd);
+      INFO(cmd[1] << " at version " << version << ": " << r.err);
+      CHECK(r.status == 1);
+      CHECK(r.err.rfind("provaudit: error: " + db + ": database schema version " + version + " ", 0) == 0);
+      CHECK(r.err.find(why) != std::string::npos);
+      CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+    }
+  }
+}
+
 TEST_CASE("a repeatable option takes one value each time: the captures after it are read, not taken for keys") {
   // `--keylog KEYS a.pcap b.pcap` took a.pcap as a second key log and read b.pcap alone, without a word.
   const std::string db = e2e::tmpPath("repeatable.db");
