@@ -1,6 +1,8 @@
 #include "store/report_html.h"
 
+#include <algorithm>
 #include <array>
+#include <optional>
 #include <span>
 
 #include "store/schema.h"
@@ -9,8 +11,72 @@
 namespace provaudit::store {
 namespace json = boost::json;
 
+namespace {
+
+// Characters that change how the text around them reads without being seen themselves: DEL and
+// the C1 controls, bidi marks, embeddings, overrides and isolates (U+202A–202E, U+2066–2069:
+// "\u202Egnp.lave" reads "eval.png"), zero-width characters (U+200B–200D, U+2060, U+FEFF), the
+// other format characters (Unicode category Cf: soft hyphen, tags...), line and paragraph
+// separators, fillers and variation selectors. The dashboard shows the same set the same way.
+struct CodePointRange {
+  char32_t first;
+  char32_t last;
+};
+constexpr std::array<CodePointRange, 26> INVISIBLE = {{
+    {0x7F, 0x9F},       {0xAD, 0xAD},       {0x34F, 0x34F},     {0x600, 0x605},     {0x61C, 0x61C},
+    {0x6DD, 0x6DD},     {0x70F, 0x70F},     {0x890, 0x891},     {0x8E2, 0x8E2},     {0x115F, 0x1160},
+    {0x17B4, 0x17B5},   {0x180B, 0x180F},   {0x200B, 0x200F},   {0x2028, 0x202E},   {0x2060, 0x206F},
+    {0x3164, 0x3164},   {0xFE00, 0xFE0F},   {0xFEFF, 0xFEFF},   {0xFFA0, 0xFFA0},   {0xFFF9, 0xFFFB},
+    {0x110BD, 0x110BD}, {0x110CD, 0x110CD}, {0x13430, 0x1343F}, {0x1BCA0, 0x1BCA3}, {0x1D173, 0x1D17A},
+    {0xE0000, 0xE0FFF},
+}};
+
+bool isInvisible(char32_t cp) {
+  return std::any_of(INVISIBLE.begin(), INVISIBLE.end(), [cp](CodePointRange r) { return cp >= r.first && cp <= r.last; });
+}
+
+struct Utf8Char {
+  char32_t code_point;
+  std::size_t length;
+};
+
+// RFC 3629 §3: the character whose UTF-8 sequence starts `text`; nullopt for a byte that does not
+// start a well-formed sequence (it is copied as it is, as before).
+std::optional<Utf8Char> utf8At(std::string_view text) {
+  const auto byte = [&](std::size_t i) { return static_cast<unsigned char>(text[i]); };
+  const unsigned char lead = byte(0);
+  std::size_t length = 0;
+  char32_t cp = 0;
+  if (lead < 0x80) return Utf8Char{lead, 1};
+  if (lead >= 0xC2 && lead <= 0xDF) { length = 2; cp = lead & 0x1F; }
+  else if (lead >= 0xE0 && lead <= 0xEF) { length = 3; cp = lead & 0x0F; }
+  else if (lead >= 0xF0 && lead <= 0xF4) { length = 4; cp = lead & 0x07; }
+  else return std::nullopt;
+  if (text.size() < length) return std::nullopt;
+  for (std::size_t i = 1; i < length; ++i) {
+    if ((byte(i) & 0xC0) != 0x80) return std::nullopt;
+    cp = (cp << 6) | (byte(i) & 0x3F);
+  }
+  constexpr std::array<char32_t, 5> SHORTEST = {0, 0, 0x80, 0x800, 0x10000};  // overlong below these
+  if (cp < SHORTEST[length] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return std::nullopt;
+  return Utf8Char{cp, length};
+}
+
+// "<U+202E>", escaped: at least four hex digits, as Unicode writes code points.
+void appendCodePointEscape(std::string& out, char32_t cp) {
+  static constexpr char HEX[] = "0123456789ABCDEF";
+  out += "&lt;U+";
+  int digits = 4;
+  while (digits < 6 && (cp >> (4 * digits)) != 0) ++digits;
+  for (int d = digits - 1; d >= 0; --d) out.push_back(HEX[(cp >> (4 * d)) & 0xF]);
+  out += "&gt;";
+}
+
+}  // namespace
+
 void appendHtmlEscaped(std::string& out, std::string_view text) {
-  for (char c : text) {
+  for (std::size_t i = 0; i < text.size();) {
+    const char c = text[i];
     switch (c) {
       case '&': out += "&amp;"; break;
       case '<': out += "&lt;"; break;
@@ -19,9 +85,17 @@ void appendHtmlEscaped(std::string& out, std::string_view text) {
       case '\'': out += "&#39;"; break;
       default:
         // Control bytes other than tab/newline would only confuse a reader; show them as U+FFFD.
-        if (static_cast<unsigned char>(c) < 0x20 && c != '\t' && c != '\n') out += "\xEF\xBF\xBD";
-        else out.push_back(c);
+        if (static_cast<unsigned char>(c) < 0x20 && c != '\t' && c != '\n') {
+          out += "\xEF\xBF\xBD";
+        } else if (const auto ch = utf8At(text.substr(i)); ch && isInvisible(ch->code_point)) {
+          appendCodePointEscape(out, ch->code_point);  // device text shows what it hides
+          i += ch->length;
+          continue;
+        } else {
+          out.push_back(c);
+        }
     }
+    ++i;
   }
 }
 

@@ -12,7 +12,9 @@
 
 namespace provaudit::store {
 
-// Escapes & < > " ' so text is safe both in element content and in quoted attributes.
+// Escapes & < > " ' so text is safe both in element content and in quoted attributes;
+// shows invisible characters (bidi overrides, zero-width and other format characters) as
+// "<U+202E>", so that device text reads as it was sent.
 std::string htmlEscape(std::string_view text);
 void appendHtmlEscaped(std::string& out, std::string_view text);
 

@@ -718,6 +718,32 @@ test('every anomaly the engine counts has a meaning in the page, and a snap-leng
   await page.close();
 });
 
+test('invisible and bidi control characters from a device show as marked code points, in the page and the HTML report', async () => {
+  const { url, report } = await many();
+  const device = report.devices.find((d) => d.user_agents.includes(SPOOFED_UA));
+  assert.ok(device, 'the spoofing User-Agent is stored as sent');
+  const page = await newPage();
+  await page.goto(url + '#/device/' + encodeURIComponent(device.id));
+  const ua = page.locator('[data-field=user-agent]').first();
+  await ua.waitFor();
+  assert.equal(await ua.textContent(), 'Linksys/SPA942-5.1.8 <U+202E>gnp.lave<U+202C> zero<U+200B>width<U+200D>');
+  assert.deepEqual(await ua.locator('.invisible').evaluateAll((s) => s.map((x) => x.dataset.invisible)), ['U+202E', 'U+202C', 'U+200B', 'U+200D']);
+  assert.match(await ua.locator('[data-invisible="U+202E"]').getAttribute('title'), /^U\+202E right-to-left override/);
+  // Nowhere in the page does one of them act: not in the sightings, the claims or the lists either.
+  await page.waitForSelector('[data-sighting=user-agent]');
+  assert.match(await page.textContent('[data-sighting=user-agent]'), /<U\+202E>gnp\.lave<U\+202C>/);
+  const raw = await page.evaluate(() => /[\u200B-\u200F\u202A-\u202E\u2060-\u2069\uFEFF]/u.test(document.body.textContent + document.title));
+  assert.equal(raw, false, 'no invisible character left in the page');
+  await page.goto(url + '#/devices?q=' + encodeURIComponent('gnp.lave'));
+  await page.waitForFunction(() => document.querySelectorAll('tbody tr.clickable').length === 1);
+  assert.equal(await page.evaluate(() => /[\u200B-\u200F\u202A-\u202E\u2060-\u2069\uFEFF]/u.test(document.body.textContent)), false);
+  // The HTML report writes them the same way, escaped.
+  const html = await (await apiGet(page, url + 'api/export?format=html')).text();
+  assert.equal(/[\u200B-\u200F\u202A-\u202E\u2060-\u2069\uFEFF]/u.test(html), false);
+  if (device.firmware || device.model) assert.ok(html.includes('&lt;U+202E&gt;') || !/\u202E/.test(JSON.stringify([device.firmware, device.model, device.findings])));
+  await page.close();
+});
+
 test('no script errors or CSP violations on any page', () => {
   assert.deepEqual(pageErrors, []);
   assert.deepEqual(dialogs, []);

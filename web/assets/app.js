@@ -1,6 +1,7 @@
 // provaudit dashboard: one page, vanilla JS, no build step.
 // Every string that came off the wire is put into the page as a text node
-// (el() children, textContent) or a setAttribute value we built; never as HTML.
+// (el() children, textContent) or a setAttribute value we built; never as HTML;
+// and its invisible characters (bidi overrides, zero-width...) shown, marked.
 'use strict';
 
 (() => {
@@ -35,14 +36,52 @@
     for (const [k, v] of Object.entries(attrs)) {
       if (v === null || v === undefined || v === false) continue;
       if (k.startsWith('on') && typeof v === 'function') node.addEventListener(k.slice(2), v);
+      else if (k === 'title' || k === 'aria-label') node.setAttribute(k, escapeInvisible(String(v)));
       else node.setAttribute(k, v === true ? '' : String(v));
     }
   }
   function append(node, children) {
     for (const c of children.flat(Infinity)) {
       if (c === null || c === undefined || c === false) continue;
-      node.appendChild(c instanceof Node ? c : document.createTextNode(String(c)));
+      if (c instanceof Node) node.appendChild(c);
+      else if (node.namespaceURI === SVG_NS) node.appendChild(document.createTextNode(escapeInvisible(String(c))));
+      else append(node, markInvisible(String(c)));
     }
+  }
+
+  // Characters that change how the text around them reads without being seen themselves:
+  // bidi embeddings, overrides and isolates (U+202A–202E, U+2066–2069: "\u202Egnp.lave" reads
+  // "eval.png"), bidi marks (U+200E, U+200F, U+061C), zero-width characters (U+200B–200D, U+2060,
+  // U+FEFF) and the other format characters (\p{Cf}: soft hyphen, tags…), controls, line and
+  // paragraph separators, fillers and variation selectors. A device chooses its text: every string
+  // put into the page shows each of them as a marked <U+XXXX> (as Wireshark shows \u202e), so what
+  // is read is what was sent. The page's own strings hold none.
+  const INVISIBLE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\u034F\u115F\u1160\u17B4\u17B5\u180B-\u180F\u3164\uFE00-\uFE0F\uFFA0\u{E0100}-\u{E01EF}]/u;
+  const INVISIBLE_ALL = new RegExp(INVISIBLE.source, 'gu');
+  const INVISIBLE_NAMES = {
+    0x200B: 'zero width space', 0x200C: 'zero width non-joiner', 0x200D: 'zero width joiner',
+    0x200E: 'left-to-right mark', 0x200F: 'right-to-left mark', 0x061C: 'Arabic letter mark',
+    0x202A: 'left-to-right embedding', 0x202B: 'right-to-left embedding', 0x202C: 'pop directional formatting',
+    0x202D: 'left-to-right override', 0x202E: 'right-to-left override', 0x2060: 'word joiner',
+    0x2066: 'left-to-right isolate', 0x2067: 'right-to-left isolate', 0x2068: 'first strong isolate',
+    0x2069: 'pop directional isolate', 0xFEFF: 'zero width no-break space (BOM)', 0x00AD: 'soft hyphen',
+  };
+  const codePoint = (ch) => 'U+' + ch.codePointAt(0).toString(16).toUpperCase().padStart(4, '0');
+  // For attributes, option labels and SVG text: the escape as plain text.
+  const escapeInvisible = (text) => text.replace(INVISIBLE_ALL, (ch) => `<${codePoint(ch)}>`);
+  // For the page: text nodes, each invisible character a marked span between them.
+  function markInvisible(text) {
+    if (!INVISIBLE.test(text)) return [document.createTextNode(text)];
+    const out = [];
+    let at = 0;
+    for (const m of text.matchAll(INVISIBLE_ALL)) {
+      if (m.index > at) out.push(document.createTextNode(text.slice(at, m.index)));
+      const name = INVISIBLE_NAMES[m[0].codePointAt(0)];
+      out.push(el('span', { class: 'invisible', 'data-invisible': codePoint(m[0]), title: `${codePoint(m[0])}${name ? ' ' + name : ''}: an invisible character in the text as sent` }, `<${codePoint(m[0])}>`));
+      at = m.index + m[0].length;
+    }
+    if (at < text.length) out.push(document.createTextNode(text.slice(at)));
+    return out;
   }
   const fmt = new Intl.NumberFormat();
   const num = (n) => fmt.format(Number(n || 0));
