@@ -744,6 +744,18 @@ test('invisible and bidi control characters from a device show as marked code po
   await page.close();
 });
 
+test('a link with a malformed escape says it is broken instead of a blank page', async () => {
+  const page = await context.newPage();  // its own page: a bad link must not throw (checked here)
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await page.goto(mixed.url + '#/device/%E0%A4%A');
+  await page.waitForSelector('[data-banner=bad-link]');
+  assert.match(await page.textContent('[data-banner=bad-link]'), /This link is broken/);
+  assert.equal(await page.locator('[data-banner=bad-link] a[href="#/devices"]').count(), 1);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
 test('no script errors or CSP violations on any page', () => {
   assert.deepEqual(pageErrors, []);
   assert.deepEqual(dialogs, []);

@@ -169,7 +169,10 @@
     const path = qi < 0 ? h : h.slice(0, qi);
     const params = Object.fromEntries(new URLSearchParams(qi < 0 ? '' : h.slice(qi + 1)));
     const parts = path.split('/');
-    return { page: parts[0] || 'overview', arg: parts.length > 1 ? decodeURIComponent(parts.slice(1).join('/')) : '', params };
+    let arg = '';
+    // A link cut or mistyped (#/device/%E0%A4%A): no argument, and the page says the link is broken.
+    try { arg = parts.length > 1 ? decodeURIComponent(parts.slice(1).join('/')) : ''; } catch (e) { arg = null; }
+    return { page: parts[0] || 'overview', arg, params };
   }
   function go(page, params) { location.hash = link(page, params); }
 
@@ -654,7 +657,8 @@
     lastPage = page;
     let content;
     try {
-      if (page === 'devices') content = await renderDevices(params);
+      if (arg === null) content = brokenLink();
+      else if (page === 'devices') content = await renderDevices(params);
       else if (page === 'device') content = await renderDevice(arg, params);
       else if (page === 'servers') content = await renderServers(params);
       else if (page === 'findings') content = await renderFindings(params);
@@ -688,6 +692,12 @@
       if (again) { again.focus(); if (caret !== null) again.setSelectionRange(caret, caret); }
     }
     selected = -1;
+  }
+  function brokenLink() {
+    return [pageHead('Not found', null),
+      el('div', { class: 'banner error', role: 'alert', 'data-banner': 'bad-link' },
+        'This link is broken: its address does not decode (a malformed %-escape; cut when copied?). ',
+        el('a', { href: '#/devices' }, 'Go to the devices'), ' to find the device again.')];
   }
 
   // ---- Keyboard -----------------------------------------------------------
