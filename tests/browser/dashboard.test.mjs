@@ -744,6 +744,44 @@ test('invisible and bidi control characters from a device show as marked code po
   await page.close();
 });
 
+test('a filter or an order chosen on a later page starts again from the first, with its row numbers', async () => {
+  const { url } = await many();
+  const page = await newPage();
+  await page.goto(url + '#/devices');
+  await rangeIs(page, '1–50 of 120');
+  await page.click('[data-page=next]');
+  await rangeIs(page, '51–100 of 120');
+  // Sorting from page 2: the first page of the new order, numbered from 1.
+  await page.click('th button.sort >> text=Last seen');
+  await page.waitForFunction(() => location.hash.includes('sort=last_seen'));
+  await rangeIs(page, '1–50 of 120');
+  assert.doesNotMatch(await page.evaluate(() => location.hash), /pos=|after=|before=/);
+  // Clearing the server filter from page 2.
+  await page.goto(url + '#/devices?server=' + encodeURIComponent('10.0.0.2:80'));
+  await rangeIs(page, '1–50 of 120');
+  await page.click('[data-page=next]');
+  await rangeIs(page, '51–100 of 120');
+  await page.click('a[aria-label="clear server filter"]');
+  await page.waitForFunction(() => !location.hash.includes('server='));
+  await rangeIs(page, '1–50 of 120');
+  assert.equal(await page.evaluate(() => location.hash), '#/devices');
+  assert.ok(await page.isDisabled('[data-page=prev]'));
+  await page.close();
+});
+
+test('findings: the first click on Severity, the order shown, turns it round', async () => {
+  const page = await newPage();
+  await page.goto(all.url + '#/findings');
+  await page.waitForSelector('th[aria-sort=descending] >> text=Severity');
+  await page.click('th button.sort >> text=Severity');
+  await page.waitForSelector('th[aria-sort=ascending] >> text=Severity');
+  assert.match(await page.evaluate(() => location.hash), /sort=severity&dir=asc/);
+  const first = await page.textContent('tbody tr.clickable td:first-child');
+  assert.equal(first, [...new Set(all.report.devices.concat(all.report.servers).flatMap((x) => x.findings.map((f) => f.severity)))]
+    .sort((a, b) => ['info', 'low', 'medium', 'high', 'critical'].indexOf(a) - ['info', 'low', 'medium', 'high', 'critical'].indexOf(b))[0]);
+  await page.close();
+});
+
 test('a link with a malformed escape says it is broken instead of a blank page', async () => {
   const page = await context.newPage();  // its own page: a bad link must not throw (checked here)
   const errors = [];

@@ -230,13 +230,17 @@
     if (!rows.length) tbody.appendChild(el('tr', null, el('td', { colspan: columns.length, class: 'empty' }, 'Nothing matches these filters.')));
     return el('div', { class: 'table-wrap' }, el('table', null, thead, tbody));
   }
-  function toggleSort(params, key, page, defaultDesc) {
-    const p = { ...params };
-    if (p.sort === key) p.dir = p.dir === 'desc' ? 'asc' : 'desc';
-    else { p.sort = key; p.dir = defaultDesc ? 'desc' : 'asc'; }
-    delete p.after; delete p.before; delete p.offset;
+  // `state` is the order shown (a page's default when the link names none): the first click on
+  // the column already shown turns it round. A new order starts again from the first page.
+  function toggleSort(params, state, key, page, defaultDesc) {
+    const p = { ...params, sort: key };
+    p.dir = state.sort === key ? (state.desc ? 'asc' : 'desc') : (defaultDesc ? 'desc' : 'asc');
+    for (const k of PAGING_PARAMS) delete p[k];
     go(page, p);
   }
+  // Where a list stands: any change of filter or order goes back to its first page.
+  const PAGING_PARAMS = ['after', 'before', 'pos', 'offset'];
+  const firstPage = (params) => { const p = { ...params }; for (const k of PAGING_PARAMS) delete p[k]; return p; };
   function searchBox(value, placeholder, onChange) {
     const input = el('input', { type: 'search', name: 'q', value: value || '', placeholder, 'aria-label': placeholder, autocomplete: 'off', spellcheck: 'false', 'data-search': '1' });
     let t = null;
@@ -439,7 +443,7 @@
       select('vendor', params.vendor, [['', 'All vendors'], ...(s.vendors || []).map((v) => [v.vendor === null ? '-' : v.vendor, `${v.vendor === null ? '(none)' : v.vendor} (${v.devices})`])], 'Vendor'),
       select('finding', params.finding, [['', 'Any finding'], ...codes.map((c) => [c, c])], 'Finding code'),
       select('severity', params.severity, [['', 'Any severity'], ...SEVERITIES.map((c) => [c, 'worst: ' + c])], 'Worst severity'),
-      params.server ? el('span', { class: 'code-chip' }, 'server ' + params.server, ' ', el('a', { href: link('devices', { ...params, server: '' }), 'aria-label': 'clear server filter' }, '×')) : null,
+      params.server ? el('span', { class: 'code-chip' }, 'server ' + params.server, ' ', el('a', { href: link('devices', firstPage({ ...params, server: '' })), 'aria-label': 'clear server filter' }, '×')) : null,
       Object.keys(filters).length ? el('a', { class: 'btn', href: '#/devices' }, 'Clear') : null,
       el('span', { class: 'spacer' }),
       el('span', { class: 'btn-label' }, 'Export'),
@@ -466,7 +470,7 @@
       el('button', { type: 'button', 'data-page': 'prev', disabled: !list.prev, onclick: () => { const p = { ...params, before: list.prev, pos: Math.max(0, pos - 50) }; delete p.after; go('devices', p); } }, '‹ Prev'),
       el('button', { type: 'button', 'data-page': 'next', disabled: !list.next, onclick: () => { const p = { ...params, after: list.next, pos: pos + list.items.length }; delete p.before; go('devices', p); } }, 'Next ›'));
     return [pageHead('Devices', `${totalText(list)} ${exactlyOne(list) ? 'device matches' : 'devices match'}`), toolbar,
-      table(columns, list.items, state, (k) => toggleSort(params, k, 'devices', k === 'last_seen' || k === 'severity' || k === 'sessions'), (r) => deviceLink(r.id)), pager];
+      table(columns, list.items, state, (k) => toggleSort(params, state, k, 'devices', k === 'last_seen' || k === 'severity' || k === 'sessions'), (r) => deviceLink(r.id)), pager];
   }
 
   // ---- Device page --------------------------------------------------------
@@ -600,7 +604,7 @@
       { label: 'Devices', sort: 'devices', num: true, render: (r) => el('a', { href: link('devices', { server: r.id }) }, num(r.devices)) },
     ];
     return [pageHead('Provisioning servers', count(list.total, 'server')), toolbar,
-      table(columns, list.items, state, (k) => toggleSort(params, k, 'servers', k === 'devices' || k === 'sessions'), (r) => link('devices', { server: r.id })),
+      table(columns, list.items, state, (k) => toggleSort(params, state, k, 'servers', k === 'devices' || k === 'sessions'), (r) => link('devices', { server: r.id })),
       offsetPager(params, 'servers', list, limit)];
   }
 
@@ -613,7 +617,7 @@
     const byCode = new Map(); // one chip per code, whatever its severities and subject kinds
     for (const r of catalogue.__summary || []) byCode.set(r.code, (byCode.get(r.code) || 0) + r.count);
     const summary = Array.from(byCode, ([code, count]) => ({ code, count }));
-    const chips = el('div', { class: 'tabs-inline' }, summary.map((r) => el('a', { class: 'code-chip', href: link('findings', { ...params, code: params.code === r.code ? '' : r.code, offset: '' }), 'aria-current': params.code === r.code ? 'true' : null }, `${r.code} · ${num(r.count)}`)));
+    const chips = el('div', { class: 'tabs-inline' }, summary.map((r) => el('a', { class: 'code-chip', href: link('findings', firstPage({ ...params, code: params.code === r.code ? '' : r.code })), 'aria-current': params.code === r.code ? 'true' : null }, `${r.code} · ${num(r.count)}`)));
     const codes = Object.keys(catalogue).filter((k) => k !== '__summary').sort();
     const toolbar = el('div', { class: 'toolbar' },
       searchBox(params.q, 'Search subject or detail…', (v) => setFilter('q', v)),
@@ -635,7 +639,7 @@
       { label: 'Detail', sort: 'detail', clip: true, render: (r) => r.detail },
     ];
     return [pageHead('Findings', `${totalText(list)} ${exactlyOne(list) ? 'finding' : 'findings'}`), chips, toolbar, explain,
-      table(columns, list.items, state, (k) => toggleSort(params, k, 'findings', k === 'severity'), (r) => (r.kind === 'device' ? deviceLink(r.subject) : link('servers', { q: r.subject }))),
+      table(columns, list.items, state, (k) => toggleSort(params, state, k, 'findings', k === 'severity'), (r) => (r.kind === 'device' ? deviceLink(r.subject) : link('servers', { q: r.subject }))),
       offsetPager(params, 'findings', list, limit)];
   }
 
