@@ -718,6 +718,38 @@ test('every anomaly the engine counts has a meaning in the page, and a snap-leng
   await page.close();
 });
 
+test('search box: typed slowly while each pause loads its list, it keeps exactly what was typed, and Back leaves the search whole', async () => {
+  const { url } = await many();
+  const page = await newPage();
+  // Each list answers 200 ms late: a pause of 280 ms between keys starts a search (250 ms) whose
+  // page arrives while the next key is typed.
+  await page.route('**/api/devices?*', async (route) => { await new Promise((r) => setTimeout(r, 200)); await route.continue(); });
+  await page.goto(url + '#/devices');
+  await page.waitForSelector('tbody tr.clickable');
+  const entries = await page.evaluate(() => history.length);
+  await page.click('input[data-search]');
+  await page.keyboard.type('spa962', { delay: 280 });
+  assert.equal(await page.inputValue('input[data-search]'), 'spa962');
+  await page.waitForFunction(() => location.hash === '#/devices?q=spa962');
+  await page.waitForTimeout(600);  // its list loaded
+  assert.equal(await page.inputValue('input[data-search]'), 'spa962');
+  assert.equal(await page.evaluate(() => document.activeElement.name), 'q', 'still typing in the box');
+  // The prefixes replaced one another: one entry for the search, and Back leaves it.
+  assert.equal(await page.evaluate(() => history.length), entries + 1);
+  await page.goBack();
+  await page.waitForFunction(() => location.hash === '#/devices' && document.querySelector('.page-head .sub').textContent === '120 devices match');
+  assert.equal(await page.inputValue('input[data-search]'), '');
+  // A space typed before a pause stays where it was typed.
+  await page.click('input[data-search]');
+  await page.keyboard.type('spa ', { delay: 30 });
+  await page.waitForTimeout(700);
+  await page.keyboard.type('n7', { delay: 30 });
+  await page.waitForFunction(() => location.hash === '#/devices?q=spa+n7');
+  await page.waitForTimeout(400);
+  assert.equal(await page.inputValue('input[data-search]'), 'spa n7');
+  await page.close();
+});
+
 test('invisible and bidi control characters from a device show as marked code points, in the page and the HTML report', async () => {
   const { url, report } = await many();
   const device = report.devices.find((d) => d.user_agents.includes(SPOOFED_UA));

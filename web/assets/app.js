@@ -175,6 +175,17 @@
     return { page: parts[0] || 'overview', arg, params };
   }
   function go(page, params) { location.hash = link(page, params); }
+  // Typing refines one search: each pause replaces the history entry the previous pause made
+  // (Back leaves the search, not each prefix of it). A new search (not extending or shortening the
+  // last), or one after any other navigation, adds an entry.
+  let searchHash = null; // the hash the search box last navigated to
+  function goSearch(page, params) {
+    const before = parseHash().params.q || '', q = params.q || '';
+    const refines = location.hash === searchHash && before !== '' && q !== '' && (q.startsWith(before) || before.startsWith(q));
+    if (refines) location.replace(link(page, params));
+    else go(page, params);
+    searchHash = location.hash;
+  }
 
   // ---- API ----------------------------------------------------------------
   async function api(path, params) {
@@ -241,11 +252,18 @@
   // Where a list stands: any change of filter or order goes back to its first page.
   const PAGING_PARAMS = ['after', 'before', 'pos', 'offset'];
   const firstPage = (params) => { const p = { ...params }; for (const k of PAGING_PARAMS) delete p[k]; return p; };
+  // One pending search at a time, whichever box it was typed in: render() hands a box being typed
+  // in over to its replacement, with the text as it is now and this timer restarted there.
+  let searchTimer = null;
   function searchBox(value, placeholder, onChange) {
     const input = el('input', { type: 'search', name: 'q', value: value || '', placeholder, 'aria-label': placeholder, autocomplete: 'off', spellcheck: 'false', 'data-search': '1' });
-    let t = null;
-    input.addEventListener('input', () => { clearTimeout(t); t = setTimeout(() => onChange(input.value.trim()), 250); });
-    input.addEventListener('keydown', (e) => { if (e.key === 'Enter') { clearTimeout(t); onChange(input.value.trim()); } });
+    const submit = () => {
+      clearTimeout(searchTimer);
+      searchTimer = null;
+      if (input.isConnected) onChange(input.value.trim());
+    };
+    input.addEventListener('input', () => { clearTimeout(searchTimer); searchTimer = setTimeout(submit, 250); });
+    input.addEventListener('keydown', (e) => { if (e.key === 'Enter') submit(); });
     return input;
   }
   // A list's total; the server stops counting where an exact count would be
@@ -432,7 +450,7 @@
   async function renderDevices(params) {
     const [s, list] = await Promise.all([api('stats'), api('devices', { ...params, limit: 50 }), ensureCatalogue()]);
     const state = { sort: params.sort || 'id', desc: params.dir === 'desc' };
-    const setFilter = (k, v) => { const p = { ...params, [k]: v }; delete p.after; delete p.before; delete p.pos; go('devices', p); };
+    const setFilter = (k, v) => (k === 'q' ? goSearch : go)('devices', firstPage({ ...params, [k]: v }));
     const codes = Object.keys(catalogue).filter((k) => k !== '__summary').sort();
     const filters = {};
     for (const k of DEVICE_FILTERS) if (params[k]) filters[k] = params[k];
@@ -585,7 +603,7 @@
     const limit = 50;
     const [list] = await Promise.all([api('servers', { ...params, limit }), ensureCatalogue()]);
     const state = { sort: params.sort || 'id', desc: params.dir === 'desc' };
-    const setFilter = (k, v) => { const p = { ...params, [k]: v }; delete p.offset; go('servers', p); };
+    const setFilter = (k, v) => (k === 'q' ? goSearch : go)('servers', firstPage({ ...params, [k]: v }));
     const codes = Object.keys(catalogue).filter((k) => k !== '__summary').sort();
     const toolbar = el('div', { class: 'toolbar' },
       searchBox(params.q, 'Search address or certificate…', (v) => setFilter('q', v)),
@@ -613,7 +631,7 @@
     const limit = 50;
     const [list] = await Promise.all([api('findings', { ...params, limit }), ensureCatalogue()]);
     const state = { sort: params.sort || 'severity', desc: params.sort ? params.dir === 'desc' : true };
-    const setFilter = (k, v) => { const p = { ...params, [k]: v }; delete p.offset; go('findings', p); };
+    const setFilter = (k, v) => (k === 'q' ? goSearch : go)('findings', firstPage({ ...params, [k]: v }));
     const byCode = new Map(); // one chip per code, whatever its severities and subject kinds
     for (const r of catalogue.__summary || []) byCode.set(r.code, (byCode.get(r.code) || 0) + r.count);
     const summary = Array.from(byCode, ([code, count]) => ({ code, count }));
@@ -654,6 +672,9 @@
   async function render(quiet) {
     const seq = ++renderSeq;
     const { page, arg, params } = parseHash();
+    // The search box as this render found it: text typed into it while the page loads is kept.
+    const boxBefore = page === lastPage ? view.querySelector('[data-search]') : null;
+    const typedBefore = boxBefore ? boxBefore.value : null;
     document.querySelectorAll('[data-nav]').forEach((a) => a.classList.toggle('active', a.dataset.nav === (page === 'device' ? 'devices' : page)));
     // Within one page (filters, sorting, paging) the old view stays until the new one is ready,
     // so the search box keeps its focus while the user types.
@@ -676,7 +697,6 @@
     }
     if (seq !== renderSeq) return; // a newer navigation won
     const focused = document.activeElement && document.activeElement.dataset && document.activeElement.dataset.search ? document.activeElement : null;
-    const caret = focused ? focused.selectionStart : null;
     // A pager's control keeps the focus across its own page turn (keyboard users page on);
     // a button that the turn disabled (Next on the last page) hands it to the view.
     const active = document.activeElement;
@@ -693,7 +713,17 @@
     document.title = (titles[page] || 'Overview') + ' · provaudit';
     if (focused) {
       const again = view.querySelector('[data-search]');
-      if (again) { again.focus(); if (caret !== null) again.setSelectionRange(caret, caret); }
+      if (again) {
+        // The box as the user left it (text typed while this page loaded is not in params.q yet),
+        // unless the navigation brought another search (Back) and nothing was typed since.
+        const text = focused.value;
+        if (boxBefore && (text !== typedBefore || text.trim() === (params.q || ''))) {
+          again.value = text;
+          again.setSelectionRange(focused.selectionStart, focused.selectionEnd, focused.selectionDirection);
+        }
+        again.focus();
+        if (searchTimer !== null) again.dispatchEvent(new Event('input')); // its pending search, from here
+      }
     }
     selected = -1;
   }
