@@ -801,6 +801,30 @@ test('a filter or an order chosen on a later page starts again from the first, w
   await page.close();
 });
 
+test('paging with the keyboard or the mouse keeps the focus on the pager and shows the new page from its top', async () => {
+  const { url } = await many();
+  const page = await newPage();
+  for (const [hash, range] of [['#/devices', '[data-range]'], ['#/findings', '.pager span']]) {
+    await page.goto(url + hash);
+    await page.waitForSelector('[data-page=next]:not([disabled])');
+    const first = await page.textContent(range);
+    await page.focus('[data-page=next]');  // Tab to it: the page scrolls to the bottom
+    await page.evaluate(() => window.scrollTo(0, document.body.scrollHeight));
+    assert.ok(await page.evaluate(() => scrollY > 300), 'the list is longer than the window');
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(([sel, t]) => document.querySelector(sel).textContent !== t, [range, first]);
+    assert.equal(await page.evaluate(() => document.activeElement.dataset.page), 'next', `${hash}: focus kept on Next`);
+    const top = await page.evaluate(() => document.querySelector('.table-wrap').getBoundingClientRect().top - document.querySelector('.topbar').offsetHeight);
+    assert.ok(top >= 0 && top < 40, `${hash}: the list's top is in view (${top})`);
+    // Enter again turns the next page.
+    const second = await page.textContent(range);
+    await page.evaluate(() => window.scrollTo(0, document.body.scrollHeight));
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(([sel, t]) => document.querySelector(sel).textContent !== t, [range, second]);
+  }
+  await page.close();
+});
+
 test('findings: the first click on Severity, the order shown, turns it round', async () => {
   const page = await newPage();
   await page.goto(all.url + '#/findings');

@@ -276,10 +276,16 @@
     const first = list.items.length ? offset + 1 : 0;
     const last = offset + list.items.length;
     const more = list.total_exact === false ? list.items.length >= limit : last < total;
-    return el('div', { class: 'pager' },
+    return el('div', { class: 'pager', 'data-pager': 'list' },
       el('span', null, `${num(first)}–${num(last)} of ${totalText(list)}`),
-      el('button', { type: 'button', 'data-page': 'prev', disabled: offset <= 0, onclick: () => go(page, { ...params, offset: Math.max(0, offset - limit) || '' }) }, '‹ Prev'),
-      el('button', { type: 'button', 'data-page': 'next', disabled: !more, onclick: () => go(page, { ...params, offset: offset + limit }) }, 'Next ›'));
+      el('button', { type: 'button', 'data-page': 'prev', disabled: offset <= 0, onclick: () => turnPage(page, { ...params, offset: Math.max(0, offset - limit) || '' }) }, '‹ Prev'),
+      el('button', { type: 'button', 'data-page': 'next', disabled: !more, onclick: () => turnPage(page, { ...params, offset: offset + limit }) }, 'Next ›'));
+  }
+  // A page turned by a pager: render() keeps the focus on the control and shows the new page from its top.
+  let pageTurn = null; // the hash a pager went to
+  function turnPage(page, params) {
+    go(page, params);
+    pageTurn = location.hash;
   }
 
   // ---- Charts (inline SVG) -----------------------------------------------
@@ -483,10 +489,10 @@
     const pos = Number(params.pos || 0);
     const first = list.items.length ? pos + 1 : 0;
     const last = pos + list.items.length;
-    const pager = el('div', { class: 'pager' },
+    const pager = el('div', { class: 'pager', 'data-pager': 'list' },
       el('span', { 'data-range': '1' }, `${num(first)}–${num(last)} of ${totalText(list)}`),
-      el('button', { type: 'button', 'data-page': 'prev', disabled: !list.prev, onclick: () => { const p = { ...params, before: list.prev, pos: Math.max(0, pos - 50) }; delete p.after; go('devices', p); } }, '‹ Prev'),
-      el('button', { type: 'button', 'data-page': 'next', disabled: !list.next, onclick: () => { const p = { ...params, after: list.next, pos: pos + list.items.length }; delete p.before; go('devices', p); } }, 'Next ›'));
+      el('button', { type: 'button', 'data-page': 'prev', disabled: !list.prev, onclick: () => { const p = { ...params, before: list.prev, pos: Math.max(0, pos - 50) }; delete p.after; turnPage('devices', p); } }, '‹ Prev'),
+      el('button', { type: 'button', 'data-page': 'next', disabled: !list.next, onclick: () => { const p = { ...params, after: list.next, pos: pos + list.items.length }; delete p.before; turnPage('devices', p); } }, 'Next ›'));
     return [pageHead('Devices', `${totalText(list)} ${exactlyOne(list) ? 'device matches' : 'devices match'}`), toolbar,
       table(columns, list.items, state, (k) => toggleSort(params, state, k, 'devices', k === 'last_seen' || k === 'severity' || k === 'sessions'), (r) => deviceLink(r.id)), pager];
   }
@@ -571,7 +577,7 @@
       const list = data.sightings || [], total = data.sightings_total || 0, offset = data.sightings_offset || 0;
       const sightingsPage = data.sightings_limit || list.length || 1;  // the server's page size (100 unless the link asks)
       const newest = data.sightings_order === 'newest';
-      const to = (p) => go('device/' + encodeURIComponent(id), { ...params, ...p });
+      const to = (p) => turnPage('device/' + encodeURIComponent(id), { ...params, ...p });
       const order = select('sightings_order', newest ? 'newest' : '', [['', 'Oldest first'], ['newest', 'Newest first']], 'Order of the sightings');
       order.addEventListener('change', () => to({ sightings_order: order.value, sightings_offset: '' }));
       const lastOffset = total > 0 ? Math.floor((total - 1) / sightingsPage) * sightingsPage : 0;
@@ -672,6 +678,8 @@
   async function render(quiet) {
     const seq = ++renderSeq;
     const { page, arg, params } = parseHash();
+    const turned = pageTurn !== null && pageTurn === location.hash;
+    if (turned) pageTurn = null;
     // The search box as this render found it: text typed into it while the page loads is kept.
     const boxBefore = page === lastPage ? view.querySelector('[data-search]') : null;
     const typedBefore = boxBefore ? boxBefore.value : null;
@@ -706,8 +714,16 @@
     view.replaceChildren(...[content].flat().filter((n) => n !== null && n !== undefined));
     if (pager) {
       const again = pagerControl ? view.querySelector(`[data-pager="${pager.dataset.pager}"] ${pagerControl}`) : null;
-      if (again && !again.disabled) again.focus();
+      if (again && !again.disabled) again.focus({ preventScroll: turned });
       else view.focus({ preventScroll: true });
+    }
+    if (turned) {
+      // The new page is read from its top: the list (or the panel of the pager) is brought up
+      // under the top bar when the turn was made from below it.
+      const box = view.querySelector(pager ? `[data-pager="${pager.dataset.pager}"]` : '[data-pager]');
+      const list = (box && box.closest('section')) || view.querySelector('.table-wrap');
+      const top = list ? list.getBoundingClientRect().top - document.querySelector('.topbar').offsetHeight - 8 : 0;
+      if (top < 0) window.scrollBy(0, top);
     }
     const titles = { devices: 'Devices', device: 'Device', servers: 'Servers', findings: 'Findings' };
     document.title = (titles[page] || 'Overview') + ' · provaudit';
