@@ -6,6 +6,7 @@
 #include <openssl/rand.h>
 
 #include <algorithm>
+#include <cctype>
 #include <boost/json.hpp>
 #include <chrono>
 
@@ -91,6 +92,32 @@ std::string param(const Query& q, std::string_view key) {
     if (it->first == key) return it->second;
   }
   return {};
+}
+
+// Where signing in returns to: a view of the dashboard, its hash ("#/devices?class=generic"),
+// which the login page sends as the form's `next`. Only such a fragment is followed, appended
+// to "/": whatever it says, the browser stays on this origin and this page (no open redirect).
+// Visible ASCII only, as a Location header carries it (the page's links are percent-encoded).
+bool isViewFragment(std::string_view next) {
+  return next.size() >= 2 && next.size() <= MAX_RETURN_VIEW_BYTES && next.substr(0, 2) == "#/" &&
+         std::all_of(next.begin(), next.end(), [](char c) { return c > ' ' && c < '\x7f'; });
+}
+
+// RFC 3986 §2.3: all but the unreserved characters percent-encoded, for a query value.
+std::string percentEncode(std::string_view text) {
+  static constexpr char HEX[] = "0123456789ABCDEF";
+  std::string out;
+  for (const char c : text) {
+    const auto b = static_cast<unsigned char>(c);
+    if (std::isalnum(b) != 0 || c == '-' || c == '.' || c == '_' || c == '~') {
+      out.push_back(c);
+    } else {
+      out.push_back('%');
+      out.push_back(HEX[b >> 4]);
+      out.push_back(HEX[b & 0xF]);
+    }
+  }
+  return out;
 }
 
 std::size_t sizeParam(const Query& q, std::string_view key, std::size_t fallback) {
@@ -354,7 +381,7 @@ Reply Handler::route(const Request& req, std::string_view path, const Query& que
     const Asset* a = findAsset("/login.html");
     return reply(make(http::status::ok, req.version(), a->content_type, std::string(a->data)));
   }
-  if (path == "/app.css" || path == "/favicon.svg") {
+  if (path == "/app.css" || path == "/favicon.svg" || path == "/login.js") {
     const Asset* a = findAsset(path);
     Response res = make(http::status::ok, req.version(), a->content_type, std::string(a->data));
     res.set(http::field::cache_control, "no-cache");
@@ -512,10 +539,15 @@ Reply Handler::login(const Request& req) {
   if (!auth_.enabled()) return redirect(req, "/");
   Query form;
   if (!parseQuery(req.body(), form)) return jsonError(req, http::status::bad_request, "malformed form");
-  if (!auth_.tokenMatches(param(form, "token"))) return redirect(req, "/login#failed");
+  // The view the user came from, kept across a wrong token too (the login page reads it back).
+  const std::string next = param(form, "next");
+  const bool returns = isViewFragment(next);
+  if (!auth_.tokenMatches(param(form, "token"))) {
+    return redirect(req, returns ? "/login?next=" + percentEncode(next) + "#failed" : std::string("/login#failed"));
+  }
   const std::string session = auth_.newSession();
   if (session.empty()) return jsonError(req, http::status::internal_server_error, "no randomness for a session");
-  Reply r = redirect(req, "/");
+  Reply r = redirect(req, returns ? "/" + next : std::string("/"));
   r.response.set(http::field::set_cookie,
                  std::string(SESSION_COOKIE) + "=" + session + "; Path=/; HttpOnly; SameSite=Strict");
   return r;

@@ -26,6 +26,7 @@ inline constexpr std::size_t MAX_HEADER_BYTES = 8 * 1024;
 inline constexpr std::size_t MAX_LOGIN_BODY_BYTES = 1024;  // the only request with a body
 inline constexpr std::size_t MAX_QUERY_PARAMS = 32;
 inline constexpr std::size_t MAX_LOGIN_SESSIONS = 64;      // oldest is forgotten beyond this
+inline constexpr std::size_t MAX_RETURN_VIEW_BYTES = 512;   // login's `next` (a view's hash); longer: back to "/"
 inline constexpr std::size_t EXPORT_CHUNK_BYTES = 64 * 1024;
 
 struct Reply {

@@ -850,6 +850,33 @@ test('a link with a malformed escape says it is broken instead of a blank page',
   await page.close();
 });
 
+test('signing in returns to the view the link named, after a wrong token and after a session ended mid-use', async () => {
+  const url = await serve(mixed.db, 'browser-return-token');
+  const page = await context.newPage();  // its own page: the ended session's 401 is logged by Chromium
+  await page.goto(url + '#/devices?class=generic');
+  await page.waitForURL(/\/login#\/devices\?class=generic$/);
+  await page.fill('input[name=token]', 'wrong');
+  await Promise.all([page.waitForURL(/\/login\?next=.*#failed$/), page.press('input[name=token]', 'Enter')]);
+  assert.equal(await page.isVisible('#failed'), true);
+  await page.fill('input[name=token]', 'browser-return-token');
+  await Promise.all([page.waitForURL(url + '#/devices?class=generic'), page.press('input[name=token]', 'Enter')]);
+  await page.waitForFunction(() => document.querySelectorAll('tbody tr.clickable').length === 2);
+  // The session ends on the server (signed out in another tab); the next view asked for is kept.
+  assert.equal(await page.evaluate(async () => (await fetch('/logout', { method: 'POST' })).redirected), true);
+  await page.evaluate(() => { location.hash = '#/devices?class=none'; });
+  await page.waitForURL(/\/login#\/devices\?class=none$/);
+  await page.fill('input[name=token]', 'browser-return-token');
+  await Promise.all([page.waitForURL(url + '#/devices?class=none'), page.click('button[type=submit]')]);
+  await page.waitForFunction(() => document.querySelectorAll('tbody tr.clickable').length === 1);
+  // Only a view of this page is returned to: a form whose `next` names another site goes to "/".
+  await page.evaluate(async () => { await fetch('/logout', { method: 'POST' }); });
+  await page.goto(url + 'login');
+  await page.evaluate(() => { document.getElementById('next').value = 'https://evil.example/'; });
+  await page.fill('input[name=token]', 'browser-return-token');
+  await Promise.all([page.waitForURL(url), page.click('button[type=submit]')]);
+  await page.close();
+});
+
 test('no script errors or CSP violations on any page', () => {
   assert.deepEqual(pageErrors, []);
   assert.deepEqual(dialogs, []);

@@ -16,9 +16,11 @@
 #include <regex>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "common/c_handles.h"
 #include "common/text.h"
+#include "web/handler.h"
 #include "web/server.h"
 
 namespace {
@@ -775,6 +777,36 @@ TEST_CASE("a non-loopback bind needs a token; with one, requests need it") {
   CHECK(cookie.find("SameSite=Strict") != std::string::npos);
   CHECK(get(port, "/api/stats", {{"Cookie", cookie.substr(0, cookie.find(';'))}}).result() == http::status::ok);
   CHECK(get(port, "/api/stats", {{"Cookie", "provaudit_session=0000"}}).result() == http::status::unauthorized);
+}
+
+TEST_CASE("signing in returns to the view the login page came from, and only to a view of this page") {
+  Server s(mixedDb(), "s3cret-token");
+  const auto port = s.server.port();
+  // The login page's script is public, as the form it serves.
+  const Response script = get(port, "/login.js");
+  CHECK(script.result() == http::status::ok);
+  CHECK(script.body().find("next") != std::string::npos);
+  const auto post = [&](const std::string& body) {
+    http::request<http::string_body> login{http::verb::post, "/login", 11};
+    login.set(http::field::content_type, "application/x-www-form-urlencoded");
+    login.body() = body;
+    return request(port, login);
+  };
+  // A view (the hash of the link that led to the login page): back to it, after a wrong token too.
+  CHECK(post("token=s3cret-token&next=%23%2Fdevices%3Fclass%3Dgeneric")[http::field::location] == "/#/devices?class=generic");
+  CHECK(post("token=wrong&next=%23%2Fdevices%3Fclass%3Dgeneric")[http::field::location] ==
+        "/login?next=%23%2Fdevices%3Fclass%3Dgeneric#failed");
+  // Anything else is no view of this page: to "/" (or the plain failure), never elsewhere.
+  for (const std::string& next : std::vector<std::string>{"https%3A%2F%2Fevil.example%2F", "%2F%2Fevil.example%2F", "%2F%5Cevil.example", "devices",
+                                 "%23devices", "%23%2Fdevices%0D%0ASet-Cookie%3A+x%3D1", "%23%2Fa+b", "%23%2F%C3%A9",
+                                 "%23%2F" + std::string(provaudit::web::MAX_RETURN_VIEW_BYTES, 'a')}) {
+    INFO(next);
+    const Response ok = post("token=s3cret-token&next=" + next);
+    CHECK(ok.result() == http::status::see_other);
+    CHECK(ok[http::field::location] == "/");
+    CHECK(post("token=wrong&next=" + next)[http::field::location] == "/login#failed");
+  }
+  CHECK(post("token=s3cret-token")[http::field::location] == "/");
 }
 
 TEST_CASE("signing out is a POST: GET /logout signs nobody out") {

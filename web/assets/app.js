@@ -188,11 +188,14 @@
   }
 
   // ---- API ----------------------------------------------------------------
+  // A session that ended (expired, signed out elsewhere): sign in again and come back to this
+  // view. The login page keeps it as its own hash and returns to it (login.js); only "#/…".
+  const signIn = () => { location.href = '/login' + (location.hash.startsWith('#/') ? location.hash : ''); };
   async function api(path, params) {
     const q = new URLSearchParams();
     for (const [k, v] of Object.entries(params || {})) if (v !== '' && v !== null && v !== undefined) q.set(k, v);
     const res = await fetch('/api/' + path + (q.toString() ? '?' + q : ''), { headers: { Accept: 'application/json' }, credentials: 'same-origin' });
-    if (res.status === 401) { location.href = '/login'; throw new Error('sign-in required'); }
+    if (res.status === 401) { signIn(); throw new Error('sign-in required'); }
     const body = await res.json().catch(() => ({}));
     if (!res.ok) throw new Error(body.error || res.statusText);
     return body;
@@ -791,7 +794,7 @@
   async function poll() {
     try {
       const r = await fetch('/api/change', { credentials: 'same-origin' });
-      if (r.status === 401) { location.href = '/login'; return; }
+      if (r.status === 401) { signIn(); return; }
       if (!r.ok) throw new Error(r.status === 503 ? 'database busy' : 'offline');
       const { change, auth, sightings_left_out: left } = await r.json();
       leftOut = left || 0; // written in the writer's commit: `change` moves with it
