@@ -850,6 +850,42 @@ test('a link with a malformed escape says it is broken instead of a blank page',
   await page.close();
 });
 
+test('device page: each handshake names its client certificate; sightings show their User-Agent or JA4, times to the millisecond', async () => {
+  const page = await newPage();
+  const id = 'mac:00:0e:08:ab:cd:ef';
+  const api = await (await apiGet(page, `${all.url}api/devices/${encodeURIComponent(id)}?sightings_limit=1000`)).json();
+  await page.goto(all.url + '#/device/' + encodeURIComponent(id));
+  await page.waitForSelector('[data-panel=handshakes] tbody tr');
+  const certs = await page.$$eval('[data-panel=handshakes] tbody tr', (trs) => trs.map((tr) => {
+    const c = tr.querySelector('[data-cert]');
+    return c ? [c.textContent, c.getAttribute('title')] : null;
+  }));
+  assert.equal(certs.length, api.detail.handshakes.length);
+  api.detail.handshakes.forEach((h, i) => {
+    if (h.cert_sha256) assert.deepEqual(certs[i], [h.cert_sha256.slice(0, 12) + '…', 'SHA-256 ' + h.cert_sha256]);
+    else assert.equal(certs[i], null);
+  });
+  assert.ok(api.detail.handshakes.some((h) => h.cert_sha256), 'a handshake with a client certificate');
+  // Sightings: the JA4 of a TLS one, the User-Agent of an HTTP one, each time to the millisecond.
+  const rows = await page.$$eval('[data-panel=sightings] tbody tr', (trs) => trs.map((tr) => ({
+    time: tr.cells[0].textContent,
+    ja4: (tr.querySelector('[data-sighting=ja4]') || { textContent: null }).textContent,
+    ua: (tr.querySelector('[data-sighting=user-agent]') || { textContent: null }).textContent,
+  })));
+  assert.equal(rows.length, api.sightings.length);
+  api.sightings.forEach((x, i) => {
+    assert.equal(rows[i].time, x.time.replace('T', ' ').replace(/(\.\d{3})\d*Z$/, '$1Z'));
+    assert.match(rows[i].time, /\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
+    assert.equal(rows[i].ja4, x.ja4 ? 'JA4 ' + x.ja4 : null);
+    assert.equal(rows[i].ua, x.user_agent ? 'UA ' + x.user_agent : null);
+  });
+  assert.ok(rows.some((r) => r.ja4), 'a TLS sighting with its JA4');
+  // The timeline says its axis is in UTC.
+  await page.goto(all.url + '#/');
+  assert.match(await page.textContent('svg[aria-label="Sightings over time"] [data-axis-unit]'), /UTC/);
+  await page.close();
+});
+
 test('signing in returns to the view the link named, after a wrong token and after a session ended mid-use', async () => {
   const url = await serve(mixed.db, 'browser-return-token');
   const page = await context.newPage();  // its own page: the ended session's 401 is logged by Chromium

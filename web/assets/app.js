@@ -143,6 +143,17 @@
     if (!iso) return '';
     return String(iso).replace('T', ' ').replace(/\.\d+Z$/, 'Z');
   }
+  // To the millisecond, where a device's events come within one second of each other (a
+  // handshake and the requests after it): sightings and handshakes.
+  function whenFine(iso) {
+    if (!iso) return '';
+    return String(iso).replace('T', ' ').replace(/(\.\d{3})\d*Z$/, '$1Z');
+  }
+  // A long text cut for a table cell, whole in its title.
+  function clipped(text, max, attrs) {
+    const chars = Array.from(String(text || ''));
+    return el('span', { ...attrs, title: chars.length > max ? text : null }, chars.length > max ? chars.slice(0, max).join('') + '…' : text);
+  }
   function duration(sec) {
     sec = Number(sec || 0);
     if (sec < 60) return sec.toFixed(1) + ' s';
@@ -367,6 +378,7 @@
       root.appendChild(svg('text', { x: xOf(t), y: height - 16, 'text-anchor': k === 0 ? 'start' : k === 5 ? 'end' : 'middle', 'data-tick': k }, label));
     }
     root.appendChild(svg('line', { x1: padL, x2: width - 8, y1: padT + plotH, y2: padT + plotH, class: 'axis' }));
+    root.appendChild(svg('text', { x: padL, y: height - 2, 'data-axis-unit': 'UTC' }, 'times in UTC (packet timestamps)'));
     return root;
   }
 
@@ -559,12 +571,17 @@
       omittedHandshakes ? el('div', { class: 'panel-note', 'data-omitted': 'handshakes' },
         `The first ${num((det.handshakes || []).length / 2)} and the last ${num((det.handshakes || []).length / 2)} of ${num((det.handshakes || []).length + omittedHandshakes)} handshakes; every one is in Sightings below.`) : null,
       table([
-        { label: 'Time', mono: true, render: (h) => when(h.time) },
+        { label: 'Time', mono: true, render: (h) => whenFine(h.time) },
         { label: 'Client → server', mono: true, render: (h) => `${h.client} → ${h.server}` },
         { label: 'Version', render: (h) => h.version },
         { label: 'Cipher', narrow: true, clip: true, render: (h) => h.cipher },
         { label: 'Outcome', render: (h) => el('div', null, h.outcome, h.reason ? el('div', { class: 'sub' }, h.reason) : null,
           h.gap ? el('div', { class: 'sub', 'data-gap': 'handshake', title: 'Packets of this handshake are missing from the capture; what they carried is not known' }, 'packets missing') : null) },
+        // Which certificate each handshake sent: a device that changes certificates shows it here.
+        { label: 'Client cert', mono: true, render: (h) => h.cert_sha256
+          ? el('div', null, el('span', { 'data-cert': h.cert_sha256, title: 'SHA-256 ' + h.cert_sha256 }, h.cert_sha256.slice(0, 12) + '…'),
+            cert && cert.sha256 && cert.sha256 !== h.cert_sha256 ? el('div', { class: 'sub' }, 'not the one above') : null)
+          : el('span', { class: 'muted' }, '—') },
         { label: 'JA4', mono: true, narrow: true, render: (h) => h.ja4 || (h.gap ? el('span', { class: 'muted', 'data-no-hello': '' }, 'ClientHello not seen') : '') },
         { label: 'Frame', num: true, render: (h) => num(h.frame) },
         { label: 'Capture file', clip: true, render: (h) => el('span', { class: 'mono' }, h.source) },
@@ -594,10 +611,14 @@
     })();
     const sightings = el('section', { class: 'panel flush', 'data-panel': 'sightings' }, el('h2', null, `Sightings (${num(data.sightings_total)})`), sightingsNav,
       table([
-        { label: 'Time', mono: true, render: (x) => when(x.time) },
+        { label: 'Time', mono: true, render: (x) => whenFine(x.time) },
         { label: 'Kind', render: (x) => x.kind.toUpperCase() },
         { label: 'Flow', mono: true, render: (x) => `${x.client} → ${x.server}` },
-        { label: 'What', clip: true, render: (x) => x.kind === 'http' ? el('span', { class: 'mono' }, `${x.method || ''} ${x.uri || ''}`) : el('span', null, [x.sni ? 'SNI ' + x.sni : '', x.client_cert ? 'cert ' + x.client_cert : '', x.resumed ? 'resumed' : ''].filter(Boolean).join(' · ')) },
+        // What the device sent, and how it named itself: its User-Agent, or its ClientHello's JA4.
+        { label: 'What', clip: true, render: (x) => el('div', null,
+          x.kind === 'http' ? el('span', { class: 'mono' }, `${x.method || ''} ${x.uri || ''}`) : el('span', null, [x.sni ? 'SNI ' + x.sni : '', x.client_cert ? 'cert ' + x.client_cert : '', x.resumed ? 'resumed' : ''].filter(Boolean).join(' · ')),
+          x.user_agent ? el('div', { class: 'sub mono', 'data-sighting': 'user-agent' }, 'UA ', clipped(x.user_agent, 160)) : null,
+          x.ja4 ? el('div', { class: 'sub mono', 'data-sighting': 'ja4' }, 'JA4 ', x.ja4) : null) },
         { label: 'Frame', num: true, render: (x) => num(x.frame) },
         { label: 'Capture file', clip: true, render: (x) => el('span', { class: 'mono' }, x.source) },
       ], data.sightings || [], {}, null, null));
