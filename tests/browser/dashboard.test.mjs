@@ -718,6 +718,25 @@ test('every anomaly the engine counts has a meaning in the page, and a snap-leng
   await page.close();
 });
 
+// A database of 120 devices, one plain-HTTP profile fetch each to 10.0.0.2:80 (httpCapture): more
+// than a page of the lists. The first device's User-Agent hides a right-to-left override and
+// zero-width characters, as the reviewer's hostile capture did.
+const SPOOFED_UA = 'Linksys/SPA942-5.1.8 \u202Egnp.lave\u202C zero\u200Bwidth\u200D';
+let manyRun = null;
+async function many() {
+  if (manyRun) return manyRun;
+  const pcap = path.join(tmp, 'many.pcap');
+  httpCapture(pcap, Array.from({ length: 120 }, (_, i) => {
+    const ua = i === 0 ? Buffer.from(SPOOFED_UA, 'utf8').toString('latin1') : `Linksys/SPA-962-6.1.5(a) (88012BA0${1000 + i}) n${i}`;
+    return `GET /spa962-${i}.cfg HTTP/1.1\r\nHost: prov\r\nUser-Agent: ${ua}\r\n\r\n`;
+  }));
+  const run = replay('many', [pcap]);
+  assert.equal(run.report.devices.length, 120);
+  manyRun = { ...run, url: await serve(run.db) };
+  return manyRun;
+}
+const rangeIs = (page, text) => page.waitForFunction((t) => (document.querySelector('[data-range]') || {}).textContent === t, text);
+
 test('search box: typed slowly while each pause loads its list, it keeps exactly what was typed, and Back leaves the search whole', async () => {
   const { url } = await many();
   const page = await newPage();
@@ -883,6 +902,23 @@ test('device page: each handshake names its client certificate; sightings show t
   // The timeline says its axis is in UTC.
   await page.goto(all.url + '#/');
   assert.match(await page.textContent('svg[aria-label="Sightings over time"] [data-axis-unit]'), /UTC/);
+  await page.close();
+});
+
+test('at a phone width every section of the top bar is in reach', async () => {
+  const page = await newPage();
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.goto(mixed.url + '#/');
+  await page.waitForSelector('[data-kpi=devices]');
+  for (const nav of ['overview', 'devices', 'servers', 'findings']) {
+    const box = await page.locator(`[data-nav=${nav}]`).boundingBox();
+    assert.ok(box.x >= 0 && box.x + box.width <= 390, `${nav}: ${JSON.stringify(box)}`);
+    // Nothing covers it: the point at its middle is the link.
+    assert.equal(await page.evaluate(([n, x, y]) => document.elementFromPoint(x, y).closest(`[data-nav=${n}]`) !== null, [nav, box.x + box.width / 2, box.y + box.height / 2]), true, nav);
+  }
+  await page.click('[data-nav=findings]');
+  await page.waitForFunction(() => document.title.startsWith('Findings'));
+  await shot(page, 'narrow-findings');
   await page.close();
 });
 
