@@ -57,6 +57,15 @@ std::string observationKey(const HttpObservation& obs) {
   return k.hex();
 }
 
+HandshakeReadDepth readDepth(const TlsObservation& obs) {
+  return {obs.decrypted,
+          obs.client_cert != ClientCertState::NotSent || obs.no_certificate_alert,
+          obs.certificate_requested,
+          obs.complete,
+          obs.server_hello_seen,
+          obs.gap};
+}
+
 void trimForAudit(TlsObservation& obs) {
   std::string().swap(obs.ja3_string);
   std::vector<std::uint16_t>().swap(obs.offered_versions);

@@ -100,6 +100,21 @@ std::string observationKey(const HttpObservation& obs);
 // by the server's). 100 to 400 bytes a handshake, for every one the evidence
 // holds (a sensor at --max-sightings holds 150,000).
 void trimForAudit(TlsObservation& obs);
+
+// How much of a handshake was read, for two sightings of the same one (the
+// same first packet and endpoints): a capture cut short, or read without the
+// key log a later replay has, against the whole or decrypted one. Higher is
+// more: decrypted, the client's certificate answer seen, the certificate
+// request seen, complete, the ServerHello seen, no gap.
+struct HandshakeReadDepth {
+  bool decrypted = false, client_answer = false, certificate_requested = false, complete = false,
+       server_hello_seen = false, gap = false;
+  [[nodiscard]] int rank() const {
+    return (decrypted ? 32 : 0) | (client_answer ? 16 : 0) | (certificate_requested ? 8 : 0) | (complete ? 4 : 0) |
+           (server_hello_seen ? 2 : 0) | (gap ? 0 : 1);
+  }
+};
+HandshakeReadDepth readDepth(const TlsObservation& obs);
 // The bytes of an observation's texts: of a handshake's, those trimForAudit
 // keeps (what the audit's evidence holds; trimmedTextBytes what it drops);
 // of a request's, all of them. For estimates of what holding one costs.

@@ -400,6 +400,15 @@ void Pipeline::flushLocked() {
   }
   added = added_tls.size() + added_http.size();
   if (store_failing_) storeRecovered();
+  if (const std::uint64_t replaced = db_.replacedSightings(); replaced != replaced_seen_) {
+    // A handshake stored before was replaced by a better read of it: the
+    // evidence held may have the old one, so the next audit reads it all
+    // again from the database (rare: the same capture replayed whole after
+    // cut short, or again with a key log).
+    replaced_seen_ = replaced;
+    releaseEvidence();
+    follow_tls = follow_http = 0;
+  }
   if (events_.is_open()) {
     for (const std::size_t i : added_tls) {
       json::object e = store::tlsToJson(tls[i]);

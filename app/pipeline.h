@@ -248,6 +248,7 @@ class Pipeline : public analyze::ObservationSink {
   std::vector<analyze::TlsObservation> evidence_tls_;
   std::vector<analyze::HttpObservation> evidence_http_;
   std::int64_t evidence_rowid_ = 0;   // the last sighting read (taken or left out)
+  std::uint64_t replaced_seen_ = 0;   // db_.replacedSightings() when the evidence was last read
   analyze::EvidenceAdmission admission_;  // which of them the evidence holds
   bool over_limit_said_ = false;
   std::optional<std::uint64_t> left_out_stored_;  // STAT_SIGHTINGS_LEFT_OUT as we last wrote it

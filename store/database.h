@@ -81,9 +81,14 @@ class Database {
   // Sightings: INSERT OR IGNORE by content key. Returns the new row's rowid,
   // 0 when the sighting was already stored. A TLS sighting's certificates are
   // stored with it, each once: a certificate this connection stored in a
-  // committed transaction is not written again.
+  // committed transaction is not written again. A handshake stored before but
+  // read less far (analyze::readDepth: a capture cut short, no key log then)
+  // is replaced, under a new rowid: a finding its rest shows is not lost for
+  // good. replacedSightings() counts those (an audit holding the old row in
+  // memory reads the evidence again).
   std::int64_t addTls(const analyze::TlsObservation& t);
   std::int64_t addHttp(const analyze::HttpObservation& h);
+  [[nodiscard]] std::uint64_t replacedSightings() const { return replaced_sightings_; }
 
   // Sightings stored after `after_rowid` (by this process or any other), for
   // the audit, in rowid order; returns the highest rowid read. With
@@ -157,6 +162,7 @@ class Database {
   }
 
  private:
+  std::uint64_t replaced_sightings_ = 0;
   void migrate();
   SqlitePtr db_;
   std::size_t dashboard_index_min_ = DASHBOARD_INDEX_MIN_DEVICES;

@@ -1552,6 +1552,56 @@ TEST_CASE("serve and report refuse a database of another schema version, in one 
   }
 }
 
+TEST_CASE(
+    "a handshake stored from a capture cut short, or without its key log, is read again whole by a later replay") {
+  // Each device as the report gives it: class, reason, certificate, findings.
+  const auto verdicts = [](const json::value& report) {
+    std::map<std::string, std::string> out;
+    for (const auto& d : report.at("devices").as_array()) {
+      std::string codes;
+      for (const auto& f : d.at("findings").as_array()) codes += str(f.at("code")) + " ";
+      const json::value& cert = d.at("cert");
+      out[str(d.at("id"))] = str(d.at("identity")) + "/" + str(d.at("identity_reason")) + " " +
+                             (cert.is_object() ? str(cert.at("sha256")) : "-") + " " + codes + " sessions " +
+                             std::to_string(d.at("sessions").to_number<std::int64_t>());
+    }
+    return out;
+  };
+  const auto report = [](const std::string& db) {
+    return e2e::parseJson(e2e::run({PROVAUDIT_BIN, "report", "--db", db}).out);
+  };
+  const auto sightings = [](const std::string& db) {
+    return e2e::run({"sqlite3", db, "SELECT count(*) FROM sightings"}).out;
+  };
+  REQUIRE(e2e::haveTool("sqlite3"));
+  SECTION("cut short, then whole") {
+    const std::string whole = e2e::samplePath("spa_mixed_tls12.pcap");
+    const auto fresh = verdicts(e2e::replayReport({whole}, {}, "upgrade-fresh.db"));
+    const std::string bytes = e2e::readFile(whole);
+    const std::string cut = e2e::tmpPath("upgrade-cut.pcap");
+    std::ofstream(cut, std::ios::binary) << bytes.substr(0, 20000);  // mid-handshake of the fourth device
+    const std::string db = e2e::tmpPath("upgrade.db");
+    CHECK(e2e::run({PROVAUDIT_BIN, "replay", "-q", "--db", db, cut}).status == 1);  // cut: said, exit 1
+    REQUIRE(verdicts(report(db)) != fresh);
+    REQUIRE(e2e::run({PROVAUDIT_BIN, "replay", "-q", "--db", db, whole}).status == 0);
+    CHECK(verdicts(report(db)) == fresh);
+    const std::string stored = sightings(db);
+    // Once more, whole: nothing read further, nothing replaced or counted twice.
+    REQUIRE(e2e::run({PROVAUDIT_BIN, "replay", "-q", "--db", db, whole}).status == 0);
+    CHECK(sightings(db) == stored);
+    CHECK(verdicts(report(db)) == fresh);
+  }
+  SECTION("without the key log, then with it") {
+    const std::string cap = e2e::samplePath("tls13.pcap"), keys = e2e::samplePath("tls13.keylog");
+    const auto fresh = verdicts(e2e::replayReport({cap}, {"--keylog", keys}, "upgrade-keyed.db"));
+    const std::string db = e2e::tmpPath("upgrade-keylog.db");
+    REQUIRE(e2e::run({PROVAUDIT_BIN, "replay", "-q", "--db", db, cap}).status == 0);
+    REQUIRE(verdicts(report(db)) != fresh);
+    REQUIRE(e2e::run({PROVAUDIT_BIN, "replay", "-q", "--db", db, "--keylog", keys, cap}).status == 0);
+    CHECK(verdicts(report(db)) == fresh);
+  }
+}
+
 TEST_CASE("a repeatable option takes one value each time: the captures after it are read, not taken for keys") {
   // `--keylog KEYS a.pcap b.pcap` took a.pcap as a second key log and read b.pcap alone, without a word.
   const std::string db = e2e::tmpPath("repeatable.db");
