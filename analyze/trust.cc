@@ -5,6 +5,8 @@
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
 
+#include <fstream>
+#include <iterator>
 #include <stdexcept>
 
 #include "analyze/cert_info.h"
@@ -56,23 +58,45 @@ TrustStore::TrustStore(const std::vector<std::string>& pem_files) : store_(X509_
   for (const auto& file : pem_files) {
     BioPtr bio(BIO_new_file(file.c_str(), "r"));
     if (!bio) throw std::runtime_error(file + ": cannot open CA bundle");
-    std::size_t in_file = 0;
-    for (;;) {
-      X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
-      if (!cert) break;
-      if (X509_STORE_add_cert(store_.get(), cert.get()) != 1) {
-        // A duplicate certificate is harmless; anything else is not.
-        const unsigned long err = ERR_peek_last_error();
-        if (ERR_GET_REASON(err) != X509_R_CERT_ALREADY_IN_HASH_TABLE) {
-          throw std::runtime_error(file + ": cannot add certificate to the trust store");
-        }
-      }
-      ++in_file;
-    }
-    ERR_clear_error();  // the loop ends on PEM_R_NO_START_LINE at end of file
-    if (in_file == 0) throw std::runtime_error(file + ": no PEM certificate found");
-    count_ += in_file;
+    count_ += add(bio.get(), file);
   }
+}
+
+TrustStore::TrustStore(const PemText& pem) : store_(X509_STORE_new()) {
+  if (!store_) throw std::runtime_error("cannot allocate a certificate store");
+  BioPtr bio(BIO_new_mem_buf(pem.text.data(), static_cast<int>(pem.text.size())));
+  if (!bio) throw std::runtime_error(pem.what + ": cannot read CA bundle");
+  count_ = add(bio.get(), pem.what);
+}
+
+std::size_t TrustStore::add(BIO* bio, const std::string& what) {
+  std::size_t added = 0;
+  for (;;) {
+    X509Ptr cert(PEM_read_bio_X509(bio, nullptr, nullptr, nullptr));
+    if (!cert) break;
+    if (X509_STORE_add_cert(store_.get(), cert.get()) != 1) {
+      // A duplicate certificate is harmless; anything else is not.
+      const unsigned long err = ERR_peek_last_error();
+      if (ERR_GET_REASON(err) != X509_R_CERT_ALREADY_IN_HASH_TABLE) {
+        throw std::runtime_error(what + ": cannot add certificate to the trust store");
+      }
+    }
+    ++added;
+  }
+  ERR_clear_error();  // the loop ends on PEM_R_NO_START_LINE at end of file
+  if (added == 0) throw std::runtime_error(what + ": no PEM certificate found");
+  return added;
+}
+
+std::string TrustStore::readBundles(const std::vector<std::string>& pem_files) {
+  std::string out;
+  for (const auto& file : pem_files) {
+    std::ifstream in(file, std::ios::binary);
+    if (!in) throw std::runtime_error(file + ": cannot open CA bundle");
+    out.append(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    if (!out.empty() && out.back() != '\n') out += '\n';
+  }
+  return out;
 }
 
 ChainResult TrustStore::verify(const std::vector<CertPtr>& chain, std::int64_t at_s) const {

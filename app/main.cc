@@ -27,8 +27,12 @@ CLI::Option* repeatable(CLI::Option* opt, const char* value_name) {
 void addCommonOptions(CLI::App& cmd, CommonOptions& o) {
   cmd.add_option("--db", o.db, "SQLite database file")->capture_default_str();
   cmd.add_option("--rules", o.rules, "rules directory (default: the bundled rules)");
-  repeatable(cmd.add_option("--ca", o.ca, "trusted device CA bundle (PEM; repeatable)"), "FILE");
-  repeatable(cmd.add_option("--server-ca", o.server_ca, "trusted provisioning-server CA bundle (PEM; repeatable)"),
+  repeatable(cmd.add_option("--ca", o.ca,
+                            "trusted device CA bundle (PEM; repeatable); kept in the database for later runs "
+                            "without --ca; 'none' forgets it"),
+             "FILE");
+  repeatable(cmd.add_option("--server-ca", o.server_ca,
+                            "trusted provisioning-server CA bundle (PEM; repeatable); kept as --ca is"),
              "FILE");
   repeatable(cmd.add_option("--keylog", o.keylog,
                             "NSS key log (SSLKEYLOGFILE) to decrypt TLS with; re-read as it grows (repeatable)"),

@@ -1,12 +1,16 @@
 #include "app/pipeline.h"
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
+#include <optional>
 #include <stdexcept>
 #include <utility>
 
 #include "common/memory_limit.h"
+#include "common/text.h"
 #include "common/thread_name.h"
 #include "store/json_codec.h"
 #include "store/schema.h"
@@ -30,6 +34,38 @@ std::string nowIso() {
   return isoTime(ns.count());
 }
 
+// The devices' (or servers') trusted CA bundle: the files given, kept in the
+// database for the runs after; none given, the one kept (said, once a run);
+// "none", none, and the one kept is forgotten. Every audit derives every
+// device again from all the evidence: without this, a replay without --ca
+// judged every chain unchecked and the trust findings were gone without a word.
+std::unique_ptr<analyze::TrustStore> Pipeline::trustStore(const std::vector<std::string>& files, const char* setting,
+                                                          const char* option) {
+  if (files.size() == 1 && files.front() == "none") {
+    db_.clearSetting(setting);
+    return nullptr;
+  }
+  if (std::find(files.begin(), files.end(), "none") != files.end()) {
+    throw std::invalid_argument(std::string(option) + " none: given with bundles; it forgets the one kept, alone");
+  }
+  if (!files.empty()) {
+    auto trust = std::make_unique<analyze::TrustStore>(files);
+    db_.setSetting(setting, analyze::TrustStore::readBundles(files));
+    return trust;
+  }
+  const std::optional<std::string> kept = db_.setting(setting);
+  if (!kept) return nullptr;
+  auto trust = std::make_unique<analyze::TrustStore>(
+      analyze::TrustStore::PemText{*kept, opts_.db + ": the " + option + " bundle kept from an earlier run"});
+  if (!opts_.quiet) {
+    std::fprintf(stderr,
+                 "provaudit: chains are checked against the %s bundle an earlier run gave %s (%zu certificate%s; "
+                 "%s FILE replaces it, %s none forgets it)\n",
+                 option, terminalText(opts_.db).c_str(), trust->size(), trust->size() == 1 ? "" : "s", option, option);
+  }
+  return trust;
+}
+
 Pipeline::Pipeline(const CommonOptions& opts, store::Database& db, bool auto_flush,
                    const analyze::MemoryExtra& memory_extra)
     : opts_(opts),
@@ -39,8 +75,8 @@ Pipeline::Pipeline(const CommonOptions& opts, store::Database& db, bool auto_flu
       rules_(loadRules(opts.rules)),
       factory_(*this, anomalies_, certs_),
       last_flush_(std::chrono::steady_clock::now()) {
-  if (!opts.ca.empty()) device_ca_ = std::make_unique<analyze::TrustStore>(opts.ca);
-  if (!opts.server_ca.empty()) server_ca_ = std::make_unique<analyze::TrustStore>(opts.server_ca);
+  device_ca_ = trustStore(opts.ca, store::SETTING_DEVICE_CA, "--ca");
+  server_ca_ = trustStore(opts.server_ca, store::SETTING_SERVER_CA, "--server-ca");
   if (!opts.keylog.empty() || !opts.rsa_key.empty()) {
     decryption_ = std::make_shared<analyze::DecryptionKeys>();
     for (const auto& f : opts.keylog) decryption_->addKeyLogFile(f);

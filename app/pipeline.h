@@ -192,6 +192,8 @@ class Pipeline : public analyze::ObservationSink {
   const analyze::RuleSet& rules() const { return *rules_; }
 
  private:
+  std::unique_ptr<analyze::TrustStore> trustStore(const std::vector<std::string>& files, const char* setting,
+                                                  const char* option);
   void writeEvent(const std::string& line);
   void maybeFlush();
   void flushLocked();

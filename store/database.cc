@@ -405,6 +405,24 @@ void Database::setStat(const std::string& name, std::int64_t value) {
   s.bind(1, name).bind(2, value).exec();
 }
 
+void Database::setSetting(const std::string& name, const std::string& value) {
+  Stmt s(db_.get(),
+         "INSERT INTO settings(name,value) VALUES(?,?) ON CONFLICT(name) DO UPDATE SET value=excluded.value");
+  s.bind(1, name).bind(2, value).exec();
+}
+
+std::optional<std::string> Database::setting(const std::string& name) {
+  Stmt s(db_.get(), "SELECT value FROM settings WHERE name=?");
+  s.bind(1, name);
+  if (!s.step()) return std::nullopt;
+  return s.text(0);
+}
+
+void Database::clearSetting(const std::string& name) {
+  Stmt s(db_.get(), "DELETE FROM settings WHERE name=?");
+  s.bind(1, name).exec();
+}
+
 namespace {
 
 // Below this many devices an audit's JSON is encoded inline.

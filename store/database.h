@@ -113,6 +113,10 @@ class Database {
   void setStat(const std::string& name, std::int64_t value);
   // A stored stat, 0 when there is none.
   std::int64_t stat(const std::string& name);
+  // What later runs audit by (SETTING_DEVICE_CA, ...): set, read, forgotten.
+  void setSetting(const std::string& name, const std::string& value);
+  std::optional<std::string> setting(const std::string& name);
+  void clearSetting(const std::string& name);
   // Brings devices, servers and findings in line with an audit result (inside
   // the caller's transaction). `written` remembers, per device id, a hash of the
   // rows this process last wrote: unchanged devices are left alone, so a

@@ -199,6 +199,13 @@ DROP TABLE device_sightings;
 ALTER TABLE device_sightings_by_time RENAME TO device_sightings;
 CREATE INDEX device_sightings_key ON device_sightings(sighting_key);
 )sql",
+    // 8: what a run was told that later runs audit by (the --ca and
+    // --server-ca bundles, as PEM text): a replay without --ca judged every
+    // chain again as unchecked, and the untrusted and expired findings were
+    // gone without a word.
+    R"sql(
+CREATE TABLE settings(name TEXT PRIMARY KEY, value TEXT NOT NULL);
+)sql",
 };
 
 const IndexDefinition DASHBOARD_INDEXES[DASHBOARD_INDEX_COUNT] = {

@@ -7,7 +7,7 @@
 
 namespace provaudit::store {
 
-inline constexpr int SCHEMA_VERSION = 7;
+inline constexpr int SCHEMA_VERSION = 8;
 // Why a reader cannot use a database at `version` ("" when it can): newer than
 // this provaudit, or older (a replay or capture into it upgrades it).
 std::string schemaVersionProblem(std::int64_t version);
@@ -42,6 +42,9 @@ extern const char* const SEARCH_INDEX_SQL;
 // that writer holds besides its evidence beyond the usual (bytes: a live
 // capture's buffers past one interface at the default -B, analyze::MemoryExtra).
 inline constexpr const char* STAT_SIGHTINGS_LEFT_OUT = "audit_sightings_left_out";
+// settings: the trusted CA bundles (PEM text) of the last run given --ca / --server-ca.
+inline constexpr const char* SETTING_DEVICE_CA = "device_ca_pem";
+inline constexpr const char* SETTING_SERVER_CA = "server_ca_pem";
 inline constexpr const char* STAT_AUDIT_MAX_SIGHTINGS = "audit_max_sightings";
 inline constexpr const char* STAT_AUDIT_MEMORY_LIMIT = "audit_memory_limit";
 inline constexpr const char* STAT_AUDIT_EVIDENCE_BYTES = "audit_evidence_bytes";

@@ -1536,8 +1536,8 @@ TEST_CASE("serve and report refuse a database of another schema version, in one 
   REQUIRE(e2e::haveTool("sqlite3"));
   const std::string db = e2e::tmpPath("schema-version.db");
   REQUIRE(e2e::run({PROVAUDIT_BIN, "replay", "-q", "--db", db, e2e::samplePath("spa_mixed_tls12.pcap")}).status == 0);
-  for (const auto& [version, why] : {std::pair{"8", "is newer than this provaudit (7)"},
-                                     std::pair{"6", "is older than this provaudit's (7): a 'provaudit replay'"}}) {
+  for (const auto& [version, why] : {std::pair{"9", "is newer than this provaudit (8)"},
+                                     std::pair{"7", "is older than this provaudit's (8): a 'provaudit replay'"}}) {
     REQUIRE(e2e::run({"sqlite3", db, std::string("UPDATE schema_version SET version=") + version}).status == 0);
     for (const std::vector<std::string>& cmd :
          {std::vector<std::string>{PROVAUDIT_BIN, "serve", "--db", db, "--serve", "127.0.0.1:0"},
@@ -1600,6 +1600,46 @@ TEST_CASE(
     REQUIRE(e2e::run({PROVAUDIT_BIN, "replay", "-q", "--db", db, "--keylog", keys, cap}).status == 0);
     CHECK(verdicts(report(db)) == fresh);
   }
+}
+
+TEST_CASE(
+    "the --ca bundle is kept with the database: a later run without it judges chains by it, says so; --ca none forgets "
+    "it") {
+  const std::string db = e2e::tmpPath("kept-ca.db");
+  const std::string forged = "mac:00:0e:08:f0:0d:01";  // audit_cases: a certificate under a look-alike CA
+  const auto chainOf = [&](const std::string& id) {
+    const json::value rep = e2e::parseJson(e2e::run({PROVAUDIT_BIN, "report", "--db", db}).out);
+    for (const auto& d : rep.at("devices").as_array()) {
+      if (str(d.at("id")) != id) continue;
+      std::string codes;
+      for (const auto& f : d.at("findings").as_array()) codes += " " + str(f.at("code"));
+      return str(d.at("cert").at("chain")) + codes;
+    }
+    return std::string("no device");
+  };
+  REQUIRE(e2e::run({PROVAUDIT_BIN, "replay", "-q", "--db", db, "--ca", e2e::samplePath("pki/device-root.pem"),
+                    e2e::samplePath("audit_cases.pcap")})
+              .status == 0);
+  const std::string judged = chainOf(forged);
+  REQUIRE(judged.rfind("untrusted", 0) == 0);
+  REQUIRE(judged.find("cert-untrusted") != std::string::npos);
+  // A later run without --ca: the same verdict, and a line saying by what.
+  const auto later = e2e::run({PROVAUDIT_BIN, "replay", "--db", db, e2e::samplePath("plain_http.pcap")});
+  REQUIRE(later.status == 0);
+  CHECK(later.err.find("provaudit: chains are checked against the --ca bundle an earlier run gave " + db +
+                       " (1 certificate; --ca FILE replaces it, --ca none forgets it)\n") == 0);
+  CHECK(chainOf(forged) == judged);
+  // Forgotten: unchecked, no trust finding; and nothing said any more.
+  REQUIRE(e2e::run({PROVAUDIT_BIN, "replay", "-q", "--db", db, "--ca", "none", e2e::samplePath("plain_http.pcap")})
+              .status == 0);
+  CHECK(chainOf(forged).rfind("unchecked", 0) == 0);
+  CHECK(chainOf(forged).find("cert-untrusted") == std::string::npos);
+  const auto after = e2e::run({PROVAUDIT_BIN, "replay", "--db", db, e2e::samplePath("plain_http.pcap")});
+  CHECK(after.err.find("chains are checked") == std::string::npos);
+  const auto both = e2e::run({PROVAUDIT_BIN, "replay", "-q", "--db", db, "--ca", "none", "--ca",
+                              e2e::samplePath("pki/device-root.pem"), e2e::samplePath("plain_http.pcap")});
+  CHECK(both.status == 1);
+  CHECK(both.err == "provaudit: error: --ca none: given with bundles; it forgets the one kept, alone\n");
 }
 
 TEST_CASE("a repeatable option takes one value each time: the captures after it are read, not taken for keys") {
