@@ -125,19 +125,26 @@ void KeyLog::refresh() {
 }
 
 void KeyLog::refreshLocked() {
-  last_refresh_ = std::chrono::steady_clock::now();
   for (File& f : files_) {
-    std::ifstream in(f.path, std::ios::binary);
-    if (!in) continue;  // removed meanwhile: keep what was read
-    in.seekg(0, std::ios::end);
-    const auto size = static_cast<std::uint64_t>(in.tellg());
+    std::error_code ec;
+    const std::uint64_t size = std::filesystem::file_size(f.path, ec);
+    if (ec) continue;  // removed meanwhile: keep what was read
+    const auto mtime = std::filesystem::last_write_time(f.path, ec);
+    if (ec) continue;
+    if (f.read_once && size == f.size_seen && mtime == f.mtime_seen) continue;
+    f.read_once = true;
+    f.size_seen = size;
+    f.mtime_seen = mtime;
     if (size < f.offset) f.offset = 0;  // rewritten: read it again
     if (size == f.offset) continue;
+    std::ifstream in(f.path, std::ios::binary);
+    if (!in) continue;
     in.seekg(static_cast<std::streamoff>(f.offset));
     std::string chunk(static_cast<std::size_t>(size - f.offset), '\0');
     in.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
     chunk.resize(static_cast<std::size_t>(in.gcount()));
-    // Only complete lines: the writer may be half-way through the last one.
+    // Only complete lines: the writer may be half-way through the last one
+    // (its end changes the size, so the next miss reads it).
     const std::size_t last_nl = chunk.rfind('\n');
     if (last_nl == std::string::npos) continue;
     std::string_view text(chunk.data(), last_nl + 1);
@@ -154,13 +161,17 @@ std::optional<std::vector<std::uint8_t>> KeyLog::find(KeyLogLabel label, const C
   std::lock_guard lock(mu_);
   const auto key = std::make_pair(label, client_random);
   auto it = secrets_.find(key);
-  if (it == secrets_.end() && !files_.empty() &&
-      std::chrono::steady_clock::now() - last_refresh_ >= KEYLOG_REFRESH_INTERVAL) {
+  if (it == secrets_.end() && !files_.empty()) {
     refreshLocked();
     it = secrets_.find(key);
   }
   if (it == secrets_.end()) return std::nullopt;
   return it->second;
+}
+
+bool KeyLog::hasFiles() const {
+  std::lock_guard lock(mu_);
+  return !files_.empty();
 }
 
 KeyLogStats KeyLog::stats() const {

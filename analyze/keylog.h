@@ -5,8 +5,8 @@
 // and fed from files that may still be growing (a live capture next to a test
 // lab that appends to the file): lookups that miss re-read what was appended.
 #include <array>
-#include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -22,8 +22,6 @@ namespace provaudit::analyze {
 inline constexpr std::size_t KEYLOG_MAX_ENTRIES = 1'000'000;
 // A line longer than this is malformed (the longest valid one is ~230 bytes).
 inline constexpr std::size_t KEYLOG_MAX_LINE = 1024;
-// A lookup that misses re-reads grown files at most this often.
-inline constexpr std::chrono::milliseconds KEYLOG_REFRESH_INTERVAL{200};
 
 // The labels we use (NSS key log format; TLS 1.3 labels from RFC 8446 §7.1 secrets).
 enum class KeyLogLabel : std::uint8_t {
@@ -56,16 +54,25 @@ class KeyLog {
   // again when a file shrank: rotated or rewritten).
   void refresh();
 
-  // The secret for `label` and `client_random`; on a miss, grown files are
-  // re-read (at most every KEYLOG_REFRESH_INTERVAL) and the lookup retried.
+  // The secret for `label` and `client_random`; on a miss, files that changed
+  // since they were last read (size or modification time: one stat each) are
+  // read on and the lookup retried. Not throttled by time: a server logs a
+  // key a moment before the records that need it go by, and lookups of other
+  // connections just before must not hide it.
   std::optional<std::vector<std::uint8_t>> find(KeyLogLabel label, const ClientRandom& client_random);
 
   [[nodiscard]] KeyLogStats stats() const;
+  // Whether any file was added (and may still grow).
+  [[nodiscard]] bool hasFiles() const;
 
  private:
   struct File {
     std::string path;
     std::uint64_t offset = 0;  // bytes consumed (complete lines)
+    // What the file looked like when last read: unchanged, a miss does not read it again.
+    std::uint64_t size_seen = 0;
+    std::filesystem::file_time_type mtime_seen{};
+    bool read_once = false;
   };
   void parseLineLocked(std::string_view line);
   void refreshLocked();
@@ -74,7 +81,6 @@ class KeyLog {
   std::vector<File> files_;
   std::map<std::pair<KeyLogLabel, ClientRandom>, std::vector<std::uint8_t>> secrets_;
   KeyLogStats stats_;
-  std::chrono::steady_clock::time_point last_refresh_{};
 };
 
 // Hex text to bytes; nullopt on an odd length or a non-hex digit.

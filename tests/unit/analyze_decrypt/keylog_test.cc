@@ -100,3 +100,27 @@ TEST_CASE("keylog: a growing file is re-read on a miss; a half-written line wait
   std::remove(path.c_str());
   CHECK_THROWS(KeyLog().addFile(path));
 }
+
+// A server logs each key a moment before the records that need it go by, and
+// lookups of other connections come just before: a miss must look at the file
+// again whenever it changed, however soon after the last look (a 200 ms
+// throttle hid the keys of connections that came close together).
+TEST_CASE("keylog: a miss right after another miss sees a line appended in between", "[keylog]") {
+  const std::string path =
+      (std::filesystem::temp_directory_path() / ("provaudit-keylog-late-" + std::to_string(::getpid()) + ".log")).string();
+  { std::ofstream out(path); }  // the server has logged nothing yet
+  KeyLog log;
+  log.addFile(path);
+  for (std::uint8_t i = 1; i <= 5; ++i) {
+    CHECK_FALSE(log.find(KeyLogLabel::ClientRandom, randomOf(i)));  // asked before the server logged it
+    {
+      std::ofstream out(path, std::ios::app);
+      out << "CLIENT_RANDOM " << hexOf(i, 32) << " " << hexOf(static_cast<std::uint8_t>(0xa0 + i), 48) << "\n";
+    }
+    const auto secret = log.find(KeyLogLabel::ClientRandom, randomOf(i));  // no refresh() in between
+    REQUIRE(secret);
+    CHECK(secret->front() == 0xa0 + i);
+  }
+  CHECK(log.stats().entries == 5);
+  std::remove(path.c_str());
+}
