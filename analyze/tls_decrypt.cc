@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <array>
+#include <deque>
 #include <stdexcept>
 
 #include "analyze/tls_connection.h"
@@ -430,6 +431,19 @@ struct TlsDecryptSession::Impl {
     std::vector<std::uint8_t> tls13_secret;  // current traffic secret (KeyUpdate)
     bool first_byte_seen = false;
   };
+  // The step that waits for a key the key log does not hold yet.
+  enum class Awaited : std::uint8_t {
+    None,
+    MasterSecret,      // a TLS <= 1.2 ChangeCipherSpec (awaited_side's)
+    Tls13Handshake,    // the handshake traffic secrets, after the ServerHello
+    Tls13Application,  // awaited_side's application traffic secret, after its Finished
+  };
+  // A record that came while a key was awaited, in arrival order (both sides).
+  struct HeldRecord {
+    Side side;
+    std::array<std::uint8_t, RECORD_HEADER> header;
+    std::vector<std::uint8_t> payload;
+  };
 
   Impl(TlsDecryptSession& s, std::shared_ptr<DecryptionKeys> k, AnomalyCounters& a, const Endpoint& srv)
       : session(s), keys(std::move(k)), anomalies(a), server(srv) {}
@@ -444,6 +458,11 @@ struct TlsDecryptSession::Impl {
   bool tls13 = false;
   const SuiteInfo* tls13_suite = nullptr;
   std::vector<std::uint8_t>* client_out = nullptr;
+  Awaited awaited = Awaited::None;
+  Side awaited_side = Side::Client;
+  AnomalyId awaited_why = 0;  // counted if the key never comes
+  std::deque<HeldRecord> held;
+  std::size_t held_bytes = 0;  // payload bytes in `held`
 
   Direction& dir(Side side) { return dirs[static_cast<int>(side)]; }
 
@@ -451,6 +470,9 @@ struct TlsDecryptSession::Impl {
     if (session.state_ == State::Off) return;
     anomalies.inc(why);
     session.state_ = State::Off;
+    awaited = Awaited::None;
+    held.clear();
+    held_bytes = 0;
   }
   bool isOff() const { return session.state_ == State::Off; }
 
@@ -489,14 +511,81 @@ struct TlsDecryptSession::Impl {
       }
       if (d.in_payload && d.payload_left == 0) {
         d.in_payload = false;
-        onRecord(side, d);
+        if (awaited != Awaited::None) {
+          hold(side, d.header, d.record);
+        } else {
+          onRecord(side, d.header, d.record);
+        }
       }
     }
   }
 
-  void onRecord(Side side, Direction& d) {
-    std::uint8_t type = d.header[0];
-    const Bytes header(d.header);
+  // ---- keys logged late (DecryptionKeys::setAwaitLateKeys) ----
+
+  // The key log has no key for `what` (yet). With late keys awaited, the
+  // session is followed on and its records held until the key is logged;
+  // else it stops here, counting `why`.
+  void noKey(Awaited what, Side side, AnomalyId why) {
+    if (!keys->awaitsLateKeys()) {
+      off(why);
+      return;
+    }
+    awaited = what;
+    awaited_side = side;
+    awaited_why = why;
+    session.state_ = State::Decrypting;
+  }
+
+  void hold(Side side, const std::array<std::uint8_t, RECORD_HEADER>& header, Bytes payload) {
+    if (held.size() >= DECRYPT_MAX_RECORDS_AWAITING_KEY || held_bytes + payload.size() > DECRYPT_MAX_BYTES_AWAITING_KEY) {
+      resumeIfKeyLogged();  // a last look before the wait ends
+      if (awaited != Awaited::None) {
+        off(awaited_why);  // the key never came
+        return;
+      }
+      if (!isOff()) onRecord(side, header, payload);
+      return;
+    }
+    held.push_back(HeldRecord{side, header, std::vector<std::uint8_t>(payload.begin(), payload.end())});
+    held_bytes += payload.size();
+    resumeIfKeyLogged();
+  }
+
+  // Looks for the awaited key again. Once it is logged, the step that waited
+  // is taken and the held records are read in their order, as if the key had
+  // been there all along, until one of them waits for the next key.
+  void resumeIfKeyLogged() {
+    while (awaited != Awaited::None && !isOff()) {
+      const Awaited what = awaited;
+      awaited = Awaited::None;
+      switch (what) {
+        case Awaited::MasterSecret:
+          hs.keys_derived = false;
+          onChangeCipherSpec(awaited_side);
+          break;
+        case Awaited::Tls13Handshake:
+          installTls13HandshakeKeys();
+          break;
+        case Awaited::Tls13Application:
+          switchToApplicationKeys(awaited_side);
+          break;
+        case Awaited::None:
+          break;
+      }
+      if (awaited != Awaited::None) return;  // still not logged
+      while (awaited == Awaited::None && !held.empty() && !isOff()) {
+        HeldRecord r = std::move(held.front());
+        held.pop_front();
+        held_bytes -= r.payload.size();
+        onRecord(r.side, r.header, r.payload);
+      }
+    }
+  }
+
+  void onRecord(Side side, const std::array<std::uint8_t, RECORD_HEADER>& record_header, Bytes payload) {
+    Direction& d = dir(side);
+    std::uint8_t type = record_header[0];
+    const Bytes header(record_header);
     // RFC 8446 §5: a TLS 1.3 ChangeCipherSpec is never protected and changes nothing.
     if (tls13 && static_cast<ContentType>(type) == ContentType::ChangeCipherSpec) return;
     if (!d.cipher) {
@@ -505,7 +594,7 @@ struct TlsDecryptSession::Impl {
           if (!tls13) onChangeCipherSpec(side);  // TLS 1.3's are middlebox compatibility only
           return;
         case ContentType::Handshake:
-          onHandshakeBytes(side, d.record, false);
+          onHandshakeBytes(side, payload, false);
           return;
         case ContentType::ApplicationData:
           // Protected data without the handshake that keyed it.
@@ -516,7 +605,7 @@ struct TlsDecryptSession::Impl {
       }
     }
     std::vector<std::uint8_t> plain;
-    if (!d.cipher->open(type, header, d.record, plain)) {
+    if (!d.cipher->open(type, header, payload, plain)) {
       off(PA_ANOMALY("tls_decrypt_bad_record_mac"));
       return;
     }
@@ -688,10 +777,15 @@ struct TlsDecryptSession::Impl {
       off(PA_ANOMALY("decrypt_unsupported_suite"));
       return;
     }
+    installTls13HandshakeKeys();
+  }
+
+  void installTls13HandshakeKeys() {
     auto chts = keys->keylog().find(KeyLogLabel::ClientHandshakeTrafficSecret, hs.client_random);
     auto shts = keys->keylog().find(KeyLogLabel::ServerHandshakeTrafficSecret, hs.client_random);
     if (!chts || !shts) {
-      off(keys->rsaKeys().empty() ? PA_ANOMALY("decrypt_no_key") : PA_ANOMALY("decrypt_dhe_with_rsa_key_only"));
+      noKey(Awaited::Tls13Handshake, Side::Server,
+            keys->rsaKeys().empty() ? PA_ANOMALY("decrypt_no_key") : PA_ANOMALY("decrypt_dhe_with_rsa_key_only"));
       return;
     }
     if (!install13(Side::Client, *chts) || !install13(Side::Server, *shts)) return;
@@ -713,7 +807,7 @@ struct TlsDecryptSession::Impl {
     const auto label = side == Side::Client ? KeyLogLabel::ClientTrafficSecret0 : KeyLogLabel::ServerTrafficSecret0;
     auto secret = keys->keylog().find(label, hs.client_random);
     if (!secret) {
-      off(PA_ANOMALY("decrypt_no_key"));
+      noKey(Awaited::Tls13Application, side, PA_ANOMALY("decrypt_no_key"));
       return;
     }
     install13(side, *secret);
@@ -732,7 +826,7 @@ struct TlsDecryptSession::Impl {
 
   // ---- TLS 1.0-1.2 ----
   void onChangeCipherSpec(Side side) {
-    if (!hs.keys_derived && !deriveKeys()) return;
+    if (!hs.keys_derived && !deriveKeys(side)) return;
     Direction& d = dir(side);
     d.cipher = std::move(hs.pending[static_cast<int>(side)]);
     if (!d.cipher) {
@@ -780,8 +874,9 @@ struct TlsDecryptSession::Impl {
     return std::nullopt;
   }
 
-  bool deriveKeys() {
-    hs.keys_derived = true;  // one attempt per handshake
+  // `ccs_side` sent the ChangeCipherSpec that needs the keys.
+  bool deriveKeys(Side ccs_side) {
+    hs.keys_derived = true;  // one attempt per handshake (and per look at a key log that was behind)
     if (!hs.have_client_hello || !hs.have_server_hello) {
       off(PA_ANOMALY("decrypt_missing_handshake"));
       return false;
@@ -838,8 +933,9 @@ struct TlsDecryptSession::Impl {
         return false;
       }
     } else {
-      off(suite->kx != KeyExchange::Rsa && !keys->rsaKeys().empty() ? PA_ANOMALY("decrypt_dhe_with_rsa_key_only")
-                                                                     : PA_ANOMALY("decrypt_no_key"));
+      noKey(Awaited::MasterSecret, ccs_side,
+            suite->kx != KeyExchange::Rsa && !keys->rsaKeys().empty() ? PA_ANOMALY("decrypt_dhe_with_rsa_key_only")
+                                                                      : PA_ANOMALY("decrypt_no_key"));
       return false;
     }
     // RFC 5246 §6.3: key_block = PRF(master, "key expansion", server_random + client_random):
@@ -885,7 +981,11 @@ TlsDecryptSession::TlsDecryptSession(std::shared_ptr<DecryptionKeys> keys, Anoma
                                      const Endpoint& server)
     : impl_(std::make_unique<Impl>(*this, std::move(keys), anomalies, server)) {}
 
-TlsDecryptSession::~TlsDecryptSession() = default;
+TlsDecryptSession::~TlsDecryptSession() {
+  // The flow ended (closed, timed out, evicted) while its key was awaited:
+  // it never came. The counters outlive the flow's analyzers.
+  if (impl_ && impl_->awaited != Impl::Awaited::None) impl_->off(impl_->awaited_why);
+}
 
 std::size_t TlsDecryptSession::heldBytes() const {
   std::size_t n = 0;
@@ -894,6 +994,7 @@ std::size_t TlsDecryptSession::heldBytes() const {
     n += hs.transcript.capacity() + hs.server_part.capacity() + hs.client_key_exchange.capacity();
     if (hs.server_leaf) n += hs.server_leaf->size();
     for (const Impl::Direction& d : impl_->dirs) n += d.record.capacity() + d.handshake.capacity();
+    for (const Impl::HeldRecord& r : impl_->held) n += sizeof r + r.payload.capacity();
   }
   for (const Der& der : revealed_.requested_ca_names) n += der.size();
   for (const auto* certs : {&revealed_.client_certificates, &revealed_.server_certificates}) {
@@ -913,8 +1014,13 @@ TlsDecryptSession::State TlsDecryptSession::feed(Side side, Bytes bytes, std::ve
 
 TlsDecryptSession::State TlsDecryptSession::gap(Side /*side*/, std::uint64_t missing) {
   if (missing == 0 || state_ == State::Off) return state_;
-  // Record boundaries, sequence numbers and CBC/RC4 state are lost with the bytes.
-  impl_->off(state_ == State::Waiting ? PA_ANOMALY("decrypt_missing_handshake") : PA_ANOMALY("tls_decrypt_gap"));
+  // Record boundaries, sequence numbers and CBC/RC4 state are lost with the
+  // bytes. A session still waiting for its key had none: that is why it stops.
+  if (impl_->awaited != Impl::Awaited::None) {
+    impl_->off(impl_->awaited_why);
+  } else {
+    impl_->off(state_ == State::Waiting ? PA_ANOMALY("decrypt_missing_handshake") : PA_ANOMALY("tls_decrypt_gap"));
+  }
   return state_;
 }
 

@@ -28,6 +28,12 @@ namespace provaudit::analyze {
 inline constexpr std::size_t DECRYPT_MAX_BYTES_PER_FLOW = 256 * 1024;
 // Clear handshake bytes kept per side for the RFC 7627 session hash.
 inline constexpr std::size_t DECRYPT_MAX_TRANSCRIPT = 512 * 1024;
+// Records (both sides) a flow holds while it waits for a key that is not in
+// the key log yet (DecryptionKeys::setAwaitLateKeys); past either limit the
+// key is taken as never coming: the reason it was missing is counted
+// (decrypt_no_key) and the held records go.
+inline constexpr std::size_t DECRYPT_MAX_RECORDS_AWAITING_KEY = 64;
+inline constexpr std::size_t DECRYPT_MAX_BYTES_AWAITING_KEY = 128 * 1024;
 
 // Loads OpenSSL's legacy provider (RC4, and keeps "default") once; false when
 // it is not installed: RC4 suites are then decrypt_unsupported_suite.
@@ -52,10 +58,19 @@ class DecryptionKeys {
   void addRsaKeySpec(const std::string& spec);
   void addRsaKey(EvpPkeyPtr key, std::optional<Endpoint> server, std::string file = {});
   [[nodiscard]] const std::vector<RsaServerKey>& rsaKeys() const { return rsa_keys_; }
+  // Live capture: a server writes its key log as it goes, and logs a key a
+  // moment after the peer's first record under it went by (a TLS 1.2 client's
+  // Finished follows its ClientKeyExchange at once). With this on, a session
+  // whose key is not in a key log file yet holds its records and looks again
+  // at each new one. Off for finished key logs (replay): a key missing is
+  // missing at once.
+  void setAwaitLateKeys(bool on) { await_late_keys_ = on; }
+  [[nodiscard]] bool awaitsLateKeys() const { return await_late_keys_ && keylog_.hasFiles(); }
 
  private:
   KeyLog keylog_;
   std::vector<RsaServerKey> rsa_keys_;
+  bool await_late_keys_ = false;
 };
 
 // What the decrypted handshake messages showed.
@@ -72,11 +87,12 @@ class TlsDecryptSession {
  public:
   enum class State : std::uint8_t {
     Waiting,     // handshake in clear, no keys needed yet
-    Decrypting,  // records of at least one side are being decrypted
+    Decrypting,  // records of at least one side are being decrypted (or held until their key is logged)
     Off,         // cannot (or no longer) decrypt: the reason was counted
   };
 
   TlsDecryptSession(std::shared_ptr<DecryptionKeys> keys, AnomalyCounters& anomalies, const Endpoint& server);
+  // A session that still waits for its key when it goes counts why it had none.
   ~TlsDecryptSession();
   TlsDecryptSession(const TlsDecryptSession&) = delete;
   TlsDecryptSession& operator=(const TlsDecryptSession&) = delete;

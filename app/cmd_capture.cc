@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "analyze/flow_analyzer.h"
+#include "analyze/tls_decrypt.h"
 #include "app/commands.h"
 #include "web/server.h"
 #include "app/live_privileges.h"
@@ -106,6 +107,9 @@ int runCapture(const CommonOptions& common, const CaptureOptions& opts) {
                         std::to_string(opts.buffer_mib);
   Pipeline pipe(common, db, /*auto_flush=*/false, capture_memory);  // loads the rules, opens --events
   pipe.retryStoreErrors();  // a full disk is waited out, not died of
+  // A server next to us writes its key log as it goes: a key may be logged a
+  // moment after the first record that needs it went by (tls_decrypt.h).
+  if (pipe.decryption()) pipe.decryption()->setAwaitLateKeys(true);
 
   std::unique_ptr<capture::PcapngWriter> evidence;
   if (!opts.evidence.empty()) {

@@ -5,7 +5,14 @@
 // One case per cipher family and key exchange; hermetic (keys made here).
 #include <openssl/ssl.h>
 
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -284,5 +291,188 @@ TEST_CASE("decrypt: why a session cannot be decrypted is counted", "[decrypt]") 
     ccm.request(REQUEST);
     const Result r = decrypt(ccm.transcript(), keysFor(true, false));
     CHECK(r.anomalies.get("decrypt_unsupported_suite") == 1);
+  }
+}
+
+// ---- keys a live server logs as it goes (provaudit capture --keylog) ----
+
+namespace {
+
+// The key log file a server appends to while the sensor reads the wire.
+class GrowingKeyLog {
+ public:
+  GrowingKeyLog() {
+    static int n = 0;
+    path_ = (std::filesystem::temp_directory_path() /
+             ("provaudit-late-keys-" + std::to_string(::getpid()) + "-" + std::to_string(++n) + ".log"))
+                .string();
+    std::ofstream create(path_);
+  }
+  ~GrowingKeyLog() { std::remove(path_.c_str()); }
+  GrowingKeyLog(const GrowingKeyLog&) = delete;
+  GrowingKeyLog& operator=(const GrowingKeyLog&) = delete;
+
+  // Appends the lines of keylogLines() whose label starts with `prefix`.
+  void log(const std::string& prefix) {
+    std::ofstream out(path_, std::ios::app);
+    std::istringstream lines(keylogLines());
+    for (std::string line; std::getline(lines, line);) {
+      if (line.rfind(prefix, 0) == 0) out << line << "\n";
+    }
+  }
+  // As a live capture sets it up: the file given, late keys awaited.
+  [[nodiscard]] std::shared_ptr<DecryptionKeys> keys(bool await_late = true) const {
+    auto keys = std::make_shared<DecryptionKeys>();
+    keys->addKeyLogFile(path_);
+    keys->setAwaitLateKeys(await_late);
+    return keys;
+  }
+
+ private:
+  std::string path_;
+};
+
+// Where each run of chunks from one side starts: runs[i] is the first chunk of
+// the i-th flight (client first).
+std::vector<std::size_t> flights(const std::vector<Chunk>& transcript) {
+  std::vector<std::size_t> runs;
+  for (std::size_t i = 0; i < transcript.size(); ++i) {
+    if (i == 0 || transcript[i].side != transcript[i - 1].side) runs.push_back(i);
+  }
+  return runs;
+}
+
+// decrypt(), with `before(i)` called before chunk i is fed.
+Result decryptWhile(const std::vector<Chunk>& transcript, std::shared_ptr<DecryptionKeys> keys,
+                    const std::function<void(std::size_t)>& before) {
+  Result r;
+  const provaudit::Endpoint server{*provaudit::IpAddr::parse("10.77.0.2"), 443};
+  TlsDecryptSession session(std::move(keys), r.anomalies, server);
+  Buf data;
+  for (std::size_t i = 0; i < transcript.size(); ++i) {
+    before(i);
+    r.state = session.feed(transcript[i].side, transcript[i].bytes, data);
+  }
+  r.client_data.assign(data.begin(), data.end());
+  r.revealed = session.revealed();
+  return r;
+}
+
+// A TLS 1.2 application data record of `n` bytes (what a session without its key holds).
+Buf appDataRecord(std::size_t n) {
+  Buf rec = {0x17, 0x03, 0x03, static_cast<std::uint8_t>(n >> 8), static_cast<std::uint8_t>(n & 0xff)};
+  rec.resize(rec.size() + n, 0x5a);
+  return rec;
+}
+
+}  // namespace
+
+// openssl s_server -keylogfile: the server logs CLIENT_RANDOM when it reads the
+// ClientKeyExchange, after the client's ChangeCipherSpec and Finished went by
+// the sensor. They wait (held) until the key is there, as the server's answer
+// comes; then everything decrypts as if the key had been there all along.
+TEST_CASE("decrypt: a TLS 1.2 key the server logs after the client's Finished went by", "[decrypt][late-key]") {
+  keylogLines().clear();
+  MemoryPair pair({"ECDHE", TLS1_2_VERSION, "ECDHE-RSA-AES128-GCM-SHA256"});
+  pair.handshake();
+  pair.request(REQUEST);
+  const auto runs = flights(pair.transcript());
+  REQUIRE(runs.size() >= 4);  // ClientHello, server hello flight, client Finished flight, server Finished, ...
+  GrowingKeyLog file;
+
+  SECTION("awaited (live capture)") {
+    const Result r = decryptWhile(pair.transcript(), file.keys(), [&](std::size_t i) {
+      if (i == runs[3]) file.log("CLIENT_RANDOM");
+    });
+    INFO(anomalyList(r.anomalies));
+    CHECK(r.state == TlsDecryptSession::State::Decrypting);
+    CHECK(r.client_data == REQUEST);
+    CHECK(r.anomalies.total() == 0);
+  }
+  SECTION("not awaited (a finished key log): missing at once, as before") {
+    const Result r = decryptWhile(pair.transcript(), file.keys(false), [&](std::size_t i) {
+      if (i == runs[3]) file.log("CLIENT_RANDOM");
+    });
+    CHECK(r.state == TlsDecryptSession::State::Off);
+    CHECK(r.anomalies.get("decrypt_no_key") == 1);
+    CHECK(r.client_data.empty());
+  }
+}
+
+TEST_CASE("decrypt: TLS 1.3 handshake and application secrets logged after the records that need them",
+          "[decrypt][late-key]") {
+  keylogLines().clear();
+  MemoryPair pair({"TLS 1.3 with CertificateRequest", TLS1_3_VERSION, "TLS_AES_128_GCM_SHA256", false, 0, true});
+  pair.handshake();
+  pair.request(REQUEST);
+  const auto runs = flights(pair.transcript());
+  REQUIRE(runs.size() >= 4);  // ClientHello, server flight, client Finished + request, server answer
+  GrowingKeyLog file;
+  // The handshake secrets come once the whole server flight is held, the
+  // application secrets only with the server's answer to the request.
+  const Result r = decryptWhile(pair.transcript(), file.keys(), [&](std::size_t i) {
+    if (i == runs[2]) {
+      file.log("CLIENT_HANDSHAKE_TRAFFIC_SECRET");
+      file.log("SERVER_HANDSHAKE_TRAFFIC_SECRET");
+    }
+    if (i == runs[3]) {
+      file.log("CLIENT_TRAFFIC_SECRET_0");
+      file.log("SERVER_TRAFFIC_SECRET_0");
+    }
+  });
+  INFO(anomalyList(r.anomalies));
+  CHECK(r.client_data == REQUEST);
+  CHECK(r.revealed.certificate_requested);
+  CHECK(r.revealed.handshake_complete);
+  REQUIRE(r.revealed.client_certificates);
+  CHECK(r.revealed.client_certificates->front() == tc::der(pki().device.get()));
+  CHECK(r.anomalies.total() == 0);
+}
+
+TEST_CASE("decrypt: a key that never comes holds a bounded number of records, then is counted",
+          "[decrypt][late-key]") {
+  keylogLines().clear();
+  MemoryPair pair({"ECDHE", TLS1_2_VERSION, "ECDHE-RSA-AES128-GCM-SHA256"});
+  pair.handshake();
+  pair.request(REQUEST);
+  GrowingKeyLog file;  // stays empty
+  provaudit::AnomalyCounters anomalies;
+  const provaudit::Endpoint server{*provaudit::IpAddr::parse("10.77.0.2"), 443};
+
+  SECTION("the held records reach their limit") {
+    TlsDecryptSession session(file.keys(), anomalies, server);
+    Buf data;
+    for (const auto& c : pair.transcript()) session.feed(c.side, c.bytes, data);
+    CHECK(session.state() == TlsDecryptSession::State::Decrypting);  // followed on, waiting
+    CHECK(anomalies.total() == 0);
+    const Buf record = appDataRecord(1000);
+    std::size_t fed = 0;
+    while (session.state() != TlsDecryptSession::State::Off && fed < 10 * provaudit::analyze::DECRYPT_MAX_RECORDS_AWAITING_KEY) {
+      session.feed(Side::Client, record, data);
+      ++fed;
+      CHECK(session.heldBytes() < provaudit::analyze::DECRYPT_MAX_BYTES_AWAITING_KEY + 64 * 1024);
+    }
+    CHECK(session.state() == TlsDecryptSession::State::Off);
+    CHECK(fed <= provaudit::analyze::DECRYPT_MAX_RECORDS_AWAITING_KEY);
+    CHECK(anomalies.get("decrypt_no_key") == 1);
+    CHECK(data.empty());
+    CHECK(session.heldBytes() < 64 * 1024);  // what was held went with the wait
+  }
+  SECTION("the flow ends while it waits") {
+    {
+      TlsDecryptSession session(file.keys(), anomalies, server);
+      Buf data;
+      for (const auto& c : pair.transcript()) session.feed(c.side, c.bytes, data);
+      CHECK(anomalies.total() == 0);
+    }
+    CHECK(anomalies.get("decrypt_no_key") == 1);
+  }
+  SECTION("a gap while it waits") {
+    TlsDecryptSession session(file.keys(), anomalies, server);
+    Buf data;
+    for (const auto& c : pair.transcript()) session.feed(c.side, c.bytes, data);
+    CHECK(session.gap(Side::Server, 100) == TlsDecryptSession::State::Off);
+    CHECK(anomalies.get("decrypt_no_key") == 1);
+    CHECK(anomalies.total() == 1);
   }
 }
