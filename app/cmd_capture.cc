@@ -224,8 +224,15 @@ int runCapture(const CommonOptions& common, const CaptureOptions& opts) {
       break;
     }
   }
-  // A second Ctrl-C while draining ends the process at once (without the final write).
-  pthread_sigmask(SIG_UNBLOCK, &signals, nullptr);
+  // A second Ctrl-C (or SIGTERM) while draining ends the process at once
+  // (without the final write). SIGHUP only ever means "reload the rules": it
+  // stays blocked, so one that comes now (a log rotation, a reload racing
+  // the shutdown) is never taken, and never kills us before the final write.
+  sigset_t stop_now;
+  sigemptyset(&stop_now);
+  sigaddset(&stop_now, SIGINT);
+  sigaddset(&stop_now, SIGTERM);
+  pthread_sigmask(SIG_UNBLOCK, &stop_now, nullptr);
 
   for (auto& r : readers) r->stop();
   for (auto& r : readers) r->join();
