@@ -284,6 +284,9 @@ void setupCapture(CLI::App& app, CommonOptions& common) {
   cmd->callback([&common, opts]() {
     try {
       g_exit_status = runCapture(common, *opts);
+    } catch (const store::DbError& e) {
+      printError(store::dbErrorText(common.db, e.what()));  // SQLite's messages do not name the file
+      g_exit_status = 1;
     } catch (const std::exception& e) {
       printError(e.what());
       g_exit_status = 1;

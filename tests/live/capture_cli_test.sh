@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # What `provaudit capture` says and leaves behind when it starts or stops:
+#  - a database that cannot be written: the error line names the file (as
+#    replay's does);
 #  - SIGHUP during shutdown (a reload racing Ctrl-C): exit 0 with the final
 #    write, never killed by it (exit 129).
 #
 # Usage: capture_cli_test.sh PROVAUDIT_BIN SOURCE_DIR
-# Needs root (namespaces), iproute2, tcpreplay (live_checks), python3.
+# Needs root (namespaces, chattr), iproute2, tcpreplay (live_checks), python3.
 set -euo pipefail
 
 BIN=${1:?usage: capture_cli_test.sh PROVAUDIT_BIN SOURCE_DIR}
@@ -12,10 +14,20 @@ SRC=${2:?usage: capture_cli_test.sh PROVAUDIT_BIN SOURCE_DIR}
 
 source "$(dirname "${BASH_SOURCE[0]}")/live_lib.sh"
 
-live_checks "$BIN" "$SRC"
+live_checks "$BIN" "$SRC" chattr
 live_setup
+LIVE_CLEANUP='chattr -i "$TMP/ro.db" 2>/dev/null'
 
 capture() { ip netns exec "$NS_CAP" "$BIN" capture -i "$IF_CAP" "$@"; }
+
+# A database that cannot be written: its name is in the error.
+"$BIN" replay --db "$TMP/ro.db" -q "${SAMPLES[0]}" || fail "replay failed"
+chattr +i "$TMP/ro.db" || fail "chattr +i failed"
+rc=0
+capture --db "$TMP/ro.db" 2>"$TMP/ro.err" || rc=$?
+chattr -i "$TMP/ro.db"
+((rc == 1)) || fail "read-only database: exit $rc: $(cat "$TMP/ro.err")"
+grep -qF "provaudit: error: $TMP/ro.db: " "$TMP/ro.err" || fail "read-only database: error does not name it: $(cat "$TMP/ro.err")"
 
 # SIGHUP a moment after SIGINT, several times (the race is narrow).
 for i in 1 2 3 4 5; do
