@@ -5,6 +5,7 @@
 // the writer: it waits for signals and every second flushes observations to the
 // database, audits, and stores counters (see app/live_sensor.h).
 #include <pthread.h>
+#include <pwd.h>
 #include <signal.h>
 
 #include <cerrno>
@@ -13,7 +14,12 @@
 #include <cstring>
 #include <ctime>
 #include <memory>
+#include <stdexcept>
+#include <string>
+#include <string_view>
 #include <thread>
+
+#include <boost/asio/ip/address.hpp>
 
 #include "analyze/flow_analyzer.h"
 #include "analyze/tls_decrypt.h"
@@ -55,6 +61,40 @@ int defaultWorkers() {
   return cores > 1 ? static_cast<int>(cores - 1) : 1;
 }
 
+// --serve as the dashboard will take it, checked before anything is created
+// (a typo must leave no empty database behind). web::parseListen speaks of
+// --listen, serve's own name for it; here the user typed --serve. Throws
+// std::invalid_argument with a one-line reason.
+void checkServe(const std::string& serve, const std::string& token) {
+  web::ServerOptions so;
+  try {
+    so = web::parseListen(serve);
+  } catch (const std::invalid_argument& e) {
+    std::string why = e.what();
+    static constexpr std::string_view LISTEN = "--listen: ";
+    if (why.starts_with(LISTEN)) why = "--serve: " + why.substr(LISTEN.size());
+    throw std::invalid_argument(why);
+  }
+  boost::system::error_code ec;
+  const auto address = boost::asio::ip::make_address(so.address, ec);
+  if (ec) throw std::invalid_argument("--serve: '" + so.address + "' is not an IP address");
+  // The dashboard's own rule (web::DashboardServer), said before the database exists.
+  if (!address.is_loopback() && token.empty()) {
+    throw std::invalid_argument("--serve " + serve + " without --token: only loopback addresses are served without "
+                                "authentication");
+  }
+}
+
+// -Z USER names a user that exists, checked before anything is created
+// (dropPrivileges looks it up again when the time comes). Single-threaded
+// here: getpwnam is fine. False with `err` = one line.
+bool checkUser(const std::string& user, std::string& err) {
+  errno = 0;
+  if (::getpwnam(user.c_str()) != nullptr) return true;
+  err = "-Z " + user + ": " + (errno != 0 ? std::strerror(errno) : "no such user");
+  return false;
+}
+
 // Per analysis worker: its analyzers and their counters (never shared).
 struct WorkerState {
   AnomalyCounters anomalies;
@@ -66,6 +106,14 @@ int runCapture(const CommonOptions& common, const CaptureOptions& opts) {
   if (workers > static_cast<int>(capture::MAX_WORKERS)) {
     printError("capture: --workers must be between 1 and " + std::to_string(capture::MAX_WORKERS));
     return 1;
+  }
+  if (!common.serve.empty()) checkServe(common.serve, common.token);
+  if (!opts.user.empty()) {
+    std::string err;
+    if (!checkUser(opts.user, err)) {
+      printError(err);
+      return 1;
+    }
   }
   // Signals are taken synchronously by this thread (sigtimedwait); every thread
   // started below inherits the blocked mask, so none is interrupted by them.

@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
 # What `provaudit capture` says and leaves behind when it starts or stops:
+#  - a bad --serve (a port alone, a non-loopback address without --token) or
+#    a -Z user that does not exist: one error line naming the option as
+#    typed, exit 1, and no database file created;
 #  - a database that cannot be written: the error line names the file (as
 #    replay's does);
 #  - SIGHUP during shutdown (a reload racing Ctrl-C): exit 0 with the final
@@ -19,6 +22,23 @@ live_setup
 LIVE_CLEANUP='chattr -i "$TMP/ro.db" 2>/dev/null'
 
 capture() { ip netns exec "$NS_CAP" "$BIN" capture -i "$IF_CAP" "$@"; }
+
+# refused NAME EXPECTED_TEXT ARG...: capture with ARGs exits 1 with one error
+# line containing EXPECTED_TEXT, and creates no database.
+refused() {
+  local name=$1 expected=$2 db="$TMP/$1.db" rc=0
+  shift 2
+  capture --db "$db" "$@" 2>"$TMP/$name.err" || rc=$?
+  ((rc == 1)) || fail "$name: exit $rc, expected 1: $(cat "$TMP/$name.err")"
+  [[ $(wc -l <"$TMP/$name.err") -eq 1 ]] || fail "$name: not one line: $(cat "$TMP/$name.err")"
+  grep -qF -- "provaudit: error: $expected" "$TMP/$name.err" || fail "$name: $(cat "$TMP/$name.err")"
+  grep -q -- '--listen' "$TMP/$name.err" && fail "$name: names --listen, an option capture has not: $(cat "$TMP/$name.err")"
+  [[ ! -e $db ]] || fail "$name: left a database file behind"
+}
+refused serve_port "--serve: expected ADDR:PORT" --serve 18080
+refused serve_addr "--serve: '10.0.0.300' is not an IP address" --serve 10.0.0.300:18080
+refused serve_open "--serve 0.0.0.0:18080 without --token" --serve 0.0.0.0:18080
+refused user "-Z pa-no-such-user: no such user" -Z pa-no-such-user
 
 # A database that cannot be written: its name is in the error.
 "$BIN" replay --db "$TMP/ro.db" -q "${SAMPLES[0]}" || fail "replay failed"
