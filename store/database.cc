@@ -374,16 +374,24 @@ void Database::saveSource(const SourceRecord& src, const AnomalyCounters& anomal
   // Names and errors (which name the file) are shown as JSON: bytes of a file
   // name that are not UTF-8 become \xNN, as in everything a device sends.
   const std::string key = visibleUtf8(src.key);
-  s.bind(1, key)
-      .bind(2, visibleUtf8(src.name))
-      .bind(3, src.kind)
-      .bind(4, src.first_ts_ns)
-      .bind(5, src.last_ts_ns)
-      .bind(6, static_cast<std::int64_t>(src.packets))
+  s.bind(1, key).bind(2, visibleUtf8(src.name)).bind(3, src.kind);
+  // A source that gave no packet (an empty capture, an interface on a quiet
+  // link) has no first or last packet time: NULL, shown as null, never as
+  // 0 = 1970-01-01 in the dashboard's coverage.
+  if (src.packets == 0) {
+    s.bindNull(4).bindNull(5);
+  } else {
+    s.bind(4, src.first_ts_ns).bind(5, src.last_ts_ns);
+  }
+  // When this row was written (wall clock): the coverage list shows the
+  // sources written last first, packets or not.
+  const std::int64_t updated_ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  s.bind(6, static_cast<std::int64_t>(src.packets))
       .bind(7, static_cast<std::int64_t>(src.bytes))
       .bind(8, src.status)
       .bind(9, visibleUtf8(src.error))
-      .bind(10, src.last_ts_ns)
+      .bind(10, updated_ns)
       .exec();
   Stmt del(db_.get(), "DELETE FROM source_anomalies WHERE source_key=?");
   del.bind(1, key).exec();

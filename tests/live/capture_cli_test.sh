@@ -6,7 +6,9 @@
 #  - a database that cannot be written: the error line names the file (as
 #    replay's does);
 #  - SIGHUP during shutdown (a reload racing Ctrl-C): exit 0 with the final
-#    write, never killed by it (exit 129).
+#    write, never killed by it (exit 129);
+#  - an interface that saw no packet: its source row has no first or last
+#    packet time (NULL), not 0 (1970-01-01 on the dashboard).
 #
 # Usage: capture_cli_test.sh PROVAUDIT_BIN SOURCE_DIR
 # Needs root (namespaces, chattr), iproute2, tcpreplay (live_checks), python3.
@@ -63,12 +65,12 @@ for i in 1 2 3 4 5; do
   CAP_PID=""
   ((rc == 0)) || fail "SIGHUP during shutdown ($i): exit $rc: $(cat "$TMP/capture.err")"
   # The final write happened: the interface's source row says the run is complete.
-  python3 - "$TMP/hup$i.db" <<'PY' || fail "SIGHUP during shutdown ($i): no final write"
+  python3 - "$TMP/hup$i.db" <<'PY' || fail "SIGHUP during shutdown ($i): no final write, or a quiet interface stored as 1970"
 import sqlite3, sys
 rows = sqlite3.connect(sys.argv[1]).execute(
-    "SELECT status FROM sources WHERE kind = 'interface'").fetchall()
+    "SELECT status, packets, first_ts_ns IS NULL, last_ts_ns IS NULL FROM sources WHERE kind = 'interface'").fetchall()
 print(rows)
-sys.exit(0 if rows and all(r[0] == "complete" for r in rows) else 1)
+sys.exit(0 if rows and all(r[0] == "complete" and (r[1] > 0 or (r[2] and r[3])) for r in rows) else 1)
 PY
 done
 echo "PASS"
