@@ -29,8 +29,14 @@ std::string csvField(const std::string& value) {
   if (formulaLike(v)) v.insert(v.begin(), '\'');  // neutralised: the cell is text
   // Quoted also when it holds a ';' or a tab: the list separator of the
   // spreadsheets of many locales, and of lists we join (an unquoted
-  // "10.0.0.1;=1+1" would be two cells there, the second a formula).
-  const bool quote = v.find_first_of(",\"\r\n;\t") != std::string::npos || v != value;
+  // "10.0.0.1;=1+1" would be two cells there, the second a formula); and
+  // when it holds any other control character (a NUL or an escape sequence
+  // from a User-Agent): the cell's bytes are kept, its bounds unmistakable.
+  const bool control = std::any_of(v.begin(), v.end(), [](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return u < 0x20 || u == 0x7f;
+  });
+  const bool quote = control || v.find_first_of(",\";") != std::string::npos || v != value;
   if (!quote) return v;
   std::string out = "\"";
   for (char c : v) {

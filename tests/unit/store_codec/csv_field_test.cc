@@ -20,6 +20,13 @@ TEST_CASE("csvField quotes what RFC 4180 and the spreadsheets' list separators n
   CHECK(csvField("10.0.0.1;=6+6") == "\"10.0.0.1;=6+6\"");
   CHECK(csvField("generic-cert;no-client-cert") == "\"generic-cert;no-client-cert\"");
   CHECK(csvField("a\tb") == "\"a\tb\"");
+  // Any other control character (a NUL, an escape sequence, DEL from a
+  // device's User-Agent): quoted, its bytes kept.
+  CHECK(csvField(std::string("SPA\0942", 7)) == "\"" + std::string("SPA\0942", 7) + "\"");
+  CHECK(csvField("SPA\x1b[31m942") == "\"SPA\x1b[31m942\"");
+  CHECK(csvField("SPA\x7f") == "\"SPA\x7f\"");
+  CHECK(csvField("SPA\x07") == "\"SPA\x07\"");
+  CHECK(csvField("caf\xc3\xa9") == "caf\xc3\xa9");  // UTF-8 is no control character
 }
 
 TEST_CASE("csvField neutralises a formula, also behind blanks and control characters") {
