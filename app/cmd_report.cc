@@ -49,28 +49,34 @@ bool isDatabaseFile(const std::string& output, const std::string& db) {
 
 // A report file is written beside its destination and renamed over it when
 // complete: a report that fails half-way (a damaged database, a full disk)
-// leaves the previous one as it was. A destination that is not a regular file
-// (/dev/stdout, a pipe) is written directly.
+// leaves the previous one as it was. A symbolic link's target is the one
+// replaced (the link stays). A destination that is not a regular file
+// (/dev/stdout, a pipe), or one in a directory where no file can be made
+// beside it, is written directly.
 class ReportFile {
  public:
-  explicit ReportFile(const std::string& path) : path_(path) {
+  explicit ReportFile(const std::string& path) : name_(path), path_(path) {
     std::error_code ec;
     const fs::file_status st = fs::status(path, ec);
-    if (fs::exists(st) && !fs::is_regular_file(st)) {
-      file_.open(path, std::ios::binary);
-    } else {
-      std::string tmpl = path + ".partial-XXXXXX";
-      const int fd = ::mkstemp(tmpl.data());
-      if (fd < 0) throw std::runtime_error(path + ": cannot open for writing: " + std::strerror(errno));
-      // The mode a new file would get (mkstemp makes it 0600).
-      const mode_t mask = ::umask(0);
-      ::umask(mask);
-      ::fchmod(fd, 0666 & ~mask);
-      ::close(fd);
-      temp_ = tmpl;
-      file_.open(temp_, std::ios::binary | std::ios::trunc);
+    if (fs::exists(st) && fs::is_regular_file(st) && fs::is_symlink(fs::symlink_status(path, ec))) {
+      if (const fs::path target = fs::canonical(path, ec); !ec) path_ = target.string();
     }
-    if (!file_) throw std::runtime_error(path + ": cannot open for writing");
+    if (!fs::exists(st) || fs::is_regular_file(st)) {
+      std::string tmpl = path_ + ".partial-XXXXXX";
+      if (const int fd = ::mkstemp(tmpl.data()); fd >= 0) {
+        // The mode of the file it replaces, or the one a new file would get
+        // (mkstemp makes it 0600).
+        struct stat old {};
+        const mode_t mask = ::umask(0);
+        ::umask(mask);
+        ::fchmod(fd, ::stat(path_.c_str(), &old) == 0 ? old.st_mode & 07777 : 0666 & ~mask);
+        ::close(fd);
+        temp_ = tmpl;
+      }
+    }
+    if (!temp_.empty()) file_.open(temp_, std::ios::binary | std::ios::trunc);
+    else file_.open(path_, std::ios::binary | std::ios::trunc);
+    if (!file_) throw std::runtime_error(path + ": cannot open for writing: " + std::strerror(errno));
   }
   ~ReportFile() {
     if (!temp_.empty()) ::unlink(temp_.c_str());
@@ -80,16 +86,16 @@ class ReportFile {
   std::ostream& stream() { return file_; }
   void commit() {
     file_.close();
-    if (!file_) throw std::runtime_error(path_ + ": write failed");
+    if (!file_) throw std::runtime_error(name_ + ": write failed");
     if (temp_.empty()) return;
     if (::rename(temp_.c_str(), path_.c_str()) != 0) {
-      throw std::runtime_error(path_ + ": cannot replace: " + std::strerror(errno));
+      throw std::runtime_error(name_ + ": cannot replace: " + std::strerror(errno));
     }
     temp_.clear();
   }
 
  private:
-  std::string path_, temp_;
+  std::string name_, path_, temp_;  // as given; the file replaced; the one written
   std::ofstream file_;
 };
 

@@ -936,7 +936,13 @@ test('signing in returns to the view the link named, after a wrong token and aft
   // The session ends on the server (signed out in another tab); the next view asked for is kept.
   assert.equal(await page.evaluate(async () => (await fetch('/logout', { method: 'POST' })).redirected), true);
   await page.evaluate(() => { location.hash = '#/devices?class=none'; });
-  await page.waitForURL(/\/login#\/devices\?class=none$/);
+  // The page's own navigation, not one Playwright starts: its committed URL is
+  // watched (waitForURL failed when a navigation it saw began was replaced).
+  for (let i = 0; !/\/login#\/devices\?class=none$/.test(page.url()); i++) {
+    if (i > 100) throw new Error('no sign-in page after the session ended: ' + page.url());
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await page.waitForLoadState('load');
   await page.fill('input[name=token]', 'browser-return-token');
   await Promise.all([page.waitForURL(url + '#/devices?class=none'), page.click('button[type=submit]')]);
   await page.waitForFunction(() => document.querySelectorAll('tbody tr.clickable').length === 1);

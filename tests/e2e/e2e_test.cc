@@ -1526,8 +1526,17 @@ TEST_CASE("report -o: never over the database or its journal files; the file app
   const auto ok = e2e::run({PROVAUDIT_BIN, "report", "--db", db, "-o", out, "-q"});
   CHECK(ok.status == 0);
   CHECK(e2e::parseJson(e2e::readFile(out)).at("devices").as_array().size() == 5);
-  const std::filesystem::path dir = std::filesystem::path(out).parent_path();
-  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+  // A report replaced keeps its mode; through a symbolic link, the link stays and its target is replaced.
+  namespace fs = std::filesystem;
+  fs::permissions(out, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read);
+  const std::string link = e2e::tmpPath("report-out-link.json");
+  fs::create_symlink(out, link);
+  CHECK(e2e::run({PROVAUDIT_BIN, "report", "--db", db, "-o", link, "--format", "csv"}).status == 0);
+  CHECK(fs::is_symlink(fs::symlink_status(link)));
+  CHECK(e2e::readFile(out).rfind("mac,ips,identity,", 0) == 0);
+  CHECK(fs::status(out).permissions() == (fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read));
+  const fs::path dir = fs::path(out).parent_path();
+  for (const auto& entry : fs::directory_iterator(dir)) {
     CHECK(entry.path().filename().string().find(".partial-") == std::string::npos);
   }
 }

@@ -201,7 +201,14 @@
   // ---- API ----------------------------------------------------------------
   // A session that ended (expired, signed out elsewhere): sign in again and come back to this
   // view. The login page keeps it as its own hash and returns to it (login.js); only "#/…".
-  const signIn = () => { location.href = '/login' + (location.hash.startsWith('#/') ? location.hash : ''); };
+  // Once: every request in flight answers 401 when the session ends, and a
+  // second navigation would abort the first.
+  let signingIn = false;
+  const signIn = () => {
+    if (signingIn) return;
+    signingIn = true;
+    location.href = '/login' + (location.hash.startsWith('#/') ? location.hash : '');
+  };
   async function api(path, params) {
     const q = new URLSearchParams();
     for (const [k, v] of Object.entries(params || {})) if (v !== '' && v !== null && v !== undefined) q.set(k, v);
