@@ -279,26 +279,9 @@ std::int64_t Database::addTls(const TlsObservation& t) {
   Stmt stored(db_.get(), "SELECT data FROM sightings WHERE key=? AND kind='tls'");
   stored.bind(1, key);
   if (!stored.step()) return 0;
-  boost::system::error_code ec;
-  const json::value old = json::parse(stored.text(0), ec);
+  const std::optional<analyze::HandshakeReadDepth> before = storedReadDepth(stored.text(0));
   stored.reset();
-  const json::object* o = ec ? nullptr : old.if_object();
-  const auto flag = [o](const char* name) {
-    const json::value* v = o != nullptr ? o->if_contains(name) : nullptr;
-    return v != nullptr && v->is_bool() && v->get_bool();
-  };
-  const auto text = [o](const char* name) {
-    const json::value* v = o != nullptr ? o->if_contains(name) : nullptr;
-    return v != nullptr && v->is_string() ? std::string_view(v->get_string()) : std::string_view();
-  };
-  const analyze::HandshakeReadDepth before{
-      flag("decrypted"),
-      (!text("client_cert").empty() && text("client_cert") != "not-sent") || flag("no_certificate_alert"),
-      flag("certificate_requested"),
-      flag("complete"),
-      flag("server_hello_seen"),
-      flag("gap")};
-  if (o != nullptr && analyze::readDepth(t).rank() <= before.rank()) return 0;
+  if (before && analyze::readDepth(t).rank() <= before->rank()) return 0;
   Stmt drop(db_.get(), "DELETE FROM sightings WHERE key=? AND kind='tls'");
   drop.bind(1, key).exec();
   bindFlow(st_->insert_sighting, key, "tls", t.flow, data);

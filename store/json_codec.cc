@@ -223,6 +223,23 @@ std::string httpToText(const HttpObservation& h) {
 
 json::object httpToJson(const HttpObservation& h) { return json::parse(httpToText(h)).as_object(); }
 
+std::optional<analyze::HandshakeReadDepth> storedReadDepth(std::string_view tls_text) {
+  boost::system::error_code ec;
+  const json::value v = json::parse(tls_text, ec);
+  const json::object* o = ec ? nullptr : v.if_object();
+  if (o == nullptr) return std::nullopt;
+  const auto flag = [o](const char* name) {
+    const json::value* f = o->if_contains(name);
+    return f != nullptr && f->is_bool() && f->get_bool();
+  };
+  const json::value* cert = o->if_contains("client_cert");
+  const bool answered = cert != nullptr && cert->is_string() && !cert->get_string().empty() &&
+                        cert->get_string() != certStateName(ClientCertState::NotSent);
+  return analyze::HandshakeReadDepth{flag("decrypted"),        answered || flag("no_certificate_alert"),
+                                     flag("certificate_requested"), flag("complete"),
+                                     flag("server_hello_seen"), flag("gap")};
+}
+
 bool httpFromJson(const json::value& v, HttpObservation& h) {
   const auto* o = v.if_object();
   if (o == nullptr) return false;

@@ -3,7 +3,9 @@
 // servers exactly as the report contract in design.md names them.
 #include <boost/json.hpp>
 #include <functional>
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include "analyze/audit.h"
 #include "analyze/observation.h"
@@ -20,6 +22,9 @@ boost::json::object httpToJson(const analyze::HttpObservation& h);
 // Never throw on a malformed stored row: return false (the caller counts it).
 bool tlsFromJson(const boost::json::value& v, const CertLookup& certs, analyze::TlsObservation& out);
 bool httpFromJson(const boost::json::value& v, analyze::HttpObservation& out);
+// How far a stored TLS sighting (its JSON text) read its handshake
+// (analyze::readDepth); nullopt when the text does not parse.
+std::optional<analyze::HandshakeReadDepth> storedReadDepth(std::string_view tls_text);
 
 // Report contract objects (design.md "Report JSON"), as JSON text.
 std::string deviceReportText(const analyze::DeviceRecord& d);

@@ -49,9 +49,13 @@ struct Bundle {
   ~Bundle() { std::filesystem::remove(path); }
 };
 
+// A root valid from `root_from` to `root_to`, a look-alike of it, and a trust
+// store holding the real one (as --ca would).
 struct Pki {
   EvpPkeyPtr root_key = tc::ecKey(), fake_key = tc::ecKey(), leaf_key = tc::ecKey();
   X509Ptr root, fake_root;
+  std::unique_ptr<Bundle> bundle;
+  std::unique_ptr<TrustStore> trust;
   Pki(std::int64_t root_from, std::int64_t root_to) {
     const tc::CertSpec spec{.subject = {{"O", "Sipura Technology, Inc."}, {"CN", "Sipura CA Client Root"}},
                             .not_before = root_from,
@@ -59,6 +63,8 @@ struct Pki {
                             .ca = true};
     root = tc::makeCert(spec, root_key.get());
     fake_root = tc::makeCert(spec, fake_key.get());  // the same name, another key
+    bundle = std::make_unique<Bundle>(root.get());
+    trust = std::make_unique<TrustStore>(std::vector<std::string>{bundle->path});
   }
   X509Ptr leaf(X509* issuer, EVP_PKEY* issuer_key, std::int64_t from = Y2020, std::int64_t to = Y2030) {
     return tc::makeCert({.subject = {{"OU", "SPA-962"}, {"L", "88012BA01234"}, {"ST", "000e08abcdef"}},
@@ -73,8 +79,7 @@ struct Pki {
 
 TEST_CASE("trust: a chain in its window verifies; a CA expired at packet time makes it expired, named") {
   Pki pki(Y2020, Y2025);
-  const Bundle bundle(pki.root.get());
-  const TrustStore trust({bundle.path});
+  const TrustStore& trust = *pki.trust;
   const X509Ptr leaf = pki.leaf(pki.root.get(), pki.root_key.get());
   const std::vector<CertPtr> chain{certOf(leaf.get())};
 
@@ -90,8 +95,7 @@ TEST_CASE("trust: a chain in its window verifies; a CA expired at packet time ma
 
 TEST_CASE("trust: a forged certificate is untrusted even when the real CA had expired at packet time") {
   Pki pki(Y2020, Y2025);
-  const Bundle bundle(pki.root.get());
-  const TrustStore trust({bundle.path});
+  const TrustStore& trust = *pki.trust;
   // Signed by a look-alike root: its issuer name is the real CA's, its signature is not.
   const X509Ptr forged = pki.leaf(pki.fake_root.get(), pki.fake_key.get());
   for (const std::int64_t at : {Y2025 - 86400, AT_2026, std::int64_t{0}}) {
@@ -104,8 +108,7 @@ TEST_CASE("trust: a forged certificate is untrusted even when the real CA had ex
 
 TEST_CASE("trust: the leaf alone out of its window is expired without an issuer finding; a CA not yet valid is named") {
   Pki pki(Y2020, Y2030);
-  const Bundle bundle(pki.root.get());
-  const TrustStore trust({bundle.path});
+  const TrustStore& trust = *pki.trust;
   const X509Ptr old_leaf = pki.leaf(pki.root.get(), pki.root_key.get(), Y2020, Y2025);
   const ChainResult r = trust.verify({certOf(old_leaf.get())}, AT_2026);
   CHECK(r.status == "expired");
@@ -113,8 +116,7 @@ TEST_CASE("trust: the leaf alone out of its window is expired without an issuer 
   CHECK(r.issuer_window.empty());
 
   Pki later(Y2027, Y2030);
-  const Bundle later_bundle(later.root.get());
-  const TrustStore later_trust({later_bundle.path});
+  const TrustStore& later_trust = *later.trust;
   const X509Ptr leaf = later.leaf(later.root.get(), later.root_key.get());
   const ChainResult early = later_trust.verify({certOf(leaf.get())}, AT_2026);
   CHECK(early.status == "expired");
@@ -123,8 +125,7 @@ TEST_CASE("trust: the leaf alone out of its window is expired without an issuer 
 
 TEST_CASE("trust: the audit gives a device whose CA had expired a cert-expired finding, a forged one cert-untrusted") {
   Pki pki(Y2020, Y2025);
-  const Bundle bundle(pki.root.get());
-  const TrustStore trust({bundle.path});
+  const TrustStore& trust = *pki.trust;
   const X509Ptr good = pki.leaf(pki.root.get(), pki.root_key.get());
   const X509Ptr forged = pki.leaf(pki.fake_root.get(), pki.fake_key.get());
   std::vector<TlsObservation> tls;
