@@ -11,8 +11,8 @@
 
 #include "app/commands.h"
 #include "app/pipeline.h"
+#include "common/text.h"
 #include "store/report.h"
-#include "store/report_html.h"
 #include "store/schema.h"
 #include "store/sqlite_util.h"
 
@@ -116,15 +116,24 @@ int runReport(const CommonOptions& common, const ReportOptions& opts) {
     file = std::make_unique<ReportFile>(opts.output);
     out = &file->stream();
   }
-  if (opts.format == "json") writeJsonReport(db, *out, nowIso());
-  else if (opts.format == "html") writeHtmlReport(db, *out, nowIso());
-  else writeCsvReport(db, *out);
+  const auto format = store::parseReportFormat(opts.format);
+  if (!format) throw std::runtime_error("--format " + opts.format + ": not json, csv or html");
+  const store::ReportStream::Damage damage = store::writeReport(db, *format, *out, nowIso());
   if (file) {
     file->commit();
-    return 0;
+  } else {
+    out->flush();
+    if (!*out) throw std::runtime_error("stdout: write failed");
   }
-  out->flush();
-  if (!*out) throw std::runtime_error("stdout: write failed");
+  // What could be read is written (as a damaged capture is still audited);
+  // what could not is said, and the exit status is 1.
+  if (damage.rows > 0) {
+    printError(common.db + ": " + counted(damage.rows, "row", "rows") +
+               " could not be read (not a stored report: the database was damaged outside provaudit; first: " +
+               damage.first + ") and " + (damage.rows == 1 ? "is" : "are") +
+               " left out of the report; a replay of the captures into a new database rebuilds them");
+    return 1;
+  }
   return 0;
 }
 

@@ -623,11 +623,6 @@ void Database::forEachDeviceJson(const std::function<void(const std::string&)>& 
   while (s.step()) fn(s.text(0));
 }
 
-void Database::forEachServerJson(const std::function<void(const std::string&)>& fn) {
-  Stmt s(db_.get(), "SELECT report FROM servers ORDER BY id");
-  while (s.step()) fn(s.text(0));
-}
-
 std::uint64_t Database::count(const char* table) {
   const std::string t(table);
   // Table names cannot be bound; only our own constant names are accepted here.

@@ -149,7 +149,6 @@ class Database {
 
   // Report queries (streaming: rows are handed out one at a time).
   void forEachDeviceJson(const std::function<void(const std::string& json)>& fn);
-  void forEachServerJson(const std::function<void(const std::string& json)>& fn);
   std::uint64_t count(const char* table);
   // "subject_id|code" of every stored finding (to report only new ones).
   std::vector<std::string> findingKeys();

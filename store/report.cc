@@ -47,23 +47,6 @@ std::string csvField(const std::string& value) {
   return out;
 }
 
-void writeJsonReport(Database& db, std::ostream& out, const std::string& generated_iso) {
-  out << "{\"schema\":\"provaudit.report/1\",\"generated\":" << json::serialize(json::value(generated_iso))
-      << ",\"devices\":[";
-  bool first = true;
-  db.forEachDeviceJson([&](const std::string& row) {
-    out << (first ? "\n" : ",\n") << row;
-    first = false;
-  });
-  out << "\n],\"servers\":[";
-  first = true;
-  db.forEachServerJson([&](const std::string& row) {
-    out << (first ? "\n" : ",\n") << row;
-    first = false;
-  });
-  out << "\n]}\n";
-}
-
 namespace {
 
 std::string str(const json::object& o, const char* k) {
@@ -108,14 +91,17 @@ std::string csvDeviceRow(const json::object& d) {
   return row + "\r\n";
 }
 
-void writeCsvReport(Database& db, std::ostream& out) {
-  out << CSV_HEADER;
-  db.forEachDeviceJson([&](const std::string& row) {
-    boost::system::error_code ec;
-    const json::value v = json::parse(row, ec);
-    if (ec || !v.is_object()) return;
-    out << csvDeviceRow(v.as_object());
-  });
+ReportStream::Damage writeReport(Database& db, ReportFormat format, std::ostream& out,
+                                 const std::string& generated_iso) {
+  auto stream = openReportStream(db.handle(), format, DeviceFilter{}, generated_iso);
+  std::string chunk;
+  bool more = true;
+  while (more) {
+    chunk.clear();
+    more = stream->fill(chunk, 64 * 1024);
+    out << chunk;
+  }
+  return stream->damage();
 }
 
 }  // namespace provaudit::store

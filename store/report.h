@@ -6,11 +6,14 @@
 #include <string>
 
 #include "store/database.h"
+#include "store/web_queries.h"
 
 namespace provaudit::store {
 
-void writeJsonReport(Database& db, std::ostream& out, const std::string& generated_iso);
-void writeCsvReport(Database& db, std::ostream& out);
+// The whole store's report in `format` (the dashboard's export without a
+// filter writes the same). Rows the database could not give are left out and
+// returned (the caller says so: the report is incomplete).
+ReportStream::Damage writeReport(Database& db, ReportFormat format, std::ostream& out, const std::string& generated_iso);
 
 // RFC 4180 field quoting, with cells that a spreadsheet would take for a
 // formula (= + - @ tab CR at the start) prefixed with a single quote.

@@ -329,9 +329,16 @@ void HtmlReportWriter::server(std::string& out, const json::object& s) {
   out += "</tr>\n";
 }
 
-void HtmlReportWriter::end(std::string& out) {
+void HtmlReportWriter::end(std::string& out, std::uint64_t damaged_rows) {
   if (servers_ == 0) out += "<tr><td colspan=\"7\">No servers.</td></tr>";
   out += "</tbody></table>\n";
+  if (damaged_rows > 0) {
+    out += "<p class=\"warn\" data-notice=\"damaged\"><b>Incomplete:</b> " + std::to_string(damaged_rows) +
+           (damaged_rows == 1 ? " row" : " rows") +
+           " of the database could not be read (damaged outside provaudit) and " +
+           (damaged_rows == 1 ? "is" : "are") +
+           " left out of this report. A replay of the captures into a new database rebuilds them.</p>\n";
+  }
   if (!codes_.empty()) {
     out += "<h2>What the findings mean</h2><dl>";
     for (const auto& code : codes_) {
@@ -350,17 +357,6 @@ void HtmlReportWriter::end(std::string& out) {
     out += "</dl>\n";
   }
   out += "</body></html>\n";
-}
-
-void writeHtmlReport(Database& db, std::ostream& out, const std::string& generated_iso) {
-  auto stream = openReportStream(db.handle(), ReportFormat::Html, DeviceFilter{}, generated_iso);
-  std::string chunk;
-  bool more = true;
-  while (more) {
-    chunk.clear();
-    more = stream->fill(chunk, 64 * 1024);
-    out << chunk;
-  }
 }
 
 }  // namespace provaudit::store

@@ -28,7 +28,9 @@ class HtmlReportWriter {
   void beginServers(std::string& out);
   void server(std::string& out, const boost::json::object& report);
   // The explanation of every finding code that appeared, then the closing tags.
-  void end(std::string& out);
+  // `damaged_rows`: rows left out because the database could not give their
+  // report (ReportStream::damage()), said at the end.
+  void end(std::string& out, std::uint64_t damaged_rows = 0);
 
  private:
   // One finding, its severity as a badge, its code kept for the explanations.
@@ -40,8 +42,5 @@ class HtmlReportWriter {
   std::size_t devices_ = 0;
   std::size_t servers_ = 0;
 };
-
-// The whole store as one HTML document (CLI).
-void writeHtmlReport(Database& db, std::ostream& out, const std::string& generated_iso);
 
 }  // namespace provaudit::store

@@ -2020,15 +2020,25 @@ class FilteredReport final : public ReportStream {
     const SortColumn* sort = deviceSort(filter.sort);
     const std::string expr(sort != nullptr ? sort->expr : DEVICE_SORTS[0].expr);
     const char* dir = filter.desc ? " DESC" : " ASC";
-    devices_ = std::make_unique<Stmt>(db, "SELECT (SELECT report FROM device_docs o WHERE o.id = devices.id) FROM devices" +
-                                              where.sql + " ORDER BY " + expr + dir + ", id" + dir);
+    // Each row: its id, its report, and whether the report is a JSON object.
+    // JSON copies the text as it is stored, so SQLite checks it; CSV and HTML
+    // decode it anyway.
+    const std::string sound = format_ == ReportFormat::Json
+                                  ? "CASE WHEN json_valid(report) THEN json_type(report) = 'object' ELSE 0 END"
+                                  : "1";
+    devices_ = std::make_unique<Stmt>(
+        db, "SELECT id, (SELECT report FROM device_docs o WHERE o.id = devices.id), (SELECT " + sound +
+                " FROM device_docs o WHERE o.id = devices.id) FROM devices" + where.sql + " ORDER BY " + expr + dir +
+                ", id" + dir);
     bindAll(*devices_, where.params);
     if (filter.empty()) {
-      servers_ = std::make_unique<Stmt>(db, "SELECT report FROM servers ORDER BY id");
+      servers_ = std::make_unique<Stmt>(db, "SELECT id, report, " + sound + " FROM servers ORDER BY id");
     } else {
       // Only the servers the selected devices talked to.
-      servers_ = std::make_unique<Stmt>(db, "SELECT report FROM servers WHERE id IN (SELECT server_id FROM device_servers "
-                                            "WHERE device_id IN (SELECT id FROM devices" + where.sql + ")) ORDER BY id");
+      servers_ = std::make_unique<Stmt>(db, "SELECT id, report, " + sound +
+                                                " FROM servers WHERE id IN (SELECT server_id FROM device_servers "
+                                                "WHERE device_id IN (SELECT id FROM devices" +
+                                                where.sql + ")) ORDER BY id");
       bindAll(*servers_, where.params);
     }
     if (format_ == ReportFormat::Html) {
@@ -2051,14 +2061,14 @@ class FilteredReport final : public ReportStream {
       switch (stage_) {
         case Stage::Header: header(out); stage_ = Stage::Devices; break;
         case Stage::Devices:
-          if (devices_->step()) row(out, devices_->text(0), false);
+          if (devices_->step()) row(out, *devices_, false);
           else {
             betweenSections(out);
             stage_ = Stage::Servers;
           }
           break;
         case Stage::Servers:
-          if (format_ != ReportFormat::Csv && servers_->step()) row(out, servers_->text(0), true);
+          if (format_ != ReportFormat::Csv && servers_->step()) row(out, *servers_, true);
           else {
             footer(out);
             stage_ = Stage::Done;
@@ -2069,6 +2079,7 @@ class FilteredReport final : public ReportStream {
     }
     return stage_ != Stage::Done;
   }
+  const Damage& damage() const override { return damage_; }
 
  private:
   enum class Stage { Header, Devices, Servers, Done };
@@ -2085,11 +2096,16 @@ class FilteredReport final : public ReportStream {
       case ReportFormat::Html: html_.begin(out, summary_); break;
     }
   }
-  // A device or server row: copied as is into JSON, decoded for CSV and HTML.
-  // A device without its document (a database damaged by hand) is left out,
-  // as the report command leaves it out: never an empty JSON element.
-  void row(std::string& out, const std::string& text, bool server) {
-    if (text.empty()) return;
+  // A device or server row (id, report, sound): copied as is into JSON,
+  // decoded for CSV and HTML. One whose report is missing or not a JSON
+  // object (a database damaged outside provaudit) is left out and counted:
+  // never an empty or broken JSON element, never a row dropped unsaid.
+  void row(std::string& out, const Stmt& s, bool server) {
+    const std::string text = s.isNull(1) ? std::string() : s.text(1);
+    const auto damaged = [&] {
+      if (damage_.rows++ == 0) damage_.first = s.text(0);
+    };
+    if (text.empty() || s.int64(2) == 0) return damaged();
     if (format_ == ReportFormat::Json) {
       out += first_ ? "\n" : ",\n";
       out += text;
@@ -2097,7 +2113,7 @@ class FilteredReport final : public ReportStream {
       return;
     }
     const json::value v = parseOrNull(text);
-    if (!v.is_object()) return;
+    if (!v.is_object()) return damaged();
     if (server) html_.server(out, v.as_object());
     else if (format_ == ReportFormat::Csv) out += csvDeviceRow(v.as_object());
     else html_.device(out, v.as_object());
@@ -2112,7 +2128,7 @@ class FilteredReport final : public ReportStream {
   }
   void footer(std::string& out) {
     if (format_ == ReportFormat::Json) out += "\n]}\n";
-    else if (format_ == ReportFormat::Html) html_.end(out);
+    else if (format_ == ReportFormat::Html) html_.end(out, damage_.rows);
   }
 
   // One snapshot for the whole report: the search hits, devices and servers
@@ -2128,6 +2144,7 @@ class FilteredReport final : public ReportStream {
   std::unique_ptr<Stmt> servers_;
   Stage stage_ = Stage::Header;
   bool first_ = true;
+  Damage damage_;
 };
 
 }  // namespace

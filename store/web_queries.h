@@ -242,8 +242,17 @@ class WebQueries {
 // about `want` bytes to out; returns false once the report is complete.
 class ReportStream {
  public:
+  // Rows left out because what the database holds for them is not a report
+  // (a device without its document, a document that is not a JSON object: a
+  // database damaged outside provaudit): how many, and the first one's id.
+  struct Damage {
+    std::uint64_t rows = 0;
+    std::string first;
+  };
   virtual ~ReportStream() = default;
   virtual bool fill(std::string& out, std::size_t want) = 0;
+  // So far (all of it once fill() has returned false).
+  [[nodiscard]] virtual const Damage& damage() const = 0;
 };
 
 enum class ReportFormat { Json, Csv, Html };

@@ -4,6 +4,7 @@
 // A replay and report readers, and two replays, share one database without
 // "database is locked" failures.
 #include <signal.h>
+#include <sqlite3.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -256,4 +257,58 @@ TEST_CASE("an events file that cannot be written: said once, counted, the databa
   // The database has everything the events would have said.
   CHECK(boost::json::serialize(robust::report(db).at("devices")) ==
         boost::json::serialize(robust::report(good_db).at("devices")));
+}
+
+TEST_CASE("a database damaged inside its rows: report writes what it can read, says what it left out, exit 1") {
+  // integrity_check passes such a database (the damage is in the values):
+  // JSON was copied through broken, CSV lost the rows unsaid, both exit 0.
+  const std::string db = robust::tmpPath("damaged-rows.db");
+  REQUIRE(robust::run({bin(), "replay", "-q", "--db", db, robust::samplePath("spa_mixed_tls12.pcap")}).status == 0);
+  const boost::json::value sound = robust::report(db);
+  const auto& devices = sound.at("devices").as_array();
+  REQUIRE(devices.size() == 5);
+  REQUIRE(!sound.at("servers").as_array().empty());
+  const std::string cut_id(devices.front().at("id").as_string());    // its document cut short
+  const std::string gone_id(devices.back().at("id").as_string());    // its document deleted
+  {
+    sqlite3* h = nullptr;
+    REQUIRE(sqlite3_open(db.c_str(), &h) == SQLITE_OK);
+    const std::string damage = "UPDATE device_docs SET report = substr(report, 1, 40) WHERE id = '" + cut_id +
+                               "'; DELETE FROM device_docs WHERE id = '" + gone_id +
+                               "'; UPDATE servers SET report = '[1,2]';";
+    CHECK(sqlite3_exec(h, damage.c_str(), nullptr, nullptr, nullptr) == SQLITE_OK);
+    sqlite3_close(h);
+  }
+  const std::size_t servers = sound.at("servers").as_array().size();
+  const std::string first = "first: " + std::min(cut_id, gone_id);
+  SECTION("json") {
+    const auto r = robust::run({bin(), "report", "--db", db, "--format", "json"});
+    INFO(r.err);
+    CHECK(r.status == 1);
+    boost::system::error_code ec;
+    const boost::json::value v = boost::json::parse(r.out, ec);  // still one sound document
+    REQUIRE(!ec);
+    CHECK(v.at("devices").as_array().size() == 3);
+    CHECK(v.at("servers").as_array().empty());
+    CHECK(r.err.find(db + ": " + std::to_string(2 + servers) + " rows could not be read") != std::string::npos);
+    CHECK(r.err.find(first) != std::string::npos);
+    CHECK(robust::lineCount(r.err) == 1);
+  }
+  SECTION("csv, to a file: written all the same") {
+    const std::string out = robust::tmpPath("damaged-rows.csv");
+    const auto r = robust::run({bin(), "report", "--db", db, "--format", "csv", "-o", out});
+    INFO(r.err);
+    CHECK(r.status == 1);
+    const auto bytes = robust::readFile(out);
+    CHECK(robust::lineCount(std::string(bytes.begin(), bytes.end())) == 1 + 3);  // the header, the three sound devices
+    CHECK(r.err.find(db + ": 2 rows could not be read") != std::string::npos);  // CSV has no servers
+    CHECK(robust::lineCount(r.err) == 1);
+  }
+  SECTION("html: the report itself says it is incomplete") {
+    const auto r = robust::run({bin(), "report", "--db", db, "--format", "html"});
+    CHECK(r.status == 1);
+    CHECK(r.out.find("data-notice=\"damaged\"><b>Incomplete:</b> " + std::to_string(2 + servers) + " rows") !=
+          std::string::npos);
+    CHECK(r.out.find("</html>") != std::string::npos);
+  }
 }
