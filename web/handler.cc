@@ -120,12 +120,38 @@ std::string percentEncode(std::string_view text) {
   return out;
 }
 
-std::size_t sizeParam(const Query& q, std::string_view key, std::size_t fallback) {
+// A whole-number parameter: absent or empty, `fallback`; decimal digits, their
+// value (the queries clamp a page size to its maximum, and the answer says
+// which size it used); anything else (a sign, letters, 0 for a page size) is
+// refused with `error` naming it: a typo must not look like an answer.
+enum class Count { Offset, PageSize };
+bool sizeParam(const Query& q, std::string_view key, std::size_t fallback, Count kind, std::size_t& out,
+               std::string& error) {
+  constexpr std::size_t DIGITS_MAX = 9;
   const std::string v = param(q, key);
-  if (v.empty() || v.size() > 9 || !std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-    return fallback;
+  out = fallback;
+  if (v.empty()) return true;
+  if (v.size() <= DIGITS_MAX && std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    out = static_cast<std::size_t>(std::stoul(v));
+    if (out > 0 || kind == Count::Offset) return true;
   }
-  return static_cast<std::size_t>(std::stoul(v));
+  error = std::string(key) + (kind == Count::Offset ? ": a whole number from 0" : ": a page size from 1");
+  return false;
+}
+
+// dir=asc|desc; absent or empty, `fallback`.
+bool sortDirection(const Query& q, bool fallback_desc, bool& desc, std::string& error) {
+  const std::string v = param(q, "dir");
+  desc = v.empty() ? fallback_desc : v == "desc";
+  if (v.empty() || v == "asc" || v == "desc") return true;
+  error = "dir: expected asc or desc";
+  return false;
+}
+
+// limit= and offset= of an offset-paged list.
+bool pageOf(const Query& q, store::PageRequest& page, std::string& error) {
+  return sizeParam(q, "limit", store::DEFAULT_PAGE, Count::PageSize, page.limit, error) &&
+         sizeParam(q, "offset", 0, Count::Offset, page.offset, error);
 }
 
 // Validated device filter from the query; `error` names the bad parameter.
@@ -157,7 +183,7 @@ bool deviceFilter(const Query& q, store::DeviceFilter& f, std::string& error) {
   f.server = param(q, "server");
   const std::string sort = param(q, "sort");
   f.sort = sort.empty() ? "id" : sort;
-  f.desc = param(q, "dir") == "desc";
+  if (!sortDirection(q, false, f.desc, error)) return false;
   if (!f.identity.empty() && !store::isIdentityClass(f.identity)) error = "class: expected individualized, generic, none or unknown";
   else if (!f.severity.empty() && !store::isSeverity(f.severity)) error = "severity: expected info, low, medium, high or critical";
   else if (!f.finding.empty() && !isFindingCode(f.finding)) error = "finding: one finding code (a-z, 0-9 and '-')";
@@ -284,7 +310,9 @@ const Asset* findAsset(std::string_view name) {
 Handler::Handler(const ServerOptions& opts, DbPool& pool) : opts_(opts), pool_(pool), auth_(opts.token) {}
 
 Response Handler::errorResponse(http::status status, unsigned version, std::string_view message) {
-  Response res = make(status, version, "text/plain; charset=utf-8", std::string(message) + "\n");
+  // As every other error (web/API.md): {"error": "..."}.
+  Response res = make(status, version, "application/json; charset=utf-8",
+                      json::serialize(json::object{{"error", message}}) + "\n");
   res.keep_alive(false);
   return res;
 }
@@ -398,7 +426,7 @@ Reply Handler::route(const Request& req, std::string_view path, const Query& que
   }
   if (machine) return api(req, path, query);
   const Asset* a = findAsset(path == "/" ? "/index.html" : path);
-  if (a == nullptr || path == "/login.html") return jsonError(req, http::status::not_found, "not found");
+  if (a == nullptr || path == "/login.html" || path == "/index.html") return jsonError(req, http::status::not_found, "not found");
   Response res = make(http::status::ok, req.version(), a->content_type, std::string(a->data));
   res.set(http::field::cache_control, "no-cache");
   return reply(std::move(res));
@@ -442,7 +470,9 @@ Reply Handler::api(const Request& req, std::string_view path, const Query& query
     store::DeviceFilter f;
     if (!deviceFilter(query, f, error)) return jsonError(req, http::status::bad_request, error);
     store::PageRequest page;
-    page.limit = sizeParam(query, "limit", store::DEFAULT_PAGE);
+    if (!sizeParam(query, "limit", store::DEFAULT_PAGE, Count::PageSize, page.limit, error)) {
+      return jsonError(req, http::status::bad_request, error);
+    }
     page.after = param(query, "after");
     page.before = param(query, "before");
     auto result = db.devices(f, page);
@@ -452,8 +482,10 @@ Reply Handler::api(const Request& req, std::string_view path, const Query& query
   if (path.substr(0, 13) == "/api/devices/") {
     const std::string id(path.substr(13));
     store::SightingsPage sightings;
-    sightings.offset = sizeParam(query, "sightings_offset", 0);
-    sightings.limit = sizeParam(query, "sightings_limit", store::DEVICE_SIGHTINGS_PAGE);
+    if (!sizeParam(query, "sightings_offset", 0, Count::Offset, sightings.offset, error) ||
+        !sizeParam(query, "sightings_limit", store::DEVICE_SIGHTINGS_PAGE, Count::PageSize, sightings.limit, error)) {
+      return jsonError(req, http::status::bad_request, error);
+    }
     const std::string order = param(query, "sightings_order");
     if (!order.empty() && order != "oldest" && order != "newest") {
       return jsonError(req, http::status::bad_request, "sightings_order: oldest or newest");
@@ -469,11 +501,14 @@ Reply Handler::api(const Request& req, std::string_view path, const Query& query
     f.cert_request = param(query, "cert_request");
     f.finding = param(query, "finding");
     f.sort = param(query, "sort").empty() ? "id" : param(query, "sort");
-    f.desc = param(query, "dir") == "desc";
+    if (!f.cert_request.empty() && f.cert_request != "yes" && f.cert_request != "no" && f.cert_request != "unknown") {
+      return jsonError(req, http::status::bad_request, "cert_request: expected yes, no or unknown");
+    }
     if (!store::isServerSort(f.sort)) return jsonError(req, http::status::bad_request, "sort: unknown column");
     store::PageRequest page;
-    page.limit = sizeParam(query, "limit", store::DEFAULT_PAGE);
-    page.offset = sizeParam(query, "offset", 0);
+    if (!sortDirection(query, false, f.desc, error) || !pageOf(query, page, error)) {
+      return jsonError(req, http::status::bad_request, error);
+    }
     return jsonReply(req, db.servers(f, page));
   }
   if (path == "/api/findings/summary") return jsonReply(req, db.findingSummary());
@@ -485,12 +520,15 @@ Reply Handler::api(const Request& req, std::string_view path, const Query& query
     f.kind = param(query, "kind");
     const std::string sort = param(query, "sort");
     f.sort = sort.empty() ? "severity" : sort;
-    f.desc = sort.empty() ? true : param(query, "dir") == "desc";
+    if (!f.kind.empty() && f.kind != "device" && f.kind != "server") {
+      return jsonError(req, http::status::bad_request, "kind: expected device or server");
+    }
     if (!store::isFindingSort(f.sort)) return jsonError(req, http::status::bad_request, "sort: unknown column");
     if (!f.severity.empty() && !store::isSeverity(f.severity)) return jsonError(req, http::status::bad_request, "severity: unknown");
     store::PageRequest page;
-    page.limit = sizeParam(query, "limit", store::DEFAULT_PAGE);
-    page.offset = sizeParam(query, "offset", 0);
+    if (!sortDirection(query, sort.empty(), f.desc, error) || !pageOf(query, page, error)) {
+      return jsonError(req, http::status::bad_request, error);
+    }
     return jsonReply(req, db.findings(f, page));
   }
   if (path == "/api/export") {

@@ -286,13 +286,19 @@ TEST_CASE("a device's sightings come a page at a time, oldest or newest first") 
         std::vector<std::string>{"resumption.pcap#75", "resumption.pcap#12"});
 
   // Past the end: nothing listed, the total still given. A page larger than
-  // the most allowed is that most; 0 (or a malformed number) is the default.
+  // the most allowed is that most (the answer says so); empty is the default;
+  // 0 or a malformed number is refused, never answered as if it were absent.
   const auto past = getJson(port, base + "?sightings_offset=5");
   CHECK(past.at("sightings").as_array().empty());
   CHECK(past.at("sightings_total").as_int64() == 5);
   CHECK(getJson(port, base + "?sightings_limit=5000").at("sightings_limit").as_int64() == 1000);
-  CHECK(getJson(port, base + "?sightings_limit=0").at("sightings_limit").as_int64() == 100);
-  CHECK(getJson(port, base + "?sightings_limit=two").at("sightings_limit").as_int64() == 100);
+  CHECK(getJson(port, base + "?sightings_limit=").at("sightings_limit").as_int64() == 100);
+  for (const char* q : {"?sightings_limit=0", "?sightings_limit=two", "?sightings_offset=abc", "?sightings_offset=-1"}) {
+    INFO(q);
+    const Response r = get(port, base + q);
+    CHECK(r.result() == http::status::bad_request);
+    CHECK(json::parse(r.body()).at("error").as_string().starts_with(std::string_view(q + 1, 9)));
+  }
   const Response bad = get(port, base + "?sightings_order=sideways");
   CHECK(bad.result() == http::status::bad_request);
   CHECK(bad.body().find("sightings_order") != std::string::npos);
@@ -638,7 +644,8 @@ TEST_CASE("no traversal: only embedded assets by exact name") {
   CHECK(get(port, "/").result() == http::status::ok);
   CHECK(get(port, "/app.js").result() == http::status::ok);
   for (const char* t : {"/../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd", "/..%2f..%2fetc%2fpasswd", "/app.js/../index.html",
-                        "/.%2e/app.js", "/index.html%00", "//etc/passwd", "/web/assets/app.js", "/login.html"}) {
+                        "/.%2e/app.js", "/index.html%00", "//etc/passwd", "/web/assets/app.js", "/login.html",
+                        "/index.html"}) {
     INFO(t);
     const auto status = get(port, t).result();
     CHECK((status == http::status::not_found || status == http::status::bad_request));
@@ -683,14 +690,50 @@ TEST_CASE("security headers, methods, Host and size limits") {
     INFO(host);
     CHECK(get(port, "/api/stats", {{"Host", host}}).result() == http::status::ok);
   }
-  CHECK(get(port, "/api/stats", {{"X-Padding", std::string(9000, 'a')}}).result() ==
-        http::status::request_header_fields_too_large);
+  // Errors met before the request is read whole are JSON too, as web/API.md says of every error.
+  const Response huge = get(port, "/api/stats", {{"X-Padding", std::string(9000, 'a')}});
+  CHECK(huge.result() == http::status::request_header_fields_too_large);
+  CHECK(huge[http::field::content_type] == "application/json; charset=utf-8");
+  CHECK(json::parse(huge.body()).at("error") == "request header fields too large");
   {
     http::request<http::string_body> big{http::verb::get, "/api/stats", 11};
     big.body() = std::string(4096, 'x');
-    const auto status = request(port, big).result();
-    CHECK((status == http::status::payload_too_large || status == http::status::bad_request));
+    const Response r = request(port, big);
+    CHECK((r.result() == http::status::payload_too_large || r.result() == http::status::bad_request));
+    CHECK(json::parse(r.body()).at("error").is_string());
   }
+}
+
+TEST_CASE("a parameter value the API does not know is a 400 naming it, never an unfiltered answer") {
+  Server s(mixedDb());
+  const auto port = s.server.port();
+  const std::pair<const char*, const char*> cases[] = {
+      {"/api/servers?cert_request=maybe", "cert_request"}, {"/api/findings?kind=bogus", "kind"},
+      {"/api/devices?dir=sideways", "dir"},                {"/api/servers?dir=up", "dir"},
+      {"/api/findings?dir=down", "dir"},                   {"/api/devices?limit=0", "limit"},
+      {"/api/devices?limit=-1", "limit"},                  {"/api/devices?limit=abc", "limit"},
+      {"/api/servers?limit=0", "limit"},                   {"/api/servers?offset=x", "offset"},
+      {"/api/findings?limit=1e3", "limit"},                {"/api/findings?offset=-5", "offset"},
+      {"/api/export?format=csv&dir=sideways", "dir"},
+  };
+  for (const auto& [target, name] : cases) {
+    INFO(target);
+    const Response r = get(port, target);
+    CHECK(r.result() == http::status::bad_request);
+    CHECK(std::string(json::parse(r.body()).at("error").as_string()).starts_with(std::string(name) + ":"));
+  }
+  // The values it knows still answer, and a page size past the most is that most.
+  for (const char* target : {"/api/servers?cert_request=yes", "/api/servers?cert_request=unknown", "/api/findings?kind=server",
+                             "/api/devices?dir=asc", "/api/devices?dir=desc&limit=1", "/api/findings?dir=asc&offset=0"}) {
+    INFO(target);
+    CHECK(get(port, target).result() == http::status::ok);
+  }
+  CHECK(getJson(port, "/api/devices?limit=5000").at("limit").as_int64() == 500);
+  // dir applies to the findings' default sort too (it was always descending).
+  const auto asc = getJson(port, "/api/findings?dir=asc").at("items").as_array();
+  const auto desc = getJson(port, "/api/findings").at("items").as_array();
+  REQUIRE(asc.size() > 1);
+  CHECK(asc.front().at("severity") == desc.back().at("severity"));
 }
 
 TEST_CASE("/metrics is Prometheus text") {
