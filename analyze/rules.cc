@@ -214,7 +214,9 @@ std::pair<std::shared_ptr<const RuleSet>, std::vector<RuleError>> RuleSet::load(
     std::sort(files.begin(), files.end(), [](const fs::path& a, const fs::path& b) { return a.filename() < b.filename(); });
     auto impl = std::make_unique<Impl>();
     LoadSeen seen;
-    for (const fs::path& f : files) loadRulesFile(f.string(), f.filename().string(), *impl, seen, errors);
+    // Errors name the file as the directory was given (DIR/NAME:LINE), so
+    // that one of several rule directories is told from another.
+    for (const fs::path& f : files) loadRulesFile(f.string(), f.string(), *impl, seen, errors);
     if (!errors.empty()) return {nullptr, errors};
     return {std::make_shared<const RuleSet>(std::move(impl)), errors};
   } catch (const std::exception& e) {  // allocation failure and the like: reported, never thrown

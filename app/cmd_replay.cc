@@ -391,6 +391,7 @@ int runReplay(const CommonOptions& common, const ReplayOptions& opts) {
     for (const auto& d : result.devices) classes[d.identity]++;
     std::uint64_t findings = 0;
     for (const auto& d : result.devices) findings += d.findings.size();
+    for (const auto& srv : result.servers) findings += srv.findings.size();  // as the dashboard counts them
     const auto& fs = engine.stats();
     std::fprintf(stderr, "provaudit: %s, %s, %s (%s), %s; %s (individualized %d, generic %d, none %d, unknown %d), %s, %s\n",
                  counted(t.packets, "packet", "packets").c_str(), counted(fs.flows_created, "flow", "flows").c_str(),

@@ -82,6 +82,8 @@ void LiveSensor::tick(bool final) {
         last_audit_.classes[d.identity]++;
         last_audit_.findings += d.findings.size();
       }
+      // As the dashboard counts them: the servers' findings too.
+      for (const auto& srv : result.servers) last_audit_.findings += srv.findings.size();
       const auto done = std::chrono::steady_clock::now();
       next_audit_ = done + (done - now) * AUDIT_IDLE_FACTOR;
     } catch (const store::DbError& e) {

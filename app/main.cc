@@ -84,6 +84,11 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
+    // CLI11 says "A subcommand is required" of a misspelt one: name it.
+    if (argc > 1 && argv[1][0] != '-' && app.get_subcommands().empty()) {
+      printError(std::string("unknown command '") + argv[1] + "': expected replay, capture, report, serve or rules (see --help)");
+      return 1;
+    }
     printError(std::string(e.what()) + " (see --help)");
     return 1;
   } catch (const std::exception& e) {

@@ -24,6 +24,8 @@ std::shared_ptr<const analyze::RuleSet> loadRules(const std::string& dir) {
   if (!errors.empty() || !rules) {
     std::string msg = "rules in " + where + " do not load: ";
     for (std::size_t i = 0; i < errors.size(); ++i) msg += (i == 0 ? "" : "; ") + errors[i].str();
+    // The bundled rules were not found where an installed binary keeps them.
+    if (dir.empty()) msg += " (install the bundled rules in ../share/provaudit/rules beside the binary, or give --rules DIR)";
     throw std::runtime_error(msg);
   }
   return rules;

@@ -86,6 +86,10 @@ Database::Database(const std::string& path, Mode mode) {
         wal_writeback_ = std::make_unique<WalWriteback>(std::string(file) + "-wal");
       }
     } else {
+      // An empty file, or another program's database: said as such, not as SQL.
+      if (!hasSchemaObject(db_.get(), "schema_version")) {
+        throw DbError("not a provaudit database (run 'provaudit replay' or 'capture' first)");
+      }
       Stmt v(db_.get(), "SELECT version FROM schema_version");
       if (!v.step()) throw DbError("not a provaudit database (its schema version is missing)");
       if (const std::string why = schemaVersionProblem(v.int64(0)); !why.empty()) throw DbError(why);

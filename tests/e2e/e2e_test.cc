@@ -1779,5 +1779,33 @@ TEST_CASE("rules check: bundled rules pass, a broken file gives FILE:LINE errors
   std::ofstream(dir + "/broken.toml") << "# comment\n[[user_agent]]\nid = \"x\"\npattern = '(unclosed'\n";
   const auto bad = e2e::run({PROVAUDIT_BIN, "rules", "check", dir});
   CHECK(bad.status == 1);
-  CHECK(bad.err.find("broken.toml:4:") != std::string::npos);
+  CHECK(bad.err.find(dir + "/broken.toml:4:") != std::string::npos);  // the directory named: one of several told apart
+}
+
+TEST_CASE("the command line names what it could not take: an unknown command, a file that is no provaudit database") {
+  const auto unknown = e2e::run({PROVAUDIT_BIN, "raport", "--db", "x.db"});
+  CHECK(unknown.status == 1);
+  CHECK(unknown.err == "provaudit: error: unknown command 'raport': expected replay, capture, report, serve or rules (see --help)\n");
+  const std::string empty = e2e::tmpPath("empty-file.db");
+  std::ofstream(empty).flush();
+  for (const char* format : {"json", "csv"}) {
+    const auto r = e2e::run({PROVAUDIT_BIN, "report", "--db", empty, "--format", format});
+    CHECK(r.status == 1);
+    CHECK(r.err == "provaudit: error: " + empty + ": not a provaudit database (run 'provaudit replay' or 'capture' first)\n");
+  }
+}
+
+TEST_CASE("the replay's summary counts the findings the dashboard and the report count, the servers' too") {
+  std::vector<std::string> argv = {PROVAUDIT_BIN, "replay", "--db", e2e::tmpPath("summary-all.db")};
+  for (const auto& entry : std::filesystem::directory_iterator(e2e::samplePath(""))) {
+    if (entry.path().extension() == ".pcap") argv.push_back(entry.path().string());
+  }
+  const auto r = e2e::run(argv);
+  REQUIRE(r.status == 0);
+  const json::value report = e2e::parseJson(e2e::run({PROVAUDIT_BIN, "report", "--db", argv[3]}).out);
+  std::size_t device_findings = 0, server_findings = 0;
+  for (const auto& d : report.at("devices").as_array()) device_findings += d.at("findings").as_array().size();
+  for (const auto& srv : report.at("servers").as_array()) server_findings += srv.at("findings").as_array().size();
+  REQUIRE(server_findings > 0);  // the samples' servers have some (legacy TLS, weak ciphers)
+  CHECK(r.err.find(", " + std::to_string(device_findings + server_findings) + " findings, ") != std::string::npos);
 }
