@@ -117,6 +117,21 @@ std::optional<std::string> firstClaim(const std::vector<ClaimRecord>& claims, co
   return std::nullopt;
 }
 
+// As firstClaim, but of the origin's claims the latest in time: a device's
+// firmware after an upgrade is what it says now, not what it said first.
+std::optional<std::string> latestClaim(const std::vector<ClaimRecord>& claims, const std::string& field,
+                                       std::initializer_list<const char*> origins) {
+  for (const char* origin : origins) {
+    const ClaimRecord* latest = nullptr;
+    for (const auto& c : claims) {
+      if (c.field != field || c.origin() != origin) continue;
+      if (latest == nullptr || c.ref().ts_ns >= latest->ref().ts_ns) latest = &c;
+    }
+    if (latest != nullptr) return latest->value;
+  }
+  return std::nullopt;
+}
+
 std::vector<std::string> distinctClaims(const std::vector<ClaimRecord>& claims, const std::string& field,
                                         const std::string& origin) {
   std::vector<std::string> out;
@@ -685,7 +700,7 @@ class Auditor {
     // Claims resolve by precedence: the certificate, then the User-Agent, then URL / POST body.
     d.vendor = firstClaim(d.claims, "vendor", {"certificate", "user-agent", "post-body", "url"});
     d.model = firstClaim(d.claims, "model", {"certificate", "user-agent", "post-body", "url"});
-    d.firmware = firstClaim(d.claims, "firmware", {"user-agent", "post-body", "url"});
+    d.firmware = latestClaim(d.claims, "firmware", {"user-agent", "post-body", "url"});
     d.serial = firstClaim(d.claims, "serial", {"certificate", "user-agent", "post-body", "url"});
     if (wire_mac) {
       d.mac = wire_mac;

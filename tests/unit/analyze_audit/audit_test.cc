@@ -253,6 +253,21 @@ TEST_CASE("a MAC behind which several hosts claim other MACs is a router: device
   CHECK(a.ips == std::vector<std::string>{"10.1.0.5"});
 }
 
+TEST_CASE("a device's firmware is what its latest request says, in whatever order the evidence comes") {
+  // A phone upgraded between two profile fetches: the report must not keep the old version.
+  for (const bool newest_first : {false, true}) {
+    Run r;
+    auto before = request("00:15:65:4a:a9:37", "10.1.0.5", T0, "Yealink SIP-T46G 28.81.0.110 00:15:65:4a:a9:37");
+    auto after = request("00:15:65:4a:a9:37", "10.1.0.5", T0 + 3600 * SEC, "Yealink SIP-T46G 28.83.0.50 00:15:65:4a:a9:37");
+    if (newest_first) std::swap(before, after);  // stored the other way round: the times decide
+    r.http.push_back(before);
+    r.http.push_back(after);
+    const auto res = r.audit();
+    REQUIRE(res.devices.size() == 1);
+    CHECK(res.devices[0].firmware == "28.83.0.50");
+  }
+}
+
 TEST_CASE("a host MAC keeps one device across its TLS and HTTP evidence") {
   Run r;
   r.tls.push_back(withCert(handshake("00:0e:08:ab:cd:ef", "10.0.0.11", T0), spa962()));
