@@ -1892,12 +1892,14 @@ std::string WebQueries::metrics() {
                counters.count(key) != 0 ? counters[key] : 0);
   }
   promHeader(out, "provaudit_drops_total", "counter", "Packets dropped, by where (stats named drops_*).");
-  if (std::none_of(counters.begin(), counters.end(), [](const auto& c) { return c.first.rfind("drops", 0) == 0; })) {
-    promSample(out, "provaudit_drops_total", "where=\"total\"", 0);
-  }
+  // The three places a live capture loses packets (docs/operations.md §3)
+  // always have a series, 0 until the first drop: an alert on one of them
+  // has something to watch from the start. Other drops_* counters follow.
+  std::map<std::string, std::int64_t> drops = {{"kernel", 0}, {"interface", 0}, {"queue", 0}};
   for (const auto& [k, v] : counters) {
-    if (k.rfind("drops", 0) != 0) continue;
-    const std::string where = k.size() > 6 ? k.substr(6) : "total";
+    if (k.rfind("drops", 0) == 0) drops[k.size() > 6 ? k.substr(6) : "total"] = v;
+  }
+  for (const auto& [where, v] : drops) {
     promSample(out, "provaudit_drops_total", "where=\"" + promLabel(where) + "\"", v);
   }
   promHeader(out, "provaudit_counter_total", "counter", "Every cumulative run counter stored, by name.");

@@ -764,6 +764,10 @@ TEST_CASE("/metrics is Prometheus text") {
     CHECK(names.count(n) == 1);
   }
   CHECK(r.body().find("provaudit_devices{identity=\"generic\"} 2") != std::string::npos);
+  // A replay drops nothing, and the three places a capture drops have their series all the same (0).
+  for (const char* where : {"kernel", "interface", "queue"}) {
+    CHECK(r.body().find(std::string("provaudit_drops_total{where=\"") + where + "\"} 0\n") != std::string::npos);
+  }
   // A value of the moment: a gauge of its own, not one of the counters.
   CHECK(r.body().find("# TYPE provaudit_sightings_left_out gauge\nprovaudit_sightings_left_out 0\n") != std::string::npos);
   CHECK(r.body().find("name=\"audit_sightings_left_out\"") == std::string::npos);
