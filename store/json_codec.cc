@@ -314,6 +314,7 @@ void appendDeviceReportText(const DeviceRecord& d, std::string& out) {
   j.field("ips", d.ips)
       .field("identity", d.identity)
       .field("identity_reason", d.identity_reason)
+      .field("evidence_decrypted", d.evidence_decrypted)  // the deciding evidence came from decrypted records
       .field("vendor", d.vendor)
       .field("model", d.model)
       .field("firmware", d.firmware)

@@ -258,6 +258,9 @@ void HtmlReportWriter::device(std::string& out, const json::object& d) {
   appendHtmlEscaped(out, identity);
   out += "</span><br>";
   appendHtmlEscaped(out, str(d, "identity_reason"));
+  if (const auto* dec = d.if_contains("evidence_decrypted"); dec != nullptr && dec->is_bool() && dec->as_bool()) {
+    out += "<br><i data-evidence=\"decrypted\">decrypted</i>";  // read with --keylog / --rsa-key
+  }
   out += "</td>";
   cell(out, str(d, "vendor") + (d.contains("model") && d.at("model").is_string() ? " " + str(d, "model") : ""));
   cell(out, str(d, "firmware"));

@@ -1651,6 +1651,25 @@ TEST_CASE(
   CHECK(both.err == "provaudit: error: --ca none: given with bundles; it forgets the one kept, alone\n");
 }
 
+TEST_CASE("the report marks a device whose deciding evidence was decrypted, in JSON and in HTML") {
+  const std::string cap = e2e::samplePath("tls13.pcap"), keys = e2e::samplePath("tls13.keylog");
+  const std::string keyed_db = e2e::tmpPath("marked-keyed.db"), plain_db = e2e::tmpPath("marked-plain.db");
+  REQUIRE(e2e::run({PROVAUDIT_BIN, "replay", "-q", "--db", keyed_db, "--keylog", keys, cap}).status == 0);
+  REQUIRE(e2e::run({PROVAUDIT_BIN, "replay", "-q", "--db", plain_db, cap}).status == 0);
+  const json::value with = e2e::parseJson(e2e::run({PROVAUDIT_BIN, "report", "--db", keyed_db}).out);
+  const json::value without = e2e::parseJson(e2e::run({PROVAUDIT_BIN, "report", "--db", plain_db}).out);
+  REQUIRE(with.at("devices").as_array().size() == 1);
+  REQUIRE(without.at("devices").as_array().size() == 1);
+  const auto& d = with.at("devices").as_array().front();
+  CHECK(str(d.at("identity")) != "unknown");  // the client certificate, read from the decrypted handshake
+  CHECK(d.at("evidence_decrypted") == true);
+  CHECK(without.at("devices").as_array().front().at("evidence_decrypted") == false);
+  const auto html = e2e::run({PROVAUDIT_BIN, "report", "--format", "html", "--db", keyed_db});
+  CHECK(html.out.find("<i data-evidence=\"decrypted\">decrypted</i>") != std::string::npos);
+  const auto plain = e2e::run({PROVAUDIT_BIN, "report", "--format", "html", "--db", plain_db});
+  CHECK(plain.out.find("data-evidence=\"decrypted\"") == std::string::npos);
+}
+
 TEST_CASE("a repeatable option takes one value each time: the captures after it are read, not taken for keys") {
   // `--keylog KEYS a.pcap b.pcap` took a.pcap as a second key log and read b.pcap alone, without a word.
   const std::string db = e2e::tmpPath("repeatable.db");
