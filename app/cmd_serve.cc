@@ -35,6 +35,13 @@ std::unique_ptr<web::DashboardServer> startDashboard(const std::string& listen, 
               << server->port() << "/ (database " << db << ", read-only" << (so.token.empty() ? "" : ", token required")
               << "); Ctrl-C stops" << std::endl;
   }
+  // Said even with -q: the page would otherwise never change, without a word.
+  if (server->snapshot()) {
+    std::cerr << "provaudit: warning: " << db
+              << ": its directory lets this user make no -shm file beside it: served as it is now (no writer has "
+                 "it open; one that opens it later is not seen)"
+              << std::endl;
+  }
   return server;
 }
 

@@ -51,13 +51,18 @@ struct Database::Statements {
 
 Database::Database(const std::string& path, Mode mode) {
   configureSqlite();
-  if (mode == Mode::ReadOnly) rollBackInterruptedWrite(path);
-  sqlite3* raw = nullptr;
-  const int flags = mode == Mode::ReadOnly ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
-  const int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
-  db_.reset(raw);  // owned even when open failed: sqlite3_close_v2 frees the half-open handle
-  if (rc != SQLITE_OK) {
-    throw DbError(path + ": cannot open database: " + (raw != nullptr ? sqlite3_errmsg(raw) : "out of memory"));
+  if (mode == Mode::ReadOnly) {
+    rollBackInterruptedWrite(path);
+    std::string error;
+    db_ = openReadOnly(path, snapshot_, error);
+    if (!db_) throw DbError(error);
+  } else {
+    sqlite3* raw = nullptr;
+    const int rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
+    db_.reset(raw);  // owned even when open failed: sqlite3_close_v2 frees the half-open handle
+    if (rc != SQLITE_OK) {
+      throw DbError(path + ": cannot open database: " + (raw != nullptr ? sqlite3_errmsg(raw) : "out of memory"));
+    }
   }
   sqlite3_busy_timeout(db_.get(), BUSY_TIMEOUT_MS);
   try {

@@ -155,6 +155,9 @@ class Database {
   std::vector<std::pair<std::string, std::int64_t>> anomalyTotals();
 
   [[nodiscard]] sqlite3* handle() const { return db_.get(); }
+  // Opened ReadOnly as a snapshot: its directory lets no -shm file be made
+  // (openReadOnly), so no writer can have it open; what one changes later is not seen.
+  [[nodiscard]] bool snapshot() const { return snapshot_; }
   // Tests build both forms of a small database (DASHBOARD_INDEX_MIN_DEVICES).
   void setDashboardIndexMin(std::size_t devices) { dashboard_index_min_ = devices; }
   // Writebacks of the WAL started in the background (see WalWriteback); 0 read-only.
@@ -168,6 +171,7 @@ class Database {
   std::uint64_t replaced_sightings_ = 0;
   void migrate();
   SqlitePtr db_;
+  bool snapshot_ = false;  // read-only, opened as an immutable file (openReadOnly)
   std::size_t dashboard_index_min_ = DASHBOARD_INDEX_MIN_DEVICES;
   struct Statements;
   std::unique_ptr<Statements> st_;

@@ -103,6 +103,57 @@ void rollBackInterruptedWrite(const std::string& path) {
   sqlite3_exec(db.get(), "SELECT count(*) FROM sqlite_master", nullptr, nullptr, nullptr);
 }
 
+namespace {
+
+bool fileExists(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+// A file name as an SQLite URI path (https://sqlite.org/uri.html): '?', '#'
+// and '%' percent-encoded, so that the name is read as a name.
+std::string uriPath(const std::string& path) {
+  static constexpr char HEX[] = "0123456789ABCDEF";
+  std::string out = "file:";
+  for (const char c : path) {
+    if (c == '?' || c == '#' || c == '%') {
+      out.push_back('%');
+      out.push_back(HEX[static_cast<unsigned char>(c) >> 4]);
+      out.push_back(HEX[static_cast<unsigned char>(c) & 0xF]);
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+SqlitePtr openReadOnly(const std::string& path, bool& snapshot, std::string& error) {
+  snapshot = false;
+  sqlite3* raw = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READONLY, nullptr);
+  SqlitePtr db(raw);  // owned even when open failed: sqlite3_close_v2 frees the half-open handle
+  if (rc != SQLITE_OK) {
+    error = path + ": cannot open database read-only: " + (raw != nullptr ? sqlite3_errmsg(raw) : "out of memory");
+    return nullptr;
+  }
+  // The -shm is made at the first read: try one.
+  rc = sqlite3_exec(db.get(), "SELECT count(*) FROM sqlite_master", nullptr, nullptr, nullptr);
+  if ((rc & 0xff) != SQLITE_READONLY && (rc & 0xff) != SQLITE_CANTOPEN) return db;  // read, or another error for later
+  if (fileExists(path + "-wal") || fileExists(path + "-shm")) return db;  // a writer may have it: no snapshot
+  db.reset();
+  raw = nullptr;
+  rc = sqlite3_open_v2((uriPath(path) + "?immutable=1").c_str(), &raw, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, nullptr);
+  db.reset(raw);
+  if (rc != SQLITE_OK) {
+    error = path + ": cannot open database read-only: " + (raw != nullptr ? sqlite3_errmsg(raw) : "out of memory");
+    return nullptr;
+  }
+  snapshot = true;
+  return db;
+}
+
 BatchInsert::BatchInsert(sqlite3* db, std::string head, std::size_t columns)
     : db_(db), head_(std::move(head)), columns_(columns) {
   pending_.reserve(ROWS_PER_STATEMENT * columns_);

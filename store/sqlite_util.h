@@ -132,4 +132,13 @@ void configureSqlite();
 // without write permission, the read-only open reports the error.
 void rollBackInterruptedWrite(const std::string& path);
 
+// Opens `path` read-only (SQLITE_OPEN_READONLY; the caller sets its busy
+// timeout and pragmas). A WAL database whose -shm file does not exist and
+// cannot be made (a directory this user may not write: evidence on read-only
+// media, another user's folder) cannot be read that way; when neither its
+// -wal nor its -shm exists, no writer has it open, and it is opened as an
+// immutable file instead (`snapshot` set: changes made after are not seen).
+// Null on failure, with `error` one line naming the path.
+SqlitePtr openReadOnly(const std::string& path, bool& snapshot, std::string& error);
+
 }  // namespace provaudit::store

@@ -57,13 +57,10 @@ DbPool::DbPool(std::string path, int startup_wait_ms) : path_(std::move(path)) {
 SqlitePtr DbPool::open(std::string& error) const {
   store::configureSqlite();
   store::rollBackInterruptedWrite(path_);
-  sqlite3* raw = nullptr;
-  const int rc = sqlite3_open_v2(path_.c_str(), &raw, SQLITE_OPEN_READONLY, nullptr);
-  SqlitePtr conn(raw);  // owned even when open failed: sqlite3_close_v2 frees the half-open handle
-  if (rc != SQLITE_OK) {
-    error = path_ + ": cannot open database read-only: " + (raw != nullptr ? sqlite3_errmsg(raw) : "out of memory");
-    return nullptr;
-  }
+  bool snapshot = false;
+  SqlitePtr conn = store::openReadOnly(path_, snapshot, error);
+  if (!conn) return nullptr;
+  if (snapshot) snapshot_ = true;  // said once by the server's start (snapshot())
   sqlite3_busy_timeout(conn.get(), READ_BUSY_TIMEOUT_MS);
   if (sqlite3_exec(conn.get(), "PRAGMA query_only=1", nullptr, nullptr, nullptr) != SQLITE_OK) {
     error = path_ + ": cannot set query_only";

@@ -2,6 +2,7 @@
 // Read-only SQLite connections for the dashboard. The server never writes:
 // every connection is opened SQLITE_OPEN_READONLY with query_only on, so a
 // replay or capture can write the same file at the same time (WAL).
+#include <atomic>
 #include <cstdint>
 #include <mutex>
 #include <string>
@@ -58,12 +59,17 @@ class DbPool {
   // -1 when it cannot be read (busy).
   std::int64_t sightingsLeftOut();
   [[nodiscard]] const std::string& path() const { return path_; }
+  // The database is read as a snapshot (store::openReadOnly): its directory
+  // lets no -shm be made, so no writer has it open, and a later one's changes
+  // are not seen.
+  [[nodiscard]] bool snapshot() const { return snapshot_; }
 
  private:
   friend class DbLease;
   SqlitePtr open(std::string& error) const;
   void giveBack(SqlitePtr conn);
   std::string path_;
+  mutable std::atomic<bool> snapshot_{false};
   std::mutex mutex_;
   std::vector<SqlitePtr> idle_;
   std::mutex watch_mutex_;

@@ -354,6 +354,8 @@ DashboardServer::DashboardServer(ServerOptions opts) : impl_(std::make_unique<Im
 
 DashboardServer::~DashboardServer() { stop(); }
 
+bool DashboardServer::snapshot() const { return impl_->pool->snapshot(); }
+
 void DashboardServer::start() {
   std::lock_guard<std::mutex> lock(impl_->mutex);
   if (!impl_->threads.empty() || impl_->stopping) return;

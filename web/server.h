@@ -28,6 +28,9 @@ class DashboardServer {
   void start();  // runs the io_context on its own threads; returns once listening
   void stop();   // graceful: stops accepting, closes connections, joins the threads
   [[nodiscard]] std::uint16_t port() const;  // the actual port (0 in the options = ephemeral)
+  // The database is served as it is now (DbPool::snapshot): its directory lets
+  // this user make no -shm file beside it.
+  [[nodiscard]] bool snapshot() const;
   void wait();   // blocks until stop() or SIGINT/SIGTERM
 
  private:

@@ -10,6 +10,7 @@
 #include <catch2/catch.hpp>
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <string>
@@ -311,4 +312,31 @@ TEST_CASE("a database damaged inside its rows: report writes what it can read, s
           std::string::npos);
     CHECK(r.out.find("</html>") != std::string::npos);
   }
+}
+
+TEST_CASE("a database on read-only media (no -shm can be made beside it) is reported and served as it is") {
+  // Evidence handed to an auditor on a read-only mount: SQLite could not make
+  // the WAL index (-shm) and report failed with "unable to open database file".
+  const std::string dir = robust::tmpPath("read-only-media");
+  std::filesystem::create_directories(dir);
+  const std::string db = dir + "/evidence.db";
+  REQUIRE(robust::run({bin(), "replay", "-q", "--db", db, robust::samplePath("spa_mixed_tls12.pcap")}).status == 0);
+  REQUIRE_FALSE(std::filesystem::exists(db + "-shm"));  // the writer's last close removed it
+  // A private mount namespace: the folder bound read-only onto itself, the report run there.
+  const std::string script = "mount --bind '" + dir + "' '" + dir + "' && mount -o remount,ro,bind '" + dir +
+                             "' && ! touch '" + dir + "/probe' 2>/dev/null && exec '" + bin() +
+                             "' report --db '" + db + "' --format csv";
+  const auto ro = robust::run({"unshare", "-m", "--propagation", "private", "sh", "-c", script});
+  if (ro.status != 0 && ro.err.find("unshare") != std::string::npos) {
+    WARN("no mount namespace here (unshare: " << ro.err << "): skipped");
+    return;
+  }
+  INFO(ro.err);
+  CHECK(ro.status == 0);
+  CHECK(ro.err.empty());
+  CHECK_FALSE(std::filesystem::exists(db + "-shm"));
+  const auto writable = robust::run({bin(), "report", "--db", db, "--format", "csv"});
+  REQUIRE(writable.status == 0);
+  CHECK(robust::lineCount(ro.out) == 1 + 5);
+  CHECK(ro.out == writable.out);
 }
