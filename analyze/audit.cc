@@ -211,10 +211,10 @@ void certFindings(const CertVerdict& v, std::int64_t ts_ns, const RuleSet& rules
                    "chain of " + c.subject_text + " does not verify against the trusted CA bundle: " + v.chain_error});
   }
   const bool dated = packetTimeKnown(ts_ns);  // else no time to judge the validity window against
-  if (dated && c.not_after != 0 && at > c.not_after) {
+  if (dated && c.not_after_known && at > c.not_after) {
     out.push_back({"cert-expired", rules.severity("cert-expired"),
                    "certificate expired " + isoTimeSeconds(c.not_after) + ", presented " + isoTime(ts_ns)});
-  } else if (dated && c.not_before != 0 && at < c.not_before) {
+  } else if (dated && c.not_before_known && at < c.not_before) {
     out.push_back({"cert-not-yet-valid", rules.severity("cert-not-yet-valid"),
                    "certificate valid from " + isoTimeSeconds(c.not_before) + ", presented " + isoTime(ts_ns)});
   } else if (!v.issuer_window.empty()) {

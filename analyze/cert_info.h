@@ -24,6 +24,8 @@ struct CertInfo {
   std::string serial_number;               // hex, uppercase, no separators
   std::int64_t not_before = 0;             // seconds since epoch, UTC
   std::int64_t not_after = 0;
+  // Whether each was read (0 is a date like any other: 1970-01-01T00:00:00Z).
+  bool not_before_known = false, not_after_known = false;
   std::string key_type;                    // "RSA","EC","DSA","Ed25519","Ed448", else OpenSSL name
   int key_bits = 0;
   std::string signature;                   // OpenSSL long name, e.g. "sha256WithRSAEncryption"

@@ -9,6 +9,7 @@
 #include <openssl/evp.h>
 #include <openssl/objects.h>
 #include <openssl/provider.h>
+#include <openssl/rsa.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
@@ -19,6 +20,7 @@
 #include <map>
 #include <mutex>
 #include <span>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -153,9 +155,10 @@ std::string serialHex(const ASN1_INTEGER* serial) {
   return out;
 }
 
-std::int64_t epochSeconds(const ASN1_TIME* t) {
+// Seconds since the epoch, or nullopt when the time cannot be read.
+std::optional<std::int64_t> epochSeconds(const ASN1_TIME* t) {
   std::tm tm{};
-  if (t == nullptr || ASN1_TIME_to_tm(t, &tm) != 1) return 0;
+  if (t == nullptr || ASN1_TIME_to_tm(t, &tm) != 1) return std::nullopt;
   return static_cast<std::int64_t>(timegm(&tm));
 }
 
@@ -297,6 +300,32 @@ void readSignature(const X509* x, CertInfo& info) {
   int pkey_nid = NID_undef;
   if (OBJ_find_sigid_algs(sig_nid, &md_nid, &pkey_nid) == 1 && md_nid != NID_undef) {
     if (const char* md = OBJ_nid2ln(md_nid); md != nullptr) info.signature_digest = md;
+  } else if (sig_nid == NID_rsassaPss) {
+    // RSASSA-PSS names its hash in its parameters, SHA-1 when they leave it
+    // out (RFC 4055 §3.1): a PSS signature over SHA-1 is as weak as
+    // sha1WithRSAEncryption, and the name says which hash it is.
+    const X509_ALGOR* algorithm = nullptr;
+    X509_get0_signature(nullptr, &algorithm, x);
+    int ptype = V_ASN1_UNDEF;
+    const void* pval = nullptr;
+    if (algorithm != nullptr) X509_ALGOR_get0(nullptr, &ptype, &pval, algorithm);
+    md_nid = NID_sha1;
+    if (ptype == V_ASN1_SEQUENCE && pval != nullptr) {
+      const auto* seq = static_cast<const ASN1_STRING*>(pval);
+      const unsigned char* p = ASN1_STRING_get0_data(seq);
+      const std::unique_ptr<RSA_PSS_PARAMS, decltype(&RSA_PSS_PARAMS_free)> params(
+          d2i_RSA_PSS_PARAMS(nullptr, &p, ASN1_STRING_length(seq)), &RSA_PSS_PARAMS_free);
+      if (!params) md_nid = NID_undef;  // parameters that do not decode: the hash is not known
+      else if (params->hashAlgorithm != nullptr) {
+        const ASN1_OBJECT* hash = nullptr;
+        X509_ALGOR_get0(&hash, nullptr, nullptr, params->hashAlgorithm);
+        md_nid = hash != nullptr ? OBJ_obj2nid(hash) : NID_undef;
+      }
+    }
+    if (const char* md = md_nid != NID_undef ? OBJ_nid2ln(md_nid) : nullptr; md != nullptr) {
+      info.signature_digest = md;
+      info.signature += std::string(" (") + md + ")";
+    }
   }
 }
 
@@ -410,8 +439,14 @@ std::optional<CertInfo> parseCertificate(const std::uint8_t* der, std::size_t le
   info.subject_text = nameText(info.subject);
   info.issuer_text = nameText(info.issuer);
   info.serial_number = serialHex(X509_get0_serialNumber(x.get()));
-  info.not_before = epochSeconds(X509_get0_notBefore(x.get()));
-  info.not_after = epochSeconds(X509_get0_notAfter(x.get()));
+  if (const auto t = epochSeconds(X509_get0_notBefore(x.get()))) {
+    info.not_before = *t;
+    info.not_before_known = true;
+  }
+  if (const auto t = epochSeconds(X509_get0_notAfter(x.get()))) {
+    info.not_after = *t;
+    info.not_after_known = true;
+  }
   readPublicKey(x.get(), info);
   readSignature(x.get(), info);
   info.self_signed = subject != nullptr && issuer != nullptr && X509_NAME_cmp(subject, issuer) == 0;

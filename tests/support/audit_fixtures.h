@@ -33,6 +33,7 @@ inline analyze::CertPtr makeCert(const std::string& sha, std::vector<analyze::Rd
   c->issuer_text = "CN=Sipura CA Client Root";
   c->not_before = 1'600'000'000;
   c->not_after = not_after_s;
+  c->not_before_known = c->not_after_known = true;
   c->key_type = "RSA";
   c->key_bits = bits;
   c->signature_digest = digest;

@@ -337,6 +337,13 @@ TEST_CASE("validity is judged at packet time, not wall-clock time") {
   CHECK(fs.count("cert-not-yet-valid") == 1);  // valid only from 2020-09
 }
 
+TEST_CASE("a certificate that expired at the epoch itself is expired (0 is a date)") {
+  Run r;
+  r.tls.push_back(withCert(handshake("00:0e:08:e0:00:02", "10.0.0.45", T0),
+                           cert("ee02", {{"OU", "SPA-2102"}, {"L", "88012BE00002"}, {"ST", "000e08e00002"}}, 0)));
+  CHECK(codes(r.audit().devices.at(0).findings) == std::set<std::string>{"cert-expired"});
+}
+
 TEST_CASE("RSA-1024 and SHA-1 are weak key and weak signature; RSA-2048/SHA-256 is not") {
   Run r;
   r.tls.push_back(withCert(handshake("00:0e:08:a4:28:05", "10.0.0.45", T0),

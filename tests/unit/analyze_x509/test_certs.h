@@ -6,6 +6,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/objects.h>
+#include <openssl/rsa.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
@@ -42,6 +43,7 @@ struct CertSpec {
   bool ca = false;
   std::string san{};                    // e.g. "DNS:prov.example,IP:192.0.2.7"; empty = none
   const EVP_MD* digest = nullptr;       // nullptr = SHA-256
+  bool pss = false;                     // RSASSA-PSS over `digest` (an RSA signing key)
 };
 
 inline void require(bool ok, const char* what) {
@@ -79,7 +81,16 @@ inline X509Ptr makeCert(const CertSpec& spec, EVP_PKEY* key, X509* issuer = null
   if (spec.ca) addExtension(cert.get(), issuer != nullptr ? issuer : cert.get(), NID_basic_constraints, "critical,CA:TRUE");
   if (!spec.san.empty()) addExtension(cert.get(), issuer != nullptr ? issuer : cert.get(), NID_subject_alt_name, spec.san);
   const EVP_MD* md = spec.digest != nullptr ? spec.digest : EVP_sha256();
-  require(X509_sign(cert.get(), issuer_key != nullptr ? issuer_key : key, md) > 0, "X509_sign");
+  EVP_PKEY* signer = issuer_key != nullptr ? issuer_key : key;
+  if (spec.pss) {
+    const std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
+    EVP_PKEY_CTX* pctx = nullptr;  // owned by ctx
+    require(ctx != nullptr && EVP_DigestSignInit(ctx.get(), &pctx, md, nullptr, signer) == 1, "EVP_DigestSignInit");
+    require(EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) == 1, "PSS padding");
+    require(X509_sign_ctx(cert.get(), ctx.get()) > 0, "X509_sign_ctx");
+    return cert;
+  }
+  require(X509_sign(cert.get(), signer, md) > 0, "X509_sign");
   return cert;
 }
 

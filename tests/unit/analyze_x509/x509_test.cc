@@ -286,3 +286,26 @@ TEST_CASE("x509: a validity past 2262 (RFC 5280's 99991231235959Z) keeps its dat
   CHECK(provaudit::isoTimeSeconds(9488318400) == "2270-09-03T12:00:00.000000Z");
   CHECK(provaudit::isoTimeSeconds(info.not_before) == "2023-11-14T22:13:20.000000Z");
 }
+
+TEST_CASE("x509: an RSASSA-PSS signature names its hash, SHA-1 when its parameters leave it out") {
+  const provaudit::EvpPkeyPtr key = tc::rsaKey(2048);
+  const auto pss = [&](const EVP_MD* md) {
+    return parse(tc::der(tc::makeCert({.subject = {{"CN", "pss"}}, .digest = md, .pss = true}, key.get()).get()));
+  };
+  const CertInfo sha1 = pss(EVP_sha1());  // RFC 4055's default hash: the parameters omit it
+  CHECK(sha1.signature == "rsassaPss (sha1)");
+  CHECK(sha1.signature_digest == "sha1");  // what cert-weak-signature reads
+  const CertInfo sha256 = pss(EVP_sha256());
+  CHECK(sha256.signature == "rsassaPss (sha256)");
+  CHECK(sha256.signature_digest == "sha256");
+}
+
+TEST_CASE("x509: a validity ending at the epoch itself (1970-01-01T00:00:00Z) is a date, not 'unknown'") {
+  const provaudit::EvpPkeyPtr key = tc::ecKey();
+  const CertInfo info =
+      parse(tc::der(tc::makeCert({.subject = {{"CN", "epoch"}}, .not_before = -315619200, .not_after = 0}, key.get()).get()));
+  CHECK(info.not_after == 0);
+  CHECK(info.not_after_known);
+  CHECK(info.not_before == -315619200);  // 1960-01-01
+  CHECK(info.not_before_known);
+}
