@@ -12,6 +12,7 @@ namespace provaudit::analyze {
 struct RdnAttr {
   std::string key;    // OpenSSL short name: "CN","OU","O","L","ST","C","serialNumber","emailAddress", else dotted OID
   std::string value;  // UTF-8 as decoded by OpenSSL from any ASN.1 string type; invalid bytes kept escaped \xNN
+  bool joined = false;  // in the same RDN as the attribute before it (a multi-valued RDN: "OU=a+L=b")
 };
 
 struct CertInfo {

@@ -98,11 +98,14 @@ std::vector<RdnAttr> nameAttributes(const X509_NAME* name) {
   if (name == nullptr) return attrs;
   const int count = X509_NAME_entry_count(name);
   attrs.reserve(static_cast<std::size_t>(std::max(count, 0)));  // every certificate holds two of these lists
+  int previous_set = -1;
   for (int i = 0; i < count; ++i) {
     const X509_NAME_ENTRY* entry = X509_NAME_get_entry(name, i);
     if (entry == nullptr) continue;
+    const int set = X509_NAME_ENTRY_set(entry);  // the RDN it belongs to
     attrs.push_back(RdnAttr{objectShortName(X509_NAME_ENTRY_get_object(entry)),
-                            asn1StringText(X509_NAME_ENTRY_get_data(entry))});
+                            asn1StringText(X509_NAME_ENTRY_get_data(entry)), !attrs.empty() && set == previous_set});
+    previous_set = set;
   }
   return attrs;
 }
@@ -129,7 +132,7 @@ void appendRfc4514Value(std::string& out, std::string_view value) {
 std::string nameText(const std::vector<RdnAttr>& attrs) {
   std::string out;
   for (const RdnAttr& a : attrs) {
-    if (!out.empty()) out.push_back(',');
+    if (!out.empty()) out.push_back(a.joined ? '+' : ',');  // RFC 4514 §2.2: '+' within one RDN
     out += a.key;
     out.push_back('=');
     appendRfc4514Value(out, a.value);

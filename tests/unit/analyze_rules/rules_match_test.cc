@@ -151,6 +151,25 @@ TEST_CASE("rules: individualized SPA certificate (SPA-ATA-PG example)") {
   CHECK(macText(c) == "00:0e:08:ab:cd:ef");
 }
 
+TEST_CASE("rules: an SPA or MPP certificate whose MAC has ':' or '-' between its bytes keeps model, serial and MAC") {
+  for (const char* mac : {"00:0e:08:ab:cd:ef", "00-0E-08-AB-CD-EF"}) {
+    INFO(mac);
+    const CertClaims spa = bundledRules().matchCertificate(
+        certWith({{"OU", "SPA-962"}, {"L", "88012BA01234"}, {"ST", mac}}, {{"CN", "Sipura CA Client Root"}}));
+    CHECK(spa.rule == "cisco-spa-individual");
+    CHECK(text(spa.model) == "SPA-962");
+    CHECK(text(spa.serial) == "88012BA01234");
+    CHECK(macText(spa) == "00:0e:08:ab:cd:ef");
+    const CertClaims mpp = bundledRules().matchCertificate(certWith({{"OU", "CP-8841-3PCC"}, {"L", "FCH1234ABCD"}, {"ST", mac}}));
+    CHECK(mpp.rule == "cisco-mpp-individual");
+    CHECK(macText(mpp) == "00:0e:08:ab:cd:ef");
+  }
+  // Not a MAC: still no claim (a separator in one place only, or 11 digits).
+  CHECK_FALSE(bundledRules()
+                  .matchCertificate(certWith({{"OU", "SPA-962"}, {"L", "88012BA01234"}, {"ST", "000e08abcde"}}))
+                  .mac);
+}
+
 TEST_CASE("rules: generic Cisco certificate by literal, any case") {
   for (const char* l : {"ciscogeneric", "CiscoGeneric"}) {
     const CertClaims c = bundledRules().matchCertificate(certWith({{"OU", "cisco.com"}, {"L", l}, {"ST", l}}));

@@ -28,11 +28,12 @@ inline EvpPkeyPtr rsaKey(std::size_t bits) { return EvpPkeyPtr(EVP_PKEY_Q_keygen
 // `type` is MBSTRING_UTF8 (OpenSSL picks the ASN.1 type) or an explicit
 // V_ASN1_* string type whose raw `bytes` are stored as given.
 struct NameEntry {
-  NameEntry(std::string field_name, std::string value, int string_type = MBSTRING_UTF8)
-      : field(std::move(field_name)), bytes(std::move(value)), type(string_type) {}
+  NameEntry(std::string field_name, std::string value, int string_type = MBSTRING_UTF8, int rdn_set = 0)
+      : field(std::move(field_name)), bytes(std::move(value)), type(string_type), set(rdn_set) {}
   std::string field;
   std::string bytes;
   int type;
+  int set;  // X509_NAME_add_entry's: 0 a new RDN, -1 joined to the RDN before it (multi-valued)
 };
 
 struct CertSpec {
@@ -73,7 +74,7 @@ inline X509Ptr makeCert(const CertSpec& spec, EVP_PKEY* key, X509* issuer = null
   for (const NameEntry& e : spec.subject) {
     require(X509_NAME_add_entry_by_txt(name, e.field.c_str(), e.type,
                                        reinterpret_cast<const unsigned char*>(e.bytes.data()),  // chars -> bytes
-                                       static_cast<int>(e.bytes.size()), -1, 0) == 1,
+                                       static_cast<int>(e.bytes.size()), -1, e.set) == 1,
             "X509_NAME_add_entry_by_txt");
   }
   require(X509_set_issuer_name(cert.get(), issuer != nullptr ? X509_get_subject_name(issuer) : name) == 1, "issuer");

@@ -309,3 +309,17 @@ TEST_CASE("x509: a validity ending at the epoch itself (1970-01-01T00:00:00Z) is
   CHECK(info.not_before == -315619200);  // 1960-01-01
   CHECK(info.not_before_known);
 }
+
+TEST_CASE("x509: a multi-valued RDN is written with '+', so that two different names never read the same") {
+  const provaudit::EvpPkeyPtr key = tc::ecKey();
+  const auto subjectOf = [&](std::vector<tc::NameEntry> subject) {
+    return parse(tc::der(tc::makeCert({.subject = std::move(subject)}, key.get()).get())).subject_text;
+  };
+  // {OU=SPA-962 + L=88012BA01234}, {ST=000e08abcdef}: two RDNs, not three.
+  CHECK(subjectOf({{"OU", "SPA-962"}, {"L", "88012BA01234", MBSTRING_UTF8, -1}, {"ST", "000e08abcdef"}}) ==
+        "OU=SPA-962+L=88012BA01234,ST=000e08abcdef");
+  CHECK(subjectOf({{"OU", "SPA-962"}, {"L", "88012BA01234"}, {"ST", "000e08abcdef"}}) ==
+        "OU=SPA-962,L=88012BA01234,ST=000e08abcdef");
+  // A '+' inside a value is escaped, as before.
+  CHECK(subjectOf({{"OU", "a+b"}, {"CN", "dev1", MBSTRING_UTF8, -1}}) == "OU=a\\+b+CN=dev1");
+}
