@@ -402,6 +402,7 @@ struct TlsDecryptSession::Impl {
     bool have_client_hello = false;
     bool have_server_hello = false;
     bool hello_retry = false;
+    bool offers_tls13 = false;  // the ClientHello's supported_versions lists TLS 1.3
     bool encrypted = false;  // its messages travel encrypted (a renegotiation)
     ClientRandom client_random{};
     std::array<std::uint8_t, 32> server_random{};
@@ -591,7 +592,7 @@ struct TlsDecryptSession::Impl {
     if (!d.cipher) {
       switch (static_cast<ContentType>(type)) {
         case ContentType::ChangeCipherSpec:
-          if (!tls13) onChangeCipherSpec(side);  // TLS 1.3's are middlebox compatibility only
+          if (!tls13 && !isCompatibilityCcs()) onChangeCipherSpec(side);
           return;
         case ContentType::Handshake:
           onHandshakeBytes(side, payload, false);
@@ -689,6 +690,7 @@ struct TlsDecryptSession::Impl {
           hs.client_random = ch.random;
           hs.ems_offered = hasExtension(ch.extensions, EXT_EXTENDED_MASTER_SECRET);
           hs.etm_offered = hasExtension(ch.extensions, EXT_ENCRYPT_THEN_MAC);
+          hs.offers_tls13 = std::any_of(ch.supported_versions.begin(), ch.supported_versions.end(), isTls13);
           appendTranscript(hs.transcript, message);
         }
         hs.have_client_hello = true;
@@ -822,6 +824,16 @@ struct TlsDecryptSession::Impl {
       return;
     }
     install13(side, next);
+  }
+
+  // RFC 8446 §5 and Appendix D.4: a client offering TLS 1.3 and its server
+  // may send a ChangeCipherSpec for middlebox compatibility before the
+  // ServerHello that settles the version: around a HelloRetryRequest, or a
+  // client's first. It switches nothing (tls13 is set only at that
+  // ServerHello; a TLS <= 1.2 ChangeCipherSpec always comes after it).
+  // TlsConnection::isCompatibilityCcs() reads the clear handshake the same way.
+  [[nodiscard]] bool isCompatibilityCcs() const {
+    return hs.have_client_hello && hs.offers_tls13 && !hs.have_server_hello && !hs.cke_seen;
   }
 
   // ---- TLS 1.0-1.2 ----

@@ -9,7 +9,11 @@
 #
 # `make_samples.sh --only null_cipher` makes that one capture (and its keylog)
 # with the committed pki/server.* and leaves everything else as it is: it
-# needs no device certificate, so no new PKI.
+# needs no device certificate, so no new PKI. `--only tls13_hrr` likewise
+# makes tls13_hrr.pcap (and its keylog): its device certificate is issued for
+# it, on every run, by a CA of its own whose key is thrown away (the device
+# keys of the committed pki/ are not kept), and committed as
+# pki/devices/spa2102hrr.pem.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -29,8 +33,11 @@ BGPIDS=()
 ONLY=""
 case "${1:-}" in
     "") ;;
-    --only) ONLY=${2:-}; [ "$ONLY" = null_cipher ] || { echo "make_samples.sh: --only takes null_cipher" >&2; exit 1; } ;;
-    *) echo "usage: make_samples.sh [--only null_cipher]" >&2; exit 1 ;;
+    --only) ONLY=${2:-}
+            case "$ONLY" in null_cipher|tls13_hrr) ;;
+                *) echo "make_samples.sh: --only takes null_cipher or tls13_hrr" >&2; exit 1 ;;
+            esac ;;
+    *) echo "usage: make_samples.sh [--only null_cipher|tls13_hrr]" >&2; exit 1 ;;
 esac
 log() { printf '[make_samples %s] %s\n' "$SECONDS" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -55,13 +62,7 @@ done
 # ---------------------------------------------------------------------------
 # PKI (test material only; regenerated on every run)
 # ---------------------------------------------------------------------------
-if [ -n "$ONLY" ]; then
-    # The committed server material is all this capture needs.
-    cp "$PKI/server.pem" "$WORK/server.pem"; cp "$PKI/server.key" "$WORK/server.key"
-    cp "$PKI/server-ca.pem" "$WORK/srvca.pem"
-else
-rm -rf "$PKI"
-mkdir -p "$PKI/devices" "$WORK/ca/new"
+mkdir -p "$WORK/ca/new"
 touch "$WORK/ca/index.txt"; echo 1000 > "$WORK/ca/serial"
 cat > "$WORK/openssl.cnf" <<EOF
 [ca]
@@ -135,6 +136,22 @@ sign() {
         -extfile "$CNF" -extensions "$ext" -preserveDN -notext -out "$WORK/$name.pem" 2>/dev/null
 }
 
+# hrr_device_cert : the tls13_hrr device's certificate, from a CA made for it
+# alone (its key is not kept; the capture's handshake is what matters)
+hrr_device_cert() {
+    selfsigned hrrca '/C=US/O=Sipura Technology, Inc./CN=provaudit tls13_hrr sample CA'
+    csr spa2102hrr '/OU=SPA-2102/L=88012BA01313/ST=000e08131301'; sign spa2102hrr hrrca v3_dev
+    cp "$WORK/spa2102hrr.pem" "$PKI/devices/spa2102hrr.pem"
+}
+
+if [ -n "$ONLY" ]; then
+    # The committed server material is all these captures need.
+    cp "$PKI/server.pem" "$WORK/server.pem"; cp "$PKI/server.key" "$WORK/server.key"
+    cp "$PKI/server-ca.pem" "$WORK/srvca.pem"; cp "$PKI/device-root.pem" "$WORK/devroot.pem"
+    [ "$ONLY" = tls13_hrr ] && hrr_device_cert
+else
+rm -rf "$PKI"
+mkdir -p "$PKI/devices"
 log "PKI: CAs"
 selfsigned devroot   '/C=US/O=Sipura Technology, Inc./CN=Sipura CA Client Root'
 # look-alike: same subject name as the real device root, different key
@@ -170,6 +187,8 @@ csr weak     '/OU=SPA-942/L=88019FA42805/ST=000e08a42805' rsa:1024;     sign wea
 csr hostile  '/CN="><img src=x onerror=alert(1)> '$'\xe2\x98\x8e''/OU=<script>alert(1)<\/script>/L==HYPERLINK("https:\/\/evil.test","click")/ST='"'"'; DROP TABLE devices;--' rsa:2048 req_utf8
 sign hostile devroot v3_dev
 
+hrr_device_cert
+
 cat "$WORK/spa122c.pem" "$WORK/devint.pem" > "$WORK/spa122c-chain.pem"
 cp "$WORK/devroot.pem"    "$PKI/device-root.pem"
 cp "$WORK/devint.pem"     "$PKI/device-issuing-ca.pem"
@@ -195,6 +214,7 @@ Regenerated (new keys) by `../make_samples.sh` on every run; the captures in
 | server-ca.pem | "Provisioning Server CA" |
 | server.pem / server.key | provisioning server cert (CN=prov.example.test) and its RSA key (for RSA-kx decryption of tls10_rsa / tls12_rsa) |
 | devices/*.pem | the device (client) certificates used in the captures |
+| devices/spa2102hrr.pem | tls13_hrr's device certificate, issued by a CA made for it alone (not in this folder): untrusted with `--ca device-root.pem` |
 EOF
 fi
 
@@ -235,6 +255,8 @@ dev sermm     00:0e:08:55:55:55  10.77.0.47    ""         spa2102s
 dev future    00:0e:08:fe:00:01  10.77.0.48    ""         future
 # NULL encryption
 dev ht502     00:0b:82:50:20:01  10.77.0.51    ""         ""
+# TLS 1.3 after a HelloRetryRequest
+dev spa2102hrr 00:0e:08:13:13:01 10.77.0.52    ""         spa2102hrr
 CHAIN[chain]=$WORK/spa122c-chain.pem
 
 # Turn off checksum/segmentation offloads so the capture shows real wire frames
@@ -387,6 +409,7 @@ tls_get() {
 #     from a server that offers it and never asks for a client certificate.
 #     The request travels readable; with the keylog, tshark dissects it.
 # ---------------------------------------------------------------------------
+if [ -z "$ONLY" ] || [ "$ONLY" = null_cipher ]; then
 NULL_SUITE='ECDHE-RSA-NULL-SHA:@SECLEVEL=0'
 srv_start 443 openssl s_server -accept 443 -cert "$WORK/server.pem" -key "$WORK/server.key" \
     -cert_chain "$WORK/srvca.pem" -WWW -tls1_2 -cipher "$NULL_SUITE"
@@ -396,8 +419,24 @@ tls_get ht502 /cfg000b82502001.xml 'Grandstream Model HW HT502 V1.2A SW 1.0.8.6 
 cap_stop; srv_stop
 grep -q 'Cipher is ECDHE-RSA-NULL-SHA' "$WORK/client-ht502.log" || die "null_cipher: another suite was negotiated"
 cp "$WORK/null_cipher.keylog" "$OUT/null_cipher.keylog"
+fi
+
+# ---------------------------------------------------------------------------
+# 11. tls13_hrr: TLS 1.3 with a client certificate after a HelloRetryRequest
+#     (+ keylog). The client's key share (P-384) is for a group the server
+#     does not take (X25519, P-256): the server asks again for P-256. Both
+#     sides send middlebox-compatibility ChangeCipherSpecs around it.
+# ---------------------------------------------------------------------------
+if [ -z "$ONLY" ] || [ "$ONLY" = tls13_hrr ]; then
+s_server_req -tls1_3 -groups X25519:P-256
+cap_start tls13_hrr
+tls_get spa2102hrr /spa000e08131301.cfg 'Linksys/SPA-2102-5.2.10 (88012BA01313)' \
+    -tls1_3 -groups P-384:P-256 -keylogfile "$WORK/tls13_hrr.keylog"
+cap_stop; srv_stop
+cp "$WORK/tls13_hrr.keylog" "$OUT/tls13_hrr.keylog"
+fi
 if [ -n "$ONLY" ]; then
-    log "done: $OUT/null_cipher.pcap"
+    log "done: $OUT/$ONLY.pcap"
     exit 0
 fi
 

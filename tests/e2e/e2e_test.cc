@@ -1238,6 +1238,45 @@ std::string reportTextAs(const std::string& db, const std::string& capture) {
 
 }  // namespace
 
+TEST_CASE("TLS 1.3 after a HelloRetryRequest decrypts with its key log: the certificate and User-Agent tshark shows") {
+  // tls13_hrr.pcap: the middlebox-compatibility ChangeCipherSpecs around the
+  // HelloRetryRequest came before the ServerHello that says TLS 1.3, were
+  // taken for TLS 1.2's and stopped the session (decrypt_missing_handshake):
+  // the device stayed unknown (tls13), its certificate hidden, no User-Agent.
+  if (!e2e::haveTool("tshark")) FAIL("tshark is required for this test (scripts/install-deps.sh --test installs it)");
+  const json::value exp = e2e::readJson(e2e::samplePath("expected/tls13_hrr.json"));
+  const json::object& want = exp.at("devices").at(0).as_object();
+  const json::object& decrypted = want.at("decrypted").as_object();
+  const std::string cap = e2e::samplePath(captureOf(exp.as_object()));
+  const std::string keys = e2e::samplePath(field(exp.as_object(), "keylog"));
+  const std::string db = e2e::tmpPath("hrr.db");
+  const std::string err = replayInto(db, {cap}, {"--keylog", keys});
+  CHECK(err.find(" 0 anomalies\n") != std::string::npos);
+  CHECK(anomalyCount(db, "decrypt_missing_handshake") == 0);
+  const json::value report = reportJson(db);
+  REQUIRE(report.at("devices").as_array().size() == 1);
+  const json::object& got = report.at("devices").at(0).as_object();
+  CHECK(field(got, "mac") == field(want, "mac"));
+  compareDevice(json::object{{"mac", want.at("mac")},
+                             {"identity", decrypted.at("identity")},
+                             {"identity_reason", "client-cert"},
+                             {"cert", decrypted.at("cert")},
+                             {"user_agents", decrypted.at("user_agents")}},
+                got, "findings");
+  CHECK(strSet(got.if_contains("findings"), "code").count("cert-hidden") == 0);
+  // tshark, with the same key log: the same User-Agent and client certificate.
+  const auto ua = e2e::run({"tshark", "-r", cap, "-o", "tls.keylog_file:" + keys, "-Y", "http.request", "-T", "fields",
+                            "-e", "http.user_agent"});
+  REQUIRE(ua.status == 0);
+  CHECK(ua.out == str(decrypted.at("user_agents").at(0)) + "\n");
+  const auto cert = e2e::run({"tshark", "-r", cap, "-o", "tls.keylog_file:" + keys, "-Y",
+                              "tls.handshake.type==11 && ip.src==" + str(want.at("ips").at(0)), "-T", "fields", "-e",
+                              "tls.handshake.certificate"});
+  REQUIRE(cert.status == 0);
+  REQUIRE(cert.out.size() > 1);
+  CHECK(e2e::sha256Hex(e2e::fromHex(cert.out.substr(0, cert.out.find_first_of(",\n")))) == certSha(got));
+}
+
 TEST_CASE("one packet whose time leaps ahead (a corrupt record) closes no flow: the report is the capture's") {
   // Believed, a packet dated past the flows' idle timeout would close every
   // flow open: the handshakes in progress lost, without an anomaly.
