@@ -243,10 +243,14 @@ class FlowAnalyzer : public StreamHandler {
       const StreamVerdict v = feedHttp(corrected, Side::Client, held, pkt);
       return v == StreamVerdict::Continue ? verdict : v;
     }
+    if (!flow.syn_seen) {
+      const auto sender = TlsConnection::midHandshakeSender(probe);
+      if (sender != TlsConnection::MidHandshakeSender::None) return startMidHandshake(flow, side, sender, probe, pkt);
+    }
     // Unrecognised: mid-stream data of a flow picked up late, or another protocol.
     prefix.clear();
-    unknown_bytes_ += bytes.size();
-    if (unknown_bytes_ > MIDSTREAM_WATCH_BYTES) {
+    unknown_bytes_[static_cast<int>(side)] += bytes.size();
+    if (unknown_bytes_[0] + unknown_bytes_[1] > MIDSTREAM_WATCH_BYTES) {
       mode_ = Mode::Done;
       return StreamVerdict::Bypass;
     }
@@ -257,14 +261,7 @@ class FlowAnalyzer : public StreamHandler {
   // that came before them. When the client's first bytes were lost
   // (client_lost_), the parser starts after that gap.
   StreamVerdict startTls(const FlowInfo& flow, const std::vector<std::uint8_t>& held, const PacketRef& pkt) {
-    mode_ = Mode::Tls;
-    ++f_.tls_flows_;
-    tls_ = std::make_unique<TlsConnection>(f_.anomalies_);
-    if (f_.decryption_) dec_ = std::make_unique<TlsDecryptSession>(f_.decryption_, f_.anomalies_, flow.server);
-    // Until the ClientHello (or the ServerHello) shows no NULL suite; after a
-    // lost first segment it walks the client's records from the next one.
-    null_ = std::make_unique<NullRecordReader>();
-    first_ = pkt;
+    beginTls(flow, pkt);
     if (client_lost_ != 0) {
       tls_->gap(Side::Client, client_lost_);
       if (dec_) dec_->gap(Side::Client, client_lost_);  // its keys are found by the lost ClientHello's random
@@ -282,6 +279,54 @@ class FlowAnalyzer : public StreamHandler {
       if (i < gaps.size() && v == StreamVerdict::Continue) v = onGap(flow, Side::Server, gaps[i].second, pkt);
     }
     return v;
+  }
+
+  // The parsers of a flow read as TLS from `pkt` on.
+  void beginTls(const FlowInfo& flow, const PacketRef& pkt) {
+    mode_ = Mode::Tls;
+    ++f_.tls_flows_;
+    tls_ = std::make_unique<TlsConnection>(f_.anomalies_);
+    if (f_.decryption_) dec_ = std::make_unique<TlsDecryptSession>(f_.decryption_, f_.anomalies_, flow.server);
+    // Until the ClientHello (or the ServerHello) shows no NULL suite; after a
+    // lost first segment it walks the client's records from the next one.
+    null_ = std::make_unique<NullRecordReader>();
+    first_ = pkt;
+  }
+
+  // A flow picked up without its SYN whose bytes from `side` (`probe`) are
+  // handshake records from the middle of a handshake (a sensor started, or a
+  // rotated capture file begun, while it was under way): it is read as a TLS
+  // handshake whose start was not captured, so that what is still to come
+  // (the client's Certificate above all) is seen. Both sides start after a
+  // gap, but for a server whose first bytes are its ServerHello.
+  StreamVerdict startMidHandshake(const FlowInfo& flow, Side side, TlsConnection::MidHandshakeSender sender,
+                                  std::span<const std::uint8_t> probe, const PacketRef& pkt) {
+    using Sender = TlsConnection::MidHandshakeSender;
+    const std::vector<std::uint8_t> held(probe.begin(), probe.end());
+    const bool nothing_before = unknown_bytes_[static_cast<int>(side)] == 0;
+    prefix_[0].clear();
+    prefix_[1].clear();
+    StreamVerdict verdict = StreamVerdict::Continue;
+    FlowInfo corrected = flow;
+    Side by = side;  // a Certificate (Sender::Either) keeps the guess from the ports
+    if (sender != Sender::Either) by = sender == Sender::Client ? Side::Client : Side::Server;
+    if (by != side) {
+      // The messages say who sent them: the sides were guessed wrong. The
+      // flow table swaps on our verdict; until then, use a corrected copy.
+      verdict = StreamVerdict::SwapSides;
+      std::swap(corrected.client, corrected.server);
+      std::swap(corrected.client_mac, corrected.server_mac);
+    }
+    f_.anomalies_.inc(PA_ANOMALY("tls_handshake_start_not_captured"));
+    beginTls(corrected, pkt);
+    const bool server_hello_first = by == Side::Server && nothing_before && TlsConnection::startsWithServerHello(held);
+    tls_->startAfterUncaptured(Side::Client);
+    if (!server_hello_first) tls_->startAfterUncaptured(Side::Server);
+    // Its keys are found by the ClientHello's random, which was not captured
+    // (how many bytes went by before is unknown: any count stops it).
+    if (dec_) dec_->gap(Side::Client, 1);
+    const StreamVerdict v = feedTls(corrected, by, held, pkt);
+    return v == StreamVerdict::Continue ? verdict : v;
   }
 
   // `n` server bytes not held (lost, or past what is held), after those held.
@@ -582,7 +627,7 @@ class FlowAnalyzer : public StreamHandler {
   std::vector<std::pair<std::size_t, std::uint64_t>> server_held_gaps_;  // (offset in server_held_, bytes lost)
   std::uint64_t client_bytes_ = 0;          // client bytes seen while detecting
   std::uint64_t client_lost_ = 0;           // client bytes lost before any was seen (SYN seen)
-  std::uint64_t unknown_bytes_ = 0;
+  std::uint64_t unknown_bytes_[2] = {0, 0};  // per side: bytes seen while detecting, not recognised
   std::unique_ptr<TlsConnection> tls_;
   std::unique_ptr<HttpRequestParser> http_;
   // After a CONNECT: the proxy's answer is still to be skipped on the server side.

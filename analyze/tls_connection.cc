@@ -465,6 +465,18 @@ ParseState TlsConnection::gap(Side side, std::uint64_t missing) {
   // with them): the next record header is where they end if the sender's
   // segment ended with a record, which resyncAt() checks on the next bytes
   // (a message they cut is lost; Wireshark reads on the same way).
+  resyncAfterLoss(d);
+  return state();
+}
+
+void TlsConnection::startAfterUncaptured(Side side) {
+  Direction& d = direction(side);
+  if (d.stopped || state() != ParseState::NeedMore) return;
+  (side == Side::Client ? summary_.client_gap : summary_.server_gap) = true;
+  resyncAfterLoss(d);
+}
+
+void TlsConnection::resyncAfterLoss(Direction& d) {
   if (d.in_payload) {
     if (d.keep_payload && d.content_type == static_cast<std::uint8_t>(ContentType::Handshake)) d.handshake_lost = true;
     d.in_payload = false;
@@ -476,7 +488,6 @@ ParseState TlsConnection::gap(Side side, std::uint64_t missing) {
   d.header_need = TLS_RECORD_HEADER;
   d.first_byte_seen = true;
   d.resync = true;
-  return state();
 }
 
 bool TlsConnection::looksLikeClientHello(std::span<const std::uint8_t> b) {
@@ -515,6 +526,69 @@ bool TlsConnection::looksLikeHandshakeAfterLostHello(std::span<const std::uint8_
     default:
       return false;
   }
+}
+
+TlsConnection::MidHandshakeSender TlsConnection::midHandshakeSender(std::span<const std::uint8_t> b) {
+  // Records walked at most (a Certificate record, then the one that tells
+  // who sent it): the check stays a few byte reads for any flow.
+  constexpr int RECORDS_WALKED = 4;
+  constexpr std::uint8_t MIN_MINOR_VERSION = 1;                 // TLS 1.0 (0x0301)
+  constexpr std::size_t SERVER_HELLO_MIN = 2 + 32 + 1 + 2 + 1;  // version, random, session_id<0>, suite, compression
+  constexpr std::size_t CERTIFICATE_LIST_LENGTH = 3;
+  bool certificate_seen = false;  // a whole Certificate message, which both sides send
+  for (int i = 0; i < RECORDS_WALKED && b.size() >= TLS_RECORD_HEADER + TLS_HANDSHAKE_HEADER; ++i) {
+    if (b[0] != static_cast<std::uint8_t>(ContentType::Handshake) || b[1] != TLS_MAJOR_VERSION ||
+        b[2] < MIN_MINOR_VERSION || b[2] > TLS_MAX_MINOR_VERSION) {
+      break;
+    }
+    const std::size_t record_length = u16At(b, 3);
+    if (record_length < TLS_HANDSHAKE_HEADER || record_length > TLS_MAX_RECORD) break;
+    std::span<const std::uint8_t> payload = b.subspan(TLS_RECORD_HEADER);
+    std::size_t left = record_length;  // bytes of this record's payload from `payload` on
+    // The record's messages, as far as the bytes given show them.
+    while (left >= TLS_HANDSHAKE_HEADER && payload.size() >= TLS_HANDSHAKE_HEADER) {
+      const auto type = static_cast<HandshakeType>(payload[0]);
+      const std::size_t length = (std::size_t{payload[1]} << 16) | u16At(payload, 2);
+      // Only a certificate message (a chain, a list of CA names) spans records.
+      const bool spans = TLS_HANDSHAKE_HEADER + length > left;
+      const bool fits = !spans && length <= TLS_MAX_HANDSHAKE_MESSAGE;
+      switch (type) {
+        case HandshakeType::ClientKeyExchange:
+        case HandshakeType::CertificateVerify:
+          return fits ? MidHandshakeSender::Client : MidHandshakeSender::None;
+        case HandshakeType::ServerHello:
+          return fits && length >= SERVER_HELLO_MIN ? MidHandshakeSender::Server : MidHandshakeSender::None;
+        case HandshakeType::ServerHelloDone:
+          return length == 0 ? MidHandshakeSender::Server : MidHandshakeSender::None;
+        case HandshakeType::ServerKeyExchange:
+        case HandshakeType::NewSessionTicket:
+          return fits ? MidHandshakeSender::Server : MidHandshakeSender::None;
+        case HandshakeType::CertificateRequest:
+          return length <= TLS_MAX_HANDSHAKE_MESSAGE ? MidHandshakeSender::Server : MidHandshakeSender::None;
+        case HandshakeType::Certificate: {
+          // RFC 5246 §7.4.2: the body is the certificate_list's 3-byte length and the list.
+          const bool list_fits =
+              length >= CERTIFICATE_LIST_LENGTH &&
+              (payload.size() < TLS_HANDSHAKE_HEADER + CERTIFICATE_LIST_LENGTH ||
+               ((std::size_t{payload[4]} << 16) | u16At(payload, 5)) + CERTIFICATE_LIST_LENGTH == length);
+          if (length > TLS_MAX_HANDSHAKE_MESSAGE || !list_fits) return MidHandshakeSender::None;
+          if (spans) return MidHandshakeSender::Either;
+          certificate_seen = true;
+          left -= TLS_HANDSHAKE_HEADER + length;
+          payload = payload.subspan(std::min(payload.size(), TLS_HANDSHAKE_HEADER + length));
+          continue;
+        }
+        default:
+          // After a whole Certificate: something else than this check knows.
+          return certificate_seen ? MidHandshakeSender::Either : MidHandshakeSender::None;
+      }
+    }
+    // A message header cut by its record is no handshake's.
+    if (left != 0 && left < TLS_HANDSHAKE_HEADER) return MidHandshakeSender::None;
+    if (b.size() < TLS_RECORD_HEADER + record_length) break;  // the next record is not in these bytes
+    b = b.subspan(TLS_RECORD_HEADER + record_length);
+  }
+  return certificate_seen ? MidHandshakeSender::Either : MidHandshakeSender::None;
 }
 
 bool TlsConnection::looksLikeServerRecord(std::span<const std::uint8_t> b) {

@@ -82,6 +82,12 @@ class TlsConnection {
   // one is still seen. A stream that starts with a gap (its first segment
   // lost) is read the same way.
   ParseState gap(Side side, std::uint64_t missing);
+  // The connection was picked up in the middle of its handshake (no SYN, its
+  // first bytes a handshake record: midHandshakeSender()): `side`'s stream
+  // starts after bytes that were never captured. Read as after a gap (the
+  // side's gap flag set, reading on from the next record header), without
+  // counting tcp_gap_in_handshake: no byte the reassembly followed was lost.
+  void startAfterUncaptured(Side side);
 
   [[nodiscard]] const TlsSummary& summary() const { return summary_; }
   // What the connection holds: both sides' partial records and handshake
@@ -102,6 +108,17 @@ class TlsConnection {
                                                std::span<const std::uint8_t> server_first);
   // True when a server's first bytes are a handshake record beginning with a ServerHello.
   static bool startsWithServerHello(std::span<const std::uint8_t> server_first);
+
+  // Who sent a stream whose first bytes (those of a flow picked up without its
+  // SYN) are handshake records from the middle of a handshake, as far as
+  // they tell: record type 22, version 3.1-3.4, a possible length, its first
+  // message one sent in clear after the ClientHello (ServerHello, Certificate,
+  // ServerKeyExchange, CertificateRequest, ServerHelloDone, CertificateVerify,
+  // ClientKeyExchange, NewSessionTicket) whose length fits the record's (only
+  // a Certificate or CertificateRequest spans records). A Certificate, which
+  // both sides send, is told by the messages after it in the bytes given.
+  enum class MidHandshakeSender : std::uint8_t { None, Client, Server, Either };
+  static MidHandshakeSender midHandshakeSender(std::span<const std::uint8_t> first_bytes);
 
  private:
   // Where one direction's byte stream stands: record framing, the clear-text
@@ -137,6 +154,9 @@ class TlsConnection {
   // After a gap: whether the record header just read is one (else this side
   // stops), and whether its payload begins a handshake message we can read.
   bool resyncAt(Direction& d, std::span<const std::uint8_t> header);
+  // Bytes were lost on `d` past its current record (or before its first):
+  // drop the record's state; the next header is checked by resyncAt().
+  static void resyncAfterLoss(Direction& d);
   // `whole`: the record's payload where it lies (consume() saw all of it at
   // once); otherwise it was collected in d.record.
   void finishRecord(Side side, Direction& d, const std::span<const std::uint8_t>* whole = nullptr);

@@ -94,6 +94,7 @@
   const ANOMALY_MEANINGS = [
     [/^snaplen_truncated$/, true, "packets cut short by the capture's snap length: handshakes and requests in them are read as gaps (capture with tcpdump -s 0)"],
     [/^tcp_gap_in_handshake$/, true, 'bytes of a TLS handshake were not captured (loss at the mirror port or the sensor, or the snap length): its device is unknown, reason handshake-gap'],
+    [/^tls_handshake_start_not_captured$/, true, 'a connection picked up in the middle of its handshake (the sensor started, or the capture file began, after its ClientHello): what came after was read, marked as a gap'],
     [/^tcp_(buffer|buffer_total|out_of_order)_limit$/, true, 'out-of-order data past the reassembly limits: the flow went on after the first hole, read as a gap'],
     [/^tcp_overlap_conflict$/, false, 'a retransmission whose bytes differ from the first copy: the first copy was kept'],
     [/^tcp_swap_sides_ignored$/, false, 'a flow seen from its SYN could not also be the other way round: the SYN was believed'],

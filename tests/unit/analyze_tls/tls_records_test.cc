@@ -582,3 +582,51 @@ TEST_CASE("tls: content detection") {
   CHECK_FALSE(TlsConnection::startsWithServerHello(handshakeRecord(handshake(11, certificateBody({fakeDer(0x51)})))));
   CHECK_FALSE(TlsConnection::startsWithServerHello(Buf(server_hello.begin(), server_hello.begin() + 5)));
 }
+
+TEST_CASE("tls: a handshake picked up in its middle, and who sent it") {
+  using provaudit::analyze::TlsConnection;
+  using Sender = TlsConnection::MidHandshakeSender;
+  const Buf client_cert = handshakeRecord(handshake(11, certificateBody({fakeDer(0xc1)})));
+  const Buf key_exchange = handshakeRecord(handshake(16, vec16(Buf(64, 1))));
+  const Buf server_hello = handshakeRecord(ServerHelloParts{}.message());
+  const Buf hello_done = handshakeRecord(handshake(14, {}));
+  // The message type says who sent it; a Certificate, by what follows it.
+  CHECK(TlsConnection::midHandshakeSender(server_hello) == Sender::Server);
+  CHECK(TlsConnection::midHandshakeSender(hello_done) == Sender::Server);
+  CHECK(TlsConnection::midHandshakeSender(key_exchange) == Sender::Client);
+  CHECK(TlsConnection::midHandshakeSender(cat({client_cert, key_exchange})) == Sender::Client);
+  CHECK(TlsConnection::midHandshakeSender(cat({client_cert, hello_done})) == Sender::Server);
+  CHECK(TlsConnection::midHandshakeSender(client_cert) == Sender::Either);
+  // A Certificate whose record is cut by the segment: its header still tells.
+  CHECK(TlsConnection::midHandshakeSender(Buf(client_cert.begin(), client_cert.begin() + 12)) == Sender::Either);
+  // Not from the middle of a handshake: what a flow picked up late mostly carries.
+  CHECK(TlsConnection::midHandshakeSender(record(23, Buf(100, 0x5a))) == Sender::None);  // application data
+  CHECK(TlsConnection::midHandshakeSender(CCS) == Sender::None);
+  CHECK(TlsConnection::midHandshakeSender(ClientHelloParts{}.record()) == Sender::None);  // detected as a ClientHello
+  CHECK(TlsConnection::midHandshakeSender(text("HTTP/1.1 200 OK\r\nContent-Length: 9\r\n")) == Sender::None);
+  CHECK(TlsConnection::midHandshakeSender(Buf(4096, 0x16)) == Sender::None);
+  // Header-shaped bytes whose message does not fit its record.
+  CHECK(TlsConnection::midHandshakeSender(handshakeRecord(handshake(11, certificateBody({fakeDer(0xc1)})), 0x0300)) ==
+        Sender::None);  // SSL 3.0 is not looked for mid-stream
+  CHECK(TlsConnection::midHandshakeSender(Buf{0x16, 0x03, 0x03, 0x00, 0x08, 0x10, 0x00, 0x01, 0x00, 1, 2, 3, 4}) ==
+        Sender::None);  // a ClientKeyExchange of 256 bytes in a record of 8
+  CHECK(TlsConnection::midHandshakeSender(Buf{0x16, 0x03, 0x03, 0x00, 0x08, 0x0e, 0x00, 0x00, 0x04, 1, 2, 3, 4}) ==
+        Sender::None);  // a ServerHelloDone with a body
+  CHECK(TlsConnection::midHandshakeSender(Buf{0x16, 0x03, 0x03, 0x00, 0x0a, 0x0b, 0x00, 0x00, 0x06, 0x00, 0x00, 0x09, 1,
+                                              2, 3}) == Sender::None);  // a certificate_list longer than its message
+  CHECK(TlsConnection::midHandshakeSender(Buf{0x16, 0x03, 0x03, 0x00, 0x06, 0x08, 0x00, 0x00, 0x02, 1, 2}) ==
+        Sender::None);  // EncryptedExtensions is never in clear
+}
+
+TEST_CASE("tls: a connection picked up mid-handshake reads the client's Certificate, with the gap flag") {
+  Feeder f;
+  f.tls.startAfterUncaptured(provaudit::Side::Client);
+  f.tls.startAfterUncaptured(provaudit::Side::Server);
+  f.client(handshakeRecord(cat({handshake(11, certificateBody({fakeDer(0xc1)})), handshake(16, vec16(Buf(64, 1)))})));
+  REQUIRE(f.summary().client_certificates.has_value());
+  CHECK(f.summary().client_certificates->size() == 1);
+  CHECK(f.summary().client_gap);
+  CHECK(f.summary().server_gap);
+  CHECK_FALSE(f.summary().client_hello.has_value());
+  CHECK(f.anomalies.get("tcp_gap_in_handshake") == 0);  // nothing the reassembly followed was lost
+}
