@@ -645,6 +645,7 @@ bool Decoder::decodeTcp(const IpPayload& ip, DecodedPacket& out) {
     return false;
   }
   out.tcp_flags = static_cast<std::uint8_t>(offset_flags & 0xFF);
+  out.window = window;
   out.payload = r.rest();
   out.payload_missing = ip.missing;
   return true;

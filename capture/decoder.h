@@ -53,6 +53,7 @@ struct DecodedPacket {
   std::uint16_t sport = 0, dport = 0;
   std::uint8_t tcp_flags = 0;
   std::uint32_t seq = 0, ack = 0;
+  std::uint16_t window = 0;                 // advertised receive window, unscaled (the SYN's scale option is not read)
   std::span<const std::uint8_t> payload;    // TCP payload; may point into the Decoder's reassembly buffer
   std::uint32_t wire_len = 0;
   // TCP payload bytes the IP length announces but the snap length cut off: the

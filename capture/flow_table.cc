@@ -187,14 +187,17 @@ void FlowTable::removeFlow(std::uint32_t idx) {
 
 void FlowTable::evictOne() {
   if (closed_.tail != NO_FLOW) {  // a lingering closed flow costs nothing to forget
-    removeFlow(closed_.tail);
+    endFlow(closed_.tail, CloseReason::Evicted);
     return;
   }
-  const std::uint32_t idx = live_.tail;
-  Flow& f = flows_[idx];
   anomalies_.inc(PA_ANOMALY("flow_table_full_evict"));
   ++stats_.flows_evicted;
-  finish(f, CloseReason::Evicted, f.last);
+  endFlow(live_.tail, CloseReason::Evicted);
+}
+
+void FlowTable::endFlow(std::uint32_t idx, CloseReason why) {
+  Flow& f = flows_[idx];
+  finish(f, f.state == State::Reset ? CloseReason::Rst : why, f.last);
   removeFlow(idx);
 }
 
@@ -226,9 +229,9 @@ void FlowTable::touch(std::uint32_t idx) {
   listPushFront(idx, List::Live);
 }
 
-void FlowTable::moveToClosed(std::uint32_t idx) {
+void FlowTable::moveToClosed(std::uint32_t idx, State as) {
   listUnlink(idx);
-  flows_[idx].state = State::Closed;
+  flows_[idx].state = as;
   listPushFront(idx, List::Closed);
   ++stats_.flows_closed;
 }
@@ -239,11 +242,10 @@ void FlowTable::expire(std::int64_t now_ns) {
     Flow& f = flows_[idx];
     if (saturatingSub(now_ns, f.last.ts_ns) <= limits_.idle_timeout_ns) break;
     ++stats_.flows_timed_out;
-    finish(f, CloseReason::IdleTimeout, f.last);
-    removeFlow(idx);
+    endFlow(idx, CloseReason::IdleTimeout);
   }
   while (closed_.tail != NO_FLOW && saturatingSub(now_ns, flows_[closed_.tail].last.ts_ns) > limits_.closed_linger_ns) {
-    removeFlow(closed_.tail);
+    endFlow(closed_.tail, CloseReason::IdleTimeout);
   }
 }
 
@@ -253,7 +255,7 @@ void FlowTable::closeAll(const PacketRef& at) {
     finish(flows_[idx], CloseReason::EndOfInput, at);
     removeFlow(idx);
   }
-  while (closed_.tail != NO_FLOW) removeFlow(closed_.tail);
+  while (closed_.tail != NO_FLOW) endFlow(closed_.tail, CloseReason::EndOfInput);
 }
 
 // ---- per packet ------------------------------------------------------------
@@ -266,19 +268,25 @@ void FlowTable::process(const DecodedPacket& pkt) {
   const std::size_t d = from_lo ? 0 : 1;
   std::uint32_t idx = find(key, hash);
   if (idx != NO_FLOW) {
-    const State state = flows_[idx].state;
-    if (state == State::Bypassed) {
+    const Flow& f = flows_[idx];
+    // A SYN without ACK opens a connection (RFC 9293 §3.5). On a closed flow's
+    // 4-tuple it is a new one; on a live flow's, it is one when its ISN is not
+    // the flow's own (a device rebooted without FIN or RST and reused its
+    // source port): the old flow ends there, what it held handed on.
+    const bool bare_syn = (pkt.tcp_flags & TCP_SYN) != 0 && (pkt.tcp_flags & TCP_ACK) == 0;
+    if (bare_syn && (f.state == State::Closed || opensNewConnection(f, d, pkt.seq))) {
+      if (f.state != State::Closed) ++stats_.flows_reused;
+      endFlow(idx, CloseReason::Reused);
+      idx = NO_FLOW;
+    } else if (f.state == State::Bypassed) {
       handleBypassed(idx, d, pkt);
       return;
-    }
-    if (state == State::Closed) {
-      const bool new_connection = (pkt.tcp_flags & TCP_SYN) != 0 && (pkt.tcp_flags & TCP_ACK) == 0;
-      if (!new_connection) {
-        if (!pkt.payload.empty()) ++stats_.retransmitted_segments;  // late copy of a closed connection's data
-        return;
-      }
-      removeFlow(idx);  // the 4-tuple is reused by a new connection
-      idx = NO_FLOW;
+    } else if (f.state == State::Reset) {
+      handleReset(idx, d, pkt);
+      return;
+    } else if (f.state == State::Closed) {
+      if (!pkt.payload.empty()) ++stats_.retransmitted_segments;  // late copy of a closed connection's data
+      return;
     }
   }
   if (idx == NO_FLOW) {
@@ -292,6 +300,32 @@ void FlowTable::process(const DecodedPacket& pkt) {
   handleSegment(idx, d, pkt);
 }
 
+bool FlowTable::opensNewConnection(const Flow& f, std::size_t d, std::uint32_t seq) const {
+  const Direction& sender = f.dir[d];
+  const Direction& receiver = f.dir[1 - d];
+  // The SYN takes one sequence number: the stream starts at seq + 1. Seen
+  // nothing of this side yet, the other side's ACK of it (a SYN+ACK) tells.
+  if (sender.started) return sender.baseSeq() != seq + 1;
+  if (receiver.ack_seen && f.info.syn_seen) return receiver.ack != seq + 1;
+  // A SYN arriving after the first packets (capture reordering) that
+  // nothing contradicts: this connection's own.
+  return f.state == State::Bypassed;
+}
+
+bool FlowTable::inWindow(const Flow& f, std::size_t d, std::uint32_t seq) const {
+  const Direction& sender = f.dir[d];
+  const Direction& receiver = f.dir[1 - d];
+  if (!sender.started && !receiver.ack_seen) return true;
+  // Signed 32-bit distance: correct across the 2^32 wrap.
+  const auto within = [seq](std::uint32_t from, std::int64_t above) {
+    const std::int64_t dist = static_cast<std::int32_t>(seq - from);
+    return dist >= -SEQ_WINDOW_TOLERANCE && dist <= above + SEQ_WINDOW_TOLERANCE;
+  };
+  // What the sender was seen to send, or what the receiver acknowledged and
+  // offered beyond it (RCV.NXT, RCV.WND).
+  return (sender.started && within(sender.next_seq, 0)) || (receiver.ack_seen && within(receiver.ack, receiver.window));
+}
+
 void FlowTable::handleBypassed(std::uint32_t idx, std::size_t d, const DecodedPacket& pkt) {
   Flow& f = flows_[idx];
   ++stats_.bypassed_packets;
@@ -302,6 +336,21 @@ void FlowTable::handleBypassed(std::uint32_t idx, std::size_t d, const DecodedPa
   } else {
     touch(idx);
   }
+}
+
+// After an in-window RST: a segment whose sequence numbers continue the stream
+// (within the window, as a RST's must) was sent before the RST and reordered
+// behind it by the mirror, or sent by a side that had not yet received it; its
+// bytes are the connection's either way and are delivered, until the closed
+// linger ends. Anything else is a late copy.
+void FlowTable::handleReset(std::uint32_t idx, std::size_t d, const DecodedPacket& pkt) {
+  Flow& f = flows_[idx];
+  if (pkt.payload.empty() && pkt.payload_missing == 0) return;
+  if ((pkt.tcp_flags & (TCP_SYN | TCP_RST)) != 0 || !f.dir[d].started || !inWindow(f, d, pkt.seq)) {
+    ++stats_.retransmitted_segments;
+    return;
+  }
+  deliverSegment(f, d, pkt.seq, pkt.payload, pkt.payload_missing, pkt.ref);
 }
 
 void FlowTable::handleSegment(std::uint32_t idx, std::size_t d, const DecodedPacket& pkt) {
@@ -319,11 +368,21 @@ void FlowTable::handleSegment(std::uint32_t idx, std::size_t d, const DecodedPac
     if (!mac) mac = pkt.src_mac;
   }
   if ((pkt.tcp_flags & TCP_RST) != 0) {
-    finish(f, CloseReason::Rst, pkt.ref);
-    moveToClosed(idx);
+    // RFC 9293 §3.10.7.4: a RST outside the receiver's window is not
+    // accepted (a stray or blind one); it ends nothing.
+    if (!inWindow(f, d, pkt.seq)) {
+      anomalies_.inc(PA_ANOMALY("tcp_rst_out_of_window"));
+      return;
+    }
+    moveToClosed(idx, State::Reset);
     return;
   }
   Direction& dir = f.dir[d];
+  if ((pkt.tcp_flags & TCP_ACK) != 0) {
+    dir.ack_seen = true;
+    dir.ack = pkt.ack;
+    dir.window = pkt.window;
+  }
   std::uint32_t seq = pkt.seq;
   if (syn) {
     // The SYN sets the sequence base (again, if nothing was delivered yet) and
@@ -367,12 +426,18 @@ bool FlowTable::deliverSegment(Flow& f, std::size_t d, std::uint32_t seq, Bytes 
   const std::int64_t next = static_cast<std::int64_t>(dir.next_off);
   std::int64_t start = next + static_cast<std::int32_t>(seq - dir.next_seq);
   const std::int64_t end = start + static_cast<std::int64_t>(data.size());
+  // Bytes already delivered are not compared with a new copy of them
+  // (tcp_overlap_conflict counts only differences with bytes still held out
+  // of order): in-order bytes go to the handler straight from the packet and
+  // no copy is kept, which would cost every in-order segment a copy and every
+  // flow a buffer. A conflicting retransmission of delivered bytes is counted
+  // as a retransmission or an overlap only; the first copy wins.
   if (end + static_cast<std::int64_t>(missing) <= next) {
     ++stats_.retransmitted_segments;
     return true;
   }
   if (start < next) {
-    ++stats_.overlapping_segments;  // already-delivered bytes cannot be compared: they are gone
+    ++stats_.overlapping_segments;
     if (end <= next) {  // only the cut-off tail is new
       missing -= static_cast<std::uint32_t>(next - end);
       data = {};
@@ -511,7 +576,7 @@ bool FlowTable::flushDirection(Flow& f, std::size_t d, const PacketRef& ref) {
 }
 
 void FlowTable::finish(Flow& f, CloseReason why, const PacketRef& at) {
-  if (f.state == State::Active) {
+  if (f.state == State::Active || f.state == State::Reset) {
     const bool alive = flushDirection(f, dirOf(f, Side::Client), at) && flushDirection(f, dirOf(f, Side::Server), at);
     if (alive && f.handler) f.handler->onClose(f.info, why, at);
   }
@@ -558,7 +623,7 @@ bool FlowTable::applyVerdict(Flow& f, StreamVerdict v) {
 
 bool FlowTable::ensureHandler(Flow& f) {
   if (f.handler) return true;
-  if (f.state != State::Active) return false;
+  if (f.state != State::Active && f.state != State::Reset) return false;
   f.handler = factory_.create(f.info);
   if (!f.handler) {
     bypass(f);
@@ -568,10 +633,14 @@ bool FlowTable::ensureHandler(Flow& f) {
 }
 
 void FlowTable::bypass(Flow& f) {
+  stopFollowing(f);
+  ++stats_.flows_bypassed;
+}
+
+void FlowTable::stopFollowing(Flow& f) {
   dropHandler(f);
   releaseBuffers(f);
-  f.state = State::Bypassed;
-  ++stats_.flows_bypassed;
+  f.state = f.state == State::Reset ? State::Closed : State::Bypassed;
 }
 
 // ---- what the handlers hold ----------------------------------------------------
@@ -635,9 +704,7 @@ void FlowTable::cut(std::uint32_t idx) {
   // What it parsed so far is handed on (onClose), its buffers freed; later
   // packets of the flow cost one lookup, as a bypassed flow's do.
   f.handler->onClose(f.info, CloseReason::Limit, f.last);
-  dropHandler(f);
-  releaseBuffers(f);
-  f.state = State::Bypassed;
+  stopFollowing(f);
 }
 
 void FlowTable::swapSides(Flow& f) {

@@ -60,6 +60,7 @@ struct FlowStats {
   std::uint64_t flows_evicted = 0;   // table full
   std::uint64_t flows_timed_out = 0;
   std::uint64_t flows_closed = 0;    // FIN from both sides or RST
+  std::uint64_t flows_reused = 0;    // ended by a new connection on their 4-tuple (SYN with another ISN)
   std::uint64_t bytes_delivered = 0;
   std::uint64_t gaps = 0;
   std::uint64_t gap_bytes = 0;
@@ -77,6 +78,16 @@ struct FlowStats {
 // reordering allocates nothing. Only buffers of typical segment size are kept.
 inline constexpr std::size_t MAX_SPARE_SEGMENT_BUFFERS = 1024;
 inline constexpr std::size_t MAX_SPARE_SEGMENT_CAPACITY = 16 * 1024;
+
+// How far from what was seen of a connection's sequence numbers a RST (and,
+// after an in-window RST, a data segment) may lie and still count as in the
+// receiver's window (RFC 9293 §3.10.7.4, RFC 5961 §3.2). A passive observer
+// knows the window only roughly: it may have missed packets, and it does not
+// read the window-scale option, so the raw window it keeps is the unscaled
+// one. One MiB covers both for real stacks (whose RST carries their next
+// sequence number); a stray or blind RST further off is ignored and counted
+// (tcp_rst_out_of_window).
+inline constexpr std::int64_t SEQ_WINDOW_TOLERANCE = 1 << 20;
 
 class FlowTable {
  public:
@@ -127,8 +138,19 @@ class FlowTable {
     std::uint64_t fin_off = 0;   // stream offset of the FIN
     std::vector<Segment> ooo;    // out-of-order segments: sorted, disjoint, all beyond next_off
     std::size_t buffered = 0;    // bytes held in ooo
+    bool ack_seen = false;       // this side sent an ACK: `ack` and `window` are its latest
+    std::uint16_t window = 0;    // unscaled
+    std::uint32_t ack = 0;
+    // Sequence number of stream offset 0 (the byte after the SYN, or the
+    // first one seen): advance() moves next_seq and next_off together.
+    [[nodiscard]] std::uint32_t baseSeq() const { return next_seq - static_cast<std::uint32_t>(next_off); }
   };
-  enum class State : std::uint8_t { Free, Active, Bypassed, Closed };
+  // Reset: an in-window RST was seen. The flow lingers with the closed ones,
+  // its handler kept: a SPAN port may deliver a RST ahead of segments sent
+  // before it, and those are still delivered when they continue the stream.
+  // The handler is closed (CloseReason::Rst, at the RST) when the flow is
+  // forgotten: linger over, table full, 4-tuple reused or end of input.
+  enum class State : std::uint8_t { Free, Active, Bypassed, Closed, Reset };
   enum class List : std::uint8_t { None, Live, Closed };
   struct Flow {
     FlowKey key;
@@ -171,9 +193,19 @@ class FlowTable {
   LruList& lruOf(List which) { return which == List::Live ? live_ : closed_; }
 
   void touch(std::uint32_t idx);
-  void moveToClosed(std::uint32_t idx);
+  void moveToClosed(std::uint32_t idx, State as = State::Closed);
+  // Finishes the flow (a Reset one with CloseReason::Rst at its RST, else
+  // with `why` at its last packet) and removes it from the table.
+  void endFlow(std::uint32_t idx, CloseReason why);
+  // A SYN without ACK from direction `d` that is not this connection's own
+  // (retransmitted or reordered): its ISN differs from the one seen.
+  [[nodiscard]] bool opensNewConnection(const Flow& f, std::size_t d, std::uint32_t seq) const;
+  // `seq`, sent by direction `d`, lies within what the other side would
+  // accept (SEQ_WINDOW_TOLERANCE); true when nothing was seen to judge by.
+  [[nodiscard]] bool inWindow(const Flow& f, std::size_t d, std::uint32_t seq) const;
   void handleSegment(std::uint32_t idx, std::size_t d, const DecodedPacket& pkt);
   void handleBypassed(std::uint32_t idx, std::size_t d, const DecodedPacket& pkt);
+  void handleReset(std::uint32_t idx, std::size_t d, const DecodedPacket& pkt);
   bool deliverSegment(Flow& f, std::size_t d, std::uint32_t seq, Bytes data, std::uint32_t missing, const PacketRef& ref);
   void insertOutOfOrder(Direction& dir, std::uint64_t start, Bytes data, const PacketRef& ref);
   static void advance(Direction& dir, std::uint64_t n) {
@@ -195,6 +227,9 @@ class FlowTable {
   void dropHandler(Flow& f);     // the handler goes, and what it held with it
   bool ensureHandler(Flow& f);
   void bypass(Flow& f);
+  // The handler and buffers go; the flow stays in the table as a tombstone
+  // (Bypassed, or Closed when it was Reset) that still follows the packets.
+  void stopFollowing(Flow& f);
   void finish(Flow& f, CloseReason why, const PacketRef& at);  // flush, onClose, free buffers
   void releaseBuffers(Flow& f);
   void swapSides(Flow& f);
@@ -218,7 +253,7 @@ class FlowTable {
   std::size_t max_slots_ = 0;          // the index never grows beyond this
   std::size_t flow_count_ = 0;
   LruList live_;                       // Active and Bypassed flows, most recent first
-  LruList closed_;                     // flows closed by FIN/RST, lingering
+  LruList closed_;                     // flows closed by FIN/RST (Closed or Reset), lingering
   // Flows whose handlers hold bytes, by bit_width(held): most recently changed first.
   std::array<LruList, 33> held_{};
   std::vector<std::vector<std::uint8_t>> spare_;

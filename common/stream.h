@@ -31,8 +31,10 @@ enum class StreamVerdict : std::uint8_t {
 
 // Limit: the handlers of all flows together held more than the reassembly
 // allows (capture::FlowLimits::max_handler_bytes_total); this flow, among
-// those holding the most, is closed early.
-enum class CloseReason : std::uint8_t { Fin, Rst, IdleTimeout, Evicted, EndOfInput, Limit };
+// those holding the most, is closed early. Reused: a new connection (a SYN
+// with another initial sequence number) took the flow's 4-tuple, no FIN or
+// RST seen (a device rebooted and chose the same source port).
+enum class CloseReason : std::uint8_t { Fin, Rst, IdleTimeout, Evicted, EndOfInput, Limit, Reused };
 
 class StreamHandler {
  public:

@@ -289,16 +289,111 @@ TEST_CASE_METHOD(DefaultTable, "FIN with data missing: the hole becomes a gap be
   CHECK(r.closes(CloseReason::Fin) == 1);
 }
 
-TEST_CASE_METHOD(DefaultTable, "RST closes at once, flushing what is held") {
+TEST_CASE_METHOD(DefaultTable,
+                 "RST closes the flow; its handler is closed when the linger ends, flushing what is held") {
   handshake(t);
   feed(t, seg(true, CISN + 1, TCP_ACK, "a"));
   feed(t, seg(true, CISN + 3, TCP_ACK, "c"));
-  feed(t, seg(false, SISN + 1, TCP_RST));
-  CHECK(r.stream(Side::Client) == "a[gap 1]c");
-  CHECK(r.closes(CloseReason::Rst) == 1);
+  feed(t, seg(false, SISN + 1, TCP_ACK | TCP_RST));
   CHECK(t.stats().flows_closed == 1);
-  feed(t, seg(true, CISN + 4, TCP_ACK, "late"));  // after the close: dropped
+  CHECK(r.closes(CloseReason::Rst) == 0);  // a reordered segment may still come
+  t.expire(1'000'000'000 + FlowLimits{}.closed_linger_ns + 1);
   CHECK(r.stream(Side::Client) == "a[gap 1]c");
+  REQUIRE(r.closes(CloseReason::Rst) == 1);
+  CHECK(r.events.back().ref.ts_ns == 1'000'000'000);  // at the RST
+  CHECK(t.activeFlows() == 0);
+}
+
+// A SPAN port delivers the server's RST a few microseconds ahead of the
+// client's last flight, sent before it: the flight continues the client's
+// stream and is delivered; only then is the flow closed.
+TEST_CASE_METHOD(DefaultTable, "Segments continuing the stream after an in-window RST are still delivered") {
+  handshake(t);
+  feed(t, seg(true, CISN + 1, TCP_ACK, "hello"));
+  feed(t, seg(false, SISN + 1, TCP_ACK, "srv"));
+  feed(t, seg(false, SISN + 4, TCP_ACK | TCP_RST));
+  feed(t, seg(true, CISN + 6, TCP_ACK | TCP_PSH, " world"));
+  feed(t, seg(true, CISN + 1'000'000'000, TCP_ACK, "elsewhere"));  // not this stream: a late copy at most
+  CHECK(r.stream(Side::Client) == "hello world");
+  CHECK(r.closes(CloseReason::Rst) == 0);
+  t.closeAll(PacketRef{5'000'000'000, 99, 0});
+  CHECK(r.stream(Side::Client) == "hello world");
+  REQUIRE(r.closes(CloseReason::Rst) == 1);
+  CHECK(r.events.back().ref.ts_ns == 1'000'000'000);
+  CHECK(a.get("tcp_rst_out_of_window") == 0);
+}
+
+TEST_CASE_METHOD(DefaultTable, "A RST outside the receiver's window is ignored and counted") {
+  handshake(t);
+  feed(t, seg(true, CISN + 1, TCP_ACK, "hello"));
+  feed(t, seg(false, SISN + 1, TCP_ACK, "srv"));
+  feed(t, seg(false, SISN + 4 + (1u << 30), TCP_RST));  // a stray RST, 2^30 ahead
+  CHECK(a.get("tcp_rst_out_of_window") == 1);
+  CHECK(t.stats().flows_closed == 0);
+  feed(t, seg(true, CISN + 6, TCP_ACK | TCP_PSH, " world"));
+  feed(t, seg(true, CISN + 12, TCP_ACK | TCP_FIN));
+  feed(t, seg(false, SISN + 4, TCP_ACK | TCP_FIN));
+  CHECK(r.stream(Side::Client) == "hello world");
+  CHECK(r.closes(CloseReason::Fin) == 1);
+  CHECK(r.closes(CloseReason::Rst) == 0);
+}
+
+TEST_CASE_METHOD(DefaultTable, "A RST behind the stream by more than the tolerance is out of window too") {
+  // ISNs far from 0: these segments acknowledge 0, which the window is judged from too.
+  constexpr std::uint32_t cisn = 0x40000000;
+  handshake(t, cisn, 0x50000000);
+  feed(t, seg(true, cisn + 1, TCP_ACK, "hello"));
+  constexpr auto tolerance = static_cast<std::uint32_t>(SEQ_WINDOW_TOLERANCE);
+  feed(t, seg(true, cisn + 6 - tolerance - 1, TCP_RST));
+  CHECK(a.get("tcp_rst_out_of_window") == 1);
+  feed(t, seg(true, cisn + 6 - tolerance, TCP_RST));
+  CHECK(a.get("tcp_rst_out_of_window") == 1);
+  CHECK(t.stats().flows_closed == 1);
+}
+
+// A device rebooted without FIN or RST and reused its source port: a SYN with
+// another ISN. The old connection ends there; the new one is followed.
+TEST_CASE_METHOD(DefaultTable, "A SYN with a new ISN on a live flow's 4-tuple starts a new connection") {
+  handshake(t);
+  feed(t, seg(true, CISN + 1, TCP_ACK, "old"));
+  feed(t, seg(true, CISN, TCP_SYN));  // a retransmitted SYN: the same connection
+  CHECK(t.stats().flows_created == 1);
+  handshake(t, 70000, 90000);
+  feed(t, seg(true, 70001, TCP_ACK, "new"));
+  CHECK(t.stats().flows_created == 2);
+  CHECK(t.stats().flows_reused == 1);
+  CHECK(r.created == 2);
+  REQUIRE(r.closes(CloseReason::Reused) == 1);
+  t.closeAll(PacketRef{});
+  std::vector<std::string> data;
+  for (const Event& e : r.events) {
+    if (e.kind == Event::Data) data.push_back(e.bytes);
+  }
+  CHECK(data == std::vector<std::string>{"old", "new"});
+  CHECK(r.events[1].kind == Event::Close);  // the old flow ended before the new one's bytes
+}
+
+TEST_CASE_METHOD(DefaultTable, "A SYN with a new ISN on a bypassed flow's 4-tuple starts a new connection") {
+  r.verdict = [](const Event&) { return StreamVerdict::Bypass; };
+  handshake(t);
+  feed(t, seg(true, CISN + 1, TCP_ACK, "bulk"));
+  CHECK(t.stats().flows_bypassed == 1);
+  r.verdict = nullptr;
+  handshake(t, 70000, 90000);
+  feed(t, seg(true, 70001, TCP_ACK, "new"));
+  CHECK(t.stats().flows_created == 2);
+  CHECK(r.stream(Side::Client) == "bulknew");
+}
+
+TEST_CASE_METHOD(DefaultTable, "A SYN with a new ISN after an in-window RST closes the old handler first") {
+  handshake(t);
+  feed(t, seg(true, CISN + 1, TCP_ACK, "old"));
+  feed(t, seg(false, SISN + 1, TCP_RST));
+  handshake(t, 70000, 90000);
+  REQUIRE(r.closes(CloseReason::Rst) == 1);
+  feed(t, seg(true, 70001, TCP_ACK, "new"));
+  CHECK(r.stream(Side::Client) == "oldnew");
+  CHECK(t.stats().flows_created == 2);
 }
 
 TEST_CASE("Idle flows close by packet time") {
