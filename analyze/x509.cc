@@ -316,8 +316,7 @@ void readSignature(const X509* x, CertInfo& info) {
     if (ptype == V_ASN1_SEQUENCE && pval != nullptr) {
       const auto* seq = static_cast<const ASN1_STRING*>(pval);
       const unsigned char* p = ASN1_STRING_get0_data(seq);
-      const std::unique_ptr<RSA_PSS_PARAMS, decltype(&RSA_PSS_PARAMS_free)> params(
-          d2i_RSA_PSS_PARAMS(nullptr, &p, ASN1_STRING_length(seq)), &RSA_PSS_PARAMS_free);
+      const RsaPssParamsPtr params(d2i_RSA_PSS_PARAMS(nullptr, &p, ASN1_STRING_length(seq)));
       if (!params) md_nid = NID_undef;  // parameters that do not decode: the hash is not known
       else if (params->hashAlgorithm != nullptr) {
         const ASN1_OBJECT* hash = nullptr;

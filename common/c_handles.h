@@ -108,6 +108,12 @@ void EVP_PKEY_CTX_free(evp_pkey_ctx_st*);
 void EVP_CIPHER_free(evp_cipher_st*);
 }
 
+// Certificates (analyze/x509.cc): an RSASSA-PSS signature's parameters.
+extern "C" {
+struct rsa_pss_params_st;
+void RSA_PSS_PARAMS_free(rsa_pss_params_st*);
+}
+
 namespace provaudit {
 
 // What the OPENSSL_free macro expands to, for buffers OpenSSL allocates for us
@@ -123,6 +129,7 @@ using OpensslBufferPtr = std::unique_ptr<unsigned char, CDeleter<&opensslBufferF
 using EvpKdfPtr = std::unique_ptr<evp_kdf_st, CDeleter<&EVP_KDF_free>>;
 using EvpKdfCtxPtr = std::unique_ptr<evp_kdf_ctx_st, CDeleter<&EVP_KDF_CTX_free>>;
 using EvpPkeyCtxPtr = std::unique_ptr<evp_pkey_ctx_st, CDeleter<&EVP_PKEY_CTX_free>>;
+using RsaPssParamsPtr = std::unique_ptr<rsa_pss_params_st, CDeleter<&RSA_PSS_PARAMS_free>>;
 using EvpCipherPtr = std::unique_ptr<evp_cipher_st, CDeleter<&EVP_CIPHER_free>>;
 
 }  // namespace provaudit

@@ -5,6 +5,7 @@
 #include <optional>
 #include <span>
 
+#include "common/text.h"
 #include "store/schema.h"
 #include "store/web_queries.h"
 
@@ -336,10 +337,8 @@ void HtmlReportWriter::end(std::string& out, std::uint64_t damaged_rows) {
   if (servers_ == 0) out += "<tr><td colspan=\"7\">No servers.</td></tr>";
   out += "</tbody></table>\n";
   if (damaged_rows > 0) {
-    out += "<p class=\"warn\" data-notice=\"damaged\"><b>Incomplete:</b> " + std::to_string(damaged_rows) +
-           (damaged_rows == 1 ? " row" : " rows") +
-           " of the database could not be read (damaged outside provaudit) and " +
-           (damaged_rows == 1 ? "is" : "are") +
+    out += "<p class=\"warn\" data-notice=\"damaged\"><b>Incomplete:</b> " + counted(damaged_rows, "row", "rows") +
+           " of the database could not be read (damaged outside provaudit) and " + (damaged_rows == 1 ? "is" : "are") +
            " left out of this report. A replay of the captures into a new database rebuilds them.</p>\n";
   }
   if (!codes_.empty()) {

@@ -84,7 +84,7 @@ inline X509Ptr makeCert(const CertSpec& spec, EVP_PKEY* key, X509* issuer = null
   const EVP_MD* md = spec.digest != nullptr ? spec.digest : EVP_sha256();
   EVP_PKEY* signer = issuer_key != nullptr ? issuer_key : key;
   if (spec.pss) {
-    const std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
+    const EvpMdCtxPtr ctx(EVP_MD_CTX_new());
     EVP_PKEY_CTX* pctx = nullptr;  // owned by ctx
     require(ctx != nullptr && EVP_DigestSignInit(ctx.get(), &pctx, md, nullptr, signer) == 1, "EVP_DigestSignInit");
     require(EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) == 1, "PSS padding");
