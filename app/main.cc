@@ -89,6 +89,17 @@ int main(int argc, char** argv) {
       printError(std::string("unknown command '") + argv[1] + "': expected replay, capture, report, serve or rules (see --help)");
       return 1;
     }
+    // ... and of a command's own commands ("rules chek").
+    CLI::App* parsed = &app;
+    while (!parsed->get_subcommands().empty()) parsed = parsed->get_subcommands().front();
+    const std::vector<std::string> rest = parsed->remaining();
+    if (parsed != &app && parsed->get_require_subcommand_min() > 0 && !rest.empty() && rest.front()[0] != '-') {
+      std::string names;
+      for (const CLI::App* sub : parsed->get_subcommands({})) names += (names.empty() ? "" : ", ") + sub->get_name();
+      printError("unknown command '" + parsed->get_name() + " " + rest.front() + "': expected " + names + " (see " +
+                 parsed->get_name() + " --help)");
+      return 1;
+    }
     printError(std::string(e.what()) + " (see --help)");
     return 1;
   } catch (const std::exception& e) {
