@@ -6,6 +6,7 @@
 #include <deque>
 #include <exception>
 #include <iterator>
+#include <map>
 #include <set>
 #include <string_view>
 #include <thread>
@@ -438,19 +439,86 @@ class Auditor {
       }
     }
     for (auto& [ip, group] : by_ip) {
-      std::vector<std::string> claimed_macs, serials;
-      for (const Evidence* ev : group) {
-        for (const auto& c : ev->read->claims) {
-          if (c.field == "mac") addDistinctUpTo(claimed_macs, c.value, 1);
-          if (c.field == "serial") addDistinctUpTo(serials, c.value, 1);
-        }
+      const Identifiers ids = identifiersOf(group);
+      if (ids.macs.size() > 1 || (ids.macs.empty() && ids.serials.size() > 1)) {
+        keyByConnection(ip, group, number);
+        continue;
       }
       std::string key;
-      if (claimed_macs.size() == 1) key = "mac:" + claimed_macs.front();
-      else if (claimed_macs.empty() && serials.size() == 1) key = "serial:" + serials.front();
+      if (ids.macs.size() == 1) key = "mac:" + ids.macs.front();
+      else if (ids.serials.size() == 1) key = "serial:" + ids.serials.front();
       else key = "ip:" + ip.str();
       const std::uint32_t k = number(std::move(key));
       for (Evidence* ev : group) ev->key = k;
+    }
+  }
+
+  // The MACs and serials some evidence claims, each list stopping one past one.
+  struct Identifiers {
+    std::vector<std::string> macs, serials;
+  };
+  static Identifiers identifiersOf(const std::vector<Evidence*>& evs) {
+    Identifiers ids;
+    for (const Evidence* ev : evs) {
+      for (const auto& c : ev->read->claims) {
+        if (c.field == "mac") addDistinctUpTo(ids.macs, c.value, 1);
+        if (c.field == "serial") addDistinctUpTo(ids.serials, c.value, 1);
+      }
+    }
+    return ids;
+  }
+
+  // One address whose evidence names several units (phones behind one NAT
+  // address, a lease handed from one unit to another behind a router): each
+  // connection is keyed by the MAC its own claims name, else by the serial
+  // (the MAC another connection names with that serial, if one), else it
+  // continues the connection it resumes; what names no unit, or several,
+  // stays the address's. A connection is its endpoints: a decrypted request
+  // belongs with the handshake of its connection.
+  template <typename Number>
+  void keyByConnection(const IpAddr& ip, const std::vector<Evidence*>& group, Number& number) {
+    std::map<std::pair<Endpoint, Endpoint>, std::vector<Evidence*>> connections;
+    for (Evidence* ev : group) connections[{ev->flow().client, ev->flow().server}].push_back(ev);
+    std::map<std::string, std::vector<std::string>> mac_of_serial;
+    for (const auto& [ends, evs] : connections) {
+      const Identifiers ids = identifiersOf(evs);
+      if (ids.macs.size() == 1 && ids.serials.size() == 1) {
+        addDistinctUpTo(mac_of_serial[ids.serials.front()], ids.macs.front(), 1);
+      }
+    }
+    constexpr std::uint32_t NOT_YET = ~std::uint32_t{0};
+    for (Evidence* ev : group) ev->key = NOT_YET;
+    // The address's own key is numbered only if something stays with it.
+    auto address = [&, k = NOT_YET]() mutable { return k != NOT_YET ? k : (k = number("ip:" + ip.str())); };
+    std::vector<const std::vector<Evidence*>*> unnamed;
+    for (const auto& [ends, evs] : connections) {
+      const Identifiers ids = identifiersOf(evs);
+      std::uint32_t k = NOT_YET;
+      if (ids.macs.size() == 1) {
+        k = number("mac:" + ids.macs.front());
+      } else if (ids.macs.empty() && ids.serials.size() == 1) {
+        const auto it = mac_of_serial.find(ids.serials.front());
+        k = it != mac_of_serial.end() && it->second.size() == 1 ? number("mac:" + it->second.front())
+                                                               : number("serial:" + ids.serials.front());
+      } else if (ids.macs.empty() && ids.serials.empty()) {
+        unnamed.push_back(&evs);
+        continue;
+      } else {
+        k = address();
+      }
+      for (Evidence* ev : evs) ev->key = k;
+    }
+    // After the named ones: a resumption takes the key of the handshake it
+    // continues, when that one is this address's too.
+    for (const std::vector<Evidence*>* evs : unnamed) {
+      std::uint32_t k = NOT_YET;
+      for (const Evidence* ev : *evs) {
+        if (ev->resumes != nullptr && ev->resumes->flow().client.ip == ip && ev->resumes->key != NOT_YET) {
+          k = ev->resumes->key;
+        }
+      }
+      if (k == NOT_YET) k = address();
+      for (Evidence* ev : *evs) ev->key = k;
     }
   }
 

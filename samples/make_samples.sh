@@ -13,7 +13,9 @@
 # makes tls13_hrr.pcap (and its keylog): its device certificate is issued for
 # it, on every run, by a CA of its own whose key is thrown away (the device
 # keys of the committed pki/ are not kept), and committed as
-# pki/devices/spa2102hrr.pem.
+# pki/devices/spa2102hrr.pem. `--only behind_nat` makes behind_nat.pcap, its
+# two device certificates issued the same way (pki/devices/nat_spa112.pem,
+# nat_spa122.pem).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -34,10 +36,10 @@ ONLY=""
 case "${1:-}" in
     "") ;;
     --only) ONLY=${2:-}
-            case "$ONLY" in null_cipher|tls13_hrr) ;;
-                *) echo "make_samples.sh: --only takes null_cipher or tls13_hrr" >&2; exit 1 ;;
+            case "$ONLY" in null_cipher|tls13_hrr|behind_nat) ;;
+                *) echo "make_samples.sh: --only takes null_cipher, tls13_hrr or behind_nat" >&2; exit 1 ;;
             esac ;;
-    *) echo "usage: make_samples.sh [--only null_cipher|tls13_hrr]" >&2; exit 1 ;;
+    *) echo "usage: make_samples.sh [--only null_cipher|tls13_hrr|behind_nat]" >&2; exit 1 ;;
 esac
 log() { printf '[make_samples %s] %s\n' "$SECONDS" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -144,11 +146,21 @@ hrr_device_cert() {
     cp "$WORK/spa2102hrr.pem" "$PKI/devices/spa2102hrr.pem"
 }
 
+# nat_device_certs : behind_nat's two ATAs' certificates, from a CA made for
+# them alone (its key is not kept either)
+nat_device_certs() {
+    selfsigned natca '/C=US/O=Sipura Technology, Inc./CN=provaudit behind_nat sample CA'
+    csr nat_spa112 '/OU=SPA112/L=CCQ0061AA01/ST=000e08006101'; sign nat_spa112 natca v3_dev
+    csr nat_spa122 '/OU=SPA122/L=CCQ0061BB02/ST=000e08006102'; sign nat_spa122 natca v3_dev
+    cp "$WORK/nat_spa112.pem" "$WORK/nat_spa122.pem" "$PKI/devices/"
+}
+
 if [ -n "$ONLY" ]; then
     # The committed server material is all these captures need.
     cp "$PKI/server.pem" "$WORK/server.pem"; cp "$PKI/server.key" "$WORK/server.key"
     cp "$PKI/server-ca.pem" "$WORK/srvca.pem"; cp "$PKI/device-root.pem" "$WORK/devroot.pem"
     [ "$ONLY" = tls13_hrr ] && hrr_device_cert
+    [ "$ONLY" = behind_nat ] && nat_device_certs
 else
 rm -rf "$PKI"
 mkdir -p "$PKI/devices"
@@ -215,6 +227,7 @@ Regenerated (new keys) by `../make_samples.sh` on every run; the captures in
 | server.pem / server.key | provisioning server cert (CN=prov.example.test) and its RSA key (for RSA-kx decryption of tls10_rsa / tls12_rsa) |
 | devices/*.pem | the device (client) certificates used in the captures |
 | devices/spa2102hrr.pem | tls13_hrr's device certificate, issued by a CA made for it alone (not in this folder): untrusted with `--ca device-root.pem` |
+| devices/nat_spa112.pem, nat_spa122.pem | behind_nat's device certificates, issued by a CA made for them alone (not in this folder): untrusted with `--ca device-root.pem` |
 EOF
 fi
 
@@ -257,6 +270,8 @@ dev future    00:0e:08:fe:00:01  10.77.0.48    ""         future
 dev ht502     00:0b:82:50:20:01  10.77.0.51    ""         ""
 # TLS 1.3 after a HelloRetryRequest
 dev spa2102hrr 00:0e:08:13:13:01 10.77.0.52    ""         spa2102hrr
+# an office's router (NAT): its units' frames all carry its MAC
+dev nat       02:77:00:00:00:61  10.77.0.61    ""         ""
 CHAIN[chain]=$WORK/spa122c-chain.pem
 
 # Turn off checksum/segmentation offloads so the capture shows real wire frames
@@ -403,6 +418,15 @@ tls_get() {
     sleep 0.2
 }
 
+http_get() {  # http_get DEVICE UA URLPATH... (all URLs on one keep-alive connection)
+    local d=$1 ua=$2; shift 2
+    local urls=()
+    for p in "$@"; do urls+=("http://$SRV4${p}"); done
+    ip netns exec "$PFX$d" timeout 20 curl -sS --fail -o /dev/null -o /dev/null -o /dev/null \
+        -A "$ua" "${urls[@]}" || die "curl from $d failed"
+    sleep 0.2
+}
+
 # ---------------------------------------------------------------------------
 # 10. null_cipher: a legacy ATA fetches its profile over TLS 1.2 with a suite
 #     that authenticates but does not encrypt (ECDHE-RSA-NULL-SHA, 0xc010),
@@ -434,6 +458,31 @@ tls_get spa2102hrr /spa000e08131301.cfg 'Linksys/SPA-2102-5.2.10 (88012BA01313)'
     -tls1_3 -groups P-384:P-256 -keylogfile "$WORK/tls13_hrr.keylog"
 cap_stop; srv_stop
 cp "$WORK/tls13_hrr.keylog" "$OUT/tls13_hrr.keylog"
+fi
+# ---------------------------------------------------------------------------
+# 12. behind_nat: an office behind one router, as a SPAN port at the
+#     provisioning server sees it: every frame from the router's MAC. Two ATAs
+#     (certificates of their own) and a Yealink (plain HTTP) share the address
+#     10.77.0.61; then the router hands 10.77.0.62 to the first ATA (a new
+#     lease). Three devices, each keyed by the MAC its own connections name.
+# ---------------------------------------------------------------------------
+if [ -z "$ONLY" ] || [ "$ONLY" = behind_nat ]; then
+[ -z "$ONLY" ] && nat_device_certs
+profile /spa000e08006101.cfg /spa000e08006102.cfg /805ec0006103.cfg
+cap_start behind_nat
+s_server_req -tls1_2
+CERT[nat]=nat_spa112; tls_get nat /spa000e08006101.cfg 'Cisco/SPA112-1.4.1(SR5) (CCQ0061AA01)'
+CERT[nat]=nat_spa122; tls_get nat /spa000e08006102.cfg 'Cisco/SPA122-1.4.2 (CCQ0061BB02)'
+srv_stop
+srv_start 80 python3 -m http.server 80 --bind "$SRV4"
+CERT[nat]=""; http_get nat 'Yealink SIP-T46G 28.72.0.1 80:5e:c0:00:61:03' /805ec0006103.cfg
+srv_stop
+ip -n "${PFX}nat" addr del 10.77.0.61/24 dev eth0
+ip -n "${PFX}nat" addr add 10.77.0.62/24 dev eth0
+s_server_req -tls1_2
+CERT[nat]=nat_spa112; tls_get nat /spa000e08006101.cfg 'Cisco/SPA112-1.4.1(SR5) (CCQ0061AA01)'
+cap_stop; srv_stop
+CERT[nat]=""
 fi
 if [ -n "$ONLY" ]; then
     log "done: $OUT/$ONLY.pcap"
@@ -517,14 +566,6 @@ class H(http.server.SimpleHTTPRequestHandler):
         self.wfile.write(body)
 http.server.ThreadingHTTPServer(("0.0.0.0", int(sys.argv[1])), H).serve_forever()
 EOF
-http_get() {  # http_get DEVICE UA URLPATH... (all URLs on one keep-alive connection)
-    local d=$1 ua=$2; shift 2
-    local urls=()
-    for p in "$@"; do urls+=("http://$SRV4${p}"); done
-    ip netns exec "$PFX$d" timeout 20 curl -sS --fail -o /dev/null -o /dev/null -o /dev/null \
-        -A "$ua" "${urls[@]}" || die "curl from $d failed"
-    sleep 0.2
-}
 profile /spa000e08aabbcc.cfg /spa2102.cfg /spa8843e157ddcc.cfg /y000000000028.cfg /0015654aa937.cfg \
         /y000000000025.cfg /001565112233.cfg /cfgc074ad2bd859.xml /snomD785-000413922D24.htm \
         /000000000000.cfg /0004f2a1b2c3.cfg /spa000e08555555.cfg

@@ -253,6 +253,79 @@ TEST_CASE("a MAC behind which several hosts claim other MACs is a router: device
   CHECK(a.ips == std::vector<std::string>{"10.1.0.5"});
 }
 
+TEST_CASE("units behind one address (NAT) are keyed by their own connections' claims, not merged into the address") {
+  // A SPAN port at the provisioning server: every frame comes from the
+  // router's MAC, and an office's phones share its one public address.
+  const char* router = "00:1b:4f:00:00:02";
+  Run r;
+  // Unit A: a certificate naming its MAC, and the request decrypted on the
+  // same connection (its User-Agent names its serial).
+  auto a = withCert(handshake(router, "198.51.100.7", T0),
+                    cert("a1", {{"OU", "SPA112"}, {"L", "CCQ111111AA"}, {"ST", "000e08000a01"}}));
+  r.tls.push_back(a);
+  auto a_req = request(router, "198.51.100.7", T0 + SEC / 10, "Cisco/SPA112-1.4.1(SR5) (CCQ111111AA)");
+  a_req.flow.client = a.flow.client;
+  a_req.flow.server = a.flow.server;
+  a_req.over_tls = true;
+  r.http.push_back(a_req);
+  // Unit B: another certificate; later a plain request naming only its
+  // serial, which B's certificate ties to B's MAC.
+  r.tls.push_back(withCert(handshake(router, "198.51.100.7", T0 + 2 * SEC),
+                           cert("b2", {{"OU", "SPA122"}, {"L", "CCQ222222BB"}, {"ST", "000e08000b02"}})));
+  auto b_req = request(router, "198.51.100.7", T0 + 3 * SEC, "Cisco/SPA122-1.4.2 (CCQ222222BB)");
+  b_req.flow.client.port = 50002;
+  r.http.push_back(b_req);
+  // Unit C: plain HTTP only, its MAC in the User-Agent.
+  auto c = request(router, "198.51.100.7", T0 + 4 * SEC, "Yealink SIP-T46G 28.72.0.1 80:5e:c0:00:0c:03");
+  c.flow.client.port = 50003;
+  r.http.push_back(c);
+  // B resumes its session later; a TLS 1.3 handshake names nobody.
+  r.tls[1].server_session_id = "b5e5";
+  auto resumed = handshake(router, "198.51.100.7", T0 + 600 * SEC);
+  resumed.resumed = true;
+  resumed.session_id = "b5e5";
+  r.tls.push_back(resumed);
+  auto hidden = handshake(router, "198.51.100.7", T0 + 700 * SEC);
+  hidden.tls13 = true;
+  hidden.version = 0x0304;
+  r.tls.push_back(hidden);
+  const auto res = r.audit();
+  REQUIRE(res.devices.size() == 4);
+  const auto& da = device(res, "mac:00:0e:08:00:0a:01");
+  CHECK(da.serial == "CCQ111111AA");
+  CHECK(da.firmware == "1.4.1(SR5)");
+  CHECK(da.sessions == 2);
+  CHECK(codes(da.findings).empty());
+  const auto& db = device(res, "mac:00:0e:08:00:0b:02");
+  CHECK(db.serial == "CCQ222222BB");
+  CHECK(db.firmware == "1.4.2");
+  CHECK(db.handshakes.size() == 2);
+  CHECK(codes(db.findings) == std::set<std::string>{"plaintext-provisioning"});
+  const auto& dc = device(res, "mac:80:5e:c0:00:0c:03");
+  CHECK(dc.vendor == "Yealink");
+  CHECK(dc.identity == "unknown");
+  const auto& rest = device(res, "ip:198.51.100.7");
+  CHECK(rest.identity_reason == "tls13");
+  CHECK(rest.handshakes.size() == 1);
+}
+
+TEST_CASE("a lease handed from one unit to another behind a router: two devices, no clone, none lost") {
+  const char* router = "00:1b:4f:00:00:01";
+  Run r;
+  const auto spa = cert("c1", {{"OU", "SPA112"}, {"L", "CCQ444444AA"}, {"ST", "000e08000c01"}});
+  r.tls.push_back(withCert(handshake(router, "10.9.0.150", T0), spa));
+  r.http.push_back(request(router, "10.9.0.153", T0 + SEC, "Fanvil X4 2.10.2.6887 0c383e07e16c", "/0c383e07e16c.cfg"));
+  r.tls.push_back(withCert(handshake(router, "10.9.0.153", T0 + 2 * SEC), spa));
+  const auto res = r.audit();
+  REQUIRE(res.devices.size() == 2);
+  const auto& unit = device(res, "mac:00:0e:08:00:0c:01");
+  CHECK(unit.ips == std::vector<std::string>{"10.9.0.150", "10.9.0.153"});
+  CHECK(codes(unit.findings).empty());
+  const auto& fanvil = device(res, "mac:0c:38:3e:07:e1:6c");
+  CHECK(fanvil.vendor == "Fanvil");
+  CHECK(codes(fanvil.findings) == std::set<std::string>{"plaintext-provisioning"});
+}
+
 TEST_CASE("a device's firmware is what its latest request says, in whatever order the evidence comes") {
   // A phone upgraded between two profile fetches: the report must not keep the old version.
   for (const bool newest_first : {false, true}) {
