@@ -968,7 +968,9 @@ class Auditor {
       const TlsObservation& t = *ev.tls;
       s.tls = true;
       tally.sni.add(s.sni, t.sni);
-      if (t.certificate_requested) s.requests_client_cert = true;
+      // A client sends its Certificate only when asked: the request itself
+      // may be in a packet the capture lost.
+      if (t.certificate_requested || t.client_cert != ClientCertState::NotSent) s.requests_client_cert = true;
       if (t.server_hello_seen && !t.tls13) s.cert_request_visible = true;
       if (t.renegotiation) s.renegotiation_seen = true;
       for (const auto& n : t.requested_ca_names) tally.ca_names.add(s.requested_ca_names, n);
@@ -984,7 +986,8 @@ class Auditor {
         }
       }
       if (!t.server_chain.empty()) tally.latest_cert = &t;
-      if (t.server_hello_seen && !t.resumed && !t.tls13 && t.complete) tally.full_handshake = true;
+      // Only a handshake read without a gap shows that no request was sent.
+      if (t.server_hello_seen && !t.resumed && !t.tls13 && t.complete && !t.gap) tally.full_handshake = true;
     }
     for (auto& entry : servers) {
       // (no structured binding: a lambda below captures the record, which clang 14 refuses)

@@ -1911,10 +1911,32 @@ TEST_CASE("rules check: bundled rules pass, a broken file gives FILE:LINE errors
   CHECK(bad.err.find(dir + "/broken.toml:4:") != std::string::npos);  // the directory named: one of several told apart
 }
 
+TEST_CASE("a server whose CertificateRequest a capture lost still asked: its client's Certificate shows it") {
+  // tls12_rsa.pcap without frame 9 (the server's Certificate, CertificateRequest
+  // and ServerHelloDone), as a SPAN port's drop loses it.
+  REQUIRE(e2e::haveTool("editcap"));
+  const std::string cut = e2e::tmpPath("tls12_rsa-no-frame9.pcap");
+  const auto r = e2e::run({"editcap", "-F", "pcap", e2e::samplePath("tls12_rsa.pcap"), cut, "9"});
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  const json::value report = e2e::replayReport({cut}, {}, "no-frame9.db");
+  const auto& servers = report.at("servers").as_array();
+  REQUIRE(servers.size() == 1);
+  INFO(json::serialize(servers));
+  CHECK(servers[0].at("requests_client_cert") == json::value(true));
+  CHECK(servers[0].at("findings").as_array().empty());
+  const auto& devices = report.at("devices").as_array();
+  REQUIRE(devices.size() == 1);
+  CHECK(devices[0].at("identity") == "individualized");
+}
+
 TEST_CASE("the command line names what it could not take: an unknown command, a file that is no provaudit database") {
   const auto unknown = e2e::run({PROVAUDIT_BIN, "raport", "--db", "x.db"});
   CHECK(unknown.status == 1);
   CHECK(unknown.err == "provaudit: error: unknown command 'raport': expected replay, capture, report, serve or rules (see --help)\n");
+  const auto sub = e2e::run({PROVAUDIT_BIN, "rules", "chek"});
+  CHECK(sub.status == 1);
+  CHECK(sub.err == "provaudit: error: unknown command 'rules chek': expected check (see rules --help)\n");
   const std::string empty = e2e::tmpPath("empty-file.db");
   std::ofstream(empty).flush();
   for (const char* format : {"json", "csv"}) {

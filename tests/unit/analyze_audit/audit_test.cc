@@ -460,6 +460,26 @@ TEST_CASE("a server that never requests a certificate gets server-no-cert-reques
   CHECK(codes(r.audit().servers.at(0).findings).empty());
 }
 
+TEST_CASE("a client's Certificate shows the server asked, though the request was lost; a gap shows nothing") {
+  Run r;
+  // The packet with the CertificateRequest was lost (a SPAN drop): the
+  // client's answer, present or empty, still says it was sent.
+  for (const auto answer : {ClientCertState::Present, ClientCertState::Empty}) {
+    r.tls = {handshake("00:0e:08:ab:cd:ef", "10.0.0.11", T0)};
+    r.tls.back().certificate_requested = false;
+    r.tls.back().client_cert = answer;
+    if (answer == ClientCertState::Present) r.tls.back().client_chain = {spa962()};
+    const auto res = r.audit();
+    CHECK(res.servers.at(0).requests_client_cert);
+    CHECK(codes(res.servers.at(0).findings).empty());
+  }
+  // No answer and a gap in the handshake's bytes: the request may be in the gap.
+  r.tls = {handshake("00:0e:08:ab:cd:ef", "10.0.0.11", T0)};
+  r.tls.back().certificate_requested = false;
+  r.tls.back().gap = true;
+  CHECK(codes(r.audit().servers.at(0).findings).empty());
+}
+
 TEST_CASE("a device whose fingerprint differs from its product fleet's majority is fingerprint-mismatch") {
   Run r;
   const char* macs[] = {"00:0e:08:00:00:01", "00:0e:08:00:00:02", "00:0e:08:00:00:03", "00:0e:08:00:00:04"};
