@@ -845,6 +845,7 @@ class Auditor {
         }
       }
     }
+    claimMismatches(d, add);
     if (d.cert && d.cert->serial) {
       for (const auto& s : distinctClaims(d.claims, "serial", "user-agent")) {
         if (lower(s) != lower(*d.cert->serial)) {
@@ -860,6 +861,37 @@ class Auditor {
       if ((says_installed && (d.identity == CLASS_GENERIC || d.identity == CLASS_NONE)) ||
           (says_not && d.identity == CLASS_INDIVIDUALIZED)) {
         add("ccert-mismatch", "$CCERT reports \"" + v + "\" but the wire shows class " + d.identity);
+      }
+    }
+  }
+
+  // claim-mismatch: claims that disagree with the wire or with each other
+  // (design.md "Device identity"), beyond what cert-mac-mismatch compares: a
+  // MAC named by a request (User-Agent, URL, POST body) of a device whose
+  // certificate names none, against the frames' host MAC or, behind a router,
+  // against the other requests; the vendor a certificate names against the
+  // one its User-Agent names.
+  template <typename Add>
+  static void claimMismatches(const DeviceRecord& d, Add& add) {
+    std::vector<std::pair<std::string, std::string>> named;  // MAC, origin
+    if (!(d.cert && d.cert->mac)) {
+      for (const char* origin : {"user-agent", "url", "post-body"}) {
+        for (auto& m : distinctClaims(d.claims, "mac", origin)) named.emplace_back(std::move(m), origin);
+      }
+    }
+    if (!named.empty()) {
+      const bool wire = d.mac_from_wire && d.mac;
+      const std::string against = wire ? d.mac->str() : named.front().first;
+      const std::string whose = wire ? "the device's frames come from " : "the " + named.front().second + " names ";
+      for (const auto& [m, origin] : named) {
+        if (m != against) add("claim-mismatch", "the " + origin + " names MAC " + m + ", " + whose + against);
+      }
+    }
+    const auto cert_vendors = distinctClaims(d.claims, "vendor", "certificate");
+    if (cert_vendors.empty()) return;
+    for (const auto& v : distinctClaims(d.claims, "vendor", "user-agent")) {
+      if (std::find(cert_vendors.begin(), cert_vendors.end(), v) == cert_vendors.end()) {
+        add("claim-mismatch", "the certificate names vendor " + cert_vendors.front() + ", the User-Agent names " + v);
       }
     }
   }

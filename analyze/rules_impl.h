@@ -105,12 +105,12 @@ void loadRulesFile(const std::string& path, const std::string& display_name, Rul
 
 // Finding codes the severity table may name (design.md "Findings catalogue" plus the
 // analyzer's own codes), and the severity words.
-inline constexpr std::array<const char*, 17> FINDING_CODES{
+inline constexpr std::array<const char*, 18> FINDING_CODES{
     "generic-cert",       "no-client-cert",       "cert-untrusted",         "cert-expired",
     "cert-not-yet-valid", "cert-weak-key",        "cert-weak-signature",    "cert-clone",
     "cert-mac-mismatch",  "serial-mismatch",      "plaintext-provisioning", "legacy-tls",
     "weak-cipher",        "cert-hidden",          "server-no-cert-request", "fingerprint-mismatch",
-    "ccert-mismatch"};
+    "ccert-mismatch",     "claim-mismatch"};
 inline constexpr std::array<const char*, 5> SEVERITY_WORDS{"info", "low", "medium", "high", "critical"};
 
 }  // namespace provaudit::analyze

@@ -24,7 +24,7 @@ namespace json = boost::json;
 
 // ---------------------------------------------------------------------------
 // Finding catalogue: design.md "Findings catalogue" plus the two consistency
-// findings the audit adds (fingerprint-mismatch, ccert-mismatch).
+// findings the audit adds (fingerprint-mismatch, ccert-mismatch, claim-mismatch).
 
 const std::vector<FindingInfo>& findingCatalogue() {
   static const std::vector<FindingInfo> catalogue = {
@@ -95,6 +95,11 @@ const std::vector<FindingInfo>& findingCatalogue() {
        "handshake showed.",
        "Check the profile rule that builds the URL and the device's certificate state; a forged URL is a sign "
        "of a client imitating the device."},
+      {"claim-mismatch", "The device's claims disagree",
+       "A MAC named in the device's requests (User-Agent, provisioning URL, POST body) differs from the MAC its "
+       "frames come from or from another request's, or its certificate and its User-Agent name different vendors.",
+       "Find which unit the claims belong to: a client imitating a device, a profile URL built for another unit, "
+       "or a certificate copied onto other hardware."},
   };
   return catalogue;
 }

@@ -358,7 +358,7 @@ TEST_CASE("servers, findings, stats, timeline") {
   for (const char* code : {"generic-cert", "no-client-cert", "cert-untrusted", "cert-expired", "cert-not-yet-valid",
                            "cert-weak-key", "cert-weak-signature", "cert-clone", "cert-mac-mismatch", "serial-mismatch",
                            "plaintext-provisioning", "legacy-tls", "weak-cipher", "cert-hidden",
-                           "server-no-cert-request", "fingerprint-mismatch", "ccert-mismatch"}) {
+                           "server-no-cert-request", "fingerprint-mismatch", "ccert-mismatch", "claim-mismatch"}) {
     INFO(code);
     CHECK(codes.count(code) == 1);
   }

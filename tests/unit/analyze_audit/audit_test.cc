@@ -387,6 +387,44 @@ TEST_CASE("a device whose claims disagree keeps its wire MAC when one of them na
   CHECK(yealink.ips == std::vector<std::string>{"10.0.0.11"});
 }
 
+TEST_CASE("claims that disagree without a certificate MAC to compare are claim-mismatch; agreeing ones are not") {
+  Run r;
+  // No certificate: the User-Agent's MAC against the frames' host MAC.
+  r.http.push_back(request("00:0e:08:0a:0a:01", "10.0.0.61", T0, "Cisco/SPA504G-7.4.9c (000E08BBBBBB)(CCQ162306EB)"));
+  auto d = r.audit().devices.at(0);
+  CHECK(codes(d.findings) == std::set<std::string>{"claim-mismatch", "plaintext-provisioning"});
+  for (const auto& f : d.findings) {
+    if (f.code == "claim-mismatch") {
+      CHECK(f.detail == "the user-agent names MAC 00:0e:08:bb:bb:bb, the device's frames come from 00:0e:08:0a:0a:01");
+    }
+  }
+  r.http.back().user_agent = "Cisco/SPA504G-7.4.9c (000E080A0A01)(CCQ162306EB)";
+  CHECK(codes(r.audit().devices.at(0).findings) == std::set<std::string>{"plaintext-provisioning"});
+  // Behind a router: one connection whose User-Agent and URL name two units.
+  r.http = {request(nullptr, "10.0.0.62", T0, "Yealink SIP-T46G 28.72.0.1 80:5e:c0:00:0c:03", "/805ec0000c04.cfg")};
+  d = r.audit().devices.at(0);
+  CHECK(codes(d.findings).count("claim-mismatch") == 1);
+  // A certificate and a User-Agent of different vendors.
+  r.http.clear();
+  auto yealink = std::make_shared<CertInfo>(*cert("y1", {{"CN", "805ec0778899"}}));
+  yealink->issuer = {{"CN", "Yealink Equipment Issuing CA"}};
+  yealink->issuer_text = "CN=Yealink Equipment Issuing CA";
+  r.tls = {withCert(handshake("80:5e:c0:77:88:99", "10.0.0.63", T0), yealink)};
+  auto ua = request("80:5e:c0:77:88:99", "10.0.0.63", T0 + SEC, "Cisco/SPA504G-7.4.9c (805EC0778899)(CCQ162306EA)");
+  ua.flow.client = r.tls.back().flow.client;
+  ua.flow.server = r.tls.back().flow.server;
+  ua.over_tls = true;
+  r.http = {ua};
+  d = r.audit().devices.at(0);
+  REQUIRE(d.vendor.has_value());
+  INFO("vendor " << *d.vendor);
+  std::set<std::string> details;
+  for (const auto& f : d.findings) {
+    if (f.code == "claim-mismatch") details.insert(f.detail);
+  }
+  CHECK(details == std::set<std::string>{"the certificate names vendor Yealink, the User-Agent names Cisco"});
+}
+
 TEST_CASE("certificate serial differing from the User-Agent serial is serial-mismatch, equal is not") {
   Run r;
   r.tls.push_back(withCert(handshake("00:0e:08:ab:cd:ef", "10.0.0.11", T0), spa962()));

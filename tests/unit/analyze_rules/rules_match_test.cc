@@ -295,7 +295,7 @@ TEST_CASE("rules: finding severities") {
       {"cert-weak-signature", "medium"},  {"cert-clone", "critical"},       {"cert-mac-mismatch", "high"},
       {"serial-mismatch", "high"},        {"plaintext-provisioning", "high"}, {"legacy-tls", "medium"},
       {"weak-cipher", "high"},            {"cert-hidden", "info"},          {"server-no-cert-request", "high"},
-      {"fingerprint-mismatch", "low"},    {"ccert-mismatch", "low"},
+      {"fingerprint-mismatch", "low"},    {"ccert-mismatch", "low"},        {"claim-mismatch", "medium"},
   };
   for (const auto& [code, level] : expected) {
     CAPTURE(code);
