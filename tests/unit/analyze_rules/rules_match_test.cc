@@ -69,6 +69,8 @@ TEST_CASE("rules: request URLs of domain.md §3.3") {
       {"/polycom/0004f2aabbcc-phone.cfg", "Polycom", nullptr, "00:04:f2:aa:bb:cc", nullptr, nullptr},
       {"/0004f2aabbcc-boot.log", "Polycom", nullptr, "00:04:f2:aa:bb:cc", nullptr, nullptr},
       {"/00085D237429.cfg", nullptr, nullptr, "00:08:5d:23:74:29", nullptr, nullptr},  // Aastra, uppercase
+      {"/0008.5D23.7429.cfg", nullptr, nullptr, "00:08:5d:23:74:29", nullptr, nullptr},  // Cisco's dotted notation
+      {"/prov?mac=0056.2b04.3616", nullptr, nullptr, "00:56:2b:04:36:16", nullptr, nullptr},
       {"/M800B00908f5b1035.ini", "AudioCodes", "M800B", "00:90:8f:5b:10:35", nullptr, nullptr},
       // exclusions: all-zero master file, Yealink model-common file, unexpanded macros
       {"/000000000000.cfg", nullptr, nullptr, nullptr, nullptr, nullptr},
@@ -107,6 +109,11 @@ TEST_CASE("rules: SPA --post body with expanded macros") {
   CHECK(text(c.firmware) == "2.0.6(b)");
   CHECK(text(c.ccert) == "Installed");
   CHECK(c.rule == "spa-post-gpp,post-ccert");
+}
+
+TEST_CASE("rules: a --post body's MAC_Addr in Cisco's dotted notation is read") {
+  const Claims c = bundledRules().matchPostBody(R"x(Product = "CP-8861-3PCC"; MAC_Addr = "0056.2B04.3616";)x");
+  CHECK(macText(c) == "00:56:2b:04:36:16");
 }
 
 TEST_CASE("rules: SPA --post body with unexpanded macros claims nothing from them") {
@@ -168,6 +175,35 @@ TEST_CASE("rules: an SPA or MPP certificate whose MAC has ':' or '-' between its
   CHECK_FALSE(bundledRules()
                   .matchCertificate(certWith({{"OU", "SPA-962"}, {"L", "88012BA01234"}, {"ST", "000e08abcde"}}))
                   .mac);
+}
+
+TEST_CASE("rules: a certificate MAC in Cisco's dotted notation (0056.2b04.3616) keeps model, serial and MAC") {
+  // Cisco MPP: the whole rule failed on the dotted ST, so model and serial were lost too.
+  const CertClaims mpp = bundledRules().matchCertificate(
+      certWith({{"OU", "CP-8861-3PCC"}, {"L", "FCH9999WXYZ"}, {"ST", "0056.2b04.3616"}}, {{"CN", "Multiplatform Phone CA"}}));
+  CHECK(mpp.rule == "cisco-mpp-individual");
+  CHECK(text(mpp.model) == "CP-8861-3PCC");
+  CHECK(text(mpp.serial) == "FCH9999WXYZ");
+  CHECK(macText(mpp) == "00:56:2b:04:36:16");
+  const CertClaims spa = bundledRules().matchCertificate(
+      certWith({{"OU", "SPA-962"}, {"L", "88012BA01234"}, {"ST", "000E.08AB.CDEF"}}, {{"CN", "Sipura CA Client Root"}}));
+  CHECK(spa.rule == "cisco-spa-individual");
+  CHECK(text(spa.serial) == "88012BA01234");
+  CHECK(macText(spa) == "00:0e:08:ab:cd:ef");
+  // Yealink and Polycom: CN = MAC.
+  const CertClaims y = bundledRules().matchCertificate(
+      certWith({{"CN", "805e.c012.3457"}}, {{"O", "Yealink"}, {"CN", "Yealink Equipment Issuing CA"}}));
+  CHECK(y.rule == "yealink-unique");
+  CHECK(macText(y) == "80:5e:c0:12:34:57");
+  const CertClaims p =
+      bundledRules().matchCertificate(certWith({{"CN", "0004.f2aa.bbcc"}}, {{"CN", "Polycom Equipment Policy CA"}}));
+  CHECK(p.rule == "polycom-device");
+  CHECK(macText(p) == "00:04:f2:aa:bb:cc");
+  // Dots elsewhere than between groups of four are no MAC.
+  for (const char* odd : {"0056.2b043616", "00562b04.3616", "005.62b0.43616", "0056.2b04.3616.", "0056.2b04.361g"}) {
+    INFO(odd);
+    CHECK_FALSE(bundledRules().matchCertificate(certWith({{"CN", odd}}, {{"CN", "Yealink Equipment Issuing CA"}})).mac);
+  }
 }
 
 TEST_CASE("rules: generic Cisco certificate by literal, any case") {

@@ -42,6 +42,7 @@ TEST_CASE("MacAddr parses separators and case, refuses wrong lengths") {
   CHECK(provaudit::MacAddr::parse("00:0E:08:ab:cd:ef")->str() == "00:0e:08:ab:cd:ef");
   CHECK(provaudit::MacAddr::parse("000e08abcdef")->str() == "00:0e:08:ab:cd:ef");
   CHECK(provaudit::MacAddr::parse("00-08-5D-23-74-29")->str() == "00:08:5d:23:74:29");
+  CHECK(provaudit::MacAddr::parse("0056.2B04.3616")->str() == "00:56:2b:04:36:16");  // Cisco's dotted notation
   CHECK_FALSE(provaudit::MacAddr::parse("000e08abcde").has_value());
   CHECK_FALSE(provaudit::MacAddr::parse("000e08abcdef0").has_value());
   CHECK_FALSE(provaudit::MacAddr::parse("ciscogeneric").has_value());
