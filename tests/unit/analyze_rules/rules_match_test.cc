@@ -206,6 +206,47 @@ TEST_CASE("rules: a certificate MAC in Cisco's dotted notation (0056.2b04.3616) 
   }
 }
 
+TEST_CASE("rules: a certificate serial with a space is taken as given, with the model and MAC") {
+  // The rule failed as a whole on the space: product, serial and MAC were all lost.
+  const CertClaims c = bundledRules().matchCertificate(
+      certWith({{"OU", "SPA8000"}, {"L", "FM700F 12345"}, {"ST", "000e08445566"}}, {{"CN", "Linksys CA Client Root"}}));
+  CHECK(c.rule == "cisco-spa-individual");
+  CHECK(text(c.model) == "SPA8000");
+  CHECK(text(c.serial) == "FM700F 12345");  // not FM700F12345: it differs from a User-Agent's FM700F123456
+  CHECK(macText(c) == "00:0e:08:44:55:66");
+  const CertClaims mpp = bundledRules().matchCertificate(
+      certWith({{"OU", "CP-8861-3PCC"}, {"L", "FCH 9999 WXYZ"}, {"ST", "0056.2b04.3616"}}));
+  CHECK(mpp.rule == "cisco-mpp-individual");
+  CHECK(text(mpp.serial) == "FCH 9999 WXYZ");
+}
+
+TEST_CASE("rules: an SPA or MPP certificate whose L is no serial still gives its model and MAC") {
+  for (const char* l : {" FM700F12345", "FM700F12345 ", "FM700F#12345", "FM7", "FM700F1234567890123456789", ""}) {
+    INFO('"' << l << '"');
+    const CertClaims spa = bundledRules().matchCertificate(
+        certWith({{"OU", "SPA8000"}, {"L", l}, {"ST", "000e08445566"}}, {{"CN", "Linksys CA Client Root"}}));
+    CHECK(spa.rule == "cisco-spa-model-mac");
+    CHECK(text(spa.vendor) == "Cisco");
+    CHECK(text(spa.model) == "SPA8000");
+    CHECK_FALSE(spa.serial);
+    CHECK(macText(spa) == "00:0e:08:44:55:66");
+    const CertClaims mpp =
+        bundledRules().matchCertificate(certWith({{"OU", "CP-8861-3PCC"}, {"L", l}, {"ST", "0056.2b04.3616"}}));
+    CHECK(mpp.rule == "cisco-mpp-model-mac");
+    CHECK(text(mpp.model) == "CP-8861-3PCC");
+    CHECK_FALSE(mpp.serial);
+    CHECK(macText(mpp) == "00:56:2b:04:36:16");
+  }
+  // No L at all: the same.
+  const CertClaims no_l = bundledRules().matchCertificate(certWith({{"OU", "SPA8000"}, {"ST", "000e08445566"}}));
+  CHECK(no_l.rule == "cisco-spa-model-mac");
+  CHECK(macText(no_l) == "00:0e:08:44:55:66");
+  // A Yealink certificate with a MAC CN is still the Yealink rule's, whatever its OU and ST.
+  const CertClaims y = bundledRules().matchCertificate(
+      certWith({{"OU", "T46G"}, {"ST", "805ec0123456"}, {"CN", "805ec0123456"}}, {{"CN", "Yealink Equipment Issuing CA"}}));
+  CHECK(y.rule == "yealink-unique");
+}
+
 TEST_CASE("rules: generic Cisco certificate by literal, any case") {
   for (const char* l : {"ciscogeneric", "CiscoGeneric"}) {
     const CertClaims c = bundledRules().matchCertificate(certWith({{"OU", "cisco.com"}, {"L", l}, {"ST", l}}));
