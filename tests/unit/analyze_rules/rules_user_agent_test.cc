@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "analyze/rules.h"
@@ -146,6 +147,43 @@ TEST_CASE("rules: User-Agents of domain.md §2.1 and §3.2 give the expected cla
     CHECK(text(got.serial) == orNone(c.serial));
     CHECK(macText(got) == (c.mac ? std::string(c.mac) : std::string()));
     CHECK(got.rule.empty() == (c.vendor == nullptr));
+  }
+}
+
+TEST_CASE("rules: a firmware version with a suffix (_rc1, -beta, .b2) is kept whole") {
+  const auto& rules = bundledRules();
+  // {User-Agent, firmware, MAC or ""}: the rest of each User-Agent is read as without the suffix.
+  const std::vector<std::tuple<std::string, const char*, const char*>> cases{
+      {"Cisco-CP-8861-3PCC/11.3.7(MPP)_rc1 (00562B043616)", "11.3.7(MPP)_rc1", "00:56:2b:04:36:16"},
+      {"Cisco-CP-8841-3PCC/11.0.1-beta (00562b043615)", "11.0.1-beta", "00:56:2b:04:36:15"},
+      {"Cisco/SPA112-1.4.1(SR5)_rc1 (F4ACC1000001)", "1.4.1(SR5)_rc1", "f4:ac:c1:00:00:01"},
+      {"Cisco/SPA112-1.4.1(SR5)_rc1", "1.4.1(SR5)_rc1", ""},
+      {"Yealink SIP-T46G 28.72.0.1_rc1 00:15:65:4a:a9:37", "28.72.0.1_rc1", "00:15:65:4a:a9:37"},
+      {"W52P 25.30.0.2.b2 00:15:65:44:b3:7c", "25.30.0.2.b2", "00:15:65:44:b3:7c"},
+      {"FileTransport PolycomVVX-VVX_400-UA/4.1.4.7430-beta Type/Application", "4.1.4.7430-beta", ""},
+      {"Grandstream Model HW GXP1628 SW 1.0.4.138_rc1 DevId c074ad2bd859", "1.0.4.138_rc1", "c0:74:ad:2b:d8:59"},
+      {"Grandstream GXP2000 (gxp2000e.bin:1.2.5.3b2/boot55e.bin:1.1.6.9) DevId 000b822726c8", "1.2.5.3b2",
+       "00:0b:82:27:26:c8"},
+      {"Grandstream HT802 1.0.17.5-beta", "1.0.17.5-beta", ""},
+      {"Mozilla/4.0 (compatible; snom710-SIP 8.7.5.35.b2 1.1.5-IFX-05.01.12 000413741767)", "8.7.5.35.b2",
+       "00:04:13:74:17:67"},
+      {"snomPA1/8.7.3.19-beta", "8.7.3.19-beta", ""},
+      {"Fanvil X6U Pro 0.0.10_rc1 0c383e2cd782", "0.0.10_rc1", "0c:38:3e:2c:d7:82"},
+      {"Aastra6731i MAC:00-08-5D-23-74-29 V:3.2.0.70-beta-SIP", "3.2.0.70-beta", "00:08:5d:23:74:29"},
+      {"Mozilla/4.0 (compatible; MSIE 6.0) AVAYA/J179-4.1.3.0.6_rc1 (MAC:c81fea83e85a)", "4.1.3.0.6_rc1",
+       "c8:1f:ea:83:e8:5a"},
+      {std::string("AVAYA/SIP12x0\x17/04.00.04.00-beta"), "04.00.04.00-beta", ""},
+      {"Htek UC903 2.0.4.2_rc1 00:1f:c1:1c:22:a9", "2.0.4.2_rc1", "00:1f:c1:1c:22:a9"},
+      {"THOMSON ST2030 hw5 fw2.72.b2 00-14-7F-E1-47-B3", "2.72.b2", "00:14:7f:e1:47:b3"},
+      {"MyWorld-Mediant;7.00.200.001_rc1(00908F1DD0D3)", "7.00.200.001_rc1", "00:90:8f:1d:d0:d3"},
+      {"OBIHAI/OBi202-3.2.2.5921-beta", "3.2.2.5921-beta", ""},
+  };
+  for (const auto& [ua, firmware, mac] : cases) {
+    CAPTURE(ua);
+    const Claims c = rules.matchUserAgent(ua);
+    CAPTURE(c.rule);
+    CHECK(text(c.firmware) == firmware);
+    CHECK(macText(c) == mac);
   }
 }
 
