@@ -108,6 +108,21 @@ std::optional<std::uint64_t> parseChunkSize(std::string_view line) {
   return v;
 }
 
+// The first Host and User-Agent of the headers read.
+void nameHostAndUserAgent(HttpRequest& req) {
+  bool have_host = false;
+  bool have_ua = false;
+  for (const auto& [name, value] : req.headers) {
+    if (!have_host && iequals(name, "Host")) {
+      req.host = value;
+      have_host = true;
+    } else if (!have_ua && iequals(name, "User-Agent")) {
+      req.user_agent = value;  // kept byte for byte: control bytes and invalid UTF-8 included
+      have_ua = true;
+    }
+  }
+}
+
 }  // namespace
 
 bool HttpRequestParser::looksLikeRequest(std::span<const std::uint8_t> first_bytes) {
@@ -215,19 +230,12 @@ bool HttpRequestParser::addHeaderLine() {
 }
 
 void HttpRequestParser::onHeadersComplete(std::vector<HttpRequest>& out) {
-  bool have_host = false;
-  bool have_ua = false;
+  nameHostAndUserAgent(req_);
   std::vector<std::string_view> content_length;
   std::string transfer_encoding;
   bool have_te = false;
   for (const auto& [name, value] : req_.headers) {
-    if (!have_host && iequals(name, "Host")) {
-      req_.host = value;
-      have_host = true;
-    } else if (!have_ua && iequals(name, "User-Agent")) {
-      req_.user_agent = value;  // kept byte for byte: control bytes and invalid UTF-8 included
-      have_ua = true;
-    } else if (iequals(name, "Content-Length")) {
+    if (iequals(name, "Content-Length")) {
       content_length.push_back(value);
     } else if (iequals(name, "Transfer-Encoding")) {
       if (have_te) transfer_encoding.push_back(',');
@@ -277,6 +285,26 @@ void HttpRequestParser::onHeadersComplete(std::vector<HttpRequest>& out) {
   // RFC 9112 §6.3 (7): a request with neither header has no body.
   emit(out);
   phase_ = Phase::LineStart;
+}
+
+// The request line and the headers before the limit are good evidence
+// (design.md: bad input never costs the findings of the part that was good):
+// the header that crossed HTTP_MAX_HEADER_BYTES is kept up to the limit, cut
+// (headers_truncated), and the request goes out with what was read. Where
+// its body would end is not known (a Content-Length may have come later): the
+// rest of the line is skipped and the next request line looked for.
+void HttpRequestParser::emitCutHeaders(const std::uint8_t*& p, const std::uint8_t* end,
+                                       std::vector<HttpRequest>& out) {
+  const std::size_t room = HTTP_MAX_HEADER_BYTES - std::min(HTTP_MAX_HEADER_BYTES, head_bytes_ + line_.size());
+  const std::size_t take = std::min(room, static_cast<std::size_t>(end - p));
+  line_.append(reinterpret_cast<const char*>(p), take);  // bytes -> chars, same representation; no LF among them
+  p += take;
+  if (!line_.empty() && line_.back() == '\r') line_.pop_back();
+  if (!line_.empty() && !addHeaderLine()) anomalies_.inc(PA_ANOMALY("http_too_many_headers"));
+  req_.headers_truncated = true;
+  nameHostAndUserAgent(req_);
+  emit(out);
+  dropAndResync(true);
 }
 
 bool HttpRequestParser::onChunkSizeLine() {
@@ -370,7 +398,7 @@ HttpRequestParser::State HttpRequestParser::feed(std::span<const std::uint8_t> b
         if (r == LineResult::Partial) break;
         if (r == LineResult::TooLong) {
           anomalies_.inc(PA_ANOMALY("http_header_too_large"));
-          dropAndResync(true);
+          emitCutHeaders(p, end, out);
           break;
         }
         head_bytes_ += line_.size() + 1;

@@ -32,6 +32,10 @@ struct HttpRequest {
   std::string body;          // first HTTP_MAX_BODY_KEPT bytes of the body
   std::uint64_t body_length = 0;  // declared or counted length
   bool body_truncated = false;
+  // The request line and headers outgrew HTTP_MAX_HEADER_BYTES: the header
+  // that crossed the limit is kept cut at it (its value's first bytes), the
+  // headers after it are not read, and the body (if any) is not framed.
+  bool headers_truncated = false;
   std::uint64_t stream_offset = 0;  // offset of the request line in the client stream
 };
 
@@ -85,6 +89,7 @@ class HttpRequestParser {
   bool parseRequestLine();
   bool addHeaderLine();
   void onHeadersComplete(std::vector<HttpRequest>& out);
+  void emitCutHeaders(const std::uint8_t*& p, const std::uint8_t* end, std::vector<HttpRequest>& out);
   bool onChunkSizeLine();
   void appendBody(const std::uint8_t* p, std::size_t n);
   void emit(std::vector<HttpRequest>& out);

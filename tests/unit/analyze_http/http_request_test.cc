@@ -230,14 +230,59 @@ TEST_CASE("http: Expect: 100-continue changes nothing for a passive parser") {
 
 // --- limits --------------------------------------------------------------------------------
 
-TEST_CASE("http: header section larger than HTTP_MAX_HEADER_BYTES is dropped, next request parsed") {
+TEST_CASE("http: a header crossing HTTP_MAX_HEADER_BYTES is cut there, the request kept, the next one parsed") {
   AnomalyCounters anomalies;
-  const std::string big = "GET /big HTTP/1.1\r\nX-Pad: " + std::string(HTTP_MAX_HEADER_BYTES, 'p') + "\r\n\r\n";
+  const std::string head = "GET /big HTTP/1.1\r\nHost: prov\r\nX-Pad: ";
+  const std::string big = head + std::string(HTTP_MAX_HEADER_BYTES, 'p') + "\r\nAccept: */*\r\n\r\n";
   const auto out = parseAll(big + SPA_GET, anomalies);
-  REQUIRE(out.size() == 1);
-  CHECK(out[0].uri == "/spa000e08aabbcc.cfg");
-  CHECK(out[0].stream_offset == big.size());
+  REQUIRE(out.size() == 2);
+  // The request line and the headers before the limit are kept; the long value up to the limit.
+  CHECK(out[0].method == "GET");
+  CHECK(out[0].uri == "/big");
+  CHECK(out[0].host == "prov");
+  CHECK(out[0].headers_truncated);
+  REQUIRE(out[0].headers.size() == 2);
+  CHECK(out[0].headers[1].first == "X-Pad");
+  CHECK(out[0].headers[1].second == std::string(HTTP_MAX_HEADER_BYTES - head.size(), 'p'));
+  CHECK_FALSE(out[1].headers_truncated);
+  CHECK(out[1].uri == "/spa000e08aabbcc.cfg");
+  CHECK(out[1].stream_offset == big.size());
   CHECK(anomalies.get("http_header_too_large") == 1);
+}
+
+TEST_CASE("http: a 30,000-byte User-Agent keeps the request with the User-Agent cut, in any segmentation") {
+  const std::string head = "GET /cfgc074ad2bd859.xml HTTP/1.1\r\nHost: 10.77.0.2\r\nUser-Agent: ";
+  const std::string ua = "Grandstream Model HW GXP1628 SW 1.0.4.138 DevId c074ad2bd859 " + std::string(30000, 'a');
+  const std::string wire = head + ua + "\r\nAccept: */*\r\n\r\n" + SPA_GET;
+  for (const std::size_t piece : {wire.size(), std::size_t{1448}, std::size_t{1}}) {
+    INFO("pieces of " << piece);
+    AnomalyCounters anomalies;
+    HttpRequestParser parser(anomalies);
+    std::vector<HttpRequest> out;
+    for (std::size_t at = 0; at < wire.size(); at += piece) {
+      CHECK(parser.feed(bytesOf(wire.substr(at, piece)), out) == HttpRequestParser::State::NeedMore);
+    }
+    parser.finish(out);
+    REQUIRE(out.size() == 2);
+    CHECK(out[0].uri == "/cfgc074ad2bd859.xml");
+    CHECK(out[0].host == "10.77.0.2");
+    CHECK(out[0].headers_truncated);
+    CHECK(out[0].user_agent == ua.substr(0, HTTP_MAX_HEADER_BYTES - head.size()));
+    CHECK(out[1].uri == "/spa000e08aabbcc.cfg");
+    CHECK(anomalies.get("http_header_too_large") == 1);
+    CHECK(parser.heldBytes() < 2 * HTTP_MAX_HEADER_BYTES);
+  }
+}
+
+TEST_CASE("http: a header cut right after its CR keeps no CR") {
+  AnomalyCounters anomalies;
+  const std::string head = "GET /c HTTP/1.1\r\nUser-Agent: ";
+  // The CR of the long line is its last byte within the limit; its LF is past it.
+  const std::string ua(HTTP_MAX_HEADER_BYTES - head.size() - 1, 'u');
+  const auto out = parseAll(head + ua + "\r\n\r\n", anomalies);
+  REQUIRE(out.size() == 1);
+  CHECK(out[0].headers_truncated);
+  CHECK(out[0].user_agent == ua);
 }
 
 TEST_CASE("http: a request line longer than HTTP_MAX_HEADER_BYTES is dropped") {
