@@ -143,7 +143,9 @@ int runCapture(const CommonOptions& common, const CaptureOptions& opts) {
     sources.push_back(std::move(src));
   }
 
-  // After the interfaces: a typo in -i or -f leaves no database behind.
+  // After the interfaces and the rules: a typo in -i or -f, or a rule set that
+  // does not load, leaves no database behind.
+  std::shared_ptr<const analyze::RuleSet> rules = loadRules(common.rules);
   store::Database db(common.db, store::Database::Mode::ReadWrite);
   // Interfaces past the first, or a larger -B, need memory that the warning
   // about --max-sightings (if any) counts in.
@@ -153,7 +155,7 @@ int runCapture(const CommonOptions& common, const CaptureOptions& opts) {
   capture_memory.what = "the capture buffers of " + std::to_string(opts.interfaces.size()) +
                         (opts.interfaces.size() == 1 ? " interface" : " interfaces") + " at -B " +
                         std::to_string(opts.buffer_mib);
-  Pipeline pipe(common, db, /*auto_flush=*/false, capture_memory);  // loads the rules, opens --events
+  Pipeline pipe(common, std::move(rules), db, /*auto_flush=*/false, capture_memory);  // opens --events
   pipe.retryStoreErrors();  // a full disk is waited out, not died of
   // A server next to us writes its key log as it goes: a key may be logged a
   // moment after the first record that needs it went by (tls_decrypt.h).

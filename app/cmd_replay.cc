@@ -130,8 +130,10 @@ int runReplay(const CommonOptions& common, const ReplayOptions& opts) {
   // per CPU, and a cache each.)
   ::mallopt(M_ARENA_MAX, 2);
 #endif
+  // The rules first: a rule set that does not load leaves no database behind.
+  std::shared_ptr<const analyze::RuleSet> rules = loadRules(common.rules);
   store::Database db(common.db, store::Database::Mode::ReadWrite);
-  auto owned = std::make_unique<Pipeline>(common, db);
+  auto owned = std::make_unique<Pipeline>(common, std::move(rules), db);
   Pipeline& pipe = *owned;
   // --serve: the dashboard reads the same database while the replay writes it.
   std::unique_ptr<web::DashboardServer> dashboard;

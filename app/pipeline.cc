@@ -68,13 +68,13 @@ std::unique_ptr<analyze::TrustStore> Pipeline::trustStore(const std::vector<std:
   return trust;
 }
 
-Pipeline::Pipeline(const CommonOptions& opts, store::Database& db, bool auto_flush,
-                   const analyze::MemoryExtra& memory_extra)
+Pipeline::Pipeline(const CommonOptions& opts, std::shared_ptr<const analyze::RuleSet> rules, store::Database& db,
+                   bool auto_flush, const analyze::MemoryExtra& memory_extra)
     : opts_(opts),
       auto_flush_(auto_flush),
       admission_(opts.max_sightings),
       db_(db),
-      rules_(loadRules(opts.rules)),
+      rules_(std::move(rules)),
       factory_(*this, anomalies_, certs_),
       last_flush_(std::chrono::steady_clock::now()) {
   device_ca_ = trustStore(opts.ca, store::SETTING_DEVICE_CA, "--ca");

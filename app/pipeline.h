@@ -99,10 +99,12 @@ struct RunTotals {
 // withDatabase().
 class Pipeline : public analyze::ObservationSink {
  public:
+  // `rules`: loaded by loadRules() before the database is opened, so that a
+  // rule set that does not load leaves no database behind.
   // `memory_extra`: what the run holds besides its evidence beyond
   // analyze::RUN_BASE_BYTES (a capture's buffers), for the memory warning.
-  Pipeline(const CommonOptions& opts, store::Database& db, bool auto_flush = true,
-           const analyze::MemoryExtra& memory_extra = {});
+  Pipeline(const CommonOptions& opts, std::shared_ptr<const analyze::RuleSet> rules, store::Database& db,
+           bool auto_flush = true, const analyze::MemoryExtra& memory_extra = {});
   ~Pipeline() override;
 
   void onTls(analyze::TlsObservation&& obs) override;

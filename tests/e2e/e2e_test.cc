@@ -1930,6 +1930,30 @@ TEST_CASE("a server whose CertificateRequest a capture lost still asked: its cli
   CHECK(devices[0].at("identity") == "individualized");
 }
 
+TEST_CASE("replay and capture with rules that do not load refuse to run and leave no database behind") {
+  const std::string dir = e2e::tmpPath("badrules-nodb");
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir + "/broken.toml") << "[[user_agent]]\nid = \"x\"\npattern = '(unclosed'\n";
+  for (const std::string& rules : {dir, e2e::tmpPath("no-such-rules-dir")}) {
+    INFO(rules);
+    const std::string db = e2e::tmpPath("badrules-replay.db");
+    const auto r = e2e::run({PROVAUDIT_BIN, "replay", "-q", "--db", db, "--rules", rules, e2e::samplePath("plain_http.pcap")});
+    CHECK(r.status == 1);
+    CHECK(r.err.find("rules in " + rules + " do not load") != std::string::npos);
+    CHECK_FALSE(std::filesystem::exists(db));  // an empty database file was created first
+    CHECK_FALSE(std::filesystem::exists(db + "-wal"));
+    if (::geteuid() == 0) {
+      // Only root opens the interface, after which the rules are loaded (a
+      // user is refused the interface first: no database either way).
+      const std::string cdb = e2e::tmpPath("badrules-capture.db");
+      const auto c = e2e::run({PROVAUDIT_BIN, "capture", "-q", "--db", cdb, "--rules", rules, "-i", "lo"});
+      CHECK(c.status == 1);
+      CHECK(c.err.find("rules in " + rules + " do not load") != std::string::npos);
+      CHECK_FALSE(std::filesystem::exists(cdb));
+    }
+  }
+}
+
 TEST_CASE("the command line names what it could not take: an unknown command, a file that is no provaudit database") {
   const auto unknown = e2e::run({PROVAUDIT_BIN, "raport", "--db", "x.db"});
   CHECK(unknown.status == 1);
