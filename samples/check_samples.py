@@ -72,7 +72,7 @@ def check(exp):
             want = unescape_dn(c["subject_contains"].split("=", 1)[1])
             if not any(want in s for s in nonempty):
                 errs.append("%s: no client cert containing %r" % (d["mac"], want))
-            if c.get("mac") and not any(c["mac"].replace(":", "") in s for s in nonempty):
+            if c.get("mac") and not any(c["mac"].replace(":", "") in re.sub(r"[:.-]", "", s).lower() for s in nonempty):
                 errs.append("%s: client cert without MAC %s" % (d["mac"], c["mac"]))
         elif nonempty and len(behind[wire(d)]) == 1:
             errs.append("%s: unexpected client cert in clear" % d["mac"])

@@ -15,7 +15,8 @@
 # keys of the committed pki/ are not kept), and committed as
 # pki/devices/spa2102hrr.pem. `--only behind_nat` makes behind_nat.pcap, its
 # two device certificates issued the same way (pki/devices/nat_spa112.pem,
-# nat_spa122.pem).
+# nat_spa122.pem). `--only identity_forms` makes identity_forms.pcap, its
+# device certificates issued the same way (pki/devices/form_*.pem).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -36,10 +37,10 @@ ONLY=""
 case "${1:-}" in
     "") ;;
     --only) ONLY=${2:-}
-            case "$ONLY" in null_cipher|tls13_hrr|behind_nat) ;;
-                *) echo "make_samples.sh: --only takes null_cipher, tls13_hrr or behind_nat" >&2; exit 1 ;;
+            case "$ONLY" in null_cipher|tls13_hrr|behind_nat|identity_forms) ;;
+                *) echo "make_samples.sh: --only takes null_cipher, tls13_hrr, behind_nat or identity_forms" >&2; exit 1 ;;
             esac ;;
-    *) echo "usage: make_samples.sh [--only null_cipher|tls13_hrr|behind_nat]" >&2; exit 1 ;;
+    *) echo "usage: make_samples.sh [--only null_cipher|tls13_hrr|behind_nat|identity_forms]" >&2; exit 1 ;;
 esac
 log() { printf '[make_samples %s] %s\n' "$SECONDS" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -155,12 +156,22 @@ nat_device_certs() {
     cp "$WORK/nat_spa112.pem" "$WORK/nat_spa122.pem" "$PKI/devices/"
 }
 
+# form_device_certs : identity_forms' certificates, from a CA made for them
+# alone (its key is not kept either)
+form_device_certs() {
+    selfsigned formca '/C=US/O=Cisco Systems, Inc./CN=provaudit identity_forms sample CA'
+    csr form_mpp '/OU=CP-8861-3PCC/L=FCH9999WXYZ/ST=0056.2b04.3617'; sign form_mpp formca v3_dev
+    csr form_spa8000 '/OU=SPA8000/L=FM700F 12345/ST=000e08445566'; sign form_spa8000 formca v3_dev
+    cp "$WORK/form_mpp.pem" "$WORK/form_spa8000.pem" "$PKI/devices/"
+}
+
 if [ -n "$ONLY" ]; then
     # The committed server material is all these captures need.
     cp "$PKI/server.pem" "$WORK/server.pem"; cp "$PKI/server.key" "$WORK/server.key"
     cp "$PKI/server-ca.pem" "$WORK/srvca.pem"; cp "$PKI/device-root.pem" "$WORK/devroot.pem"
     [ "$ONLY" = tls13_hrr ] && hrr_device_cert
     [ "$ONLY" = behind_nat ] && nat_device_certs
+    [ "$ONLY" = identity_forms ] && form_device_certs
 else
 rm -rf "$PKI"
 mkdir -p "$PKI/devices"
@@ -228,6 +239,7 @@ Regenerated (new keys) by `../make_samples.sh` on every run; the captures in
 | devices/*.pem | the device (client) certificates used in the captures |
 | devices/spa2102hrr.pem | tls13_hrr's device certificate, issued by a CA made for it alone (not in this folder): untrusted with `--ca device-root.pem` |
 | devices/nat_spa112.pem, nat_spa122.pem | behind_nat's device certificates, issued by a CA made for them alone (not in this folder): untrusted with `--ca device-root.pem` |
+| devices/form_mpp.pem, form_spa8000.pem | identity_forms' device certificates, issued by a CA made for them alone (not in this folder): untrusted with `--ca device-root.pem` |
 EOF
 fi
 
@@ -272,6 +284,9 @@ dev ht502     00:0b:82:50:20:01  10.77.0.51    ""         ""
 dev spa2102hrr 00:0e:08:13:13:01 10.77.0.52    ""         spa2102hrr
 # an office's router (NAT): its units' frames all carry its MAC
 dev nat       02:77:00:00:00:61  10.77.0.61    ""         ""
+# how units write their identities: a dotted MAC, a serial with a space
+dev formmpp   00:56:2b:04:36:17  10.77.0.63    ""         form_mpp
+dev form8000  00:0e:08:44:55:66  10.77.0.64    ""         form_spa8000
 CHAIN[chain]=$WORK/spa122c-chain.pem
 
 # Turn off checksum/segmentation offloads so the capture shows real wire frames
@@ -483,6 +498,26 @@ s_server_req -tls1_2
 CERT[nat]=nat_spa112; tls_get nat /spa000e08006101.cfg 'Cisco/SPA112-1.4.1(SR5) (CCQ0061AA01)'
 cap_stop; srv_stop
 CERT[nat]=""
+fi
+# ---------------------------------------------------------------------------
+# 13. identity_forms: how units write their identities. An MPP phone whose
+#     certificate gives its MAC in Cisco's dotted notation (ST=0056.2b04.3617)
+#     and whose firmware carries a suffix (11.3.7(MPP)_rc1); an SPA8000 whose
+#     certificate's serial has a space (L=FM700F 12345) while its User-Agent
+#     says FM700F123456 (serial-mismatch). Their User-Agents over plain HTTP.
+# ---------------------------------------------------------------------------
+if [ -z "$ONLY" ] || [ "$ONLY" = identity_forms ]; then
+[ -z "$ONLY" ] && form_device_certs
+profile /spa000e08445566.cfg /CP-8861-3PCC.cfg
+cap_start identity_forms
+s_server_req -tls1_2
+tls_get formmpp /CP-8861-3PCC.cfg 'Cisco-CP-8861-3PCC/11.3.7(MPP)_rc1 (00562B043617)'
+tls_get form8000 /spa000e08445566.cfg 'Linksys/SPA8000-6.1.12 (FM700F123456)'
+srv_stop
+srv_start 80 python3 -m http.server 80 --bind "$SRV4"
+http_get formmpp 'Cisco-CP-8861-3PCC/11.3.7(MPP)_rc1 (00562B043617)' /CP-8861-3PCC.cfg
+http_get form8000 'Linksys/SPA8000-6.1.12 (FM700F123456)' /spa000e08445566.cfg
+cap_stop; srv_stop
 fi
 if [ -n "$ONLY" ]; then
     log "done: $OUT/$ONLY.pcap"
