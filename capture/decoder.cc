@@ -421,6 +421,7 @@ bool Decoder::decodeIpv4(ByteReader& r, DecodedPacket& out, IpPayload& ip) {
   ip.data = packet.subspan(header_len, length - header_len);
   out.src = IpAddr::v4(src.data());
   out.dst = IpAddr::v4(dst.data());
+  out.ttl = ttl;
 
   const bool more = (flags_offset & IPV4_FLAG_MF) != 0;
   const std::size_t offset = static_cast<std::size_t>(flags_offset & IPV4_FRAGMENT_OFFSET_MASK) * FRAGMENT_UNIT;
@@ -455,6 +456,7 @@ bool Decoder::decodeIpv6(ByteReader& r, DecodedPacket& out, IpPayload& ip) {
   }
   out.src = IpAddr::v6(src.data());
   out.dst = IpAddr::v6(dst.data());
+  out.ttl = hop_limit;
   std::size_t length = payload_len;
   if (length == 0) {
     // Jumbogram (RFC 2675) or a segmentation-offload capture: use what was captured.

@@ -49,6 +49,10 @@ struct DecodedPacket {
   std::optional<MacAddr> src_mac, dst_mac;  // of the innermost Ethernet header (the device's own frame)
   std::uint16_t vlan = 0;                   // innermost VLAN id, 0 if none
   IpAddr src, dst;                          // innermost IP header
+  // Its TTL (IPv4) or hop limit (IPv6): each router on the way lowers it, so of
+  // two copies of one packet the one with the higher value was captured nearer
+  // its sender.
+  std::uint8_t ttl = 0;
   std::uint8_t ip_proto = 0;
   std::uint16_t sport = 0, dport = 0;
   std::uint8_t tcp_flags = 0;

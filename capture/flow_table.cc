@@ -270,11 +270,20 @@ void FlowTable::process(const DecodedPacket& pkt) {
   if (idx != NO_FLOW) {
     const Flow& f = flows_[idx];
     // A SYN without ACK opens a connection (RFC 9293 §3.5). On a closed flow's
-    // 4-tuple it is a new one; on a live flow's, it is one when its ISN is not
-    // the flow's own (a device rebooted without FIN or RST and reused its
-    // source port): the old flow ends there, what it held handed on.
+    // 4-tuple it is a new one, unless its ISN is the closed connection's own;
+    // on a live flow's, it is one when its ISN is not the flow's own (a device
+    // rebooted without FIN or RST and reused its source port): the old flow
+    // ends there, what it held handed on.
     const bool bare_syn = (pkt.tcp_flags & TCP_SYN) != 0 && (pkt.tcp_flags & TCP_ACK) == 0;
-    if (bare_syn && (f.state == State::Closed || opensNewConnection(f, d, pkt.seq))) {
+    // The connection's own SYN after it ended: a second copy of the same
+    // segments (a router's two interfaces captured together, a SPAN of both
+    // sides of a router: the link layer differs, the TCP bytes do not), read
+    // after the first copy in file order. Its packets are late copies, as
+    // byte-identical duplicates are; counted once per connection.
+    const bool copy_of_ended = bare_syn && (f.state == State::Closed || f.state == State::Reset) &&
+                               isOwnSyn(f, d, pkt.seq);
+    if (copy_of_ended) anomalies_.inc(PA_ANOMALY("tcp_connection_captured_twice"));
+    if (bare_syn && !copy_of_ended && (f.state == State::Closed || opensNewConnection(f, d, pkt.seq))) {
       if (f.state != State::Closed) ++stats_.flows_reused;
       endFlow(idx, CloseReason::Reused);
       idx = NO_FLOW;
@@ -310,6 +319,13 @@ bool FlowTable::opensNewConnection(const Flow& f, std::size_t d, std::uint32_t s
   // A SYN arriving after the first packets (capture reordering) that
   // nothing contradicts: this connection's own.
   return f.state == State::Bypassed;
+}
+
+bool FlowTable::isOwnSyn(const Flow& f, std::size_t d, std::uint32_t seq) const {
+  const Direction& sender = f.dir[d];
+  const Direction& receiver = f.dir[1 - d];
+  if (sender.started) return sender.baseSeq() == seq + 1;
+  return receiver.ack_seen && f.info.syn_seen && receiver.ack == seq + 1;
 }
 
 bool FlowTable::inWindow(const Flow& f, std::size_t d, std::uint32_t seq) const {
@@ -364,8 +380,15 @@ void FlowTable::handleSegment(std::uint32_t idx, std::size_t d, const DecodedPac
     f.info.syn_seen = true;
   }
   if (pkt.src_mac) {
+    // Copies of one connection captured on both sides of a router carry the
+    // sender's own MAC on its side and the router's on the other (a router's
+    // MAC, shared by every address behind it, names no device). The copy with
+    // the higher TTL was captured nearer the sender: its MAC is the one kept.
     std::optional<MacAddr>& mac = sideOf(f, d) == Side::Client ? f.info.client_mac : f.info.server_mac;
-    if (!mac) mac = pkt.src_mac;
+    if (!mac || pkt.ttl > f.dir[d].mac_ttl) {
+      mac = pkt.src_mac;
+      f.dir[d].mac_ttl = pkt.ttl;
+    }
   }
   if ((pkt.tcp_flags & TCP_RST) != 0) {
     // RFC 9293 §3.10.7.4: a RST outside the receiver's window is not

@@ -141,6 +141,7 @@ class FlowTable {
     bool ack_seen = false;       // this side sent an ACK: `ack` and `window` are its latest
     std::uint16_t window = 0;    // unscaled
     std::uint32_t ack = 0;
+    std::uint8_t mac_ttl = 0;    // TTL of the packet whose source MAC the flow took for this sender
     // Sequence number of stream offset 0 (the byte after the SYN, or the
     // first one seen): advance() moves next_seq and next_off together.
     [[nodiscard]] std::uint32_t baseSeq() const { return next_seq - static_cast<std::uint32_t>(next_off); }
@@ -200,6 +201,9 @@ class FlowTable {
   // A SYN without ACK from direction `d` that is not this connection's own
   // (retransmitted or reordered): its ISN differs from the one seen.
   [[nodiscard]] bool opensNewConnection(const Flow& f, std::size_t d, std::uint32_t seq) const;
+  // A SYN without ACK from direction `d` whose ISN is known to be this
+  // connection's own: the sender's stream, or the other side's ACK of the SYN, says so.
+  [[nodiscard]] bool isOwnSyn(const Flow& f, std::size_t d, std::uint32_t seq) const;
   // `seq`, sent by direction `d`, lies within what the other side would
   // accept (SEQ_WINDOW_TOLERANCE); true when nothing was seen to judge by.
   [[nodiscard]] bool inWindow(const Flow& f, std::size_t d, std::uint32_t seq) const;

@@ -2,12 +2,17 @@
 // test time from the real-traffic sample spa_mixed_tls12.pcap (OpenSSL, MTU
 // 576: the client's Certificate spans its segments 18-19) by pcap surgery: a
 // stray RST outside the window, an in-window RST that a SPAN port delivers
-// ahead of the client's last flight, and a device that reboots and reuses its
-// source port for a new handshake with no FIN or RST in between.
+// ahead of the client's last flight, a device that reboots and reuses its
+// source port for a new handshake with no FIN or RST in between, and every
+// packet captured a second time on the other side of a router.
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
+#include <algorithm>
 #include <cstdint>
+#include <map>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "robust_util.h"
@@ -197,4 +202,121 @@ TEST_CASE("a device that reboots and reuses its source port: the second handshak
   REQUIRE(!r.device.empty());
   CHECK(r.device.at("identity") == "generic");
   CHECK(r.device.at("sessions") == 2);
+}
+
+namespace {
+// The MACs of a router between the devices and the server: what its two
+// interfaces put on the frames they forward.
+constexpr std::uint8_t ROUTER_DEVICE_SIDE[] = {0xaa, 0x91, 0x4f, 0x85, 0xf9, 0x36};
+constexpr std::uint8_t ROUTER_SERVER_SIDE[] = {0x6a, 0x2b, 0xdd, 0x3b, 0xc4, 0x62};
+constexpr std::uint8_t SERVER_HOST = 2;  // 10.77.0.2
+
+// `p` as captured on the router's other side: the same IP packet, forwarded
+// (TTL one lower, header checksum updated) 30 µs later, under the router's
+// MAC as source. nullopt for frames that are not IPv4 (not forwarded).
+std::optional<Packet> routedCopy(const Packet& p) {
+  if (p.frame.size() < ETH_HEADER + 20 || p.frame[12] != 0x08 || p.frame[13] != 0x00) return std::nullopt;
+  Packet q = p;
+  q.ts_ns += 30'000;
+  const bool from_server = q.host(true) == SERVER_HOST;
+  std::copy_n(from_server ? ROUTER_DEVICE_SIDE : ROUTER_SERVER_SIDE, 6, q.frame.begin() + 6);
+  q.frame[ETH_HEADER + 8] = static_cast<std::uint8_t>(q.frame[ETH_HEADER + 8] - 1);  // TTL
+  // RFC 791 §3.1: the one's complement of the one's complement sum of the header's 16-bit words.
+  q.frame[ETH_HEADER + 10] = q.frame[ETH_HEADER + 11] = 0;
+  std::uint32_t sum = 0;
+  for (std::size_t i = 0; i < (q.frame[ETH_HEADER] & 0x0FU) * 4U; i += 2) {
+    sum += std::uint32_t{q.frame[ETH_HEADER + i]} << 8 | q.frame[ETH_HEADER + i + 1];
+  }
+  while (sum > 0xFFFF) sum = (sum & 0xFFFF) + (sum >> 16);
+  q.frame[ETH_HEADER + 10] = static_cast<std::uint8_t>(~sum >> 8);
+  q.frame[ETH_HEADER + 11] = static_cast<std::uint8_t>(~sum);
+  return q;
+}
+
+// What a report says of each device, keyed by MAC: the fields a second
+// capture point must not change.
+std::map<std::string, std::string> deviceRows(const std::string& db) {
+  std::map<std::string, std::string> out;
+  const boost::json::value report = robust::report(db);
+  for (const auto& d : report.at("devices").as_array()) {
+    const auto& o = d.as_object();
+    std::string findings;
+    for (const auto& f : o.at("findings").as_array()) findings += std::string(f.at("code").as_string()) + " ";
+    const auto& cert = o.at("cert");
+    out[boost::json::serialize(o.at("mac"))] =
+        boost::json::serialize(o.at("ips")) + " " + std::string(o.at("identity").as_string()) + " " +
+        (cert.is_object() ? std::string(cert.at("sha256").as_string()) : "-") + " " + findings +
+        boost::json::serialize(o.at("sessions"));
+  }
+  return out;
+}
+
+long long scalar(const std::string& db, const std::string& sql) {
+  const auto r = robust::run({"sqlite3", db, sql});
+  REQUIRE(r.status == 0);
+  return std::stoll("0" + r.out);
+}
+}  // namespace
+
+TEST_CASE("a connection captured on both sides of a router is one connection: one handshake, the device's own MAC") {
+  // The sample's packets seen twice, as dumpcap on a router's two interfaces
+  // writes them: the same TCP segments, once as sent and once forwarded
+  // under the router's MACs. Read as new connections, every device's
+  // handshake came twice, the router's MAC made devices of its own and the
+  // certificates were reported cloned.
+  const auto pk = samplePackets();
+  const std::string plain_db = robust::tmpPath("two_points_plain.db");
+  REQUIRE(robust::run({bin(), "replay", "-q", "--db", plain_db, robust::samplePath("spa_mixed_tls12.pcap")}).status == 0);
+  const auto want = deviceRows(plain_db);
+  REQUIRE(want.size() == 5);
+  const long long want_flows = scalar(plain_db, "SELECT value FROM stats WHERE name = 'flows'");
+  const long long want_handshakes = scalar(plain_db, "SELECT value FROM stats WHERE name = 'tls_handshakes'");
+  std::vector<Packet> blocks = pk, interleaved, routed_first;
+  for (const Packet& p : pk) {
+    const auto copy = routedCopy(p);
+    if (copy) blocks.push_back(*copy);
+    interleaved.push_back(p);
+    if (copy) interleaved.push_back(*copy);
+    if (copy) routed_first.push_back(*copy);
+    routed_first.push_back(p);
+  }
+  REQUIRE(blocks.size() > pk.size() + 150);
+  // One interface's packets after the other's (as the reviewer's dumpcap
+  // file holds them); each packet beside its copy; the forwarded copy first
+  // (the MAC then comes from the copy with the higher TTL).
+  for (const auto& [name, packets] : {std::pair{"two_points_blocks.pcap", blocks},
+                                      std::pair{"two_points_interleaved.pcap", interleaved},
+                                      std::pair{"two_points_routed_first.pcap", routed_first}}) {
+    INFO(name);
+    const std::string path = writePcap(name, packets);
+    const std::string db = path + ".db";
+    const auto run = robust::run({bin(), "replay", "-q", "--db", db, path});
+    INFO(run.err);
+    REQUIRE(run.status == 0);
+    CHECK(deviceRows(db) == want);
+    CHECK(scalar(db, "SELECT value FROM stats WHERE name = 'flows'") == want_flows);
+    CHECK(scalar(db, "SELECT value FROM stats WHERE name = 'tls_handshakes'") == want_handshakes);
+    const long long twice =
+        scalar(db, "SELECT sum(count) FROM source_anomalies WHERE name = 'tcp_connection_captured_twice'");
+    if (std::string(name) == "two_points_blocks.pcap") {
+      CHECK(twice == want_flows);  // each connection's SYN, seen again after it ended
+    } else {
+      CHECK(twice == 0);
+    }
+  }
+  // One device alone: the router's MAC then appears with one address only,
+  // like a device's own, and made a second device presenting the same
+  // certificate (cert-clone, and cert-mac-mismatch on the router's).
+  std::vector<Packet> alone;
+  for (const Packet& p : pk) {
+    if (p.involves(11)) alone.push_back(p);
+  }
+  const std::size_t one_point = alone.size();
+  for (std::size_t i = 0; i < one_point; ++i) alone.push_back(*routedCopy(alone[i]));
+  const std::string path = writePcap("two_points_one_device.pcap", alone);
+  const auto run = robust::run({bin(), "replay", "-q", "--db", path + ".db", path});
+  INFO(run.err);
+  REQUIRE(run.status == 0);
+  const std::string device_11 = std::string("\"") + DEVICE_11_MAC + "\"";
+  CHECK(deviceRows(path + ".db") == std::map<std::string, std::string>{{device_11, want.at(device_11)}});
 }

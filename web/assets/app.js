@@ -98,6 +98,7 @@
     [/^tcp_(buffer|buffer_total|out_of_order)_limit$/, true, 'out-of-order data past the reassembly limits: the flow went on after the first hole, read as a gap'],
     [/^tcp_overlap_conflict$/, false, 'a retransmission whose bytes differ from the first copy: the first copy was kept'],
     [/^tcp_rst_out_of_window$/, false, "a RST whose sequence number lies outside the connection's window (stray, or a blind reset attempt): ignored, the connection read on"],
+    [/^tcp_connection_captured_twice$/, false, 'a connection captured a second time after it ended (two capture points, e.g. both sides of a router): read as copies of the first, not as a second connection'],
     [/^tcp_swap_sides_ignored$/, false, 'a flow seen from its SYN could not also be the other way round: the SYN was believed'],
     [/^flow_table_full_evict$/, true, 'the flow table was full: the flow idle longest was closed early (its handshake, if unfinished, as it stood)'],
     [/^flow_handler_memory_limit$/, true, 'the analysers together held too much: the flows holding most were closed early'],

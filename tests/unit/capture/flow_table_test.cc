@@ -396,6 +396,64 @@ TEST_CASE_METHOD(DefaultTable, "A SYN with a new ISN after an in-window RST clos
   CHECK(t.stats().flows_created == 2);
 }
 
+namespace {
+
+// `s` as a router's other interface captures it: the router's MAC as the
+// source, the TTL one lower.
+Segment forwarded(Segment s, std::uint8_t ttl) {
+  s.pkt.src_mac = MacAddr{{0xaa, 0x91, 0x4f, 0x85, 0xf9, 0x36}};
+  s.pkt.ttl = ttl;
+  return s;
+}
+
+Segment withTtl(Segment s, std::uint8_t ttl) {
+  s.pkt.ttl = ttl;
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE_METHOD(DefaultTable, "A connection captured again after it closed (a second capture point) is one connection") {
+  const auto connection = [&](const std::function<Segment(Segment)>& as) {
+    feed(t, as(seg(true, CISN, TCP_SYN)));
+    feed(t, as(seg(false, SISN, TCP_SYN | TCP_ACK)));
+    feed(t, as(seg(true, CISN + 1, TCP_ACK | TCP_PSH, "hello")));
+    feed(t, as(seg(false, SISN + 1, TCP_ACK | TCP_PSH, "welcome")));
+    feed(t, as(seg(true, CISN + 6, TCP_ACK | TCP_FIN)));
+    feed(t, as(seg(false, SISN + 8, TCP_ACK | TCP_FIN)));
+  };
+  connection([](Segment s) { return withTtl(std::move(s), 64); });
+  REQUIRE(r.closes(CloseReason::Fin) == 1);
+  connection([](Segment s) { return forwarded(std::move(s), 63); });  // the same segments, routed
+  t.closeAll(PacketRef{});
+  CHECK(t.stats().flows_created == 1);
+  CHECK(r.created == 1);
+  CHECK(r.stream(Side::Client) == "hello");
+  CHECK(r.stream(Side::Server) == "welcome");
+  CHECK(r.events.back().info.client_mac->str() == "00:0e:08:00:00:01");
+  CHECK(a.get("tcp_connection_captured_twice") == 1);
+  // A SYN with another ISN on the closed 4-tuple is still a new connection.
+  handshake(t, 70000, 90000);
+  CHECK(t.stats().flows_created == 2);
+  CHECK(a.get("tcp_connection_captured_twice") == 1);
+}
+
+TEST_CASE_METHOD(DefaultTable, "Of two copies of a side's packets, the MAC of the one captured nearer the sender (higher TTL) is kept") {
+  feed(t, forwarded(seg(true, CISN, TCP_SYN), 63));  // the forwarded copy first
+  feed(t, withTtl(seg(true, CISN, TCP_SYN), 64));
+  feed(t, withTtl(seg(false, SISN, TCP_SYN | TCP_ACK), 64));
+  feed(t, forwarded(seg(false, SISN, TCP_SYN | TCP_ACK), 63));
+  feed(t, forwarded(seg(true, CISN + 1, TCP_ACK | TCP_PSH, "hello"), 63));
+  feed(t, withTtl(seg(true, CISN + 1, TCP_ACK | TCP_PSH, "hello"), 64));
+  t.closeAll(PacketRef{});
+  CHECK(t.stats().flows_created == 1);
+  CHECK(r.stream(Side::Client) == "hello");
+  const FlowInfo& info = r.events.back().info;
+  CHECK(info.client_mac->str() == "00:0e:08:00:00:01");
+  CHECK(info.server_mac->str() == "00:0e:08:00:00:02");
+  CHECK(a.get("tcp_connection_captured_twice") == 0);
+}
+
 TEST_CASE("Idle flows close by packet time") {
   Recorder r;
   AnomalyCounters a;
