@@ -106,7 +106,8 @@ std::unique_ptr<PcapFileSource> PcapFileSource::open(UniqueFd fd, std::string na
   if (major == VERSION_MAJOR && minor < VERSION_MINOR_LENGTHS_IN_ORDER) src->lengths_ = Lengths::Swapped;
   if (major == VERSION_MAJOR && minor == VERSION_MINOR_LENGTHS_IN_ORDER) src->lengths_ = Lengths::MaybeSwapped;
   // As libpcap (pcap_adjust_snapshot): a snap length of 0 or beyond the
-  // largest record means "no limit".
+  // largest record means "no limit". Only reported (snapLength()): records
+  // are read as long as they are (next()).
   src->snaplen_ = snaplen == 0 || snaplen > PCAP_MAX_RECORD ? PCAP_MAX_RECORD : snaplen;
   src->linktype_ = static_cast<int>(linktype & LINKTYPE_MASK);
   src->begin_ = FILE_HEADER_BYTES;
@@ -179,9 +180,16 @@ ReadStatus PcapFileSource::next(RawPacket& out) {
   out.ref.frame = frame_;
   out.ref.source = source_id_;
   out.linktype = linktype_;
-  // Longer than the file's snap length (a writer's bug, or a fuzzed file):
-  // cut to it, as libpcap does; the next record still follows the whole one.
-  out.data = std::span<const std::uint8_t>(buf_.data() + begin_ + record_header_, std::min(captured, snaplen_));
+  // A record longer than the file header's snap length is handed out whole,
+  // as the file holds it. libpcap cuts it to the snap length, but the header
+  // is no promise about the records: tcpdump -s 1500 on an interface with GRO
+  // or LRO writes merged frames of up to 64 KiB whole, and a header rewritten
+  // afterwards (editcap, a merge) keeps the records as they were. Cutting them
+  // threw away bytes that are there: a client Certificate in a merged frame
+  // became a gap, its device unknown, and the capture was said to be cut by
+  // its snap length (tshark and our pcapng reader read such records whole).
+  // PCAP_MAX_RECORD, above, still bounds what a record may make us hold.
+  out.data = std::span<const std::uint8_t>(buf_.data() + begin_ + record_header_, captured);
   out.orig_len = original;
   begin_ += total;
   offset_ += total;

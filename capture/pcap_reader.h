@@ -10,9 +10,10 @@
 // Accepted, as libpcap does: both byte orders; micro- and nanosecond magic
 // numbers; Kuznetzov's patched format (24-byte record headers); versions 2.0
 // to 2.4 (before 2.3 the two lengths were written swapped; 2.3 files may have
-// them either way) and DG/UX's 543.0. A packet longer than the file's snap
-// length (but within PCAP_MAX_RECORD) is cut to it, and the next record is
-// found after the whole of it. Link types are given as stored (LINKTYPE_*);
+// them either way) and DG/UX's 543.0. Unlike libpcap, a record longer than
+// the file header's snap length (but within PCAP_MAX_RECORD) is handed out
+// whole, as tshark reads it: GRO frames captured with tcpdump -s 1500 are
+// longer than the snap length and whole in the file. Link types are given as stored (LINKTYPE_*);
 // the decoder takes those and libpcap's DLT_* alike.
 //
 // Hostile-safe: every field is read through ByteReader; a record's captured
