@@ -63,6 +63,7 @@ void CaptureEngine::advanceClock(std::int64_t now) {
   clock_ns_ = now;
   if (now >= next_expire_ns_) {
     table_.expire(now);
+    decoder_.expireFragments(now);
     next_expire_ns_ = saturatingAdd(now, EXPIRE_INTERVAL_NS);
   }
 }
@@ -78,6 +79,7 @@ void CaptureEngine::analyse(const RawPacket& raw) {
 void CaptureEngine::finish(const PacketRef& last) {
   if (held_) releaseHeld(false);  // nothing came after it to say it was a pause
   table_.closeAll(last);
+  decoder_.finish();  // a datagram still missing fragments will not get them: counted
   // The capture ended: a next one (a later file) starts a clock of its own,
   // its first packet no leap.
   clock_started_ = false;

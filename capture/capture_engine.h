@@ -18,7 +18,8 @@ class CaptureEngine {
   CaptureEngine(StreamHandlerFactory& factory, AnomalyCounters& anomalies, FlowLimits limits = {});
 
   void onPacket(const RawPacket& raw);
-  // End of input: every flow is flushed and closed with EndOfInput at `last`.
+  // End of input: every flow is flushed and closed with EndOfInput at `last`;
+  // fragmented datagrams still incomplete are counted and dropped.
   void finish(const PacketRef& last);
 
   [[nodiscard]] const FlowStats& stats() const { return table_.stats(); }

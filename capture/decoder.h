@@ -82,6 +82,12 @@ class Decoder {
   bool decode(const RawPacket& raw, DecodedPacket& out);
 
   [[nodiscard]] std::size_t pendingFragments() const { return fragments_.pending(); }
+  // Packet time moved on to `now_ns`: fragmented datagrams waiting longer than
+  // FRAGMENT_TIMEOUT_NS are given up (ipv4/ipv6_fragment_timeout).
+  void expireFragments(std::int64_t now_ns) { fragments_.expire(now_ns); }
+  // End of a capture: datagrams still missing fragments are given up and
+  // counted (ipv4/ipv6_fragment_incomplete_at_end).
+  void finish() { fragments_.abandonAll(); }
 
  private:
   struct IpPayload {

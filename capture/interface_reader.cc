@@ -66,11 +66,13 @@ void InterfaceReader::run() {
     }
     const auto now = std::chrono::steady_clock::now();
     if (now >= next_publish) {
+      decoder.expireFragments(c.last_ts_ns);
       readStats();
       publish(c);
       next_publish = now + READER_PUBLISH_INTERVAL;
     }
   }
+  decoder.finish();  // datagrams still missing fragments when capture stopped: counted
   readStats();
   c.finished = true;
   publish(c);

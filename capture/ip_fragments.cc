@@ -19,6 +19,22 @@ void FragmentReassembler::release(Datagram& d) {
   d.bytes.clear();
 }
 
+void FragmentReassembler::expire(std::int64_t now_ns) {
+  for (Datagram& d : slots_) {
+    if (!d.in_use || now_ns - d.first_ts <= FRAGMENT_TIMEOUT_NS) continue;
+    count(d.key.family, PA_ANOMALY("ipv4_fragment_timeout"), PA_ANOMALY("ipv6_fragment_timeout"));
+    release(d);
+  }
+}
+
+void FragmentReassembler::abandonAll() {
+  for (Datagram& d : slots_) {
+    if (!d.in_use) continue;
+    count(d.key.family, PA_ANOMALY("ipv4_fragment_incomplete_at_end"), PA_ANOMALY("ipv6_fragment_incomplete_at_end"));
+    release(d);
+  }
+}
+
 // One pass over the (small, fixed) slot array finds the datagram and retires
 // those whose first fragment is older than the timeout. Fragments are rare on
 // the provisioning traffic we watch, so a scan beats a second index.

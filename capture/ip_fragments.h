@@ -41,6 +41,14 @@ class FragmentReassembler {
   std::optional<Bytes> add(const FragmentKey& key, std::size_t offset, bool more, Bytes data, std::int64_t ts_ns);
 
   [[nodiscard]] std::size_t pending() const;
+  // Gives up the datagrams whose first fragment came more than
+  // FRAGMENT_TIMEOUT_NS before `now_ns` (packet time), each counted as
+  // ipv4/ipv6_fragment_timeout: packets of any kind move the time on, not
+  // only the next fragment.
+  void expire(std::int64_t now_ns);
+  // The capture ended: every datagram still missing fragments is given up and
+  // counted (ipv4/ipv6_fragment_incomplete_at_end); none is lost uncounted.
+  void abandonAll();
 
  private:
   struct Range {

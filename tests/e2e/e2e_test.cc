@@ -1537,6 +1537,47 @@ TEST_CASE("a classic pcap whose header's snap length is below its records' lengt
   CHECK(reportTextAs(db, small) == reportTextAs(plain_db, sample));
 }
 
+TEST_CASE("a fragmented datagram whose last fragment never comes is counted at the end of the capture") {
+  // The sample's last TCP segment (a bare ACK) sent as two IPv4 fragments,
+  // the second lost. Without a fragment after it to time it out, the
+  // datagram was dropped uncounted.
+  const auto captured = capturedPackets(e2e::samplePath("spa_mixed_tls12.pcap"));
+  std::vector<CapturedPacket> packets = captured.second;
+  std::size_t last = packets.size();
+  while (last > 0 && !(packets[last - 1].data.size() >= 34 && packets[last - 1].data.compare(12, 2, "\x08\x00", 2) == 0 &&
+                       packets[last - 1].data[14 + 9] == 6)) {
+    --last;
+  }
+  REQUIRE(last > 0);
+  CapturedPacket& p = packets[last - 1];
+  const std::size_t ihl = (static_cast<unsigned char>(p.data[14]) & 0x0FU) * 4U;
+  REQUIRE(p.data.size() >= 14 + ihl + 20);
+  const std::size_t first_part = 16;  // a multiple of 8 (RFC 791 §3.2), less than the TCP header
+  p.data.resize(14 + ihl + first_part);
+  const std::size_t total = ihl + first_part;
+  p.data[14 + 2] = static_cast<char>(total >> 8);
+  p.data[14 + 3] = static_cast<char>(total & 0xff);
+  p.data[14 + 6] = 0x20;  // More Fragments, offset 0
+  p.data[14 + 7] = 0x00;
+  p.data[14 + 10] = p.data[14 + 11] = 0;
+  std::uint32_t sum = 0;  // RFC 791 §3.1 header checksum
+  for (std::size_t i = 0; i < ihl; i += 2) {
+    sum += static_cast<std::uint32_t>(static_cast<unsigned char>(p.data[14 + i]) << 8 | static_cast<unsigned char>(p.data[15 + i]));
+  }
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >> 16);
+  p.data[14 + 10] = static_cast<char>(~sum >> 8 & 0xff);
+  p.data[14 + 11] = static_cast<char>(~sum & 0xff);
+  p.orig_len = static_cast<std::uint32_t>(p.data.size());
+  const std::string file = writtenPcap(captured.first, packets, "frag-lost.pcap");
+  const std::string db = e2e::tmpPath("frag-lost.db");
+  const auto r = e2e::run({PROVAUDIT_BIN, "replay", "-q", "--db", db, file});
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  CHECK(anomalyCount(db, "ipv4_fragment_incomplete_at_end") == 1);
+  CHECK(anomalyCount(db, "ipv4_fragment_timeout") == 0);
+  CHECK(reportJson(db).at("devices").as_array().size() == 5);
+}
+
 TEST_CASE("a pcapng packet block damaged inside (its length sound) costs that packet: the rest is read, and said") {
   // Wireshark stops at such a block; the devices after it were lost.
   REQUIRE(e2e::haveTool("editcap"));

@@ -138,3 +138,26 @@ TEST_CASE("CaptureEngine: a leap confirmed by the next packet is a pause in the 
   CHECK(r.closes(CloseReason::IdleTimeout) == 1);
   CHECK(a.get("packet_time_leap_ignored") == 1);
 }
+
+TEST_CASE("CaptureEngine: a datagram missing a fragment is counted when packet time passes its timeout, or at the end") {
+  Recorder r;
+  AnomalyCounters a;
+  CaptureEngine engine(r, a);
+  // The first fragment of a segment to the server (MF set); the rest never comes.
+  const Frame first = ethernet(0x0800, ipv4(PROTO_TCP, Frame().zeros(16), 1, 2, -1, 0x2000, 7), MAC_DEVICE, MAC_ROUTER);
+  engine.onPacket(rawPacket(LINKTYPE_ETHERNET, first, 10 * SECOND));
+  SECTION("other packets carry the time past the fragment timeout") {
+    std::int64_t ts = 10 * SECOND;
+    for (std::uint32_t seq = 100; ts <= 10 * SECOND + FRAGMENT_TIMEOUT_NS + 2 * EXPIRE_INTERVAL_NS; seq += 1) {
+      engine.onPacket(rawPacket(LINKTYPE_ETHERNET, toServer(seq, TCP_ACK), ts += SECOND));
+    }
+    CHECK(a.get("ipv4_fragment_timeout") == 1);
+    engine.finish(PacketRef{ts, 0, 0});
+    CHECK(a.get("ipv4_fragment_incomplete_at_end") == 0);
+  }
+  SECTION("the capture ends first") {
+    engine.finish(PacketRef{10 * SECOND, 1, 0});
+    CHECK(a.get("ipv4_fragment_incomplete_at_end") == 1);
+    CHECK(a.get("ipv4_fragment_timeout") == 0);
+  }
+}

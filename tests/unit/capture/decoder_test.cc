@@ -384,6 +384,37 @@ TEST_CASE("IPv4 fragments of different datagrams do not mix, and time out") {
   CHECK(h.decoder.pendingFragments() == 1);
 }
 
+TEST_CASE("A datagram that never gets its missing fragment is counted: at the end of the capture, or as time passes") {
+  Harness h;
+  const Frame part = Frame().zeros(16);
+  CHECK_FALSE(h.decoder.decode(rawPacket(LINKTYPE_RAW, ipv4(PROTO_TCP, part, 1, 2, -1, 0x2000, 1), 0), h.out));
+  Frame v6;
+  v6.u8(PROTO_TCP).u8(0)  // fragment header: next = TCP, reserved
+      .u16(0x0001)        // offset 0, M=1: the rest never comes
+      .u32(0x1234)        // identification
+      .frame(part);
+  CHECK_FALSE(h.run(LINKTYPE_RAW, ipv6(44, v6)));
+  CHECK(h.decoder.pendingFragments() == 2);
+  SECTION("the capture ends") {
+    h.decoder.finish();
+    CHECK(h.anomalies.get("ipv4_fragment_incomplete_at_end") == 1);
+    CHECK(h.anomalies.get("ipv6_fragment_incomplete_at_end") == 1);
+    CHECK(h.decoder.pendingFragments() == 0);
+    h.decoder.finish();  // nothing left: nothing counted twice
+    CHECK(h.anomalies.get("ipv4_fragment_incomplete_at_end") == 1);
+  }
+  SECTION("packet time passes the fragment timeout, no fragment arriving") {
+    h.decoder.expireFragments(FRAGMENT_TIMEOUT_NS);
+    CHECK(h.decoder.pendingFragments() == 2);  // the IPv6 one came at 1 s
+    h.decoder.expireFragments(1'000'000'000 + FRAGMENT_TIMEOUT_NS + 1);
+    CHECK(h.anomalies.get("ipv4_fragment_timeout") == 1);
+    CHECK(h.anomalies.get("ipv6_fragment_timeout") == 1);
+    CHECK(h.decoder.pendingFragments() == 0);
+    h.decoder.finish();
+    CHECK(h.anomalies.get("ipv4_fragment_incomplete_at_end") == 0);
+  }
+}
+
 TEST_CASE("IPv4 fragment beyond the maximum datagram size is refused") {
   Harness h;
   CHECK_FALSE(h.run(LINKTYPE_RAW, ipv4(PROTO_TCP, Frame().zeros(16), 1, 2, -1, 0x2000 | 8190)));  // offset 65520 + 16 > 65535
