@@ -25,6 +25,10 @@
 namespace provaudit::app {
 namespace {
 
+// The link types of one file kept to be named (a pcapng's interfaces may
+// each have one; a hostile file, thousands).
+constexpr std::size_t LINKTYPES_NAMED_MAX = 8;
+
 struct ReplayOptions {
   std::vector<std::string> files;
 };
@@ -172,6 +176,10 @@ int runReplay(const CommonOptions& common, const ReplayOptions& opts) {
     store::SourceRecord rec;
     AnomalyCounters anomalies;  // counted while its packets were analysed
     PacketRef last{};
+    // The link types of its packets, as first met (a pcapng's interfaces may
+    // differ), so that those not decoded can be named; the last packet's.
+    std::vector<int> linktypes;
+    int linktype = -1;
   };
   std::vector<std::unique_ptr<Reading>> reading;  // open files (more than one only while they overlap)
   std::size_t next_file = 0;
@@ -238,9 +246,36 @@ int runReplay(const CommonOptions& common, const ReplayOptions& opts) {
         std::fprintf(stderr, "provaudit: warning: %s\n", what.c_str());
       }
     }
-    if (r.rec.packets > 0 || r.rec.status != "error") ++pipe.totals().sources_ok;
+    // Packets in a link type the decoder does not read: said, naming it. A
+    // file none of whose packets could be decoded was not read at all: an
+    // error (exit status 1), as tcpdump refuses a link type it cannot print.
+    bool none_decoded = false;
+    if (const std::uint64_t undecoded = r.anomalies.get("unsupported_linktype"); undecoded > 0) {
+      std::string types;
+      std::size_t named = 0;
+      for (const int lt : r.linktypes) {
+        if (capture::isDecodedLinkType(lt)) continue;
+        types += (named++ == 0 ? "" : ", ") + capture::linkTypeText(lt);
+      }
+      const std::string in = std::string(undecoded == 1 ? " is in " : " are in ") +
+                             (named == 1 ? "link type " : "link types ") + types + ", which provaudit does not decode: ";
+      none_decoded = undecoded >= r.rec.packets;
+      if (none_decoded) {
+        const std::string what = terminalText(r.rec.name) + ": " +
+                                 (undecoded == 1 ? std::string("its packet") : "its " + std::to_string(undecoded) + " packets") +
+                                 in + "nothing in it was read";
+        printError(what);
+        r.rec.status = "error";
+        if (r.rec.error.empty()) r.rec.error = what;
+      } else {
+        std::fprintf(stderr, "provaudit: warning: %s: %s of its %s%s%s\n", terminalText(r.rec.name).c_str(),
+                     std::to_string(undecoded).c_str(), counted(r.rec.packets, "packet", "packets").c_str(), in.c_str(),
+                     undecoded == 1 ? "it was not read" : "they were not read");
+      }
+    }
+    if (!none_decoded && (r.rec.packets > 0 || r.rec.status != "error")) ++pipe.totals().sources_ok;
     else ++pipe.totals().sources_failed;
-    if (r.rec.packets > 0 && r.rec.status == "error") ++sources_cut;
+    if (!none_decoded && r.rec.packets > 0 && r.rec.status == "error") ++sources_cut;
     pipe.totals().packets += r.rec.packets;
     pipe.totals().bytes += r.rec.bytes;
     if (reading.size() == 1 && flows_open) {
@@ -316,6 +351,13 @@ int runReplay(const CommonOptions& common, const ReplayOptions& opts) {
       ++r.rec.packets;
       r.rec.bytes += r.pkt.orig_len;
       r.last = r.pkt.ref;
+      if (r.pkt.linktype != r.linktype) {
+        r.linktype = r.pkt.linktype;
+        if (r.linktypes.size() < LINKTYPES_NAMED_MAX &&
+            std::find(r.linktypes.begin(), r.linktypes.end(), r.linktype) == r.linktypes.end()) {
+          r.linktypes.push_back(r.linktype);
+        }
+      }
       engine.onPacket(r.pkt);
       if ((++read_packets & 0x3ff) == 0) {
         progress.update(*r.src);

@@ -15,6 +15,19 @@ constexpr std::uint16_t ETHERTYPE_ERSPAN_III = 0x22EB;
 constexpr std::uint16_t ETHERTYPE_MPLS = 0x8847;  // RFC 3032 unicast
 constexpr std::uint16_t ETHERTYPE_MPLS_MULTICAST = 0x8848;
 constexpr std::uint16_t ETHERTYPE_PPPOE_SESSION = 0x8864;  // RFC 2516 §4 (discovery, 0x8863, carries no IP)
+// PPP protocol numbers (RFC 1661 §2; RFC 1332, RFC 5072) of IP datagrams.
+constexpr std::uint16_t PPP_IPV4 = 0x0021;
+constexpr std::uint16_t PPP_IPV6 = 0x0057;
+// RFC 1662 §3.1: the HDLC-like frame's all-stations address and Unnumbered
+// Information control field. RFC 1547 §4.3.1: Cisco's HDLC framing, unicast
+// or broadcast address, control 0, then an EtherType.
+constexpr std::uint8_t PPP_HDLC_ADDRESS = 0xFF;
+constexpr std::uint8_t PPP_HDLC_CONTROL = 0x03;
+constexpr std::uint8_t CISCO_HDLC_UNICAST = 0x0F;
+constexpr std::uint8_t CISCO_HDLC_BROADCAST = 0x8F;
+// RFC 1661 §6.5: a protocol field compressed to one byte has its low bit set
+// (the first byte of an uncompressed one never has).
+constexpr std::uint8_t PPP_PROTOCOL_LAST_BYTE = 0x01;
 // Below this value the field is an 802.3 length, not a type (IEEE 802.3 §3.2.6).
 constexpr std::uint16_t ETHERTYPE_MIN = 0x0600;
 // Internal selector, not on the wire (0xFFFF is reserved): an IP header whose
@@ -89,6 +102,26 @@ bool isTunnelProto(std::uint8_t proto) {
 }
 
 }  // namespace
+
+bool isDecodedLinkType(int linktype) {
+  switch (linktype) {
+    case LINKTYPE_NULL:
+    case LINKTYPE_ETHERNET:
+    case LINKTYPE_PPP:
+    case LINKTYPE_PPP_HDLC:
+    case LINKTYPE_RAW_A:
+    case LINKTYPE_RAW_B:
+    case LINKTYPE_RAW:
+    case LINKTYPE_LOOP:
+    case LINKTYPE_LINUX_SLL:
+    case LINKTYPE_IPV4:
+    case LINKTYPE_IPV6:
+    case LINKTYPE_LINUX_SLL2:
+      return true;
+    default:
+      return false;
+  }
+}
 
 Decoder::Decoder(AnomalyCounters& a) : anomalies_(a), fragments_(a) {}
 
@@ -231,6 +264,9 @@ bool Decoder::decodeLinkLayer(int linktype, ByteReader& r, DecodedPacket& out, s
     case LINKTYPE_IPV4:
       next = ETHERTYPE_IPV4;
       return true;
+    case LINKTYPE_PPP:
+    case LINKTYPE_PPP_HDLC:
+      return decodePpp(linktype, r, next);
     case LINKTYPE_IPV6:
       next = ETHERTYPE_IPV6;
       return true;
@@ -359,7 +395,6 @@ bool Decoder::decodeMpls(ByteReader& r, std::uint16_t& next) {
 bool Decoder::decodePppoe(ByteReader& r, std::uint16_t& next) {
   // RFC 2516 §4: version(4)=1 type(4)=1 | code(1)=0 | session id(2) | length(2) | PPP protocol(2) (RFC 1661 §2)
   constexpr std::uint8_t VERSION_TYPE = 0x11, SESSION_DATA = 0x00;
-  constexpr std::uint16_t PPP_IPV4 = 0x0021, PPP_IPV6 = 0x0057;
   std::uint8_t version_type = 0, code = 0;
   std::uint16_t session = 0, length = 0, protocol = 0;
   if (!r.readU8(version_type) || !r.readU8(code) || !r.readU16(session) || !r.readU16(length) || !r.readU16(protocol)) {
@@ -369,6 +404,56 @@ bool Decoder::decodePppoe(ByteReader& r, std::uint16_t& next) {
   if (version_type != VERSION_TYPE || code != SESSION_DATA) {
     anomalies_.inc(PA_ANOMALY("bad_pppoe_header"));
     return false;
+  }
+  // LCP, IPCP, authentication...: the link's own talk, not IP (not ours, not an anomaly).
+  next = protocol == PPP_IPV4 ? ETHERTYPE_IPV4 : protocol == PPP_IPV6 ? ETHERTYPE_IPV6 : 0;
+  return true;
+}
+
+// LINKTYPE_PPP: [address 0xFF | control 0x03] | protocol(1 or 2), the framing
+// bytes left out when address and control field compression was agreed
+// (RFC 1661 §6.6). LINKTYPE_PPP_HDLC: address 0xFF | control 0x03 | protocol(2),
+// or Cisco HDLC: address 0x0F/0x8F | control 0 | EtherType(2). No stuffing:
+// libpcap's files hold frames as sent, without flags or FCS.
+bool Decoder::decodePpp(int linktype, ByteReader& r, std::uint16_t& next) {
+  std::uint8_t first = 0;
+  if (!r.peekU8(first)) {
+    anomalies_.inc(PA_ANOMALY("truncated_ppp_header"));
+    return false;
+  }
+  if (linktype == LINKTYPE_PPP_HDLC && (first == CISCO_HDLC_UNICAST || first == CISCO_HDLC_BROADCAST)) {
+    if (!r.skip(2) || !r.readU16(next)) {
+      anomalies_.inc(PA_ANOMALY("truncated_ppp_header"));
+      return false;
+    }
+    return true;
+  }
+  if (first == PPP_HDLC_ADDRESS) {
+    std::uint8_t address = 0, control = 0;
+    if (!r.readU8(address) || !r.readU8(control)) {
+      anomalies_.inc(PA_ANOMALY("truncated_ppp_header"));
+      return false;
+    }
+    if (control != PPP_HDLC_CONTROL) {
+      anomalies_.inc(PA_ANOMALY("bad_ppp_header"));
+      return false;
+    }
+  } else if (linktype == LINKTYPE_PPP_HDLC) {
+    anomalies_.inc(PA_ANOMALY("bad_ppp_header"));
+    return false;
+  }
+  std::uint8_t high = 0, low = 0;
+  if (!r.readU8(high)) {
+    anomalies_.inc(PA_ANOMALY("truncated_ppp_header"));
+    return false;
+  }
+  std::uint16_t protocol = high;
+  if ((high & PPP_PROTOCOL_LAST_BYTE) == 0) {
+    if (!r.readU8(low)) {
+      anomalies_.inc(PA_ANOMALY("truncated_ppp_header"));
+      return false;
+    }
+    protocol = static_cast<std::uint16_t>(high << 8 | low);
   }
   // LCP, IPCP, authentication...: the link's own talk, not IP (not ours, not an anomaly).
   next = protocol == PPP_IPV4 ? ETHERTYPE_IPV4 : protocol == PPP_IPV6 ? ETHERTYPE_IPV6 : 0;

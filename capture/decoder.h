@@ -35,6 +35,8 @@ inline constexpr int MAX_IPV6_EXT_HEADERS = 8;
 // and files from any platform must decode the same way.
 inline constexpr int LINKTYPE_NULL = 0;          // BSD loopback, AF in the capturing host's byte order
 inline constexpr int LINKTYPE_ETHERNET = 1;      // DLT_EN10MB
+inline constexpr int LINKTYPE_PPP = 9;           // PPP, HDLC-like framing optional (RFC 1662)
+inline constexpr int LINKTYPE_PPP_HDLC = 50;     // DLT_PPP_SERIAL: PPP in HDLC-like framing, or Cisco PPP with HDLC framing
 inline constexpr int LINKTYPE_RAW_A = 12;        // DLT_RAW on most platforms
 inline constexpr int LINKTYPE_RAW_B = 14;        // DLT_RAW on OpenBSD (and BSD/OS)
 inline constexpr int LINKTYPE_RAW = 101;         // LINKTYPE_RAW as stored in files
@@ -43,6 +45,10 @@ inline constexpr int LINKTYPE_LINUX_SLL = 113;   // Linux "cooked" v1
 inline constexpr int LINKTYPE_IPV4 = 228;
 inline constexpr int LINKTYPE_IPV6 = 229;
 inline constexpr int LINKTYPE_LINUX_SLL2 = 276;  // Linux "cooked" v2
+
+// Whether Decoder reads packets of this link type (LINKTYPE_* or DLT_*);
+// those of any other are counted as unsupported_linktype and not decoded.
+[[nodiscard]] bool isDecodedLinkType(int linktype);
 
 struct DecodedPacket {
   PacketRef ref;
@@ -101,6 +107,7 @@ class Decoder {
   bool decodeVlan(ByteReader& r, DecodedPacket& out, std::uint16_t& next);
   bool decodeMpls(ByteReader& r, std::uint16_t& next);
   bool decodePppoe(ByteReader& r, std::uint16_t& next);
+  bool decodePpp(int linktype, ByteReader& r, std::uint16_t& next);
   bool decodeIpv4(ByteReader& r, DecodedPacket& out, IpPayload& ip);
   bool decodeIpv6(ByteReader& r, DecodedPacket& out, IpPayload& ip);
   bool decodeGre(ByteReader& r, DecodedPacket& out, std::uint16_t& next);

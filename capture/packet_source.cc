@@ -1,6 +1,7 @@
 #include "capture/packet_source.h"
 
 #include <fcntl.h>
+#include <pcap/pcap.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -177,6 +178,12 @@ std::unique_ptr<PacketSource> openStream(UniqueFd fd, const std::string& shown, 
 }
 
 }  // namespace
+
+std::string linkTypeText(int linktype) {
+  const char* description = pcap_datalink_val_to_description(linktype);
+  if (description == nullptr) return std::to_string(linktype);
+  return std::string(description) + " (" + std::to_string(linktype) + ")";
+}
 
 bool hasCaptureMagic(const std::string& path) {
   const UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));

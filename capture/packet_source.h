@@ -54,6 +54,12 @@ class PacketSource {
 // truncated header).
 std::unique_ptr<PacketSource> openCaptureFile(const std::string& path, std::uint32_t source_id, std::string& err);
 
+// A link type for people: its description and number, "PPP (9)", or the
+// number alone where libpcap has no name for it. (libpcap's table is of
+// DLT_* values; a file's LINKTYPE_* value is the same number for all but a
+// few old ones.)
+[[nodiscard]] std::string linkTypeText(int linktype);
+
 // Whether a file's first bytes announce a capture openCaptureFile knows: pcap,
 // pcapng, gzip or zstd (what is inside is seen when read), or xz, lz4, bzip2
 // (refused when read, with the pipe to use). False for anything else, and for

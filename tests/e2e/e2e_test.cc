@@ -1578,6 +1578,83 @@ TEST_CASE("a fragmented datagram whose last fragment never comes is counted at t
   CHECK(reportJson(db).at("devices").as_array().size() == 5);
 }
 
+TEST_CASE("the capture over PPP (DLT 9, or 50 in HDLC-like framing): its devices, by address, as tshark sees them") {
+  if (!e2e::haveTool("tshark")) FAIL("tshark is required for this test (scripts/install-deps.sh --test installs it)");
+  const std::string sample = e2e::samplePath("spa_mixed_tls12.pcap");
+  const auto captured = capturedPackets(sample);
+  REQUIRE(captured.first == DLT_EN10MB);
+  std::vector<CapturedPacket> ppp;
+  for (const auto& p : captured.second) {
+    if (p.data.size() < 14 || p.data.compare(12, 2, "\x08\x00", 2) != 0) continue;  // a PPP link carries no ARP
+    ppp.push_back({p.ts_us, std::string("\xff\x03\x00\x21", 4) + p.data.substr(14), 0});
+    ppp.back().orig_len = static_cast<std::uint32_t>(ppp.back().data.size());
+  }
+  REQUIRE(ppp.size() >= 150);
+  const std::string plain_db = e2e::tmpPath("ppp-plain.db");
+  REQUIRE(e2e::run({PROVAUDIT_BIN, "replay", "-q", "--db", plain_db, sample}).status == 0);
+  const std::multiset<std::string> want_leafs = storedClientLeafs(plain_db);
+  REQUIRE(want_leafs.size() == 4);
+  for (const int linktype : {DLT_PPP, DLT_PPP_SERIAL}) {
+    INFO("link type " << linktype);
+    const std::string file = writtenPcap(linktype, ppp, "ppp" + std::to_string(linktype) + ".pcap");
+    const std::string db = e2e::tmpPath("ppp.db");
+    const auto r = e2e::run({PROVAUDIT_BIN, "replay", "-q", "--db", db, file});
+    INFO(r.err);
+    REQUIRE(r.status == 0);
+    CHECK(r.err.empty());
+    CHECK(sqlScalar(db, "SELECT coalesce(sum(count), 0) FROM source_anomalies") == 0);
+    CHECK(storedClientLeafs(db) == want_leafs);
+    CHECK(tsharkClientLeafs(file, file) == want_leafs);
+    // A PPP link has no MACs: the devices are the same five, by address.
+    const json::value plain = reportJson(plain_db), got = reportJson(db);
+    std::multiset<std::string> want_rows, got_rows;
+    for (const auto* rep : {&plain, &got}) {
+      for (const auto& d : rep->at("devices").as_array()) {
+        const auto& o = d.as_object();
+        (rep == &plain ? want_rows : got_rows).insert(json::serialize(o.at("ips")) + str(o.at("identity")) + certSha(o));
+      }
+    }
+    CHECK(got_rows == want_rows);
+  }
+}
+
+TEST_CASE("a capture in a link type provaudit does not decode is named in one line: an error when nothing could be read") {
+  // 802.11 with radiotap headers (127): its packets were counted as
+  // anomalies, the replay said "0 flows" and exited 0; only -v named
+  // unsupported_linktype, and nothing named the link type.
+  REQUIRE(e2e::haveTool("mergecap"));
+  const std::string sample = e2e::samplePath("spa_mixed_tls12.pcap");
+  const auto captured = capturedPackets(sample);
+  const std::string radio = writtenPcap(DLT_IEEE802_11_RADIO, captured.second, "radiotap.pcap");
+  const std::string n = std::to_string(captured.second.size());
+  const std::string db = e2e::tmpPath("radiotap.db");
+  SECTION("alone: nothing read, exit status 1") {
+    const auto r = e2e::run({PROVAUDIT_BIN, "replay", "--db", db, radio});
+    CHECK(r.status == 1);
+    CHECK(r.err == "provaudit: error: " + radio + ": its " + n +
+                       " packets are in link type 802.11 plus radiotap header (127), which provaudit does not decode: "
+                       "nothing in it was read\n");
+  }
+  SECTION("beside a capture that is read: that one audited, the other named, exit status 1") {
+    const auto r = e2e::run({PROVAUDIT_BIN, "replay", "-q", "--db", db, sample, radio});
+    CHECK(r.status == 1);
+    CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+    CHECK(r.err.find(radio + ": its " + n + " packets are in link type 802.11 plus radiotap header (127)") !=
+          std::string::npos);
+    CHECK(reportJson(db).at("devices").as_array().size() == 5);
+  }
+  SECTION("one interface of a pcapng in it, the other Ethernet: a warning, the rest audited, exit status 0") {
+    const std::string mixed = e2e::tmpPath("mixed-linktypes.pcapng");
+    REQUIRE(e2e::run({"mergecap", "-F", "pcapng", "-w", mixed, sample, radio}).status == 0);
+    const auto r = e2e::run({PROVAUDIT_BIN, "replay", "-q", "--db", db, mixed});
+    CHECK(r.status == 0);
+    CHECK(r.err == "provaudit: warning: " + mixed + ": " + n + " of its " + std::to_string(2 * captured.second.size()) +
+                       " packets are in link type 802.11 plus radiotap header (127), which provaudit does not decode: "
+                       "they were not read\n");
+    CHECK(reportJson(db).at("devices").as_array().size() == 5);
+  }
+}
+
 TEST_CASE("a pcapng packet block damaged inside (its length sound) costs that packet: the rest is read, and said") {
   // Wireshark stops at such a block; the devices after it were lost.
   REQUIRE(e2e::haveTool("editcap"));

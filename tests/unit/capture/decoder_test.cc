@@ -176,6 +176,41 @@ TEST_CASE("PPPoE session: IPv4 and IPv6 read; the link's own protocols are not o
   CHECK(h.anomalies.get("bad_pppoe_header") == 1);
 }
 
+TEST_CASE("PPP (9) and PPP in HDLC-like framing (50): IPv4 and IPv6 read; compressed fields; Cisco HDLC; bad headers counted") {
+  Harness h;
+  // RFC 1662 §3.1: address 0xFF | control 0x03 | protocol(2) (RFC 1661 §2)
+  const auto hdlc = [](std::uint16_t protocol, const Frame& payload) {
+    return Frame().u8(0xff).u8(0x03).u16(protocol).frame(payload);
+  };
+  for (const int linktype : {LINKTYPE_PPP, LINKTYPE_PPP_HDLC}) {
+    INFO("link type " << linktype);
+    REQUIRE(h.run(linktype, hdlc(0x0021, ipv4(PROTO_TCP, httpSegment(), 7, 8))));
+    CHECK(h.out.src.str() == "10.0.0.7");
+    CHECK_FALSE(h.out.src_mac.has_value());  // a PPP link has no MACs
+    CHECK(payloadText(h.out) == "GET /");
+    REQUIRE(h.run(linktype, hdlc(0x0057, ipv6(PROTO_TCP, httpSegment()))));
+    CHECK(payloadText(h.out) == "GET /");
+    CHECK_FALSE(h.run(linktype, hdlc(0xc021, Frame().zeros(8))));  // LCP: the link's own talk
+    CHECK(isDecodedLinkType(linktype));
+  }
+  // DLT_PPP without address and control (RFC 1661 §6.6), and with the
+  // protocol compressed to one byte (§6.5: 0x21 for 0x0021).
+  REQUIRE(h.run(LINKTYPE_PPP, Frame().u16(0x0021).frame(ipv4(PROTO_TCP, httpSegment()))));
+  CHECK(payloadText(h.out) == "GET /");
+  REQUIRE(h.run(LINKTYPE_PPP, Frame().u8(0x21).frame(ipv4(PROTO_TCP, httpSegment()))));
+  CHECK(payloadText(h.out) == "GET /");
+  // RFC 1547 §4.3.1, Cisco's HDLC framing on DLT_PPP_SERIAL: address | control 0 | EtherType.
+  REQUIRE(h.run(LINKTYPE_PPP_HDLC, Frame().u8(0x0f).u8(0x00).u16(0x0800).frame(ipv4(PROTO_TCP, httpSegment()))));
+  CHECK(payloadText(h.out) == "GET /");
+  CHECK(h.anomalies.total() == 0);
+  CHECK_FALSE(h.run(LINKTYPE_PPP, Frame().u8(0xff)));                     // 1 of the 4 bytes
+  CHECK_FALSE(h.run(LINKTYPE_PPP_HDLC, Frame().u8(0xff).u8(0x03).u8(0)));  // protocol cut
+  CHECK(h.anomalies.get("truncated_ppp_header") == 2);
+  CHECK_FALSE(h.run(LINKTYPE_PPP, Frame().u8(0xff).u8(0x13).u16(0x0021)));  // control is not UI
+  CHECK_FALSE(h.run(LINKTYPE_PPP_HDLC, Frame().u16(0x0021).frame(ipv4(PROTO_TCP, httpSegment()))));  // framing required
+  CHECK(h.anomalies.get("bad_ppp_header") == 2);
+}
+
 TEST_CASE("Linux SLL: the sender's MAC comes from the cooked header") {
   Harness h;
   Frame f;
@@ -603,4 +638,6 @@ TEST_CASE("Malformed: unsupported link type is counted") {
   Harness h;
   CHECK_FALSE(h.run(147, ipv4(PROTO_TCP, httpSegment())));  // LINKTYPE_USER0
   CHECK(h.anomalies.get("unsupported_linktype") == 1);
+  CHECK_FALSE(isDecodedLinkType(147));
+  CHECK_FALSE(isDecodedLinkType(127));  // 802.11 with radiotap
 }
