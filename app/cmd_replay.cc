@@ -246,6 +246,15 @@ int runReplay(const CommonOptions& common, const ReplayOptions& opts) {
         std::fprintf(stderr, "provaudit: warning: %s\n", what.c_str());
       }
     }
+    if (const std::uint64_t unknown = r.src->timesUnknown(); unknown > 0) {
+      // Read all the same (counted as packet_time_unknown as they went by):
+      // only their time is lost, and no validity is judged against it.
+      std::fprintf(stderr,
+                   "provaudit: warning: %s: %s read with an unknown time (the first: %s); no certificate was judged "
+                   "expired or not yet valid against %s\n",
+                   terminalText(r.src->name()).c_str(), counted(unknown, "packet", "packets").c_str(),
+                   terminalText(r.src->firstTimeUnknown()).c_str(), unknown == 1 ? "it" : "them");
+    }
     // Packets in a link type the decoder does not read: said, naming it. A
     // file none of whose packets could be decoded was not read at all: an
     // error (exit status 1), as tcpdump refuses a link type it cannot print.

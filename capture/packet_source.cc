@@ -79,6 +79,8 @@ class InflatedSource final : public PacketSource {
     const std::string inner_error = st == ReadStatus::Error ? inner_->error() : std::string();
     damaged_ = inner_->damagedSkipped();
     first_damage_ = inner_->firstDamage();
+    times_unknown_ = inner_->timesUnknown();
+    first_time_unknown_ = inner_->firstTimeUnknown();
     inner_.reset();
     const std::string inflate_error = inflater_->finish();
     if (!inflate_error.empty()) {
@@ -95,6 +97,8 @@ class InflatedSource final : public PacketSource {
   std::string name() const override { return name_; }
   std::uint64_t damagedSkipped() const override { return inner_ ? inner_->damagedSkipped() : damaged_; }
   std::string firstDamage() const override { return inner_ ? inner_->firstDamage() : first_damage_; }
+  std::uint64_t timesUnknown() const override { return inner_ ? inner_->timesUnknown() : times_unknown_; }
+  std::string firstTimeUnknown() const override { return inner_ ? inner_->firstTimeUnknown() : first_time_unknown_; }
 
  private:
   std::unique_ptr<Inflater> inflater_;
@@ -104,6 +108,8 @@ class InflatedSource final : public PacketSource {
   std::string error_;
   std::uint64_t damaged_ = 0;  // the inner reader's, once it is gone
   std::string first_damage_;
+  std::uint64_t times_unknown_ = 0;  // the inner reader's, once it is gone
+  std::string first_time_unknown_;
 };
 
 // What compression we do not read the first bytes announce, if one.

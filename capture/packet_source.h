@@ -22,6 +22,10 @@ struct RawPacket {
 
 enum class ReadStatus { Packet, End, Error };
 
+// The time a packet is given when its record has none that can be used
+// (packetTimeKnown is false for it).
+inline constexpr std::int64_t PACKET_TIME_UNKNOWN = 0;
+
 class PacketSource {
  public:
   virtual ~PacketSource() = default;
@@ -38,6 +42,11 @@ class PacketSource {
   // one's byte offset and reason, for one line.
   virtual std::uint64_t damagedSkipped() const { return 0; }
   virtual std::string firstDamage() const { return {}; }
+  // Packets whose record gave no usable time (a pcapng timestamp beyond what
+  // nanoseconds since 1970 hold, an interface's unusable if_tsresol): read
+  // with an unknown time (packetTimeKnown). The first one's reason, for one line.
+  virtual std::uint64_t timesUnknown() const { return 0; }
+  virtual std::string firstTimeUnknown() const { return {}; }
 };
 
 // Opens a capture file, telling the format by its first four bytes: classic

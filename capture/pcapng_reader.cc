@@ -122,6 +122,13 @@ PcapngFileSource::BlockResult PcapngFileSource::damaged(const std::string& reaso
   return BlockResult::Skipped;
 }
 
+std::int64_t PcapngFileSource::timeUnknown(const std::string& reason) {
+  if (times_unknown_++ == 0) {
+    first_time_unknown_ = "pcapng block at byte offset " + std::to_string(block_start_) + ": " + reason;
+  }
+  return PACKET_TIME_UNKNOWN;
+}
+
 bool PcapngFileSource::readU64(ByteReader& r, std::uint64_t& out) const {
   // Two 32-bit words, each in the section's byte order, most significant first
   // for big-endian sections and least significant first otherwise.
@@ -251,14 +258,26 @@ PcapngFileSource::BlockResult PcapngFileSource::onInterfaceDescription(ByteReade
       return fail("interface option runs past the end of the block");
     }
     if (code == OPT_ENDOFOPT) break;
+    // §4.2: an if_tsresol or if_tsoffset we cannot use costs the interface's
+    // packets their times, not the file (Wireshark reads them): they are read
+    // with an unknown time.
     if (code == IF_TSRESOL) {
-      if (length != IF_TSRESOL_BYTES) return fail("if_tsresol of " + std::to_string(length) + " bytes, expected 1");
+      if (length != IF_TSRESOL_BYTES) {
+        itf.time_unusable = "if_tsresol of " + std::to_string(length) + " bytes, expected 1";
+        continue;
+      }
       const std::uint8_t exponent = value[0] & TSRESOL_EXPONENT;
       if ((value[0] & TSRESOL_POWER_OF_2) != 0) {
-        if (exponent > MAX_BINARY_EXPONENT) return fail("if_tsresol 2^-" + std::to_string(exponent) + " is too fine");
+        if (exponent > MAX_BINARY_EXPONENT) {
+          itf.time_unusable = "if_tsresol 2^-" + std::to_string(exponent) + " is too fine";
+          continue;
+        }
         itf.units_per_second = std::uint64_t{1} << exponent;
       } else {
-        if (exponent > MAX_DECIMAL_EXPONENT) return fail("if_tsresol 10^-" + std::to_string(exponent) + " is too fine");
+        if (exponent > MAX_DECIMAL_EXPONENT) {
+          itf.time_unusable = "if_tsresol 10^-" + std::to_string(exponent) + " is too fine";
+          continue;
+        }
         itf.units_per_second = 1;
         for (std::uint8_t i = 0; i < exponent; ++i) itf.units_per_second *= DECIMAL_BASE;
       }
@@ -266,7 +285,8 @@ PcapngFileSource::BlockResult PcapngFileSource::onInterfaceDescription(ByteReade
       ByteReader v(value);
       std::uint64_t offset = 0;
       if (length != IF_TSOFFSET_BYTES || !readU64(v, offset)) {
-        return fail("if_tsoffset of " + std::to_string(length) + " bytes, expected 8");
+        itf.time_unusable = "if_tsoffset of " + std::to_string(length) + " bytes, expected 8";
+        continue;
       }
       itf.offset_seconds = static_cast<std::int64_t>(offset);  // §4.2: a signed integer
     }
@@ -326,10 +346,13 @@ PcapngFileSource::BlockResult PcapngFileSource::emitPacket(std::uint32_t interfa
   }
   const Interface& itf = interfaces_[interface_id];
   std::int64_t ts_ns = last_ts_ns_;  // a Simple Packet Block carries no timestamp
-  if (ts_units) {
+  if (ts_units && !itf.time_unusable.empty()) {
+    ts_ns = timeUnknown("interface " + std::to_string(interface_id) + "'s " + itf.time_unusable);
+  } else if (ts_units) {
+    // A time that does not fit (editcap -t shifting a capture before 1970
+    // wraps it to the far future) is no reason to drop the packet.
     const auto ns = toNanoseconds(*ts_units, itf.units_per_second, itf.offset_seconds);
-    if (!ns) return damaged("timestamp out of range");
-    ts_ns = *ns;
+    ts_ns = ns ? *ns : timeUnknown("timestamp out of range (nanoseconds since 1970 hold 1677 to 2262)");
   }
   last_ts_ns_ = ts_ns;
   out.ref.ts_ns = ts_ns;

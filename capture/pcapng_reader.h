@@ -11,6 +11,10 @@
 // length must fit in its block and its interface must exist. The first bad block
 // ends reading: next() returns every good packet before it, then
 // ReadStatus::Error with "FILE: pcapng block at byte offset N: reason".
+// A packet whose time cannot be represented (nanoseconds since 1970 in an
+// int64: 1677 to 2262), or whose interface's if_tsresol or if_tsoffset cannot
+// be used, is read with an unknown time (0, as a Simple Packet Block's; see
+// packetTimeKnown) and counted: only its time is lost, not its contents.
 #include <cstdint>
 #include <cstdio>
 #include <memory>
@@ -58,6 +62,8 @@ class PcapngFileSource final : public PacketSource {
   [[nodiscard]] std::uint64_t sections() const { return sections_; }
   std::uint64_t damagedSkipped() const override { return damaged_blocks_; }
   std::string firstDamage() const override { return first_damage_; }
+  std::uint64_t timesUnknown() const override { return times_unknown_; }
+  std::string firstTimeUnknown() const override { return first_time_unknown_; }
 
  private:
   struct Interface {
@@ -65,6 +71,7 @@ class PcapngFileSource final : public PacketSource {
     std::uint32_t snaplen = 0;                   // 0 = no limit
     std::uint64_t units_per_second = 1'000'000;  // if_tsresol; default 10^-6
     std::int64_t offset_seconds = 0;             // if_tsoffset
+    std::string time_unusable;  // why its packets' times are unknown (an unusable if_tsresol/if_tsoffset); empty: usable
   };
   enum class BlockResult { Packet, Skipped, EndOfFile, Failed };
 
@@ -85,6 +92,9 @@ class PcapngFileSource final : public PacketSource {
   // A packet block whose content is wrong but whose length is sound: skipped.
   BlockResult damaged(const std::string& reason);
   BlockResult truncated(std::size_t have, std::size_t want);
+  // A packet whose time cannot be told: counted, the first one's reason kept;
+  // returns the unknown time it is given.
+  std::int64_t timeUnknown(const std::string& reason);
 
   // Fields in the section's byte order.
   bool readU16(ByteReader& r, std::uint16_t& out) const { return big_endian_ ? r.readU16(out) : r.readU16Le(out); }
@@ -107,6 +117,8 @@ class PcapngFileSource final : public PacketSource {
   std::uint64_t skipped_blocks_ = 0;
   std::uint64_t damaged_blocks_ = 0;
   std::string first_damage_;
+  std::uint64_t times_unknown_ = 0;
+  std::string first_time_unknown_;
   std::uint64_t sections_ = 0;
   bool finished_ = false;
   std::string error_;

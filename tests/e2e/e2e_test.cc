@@ -1387,6 +1387,38 @@ TEST_CASE("one packet whose time leaps ahead (a corrupt record) closes no flow: 
   CHECK(anomalyCount(db, "packet_time_leap_ignored") == 0);
 }
 
+// `got`, the report of a capture whose packets have no time, against `want`,
+// the same capture's with its times: the same devices, classes, models,
+// serials, certificates and findings, but the validity findings (nothing is
+// judged against an unknown time). How many of those `want` has.
+std::size_t validityFindingsLost(const json::value& got_report, const json::value& want_report) {
+  const auto& got = got_report.at("devices").as_array();
+  const auto& want = want_report.at("devices").as_array();
+  REQUIRE(got.size() == want.size());
+  std::size_t validity_findings = 0;
+  for (const auto& w : want) {
+    const auto* d = findDevice(got, w.as_object());
+    REQUIRE(d != nullptr);
+    INFO(w.at("id"));
+    CHECK(d->at("identity") == w.at("identity"));
+    CHECK(d->at("model") == w.at("model"));
+    CHECK(d->at("serial") == w.at("serial"));
+    CHECK(certSha(*d) == certSha(w.as_object()));
+    std::multiset<std::string> want_codes, got_codes;
+    for (const auto& f : w.at("findings").as_array()) {
+      const std::string code(f.at("code").as_string());
+      if (code == "cert-expired" || code == "cert-not-yet-valid") {
+        ++validity_findings;
+      } else {
+        want_codes.insert(code);
+      }
+    }
+    for (const auto& f : d->at("findings").as_array()) got_codes.insert(std::string(f.at("code").as_string()));
+    CHECK(got_codes == want_codes);
+  }
+  return validity_findings;
+}
+
 TEST_CASE("a pcapng of Simple Packet Blocks (no times): the capture's devices, no validity judged against 1970") {
   // spa_mixed_tls12.pcap and audit_cases.pcap (an expired and a not-yet-valid
   // certificate among its devices) as pcapng Simple Packet Blocks, which carry
@@ -1414,32 +1446,67 @@ TEST_CASE("a pcapng of Simple Packet Blocks (no times): the capture's devices, n
     const std::string db = e2e::tmpPath("spb.db");
     REQUIRE(e2e::run({PROVAUDIT_BIN, "replay", "-q", "--db", db, file}).status == 0);
     CHECK(anomalyCount(db, "packet_time_unknown") == static_cast<std::int64_t>(packets.size()));
-    const json::value spb = reportJson(db);
-    const auto& got = spb.at("devices").as_array();
-    const auto& want = plain.at("devices").as_array();
-    REQUIRE(got.size() == want.size());
-    std::size_t validity_findings = 0;
-    for (const auto& w : want) {
-      const auto* d = findDevice(got, w.as_object());
-      REQUIRE(d != nullptr);
-      INFO(w.at("id"));
-      CHECK(d->at("identity") == w.at("identity"));
-      CHECK(d->at("model") == w.at("model"));
-      CHECK(d->at("serial") == w.at("serial"));
-      CHECK(certSha(*d) == certSha(w.as_object()));
-      std::multiset<std::string> want_codes, got_codes;
-      for (const auto& f : w.at("findings").as_array()) {
-        const std::string code(f.at("code").as_string());
-        if (code == "cert-expired" || code == "cert-not-yet-valid") {
-          ++validity_findings;
-        } else {
-          want_codes.insert(code);
-        }
-      }
-      for (const auto& f : d->at("findings").as_array()) got_codes.insert(std::string(f.at("code").as_string()));
-      CHECK(got_codes == want_codes);
-    }
+    const std::size_t validity_findings = validityFindingsLost(reportJson(db), plain);
     if (name == "audit_cases.pcap") CHECK(validity_findings >= 2);
+  }
+}
+
+TEST_CASE("pcapng packets whose time cannot be used are read with an unknown time: the capture's devices, said once") {
+  // audit_cases.pcap (nine client certificates, an expired and a not-yet-valid
+  // one among them) shifted by editcap to before 1970, which pcapng writes as
+  // the far future (past 2262), or behind an interface whose if_tsresol is
+  // 10^-127: every packet was skipped as damaged, the file given up, exit 1,
+  // nothing stored. tshark reads them all.
+  REQUIRE(e2e::haveTool("editcap"));
+  const std::string sample = e2e::samplePath("audit_cases.pcap");
+  const json::value plain = e2e::replayReport({sample}, {}, "time-unusable-plain.db");
+  const std::string shifted = e2e::tmpPath("shifted-before-1970.pcapng");
+  REQUIRE(e2e::run({"editcap", "-t", "-2000000000", sample, shifted}).status == 0);
+  // The same capture as pcapng, its interface given if_tsresol 10^-127.
+  const std::string ng = e2e::tmpPath("time-unusable-source.pcapng");
+  REQUIRE(e2e::run({"editcap", "-F", "pcapng", sample, ng}).status == 0);
+  const std::string bytes = e2e::readFile(ng);
+  std::string fine;
+  std::size_t idbs = 0, packets = 0;
+  const auto u32 = [&bytes](std::size_t at) {
+    std::uint32_t v = 0;
+    std::memcpy(&v, bytes.data() + at, sizeof v);  // little-endian: editcap writes this host's order
+    return v;
+  };
+  const auto put32 = [&fine](std::uint32_t v) { fine.append(reinterpret_cast<const char*>(&v), sizeof v); };
+  for (std::size_t at = 0; at + 8 <= bytes.size(); at += u32(at + 4)) {
+    REQUIRE(u32(at + 4) >= 12);
+    if (u32(at) == 6) ++packets;
+    if (u32(at) != 1) {
+      fine.append(bytes, at, u32(at + 4));
+      continue;
+    }
+    REQUIRE(u32(at + 4) == 20);  // link type | reserved | snap length, no options
+    ++idbs;
+    put32(1), put32(32);                   // IDB, 32 bytes
+    fine.append(bytes, at + 8, 8);         // link type | reserved | snap length
+    put32(9 | 1U << 16), put32(127);       // if_tsresol (1 byte): 10^-127, padded
+    put32(0), put32(32);                   // opt_endofopt | total length
+  }
+  REQUIRE(idbs == 1);
+  const std::string tsresol = e2e::tmpPath("tsresol-127.pcapng");
+  std::ofstream(tsresol, std::ios::binary) << fine;
+  // (`reason` as a regular expression.)
+  for (const auto& [file, reason] : {std::pair{shifted, std::string("timestamp out of range")},
+                                     std::pair{tsresol, std::string(R"(interface 0's if_tsresol 10\^-127 is too fine)")}}) {
+    INFO(file);
+    const std::string db = e2e::tmpPath("time-unusable.db");
+    const auto r = e2e::run({PROVAUDIT_BIN, "replay", "-q", "--db", db, file});
+    INFO(r.err);
+    CHECK(r.status == 0);
+    CHECK(std::regex_match(r.err, std::regex("provaudit: warning: " + file + ": " + std::to_string(packets) +
+                                             R"( packets read with an unknown time \(the first: pcapng block at byte )"
+                                             R"(offset \d+: )" + reason + R"([^\n]*\); no certificate was judged )"
+                                             R"(expired or not yet valid against them\n)")));
+    CHECK(anomalyCount(db, "packet_time_unknown") == static_cast<std::int64_t>(packets));
+    CHECK(anomalyCount(db, "capture_block_damaged") == 0);
+    CHECK(sqlScalar(db, "SELECT packets FROM sources") == static_cast<std::int64_t>(packets));
+    CHECK(validityFindingsLost(reportJson(db), plain) >= 2);
   }
 }
 

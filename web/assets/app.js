@@ -118,7 +118,7 @@
     [/^(truncated_|bad_|ipv4_zero_|ipv6_zero_)/, true, 'a packet whose headers ended or lied before its payload: the packet was skipped'],
     [/^(unsupported_|tunnel_depth_exceeded$|vlan_stack_too_deep$|mpls_stack_too_deep$)/, true, 'an encapsulation or link type not read: the packet was skipped'],
     [/^capture_block_damaged$/, true, 'a packet block of a capture file was damaged (its length sound): that packet was skipped, the packets after it read'],
-    [/^packet_time_unknown$/, false, "a packet without a time (a pcapng Simple Packet Block) or dated 1970 or before: certificates it carried were not judged expired or not yet valid"],
+    [/^packet_time_unknown$/, false, "a packet without a usable time (a pcapng Simple Packet Block, a time past 2262 or an interface resolution that cannot be used) or dated 1970 or before: certificates it carried were not judged expired or not yet valid"],
     [/^packet_time_leap_ignored$/, false, "a packet whose time leapt past the flows' idle timeout, alone (a corrupt record time): the flows open did not close on it"],
     [/^evidence_/, false, 'a packet not kept in the evidence file (-w): the audit itself still saw it'],
     [/^audit_sightings_over_limit$/, true, 'sightings stored but not audited (--max-sightings): a run with a higher limit audits them'],

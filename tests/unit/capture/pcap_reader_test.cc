@@ -213,6 +213,28 @@ TEST_CASE("bad records end reading with every good packet first and one line nam
   CHECK(src->bytesRead() == bad_at);
 }
 
+TEST_CASE("any record time is read: the last second before 2106, fractions past a second, both resolutions") {
+  // Classic pcap's seconds are unsigned 32 bits: every time fits int64
+  // nanoseconds, and nothing is refused over a time (as pcapng's was, once).
+  for (const std::uint32_t magic : {PCAP_MAGIC_MICRO, PCAP_MAGIC_NANO}) {
+    INFO(magic);
+    TempFile file("times.pcap");
+    PcapWriter w(false, magic, LINKTYPE_ETHERNET_FILE);
+    w.record(0xFFFFFFFF, 0xFFFFFFFF, "latest").record(0, 0, "epoch").record(1, 2'000'000'000, "fraction past 1 s");
+    file.write(w.out.data());
+    std::string err;
+    auto src = openCaptureFile(file.str(), 0, err);
+    REQUIRE(src);
+    const Read r = readAll(*src);
+    CHECK(r.last == ReadStatus::End);
+    REQUIRE(r.packets.size() == 3);
+    const std::int64_t unit = magic == PCAP_MAGIC_NANO ? 1 : 1'000;
+    CHECK(r.packets[0].ref.ts_ns == 0xFFFFFFFFLL * 1'000'000'000 + 0xFFFFFFFFLL * unit);
+    CHECK(r.packets[1].ref.ts_ns == 0);
+    CHECK(r.packets[2].ref.ts_ns == 1'000'000'000 + 2'000'000'000LL * unit);
+  }
+}
+
 TEST_CASE("file headers that are not pcap fail to open with one line, as libpcap refused them") {
   TempFile file("header.pcap");
   std::string expect;

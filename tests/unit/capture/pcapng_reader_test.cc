@@ -6,6 +6,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cstdio>
 #include <string>
@@ -358,18 +359,91 @@ TEST_CASE("pcapng malformed: IDB option runs past the block") {
   expectErrorAt("idb_opt.pcapng", f, bad, {"good"}, "interface option runs past the end of the block");
 }
 
-TEST_CASE("pcapng malformed: if_tsresol finer than 64 bits can count") {
-  PcapngBuilder f = withOneGoodPacket();
-  const std::size_t bad = f.size();
-  f.idb(LINKTYPE_ETHERNET, InterfaceOptions().resolution(20));  // 10^-20 s: 10^20 units per second overflow
-  expectErrorAt("tsresol.pcapng", f, bad, {"good"}, "if_tsresol 10^-20 is too fine");
+// ---- times that cannot be used: the packets are read, their times unknown ----
+
+// `f`'s packets, all read, their times as `times` (0: unknown), the first
+// unknown one named with its block's offset and reason.
+void expectTimesUnknown(const std::string& name, const PcapngBuilder& f, const std::vector<std::string>& data,
+                        const std::vector<std::int64_t>& times, std::size_t offset, const std::string& reason) {
+  TempFile file(name);
+  file.write(f.data());
+  auto src = openOk(file);
+  const Read r = readAll(*src);
+  INFO(src->firstTimeUnknown());
+  CHECK(r.last == ReadStatus::End);
+  CHECK(src->error().empty());
+  CHECK(src->damagedSkipped() == 0);
+  CHECK(r.data == data);
+  std::vector<std::int64_t> got;
+  for (const auto& p : r.packets) got.push_back(p.ref.ts_ns);
+  CHECK(got == times);
+  CHECK(src->timesUnknown() == static_cast<std::uint64_t>(std::count(times.begin(), times.end(), 0)));
+  CHECK(src->firstTimeUnknown().find("pcapng block at byte offset " + std::to_string(offset) + ": ") == 0);
+  CHECK(src->firstTimeUnknown().find(reason) != std::string::npos);
 }
 
-TEST_CASE("pcapng malformed: timestamp beyond what nanoseconds since 1970 hold") {
+TEST_CASE("pcapng: an interface whose if_tsresol is finer than 64 bits can count: its packets, times unknown") {
+  // Wireshark reads them; the whole file was refused. The other interface keeps its times.
+  std::uint8_t resolution = 0;
+  std::string reason;
+  SECTION("10^-20") {
+    resolution = 20;
+    reason = "interface 1's if_tsresol 10^-20 is too fine";
+  }
+  SECTION("10^-127, the largest the byte says") {
+    resolution = 127;
+    reason = "interface 1's if_tsresol 10^-127 is too fine";
+  }
+  SECTION("2^-64") {
+    resolution = 0x80 | 64;
+    reason = "interface 1's if_tsresol 2^-64 is too fine";
+  }
   PcapngBuilder f = withOneGoodPacket();
-  const std::size_t bad = f.size();
+  f.idb(LINKTYPE_ETHERNET, InterfaceOptions().resolution(resolution));
+  const std::size_t first = f.size();
+  f.epb(1, 5, "fine").epb(0, 3, "dated").epb(1, 7, "fine too");
+  expectTimesUnknown("tsresol.pcapng", f, {"good", "fine", "dated", "fine too"}, {1'000, 0, 3'000, 0}, first, reason);
+}
+
+TEST_CASE("pcapng: an interface whose if_tsresol or if_tsoffset has the wrong length: its packets, times unknown") {
+  PcapngBuilder f = withOneGoodPacket();
+  Frame idb;
+  idb.u16le(LINKTYPE_ETHERNET)  // link type
+      .u16le(0)                 // reserved
+      .u32le(65535);            // snap length
+  std::string reason;
+  SECTION("if_tsresol of 2 bytes") {
+    idb.u16le(9).u16le(2).u8(6).u8(0).zeros(2);  // option code: if_tsresol | length 2 | value, padded
+    reason = "interface 1's if_tsresol of 2 bytes, expected 1";
+  }
+  SECTION("if_tsoffset of 4 bytes") {
+    idb.u16le(14).u16le(4).u32le(100);  // option code: if_tsoffset | length 4 | value
+    reason = "interface 1's if_tsoffset of 4 bytes, expected 8";
+  }
+  idb.u16le(0).u16le(0);  // opt_endofopt
+  f.block(PCAPNG_IDB, idb);
+  const std::size_t first = f.size();
+  f.epb(1, 5, "on it");
+  expectTimesUnknown("idb_time_len.pcapng", f, {"good", "on it"}, {1'000, 0}, first, reason);
+}
+
+TEST_CASE("pcapng: a timestamp beyond what nanoseconds since 1970 hold: the packet read, its time unknown") {
+  // editcap -t -2000000000 on a 2024 capture wraps its times to the far
+  // future: every packet was skipped as damaged and the file given up.
+  PcapngBuilder f = withOneGoodPacket();
+  const std::size_t first = f.size();
   f.epb(0, 0xFFFFFFFFFFFFFFFFULL, "year 586524").epb(0, 3, "after");
-  expectSkippedAt("ts_range.pcapng", f, bad, {"good", "after"}, "timestamp out of range");
+  expectTimesUnknown("ts_range.pcapng", f, {"good", "year 586524", "after"}, {1'000, 0, 3'000}, first,
+                     "timestamp out of range");
+}
+
+TEST_CASE("pcapng: a time past 2262 by its interface's if_tsoffset: the packet read, its time unknown") {
+  PcapngBuilder f = withOneGoodPacket();
+  f.idb(LINKTYPE_ETHERNET, InterfaceOptions().offsetSeconds(INT64_MAX / 2));
+  const std::size_t late = f.size();
+  f.epb(1, 1, "year 146 billion").epb(0, 3, "after");
+  expectTimesUnknown("ts_offset_range.pcapng", f, {"good", "year 146 billion", "after"}, {1'000, 0, 3'000}, late,
+                     "timestamp out of range");
 }
 
 TEST_CASE("pcapng malformed: truncated final block") {
