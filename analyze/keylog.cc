@@ -58,11 +58,11 @@ std::optional<std::vector<std::uint8_t>> parseHex(std::string_view text) {
   return out;
 }
 
-void KeyLog::parseLineLocked(std::string_view line) {
+bool KeyLog::parseLineLocked(std::string_view line) {
   if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
   std::string_view rest = line;
   const std::string_view name = nextField(rest);
-  if (name.empty() || name.front() == '#') return;  // blank line or comment
+  if (name.empty() || name.front() == '#') return false;  // blank line or comment
   ++stats_.lines;
   const std::string_view random_hex = nextField(rest);
   const std::string_view secret_hex = nextField(rest);
@@ -70,18 +70,18 @@ void KeyLog::parseLineLocked(std::string_view line) {
   const auto label = labelFor(name);
   if (line.size() > KEYLOG_MAX_LINE || trailing || random_hex.size() != CLIENT_RANDOM_HEX) {
     ++stats_.malformed;
-    return;
+    return false;
   }
   const auto random = parseHex(random_hex);
   const auto secret = parseHex(secret_hex);
   if (!random || !secret || (label && (secret->size() < MIN_SECRET_BYTES || secret->size() > MAX_SECRET_BYTES))) {
     ++stats_.malformed;
-    return;
+    return false;
   }
   if (!label) {
     // An unknown label on an otherwise well-formed line: a newer stack's secret.
     ++(isOtherKnownLabel(name) ? stats_.ignored : stats_.malformed);
-    return;
+    return false;
   }
   ClientRandom cr{};
   std::copy(random->begin(), random->end(), cr.begin());
@@ -89,24 +89,27 @@ void KeyLog::parseLineLocked(std::string_view line) {
   auto it = secrets_.find(key);
   if (it != secrets_.end()) {
     it->second = *secret;
-    return;
+    return true;
   }
   if (secrets_.size() >= KEYLOG_MAX_ENTRIES) {
     ++stats_.dropped;
-    return;
+    return false;
   }
   secrets_.emplace(key, *secret);
   stats_.entries = secrets_.size();
+  return true;
 }
 
-void KeyLog::addText(std::string_view text) {
+std::uint64_t KeyLog::addText(std::string_view text) {
   std::lock_guard lock(mu_);
+  std::uint64_t taken = 0;
   while (!text.empty()) {
     const std::size_t nl = text.find('\n');
-    parseLineLocked(text.substr(0, nl));
+    if (parseLineLocked(text.substr(0, nl))) ++taken;
     if (nl == std::string_view::npos) break;
     text.remove_prefix(nl + 1);
   }
+  return taken;
 }
 
 void KeyLog::addFile(const std::string& path) {
@@ -151,7 +154,7 @@ void KeyLog::refreshLocked() {
     f.offset += last_nl + 1;
     while (!text.empty()) {
       const std::size_t nl = text.find('\n');
-      parseLineLocked(text.substr(0, nl));
+      (void)parseLineLocked(text.substr(0, nl));
       text.remove_prefix(nl + 1);
     }
   }

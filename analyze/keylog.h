@@ -49,7 +49,8 @@ class KeyLog {
   // when it cannot be opened (a configuration error).
   void addFile(const std::string& path);
   // Parses key log text (complete lines; a last line without '\n' is taken too).
-  void addText(std::string_view text);
+  // Returns how many of its lines were taken as keys (new or replacing one).
+  std::uint64_t addText(std::string_view text);
   // Reads what was appended to the files since the last read (from the start
   // again when a file shrank: rotated or rewritten).
   void refresh();
@@ -74,7 +75,8 @@ class KeyLog {
     std::filesystem::file_time_type mtime_seen{};
     bool read_once = false;
   };
-  void parseLineLocked(std::string_view line);
+  // Whether the line was taken as a key.
+  bool parseLineLocked(std::string_view line);
   void refreshLocked();
 
   mutable std::mutex mu_;

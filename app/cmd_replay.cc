@@ -11,6 +11,7 @@
 #include <iostream>
 #include <map>
 #include <optional>
+#include <set>
 
 #include "app/commands.h"
 #include "app/huge_page_heap.h"
@@ -18,6 +19,7 @@
 #include "capture/capture_engine.h"
 #include "capture/capture_set.h"
 #include "capture/packet_source.h"
+#include "capture/pcapng_reader.h"
 #include "common/text.h"
 #include "store/sqlite_util.h"
 #include "web/server.h"
@@ -180,6 +182,13 @@ int runReplay(const CommonOptions& common, const ReplayOptions& opts) {
     // differ), so that those not decoded can be named; the last packet's.
     std::vector<int> linktypes;
     int linktype = -1;
+    // The decryption secrets it carried (pcapng Decryption Secrets Blocks).
+    bool tls_key_logs = false;          // a TLS key log among them
+    std::uint64_t tls_keys = 0;         // its lines taken as keys
+    std::uint64_t secrets_skipped = 0;  // secrets of other kinds (SSH, WireGuard, ...): not ours to use
+    std::set<std::string> kinds_skipped;
+    std::uint64_t secrets_damaged = 0;
+    std::string first_secrets_damage;
   };
   std::vector<std::unique_ptr<Reading>> reading;  // open files (more than one only while they overlap)
   std::size_t next_file = 0;
@@ -204,6 +213,21 @@ int runReplay(const CommonOptions& common, const ReplayOptions& opts) {
       return;
     }
     pipe.factory().setSourceName(source_id, path == "-" ? std::string("<stdin>") : path);
+    // A TLS key log in the capture (editcap --inject-secrets, Wireshark's
+    // "Inject TLS secrets") opens the sessions after it as --keylog would.
+    Reading* const file = r.get();  // owns the source, so outlives the handler
+    r->src->setSecretsHandler([&pipe, file](const capture::CaptureSecrets& s) {
+      if (!s.damage.empty()) {
+        if (file->secrets_damaged++ == 0) file->first_secrets_damage = s.damage;
+      } else if (s.type == capture::PCAPNG_SECRETS_TLS_KEY_LOG) {
+        file->tls_key_logs = true;
+        file->tls_keys +=
+            pipe.addCaptureKeyLog(std::string_view(reinterpret_cast<const char*>(s.data.data()), s.data.size()));
+      } else {
+        ++file->secrets_skipped;
+        file->kinds_skipped.insert(capture::pcapngSecretsTypeName(s.type));
+      }
+    });
     r->rec.name = path == "-" ? "<stdin>" : path;
     r->rec.kind = path == "-" ? "stdin" : "file";
     r->st = r->src->next(r->pkt);
@@ -245,6 +269,31 @@ int runReplay(const CommonOptions& common, const ReplayOptions& opts) {
       } else {
         std::fprintf(stderr, "provaudit: warning: %s\n", what.c_str());
       }
+    }
+    if (r.tls_key_logs && !common.quiet) {
+      std::fprintf(stderr, "provaudit: %s: %s taken from the TLS key log the capture carries, as --keylog's\n",
+                   terminalText(r.rec.name).c_str(), counted(r.tls_keys, "TLS key", "TLS keys").c_str());
+    }
+    if (r.secrets_skipped > 0) {
+      r.anomalies.inc(PA_ANOMALY("capture_secrets_unsupported"), r.secrets_skipped);
+      pipe.anomalies().inc(PA_ANOMALY("capture_secrets_unsupported"), r.secrets_skipped);
+      if (common.verbose > 0) {
+        std::string kinds;
+        for (const auto& k : r.kinds_skipped) kinds += (kinds.empty() ? "" : ", ") + k;
+        std::fprintf(
+            stderr, "provaudit: %s: %s skipped (%s): only TLS key logs are used\n", terminalText(r.rec.name).c_str(),
+            counted(r.secrets_skipped, "decryption secrets block", "decryption secrets blocks").c_str(), kinds.c_str());
+      }
+    }
+    if (r.secrets_damaged > 0) {
+      // Its keys are lost: the sessions they open stay encrypted (counted by reason as they go by).
+      r.anomalies.inc(PA_ANOMALY("capture_secrets_damaged"), r.secrets_damaged);
+      pipe.anomalies().inc(PA_ANOMALY("capture_secrets_damaged"), r.secrets_damaged);
+      std::fprintf(
+          stderr, "provaudit: warning: %s: %s skipped, the keys in %s lost (the first: %s)\n",
+          terminalText(r.rec.name).c_str(),
+          counted(r.secrets_damaged, "damaged decryption secrets block", "damaged decryption secrets blocks").c_str(),
+          r.secrets_damaged == 1 ? "it" : "them", terminalText(r.first_secrets_damage).c_str());
     }
     if (const std::uint64_t unknown = r.src->timesUnknown(); unknown > 0) {
       // Read all the same (counted as packet_time_unknown as they went by):

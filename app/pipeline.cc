@@ -102,6 +102,14 @@ Pipeline::Pipeline(const CommonOptions& opts, std::shared_ptr<const analyze::Rul
   }
 }
 
+std::uint64_t Pipeline::addCaptureKeyLog(std::string_view text) {
+  if (!decryption_) {
+    decryption_ = std::make_shared<analyze::DecryptionKeys>();
+    factory_.setDecryption(decryption_);  // the flows that start from now on decrypt
+  }
+  return decryption_->keylog().addText(text);
+}
+
 Pipeline::~Pipeline() {
   if (writer_.joinable()) {
     {

@@ -14,6 +14,7 @@
 #include <unordered_map>
 #include <set>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -181,8 +182,14 @@ class Pipeline : public analyze::ObservationSink {
 
   analyze::FlowAnalyzerFactory& factory() { return factory_; }  // the replay thread's
   analyze::CertCache& certs() { return certs_; }                 // thread-safe, for more analyzers
-  // The --keylog / --rsa-key keys, loaded once; null when none was given.
+  // The --keylog / --rsa-key keys, loaded once; null when none was given
+  // (until a capture carries a key log: addCaptureKeyLog).
   std::shared_ptr<analyze::DecryptionKeys> decryption() { return decryption_; }
+  // A TLS key log a capture file carries (a pcapng Decryption Secrets Block):
+  // its lines are taken as --keylog's are, for the sessions after it in the
+  // capture; without --keylog or --rsa-key the keys are made here and given
+  // to factory(). Returns how many lines were taken as keys. Reading thread.
+  std::uint64_t addCaptureKeyLog(std::string_view text);
   AnomalyCounters& anomalies() { return anomalies_; }
   RunTotals& totals() { return totals_; }
   const AuditTimes& auditTimes() const { return audit_times_; }

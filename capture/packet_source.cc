@@ -99,6 +99,9 @@ class InflatedSource final : public PacketSource {
   std::string firstDamage() const override { return inner_ ? inner_->firstDamage() : first_damage_; }
   std::uint64_t timesUnknown() const override { return inner_ ? inner_->timesUnknown() : times_unknown_; }
   std::string firstTimeUnknown() const override { return inner_ ? inner_->firstTimeUnknown() : first_time_unknown_; }
+  void setSecretsHandler(SecretsHandler handler) override {
+    if (inner_) inner_->setSecretsHandler(std::move(handler));
+  }
 
  private:
   std::unique_ptr<Inflater> inflater_;

@@ -4,6 +4,7 @@
 // interfaces (libpcap). A source hands out one raw frame at a time with its
 // link type and a PacketRef; it knows nothing of the protocols inside.
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -21,6 +22,19 @@ struct RawPacket {
 };
 
 enum class ReadStatus { Packet, End, Error };
+
+// Decryption secrets a capture file carries (a pcapng Decryption Secrets
+// Block, draft-ietf-opsawg-pcapng §4.7), handed up as they are read: within
+// next(), before the packets that follow them in the file. The source does
+// not know what they decrypt; the handler takes what it uses.
+struct CaptureSecrets {
+  std::uint32_t type = 0;              // secrets type (PCAPNG_SECRETS_TLS_KEY_LOG, ...)
+  std::span<const std::uint8_t> data;  // the secrets; valid during the call only
+  // Not empty: the block was damaged (its secrets lost, `data` empty):
+  // "pcapng block at byte offset N: reason". Reading goes on after it.
+  std::string damage;
+};
+using SecretsHandler = std::function<void(const CaptureSecrets&)>;
 
 // The time a packet is given when its record has none that can be used
 // (packetTimeKnown is false for it).
@@ -47,6 +61,9 @@ class PacketSource {
   // with an unknown time (packetTimeKnown). The first one's reason, for one line.
   virtual std::uint64_t timesUnknown() const { return 0; }
   virtual std::string firstTimeUnknown() const { return {}; }
+  // Where the decryption secrets the file carries go (CaptureSecrets); set
+  // before the first next(). Formats without them never call it.
+  virtual void setSecretsHandler(SecretsHandler handler) { (void)handler; }
 };
 
 // Opens a capture file, telling the format by its first four bytes: classic

@@ -10,12 +10,29 @@ namespace provaudit::capture {
 namespace {
 
 // Block types (draft-ietf-opsawg-pcapng §10.1). Everything else — Name
-// Resolution (4), Interface Statistics (5), Decryption Secrets (10), custom
-// (0x00000BAD, 0x40000BAD), unknown — is skipped by its length.
+// Resolution (4), Interface Statistics (5), custom (0x00000BAD, 0x40000BAD),
+// unknown — is skipped by its length.
 constexpr std::uint32_t BLOCK_INTERFACE_DESCRIPTION = 1;
 constexpr std::uint32_t BLOCK_OBSOLETE_PACKET = 2;  // §B.1 (appendix): the Packet Block EPB replaced
 constexpr std::uint32_t BLOCK_SIMPLE_PACKET = 3;
 constexpr std::uint32_t BLOCK_ENHANCED_PACKET = 6;
+constexpr std::uint32_t BLOCK_DECRYPTION_SECRETS = 10;
+
+// §4.7 secrets types besides PCAPNG_SECRETS_TLS_KEY_LOG (as Wireshark's
+// wiretap/secrets-types.h lists them), for messages only.
+struct SecretsTypeName {
+  std::uint32_t type;
+  const char* name;
+};
+constexpr SecretsTypeName SECRETS_TYPE_NAMES[] = {
+    {PCAPNG_SECRETS_TLS_KEY_LOG, "TLS key log"},
+    {0x5353484b, "SSH key log"},
+    {0x57474b4c, "WireGuard key log"},
+    {0x5a4e574b, "Zigbee NWK key"},
+    {0x5a415053, "Zigbee APS key"},
+    {0x55414b4c, "OPC UA key log"},
+    {0x45535053, "ESP SA key"},
+};
 
 // §4.1: written as 0x1A2B3C4D in the writer's byte order; read big-endian it
 // is either this value or its byte swap.
@@ -61,6 +78,13 @@ std::optional<std::int64_t> toNanoseconds(std::uint64_t units, std::uint64_t uni
 }
 
 }  // namespace
+
+std::string pcapngSecretsTypeName(std::uint32_t type) {
+  for (const auto& known : SECRETS_TYPE_NAMES) {
+    if (known.type == type) return known.name;
+  }
+  return "secrets type " + hex32(type);
+}
 
 std::unique_ptr<PcapngFileSource> PcapngFileSource::open(FilePtr file, std::string name, std::uint32_t source_id,
                                                          std::optional<std::uint64_t> size, std::string& err) {
@@ -215,6 +239,8 @@ PcapngFileSource::BlockResult PcapngFileSource::readBlock(RawPacket& out, bool t
       return onSimplePacket(body, out);
     case BLOCK_OBSOLETE_PACKET:
       return onObsoletePacket(body, out);
+    case BLOCK_DECRYPTION_SECRETS:
+      return onDecryptionSecrets(body);
     default:
       ++skipped_blocks_;
       return BlockResult::Skipped;
@@ -329,6 +355,26 @@ PcapngFileSource::BlockResult PcapngFileSource::onSimplePacket(ByteReader body, 
   const Interface& itf = interfaces_.front();
   const std::uint32_t captured = itf.snaplen != 0 && itf.snaplen < original ? itf.snaplen : original;
   return emitPacket(0, std::nullopt, captured, original, body, out);
+}
+
+PcapngFileSource::BlockResult PcapngFileSource::onDecryptionSecrets(ByteReader body) {
+  // §4.7: secrets type(4) | secrets length(4) | secrets data, padded to 32 bits | options.
+  // A damaged one costs its secrets, not the file: its lengths framed it.
+  ++secrets_blocks_;
+  CaptureSecrets secrets;
+  std::uint32_t length = 0;
+  Bytes data;
+  const std::string at = "pcapng block at byte offset " + std::to_string(block_start_) + ": ";
+  if (!readU32(body, secrets.type) || !readU32(body, length)) {
+    secrets.damage = at + "decryption secrets block too short";
+  } else if (!body.readBytes(length, data)) {
+    secrets.damage = at + pcapngSecretsTypeName(secrets.type) + " of " + std::to_string(length) +
+                     " bytes exceeds the block (" + std::to_string(body.remaining()) + " bytes left)";
+  } else {
+    secrets.data = data;
+  }
+  if (secrets_handler_) secrets_handler_(secrets);
+  return BlockResult::Skipped;
 }
 
 PcapngFileSource::BlockResult PcapngFileSource::emitPacket(std::uint32_t interface_id,

@@ -41,6 +41,14 @@ inline constexpr std::uint32_t PCAPNG_MAX_BLOCK = 16U << 20;
 inline constexpr std::size_t PCAPNG_MAX_INTERFACES = 1U << 16;
 // Block type | total length | ... | total length: the smallest possible block.
 inline constexpr std::uint32_t PCAPNG_MIN_BLOCK = 12;
+// Decryption Secrets Block secrets type of a TLS key log ("TLSK"): NSS key log
+// text, as `editcap --inject-secrets tls,FILE` writes it (§4.7; the other
+// types are named by pcapngSecretsTypeName).
+inline constexpr std::uint32_t PCAPNG_SECRETS_TLS_KEY_LOG = 0x544c534b;
+
+// A secrets type's name for messages ("TLS key log", "WireGuard key log",
+// ...), or "secrets type 0x12345678" for one we do not know.
+std::string pcapngSecretsTypeName(std::uint32_t type);
 
 class PcapngFileSource final : public PacketSource {
  public:
@@ -57,13 +65,17 @@ class PcapngFileSource final : public PacketSource {
   std::optional<std::uint64_t> totalBytes() const override { return size_; }
   std::string name() const override { return name_; }
 
-  // Blocks read and ignored (name resolution, statistics, secrets, custom, unknown).
+  // Blocks read and ignored (name resolution, statistics, custom, unknown).
   [[nodiscard]] std::uint64_t skippedBlocks() const { return skipped_blocks_; }
+  // Decryption Secrets Blocks read (damaged ones too).
+  [[nodiscard]] std::uint64_t secretsBlocks() const { return secrets_blocks_; }
   [[nodiscard]] std::uint64_t sections() const { return sections_; }
   std::uint64_t damagedSkipped() const override { return damaged_blocks_; }
   std::string firstDamage() const override { return first_damage_; }
   std::uint64_t timesUnknown() const override { return times_unknown_; }
   std::string firstTimeUnknown() const override { return first_time_unknown_; }
+  // Decryption Secrets Blocks go to `handler`, whatever their type (none set: read and dropped).
+  void setSecretsHandler(SecretsHandler handler) override { secrets_handler_ = std::move(handler); }
 
  private:
   struct Interface {
@@ -85,6 +97,7 @@ class PcapngFileSource final : public PacketSource {
   BlockResult onEnhancedPacket(ByteReader body, RawPacket& out);
   BlockResult onObsoletePacket(ByteReader body, RawPacket& out);
   BlockResult onSimplePacket(ByteReader body, RawPacket& out);
+  BlockResult onDecryptionSecrets(ByteReader body);
   // ts_units nullopt: no timestamp (Simple Packet Block), the previous packet's is used.
   BlockResult emitPacket(std::uint32_t interface_id, std::optional<std::uint64_t> ts_units, std::uint32_t captured,
                          std::uint32_t original, ByteReader& body, RawPacket& out);
@@ -115,6 +128,8 @@ class PcapngFileSource final : public PacketSource {
   std::uint64_t frame_ = 0;
   std::int64_t last_ts_ns_ = 0;  // a Simple Packet Block has no timestamp: it takes the previous one
   std::uint64_t skipped_blocks_ = 0;
+  std::uint64_t secrets_blocks_ = 0;
+  SecretsHandler secrets_handler_;
   std::uint64_t damaged_blocks_ = 0;
   std::string first_damage_;
   std::uint64_t times_unknown_ = 0;

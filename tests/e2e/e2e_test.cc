@@ -1510,6 +1510,87 @@ TEST_CASE("pcapng packets whose time cannot be used are read with an unknown tim
   }
 }
 
+TEST_CASE("a TLS key log the pcapng carries (editcap --inject-secrets) decrypts as --keylog does, and is said") {
+  // tshark decrypts such a file with no options. provaudit ignored its
+  // Decryption Secrets Block without a word: TLS 1.3's device unknown
+  // (cert-hidden), TLS 1.2's User-Agent and URL hidden.
+  REQUIRE(e2e::haveTool("editcap"));
+  // (tls13.keylog's EXPORTER_SECRET is no key provaudit uses.)
+  using Sample = std::pair<std::string, std::string>;  // name, the keys its key log gives
+  for (const auto& [name, keys_taken] : {Sample{"tls13", "4 TLS keys"}, Sample{"tls12_keylog", "1 TLS key"}}) {
+    INFO(name);
+    const std::string cap = e2e::samplePath(name + ".pcap"), keys = e2e::samplePath(name + ".keylog");
+    const std::string keyed = e2e::tmpPath("dsb-keyed.db");
+    replayInto(keyed, {cap}, {"-q", "--keylog", keys});
+    const std::string with_keys = e2e::tmpPath("dsb-" + name + ".pcapng");
+    REQUIRE(e2e::run({"editcap", "--inject-secrets", "tls," + keys, cap, with_keys}).status == 0);
+    {  // the keys in the capture, no --keylog
+      const std::string db = e2e::tmpPath("dsb.db");
+      const std::string err = replayInto(db, {with_keys});
+      CHECK(err.find("provaudit: " + with_keys + ": " + keys_taken +
+                     " taken from the TLS key log the capture carries, as --keylog's\n") != std::string::npos);
+      CHECK(reportTextAs(db, with_keys) == reportTextAs(keyed, cap));
+      const json::value report = reportJson(db);
+      REQUIRE(report.at("devices").as_array().size() == 1);
+      const auto& device = report.at("devices").at(0);
+      CHECK(device.at("identity") == "individualized");
+      CHECK(device.at("cert").at("subject").as_string().find("-3PCC,") != json::string::npos);  // CP-8851 / CP-8841
+      REQUIRE(device.at("user_agents").as_array().size() == 1);
+      if (name == "tls13") CHECK(device.at("user_agents").at(0) == "Cisco-CP-8851-3PCC/12.0.1 (00562b088501)");
+      // -q: not said.
+      const auto quiet = e2e::run({PROVAUDIT_BIN, "replay", "-q", "--db", e2e::tmpPath("dsb-quiet.db"), with_keys});
+      CHECK(quiet.status == 0);
+      CHECK(quiet.err.empty());
+    }
+    {  // the keys both in the capture and given with --keylog
+      const std::string db = e2e::tmpPath("dsb-both.db");
+      replayInto(db, {with_keys}, {"-q", "--keylog", keys});
+      CHECK(reportTextAs(db, with_keys) == reportTextAs(keyed, cap));
+    }
+    {  // beside secrets of another kind, skipped and counted
+      const std::string other = e2e::tmpPath("ssh-keys.log");
+      std::ofstream(other) << "0123456789abcdef SHARED_SECRET 00112233\n";
+      const std::string both = e2e::tmpPath("dsb-ssh-" + name + ".pcapng");
+      REQUIRE(e2e::run({"editcap", "--inject-secrets", "ssh," + other, "--inject-secrets", "tls," + keys, cap, both})
+                  .status == 0);
+      const std::string db = e2e::tmpPath("dsb-ssh.db");
+      const std::string err = replayInto(db, {both}, {"-v"});
+      CHECK(err.find("provaudit: " + both + ": 1 decryption secrets block skipped (SSH key log): only TLS key logs "
+                     "are used\n") != std::string::npos);
+      CHECK(anomalyCount(db, "capture_secrets_unsupported") == 1);
+      CHECK(reportTextAs(db, both) == reportTextAs(keyed, cap));
+    }
+    {  // a damaged secrets block: its keys lost, said, counted; the packets read
+      std::string bytes = e2e::readFile(with_keys);
+      const auto u32 = [&bytes](std::size_t at) {
+        std::uint32_t v = 0;
+        std::memcpy(&v, bytes.data() + at, sizeof v);  // little-endian: editcap writes this host's order
+        return v;
+      };
+      std::size_t dsb = 0;
+      for (std::size_t at = 0; at + 8 <= bytes.size() && dsb == 0; at += u32(at + 4)) {
+        REQUIRE(u32(at + 4) >= 12);
+        if (u32(at) == 10) dsb = at;
+      }
+      REQUIRE(dsb != 0);
+      const std::uint32_t too_long = u32(dsb + 4);  // more than the whole block
+      std::memcpy(bytes.data() + dsb + 12, &too_long, sizeof too_long);  // its secrets length
+      const std::string damaged = e2e::tmpPath("dsb-damaged-" + name + ".pcapng");
+      std::ofstream(damaged, std::ios::binary) << bytes;
+      const std::string db = e2e::tmpPath("dsb-damaged.db");
+      const std::string plain = e2e::tmpPath("dsb-plain.db");
+      replayInto(plain, {cap}, {"-q"});
+      const std::string err = replayInto(db, {damaged}, {"-q"});
+      CHECK(err == "provaudit: warning: " + damaged +
+                       ": 1 damaged decryption secrets block skipped, the keys in it lost (the first: pcapng block "
+                       "at byte offset " + std::to_string(dsb) + ": TLS key log of " + std::to_string(too_long) +
+                       " bytes exceeds the block (" + std::to_string(too_long - 20) + " bytes left))\n");
+      CHECK(anomalyCount(db, "capture_secrets_damaged") == 1);
+      CHECK(reportTextAs(db, damaged) == reportTextAs(plain, cap));
+    }
+  }
+}
+
 TEST_CASE("the capture through PPPoE, an MPLS pseudowire or IP over MPLS labels: its devices, as tshark sees them") {
   // spa_mixed_tls12.pcap's frames as an access network (PPPoE sessions) or an
   // operator's core (MPLS) carries them to a mirror port.

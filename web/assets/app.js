@@ -117,6 +117,8 @@
     [/^ipv[46]_fragment_|^ipv6_ext_header_chain_too_long$/, true, 'IP fragments that could not be reassembled: the packet was skipped'],
     [/^(truncated_|bad_|ipv4_zero_|ipv6_zero_)/, true, 'a packet whose headers ended or lied before its payload: the packet was skipped'],
     [/^(unsupported_|tunnel_depth_exceeded$|vlan_stack_too_deep$|mpls_stack_too_deep$)/, true, 'an encapsulation or link type not read: the packet was skipped'],
+    [/^capture_secrets_damaged$/, true, "a capture file's block of decryption secrets was damaged: the keys in it were lost, the sessions they open stayed encrypted"],
+    [/^capture_secrets_unsupported$/, false, "decryption secrets in a capture file of a kind provaudit does not use (SSH, WireGuard...): skipped; only TLS key logs are used"],
     [/^capture_block_damaged$/, true, 'a packet block of a capture file was damaged (its length sound): that packet was skipped, the packets after it read'],
     [/^packet_time_unknown$/, false, "a packet without a usable time (a pcapng Simple Packet Block, a time past 2262 or an interface resolution that cannot be used) or dated 1970 or before: certificates it carried were not judged expired or not yet valid"],
     [/^packet_time_leap_ignored$/, false, "a packet whose time leapt past the flows' idle timeout, alone (a corrupt record time): the flows open did not close on it"],

@@ -12,6 +12,7 @@
 #include "capture/decoder.h"
 #include "capture/inflater.h"
 #include "capture/packet_source.h"
+#include "capture/pcapng_reader.h"
 #include "capture_files.h"
 #include "pcap_builder.h"
 #include "pcapng_builder.h"
@@ -342,4 +343,19 @@ TEST_CASE("an empty gzip member or zstd frame is an empty capture: a one-line er
     CHECK(err.find(packed.str() + ": ") == 0);
     CHECK(err.find('\n') == std::string::npos);
   }
+}
+
+TEST_CASE("pcapng DSB: in a gzip-compressed pcapng, handed up the same") {
+  PcapngBuilder f;
+  f.idb(LINKTYPE_ETHERNET).dsb(PCAPNG_SECRETS_TLS_KEY_LOG, "k\n").epb(0, 1, "p");
+  TempFile file("dsb.pcapng.gz");
+  file.write(gzipped(f.data()));
+  std::string err;
+  auto src = openCaptureFile(file.str(), 0, err);
+  REQUIRE(src);
+  std::vector<std::string> got;
+  src->setSecretsHandler([&got](const CaptureSecrets& s) { got.emplace_back(asText(s.data)); });
+  const Read r = readAll(*src);
+  CHECK(r.data == std::vector<std::string>{"p"});
+  CHECK(got == std::vector<std::string>{"k\n"});
 }

@@ -147,6 +147,16 @@ class PcapngBuilder {
     return block(PCAPNG_PB, body);
   }
 
+  // §4.7 Decryption Secrets Block; `length` other than its true one lies about it.
+  PcapngBuilder& dsb(std::uint32_t secrets_type, const std::string& secrets,
+                     std::optional<std::uint32_t> length = std::nullopt) {
+    Frame body;
+    u32(body, secrets_type);                                                   // secrets type
+    u32(body, length ? *length : static_cast<std::uint32_t>(secrets.size()));  // secrets length
+    body.text(secrets);                                                        // secrets data (padded by block())
+    return block(PCAPNG_DSB, body);
+  }
+
   PcapngBuilder& raw(const Frame& bytes) {
     out_.frame(bytes);
     return *this;

@@ -232,7 +232,7 @@ TEST_CASE("pcapng: obsolete Packet Block") {
   CHECK(r.packets[0].ref.ts_ns == 5'000'000'000);
 }
 
-TEST_CASE("pcapng: name resolution, statistics, secrets, custom and unknown blocks are skipped by their length") {
+TEST_CASE("pcapng: name resolution, statistics, custom and unknown blocks are skipped by their length") {
   TempFile file("skipped.pcapng");
   PcapngBuilder f;
   f.block(PCAPNG_NRB, Frame().zeros(4))  // before any interface
@@ -253,8 +253,116 @@ TEST_CASE("pcapng: name resolution, statistics, secrets, custom and unknown bloc
   CHECK(r.packets[1].ref.frame == 2);
   const auto* ng = dynamic_cast<const PcapngFileSource*>(src.get());
   REQUIRE(ng != nullptr);
-  CHECK(ng->skippedBlocks() == 7);
+  CHECK(ng->skippedBlocks() == 6);
+  CHECK(ng->secretsBlocks() == 1);  // read (and dropped: nobody asked for them)
 }
+
+// ---- Decryption Secrets Blocks (§4.7) ----
+
+namespace {
+
+struct SecretsSeen {
+  std::uint32_t type = 0;
+  std::string data;
+  std::string damage;
+  std::size_t packets_before = 0;  // packets next() had returned when they were handed up
+};
+
+// Reads `f` with a secrets handler: the packets and the secrets, in order.
+std::vector<SecretsSeen> readSecrets(const std::string& name, const PcapngBuilder& f,
+                                     std::vector<std::string>& packets) {
+  TempFile file(name);
+  file.write(f.data());
+  auto src = openOk(file);
+  std::vector<SecretsSeen> seen;
+  src->setSecretsHandler([&](const CaptureSecrets& s) {
+    seen.push_back({s.type, std::string(asText(s.data)), s.damage, packets.size()});
+  });
+  RawPacket p;
+  ReadStatus st;
+  while ((st = src->next(p)) == ReadStatus::Packet) packets.emplace_back(asText(p.data));
+  CHECK(st == ReadStatus::End);
+  CHECK(src->error().empty());
+  CHECK(src->damagedSkipped() == 0);
+  return seen;
+}
+
+}  // namespace
+
+TEST_CASE("pcapng DSB: a TLS key log is handed up with its type, before the packets after it, in either byte order") {
+  const std::string keys = "CLIENT_RANDOM 00 11\nSERVER_HANDSHAKE_TRAFFIC_SECRET 22 33\n";  // 58 bytes: padded
+  for (const bool big_endian : {false, true}) {
+    INFO(big_endian);
+    PcapngBuilder f(big_endian);
+    f.idb(LINKTYPE_ETHERNET).epb(0, 1, "before").dsb(PCAPNG_SECRETS_TLS_KEY_LOG, keys).epb(0, 2, "after");
+    std::vector<std::string> packets;
+    const auto seen = readSecrets("dsb_tls.pcapng", f, packets);
+    CHECK(packets == std::vector<std::string>{"before", "after"});
+    REQUIRE(seen.size() == 1);
+    CHECK(seen[0].type == PCAPNG_SECRETS_TLS_KEY_LOG);
+    CHECK(seen[0].data == keys);
+    CHECK(seen[0].damage.empty());
+    CHECK(seen[0].packets_before == 1);
+  }
+}
+
+TEST_CASE("pcapng DSB: a type we do not use is handed up too, named; the reading goes on") {
+  PcapngBuilder f;
+  f.dsb(0x57474b4c, "LOCAL_STATIC_PRIVATE_KEY = abc=\n").dsb(0x12345678, "?").idb(LINKTYPE_ETHERNET).epb(0, 1, "p");
+  std::vector<std::string> packets;
+  const auto seen = readSecrets("dsb_other.pcapng", f, packets);
+  CHECK(packets == std::vector<std::string>{"p"});
+  REQUIRE(seen.size() == 2);
+  CHECK(seen[0].type == 0x57474b4c);
+  CHECK(seen[0].data == "LOCAL_STATIC_PRIVATE_KEY = abc=\n");
+  CHECK(seen[1].type == 0x12345678);
+  CHECK(seen[1].data == "?");
+  CHECK(pcapngSecretsTypeName(0x57474b4c) == "WireGuard key log");
+  CHECK(pcapngSecretsTypeName(0x5353484b) == "SSH key log");
+  CHECK(pcapngSecretsTypeName(PCAPNG_SECRETS_TLS_KEY_LOG) == "TLS key log");
+  CHECK(pcapngSecretsTypeName(0x12345678) == "secrets type 0x12345678");
+}
+
+TEST_CASE("pcapng DSB: zero secrets bytes are handed up empty, not as damage") {
+  PcapngBuilder f;
+  f.idb(LINKTYPE_ETHERNET).dsb(PCAPNG_SECRETS_TLS_KEY_LOG, "").epb(0, 1, "p");
+  std::vector<std::string> packets;
+  const auto seen = readSecrets("dsb_empty.pcapng", f, packets);
+  CHECK(packets == std::vector<std::string>{"p"});
+  REQUIRE(seen.size() == 1);
+  CHECK(seen[0].type == PCAPNG_SECRETS_TLS_KEY_LOG);
+  CHECK(seen[0].data.empty());
+  CHECK(seen[0].damage.empty());
+}
+
+TEST_CASE("pcapng DSB malformed: secrets length beyond the block: damage with its offset, the packets after it read") {
+  PcapngBuilder f;
+  f.idb(LINKTYPE_ETHERNET).epb(0, 1, "before");
+  const std::size_t bad = f.size();
+  // Its secrets length says 400 bytes; it holds 13 (+3 padding).
+  f.dsb(PCAPNG_SECRETS_TLS_KEY_LOG, "CLIENT_RANDOM", 400).epb(0, 2, "after");
+  std::vector<std::string> packets;
+  const auto seen = readSecrets("dsb_truncated.pcapng", f, packets);
+  CHECK(packets == std::vector<std::string>{"before", "after"});
+  REQUIRE(seen.size() == 1);
+  CHECK(seen[0].data.empty());
+  CHECK(seen[0].damage == "pcapng block at byte offset " + std::to_string(bad) +
+                              ": TLS key log of 400 bytes exceeds the block (16 bytes left)");
+}
+
+TEST_CASE("pcapng DSB malformed: too short for its type and length") {
+  PcapngBuilder f;
+  f.idb(LINKTYPE_ETHERNET);
+  const std::size_t bad = f.size();
+  f.block(PCAPNG_DSB, Frame().u32le(PCAPNG_SECRETS_TLS_KEY_LOG)).epb(0, 1, "after");  // secrets type only
+  std::vector<std::string> packets;
+  const auto seen = readSecrets("dsb_short.pcapng", f, packets);
+  CHECK(packets == std::vector<std::string>{"after"});
+  REQUIRE(seen.size() == 1);
+  CHECK(seen[0].damage ==
+        "pcapng block at byte offset " + std::to_string(bad) + ": decryption secrets block too short");
+}
+
 
 // ---- malformed blocks: one test per length ----
 
