@@ -172,7 +172,10 @@ Outcome classify(const Evidence& ev) {
   }
   if (t.client_cert == ClientCertState::Empty) return {CLASS_NONE, "empty-certificate", true};
   if (t.no_certificate_alert) return {CLASS_NONE, "no-certificate-alert", true};
-  if (t.tls13) return {CLASS_UNKNOWN, "tls13", false};
+  // A TLS 1.3 handshake hides its CertificateRequest, but
+  // not once decrypted (TlsObservation::decrypted): then it is read as a
+  // handshake in clear is.
+  if (t.tls13 && !t.decrypted) return {CLASS_UNKNOWN, "tls13", false};
   if (t.resumed) return {CLASS_UNKNOWN, "resumed", false};
   if (t.renegotiation) return {CLASS_UNKNOWN, "renegotiation", false};
   if (t.gap) return {CLASS_UNKNOWN, "handshake-gap", false};
@@ -1003,7 +1006,8 @@ class Auditor {
       // A client sends its Certificate only when asked: the request itself
       // may be in a packet the capture lost.
       if (t.certificate_requested || t.client_cert != ClientCertState::NotSent) s.requests_client_cert = true;
-      if (t.server_hello_seen && !t.tls13) s.cert_request_visible = true;
+      // Decrypted, a TLS 1.3 handshake shows whether it asked.
+      if (t.server_hello_seen && (!t.tls13 || t.decrypted)) s.cert_request_visible = true;
       if (t.renegotiation) s.renegotiation_seen = true;
       for (const auto& n : t.requested_ca_names) tally.ca_names.add(s.requested_ca_names, n);
       if (t.version != 0) {
@@ -1019,7 +1023,9 @@ class Auditor {
       }
       if (!t.server_chain.empty()) tally.latest_cert = &t;
       // Only a handshake read without a gap shows that no request was sent.
-      if (t.server_hello_seen && !t.resumed && !t.tls13 && t.complete && !t.gap) tally.full_handshake = true;
+      if (t.server_hello_seen && !t.resumed && (!t.tls13 || t.decrypted) && t.complete && !t.gap) {
+        tally.full_handshake = true;
+      }
     }
     for (auto& entry : servers) {
       // (no structured binding: a lambda below captures the record, which clang 14 refuses)

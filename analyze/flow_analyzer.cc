@@ -506,7 +506,11 @@ class FlowAnalyzer : public StreamHandler {
 
   // What decrypted handshake records showed: a TLS 1.3 handshake's, or a
   // renegotiation's (which then stands for the connection's client certificate).
+  // An encrypted handshake decrypted to the client's Finished showed all it
+  // held: a CertificateRequest it did not carry was not sent, so the
+  // observation is a decrypted one even when nothing was asked.
   void addDecrypted(TlsObservation& obs, const DecryptedHandshake& r) {
+    if (r.handshake_complete) obs.decrypted = true;
     if (r.certificate_requested) {
       obs.decrypted = true;
       obs.certificate_requested = true;

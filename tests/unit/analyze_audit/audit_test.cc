@@ -214,6 +214,37 @@ TEST_CASE("unknown reasons: not requested, TLS 1.3, resumed, renegotiation, gap"
   CHECK(d.identity_reason == "handshake-gap");
 }
 
+TEST_CASE("a TLS 1.3 handshake decrypted to its end without a CertificateRequest was not asked: not cert-hidden") {
+  // t13notreq.pcap with its key log: the server's encrypted flight was
+  // ServerHello, EncryptedExtensions, Certificate, CertificateVerify,
+  // Finished; no CertificateRequest. It was reported unknown/tls13 and
+  // cert-hidden ("the wire cannot tell"), the server's request unknown.
+  Run r;
+  auto t = handshake("00:0e:08:00:00:13", "10.0.0.13", T0);
+  t.tls13 = true;
+  t.version = 0x0304;
+  t.cipher_suite = 0x1301;
+  t.certificate_requested = false;
+  t.decrypted = true;
+  r.tls.push_back(t);
+  auto res = r.audit();
+  const auto& d = res.devices.at(0);
+  CHECK(d.identity == "unknown");
+  CHECK(d.identity_reason == "not-requested");
+  CHECK(codes(d.findings).empty());
+  REQUIRE(res.servers.size() == 1);
+  CHECK_FALSE(res.servers.at(0).requests_client_cert);
+  CHECK(res.servers.at(0).cert_request_visible);
+  CHECK(codes(res.servers.at(0).findings) == std::set<std::string>{"server-no-cert-request"});
+  // Not decrypted: the wire cannot tell, as before.
+  r.tls.back().decrypted = false;
+  res = r.audit();
+  CHECK(res.devices.at(0).identity_reason == "tls13");
+  CHECK(codes(res.devices.at(0).findings) == std::set<std::string>{"cert-hidden"});
+  CHECK_FALSE(res.servers.at(0).cert_request_visible);
+  CHECK(codes(res.servers.at(0).findings).empty());
+}
+
 TEST_CASE("a resumed session never downgrades a device that showed a certificate") {
   Run r;
   r.tls.push_back(withCert(handshake("00:0e:08:ab:cd:ef", "10.0.0.11", T0), spa962()));

@@ -18,6 +18,7 @@
 
 #include "../../support/memory_tls.h"
 #include "../analyze_x509/test_certs.h"
+#include "analyze/flow_analyzer.h"
 #include "analyze/tls_decrypt.h"
 
 using provaudit::Side;
@@ -146,6 +147,32 @@ Result roundTrip(const Case& c) {
   pair.handshake();
   pair.request(REQUEST);
   return decrypt(pair.transcript(), keysFor(!c.use_rsa_key, c.use_rsa_key));
+}
+
+// The transcript read as the flow table hands a flow to its analyzer, with
+// the keys: what the audit is given.
+struct FlowResult : provaudit::analyze::ObservationSink {
+  std::vector<provaudit::analyze::TlsObservation> tls;
+  std::vector<provaudit::analyze::HttpObservation> http;
+  provaudit::AnomalyCounters anomalies;
+  void onTls(provaudit::analyze::TlsObservation&& obs) override { tls.push_back(std::move(obs)); }
+  void onHttp(provaudit::analyze::HttpObservation&& obs) override { http.push_back(std::move(obs)); }
+};
+
+void readFlow(const std::vector<Chunk>& transcript, std::shared_ptr<DecryptionKeys> keys, FlowResult& out) {
+  provaudit::analyze::CertCache certs;
+  provaudit::analyze::FlowAnalyzerFactory factory(out, out.anomalies, certs);
+  factory.setDecryption(std::move(keys));
+  provaudit::FlowInfo info;
+  info.syn_seen = true;
+  info.client = {*provaudit::IpAddr::parse("10.77.0.16"), 40000};
+  info.server = {*provaudit::IpAddr::parse("10.77.0.2"), 443};
+  const provaudit::PacketRef at{1'000'000'000, 1, 0};
+  auto handler = factory.create(info);
+  for (const auto& c : transcript) {
+    if (handler->onData(info, c.side, c.bytes, at) == provaudit::StreamVerdict::Bypass) break;
+  }
+  handler->onClose(info, provaudit::CloseReason::Fin, at);
 }
 
 std::string anomalyList(const provaudit::AnomalyCounters& a) {
@@ -476,3 +503,33 @@ TEST_CASE("decrypt: a key that never comes holds a bounded number of records, th
     CHECK(anomalies.total() == 1);
   }
 }
+
+TEST_CASE("decrypt: a TLS 1.3 handshake without CertificateRequest, decrypted, says the server did not ask",
+          "[decrypt][flow]") {
+  // t13notreq.pcap (s_server -www without -verify), read with its key log, was
+  // reported as if the wire could not tell (unknown/tls13, cert-hidden): the
+  // handshake observation was not marked decrypted when the decrypted
+  // handshake held no CertificateRequest.
+  keylogLines().clear();
+  MemoryPair pair({"TLS 1.3 without CertificateRequest", TLS1_3_VERSION, "TLS_AES_128_GCM_SHA256"});
+  pair.handshake();
+  pair.request(REQUEST);
+  FlowResult r;
+  readFlow(pair.transcript(), keysFor(true, false), r);
+  INFO(anomalyList(r.anomalies));
+  REQUIRE(r.tls.size() == 1);
+  const auto& t = r.tls.front();
+  CHECK(t.tls13);
+  CHECK(t.decrypted);
+  CHECK(t.complete);
+  CHECK_FALSE(t.certificate_requested);
+  CHECK(t.client_cert == provaudit::analyze::ClientCertState::NotSent);
+  REQUIRE(r.http.size() == 1);
+  CHECK(r.http.front().over_tls);
+  // Without the key log nothing was decrypted: the wire cannot tell.
+  FlowResult clear;
+  readFlow(pair.transcript(), std::make_shared<DecryptionKeys>(), clear);
+  REQUIRE(clear.tls.size() == 1);
+  CHECK_FALSE(clear.tls.front().decrypted);
+}
+
