@@ -172,12 +172,12 @@ Outcome classify(const Evidence& ev) {
   }
   if (t.client_cert == ClientCertState::Empty) return {CLASS_NONE, "empty-certificate", true};
   if (t.no_certificate_alert) return {CLASS_NONE, "no-certificate-alert", true};
-  // A TLS 1.3 handshake hides its CertificateRequest, but
+  // A TLS 1.3 handshake or a renegotiation hides its CertificateRequest, but
   // not once decrypted (TlsObservation::decrypted): then it is read as a
   // handshake in clear is.
   if (t.tls13 && !t.decrypted) return {CLASS_UNKNOWN, "tls13", false};
   if (t.resumed) return {CLASS_UNKNOWN, "resumed", false};
-  if (t.renegotiation) return {CLASS_UNKNOWN, "renegotiation", false};
+  if (t.renegotiation && !t.decrypted) return {CLASS_UNKNOWN, "renegotiation", false};
   if (t.gap) return {CLASS_UNKNOWN, "handshake-gap", false};
   if (t.server_hello_seen && !t.certificate_requested && t.complete) return {CLASS_UNKNOWN, "not-requested", false};
   if (t.certificate_requested) return {CLASS_UNKNOWN, "handshake-incomplete", false};
@@ -1006,9 +1006,9 @@ class Auditor {
       // A client sends its Certificate only when asked: the request itself
       // may be in a packet the capture lost.
       if (t.certificate_requested || t.client_cert != ClientCertState::NotSent) s.requests_client_cert = true;
-      // Decrypted, a TLS 1.3 handshake shows whether it asked.
+      // Decrypted, a TLS 1.3 handshake or a renegotiation shows whether it asked.
       if (t.server_hello_seen && (!t.tls13 || t.decrypted)) s.cert_request_visible = true;
-      if (t.renegotiation) s.renegotiation_seen = true;
+      if (t.renegotiation && !t.decrypted) s.renegotiation_seen = true;
       for (const auto& n : t.requested_ca_names) tally.ca_names.add(s.requested_ca_names, n);
       if (t.version != 0) {
         // Named once, sorted, when the server's record is finished (below).

@@ -549,6 +549,29 @@ TEST_CASE("a client's Certificate shows the server asked, though the request was
   CHECK(codes(r.audit().servers.at(0).findings).empty());
 }
 
+TEST_CASE("a renegotiation decrypted to its end without a CertificateRequest hides nothing") {
+  // t12renrsa_kl.pcap with its key log: an abbreviated renegotiation (no
+  // CertificateRequest) was taken for one that hid the request: cert-hidden
+  // "the certificate was requested in an encrypted renegotiation".
+  Run r;
+  auto t = handshake("00:0e:08:00:00:12", "10.0.0.12", T0);
+  t.certificate_requested = false;
+  t.renegotiation = true;
+  t.decrypted = true;
+  r.tls.push_back(t);
+  auto res = r.audit();
+  CHECK(res.devices.at(0).identity_reason == "not-requested");
+  CHECK(codes(res.devices.at(0).findings).empty());
+  CHECK_FALSE(res.servers.at(0).requests_client_cert);
+  CHECK(codes(res.servers.at(0).findings) == std::set<std::string>{"server-no-cert-request"});
+  // Not decrypted, it may have hidden the request.
+  r.tls.back().decrypted = false;
+  res = r.audit();
+  CHECK(res.devices.at(0).identity_reason == "renegotiation");
+  CHECK(codes(res.devices.at(0).findings) == std::set<std::string>{"cert-hidden"});
+  CHECK(codes(res.servers.at(0).findings).empty());
+}
+
 TEST_CASE("a device whose fingerprint differs from its product fleet's majority is fingerprint-mismatch") {
   Run r;
   const char* macs[] = {"00:0e:08:00:00:01", "00:0e:08:00:00:02", "00:0e:08:00:00:03", "00:0e:08:00:00:04"};

@@ -533,3 +533,26 @@ TEST_CASE("decrypt: a TLS 1.3 handshake without CertificateRequest, decrypted, s
   CHECK_FALSE(clear.tls.front().decrypted);
 }
 
+TEST_CASE("decrypt: an abbreviated renegotiation without CertificateRequest, decrypted, hides nothing",
+          "[decrypt][flow]") {
+  // t12renrsa_kl.pcap: HelloRequest, ClientHello, ServerHello, ChangeCipherSpec,
+  // Finished, all decrypted with the key log, no CertificateRequest; it was
+  // reported cert-hidden ("requested in an encrypted renegotiation").
+  keylogLines().clear();
+  MemoryPair pair({"TLS 1.2 abbreviated renegotiation", TLS1_2_VERSION, "ECDHE-RSA-AES128-GCM-SHA256"});
+  pair.handshake();
+  pair.request(REQUEST);
+  pair.renegotiate();
+  pair.request(REQUEST);
+  FlowResult r;
+  readFlow(pair.transcript(), keysFor(true, false), r);
+  INFO(anomalyList(r.anomalies));
+  REQUIRE(r.tls.size() == 1);
+  const auto& t = r.tls.front();
+  CHECK(t.renegotiation);
+  CHECK(t.decrypted);
+  CHECK_FALSE(t.certificate_requested);
+  CHECK(t.client_cert == provaudit::analyze::ClientCertState::NotSent);
+  CHECK(r.http.size() == 2);
+}
+
