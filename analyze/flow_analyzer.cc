@@ -367,6 +367,12 @@ class FlowAnalyzer : public StreamHandler {
       dec_->feed(side, bytes, client_data);
       if (!had_client_certs && dec_->revealed().client_certificates.has_value()) cert_pkt_ = pkt;
       if (!client_data.empty()) feedDecryptedHttp(flow, client_data, pkt);
+      // Request bodies were read past, as in clear: only the handshake and
+      // the requests' heads count against the session's budget.
+      if (tls_http_) {
+        dec_->passOver(tls_http_->bodyBytes() - body_passed_over_);
+        body_passed_over_ = tls_http_->bodyBytes();
+      }
     }
     return afterTls(flow, pkt);
   }
@@ -641,6 +647,7 @@ class FlowAnalyzer : public StreamHandler {
   std::unique_ptr<NullRecordReader> null_;        // while a NULL-encryption suite may be (or was) negotiated
   std::unique_ptr<HttpRequestParser> tls_http_;   // requests inside decrypted (or NULL-encryption) TLS
   bool tls_http_done_ = false;
+  std::uint64_t body_passed_over_ = 0;            // of tls_http_'s body bytes, told to dec_
   bool tls_done_ = false;                         // the handshake parser has nothing more to learn
   std::optional<PacketRef> cert_pkt_;
   std::optional<PacketRef> last_;

@@ -419,6 +419,7 @@ HttpRequestParser::State HttpRequestParser::feed(std::span<const std::uint8_t> b
         appendBody(p, n);
         p += n;
         body_remaining_ -= n;
+        body_bytes_ += n;
         if (phase_ == Phase::ChunkData) req_.body_length += n;
         if (body_remaining_ == 0) {
           if (phase_ == Phase::ChunkData) {

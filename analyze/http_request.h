@@ -51,6 +51,8 @@ class HttpRequestParser {
   // How many bytes at the end of the last feed() were not read: those after a
   // CONNECT request (its tunnel's first bytes, sent before the proxy's answer).
   [[nodiscard]] std::size_t unconsumed() const { return unconsumed_; }
+  // Bytes of request bodies read so far (all of them, kept or not).
+  [[nodiscard]] std::uint64_t bodyBytes() const { return body_bytes_; }
   // Bytes lost: drop the partial request and resynchronise on the next request line.
   // A gap inside a body whose length is known only punches a hole in the body:
   // the request is kept (body_truncated) and handed out by the next feed()/finish().
@@ -102,6 +104,7 @@ class HttpRequestParser {
   std::size_t head_bytes_ = 0;         // request line + header (or trailer) bytes so far
   HttpRequest req_;                    // request being assembled
   std::uint64_t body_remaining_ = 0;   // of the Content-Length body or of the current chunk
+  std::uint64_t body_bytes_ = 0;       // bodyBytes()
   bool body_hole_ = false;             // a gap hit the body: keep no more body bytes
   std::uint64_t offset_ = 0;           // stream offset of the next byte (gaps included)
   std::uint64_t resync_skipped_ = 0;   // bytes discarded since the last request line was found

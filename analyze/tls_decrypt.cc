@@ -160,6 +160,23 @@ class RecordCipher {
     return ok;
   }
 
+  // Takes a record without reading it (the server's application data): its
+  // sequence number, and for TLS 1.0 CBC the running IV (its last ciphertext
+  // block). False for a stream cipher, whose state only decrypting advances.
+  bool passOver(Bytes payload) {
+    if (suite_.kind == CipherKind::Stream) return false;
+    if (suite_.kind == CipherKind::Cbc && version_ < TLS_VERSION_1_1) {
+      const std::size_t block = suite_.iv_len;
+      const Bytes ct = encrypt_then_mac_ && payload.size() >= suite_.mac_len
+                           ? payload.first(payload.size() - suite_.mac_len)
+                           : payload;
+      if (ct.size() < block) return false;
+      iv_.assign(ct.end() - static_cast<std::ptrdiff_t>(block), ct.end());
+    }
+    ++seq_;
+    return true;
+  }
+
  private:
   // MAC-then-encrypt: the MAC trails the decrypted content. With RFC 7366
   // encrypt-then-MAC it trails the ciphertext (IV included) instead.
@@ -431,6 +448,7 @@ struct TlsDecryptSession::Impl {
     std::unique_ptr<RecordCipher> cipher;
     std::vector<std::uint8_t> tls13_secret;  // current traffic secret (KeyUpdate)
     bool first_byte_seen = false;
+    bool pass_over = false;  // TLS 1.3 server after its handshake: nothing it sends is read
   };
   // The step that waits for a key the key log does not hold yet.
   enum class Awaited : std::uint8_t {
@@ -605,6 +623,19 @@ struct TlsDecryptSession::Impl {
           return;
       }
     }
+    // The server's application data carries nothing we audit: its records
+    // are passed over (their sequence numbers kept), not decrypted. TLS 1.3
+    // hides the type: there, all the server sends after its handshake.
+    if (side == Side::Server &&
+        (d.pass_over || (!tls13 && static_cast<ContentType>(type) == ContentType::ApplicationData)) &&
+        d.cipher->passOver(payload)) {
+      return;
+    }
+    session.work_bytes_ += payload.size();
+    if (session.work_bytes_ > DECRYPT_MAX_WORK_BYTES_PER_FLOW) {
+      off(PA_ANOMALY("tls_decrypt_flow_limit"));
+      return;
+    }
     std::vector<std::uint8_t> plain;
     if (!d.cipher->open(type, header, payload, plain)) {
       off(PA_ANOMALY("tls_decrypt_bad_record_mac"));
@@ -621,7 +652,12 @@ struct TlsDecryptSession::Impl {
       plain.pop_back();
     }
     session.plaintext_bytes_ += plain.size();
-    if (session.plaintext_bytes_ > DECRYPT_MAX_BYTES_PER_FLOW) {
+    if (static_cast<ContentType>(type) == ContentType::Handshake) {
+      session.budget_used_ += plain.size();
+    } else if (static_cast<ContentType>(type) == ContentType::ApplicationData && side == Side::Client) {
+      session.client_unsettled_ += plain.size();  // the caller says what was request body (passOver)
+    }
+    if (session.budget_used_ > DECRYPT_MAX_BYTES_PER_FLOW) {
       off(PA_ANOMALY("tls_decrypt_flow_limit"));
       return;
     }
@@ -812,7 +848,7 @@ struct TlsDecryptSession::Impl {
       noKey(Awaited::Tls13Application, side, PA_ANOMALY("decrypt_no_key"));
       return;
     }
-    install13(side, *secret);
+    if (install13(side, *secret) && side == Side::Server) dir(side).pass_over = true;
   }
 
   void keyUpdate(Side side) {
@@ -1018,10 +1054,21 @@ std::size_t TlsDecryptSession::heldBytes() const {
 
 TlsDecryptSession::State TlsDecryptSession::feed(Side side, Bytes bytes, std::vector<std::uint8_t>& client_data) {
   if (state_ == State::Off) return state_;
+  passOver(0);  // the last feed's client data, none of it said to be a body
+  if (budget_used_ > DECRYPT_MAX_BYTES_PER_FLOW) {
+    impl_->off(PA_ANOMALY("tls_decrypt_flow_limit"));
+    return state_;
+  }
   impl_->client_out = &client_data;
   impl_->feed(side, bytes);
   impl_->client_out = nullptr;
   return state_;
+}
+
+void TlsDecryptSession::passOver(std::uint64_t n) {
+  budget_used_ += client_unsettled_;
+  client_unsettled_ = 0;
+  budget_used_ -= std::min(n, budget_used_);
 }
 
 TlsDecryptSession::State TlsDecryptSession::gap(Side /*side*/, std::uint64_t missing) {

@@ -23,9 +23,15 @@
 
 namespace provaudit::analyze {
 
-// Plaintext a flow may yield (both sides, handshake and data); past it the
-// session stops (tls_decrypt_flow_limit) and the flow is bypassed.
+// Plaintext a flow may hold against it: its handshake messages (both sides)
+// and the client's application data, less what the caller passed over as
+// request bodies (TlsDecryptSession::passOver). The server's application data
+// is not decrypted at all (only its records' sequence numbers are taken).
+// Past it the session stops (tls_decrypt_flow_limit) and the flow is bypassed.
 inline constexpr std::size_t DECRYPT_MAX_BYTES_PER_FLOW = 256 * 1024;
+// Record bytes a flow may have decrypted in all, request bodies included: the
+// bound on its work. Past it, as above.
+inline constexpr std::size_t DECRYPT_MAX_WORK_BYTES_PER_FLOW = 64 * 1024 * 1024;
 // Clear handshake bytes kept per side for the RFC 7627 session hash.
 inline constexpr std::size_t DECRYPT_MAX_TRANSCRIPT = 512 * 1024;
 // Records (both sides) a flow holds while it waits for a key that is not in
@@ -102,6 +108,9 @@ class TlsDecryptSession {
   State feed(Side side, Bytes bytes, std::vector<std::uint8_t>& client_data);
   // Bytes lost on `side`: record framing and cipher state are gone, stop.
   State gap(Side side, std::uint64_t missing);
+  // `n` bytes of the client data handed out were a request body, read past:
+  // they no longer count against DECRYPT_MAX_BYTES_PER_FLOW.
+  void passOver(std::uint64_t n);
 
   [[nodiscard]] State state() const { return state_; }
   [[nodiscard]] const DecryptedHandshake& revealed() const { return revealed_; }
@@ -117,6 +126,9 @@ class TlsDecryptSession {
   State state_ = State::Waiting;
   DecryptedHandshake revealed_;
   std::uint64_t plaintext_bytes_ = 0;
+  std::uint64_t budget_used_ = 0;     // against DECRYPT_MAX_BYTES_PER_FLOW, settled
+  std::uint64_t client_unsettled_ = 0;  // client data of the last feed(), until passOver() or the next feed()
+  std::uint64_t work_bytes_ = 0;      // against DECRYPT_MAX_WORK_BYTES_PER_FLOW
   friend struct Impl;
 };
 

@@ -556,3 +556,60 @@ TEST_CASE("decrypt: an abbreviated renegotiation without CertificateRequest, dec
   CHECK(r.http.size() == 2);
 }
 
+TEST_CASE("decrypt: a large download between kept-alive requests costs the budget nothing", "[decrypt][budget]") {
+  // t13ka.pcap / t12ka.pcap: a 400 KB download between two requests used up
+  // the 256 KiB decrypt budget (tls_decrypt_flow_limit): /sub/b.cfg was lost.
+  // The server's application data is no longer decrypted at all.
+  const Case cases[] = {
+      {"TLS 1.3", TLS1_3_VERSION, "TLS_AES_128_GCM_SHA256"},
+      {"TLS 1.2 GCM", TLS1_2_VERSION, "ECDHE-RSA-AES128-GCM-SHA256"},
+      {"TLS 1.0 CBC (running IV)", TLS1_VERSION, "ECDHE-RSA-AES256-SHA:@SECLEVEL=0"},
+  };
+  for (const Case& c : cases) {
+    SECTION(c.name) {
+      keylogLines().clear();
+      MemoryPair pair(c);
+      pair.handshake();
+      pair.write(pair.client(), REQUEST);
+      pair.read(pair.server());
+      pair.write(pair.server(), "HTTP/1.1 200 OK\r\nContent-Length: 409600\r\n\r\n" + std::string(400 * 1024, 'x'));
+      pair.read(pair.client());
+      const std::string second = "GET /sub/b.cfg HTTP/1.1\r\nUser-Agent: Linksys/SPA-962-6.1.5(a)\r\n\r\n";
+      pair.request(second);
+      const Result r = decrypt(pair.transcript(), keysFor(true, false));
+      INFO(anomalyList(r.anomalies));
+      CHECK(r.state == TlsDecryptSession::State::Decrypting);
+      CHECK(r.client_data == REQUEST + second);
+      CHECK(r.anomalies.total() == 0);
+    }
+  }
+}
+
+TEST_CASE("decrypt: a request body is read past, the request after it is read", "[decrypt][budget][flow]") {
+  // tlshttp.pcap: a 2 MB POST, then a GET: the POST's body used up the
+  // budget and the GET was lost. Over plain HTTP both were reported.
+  keylogLines().clear();
+  MemoryPair pair({"TLS 1.3", TLS1_3_VERSION, "TLS_AES_128_GCM_SHA256"});
+  pair.handshake();
+  const std::size_t body = 2 * 1024 * 1024;
+  pair.request("POST /upload HTTP/1.1\r\nUser-Agent: Linksys/SPA-962-6.1.5(a)\r\nContent-Length: " +
+               std::to_string(body) + "\r\n\r\n" + std::string(body, 'y'));
+  pair.request(REQUEST);
+  FlowResult r;
+  readFlow(pair.transcript(), keysFor(true, false), r);
+  INFO(anomalyList(r.anomalies));
+  REQUIRE(r.http.size() == 2);
+  CHECK(r.http[0].method == "POST");
+  CHECK(r.http[1].uri == "/spa000e08abcdef.cfg");
+  CHECK(r.anomalies.get("tls_decrypt_flow_limit") == 0);
+}
+
+TEST_CASE("decrypt: client data that is not a request body still counts against the budget", "[decrypt][budget]") {
+  keylogLines().clear();
+  MemoryPair pair({"TLS 1.3", TLS1_3_VERSION, "TLS_AES_128_GCM_SHA256"});
+  pair.handshake();
+  for (int i = 0; i < 24; ++i) pair.request(std::string(16 * 1024, 'z'));  // no request framing: nothing passed over
+  const Result r = decrypt(pair.transcript(), keysFor(true, false));
+  CHECK(r.anomalies.get("tls_decrypt_flow_limit") == 1);
+  CHECK(r.state == TlsDecryptSession::State::Off);
+}
