@@ -422,7 +422,7 @@ class FlowAnalyzer : public StreamHandler {
     std::vector<HttpRequest> done;
     const auto st = tls_http_->feed(bytes, done);
     emitHttp(flow, done, pkt, true);
-    if (st == HttpRequestParser::State::Error || requests_ >= HTTP_MAX_REQUESTS_PER_FLOW) tls_http_done_ = true;
+    if (st == HttpRequestParser::State::Error) tls_http_done_ = true;
   }
 
   StreamVerdict finishTls(const FlowInfo& flow, const PacketRef& pkt) {
@@ -552,7 +552,7 @@ class FlowAnalyzer : public StreamHandler {
       tunnel_answer_ = true;
       return tunnel_start.empty() ? StreamVerdict::Continue : detect(flow, side, tunnel_start, pkt);
     }
-    if (st == HttpRequestParser::State::Error || requests_ >= HTTP_MAX_REQUESTS_PER_FLOW) {
+    if (st == HttpRequestParser::State::Error) {
       mode_ = Mode::Done;
       return StreamVerdict::Bypass;
     }
@@ -561,6 +561,13 @@ class FlowAnalyzer : public StreamHandler {
 
   void emitHttp(const FlowInfo& flow, std::vector<HttpRequest>& done, const PacketRef& pkt, bool over_tls) {
     for (auto& req : done) {
+      if (requests_ >= HTTP_MAX_REQUESTS_PER_FLOW &&
+          (std::hash<std::string_view>{}(req.user_agent) == last_user_agent_hash_ ||
+           requests_ >= HTTP_MAX_REQUESTS_PER_FLOW + HTTP_MAX_AGENT_CHANGES_PAST_LIMIT)) {
+        f_.anomalies_.inc(PA_ANOMALY("http_flow_request_limit"));
+        continue;
+      }
+      last_user_agent_hash_ = std::hash<std::string_view>{}(req.user_agent);
       HttpObservation obs;
       fillFlow(obs.flow, flow, pkt);
       obs.over_tls = over_tls;
@@ -652,7 +659,10 @@ class FlowAnalyzer : public StreamHandler {
   std::optional<PacketRef> cert_pkt_;
   std::optional<PacketRef> last_;
   PacketRef first_;
-  std::size_t requests_ = 0;
+  std::size_t requests_ = 0;       // reported (HTTP_MAX_REQUESTS_PER_FLOW)
+  // Of the last request reported: a hash, not the agent (up to 16 KiB a flow
+  // would hold for the length of the connection).
+  std::size_t last_user_agent_hash_ = 0;
   bool emitted_ = false;
 };
 

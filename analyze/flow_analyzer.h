@@ -36,8 +36,13 @@ inline constexpr std::size_t SERVER_HELD_GAPS_MAX = 64;
 inline constexpr std::size_t NAME_TEXT_CACHE_MAX = 4096;
 // Distinct ClientHellos whose fingerprints a factory keeps (fingerprints()).
 inline constexpr std::size_t FINGERPRINT_CACHE_MAX = 4096;
-// A plain HTTP flow is followed for this many requests; then it is bypassed.
+// Requests of one connection (plain, or inside decrypted TLS) reported as
+// sightings. Past it the flow is still read: a request is reported only when
+// its User-Agent differs from the last one reported (a device that changed
+// firmware on a kept-alive connection), at most HTTP_MAX_AGENT_CHANGES_PAST_LIMIT
+// times; the others are counted (http_flow_request_limit).
 inline constexpr std::size_t HTTP_MAX_REQUESTS_PER_FLOW = 256;
+inline constexpr std::size_t HTTP_MAX_AGENT_CHANGES_PAST_LIMIT = 16;
 // Bytes kept per side while the first bytes are too few to tell the protocol.
 inline constexpr std::size_t DETECT_PREFIX_BYTES = 16;
 

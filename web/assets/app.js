@@ -112,6 +112,7 @@
     [/^tls_too_many_alerts$/, false, 'more TLS alerts than are kept for one flow: the rest were counted only'],
     [/^tls_decrypt_|^decrypt_/, false, 'a session the keys given could not decrypt (or stopped decrypting): what it hides stays hidden'],
     [/^http_(request_malformed|header_malformed|header_too_large|too_many_headers|gap_in_request|resync_failed|request_incomplete)$/, true, "an HTTP request whose line or headers did not parse whole: its User-Agent or URL may be missing"],
+    [/^http_flow_request_limit$/, false, 'requests past the first 256 of one connection, with the User-Agent the last one reported had: counted, not stored as sightings'],
     [/^http_tunnel_answer_too_large$/, true, "a proxy's answer to CONNECT longer than 16 KiB: the tunnel behind it was not read"],
     [/^http_/, false, "an HTTP request body that could not be framed or was cut: the request's headers are kept"],
     [/^ipv[46]_fragment_|^ipv6_ext_header_chain_too_long$/, true, 'IP fragments that could not be reassembled: the packet was skipped'],
