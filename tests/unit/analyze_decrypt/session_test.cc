@@ -504,6 +504,20 @@ TEST_CASE("decrypt: a key that never comes holds a bounded number of records, th
   }
 }
 
+// The pair's transcript read through FlowAnalyzer with the key log: its one
+// handshake, decrypted to the end, without a CertificateRequest or a
+// client Certificate.
+const provaudit::analyze::TlsObservation& decryptedWithoutRequest(const MemoryPair& pair, FlowResult& r) {
+  readFlow(pair.transcript(), keysFor(true, false), r);
+  INFO(anomalyList(r.anomalies));
+  REQUIRE(r.tls.size() == 1);
+  const auto& t = r.tls.front();
+  CHECK(t.decrypted);
+  CHECK_FALSE(t.certificate_requested);
+  CHECK(t.client_cert == provaudit::analyze::ClientCertState::NotSent);
+  return t;
+}
+
 TEST_CASE("decrypt: a TLS 1.3 handshake without CertificateRequest, decrypted, says the server did not ask",
           "[decrypt][flow]") {
   // t13notreq.pcap (s_server -www without -verify), read with its key log, was
@@ -515,15 +529,9 @@ TEST_CASE("decrypt: a TLS 1.3 handshake without CertificateRequest, decrypted, s
   pair.handshake();
   pair.request(REQUEST);
   FlowResult r;
-  readFlow(pair.transcript(), keysFor(true, false), r);
-  INFO(anomalyList(r.anomalies));
-  REQUIRE(r.tls.size() == 1);
-  const auto& t = r.tls.front();
+  const auto& t = decryptedWithoutRequest(pair, r);
   CHECK(t.tls13);
-  CHECK(t.decrypted);
   CHECK(t.complete);
-  CHECK_FALSE(t.certificate_requested);
-  CHECK(t.client_cert == provaudit::analyze::ClientCertState::NotSent);
   REQUIRE(r.http.size() == 1);
   CHECK(r.http.front().over_tls);
   // Without the key log nothing was decrypted: the wire cannot tell.
@@ -545,14 +553,8 @@ TEST_CASE("decrypt: an abbreviated renegotiation without CertificateRequest, dec
   pair.renegotiate();
   pair.request(REQUEST);
   FlowResult r;
-  readFlow(pair.transcript(), keysFor(true, false), r);
-  INFO(anomalyList(r.anomalies));
-  REQUIRE(r.tls.size() == 1);
-  const auto& t = r.tls.front();
+  const auto& t = decryptedWithoutRequest(pair, r);
   CHECK(t.renegotiation);
-  CHECK(t.decrypted);
-  CHECK_FALSE(t.certificate_requested);
-  CHECK(t.client_cert == provaudit::analyze::ClientCertState::NotSent);
   CHECK(r.http.size() == 2);
 }
 
