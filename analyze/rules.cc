@@ -13,6 +13,21 @@ namespace provaudit::analyze {
 namespace {
 
 std::string_view capped(std::string_view s) { return s.substr(0, std::min(s.size(), RULES_MAX_MATCH_INPUT)); }
+bool isCut(std::string_view s) { return s.size() > RULES_MAX_MATCH_INPUT; }
+
+// A text the rules read at most RULES_MAX_MATCH_INPUT bytes of, decoded into
+// `text`; when the input went on past that, one byte stands after the end for
+// the text that was not read, so that a pattern anchored at the end (`$`)
+// does not match where the input was cut.
+struct MatchText {
+  std::string text;
+  bool cut = false;
+  void markCut() {
+    cut = true;
+    text.push_back('\0');
+  }
+  std::string_view read() const { return cut ? std::string_view(text).substr(0, text.size() - 1) : std::string_view(text); }
+};
 
 char lowerAscii(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
@@ -24,12 +39,15 @@ bool iequals(std::string_view a, std::string_view b) {
   return true;
 }
 
-// Searches `text` with one pattern; on a match, each named group that took part
-// adds its value to `caps` (a field captured earlier is kept).
-bool search(const Pattern& p, std::string_view text, Captures& caps) {
+// Searches the first RULES_MAX_MATCH_INPUT bytes of `text` with one pattern
+// (the rest is only context: `$` does not match at the cut); on a match, each
+// named group that took part adds its value to `caps` (a field captured
+// earlier is kept). `end` shortens what is read further (MatchText).
+bool search(const Pattern& p, std::string_view text, Captures& caps, std::size_t end = std::string_view::npos) {
   const int n = p.re->NumberOfCapturingGroups() + 1;
   std::vector<re2::StringPiece> sub(static_cast<std::size_t>(n));
-  if (!p.re->Match(re2::StringPiece(text.data(), text.size()), 0, text.size(), RE2::UNANCHORED, sub.data(), n)) {
+  end = std::min({end, text.size(), RULES_MAX_MATCH_INPUT});
+  if (!p.re->Match(re2::StringPiece(text.data(), text.size()), 0, end, RE2::UNANCHORED, sub.data(), n)) {
     return false;
   }
   for (const auto& [index, field] : p.groups) {
@@ -126,9 +144,10 @@ std::string percentDecode(std::string_view s, bool plus_is_space) {
   return out;
 }
 
-// Applies the [[url_param]] rules to a query string or a form-encoded body.
-void matchParams(const RuleSet::Impl& impl, std::string_view query, Claims& out) {
-  std::vector<std::pair<std::string, std::string>> params;
+// Applies the [[url_param]] rules to a query string or a form-encoded body;
+// `cut`: the input went on past the query given (its last value is cut).
+void matchParams(const RuleSet::Impl& impl, std::string_view query, bool cut, Claims& out) {
+  std::vector<std::pair<std::string, MatchText>> params;
   while (!query.empty()) {
     const std::size_t sep = query.find_first_of("&;");
     const std::string_view item = query.substr(0, sep);
@@ -136,7 +155,9 @@ void matchParams(const RuleSet::Impl& impl, std::string_view query, Claims& out)
     if (eq != std::string_view::npos) {
       std::string name = percentDecode(item.substr(0, eq), true);
       for (char& c : name) c = lowerAscii(c);
-      params.emplace_back(std::move(name), percentDecode(item.substr(eq + 1), true));
+      MatchText value{percentDecode(item.substr(eq + 1), true)};
+      if (cut && sep == std::string_view::npos) value.markCut();
+      params.emplace_back(std::move(name), std::move(value));
     }
     if (sep == std::string_view::npos) break;
     query.remove_prefix(sep + 1);
@@ -145,7 +166,7 @@ void matchParams(const RuleSet::Impl& impl, std::string_view query, Claims& out)
     for (const auto& [name, value] : params) {
       if (std::find(rule.names.begin(), rule.names.end(), name) == rule.names.end()) continue;
       Captures caps;
-      if (!search(rule.value, value, caps)) continue;
+      if (!search(rule.value, value.text, caps, value.read().size())) continue;
       applyCaptures(impl, caps, rule.vendor, rule.id_group_mac_if_oui, out);
       addRuleId(out, rule.origin.id);
       break;  // first matching parameter per rule
@@ -167,9 +188,8 @@ bool certRuleMatches(const CertRule& rule, const CertInfo& cert, Captures& caps)
     bool hit = false;
     for (const RdnAttr& a : dn) {  // an attribute may repeat (several OU): any value will do
       if (a.key != c.attr) continue;
-      const std::string_view value = capped(a.value);
-      if (c.equals) hit = iequals(value, *c.equals);
-      else if (c.pattern) hit = search(*c.pattern, value, caps);
+      if (c.equals) hit = iequals(a.value, *c.equals);
+      else if (c.pattern) hit = search(*c.pattern, a.value, caps);
       if (hit) break;
     }
     if (!hit) return false;
@@ -241,10 +261,9 @@ std::string RuleSet::defaultDir() {
 
 Claims RuleSet::matchUserAgent(std::string_view ua) const {
   Claims out;
-  const std::string_view text = capped(ua);
   for (const TextRule& rule : impl_->user_agents) {  // first matching rule wins
     Captures caps;
-    if (!search(rule.patterns.front(), text, caps)) continue;
+    if (!search(rule.patterns.front(), ua, caps)) continue;
     applyCaptures(*impl_, caps, rule.vendor, rule.id_group_mac_if_oui, out);
     out.rule = rule.origin.id;
     break;
@@ -261,16 +280,19 @@ Claims RuleSet::matchUrl(std::string_view uri) const {
     const std::size_t path = s.find('/', scheme + 3);
     s = path == std::string_view::npos ? std::string_view() : s.substr(path);
   }
+  // Whether what is left runs up to where a long URI was cut.
+  const bool cut = isCut(uri) && s.data() + s.size() == uri.data() + RULES_MAX_MATCH_INPUT;
   const std::size_t q = s.find('?');
-  const std::string path = percentDecode(s.substr(0, q), false);
+  MatchText path{percentDecode(s.substr(0, q), false)};
+  if (cut && q == std::string_view::npos) path.markCut();
   for (const TextRule& rule : impl_->url_paths) {  // first matching rule wins
     Captures caps;
-    if (!search(rule.patterns.front(), path, caps)) continue;
+    if (!search(rule.patterns.front(), path.text, caps, path.read().size())) continue;
     applyCaptures(*impl_, caps, rule.vendor, rule.id_group_mac_if_oui, out);
     addRuleId(out, rule.origin.id);
     break;
   }
-  if (q != std::string_view::npos) matchParams(*impl_, s.substr(q + 1), out);
+  if (q != std::string_view::npos) matchParams(*impl_, s.substr(q + 1), cut, out);
   return out;
 }
 
@@ -280,13 +302,13 @@ Claims RuleSet::matchPostBody(std::string_view body) const {
   for (const TextRule& rule : impl_->post_bodies) {
     Captures caps;
     bool any = false;
-    for (const Pattern& p : rule.patterns) any = search(p, text, caps) || any;  // each pattern adds its captures
+    for (const Pattern& p : rule.patterns) any = search(p, body, caps) || any;  // each pattern adds its captures
     if (!any) continue;
     applyCaptures(*impl_, caps, rule.vendor, rule.id_group_mac_if_oui, out);
     addRuleId(out, rule.origin.id);
   }
   // A form-encoded body (mac=...&sn=...) is read like a query string.
-  if (out.empty() && text.find('=') != std::string_view::npos) matchParams(*impl_, text, out);
+  if (out.empty() && text.find('=') != std::string_view::npos) matchParams(*impl_, text, isCut(body), out);
   return out;
 }
 

@@ -16,8 +16,9 @@
 namespace provaudit::analyze {
 
 // Matching looks at no more than this many bytes of a User-Agent, URL, POST body
-// or certificate attribute; the rest is ignored (real values are < 300 bytes, and
-// RE2 is linear anyway: the cap bounds the cost of hostile 64 KiB strings).
+// or certificate attribute; the rest is not read (real values are < 300 bytes, and
+// RE2 is linear anyway: the cap bounds the cost of hostile 64 KiB strings), but a
+// pattern anchored at the end ('$') does not match where such a value was cut.
 inline constexpr std::size_t RULES_MAX_MATCH_INPUT = 4096;
 
 // What one piece of evidence claims about the device that sent it.

@@ -134,6 +134,36 @@ TEST_CASE("rules: form-encoded POST body is read like a query") {
   CHECK(text(c.ccert) == "Not Installed");
 }
 
+// Text past RULES_MAX_MATCH_INPUT is not read, but it is there: a pattern
+// anchored at the end must not match where the text was cut. Each input
+// below would match if it ended at the cut, and does when it does.
+namespace {
+// `head` padded in front so that it ends exactly at the cut.
+std::string endingAtCut(const std::string& pad_before, const std::string& head) {
+  return pad_before + std::string(provaudit::analyze::RULES_MAX_MATCH_INPUT - pad_before.size() - head.size(), 'a') + head;
+}
+}  // namespace
+
+TEST_CASE("rules: a URL cut at the matching limit does not match a rule anchored at its end") {
+  const auto& rules = bundledRules();
+  const std::string path = endingAtCut("/", "/spa000e08aabbcc.cfg");
+  REQUIRE(path.size() == provaudit::analyze::RULES_MAX_MATCH_INPUT);
+  CHECK(macText(rules.matchUrl(path)) == "00:0e:08:aa:bb:cc");       // ends there: read
+  CHECK(rules.matchUrl(path + ".bak").empty());                      // goes on: not this file
+  const std::string absolute = endingAtCut("http://prov.example/", "/spa000e08aabbcc.cfg");
+  CHECK(rules.matchUrl(absolute + "x").empty());
+  const std::string query = endingAtCut("/cfg?x=", "&mac=000e08aabbcc");
+  CHECK(macText(rules.matchUrl(query)) == "00:0e:08:aa:bb:cc");
+  CHECK(rules.matchUrl(query + "dd").empty());                       // a 14-digit value is no MAC
+}
+
+TEST_CASE("rules: a form-encoded body cut at the matching limit does not match a value anchored at its end") {
+  const auto& rules = bundledRules();
+  const std::string body = endingAtCut("x=", "&mac=000e08aabbcc");
+  CHECK(macText(rules.matchPostBody(body)) == "00:0e:08:aa:bb:cc");
+  CHECK(rules.matchPostBody(body + "dd").empty());
+}
+
 // --- certificates ----------------------------------------------------------------------------
 
 namespace {
@@ -337,6 +367,14 @@ TEST_CASE("rules: hostile certificate attribute values return") {
   const std::string hostile(64 * 1024, '(');
   const CertClaims c = bundledRules().matchCertificate(certWith({{"OU", hostile}, {"L", hostile}, {"ST", hostile}}));
   CHECK_FALSE(c.generic);
+}
+
+TEST_CASE("rules: a certificate value cut at the matching limit does not match a pattern anchored at its end") {
+  const auto& rules = bundledRules();
+  // The generic marker's OU is a domain name up to its end ('...$').
+  const std::string ou = endingAtCut("", "prov.example.com");
+  CHECK(rules.matchCertificate(certWith({{"OU", ou}, {"L", "generic"}, {"ST", "generic"}})).generic);
+  CHECK_FALSE(rules.matchCertificate(certWith({{"OU", ou + " and more"}, {"L", "generic"}, {"ST", "generic"}})).generic);
 }
 
 // --- OUIs, severities, fingerprints ------------------------------------------------------------
