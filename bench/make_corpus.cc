@@ -126,6 +126,22 @@ std::string macStr(const Mac& m) {
   std::snprintf(b, sizeof b, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
   return b;
 }
+// A MAC as devices write it in text (User-Agents, URLs, POST bodies,
+// certificate subjects): 12 hex digits, or 6 pairs joined by ':' or '-', or 3
+// quads joined by '.', in lower or upper case.
+constexpr int MAC_TEXT_FORMS = 8;
+std::string macText(const Mac& m, int form) {
+  const bool upper = (form & 1) != 0;
+  const char* digits = upper ? "0123456789ABCDEF" : "0123456789abcdef";
+  const int kind = form / 2;  // 0 plain, 1 colon, 2 dash, 3 dotted
+  std::string out;
+  for (int i = 0; i < 6; ++i) {
+    if (i > 0 && (kind == 1 || kind == 2 || (kind == 3 && i % 2 == 0))) out += ":-."[kind - 1];
+    out += digits[m[i] >> 4];
+    out += digits[m[i] & 15];
+  }
+  return out;
+}
 std::optional<Mac> parseMac(const std::string& s) {
   Mac m{};
   unsigned v[6];
@@ -607,8 +623,17 @@ class Allocator {
 };
 
 // ---------------------------------------------------------------- samples as templates
+// Where a device's MAC is written as text in a packet's TCP payload: the clone
+// writes its fresh MAC there in the same form, as a real fleet's requests and
+// certificates name each unit's own MAC.
+struct TextMac {
+  std::uint32_t at = 0;  // offset in the packet
+  std::uint8_t dev = 0;
+  std::uint8_t form = 0;
+};
 struct TPacket {
   std::int64_t t_us = 0;  // relative to the sample's first packet, stretched
+  std::vector<TextMac> text_macs;
   std::vector<std::uint8_t> data;
   std::uint32_t wire_len = 0;
   Layout L;
@@ -629,10 +654,31 @@ struct TFlow {
 };
 struct TDevice {
   Mac mac{};
+  // A router's MAC that the frames of devices behind it carry ('wire_mac' in
+  // samples/expected): packets are told apart by it, but it is no device.
+  bool wire_only = false;
   std::string identity, reason;
   std::vector<std::string> findings;  // expected finding codes (without --ca)
   std::vector<Ip> ips;  // every address it used (expected + seen)
 };
+void findTextMacs(TPacket& tp, std::size_t from, const std::vector<TDevice>& devices) {
+  const std::size_t end = std::min(tp.data.size(), tp.L.l4 + tp.L.l4len);
+  if (from >= end) return;
+  const char* base = reinterpret_cast<const char*>(tp.data.data());
+  for (std::size_t d = 0; d < devices.size() && d < 256; ++d)
+    for (int form = 0; form < MAC_TEXT_FORMS; ++form) {
+      const std::string pat = macText(devices[d].mac, form);
+      for (std::size_t o = from; o + pat.size() <= end;) {
+        const void* hit = memmem(base + o, end - o, pat.data(), pat.size());
+        if (hit == nullptr) break;
+        const auto at = static_cast<std::uint32_t>(static_cast<const char*>(hit) - base);
+        const bool seen = std::any_of(tp.text_macs.begin(), tp.text_macs.end(), [&](const TextMac& t) { return t.at == at; });
+        if (!seen) tp.text_macs.push_back({at, static_cast<std::uint8_t>(d), static_cast<std::uint8_t>(form)});
+        o = at + pat.size();
+      }
+    }
+}
+
 struct Sample {
   std::string name;
   std::vector<TPacket> pkts;
@@ -682,6 +728,20 @@ std::optional<Sample> loadSample(const fs::path& pcap_path, const fs::path& expe
         if (auto ip = parseIpText(i.s)) td.ips.push_back(*ip);
     }
     s.devices.push_back(std::move(td));
+  }
+  // Devices behind a router: their frames carry the router's MAC, so the
+  // router stands for them on the wire; their own MACs appear only as text.
+  for (const Json& d : devs->arr) {
+    const std::string w = d.str("wire_mac");
+    if (w.empty()) continue;
+    const auto m = parseMac(w);
+    if (!m) die(expected_path.string() + ": bad wire_mac " + w);
+    if (std::none_of(s.devices.begin(), s.devices.end(), [&](const TDevice& x) { return x.mac == *m; })) {
+      TDevice router;
+      router.mac = *m;
+      router.wire_only = true;
+      s.devices.push_back(std::move(router));
+    }
   }
   char err[PCAP_ERRBUF_SIZE];
   pcap_t* p = pcap_open_offline(pcap_path.c_str(), err);
@@ -784,6 +844,7 @@ std::optional<Sample> loadSample(const fs::path& pcap_path, const fs::path& expe
     const std::size_t thl = (tcp[12] >> 4) * 4u;
     tp.payload = tp.L.l4len > thl ? static_cast<std::uint32_t>(tp.L.l4len - thl) : 0;
     if (tp.payload != 0 && f.first_payload < 0) f.first_payload = static_cast<int>(pi);
+    if (tp.payload != 0) findTextMacs(tp, tp.L.l4 + thl, s.devices);
     if (tp.payload != 0 && tp.from_client) {
       if (f.client_payload == 0 && tp.data.size() > tp.L.l4 + thl) {
         const std::uint8_t c0 = d[tp.L.l4 + thl];
@@ -1092,6 +1153,10 @@ struct CloneGen : Gen {
       return;
     }
     if (L.proto == 6 && tp.flow >= 0 && n >= L.l4 + 20) {
+      for (const TextMac& tm : tp.text_macs) {
+        const std::string text = macText(mac_new[tm.dev], tm.form);
+        std::memcpy(d + tm.at, text.data(), text.size());
+      }
       std::uint8_t* t = d + L.l4;
       const FlowState& st = fs[tp.flow];
       const bool after_bulk = bulk_done && tp.flow == bulk_flow;
@@ -1890,7 +1955,8 @@ int mixed(const Options& o) {
       p.start = s.duration_us >= T ? 0 : static_cast<std::int64_t>(rng.below(static_cast<std::uint64_t>(T - s.duration_us)));
       plan.push_back(p);
       ++clones[si];
-      for (const auto& d : s.devices) countDevice(d);
+      for (const auto& d : s.devices)
+        if (!d.wire_only) countDevice(d);
       acc += s.bytes;
     }
   }
@@ -2024,7 +2090,9 @@ int mixed(const Options& o) {
   first = true;
   for (std::size_t si = 0; si < samples.size(); ++si) {
     f << (first ? "" : ",\n") << "    " << jsonStr(samples[si].name) << ": {\"clones\": " << clones[si]
-      << ", \"devices_per_clone\": " << samples[si].devices.size() << "}";
+      << ", \"devices_per_clone\": "
+      << std::count_if(samples[si].devices.begin(), samples[si].devices.end(), [](const TDevice& d) { return !d.wire_only; })
+      << "}";
     first = false;
   }
   f << "\n  },\n  \"bulk_clones\": {\n";
