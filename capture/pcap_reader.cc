@@ -26,6 +26,22 @@ constexpr std::size_t RESERVED_HEADER_BYTES = 8;
 // then in Kuznetzov's format interface index(4) protocol(2) packet type(1) pad(1).
 constexpr std::size_t RECORD_HEADER_BYTES = 16;
 constexpr std::size_t KUZNETZOV_RECORD_HEADER_BYTES = 24;
+// Variants that say so only by their records (Wireshark reads them all, and
+// its editcap writes them): Red Hat 6.1's tcpdump wrote Kuznetzov's 24-byte
+// records under the usual magic number, SuSE 6.3's 28-byte ones (two more
+// bytes and padding) under Kuznetzov's, and some Nokia firewalls 20-byte
+// records (4 bytes of their own) under the usual one. Each file is read with
+// the first of its magic number's sizes whose first records chain sanely.
+constexpr std::size_t SUSE63_RECORD_HEADER_BYTES = 28;
+constexpr std::size_t NOKIA_RECORD_HEADER_BYTES = 20;
+constexpr std::size_t STANDARD_MAGIC_HEADERS[] = {RECORD_HEADER_BYTES, KUZNETZOV_RECORD_HEADER_BYTES,
+                                                  NOKIA_RECORD_HEADER_BYTES};
+constexpr std::size_t KUZNETZOV_MAGIC_HEADERS[] = {KUZNETZOV_RECORD_HEADER_BYTES, SUSE63_RECORD_HEADER_BYTES};
+// How many records decide, and what makes one sane: its fraction of a second
+// below one second, and its lengths within what is read at all, the captured
+// one no longer than the original.
+constexpr int PROBE_RECORDS = 3;
+constexpr std::uint32_t MICROSECONDS_PER_SECOND = 1'000'000;
 
 // Versions libpcap reads: 2.0-2.4, and 543.0 (DG/UX tcpdump). Before 2.3 the
 // captured and original lengths were written swapped; 2.3 files from some
@@ -112,7 +128,38 @@ std::unique_ptr<PcapFileSource> PcapFileSource::open(UniqueFd fd, std::string na
   src->linktype_ = static_cast<int>(linktype & LINKTYPE_MASK);
   src->begin_ = FILE_HEADER_BYTES;
   src->offset_ = FILE_HEADER_BYTES;
+  // Versions before 2.4 have no such variants (and lengths that may be
+  // swapped, which the probe does not know): their records are as the magic
+  // says. So are a pipe's: reading ahead would hold its first records back
+  // until more arrive (tcpdump -w - | provaudit replay -).
+  if (src->lengths_ == Lengths::AsWritten && src->size_.has_value()) {
+    const std::span<const std::size_t> sizes =
+        magic == MAGIC_KUZNETZOV ? std::span<const std::size_t>(KUZNETZOV_MAGIC_HEADERS)
+                                 : std::span<const std::size_t>(STANDARD_MAGIC_HEADERS);
+    // None chaining (a file damaged from its first record): the magic number's
+    // own size, so that the error names the record as before.
+    const auto fits = std::find_if(sizes.begin(), sizes.end(), [&](std::size_t h) { return src->recordsChain(h); });
+    if (fits != sizes.end()) src->record_header_ = *fits;
+  }
   return src;
+}
+
+bool PcapFileSource::recordsChain(std::size_t header) {
+  const std::uint32_t fraction_limit = nanoseconds_ ? static_cast<std::uint32_t>(NS_PER_SECOND) : MICROSECONDS_PER_SECOND;
+  std::size_t at = 0;  // from begin_
+  for (int k = 0; k < PROBE_RECORDS; ++k) {
+    // The file ends here (or inside the next header after good records).
+    if (!fill(at + header)) return available() == at || k > 0;
+    ByteReader r(std::span<const std::uint8_t>(buf_.data() + begin_ + at, header));
+    std::uint32_t seconds = 0, fraction = 0, captured = 0, original = 0;
+    (void)(readU32(r, seconds) && readU32(r, fraction) && readU32(r, captured) && readU32(r, original));
+    if (fraction >= fraction_limit || captured > PCAP_MAX_RECORD || original > PCAP_MAX_RECORD || captured > original) {
+      return false;
+    }
+    at += header + captured;
+    if (!fill(at)) return true;  // cut inside a sane record: next() says so
+  }
+  return true;
 }
 
 bool PcapFileSource::fill(std::size_t n) {

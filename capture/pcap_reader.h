@@ -82,6 +82,9 @@ class PcapFileSource final : public PacketSource {
   bool readU16(ByteReader& r, std::uint16_t& out) const { return big_endian_ ? r.readU16(out) : r.readU16Le(out); }
   bool readU32(ByteReader& r, std::uint32_t& out) const { return big_endian_ ? r.readU32(out) : r.readU32Le(out); }
   ReadStatus fail(const std::string& reason);
+  // Whether the first records read sanely with `header` bytes of record
+  // header (the variants of the format tell themselves apart no other way).
+  bool recordsChain(std::size_t header);
   // Why fill(want) fell short with `have` bytes: a read error or the end of the file.
   std::string shortRead(const char* what, std::size_t have, std::size_t want) const;
 
@@ -96,7 +99,7 @@ class PcapFileSource final : public PacketSource {
   int read_errno_ = 0;               // the error that ended reading, 0 if none
   bool big_endian_ = false;
   bool nanoseconds_ = false;
-  std::size_t record_header_ = 0;    // 16, or 24 in Kuznetzov's format
+  std::size_t record_header_ = 0;    // 16; 24 or 28 in Kuznetzov's formats, 20 in Nokia's
   Lengths lengths_ = Lengths::AsWritten;
   std::uint32_t snaplen_ = 0;
   int linktype_ = 0;
