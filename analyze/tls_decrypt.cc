@@ -36,12 +36,13 @@ constexpr std::size_t RECORD_HEADER = 5;
 constexpr std::size_t HANDSHAKE_HEADER = 4;
 constexpr std::size_t MASTER_SECRET = 48;     // RFC 5246 §8.1
 constexpr std::size_t PREMASTER_SECRET = 48;  // RFC 5246 §7.4.7.1
-constexpr std::size_t AEAD_TAG = 16;          // AES-GCM (RFC 5288 §3), ChaCha20-Poly1305 (RFC 7905 §2)
+constexpr std::size_t AEAD_TAG = 16;          // AES-GCM (RFC 5288 §3), ChaCha20-Poly1305 (RFC 7905 §2), AES-CCM
+constexpr std::size_t CCM_8_TAG = 8;          // AES-CCM_8 (RFC 6655 §3, RFC 8446 Appendix B.4)
 constexpr std::size_t AEAD_NONCE = 12;
-constexpr std::size_t GCM_EXPLICIT_NONCE = 8;  // RFC 5288 §3
+constexpr std::size_t GCM_EXPLICIT_NONCE = 8;  // RFC 5288 §3; the same for CCM (RFC 6655 §3)
 constexpr std::size_t MAX_MAC = 64;
 
-enum class CipherKind : std::uint8_t { Cbc, Gcm, ChaCha, Stream };
+enum class CipherKind : std::uint8_t { Cbc, Gcm, Ccm, Ccm8, ChaCha, Stream };
 enum class KeyExchange : std::uint8_t { Rsa, Ephemeral, Tls13 };
 
 struct SuiteInfo {
@@ -67,17 +68,36 @@ constexpr SuiteInfo SUITES[] = {
     {0x0033, KeyExchange::Ephemeral, "AES-128-CBC", CipherKind::Cbc, 16, 16, "SHA1", 20, "SHA256", false},
     {0x0035, KeyExchange::Rsa, "AES-256-CBC", CipherKind::Cbc, 32, 16, "SHA1", 20, "SHA256", false},
     {0x0039, KeyExchange::Ephemeral, "AES-256-CBC", CipherKind::Cbc, 32, 16, "SHA1", 20, "SHA256", false},
+    {0x0041, KeyExchange::Rsa, "CAMELLIA-128-CBC", CipherKind::Cbc, 16, 16, "SHA1", 20, "SHA256", false},
+    {0x0044, KeyExchange::Ephemeral, "CAMELLIA-128-CBC", CipherKind::Cbc, 16, 16, "SHA1", 20, "SHA256", false},
+    {0x0045, KeyExchange::Ephemeral, "CAMELLIA-128-CBC", CipherKind::Cbc, 16, 16, "SHA1", 20, "SHA256", false},
+    {0x0046, KeyExchange::Ephemeral, "CAMELLIA-128-CBC", CipherKind::Cbc, 16, 16, "SHA1", 20, "SHA256", false},
     {0x003C, KeyExchange::Rsa, "AES-128-CBC", CipherKind::Cbc, 16, 16, "SHA256", 32, "SHA256", false},
     {0x003D, KeyExchange::Rsa, "AES-256-CBC", CipherKind::Cbc, 32, 16, "SHA256", 32, "SHA256", false},
     {0x0067, KeyExchange::Ephemeral, "AES-128-CBC", CipherKind::Cbc, 16, 16, "SHA256", 32, "SHA256", false},
     {0x006B, KeyExchange::Ephemeral, "AES-256-CBC", CipherKind::Cbc, 32, 16, "SHA256", 32, "SHA256", false},
+    {0x0084, KeyExchange::Rsa, "CAMELLIA-256-CBC", CipherKind::Cbc, 32, 16, "SHA1", 20, "SHA256", false},
+    {0x0087, KeyExchange::Ephemeral, "CAMELLIA-256-CBC", CipherKind::Cbc, 32, 16, "SHA1", 20, "SHA256", false},
+    {0x0088, KeyExchange::Ephemeral, "CAMELLIA-256-CBC", CipherKind::Cbc, 32, 16, "SHA1", 20, "SHA256", false},
+    {0x0089, KeyExchange::Ephemeral, "CAMELLIA-256-CBC", CipherKind::Cbc, 32, 16, "SHA1", 20, "SHA256", false},
     {0x009C, KeyExchange::Rsa, "AES-128-GCM", CipherKind::Gcm, 16, 4, nullptr, 0, "SHA256", false},
     {0x009D, KeyExchange::Rsa, "AES-256-GCM", CipherKind::Gcm, 32, 4, nullptr, 0, "SHA384", false},
     {0x009E, KeyExchange::Ephemeral, "AES-128-GCM", CipherKind::Gcm, 16, 4, nullptr, 0, "SHA256", false},
     {0x009F, KeyExchange::Ephemeral, "AES-256-GCM", CipherKind::Gcm, 32, 4, nullptr, 0, "SHA384", false},
+    // RFC 6367 §2.1 (Camellia CBC with HMAC-SHA256; the PRF is TLS 1.2's SHA-256).
+    {0x00BA, KeyExchange::Rsa, "CAMELLIA-128-CBC", CipherKind::Cbc, 16, 16, "SHA256", 32, "SHA256", false},
+    {0x00BD, KeyExchange::Ephemeral, "CAMELLIA-128-CBC", CipherKind::Cbc, 16, 16, "SHA256", 32, "SHA256", false},
+    {0x00BE, KeyExchange::Ephemeral, "CAMELLIA-128-CBC", CipherKind::Cbc, 16, 16, "SHA256", 32, "SHA256", false},
+    {0x00BF, KeyExchange::Ephemeral, "CAMELLIA-128-CBC", CipherKind::Cbc, 16, 16, "SHA256", 32, "SHA256", false},
+    {0x00C0, KeyExchange::Rsa, "CAMELLIA-256-CBC", CipherKind::Cbc, 32, 16, "SHA256", 32, "SHA256", false},
+    {0x00C3, KeyExchange::Ephemeral, "CAMELLIA-256-CBC", CipherKind::Cbc, 32, 16, "SHA256", 32, "SHA256", false},
+    {0x00C4, KeyExchange::Ephemeral, "CAMELLIA-256-CBC", CipherKind::Cbc, 32, 16, "SHA256", 32, "SHA256", false},
+    {0x00C5, KeyExchange::Ephemeral, "CAMELLIA-256-CBC", CipherKind::Cbc, 32, 16, "SHA256", 32, "SHA256", false},
     {0x1301, KeyExchange::Tls13, "AES-128-GCM", CipherKind::Gcm, 16, 12, nullptr, 0, "SHA256", false},
     {0x1302, KeyExchange::Tls13, "AES-256-GCM", CipherKind::Gcm, 32, 12, nullptr, 0, "SHA384", false},
     {0x1303, KeyExchange::Tls13, "ChaCha20-Poly1305", CipherKind::ChaCha, 32, 12, nullptr, 0, "SHA256", false},
+    {0x1304, KeyExchange::Tls13, "AES-128-CCM", CipherKind::Ccm, 16, 12, nullptr, 0, "SHA256", false},
+    {0x1305, KeyExchange::Tls13, "AES-128-CCM", CipherKind::Ccm8, 16, 12, nullptr, 0, "SHA256", false},
     {0xC007, KeyExchange::Ephemeral, "RC4", CipherKind::Stream, 16, 0, "SHA1", 20, "SHA256", true},
     {0xC008, KeyExchange::Ephemeral, "DES-EDE3-CBC", CipherKind::Cbc, 24, 8, "SHA1", 20, "SHA256", false},
     {0xC009, KeyExchange::Ephemeral, "AES-128-CBC", CipherKind::Cbc, 16, 16, "SHA1", 20, "SHA256", false},
@@ -94,6 +114,26 @@ constexpr SuiteInfo SUITES[] = {
     {0xC02C, KeyExchange::Ephemeral, "AES-256-GCM", CipherKind::Gcm, 32, 4, nullptr, 0, "SHA384", false},
     {0xC02F, KeyExchange::Ephemeral, "AES-128-GCM", CipherKind::Gcm, 16, 4, nullptr, 0, "SHA256", false},
     {0xC030, KeyExchange::Ephemeral, "AES-256-GCM", CipherKind::Gcm, 32, 4, nullptr, 0, "SHA384", false},
+    // RFC 6367 §2.1: ECDHE with Camellia CBC (HMAC-SHA256 / -SHA384 and that PRF).
+    {0xC072, KeyExchange::Ephemeral, "CAMELLIA-128-CBC", CipherKind::Cbc, 16, 16, "SHA256", 32, "SHA256", false},
+    {0xC073, KeyExchange::Ephemeral, "CAMELLIA-256-CBC", CipherKind::Cbc, 32, 16, "SHA384", 48, "SHA384", false},
+    {0xC076, KeyExchange::Ephemeral, "CAMELLIA-128-CBC", CipherKind::Cbc, 16, 16, "SHA256", 32, "SHA256", false},
+    {0xC077, KeyExchange::Ephemeral, "CAMELLIA-256-CBC", CipherKind::Cbc, 32, 16, "SHA384", 48, "SHA384", false},
+    // RFC 6655 §3 and RFC 7251 §2: AES-CCM, 4-byte salt + 8-byte explicit nonce, SHA-256 PRF.
+    // (Camellia-GCM, RFC 6367 §2.2, has no OpenSSL cipher: those suites stay
+    // decrypt_unsupported_suite.)
+    {0xC09C, KeyExchange::Rsa, "AES-128-CCM", CipherKind::Ccm, 16, 4, nullptr, 0, "SHA256", false},
+    {0xC09D, KeyExchange::Rsa, "AES-256-CCM", CipherKind::Ccm, 32, 4, nullptr, 0, "SHA256", false},
+    {0xC09E, KeyExchange::Ephemeral, "AES-128-CCM", CipherKind::Ccm, 16, 4, nullptr, 0, "SHA256", false},
+    {0xC09F, KeyExchange::Ephemeral, "AES-256-CCM", CipherKind::Ccm, 32, 4, nullptr, 0, "SHA256", false},
+    {0xC0A0, KeyExchange::Rsa, "AES-128-CCM", CipherKind::Ccm8, 16, 4, nullptr, 0, "SHA256", false},
+    {0xC0A1, KeyExchange::Rsa, "AES-256-CCM", CipherKind::Ccm8, 32, 4, nullptr, 0, "SHA256", false},
+    {0xC0A2, KeyExchange::Ephemeral, "AES-128-CCM", CipherKind::Ccm8, 16, 4, nullptr, 0, "SHA256", false},
+    {0xC0A3, KeyExchange::Ephemeral, "AES-256-CCM", CipherKind::Ccm8, 32, 4, nullptr, 0, "SHA256", false},
+    {0xC0AC, KeyExchange::Ephemeral, "AES-128-CCM", CipherKind::Ccm, 16, 4, nullptr, 0, "SHA256", false},
+    {0xC0AD, KeyExchange::Ephemeral, "AES-256-CCM", CipherKind::Ccm, 32, 4, nullptr, 0, "SHA256", false},
+    {0xC0AE, KeyExchange::Ephemeral, "AES-128-CCM", CipherKind::Ccm8, 16, 4, nullptr, 0, "SHA256", false},
+    {0xC0AF, KeyExchange::Ephemeral, "AES-256-CCM", CipherKind::Ccm8, 32, 4, nullptr, 0, "SHA256", false},
     {0xCCA8, KeyExchange::Ephemeral, "ChaCha20-Poly1305", CipherKind::ChaCha, 32, 12, nullptr, 0, "SHA256", false},
     {0xCCA9, KeyExchange::Ephemeral, "ChaCha20-Poly1305", CipherKind::ChaCha, 32, 12, nullptr, 0, "SHA256", false},
     {0xCCAA, KeyExchange::Ephemeral, "ChaCha20-Poly1305", CipherKind::ChaCha, 32, 12, nullptr, 0, "SHA256", false},
@@ -135,6 +175,14 @@ class RecordCipher {
     if (static_cast<std::size_t>(EVP_CIPHER_get_key_length(cipher_.get())) != key.size()) return false;
     iv_.assign(iv.begin(), iv.end());
     mac_key_.assign(mac_key.begin(), mac_key.end());
+    if (isCcm()) {
+      // RFC 3610 §2.2: CCM's nonce and tag lengths are fixed with its key (they
+      // go into each message's first block): set both before the key.
+      return EVP_DecryptInit_ex2(ctx_.get(), cipher_.get(), nullptr, nullptr, nullptr) == 1 &&
+             EVP_CIPHER_CTX_ctrl(ctx_.get(), EVP_CTRL_AEAD_SET_IVLEN, static_cast<int>(AEAD_NONCE), nullptr) == 1 &&
+             EVP_CIPHER_CTX_ctrl(ctx_.get(), EVP_CTRL_AEAD_SET_TAG, static_cast<int>(tagLength()), nullptr) == 1 &&
+             EVP_DecryptInit_ex2(ctx_.get(), nullptr, key.data(), nullptr, nullptr) == 1;
+    }
     if (EVP_DecryptInit_ex2(ctx_.get(), cipher_.get(), key.data(), nullptr, nullptr) != 1) return false;
     if (suite_.kind == CipherKind::Cbc && EVP_CIPHER_CTX_set_padding(ctx_.get(), 0) != 1) return false;
     return true;
@@ -152,6 +200,8 @@ class RecordCipher {
         ok = openStream(type, header, payload, out);
         break;
       case CipherKind::Gcm:
+      case CipherKind::Ccm:
+      case CipherKind::Ccm8:
       case CipherKind::ChaCha:
         ok = openAead(type, header, payload, out);
         break;
@@ -178,6 +228,9 @@ class RecordCipher {
   }
 
  private:
+  [[nodiscard]] bool isCcm() const { return suite_.kind == CipherKind::Ccm || suite_.kind == CipherKind::Ccm8; }
+  [[nodiscard]] std::size_t tagLength() const { return suite_.kind == CipherKind::Ccm8 ? CCM_8_TAG : AEAD_TAG; }
+
   // MAC-then-encrypt: the MAC trails the decrypted content. With RFC 7366
   // encrypt-then-MAC it trails the ciphertext (IV included) instead.
   bool checkMac(std::uint8_t type, Bytes header, std::vector<std::uint8_t>& plain) {
@@ -250,13 +303,13 @@ class RecordCipher {
     return checkMac(type, header, out);
   }
 
-  // RFC 5288 §3 (TLS 1.2 GCM: 4-byte salt + 8-byte explicit nonce), RFC 7905 §2
-  // (TLS 1.2 ChaCha20-Poly1305) and RFC 8446 §5.3 (TLS 1.3: iv XOR seq; the
-  // additional data is the record header).
+  // RFC 5288 §3 (TLS 1.2 GCM: 4-byte salt + 8-byte explicit nonce; CCM the
+  // same, RFC 6655 §3), RFC 7905 §2 (TLS 1.2 ChaCha20-Poly1305) and RFC 8446
+  // §5.3 (TLS 1.3: iv XOR seq; the additional data is the record header).
   bool openAead(std::uint8_t type, Bytes header, Bytes payload, std::vector<std::uint8_t>& out) {
     std::array<std::uint8_t, AEAD_NONCE> nonce{};
     Bytes ct = payload;
-    if (!tls13_ && suite_.kind == CipherKind::Gcm) {
+    if (!tls13_ && suite_.kind != CipherKind::ChaCha) {
       if (payload.size() < GCM_EXPLICIT_NONCE || iv_.size() != AEAD_NONCE - GCM_EXPLICIT_NONCE) return false;
       std::copy(iv_.begin(), iv_.end(), nonce.begin());
       std::copy_n(payload.begin(), GCM_EXPLICIT_NONCE, nonce.begin() + static_cast<std::ptrdiff_t>(iv_.size()));
@@ -268,16 +321,31 @@ class RecordCipher {
         nonce[AEAD_NONCE - 1 - i] ^= static_cast<std::uint8_t>(seq_ >> (8 * i));
       }
     }
-    if (ct.size() < AEAD_TAG) return false;
-    const std::size_t plain_len = ct.size() - AEAD_TAG;
+    const std::size_t tag_len = tagLength();
+    if (ct.size() < tag_len) return false;
+    const std::size_t plain_len = ct.size() - tag_len;
     std::array<std::uint8_t, AEAD_TAG> tag{};
-    std::copy(ct.end() - static_cast<std::ptrdiff_t>(AEAD_TAG), ct.end(), tag.begin());
+    std::copy(ct.end() - static_cast<std::ptrdiff_t>(tag_len), ct.end(), tag.begin());
     const std::vector<std::uint8_t> aad =
         tls13_ ? std::vector<std::uint8_t>(header.begin(), header.end()) : macHeader(seq_, type, header, plain_len);
     int len = 0;
     if (EVP_DecryptInit_ex2(ctx_.get(), nullptr, nullptr, nonce.data(), nullptr) != 1) return false;
+    // CCM authenticates the length first (RFC 3610 §2.2): the tag and the
+    // length go in before the additional data.
+    if (isCcm() &&
+        (EVP_CIPHER_CTX_ctrl(ctx_.get(), EVP_CTRL_AEAD_SET_TAG, static_cast<int>(tag_len), tag.data()) != 1 ||
+         EVP_DecryptUpdate(ctx_.get(), nullptr, &len, nullptr, static_cast<int>(plain_len)) != 1)) {
+      return false;
+    }
     if (EVP_DecryptUpdate(ctx_.get(), nullptr, &len, aad.data(), static_cast<int>(aad.size())) != 1) return false;
     out.resize(plain_len);
+    if (isCcm()) {
+      // One call decrypts and checks the tag; it fails on a bad one. An empty
+      // record still hands OpenSSL a buffer (a null one means "no data").
+      std::array<std::uint8_t, 1> none{};
+      return EVP_DecryptUpdate(ctx_.get(), plain_len > 0 ? out.data() : none.data(), &len,
+                               plain_len > 0 ? ct.data() : none.data(), static_cast<int>(plain_len)) == 1;
+    }
     if (plain_len > 0 &&
         EVP_DecryptUpdate(ctx_.get(), out.data(), &len, ct.data(), static_cast<int>(plain_len)) != 1) {
       return false;

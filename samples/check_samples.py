@@ -94,9 +94,9 @@ def check(exp):
     # decrypted views
     opts = []
     if exp.get("keylog"):
-        opts = ["tls.keylog_file:" + os.path.join(HERE, exp["keylog"])]
-    elif exp.get("rsa_key"):
-        opts = ['uat:rsa_keys:"%s",""' % os.path.join(HERE, exp["rsa_key"])]
+        opts.append("tls.keylog_file:" + os.path.join(HERE, exp["keylog"]))
+    if exp.get("rsa_key"):
+        opts.append('uat:rsa_keys:"%s",""' % os.path.join(HERE, exp["rsa_key"]))
     if opts:
         rows = tshark(pcap, ["eth.src", "http.user_agent", "x509sat.printableString"],
                       "http.request || tls.handshake.type == 11", opts)

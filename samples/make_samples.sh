@@ -17,18 +17,24 @@
 # two device certificates issued the same way (pki/devices/nat_spa112.pem,
 # nat_spa122.pem). `--only identity_forms` makes identity_forms.pcap, its
 # device certificates issued the same way (pki/devices/form_*.pem).
+# `--only ccm` makes ccm.pcap and ccm.keylog (AES-CCM, AES-CCM_8 and
+# Camellia suites; no device certificates), on addresses of its own,
+# 10.231.0.0/24 (the server also gets 10.231.0.2) and port 18443.
+# PROVAUDIT_SAMPLES_NS_PREFIX sets the namespaces' prefix (default pa<pid>-).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 OUT=$HERE
 PKI=$HERE/pki
 WORK=$(mktemp -d /tmp/provaudit-samples.XXXXXX)
-PFX="pa$$-"                       # namespace prefix (unique per run)
+PFX=${PROVAUDIT_SAMPLES_NS_PREFIX:-pa$$-}  # namespace prefix (unique per run)
 SW=${PFX}sw                       # the "switch": one bridge, one port per node
 SRV=${PFX}srv                     # provisioning server node
 SRV4=10.77.0.2
 SRV6=fd77::2
 SNI=prov.example.test
+TLS_HOST=$SRV4                    # where tls_get connects and s_server_req listens
+TLS_PORT=443
 export OPENSSL_CONF=$WORK/empty.cnf   # ignore the host's openssl.cnf (seclevel etc.)
 : > "$OPENSSL_CONF"
 
@@ -37,10 +43,10 @@ ONLY=""
 case "${1:-}" in
     "") ;;
     --only) ONLY=${2:-}
-            case "$ONLY" in null_cipher|tls13_hrr|behind_nat|identity_forms) ;;
-                *) echo "make_samples.sh: --only takes null_cipher, tls13_hrr, behind_nat or identity_forms" >&2; exit 1 ;;
+            case "$ONLY" in null_cipher|tls13_hrr|behind_nat|identity_forms|ccm) ;;
+                *) echo "make_samples.sh: --only takes null_cipher, tls13_hrr, behind_nat, identity_forms or ccm" >&2; exit 1 ;;
             esac ;;
-    *) echo "usage: make_samples.sh [--only null_cipher|tls13_hrr|behind_nat|identity_forms]" >&2; exit 1 ;;
+    *) echo "usage: make_samples.sh [--only null_cipher|tls13_hrr|behind_nat|identity_forms|ccm]" >&2; exit 1 ;;
 esac
 log() { printf '[make_samples %s] %s\n' "$SECONDS" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -287,6 +293,15 @@ dev nat       02:77:00:00:00:61  10.77.0.61    ""         ""
 # how units write their identities: a dotted MAC, a serial with a space
 dev formmpp   00:56:2b:04:36:17  10.77.0.63    ""         form_mpp
 dev form8000  00:0e:08:44:55:66  10.77.0.64    ""         form_spa8000
+# AES-CCM, AES-CCM_8 and Camellia suites (no client certificates; 10.231.0.0/24,
+# server 10.231.0.2:18443)
+dev ccm13     00:56:2b:23:10:04  10.231.0.14   ""         ""
+dev ccm13e    00:56:2b:23:10:05  10.231.0.15   ""         ""
+dev ccm12     88:43:e1:23:10:06  10.231.0.16   ""         ""
+dev ccm12e    88:43:e1:23:10:07  10.231.0.17   ""         ""
+dev ccmec     88:43:e1:23:10:08  10.231.0.18   ""         ""
+dev cam12     00:0e:08:23:10:09  10.231.0.19   ""         ""
+dev cam10     00:0e:08:23:10:0a  10.231.0.20   ""         ""
 CHAIN[chain]=$WORK/spa122c-chain.pem
 
 # Turn off checksum/segmentation offloads so the capture shows real wire frames
@@ -408,14 +423,14 @@ srv_stop() {
 }
 # s_server requesting (but not requiring) a client certificate, serving $DOC
 s_server_req() {  # extra args...
-    srv_start 443 openssl s_server -accept 443 -cert "$WORK/server.pem" -key "$WORK/server.key" \
+    srv_start "$TLS_PORT" openssl s_server -accept "$TLS_PORT" -cert "$WORK/server.pem" -key "$WORK/server.key" \
         -cert_chain "$WORK/srvca.pem" -CAfile "$WORK/devroot.pem" -verify 1 -WWW "$@"
 }
 
 # tls_get DEVICE PATH UA [s_client args...] : one HTTPS GET through openssl s_client
 tls_get() {
     local d=$1 path=$2 ua=$3; shift 3
-    local target="$SRV4:443" certargs=()
+    local target="$TLS_HOST:$TLS_PORT" certargs=()
     [ -z "${IP4[$d]}" ] && target="[$SRV6]:443"
     if [ -n "${CERT[$d]}" ]; then
         certargs=(-cert "$WORK/${CERT[$d]}.pem" -key "$WORK/${CERT[$d]}.key")
@@ -518,6 +533,45 @@ srv_start 80 python3 -m http.server 80 --bind "$SRV4"
 http_get formmpp 'Cisco-CP-8861-3PCC/11.3.7(MPP)_rc1 (00562B043617)' /CP-8861-3PCC.cfg
 http_get form8000 'Linksys/SPA8000-6.1.12 (FM700F123456)' /spa000e08445566.cfg
 cap_stop; srv_stop
+fi
+# ---------------------------------------------------------------------------
+# 14. ccm: suites whose names printed in hex and that were not decrypted.
+#     TLS 1.3 TLS_AES_128_CCM_SHA256 and TLS_AES_128_CCM_8_SHA256 (key log);
+#     TLS 1.2 AES128-CCM and AES256-CCM8 with RSA key exchange
+#     (pki/server.key); ECDHE-ECDSA-AES128-CCM8 (key log; the server's ECDSA
+#     certificate, for -dcert, is made here and thrown away); Camellia CBC with
+#     RSA key exchange over TLS 1.2 (CAMELLIA256-SHA256) and TLS 1.0
+#     (CAMELLIA128-SHA). No client certificates. On 10.231.0.0/24, port 18443.
+# ---------------------------------------------------------------------------
+if [ -z "$ONLY" ] || [ "$ONLY" = ccm ]; then
+ip -n "$SRV" addr replace 10.231.0.2/24 dev eth0
+TLS_HOST=10.231.0.2; TLS_PORT=18443
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$WORK/srv-ec.key" \
+    -subj "/O=Example Telco Test/CN=$SNI" -days 7300 -config "$CNF" -out "$WORK/srv-ec.pem" 2>/dev/null
+: > "$WORK/ccm.keylog"
+srv_start 18443 openssl s_server -accept 18443 -cert "$WORK/server.pem" -key "$WORK/server.key" \
+    -cert_chain "$WORK/srvca.pem" -dcert "$WORK/srv-ec.pem" -dkey "$WORK/srv-ec.key" -WWW \
+    -cipher 'AES128-CCM:AES256-CCM8:ECDHE-ECDSA-AES128-CCM8:CAMELLIA256-SHA256:CAMELLIA128-SHA:@SECLEVEL=0' \
+    -ciphersuites 'TLS_AES_128_CCM_SHA256:TLS_AES_128_CCM_8_SHA256'
+cap_start ccm
+tls_get ccm13 /CP-8851-3PCC.xml 'Cisco-CP-8851-3PCC/12.0.1 (00562b231004)' \
+    -tls1_3 -ciphersuites TLS_AES_128_CCM_SHA256 -keylogfile "$WORK/ccm.keylog"
+tls_get ccm13e /CP-8845-3PCC.xml 'Cisco-CP-8845-3PCC/12.0.1 (00562b231005)' \
+    -tls1_3 -ciphersuites TLS_AES_128_CCM_8_SHA256 -keylogfile "$WORK/ccm.keylog"
+tls_get ccm12 /spa8843e1231006.cfg 'Cisco/SPA504G-7.6.2c (8843E1231006)(CCQ1623C006)' -tls1_2 -cipher AES128-CCM
+tls_get ccm12e /spa8843e1231007.cfg 'Cisco/SPA525G-7.6.2c (8843E1231007)(CBT1623C007)' -tls1_2 -cipher AES256-CCM8
+tls_get ccmec /spa8843e1231008.cfg 'Cisco/SPA514G-7.6.2c (8843E1231008)(CBT1623C008)' \
+    -tls1_2 -cipher ECDHE-ECDSA-AES128-CCM8 -keylogfile "$WORK/ccm.keylog"
+tls_get cam12 /spa000e08231009.cfg 'Linksys/SPA-2102-5.2.10 (88012BA23109)' -tls1_2 -cipher CAMELLIA256-SHA256
+tls_get cam10 /spa000e0823100a.cfg 'Linksys/SPA-3102-5.1.10(GW) (88012BA2310A)' \
+    -tls1 -cipher 'CAMELLIA128-SHA:@SECLEVEL=0'
+cap_stop; srv_stop
+for want in ccm13:TLS_AES_128_CCM_SHA256 ccm13e:TLS_AES_128_CCM_8_SHA256 ccm12:AES128-CCM ccm12e:AES256-CCM8 \
+            ccmec:ECDHE-ECDSA-AES128-CCM8 cam12:CAMELLIA256-SHA256 cam10:CAMELLIA128-SHA; do
+    grep -q "Cipher is ${want#*:}\$" "$WORK/client-${want%%:*}.log" || die "ccm: ${want%%:*} did not negotiate ${want#*:}"
+done
+cp "$WORK/ccm.keylog" "$OUT/ccm.keylog"
+TLS_HOST=$SRV4; TLS_PORT=443
 fi
 if [ -n "$ONLY" ]; then
     log "done: $OUT/$ONLY.pcap"

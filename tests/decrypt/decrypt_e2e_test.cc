@@ -47,6 +47,7 @@ struct Keyed {
   std::string tshark_args;
 };
 
+// The sample's key log, its server's RSA key, or both (ccm).
 Keyed keyedSample(const std::string& name) {
   const json::object expected = json::parse(readFile(SAMPLES + "expected/" + name + ".json")).as_object();
   Keyed k{name, "", ""};
@@ -54,18 +55,21 @@ Keyed keyedSample(const std::string& name) {
     const std::string path = SAMPLES + std::string(keylog->as_string());
     k.key_args = "--keylog " + path;
     k.tshark_args = "-o tls.keylog_file:" + path;
-  } else {
-    const std::string path = SAMPLES + std::string(expected.at("rsa_key").as_string());
-    k.key_args = "--rsa-key " + path;
-    // tshark 4.0: the RSA keys UAT takes "key file","PKCS#11 password".
-    k.tshark_args = "-o 'uat:rsa_keys:\"" + path + "\",\"\"'";
   }
+  if (const auto* rsa_key = expected.if_contains("rsa_key")) {
+    const std::string path = SAMPLES + std::string(rsa_key->as_string());
+    k.key_args += " --rsa-key " + path;
+    // tshark 4.0: the RSA keys UAT takes "key file","PKCS#11 password".
+    k.tshark_args += " -o 'uat:rsa_keys:\"" + path + "\",\"\"'";
+  }
+  REQUIRE(!k.key_args.empty());
   return k;
 }
 
 struct Replayed {
   json::object report;
   std::string devices_table;  // the device rows (with their report and detail JSON) as sqlite3 prints them
+  std::string db;
 };
 
 Replayed replay(const Keyed& k) {
@@ -73,6 +77,7 @@ Replayed replay(const Keyed& k) {
   for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(db + suffix);
   run(std::string(PROVAUDIT_BIN) + " replay -q --db " + db + " " + k.key_args + " " + SAMPLES + k.name + ".pcap");
   Replayed r;
+  r.db = db;
   r.report = json::parse(run(std::string(PROVAUDIT_BIN) + " report --db " + db + " --format json")).as_object();
   r.devices_table = run("sqlite3 " + db + " 'select * from devices join device_docs using (id)'");
   return r;
@@ -108,7 +113,7 @@ bool haveTool(const std::string& name) { return std::system(("command -v " + nam
 }  // namespace
 
 TEST_CASE("decrypt e2e: every keyed sample reveals its expected User-Agents and URLs", "[decrypt_e2e]") {
-  for (const std::string name : {"tls13", "tls12_keylog", "renegotiation", "tls10_rsa", "tls12_rsa"}) {
+  for (const std::string name : {"tls13", "tls12_keylog", "renegotiation", "tls10_rsa", "tls12_rsa", "ccm"}) {
     SECTION(name) {
       const Keyed k = keyedSample(name);
       const Replayed r = replay(k);
@@ -155,4 +160,30 @@ TEST_CASE("decrypt e2e: without keys nothing inside TLS is seen", "[decrypt_e2e]
   REQUIRE(got != nullptr);
   CHECK(got->at("identity").as_string() == "unknown");
   CHECK(strings(got->if_contains("user_agents")).empty());
+}
+
+namespace {
+
+// How often the replay into `db` counted the anomaly `name`.
+long anomalyCount(const std::string& db, const std::string& name) {
+  return std::stol(
+      run("sqlite3 " + db + " \"SELECT coalesce(sum(count), 0) FROM source_anomalies WHERE name = '" + name + "'\""));
+}
+
+}  // namespace
+
+TEST_CASE("decrypt e2e: AES-CCM, AES-CCM_8 and Camellia suites are named and decrypted", "[decrypt_e2e]") {
+  // ccm.pcap: the servers' suites printed in hex (0xc09c) and every session
+  // stayed encrypted, decrypt_unsupported_suite.
+  const Keyed k = keyedSample("ccm");
+  const Replayed r = replay(k);
+  CHECK(anomalyCount(r.db, "decrypt_unsupported_suite") == 0);
+  // Each handshake's suite, as the device detail names it.
+  for (const char* name : {"TLS_AES_128_CCM_SHA256", "TLS_AES_128_CCM_8_SHA256", "TLS_RSA_WITH_AES_128_CCM",
+                           "TLS_RSA_WITH_AES_256_CCM_8", "TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8",
+                           "TLS_RSA_WITH_CAMELLIA_256_CBC_SHA256", "TLS_RSA_WITH_CAMELLIA_128_CBC_SHA"}) {
+    INFO(name);
+    CHECK(r.devices_table.find("\"cipher\":\"" + std::string(name) + "\"") != std::string::npos);
+  }
+  CHECK(r.devices_table.find("\"cipher\":\"0x") == std::string::npos);
 }

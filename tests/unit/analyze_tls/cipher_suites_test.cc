@@ -64,3 +64,20 @@ TEST_CASE("cipher suites: every suite tshark names with NULL, RC4, RC2, DES, 3DE
   CHECK(pa::cipherSuiteName(0x1301) == "TLS_AES_128_GCM_SHA256");
   CHECK(pa::cipherSuiteName(0xfafa) == "0xfafa");  // GREASE and the unknown print as hex
 }
+
+TEST_CASE("cipher suites: the AES-CCM and Camellia families are named, not printed in hex") {
+  // ccm.pcap: its server's suites showed as 0x1304, 0xc09c, 0xc0a1, 0x00c0...
+  const auto suites = tsharkSuites();
+  REQUIRE(suites.size() > 300);
+  const std::regex family("CCM|CAMELLIA");
+  const std::regex other("SM4|ECCPWD|ECJPAKE");  // other ciphers that also run in CCM mode
+  int named = 0;
+  for (const auto& [id, name] : suites) {
+    if (!std::regex_search(name, family) || std::regex_search(name, other)) continue;
+    INFO(name);
+    CHECK(pa::cipherSuiteName(id) == name);
+    CHECK_FALSE(pa::isWeakCipher(id));
+    ++named;
+  }
+  CHECK(named > 80);
+}
