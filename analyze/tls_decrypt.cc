@@ -384,6 +384,18 @@ bool hasExtension(const std::vector<std::uint16_t>& exts, std::uint16_t type) {
   return std::find(exts.begin(), exts.end(), type) != exts.end();
 }
 
+// A session ticket is kept by its SHA-256 (tickets run to 64 KiB).
+using TicketDigest = std::array<std::uint8_t, 32>;
+std::optional<TicketDigest> ticketDigest(Bytes ticket) {
+  TicketDigest d{};
+  std::size_t n = 0;
+  if (ticket.empty() || EVP_Q_digest(nullptr, "SHA256", nullptr, ticket.data(), ticket.size(), d.data(), &n) != 1 ||
+      n != d.size()) {
+    return std::nullopt;
+  }
+  return d;
+}
+
 }  // namespace
 
 bool loadLegacyProvider() {
@@ -422,6 +434,51 @@ void DecryptionKeys::addRsaKeySpec(const std::string& spec) {
 
 void DecryptionKeys::addRsaKey(EvpPkeyPtr key, std::optional<Endpoint> server, std::string file) {
   rsa_keys_.push_back(RsaServerKey{server, std::move(key), std::move(file)});
+}
+
+std::optional<ResumableSessions::Key> ResumableSessions::key(By by, Bytes id) {
+  Key k{};
+  if (id.empty() || id.size() > k.size() - 2) return std::nullopt;
+  k[0] = static_cast<std::uint8_t>(by);
+  k[1] = static_cast<std::uint8_t>(id.size());
+  std::copy(id.begin(), id.end(), k.begin() + 2);
+  return k;
+}
+
+std::uint64_t ResumableSessions::remember(By by, Bytes id, const MasterSecret& master) {
+  const auto k = key(by, id);
+  if (!k) return 0;
+  std::lock_guard lock(mu_);
+  const auto [it, added] = secrets_.insert_or_assign(*k, master);
+  if (!added) return 0;  // the same session again (or a server reusing an id): the latest secret
+  order_.push_back(*k);
+  std::uint64_t evicted = 0;
+  while (secrets_.size() > max_entries_ && !order_.empty()) {
+    secrets_.erase(order_.front());
+    order_.pop_front();
+    ++evicted;
+  }
+  evictions_ += evicted;
+  return evicted;
+}
+
+std::optional<ResumableSessions::MasterSecret> ResumableSessions::find(By by, Bytes id) const {
+  const auto k = key(by, id);
+  if (!k) return std::nullopt;
+  std::lock_guard lock(mu_);
+  const auto it = secrets_.find(*k);
+  if (it == secrets_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::size_t ResumableSessions::size() const {
+  std::lock_guard lock(mu_);
+  return secrets_.size();
+}
+
+std::uint64_t ResumableSessions::evictions() const {
+  std::lock_guard lock(mu_);
+  return evictions_;
 }
 
 std::optional<std::vector<Der>> parseTls13CertificateList(Bytes body, AnomalyCounters& anomalies) {
@@ -505,6 +562,14 @@ struct TlsDecryptSession::Impl {
     std::optional<Der> server_leaf;
     bool keys_derived = false;
     std::unique_ptr<RecordCipher> pending[2];
+    // Resumption (RFC 5246 §7.4.1.2, RFC 5077 §3.1): what resumes a session
+    // or names it for a later handshake to resume.
+    std::vector<std::uint8_t> client_session_id;
+    std::vector<std::uint8_t> session_id;                   // the ServerHello's
+    bool resumes_session_id = false;                        // the ServerHello echoed the client's non-empty session ID
+    std::optional<TicketDigest> offered_ticket;             // the ClientHello's session ticket
+    std::optional<TicketDigest> issued_ticket;              // the server's NewSessionTicket
+    std::optional<ResumableSessions::MasterSecret> master;  // once derived
   };
   struct Direction {
     std::array<std::uint8_t, RECORD_HEADER> header{};
@@ -781,6 +846,14 @@ struct TlsDecryptSession::Impl {
     switch (static_cast<HandshakeType>(type)) {
       case HandshakeType::HelloRequest:
         return;  // RFC 5246 §7.4.1.1: not part of the handshake hashes
+      case HandshakeType::NewSessionTicket:
+        // RFC 5077 §3.3: the ticket a later ClientHello offers to resume this
+        // session (TLS 1.3's tickets, after the handshake, are not read).
+        if (side == Side::Server && !tls13) {
+          hs.issued_ticket = ticketDigest(parseNewSessionTicket(body, counters).ticket);
+          rememberSession();
+        }
+        return;
       case HandshakeType::ClientHello: {
         if (side != Side::Client) return;
         if (hs.have_client_hello && !hs.hello_retry) {
@@ -792,6 +865,8 @@ struct TlsDecryptSession::Impl {
         const ClientHello ch = parseClientHello(body, counters);
         if (!hs.have_client_hello) {
           hs.client_random = ch.random;
+          hs.client_session_id = ch.session_id;
+          hs.offered_ticket = ticketDigest(ch.session_ticket);
           hs.ems_offered = hasExtension(ch.extensions, EXT_EXTENDED_MASTER_SECRET);
           hs.etm_offered = hasExtension(ch.extensions, EXT_ENCRYPT_THEN_MAC);
           hs.offers_tls13 = std::any_of(ch.supported_versions.begin(), ch.supported_versions.end(), isTls13);
@@ -811,6 +886,8 @@ struct TlsDecryptSession::Impl {
         hs.server_random = sh.random;
         hs.version = sh.selected_version;
         hs.suite = sh.cipher_suite;
+        hs.session_id = sh.session_id;
+        hs.resumes_session_id = !sh.session_id.empty() && sh.session_id == hs.client_session_id;
         hs.ems = hs.ems_offered && hasExtension(sh.extensions, EXT_EXTENDED_MASTER_SECRET);
         hs.etm = hs.etm_offered && hasExtension(sh.extensions, EXT_ENCRYPT_THEN_MAC);
         appendTranscript(hs.server_part, message);
@@ -990,6 +1067,31 @@ struct TlsDecryptSession::Impl {
     return std::nullopt;
   }
 
+  // ---- resumption (RFC 5246 §7.4.1.2, RFC 5077 §3.1) ----
+
+  // Keeps this handshake's master secret, once known, under its session ID
+  // and the ticket issued for it, for the handshakes that resume it.
+  void rememberSession() {
+    if (!hs.master) return;
+    ResumableSessions& sessions = keys->sessions();
+    std::uint64_t evicted = 0;
+    using By = ResumableSessions::By;
+    if (!hs.session_id.empty()) evicted += sessions.remember(By::SessionId, hs.session_id, *hs.master);
+    if (hs.issued_ticket) evicted += sessions.remember(By::Ticket, *hs.issued_ticket, *hs.master);
+    if (evicted > 0) anomalies.inc(PA_ANOMALY("decrypt_session_cache_evict"), evicted);
+  }
+
+  // The master secret of the session an abbreviated handshake resumes: by the
+  // session ID its ServerHello echoed, else by the ticket its ClientHello
+  // offered (RFC 5077 §3.4: a client resuming with a ticket may send any
+  // session ID, OpenSSL the ticket's hash).
+  [[nodiscard]] std::optional<ResumableSessions::MasterSecret> resumedMaster() const {
+    std::optional<ResumableSessions::MasterSecret> m;
+    if (hs.resumes_session_id) m = keys->sessions().find(ResumableSessions::By::SessionId, hs.session_id);
+    if (!m && hs.offered_ticket) m = keys->sessions().find(ResumableSessions::By::Ticket, *hs.offered_ticket);
+    return m;
+  }
+
   // `ccs_side` sent the ChangeCipherSpec that needs the keys.
   bool deriveKeys(Side ccs_side) {
     hs.keys_derived = true;  // one attempt per handshake (and per look at a key log that was behind)
@@ -1006,8 +1108,19 @@ struct TlsDecryptSession::Impl {
     const bool tls12 = hs.version >= TLS_VERSION_1_2;
     const char* prf = tls12 ? suite->prf : PRF_TLS10;
     std::vector<std::uint8_t> master;
+    // No ClientKeyExchange before the ChangeCipherSpec, and a session offered to resume.
+    const bool abbreviated = !hs.cke_seen && (hs.resumes_session_id || hs.offered_ticket);
+    const auto resumed = abbreviated ? resumedMaster() : std::nullopt;
     if (auto logged = keys->keylog().find(KeyLogLabel::ClientRandom, hs.client_random)) {
       master = std::move(*logged);
+    } else if (resumed) {
+      master.assign(resumed->begin(), resumed->end());
+    } else if (abbreviated && suite->kx == KeyExchange::Rsa && !keys->rsaKeys().empty()) {
+      // An abbreviated handshake has no key exchange to decrypt, and the
+      // session it resumes was not decrypted before it: its full handshake
+      // came later in the capture, before it began, or was evicted.
+      noKey(Awaited::MasterSecret, ccs_side, PA_ANOMALY("decrypt_resumed_session_unknown"));
+      return false;
     } else if (suite->kx == KeyExchange::Rsa && !keys->rsaKeys().empty()) {
       if (!hs.cke_seen || (hs.ems && hs.transcript_overflow)) {
         off(PA_ANOMALY("decrypt_missing_handshake"));
@@ -1053,6 +1166,11 @@ struct TlsDecryptSession::Impl {
             suite->kx != KeyExchange::Rsa && !keys->rsaKeys().empty() ? PA_ANOMALY("decrypt_dhe_with_rsa_key_only")
                                                                       : PA_ANOMALY("decrypt_no_key"));
       return false;
+    }
+    if (master.size() == MASTER_SECRET) {
+      hs.master.emplace();
+      std::copy(master.begin(), master.end(), hs.master->begin());
+      rememberSession();
     }
     // RFC 5246 §6.3: key_block = PRF(master, "key expansion", server_random + client_random):
     // client MAC key, server MAC key, client key, server key, client IV, server IV.

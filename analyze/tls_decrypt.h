@@ -8,8 +8,12 @@
 // handshake messages that travelled encrypted (TLS 1.3 certificates, a TLS 1.2
 // renegotiation). All crypto is OpenSSL EVP; we only do the TLS framing.
 // Never throws on packet data; every reason it gives up is a counted anomaly.
+#include <array>
 #include <cstdint>
+#include <deque>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -40,6 +44,12 @@ inline constexpr std::size_t DECRYPT_MAX_TRANSCRIPT = 512 * 1024;
 // (decrypt_no_key) and the held records go.
 inline constexpr std::size_t DECRYPT_MAX_RECORDS_AWAITING_KEY = 64;
 inline constexpr std::size_t DECRYPT_MAX_BYTES_AWAITING_KEY = 128 * 1024;
+// Sessions whose master secret is kept for an abbreviated handshake to resume
+// (ResumableSessions), each under its session ID and under each ticket issued
+// for it (one entry each, ~160 bytes: 10.5 MiB at most). Past it the oldest
+// entry goes, counted as decrypt_session_cache_evict; a connection that
+// resumes it later stays encrypted (decrypt_resumed_session_unknown).
+inline constexpr std::size_t DECRYPT_MAX_RESUMABLE_SESSIONS = 65536;
 
 // Loads OpenSSL's legacy provider (RC4, and keeps "default") once; false when
 // it is not installed: RC4 suites are then decrypt_unsupported_suite.
@@ -52,8 +62,45 @@ struct RsaServerKey {
   std::string file;
 };
 
+// The master secrets of the TLS <= 1.2 sessions decrypted so far, by the
+// session ID the server gave the session (RFC 5246 §7.4.1.3) and by the
+// tickets it issued for it (RFC 5077 §3.3, kept by their SHA-256). An
+// abbreviated handshake carries no key exchange to decrypt: a ServerHello
+// that echoes the client's session ID, or a ticket the server accepts, resumes
+// the session, and its keys come from that session's master secret (RFC 5246
+// §7.4.1.2, RFC 5077 §3.1), as Wireshark keeps it. So with --rsa-key, an ATA
+// that resumes every resync is decrypted when its full handshake was read
+// earlier in the capture (in packet order). Bounded by
+// DECRYPT_MAX_RESUMABLE_SESSIONS, oldest first out. Thread-safe: flows of
+// several capture workers store and look up concurrently.
+class ResumableSessions {
+ public:
+  using MasterSecret = std::array<std::uint8_t, 48>;  // RFC 5246 §8.1
+  enum class By : std::uint8_t { SessionId, Ticket };
+
+  explicit ResumableSessions(std::size_t max_entries = DECRYPT_MAX_RESUMABLE_SESSIONS) : max_entries_(max_entries) {}
+  // Keeps `master` under `id` (a session ID of 1-32 bytes, or a ticket's
+  // SHA-256); an empty or longer id is not kept. Returns how many older
+  // entries it evicted (0 or 1).
+  std::uint64_t remember(By by, Bytes id, const MasterSecret& master);
+  [[nodiscard]] std::optional<MasterSecret> find(By by, Bytes id) const;
+  [[nodiscard]] std::size_t size() const;
+  [[nodiscard]] std::uint64_t evictions() const;
+
+ private:
+  // by, id length, id (RFC 5246 §7.4.1.2: SessionID<0..32>; SHA-256 is 32 too).
+  using Key = std::array<std::uint8_t, 34>;
+  static std::optional<Key> key(By by, Bytes id);
+
+  const std::size_t max_entries_;
+  mutable std::mutex mu_;
+  std::map<Key, MasterSecret> secrets_;
+  std::deque<Key> order_;  // oldest first, each key once
+  std::uint64_t evictions_ = 0;
+};
+
 // The keys the operator gave us; shared (read-only apart from the key log's
-// own refresh) by every flow analyzer of a run.
+// own refresh and the sessions decrypted) by every flow analyzer of a run.
 class DecryptionKeys {
  public:
   KeyLog& keylog() { return keylog_; }
@@ -72,9 +119,12 @@ class DecryptionKeys {
   // missing at once.
   void setAwaitLateKeys(bool on) { await_late_keys_ = on; }
   [[nodiscard]] bool awaitsLateKeys() const { return await_late_keys_ && keylog_.hasFiles(); }
+  // Sessions decrypted so far, for the abbreviated handshakes that resume them.
+  ResumableSessions& sessions() { return sessions_; }
 
  private:
   KeyLog keylog_;
+  ResumableSessions sessions_;
   std::vector<RsaServerKey> rsa_keys_;
   bool await_late_keys_ = false;
 };

@@ -17,9 +17,11 @@
 # two device certificates issued the same way (pki/devices/nat_spa112.pem,
 # nat_spa122.pem). `--only identity_forms` makes identity_forms.pcap, its
 # device certificates issued the same way (pki/devices/form_*.pem).
-# `--only ccm` makes ccm.pcap and ccm.keylog (AES-CCM, AES-CCM_8 and
-# Camellia suites; no device certificates), on addresses of its own,
-# 10.231.0.0/24 (the server also gets 10.231.0.2) and port 18443.
+# `--only resumed_rsa` makes resumed_rsa.pcap (RSA key exchange, sessions
+# resumed by session ID and by ticket; pki/devices/res_*.pem issued the
+# same way) and `--only ccm` makes ccm.pcap and ccm.keylog (AES-CCM, AES-CCM_8
+# and Camellia suites; no device certificates). These two run on addresses of
+# their own, 10.231.0.0/24 (the server also gets 10.231.0.2) and port 18443.
 # PROVAUDIT_SAMPLES_NS_PREFIX sets the namespaces' prefix (default pa<pid>-).
 set -euo pipefail
 
@@ -43,10 +45,10 @@ ONLY=""
 case "${1:-}" in
     "") ;;
     --only) ONLY=${2:-}
-            case "$ONLY" in null_cipher|tls13_hrr|behind_nat|identity_forms|ccm) ;;
-                *) echo "make_samples.sh: --only takes null_cipher, tls13_hrr, behind_nat, identity_forms or ccm" >&2; exit 1 ;;
+            case "$ONLY" in null_cipher|tls13_hrr|behind_nat|identity_forms|resumed_rsa|ccm) ;;
+                *) echo "make_samples.sh: --only takes null_cipher, tls13_hrr, behind_nat, identity_forms, resumed_rsa or ccm" >&2; exit 1 ;;
             esac ;;
-    *) echo "usage: make_samples.sh [--only null_cipher|tls13_hrr|behind_nat|identity_forms|ccm]" >&2; exit 1 ;;
+    *) echo "usage: make_samples.sh [--only null_cipher|tls13_hrr|behind_nat|identity_forms|resumed_rsa|ccm]" >&2; exit 1 ;;
 esac
 log() { printf '[make_samples %s] %s\n' "$SECONDS" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -171,6 +173,16 @@ form_device_certs() {
     cp "$WORK/form_mpp.pem" "$WORK/form_spa8000.pem" "$PKI/devices/"
 }
 
+# resumed_device_certs : resumed_rsa's certificates, from a CA made for them
+# alone (its key is not kept either)
+resumed_device_certs() {
+    selfsigned resca '/C=US/O=Sipura Technology, Inc./CN=provaudit resumed_rsa sample CA'
+    csr res_sid '/OU=SPA-2102/L=88012BA23101/ST=000e08231001'; sign res_sid resca v3_dev
+    csr res_tkt '/OU=SPA112/L=CCQ1623T0AB/ST=000e08231002'; sign res_tkt resca v3_dev
+    csr res_late '/OU=SPA-3102/L=88012BA23103/ST=000e08231003'; sign res_late resca v3_dev
+    cp "$WORK/res_sid.pem" "$WORK/res_tkt.pem" "$WORK/res_late.pem" "$PKI/devices/"
+}
+
 if [ -n "$ONLY" ]; then
     # The committed server material is all these captures need.
     cp "$PKI/server.pem" "$WORK/server.pem"; cp "$PKI/server.key" "$WORK/server.key"
@@ -178,6 +190,7 @@ if [ -n "$ONLY" ]; then
     [ "$ONLY" = tls13_hrr ] && hrr_device_cert
     [ "$ONLY" = behind_nat ] && nat_device_certs
     [ "$ONLY" = identity_forms ] && form_device_certs
+    [ "$ONLY" = resumed_rsa ] && resumed_device_certs
 else
 rm -rf "$PKI"
 mkdir -p "$PKI/devices"
@@ -246,6 +259,7 @@ Regenerated (new keys) by `../make_samples.sh` on every run; the captures in
 | devices/spa2102hrr.pem | tls13_hrr's device certificate, issued by a CA made for it alone (not in this folder): untrusted with `--ca device-root.pem` |
 | devices/nat_spa112.pem, nat_spa122.pem | behind_nat's device certificates, issued by a CA made for them alone (not in this folder): untrusted with `--ca device-root.pem` |
 | devices/form_mpp.pem, form_spa8000.pem | identity_forms' device certificates, issued by a CA made for them alone (not in this folder): untrusted with `--ca device-root.pem` |
+| devices/res_sid.pem, res_tkt.pem, res_late.pem | resumed_rsa's device certificates, issued by a CA made for them alone (not in this folder): untrusted with `--ca device-root.pem` |
 EOF
 fi
 
@@ -293,6 +307,10 @@ dev nat       02:77:00:00:00:61  10.77.0.61    ""         ""
 # how units write their identities: a dotted MAC, a serial with a space
 dev formmpp   00:56:2b:04:36:17  10.77.0.63    ""         form_mpp
 dev form8000  00:0e:08:44:55:66  10.77.0.64    ""         form_spa8000
+# resumed sessions with RSA key exchange (10.231.0.0/24, server 10.231.0.2:18443)
+dev ressid    00:0e:08:23:10:01  10.231.0.11   ""         res_sid
+dev restkt    00:0e:08:23:10:02  10.231.0.12   ""         res_tkt
+dev reslate   00:0e:08:23:10:03  10.231.0.13   ""         res_late
 # AES-CCM, AES-CCM_8 and Camellia suites (no client certificates; 10.231.0.0/24,
 # server 10.231.0.2:18443)
 dev ccm13     00:56:2b:23:10:04  10.231.0.14   ""         ""
@@ -535,7 +553,41 @@ http_get form8000 'Linksys/SPA8000-6.1.12 (FM700F123456)' /spa000e08445566.cfg
 cap_stop; srv_stop
 fi
 # ---------------------------------------------------------------------------
-# 14. ccm: suites whose names printed in hex and that were not decrypted.
+# 14. resumed_rsa: ATAs that resync by resuming their TLS session, RSA key
+#     exchange (decryptable with pki/server.key): an SPA-2102 over TLS 1.0
+#     (AES128-SHA) by session ID and an SPA112 over TLS 1.2 (AES256-GCM-SHA384)
+#     by session ticket, each after its full handshake with its certificate;
+#     and an SPA-3102 whose full handshake ran before the capture started, so
+#     that only its resumption is on the wire. Each resync fetches its own
+#     URL (/resync-...). On 10.231.0.0/24, port 18443.
+# ---------------------------------------------------------------------------
+if [ -z "$ONLY" ] || [ "$ONLY" = resumed_rsa ]; then
+[ -z "$ONLY" ] && resumed_device_certs
+ip -n "$SRV" addr replace 10.231.0.2/24 dev eth0
+TLS_HOST=10.231.0.2; TLS_PORT=18443
+RES_SUITES='AES128-SHA:AES256-GCM-SHA384:@SECLEVEL=0'
+s_server_req -cipher "$RES_SUITES"
+tls_get reslate /spa000e08231003.cfg 'Linksys/SPA-3102-5.1.10(GW) (88012BA23103)' \
+    -tls1_2 -cipher AES128-SHA -no_ticket -sess_out "$WORK/reslate.sess"       # before the capture
+cap_start resumed_rsa
+tls_get ressid /spa000e08231001.cfg 'Linksys/SPA-2102-5.2.10 (88012BA23101)' \
+    -tls1 -cipher 'AES128-SHA:@SECLEVEL=0' -no_ticket -sess_out "$WORK/ressid.sess"
+tls_get restkt /spa000e08231002.cfg 'Cisco/SPA112-1.4.1(SR5) (CCQ1623T0AB)' \
+    -tls1_2 -cipher AES256-GCM-SHA384 -sess_out "$WORK/restkt.sess"
+tls_get reslate /resync-spa000e08231003.cfg 'Linksys/SPA-3102-5.1.10(GW) (88012BA23103)' \
+    -tls1_2 -cipher AES128-SHA -no_ticket -sess_in "$WORK/reslate.sess"
+grep -q '^Reused' "$WORK/client-reslate.log" || die "resumed_rsa: reslate not resumed"
+tls_get ressid /resync-spa000e08231001.cfg 'Linksys/SPA-2102-5.2.10 (88012BA23101)' \
+    -tls1 -cipher 'AES128-SHA:@SECLEVEL=0' -no_ticket -sess_in "$WORK/ressid.sess"
+grep -q '^Reused' "$WORK/client-ressid.log" || die "resumed_rsa: ressid not resumed"
+tls_get restkt /resync-spa000e08231002.cfg 'Cisco/SPA112-1.4.1(SR5) (CCQ1623T0AB)' \
+    -tls1_2 -cipher AES256-GCM-SHA384 -sess_in "$WORK/restkt.sess"
+grep -q '^Reused' "$WORK/client-restkt.log" || die "resumed_rsa: restkt not resumed"
+cap_stop; srv_stop
+TLS_HOST=$SRV4; TLS_PORT=443
+fi
+# ---------------------------------------------------------------------------
+# 15. ccm: suites whose names printed in hex and that were not decrypted.
 #     TLS 1.3 TLS_AES_128_CCM_SHA256 and TLS_AES_128_CCM_8_SHA256 (key log);
 #     TLS 1.2 AES128-CCM and AES256-CCM8 with RSA key exchange
 #     (pki/server.key); ECDHE-ECDSA-AES128-CCM8 (key log; the server's ECDSA

@@ -110,6 +110,8 @@
     [/^tls(13)?_.*_malformed$/, true, 'a TLS message that did not parse: what that handshake said from there on is unknown'],
     [/^tls_(record_malformed|record_too_large)$/, true, 'a TLS record that did not parse: that handshake was not read further'],
     [/^tls_too_many_alerts$/, false, 'more TLS alerts than are kept for one flow: the rest were counted only'],
+    [/^decrypt_resumed_session_unknown$/, false, 'a resumed TLS session (an abbreviated handshake, no key exchange to decrypt) whose full handshake was not decrypted earlier in the capture: it ran before the capture began, comes later in the files, or was forgotten (decrypt_session_cache_evict); it stays encrypted'],
+    [/^decrypt_session_cache_evict$/, false, 'more decrypted TLS sessions than are kept for resumption (65,536): the oldest was forgotten, a connection that resumes it stays encrypted'],
     [/^tls_decrypt_|^decrypt_/, false, 'a session the keys given could not decrypt (or stopped decrypting): what it hides stays hidden'],
     [/^http_(request_malformed|header_malformed|header_too_large|too_many_headers|gap_in_request|resync_failed|request_incomplete)$/, true, "an HTTP request whose line or headers did not parse whole: its User-Agent or URL may be missing"],
     [/^http_flow_request_limit$/, false, 'requests past the first 256 of one connection, with the User-Agent the last one reported had: counted, not stored as sightings'],

@@ -7,6 +7,7 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <cstdio>
 #include <filesystem>
@@ -14,6 +15,7 @@
 #include <functional>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "../../support/memory_tls.h"
@@ -628,3 +630,155 @@ TEST_CASE("decrypt: client data that is not a request body still counts against 
   CHECK(r.state == TlsDecryptSession::State::Off);
 }
 
+// ---- resumed sessions (RFC 5246 §7.4.1.2, RFC 5077) with the server's RSA key ----
+
+namespace {
+
+// Two connections of one client to one server (the same contexts: the
+// server's session cache and ticket key): a full handshake, then one that
+// resumes its session. `tickets`: by a session ticket, the server's session
+// cache off; else by session ID.
+struct Resumption {
+  std::vector<Chunk> full;
+  std::vector<Chunk> resumed;
+};
+
+Resumption resume(const Case& c, bool tickets) {
+  keylogLines().clear();
+  Contexts ctx(c);
+  if (tickets) {
+    SSL_CTX_clear_options(ctx.client_ctx.get(), SSL_OP_NO_TICKET);
+    SSL_CTX_clear_options(ctx.server_ctx.get(), SSL_OP_NO_TICKET);
+    SSL_CTX_set_session_cache_mode(ctx.server_ctx.get(), SSL_SESS_CACHE_OFF);
+  }
+  Resumption out;
+  provaudit::SslSessionPtr session;
+  {
+    provaudit::testtls::MemoryTls first(ctx.client_ctx.get(), ctx.server_ctx.get());
+    first.handshake();
+    first.write(first.client(), REQUEST);
+    first.read(first.server());
+    first.write(first.server(), "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    first.read(first.client());
+    session.reset(SSL_get1_session(first.client()));
+    out.full = first.transcript();
+    // As after close_notify: a connection freed without it takes its session
+    // out of the cache, not resumable (RFC 5246 §7.2.1 leaves that to the stack).
+    SSL_set_shutdown(first.client(), SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+    SSL_set_shutdown(first.server(), SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+  }
+  tc::require(session != nullptr, "session");
+  provaudit::testtls::MemoryTls second(ctx.client_ctx.get(), ctx.server_ctx.get());
+  tc::require(SSL_set_session(second.client(), session.get()) == 1, "SSL_set_session");
+  second.handshake();
+  tc::require(SSL_session_reused(second.client()) == 1, "the second connection resumed");
+  second.write(second.client(), REQUEST);
+  second.read(second.server());
+  out.resumed = second.transcript();
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("decrypt: a resumed TLS_RSA session is decrypted with the master secret of its full handshake",
+          "[decrypt][resumption]") {
+  // resumed_rsa.pcap: an SPA-2102 (TLS 1.0) and an SPA112 (TLS 1.2) resync by
+  // resuming their sessions; with --rsa-key every resumed connection stayed
+  // encrypted as decrypt_missing_handshake, where tshark decrypts them.
+  const struct {
+    Case c;
+    bool tickets;
+  } cases[] = {
+      {{"TLS 1.2 RSA AES-256-GCM, by session ID", TLS1_2_VERSION, "AES256-GCM-SHA384", true}, false},
+      {{"TLS 1.2 RSA AES-256-GCM, by session ticket", TLS1_2_VERSION, "AES256-GCM-SHA384", true}, true},
+      {{"TLS 1.0 RSA AES-128-CBC, by session ID", TLS1_VERSION, "AES128-SHA:@SECLEVEL=0", true}, false},
+      {{"TLS 1.2 RSA AES-128-CBC without extended master secret, by ticket", TLS1_2_VERSION, "AES128-SHA", true,
+        SSL_OP_NO_EXTENDED_MASTER_SECRET},
+       true},
+  };
+  for (const auto& k : cases) {
+    SECTION(k.c.name) {
+      const Resumption conns = resume(k.c, k.tickets);
+      SECTION("its full handshake read first, as in the capture") {
+        const auto keys = keysFor(false, true);
+        const Result full = decrypt(conns.full, keys);
+        INFO(anomalyList(full.anomalies));
+        CHECK(full.client_data == REQUEST);
+        const Result r = decrypt(conns.resumed, keys);
+        INFO(anomalyList(r.anomalies));
+        CHECK(r.state == TlsDecryptSession::State::Decrypting);
+        CHECK(r.client_data == REQUEST);
+        CHECK(r.anomalies.total() == 0);
+      }
+      SECTION("its full handshake not read before it: counted as such, not as a missing handshake") {
+        const Result r = decrypt(conns.resumed, keysFor(false, true));
+        CHECK(r.state == TlsDecryptSession::State::Off);
+        CHECK(r.client_data.empty());
+        CHECK(r.anomalies.get("decrypt_resumed_session_unknown") == 1);
+        CHECK(r.anomalies.get("decrypt_missing_handshake") == 0);
+      }
+      SECTION("with the key log, which logs the resumed connection's own CLIENT_RANDOM") {
+        const Result r = decrypt(conns.resumed, keysFor(true, false));
+        INFO(anomalyList(r.anomalies));
+        CHECK(r.client_data == REQUEST);
+        CHECK(r.anomalies.total() == 0);
+      }
+    }
+  }
+}
+
+TEST_CASE("decrypt: the sessions kept for resumption are bounded, oldest out first", "[decrypt][resumption]") {
+  using provaudit::analyze::ResumableSessions;
+  ResumableSessions sessions(2);
+  ResumableSessions::MasterSecret master{};
+  const Buf a(32, 0xaa), b(32, 0xbb), c(32, 0xcc);
+  master[0] = 1;
+  CHECK(sessions.remember(ResumableSessions::By::SessionId, a, master) == 0);
+  master[0] = 2;
+  CHECK(sessions.remember(ResumableSessions::By::Ticket, b, master) == 0);
+  CHECK(sessions.remember(ResumableSessions::By::Ticket, b, master) == 0);  // the same again: no new entry
+  // A session ID and a ticket of the same bytes are two keys.
+  CHECK_FALSE(sessions.find(ResumableSessions::By::Ticket, a));
+  master[0] = 3;
+  CHECK(sessions.remember(ResumableSessions::By::SessionId, c, master) == 1);
+  CHECK(sessions.size() == 2);
+  CHECK(sessions.evictions() == 1);
+  CHECK_FALSE(sessions.find(ResumableSessions::By::SessionId, a));
+  REQUIRE(sessions.find(ResumableSessions::By::Ticket, b));
+  CHECK((*sessions.find(ResumableSessions::By::Ticket, b))[0] == 2);
+  CHECK((*sessions.find(ResumableSessions::By::SessionId, c))[0] == 3);
+  // RFC 5246 §7.4.1.2: a session ID is 1 to 32 bytes; nothing else is kept.
+  CHECK(sessions.remember(ResumableSessions::By::SessionId, Buf{}, master) == 0);
+  CHECK(sessions.remember(ResumableSessions::By::SessionId, Buf(33, 1), master) == 0);
+  CHECK(sessions.size() == 2);
+}
+
+TEST_CASE("decrypt: the sessions kept for resumption are shared by concurrent flows", "[decrypt][resumption]") {
+  // DecryptionKeys is shared by the capture workers' flows: they store and
+  // look up at once. Catch2's assertions are not thread-safe: count, then check.
+  using provaudit::analyze::ResumableSessions;
+  constexpr int WORKERS = 4;
+  constexpr int SESSIONS_EACH = 2000;
+  ResumableSessions sessions(1000);
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> workers;
+  for (int w = 0; w < WORKERS; ++w) {
+    workers.emplace_back([&sessions, &wrong, w] {
+      for (int i = 0; i < SESSIONS_EACH; ++i) {
+        Buf id(32, static_cast<std::uint8_t>(w));
+        id[0] = static_cast<std::uint8_t>(i & 0xff);
+        id[1] = static_cast<std::uint8_t>(i >> 8);
+        ResumableSessions::MasterSecret master{};
+        master[0] = static_cast<std::uint8_t>(w);
+        sessions.remember(ResumableSessions::By::SessionId, id, master);
+        // Found, it is this worker's (others may have evicted it already).
+        const auto found = sessions.find(ResumableSessions::By::SessionId, id);
+        if (found && (*found)[0] != w) ++wrong;
+      }
+    });
+  }
+  for (auto& t : workers) t.join();
+  CHECK(wrong == 0);
+  CHECK(sessions.size() == 1000);
+  CHECK(sessions.evictions() == WORKERS * SESSIONS_EACH - 1000);
+}
