@@ -1,5 +1,6 @@
 #include "analyze/flow_analyzer.h"
 
+#include <algorithm>
 #include <array>
 #include <optional>
 #include <vector>
@@ -20,6 +21,12 @@ namespace {
 std::string ticketSha256(const std::vector<std::uint8_t>& ticket) {
   if (ticket.empty()) return {};
   return digestHex(DigestAlgorithm::Sha256, ticket);
+}
+
+constexpr std::uint16_t EXT_POST_HANDSHAKE_AUTH = 49;  // RFC 8446 §4.2.6
+
+bool offersPostHandshakeAuth(const ClientHello& ch) {
+  return std::find(ch.extensions.begin(), ch.extensions.end(), EXT_POST_HANDSHAKE_AUTH) != ch.extensions.end();
 }
 
 }  // namespace
@@ -411,8 +418,16 @@ class FlowAnalyzer : public StreamHandler {
     }
     if (!dec_ || dec_->state() != TlsDecryptSession::State::Decrypting) return finishTls(flow, pkt);
     const TlsSummary& s = tls_->summary();
-    const bool encrypted_handshake_pending = (s.tls13 || s.renegotiation) && !dec_->revealed().handshake_complete;
-    if (!emitted_ && !encrypted_handshake_pending) emitTls(flow, pkt);
+    const DecryptedHandshake& r = dec_->revealed();
+    const bool encrypted_handshake_pending = (s.tls13 || s.renegotiation) && !r.handshake_complete;
+    // RFC 8446 §4.6.2: a TLS 1.3 client that offered post_handshake_auth and
+    // sent no certificate in its handshake may be asked for one at any time
+    // after it (a server guarding one location asks when that request comes):
+    // its observation waits for that Certificate, or for the connection (or
+    // its decryption) to end.
+    const bool post_handshake_auth_pending = s.tls13 && s.client_hello && offersPostHandshakeAuth(*s.client_hello) &&
+                                             !r.client_certificates.has_value();
+    if (!emitted_ && !encrypted_handshake_pending && !post_handshake_auth_pending) emitTls(flow, pkt);
     return StreamVerdict::Continue;
   }
 

@@ -582,6 +582,7 @@ struct TlsDecryptSession::Impl {
     std::vector<std::uint8_t> tls13_secret;  // current traffic secret (KeyUpdate)
     bool first_byte_seen = false;
     bool pass_over = false;  // TLS 1.3 server after its handshake: nothing it sends is read
+    bool tls13_finished = false;  // its TLS 1.3 handshake Finished was read: later messages are post-handshake
   };
   // The step that waits for a key the key log does not hold yet.
   enum class Awaited : std::uint8_t {
@@ -902,6 +903,11 @@ struct TlsDecryptSession::Impl {
           if (decrypted && certs) session.revealed_.server_certificates = std::move(certs);
         } else if (decrypted && certs) {
           session.revealed_.client_certificates = std::move(certs);
+          if (tls13 && dir(side).tls13_finished) {
+            // RFC 8446 §4.6.2: sent only in answer to the server's CertificateRequest.
+            session.revealed_.post_handshake_auth = true;
+            session.revealed_.certificate_requested = true;
+          }
         }
         return;
       }
@@ -932,6 +938,10 @@ struct TlsDecryptSession::Impl {
         return;
       case HandshakeType::Finished:
         if (tls13 && decrypted) {
+          // RFC 8446 §4.6.2: the Finished closing a post-handshake
+          // authentication changes no keys (only KeyUpdate does, §4.6.3).
+          if (dir(side).tls13_finished) return;
+          dir(side).tls13_finished = true;
           switchToApplicationKeys(side);
           if (side == Side::Client) session.revealed_.handshake_complete = true;
         } else if (decrypted && side == Side::Client && hs.encrypted) {

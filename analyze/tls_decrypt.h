@@ -137,6 +137,12 @@ struct DecryptedHandshake {
   std::optional<std::vector<Der>> server_certificates;
   bool renegotiated = false;       // they belong to a renegotiation (RFC 5246 §7.4.1.1)
   bool handshake_complete = false; // the client's Finished of an encrypted handshake was decrypted
+  // RFC 8446 §4.6.2 post-handshake authentication: the client's Certificate
+  // (client_certificates) came after its handshake, under the application
+  // traffic keys. The client sends one only in answer to a CertificateRequest
+  // of the server's, so certificate_requested is set with it (the server's
+  // own records after its handshake are not decrypted).
+  bool post_handshake_auth = false;
 };
 
 class TlsDecryptSession {

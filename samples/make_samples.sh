@@ -23,6 +23,10 @@
 # and Camellia suites; no device certificates). These two run on addresses of
 # their own, 10.231.0.0/24 (the server also gets 10.231.0.2) and port 18443.
 # PROVAUDIT_SAMPLES_NS_PREFIX sets the namespaces' prefix (default pa<pid>-).
+# `--only tls13_pha` makes tls13_pha.pcap (and its keylog), its device
+# certificate issued the same way (pki/devices/pha_spa112.pem), on a
+# topology of its own (below: namespaces pa-h2-*, 10.232.0.0/24, ports
+# 18460-18479) without the switch.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -37,6 +41,8 @@ SRV6=fd77::2
 SNI=prov.example.test
 TLS_HOST=$SRV4                    # where tls_get connects and s_server_req listens
 TLS_PORT=443
+PAIR=pa-h2-                       # tls13_pha: one device and one server namespace, one veth
+PAIR_SRV4=10.232.0.2
 export OPENSSL_CONF=$WORK/empty.cnf   # ignore the host's openssl.cnf (seclevel etc.)
 : > "$OPENSSL_CONF"
 
@@ -45,10 +51,10 @@ ONLY=""
 case "${1:-}" in
     "") ;;
     --only) ONLY=${2:-}
-            case "$ONLY" in null_cipher|tls13_hrr|behind_nat|identity_forms|resumed_rsa|ccm) ;;
-                *) echo "make_samples.sh: --only takes null_cipher, tls13_hrr, behind_nat, identity_forms, resumed_rsa or ccm" >&2; exit 1 ;;
+            case "$ONLY" in null_cipher|tls13_hrr|behind_nat|identity_forms|resumed_rsa|ccm|tls13_pha) ;;
+                *) echo "make_samples.sh: --only takes null_cipher, tls13_hrr, behind_nat, identity_forms, resumed_rsa, ccm or tls13_pha" >&2; exit 1 ;;
             esac ;;
-    *) echo "usage: make_samples.sh [--only null_cipher|tls13_hrr|behind_nat|identity_forms|resumed_rsa|ccm]" >&2; exit 1 ;;
+    *) echo "usage: make_samples.sh [--only null_cipher|tls13_hrr|behind_nat|identity_forms|resumed_rsa|ccm|tls13_pha]" >&2; exit 1 ;;
 esac
 log() { printf '[make_samples %s] %s\n' "$SECONDS" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -57,7 +63,7 @@ cleanup() {
     set +e
     for p in "${BGPIDS[@]}"; do kill "$p" 2>/dev/null; done
     for p in "${BGPIDS[@]}"; do wait "$p" 2>/dev/null; done
-    for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep "^${PFX}"); do
+    for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -e "^${PFX}" -e "^${PAIR}"); do
         ip netns del "$ns"
     done
     [ -n "${KEEP:-}" ] && log "work dir kept: $WORK" || rm -rf "$WORK"
@@ -183,6 +189,14 @@ resumed_device_certs() {
     cp "$WORK/res_sid.pem" "$WORK/res_tkt.pem" "$WORK/res_late.pem" "$PKI/devices/"
 }
 
+# pha_device_cert : tls13_pha's device certificate, from a CA made for it
+# alone (its key is not kept either)
+pha_device_cert() {
+    selfsigned phaca '/C=US/O=Cisco Systems, Inc./CN=provaudit tls13_pha sample CA'
+    csr pha_spa112 '/OU=SPA112/L=CCQ16141401/ST=000e08141401'; sign pha_spa112 phaca v3_dev
+    cp "$WORK/pha_spa112.pem" "$PKI/devices/"
+}
+
 if [ -n "$ONLY" ]; then
     # The committed server material is all these captures need.
     cp "$PKI/server.pem" "$WORK/server.pem"; cp "$PKI/server.key" "$WORK/server.key"
@@ -191,6 +205,7 @@ if [ -n "$ONLY" ]; then
     [ "$ONLY" = behind_nat ] && nat_device_certs
     [ "$ONLY" = identity_forms ] && form_device_certs
     [ "$ONLY" = resumed_rsa ] && resumed_device_certs
+    [ "$ONLY" = tls13_pha ] && pha_device_cert
 else
 rm -rf "$PKI"
 mkdir -p "$PKI/devices"
@@ -230,6 +245,7 @@ csr hostile  '/CN="><img src=x onerror=alert(1)> '$'\xe2\x98\x8e''/OU=<script>al
 sign hostile devroot v3_dev
 
 hrr_device_cert
+pha_device_cert
 
 cat "$WORK/spa122c.pem" "$WORK/devint.pem" > "$WORK/spa122c-chain.pem"
 cp "$WORK/devroot.pem"    "$PKI/device-root.pem"
@@ -260,6 +276,7 @@ Regenerated (new keys) by `../make_samples.sh` on every run; the captures in
 | devices/nat_spa112.pem, nat_spa122.pem | behind_nat's device certificates, issued by a CA made for them alone (not in this folder): untrusted with `--ca device-root.pem` |
 | devices/form_mpp.pem, form_spa8000.pem | identity_forms' device certificates, issued by a CA made for them alone (not in this folder): untrusted with `--ca device-root.pem` |
 | devices/res_sid.pem, res_tkt.pem, res_late.pem | resumed_rsa's device certificates, issued by a CA made for them alone (not in this folder): untrusted with `--ca device-root.pem` |
+| devices/pha_spa112.pem | tls13_pha's device certificate, issued by a CA made for it alone (not in this folder): untrusted with `--ca device-root.pem` |
 EOF
 fi
 
@@ -365,6 +382,7 @@ node() {
 }
 declare -A PORT
 
+case "$ONLY" in tls13_pha) ;; *)  # its own topology (below)
 log "topology"
 ip netns add "$SW"
 ip netns exec "$SW" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
@@ -383,6 +401,7 @@ for d in "${!MAC[@]}"; do
     node "$d" "${MAC[$d]}" "${IP4[$d]}" "${IP6[$d]}"
 done
 SRVPORT=${PORT[srv]}
+esac
 
 mtu() {  # mtu BYTES node...
     local m=$1; shift
@@ -474,6 +493,88 @@ http_get() {  # http_get DEVICE UA URLPATH... (all URLs on one keep-alive connec
         -A "$ua" "${urls[@]}" || die "curl from $d failed"
     sleep 0.2
 }
+
+# ---------------------------------------------------------------------------
+# Captures on a topology of their own: one server and one device namespace
+# joined by one veth (${PAIR}srv, ${PAIR}dev; 10.232.0.0/24; ports
+# 18460-18479), made before the switch is built (and without it for --only).
+# ---------------------------------------------------------------------------
+pair_up() {  # pair_up DEVICE_MAC DEVICE_IPv4
+    ip netns add "${PAIR}srv"; ip netns add "${PAIR}dev"
+    ip link add "${PAIR}s" type veth peer name "${PAIR}d"
+    python3 "$WORK/nooffload.py" "${PAIR}s" "${PAIR}d"
+    ip link set "${PAIR}s" netns "${PAIR}srv"; ip link set "${PAIR}d" netns "${PAIR}dev"
+    ip -n "${PAIR}srv" link set "${PAIR}s" name eth0; ip -n "${PAIR}dev" link set "${PAIR}d" name eth0
+    ip -n "${PAIR}srv" link set eth0 address 02:e8:00:00:00:02; ip -n "${PAIR}dev" link set eth0 address "$1"
+    for n in srv dev; do
+        ip netns exec "${PAIR}$n" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+        ip -n "${PAIR}$n" link set lo up; ip -n "${PAIR}$n" link set eth0 up
+    done
+    ip -n "${PAIR}srv" addr add "$PAIR_SRV4/24" dev eth0; ip -n "${PAIR}dev" addr add "$2/24" dev eth0
+}
+pair_down() { ip netns del "${PAIR}srv"; ip netns del "${PAIR}dev"; }
+pair_cap_start() {  # pair_cap_start NAME : tcpdump on the server's eth0
+    local f=$OUT/$1.pcap
+    rm -f "$f"
+    ip netns exec "${PAIR}srv" tcpdump -Z root -i eth0 -s 0 -U --immediate-mode -n -w "$f" "tcp or arp" 2>"$WORK/tcpdump.log" &
+    CAP_PID=$!; BGPIDS+=("$CAP_PID")
+    for _ in $(seq 50); do grep -q listening "$WORK/tcpdump.log" && break; sleep 0.1; done
+    grep -q listening "$WORK/tcpdump.log" || die "tcpdump did not start"
+    sleep 0.3
+    log "capture $1"
+}
+pair_wait_port() {  # pair_wait_port PORT
+    for _ in $(seq 100); do
+        ip netns exec "${PAIR}srv" ss -Hltn "sport = :$1" | grep -q . && return 0
+        sleep 0.05
+    done
+    cat "$WORK/server.log" >&2; die "server on port $1 did not start"
+}
+
+# ---------------------------------------------------------------------------
+# 14. tls13_pha: TLS 1.3 post-handshake client authentication (RFC 8446
+#     §4.6.2) (+ keylog). The server asks for no certificate in the
+#     handshake; after the first request it sends a CertificateRequest
+#     (interactive s_server's 'c'), the client (s_client -enable_pha)
+#     answers with its SPA112 certificate under the application traffic
+#     keys, sends a second request, the server's KeyUpdate asks the client to
+#     update its keys too ('K'), and a third request follows.
+# ---------------------------------------------------------------------------
+if [ -z "$ONLY" ] || [ "$ONLY" = tls13_pha ]; then
+PHA_UA='Cisco/SPA112-1.4.1(SR5) (CCQ16141401)'
+pair_up 00:0e:08:14:14:01 10.232.0.11
+rm -f "$WORK/pha.in" "$WORK/pha-cli.in"; mkfifo "$WORK/pha.in" "$WORK/pha-cli.in"
+(exec ip netns exec "${PAIR}srv" openssl s_server -accept 18460 -cert "$WORK/server.pem" -key "$WORK/server.key" \
+    -cert_chain "$WORK/srvca.pem" -CAfile "$WORK/phaca.pem" -tls1_3 -naccept 1 -crlf) \
+    < "$WORK/pha.in" > "$WORK/server.log" 2>&1 &
+SRV_PID=$!; BGPIDS+=("$SRV_PID")
+exec 7>"$WORK/pha.in"
+pair_wait_port 18460
+pair_cap_start tls13_pha
+ip netns exec "${PAIR}dev" timeout 30 openssl s_client -connect "$PAIR_SRV4:18460" -servername "$SNI" \
+    -CAfile "$WORK/srvca.pem" -cert "$WORK/pha_spa112.pem" -key "$WORK/pha_spa112.key" -tls1_3 -enable_pha \
+    -ign_eof -keylogfile "$WORK/tls13_pha.keylog" < "$WORK/pha-cli.in" > "$WORK/client-pha.log" 2>&1 &
+CLI_PID=$!; BGPIDS+=("$CLI_PID")
+exec 8>"$WORK/pha-cli.in"
+pha_get() { printf 'GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: %s\r\n\r\n' "$1" "$SNI" "$PHA_UA" >&8; sleep 1; }
+sleep 1
+pha_get /spa000e08141401.cfg
+echo c >&7; sleep 1                          # CertificateRequest after the handshake
+pha_get /spa000e08141401-2.cfg
+echo K >&7; sleep 1                          # KeyUpdate, update_requested
+pha_get /spa000e08141401-3.cfg
+echo q >&7; sleep 0.5
+exec 7>&- 8>&-
+wait "$CLI_PID" || true
+wait "$SRV_PID" || true; SRV_PID=""
+cap_stop; pair_down
+for p in /spa000e08141401.cfg /spa000e08141401-2.cfg /spa000e08141401-3.cfg; do
+    grep -q "GET $p " "$WORK/server.log" || { cat "$WORK/server.log" >&2; die "tls13_pha: $p not seen"; }
+done
+grep -q 'depth=0 OU = SPA112' "$WORK/server.log" || die "tls13_pha: no client certificate after the handshake"
+cp "$WORK/tls13_pha.keylog" "$OUT/tls13_pha.keylog"
+fi
+case "$ONLY" in tls13_pha) log "done: $OUT/$ONLY.pcap"; exit 0 ;; esac
 
 # ---------------------------------------------------------------------------
 # 10. null_cipher: a legacy ATA fetches its profile over TLS 1.2 with a suite

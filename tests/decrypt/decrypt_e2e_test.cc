@@ -114,7 +114,7 @@ bool haveTool(const std::string& name) { return std::system(("command -v " + nam
 
 TEST_CASE("decrypt e2e: every keyed sample reveals its expected User-Agents and URLs", "[decrypt_e2e]") {
   for (const std::string name :
-       {"tls13", "tls12_keylog", "renegotiation", "tls10_rsa", "tls12_rsa", "resumed_rsa", "ccm"}) {
+       {"tls13", "tls12_keylog", "renegotiation", "tls10_rsa", "tls12_rsa", "resumed_rsa", "ccm", "tls13_pha"}) {
     SECTION(name) {
       const Keyed k = keyedSample(name);
       const Replayed r = replay(k);

@@ -1309,22 +1309,49 @@ TEST_CASE(
   }
 }
 
+// A sample with a key log (samples/expected/<name>.json names both), replayed
+// with it: its one device's expected table, and what the replay gave.
+struct KeyedReplay {
+  json::value exp;
+  std::string cap, keys, db, err;
+  json::value report;
+  [[nodiscard]] const json::object& want() const { return exp.at("devices").at(0).as_object(); }
+  [[nodiscard]] const json::object& decrypted() const { return want().at("decrypted").as_object(); }
+};
+KeyedReplay replayWithKeyLog(const std::string& name) {
+  KeyedReplay r;
+  r.exp = e2e::readJson(e2e::samplePath("expected/" + name + ".json"));
+  r.cap = e2e::samplePath(captureOf(r.exp.as_object()));
+  r.keys = e2e::samplePath(field(r.exp.as_object(), "keylog"));
+  r.db = e2e::tmpPath(name + ".db");
+  r.err = replayInto(r.db, {r.cap}, {"--keylog", r.keys});
+  r.report = reportJson(r.db);
+  return r;
+}
+// SHA-256 of the first client certificate tshark decrypts from `ip` with the key log.
+std::string tsharkClientCertSha(const KeyedReplay& r, const std::string& ip) {
+  const auto cert = e2e::run({"tshark", "-r", r.cap, "-o", "tls.keylog_file:" + r.keys, "-Y",
+                              "tls.handshake.type==11 && ip.src==" + ip, "-T", "fields", "-e",
+                              "tls.handshake.certificate"});
+  REQUIRE(cert.status == 0);
+  REQUIRE(cert.out.size() > 1);
+  return e2e::sha256Hex(e2e::fromHex(cert.out.substr(0, cert.out.find_first_of(",\n"))));
+}
+
 TEST_CASE("TLS 1.3 after a HelloRetryRequest decrypts with its key log: the certificate and User-Agent tshark shows") {
   // tls13_hrr.pcap: the middlebox-compatibility ChangeCipherSpecs around the
   // HelloRetryRequest came before the ServerHello that says TLS 1.3, were
   // taken for TLS 1.2's and stopped the session (decrypt_missing_handshake):
   // the device stayed unknown (tls13), its certificate hidden, no User-Agent.
   if (!e2e::haveTool("tshark")) FAIL("tshark is required for this test (scripts/install-deps.sh --test installs it)");
-  const json::value exp = e2e::readJson(e2e::samplePath("expected/tls13_hrr.json"));
-  const json::object& want = exp.at("devices").at(0).as_object();
-  const json::object& decrypted = want.at("decrypted").as_object();
-  const std::string cap = e2e::samplePath(captureOf(exp.as_object()));
-  const std::string keys = e2e::samplePath(field(exp.as_object(), "keylog"));
-  const std::string db = e2e::tmpPath("hrr.db");
-  const std::string err = replayInto(db, {cap}, {"--keylog", keys});
-  CHECK(err.find(" 0 anomalies\n") != std::string::npos);
-  CHECK(anomalyCount(db, "decrypt_missing_handshake") == 0);
-  const json::value report = reportJson(db);
+  const KeyedReplay r = replayWithKeyLog("tls13_hrr");
+  const json::object& want = r.want();
+  const json::object& decrypted = r.decrypted();
+  const std::string& cap = r.cap;
+  const std::string& keys = r.keys;
+  CHECK(r.err.find(" 0 anomalies\n") != std::string::npos);
+  CHECK(anomalyCount(r.db, "decrypt_missing_handshake") == 0);
+  const json::value& report = r.report;
   REQUIRE(report.at("devices").as_array().size() == 1);
   const json::object& got = report.at("devices").at(0).as_object();
   CHECK(field(got, "mac") == field(want, "mac"));
@@ -1340,12 +1367,42 @@ TEST_CASE("TLS 1.3 after a HelloRetryRequest decrypts with its key log: the cert
                             "-e", "http.user_agent"});
   REQUIRE(ua.status == 0);
   CHECK(ua.out == str(decrypted.at("user_agents").at(0)) + "\n");
-  const auto cert = e2e::run({"tshark", "-r", cap, "-o", "tls.keylog_file:" + keys, "-Y",
-                              "tls.handshake.type==11 && ip.src==" + str(want.at("ips").at(0)), "-T", "fields", "-e",
-                              "tls.handshake.certificate"});
-  REQUIRE(cert.status == 0);
-  REQUIRE(cert.out.size() > 1);
-  CHECK(e2e::sha256Hex(e2e::fromHex(cert.out.substr(0, cert.out.find_first_of(",\n")))) == certSha(got));
+  CHECK(tsharkClientCertSha(r, str(want.at("ips").at(0))) == certSha(got));
+}
+
+TEST_CASE("TLS 1.3 post-handshake authentication: the certificate asked for after the handshake, and every request") {
+  // tls13_pha.pcap: the decrypted post-handshake Finished installed the
+  // client's first application traffic keys again, so the requests after
+  // the certificate failed their record MAC (tls_decrypt_bad_record_mac),
+  // and the handshake had been reported at its end, without the certificate:
+  // the device unknown/not-requested with one URL of three.
+  if (!e2e::haveTool("tshark")) FAIL("tshark is required for this test (scripts/install-deps.sh --test installs it)");
+  const KeyedReplay r = replayWithKeyLog("tls13_pha");
+  const json::object& want = r.want();
+  const json::object& decrypted = r.decrypted();
+  CHECK(r.err.find(" 0 anomalies\n") != std::string::npos);
+  const json::value& report = r.report;
+  REQUIRE(report.at("devices").as_array().size() == 1);
+  const json::object& got = report.at("devices").at(0).as_object();
+  compareDevice(json::object{{"mac", want.at("mac")},
+                             {"identity", decrypted.at("identity")},
+                             {"identity_reason", decrypted.at("identity_reason")},
+                             {"cert", decrypted.at("cert")},
+                             {"user_agents", decrypted.at("user_agents")},
+                             {"findings", json::array{}}},
+                got, "findings");
+  CHECK(show(strSet(got.if_contains("urls"))) == show(strSet(decrypted.if_contains("urls"))));
+  REQUIRE(report.at("servers").as_array().size() == 1);
+  CHECK(report.at("servers").at(0).at("requests_client_cert") == decrypted.at("requests_client_cert"));
+  // tshark, with the same key log: the client certificate after the
+  // handshake, and the request before it. (tshark 4.0 decrypts nothing of
+  // the client's after the post-handshake Finished: the two requests after
+  // it are "Application Data" there.)
+  CHECK(tsharkClientCertSha(r, str(want.at("ips").at(0))) == certSha(got));
+  const auto uris = e2e::run({"tshark", "-r", r.cap, "-o", "tls.keylog_file:" + r.keys, "-Y", "http.request", "-T",
+                              "fields", "-e", "http.request.uri"});
+  REQUIRE(uris.status == 0);
+  CHECK(uris.out == "/spa000e08141401.cfg\n");
 }
 
 TEST_CASE("one packet whose time leaps ahead (a corrupt record) closes no flow: the report is the capture's") {

@@ -782,3 +782,101 @@ TEST_CASE("decrypt: the sessions kept for resumption are shared by concurrent fl
   CHECK(sessions.size() == 1000);
   CHECK(sessions.evictions() == WORKERS * SESSIONS_EACH - 1000);
 }
+
+// RFC 8446 §4.6.2 post-handshake authentication: a TLS 1.3 server that did
+// not ask in its handshake asks for the client's certificate once a request
+// comes in (s_server's 'c' command, a server guarding one location). The
+// client that offered post_handshake_auth answers with Certificate,
+// CertificateVerify and Finished under its application traffic keys.
+class PostHandshakePair : public MemoryPair {
+ public:
+  PostHandshakePair() : MemoryPair({"TLS 1.3 post-handshake auth", TLS1_3_VERSION, "TLS_AES_128_GCM_SHA256"}) {
+    SSL_set_post_handshake_auth(client(), 1);
+  }
+  void askForCertificate() {
+    SSL_set_verify(server(), SSL_VERIFY_PEER | SSL_VERIFY_POST_HANDSHAKE, acceptAnyCertificate);
+    tc::require(SSL_verify_client_post_handshake(server()) == 1, "SSL_verify_client_post_handshake");
+    tc::require(SSL_do_handshake(server()) == 1, "CertificateRequest sent");
+    write(server(), "HTTP/1.1 100 Continue\r\n\r\n");
+    read(client());  // takes the CertificateRequest in, answers it
+    read(server());
+  }
+  // RFC 8446 §4.6.3: the server's KeyUpdate asking the client to update too.
+  void keyUpdateRequested() {
+    tc::require(SSL_key_update(server(), SSL_KEY_UPDATE_REQUESTED) == 1, "SSL_key_update");
+    write(server(), "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    read(client());
+  }
+};
+
+const std::string AFTER_AUTH =
+    "GET /spa000e08abcdef-2.cfg HTTP/1.1\r\nUser-Agent: Linksys/SPA-962-6.1.5(a) (88012BA01234)\r\n\r\n";
+const std::string AFTER_KEY_UPDATE =
+    "GET /spa000e08abcdef-3.cfg HTTP/1.1\r\nUser-Agent: Linksys/SPA-962-6.1.5(a) (88012BA01234)\r\n\r\n";
+
+TEST_CASE("decrypt: a certificate asked for after a TLS 1.3 handshake is the device's, and requests go on",
+          "[decrypt][flow][pha]") {
+  // tls13_pha.pcap: the decrypted post-handshake Finished installed the
+  // client's first application traffic keys again, so every request after
+  // the certificate failed its record MAC (tls_decrypt_bad_record_mac), and
+  // the handshake observation had gone out at the handshake's end, without
+  // the certificate that came later.
+  keylogLines().clear();
+  PostHandshakePair pair;
+  pair.handshake();
+  pair.request(REQUEST);
+  pair.askForCertificate();
+  pair.request(AFTER_AUTH);
+  pair.keyUpdateRequested();
+  pair.request(AFTER_KEY_UPDATE);
+  FlowResult r;
+  readFlow(pair.transcript(), keysFor(true, false), r);
+  INFO(anomalyList(r.anomalies));
+  CHECK(r.anomalies.total() == 0);
+  REQUIRE(r.tls.size() == 1);
+  const auto& t = r.tls.front();
+  CHECK(t.tls13);
+  CHECK(t.decrypted);
+  CHECK(t.complete);
+  CHECK(t.certificate_requested);  // implied: a client answers only a CertificateRequest (§4.6.2)
+  CHECK(t.client_cert == provaudit::analyze::ClientCertState::Present);
+  REQUIRE(t.client_chain.size() == 1);
+  CHECK(t.client_chain.front()->subject_text.find("SPA-962") != std::string::npos);
+  REQUIRE(r.http.size() == 3);
+  CHECK(r.http[1].uri == "/spa000e08abcdef-2.cfg");
+  CHECK(r.http[2].uri == "/spa000e08abcdef-3.cfg");
+}
+
+TEST_CASE("decrypt: post-handshake authentication answered with no certificate", "[decrypt][flow][pha]") {
+  keylogLines().clear();
+  PostHandshakePair pair;
+  SSL_certs_clear(pair.client());
+  pair.handshake();
+  pair.request(REQUEST);
+  pair.askForCertificate();
+  pair.request(AFTER_AUTH);
+  FlowResult r;
+  readFlow(pair.transcript(), keysFor(true, false), r);
+  INFO(anomalyList(r.anomalies));
+  REQUIRE(r.tls.size() == 1);
+  CHECK(r.tls.front().certificate_requested);
+  CHECK(r.tls.front().client_cert == provaudit::analyze::ClientCertState::Empty);
+  CHECK(r.http.size() == 2);
+}
+
+TEST_CASE("decrypt: a client that offers post-handshake auth and is never asked", "[decrypt][flow][pha]") {
+  keylogLines().clear();
+  PostHandshakePair pair;
+  pair.handshake();
+  pair.request(REQUEST);
+  pair.request(AFTER_AUTH);
+  FlowResult r;
+  readFlow(pair.transcript(), keysFor(true, false), r);
+  INFO(anomalyList(r.anomalies));
+  CHECK(r.anomalies.total() == 0);
+  REQUIRE(r.tls.size() == 1);  // reported when the connection ends
+  CHECK(r.tls.front().decrypted);
+  CHECK_FALSE(r.tls.front().certificate_requested);
+  CHECK(r.tls.front().client_cert == provaudit::analyze::ClientCertState::NotSent);
+  CHECK(r.http.size() == 2);
+}
