@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "analyze/digest.h"
+#include "analyze/http2.h"
 #include "analyze/http_request.h"
 #include "analyze/tls_connection.h"
 #include "analyze/tls_decrypt.h"
@@ -28,6 +29,64 @@ constexpr std::uint16_t EXT_POST_HANDSHAKE_AUTH = 49;  // RFC 8446 §4.2.6
 bool offersPostHandshakeAuth(const ClientHello& ch) {
   return std::find(ch.extensions.begin(), ch.extensions.end(), EXT_POST_HANDSHAKE_AUTH) != ch.extensions.end();
 }
+
+// The requests of one client byte stream, plain or decrypted: HTTP/1.x, or
+// HTTP/2 when the stream opens with its connection preface (RFC 9113 §3.4:
+// with prior knowledge in clear, after ALPN h2 inside TLS).
+class ClientRequests {
+ public:
+  using State = HttpRequestParser::State;
+  explicit ClientRequests(AnomalyCounters& anomalies) : anomalies_(anomalies) {}
+
+  State feed(std::span<const std::uint8_t> bytes, std::vector<HttpRequest>& out) {
+    if (!h1_ && !h2_) {
+      // Enough of the first bytes to tell the preface from a request line.
+      first_.insert(first_.end(), bytes.begin(), bytes.end());
+      if (first_.size() < PREFACE_PROBE && Http2RequestReader::looksLikePreface(first_)) return State::NeedMore;
+      const std::vector<std::uint8_t> first = std::move(first_);
+      first_.clear();
+      if (Http2RequestReader::looksLikePreface(first)) {
+        h2_ = std::make_unique<Http2RequestReader>(anomalies_);
+      } else {
+        h1_ = std::make_unique<HttpRequestParser>(anomalies_);
+      }
+      return feed(first, out);
+    }
+    if (h2_) return h2_->feed(bytes, out) == Http2RequestReader::State::Error ? State::Error : State::NeedMore;
+    return h1_->feed(bytes, out);
+  }
+  void gap(std::uint64_t missing) {
+    if (h2_) h2_->gap(missing);
+    if (h1_) h1_->gap(missing);
+    if (!h1_ && !h2_ && missing != 0) {
+      // Lost before the stream said what it is: read on as HTTP/1.x, which resynchronises.
+      first_.clear();
+      h1_ = std::make_unique<HttpRequestParser>(anomalies_);
+      h1_->gap(missing);
+    }
+  }
+  void finish(std::vector<HttpRequest>& out) {
+    if (h2_) h2_->finish();
+    if (h1_) h1_->finish(out);
+  }
+  // After an HTTP/1.x CONNECT: the bytes of the last feed() that are the tunnel's.
+  [[nodiscard]] std::size_t unconsumed() const { return h1_ ? h1_->unconsumed() : 0; }
+  // The request opened a tunnel over the whole connection: an HTTP/1.x
+  // CONNECT. (An HTTP/2 CONNECT tunnels in one stream's DATA frames.)
+  [[nodiscard]] bool opensTunnel(const HttpRequest& last) const { return h1_ && last.method == "CONNECT"; }
+  [[nodiscard]] std::uint64_t bodyBytes() const { return h2_ ? h2_->bodyBytes() : h1_ ? h1_->bodyBytes() : 0; }
+  [[nodiscard]] std::size_t heldBytes() const {
+    return first_.capacity() + (h1_ ? h1_->heldBytes() : 0) + (h2_ ? h2_->heldBytes() : 0);
+  }
+
+ private:
+  // Bytes of the preface that tell it from any request line.
+  static constexpr std::size_t PREFACE_PROBE = 6;
+  AnomalyCounters& anomalies_;
+  std::vector<std::uint8_t> first_;  // < PREFACE_PROBE bytes while undecided
+  std::unique_ptr<HttpRequestParser> h1_;
+  std::unique_ptr<Http2RequestReader> h2_;
+};
 
 }  // namespace
 
@@ -218,7 +277,8 @@ class FlowAnalyzer : public StreamHandler {
     }
     if (side == Side::Client) client_bytes_ += bytes.size();
     const bool client_hello = TlsConnection::looksLikeClientHello(probe);
-    const bool request = !client_hello && HttpRequestParser::looksLikeRequest(probe);
+    const bool request = !client_hello && (HttpRequestParser::looksLikeRequest(probe) ||
+                                           Http2RequestReader::looksLikePreface(probe));
     if (client_hello || request) {
       std::vector<std::uint8_t> held(probe.begin(), probe.end());
       prefix_[0].clear();
@@ -246,7 +306,7 @@ class FlowAnalyzer : public StreamHandler {
       server_held_gaps_.clear();
       mode_ = Mode::Http;
       ++f_.http_flows_;
-      http_ = std::make_unique<HttpRequestParser>(f_.anomalies_);
+      http_ = std::make_unique<ClientRequests>(f_.anomalies_);
       const StreamVerdict v = feedHttp(corrected, Side::Client, held, pkt);
       return v == StreamVerdict::Continue ? verdict : v;
     }
@@ -433,11 +493,11 @@ class FlowAnalyzer : public StreamHandler {
 
   void feedDecryptedHttp(const FlowInfo& flow, std::span<const std::uint8_t> bytes, const PacketRef& pkt) {
     if (tls_http_done_) return;
-    if (!tls_http_) tls_http_ = std::make_unique<HttpRequestParser>(f_.anomalies_);
+    if (!tls_http_) tls_http_ = std::make_unique<ClientRequests>(f_.anomalies_);
     std::vector<HttpRequest> done;
     const auto st = tls_http_->feed(bytes, done);
     emitHttp(flow, done, pkt, true);
-    if (st == HttpRequestParser::State::Error) tls_http_done_ = true;
+    if (st == ClientRequests::State::Error) tls_http_done_ = true;
   }
 
   StreamVerdict finishTls(const FlowInfo& flow, const PacketRef& pkt) {
@@ -554,7 +614,7 @@ class FlowAnalyzer : public StreamHandler {
     if (side != Side::Client) return StreamVerdict::Continue;  // responses carry nothing we audit
     std::vector<HttpRequest> done;
     const auto st = http_->feed(bytes, done);
-    const bool tunnel = !done.empty() && done.back().method == "CONNECT";
+    const bool tunnel = !done.empty() && http_->opensTunnel(done.back());
     emitHttp(flow, done, pkt, false);
     if (tunnel) {
       // Through a proxy: what follows is the tunnel's, a connection of its own
@@ -567,7 +627,7 @@ class FlowAnalyzer : public StreamHandler {
       tunnel_answer_ = true;
       return tunnel_start.empty() ? StreamVerdict::Continue : detect(flow, side, tunnel_start, pkt);
     }
-    if (st == HttpRequestParser::State::Error) {
+    if (st == ClientRequests::State::Error) {
       mode_ = Mode::Done;
       return StreamVerdict::Bypass;
     }
@@ -661,13 +721,13 @@ class FlowAnalyzer : public StreamHandler {
   std::uint64_t client_lost_ = 0;           // client bytes lost before any was seen (SYN seen)
   std::uint64_t unknown_bytes_[2] = {0, 0};  // per side: bytes seen while detecting, not recognised
   std::unique_ptr<TlsConnection> tls_;
-  std::unique_ptr<HttpRequestParser> http_;
+  std::unique_ptr<ClientRequests> http_;
   // After a CONNECT: the proxy's answer is still to be skipped on the server side.
   bool tunnel_answer_ = false;
   std::vector<std::uint8_t> tunnel_answer_head_;  // <= TUNNEL_ANSWER_MAX + 4
   std::unique_ptr<TlsDecryptSession> dec_;        // set when the run has keys
   std::unique_ptr<NullRecordReader> null_;        // while a NULL-encryption suite may be (or was) negotiated
-  std::unique_ptr<HttpRequestParser> tls_http_;   // requests inside decrypted (or NULL-encryption) TLS
+  std::unique_ptr<ClientRequests> tls_http_;      // requests inside decrypted (or NULL-encryption) TLS
   bool tls_http_done_ = false;
   std::uint64_t body_passed_over_ = 0;            // of tls_http_'s body bytes, told to dec_
   bool tls_done_ = false;                         // the handshake parser has nothing more to learn

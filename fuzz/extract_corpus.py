@@ -11,6 +11,7 @@ sender) and writes, per target:
   tls/            client/server TLS byte streams, one chunk per segment
   flow_analyzer/  the same for TLS and plain HTTP flows
   http/           client streams of plain HTTP flows
+  http2/          client streams of plain HTTP/2 flows (h2c, the preface first)
   x509/           DER certificates (samples/pki and those sent in clear)
   rules_match/    User-Agents, URLs, POST bodies, certificate subjects
   rules_load/     each bundled rule file behind its selector byte
@@ -178,6 +179,10 @@ def main():
                 write("tls", data, name)
                 write("flow_analyzer", data, name + "-tls")
                 tls_done += 1
+            elif client.startswith(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"):
+                write("http2", b"\x00\x00" + client[:MAX_STREAM_INPUT], name)
+                write("http2", b"\x07\x21" + client[:MAX_STREAM_INPUT], name + "-gaps")
+                write("flow_analyzer", chunks(segs), name + "-h2c")
             elif re.match(rb"^(GET|POST|HEAD|PUT) ", client):
                 write("http", b"\x00\x00" + client[:MAX_STREAM_INPUT], name)
                 write("http", b"\x07\x21" + client[:MAX_STREAM_INPUT], name + "-gaps")

@@ -88,4 +88,28 @@ inline bool nextStreamChunk(InputReader& in, StreamChunk& out) {
   return true;
 }
 
+// The client-stream format of the HTTP/1.x and HTTP/2 targets: u8 chunking
+// seed, u8 gap seed, then the stream. The stream is cut in chunks whose sizes
+// come from a small PRNG seeded by the first byte (mostly a few bytes, that
+// split tokens, integers and frame headers; sometimes a whole segment); when
+// the gap seed is odd, some chunks are reported as gaps instead. `feed(span)`
+// returns false to stop; `gap(n)` takes a gap.
+template <typename Feed, typename Gap>
+void feedClientStream(InputReader& in, Feed feed, Gap gap) {
+  std::uint32_t rng = 0x9e3779b9U ^ in.u8();
+  const std::uint8_t gap_seed = in.u8();
+  while (!in.empty()) {
+    rng ^= rng << 13;
+    rng ^= rng >> 17;
+    rng ^= rng << 5;
+    const std::size_t n = (rng & 0x100) != 0 ? 1 + (rng & 0x7) : 1 + (rng % 1460);
+    const HeapChunk chunk(in.take(n));
+    if ((gap_seed & 1) != 0 && (rng >> 24) < (gap_seed >> 1)) {
+      gap(chunk.size());
+      continue;
+    }
+    if (!feed(chunk.span())) break;
+  }
+}
+
 }  // namespace provaudit::fuzz

@@ -15,6 +15,7 @@ set(PA_FUZZ_TARGETS
     tls:pa_analyze
     x509:pa_analyze
     http:pa_analyze
+    http2:pa_analyze
     rules_match:pa_analyze
     rules_load:pa_analyze
     flow_analyzer:pa_analyze)

@@ -10,11 +10,13 @@ import json, os, re, subprocess, sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
-def tshark(pcap, fields, dfilter, opts=()):
+def tshark(pcap, fields, dfilter, opts=(), h2c_ports=()):
     cmd = ["tshark", "-r", os.path.join(HERE, pcap), "-Y", dfilter, "-T", "fields",
            "-E", "separator=\t", "-E", "occurrence=a", "-E", "aggregator=|"]
     for o in opts:
         cmd += ["-o", o]
+    for p in h2c_ports:  # HTTP/2 in clear on a port tshark does not know for it
+        cmd += ["-d", "tcp.port==%d,http2" % p]
     for f in fields:
         cmd += ["-e", f]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
@@ -82,11 +84,15 @@ def check(exp):
     for s in exp["servers"]:
         if s["requests_client_cert"] is not None and ((s["ip"], s["port"]) in asked) != s["requests_client_cert"]:
             errs.append("server %s:%d CertificateRequest in clear: %s" % (s["ip"], s["port"], (s["ip"], s["port"]) in asked))
-    # User-Agents in clear
-    rows = tshark(pcap, ["eth.src", "http.user_agent"], "http.request")
+    # User-Agents in clear (HTTP/1.x, and HTTP/2 requests' HEADERS frames)
+    h2c = exp.get("h2c_ports", [])
+    rows = tshark(pcap, ["eth.src", "http.user_agent", "http2.headers.user_agent"],
+                  "http.request || http2.headers.user_agent", h2c_ports=h2c)
     uas = {}
-    for mac, ua in rows:
-        uas.setdefault(mac, set()).add(ua)
+    for mac, ua, ua2 in rows:
+        for u in [ua] + ua2.split("|"):
+            if u:
+                uas.setdefault(mac, set()).add(u)
     for mac, units in behind.items():
         want = set().union(*(set(d["user_agents"]) for d in units))
         if uas.get(mac, set()) != want:
@@ -98,11 +104,11 @@ def check(exp):
     if exp.get("rsa_key"):
         opts.append('uat:rsa_keys:"%s",""' % os.path.join(HERE, exp["rsa_key"]))
     if opts:
-        rows = tshark(pcap, ["eth.src", "http.user_agent", "x509sat.printableString"],
-                      "http.request || tls.handshake.type == 11", opts)
+        rows = tshark(pcap, ["eth.src", "http.user_agent", "http2.headers.user_agent", "x509sat.printableString"],
+                      "http.request || http2.headers.user_agent || tls.handshake.type == 11", opts, h2c)
         dec = {}
-        for mac, ua, ps in rows:
-            dec.setdefault(mac, []).append(ua + "|" + ps)
+        for mac, ua, ua2, ps in rows:
+            dec.setdefault(mac, []).append(ua + "|" + ua2 + "|" + ps)
         for d in exp["devices"]:
             x = d.get("decrypted")
             if not x:

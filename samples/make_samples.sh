@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # make_samples.sh -- regenerate provaudit's test fixture captures from real traffic.
 #
-# Real TLS/HTTP stacks only (openssl s_server/s_client, curl, python3 http.server),
-# recorded with tcpdump between Linux network namespaces.  Everything (PKI
-# included) is regenerated from scratch.  Needs root, iproute2, openssl (3.0),
-# curl, tcpdump, python3.  Traffic never leaves the private namespaces created
-# here (10.77.0.0/24, fd77::/64).  Run:  sudo samples/make_samples.sh
+# Real TLS/HTTP stacks only (openssl s_server/s_client, curl, python3 http.server,
+# nghttpd), recorded with tcpdump between Linux network namespaces.  Everything
+# (PKI included) is regenerated from scratch.  Needs root, iproute2, openssl
+# (3.0), curl, tcpdump, python3, nghttpd (Debian's nghttp2-server).  Traffic
+# never leaves the private namespaces created here (10.77.0.0/24, fd77::/64,
+# 10.232.0.0/24).  Run:  sudo samples/make_samples.sh
 #
 # `make_samples.sh --only null_cipher` makes that one capture (and its keylog)
 # with the committed pki/server.* and leaves everything else as it is: it
@@ -24,9 +25,10 @@
 # their own, 10.231.0.0/24 (the server also gets 10.231.0.2) and port 18443.
 # PROVAUDIT_SAMPLES_NS_PREFIX sets the namespaces' prefix (default pa<pid>-).
 # `--only tls13_pha` makes tls13_pha.pcap (and its keylog), its device
-# certificate issued the same way (pki/devices/pha_spa112.pem), on a
-# topology of its own (below: namespaces pa-h2-*, 10.232.0.0/24, ports
-# 18460-18479) without the switch.
+# certificate issued the same way (pki/devices/pha_spa112.pem); `--only
+# http2` makes http2.pcap (and its keylog) with nghttpd and curl. These two
+# run on a topology of their own (below: namespaces pa-h2-*, 10.232.0.0/24,
+# ports 18460-18479) and build no switch.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -41,7 +43,7 @@ SRV6=fd77::2
 SNI=prov.example.test
 TLS_HOST=$SRV4                    # where tls_get connects and s_server_req listens
 TLS_PORT=443
-PAIR=pa-h2-                       # tls13_pha: one device and one server namespace, one veth
+PAIR=pa-h2-                       # tls13_pha, http2: one device and one server namespace, one veth
 PAIR_SRV4=10.232.0.2
 export OPENSSL_CONF=$WORK/empty.cnf   # ignore the host's openssl.cnf (seclevel etc.)
 : > "$OPENSSL_CONF"
@@ -51,10 +53,10 @@ ONLY=""
 case "${1:-}" in
     "") ;;
     --only) ONLY=${2:-}
-            case "$ONLY" in null_cipher|tls13_hrr|behind_nat|identity_forms|resumed_rsa|ccm|tls13_pha) ;;
-                *) echo "make_samples.sh: --only takes null_cipher, tls13_hrr, behind_nat, identity_forms, resumed_rsa, ccm or tls13_pha" >&2; exit 1 ;;
+            case "$ONLY" in null_cipher|tls13_hrr|behind_nat|identity_forms|resumed_rsa|ccm|tls13_pha|http2) ;;
+                *) echo "make_samples.sh: --only takes null_cipher, tls13_hrr, behind_nat, identity_forms, resumed_rsa, ccm, tls13_pha or http2" >&2; exit 1 ;;
             esac ;;
-    *) echo "usage: make_samples.sh [--only null_cipher|tls13_hrr|behind_nat|identity_forms|resumed_rsa|ccm|tls13_pha]" >&2; exit 1 ;;
+    *) echo "usage: make_samples.sh [--only null_cipher|tls13_hrr|behind_nat|identity_forms|resumed_rsa|ccm|tls13_pha|http2]" >&2; exit 1 ;;
 esac
 log() { printf '[make_samples %s] %s\n' "$SECONDS" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -72,7 +74,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 [ "$(id -u)" = 0 ] || die "must run as root (network namespaces, tcpdump)"
-for t in ip openssl curl tcpdump python3 timeout; do
+for t in ip openssl curl tcpdump python3 timeout nghttpd; do
     command -v "$t" >/dev/null || die "missing tool: $t"
 done
 
@@ -382,7 +384,7 @@ node() {
 }
 declare -A PORT
 
-case "$ONLY" in tls13_pha) ;; *)  # its own topology (below)
+case "$ONLY" in tls13_pha|http2) ;; *)  # their own topology (below)
 log "topology"
 ip netns add "$SW"
 ip netns exec "$SW" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
@@ -574,7 +576,39 @@ done
 grep -q 'depth=0 OU = SPA112' "$WORK/server.log" || die "tls13_pha: no client certificate after the handshake"
 cp "$WORK/tls13_pha.keylog" "$OUT/tls13_pha.keylog"
 fi
-case "$ONLY" in tls13_pha) log "done: $OUT/$ONLY.pcap"; exit 0 ;; esac
+# ---------------------------------------------------------------------------
+# 15. http2: a Yealink's profile fetches over HTTP/2 (curl, nghttpd) (+
+#     keylog): two requests on one TLS connection (ALPN h2: the second's
+#     User-Agent comes from the HPACK dynamic table), then two connections
+#     in clear with prior knowledge (h2c, the preface first; curl 7.88 fails
+#     a second request on a prior-knowledge connection, so one each).
+# ---------------------------------------------------------------------------
+if [ -z "$ONLY" ] || [ "$ONLY" = http2 ]; then
+H2_UA='Yealink SIP-T54W 96.86.0.100 80:5e:c0:aa:bb:01'
+profile /805ec0aabb01.cfg /y000000000044.cfg
+pair_up 80:5e:c0:aa:bb:01 10.232.0.12
+(cd "$DOC" && exec ip netns exec "${PAIR}srv" nghttpd -d "$DOC" 18461 "$WORK/server.key" "$WORK/server.pem") \
+    > "$WORK/server.log" 2>&1 < /dev/null &
+SRV_PID=$!; BGPIDS+=("$SRV_PID")
+(cd "$DOC" && exec ip netns exec "${PAIR}srv" nghttpd -d "$DOC" --no-tls 18462) > "$WORK/server-h2c.log" 2>&1 < /dev/null &
+H2C_PID=$!; BGPIDS+=("$H2C_PID")
+pair_wait_port 18461; pair_wait_port 18462
+pair_cap_start http2
+SSLKEYLOGFILE="$WORK/http2.keylog" ip netns exec "${PAIR}dev" timeout 20 curl -sS --fail --http2 \
+    --cacert "$WORK/srvca.pem" --resolve "$SNI:18461:$PAIR_SRV4" -A "$H2_UA" -o /dev/null -o /dev/null \
+    "https://$SNI:18461/805ec0aabb01.cfg" "https://$SNI:18461/y000000000044.cfg" || die "http2: curl over TLS failed"
+sleep 0.3
+for p in /805ec0aabb01.cfg /y000000000044.cfg; do
+    ip netns exec "${PAIR}dev" timeout 20 curl -sS --fail --http2-prior-knowledge -A "$H2_UA" -o /dev/null \
+        "http://$PAIR_SRV4:18462$p" || die "http2: curl h2c failed"
+    sleep 0.3
+done
+cap_stop
+kill "$SRV_PID" "$H2C_PID" 2>/dev/null || true; wait "$SRV_PID" "$H2C_PID" 2>/dev/null || true; SRV_PID=""
+pair_down
+cp "$WORK/http2.keylog" "$OUT/http2.keylog"
+fi
+case "$ONLY" in tls13_pha|http2) log "done: $OUT/$ONLY.pcap"; exit 0 ;; esac
 
 # ---------------------------------------------------------------------------
 # 10. null_cipher: a legacy ATA fetches its profile over TLS 1.2 with a suite

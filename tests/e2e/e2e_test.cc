@@ -1405,6 +1405,51 @@ TEST_CASE("TLS 1.3 post-handshake authentication: the certificate asked for afte
   CHECK(uris.out == "/spa000e08141401.cfg\n");
 }
 
+TEST_CASE("HTTP/2 requests, in TLS with the key log and h2c in clear: the User-Agent and paths tshark shows") {
+  // http2.pcap: curl's HTTP/2 requests inside TLS (ALPN h2) were read as
+  // HTTP/1.x and counted as http_request_malformed; the h2c requests
+  // (prior knowledge) were lost without a word: no User-Agent, no URL, no
+  // plaintext-provisioning.
+  if (!e2e::haveTool("tshark")) FAIL("tshark is required for this test (scripts/install-deps.sh --test installs it)");
+  const KeyedReplay r = replayWithKeyLog("http2");
+  const json::object& want = r.want();
+  const json::object& decrypted = r.decrypted();
+  CHECK(r.err.find(" 4 HTTP requests;") != std::string::npos);
+  CHECK(r.err.find(" 0 anomalies\n") != std::string::npos);
+  REQUIRE(r.report.at("devices").as_array().size() == 1);
+  const json::object& got = r.report.at("devices").at(0).as_object();
+  compareDevice(json::object{{"mac", want.at("mac")},
+                             {"identity", decrypted.at("identity")},
+                             {"identity_reason", decrypted.at("identity_reason")},
+                             {"model", want.at("model")},
+                             {"firmware", want.at("firmware")},
+                             {"user_agents", decrypted.at("user_agents")},
+                             {"findings", json::array{"plaintext-provisioning"}}},
+                got, "findings");
+  CHECK(show(strSet(got.if_contains("urls"))) == show(strSet(decrypted.if_contains("urls"))));
+  // Every request as tshark reads it (told the h2c port), in frame order:
+  // the sightings' paths and User-Agents.
+  const auto h2 = e2e::run({"tshark", "-r", r.cap, "-o", "tls.keylog_file:" + r.keys, "-d", "tcp.port==18462,http2",
+                            "-Y", "http2.headers.method", "-T", "fields", "-e", "http2.headers.path", "-e",
+                            "http2.headers.user_agent"});
+  REQUIRE(h2.status == 0);
+  std::string ours;
+  sqlite3* h = nullptr;
+  REQUIRE(sqlite3_open_v2(r.db.c_str(), &h, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  REQUIRE(sqlite3_prepare_v2(h,
+                             "SELECT json_extract(data,'$.uri'), json_extract(data,'$.user_agent') FROM sightings "
+                             "WHERE kind='http' ORDER BY frame, json_extract(data,'$.stream_offset')",
+                             -1, &st, nullptr) == SQLITE_OK);
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    ours += std::string(reinterpret_cast<const char*>(sqlite3_column_text(st, 0))) + "\t" +
+            reinterpret_cast<const char*>(sqlite3_column_text(st, 1)) + "\n";
+  }
+  sqlite3_finalize(st);
+  sqlite3_close_v2(h);
+  CHECK(ours == h2.out);
+}
+
 TEST_CASE("one packet whose time leaps ahead (a corrupt record) closes no flow: the report is the capture's") {
   // Believed, a packet dated past the flows' idle timeout would close every
   // flow open: the handshakes in progress lost, without an anomaly.
