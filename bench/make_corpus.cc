@@ -845,6 +845,15 @@ std::optional<Sample> loadSample(const fs::path& pcap_path, const fs::path& expe
     tp.payload = tp.L.l4len > thl ? static_cast<std::uint32_t>(tp.L.l4len - thl) : 0;
     if (tp.payload != 0 && f.first_payload < 0) f.first_payload = static_cast<int>(pi);
     if (tp.payload != 0) findTextMacs(tp, tp.L.l4 + thl, s.devices);
+    // HTTP/2 (its connection preface, in clear): HPACK codes the headers
+    // (Huffman, table indexes), so a clone could not name its own MAC in them.
+    static constexpr char PREFACE[] = "PRI * HTTP/2.0\r\n";
+    if (tp.from_client && tp.payload >= sizeof PREFACE - 1 && tp.data.size() >= tp.L.l4 + thl + sizeof PREFACE - 1 &&
+        std::memcmp(d + tp.L.l4 + thl, PREFACE, sizeof PREFACE - 1) == 0) {
+      std::fprintf(stderr, "make_corpus: %s: HTTP/2 in clear (HPACK-coded headers: a clone's MACs cannot be rewritten), skipped\n",
+                   pcap_path.c_str());
+      return std::nullopt;
+    }
     if (tp.payload != 0 && tp.from_client) {
       if (f.client_payload == 0 && tp.data.size() > tp.L.l4 + thl) {
         const std::uint8_t c0 = d[tp.L.l4 + thl];
