@@ -678,8 +678,9 @@ struct TlsDecryptSession::Impl {
   // The key log has no key for `what` (yet). With late keys awaited, the
   // session is followed on and its records held until the key is logged;
   // else it stops here, counting `why`.
-  void noKey(Awaited what, Side side, AnomalyId why) {
-    if (!keys->awaitsLateKeys()) {
+  void noKey(Awaited what, Side side, AnomalyId why) { noKey(what, side, why, keys->awaitsLateKeys()); }
+  void noKey(Awaited what, Side side, AnomalyId why, bool may_come_late) {
+    if (!may_come_late) {
       off(why);
       return;
     }
@@ -1039,6 +1040,14 @@ struct TlsDecryptSession::Impl {
     session.state_ = State::Decrypting;
   }
 
+  // Whether an --rsa-key given could be this server's: one bound to its
+  // address, or one bound to none (an abbreviated handshake shows no
+  // certificate to match an unbound key against).
+  [[nodiscard]] bool rsaKeyMayApply() const {
+    return std::any_of(keys->rsaKeys().begin(), keys->rsaKeys().end(),
+                       [&](const RsaServerKey& k) { return !k.server || *k.server == server; });
+  }
+
   std::optional<std::vector<std::uint8_t>> rsaPremaster(const SuiteInfo& suite) {
     ByteReader r(hs.client_key_exchange);
     // RFC 5246 §7.4.7.1: TLS (not SSL 3.0) prefixes the EncryptedPreMasterSecret with its length.
@@ -1125,11 +1134,17 @@ struct TlsDecryptSession::Impl {
       master = std::move(*logged);
     } else if (resumed) {
       master.assign(resumed->begin(), resumed->end());
+    } else if (abbreviated && suite->kx == KeyExchange::Rsa && !keys->rsaKeys().empty() && !rsaKeyMayApply()) {
+      // Every --rsa-key given is another server's (IP:PORT=): as its full
+      // handshake would be, this one is counted for want of a key.
+      off(PA_ANOMALY("decrypt_no_key"));
+      return false;
     } else if (abbreviated && suite->kx == KeyExchange::Rsa && !keys->rsaKeys().empty()) {
       // An abbreviated handshake has no key exchange to decrypt, and the
       // session it resumes was not decrypted before it: its full handshake
       // came later in the capture, before it began, or was evicted.
-      noKey(Awaited::MasterSecret, ccs_side, PA_ANOMALY("decrypt_resumed_session_unknown"));
+      noKey(Awaited::MasterSecret, ccs_side, PA_ANOMALY("decrypt_resumed_session_unknown"),
+            keys->awaitsLateKeys() || keys->awaitsLateSessions());
       return false;
     } else if (suite->kx == KeyExchange::Rsa && !keys->rsaKeys().empty()) {
       if (!hs.cke_seen || (hs.ems && hs.transcript_overflow)) {

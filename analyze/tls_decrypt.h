@@ -119,6 +119,11 @@ class DecryptionKeys {
   // missing at once.
   void setAwaitLateKeys(bool on) { await_late_keys_ = on; }
   [[nodiscard]] bool awaitsLateKeys() const { return await_late_keys_ && keylog_.hasFiles(); }
+  // In live capture the flows of one client may be read by several workers:
+  // a connection that resumes a session can be read a moment before the
+  // worker reading the full handshake has kept its master secret (or the
+  // ticket issued in it). Such a resumption waits for it as for a late key.
+  [[nodiscard]] bool awaitsLateSessions() const { return await_late_keys_; }
   // Sessions decrypted so far, for the abbreviated handshakes that resume them.
   ResumableSessions& sessions() { return sessions_; }
 

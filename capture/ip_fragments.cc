@@ -77,10 +77,10 @@ FragmentReassembler::Datagram& FragmentReassembler::allocate(const FragmentKey& 
   return *slot;
 }
 
-bool FragmentReassembler::insert(Datagram& d, std::size_t offset, Bytes data) {
+FragmentReassembler::Overlap FragmentReassembler::insert(Datagram& d, std::size_t offset, Bytes data) {
   const std::size_t end = offset + data.size();
   if (d.bytes.size() < end) d.bytes.resize(end);
-  bool overlapped = false;
+  Overlap overlapped = Overlap::None;
   std::size_t cursor = offset;  // first byte of [offset, end) not yet decided
   std::size_t i = 0;
   while (i < d.have.size() && d.have[i].end < offset) ++i;  // ranges wholly before (touching ones merge)
@@ -89,7 +89,13 @@ bool FragmentReassembler::insert(Datagram& d, std::size_t offset, Bytes data) {
   std::size_t merged_end = end;
   for (; i < d.have.size() && d.have[i].begin <= end; ++i) {
     const Range& r = d.have[i];
-    if (r.begin < end && r.end > offset) overlapped = true;
+    if (r.begin < end && r.end > offset) {
+      // The bytes both hold: the same (a copy of a fragment) or not.
+      const std::size_t from = std::max(r.begin, offset), to = std::min(r.end, end);
+      const bool same = std::memcmp(d.bytes.data() + from, data.data() + (from - offset), to - from) == 0;
+      if (!same) overlapped = Overlap::Differs;
+      else if (overlapped == Overlap::None) overlapped = Overlap::Same;
+    }
     if (r.begin > cursor) std::memcpy(d.bytes.data() + cursor, data.data() + (cursor - offset), r.begin - cursor);
     cursor = std::max(cursor, std::min(r.end, end));
     merged_begin = std::min(merged_begin, r.begin);
@@ -130,8 +136,15 @@ std::optional<Bytes> FragmentReassembler::add(const FragmentKey& key, std::size_
     overlap = true;  // bytes past the announced end: first arrival (the end) wins
     data = data.first(offset < d.total ? d.total - offset : 0);
   }
-  if (!data.empty() && insert(d, offset, data)) overlap = true;
-  if (overlap) count(key.family, PA_ANOMALY("ipv4_fragment_overlap"), PA_ANOMALY("ipv6_fragment_overlap"));
+  const Overlap inserted = data.empty() ? Overlap::None : insert(d, offset, data);
+  if (inserted == Overlap::Differs) overlap = true;
+  if (overlap) {
+    count(key.family, PA_ANOMALY("ipv4_fragment_overlap"), PA_ANOMALY("ipv6_fragment_overlap"));
+  } else if (inserted == Overlap::Same) {
+    // Bytes it already had, the same: a copy (a duplicate on the path, a
+    // second capture point), not an overlap that could change what is read.
+    count(key.family, PA_ANOMALY("ipv4_fragment_duplicate"), PA_ANOMALY("ipv6_fragment_duplicate"));
+  }
   if (!d.total_known || d.have.size() != 1 || d.have[0].begin != 0 || d.have[0].end < d.total) return std::nullopt;
   d.bytes.resize(d.total);
   completed_.swap(d.bytes);  // hand the buffer out; the slot inherits the previous one's capacity

@@ -70,8 +70,11 @@ class FragmentReassembler {
   Datagram& allocate(const FragmentKey& key, std::int64_t ts_ns);
   void release(Datagram& d);
   void count(std::uint8_t family, AnomalyId v4, AnomalyId v6) { anomalies_.inc(family == 4 ? v4 : v6); }
-  // Copies the parts of [offset, offset + data.size()) not held yet; true if any byte was already held.
-  static bool insert(Datagram& d, std::size_t offset, Bytes data);
+  // Whether a fragment's bytes were held already, and if so whether the same.
+  enum class Overlap { None, Same, Differs };
+  // Copies the parts of [offset, offset + data.size()) not held yet (the
+  // first arrival wins); says whether any byte was already held, and how.
+  static Overlap insert(Datagram& d, std::size_t offset, Bytes data);
 
   AnomalyCounters& anomalies_;
   std::vector<Datagram> slots_;

@@ -727,6 +727,59 @@ TEST_CASE("decrypt: a resumed TLS_RSA session is decrypted with the master secre
   }
 }
 
+TEST_CASE("decrypt: in live capture a resumption read before its full handshake's session is kept waits for it",
+          "[decrypt][resumption]") {
+  // provaudit capture --workers N: the resumption's flow and the full
+  // handshake's flow go to different workers; the worker reading the full
+  // handshake kept its ticket a moment after the other read the resumption's
+  // ServerHello and ChangeCipherSpec (1 to 5 of 240 requests lost,
+  // decrypt_resumed_session_unknown, with 4 workers on a veth).
+  for (const bool tickets : {true, false}) {
+    INFO((tickets ? "by ticket" : "by session ID"));
+    const Resumption conns = resume({"TLS 1.2 RSA AES-256-GCM", TLS1_2_VERSION, "AES256-GCM-SHA384", true}, tickets);
+    REQUIRE(conns.resumed.size() > 2);
+    SECTION("live: it waits, and decrypts once the other worker has kept the session") {
+      const auto keys = keysFor(false, true);
+      keys->setAwaitLateKeys(true);
+      const Result r = decryptWhile(conns.resumed, keys, [&](std::size_t i) {
+        if (i == conns.resumed.size() - 1) decrypt(conns.full, keys);  // the other worker, just before the request
+      });
+      INFO(anomalyList(r.anomalies));
+      CHECK(r.client_data == REQUEST);
+      CHECK(r.anomalies.total() == 0);
+    }
+    SECTION("live: the session never kept, the wait ends counted as before") {
+      const auto keys = keysFor(false, true);
+      keys->setAwaitLateKeys(true);
+      Result r;
+      {
+        const provaudit::Endpoint server{*provaudit::IpAddr::parse("10.77.0.2"), 443};
+        TlsDecryptSession session(keys, r.anomalies, server);
+        Buf data;
+        for (const auto& c : conns.resumed) r.state = session.feed(c.side, c.bytes, data);
+        r.client_data.assign(data.begin(), data.end());
+      }  // the flow ends: its wait with it
+      CHECK(r.client_data.empty());
+      CHECK(r.anomalies.get("decrypt_resumed_session_unknown") == 1);
+    }
+    SECTION("the only --rsa-key is another server's: counted for want of a key, as its full handshake is") {
+      auto keys = std::make_shared<DecryptionKeys>();
+      keys->addRsaKey(provaudit::EvpPkeyPtr(EVP_PKEY_dup(pki().server_key.get())),
+                      provaudit::Endpoint{*provaudit::IpAddr::parse("10.77.0.9"), 443});
+      const Result full = decrypt(conns.full, keys);
+      CHECK(full.anomalies.get("decrypt_no_key") == 1);
+      const Result r = decrypt(conns.resumed, keys);
+      CHECK(r.anomalies.get("decrypt_no_key") == 1);
+      CHECK(r.anomalies.get("decrypt_resumed_session_unknown") == 0);
+    }
+    SECTION("replay: no other worker, so no wait") {
+      const Result r = decrypt(conns.resumed, keysFor(false, true));
+      CHECK(r.state == TlsDecryptSession::State::Off);
+      CHECK(r.anomalies.get("decrypt_resumed_session_unknown") == 1);
+    }
+  }
+}
+
 TEST_CASE("decrypt: the sessions kept for resumption are bounded, oldest out first", "[decrypt][resumption]") {
   using provaudit::analyze::ResumableSessions;
   ResumableSessions sessions(2);

@@ -408,6 +408,33 @@ TEST_CASE("IPv4 fragments reassemble out of order; overlaps count and the first 
   CHECK(h.decoder.pendingFragments() == 0);
 }
 
+TEST_CASE("a fragment received twice with the same bytes is a duplicate, not an overlap") {
+  Harness h;
+  const Frame seg = tcp(40000, 443, 1, TCP_ACK, "ABCDEFGHIJKLMNOP");
+  const Frame first = slice(seg, 0, 24), second = slice(seg, 24);
+  CHECK_FALSE(h.run(LINKTYPE_RAW, ipv4(PROTO_TCP, first, 1, 2, -1, 0x2000)));  // MF, offset 0
+  CHECK_FALSE(h.run(LINKTYPE_RAW, ipv4(PROTO_TCP, first, 1, 2, -1, 0x2000)));  // the same again
+  CHECK(h.anomalies.get("ipv4_fragment_duplicate") == 1);
+  CHECK(h.anomalies.get("ipv4_fragment_overlap") == 0);
+  // A copy of part of it (8 bytes at offset 8, as a router re-fragmenting would send) is one too.
+  CHECK_FALSE(h.run(LINKTYPE_RAW, ipv4(PROTO_TCP, slice(first, 8, 16), 1, 2, -1, 0x2000 | 1)));
+  CHECK(h.anomalies.get("ipv4_fragment_duplicate") == 2);
+  REQUIRE(h.run(LINKTYPE_RAW, ipv4(PROTO_TCP, second, 1, 2, -1, 24 / 8)));  // completes
+  CHECK(payloadText(h.out) == "ABCDEFGHIJKLMNOP");
+  CHECK(h.anomalies.get("ipv4_fragment_overlap") == 0);
+  // One byte different in the same place: an overlap, the first arrival kept.
+  Harness g;
+  std::vector<std::uint8_t> bytes = first.data();
+  bytes.back() ^= 0x20;
+  const Frame changed = Frame().bytes(bytes);
+  CHECK_FALSE(g.run(LINKTYPE_RAW, ipv4(PROTO_TCP, first, 1, 2, -1, 0x2000)));
+  CHECK_FALSE(g.run(LINKTYPE_RAW, ipv4(PROTO_TCP, changed, 1, 2, -1, 0x2000)));
+  CHECK(g.anomalies.get("ipv4_fragment_overlap") == 1);
+  CHECK(g.anomalies.get("ipv4_fragment_duplicate") == 0);
+  REQUIRE(g.run(LINKTYPE_RAW, ipv4(PROTO_TCP, second, 1, 2, -1, 24 / 8)));
+  CHECK(payloadText(g.out) == "ABCDEFGHIJKLMNOP");
+}
+
 TEST_CASE("IPv4 fragments of different datagrams do not mix, and time out") {
   Harness h;
   const Frame part = Frame().zeros(16);
