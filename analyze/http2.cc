@@ -355,7 +355,8 @@ HpackDecoder::Result HpackDecoder::decode(std::span<const std::uint8_t> block, s
       // §6.3 Dynamic Table Size Update: only before the block's first field
       // (§4.2), never above the limit the decoder allows.
       std::uint64_t size = 0;
-      if (field_seen || !readInteger(r, first, 5, size) || size > HPACK_MAX_TABLE_SIZE) return Result::Error;
+      if (field_seen || !readInteger(r, first, 5, size)) return Result::Error;
+      if (size > HPACK_MAX_TABLE_SIZE) return Result::TableTooLarge;
       max_size_ = static_cast<std::size_t>(size);
       evictTo(max_size_);
     } else {
@@ -567,9 +568,15 @@ void Http2RequestReader::onBlockComplete(std::vector<HttpRequest>& out) {
   block_open_ = false;
   std::vector<HpackDecoder::Field> fields;
   bool cut = false;
-  if (hpack_.decode(block_, fields, HTTP2_MAX_HEADER_LIST, cut) != HpackDecoder::Result::Ok) {
-    fail(PA_ANOMALY("http2_hpack_error"));
-    return;
+  switch (hpack_.decode(block_, fields, HTTP2_MAX_HEADER_LIST, cut)) {
+    case HpackDecoder::Result::Ok:
+      break;
+    case HpackDecoder::Result::TableTooLarge:
+      fail(PA_ANOMALY("http2_table_size_over_limit"));
+      return;
+    case HpackDecoder::Result::Error:
+      fail(PA_ANOMALY("http2_hpack_error"));
+      return;
   }
   if (block_.capacity() > BLOCK_KEPT_CAPACITY) {
     std::vector<std::uint8_t>().swap(block_);

@@ -33,7 +33,7 @@ inline constexpr std::size_t HPACK_DEFAULT_TABLE_SIZE = 4096;
 // The largest dynamic table a client's size update may ask for. The limit is
 // the server's SETTINGS_HEADER_TABLE_SIZE, which is not read (inside TLS the
 // server's records are not decrypted): this cap stands for it. Larger is
-// http2_hpack_error.
+// http2_table_size_over_limit (the connection not read further).
 inline constexpr std::size_t HPACK_MAX_TABLE_SIZE = 64 * 1024;
 // Decoded fields of one header block kept for the request (names and values,
 // RFC 7541 §4.1 sizes): past it the block is still decoded, to keep the
@@ -55,7 +55,9 @@ bool hpackHuffmanDecode(std::span<const std::uint8_t> in, std::string& out);
 class HpackDecoder {
  public:
   using Field = std::pair<std::string, std::string>;
-  enum class Result : std::uint8_t { Ok, Error };
+  // TableTooLarge: a size update above HPACK_MAX_TABLE_SIZE (a peer allowed
+  // it, provaudit does not follow it); Error: anything else that breaks the block.
+  enum class Result : std::uint8_t { Ok, Error, TableTooLarge };
 
   // Decodes one whole header block. Fields go to `out` while their sizes
   // (RFC 7541 §4.1: name + value + 32) stay within `keep_bytes`; `cut` says

@@ -114,6 +114,7 @@
     [/^decrypt_session_cache_evict$/, false, 'more decrypted TLS sessions than are kept for resumption (65,536 session IDs and tickets): the one stored first was forgotten, a connection that resumes it stays encrypted'],
     [/^tls_decrypt_|^decrypt_/, false, 'a session the keys given could not decrypt (or stopped decrypting): what it hides stays hidden'],
     [/^http_(request_malformed|header_malformed|header_too_large|too_many_headers|gap_in_request|resync_failed|request_incomplete)$/, true, "an HTTP request whose line or headers did not parse whole: its User-Agent or URL may be missing"],
+    [/^http2_table_size_over_limit$/, true, "an HTTP/2 client using a header compression table larger than provaudit follows (64 KiB; its server allowed it): that connection's requests from there on were not read"],
     [/^http2_(malformed|hpack_error|header_block_too_large|gap)$/, true, "an HTTP/2 connection whose frames or HPACK header compression could not be followed: its requests from there on were not read"],
     [/^http2_(request_malformed|request_incomplete)$/, true, "an HTTP/2 header block that is no whole request (no :method or :path, or cut by the end of the capture): its User-Agent or URL may be missing"],
     [/^http2_header_list_too_large$/, false, "an HTTP/2 request whose fields outgrew 16 KiB: the fields before the limit are kept"],

@@ -292,7 +292,21 @@ TEST_CASE("hpack malformed: a size update above the cap", "[http2][hpack]") {
   HpackDecoder d;
   Bytes block;
   putInteger(block, 0x20, 5, HPACK_MAX_TABLE_SIZE + 1);  // §6.3: 001, 5-bit prefix
-  decodeOne(d, block, HpackDecoder::Result::Error);
+  decodeOne(d, block, HpackDecoder::Result::TableTooLarge);
+}
+
+TEST_CASE("http2: a table larger than provaudit follows is counted as such, not as an HPACK error", "[http2]") {
+  // nghttpd --header-table-size=200000 lets a client use a 100,000-byte table:
+  // no error of the peers, a limit of ours.
+  AnomalyCounters anomalies;
+  Http2RequestReader::State st{};
+  Bytes block;
+  putInteger(block, 0x20, 5, 100000);
+  block.push_back(0x82);
+  readAll(cat({preface(), frame(HEADERS, END_HEADERS, 1, block)}), anomalies, &st);
+  CHECK(st == Http2RequestReader::State::Error);
+  CHECK(anomalies.get("http2_table_size_over_limit") == 1);
+  CHECK(anomalies.get("http2_hpack_error") == 0);
 }
 
 TEST_CASE("hpack malformed: a size update after a field", "[http2][hpack]") {
