@@ -53,7 +53,16 @@ class ClientRequests {
       return feed(first, out);
     }
     if (h2_) return h2_->feed(bytes, out) == Http2RequestReader::State::Error ? State::Error : State::NeedMore;
-    return h1_->feed(bytes, out);
+    const State st = h1_->feed(bytes, out);
+    if (!h1_->switchedToHttp2()) return st;
+    // Upgraded (Upgrade: h2c, answered 101): the preface's first line was
+    // read as a request line; HTTP/2 from it on, its state fresh.
+    static constexpr std::string_view PREFACE_LINE = "PRI * HTTP/2.0\r\n";
+    std::vector<std::uint8_t> rest(PREFACE_LINE.begin(), PREFACE_LINE.end());
+    rest.insert(rest.end(), bytes.end() - static_cast<std::ptrdiff_t>(h1_->unconsumed()), bytes.end());
+    h1_.reset();
+    h2_ = std::make_unique<Http2RequestReader>(anomalies_);
+    return h2_->feed(rest, out) == Http2RequestReader::State::Error ? State::Error : State::NeedMore;
   }
   void gap(std::uint64_t missing) {
     if (h2_) h2_->gap(missing);

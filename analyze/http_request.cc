@@ -329,7 +329,7 @@ HttpRequestParser::State HttpRequestParser::feed(std::span<const std::uint8_t> b
 
   const std::uint8_t* p = bytes.data();
   const std::uint8_t* const end = p + bytes.size();
-  while (p < end && phase_ != Phase::Failed && phase_ != Phase::Tunnel) {
+  while (p < end && phase_ != Phase::Failed && phase_ != Phase::Tunnel && phase_ != Phase::Http2) {
     const std::uint8_t* const before = p;
     switch (phase_) {
       case Phase::LineStart:
@@ -382,6 +382,10 @@ HttpRequestParser::State HttpRequestParser::feed(std::span<const std::uint8_t> b
         }
         head_bytes_ = line_.size() + 1;
         if (!line_.empty() && line_.back() == '\r') line_.pop_back();  // CRLF, or a bare LF tolerated
+        if (line_ == "PRI * HTTP/2.0") {
+          phase_ = Phase::Http2;
+          break;
+        }
         if (!parseRequestLine()) {
           anomalies_.inc(PA_ANOMALY("http_request_malformed"));
           dropAndResync(false);
@@ -484,11 +488,12 @@ HttpRequestParser::State HttpRequestParser::feed(std::span<const std::uint8_t> b
 
       case Phase::Failed:
       case Phase::Tunnel:
+      case Phase::Http2:
         break;
     }
     offset_ += static_cast<std::uint64_t>(p - before);
   }
-  if (phase_ == Phase::Tunnel) unconsumed_ = static_cast<std::size_t>(end - p);
+  if (phase_ == Phase::Tunnel || phase_ == Phase::Http2) unconsumed_ = static_cast<std::size_t>(end - p);
   if (phase_ == Phase::Failed) {
     offset_ += static_cast<std::uint64_t>(end - p);
     return State::Error;
@@ -512,6 +517,7 @@ void HttpRequestParser::gap(std::uint64_t missing) {
   switch (phase_) {
     case Phase::Failed:
     case Phase::Tunnel:
+    case Phase::Http2:
       return;
     case Phase::LineStart:
     case Phase::Resync:
@@ -582,9 +588,10 @@ void HttpRequestParser::finish(std::vector<HttpRequest>& out) {
     case Phase::SkipLine:
     case Phase::Failed:
     case Phase::Tunnel:
+    case Phase::Http2:
       break;
   }
-  if (phase_ != Phase::Failed && phase_ != Phase::Tunnel) dropAndResync(false);
+  if (phase_ != Phase::Failed && phase_ != Phase::Tunnel && phase_ != Phase::Http2) dropAndResync(false);
 }
 
 }  // namespace provaudit::analyze

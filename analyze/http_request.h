@@ -51,6 +51,11 @@ class HttpRequestParser {
   // How many bytes at the end of the last feed() were not read: those after a
   // CONNECT request (its tunnel's first bytes, sent before the proxy's answer).
   [[nodiscard]] std::size_t unconsumed() const { return unconsumed_; }
+  // The stream switched to HTTP/2 at a request boundary: a request line
+  // "PRI * HTTP/2.0", the preface's first line (RFC 9113 §3.2: after an
+  // Upgrade: h2c answered 101, the client sends the preface). unconsumed()
+  // bytes of the last feed() follow that line.
+  [[nodiscard]] bool switchedToHttp2() const { return phase_ == Phase::Http2; }
   // Bytes of request bodies read so far (all of them, kept or not).
   [[nodiscard]] std::uint64_t bodyBytes() const { return body_bytes_; }
   // Bytes lost: drop the partial request and resynchronise on the next request line.
@@ -84,6 +89,7 @@ class HttpRequestParser {
     SkipLine,      // discarding up to the next LF, then Resync
     Failed,        // gave up on this stream (http_resync_failed)
     Tunnel,        // after a CONNECT request: the rest of the stream is not HTTP
+    Http2,         // after the HTTP/2 preface's first line: the rest is HTTP/2 frames
   };
   enum class LineResult : std::uint8_t { Partial, Complete, TooLong };
 

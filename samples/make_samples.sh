@@ -4,7 +4,8 @@
 # Real TLS/HTTP stacks only (openssl s_server/s_client, curl, python3 http.server,
 # nghttpd), recorded with tcpdump between Linux network namespaces.  Everything
 # (PKI included) is regenerated from scratch.  Needs root, iproute2, openssl
-# (3.0), curl, tcpdump, python3, nghttpd (Debian's nghttp2-server).  Traffic
+# (3.0), curl, tcpdump, python3, nghttpd (Debian's nghttp2-server), Debian's
+# python3-h2 (h2c_upgrade_server.py).  Traffic
 # never leaves the private namespaces created here (10.77.0.0/24, fd77::/64,
 # 10.232.0.0/24).  Run:  sudo samples/make_samples.sh
 #
@@ -26,9 +27,10 @@
 # PROVAUDIT_SAMPLES_NS_PREFIX sets the namespaces' prefix (default pa<pid>-).
 # `--only tls13_pha` makes tls13_pha.pcap (and its keylog), its device
 # certificate issued the same way (pki/devices/pha_spa112.pem); `--only
-# http2` makes http2.pcap (and its keylog) with nghttpd and curl. These two
+# http2` makes http2.pcap (and its keylog) with nghttpd and curl, and
+# `--only h2c_upgrade` h2c_upgrade.pcap with h2c_upgrade_server.py. These
 # run on a topology of their own (below: namespaces pa-h2-*, 10.232.0.0/24,
-# ports 18460-18479) and build no switch.
+# ports 18460-18479, 8080) and build no switch.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -53,10 +55,10 @@ ONLY=""
 case "${1:-}" in
     "") ;;
     --only) ONLY=${2:-}
-            case "$ONLY" in null_cipher|tls13_hrr|behind_nat|identity_forms|resumed_rsa|ccm|tls13_pha|http2) ;;
-                *) echo "make_samples.sh: --only takes null_cipher, tls13_hrr, behind_nat, identity_forms, resumed_rsa, ccm, tls13_pha or http2" >&2; exit 1 ;;
+            case "$ONLY" in null_cipher|tls13_hrr|behind_nat|identity_forms|resumed_rsa|ccm|tls13_pha|http2|h2c_upgrade) ;;
+                *) echo "make_samples.sh: --only takes null_cipher, tls13_hrr, behind_nat, identity_forms, resumed_rsa, ccm, tls13_pha, http2 or h2c_upgrade" >&2; exit 1 ;;
             esac ;;
-    *) echo "usage: make_samples.sh [--only null_cipher|tls13_hrr|behind_nat|identity_forms|resumed_rsa|ccm|tls13_pha|http2]" >&2; exit 1 ;;
+    *) echo "usage: make_samples.sh [--only null_cipher|tls13_hrr|behind_nat|identity_forms|resumed_rsa|ccm|tls13_pha|http2|h2c_upgrade]" >&2; exit 1 ;;
 esac
 log() { printf '[make_samples %s] %s\n' "$SECONDS" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -77,6 +79,7 @@ trap 'exit 130' INT TERM
 for t in ip openssl curl tcpdump python3 timeout nghttpd; do
     command -v "$t" >/dev/null || die "missing tool: $t"
 done
+/usr/bin/python3 -c 'import h2' 2>/dev/null || die "missing Debian's python3-h2 (h2c_upgrade_server.py)"
 
 # ---------------------------------------------------------------------------
 # PKI (test material only; regenerated on every run)
@@ -384,7 +387,7 @@ node() {
 }
 declare -A PORT
 
-case "$ONLY" in tls13_pha|http2) ;; *)  # their own topology (below)
+case "$ONLY" in tls13_pha|http2|h2c_upgrade) ;; *)  # their own topology (below)
 log "topology"
 ip netns add "$SW"
 ip netns exec "$SW" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
@@ -608,7 +611,28 @@ kill "$SRV_PID" "$H2C_PID" 2>/dev/null || true; wait "$SRV_PID" "$H2C_PID" 2>/de
 pair_down
 cp "$WORK/http2.keylog" "$OUT/http2.keylog"
 fi
-case "$ONLY" in tls13_pha|http2) log "done: $OUT/$ONLY.pcap"; exit 0 ;; esac
+# ---------------------------------------------------------------------------
+# 16. h2c_upgrade: a Yealink fetches two files on one connection in clear that
+#     it upgrades to HTTP/2 (curl --http2 on http://: the first request is
+#     HTTP/1.1 with Upgrade: h2c, h2c_upgrade_server.py answers 101, then
+#     the preface and the second request as HTTP/2). Port 8080, which tshark
+#     reads as HTTP and follows into HTTP/2 by itself.
+# ---------------------------------------------------------------------------
+if [ -z "$ONLY" ] || [ "$ONLY" = h2c_upgrade ]; then
+UP_UA='Yealink SIP-T46U 108.86.0.45 80:5e:c0:aa:bb:02'
+profile /805ec0aabb02.cfg /y000000000108.cfg
+pair_up 80:5e:c0:aa:bb:02 10.232.0.13
+ip netns exec "${PAIR}srv" /usr/bin/python3 "$HERE/h2c_upgrade_server.py" "$PAIR_SRV4" 8080 > "$WORK/server-up.log" 2>&1 < /dev/null &
+SRV_PID=$!; BGPIDS+=("$SRV_PID")
+pair_wait_port 8080
+pair_cap_start h2c_upgrade
+ip netns exec "${PAIR}dev" timeout 20 curl -sS --fail --http2 -A "$UP_UA" -o /dev/null -o /dev/null \
+    "http://$PAIR_SRV4:8080/805ec0aabb02.cfg" "http://$PAIR_SRV4:8080/y000000000108.cfg" || die "h2c_upgrade: curl failed"
+cap_stop
+kill "$SRV_PID" 2>/dev/null || true; wait "$SRV_PID" 2>/dev/null || true; SRV_PID=""
+pair_down
+fi
+case "$ONLY" in tls13_pha|http2|h2c_upgrade) log "done: $OUT/$ONLY.pcap"; exit 0 ;; esac
 
 # ---------------------------------------------------------------------------
 # 10. null_cipher: a legacy ATA fetches its profile over TLS 1.2 with a suite

@@ -6,9 +6,10 @@ set -euo pipefail
 BUILD_PKGS=(g++ cmake ninja-build pkg-config libpcap-dev libssl-dev libboost1.81-dev
             libsqlite3-dev catch2 libcli11-dev libtomlplusplus-dev libre2-dev libfmt-dev
             libjemalloc-dev zlib1g-dev libzstd-dev)
-# nghttp2-server: nghttpd, for samples/make_samples.sh (http2.pcap).
+# nghttp2-server (nghttpd) and python3-h2, for samples/make_samples.sh
+# (http2.pcap, h2c_upgrade.pcap).
 TEST_PKGS=(tshark tcpdump tcpreplay openssl curl iproute2 sqlite3 python3 clang-14 libclang-rt-14-dev time zstd
-           nghttp2-server)
+           nghttp2-server python3-h2)
 
 want=("${BUILD_PKGS[@]}")
 if [[ "${1:-}" == "--test" ]]; then

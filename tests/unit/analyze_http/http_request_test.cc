@@ -606,6 +606,30 @@ TEST_CASE("a CONNECT request ends the HTTP: the tunnel's bytes that follow it ar
   CHECK(anomalies.total() == 0);
 }
 
+TEST_CASE("the HTTP/2 preface after an upgraded request hands the rest of the stream over, as h2c_upgrade.pcap") {
+  // curl --http2 on http://: GET with Upgrade: h2c, the server's 101, then
+  // the client's preface and frames. The preface's first line is no request
+  // (it was http_request_malformed, and the HTTP/2 requests after it lost).
+  AnomalyCounters anomalies;
+  HttpRequestParser parser(anomalies);
+  const std::string upgrade = "GET /805ec0aabb02.cfg HTTP/1.1\r\nHost: 10.232.0.2:8080\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+                              "Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n";
+  const std::string after_line = std::string("\r\nSM\r\n\r\n") + std::string("\x00\x00\x00\x04\x00\x00\x00\x00\x00", 9);
+  std::vector<HttpRequest> out;
+  // The preface's first line split over two feeds, as TCP may cut it.
+  CHECK(parser.feed(bytesOf(upgrade + "PRI * HT"), out) == HttpRequestParser::State::NeedMore);
+  REQUIRE(out.size() == 1);
+  CHECK(out[0].uri == "/805ec0aabb02.cfg");
+  CHECK_FALSE(parser.switchedToHttp2());
+  CHECK(parser.feed(bytesOf("TP/2.0\r\n" + after_line), out) == HttpRequestParser::State::NeedMore);
+  CHECK(parser.switchedToHttp2());
+  CHECK(parser.unconsumed() == after_line.size());
+  CHECK(out.size() == 1);
+  parser.gap(10);
+  parser.finish(out);
+  CHECK(anomalies.total() == 0);
+}
+
 TEST_CASE("a CONNECT request alone leaves nothing unread; another method never stops the parser") {
   AnomalyCounters anomalies;
   HttpRequestParser parser(anomalies);
