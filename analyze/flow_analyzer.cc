@@ -60,6 +60,7 @@ class ClientRequests {
     static constexpr std::string_view PREFACE_LINE = "PRI * HTTP/2.0\r\n";
     std::vector<std::uint8_t> rest(PREFACE_LINE.begin(), PREFACE_LINE.end());
     rest.insert(rest.end(), bytes.end() - static_cast<std::ptrdiff_t>(h1_->unconsumed()), bytes.end());
+    body_bytes_before_ = h1_->bodyBytes();
     h1_.reset();
     h2_ = std::make_unique<Http2RequestReader>(anomalies_);
     return h2_->feed(rest, out) == Http2RequestReader::State::Error ? State::Error : State::NeedMore;
@@ -83,7 +84,10 @@ class ClientRequests {
   // The request opened a tunnel over the whole connection: an HTTP/1.x
   // CONNECT. (An HTTP/2 CONNECT tunnels in one stream's DATA frames.)
   [[nodiscard]] bool opensTunnel(const HttpRequest& last) const { return h1_ && last.method == "CONNECT"; }
-  [[nodiscard]] std::uint64_t bodyBytes() const { return h2_ ? h2_->bodyBytes() : h1_ ? h1_->bodyBytes() : 0; }
+  // Only grows: the HTTP/1.x bodies before an upgrade stay counted.
+  [[nodiscard]] std::uint64_t bodyBytes() const {
+    return body_bytes_before_ + (h2_ ? h2_->bodyBytes() : h1_ ? h1_->bodyBytes() : 0);
+  }
   [[nodiscard]] std::size_t heldBytes() const {
     return first_.capacity() + (h1_ ? h1_->heldBytes() : 0) + (h2_ ? h2_->heldBytes() : 0);
   }
@@ -95,6 +99,7 @@ class ClientRequests {
   std::vector<std::uint8_t> first_;  // < PREFACE_PROBE bytes while undecided
   std::unique_ptr<HttpRequestParser> h1_;
   std::unique_ptr<Http2RequestReader> h2_;
+  std::uint64_t body_bytes_before_ = 0;  // read by the HTTP/1.x parser before the stream switched
 };
 
 }  // namespace

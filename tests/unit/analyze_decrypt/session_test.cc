@@ -620,6 +620,30 @@ TEST_CASE("decrypt: a request body is read past, the request after it is read", 
   CHECK(r.anomalies.get("tls_decrypt_flow_limit") == 0);
 }
 
+TEST_CASE("decrypt: a switch to HTTP/2 inside TLS does not give back the budget the HTTP/1.x bodies were read past",
+          "[decrypt][budget][flow]") {
+  // The bodies read past are taken off the budget as they grow; when the
+  // stream switched to HTTP/2 (the preface's line at a request boundary),
+  // the count started again from 0 and the difference wrapped: the budget
+  // spent before it was given back in full.
+  keylogLines().clear();
+  MemoryPair pair({"TLS 1.3", TLS1_3_VERSION, "TLS_AES_128_GCM_SHA256"});
+  pair.handshake();
+  const std::size_t body = 64 * 1024;
+  pair.request("POST /upload HTTP/1.1\r\nContent-Length: " + std::to_string(body) + "\r\n\r\n" + std::string(body, 'y'));
+  // Request headers count against the budget: about 200 KiB of them.
+  for (int i = 0; i < 14; ++i) pair.request("GET /a HTTP/1.1\r\nX-Pad: " + std::string(14 * 1024, 'p') + "\r\n\r\n");
+  std::string h2 = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+  const std::string ping("\x00\x00\x08\x06\x00\x00\x00\x00\x00" "12345678", 17);  // PING, stream 0
+  while (h2.size() < 100 * 1024) h2 += ping;
+  pair.request(h2);
+  FlowResult r;
+  readFlow(pair.transcript(), keysFor(true, false), r);
+  INFO(anomalyList(r.anomalies));
+  CHECK(r.http.size() == 15);
+  CHECK(r.anomalies.get("tls_decrypt_flow_limit") == 1);  // 200 + 100 KiB past the 256 KiB budget
+}
+
 TEST_CASE("decrypt: client data that is not a request body still counts against the budget", "[decrypt][budget]") {
   keylogLines().clear();
   MemoryPair pair({"TLS 1.3", TLS1_3_VERSION, "TLS_AES_128_GCM_SHA256"});
