@@ -57,8 +57,8 @@ class ClientRequests {
     if (!h1_->switchedToHttp2()) return st;
     // Upgraded (Upgrade: h2c, answered 101): the preface's first line was
     // read as a request line; HTTP/2 from it on, its state fresh.
-    static constexpr std::string_view PREFACE_LINE = "PRI * HTTP/2.0\r\n";
-    std::vector<std::uint8_t> rest(PREFACE_LINE.begin(), PREFACE_LINE.end());
+    constexpr std::string_view preface_line = HTTP2_PREFACE.substr(0, HTTP2_PREFACE.find('\n') + 1);
+    std::vector<std::uint8_t> rest(preface_line.begin(), preface_line.end());
     rest.insert(rest.end(), bytes.end() - static_cast<std::ptrdiff_t>(h1_->unconsumed()), bytes.end());
     body_bytes_before_ = h1_->bodyBytes();
     h1_.reset();
