@@ -40,17 +40,16 @@ class ClientRequests {
 
   State feed(std::span<const std::uint8_t> bytes, std::vector<HttpRequest>& out) {
     if (!h1_ && !h2_) {
-      // Enough of the first bytes to tell the preface from a request line.
+      // Enough of the first bytes to tell the preface from a request line;
+      // only a short start that may still be the preface is kept for later.
+      if (first_.empty() && (bytes.size() >= PREFACE_PROBE || !Http2RequestReader::looksLikePreface(bytes))) {
+        return start(bytes, out);
+      }
       first_.insert(first_.end(), bytes.begin(), bytes.end());
       if (first_.size() < PREFACE_PROBE && Http2RequestReader::looksLikePreface(first_)) return State::NeedMore;
       const std::vector<std::uint8_t> first = std::move(first_);
       first_.clear();
-      if (Http2RequestReader::looksLikePreface(first)) {
-        h2_ = std::make_unique<Http2RequestReader>(anomalies_);
-      } else {
-        h1_ = std::make_unique<HttpRequestParser>(anomalies_);
-      }
-      return feed(first, out);
+      return start(first, out);
     }
     if (h2_) return h2_->feed(bytes, out) == Http2RequestReader::State::Error ? State::Error : State::NeedMore;
     const State st = h1_->feed(bytes, out);
@@ -64,6 +63,15 @@ class ClientRequests {
     h1_.reset();
     h2_ = std::make_unique<Http2RequestReader>(anomalies_);
     return h2_->feed(rest, out) == Http2RequestReader::State::Error ? State::Error : State::NeedMore;
+  }
+  // The stream's first bytes tell HTTP/2 (its preface) from HTTP/1.x.
+  State start(std::span<const std::uint8_t> first, std::vector<HttpRequest>& out) {
+    if (Http2RequestReader::looksLikePreface(first)) {
+      h2_ = std::make_unique<Http2RequestReader>(anomalies_);
+    } else {
+      h1_ = std::make_unique<HttpRequestParser>(anomalies_);
+    }
+    return feed(first, out);
   }
   void gap(std::uint64_t missing) {
     if (h2_) h2_->gap(missing);
