@@ -980,7 +980,10 @@ class Auditor {
       std::unordered_set<std::uint32_t> clients;  // device keys (their numbers)
       std::vector<std::uint16_t> versions, suites;   // named once each
       const TlsObservation* latest_cert = nullptr;
-      bool full_handshake = false;
+      // Full handshakes read whole, in which a CertificateRequest would have
+      // been seen (what server-no-cert-request counts: not the server's
+      // sightings, which count each decrypted HTTP request too).
+      std::uint64_t full_handshakes = 0;
       std::set<std::string> weak;
       CappedList sni, ca_names;  // of every client: hostile ones may send thousands
     };
@@ -1024,7 +1027,7 @@ class Auditor {
       if (!t.server_chain.empty()) tally.latest_cert = &t;
       // Only a handshake read without a gap shows that no request was sent.
       if (t.server_hello_seen && !t.resumed && (!t.tls13 || t.decrypted) && t.complete && !t.gap) {
-        tally.full_handshake = true;
+        ++tally.full_handshakes;
       }
     }
     for (auto& entry : servers) {
@@ -1050,9 +1053,10 @@ class Auditor {
           return f.code == "cert-weak-key" || f.code == "cert-weak-signature";
         });
       }
-      if (s.tls && !s.requests_client_cert && !s.renegotiation_seen && tally.full_handshake) {
-        add("server-no-cert-request", "never sent CertificateRequest in " + std::to_string(s.sessions) +
-                                          " sessions: its clients' certificates cannot be observed");
+      if (s.tls && !s.requests_client_cert && !s.renegotiation_seen && tally.full_handshakes > 0) {
+        add("server-no-cert-request", "never sent CertificateRequest in " + std::to_string(tally.full_handshakes) +
+                                          (tally.full_handshakes == 1 ? " full handshake" : " full handshakes") +
+                                          ": its clients' certificates cannot be observed");
       }
       std::set<std::string> legacy;
       for (const auto& v : s.tls_versions) {

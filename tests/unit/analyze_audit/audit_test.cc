@@ -529,6 +529,42 @@ TEST_CASE("a server that never requests a certificate gets server-no-cert-reques
   CHECK(codes(r.audit().servers.at(0).findings).empty());
 }
 
+TEST_CASE("server-no-cert-request counts the full handshakes read whole, not the server's sightings") {
+  // A decrypted connection with two HTTP requests in it, a resumption and a
+  // handshake with a gap: the detail read "in 5 sessions" (every sighting
+  // of the server), where only one handshake could have shown a request.
+  Run r;
+  auto t = handshake("00:0e:08:ab:cd:ef", "10.0.0.11", T0);
+  t.certificate_requested = false;
+  t.decrypted = true;
+  r.tls.push_back(t);
+  for (const char* uri : {"/a.cfg", "/b.cfg"}) {
+    r.http.push_back(request("00:0e:08:ab:cd:ef", "10.0.0.11", T0 + SEC, "x", uri));
+    r.http.back().flow.server.port = 443;
+  }
+  auto resumed = handshake("00:0e:08:ab:cd:ef", "10.0.0.11", T0 + 2 * SEC);
+  resumed.certificate_requested = false;
+  resumed.resumed = true;
+  r.tls.push_back(resumed);
+  auto gapped = handshake("00:0e:08:ab:cd:ef", "10.0.0.11", T0 + 3 * SEC);
+  gapped.certificate_requested = false;
+  gapped.gap = true;
+  r.tls.push_back(gapped);
+  auto res = r.audit();
+  REQUIRE(res.servers.size() == 1);
+  REQUIRE(res.servers.at(0).findings.size() == 1);
+  CHECK(res.servers.at(0).findings.at(0).code == "server-no-cert-request");
+  CHECK(res.servers.at(0).findings.at(0).detail ==
+        "never sent CertificateRequest in 1 full handshake: its clients' certificates cannot be observed");
+  CHECK(res.servers.at(0).sessions == 5);  // the server's sightings, as a device's
+  auto again = handshake("00:0e:08:ab:cd:ef", "10.0.0.11", T0 + 4 * SEC);
+  again.certificate_requested = false;
+  r.tls.push_back(again);
+  res = r.audit();
+  CHECK(res.servers.at(0).findings.at(0).detail ==
+        "never sent CertificateRequest in 2 full handshakes: its clients' certificates cannot be observed");
+}
+
 TEST_CASE("a client's Certificate shows the server asked, though the request was lost; a gap shows nothing") {
   Run r;
   // The packet with the CertificateRequest was lost (a SPAN drop): the
