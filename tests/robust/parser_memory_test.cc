@@ -8,6 +8,8 @@
 #include <sqlite3.h>
 
 #include <catch2/catch.hpp>
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <regex>
 #include <thread>
@@ -150,15 +152,21 @@ TEST_CASE("a writer held by another process's write: the queue before it stays w
 
   // The capture comes on a pipe: its first request, then, once another
   // connection holds a write transaction, the rest (from a thread: the pipe
-  // blocks when the queue is full), and five seconds later the transaction
-  // ends (the replay's writer waits for it, up to its busy timeout of 10 s).
+  // blocks when the queue is full), and the transaction ends once the pipe
+  // has stopped taking bytes for two seconds (the queue is full), or after
+  // nine seconds at most: the replay's writer waits for it up to its busy
+  // timeout of 10 s. (A fixed five seconds was too short under the sanitizers
+  // with builds beside them: the queue had reached 55 MiB.)
   robust::Child child = robust::spawn({bin(), "replay", "-q", "-v", "--max-sightings", "100", "--db", db, "-"}, true);
   const std::size_t first = robust::pcapRecords(file).at(3).offset;  // the header, the first request's SYN and two segments
+  std::atomic<std::size_t> written{0};
   auto put = [&](std::size_t from, std::size_t to) {
     for (std::size_t at = from; at < to;) {
-      const ssize_t n = ::write(child.stdin_fd, file.data() + at, to - at);
+      // In 64 KiB writes, so that `written` shows when the pipe stops taking them.
+      const ssize_t n = ::write(child.stdin_fd, file.data() + at, std::min<std::size_t>(to - at, 65536));
       if (n <= 0) return false;
       at += static_cast<std::size_t>(n);
+      written = at;
     }
     return true;
   };
@@ -173,7 +181,18 @@ TEST_CASE("a writer held by another process's write: the queue before it stays w
     sent = put(first, file.size());
     ::close(child.stdin_fd);
   });
-  std::this_thread::sleep_for(std::chrono::seconds(5));
+  using Clock = std::chrono::steady_clock;
+  const auto held_since = Clock::now();
+  std::size_t seen = written;
+  auto moved = held_since;
+  while (Clock::now() - held_since < std::chrono::seconds(9) && written < file.size() &&
+         Clock::now() - moved < std::chrono::seconds(2)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (written != seen) {
+      seen = written;
+      moved = Clock::now();
+    }
+  }
   REQUIRE(sqlite3_exec(other, "COMMIT", nullptr, nullptr, nullptr) == SQLITE_OK);
   sqlite3_close(other);
   feeder.join();
