@@ -7,6 +7,27 @@ namespace provaudit::capture {
 
 FragmentReassembler::FragmentReassembler(AnomalyCounters& anomalies) : anomalies_(anomalies) {
   slots_.resize(MAX_FRAGMENTED_DATAGRAMS);
+  recent_.resize(RECENTLY_COMPLETED_DATAGRAMS);
+}
+
+bool FragmentReassembler::repeatsCompleted(const FragmentKey& key, std::size_t offset, bool more, Bytes data,
+                                           std::int64_t ts_ns) const {
+  const std::size_t end = offset + data.size();
+  for (const Completed& c : recent_) {
+    if (c.bytes.empty() || !(c.key == key) || ts_ns - c.ts > FRAGMENT_TIMEOUT_NS) continue;
+    // The last fragment ends where the datagram did; any other ends before.
+    if (more ? end >= c.bytes.size() : end != c.bytes.size()) continue;
+    if (std::memcmp(c.bytes.data() + offset, data.data(), data.size()) == 0) return true;
+  }
+  return false;
+}
+
+void FragmentReassembler::rememberCompleted(const FragmentKey& key, Bytes payload, std::int64_t ts_ns) {
+  Completed& c = recent_[recent_next_];
+  recent_next_ = (recent_next_ + 1) % recent_.size();
+  c.key = key;
+  c.ts = ts_ns;
+  c.bytes.assign(payload.begin(), payload.end());
 }
 
 std::size_t FragmentReassembler::pending() const {
@@ -112,6 +133,10 @@ std::optional<Bytes> FragmentReassembler::add(const FragmentKey& key, std::size_
                                               std::int64_t ts_ns) {
   Datagram* found = find(key, ts_ns);
   const std::size_t end = offset + data.size();
+  if (found == nullptr && !data.empty() && repeatsCompleted(key, offset, more, data, ts_ns)) {
+    count(key.family, PA_ANOMALY("ipv4_fragment_duplicate"), PA_ANOMALY("ipv6_fragment_duplicate"));
+    return std::nullopt;
+  }
   if (end > MAX_REASSEMBLED_BYTES) {
     count(key.family, PA_ANOMALY("ipv4_fragment_too_large"), PA_ANOMALY("ipv6_fragment_too_large"));
     if (found != nullptr) release(*found);
@@ -149,6 +174,7 @@ std::optional<Bytes> FragmentReassembler::add(const FragmentKey& key, std::size_
   d.bytes.resize(d.total);
   completed_.swap(d.bytes);  // hand the buffer out; the slot inherits the previous one's capacity
   release(d);
+  rememberCompleted(key, Bytes(completed_), ts_ns);
   return Bytes(completed_);
 }
 

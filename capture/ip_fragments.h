@@ -21,6 +21,12 @@ inline constexpr std::size_t MAX_REASSEMBLED_BYTES = 65535;
 inline constexpr std::size_t MAX_FRAGMENTS_PER_DATAGRAM = 128;
 // Linux net.ipv4.ipfrag_time defaults to 30 s; packet time, not wall clock.
 inline constexpr std::int64_t FRAGMENT_TIMEOUT_NS = 30'000'000'000;
+// Datagrams completed lately whose payload is kept, so that a copy of one of
+// their fragments arriving after them (a second capture point, a duplicate on
+// the path) is known as a duplicate rather than the start of a datagram that
+// never completes: at most this many, each for FRAGMENT_TIMEOUT_NS of packet
+// time (at most 16 x 64 KiB held).
+inline constexpr std::size_t RECENTLY_COMPLETED_DATAGRAMS = 16;
 
 struct FragmentKey {
   std::uint8_t family = 0;  // 4 or 6
@@ -76,9 +82,24 @@ class FragmentReassembler {
   // first arrival wins); says whether any byte was already held, and how.
   static Overlap insert(Datagram& d, std::size_t offset, Bytes data);
 
+  // A datagram completed lately (RECENTLY_COMPLETED_DATAGRAMS), and its payload.
+  struct Completed {
+    FragmentKey key;
+    std::int64_t ts = 0;  // when it completed; unused when `bytes` is empty
+    std::vector<std::uint8_t> bytes;
+  };
+  // Whether a fragment with no datagram under reassembly repeats, byte for
+  // byte, part of one completed within FRAGMENT_TIMEOUT_NS (a new datagram
+  // reusing the identification carries other bytes).
+  [[nodiscard]] bool repeatsCompleted(const FragmentKey& key, std::size_t offset, bool more, Bytes data,
+                                      std::int64_t ts_ns) const;
+  void rememberCompleted(const FragmentKey& key, Bytes payload, std::int64_t ts_ns);
+
   AnomalyCounters& anomalies_;
   std::vector<Datagram> slots_;
   std::vector<std::uint8_t> completed_;  // the last reassembled payload handed out
+  std::vector<Completed> recent_;        // a ring of RECENTLY_COMPLETED_DATAGRAMS
+  std::size_t recent_next_ = 0;
 };
 
 }  // namespace provaudit::capture

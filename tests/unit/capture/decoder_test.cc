@@ -435,6 +435,54 @@ TEST_CASE("a fragment received twice with the same bytes is a duplicate, not an 
   CHECK(payloadText(g.out) == "ABCDEFGHIJKLMNOP");
 }
 
+TEST_CASE("a copy of a fragment after its datagram completed is a duplicate, not the start of another datagram") {
+  // Two capture points merged (or a duplicating SPAN): each fragment comes
+  // twice, so the second copy of the last one comes after the datagram was
+  // reassembled. It started a datagram that never completed, counted as
+  // ipv4_fragment_incomplete_at_end (or a timeout) though nothing was lost.
+  Harness h;
+  const Frame seg = tcp(40000, 443, 1, TCP_ACK, "ABCDEFGHIJKLMNOP");
+  const Frame first = slice(seg, 0, 24), second = slice(seg, 24);
+  CHECK_FALSE(h.run(LINKTYPE_RAW, ipv4(PROTO_TCP, first, 1, 2, -1, 0x2000)));   // MF, offset 0
+  CHECK_FALSE(h.run(LINKTYPE_RAW, ipv4(PROTO_TCP, first, 1, 2, -1, 0x2000)));   // its copy
+  REQUIRE(h.run(LINKTYPE_RAW, ipv4(PROTO_TCP, second, 1, 2, -1, 24 / 8)));      // completes
+  CHECK(payloadText(h.out) == "ABCDEFGHIJKLMNOP");
+  CHECK_FALSE(h.run(LINKTYPE_RAW, ipv4(PROTO_TCP, second, 1, 2, -1, 24 / 8)));  // its copy, after
+  CHECK(h.anomalies.get("ipv4_fragment_duplicate") == 2);
+  CHECK(h.decoder.pendingFragments() == 0);
+  // Both copies again, in the other order: still copies.
+  CHECK_FALSE(h.run(LINKTYPE_RAW, ipv4(PROTO_TCP, first, 1, 2, -1, 0x2000)));
+  CHECK(h.anomalies.get("ipv4_fragment_duplicate") == 3);
+  CHECK(h.decoder.pendingFragments() == 0);
+  h.decoder.finish();
+  CHECK(h.anomalies.get("ipv4_fragment_incomplete_at_end") == 0);
+  CHECK(h.anomalies.get("ipv4_fragment_overlap") == 0);
+
+  // Other bytes under the same identification: a new datagram (IDs are reused), reassembled as one.
+  Harness g;
+  REQUIRE(g.run(LINKTYPE_RAW, ipv4(PROTO_TCP, first, 1, 2, -1, 0x2000)) == false);
+  REQUIRE(g.run(LINKTYPE_RAW, ipv4(PROTO_TCP, second, 1, 2, -1, 24 / 8)));
+  const Frame other = tcp(40001, 443, 1, TCP_ACK, "abcdefghijklmnop");
+  CHECK_FALSE(g.run(LINKTYPE_RAW, ipv4(PROTO_TCP, slice(other, 24), 1, 2, -1, 24 / 8)));
+  CHECK(g.decoder.pendingFragments() == 1);
+  REQUIRE(g.run(LINKTYPE_RAW, ipv4(PROTO_TCP, slice(other, 0, 24), 1, 2, -1, 0x2000)));
+  CHECK(payloadText(g.out) == "abcdefghijklmnop");
+  CHECK(g.anomalies.get("ipv4_fragment_duplicate") == 0);
+  // The first fragment of the datagram completed first, but not flagged "last" (MF=1 at its end): not its copy.
+  CHECK_FALSE(g.run(LINKTYPE_RAW, ipv4(PROTO_TCP, slice(other, 24), 1, 2, -1, 0x2000 | (24 / 8))));
+  CHECK(g.anomalies.get("ipv4_fragment_duplicate") == 0);
+  CHECK(g.decoder.pendingFragments() == 1);
+
+  // A copy that comes after the fragment timeout is no longer known: a datagram of its own, as before.
+  Harness late;
+  CHECK_FALSE(late.decoder.decode(rawPacket(LINKTYPE_RAW, ipv4(PROTO_TCP, first, 1, 2, -1, 0x2000), 0), late.out));
+  REQUIRE(late.decoder.decode(rawPacket(LINKTYPE_RAW, ipv4(PROTO_TCP, second, 1, 2, -1, 24 / 8), 1), late.out));
+  CHECK_FALSE(late.decoder.decode(rawPacket(LINKTYPE_RAW, ipv4(PROTO_TCP, first, 1, 2, -1, 0x2000), FRAGMENT_TIMEOUT_NS + 10),
+                                  late.out));
+  CHECK(late.anomalies.get("ipv4_fragment_duplicate") == 0);
+  CHECK(late.decoder.pendingFragments() == 1);
+}
+
 TEST_CASE("IPv4 fragments of different datagrams do not mix, and time out") {
   Harness h;
   const Frame part = Frame().zeros(16);
