@@ -449,26 +449,32 @@ std::uint64_t ResumableSessions::remember(By by, Bytes id, const MasterSecret& m
   const auto k = key(by, id);
   if (!k) return 0;
   std::lock_guard lock(mu_);
-  const auto [it, added] = secrets_.insert_or_assign(*k, master);
-  if (!added) return 0;  // the same session again (or a server reusing an id): the latest secret
-  order_.push_back(*k);
+  if (const auto it = secrets_.find(*k); it != secrets_.end()) {
+    // The same session again (or a server reusing an id): the latest secret.
+    it->second.master = master;
+    touch(it->second);
+    return 0;
+  }
+  uses_.push_back(*k);
+  secrets_.emplace(*k, Entry{master, std::prev(uses_.end())});
   std::uint64_t evicted = 0;
-  while (secrets_.size() > max_entries_ && !order_.empty()) {
-    secrets_.erase(order_.front());
-    order_.pop_front();
+  while (secrets_.size() > max_entries_ && !uses_.empty()) {
+    secrets_.erase(uses_.front());
+    uses_.pop_front();
     ++evicted;
   }
   evictions_ += evicted;
   return evicted;
 }
 
-std::optional<ResumableSessions::MasterSecret> ResumableSessions::find(By by, Bytes id) const {
+std::optional<ResumableSessions::MasterSecret> ResumableSessions::find(By by, Bytes id) {
   const auto k = key(by, id);
   if (!k) return std::nullopt;
   std::lock_guard lock(mu_);
   const auto it = secrets_.find(*k);
   if (it == secrets_.end()) return std::nullopt;
-  return it->second;
+  touch(it->second);
+  return it->second.master;
 }
 
 std::size_t ResumableSessions::size() const {

@@ -10,7 +10,7 @@
 // Never throws on packet data; every reason it gives up is a counted anomaly.
 #include <array>
 #include <cstdint>
-#include <deque>
+#include <list>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -46,9 +46,10 @@ inline constexpr std::size_t DECRYPT_MAX_RECORDS_AWAITING_KEY = 64;
 inline constexpr std::size_t DECRYPT_MAX_BYTES_AWAITING_KEY = 128 * 1024;
 // Sessions whose master secret is kept for an abbreviated handshake to resume
 // (ResumableSessions), each under its session ID and under each ticket issued
-// for it (one entry each, ~160 bytes: 10.5 MiB at most). Past it the oldest
-// entry goes, counted as decrypt_session_cache_evict; a connection that
-// resumes it later stays encrypted (decrypt_resumed_session_unknown).
+// for it (one entry each, ~160 bytes: 10.5 MiB at most). Past it the entry
+// least recently stored or resumed goes, counted as decrypt_session_cache_evict;
+// a connection that resumes it later stays encrypted
+// (decrypt_resumed_session_unknown).
 inline constexpr std::size_t DECRYPT_MAX_RESUMABLE_SESSIONS = 65536;
 
 // Loads OpenSSL's legacy provider (RC4, and keeps "default") once; false when
@@ -71,8 +72,10 @@ struct RsaServerKey {
 // §7.4.1.2, RFC 5077 §3.1), as Wireshark keeps it. So with --rsa-key, an ATA
 // that resumes every resync is decrypted when its full handshake was read
 // earlier in the capture (in packet order). Bounded by
-// DECRYPT_MAX_RESUMABLE_SESSIONS, oldest first out. Thread-safe: flows of
-// several capture workers store and look up concurrently.
+// DECRYPT_MAX_RESUMABLE_SESSIONS, the least recently used out first: an ATA
+// that resumes its session at every resync keeps it however many other
+// sessions a week of capture brings. Thread-safe: flows of several capture
+// workers store and look up concurrently.
 class ResumableSessions {
  public:
   using MasterSecret = std::array<std::uint8_t, 48>;  // RFC 5246 §8.1
@@ -83,7 +86,8 @@ class ResumableSessions {
   // SHA-256); an empty or longer id is not kept. Returns how many older
   // entries it evicted (0 or 1).
   std::uint64_t remember(By by, Bytes id, const MasterSecret& master);
-  [[nodiscard]] std::optional<MasterSecret> find(By by, Bytes id) const;
+  // The secret kept under `id`; found, it becomes the most recently used.
+  [[nodiscard]] std::optional<MasterSecret> find(By by, Bytes id);
   [[nodiscard]] std::size_t size() const;
   [[nodiscard]] std::uint64_t evictions() const;
 
@@ -92,10 +96,17 @@ class ResumableSessions {
   using Key = std::array<std::uint8_t, 34>;
   static std::optional<Key> key(By by, Bytes id);
 
+  struct Entry {
+    MasterSecret master;
+    std::list<Key>::iterator use;  // its place in uses_
+  };
+  // Moves `e` to the back of uses_ (mu_ held).
+  void touch(Entry& e) { uses_.splice(uses_.end(), uses_, e.use); }
+
   const std::size_t max_entries_;
   mutable std::mutex mu_;
-  std::map<Key, MasterSecret> secrets_;
-  std::deque<Key> order_;  // oldest first, each key once
+  std::map<Key, Entry> secrets_;
+  std::list<Key> uses_;  // least recently stored or resumed first, each key once
   std::uint64_t evictions_ = 0;
 };
 

@@ -804,7 +804,8 @@ TEST_CASE("decrypt: in live capture a resumption read before its full handshake'
   }
 }
 
-TEST_CASE("decrypt: the sessions kept for resumption are bounded, oldest out first", "[decrypt][resumption]") {
+TEST_CASE("decrypt: the sessions kept for resumption are bounded, the least recently used out first",
+          "[decrypt][resumption]") {
   using provaudit::analyze::ResumableSessions;
   ResumableSessions sessions(2);
   ResumableSessions::MasterSecret master{};
@@ -828,6 +829,22 @@ TEST_CASE("decrypt: the sessions kept for resumption are bounded, oldest out fir
   CHECK(sessions.remember(ResumableSessions::By::SessionId, Buf{}, master) == 0);
   CHECK(sessions.remember(ResumableSessions::By::SessionId, Buf(33, 1), master) == 0);
   CHECK(sessions.size() == 2);
+  // Resumed, a session is the most recently used: the other one goes first
+  // (first stored, first out forgot a session an ATA resumed every hour).
+  REQUIRE(sessions.find(ResumableSessions::By::Ticket, b));  // b resumed: c is now the least recently used
+  master[0] = 4;
+  CHECK(sessions.remember(ResumableSessions::By::SessionId, a, master) == 1);
+  CHECK_FALSE(sessions.find(ResumableSessions::By::SessionId, c));
+  REQUIRE(sessions.find(ResumableSessions::By::Ticket, b));
+  CHECK((*sessions.find(ResumableSessions::By::SessionId, a))[0] == 4);
+  // Stored again (the same id, a new secret), it is the most recently used too.
+  master[0] = 5;
+  CHECK(sessions.remember(ResumableSessions::By::Ticket, b, master) == 0);
+  master[0] = 6;
+  CHECK(sessions.remember(ResumableSessions::By::SessionId, c, master) == 1);
+  CHECK_FALSE(sessions.find(ResumableSessions::By::SessionId, a));
+  CHECK((*sessions.find(ResumableSessions::By::Ticket, b))[0] == 5);
+  CHECK(sessions.evictions() == 3);
 }
 
 TEST_CASE("decrypt: the sessions kept for resumption are shared by concurrent flows", "[decrypt][resumption]") {
