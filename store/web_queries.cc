@@ -563,7 +563,6 @@ constexpr double COST_PROBE_US = 1.5;        // one b-tree lookup (device_server
 constexpr double COST_ROW_US = 3.0;          // one device row read (they are wide) and sorted
 constexpr double COST_TEXT_US = 2.0;         // one search text tested (its row in the FTS content table)
 constexpr double WALK_MARGIN = 2.0;
-constexpr double COUNT_BUDGET_US = 15000;    // a count stops here (its total is then a lower bound)
 
 // Where a pick takes its candidate rowids from.
 struct Source {
@@ -1077,10 +1076,11 @@ class WorkBudget {
 };
 
 // Steps `count` (one row per match, at most TOTAL_CAP + 1) within
-// COUNT_BUDGET_US: how many rows it gave, and whether it finished.
-std::pair<std::int64_t, bool> countRows(sqlite3* db, Stmt& count) {
+// `budget_us` (DeviceListLimits::count_budget_us): how many rows it gave, and
+// whether it finished.
+std::pair<std::int64_t, bool> countRows(sqlite3* db, Stmt& count, double budget_us) {
   std::int64_t n = 0;
-  WorkBudget budget(db, COUNT_BUDGET_US);
+  WorkBudget budget(db, budget_us);
   try {
     while (count.step()) ++n;
   } catch (const DbError&) {
@@ -1351,7 +1351,7 @@ std::optional<json::object> WebQueries::devices(const DeviceFilter& f, const Pag
     if (sp.mode == Mode::RowText && sp.size > TOTAL_CAP) return finish(TOTAL_CAP, false);
   }
   // The cheapest source to count from; its entries are tested as in a pick.
-  // Counting stops at TOTAL_CAP + 1 matches or when COUNT_BUDGET_US is spent
+  // Counting stops at TOTAL_CAP + 1 matches or when DeviceListLimits::count_budget_us is spent
   // (then what was counted is a lower bound).
   if (sp.mode == Mode::Bitmap && !hit_function) hit_function.emplace(db_, sp.hits);
   sources.push_back({Source::Kind::All, fleet->devices, COST_INDEX_ENTRY_US});
@@ -1373,7 +1373,7 @@ std::optional<json::object> WebQueries::devices(const DeviceFilter& f, const Pag
                                           outer.andSql() + cap);
   params.insert(params.end(), outer.params.begin(), outer.params.end());
   bindAll(count, params);
-  auto [n, complete] = countRows(db_, count);
+  auto [n, complete] = countRows(db_, count, limits_.count_budget_us);
   if (n > TOTAL_CAP) return finish(TOTAL_CAP, false);
   return finish(n, complete);
 }
@@ -1650,7 +1650,7 @@ json::object WebQueries::findings(const FindingFilter& f, const PageRequest& pag
   // with other filters): counted within the time budget (a lower bound beyond).
   Stmt count(db_, "SELECT 1 " + from + all.sql + " LIMIT " + std::to_string(TOTAL_CAP + 1));
   bindAll(count, all.params);
-  auto [n, complete] = countRows(db_, count);
+  auto [n, complete] = countRows(db_, count, limits_.count_budget_us);
   if (!complete) {  // at least what this page shows, and one more when it is full
     const auto shown = static_cast<std::int64_t>(page.offset + out["items"].as_array().size());
     n = std::max(n, shown + (out["items"].as_array().size() == limit ? 1 : 0));

@@ -187,6 +187,7 @@ struct DeviceListLimits {
   std::int64_t pick_max = PICK_MAX;  // a search with at most this many matches is a candidate list
   std::int64_t bitmap_max = 10000;   // beyond, a search is tested on the row text of the devices walked
   double walk_budget_us = 20000;     // a walk running longer gives way to the other plan
+  double count_budget_us = 15000;    // a count stops here (its total is then a lower bound, total_exact false)
 };
 
 // Which way a device list is read (WebQueries::devices chooses; tests force each).
