@@ -873,7 +873,11 @@ class Auditor {
   // MAC named by a request (User-Agent, URL, POST body) of a device whose
   // certificate names none, against the frames' host MAC or, behind a router,
   // against the other requests; the vendor a certificate names against the
-  // one its User-Agent names.
+  // one its User-Agent names; and the vendor whose OUI the device's MAC is in
+  // against the vendors its certificate and User-Agent name (domain.md §1.3:
+  // "its OUI should belong to the vendor"; a cloned profile, a proxy, a
+  // spoofed unit). Vendors are the rules' canonical names (Linksys and
+  // Sipura units are Cisco's), so a family's units agree.
   template <typename Add>
   static void claimMismatches(const DeviceRecord& d, Add& add) {
     std::vector<std::pair<std::string, std::string>> named;  // MAC, origin
@@ -891,11 +895,19 @@ class Auditor {
       }
     }
     const auto cert_vendors = distinctClaims(d.claims, "vendor", "certificate");
-    if (cert_vendors.empty()) return;
-    for (const auto& v : distinctClaims(d.claims, "vendor", "user-agent")) {
+    const auto ua_vendors = distinctClaims(d.claims, "vendor", "user-agent");
+    for (const auto& v : ua_vendors) {
+      if (cert_vendors.empty()) break;
       if (std::find(cert_vendors.begin(), cert_vendors.end(), v) == cert_vendors.end()) {
         add("claim-mismatch", "the certificate names vendor " + cert_vendors.front() + ", the User-Agent names " + v);
       }
+    }
+    if (!d.mac) return;
+    for (const auto& oui : distinctClaims(d.claims, "vendor", "oui")) {
+      const auto& vendors = !cert_vendors.empty() ? cert_vendors : ua_vendors;
+      if (vendors.empty() || std::find(vendors.begin(), vendors.end(), oui) != vendors.end()) continue;
+      add("claim-mismatch", std::string(!cert_vendors.empty() ? "the certificate" : "the User-Agent") + " names vendor " +
+                                vendors.front() + ", the device's MAC " + d.mac->str() + " is in an OUI of " + oui);
     }
   }
 

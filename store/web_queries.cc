@@ -97,7 +97,8 @@ const std::vector<FindingInfo>& findingCatalogue() {
        "of a client imitating the device."},
       {"claim-mismatch", "The device's claims disagree",
        "A MAC named in the device's requests (User-Agent, provisioning URL, POST body) differs from the MAC its "
-       "frames come from or from another request's, or its certificate and its User-Agent name different vendors.",
+       "frames come from or from another request's, its certificate and its User-Agent name different vendors, or "
+       "its MAC is in another vendor's OUI than the one its certificate or User-Agent names.",
        "Find which unit the claims belong to: a client imitating a device, a profile URL built for another unit, "
        "or a certificate copied onto other hardware."},
   };

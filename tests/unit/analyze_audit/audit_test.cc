@@ -494,6 +494,51 @@ TEST_CASE("RSA-1024 and SHA-1 are weak key and weak signature; RSA-2048/SHA-256 
   CHECK(codes(r.audit().devices.at(0).findings) == std::set<std::string>{"cert-weak-key", "cert-weak-signature"});
 }
 
+TEST_CASE("a MAC in another vendor's OUI than its certificate or User-Agent names is claim-mismatch") {
+  // domain.md §1.3: the certificate's MAC "should belong to the vendor (§4).
+  // A mismatch is a finding in itself: a cloned profile, a proxy, or a
+  // spoofed device." An SPA-962 certificate naming a MAC in Yealink's OUI,
+  // sent from that MAC, raised nothing.
+  const auto mismatches = [](const DeviceRecord& d) {
+    std::set<std::string> out;
+    for (const auto& f : d.findings) {
+      if (f.code == "claim-mismatch") out.insert(f.detail);
+    }
+    return out;
+  };
+  Run r;
+  r.tls.push_back(withCert(handshake("00:15:65:aa:01:41", "10.0.0.71", T0),
+                           cert("vc01", {{"OU", "SPA-962"}, {"L", "88012BA01241"}, {"ST", "001565aa0141"}})));
+  auto d = r.audit().devices.at(0);
+  CHECK(d.vendor == std::optional<std::string>("Cisco"));
+  CHECK(mismatches(d) == std::set<std::string>{
+                             "the certificate names vendor Cisco, the device's MAC 00:15:65:aa:01:41 is in an OUI of Yealink"});
+  CHECK(codes(d.findings).count("cert-mac-mismatch") == 0);  // the MACs agree; the vendor does not
+  // The same certificate from a Linksys OUI (Cisco's, as the rules name it): nothing.
+  r.tls = {withCert(handshake("00:0e:08:aa:01:41", "10.0.0.71", T0),
+                    cert("vc02", {{"OU", "SPA-962"}, {"L", "88012BA01241"}, {"ST", "000e08aa0141"}}))};
+  CHECK(mismatches(r.audit().devices.at(0)).empty());
+  // No certificate: the User-Agent's vendor against the OUI.
+  r.tls.clear();
+  r.http = {request("00:04:f2:aa:01:42", "10.0.0.72", T0, "Cisco/SPA504G-7.4.9c (CCQ162306EA)")};
+  d = r.audit().devices.at(0);
+  CHECK(mismatches(d) == std::set<std::string>{
+                             "the User-Agent names vendor Cisco, the device's MAC 00:04:f2:aa:01:42 is in an OUI of Polycom"});
+  r.http = {request("00:04:f2:aa:01:42", "10.0.0.72", T0, "FileTransport PolycomVVX-VVX_411-UA/5.9.5.0614")};
+  CHECK(mismatches(r.audit().devices.at(0)).empty());
+  // Behind a router, the MAC its claims name stands for the device's: the same comparison.
+  r.http = {request(nullptr, "10.0.0.73", T0, "Cisco/SPA504G-7.4.9c (001565AA0143)(CCQ162306EA)")};
+  d = r.audit().devices.at(0);
+  CHECK_FALSE(d.mac_from_wire);
+  CHECK(mismatches(d) == std::set<std::string>{
+                             "the User-Agent names vendor Cisco, the device's MAC 00:15:65:aa:01:43 is in an OUI of Yealink"});
+  // A MAC in no OUI the rules know, or no vendor named: nothing to compare.
+  r.http = {request("02:00:00:aa:01:44", "10.0.0.74", T0, "Cisco/SPA504G-7.4.9c (CCQ162306EA)")};
+  CHECK(mismatches(r.audit().devices.at(0)).empty());
+  r.http = {request("00:15:65:aa:01:45", "10.0.0.75", T0, "curl/7.88.1")};
+  CHECK(mismatches(r.audit().devices.at(0)).empty());
+}
+
 TEST_CASE("$CCERT that contradicts the wire is ccert-mismatch; agreeing is not") {
   Run r;
   r.tls.push_back(withCert(handshake("00:0e:08:ab:cd:ef", "10.0.0.11", T0), spa962()));
