@@ -19,6 +19,8 @@
 # two device certificates issued the same way (pki/devices/nat_spa112.pem,
 # nat_spa122.pem). `--only identity_forms` makes identity_forms.pcap, its
 # device certificates issued the same way (pki/devices/form_*.pem).
+# `--only vendor_claims` makes vendor_claims.pcap, its device certificates
+# issued the same way (pki/devices/vc_*.pem).
 # `--only resumed_rsa` makes resumed_rsa.pcap (RSA key exchange, sessions
 # resumed by session ID and by ticket; pki/devices/res_*.pem issued the
 # same way) and `--only ccm` makes ccm.pcap and ccm.keylog (AES-CCM, AES-CCM_8
@@ -55,10 +57,10 @@ ONLY=""
 case "${1:-}" in
     "") ;;
     --only) ONLY=${2:-}
-            case "$ONLY" in null_cipher|tls13_hrr|behind_nat|identity_forms|resumed_rsa|ccm|tls13_pha|http2|h2c_upgrade) ;;
-                *) echo "make_samples.sh: --only takes null_cipher, tls13_hrr, behind_nat, identity_forms, resumed_rsa, ccm, tls13_pha, http2 or h2c_upgrade" >&2; exit 1 ;;
+            case "$ONLY" in null_cipher|tls13_hrr|behind_nat|identity_forms|resumed_rsa|ccm|tls13_pha|http2|h2c_upgrade|vendor_claims) ;;
+                *) echo "make_samples.sh: --only takes null_cipher, tls13_hrr, behind_nat, identity_forms, resumed_rsa, ccm, tls13_pha, http2, h2c_upgrade or vendor_claims" >&2; exit 1 ;;
             esac ;;
-    *) echo "usage: make_samples.sh [--only null_cipher|tls13_hrr|behind_nat|identity_forms|resumed_rsa|ccm|tls13_pha|http2|h2c_upgrade]" >&2; exit 1 ;;
+    *) echo "usage: make_samples.sh [--only null_cipher|tls13_hrr|behind_nat|identity_forms|resumed_rsa|ccm|tls13_pha|http2|h2c_upgrade|vendor_claims]" >&2; exit 1 ;;
 esac
 log() { printf '[make_samples %s] %s\n' "$SECONDS" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -184,6 +186,18 @@ form_device_certs() {
     cp "$WORK/form_mpp.pem" "$WORK/form_spa8000.pem" "$PKI/devices/"
 }
 
+# vendor_claims_certs : vendor_claims' certificates: an SPA-962 certificate
+# naming a MAC in Yealink's OUI, from a CA made for it alone, and a Cisco
+# phone's manufacturing certificate that names only SEP<MAC>, from a CA named
+# as Cisco's manufacturing CA (their keys are not kept either)
+vendor_claims_certs() {
+    selfsigned vcca '/C=US/O=Cisco Systems, Inc./CN=provaudit vendor_claims sample CA'
+    csr vc_spa962 '/OU=SPA-962/L=88012BA01241/ST=001565aa0141'; sign vc_spa962 vcca v3_dev
+    selfsigned vcmfg '/O=Cisco/CN=Cisco Manufacturing CA SHA2'
+    csr vc_sep '/CN=SEP00562BAA0150'; sign vc_sep vcmfg v3_dev
+    cp "$WORK/vc_spa962.pem" "$WORK/vc_sep.pem" "$PKI/devices/"
+}
+
 # resumed_device_certs : resumed_rsa's certificates, from a CA made for them
 # alone (its key is not kept either)
 resumed_device_certs() {
@@ -209,6 +223,7 @@ if [ -n "$ONLY" ]; then
     [ "$ONLY" = tls13_hrr ] && hrr_device_cert
     [ "$ONLY" = behind_nat ] && nat_device_certs
     [ "$ONLY" = identity_forms ] && form_device_certs
+    [ "$ONLY" = vendor_claims ] && vendor_claims_certs
     [ "$ONLY" = resumed_rsa ] && resumed_device_certs
     [ "$ONLY" = tls13_pha ] && pha_device_cert
 else
@@ -280,6 +295,7 @@ Regenerated (new keys) by `../make_samples.sh` on every run; the captures in
 | devices/spa2102hrr.pem | tls13_hrr's device certificate, issued by a CA made for it alone (not in this folder): untrusted with `--ca device-root.pem` |
 | devices/nat_spa112.pem, nat_spa122.pem | behind_nat's device certificates, issued by a CA made for them alone (not in this folder): untrusted with `--ca device-root.pem` |
 | devices/form_mpp.pem, form_spa8000.pem | identity_forms' device certificates, issued by a CA made for them alone (not in this folder): untrusted with `--ca device-root.pem` |
+| devices/vc_spa962.pem, vc_sep.pem | vendor_claims' device certificates, issued by CAs made for them alone (not in this folder; vc_sep's is named "Cisco Manufacturing CA SHA2"): untrusted with `--ca device-root.pem` |
 | devices/res_sid.pem, res_tkt.pem, res_late.pem | resumed_rsa's device certificates, issued by a CA made for them alone (not in this folder): untrusted with `--ca device-root.pem` |
 | devices/pha_spa112.pem | tls13_pha's device certificate, issued by a CA made for it alone (not in this folder): untrusted with `--ca device-root.pem` |
 EOF
@@ -329,6 +345,13 @@ dev nat       02:77:00:00:00:61  10.77.0.61    ""         ""
 # how units write their identities: a dotted MAC, a serial with a space
 dev formmpp   00:56:2b:04:36:17  10.77.0.63    ""         form_mpp
 dev form8000  00:0e:08:44:55:66  10.77.0.64    ""         form_spa8000
+# what a unit's claims say against its vendor: a MAC in another vendor's OUI,
+# MACs in the URL forms of Cisco's macros, a certificate naming only SEP<MAC>
+dev vcyea     00:15:65:aa:01:41  10.77.0.71    ""         vc_spa962
+dev vcmac     00:0e:08:aa:01:12  10.77.0.72    ""         ""
+dev vcinit    00:0e:08:aa:01:16  10.77.0.73    ""         ""
+dev vcrep     00:0e:08:aa:01:17  10.77.0.74    ""         ""
+dev vcsep     00:56:2b:aa:01:50  10.77.0.75    ""         vc_sep
 # resumed sessions with RSA key exchange (10.231.0.0/24, server 10.231.0.2:18443)
 dev ressid    00:0e:08:23:10:01  10.231.0.11   ""         res_sid
 dev restkt    00:0e:08:23:10:02  10.231.0.12   ""         res_tkt
@@ -709,6 +732,46 @@ srv_stop
 srv_start 80 python3 -m http.server 80 --bind "$SRV4"
 http_get formmpp 'Cisco-CP-8861-3PCC/11.3.7(MPP)_rc1 (00562B043617)' /CP-8861-3PCC.cfg
 http_get form8000 'Linksys/SPA8000-6.1.12 (FM700F123456)' /spa000e08445566.cfg
+cap_stop; srv_stop
+fi
+# ---------------------------------------------------------------------------
+# 13b. vendor_claims: what a unit's claims say against its vendor (domain.md
+#     §1.3, §2.2, §3.1). An SPA-962 whose certificate and frames name a MAC
+#     in Yealink's OUI (claim-mismatch); SPA units whose URLs carry their MAC
+#     as Cisco's $MAC macro writes it (colons: /spa$MAC.cfg,
+#     /cfg/init_$MAC.xml) and one that POSTs its report to the Report_Rule
+#     example's /$MA/rep.xml.enc; a Cisco phone whose manufacturing
+#     certificate names only CN=SEP<MAC>.
+# ---------------------------------------------------------------------------
+if [ -z "$ONLY" ] || [ "$ONLY" = vendor_claims ]; then
+[ -z "$ONLY" ] && vendor_claims_certs
+cat > "$WORK/vc_httpd.py" <<'EOF'
+import http.server, sys
+class H(http.server.SimpleHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "prov-httpd/1.0"
+    sys_version = ""
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+http.server.ThreadingHTTPServer((sys.argv[1], 80), H).serve_forever()
+EOF
+profile /spa001565aa0141.cfg /SEP00562BAA0150.cnf.xml
+mkdir -p "$DOC/cfg"
+profile /spa00:0e:08:aa:01:12.cfg /cfg/init_00:0e:08:aa:01:16.xml
+cap_start vendor_claims
+s_server_req -tls1_2
+tls_get vcyea /spa001565aa0141.cfg 'Linksys/SPA-962-6.1.5(a) (88012BA01241)'
+tls_get vcsep /SEP00562BAA0150.cnf.xml 'Cisco-CP-8861/14.1.1'
+srv_stop
+srv_start 80 python3 "$WORK/vc_httpd.py" "$SRV4"
+http_get vcmac 'Linksys/SPA-2102-5.2.10 (88012BA01112)' /spa00:0e:08:aa:01:12.cfg
+http_get vcinit 'Linksys/SPA-942-6.1.5(a) (88019FA00116)' /cfg/init_00:0e:08:aa:01:16.xml
+ip netns exec "${PFX}vcrep" timeout 20 curl -sS --fail -o /dev/null -A 'Linksys/SPA-3102-5.1.10(GW) (88012BA00117)' \
+    -H 'Content-Type: application/octet-stream' --data-binary 'encrypted report' \
+    "http://$SRV4/prov/000e08aa0117/rep.xml.enc" || die "vendor_claims: curl POST failed"
 cap_stop; srv_stop
 fi
 # ---------------------------------------------------------------------------

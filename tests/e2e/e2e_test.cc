@@ -1881,6 +1881,45 @@ TEST_CASE("every fragment seen twice (two capture points): the report of the cap
   CHECK(reportTextAs(db, file) == reportTextAs(plain_db, sample));
 }
 
+TEST_CASE("vendor_claims: MACs in the URL forms of Cisco's macros are the devices' claims, as tshark shows the URLs") {
+  // Its expected table checks the classes and the OUI's claim-mismatch; the
+  // MACs its URLs name are only in each device's detail (claims and their
+  // sources). /spa$MAC.cfg and /cfg/init_$MAC.xml with $MAC's colons, and
+  // the Report_Rule example's /$MA/rep.xml.enc, named no MAC before.
+  if (!e2e::haveTool("tshark")) FAIL("tshark is required for this test (scripts/install-deps.sh --test installs it)");
+  const std::string sample = e2e::samplePath("vendor_claims.pcap");
+  const std::string db = e2e::tmpPath("vendor-claims.db");
+  REQUIRE(e2e::run({PROVAUDIT_BIN, "replay", "-q", "--db", db, sample}).status == 0);
+  const std::map<std::string, std::pair<std::string, std::string>> want{
+      {"00:0e:08:aa:01:12", {"/spa00:0e:08:aa:01:12.cfg", "cisco-spa-mac-file"}},
+      {"00:0e:08:aa:01:16", {"/cfg/init_00:0e:08:aa:01:16.xml", "cisco-spa9000-init"}},
+      {"00:0e:08:aa:01:17", {"/prov/000e08aa0117/rep.xml.enc", "cisco-report-rule"}},
+  };
+  std::map<std::string, std::string> tshark_uris;  // the requests' source MAC -> URI
+  for (const auto& row : tsharkFields(sample, "http.request", {"eth.src", "http.request.uri"})) tshark_uris[row[0]] = row[1];
+  for (const auto& [mac, uri_rule] : want) {
+    const auto& [uri, rule] = uri_rule;
+    INFO("device " << mac);
+    CHECK(tshark_uris[mac] == uri);
+    const json::value detail = deviceDetail(db, mac);
+    const auto& sources = detail.at("claim_sources").as_array();
+    std::set<std::string> url_macs;
+    for (const auto& c : detail.at("claims").as_array()) {
+      if (c.at("field") != "mac") continue;
+      const auto& from = sources.at(static_cast<std::size_t>(c.at("from").as_int64())).as_object();
+      if (from.at("origin") != "url") continue;
+      CHECK(from.at("rule") == rule.c_str());
+      CHECK(from.at("evidence") == uri.c_str());
+      url_macs.insert(std::string(c.at("value").as_string()));
+    }
+    CHECK(url_macs == std::set<std::string>{mac});
+  }
+  // The manufacturing certificate that names only SEP<MAC>: its MAC, as tshark reads its CN.
+  const auto cns = tsharkFields(sample, "tls.handshake.type==11 && eth.src==00:56:2b:aa:01:50", {"x509sat.printableString"});
+  REQUIRE(cns.size() == 1);
+  CHECK(cns[0][0].find("SEP00562BAA0150") != std::string::npos);
+}
+
 TEST_CASE("the capture over PPP (DLT 9, or 50 in HDLC-like framing): its devices, by address, as tshark sees them") {
   if (!e2e::haveTool("tshark")) FAIL("tshark is required for this test (scripts/install-deps.sh --test installs it)");
   const std::string sample = e2e::samplePath("spa_mixed_tls12.pcap");

@@ -41,6 +41,15 @@ TEST_CASE("rules: request URLs of domain.md §3.3") {
       {"/linksys/spa000e08aabbcc.cfg", "Cisco", nullptr, "00:0e:08:aa:bb:cc", nullptr, nullptr},
       {"/cpe/Linksys000e08aabbcc.cfg", "Cisco", nullptr, "00:0e:08:aa:bb:cc", nullptr, nullptr},
       {"/cfg/init_000e08aabbcc.xml", "Cisco", nullptr, "00:0e:08:aa:bb:cc", nullptr, nullptr},
+      // $MAC (colon-separated, domain.md §2.2) where $MA goes
+      {"/spa00:0e:08:aa:bb:cc.cfg", "Cisco", nullptr, "00:0e:08:aa:bb:cc", nullptr, nullptr},
+      {"/cpe/Linksys00:0E:08:AA:BB:CC.xml", "Cisco", nullptr, "00:0e:08:aa:bb:cc", nullptr, nullptr},
+      {"/cfg/init_00:0e:08:aa:bb:cc.xml", "Cisco", nullptr, "00:0e:08:aa:bb:cc", nullptr, nullptr},
+      {"/spa00:0e:08:aa:bb.cfg", nullptr, nullptr, nullptr, nullptr, nullptr},  // five bytes
+      // the Report_Rule example's /$MA/rep.xml.enc
+      {"/prov/000e08aabbcc/rep.xml.enc", "Cisco", nullptr, "00:0e:08:aa:bb:cc", nullptr, nullptr},
+      {"/000E08AABBCC/rep.xml", "Cisco", nullptr, "00:0e:08:aa:bb:cc", nullptr, nullptr},
+      {"/prov/000e08aabbcc/rep.xml.enc.bak", nullptr, nullptr, nullptr, nullptr, nullptr},
       {"/000e08aabbcc.cfg", nullptr, nullptr, "00:0e:08:aa:bb:cc", nullptr, nullptr},  // shared by vendors
       {"/SEP00562B043615.cnf.xml", "Cisco", nullptr, "00:56:2b:04:36:15", nullptr, nullptr},
       {"/CTLSEP00562B043615.tlv", "Cisco", nullptr, "00:56:2b:04:36:15", nullptr, nullptr},
@@ -321,6 +330,22 @@ TEST_CASE("rules: a Cisco MIC issued by the ACT2 SUDI CA names its model and MAC
     REQUIRE(c.mac.has_value());
     CHECK(c.mac->str() == "00:56:2b:04:36:17");
   }
+}
+
+TEST_CASE("rules: a Cisco manufacturing certificate naming only SEP<MAC> gives its MAC, no model") {
+  // domain.md §3.1: a public write-up shows "Subject: CN=SEP0004F23A8B6C".
+  const CertClaims c = bundledRules().matchCertificate(
+      certWith({{"CN", "SEP00562BAA0150"}}, {{"O", "Cisco"}, {"CN", "Cisco Manufacturing CA SHA2"}}));
+  CHECK(c.rule == "cisco-cucm-mic");
+  CHECK(text(c.vendor) == "Cisco");
+  CHECK_FALSE(c.model.has_value());
+  REQUIRE(c.mac.has_value());
+  CHECK(c.mac->str() == "00:56:2b:aa:01:50");
+  // Not from a Cisco manufacturing CA: only what the issuer hints, no MAC.
+  const CertClaims other =
+      bundledRules().matchCertificate(certWith({{"CN", "SEP00562BAA0150"}}, {{"CN", "Some Other CA"}}));
+  CHECK(other.rule != "cisco-cucm-mic");
+  CHECK_FALSE(other.mac.has_value());
 }
 
 TEST_CASE("rules: Cisco MPP certificate (MPP-AG layout)") {
