@@ -25,12 +25,13 @@ std::optional<KeyLogLabel> labelFor(std::string_view name) {
   if (name == "SERVER_HANDSHAKE_TRAFFIC_SECRET") return KeyLogLabel::ServerHandshakeTrafficSecret;
   if (name == "CLIENT_TRAFFIC_SECRET_0") return KeyLogLabel::ClientTrafficSecret0;
   if (name == "SERVER_TRAFFIC_SECRET_0") return KeyLogLabel::ServerTrafficSecret0;
+  if (name == "CLIENT_EARLY_TRAFFIC_SECRET") return KeyLogLabel::ClientEarlyTrafficSecret;
   return std::nullopt;
 }
 
 // Labels of the format we recognise but do not need.
 bool isOtherKnownLabel(std::string_view name) {
-  return name == "EXPORTER_SECRET" || name == "CLIENT_EARLY_TRAFFIC_SECRET" || name == "EARLY_EXPORTER_SECRET" ||
+  return name == "EXPORTER_SECRET" || name == "EARLY_EXPORTER_SECRET" ||
          name == "RSA";
 }
 

@@ -30,6 +30,7 @@ enum class KeyLogLabel : std::uint8_t {
   ServerHandshakeTrafficSecret,
   ClientTrafficSecret0,
   ServerTrafficSecret0,
+  ClientEarlyTrafficSecret,      // TLS 1.3 0-RTT (RFC 8446 §7.1 client_early_traffic_secret)
 };
 
 using ClientRandom = std::array<std::uint8_t, 32>;

@@ -25,7 +25,10 @@
 namespace provaudit::analyze {
 namespace {
 
+constexpr std::uint8_t HS_END_OF_EARLY_DATA = 5;        // RFC 8446 §4.5
+constexpr std::uint8_t HS_ENCRYPTED_EXTENSIONS = 8;     // RFC 8446 §4.3.1
 constexpr std::uint8_t HS_KEY_UPDATE = 24;       // RFC 8446 §4.6.3
+constexpr std::uint16_t EXT_EARLY_DATA = 42;              // RFC 8446 §4.2.10
 constexpr std::uint16_t EXT_ENCRYPT_THEN_MAC = 22;        // RFC 7366 §2
 constexpr std::uint16_t EXT_EXTENDED_MASTER_SECRET = 23;  // RFC 7627 §5.1
 constexpr std::uint16_t EXT_CERTIFICATE_AUTHORITIES = 47;  // RFC 8446 §4.2.4
@@ -384,6 +387,23 @@ bool hasExtension(const std::vector<std::uint16_t>& exts, std::uint16_t type) {
   return std::find(exts.begin(), exts.end(), type) != exts.end();
 }
 
+// RFC 8446 §4.3.1 EncryptedExtensions: Extension extensions<0..2^16-1>.
+// Whether it holds early_data (RFC 8446 §4.2.10: the server accepted the
+// client's 0-RTT data); nullopt when the list does not parse.
+std::optional<bool> encryptedExtensionsAcceptEarlyData(Bytes body) {
+  ByteReader r(body);
+  ByteReader list;
+  if (!r.readPrefixed16(list) || !r.empty()) return std::nullopt;
+  bool early = false;
+  while (!list.empty()) {
+    std::uint16_t type = 0;
+    ByteReader data;
+    if (!list.readU16(type) || !list.readPrefixed16(data)) return std::nullopt;
+    if (type == EXT_EARLY_DATA) early = true;
+  }
+  return early;
+}
+
 // A session ticket is kept by its SHA-256 (tickets run to 64 KiB).
 using TicketDigest = std::array<std::uint8_t, 32>;
 std::optional<TicketDigest> ticketDigest(Bytes ticket) {
@@ -551,6 +571,7 @@ struct TlsDecryptSession::Impl {
     bool have_server_hello = false;
     bool hello_retry = false;
     bool offers_tls13 = false;  // the ClientHello's supported_versions lists TLS 1.3
+    std::vector<std::uint16_t> offered_tls13_suites;  // the ClientHello's TLS 1.3 suites we know, in SUITES order
     bool encrypted = false;  // its messages travel encrypted (a renegotiation)
     ClientRandom client_random{};
     std::array<std::uint8_t, 32> server_random{};
@@ -617,6 +638,15 @@ struct TlsDecryptSession::Impl {
   bool tls13 = false;
   const SuiteInfo* tls13_suite = nullptr;
   std::vector<std::uint8_t>* client_out = nullptr;
+  // RFC 8446 §2.3 0-RTT. Open from a ClientHello that offers early_data
+  // (§4.2.10) until the client's early data ends: its EndOfEarlyData (§4.5),
+  // or its first record that opens under its handshake key.
+  bool early_open = false;
+  std::optional<bool> early_accepted;  // the server's EncryptedExtensions answer (§4.2.10), once read
+  std::unique_ptr<RecordCipher> early_cipher;  // client_early_traffic_secret's keys (§7.1, §7.3)
+  bool early_key_tried = false;  // the key log was asked for it (once per connection)
+  bool early_unread_counted = false;
+  std::uint64_t early_skipped = 0;  // early record bytes skipped, against DECRYPT_MAX_EARLY_DATA_SKIPPED
   Awaited awaited = Awaited::None;
   Side awaited_side = Side::Client;
   AnomalyId awaited_why = 0;  // counted if the key never comes
@@ -748,6 +778,12 @@ struct TlsDecryptSession::Impl {
     const Bytes header(record_header);
     // RFC 8446 §5: a TLS 1.3 ChangeCipherSpec is never protected and changes nothing.
     if (tls13 && static_cast<ContentType>(type) == ContentType::ChangeCipherSpec) return;
+    // RFC 8446 §5.1: protected records travel as application_data; the
+    // client's, while its 0-RTT data may still be coming, are read apart.
+    if (side == Side::Client && early_open && static_cast<ContentType>(type) == ContentType::ApplicationData) {
+      onEarlyRecord(type, header, payload);
+      return;
+    }
     if (!d.cipher) {
       switch (static_cast<ContentType>(type)) {
         case ContentType::ChangeCipherSpec:
@@ -782,7 +818,13 @@ struct TlsDecryptSession::Impl {
       off(PA_ANOMALY("tls_decrypt_bad_record_mac"));
       return;
     }
-    if (tls13) {
+    onOpened(side, type, plain, tls13);
+  }
+
+  // What a record opened to. `inner`: a TLS 1.3 record, whose real type
+  // trails its content.
+  void onOpened(Side side, std::uint8_t type, std::vector<std::uint8_t>& plain, bool inner) {
+    if (inner) {
       // RFC 8446 §5.2 TLSInnerPlaintext: content, real type, zero padding.
       while (!plain.empty() && plain.back() == 0) plain.pop_back();
       if (plain.empty()) {
@@ -816,6 +858,86 @@ struct TlsDecryptSession::Impl {
       default:
         break;
     }
+  }
+
+  // ---- TLS 1.3 early data (RFC 8446 §2.3, §4.2.10) ----
+
+  // A client application_data record while its 0-RTT data may be coming.
+  // Before the ServerHello it can only be early data. After it (the
+  // handshake keys installed), as the server does (§4.2.10): a server that
+  // accepted reads early data until the client's EndOfEarlyData; one that
+  // refused skips "past early data by attempting to deprotect received
+  // records using the handshake traffic key, discarding records which fail
+  // deprotection", and so do we. Whether the server accepted is known once
+  // its EncryptedExtensions is read; until then a record that does not open
+  // under the handshake key is taken for early data too. Early data the
+  // device sent is read as its other requests when the key log holds
+  // client_early_traffic_secret; else it is skipped, counted
+  // (decrypt_early_data_no_key), and the handshake and what follows it are
+  // read as ever.
+  void onEarlyRecord(std::uint8_t type, const Bytes header, Bytes payload) {
+    Direction& d = dir(Side::Client);
+    session.work_bytes_ += payload.size();
+    if (session.work_bytes_ > DECRYPT_MAX_WORK_BYTES_PER_FLOW) {
+      off(PA_ANOMALY("tls_decrypt_flow_limit"));
+      return;
+    }
+    std::vector<std::uint8_t> plain;
+    const bool reading_early = early_accepted == true && early_cipher;
+    // A failed open changes no cipher state (the nonce is rebuilt for each
+    // record, the sequence number advances only on success): trying is free.
+    if (d.cipher && !reading_early && d.cipher->open(type, header, payload, plain)) {
+      early_open = false;  // the client's handshake flight: early data is over
+      onOpened(Side::Client, type, plain, true);
+      return;
+    }
+    if (early_accepted != false && openEarly(type, header, payload, plain)) {
+      if (session.state_ == State::Waiting) session.state_ = State::Decrypting;
+      onOpened(Side::Client, type, plain, true);  // an EndOfEarlyData in it closes early_open
+      return;
+    }
+    if (reading_early) {
+      // The server reads these records with this key (§4.2.10): one that
+      // does not open is damaged, as any record that fails.
+      off(PA_ANOMALY("tls_decrypt_bad_record_mac"));
+      return;
+    }
+    // Skipped: refused early data (the server skipped it too), or early data
+    // without its key. Bounded as the server bounds it (max_early_data_size,
+    // §4.2.10): past the bound a record that does not open is a bad one.
+    early_skipped += payload.size();
+    if (early_skipped > DECRYPT_MAX_EARLY_DATA_SKIPPED) {
+      off(PA_ANOMALY("tls_decrypt_bad_record_mac"));
+      return;
+    }
+    if (early_accepted != false && !early_unread_counted) {
+      early_unread_counted = true;
+      anomalies.inc(PA_ANOMALY("decrypt_early_data_no_key"));
+    }
+  }
+
+  // Opens a 0-RTT record under client_early_traffic_secret (RFC 8446 §7.1,
+  // keys per §7.3). Early data is protected with the suite of the PSK it
+  // resumes (§4.2.10), which the ClientHello does not name and the
+  // ServerHello may not have said yet: the first early record is tried under
+  // each TLS 1.3 suite the client offered (at most five); the one whose tag
+  // checks is kept.
+  bool openEarly(std::uint8_t type, Bytes header, Bytes payload, std::vector<std::uint8_t>& plain) {
+    if (early_cipher) return early_cipher->open(type, header, payload, plain);
+    if (early_key_tried) return false;
+    early_key_tried = true;
+    const auto secret = keys->keylog().find(KeyLogLabel::ClientEarlyTrafficSecret, hs.client_random);
+    if (!secret) return false;
+    for (const std::uint16_t id : hs.offered_tls13_suites) {
+      const SuiteInfo* suite = findSuite(id);
+      if (suite == nullptr) continue;
+      auto cipher = tls13Cipher(*suite, *secret);
+      if (cipher && cipher->open(type, header, payload, plain)) {
+        early_cipher = std::move(cipher);
+        return true;
+      }
+    }
+    return false;
   }
 
   void onHandshakeBytes(Side side, Bytes bytes, bool decrypted) {
@@ -878,7 +1000,21 @@ struct TlsDecryptSession::Impl {
           hs.ems_offered = hasExtension(ch.extensions, EXT_EXTENDED_MASTER_SECRET);
           hs.etm_offered = hasExtension(ch.extensions, EXT_ENCRYPT_THEN_MAC);
           hs.offers_tls13 = std::any_of(ch.supported_versions.begin(), ch.supported_versions.end(), isTls13);
+          for (const SuiteInfo& suite : SUITES) {
+            if (suite.kx == KeyExchange::Tls13 &&
+                std::find(ch.cipher_suites.begin(), ch.cipher_suites.end(), suite.id) != ch.cipher_suites.end()) {
+              hs.offered_tls13_suites.push_back(suite.id);
+            }
+          }
+          // RFC 8446 §4.2.10: early_data in the ClientHello: its 0-RTT
+          // records may follow at once, before the server's answer.
+          early_open = hs.offers_tls13 && !decrypted && hasExtension(ch.extensions, EXT_EARLY_DATA);
           appendTranscript(hs.transcript, message);
+        } else {
+          // RFC 8446 §4.1.2: the ClientHello after a HelloRetryRequest offers
+          // no early data; the server refused what came before it (§4.2.10),
+          // and nothing after it is early data.
+          early_open = false;
         }
         hs.have_client_hello = true;
         return;
@@ -899,7 +1035,11 @@ struct TlsDecryptSession::Impl {
         hs.ems = hs.ems_offered && hasExtension(sh.extensions, EXT_EXTENDED_MASTER_SECRET);
         hs.etm = hs.etm_offered && hasExtension(sh.extensions, EXT_ENCRYPT_THEN_MAC);
         appendTranscript(hs.server_part, message);
-        if (isTls13(sh.selected_version)) startTls13();
+        if (isTls13(sh.selected_version)) {
+          startTls13();
+        } else {
+          early_open = false;  // RFC 8446 §4.2.10: early data is TLS 1.3's; this server reads none
+        }
         return;
       }
       case HandshakeType::Certificate: {
@@ -957,6 +1097,13 @@ struct TlsDecryptSession::Impl {
         return;
       default:
         if (type == HS_KEY_UPDATE && tls13 && decrypted) keyUpdate(side);
+        if (type == HS_ENCRYPTED_EXTENSIONS && tls13 && decrypted && side == Side::Server) {
+          const auto accepted = encryptedExtensionsAcceptEarlyData(body);
+          if (!accepted) counters.inc(PA_ANOMALY("tls13_encrypted_extensions_malformed"));
+          early_accepted = accepted.value_or(false);
+        }
+        // RFC 8446 §4.5: the client's last early record; its handshake keys follow.
+        if (type == HS_END_OF_EARLY_DATA && tls13 && decrypted && side == Side::Client) early_open = false;
         if (!hs.cke_seen && !tls13) appendTranscript(side == Side::Server ? hs.server_part : hs.transcript, message);
         return;
     }

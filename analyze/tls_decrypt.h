@@ -44,6 +44,12 @@ inline constexpr std::size_t DECRYPT_MAX_TRANSCRIPT = 512 * 1024;
 // (decrypt_no_key) and the held records go.
 inline constexpr std::size_t DECRYPT_MAX_RECORDS_AWAITING_KEY = 64;
 inline constexpr std::size_t DECRYPT_MAX_BYTES_AWAITING_KEY = 128 * 1024;
+// TLS 1.3 early data (RFC 8446 §4.2.10) a flow skips without reading it:
+// refused by the server (which skips it too, up to its max_early_data_size),
+// or without its key in the key log. Skipping holds nothing, but each record
+// is tried under the handshake key first; past the bound a record that does
+// not open is a bad one (tls_decrypt_bad_record_mac), as for the server.
+inline constexpr std::size_t DECRYPT_MAX_EARLY_DATA_SKIPPED = 1024 * 1024;
 // Sessions whose master secret is kept for an abbreviated handshake to resume
 // (ResumableSessions), each under its session ID and under each ticket issued
 // for it (one entry each, ~160 bytes: 10.5 MiB at most). Past it the entry

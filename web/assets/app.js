@@ -112,6 +112,7 @@
     [/^tls_too_many_alerts$/, false, 'more TLS alerts than are kept for one flow: the rest were counted only'],
     [/^decrypt_resumed_session_unknown$/, false, 'a resumed TLS session (an abbreviated handshake, no key exchange to decrypt) whose full handshake was not decrypted earlier in the capture: it ran before the capture began, comes later in the files, or was forgotten (decrypt_session_cache_evict); it stays encrypted'],
     [/^decrypt_session_cache_evict$/, false, 'more decrypted TLS sessions than are kept for resumption (65,536 session IDs and tickets): the one stored first was forgotten, a connection that resumes it stays encrypted'],
+    [/^decrypt_early_data_no_key$/, true, "a TLS 1.3 client's early data (0-RTT, sent before the server's answer) without its key in the key log (CLIENT_EARLY_TRAFFIC_SECRET): a request in it was not read; the handshake and the requests after it were"],
     [/^tls_decrypt_|^decrypt_/, false, 'a session the keys given could not decrypt (or stopped decrypting): what it hides stays hidden'],
     [/^http_(request_malformed|header_malformed|header_too_large|too_many_headers|gap_in_request|resync_failed|request_incomplete)$/, true, "an HTTP request whose line or headers did not parse whole: its User-Agent or URL may be missing"],
     [/^http2_table_size_over_limit$/, true, "an HTTP/2 client using a header compression table larger than provaudit follows (64 KiB; its server allowed it): that connection's requests from there on were not read"],
