@@ -30,7 +30,9 @@
 # `--only tls13_pha` makes tls13_pha.pcap (and its keylog), its device
 # certificate issued the same way (pki/devices/pha_spa112.pem); `--only
 # http2` makes http2.pcap (and its keylog) with nghttpd and curl, and
-# `--only h2c_upgrade` h2c_upgrade.pcap with h2c_upgrade_server.py. These
+# `--only h2c_upgrade` h2c_upgrade.pcap with h2c_upgrade_server.py, and
+# `--only tls13_early` tls13_early.pcap (and its keylog: TLS 1.3 0-RTT
+# early data accepted and refused; no device certificates). These
 # run on a topology of their own (below: namespaces pa-h2-*, 10.232.0.0/24,
 # ports 18460-18479, 8080) and build no switch.
 set -euo pipefail
@@ -57,10 +59,10 @@ ONLY=""
 case "${1:-}" in
     "") ;;
     --only) ONLY=${2:-}
-            case "$ONLY" in null_cipher|tls13_hrr|behind_nat|identity_forms|resumed_rsa|ccm|tls13_pha|http2|h2c_upgrade|vendor_claims) ;;
-                *) echo "make_samples.sh: --only takes null_cipher, tls13_hrr, behind_nat, identity_forms, resumed_rsa, ccm, tls13_pha, http2, h2c_upgrade or vendor_claims" >&2; exit 1 ;;
+            case "$ONLY" in null_cipher|tls13_hrr|behind_nat|identity_forms|resumed_rsa|ccm|tls13_pha|http2|h2c_upgrade|vendor_claims|tls13_early) ;;
+                *) echo "make_samples.sh: --only takes null_cipher, tls13_hrr, behind_nat, identity_forms, resumed_rsa, ccm, tls13_pha, http2, h2c_upgrade, vendor_claims or tls13_early" >&2; exit 1 ;;
             esac ;;
-    *) echo "usage: make_samples.sh [--only null_cipher|tls13_hrr|behind_nat|identity_forms|resumed_rsa|ccm|tls13_pha|http2|h2c_upgrade|vendor_claims]" >&2; exit 1 ;;
+    *) echo "usage: make_samples.sh [--only null_cipher|tls13_hrr|behind_nat|identity_forms|resumed_rsa|ccm|tls13_pha|http2|h2c_upgrade|vendor_claims|tls13_early]" >&2; exit 1 ;;
 esac
 log() { printf '[make_samples %s] %s\n' "$SECONDS" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -410,7 +412,7 @@ node() {
 }
 declare -A PORT
 
-case "$ONLY" in tls13_pha|http2|h2c_upgrade) ;; *)  # their own topology (below)
+case "$ONLY" in tls13_pha|http2|h2c_upgrade|tls13_early) ;; *)  # their own topology (below)
 log "topology"
 ip netns add "$SW"
 ip netns exec "$SW" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
@@ -655,7 +657,61 @@ cap_stop
 kill "$SRV_PID" 2>/dev/null || true; wait "$SRV_PID" 2>/dev/null || true; SRV_PID=""
 pair_down
 fi
-case "$ONLY" in tls13_pha|http2|h2c_upgrade) log "done: $OUT/$ONLY.pcap"; exit 0 ;; esac
+# ---------------------------------------------------------------------------
+# 17. tls13_early: TLS 1.3 0-RTT early data (RFC 8446 §2.3, §4.2.10) (+
+#     keylog). An SPA962 takes a ticket in a full handshake (s_client
+#     -sess_out; a server that allows early data, so the ticket does), then
+#     resumes it sending its first request as early data (s_client -sess_in
+#     -early_data), the server accepting it, and a second request after the
+#     handshake. Then it offers the same ticket and early data to a server
+#     that does not take early data (a second s_server without -early_data,
+#     whose ticket keys are its own): that server refuses the early data and
+#     skips it (a full handshake), and the request after the handshake is
+#     read. The key log holds CLIENT_EARLY_TRAFFIC_SECRET for both.
+#     Ports 18470-18471, device 10.232.0.20.
+# ---------------------------------------------------------------------------
+if [ -z "$ONLY" ] || [ "$ONLY" = tls13_early ]; then
+EARLY_UA='Cisco/SPA962-6.1.5(a) (88012BA0E020)'
+early_req() {  # early_req PATH [NOTE]: one HTTP request as the SPA962 sends it
+    printf 'GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: %s%s\r\n\r\n' "$1" "$SNI" "$EARLY_UA" "${2:+ $2}"
+}
+pair_up 00:0e:08:0e:00:20 10.232.0.20
+# The servers' stdin stays open (s_server ends a connection at its EOF).
+rm -f "$WORK/early.in" "$WORK/noearly.in"; mkfifo "$WORK/early.in" "$WORK/noearly.in"
+(exec ip netns exec "${PAIR}srv" openssl s_server -accept 18470 -cert "$WORK/server.pem" -key "$WORK/server.key" \
+    -cert_chain "$WORK/srvca.pem" -tls1_3 -early_data -naccept 2) < "$WORK/early.in" > "$WORK/server-early.log" 2>&1 &
+SRV_PID=$!; BGPIDS+=("$SRV_PID")
+(exec ip netns exec "${PAIR}srv" openssl s_server -accept 18471 -cert "$WORK/server.pem" -key "$WORK/server.key" \
+    -cert_chain "$WORK/srvca.pem" -tls1_3 -naccept 1) < "$WORK/noearly.in" > "$WORK/server-noearly.log" 2>&1 &
+SRV2_PID=$!; BGPIDS+=("$SRV2_PID")
+exec 7>"$WORK/early.in" 9>"$WORK/noearly.in"
+pair_wait_port 18470; pair_wait_port 18471
+pair_cap_start tls13_early
+early_cli() {  # early_cli PORT LOG ARGS... : stdin is the request after the handshake
+    ip netns exec "${PAIR}dev" timeout 20 openssl s_client -connect "$PAIR_SRV4:$1" -servername "$SNI" \
+        -CAfile "$WORK/srvca.pem" -tls1_3 -keylogfile "$WORK/tls13_early.keylog" "${@:3}" > "$2" 2>&1
+}
+# The first connection: a full handshake; the ticket arrives after it.
+(early_req /spa000e080e0020.cfg; sleep 1) | early_cli 18470 "$WORK/client-early0.log" -sess_out "$WORK/early.sess"
+sleep 0.5
+early_req /early.cfg early > "$WORK/early.data"
+(sleep 1; early_req /spa962.cfg; sleep 1) | early_cli 18470 "$WORK/client-early1.log" \
+    -sess_in "$WORK/early.sess" -early_data "$WORK/early.data"
+sleep 0.5
+(sleep 1; early_req /spa962-refused.cfg; sleep 1) | early_cli 18471 "$WORK/client-early2.log" \
+    -sess_in "$WORK/early.sess" -early_data "$WORK/early.data"
+cap_stop
+exec 7>&- 9>&-
+kill "$SRV_PID" "$SRV2_PID" 2>/dev/null || true; wait "$SRV_PID" "$SRV2_PID" 2>/dev/null || true; SRV_PID=""
+pair_down
+grep -q 'Early data was accepted' "$WORK/client-early1.log" || { cat "$WORK/client-early1.log" >&2; die "tls13_early: early data not accepted"; }
+grep -q 'Early data was rejected' "$WORK/client-early2.log" || { cat "$WORK/client-early2.log" >&2; die "tls13_early: early data not refused"; }
+grep -q 'GET /early.cfg ' "$WORK/server-early.log" || { cat "$WORK/server-early.log" >&2; die "tls13_early: early request not read"; }
+grep -q 'GET /spa962-refused.cfg ' "$WORK/server-noearly.log" || die "tls13_early: request after refused early data not read"
+grep -q CLIENT_EARLY_TRAFFIC_SECRET "$WORK/tls13_early.keylog" || die "tls13_early: no early secret logged"
+cp "$WORK/tls13_early.keylog" "$OUT/tls13_early.keylog"
+fi
+case "$ONLY" in tls13_pha|http2|h2c_upgrade|tls13_early) log "done: $OUT/$ONLY.pcap"; exit 0 ;; esac
 
 # ---------------------------------------------------------------------------
 # 10. null_cipher: a legacy ATA fetches its profile over TLS 1.2 with a suite

@@ -114,7 +114,8 @@ bool haveTool(const std::string& name) { return std::system(("command -v " + nam
 
 TEST_CASE("decrypt e2e: every keyed sample reveals its expected User-Agents and URLs", "[decrypt_e2e]") {
   for (const std::string name :
-       {"tls13", "tls12_keylog", "renegotiation", "tls10_rsa", "tls12_rsa", "resumed_rsa", "ccm", "tls13_pha"}) {
+       {"tls13", "tls12_keylog", "renegotiation", "tls10_rsa", "tls12_rsa", "resumed_rsa", "ccm", "tls13_pha",
+        "tls13_early"}) {
     SECTION(name) {
       const Keyed k = keyedSample(name);
       const Replayed r = replay(k);
@@ -219,4 +220,53 @@ TEST_CASE("decrypt e2e: AES-CCM, AES-CCM_8 and Camellia suites are named and dec
     CHECK(r.devices_table.find("\"cipher\":\"" + std::string(name) + "\"") != std::string::npos);
   }
   CHECK(r.devices_table.find("\"cipher\":\"0x") == std::string::npos);
+}
+
+TEST_CASE("decrypt e2e: TLS 1.3 early data, accepted and refused, reads every request tshark reads",
+          "[decrypt_e2e][early]") {
+  // tls13_early.pcap: the early application_data record before the
+  // ServerHello stopped the resumed session's decryption
+  // (decrypt_missing_handshake): neither the early request nor the one after
+  // the handshake was read.
+  const Keyed k = keyedSample("tls13_early");
+  const Replayed r = replay(k);
+  const json::object* got = device(r.report, "00:0e:08:0e:00:20");
+  REQUIRE(got != nullptr);
+  const std::set<std::string> want{"/spa000e080e0020.cfg", "/early.cfg", "/spa962.cfg", "/spa962-refused.cfg"};
+  CHECK(strings(got->if_contains("urls")) == want);
+  CHECK(anomalyCount(r.db, "decrypt_missing_handshake") == 0);
+  CHECK(anomalyCount(r.db, "decrypt_early_data_no_key") == 0);
+  CHECK(anomalyCount(r.db, "tls_decrypt_bad_record_mac") == 0);
+  if (haveTool("tshark")) {
+    const std::string uris = run("tshark -r " + SAMPLES + k.name + ".pcap " + k.tshark_args +
+                                 " -Y http.request -T fields -e http.request.uri 2>/dev/null");
+    std::set<std::string> tshark_uris;
+    std::istringstream lines(uris);
+    for (std::string line; std::getline(lines, line);) {
+      if (!line.empty()) tshark_uris.insert(line);
+    }
+    CHECK(tshark_uris == want);
+    CHECK(tsharkUserAgents(k) == strings(got->if_contains("user_agents")));
+  }
+  {
+    // The key log without the early secrets: the early requests are not
+    // made up, the others are read, and why is said.
+    const std::string keys = tmpDir() + "/tls13_early-no-early.keylog";
+    run("grep -v CLIENT_EARLY_TRAFFIC_SECRET " + SAMPLES + "tls13_early.keylog > " + keys + "; echo");
+    const Replayed n = replay(Keyed{"tls13_early", "--keylog " + keys, ""});
+    const json::object* dev = device(n.report, "00:0e:08:0e:00:20");
+    REQUIRE(dev != nullptr);
+    CHECK(strings(dev->if_contains("urls")) ==
+          std::set<std::string>{"/spa000e080e0020.cfg", "/spa962.cfg", "/spa962-refused.cfg"});
+    CHECK(anomalyCount(n.db, "decrypt_early_data_no_key") == 2);
+    CHECK(anomalyCount(n.db, "decrypt_missing_handshake") == 0);
+  }
+  {
+    // No keys: nothing inside TLS is seen.
+    const Replayed n = replay(Keyed{"tls13_early", "", ""});
+    const json::object* dev = device(n.report, "00:0e:08:0e:00:20");
+    REQUIRE(dev != nullptr);
+    CHECK(strings(dev->if_contains("urls")).empty());
+    CHECK(strings(dev->if_contains("user_agents")).empty());
+  }
 }

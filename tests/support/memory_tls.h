@@ -72,6 +72,13 @@ class MemoryTls {
     pump();
   }
 
+  // Moves what each side wrote to the other (and into the transcript): for
+  // the steps handshake(), write() and read() do not take (0-RTT).
+  void pump() {
+    move(client_out_, server_in_, Side::Client);
+    move(server_out_, client_in_, Side::Server);
+  }
+
   // RFC 5746 renegotiation started by the server, driven to its end.
   void renegotiate() {
     testcerts::require(SSL_renegotiate(server_.get()) == 1, "SSL_renegotiate");
@@ -108,10 +115,6 @@ class MemoryTls {
       transcript_.push_back({side, std::vector<std::uint8_t>(buf.begin(), buf.begin() + n)});
       testcerts::require(BIO_write(to, buf.data(), n) == n, "BIO_write");
     }
-  }
-  void pump() {
-    move(client_out_, server_in_, Side::Client);
-    move(server_out_, client_in_, Side::Server);
   }
 
   SslPtr client_;

@@ -974,3 +974,118 @@ TEST_CASE("decrypt: a client that offers post-handshake auth and is never asked"
   CHECK(r.tls.front().client_cert == provaudit::analyze::ClientCertState::NotSent);
   CHECK(r.http.size() == 2);
 }
+
+namespace {
+
+// RFC 8446 §2.3 0-RTT: a client resumes a TLS 1.3 session whose ticket
+// allows early data and sends a request as early data, before the
+// server's answer; the server accepts it (or, `accept` false, refuses it
+// and skips it, §4.2.10); a second request follows the handshake.
+const std::string EARLY_REQUEST =
+    "GET /early.cfg HTTP/1.1\r\nUser-Agent: Linksys/SPA-962-6.1.5(a) (88012BA01234) early\r\n\r\n";
+const std::string AFTER_EARLY =
+    "GET /spa000e08abcdef-after.cfg HTTP/1.1\r\nUser-Agent: Linksys/SPA-962-6.1.5(a) (88012BA01234)\r\n\r\n";
+
+std::vector<Chunk> earlyDataConnection(bool accept) {
+  keylogLines().clear();
+  const Case c{"early", TLS1_3_VERSION, "TLS_AES_128_GCM_SHA256"};
+  Contexts ctx(c);
+  SSL_CTX_clear_options(ctx.client_ctx.get(), SSL_OP_NO_TICKET);
+  SSL_CTX_clear_options(ctx.server_ctx.get(), SSL_OP_NO_TICKET);
+  tc::require(SSL_CTX_set_max_early_data(ctx.server_ctx.get(), 16384) == 1, "max_early_data");
+  provaudit::SslSessionPtr session;
+  {
+    provaudit::testtls::MemoryTls first(ctx.client_ctx.get(), ctx.server_ctx.get());
+    first.handshake();
+    first.read(first.client());  // the NewSessionTicket, after the handshake (RFC 8446 §4.6.1)
+    session.reset(SSL_get1_session(first.client()));
+    SSL_set_shutdown(first.client(), SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+    SSL_set_shutdown(first.server(), SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+  }
+  tc::require(session != nullptr && SSL_SESSION_get_max_early_data(session.get()) > 0, "an early-data ticket");
+  provaudit::testtls::MemoryTls second(ctx.client_ctx.get(), ctx.server_ctx.get());
+  tc::require(SSL_set_session(second.client(), session.get()) == 1, "SSL_set_session");
+  if (!accept) tc::require(SSL_set_max_early_data(second.server(), 0) == 1, "no early data");
+  std::size_t written = 0;
+  tc::require(SSL_write_early_data(second.client(), EARLY_REQUEST.data(), EARLY_REQUEST.size(), &written) == 1,
+              "SSL_write_early_data");
+  second.pump();  // the ClientHello and the early record
+  std::array<char, 4096> buf{};
+  bool finished = false;
+  for (int round = 0; round < 10 && !finished; ++round) {
+    std::size_t n = 0;
+    finished = SSL_read_early_data(second.server(), buf.data(), buf.size(), &n) == SSL_READ_EARLY_DATA_FINISH;
+    second.pump();
+    SSL_do_handshake(second.client());  // its EndOfEarlyData and Finished once the server's flight came
+    second.pump();
+  }
+  ERR_clear_error();
+  tc::require(finished, "the server read the early data");
+  second.handshake();
+  tc::require(SSL_get_early_data_status(second.client()) ==
+                  (accept ? SSL_EARLY_DATA_ACCEPTED : SSL_EARLY_DATA_REJECTED),
+              "early data status");
+  second.write(second.client(), AFTER_EARLY);
+  second.read(second.server());
+  return second.transcript();
+}
+
+// The key log without the client's early traffic secret.
+std::shared_ptr<DecryptionKeys> keysWithoutEarlySecret() {
+  auto keys = std::make_shared<DecryptionKeys>();
+  std::istringstream lines(keylogLines());
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("CLIENT_EARLY_TRAFFIC_SECRET ", 0) != 0) keys->keylog().addText(line + "\n");
+  }
+  return keys;
+}
+
+}  // namespace
+
+TEST_CASE("decrypt: TLS 1.3 early data accepted, read with the early traffic secret", "[decrypt][early]") {
+  // s5_early13.pcap: the client's early application_data record, before the
+  // ServerHello, was taken for data without its handshake
+  // (decrypt_missing_handshake): nothing of the resumed session was read.
+  const auto transcript = earlyDataConnection(true);
+  REQUIRE(keylogLines().find("CLIENT_EARLY_TRAFFIC_SECRET") != std::string::npos);
+  const Result r = decrypt(transcript, keysFor(true, false));
+  INFO(anomalyList(r.anomalies));
+  CHECK(r.anomalies.total() == 0);
+  CHECK(r.client_data == EARLY_REQUEST + AFTER_EARLY);
+  CHECK(r.revealed.handshake_complete);
+  FlowResult f;
+  readFlow(transcript, keysFor(true, false), f);
+  REQUIRE(f.http.size() == 2);
+  CHECK(f.http[0].uri == "/early.cfg");
+  CHECK(f.http[1].uri == "/spa000e08abcdef-after.cfg");
+}
+
+TEST_CASE("decrypt: TLS 1.3 early data accepted, without its key: skipped, the rest read", "[decrypt][early]") {
+  const auto transcript = earlyDataConnection(true);
+  const Result r = decrypt(transcript, keysWithoutEarlySecret());
+  INFO(anomalyList(r.anomalies));
+  CHECK(r.anomalies.get("decrypt_early_data_no_key") == 1);
+  CHECK(r.anomalies.total() == 1);
+  CHECK(r.client_data == AFTER_EARLY);  // nothing made up of the early request
+  CHECK(r.revealed.handshake_complete);
+}
+
+TEST_CASE("decrypt: TLS 1.3 early data refused: the server skips it, the request after the handshake is read",
+          "[decrypt][early]") {
+  const auto transcript = earlyDataConnection(false);
+  {
+    // The early record before the ServerHello is what the device sent (tshark shows it too).
+    const Result r = decrypt(transcript, keysFor(true, false));
+    INFO(anomalyList(r.anomalies));
+    CHECK(r.anomalies.total() == 0);
+    CHECK(r.client_data == EARLY_REQUEST + AFTER_EARLY);
+    CHECK(r.revealed.handshake_complete);
+  }
+  {
+    const Result r = decrypt(transcript, keysWithoutEarlySecret());
+    INFO(anomalyList(r.anomalies));
+    CHECK(r.anomalies.get("decrypt_early_data_no_key") == 1);
+    CHECK(r.anomalies.get("decrypt_missing_handshake") == 0);
+    CHECK(r.client_data == AFTER_EARLY);
+  }
+}
