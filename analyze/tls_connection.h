@@ -38,6 +38,10 @@ struct TlsSummary {
   std::optional<CertificateRequest> certificate_request;
   std::optional<std::vector<Der>> server_certificates;  // set when the server sent Certificate
   std::optional<std::vector<Der>> client_certificates;  // set when the client sent Certificate; empty vector = empty list
+  // RFC 7250: the side's Certificate carried a raw public key (its one
+  // element is a SubjectPublicKeyInfo, no X.509 certificate).
+  bool server_raw_public_key = false;
+  bool client_raw_public_key = false;
   std::vector<std::uint8_t> new_session_ticket;      // ticket of a clear NewSessionTicket (RFC 5077 §3.3); empty = none
   bool no_certificate_alert = false;  // SSLv3 no_certificate(41) warning from the client
   bool client_ccs = false;            // ChangeCipherSpec seen from the client

@@ -26,7 +26,6 @@ namespace provaudit::analyze {
 namespace {
 
 constexpr std::uint8_t HS_END_OF_EARLY_DATA = 5;        // RFC 8446 §4.5
-constexpr std::uint8_t HS_ENCRYPTED_EXTENSIONS = 8;     // RFC 8446 §4.3.1
 constexpr std::uint8_t HS_KEY_UPDATE = 24;       // RFC 8446 §4.6.3
 constexpr std::uint16_t EXT_EARLY_DATA = 42;              // RFC 8446 §4.2.10
 constexpr std::uint16_t EXT_ENCRYPT_THEN_MAC = 22;        // RFC 7366 §2
@@ -387,23 +386,6 @@ bool hasExtension(const std::vector<std::uint16_t>& exts, std::uint16_t type) {
   return std::find(exts.begin(), exts.end(), type) != exts.end();
 }
 
-// RFC 8446 §4.3.1 EncryptedExtensions: Extension extensions<0..2^16-1>.
-// Whether it holds early_data (RFC 8446 §4.2.10: the server accepted the
-// client's 0-RTT data); nullopt when the list does not parse.
-std::optional<bool> encryptedExtensionsAcceptEarlyData(Bytes body) {
-  ByteReader r(body);
-  ByteReader list;
-  if (!r.readPrefixed16(list) || !r.empty()) return std::nullopt;
-  bool early = false;
-  while (!list.empty()) {
-    std::uint16_t type = 0;
-    ByteReader data;
-    if (!list.readU16(type) || !list.readPrefixed16(data)) return std::nullopt;
-    if (type == EXT_EARLY_DATA) early = true;
-  }
-  return early;
-}
-
 // A session ticket is kept by its SHA-256 (tickets run to 64 KiB).
 using TicketDigest = std::array<std::uint8_t, 32>;
 std::optional<TicketDigest> ticketDigest(Bytes ticket) {
@@ -587,6 +569,10 @@ struct TlsDecryptSession::Impl {
     std::vector<std::uint8_t> server_part;  // server messages, appended to transcript at ClientKeyExchange
     std::vector<std::uint8_t> client_key_exchange;
     std::optional<Der> server_leaf;
+    // RFC 7250 §4.2: what each side's Certificate carries, from the ServerHello
+    // (TLS <= 1.2) or EncryptedExtensions (TLS 1.3).
+    std::uint8_t client_certificate_type = TLS_CERT_TYPE_X509;
+    std::uint8_t server_certificate_type = TLS_CERT_TYPE_X509;
     bool keys_derived = false;
     std::unique_ptr<RecordCipher> pending[2];
     // Resumption (RFC 5246 §7.4.1.2, RFC 5077 §3.1): what resumes a session
@@ -1034,6 +1020,8 @@ struct TlsDecryptSession::Impl {
         hs.resumes_session_id = !sh.session_id.empty() && sh.session_id == hs.client_session_id;
         hs.ems = hs.ems_offered && hasExtension(sh.extensions, EXT_EXTENDED_MASTER_SECRET);
         hs.etm = hs.etm_offered && hasExtension(sh.extensions, EXT_ENCRYPT_THEN_MAC);
+        hs.client_certificate_type = sh.client_certificate_type;
+        hs.server_certificate_type = sh.server_certificate_type;
         appendTranscript(hs.server_part, message);
         if (isTls13(sh.selected_version)) {
           startTls13();
@@ -1043,13 +1031,23 @@ struct TlsDecryptSession::Impl {
         return;
       }
       case HandshakeType::Certificate: {
-        auto certs = tls13 ? parseTls13CertificateList(body, counters) : parseCertificateList(body, counters);
+        // RFC 7250 §3: a raw public key is one SubjectPublicKeyInfo; TLS 1.3
+        // wraps it in a CertificateEntry as it would a certificate.
+        const bool raw = (side == Side::Server ? hs.server_certificate_type : hs.client_certificate_type) ==
+                         TLS_CERT_TYPE_RAW_PUBLIC_KEY;
+        auto certs = tls13 ? parseTls13CertificateList(body, counters)
+                     : raw ? parseRawPublicKeyCertificate(body, counters)
+                           : parseCertificateList(body, counters);
         if (!hs.cke_seen) appendTranscript(side == Side::Server ? hs.server_part : hs.transcript, message);
         if (side == Side::Server) {
-          if (certs && !certs->empty()) hs.server_leaf = certs->front();
-          if (decrypted && certs) session.revealed_.server_certificates = std::move(certs);
+          if (certs && !certs->empty() && !raw) hs.server_leaf = certs->front();
+          if (decrypted && certs) {
+            session.revealed_.server_certificates = std::move(certs);
+            session.revealed_.server_raw_public_key = raw;
+          }
         } else if (decrypted && certs) {
           session.revealed_.client_certificates = std::move(certs);
+          session.revealed_.client_raw_public_key = raw;
           if (tls13 && dir(side).tls13_finished) {
             // RFC 8446 §4.6.2: sent only in answer to the server's CertificateRequest.
             session.revealed_.post_handshake_auth = true;
@@ -1097,10 +1095,15 @@ struct TlsDecryptSession::Impl {
         return;
       default:
         if (type == HS_KEY_UPDATE && tls13 && decrypted) keyUpdate(side);
-        if (type == HS_ENCRYPTED_EXTENSIONS && tls13 && decrypted && side == Side::Server) {
-          const auto accepted = encryptedExtensionsAcceptEarlyData(body);
-          if (!accepted) counters.inc(PA_ANOMALY("tls13_encrypted_extensions_malformed"));
-          early_accepted = accepted.value_or(false);
+        if (type == static_cast<std::uint8_t>(HandshakeType::EncryptedExtensions) && tls13 && decrypted &&
+            side == Side::Server) {
+          // RFC 8446 §4.3.1: TLS 1.3 negotiates the certificate types here,
+          // and the server says whether it accepted the client's early data
+          // (§4.2.10: early_data in its EncryptedExtensions).
+          const EncryptedExtensions ee = parseEncryptedExtensions(body, counters);
+          hs.client_certificate_type = ee.client_certificate_type;
+          hs.server_certificate_type = ee.server_certificate_type;
+          early_accepted = hasExtension(ee.extensions, EXT_EARLY_DATA);
         }
         // RFC 8446 §4.5: the client's last early record; its handshake keys follow.
         if (type == HS_END_OF_EARLY_DATA && tls13 && decrypted && side == Side::Client) early_open = false;

@@ -157,6 +157,10 @@ struct DecryptedHandshake {
   std::vector<Der> requested_ca_names;
   std::optional<std::vector<Der>> client_certificates;  // a decrypted client Certificate (empty = empty list)
   std::optional<std::vector<Der>> server_certificates;
+  // RFC 7250: that side's Certificate carried a raw public key (its one
+  // element is a SubjectPublicKeyInfo, no X.509 certificate).
+  bool client_raw_public_key = false;
+  bool server_raw_public_key = false;
   bool renegotiated = false;       // they belong to a renegotiation (RFC 5246 §7.4.1.1)
   bool handshake_complete = false; // the client's Finished of an encrypted handshake was decrypted
   // RFC 8446 §4.6.2 post-handshake authentication: the client's Certificate

@@ -101,9 +101,30 @@ bool parseClientExtension(std::uint16_t type, ByteReader data, ClientHello& ch) 
     case TLS_EXT_RENEGOTIATION_INFO:  // RFC 5746 §3.2: opaque renegotiated_connection<0..255>
       ch.has_renegotiation_info = true;
       return data.readPrefixed8(list) && data.empty();
+    case TLS_EXT_CLIENT_CERTIFICATE_TYPE:  // RFC 7250 §3: CertificateType client_certificate_types<1..2^8-1>
+      if (!data.readPrefixed8(list) || !data.empty() || list.empty()) return false;
+      copyBytes(list.rest(), ch.client_certificate_types);
+      return true;
+    case TLS_EXT_SERVER_CERTIFICATE_TYPE:  // RFC 7250 §3: CertificateType server_certificate_types<1..2^8-1>
+      if (!data.readPrefixed8(list) || !data.empty() || list.empty()) return false;
+      copyBytes(list.rest(), ch.server_certificate_types);
+      return true;
     default:
       return true;
   }
+}
+
+// RFC 7250 §3: in a ServerHello (TLS <= 1.2) or EncryptedExtensions (TLS 1.3,
+// RFC 8446 §4.3.1) the server answers one CertificateType, not a list.
+// Extensions other than the two certificate types are left to the caller;
+// false when one of the two is not exactly one byte.
+bool readSelectedCertificateType(std::uint16_t type, ByteReader data, std::uint8_t& client_type,
+                                 std::uint8_t& server_type) {
+  if (type != TLS_EXT_CLIENT_CERTIFICATE_TYPE && type != TLS_EXT_SERVER_CERTIFICATE_TYPE) return true;
+  std::uint8_t selected = 0;
+  if (!data.readU8(selected) || !data.empty()) return false;
+  (type == TLS_EXT_CLIENT_CERTIFICATE_TYPE ? client_type : server_type) = selected;
+  return true;
 }
 
 // RFC 5246 §7.4.1.2: the optional Extension extensions<0..2^16-1> that closes
@@ -159,7 +180,9 @@ bool parseServerHelloFields(ByteReader r, ServerHello& sh) {
     return false;
   }
   const bool extensions_ok = readExtensions(r, sh.extensions, [&sh](std::uint16_t type, ByteReader data) {
-    if (type != TLS_EXT_SUPPORTED_VERSIONS) return true;
+    if (type != TLS_EXT_SUPPORTED_VERSIONS) {
+      return readSelectedCertificateType(type, data, sh.client_certificate_type, sh.server_certificate_type);
+    }
     // RFC 8446 §4.2.1: in a ServerHello, one ProtocolVersion selected_version.
     std::uint16_t selected = 0;
     if (!data.readU16(selected) || !data.empty()) return false;
@@ -261,6 +284,34 @@ std::optional<std::vector<Der>> parseCertificateList(Bytes body, AnomalyCounters
   anomalies.inc(PA_ANOMALY("tls_certificate_malformed"));
   if (certificates.empty()) return std::nullopt;
   return certificates;
+}
+
+std::optional<std::vector<Der>> parseRawPublicKeyCertificate(Bytes body, AnomalyCounters& anomalies) {
+  ByteReader r(body);
+  ByteReader key;
+  // RFC 7250 §3: opaque ASN.1_subjectPublicKeyInfo<1..2^24-1>, the whole body.
+  // The DER inside is the key's, read (or not) by whoever takes it further.
+  if (!r.readPrefixed24(key) || !r.empty()) {
+    anomalies.inc(PA_ANOMALY("tls_certificate_malformed"));
+    return std::nullopt;
+  }
+  std::vector<Der> keys;
+  if (key.empty()) return keys;
+  const Bytes bytes = key.rest();
+  keys.emplace_back(bytes.begin(), bytes.end());
+  return keys;
+}
+
+EncryptedExtensions parseEncryptedExtensions(Bytes body, AnomalyCounters& anomalies) {
+  EncryptedExtensions ee;
+  ByteReader r(body);
+  // Unlike a hello's, this block is not optional: an empty body is malformed.
+  bool well_formed = !r.empty();
+  well_formed = well_formed && readExtensions(r, ee.extensions, [&ee](std::uint16_t type, ByteReader data) {
+    return readSelectedCertificateType(type, data, ee.client_certificate_type, ee.server_certificate_type);
+  });
+  if (!well_formed) anomalies.inc(PA_ANOMALY("tls_encrypted_extensions_malformed"));
+  return ee;
 }
 
 NewSessionTicket parseNewSessionTicket(Bytes body, AnomalyCounters& anomalies) {

@@ -20,6 +20,7 @@ enum class HandshakeType : std::uint8_t {
   ClientHello = 1,
   ServerHello = 2,
   NewSessionTicket = 4,
+  EncryptedExtensions = 8,
   Certificate = 11,
   ServerKeyExchange = 12,
   CertificateRequest = 13,
@@ -40,6 +41,8 @@ inline constexpr std::uint16_t TLS_EXT_SUPPORTED_GROUPS = 10;       // RFC 8422 
 inline constexpr std::uint16_t TLS_EXT_EC_POINT_FORMATS = 11;       // RFC 8422 §5.1.2
 inline constexpr std::uint16_t TLS_EXT_SIGNATURE_ALGORITHMS = 13;   // RFC 5246 §7.4.1.4.1
 inline constexpr std::uint16_t TLS_EXT_ALPN = 16;                   // RFC 7301 §3.1
+inline constexpr std::uint16_t TLS_EXT_CLIENT_CERTIFICATE_TYPE = 19; // RFC 7250 §3
+inline constexpr std::uint16_t TLS_EXT_SERVER_CERTIFICATE_TYPE = 20; // RFC 7250 §3
 inline constexpr std::uint16_t TLS_EXT_SESSION_TICKET = 35;         // RFC 5077 §3.2
 inline constexpr std::uint16_t TLS_EXT_PRE_SHARED_KEY = 41;         // RFC 8446 §4.2.11
 inline constexpr std::uint16_t TLS_EXT_SUPPORTED_VERSIONS = 43;     // RFC 8446 §4.2.1
@@ -70,6 +73,19 @@ ServerHello parseServerHello(Bytes body, AnomalyCounters& anomalies);
 // list yields the certificates read before the fault, or nullopt when none was
 // read: a broken message must never look like "no certificate".
 std::optional<std::vector<Der>> parseCertificateList(Bytes body, AnomalyCounters& anomalies);
+
+// Certificate body in the TLS <= 1.2 form when RawPublicKey was negotiated
+// for its sender (RFC 7250 §3): one 3-byte-prefixed SubjectPublicKeyInfo, no
+// list. Same contract as parseCertificateList: the key as the one element, an
+// empty vector for a zero length (a client with no key for the type, read as
+// RFC 5246 §7.4.6's empty list), nullopt (tls_certificate_malformed) when the
+// length does not frame the body.
+std::optional<std::vector<Der>> parseRawPublicKeyCertificate(Bytes body, AnomalyCounters& anomalies);
+
+// EncryptedExtensions body (RFC 8446 §4.3.1): Extension extensions<0..2^16-1>.
+// A malformed one counts tls_encrypted_extensions_malformed and keeps what
+// was read before the fault.
+EncryptedExtensions parseEncryptedExtensions(Bytes body, AnomalyCounters& anomalies);
 
 // NewSessionTicket body in the TLS <= 1.2 form (RFC 5077 §3.3), sent in clear
 // right before the server's ChangeCipherSpec.

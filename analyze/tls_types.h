@@ -11,6 +11,12 @@ namespace provaudit::analyze {
 
 using Der = std::vector<std::uint8_t>;
 
+// RFC 7250 §3, IANA "TLS Certificate Types": what a side's Certificate
+// message carries. X.509 unless the client_certificate_type /
+// server_certificate_type extensions negotiated another (RFC 7250 §4.2).
+inline constexpr std::uint8_t TLS_CERT_TYPE_X509 = 0;
+inline constexpr std::uint8_t TLS_CERT_TYPE_RAW_PUBLIC_KEY = 2;
+
 // RFC 5246 §6.2.1 ContentType, RFC 6520 §2 heartbeat.
 enum class ContentType : std::uint8_t {
   ChangeCipherSpec = 20,
@@ -43,6 +49,8 @@ struct ClientHello {
   std::vector<std::uint8_t> session_ticket;      // non-empty when resuming with a ticket
   bool has_renegotiation_info = false;           // RFC 5746 extension or SCSV 0x00ff
   bool has_pre_shared_key = false;               // TLS 1.3 resumption attempt
+  std::vector<std::uint8_t> client_certificate_types;  // RFC 7250 §4.1 offer, in order (empty = not offered)
+  std::vector<std::uint8_t> server_certificate_types;
   bool sslv2_compat = false;                     // SSLv2-compatible CLIENT-HELLO (RFC 5246 Appendix E.2)
 };
 
@@ -55,6 +63,18 @@ struct ServerHello {
   std::uint8_t compression_method = 0;
   std::vector<std::uint16_t> extensions;
   bool hello_retry_request = false;              // RFC 8446 §4.1.3 special random
+  // RFC 7250 §4.2: the type each side's Certificate carries, as a TLS <= 1.2
+  // ServerHello selects it (TLS 1.3 selects it in EncryptedExtensions).
+  std::uint8_t client_certificate_type = TLS_CERT_TYPE_X509;
+  std::uint8_t server_certificate_type = TLS_CERT_TYPE_X509;
+};
+
+// RFC 8446 §4.3.1: the extensions a TLS 1.3 server sends encrypted right
+// after its ServerHello.
+struct EncryptedExtensions {
+  std::vector<std::uint16_t> extensions;
+  std::uint8_t client_certificate_type = TLS_CERT_TYPE_X509;  // RFC 7250 §4.2, as in ServerHello
+  std::uint8_t server_certificate_type = TLS_CERT_TYPE_X509;
 };
 
 struct CertificateRequest {
