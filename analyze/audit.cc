@@ -170,6 +170,10 @@ Outcome classify(const Evidence& ev) {
     // A certificate was sent but did not decode: something was there, but we cannot say what.
     return {CLASS_UNKNOWN, "unparseable-cert", false};
   }
+  // RFC 7250: the device proved it holds a key, but a bare key names no one
+  // (no subject, no issuer, no claims): which unit it is stays unknown, and a
+  // certificate it showed before is not overridden.
+  if (t.client_cert == ClientCertState::RawPublicKey) return {CLASS_UNKNOWN, "raw-public-key", false};
   if (t.client_cert == ClientCertState::Empty) return {CLASS_NONE, "empty-certificate", true};
   if (t.no_certificate_alert) return {CLASS_NONE, "no-certificate-alert", true};
   // A TLS 1.3 handshake or a renegotiation hides its CertificateRequest, but

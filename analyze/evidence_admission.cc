@@ -54,7 +54,7 @@ NoveltyKey noveltyKey(const TlsObservation& t) {
   k.byte(static_cast<std::uint8_t>(t.client_cert));
   k.text(t.client_cert == ClientCertState::Present && !t.client_chain.empty() && t.client_chain.front()
              ? std::string_view(t.client_chain.front()->sha256)
-             : std::string_view());
+             : std::string_view(t.client_raw_key_sha256));
   k.text(t.ja4);
   return k.key();
 }

@@ -536,10 +536,18 @@ class FlowAnalyzer : public StreamHandler {
   }
 
   // RFC 5246 §7.4.6: an empty certificate_list means no certificate.
-  void fillClientCert(TlsObservation& obs, const std::vector<Der>& certs) {
+  // `raw_public_key`: the one element is an RFC 7250 SubjectPublicKeyInfo,
+  // named by its digest; it is no X.509 certificate, so none is decoded.
+  void fillClientCert(TlsObservation& obs, const std::vector<Der>& certs, bool raw_public_key) {
     obs.client_chain.clear();
+    obs.client_raw_key_sha256.clear();
     if (certs.empty()) {
       obs.client_cert = ClientCertState::Empty;
+      return;
+    }
+    if (raw_public_key) {
+      obs.client_cert = ClientCertState::RawPublicKey;
+      obs.client_raw_key_sha256 = digestHex(DigestAlgorithm::Sha256, certs.front());
       return;
     }
     obs.client_cert = ClientCertState::Present;
@@ -589,10 +597,11 @@ class FlowAnalyzer : public StreamHandler {
       for (const auto& dn : s.certificate_request->ca_names) obs.requested_ca_names.push_back(f_.nameText(dn));
     }
     if (s.client_certificates) {
-      fillClientCert(obs, *s.client_certificates);
+      fillClientCert(obs, *s.client_certificates, s.client_raw_public_key);
       if (cert_pkt_) obs.client_cert_frame = cert_pkt_->frame;
     }
-    if (s.server_certificates) {
+    // A server's raw public key (RFC 7250) is no certificate: its chain stays empty.
+    if (s.server_certificates && !s.server_raw_public_key) {
       for (const auto& der : *s.server_certificates) {
         if (auto c = f_.certs_.get(der, f_.anomalies_)) obs.server_chain.push_back(std::move(c));
       }
@@ -621,10 +630,10 @@ class FlowAnalyzer : public StreamHandler {
     }
     if (r.client_certificates) {
       obs.decrypted = true;
-      fillClientCert(obs, *r.client_certificates);
+      fillClientCert(obs, *r.client_certificates, r.client_raw_public_key);
       if (cert_pkt_) obs.client_cert_frame = cert_pkt_->frame;
     }
-    if (r.server_certificates && obs.server_chain.empty()) {
+    if (r.server_certificates && !r.server_raw_public_key && obs.server_chain.empty()) {
       for (const auto& der : *r.server_certificates) {
         if (auto c = f_.certs_.get(der, f_.anomalies_)) obs.server_chain.push_back(std::move(c));
       }

@@ -77,7 +77,7 @@ void trimForAudit(TlsObservation& obs) {
 
 std::size_t keptTextBytes(const TlsObservation& obs) {
   std::size_t n = obs.flow.source.size() + obs.sni.size() + obs.ja3.size() + obs.ja4.size() +
-                  obs.server_session_id.size() + obs.issued_ticket_sha256.size();
+                  obs.server_session_id.size() + obs.issued_ticket_sha256.size() + obs.client_raw_key_sha256.size();
   if (obs.resumed) n += obs.session_id.size() + obs.ticket_sha256.size();
   for (const auto& name : obs.requested_ca_names) n += name.size();
   return n;

@@ -30,6 +30,9 @@ enum class ClientCertState : std::uint8_t {
   NotSent,  // no Certificate message from the client (not asked, resumed, hidden, or lost)
   Empty,    // RFC 5246 §7.4.6: an empty certificate_list means "no certificate"
   Present,  // a non-empty chain
+  // RFC 7250: a raw public key (a SubjectPublicKeyInfo) instead of a chain: a
+  // credential, but no certificate, so no claims say which unit holds it.
+  RawPublicKey,
 };
 
 struct TlsObservation {
@@ -43,6 +46,7 @@ struct TlsObservation {
   std::vector<std::string> requested_ca_names;  // DistinguishedNames the server advertised, as text
   ClientCertState client_cert = ClientCertState::NotSent;
   std::vector<CertPtr> client_chain;     // as sent, leaf first
+  std::string client_raw_key_sha256;     // hex SHA-256 of the client's raw public key (its SPKI DER), RawPublicKey only
   std::vector<CertPtr> server_chain;
   bool no_certificate_alert = false;     // SSLv3 no_certificate
   bool resumed = false;

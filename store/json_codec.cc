@@ -99,6 +99,7 @@ const char* certStateName(ClientCertState s) {
   switch (s) {
     case ClientCertState::Empty: return "empty";
     case ClientCertState::Present: return "present";
+    case ClientCertState::RawPublicKey: return "raw-public-key";
     case ClientCertState::NotSent: break;
   }
   return "not-sent";
@@ -130,6 +131,7 @@ std::string tlsToText(const TlsObservation& t) {
       .field("certificate_requested", t.certificate_requested)
       .field("requested_ca_names", t.requested_ca_names)
       .field("client_cert", certStateName(t.client_cert))
+      .field("client_raw_key_sha256", t.client_raw_key_sha256)
       .key("client_chain");
   writeChainShas(j, t.client_chain);
   j.key("server_chain");
@@ -181,8 +183,10 @@ bool tlsFromJson(const json::value& v, const CertLookup& certs, TlsObservation& 
   }
   const std::string state = getStr(*o, "client_cert");
   t.client_cert = state == "present" ? ClientCertState::Present
-                  : state == "empty" ? ClientCertState::Empty
-                                     : ClientCertState::NotSent;
+                  : state == "empty"          ? ClientCertState::Empty
+                  : state == "raw-public-key" ? ClientCertState::RawPublicKey
+                                              : ClientCertState::NotSent;
+  t.client_raw_key_sha256 = getStr(*o, "client_raw_key_sha256");
   chainFrom(*o, "client_chain", certs, t.client_chain);
   chainFrom(*o, "server_chain", certs, t.server_chain);
   t.no_certificate_alert = getBool(*o, "no_certificate_alert");
