@@ -34,7 +34,12 @@
 # `--only tls13_early` tls13_early.pcap (and its keylog: TLS 1.3 0-RTT
 # early data accepted and refused; no device certificates). These
 # run on a topology of their own (below: namespaces pa-h2-*, 10.232.0.0/24,
-# ports 18460-18479, 8080) and build no switch.
+# ports 18460-18479, 8080) and build no switch. `--only rawpk` makes
+# rawpk.pcap and rawpk_srv.pcap (and their keylogs) with GnuTLS
+# (gnutls-serv, gnutls-cli: Debian's gnutls-bin; OpenSSL 3.0 has no raw
+# public keys), on the same pair topology, ports 18480-18481, devices
+# 10.232.0.30-31; its X.509 device certificate is issued the same way
+# (pki/devices/rpk_spa122.pem).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -59,10 +64,10 @@ ONLY=""
 case "${1:-}" in
     "") ;;
     --only) ONLY=${2:-}
-            case "$ONLY" in null_cipher|tls13_hrr|behind_nat|identity_forms|resumed_rsa|ccm|tls13_pha|http2|h2c_upgrade|vendor_claims|tls13_early) ;;
-                *) echo "make_samples.sh: --only takes null_cipher, tls13_hrr, behind_nat, identity_forms, resumed_rsa, ccm, tls13_pha, http2, h2c_upgrade, vendor_claims or tls13_early" >&2; exit 1 ;;
+            case "$ONLY" in null_cipher|tls13_hrr|behind_nat|identity_forms|resumed_rsa|ccm|tls13_pha|http2|h2c_upgrade|vendor_claims|tls13_early|rawpk) ;;
+                *) echo "make_samples.sh: --only takes null_cipher, tls13_hrr, behind_nat, identity_forms, resumed_rsa, ccm, tls13_pha, http2, h2c_upgrade, vendor_claims, tls13_early or rawpk" >&2; exit 1 ;;
             esac ;;
-    *) echo "usage: make_samples.sh [--only null_cipher|tls13_hrr|behind_nat|identity_forms|resumed_rsa|ccm|tls13_pha|http2|h2c_upgrade|vendor_claims|tls13_early]" >&2; exit 1 ;;
+    *) echo "usage: make_samples.sh [--only null_cipher|tls13_hrr|behind_nat|identity_forms|resumed_rsa|ccm|tls13_pha|http2|h2c_upgrade|vendor_claims|tls13_early|rawpk]" >&2; exit 1 ;;
 esac
 log() { printf '[make_samples %s] %s\n' "$SECONDS" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -218,6 +223,14 @@ pha_device_cert() {
     cp "$WORK/pha_spa112.pem" "$PKI/devices/"
 }
 
+# rpk_device_cert : rawpk_srv's device certificate, from a CA made for it
+# alone (its key is not kept either)
+rpk_device_cert() {
+    selfsigned rpkca '/C=US/O=Cisco Systems, Inc./CN=provaudit rawpk sample CA'
+    csr rpk_spa122 '/OU=SPA122/L=CCQ18480031/ST=000e08184831'; sign rpk_spa122 rpkca v3_dev
+    cp "$WORK/rpk_spa122.pem" "$PKI/devices/"
+}
+
 if [ -n "$ONLY" ]; then
     # The committed server material is all these captures need.
     cp "$PKI/server.pem" "$WORK/server.pem"; cp "$PKI/server.key" "$WORK/server.key"
@@ -228,6 +241,7 @@ if [ -n "$ONLY" ]; then
     [ "$ONLY" = vendor_claims ] && vendor_claims_certs
     [ "$ONLY" = resumed_rsa ] && resumed_device_certs
     [ "$ONLY" = tls13_pha ] && pha_device_cert
+    [ "$ONLY" = rawpk ] && rpk_device_cert
 else
 rm -rf "$PKI"
 mkdir -p "$PKI/devices"
@@ -300,6 +314,7 @@ Regenerated (new keys) by `../make_samples.sh` on every run; the captures in
 | devices/vc_spa962.pem, vc_sep.pem | vendor_claims' device certificates, issued by CAs made for them alone (not in this folder; vc_sep's is named "Cisco Manufacturing CA SHA2"): untrusted with `--ca device-root.pem` |
 | devices/res_sid.pem, res_tkt.pem, res_late.pem | resumed_rsa's device certificates, issued by a CA made for them alone (not in this folder): untrusted with `--ca device-root.pem` |
 | devices/pha_spa112.pem | tls13_pha's device certificate, issued by a CA made for it alone (not in this folder): untrusted with `--ca device-root.pem` |
+| devices/rpk_spa122.pem | rawpk_srv's device certificate, issued by a CA made for it alone (not in this folder): untrusted with `--ca device-root.pem` |
 EOF
 fi
 
@@ -412,7 +427,7 @@ node() {
 }
 declare -A PORT
 
-case "$ONLY" in tls13_pha|http2|h2c_upgrade|tls13_early) ;; *)  # their own topology (below)
+case "$ONLY" in tls13_pha|http2|h2c_upgrade|tls13_early|rawpk) ;; *)  # their own topology (below)
 log "topology"
 ip netns add "$SW"
 ip netns exec "$SW" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
@@ -711,7 +726,73 @@ grep -q 'GET /spa962-refused.cfg ' "$WORK/server-noearly.log" || die "tls13_earl
 grep -q CLIENT_EARLY_TRAFFIC_SECRET "$WORK/tls13_early.keylog" || die "tls13_early: no early secret logged"
 cp "$WORK/tls13_early.keylog" "$OUT/tls13_early.keylog"
 fi
-case "$ONLY" in tls13_pha|http2|h2c_upgrade|tls13_early) log "done: $OUT/$ONLY.pcap"; exit 0 ;; esac
+# ---------------------------------------------------------------------------
+# 18. rawpk, rawpk_srv: RFC 7250 raw public keys (GnuTLS; OpenSSL 3.0 has
+#     none) (+ keylogs). gnutls-serv --http, one for TLS 1.2 (18480), one
+#     for TLS 1.3 (18481), each with an X.509 certificate and a raw key
+#     (the same server key), requiring a client certificate and accepting
+#     every certificate type. rawpk: an SPA112 whose client offers only
+#     RawPublicKey for itself authenticates with a bare key (TLS 1.2: the
+#     type in the ServerHello; TLS 1.3: in EncryptedExtensions), one GET
+#     each. rawpk_srv: an SPA122 with an X.509 certificate that accepts only
+#     a raw key from the server, one GET each.
+# ---------------------------------------------------------------------------
+if [ -z "$ONLY" ] || [ "$ONLY" = rawpk ]; then
+openssl pkey -in "$WORK/server.key" -pubout -out "$WORK/server.rawpk.pem"
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$WORK/rpk_spa112.key"
+openssl pkey -in "$WORK/rpk_spa112.key" -pubout -out "$WORK/rpk_spa112.rawpk.pem"
+RPK_PIDS=()
+rpk_servers() {  # gnutls-serv for TLS 1.2 on 18480 and TLS 1.3 on 18481
+    local v port
+    RPK_PIDS=()
+    for v in 1.2:18480 1.3:18481; do
+        port=${v#*:}
+        ip netns exec "${PAIR}srv" gnutls-serv --http --port "$port" --x509certfile "$WORK/server.pem" \
+            --x509keyfile "$WORK/server.key" --rawpkfile "$WORK/server.rawpk.pem" --rawpkkeyfile "$WORK/server.key" \
+            --require-client-cert --priority "NORMAL:-VERS-ALL:+VERS-TLS${v%:*}:+CTYPE-CLI-ALL:+CTYPE-SRV-ALL" \
+            > "$WORK/server-$port.log" 2>&1 < /dev/null &
+        BGPIDS+=("$!"); RPK_PIDS+=("$!")
+        cp "$WORK/server-$port.log" "$WORK/server.log"  # what pair_wait_port shows when it fails
+        pair_wait_port "$port"
+    done
+}
+rpk_get() {  # rpk_get NAME UA PATH PORT VERSION CTYPES CLIENT-CREDENTIAL-OPTIONS...
+    local name=$1 ua=$2 path=$3 port=$4 version=$5 ctypes=$6; shift 6
+    { printf 'GET %s HTTP/1.0\r\nHost: %s\r\nUser-Agent: %s\r\n\r\n' "$path" "$SNI" "$ua"; sleep 1; } |
+        SSLKEYLOGFILE="$WORK/$name.keylog" ip netns exec "${PAIR}dev" timeout 20 gnutls-cli --port "$port" --insecure \
+            --sni-hostname "$SNI" "$@" --priority "NORMAL:-VERS-ALL:+VERS-TLS$version:$ctypes" "$PAIR_SRV4" \
+            >> "$WORK/client-$name.log" 2>&1 || die "$name: gnutls-cli to $port failed"
+    sleep 0.3
+}
+RPK_UA='Cisco/SPA112-1.4.1(SR5) (CCQ18480030)'
+pair_up 00:0e:08:18:48:30 10.232.0.30
+rpk_servers
+pair_cap_start rawpk
+for v in 1.2:18480 1.3:18481; do
+    rpk_get rawpk "$RPK_UA" /spa000e08184830.cfg "${v#*:}" "${v%:*}" -CTYPE-CLI-ALL:+CTYPE-CLI-RAWPK:+CTYPE-SRV-ALL \
+        --rawpkfile "$WORK/rpk_spa112.rawpk.pem" --rawpkkeyfile "$WORK/rpk_spa112.key"
+done
+cap_stop
+kill "${RPK_PIDS[@]}" 2>/dev/null || true; wait "${RPK_PIDS[@]}" 2>/dev/null || true
+pair_down
+[ "$(grep -c 'Certificate type: Raw Public Key' "$WORK/server-18480.log" "$WORK/server-18481.log" | awk -F: '{s+=$2} END {print s}')" -ge 2 ] ||
+    { cat "$WORK/server-18480.log" "$WORK/server-18481.log" >&2; die "rawpk: the server saw no raw public key"; }
+RPK_SRV_UA='Cisco/SPA122-1.4.1(SR5) (CCQ18480031)'
+pair_up 00:0e:08:18:48:31 10.232.0.31
+rpk_servers
+pair_cap_start rawpk_srv
+for v in 1.2:18480 1.3:18481; do
+    rpk_get rawpk_srv "$RPK_SRV_UA" /spa000e08184831.cfg "${v#*:}" "${v%:*}" +CTYPE-CLI-ALL:-CTYPE-SRV-ALL:+CTYPE-SRV-RAWPK \
+        --x509certfile "$WORK/rpk_spa122.pem" --x509keyfile "$WORK/rpk_spa122.key"
+done
+cap_stop
+kill "${RPK_PIDS[@]}" 2>/dev/null || true; wait "${RPK_PIDS[@]}" 2>/dev/null || true
+pair_down
+[ "$(grep -c 'Certificate type: Raw Public Key' "$WORK/client-rawpk_srv.log")" -ge 2 ] ||
+    { cat "$WORK/client-rawpk_srv.log" >&2; die "rawpk_srv: the client saw no raw public key"; }
+cp "$WORK/rawpk.keylog" "$OUT/rawpk.keylog"; cp "$WORK/rawpk_srv.keylog" "$OUT/rawpk_srv.keylog"
+fi
+case "$ONLY" in tls13_pha|http2|h2c_upgrade|tls13_early|rawpk) log "done: $OUT/$ONLY.pcap"; exit 0 ;; esac
 
 # ---------------------------------------------------------------------------
 # 10. null_cipher: a legacy ATA fetches its profile over TLS 1.2 with a suite

@@ -7,9 +7,10 @@ BUILD_PKGS=(g++ cmake ninja-build pkg-config libpcap-dev libssl-dev libboost1.81
             libsqlite3-dev catch2 libcli11-dev libtomlplusplus-dev libre2-dev libfmt-dev
             libjemalloc-dev zlib1g-dev libzstd-dev)
 # nghttp2-server (nghttpd) and python3-h2, for samples/make_samples.sh
-# (http2.pcap, h2c_upgrade.pcap).
+# (http2.pcap, h2c_upgrade.pcap); gnutls-bin (gnutls-serv, gnutls-cli) for
+# its raw public keys (rawpk.pcap, rawpk_srv.pcap: OpenSSL 3.0 has none).
 TEST_PKGS=(tshark tcpdump tcpreplay openssl curl iproute2 sqlite3 python3 clang-14 libclang-rt-14-dev time zstd
-           nghttp2-server python3-h2)
+           nghttp2-server python3-h2 gnutls-bin)
 
 want=("${BUILD_PKGS[@]}")
 if [[ "${1:-}" == "--test" ]]; then
