@@ -1407,6 +1407,120 @@ TEST_CASE("TLS 1.3 post-handshake authentication: the certificate asked for afte
   CHECK(uris.out == "/spa000e08141401.cfg\n");
 }
 
+// Every TLS sighting's JSON, in the order stored.
+std::vector<json::object> storedTlsSightings(const std::string& db) {
+  sqlite3* h = nullptr;
+  REQUIRE(sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  REQUIRE(sqlite3_prepare_v2(h, "SELECT data FROM sightings WHERE kind='tls' ORDER BY rowid", -1, &st, nullptr) ==
+          SQLITE_OK);
+  std::vector<json::object> out;
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    out.push_back(e2e::parseJson(reinterpret_cast<const char*>(sqlite3_column_text(st, 0))).as_object());
+  }
+  sqlite3_finalize(st);
+  sqlite3_close_v2(h);
+  return out;
+}
+
+// tshark's view of a raw-key sample with its key log, one line a handshake
+// message of `sender`: the certificate types the server selected (ServerHello
+// or EncryptedExtensions), or the Certificate's bytes.
+std::vector<std::string> tsharkLines(const KeyedReplay& r, const std::string& filter, const std::string& field_name) {
+  const auto out = e2e::run({"tshark", "-r", r.cap, "-o", "tls.keylog_file:" + r.keys, "-Y", filter, "-T", "fields",
+                             "-e", field_name});
+  REQUIRE(out.status == 0);
+  std::vector<std::string> lines;
+  std::istringstream in(out.out);
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty()) lines.push_back(line);
+  }
+  return lines;
+}
+
+TEST_CASE("raw public keys (RFC 7250), TLS 1.2 and 1.3: the device's key is read as a key, unknown/raw-public-key") {
+  // rawpk.pcap: GnuTLS negotiated client_certificate_type RawPublicKey. In
+  // TLS 1.2 the key (one SubjectPublicKeyInfo) was read as a certificate
+  // list: tls_certificate_malformed, the device unknown/handshake-incomplete
+  // with client_cert "not-sent"; in TLS 1.3 as a certificate:
+  // x509_unparseable_certificate, unknown/unparseable-cert.
+  if (!e2e::haveTool("tshark")) FAIL("tshark is required for this test (scripts/install-deps.sh --test installs it)");
+  const KeyedReplay r = replayWithKeyLog("rawpk");
+  const json::object& want = r.want();
+  const json::object& decrypted = r.decrypted();
+  const std::string ip = str(want.at("ips").at(0));
+  CHECK(r.err.find(" 0 anomalies\n") != std::string::npos);
+  REQUIRE(r.report.at("devices").as_array().size() == 1);
+  const json::object& got = r.report.at("devices").at(0).as_object();
+  compareDevice(json::object{{"mac", want.at("mac")},
+                             {"identity", decrypted.at("identity")},
+                             {"identity_reason", decrypted.at("identity_reason")},
+                             {"user_agents", decrypted.at("user_agents")}},
+                got, "findings");
+  CHECK(got.at("identity") == "unknown");
+  CHECK(got.at("identity_reason") == "raw-public-key");
+  CHECK(got.at("cert").is_null());
+  // tshark: the server selected RawPublicKey (2) for the client, X.509 (0)
+  // for itself, in the TLS 1.2 ServerHello and the TLS 1.3 EncryptedExtensions.
+  const auto types = tsharkLines(r, "ip.src==10.232.0.2 && tls.handshake.extension.type==19", "tls.handshake.cert_type.type");
+  REQUIRE(types.size() == 2);
+  for (const auto& t : types) CHECK(t == "0x02,0x00");
+  // Both sightings name the key tshark shows in the client's Certificate.
+  const auto keys = tsharkLines(r, "tls.handshake.type==11 && ip.src==" + ip, "tls.handshake.certificate");
+  REQUIRE(keys.size() == 2);
+  const auto sightings = storedTlsSightings(r.db);
+  REQUIRE(sightings.size() == 2);
+  for (std::size_t i = 0; i < 2; ++i) {
+    CHECK(field(sightings[i], "client_cert") == "raw-public-key");
+    CHECK(field(sightings[i], "client_raw_key_sha256") == e2e::sha256Hex(e2e::fromHex(keys[i])));
+    CHECK(sightings[i].at("client_chain").as_array().empty());
+    CHECK(sightings[i].at("complete") == true);
+  }
+  CHECK(sightings[0].at("version") == 0x0303);
+  CHECK(sightings[1].at("tls13") == true);
+  // Without the key log: the TLS 1.2 key is in clear and read the same; the
+  // TLS 1.3 one is hidden. Still no anomaly.
+  const std::string db = e2e::tmpPath("rawpk-nokeys.db");
+  const std::string err = replayInto(db, {r.cap});
+  CHECK(err.find(" 0 anomalies\n") != std::string::npos);
+  const auto clear = storedTlsSightings(db);
+  REQUIRE(clear.size() == 2);
+  CHECK(field(clear[0], "client_cert") == "raw-public-key");
+  CHECK(field(clear[0], "client_raw_key_sha256") == e2e::sha256Hex(e2e::fromHex(keys[0])));
+  CHECK(field(clear[1], "client_cert") == "not-sent");
+  const json::value report = reportJson(db);
+  REQUIRE(report.at("devices").as_array().size() == 1);
+  CHECK(report.at("devices").at(0).at("identity") == want.at("identity"));
+  CHECK(report.at("devices").at(0).at("identity_reason") == want.at("identity_reason"));
+}
+
+TEST_CASE("raw public keys (RFC 7250), TLS 1.2 and 1.3: a server's key is no anomaly, its cert stays empty") {
+  // rawpk_srv.pcap: the server's Certificate held its raw key. The device
+  // was read right, but tls_certificate_malformed (TLS 1.2) and
+  // x509_unparseable_certificate (TLS 1.3) were counted.
+  if (!e2e::haveTool("tshark")) FAIL("tshark is required for this test (scripts/install-deps.sh --test installs it)");
+  const KeyedReplay r = replayWithKeyLog("rawpk_srv");
+  const json::object& want = r.want();
+  const json::object& decrypted = r.decrypted();
+  CHECK(r.err.find(" 0 anomalies\n") != std::string::npos);
+  REQUIRE(r.report.at("devices").as_array().size() == 1);
+  const json::object& got = r.report.at("devices").at(0).as_object();
+  compareDevice(json::object{{"mac", want.at("mac")},
+                             {"identity", decrypted.at("identity")},
+                             {"identity_reason", decrypted.at("identity_reason")},
+                             {"cert", decrypted.at("cert")},
+                             {"user_agents", decrypted.at("user_agents")}},
+                got, "findings");
+  CHECK(tsharkClientCertSha(r, str(want.at("ips").at(0))) == certSha(got));
+  const auto types = tsharkLines(r, "ip.src==10.232.0.2 && tls.handshake.extension.type==20", "tls.handshake.cert_type.type");
+  REQUIRE(types.size() == 2);
+  for (const auto& t : types) CHECK(t == "0x00,0x02");
+  for (const auto& srv : r.report.at("servers").as_array()) CHECK(srv.at("cert").is_null());
+  for (const auto& sighting : storedTlsSightings(r.db)) CHECK(sighting.at("server_chain").as_array().empty());
+  const std::string db = e2e::tmpPath("rawpk_srv-nokeys.db");
+  CHECK(replayInto(db, {r.cap}).find(" 0 anomalies\n") != std::string::npos);
+}
+
 TEST_CASE("HTTP/2 requests, in TLS with the key log and h2c in clear: the User-Agent and paths tshark shows") {
   // http2.pcap: curl's HTTP/2 requests inside TLS (ALPN h2) were read as
   // HTTP/1.x and counted as http_request_malformed; the h2c requests
