@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "analyze/tls_connection.h"
+#include "analyze/tls_handshake.h"
 #include "fuzz/fuzz_util.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -39,6 +40,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (s.server_certificates)
     for (const auto& der : *s.server_certificates) der_bytes += der.size();
   if (der_bytes > size) __builtin_trap();  // certificates can only come from the input
+  // Read only from decrypted TLS 1.3 records, which the stream above never
+  // shows: the input as an EncryptedExtensions body (RFC 7250 certificate
+  // types), and as a TLS 1.2 raw-public-key Certificate body.
+  (void)analyze::parseEncryptedExtensions({data, size}, anomalies);
+  if (const auto keys = analyze::parseRawPublicKeyCertificate({data, size}, anomalies); keys && !keys->empty()) {
+    if (keys->front().size() > size) __builtin_trap();
+  }
   (void)analyze::TlsConnection::looksLikeClientHello({data, size});
   (void)analyze::TlsConnection::looksLikeServerRecord({data, size});
   return 0;
