@@ -334,10 +334,10 @@ void TlsConnection::onHandshakeMessage(Side side, std::uint8_t type, std::span<c
       // RFC 7250 §4.2: the ServerHello said what this side's Certificate
       // carries; a raw public key is one SubjectPublicKeyInfo, not a list.
       // (Without the ServerHello, X.509 is the only guess.)
-      const std::uint8_t type = !summary_.server_hello                ? TLS_CERT_TYPE_X509
-                                : side == Side::Client ? summary_.server_hello->client_certificate_type
-                                                       : summary_.server_hello->server_certificate_type;
-      const bool raw = type == TLS_CERT_TYPE_RAW_PUBLIC_KEY;
+      const std::uint8_t cert_type = !summary_.server_hello    ? TLS_CERT_TYPE_X509
+                                     : side == Side::Client ? summary_.server_hello->client_certificate_type
+                                                            : summary_.server_hello->server_certificate_type;
+      const bool raw = cert_type == TLS_CERT_TYPE_RAW_PUBLIC_KEY;
       target = raw ? parseRawPublicKeyCertificate(body, anomalies_) : parseCertificateList(body, anomalies_);
       (side == Side::Client ? summary_.client_raw_public_key : summary_.server_raw_public_key) = raw;
       break;
