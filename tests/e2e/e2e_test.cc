@@ -1003,13 +1003,16 @@ std::multiset<std::string> tsharkClientLeafs(const std::string& hellos_file, con
     clients.insert((h[0].empty() ? h[1] : h[0]) + "|" + h[2]);
   }
   // tshark prints the certificates of one message as one hex blob; their
-  // lengths come separately, in order.
+  // lengths come separately, in order. A raw public key (RFC 7250: one
+  // SubjectPublicKeyInfo, no list) shows as a "certificate" without the
+  // list's certificates_length: it is no certificate (the raw-key tests
+  // compare it with the sighting's client_raw_key_sha256).
   std::multiset<std::string> leafs;
   for (const auto& c : tsharkFields(certs_file, "tls.handshake.type==11",
                                     {"ip.src", "ipv6.src", "tcp.srcport", "tls.handshake.certificate_length",
-                                     "tls.handshake.certificate"})) {
+                                     "tls.handshake.certificate", "tls.handshake.certificates_length"})) {
     const std::string& lengths = c[3];
-    if (clients.count((c[0].empty() ? c[1] : c[0]) + "|" + c[2]) == 0 || lengths.empty()) continue;
+    if (clients.count((c[0].empty() ? c[1] : c[0]) + "|" + c[2]) == 0 || lengths.empty() || c[5].empty()) continue;
     const std::size_t leaf_len = std::stoul(lengths.substr(0, lengths.find(',')));
     const auto blob = e2e::fromHex(c[4]);
     REQUIRE(blob.size() >= leaf_len);

@@ -1013,3 +1013,27 @@ TEST_CASE("handshake history: the first and the last HANDSHAKE_HISTORY_ENDS, tho
   CHECK(std::is_sorted(kept.handshakes.begin(), kept.handshakes.end(),
                        [](const HandshakeSummary& a, const HandshakeSummary& b) { return a.ts_ns < b.ts_ns; }));
 }
+
+TEST_CASE("raw public key (RFC 7250): unknown/raw-public-key, and a certificate shown before is kept") {
+  // A bare key names no unit: no subject, no issuer, no claims.
+  auto rawKey = [](TlsObservation t) {
+    t.client_cert = ClientCertState::RawPublicKey;
+    t.client_raw_key_sha256 = std::string(64, 'c');
+    return t;
+  };
+  Run only_key;
+  only_key.tls.push_back(rawKey(handshake("00:0e:08:18:48:30", "10.0.0.30", T0)));
+  const auto res = only_key.audit();
+  REQUIRE(res.devices.size() == 1);
+  CHECK(res.devices[0].identity == "unknown");
+  CHECK(res.devices[0].identity_reason == "raw-public-key");
+  CHECK_FALSE(res.devices[0].cert);
+  CHECK(codes(res.devices[0].findings).empty());
+  Run cert_then_key;
+  cert_then_key.tls.push_back(withCert(handshake("00:0e:08:ab:cd:ef", "10.0.0.11", T0), spa962()));
+  cert_then_key.tls.push_back(rawKey(handshake("00:0e:08:ab:cd:ef", "10.0.0.11", T0 + SEC)));
+  const auto kept = cert_then_key.audit();
+  REQUIRE(kept.devices.size() == 1);
+  CHECK(kept.devices[0].identity == "individualized");
+  CHECK(kept.devices[0].identity_reason == "client-cert");
+}
