@@ -901,8 +901,7 @@ class Auditor {
     const auto cert_vendors = distinctClaims(d.claims, "vendor", "certificate");
     const auto ua_vendors = distinctClaims(d.claims, "vendor", "user-agent");
     for (const auto& v : ua_vendors) {
-      if (cert_vendors.empty()) break;
-      if (std::find(cert_vendors.begin(), cert_vendors.end(), v) == cert_vendors.end()) {
+      if (!cert_vendors.empty() && std::find(cert_vendors.begin(), cert_vendors.end(), v) == cert_vendors.end()) {
         add("claim-mismatch", "the certificate names vendor " + cert_vendors.front() + ", the User-Agent names " + v);
       }
     }
