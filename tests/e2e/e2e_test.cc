@@ -1322,6 +1322,17 @@ struct KeyedReplay {
   json::value report;
   [[nodiscard]] const json::object& want() const { return exp.at("devices").at(0).as_object(); }
   [[nodiscard]] const json::object& decrypted() const { return want().at("decrypted").as_object(); }
+  // The expected device as read with the key log: its MAC and `fields` of its "decrypted" table.
+  [[nodiscard]] json::object wantDecrypted(std::initializer_list<const char*> fields) const {
+    json::object o{{"mac", want().at("mac")}};
+    for (const char* k : fields) o[k] = decrypted().at(k);
+    return o;
+  }
+  // The report's one device (each keyed sample has one).
+  [[nodiscard]] const json::object& device() const {
+    REQUIRE(report.at("devices").as_array().size() == 1);
+    return report.at("devices").at(0).as_object();
+  }
 };
 KeyedReplay replayWithKeyLog(const std::string& name) {
   KeyedReplay r;
@@ -1387,15 +1398,10 @@ TEST_CASE("TLS 1.3 post-handshake authentication: the certificate asked for afte
   const json::object& decrypted = r.decrypted();
   CHECK(r.err.find(" 0 anomalies\n") != std::string::npos);
   const json::value& report = r.report;
-  REQUIRE(report.at("devices").as_array().size() == 1);
-  const json::object& got = report.at("devices").at(0).as_object();
-  compareDevice(json::object{{"mac", want.at("mac")},
-                             {"identity", decrypted.at("identity")},
-                             {"identity_reason", decrypted.at("identity_reason")},
-                             {"cert", decrypted.at("cert")},
-                             {"user_agents", decrypted.at("user_agents")},
-                             {"findings", json::array{}}},
-                got, "findings");
+  const json::object& got = r.device();
+  json::object expect = r.wantDecrypted({"identity", "identity_reason", "cert", "user_agents"});
+  expect["findings"] = json::array{};
+  compareDevice(expect, got, "findings");
   CHECK(show(strSet(got.if_contains("urls"))) == show(strSet(decrypted.if_contains("urls"))));
   REQUIRE(report.at("servers").as_array().size() == 1);
   CHECK(report.at("servers").at(0).at("requests_client_cert") == decrypted.at("requests_client_cert"));
@@ -1450,16 +1456,10 @@ TEST_CASE("raw public keys (RFC 7250), TLS 1.2 and 1.3: the device's key is read
   if (!e2e::haveTool("tshark")) FAIL("tshark is required for this test (scripts/install-deps.sh --test installs it)");
   const KeyedReplay r = replayWithKeyLog("rawpk");
   const json::object& want = r.want();
-  const json::object& decrypted = r.decrypted();
   const std::string ip = str(want.at("ips").at(0));
   CHECK(r.err.find(" 0 anomalies\n") != std::string::npos);
-  REQUIRE(r.report.at("devices").as_array().size() == 1);
-  const json::object& got = r.report.at("devices").at(0).as_object();
-  compareDevice(json::object{{"mac", want.at("mac")},
-                             {"identity", decrypted.at("identity")},
-                             {"identity_reason", decrypted.at("identity_reason")},
-                             {"user_agents", decrypted.at("user_agents")}},
-                got, "findings");
+  const json::object& got = r.device();
+  compareDevice(r.wantDecrypted({"identity", "identity_reason", "user_agents"}), got, "findings");
   CHECK(got.at("identity") == "unknown");
   CHECK(got.at("identity_reason") == "raw-public-key");
   CHECK(got.at("cert").is_null());
@@ -1504,16 +1504,9 @@ TEST_CASE("raw public keys (RFC 7250), TLS 1.2 and 1.3: a server's key is no ano
   if (!e2e::haveTool("tshark")) FAIL("tshark is required for this test (scripts/install-deps.sh --test installs it)");
   const KeyedReplay r = replayWithKeyLog("rawpk_srv");
   const json::object& want = r.want();
-  const json::object& decrypted = r.decrypted();
   CHECK(r.err.find(" 0 anomalies\n") != std::string::npos);
-  REQUIRE(r.report.at("devices").as_array().size() == 1);
-  const json::object& got = r.report.at("devices").at(0).as_object();
-  compareDevice(json::object{{"mac", want.at("mac")},
-                             {"identity", decrypted.at("identity")},
-                             {"identity_reason", decrypted.at("identity_reason")},
-                             {"cert", decrypted.at("cert")},
-                             {"user_agents", decrypted.at("user_agents")}},
-                got, "findings");
+  const json::object& got = r.device();
+  compareDevice(r.wantDecrypted({"identity", "identity_reason", "cert", "user_agents"}), got, "findings");
   CHECK(tsharkClientCertSha(r, str(want.at("ips").at(0))) == certSha(got));
   const auto types = tsharkLines(r, "ip.src==10.232.0.2 && tls.handshake.extension.type==20", "tls.handshake.cert_type.type");
   REQUIRE(types.size() == 2);
@@ -1535,16 +1528,12 @@ TEST_CASE("HTTP/2 requests, in TLS with the key log and h2c in clear: the User-A
   const json::object& decrypted = r.decrypted();
   CHECK(r.err.find(" 4 HTTP requests;") != std::string::npos);
   CHECK(r.err.find(" 0 anomalies\n") != std::string::npos);
-  REQUIRE(r.report.at("devices").as_array().size() == 1);
-  const json::object& got = r.report.at("devices").at(0).as_object();
-  compareDevice(json::object{{"mac", want.at("mac")},
-                             {"identity", decrypted.at("identity")},
-                             {"identity_reason", decrypted.at("identity_reason")},
-                             {"model", want.at("model")},
-                             {"firmware", want.at("firmware")},
-                             {"user_agents", decrypted.at("user_agents")},
-                             {"findings", json::array{"plaintext-provisioning"}}},
-                got, "findings");
+  const json::object& got = r.device();
+  json::object expect = r.wantDecrypted({"identity", "identity_reason", "user_agents"});
+  expect["model"] = want.at("model");
+  expect["firmware"] = want.at("firmware");
+  expect["findings"] = json::array{"plaintext-provisioning"};
+  compareDevice(expect, got, "findings");
   CHECK(show(strSet(got.if_contains("urls"))) == show(strSet(decrypted.if_contains("urls"))));
   // Every request as tshark reads it (told the h2c port), in frame order:
   // the sightings' paths and User-Agents.
