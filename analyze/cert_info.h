@@ -1,6 +1,6 @@
 #pragma once
-// What provaudit keeps of one X.509 certificate. Filled by x509.cc through
-// OpenSSL accessors (OpenSSL does ASN.1; we never parse DER ourselves).
+// What provaudit keeps of one X.509 certificate. Filled by x509.cc from
+// OpenSSL's ASN.1 decoder (OpenSSL does ASN.1; we never parse DER ourselves).
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -31,7 +31,6 @@ struct CertInfo {
   int key_bits = 0;
   std::string signature;                   // OpenSSL long name, e.g. "sha256WithRSAEncryption"
   std::string signature_digest;            // "md5","sha1","sha256",... or "" when not applicable
-  bool self_signed = false;                // subject == issuer
   bool is_ca = false;                      // basicConstraints CA:TRUE
   std::vector<std::string> san_dns;        // subjectAltName DNS names
   std::vector<std::string> san_other;      // other SAN entries as text ("IP:..","email:..","URI:..")

@@ -1,14 +1,15 @@
-// X.509 certificates through OpenSSL accessors only: OpenSSL does ASN.1, we
-// copy out plain fields. Every string a certificate carries is untrusted: it is
-// decoded to UTF-8 by OpenSSL and anything that still is not valid UTF-8 is
-// kept visible as \xNN escapes, never dropped and never passed on raw.
+// X.509 certificates through OpenSSL only: OpenSSL does ASN.1 (its template
+// decoder, its string conversions), we copy out plain fields. Every string a
+// certificate carries is untrusted: it is decoded to UTF-8 by OpenSSL and
+// anything that still is not valid UTF-8 is kept visible as \xNN escapes,
+// never dropped and never passed on raw.
 #include <openssl/asn1.h>
+#include <openssl/asn1t.h>
 #include <openssl/bn.h>
 #include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/objects.h>
-#include <openssl/provider.h>
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -51,17 +52,23 @@ std::string_view asView(const unsigned char* data, int len) {
   return {reinterpret_cast<const char*>(data), static_cast<std::size_t>(len)};  // bytes -> chars
 }
 
+// The value as UTF-8 when ASN1_STRING_to_UTF8 converts it, else nullopt.
+std::optional<std::string> utf8Text(const ASN1_STRING* value) {
+  unsigned char* utf8 = nullptr;
+  const int len = ASN1_STRING_to_UTF8(&utf8, value);
+  const OpensslBufferPtr owned(utf8);  // OpenSSL allocated it for us
+  if (len >= 0) return visibleUtf8(asView(utf8, len));
+  ERR_clear_error();
+  return std::nullopt;
+}
+
 // Any ASN.1 string type (PrintableString, UTF8String, BMPString, T61String,
 // IA5String, UniversalString...) as UTF-8. When OpenSSL cannot convert it
 // (an invalid UTF8String, an odd-length BMPString), the raw bytes are kept with
 // everything but printable ASCII hex-escaped.
 std::string asn1StringText(const ASN1_STRING* value) {
   if (value == nullptr) return {};
-  unsigned char* utf8 = nullptr;
-  const int len = ASN1_STRING_to_UTF8(&utf8, value);
-  const OpensslBufferPtr owned(utf8);  // OpenSSL allocated it for us
-  if (len >= 0) return visibleUtf8(asView(utf8, len));
-  ERR_clear_error();
+  if (auto text = utf8Text(value)) return std::move(*text);
   std::string out;
   for (const char ch : asView(ASN1_STRING_get0_data(value), ASN1_STRING_length(value))) {
     const auto c = static_cast<unsigned char>(ch);
@@ -93,6 +100,92 @@ std::string objectShortName(const ASN1_OBJECT* obj) {
   return oidText(obj);
 }
 
+// A certificate as RFC 5280 §4.1 lays it out, decoded by OpenSSL's template
+// decoder into these structures rather than into an X509 (d2i_X509): the
+// same ASN.1, field for field (X509_CINF's template, x_x509.c and x_name.c in
+// OpenSSL 3.0), without what an X509 builds that nothing here reads. An
+// X509_NAME also builds its canonical form (every value converted to UTF-8,
+// lowercased, re-encoded: half of d2i_X509's time on a device certificate),
+// and the X509_PUBKEY tries to decode the key through the provider store;
+// this takes 5.5 us a certificate where d2i_X509 took 13 (bench/RESULTS.md,
+// session 27). What d2i_X509 refuses, parseCertificate refuses too: names
+// are decoded with the same entry template (an OID and an ASN1_PRINTABLE), a
+// value the canonical form could not convert fails the certificate as it
+// fails d2i_X509 (readName), and a name is held to X509_NAME_MAX.
+struct CertAttribute {
+  ASN1_OBJECT* type;
+  ASN1_STRING* value;
+};
+ASN1_SEQUENCE(CertAttribute) = {
+    ASN1_SIMPLE(CertAttribute, type, ASN1_OBJECT),
+    ASN1_SIMPLE(CertAttribute, value, ASN1_PRINTABLE),
+} static_ASN1_SEQUENCE_END(CertAttribute)
+
+// RelativeDistinguishedName ::= SET OF AttributeTypeAndValue; Name ::= SEQUENCE OF RDN.
+ASN1_ITEM_TEMPLATE(CertRdn) = ASN1_EX_TEMPLATE_TYPE(ASN1_TFLG_SET_OF, 0, CertRdn, CertAttribute)
+static_ASN1_ITEM_TEMPLATE_END(CertRdn)
+ASN1_ITEM_TEMPLATE(CertName) = ASN1_EX_TEMPLATE_TYPE(ASN1_TFLG_SEQUENCE_OF, 0, CertName, CertRdn)
+static_ASN1_ITEM_TEMPLATE_END(CertName)
+
+// SubjectPublicKeyInfo, the key left as its BIT STRING.
+struct CertPublicKey {
+  X509_ALGOR* algorithm;
+  ASN1_BIT_STRING* key;
+};
+ASN1_SEQUENCE(CertPublicKey) = {
+    ASN1_SIMPLE(CertPublicKey, algorithm, X509_ALGOR),
+    ASN1_SIMPLE(CertPublicKey, key, ASN1_BIT_STRING),
+} static_ASN1_SEQUENCE_END(CertPublicKey)
+
+// A decoded Name: a stack (the RDNs) of stacks (their attributes) of CertAttribute.
+using CertNameStack = OPENSSL_STACK;
+
+struct CertTbs {
+  ASN1_INTEGER* version;
+  ASN1_INTEGER* serial;
+  X509_ALGOR* signature;
+  CertNameStack* issuer;
+  X509_VAL* validity;
+  CertNameStack* subject;
+  CertPublicKey* key;
+  ASN1_BIT_STRING* issuer_uid;
+  ASN1_BIT_STRING* subject_uid;
+  STACK_OF(X509_EXTENSION)* extensions;
+};
+ASN1_SEQUENCE(CertTbs) = {
+    ASN1_EXP_OPT(CertTbs, version, ASN1_INTEGER, 0),
+    ASN1_SIMPLE(CertTbs, serial, ASN1_INTEGER),
+    ASN1_SIMPLE(CertTbs, signature, X509_ALGOR),
+    ASN1_SIMPLE(CertTbs, issuer, CertName),
+    ASN1_SIMPLE(CertTbs, validity, X509_VAL),
+    ASN1_SIMPLE(CertTbs, subject, CertName),
+    ASN1_SIMPLE(CertTbs, key, CertPublicKey),
+    ASN1_IMP_OPT(CertTbs, issuer_uid, ASN1_BIT_STRING, 1),
+    ASN1_IMP_OPT(CertTbs, subject_uid, ASN1_BIT_STRING, 2),
+    ASN1_EXP_SEQUENCE_OF_OPT(CertTbs, extensions, X509_EXTENSION, 3),
+} static_ASN1_SEQUENCE_END(CertTbs)
+
+struct CertFields {
+  CertTbs* tbs;
+  X509_ALGOR* signature_algorithm;
+  ASN1_BIT_STRING* signature;
+};
+ASN1_SEQUENCE(CertFields) = {
+    ASN1_SIMPLE(CertFields, tbs, CertTbs),
+    ASN1_SIMPLE(CertFields, signature_algorithm, X509_ALGOR),
+    ASN1_SIMPLE(CertFields, signature, ASN1_BIT_STRING),
+} static_ASN1_SEQUENCE_END(CertFields)
+
+using CertFieldsPtr = Asn1ItemPtr<CertFields, &CertFields_it>;
+
+// The string types an X509_NAME's canonical form converts to UTF-8 (OpenSSL
+// 3.0 x_name.c, ASN1_MASK_CANON); a value of another type is copied as it is.
+constexpr unsigned long NAME_CANONICAL_TYPES = B_ASN1_UTF8STRING | B_ASN1_BMPSTRING | B_ASN1_UNIVERSALSTRING |
+                                               B_ASN1_PRINTABLESTRING | B_ASN1_T61STRING | B_ASN1_IA5STRING |
+                                               B_ASN1_VISIBLESTRING;
+// The longest name an X509_NAME decodes (x_name.c X509_NAME_MAX).
+constexpr int NAME_MAX_BYTES = 1024 * 1024;
+
 std::vector<RdnAttr> nameAttributes(const X509_NAME* name) {
   std::vector<RdnAttr> attrs;
   if (name == nullptr) return attrs;
@@ -106,6 +199,32 @@ std::vector<RdnAttr> nameAttributes(const X509_NAME* name) {
     attrs.push_back(RdnAttr{objectShortName(X509_NAME_ENTRY_get_object(entry)),
                             asn1StringText(X509_NAME_ENTRY_get_data(entry)), !attrs.empty() && set == previous_set});
     previous_set = set;
+  }
+  return attrs;
+}
+
+// A certificate's name (CertName), as nameAttributes reads an X509_NAME's.
+// nullopt where d2i_X509 fails: a value its canonical form cannot convert to
+// UTF-8 (an invalid UTF8String, an odd-length BMPString).
+std::optional<std::vector<RdnAttr>> readName(CertNameStack* name) {
+  std::vector<RdnAttr> attrs;
+  if (name == nullptr) return attrs;
+  const int rdns = OPENSSL_sk_num(name);
+  for (int set = 0; set < rdns; ++set) {
+    const auto* rdn = static_cast<const OPENSSL_STACK*>(OPENSSL_sk_value(name, set));
+    const int count = OPENSSL_sk_num(rdn);
+    for (int i = 0; i < count; ++i) {
+      const auto* entry = static_cast<const CertAttribute*>(OPENSSL_sk_value(rdn, i));
+      RdnAttr attr{objectShortName(entry->type), {}, i > 0};
+      if ((ASN1_tag2bit(ASN1_STRING_type(entry->value)) & NAME_CANONICAL_TYPES) != 0) {
+        auto text = utf8Text(entry->value);
+        if (!text) return std::nullopt;
+        attr.value = std::move(*text);
+      } else {
+        attr.value = asn1StringText(entry->value);
+      }
+      attrs.push_back(std::move(attr));
+    }
   }
   return attrs;
 }
@@ -165,28 +284,6 @@ std::optional<std::int64_t> epochSeconds(const ASN1_TIME* t) {
   return static_cast<std::int64_t>(timegm(&tm));
 }
 
-// Certificates are decoded in a library context of their own that holds
-// only OpenSSL's null provider. OpenSSL 3.0's d2i_X509 decodes the public
-// key into an EVP_PKEY through a new OSSL_DECODER context, taking the
-// provider store's locks thousands of times (openssl/openssl#17950, #19119):
-// 96 us a certificate here, against 12 us without a provider to decode with.
-// Only the key's type and size are wanted, and they are read from the
-// SubjectPublicKeyInfo below. Nothing else of the parse needs a provider;
-// chains are verified elsewhere, in the default context.
-OSSL_LIB_CTX* parseContext() {
-  static OSSL_LIB_CTX* const ctx = [] {
-    OSSL_LIB_CTX* c = OSSL_LIB_CTX_new();
-    // With a provider loaded explicitly, the default one is never loaded on demand.
-    if (c != nullptr && OSSL_PROVIDER_load(c, "null") == nullptr) {
-      OSSL_LIB_CTX_free(c);
-      c = nullptr;
-    }
-    ERR_clear_error();
-    return c;  // process lifetime; null: decode in the default context
-  }();
-  return ctx;
-}
-
 // The first INTEGER of a DER SEQUENCE (an RSAPublicKey's modulus, DSA
 // parameters' p), its size in bits; 0 when the bytes are not that.
 int firstIntegerBits(std::span<const std::uint8_t> der) {
@@ -239,18 +336,17 @@ struct FixedSizeKey {
 constexpr FixedSizeKey FIXED_SIZE_KEYS[] = {
     {NID_ED25519, "Ed25519", 256}, {NID_ED448, "Ed448", 456}, {NID_X25519, "X25519", 253}, {NID_X448, "X448", 448}};
 
-// The key's type and size from the SubjectPublicKeyInfo (see parseContext),
-// named and measured as EVP_PKEY_get0_type_name and EVP_PKEY_get_bits would.
-void readPublicKey(const X509* x, CertInfo& info) {
-  ASN1_OBJECT* algorithm = nullptr;  // these are owned by the certificate
-  const unsigned char* key = nullptr;
-  int key_len = 0;
-  X509_ALGOR* params = nullptr;
-  if (X509_PUBKEY_get0_param(&algorithm, &key, &key_len, &params, X509_get_X509_PUBKEY(x)) != 1 ||
-      algorithm == nullptr) {
-    ERR_clear_error();
-    return;
-  }
+// The key's type and size from the SubjectPublicKeyInfo, named and measured
+// as EVP_PKEY_get0_type_name and EVP_PKEY_get_bits would, without decoding
+// the key (in OpenSSL 3.0 that goes through a new OSSL_DECODER context and
+// the provider store's locks: openssl/openssl#17950, #19119).
+void readPublicKey(const CertPublicKey& spki, CertInfo& info) {
+  const ASN1_OBJECT* algorithm = nullptr;  // these are owned by the certificate
+  const X509_ALGOR* params = spki.algorithm;
+  X509_ALGOR_get0(&algorithm, nullptr, nullptr, params);
+  if (algorithm == nullptr) return;
+  const unsigned char* key = ASN1_STRING_get0_data(spki.key);
+  const int key_len = ASN1_STRING_length(spki.key);
   const std::span<const std::uint8_t> key_bytes(key, key != nullptr ? static_cast<std::size_t>(std::max(key_len, 0)) : 0);
   switch (OBJ_obj2nid(algorithm)) {
     case NID_rsaEncryption:
@@ -288,15 +384,14 @@ void readPublicKey(const X509* x, CertInfo& info) {
   }
 }
 
-void readSignature(const X509* x, CertInfo& info) {
-  const int sig_nid = X509_get_signature_nid(x);
+// The certificate's signatureAlgorithm (the outer one, as X509_get_signature_nid reads it).
+void readSignature(const X509_ALGOR* algorithm, CertInfo& info) {
+  const ASN1_OBJECT* obj = nullptr;
+  X509_ALGOR_get0(&obj, nullptr, nullptr, algorithm);
+  const int sig_nid = OBJ_obj2nid(obj);
   if (const char* ln = OBJ_nid2ln(sig_nid); sig_nid != NID_undef && ln != nullptr) {
     info.signature = ln;
   } else {
-    const X509_ALGOR* algorithm = nullptr;
-    X509_get0_signature(nullptr, &algorithm, x);
-    const ASN1_OBJECT* obj = nullptr;
-    if (algorithm != nullptr) X509_ALGOR_get0(&obj, nullptr, nullptr, algorithm);
     if (obj != nullptr) info.signature = oidText(obj);
   }
   int md_nid = NID_undef;
@@ -307,11 +402,9 @@ void readSignature(const X509* x, CertInfo& info) {
     // RSASSA-PSS names its hash in its parameters, SHA-1 when they leave it
     // out (RFC 4055 §3.1): a PSS signature over SHA-1 is as weak as
     // sha1WithRSAEncryption, and the name says which hash it is.
-    const X509_ALGOR* algorithm = nullptr;
-    X509_get0_signature(nullptr, &algorithm, x);
     int ptype = V_ASN1_UNDEF;
     const void* pval = nullptr;
-    if (algorithm != nullptr) X509_ALGOR_get0(nullptr, &ptype, &pval, algorithm);
+    X509_ALGOR_get0(nullptr, &ptype, &pval, algorithm);
     md_nid = NID_sha1;
     if (ptype == V_ASN1_SEQUENCE && pval != nullptr) {
       const auto* seq = static_cast<const ASN1_STRING*>(pval);
@@ -341,9 +434,10 @@ std::string ipText(const ASN1_OCTET_STRING* ip) {
   return out;
 }
 
-void readSubjectAltNames(const X509* x, CertInfo& info) {
+// (X509V3_get_d2i on the extensions is what X509_get_ext_d2i does on an X509.)
+void readSubjectAltNames(const STACK_OF(X509_EXTENSION)* extensions, CertInfo& info) {
   const GeneralNamesPtr names(
-      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(x, NID_subject_alt_name, nullptr, nullptr)));
+      static_cast<GENERAL_NAMES*>(X509V3_get_d2i(extensions, NID_subject_alt_name, nullptr, nullptr)));
   if (!names) {
     ERR_clear_error();
     return;
@@ -383,16 +477,12 @@ void readSubjectAltNames(const X509* x, CertInfo& info) {
   }
 }
 
-// basicConstraints with cA TRUE: what EXFLAG_CA says, read without
-// X509_get_extension_flags, which decodes and caches every extension and
-// takes the certificate's SHA-1 first (the SHA-1 fetch fails in
-// parseContext's null provider and queues an error: 4 of a certificate's
-// 30 us here). An extension that does not decode, or comes twice, is no CA,
-// as there.
-bool isCa(const X509* x) {
+// basicConstraints with cA TRUE: what EXFLAG_CA (X509_get_extension_flags)
+// says. An extension that does not decode, or comes twice, is no CA, as there.
+bool isCa(const STACK_OF(X509_EXTENSION)* extensions) {
   int critical = 0;
   BASIC_CONSTRAINTS* bc =
-      static_cast<BASIC_CONSTRAINTS*>(X509_get_ext_d2i(x, NID_basic_constraints, &critical, nullptr));
+      static_cast<BASIC_CONSTRAINTS*>(X509V3_get_d2i(extensions, NID_basic_constraints, &critical, nullptr));
   const bool ca = bc != nullptr && bc->ca != 0;
   BASIC_CONSTRAINTS_free(bc);
   return ca;
@@ -421,39 +511,45 @@ std::optional<std::string> CertInfo::issuerGet(const std::string& key) const { r
 std::optional<CertInfo> parseCertificate(const std::uint8_t* der, std::size_t len) {
   if (der == nullptr || len == 0 || len > static_cast<std::size_t>(LONG_MAX)) return std::nullopt;
   const unsigned char* end = der;
-  // Decoded into a certificate of parseContext(); a failed d2i frees it and nulls `raw`.
-  X509* raw = X509_new_ex(parseContext(), nullptr);
-  if (raw != nullptr && d2i_X509(&raw, &end, static_cast<long>(len)) == nullptr) raw = nullptr;
-  X509Ptr x(raw);
+  const CertFieldsPtr cert(reinterpret_cast<CertFields*>(
+      ASN1_item_d2i(nullptr, &end, static_cast<long>(len), CertFields_it())));
   // The encoding must span exactly `len` bytes: a truncated certificate fails
   // to decode, one followed by trailing bytes stops short of the end.
-  if (!x || end != der + len) {
+  if (!cert || end != der + len) {
+    ERR_clear_error();
+    return std::nullopt;
+  }
+  const CertTbs& tbs = *cert->tbs;
+  const auto nameTooLong = [&](CertNameStack* name) {
+    return len > static_cast<std::size_t>(NAME_MAX_BYTES) &&
+           ASN1_item_i2d(reinterpret_cast<ASN1_VALUE*>(name), nullptr, CertName_it()) > NAME_MAX_BYTES;
+  };
+  auto subject = readName(tbs.subject);
+  auto issuer = readName(tbs.issuer);
+  if (!subject || !issuer || nameTooLong(tbs.subject) || nameTooLong(tbs.issuer)) {
     ERR_clear_error();
     return std::nullopt;
   }
   CertInfo info;
   info.der.assign(der, der + len);
   info.sha256 = digestHex(DigestAlgorithm::Sha256, std::span(der, len));
-  const X509_NAME* subject = X509_get_subject_name(x.get());
-  const X509_NAME* issuer = X509_get_issuer_name(x.get());
-  info.subject = nameAttributes(subject);
-  info.issuer = nameAttributes(issuer);
+  info.subject = std::move(*subject);
+  info.issuer = std::move(*issuer);
   info.subject_text = nameText(info.subject);
   info.issuer_text = nameText(info.issuer);
-  info.serial_number = serialHex(X509_get0_serialNumber(x.get()));
-  if (const auto t = epochSeconds(X509_get0_notBefore(x.get()))) {
+  info.serial_number = serialHex(tbs.serial);
+  if (const auto t = epochSeconds(tbs.validity->notBefore)) {
     info.not_before = *t;
     info.not_before_known = true;
   }
-  if (const auto t = epochSeconds(X509_get0_notAfter(x.get()))) {
+  if (const auto t = epochSeconds(tbs.validity->notAfter)) {
     info.not_after = *t;
     info.not_after_known = true;
   }
-  readPublicKey(x.get(), info);
-  readSignature(x.get(), info);
-  info.self_signed = subject != nullptr && issuer != nullptr && X509_NAME_cmp(subject, issuer) == 0;
-  info.is_ca = isCa(x.get());
-  readSubjectAltNames(x.get(), info);
+  readPublicKey(*tbs.key, info);
+  readSignature(cert->signature_algorithm, info);
+  info.is_ca = isCa(tbs.extensions);
+  readSubjectAltNames(tbs.extensions, info);
   ERR_clear_error();
   return info;
 }

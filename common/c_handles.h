@@ -108,10 +108,14 @@ void EVP_PKEY_CTX_free(evp_pkey_ctx_st*);
 void EVP_CIPHER_free(evp_cipher_st*);
 }
 
-// Certificates (analyze/x509.cc): an RSASSA-PSS signature's parameters.
+// Certificates (analyze/x509.cc): an RSASSA-PSS signature's parameters, and
+// values decoded against an ASN.1 template of our own (ASN1_item_d2i).
 extern "C" {
 struct rsa_pss_params_st;
+struct ASN1_ITEM_st;
+struct ASN1_VALUE_st;
 void RSA_PSS_PARAMS_free(rsa_pss_params_st*);
+void ASN1_item_free(ASN1_VALUE_st* val, const ASN1_ITEM_st* it);
 }
 
 namespace provaudit {
@@ -130,6 +134,13 @@ using EvpKdfPtr = std::unique_ptr<evp_kdf_st, CDeleter<&EVP_KDF_free>>;
 using EvpKdfCtxPtr = std::unique_ptr<evp_kdf_ctx_st, CDeleter<&EVP_KDF_CTX_free>>;
 using EvpPkeyCtxPtr = std::unique_ptr<evp_pkey_ctx_st, CDeleter<&EVP_PKEY_CTX_free>>;
 using RsaPssParamsPtr = std::unique_ptr<rsa_pss_params_st, CDeleter<&RSA_PSS_PARAMS_free>>;
+// A value of type T decoded with the template `Item` names (its T_it function).
+template <typename T, const ASN1_ITEM_st* (*Item)()>
+struct Asn1ItemDeleter {
+  void operator()(T* value) const { ASN1_item_free(reinterpret_cast<ASN1_VALUE_st*>(value), Item()); }
+};
+template <typename T, const ASN1_ITEM_st* (*Item)()>
+using Asn1ItemPtr = std::unique_ptr<T, Asn1ItemDeleter<T, Item>>;
 using EvpCipherPtr = std::unique_ptr<evp_cipher_st, CDeleter<&EVP_CIPHER_free>>;
 
 }  // namespace provaudit

@@ -33,7 +33,6 @@ CertInfo certFromText(std::string_view text) {
   }
   cert.subject_text = rdnText(cert.subject);
   cert.issuer_text = rdnText(cert.issuer);
-  cert.self_signed = cert.subject_text == cert.issuer_text;
   return cert;
 }
 }  // namespace
