@@ -39,7 +39,10 @@
 # (gnutls-serv, gnutls-cli: Debian's gnutls-bin; OpenSSL 3.0 has no raw
 # public keys), on the same pair topology, ports 18480-18481, devices
 # 10.232.0.30-31; its X.509 device certificate is issued the same way
-# (pki/devices/rpk_spa122.pem).
+# (pki/devices/rpk_spa122.pem). `--only psk12` makes psk12.pcap (and its
+# keylog): TLS 1.2 pre-shared-key suites (openssl s_server/s_client -psk),
+# on the same pair topology, ports 18490-18491, device 10.232.0.40; it needs
+# only the committed pki/server.* (the RSA_PSK server's certificate).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -64,10 +67,10 @@ ONLY=""
 case "${1:-}" in
     "") ;;
     --only) ONLY=${2:-}
-            case "$ONLY" in null_cipher|tls13_hrr|behind_nat|identity_forms|resumed_rsa|ccm|tls13_pha|http2|h2c_upgrade|vendor_claims|tls13_early|rawpk) ;;
-                *) echo "make_samples.sh: --only takes null_cipher, tls13_hrr, behind_nat, identity_forms, resumed_rsa, ccm, tls13_pha, http2, h2c_upgrade, vendor_claims, tls13_early or rawpk" >&2; exit 1 ;;
+            case "$ONLY" in null_cipher|tls13_hrr|behind_nat|identity_forms|resumed_rsa|ccm|tls13_pha|http2|h2c_upgrade|vendor_claims|tls13_early|rawpk|psk12) ;;
+                *) echo "make_samples.sh: --only takes null_cipher, tls13_hrr, behind_nat, identity_forms, resumed_rsa, ccm, tls13_pha, http2, h2c_upgrade, vendor_claims, tls13_early, rawpk or psk12" >&2; exit 1 ;;
             esac ;;
-    *) echo "usage: make_samples.sh [--only null_cipher|tls13_hrr|behind_nat|identity_forms|resumed_rsa|ccm|tls13_pha|http2|h2c_upgrade|vendor_claims|tls13_early|rawpk]" >&2; exit 1 ;;
+    *) echo "usage: make_samples.sh [--only null_cipher|tls13_hrr|behind_nat|identity_forms|resumed_rsa|ccm|tls13_pha|http2|h2c_upgrade|vendor_claims|tls13_early|rawpk|psk12]" >&2; exit 1 ;;
 esac
 log() { printf '[make_samples %s] %s\n' "$SECONDS" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -427,7 +430,7 @@ node() {
 }
 declare -A PORT
 
-case "$ONLY" in tls13_pha|http2|h2c_upgrade|tls13_early|rawpk) ;; *)  # their own topology (below)
+case "$ONLY" in tls13_pha|http2|h2c_upgrade|tls13_early|rawpk|psk12) ;; *)  # their own topology (below)
 log "topology"
 ip netns add "$SW"
 ip netns exec "$SW" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
@@ -792,7 +795,57 @@ pair_down
     { cat "$WORK/client-rawpk_srv.log" >&2; die "rawpk_srv: the client saw no raw public key"; }
 cp "$WORK/rawpk.keylog" "$OUT/rawpk.keylog"; cp "$WORK/rawpk_srv.keylog" "$OUT/rawpk_srv.keylog"
 fi
-case "$ONLY" in tls13_pha|http2|h2c_upgrade|tls13_early|rawpk) log "done: $OUT/$ONLY.pcap"; exit 0 ;; esac
+# ---------------------------------------------------------------------------
+# 19. psk12: TLS 1.2 pre-shared-key suites (RFC 4279, RFC 5487, RFC 5489,
+#     RFC 7905) (+ keylog). An SPA122 whose PSK (and identity) were
+#     provisioned fetches its profiles from a server that authenticates it
+#     by that key: no certificate either way, no CertificateRequest (RFC
+#     4279 §2: none is possible). One connection per suite on port 18490
+#     (s_server -nocert): PSK with AES-128-GCM (0x00a8), ECDHE_PSK with
+#     ChaCha20-Poly1305 (0xccac), DHE_PSK with AES-256-CBC HMAC-SHA384
+#     (0x00b3), PSK with NULL encryption (0x00b0: readable without keys);
+#     and RSA_PSK with AES-256-GCM (0x00ad) on port 18491, whose server
+#     shows its certificate (pki/server.*). Device 10.232.0.40.
+# ---------------------------------------------------------------------------
+if [ -z "$ONLY" ] || [ "$ONLY" = psk12 ]; then
+PSK_KEY=5350413132322d3030306530383138343934302d70736b
+PSK_ID=spa122-000e08184940
+PSK_UA='Cisco/SPA122-1.4.1(SR5) (000E08184940)(CCQ18490040)'
+PSK_SUITES='PSK-AES128-GCM-SHA256:ECDHE-PSK-CHACHA20-POLY1305:DHE-PSK-AES256-CBC-SHA384:PSK-NULL-SHA256:@SECLEVEL=0'
+profile /spa000e08184940.cfg /spa122.cfg /init_000e08184940.xml /spa122-null.cfg /spa122-rsapsk.cfg
+pair_up 00:0e:08:18:49:40 10.232.0.40
+(cd "$DOC" && exec ip netns exec "${PAIR}srv" openssl s_server -accept 18490 -nocert -psk "$PSK_KEY" \
+    -psk_hint provaudit-psk12 -tls1_2 -cipher "$PSK_SUITES" -WWW) > "$WORK/server-psk.log" 2>&1 < /dev/null &
+SRV_PID=$!; BGPIDS+=("$SRV_PID")
+(cd "$DOC" && exec ip netns exec "${PAIR}srv" openssl s_server -accept 18491 -cert "$WORK/server.pem" \
+    -key "$WORK/server.key" -cert_chain "$WORK/srvca.pem" -psk "$PSK_KEY" -tls1_2 \
+    -cipher RSA-PSK-AES256-GCM-SHA384 -WWW) > "$WORK/server-rsapsk.log" 2>&1 < /dev/null &
+SRV2_PID=$!; BGPIDS+=("$SRV2_PID")
+cp "$WORK/server-psk.log" "$WORK/server.log"; pair_wait_port 18490
+cp "$WORK/server-rsapsk.log" "$WORK/server.log"; pair_wait_port 18491
+pair_cap_start psk12
+psk_get() {  # psk_get PORT SUITE PATH : one GET over TLS 1.2 with that suite, authenticated by the PSK
+    printf 'GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: %s\r\nAccept: */*\r\nConnection: close\r\n\r\n' \
+        "$3" "$SNI" "$PSK_UA" > "$WORK/req.txt"
+    ip netns exec "${PAIR}dev" timeout 20 openssl s_client -connect "$PAIR_SRV4:$1" -servername "$SNI" \
+        -CAfile "$WORK/srvca.pem" -psk "$PSK_KEY" -psk_identity "$PSK_ID" -tls1_2 -cipher "$2:@SECLEVEL=0" \
+        -keylogfile "$WORK/psk12.keylog" -ign_eof < "$WORK/req.txt" > "$WORK/client-psk-$2.log" 2>&1 ||
+        { cat "$WORK/client-psk-$2.log" >&2; die "psk12: s_client with $2 failed"; }
+    grep -q "Cipher is $2\$" "$WORK/client-psk-$2.log" || { cat "$WORK/client-psk-$2.log" >&2; die "psk12: $2 not negotiated"; }
+    grep -q 'HTTP/1.0 200' "$WORK/client-psk-$2.log" || { cat "$WORK/client-psk-$2.log" >&2; die "psk12: no HTTP 200 with $2"; }
+    sleep 0.3
+}
+psk_get 18490 PSK-AES128-GCM-SHA256 /spa000e08184940.cfg
+psk_get 18490 ECDHE-PSK-CHACHA20-POLY1305 /spa122.cfg
+psk_get 18490 DHE-PSK-AES256-CBC-SHA384 /init_000e08184940.xml
+psk_get 18490 PSK-NULL-SHA256 /spa122-null.cfg
+psk_get 18491 RSA-PSK-AES256-GCM-SHA384 /spa122-rsapsk.cfg
+cap_stop
+kill "$SRV_PID" "$SRV2_PID" 2>/dev/null || true; wait "$SRV_PID" "$SRV2_PID" 2>/dev/null || true; SRV_PID=""
+pair_down
+cp "$WORK/psk12.keylog" "$OUT/psk12.keylog"
+fi
+case "$ONLY" in tls13_pha|http2|h2c_upgrade|tls13_early|rawpk|psk12) log "done: $OUT/$ONLY.pcap"; exit 0 ;; esac
 
 # ---------------------------------------------------------------------------
 # 10. null_cipher: a legacy ATA fetches its profile over TLS 1.2 with a suite
