@@ -45,7 +45,10 @@ constexpr std::size_t GCM_EXPLICIT_NONCE = 8;  // RFC 5288 §3; the same for CCM
 constexpr std::size_t MAX_MAC = 64;
 
 enum class CipherKind : std::uint8_t { Cbc, Gcm, Ccm, Ccm8, ChaCha, Stream };
-enum class KeyExchange : std::uint8_t { Rsa, Ephemeral, Tls13 };
+// Psk: the premaster secret holds a pre-shared key (RFC 4279 §2-4, RFC 5489
+// §2), which no --rsa-key gives: RSA_PSK's encrypted half is not enough. A
+// key log's CLIENT_RANDOM line is the only way in.
+enum class KeyExchange : std::uint8_t { Rsa, Ephemeral, Psk, Tls13 };
 
 struct SuiteInfo {
   std::uint16_t id;
@@ -82,10 +85,37 @@ constexpr SuiteInfo SUITES[] = {
     {0x0087, KeyExchange::Ephemeral, "CAMELLIA-256-CBC", CipherKind::Cbc, 32, 16, "SHA1", 20, "SHA256", false},
     {0x0088, KeyExchange::Ephemeral, "CAMELLIA-256-CBC", CipherKind::Cbc, 32, 16, "SHA1", 20, "SHA256", false},
     {0x0089, KeyExchange::Ephemeral, "CAMELLIA-256-CBC", CipherKind::Cbc, 32, 16, "SHA1", 20, "SHA256", false},
+    // RFC 4279 §2-4 (PSK, DHE_PSK, RSA_PSK; HMAC-SHA1, TLS 1.2's SHA-256 PRF).
+    {0x008A, KeyExchange::Psk, "RC4", CipherKind::Stream, 16, 0, "SHA1", 20, "SHA256", true},
+    {0x008B, KeyExchange::Psk, "DES-EDE3-CBC", CipherKind::Cbc, 24, 8, "SHA1", 20, "SHA256", false},
+    {0x008C, KeyExchange::Psk, "AES-128-CBC", CipherKind::Cbc, 16, 16, "SHA1", 20, "SHA256", false},
+    {0x008D, KeyExchange::Psk, "AES-256-CBC", CipherKind::Cbc, 32, 16, "SHA1", 20, "SHA256", false},
+    {0x008E, KeyExchange::Psk, "RC4", CipherKind::Stream, 16, 0, "SHA1", 20, "SHA256", true},
+    {0x008F, KeyExchange::Psk, "DES-EDE3-CBC", CipherKind::Cbc, 24, 8, "SHA1", 20, "SHA256", false},
+    {0x0090, KeyExchange::Psk, "AES-128-CBC", CipherKind::Cbc, 16, 16, "SHA1", 20, "SHA256", false},
+    {0x0091, KeyExchange::Psk, "AES-256-CBC", CipherKind::Cbc, 32, 16, "SHA1", 20, "SHA256", false},
+    {0x0092, KeyExchange::Psk, "RC4", CipherKind::Stream, 16, 0, "SHA1", 20, "SHA256", true},
+    {0x0093, KeyExchange::Psk, "DES-EDE3-CBC", CipherKind::Cbc, 24, 8, "SHA1", 20, "SHA256", false},
+    {0x0094, KeyExchange::Psk, "AES-128-CBC", CipherKind::Cbc, 16, 16, "SHA1", 20, "SHA256", false},
+    {0x0095, KeyExchange::Psk, "AES-256-CBC", CipherKind::Cbc, 32, 16, "SHA1", 20, "SHA256", false},
     {0x009C, KeyExchange::Rsa, "AES-128-GCM", CipherKind::Gcm, 16, 4, nullptr, 0, "SHA256", false},
     {0x009D, KeyExchange::Rsa, "AES-256-GCM", CipherKind::Gcm, 32, 4, nullptr, 0, "SHA384", false},
     {0x009E, KeyExchange::Ephemeral, "AES-128-GCM", CipherKind::Gcm, 16, 4, nullptr, 0, "SHA256", false},
     {0x009F, KeyExchange::Ephemeral, "AES-256-GCM", CipherKind::Gcm, 32, 4, nullptr, 0, "SHA384", false},
+    // RFC 5487 §3: the PSK families with AES-GCM, and AES-CBC with HMAC-SHA256/-SHA384
+    // (the PRF's hash is the MAC's). Their NULL suites are read without keys (tls_null_records.h).
+    {0x00A8, KeyExchange::Psk, "AES-128-GCM", CipherKind::Gcm, 16, 4, nullptr, 0, "SHA256", false},
+    {0x00A9, KeyExchange::Psk, "AES-256-GCM", CipherKind::Gcm, 32, 4, nullptr, 0, "SHA384", false},
+    {0x00AA, KeyExchange::Psk, "AES-128-GCM", CipherKind::Gcm, 16, 4, nullptr, 0, "SHA256", false},
+    {0x00AB, KeyExchange::Psk, "AES-256-GCM", CipherKind::Gcm, 32, 4, nullptr, 0, "SHA384", false},
+    {0x00AC, KeyExchange::Psk, "AES-128-GCM", CipherKind::Gcm, 16, 4, nullptr, 0, "SHA256", false},
+    {0x00AD, KeyExchange::Psk, "AES-256-GCM", CipherKind::Gcm, 32, 4, nullptr, 0, "SHA384", false},
+    {0x00AE, KeyExchange::Psk, "AES-128-CBC", CipherKind::Cbc, 16, 16, "SHA256", 32, "SHA256", false},
+    {0x00AF, KeyExchange::Psk, "AES-256-CBC", CipherKind::Cbc, 32, 16, "SHA384", 48, "SHA384", false},
+    {0x00B2, KeyExchange::Psk, "AES-128-CBC", CipherKind::Cbc, 16, 16, "SHA256", 32, "SHA256", false},
+    {0x00B3, KeyExchange::Psk, "AES-256-CBC", CipherKind::Cbc, 32, 16, "SHA384", 48, "SHA384", false},
+    {0x00B6, KeyExchange::Psk, "AES-128-CBC", CipherKind::Cbc, 16, 16, "SHA256", 32, "SHA256", false},
+    {0x00B7, KeyExchange::Psk, "AES-256-CBC", CipherKind::Cbc, 32, 16, "SHA384", 48, "SHA384", false},
     // RFC 6367 §2.1 (Camellia CBC with HMAC-SHA256; the PRF is TLS 1.2's SHA-256).
     {0x00BA, KeyExchange::Rsa, "CAMELLIA-128-CBC", CipherKind::Cbc, 16, 16, "SHA256", 32, "SHA256", false},
     {0x00BD, KeyExchange::Ephemeral, "CAMELLIA-128-CBC", CipherKind::Cbc, 16, 16, "SHA256", 32, "SHA256", false},
@@ -116,11 +146,30 @@ constexpr SuiteInfo SUITES[] = {
     {0xC02C, KeyExchange::Ephemeral, "AES-256-GCM", CipherKind::Gcm, 32, 4, nullptr, 0, "SHA384", false},
     {0xC02F, KeyExchange::Ephemeral, "AES-128-GCM", CipherKind::Gcm, 16, 4, nullptr, 0, "SHA256", false},
     {0xC030, KeyExchange::Ephemeral, "AES-256-GCM", CipherKind::Gcm, 32, 4, nullptr, 0, "SHA384", false},
+    // RFC 5489 §3-4: ECDHE_PSK (its NULL suites are read without keys). RFC
+    // 8442's ECDHE_PSK AEAD suites (0xd001-0xd005) are not here: no stack at
+    // hand negotiates them to show their record format, so they stay
+    // decrypt_unsupported_suite, as ARIA (RFC 6209) does.
+    {0xC033, KeyExchange::Psk, "RC4", CipherKind::Stream, 16, 0, "SHA1", 20, "SHA256", true},
+    {0xC034, KeyExchange::Psk, "DES-EDE3-CBC", CipherKind::Cbc, 24, 8, "SHA1", 20, "SHA256", false},
+    {0xC035, KeyExchange::Psk, "AES-128-CBC", CipherKind::Cbc, 16, 16, "SHA1", 20, "SHA256", false},
+    {0xC036, KeyExchange::Psk, "AES-256-CBC", CipherKind::Cbc, 32, 16, "SHA1", 20, "SHA256", false},
+    {0xC037, KeyExchange::Psk, "AES-128-CBC", CipherKind::Cbc, 16, 16, "SHA256", 32, "SHA256", false},
+    {0xC038, KeyExchange::Psk, "AES-256-CBC", CipherKind::Cbc, 32, 16, "SHA384", 48, "SHA384", false},
     // RFC 6367 §2.1: ECDHE with Camellia CBC (HMAC-SHA256 / -SHA384 and that PRF).
     {0xC072, KeyExchange::Ephemeral, "CAMELLIA-128-CBC", CipherKind::Cbc, 16, 16, "SHA256", 32, "SHA256", false},
     {0xC073, KeyExchange::Ephemeral, "CAMELLIA-256-CBC", CipherKind::Cbc, 32, 16, "SHA384", 48, "SHA384", false},
     {0xC076, KeyExchange::Ephemeral, "CAMELLIA-128-CBC", CipherKind::Cbc, 16, 16, "SHA256", 32, "SHA256", false},
     {0xC077, KeyExchange::Ephemeral, "CAMELLIA-256-CBC", CipherKind::Cbc, 32, 16, "SHA384", 48, "SHA384", false},
+    // RFC 6367 §2.1: the PSK families with Camellia CBC (Camellia-GCM has no OpenSSL cipher).
+    {0xC094, KeyExchange::Psk, "CAMELLIA-128-CBC", CipherKind::Cbc, 16, 16, "SHA256", 32, "SHA256", false},
+    {0xC095, KeyExchange::Psk, "CAMELLIA-256-CBC", CipherKind::Cbc, 32, 16, "SHA384", 48, "SHA384", false},
+    {0xC096, KeyExchange::Psk, "CAMELLIA-128-CBC", CipherKind::Cbc, 16, 16, "SHA256", 32, "SHA256", false},
+    {0xC097, KeyExchange::Psk, "CAMELLIA-256-CBC", CipherKind::Cbc, 32, 16, "SHA384", 48, "SHA384", false},
+    {0xC098, KeyExchange::Psk, "CAMELLIA-128-CBC", CipherKind::Cbc, 16, 16, "SHA256", 32, "SHA256", false},
+    {0xC099, KeyExchange::Psk, "CAMELLIA-256-CBC", CipherKind::Cbc, 32, 16, "SHA384", 48, "SHA384", false},
+    {0xC09A, KeyExchange::Psk, "CAMELLIA-128-CBC", CipherKind::Cbc, 16, 16, "SHA256", 32, "SHA256", false},
+    {0xC09B, KeyExchange::Psk, "CAMELLIA-256-CBC", CipherKind::Cbc, 32, 16, "SHA384", 48, "SHA384", false},
     // RFC 6655 §3 and RFC 7251 §2: AES-CCM, 4-byte salt + 8-byte explicit nonce, SHA-256 PRF.
     // (Camellia-GCM, RFC 6367 §2.2, has no OpenSSL cipher: those suites stay
     // decrypt_unsupported_suite.)
@@ -132,6 +181,15 @@ constexpr SuiteInfo SUITES[] = {
     {0xC0A1, KeyExchange::Rsa, "AES-256-CCM", CipherKind::Ccm8, 32, 4, nullptr, 0, "SHA256", false},
     {0xC0A2, KeyExchange::Ephemeral, "AES-128-CCM", CipherKind::Ccm8, 16, 4, nullptr, 0, "SHA256", false},
     {0xC0A3, KeyExchange::Ephemeral, "AES-256-CCM", CipherKind::Ccm8, 32, 4, nullptr, 0, "SHA256", false},
+    // RFC 6655 §4: PSK and DHE_PSK with AES-CCM and AES-CCM_8.
+    {0xC0A4, KeyExchange::Psk, "AES-128-CCM", CipherKind::Ccm, 16, 4, nullptr, 0, "SHA256", false},
+    {0xC0A5, KeyExchange::Psk, "AES-256-CCM", CipherKind::Ccm, 32, 4, nullptr, 0, "SHA256", false},
+    {0xC0A6, KeyExchange::Psk, "AES-128-CCM", CipherKind::Ccm, 16, 4, nullptr, 0, "SHA256", false},
+    {0xC0A7, KeyExchange::Psk, "AES-256-CCM", CipherKind::Ccm, 32, 4, nullptr, 0, "SHA256", false},
+    {0xC0A8, KeyExchange::Psk, "AES-128-CCM", CipherKind::Ccm8, 16, 4, nullptr, 0, "SHA256", false},
+    {0xC0A9, KeyExchange::Psk, "AES-256-CCM", CipherKind::Ccm8, 32, 4, nullptr, 0, "SHA256", false},
+    {0xC0AA, KeyExchange::Psk, "AES-128-CCM", CipherKind::Ccm8, 16, 4, nullptr, 0, "SHA256", false},
+    {0xC0AB, KeyExchange::Psk, "AES-256-CCM", CipherKind::Ccm8, 32, 4, nullptr, 0, "SHA256", false},
     {0xC0AC, KeyExchange::Ephemeral, "AES-128-CCM", CipherKind::Ccm, 16, 4, nullptr, 0, "SHA256", false},
     {0xC0AD, KeyExchange::Ephemeral, "AES-256-CCM", CipherKind::Ccm, 32, 4, nullptr, 0, "SHA256", false},
     {0xC0AE, KeyExchange::Ephemeral, "AES-128-CCM", CipherKind::Ccm8, 16, 4, nullptr, 0, "SHA256", false},
@@ -139,6 +197,11 @@ constexpr SuiteInfo SUITES[] = {
     {0xCCA8, KeyExchange::Ephemeral, "ChaCha20-Poly1305", CipherKind::ChaCha, 32, 12, nullptr, 0, "SHA256", false},
     {0xCCA9, KeyExchange::Ephemeral, "ChaCha20-Poly1305", CipherKind::ChaCha, 32, 12, nullptr, 0, "SHA256", false},
     {0xCCAA, KeyExchange::Ephemeral, "ChaCha20-Poly1305", CipherKind::ChaCha, 32, 12, nullptr, 0, "SHA256", false},
+    // RFC 7905 §2: the PSK families with ChaCha20-Poly1305.
+    {0xCCAB, KeyExchange::Psk, "ChaCha20-Poly1305", CipherKind::ChaCha, 32, 12, nullptr, 0, "SHA256", false},
+    {0xCCAC, KeyExchange::Psk, "ChaCha20-Poly1305", CipherKind::ChaCha, 32, 12, nullptr, 0, "SHA256", false},
+    {0xCCAD, KeyExchange::Psk, "ChaCha20-Poly1305", CipherKind::ChaCha, 32, 12, nullptr, 0, "SHA256", false},
+    {0xCCAE, KeyExchange::Psk, "ChaCha20-Poly1305", CipherKind::ChaCha, 32, 12, nullptr, 0, "SHA256", false},
 };
 
 const SuiteInfo* findSuite(std::uint16_t id) {
@@ -1267,6 +1330,24 @@ struct TlsDecryptSession::Impl {
     return m;
   }
 
+  // Why a TLS <= 1.2 session with `suite` has no master secret: none in the
+  // key log, and no --rsa-key that could give it (an ephemeral key exchange;
+  // a pre-shared key, which the server's RSA key does not reveal, RSA_PSK's
+  // included: RFC 4279 §4), or no key at all.
+  [[nodiscard]] AnomalyId whyNoMasterSecret(const SuiteInfo& suite) const {
+    if (keys->rsaKeys().empty()) return PA_ANOMALY("decrypt_no_key");
+    switch (suite.kx) {
+      case KeyExchange::Psk:
+        return PA_ANOMALY("decrypt_psk_with_rsa_key_only");
+      case KeyExchange::Ephemeral:
+      case KeyExchange::Tls13:
+        return PA_ANOMALY("decrypt_dhe_with_rsa_key_only");
+      case KeyExchange::Rsa:
+        break;
+    }
+    return PA_ANOMALY("decrypt_no_key");
+  }
+
   // `ccs_side` sent the ChangeCipherSpec that needs the keys.
   bool deriveKeys(Side ccs_side) {
     hs.keys_derived = true;  // one attempt per handshake (and per look at a key log that was behind)
@@ -1343,9 +1424,7 @@ struct TlsDecryptSession::Impl {
         return false;
       }
     } else {
-      noKey(Awaited::MasterSecret, ccs_side,
-            suite->kx != KeyExchange::Rsa && !keys->rsaKeys().empty() ? PA_ANOMALY("decrypt_dhe_with_rsa_key_only")
-                                                                      : PA_ANOMALY("decrypt_no_key"));
+      noKey(Awaited::MasterSecret, ccs_side, whyNoMasterSecret(*suite));
       return false;
     }
     if (master.size() == MASTER_SECRET) {

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -63,7 +64,33 @@ struct Case {
   bool use_rsa_key = false;     // decrypt with the server key instead of the key log
   std::uint64_t options = 0;    // e.g. SSL_OP_NO_ENCRYPT_THEN_MAC
   bool request_cert = false;
+  bool psk = false;             // both sides hold PSK_KEY (RFC 4279): the PSK suites can be negotiated
 };
+
+// The pre-shared key and identity of the PSK cases (RFC 4279 §5.1: the
+// identity travels in clear in the ClientKeyExchange; the key never does).
+constexpr unsigned char PSK_KEY[] = {0x53, 0x50, 0x41, 0x31, 0x32, 0x32, 0x2d, 0x70,
+                                     0x73, 0x6b, 0x2d, 0x31, 0x38, 0x34, 0x39, 0x30};
+constexpr const char* PSK_IDENTITY = "spa122-000e08184940";
+
+unsigned int pskForClient(SSL* /*ssl*/, const char* /*hint*/, char* identity, unsigned int max_identity_len,
+                          unsigned char* psk, unsigned int max_psk_len) {
+  if (std::strlen(PSK_IDENTITY) + 1 > max_identity_len || sizeof PSK_KEY > max_psk_len) return 0;
+  std::memcpy(identity, PSK_IDENTITY, std::strlen(PSK_IDENTITY) + 1);
+  std::memcpy(psk, PSK_KEY, sizeof PSK_KEY);
+  return sizeof PSK_KEY;
+}
+
+unsigned int pskForServer(SSL* /*ssl*/, const char* identity, unsigned char* psk, unsigned int max_psk_len) {
+  if (identity == nullptr || std::strcmp(identity, PSK_IDENTITY) != 0 || sizeof PSK_KEY > max_psk_len) return 0;
+  std::memcpy(psk, PSK_KEY, sizeof PSK_KEY);
+  return sizeof PSK_KEY;
+}
+
+// A Case whose sides hold the PSK (TLS 1.2 unless `version` says otherwise).
+Case pskCase(const char* name, const char* ciphers, std::uint64_t options = 0, int version = TLS1_2_VERSION) {
+  return {.name = name, .version = version, .ciphers = ciphers, .options = options, .psk = true};
+}
 
 // The contexts one Case asks for (version, ciphers, options, both
 // certificates, the client's key log) around the shared conversation.
@@ -94,6 +121,13 @@ class Contexts {
     tc::require(SSL_CTX_set_session_id_context(server_ctx.get(), SESSION_CONTEXT, sizeof SESSION_CONTEXT - 1) == 1,
                 "sid ctx");
     SSL_CTX_set_keylog_callback(client_ctx.get(), onKeylogLine);
+    if (c.psk) {
+      SSL_CTX_set_psk_client_callback(client_ctx.get(), pskForClient);
+      SSL_CTX_set_psk_server_callback(server_ctx.get(), pskForServer);
+      // DHE_PSK's group (RFC 4279 §3): OpenSSL's built-in, sized to the suite.
+      tc::require(SSL_CTX_set_dh_auto(server_ctx.get(), 1) == 1, "dh auto");
+      tc::require(SSL_CTX_use_psk_identity_hint(server_ctx.get(), "provaudit") == 1, "psk hint");
+    }
   }
   provaudit::SslCtxPtr server_ctx;  // read by MemoryPair, built here
   provaudit::SslCtxPtr client_ctx;
@@ -251,6 +285,102 @@ TEST_CASE("decrypt: RC4-128 through the legacy provider, when installed", "[decr
   }
   INFO(anomalyList(r.anomalies));
   CHECK(r.client_data == REQUEST);
+}
+
+TEST_CASE("decrypt: TLS 1.2 pre-shared-key suites recover the request from the key log", "[decrypt][psk]") {
+  // psk12.pcap: with its key log tshark read every request; provaudit
+  // counted decrypt_unsupported_suite for each (no PSK suite in its table).
+  // PSK, DHE_PSK, ECDHE_PSK and RSA_PSK (RFC 4279 §2-4, RFC 5489) with each
+  // cipher family the decryptor has; the key log's CLIENT_RANDOM is the
+  // master secret whatever the key exchange.
+  const Case cases[] = {
+      pskCase("PSK AES-128-GCM", "PSK-AES128-GCM-SHA256"),
+      pskCase("PSK AES-256-GCM (SHA-384 PRF)", "PSK-AES256-GCM-SHA384"),
+      pskCase("DHE_PSK AES-128-GCM", "DHE-PSK-AES128-GCM-SHA256"),
+      pskCase("RSA_PSK AES-256-GCM", "RSA-PSK-AES256-GCM-SHA384"),
+      pskCase("PSK AES-128-CBC HMAC-SHA1, MAC-then-encrypt", "PSK-AES128-CBC-SHA", SSL_OP_NO_ENCRYPT_THEN_MAC),
+      pskCase("DHE_PSK AES-256-CBC HMAC-SHA1", "DHE-PSK-AES256-CBC-SHA"),
+      pskCase("RSA_PSK AES-128-CBC HMAC-SHA256", "RSA-PSK-AES128-CBC-SHA256"),
+      pskCase("DHE_PSK AES-256-CBC HMAC-SHA384", "DHE-PSK-AES256-CBC-SHA384"),
+      pskCase("ECDHE_PSK AES-128-CBC HMAC-SHA1", "ECDHE-PSK-AES128-CBC-SHA"),
+      pskCase("ECDHE_PSK AES-256-CBC HMAC-SHA384", "ECDHE-PSK-AES256-CBC-SHA384"),
+      pskCase("PSK Camellia-256-CBC HMAC-SHA384", "PSK-CAMELLIA256-SHA384"),
+      pskCase("ECDHE_PSK Camellia-128-CBC HMAC-SHA256", "ECDHE-PSK-CAMELLIA128-SHA256"),
+      pskCase("PSK AES-128-CCM", "PSK-AES128-CCM"),
+      pskCase("DHE_PSK AES-256-CCM_8", "DHE-PSK-AES256-CCM8"),
+      pskCase("PSK ChaCha20-Poly1305", "PSK-CHACHA20-POLY1305"),
+      pskCase("ECDHE_PSK ChaCha20-Poly1305", "ECDHE-PSK-CHACHA20-POLY1305"),
+      pskCase("DHE_PSK ChaCha20-Poly1305", "DHE-PSK-CHACHA20-POLY1305"),
+      pskCase("RSA_PSK ChaCha20-Poly1305", "RSA-PSK-CHACHA20-POLY1305"),
+      pskCase("TLS 1.0 PSK AES-256-CBC (implicit IV)", "PSK-AES256-CBC-SHA:@SECLEVEL=0", SSL_OP_NO_ENCRYPT_THEN_MAC,
+              TLS1_VERSION),
+  };
+  for (const Case& c : cases) {
+    SECTION(c.name) {
+      const Result r = roundTrip(c);
+      INFO(anomalyList(r.anomalies));
+      CHECK(r.state == TlsDecryptSession::State::Decrypting);
+      CHECK(r.client_data == REQUEST);
+      CHECK(r.anomalies.total() == 0);
+    }
+  }
+}
+
+TEST_CASE("decrypt: a PSK session is not decrypted with the server's RSA key, and says why", "[decrypt][psk]") {
+  // The premaster secret holds the PSK (RFC 4279 §2-4): the server's RSA key
+  // opens RSA_PSK's encrypted half only, and nothing of the others.
+  for (const char* suite : {"PSK-AES128-GCM-SHA256", "RSA-PSK-AES256-GCM-SHA384", "ECDHE-PSK-CHACHA20-POLY1305"}) {
+    SECTION(suite) {
+      keylogLines().clear();
+      MemoryPair pair(pskCase(suite, suite));
+      pair.handshake();
+      pair.request(REQUEST);
+      const Result r = decrypt(pair.transcript(), keysFor(false, true));
+      INFO(anomalyList(r.anomalies));
+      CHECK(r.state == TlsDecryptSession::State::Off);
+      CHECK(r.client_data.empty());
+      CHECK(r.anomalies.get("decrypt_psk_with_rsa_key_only") == 1);
+      CHECK(r.anomalies.total() == 1);
+      // Without any key it is the key log's line that is missing.
+      const Result none = decrypt(pair.transcript(), std::make_shared<DecryptionKeys>());
+      CHECK(none.anomalies.get("decrypt_no_key") == 1);
+      CHECK(none.anomalies.total() == 1);
+    }
+  }
+}
+
+TEST_CASE("decrypt: a PSK handshake read whole: no certificate either way, the server did not ask, no anomaly",
+          "[decrypt][psk][flow]") {
+  // RFC 4279 §2-3: no Certificate from the server (PSK, DHE_PSK; RSA_PSK
+  // sends one, §4) and none asked of the client; a ServerKeyExchange with
+  // only the identity hint (PSK) or the hint and the group; a
+  // ClientKeyExchange with the identity (and the client's share).
+  for (const char* suite : {"PSK-AES128-GCM-SHA256", "DHE-PSK-AES256-CBC-SHA384", "ECDHE-PSK-CHACHA20-POLY1305",
+                            "RSA-PSK-AES256-GCM-SHA384", "PSK-NULL-SHA256:@SECLEVEL=0"}) {
+    SECTION(suite) {
+      keylogLines().clear();
+      MemoryPair pair(pskCase(suite, suite));
+      pair.handshake();
+      pair.request(REQUEST);
+      for (const bool keys : {true, false}) {
+        INFO("with the key log: " << keys);
+        FlowResult r;
+        readFlow(pair.transcript(), keys ? keysFor(true, false) : nullptr, r);
+        INFO(anomalyList(r.anomalies));
+        CHECK(r.anomalies.total() == 0);
+        REQUIRE(r.tls.size() == 1);
+        const auto& t = r.tls.front();
+        CHECK(t.complete);
+        CHECK_FALSE(t.certificate_requested);
+        CHECK(t.client_cert == provaudit::analyze::ClientCertState::NotSent);
+        CHECK(t.server_chain.empty() == (std::string(suite).rfind("RSA-PSK", 0) != 0));
+        // NULL encryption is read without keys (tls_null_records.h); the others with the key log only.
+        const bool readable = keys || std::string(suite).find("NULL") != std::string::npos;
+        REQUIRE(r.http.size() == (readable ? 1U : 0U));
+        if (readable) CHECK(r.http.front().uri == "/spa000e08abcdef.cfg");
+      }
+    }
+  }
 }
 
 TEST_CASE("decrypt: TLS 1.3 client certificate comes out of the encrypted handshake", "[decrypt]") {

@@ -81,3 +81,23 @@ TEST_CASE("cipher suites: the AES-CCM and Camellia families are named, not print
   }
   CHECK(named > 80);
 }
+
+TEST_CASE("cipher suites: the pre-shared-key suites are named as tshark names them; NULL, RC4 and 3DES are weak") {
+  // psk12.pcap: TLS_PSK_WITH_AES_128_GCM_SHA256 and its kin printed as
+  // 0x00a8, 0xccac, 0x00b3, 0x00ad.
+  const auto suites = tsharkSuites();
+  REQUIRE(suites.size() > 300);
+  const std::regex weak_name("NULL|RC4|3DES");
+  int named = 0;
+  for (const auto& [id, name] : suites) {
+    // The Salsa20 suites are a draft's, never registered.
+    if (name.find("PSK") == std::string::npos || name.find("SALSA20") != std::string::npos) continue;
+    INFO(name);
+    CHECK(pa::cipherSuiteName(id) == name);
+    CHECK(pa::isWeakCipher(id) == std::regex_search(name, weak_name));
+    ++named;
+  }
+  CHECK(named > 80);
+  CHECK(pa::cipherSuiteName(0x00a8) == "TLS_PSK_WITH_AES_128_GCM_SHA256");
+  CHECK(pa::isWeakCipher(0x00b0));  // TLS_PSK_WITH_NULL_SHA256
+}
