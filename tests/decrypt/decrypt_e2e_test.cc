@@ -115,7 +115,7 @@ bool haveTool(const std::string& name) { return std::system(("command -v " + nam
 TEST_CASE("decrypt e2e: every keyed sample reveals its expected User-Agents and URLs", "[decrypt_e2e]") {
   for (const std::string name :
        {"tls13", "tls12_keylog", "renegotiation", "tls10_rsa", "tls12_rsa", "resumed_rsa", "ccm", "tls13_pha",
-        "tls13_early"}) {
+        "tls13_early", "psk12"}) {
     SECTION(name) {
       const Keyed k = keyedSample(name);
       const Replayed r = replay(k);
@@ -170,6 +170,23 @@ namespace {
 long anomalyCount(const std::string& db, const std::string& name) {
   return std::stol(
       run("sqlite3 " + db + " \"SELECT coalesce(sum(count), 0) FROM source_anomalies WHERE name = '" + name + "'\""));
+}
+
+// Every anomaly the replay into `db` counted, by name ("" when none).
+std::string anomalies(const std::string& db) {
+  return run("sqlite3 " + db + " \"SELECT name || '=' || sum(count) FROM source_anomalies GROUP BY name\"");
+}
+
+// The lines tshark prints for `fields` of the packets `filter` selects (empty lines left out).
+std::set<std::string> tsharkLines(const Keyed& k, const std::string& filter, const std::string& fields) {
+  const std::string out = run("tshark -r " + SAMPLES + k.name + ".pcap " + k.tshark_args + " -Y '" + filter +
+                              "' -T fields " + fields + " 2>/dev/null");
+  std::set<std::string> lines;
+  std::istringstream in(out);
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty()) lines.insert(line);
+  }
+  return lines;
 }
 
 }  // namespace
@@ -268,5 +285,85 @@ TEST_CASE("decrypt e2e: TLS 1.3 early data, accepted and refused, reads every re
     REQUIRE(dev != nullptr);
     CHECK(strings(dev->if_contains("urls")).empty());
     CHECK(strings(dev->if_contains("user_agents")).empty());
+  }
+}
+
+TEST_CASE("decrypt e2e: TLS 1.2 pre-shared-key suites read with the key log, as tshark reads them", "[decrypt_e2e][psk]") {
+  // psk12.pcap: an SPA122 authenticated by a PSK over PSK (AES-128-GCM),
+  // ECDHE_PSK (ChaCha20-Poly1305), DHE_PSK (AES-256-CBC), PSK (NULL) and
+  // RSA_PSK (AES-256-GCM). The suites printed in hex and, with the key log,
+  // every encrypted session counted decrypt_unsupported_suite: only the NULL
+  // suite's request, readable on the wire, was seen; tshark read all five.
+  REQUIRE(haveTool("tshark"));
+  const std::string mac = "00:0e:08:18:49:40";
+  const std::set<std::string> want_urls{"/spa000e08184940.cfg", "/spa122.cfg", "/init_000e08184940.xml",
+                                        "/spa122-null.cfg", "/spa122-rsapsk.cfg"};
+  const Keyed k = keyedSample("psk12");
+  {
+    const Replayed r = replay(k);
+    const json::object* got = device(r.report, mac);
+    REQUIRE(got != nullptr);
+    // Requests: exactly what tshark reads with the same key log.
+    const auto tshark_urls = tsharkLines(k, "http.request", "-e http.request.uri");
+    CHECK(tshark_urls == want_urls);
+    CHECK(strings(got->if_contains("urls")) == tshark_urls);
+    CHECK(strings(got->if_contains("user_agents")) == tsharkUserAgents(k));
+    CHECK(strings(got->if_contains("user_agents")) ==
+          std::set<std::string>{"Cisco/SPA122-1.4.1(SR5) (000E08184940)(CCQ18490040)"});
+    // No certificate either way, none asked (RFC 4279 §2): the wire cannot tell.
+    CHECK(got->at("identity").as_string() == "unknown");
+    CHECK(got->at("identity_reason").as_string() == "not-requested");
+    // Each handshake's suite named as tshark names it ("Cipher Suite: NAME (0x....)").
+    const std::string verbose = run("tshark -r " + SAMPLES + "psk12.pcap -Y tls.handshake.type==2 -V 2>/dev/null");
+    std::set<std::string> tshark_suites;
+    for (std::size_t at = verbose.find("Cipher Suite: "); at != std::string::npos;
+         at = verbose.find("Cipher Suite: ", at + 1)) {
+      const std::size_t from = at + std::string("Cipher Suite: ").size();
+      tshark_suites.insert(verbose.substr(from, verbose.find(" (0x", from) - from));
+    }
+    CHECK(tshark_suites ==
+          std::set<std::string>{"TLS_PSK_WITH_AES_128_GCM_SHA256", "TLS_ECDHE_PSK_WITH_CHACHA20_POLY1305_SHA256",
+                                "TLS_DHE_PSK_WITH_AES_256_CBC_SHA384", "TLS_PSK_WITH_NULL_SHA256",
+                                "TLS_RSA_PSK_WITH_AES_256_GCM_SHA384"});
+    for (const auto& name : tshark_suites) {
+      INFO(name);
+      CHECK(r.devices_table.find("\"cipher\":\"" + name + "\"") != std::string::npos);
+    }
+    CHECK(r.devices_table.find("\"cipher\":\"0x") == std::string::npos);
+    // The NULL suite is weak; the others are not named in the finding.
+    std::string weak;
+    for (const auto& f : got->at("findings").as_array()) {
+      if (f.as_object().at("code").as_string() == "weak-cipher") weak = f.as_object().at("detail").as_string().c_str();
+    }
+    INFO(weak);
+    CHECK(weak.find("TLS_PSK_WITH_NULL_SHA256") != std::string::npos);
+    CHECK(weak.find("AES") == std::string::npos);
+    CHECK(weak.find("CHACHA20") == std::string::npos);
+    // Valid traffic: nothing counted.
+    CHECK(anomalies(r.db).empty());
+  }
+  {
+    // Without keys only the NULL suite's request is seen, as tshark sees it.
+    const Replayed n = replay(Keyed{"psk12", "", ""});
+    const json::object* dev = device(n.report, mac);
+    REQUIRE(dev != nullptr);
+    const auto clear_urls = tsharkLines(Keyed{"psk12", "", ""}, "http.request", "-e http.request.uri");
+    CHECK(clear_urls == std::set<std::string>{"/spa122-null.cfg"});
+    CHECK(strings(dev->if_contains("urls")) == clear_urls);
+    CHECK(anomalies(n.db).empty());
+  }
+  {
+    // The server's RSA key alone: RSA_PSK's premaster secret holds the PSK
+    // too (RFC 4279 §4), so no session opens, and each says why.
+    const std::string key = SAMPLES + "pki/server.key";
+    const Keyed rsa{"psk12", "--rsa-key " + key, "-o 'uat:rsa_keys:\"" + key + "\",\"\"'"};
+    const Replayed n = replay(rsa);
+    const json::object* dev = device(n.report, mac);
+    REQUIRE(dev != nullptr);
+    const auto tshark_urls = tsharkLines(rsa, "http.request", "-e http.request.uri");
+    CHECK(tshark_urls == std::set<std::string>{"/spa122-null.cfg"});
+    CHECK(strings(dev->if_contains("urls")) == tshark_urls);
+    CHECK(anomalyCount(n.db, "decrypt_psk_with_rsa_key_only") == 4);
+    CHECK(anomalies(n.db) == "decrypt_psk_with_rsa_key_only=4\n");
   }
 }
