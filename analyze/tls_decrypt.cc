@@ -1197,8 +1197,7 @@ struct TlsDecryptSession::Impl {
     auto chts = keys->keylog().find(KeyLogLabel::ClientHandshakeTrafficSecret, hs.client_random);
     auto shts = keys->keylog().find(KeyLogLabel::ServerHandshakeTrafficSecret, hs.client_random);
     if (!chts || !shts) {
-      noKey(Awaited::Tls13Handshake, Side::Server,
-            keys->rsaKeys().empty() ? PA_ANOMALY("decrypt_no_key") : PA_ANOMALY("decrypt_dhe_with_rsa_key_only"));
+      noKey(Awaited::Tls13Handshake, Side::Server, whyNoSecret(*tls13_suite));
       return;
     }
     if (!install13(Side::Client, *chts) || !install13(Side::Server, *shts)) return;
@@ -1330,11 +1329,11 @@ struct TlsDecryptSession::Impl {
     return m;
   }
 
-  // Why a TLS <= 1.2 session with `suite` has no master secret: none in the
-  // key log, and no --rsa-key that could give it (an ephemeral key exchange;
-  // a pre-shared key, which the server's RSA key does not reveal, RSA_PSK's
-  // included: RFC 4279 §4), or no key at all.
-  [[nodiscard]] AnomalyId whyNoMasterSecret(const SuiteInfo& suite) const {
+  // Why a session with `suite` has no secret: none in the key log, and no
+  // --rsa-key that could give it (an ephemeral key exchange, TLS 1.3's
+  // included; a pre-shared key, which the server's RSA key does not reveal,
+  // RSA_PSK's included: RFC 4279 §4), or no key at all.
+  [[nodiscard]] AnomalyId whyNoSecret(const SuiteInfo& suite) const {
     if (keys->rsaKeys().empty()) return PA_ANOMALY("decrypt_no_key");
     switch (suite.kx) {
       case KeyExchange::Psk:
@@ -1424,7 +1423,7 @@ struct TlsDecryptSession::Impl {
         return false;
       }
     } else {
-      noKey(Awaited::MasterSecret, ccs_side, whyNoMasterSecret(*suite));
+      noKey(Awaited::MasterSecret, ccs_side, whyNoSecret(*suite));
       return false;
     }
     if (master.size() == MASTER_SECRET) {

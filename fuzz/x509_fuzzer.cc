@@ -7,12 +7,15 @@
 #include <openssl/err.h>
 #include <openssl/x509.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cstdint>
 #include <string>
 
 #include "analyze/cert_info.h"
 #include "analyze/rules.h"
 #include "common/c_handles.h"
+#include "common/text.h"
 #include "fuzz/fuzz_util.h"
 
 namespace {
@@ -30,15 +33,11 @@ std::string nameText(const X509_NAME* name) {
 }
 
 std::string serialHex(const ASN1_INTEGER* serial) {
-  std::string out = ASN1_STRING_type(serial) == V_ASN1_NEG_INTEGER ? "-" : "";
-  static constexpr char HEX[] = "0123456789ABCDEF";
-  const unsigned char* data = ASN1_STRING_get0_data(serial);
-  for (int i = 0; i < ASN1_STRING_length(serial); ++i) {
-    out += HEX[data[i] >> 4];
-    out += HEX[data[i] & 15];
-  }
-  if (out.empty() || out == "-") out += "00";
-  return out;
+  const auto length = static_cast<std::size_t>(ASN1_STRING_length(serial));
+  std::string out = provaudit::hexLower({ASN1_STRING_get0_data(serial), length});
+  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::toupper(c); });
+  if (out.empty()) out = "00";
+  return ASN1_STRING_type(serial) == V_ASN1_NEG_INTEGER ? "-" + out : out;
 }
 }  // namespace
 
